@@ -1,0 +1,73 @@
+//! The checker engine: one probe per distinct target and check, each on its
+//! own timer with keepalived's timing, reporting verdicts as [`HealthEvent`]s.
+//!
+//! A probe is identified by its [`ProbeSpec`]: the check as configured
+//! (target, source, timeouts, retry schedule). Two real servers of different
+//! virtual servers whose checks are equal share one probe; the reconciler
+//! maps each probe's verdict back to every real server that listed it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Check;
+
+/// What one probe checks, with its schedule: the identity of a probe.
+///
+/// Equal specs are probed once. The `Location` inside the check is *not* part
+/// of the identity (see [`ProbeSpec::new`]), so the same check written in two
+/// virtual servers is still one probe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ProbeSpec {
+    /// The check, with its location cleared.
+    pub check: Check,
+}
+
+impl ProbeSpec {
+    /// The probe identity of a configured check.
+    pub fn new(check: &Check) -> Self {
+        let mut check = check.clone();
+        clear_location(&mut check);
+        ProbeSpec { check }
+    }
+}
+
+fn clear_location(check: &mut Check) {
+    let common = match check {
+        Check::Tcp(c) => &mut c.common,
+        Check::Http(c) => &mut c.common,
+        Check::Misc(c) => &mut c.common,
+        Check::Smtp(c)
+        | Check::Dns(c)
+        | Check::Udp(c)
+        | Check::Ping(c)
+        | Check::File(c)
+        | Check::Bfd(c) => &mut c.common,
+    };
+    common.location = Default::default();
+}
+
+/// The outcome of one probe attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeResult {
+    /// Whether the check passed.
+    pub ok: bool,
+    /// Why it failed ("connection refused", "timed out after 2 s"), or
+    /// what succeeded ("connected").
+    pub reason: String,
+    /// Time from start to verdict (the handshake latency on success).
+    pub latency: Duration,
+}
+
+/// A probe's verdict after keepalived's retry rules were applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthEvent {
+    /// Which probe.
+    pub probe: ProbeSpec,
+    /// The health state after this result.
+    pub up: bool,
+    /// Whether `up` changed with this result (false for a plain report).
+    pub changed: bool,
+    /// The result that led here.
+    pub result: ProbeResult,
+}

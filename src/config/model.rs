@@ -1,0 +1,425 @@
+//! The typed model of a keepalived.conf, as far as the checker is concerned.
+//!
+//! Values here are *resolved*: defaults are filled in and settings that
+//! keepalived inherits (virtual server → real server → checker) are already
+//! applied at the level where they take effect, so that the rest of lvsd never
+//! has to know about inheritance. Every block keeps the [`Location`] it was
+//! read from, for diagnostics.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::ipvs::{ForwardMethod, Protocol, TunnelType};
+
+/// Where something was read: file, line and column (1-based).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Location {
+    /// The file, as it was named (after include resolution).
+    pub file: PathBuf,
+    /// Line, 1-based.
+    pub line: u32,
+    /// Column, 1-based.
+    pub col: u32,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
+    }
+}
+
+/// A whole configuration: what lvsd acts on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Config {
+    /// `global_defs`.
+    pub global: GlobalDefs,
+    /// `virtual_server_group` blocks, in file order.
+    pub groups: Vec<VirtualServerGroup>,
+    /// `virtual_server` blocks, in file order.
+    pub virtual_servers: Vec<VirtualServer>,
+}
+
+/// `lvs_flush_onstop`: what happens to the table when the checker stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum FlushOnStop {
+    /// Remove the services this config owns (keepalived's default).
+    #[default]
+    Own,
+    /// `lvs_flush_onstop`: flush the whole table.
+    All,
+    /// `lvs_flush_onstop VS`: remove only the virtual servers.
+    VirtualServers,
+    /// `lvs_flush_onstop RS`: remove only the real servers.
+    RealServers,
+}
+
+/// `lvs_timeouts tcp T tcpfin T udp T`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LvsTimeouts {
+    /// TCP established timeout, seconds (0 = leave as is).
+    pub tcp: u32,
+    /// TCP FIN_WAIT timeout, seconds.
+    pub tcpfin: u32,
+    /// UDP timeout, seconds.
+    pub udp: u32,
+}
+
+/// `lvs_sync_daemon INTERFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncDaemon {
+    /// Interface the sync traffic uses.
+    pub interface: String,
+    /// The VRRP instance whose state says master or backup.
+    pub instance: String,
+    /// Sync id (0–255).
+    pub sync_id: u8,
+    /// Maximum sync message length.
+    pub maxlen: Option<u16>,
+    /// UDP port.
+    pub port: Option<u16>,
+    /// Multicast TTL.
+    pub ttl: Option<u8>,
+    /// Multicast group.
+    pub group: Option<IpAddr>,
+}
+
+/// The checker's part of `global_defs`; the rest is parsed and skipped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GlobalDefs {
+    /// `router_id` / `lvs_id`.
+    pub router_id: Option<String>,
+    /// `lvs_flush`: flush the whole table at start.
+    pub lvs_flush: bool,
+    /// `lvs_flush_onstop`.
+    pub lvs_flush_onstop: Option<FlushOnStop>,
+    /// `lvs_timeouts`.
+    pub lvs_timeouts: Option<LvsTimeouts>,
+    /// `lvs_sync_daemon`.
+    pub lvs_sync_daemon: Option<SyncDaemon>,
+    /// `script_user USER [GROUP]`.
+    pub script_user: Option<(String, Option<String>)>,
+    /// `enable_script_security`.
+    pub enable_script_security: bool,
+    /// `checker_log_all_failures`.
+    pub checker_log_all_failures: bool,
+    /// `notification_email_from`, `smtp_server` and the like: kept as raw text.
+    pub notification: Vec<(String, String)>,
+}
+
+/// A command line to run on an event, with its optional `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Script {
+    /// The command line as written (quotes removed).
+    pub command: String,
+    /// Where it was configured.
+    pub location: Location,
+}
+
+/// How a virtual server is addressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum VsAddress {
+    /// `virtual_server IP PORT`.
+    Addr {
+        /// Virtual address.
+        addr: IpAddr,
+        /// Virtual port.
+        port: u16,
+    },
+    /// `virtual_server fwmark N`.
+    Fwmark(u32),
+    /// `virtual_server group NAME`.
+    Group(String),
+}
+
+/// One entry of a `virtual_server_group`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum GroupEntry {
+    /// `IP PORT`, or a range `10.0.0.1-10 PORT` expanded to its addresses.
+    Addr {
+        /// First address of the range.
+        first: IpAddr,
+        /// Last address of the range (equal to `first` for one address).
+        last: IpAddr,
+        /// Port.
+        port: u16,
+    },
+    /// `fwmark N`.
+    Fwmark(u32),
+}
+
+/// `virtual_server_group NAME { ... }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VirtualServerGroup {
+    /// Group name.
+    pub name: String,
+    /// Entries in file order.
+    pub entries: Vec<GroupEntry>,
+    /// Where the block starts.
+    pub location: Location,
+}
+
+/// `sorry_server IP PORT` and its options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SorryServer {
+    /// Address.
+    pub addr: IpAddr,
+    /// Port.
+    pub port: u16,
+    /// `sorry_server_inhibit`: kept at weight 0 rather than removed.
+    pub inhibit: bool,
+    /// `sorry_server_lvs_method`, else the virtual server's.
+    pub method: ForwardMethod,
+}
+
+/// Tunnel options of `lb_kind TUN` (`tun_type`, `tun_port`, `tun_flags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TunnelOptions {
+    /// Encapsulation.
+    pub kind: TunnelType,
+    /// GUE port.
+    pub port: u16,
+    /// Encapsulation flags (checksum options).
+    pub flags: u16,
+}
+
+/// `virtual_server ... { ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VirtualServer {
+    /// Where the block starts.
+    pub location: Location,
+    /// How it is addressed.
+    pub address: VsAddress,
+    /// `ip_family inet|inet6` (needed for fwmark services; else from the address).
+    pub ip_family: Option<crate::ipvs::Family>,
+    /// `protocol` (default TCP).
+    pub protocol: Protocol,
+    /// `lb_algo` / `lvs_sched` (default `wlc`).
+    pub scheduler: String,
+    /// `lb_kind` / `lvs_method` (default NAT).
+    pub method: ForwardMethod,
+    /// Tunnel options for `lb_kind TUN`.
+    pub tunnel: Option<TunnelOptions>,
+    /// Scheduler and service flags: `ops`, `sh-port`/`mh-port` (SCHED2),
+    /// `sh-fallback`/`mh-fallback` (SCHED1), as `IP_VS_SVC_F_*` bits.
+    pub flags: u32,
+    /// `persistence_timeout`, seconds (0 = none).
+    pub persistence_timeout: u32,
+    /// `persistence_granularity` as the kernel's netmask value.
+    pub persistence_granularity: Option<u32>,
+    /// `persistence_engine`.
+    pub persistence_engine: Option<String>,
+    /// `ha_suspend`.
+    pub ha_suspend: bool,
+    /// `alpha`: real servers start down until their first success.
+    pub alpha: bool,
+    /// `omega`: run notify_down / quorum_down for every server at stop.
+    pub omega: bool,
+    /// `quorum` (default 1).
+    pub quorum: u32,
+    /// `hysteresis` (default 0).
+    pub hysteresis: u32,
+    /// `quorum_up`.
+    pub quorum_up: Option<Script>,
+    /// `quorum_down`.
+    pub quorum_down: Option<Script>,
+    /// `sorry_server`.
+    pub sorry_server: Option<SorryServer>,
+    /// `inhibit_on_failure` at the virtual server level (real servers inherit it).
+    pub inhibit_on_failure: bool,
+    /// `virtualhost` (HTTP checks' default Host header).
+    pub virtualhost: Option<String>,
+    /// The real servers.
+    pub real_servers: Vec<RealServer>,
+}
+
+/// `real_server IP PORT { ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RealServer {
+    /// Where the block starts.
+    pub location: Location,
+    /// Address.
+    pub addr: IpAddr,
+    /// Port (for fwmark services it may be 0).
+    pub port: u16,
+    /// `weight` (default 1).
+    pub weight: i32,
+    /// `lvs_method` for this real server, else the virtual server's.
+    pub method: ForwardMethod,
+    /// Tunnel options, else the virtual server's.
+    pub tunnel: Option<TunnelOptions>,
+    /// `inhibit_on_failure` (inherited from the virtual server).
+    pub inhibit_on_failure: bool,
+    /// `uthreshold` (0 = none).
+    pub u_threshold: u32,
+    /// `lthreshold` (0 = none).
+    pub l_threshold: u32,
+    /// `notify_up`.
+    pub notify_up: Option<Script>,
+    /// `notify_down`.
+    pub notify_down: Option<Script>,
+    /// The health checks; a real server with none is always up.
+    pub checks: Vec<Check>,
+}
+
+/// How a probe's connection is closed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+pub enum CloseMode {
+    /// An orderly close: FIN, never blocking (lvsd's default).
+    #[default]
+    Graceful,
+    /// `close_with_reset` (lvsd's own keyword): SO_LINGER 0, an RST.
+    Reset,
+}
+
+/// What every checker has, resolved from the checker, real server and virtual
+/// server levels (keepalived's inheritance) with keepalived's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct CheckCommon {
+    /// Where the checker block starts.
+    pub location: Location,
+    /// `connect_ip`, else the real server's address.
+    pub connect_ip: IpAddr,
+    /// `connect_port`, else the real server's port.
+    pub connect_port: u16,
+    /// `bindto`: the source address.
+    pub bindto: Option<IpAddr>,
+    /// `bind_port`: the source port.
+    pub bind_port: Option<u16>,
+    /// `bind_if`: SO_BINDTODEVICE.
+    pub bind_if: Option<String>,
+    /// `fwmark`: SO_MARK on the probe's socket.
+    pub fwmark: Option<u32>,
+    /// `connect_timeout` (default 5 s).
+    pub connect_timeout: Duration,
+    /// `delay_loop` (virtual server's, default 60 s).
+    pub delay_loop: Duration,
+    /// `retry` (default 1; `nb_get_retry` for HTTP).
+    pub retry: u32,
+    /// `delay_before_retry` (default 1 s).
+    pub delay_before_retry: Duration,
+    /// `warmup`: the largest random delay before the first probe (default `delay_loop`).
+    pub warmup: Duration,
+    /// `alpha` (from the virtual server): start down.
+    pub alpha: bool,
+    /// How the probe's connection ends.
+    pub close: CloseMode,
+}
+
+/// `TCP_CHECK`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct TcpCheck {
+    /// Common settings.
+    pub common: CheckCommon,
+}
+
+/// One `url { ... }` of `HTTP_GET` / `SSL_GET`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Url {
+    /// `path`.
+    pub path: String,
+    /// `digest` (hex MD5 of the body).
+    pub digest: Option<String>,
+    /// `status_code` ranges, empty = 2xx.
+    pub status_codes: Vec<(u16, u16)>,
+    /// `virtualhost` for this URL.
+    pub virtualhost: Option<String>,
+    /// `regex`.
+    pub regex: Option<String>,
+}
+
+/// `HTTP_GET` / `SSL_GET`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct HttpCheck {
+    /// Common settings.
+    pub common: CheckCommon,
+    /// `SSL_GET` or `enable_ssl`.
+    pub tls: bool,
+    /// URLs to fetch.
+    pub urls: Vec<Url>,
+    /// `virtualhost` of the checker (else the virtual server's).
+    pub virtualhost: Option<String>,
+}
+
+/// `MISC_CHECK`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct MiscCheck {
+    /// Common settings (connect_* unused).
+    pub common: CheckCommon,
+    /// `misc_path`.
+    pub path: String,
+    /// `misc_timeout`.
+    pub timeout: Option<Duration>,
+    /// `misc_dynamic`: the exit code sets the weight.
+    pub dynamic: bool,
+    /// `user USER [GROUP]`.
+    pub user: Option<(String, Option<String>)>,
+}
+
+/// A checker whose probing lvsd does not do yet: kept with its keywords so
+/// the model and `--dump-config` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct OtherCheck {
+    /// Common settings.
+    pub common: CheckCommon,
+    /// Keyword/value pairs as written.
+    pub settings: Vec<(String, String)>,
+}
+
+/// One checker of a real server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub enum Check {
+    /// `TCP_CHECK`.
+    Tcp(TcpCheck),
+    /// `HTTP_GET` / `SSL_GET`.
+    Http(HttpCheck),
+    /// `MISC_CHECK`.
+    Misc(MiscCheck),
+    /// `SMTP_CHECK`.
+    Smtp(OtherCheck),
+    /// `DNS_CHECK`.
+    Dns(OtherCheck),
+    /// `UDP_CHECK`.
+    Udp(OtherCheck),
+    /// `PING_CHECK`.
+    Ping(OtherCheck),
+    /// `FILE_CHECK`.
+    File(OtherCheck),
+    /// `BFD_CHECK`.
+    Bfd(OtherCheck),
+}
+
+impl Check {
+    /// The settings every checker has.
+    pub fn common(&self) -> &CheckCommon {
+        match self {
+            Check::Tcp(c) => &c.common,
+            Check::Http(c) => &c.common,
+            Check::Misc(c) => &c.common,
+            Check::Smtp(c)
+            | Check::Dns(c)
+            | Check::Udp(c)
+            | Check::Ping(c)
+            | Check::File(c)
+            | Check::Bfd(c) => &c.common,
+        }
+    }
+
+    /// The keyword that opens this checker's block.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Check::Tcp(_) => "TCP_CHECK",
+            Check::Http(c) if c.tls => "SSL_GET",
+            Check::Http(_) => "HTTP_GET",
+            Check::Misc(_) => "MISC_CHECK",
+            Check::Smtp(_) => "SMTP_CHECK",
+            Check::Dns(_) => "DNS_CHECK",
+            Check::Udp(_) => "UDP_CHECK",
+            Check::Ping(_) => "PING_CHECK",
+            Check::File(_) => "FILE_CHECK",
+            Check::Bfd(_) => "BFD_CHECK",
+        }
+    }
+}

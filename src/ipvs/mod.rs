@@ -1,0 +1,61 @@
+//! The IPVS table: its model, the [`IpvsTable`] trait, and two implementations
+//! of it — the kernel's, over generic netlink, and an in-memory one with the
+//! kernel's semantics for tests and `--dry-run`.
+
+pub mod memory;
+pub mod model;
+
+use thiserror::Error;
+
+pub use memory::MemoryTable;
+pub use model::*;
+
+/// Why a table operation failed. The kernel's errno values map onto these.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum IpvsError {
+    /// `EEXIST`: the service or destination is already there.
+    #[error("already exists")]
+    Exists,
+    /// `ESRCH`: no such service.
+    #[error("no such service")]
+    NoService,
+    /// `ENOENT`: no such destination (or scheduler / persistence engine).
+    #[error("no such destination")]
+    NoDestination,
+    /// `EPERM` / `EACCES`: not allowed (needs CAP_NET_ADMIN).
+    #[error("permission denied (lvsd needs CAP_NET_ADMIN)")]
+    Permission,
+    /// The kernel has no IPVS (no `IPVS` generic netlink family).
+    #[error("this kernel has no IPVS (the ip_vs module is not loaded); use --dry-run to run against an in-memory table")]
+    NotAvailable,
+    /// Any other errno from the kernel.
+    #[error("kernel error: {0}")]
+    Errno(i32),
+    /// A malformed or unexpected netlink message.
+    #[error("netlink: {0}")]
+    Protocol(String),
+    /// The socket itself failed.
+    #[error("netlink socket: {0}")]
+    Io(String),
+}
+
+/// A table of virtual services, as the kernel keeps it.
+///
+/// Every method is synchronous: the kernel answers netlink requests at once,
+/// and a blocking call is far simpler to reason about than an async one.
+pub trait IpvsTable {
+    /// The whole table: every service with its destinations.
+    fn dump(&mut self) -> Result<Vec<ServiceEntry>, IpvsError>;
+
+    /// Apply one change.
+    fn apply_one(&mut self, op: &TableOp) -> Result<(), IpvsError>;
+
+    /// Apply a batch of changes, in order, returning one result per change.
+    /// Implementations may pipeline; a failure does not stop later changes.
+    fn apply(&mut self, ops: &[TableOp]) -> Vec<Result<(), IpvsError>> {
+        ops.iter().map(|op| self.apply_one(op)).collect()
+    }
+
+    /// Remove every service (`ipvsadm -C`).
+    fn flush(&mut self) -> Result<(), IpvsError>;
+}

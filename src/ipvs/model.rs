@@ -1,0 +1,318 @@
+//! The identity and attribute structs of an IPVS table.
+//!
+//! These mirror the kernel's UAPI (`linux/ip_vs.h`) but in Rust terms: a
+//! [`Service`] is identified by its [`ServiceKey`] (address, port and protocol,
+//! or a firewall mark and its address family), a [`Destination`] inside a
+//! service by its [`DestKey`] (address and port). Counters live apart, in
+//! [`Stats`], so that two tables can be compared for equality without them.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Transport protocol of an address-based virtual service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    /// `IPPROTO_TCP` (6).
+    Tcp,
+    /// `IPPROTO_UDP` (17).
+    Udp,
+    /// `IPPROTO_SCTP` (132).
+    Sctp,
+}
+
+impl Protocol {
+    /// The IP protocol number the kernel uses.
+    pub fn number(self) -> u16 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
+
+    /// The protocol for an IP protocol number, if IPVS knows it.
+    pub fn from_number(n: u16) -> Option<Self> {
+        match n {
+            6 => Some(Protocol::Tcp),
+            17 => Some(Protocol::Udp),
+            132 => Some(Protocol::Sctp),
+            _ => None,
+        }
+    }
+}
+
+/// Address family of a service or destination (`AF_INET` / `AF_INET6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Family {
+    /// IPv4 (`AF_INET`, 2).
+    Inet,
+    /// IPv6 (`AF_INET6`, 10).
+    Inet6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(addr: &IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(_) => Family::Inet,
+            IpAddr::V6(_) => Family::Inet6,
+        }
+    }
+
+    /// The `AF_*` constant.
+    pub fn number(self) -> u16 {
+        match self {
+            Family::Inet => libc::AF_INET as u16,
+            Family::Inet6 => libc::AF_INET6 as u16,
+        }
+    }
+}
+
+/// What identifies a virtual service in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ServiceKey {
+    /// `-t/-u/--sctp-service ADDR:PORT`.
+    Addr {
+        /// Transport protocol.
+        protocol: Protocol,
+        /// Virtual address; its family is the service's family.
+        addr: IpAddr,
+        /// Virtual port.
+        port: u16,
+    },
+    /// `-f MARK` (with `-6` for an IPv6 fwmark service).
+    Fwmark {
+        /// Address family of the marked packets.
+        family: Family,
+        /// Firewall mark.
+        mark: u32,
+    },
+}
+
+impl ServiceKey {
+    /// Address family of the service.
+    pub fn family(&self) -> Family {
+        match self {
+            ServiceKey::Addr { addr, .. } => Family::of(addr),
+            ServiceKey::Fwmark { family, .. } => *family,
+        }
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => {
+                let p = match protocol {
+                    Protocol::Tcp => "TCP",
+                    Protocol::Udp => "UDP",
+                    Protocol::Sctp => "SCTP",
+                };
+                match addr {
+                    IpAddr::V4(a) => write!(f, "{p} {a}:{port}"),
+                    IpAddr::V6(a) => write!(f, "{p} [{a}]:{port}"),
+                }
+            }
+            ServiceKey::Fwmark {
+                family: Family::Inet,
+                mark,
+            } => write!(f, "FWM {mark}"),
+            ServiceKey::Fwmark {
+                family: Family::Inet6,
+                mark,
+            } => write!(f, "FWM {mark} IPv6"),
+        }
+    }
+}
+
+/// Service flags (`IP_VS_SVC_F_*`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct ServiceFlags(pub u32);
+
+impl ServiceFlags {
+    /// `IP_VS_SVC_F_PERSISTENT`: set by the kernel when a persistence timeout is given.
+    pub const PERSISTENT: u32 = 0x0001;
+    /// `IP_VS_SVC_F_HASHED`: internal, set on every hashed service; never compared.
+    pub const HASHED: u32 = 0x0002;
+    /// `IP_VS_SVC_F_ONEPACKET`: one-packet scheduling (UDP).
+    pub const ONEPACKET: u32 = 0x0004;
+    /// `IP_VS_SVC_F_SCHED1` (`sh-fallback`, `mh-fallback`).
+    pub const SCHED1: u32 = 0x0008;
+    /// `IP_VS_SVC_F_SCHED2` (`sh-port`, `mh-port`).
+    pub const SCHED2: u32 = 0x0010;
+    /// `IP_VS_SVC_F_SCHED3`.
+    pub const SCHED3: u32 = 0x0020;
+}
+
+/// A virtual service's attributes, apart from its counters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Service {
+    /// Identity.
+    pub key: ServiceKey,
+    /// Scheduler name (`rr`, `wlc`, `sh`, `mh`, ...).
+    pub scheduler: String,
+    /// Flags, without `HASHED` (and `PERSISTENT`, which follows `timeout`).
+    pub flags: ServiceFlags,
+    /// Persistence timeout in seconds; 0 = not persistent.
+    pub timeout: u32,
+    /// Persistence netmask: for IPv4 the mask as a big-endian u32
+    /// (`0xffffffff` = /32), for IPv6 the prefix length (128 default).
+    pub netmask: u32,
+    /// Persistence engine (`sip`), if any.
+    pub pe_name: Option<String>,
+}
+
+/// Forwarding method of a destination (`IP_VS_CONN_F_FWD_MASK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ForwardMethod {
+    /// NAT (`-m`, masquerading).
+    Masq,
+    /// Local node (shown as `Local`).
+    Local,
+    /// IP-in-IP tunnelling (`-i`).
+    Tunnel,
+    /// Direct routing (`-g`, gatewaying).
+    Route,
+    /// Cache bypass.
+    Bypass,
+}
+
+/// Tunnel encapsulation for `ForwardMethod::Tunnel` (`IP_VS_CONN_F_TUNNEL_TYPE_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TunnelType {
+    /// Plain IPIP (the default).
+    Ipip,
+    /// Generic UDP Encapsulation, to `port`.
+    Gue,
+    /// GRE.
+    Gre,
+}
+
+/// Tunnel settings of a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Tunnel {
+    /// Encapsulation.
+    pub kind: TunnelType,
+    /// Destination UDP port (GUE).
+    pub port: u16,
+    /// `IP_VS_TUNNEL_ENCAP_FLAG_*` (checksum / remote checksum).
+    pub flags: u16,
+}
+
+/// What identifies a destination inside its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DestKey {
+    /// Real server address (its family may differ from the service's).
+    pub addr: IpAddr,
+    /// Real server port (0 for fwmark services without a port).
+    pub port: u16,
+}
+
+impl fmt::Display for DestKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.addr {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
+        }
+    }
+}
+
+/// A destination's attributes, apart from its counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Destination {
+    /// Identity.
+    pub key: DestKey,
+    /// Forwarding method.
+    pub fwd: ForwardMethod,
+    /// Weight (0 = quiesced: no new connections).
+    pub weight: i32,
+    /// Upper connection threshold (0 = none).
+    pub u_threshold: u32,
+    /// Lower connection threshold (0 = none).
+    pub l_threshold: u32,
+    /// Tunnel settings, meaningful when `fwd` is `Tunnel`.
+    pub tunnel: Tunnel,
+}
+
+/// Traffic counters of a service or destination (`IPVS_STATS_ATTR_*`, 64-bit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Connections scheduled.
+    pub conns: u64,
+    /// Incoming packets.
+    pub inpkts: u64,
+    /// Outgoing packets.
+    pub outpkts: u64,
+    /// Incoming bytes.
+    pub inbytes: u64,
+    /// Outgoing bytes.
+    pub outbytes: u64,
+    /// Current connection rate.
+    pub cps: u64,
+    /// Current incoming packet rate.
+    pub inpps: u64,
+    /// Current outgoing packet rate.
+    pub outpps: u64,
+    /// Current incoming byte rate.
+    pub inbps: u64,
+    /// Current outgoing byte rate.
+    pub outbps: u64,
+}
+
+/// Live connection counts of a destination, as the kernel reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestCounts {
+    /// Active connections.
+    pub active: u32,
+    /// Inactive connections.
+    pub inactive: u32,
+    /// Persistence templates.
+    pub persistent: u32,
+}
+
+/// One destination as read from a table dump.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestEntry {
+    /// Attributes.
+    pub dest: Destination,
+    /// Connection counts.
+    pub counts: DestCounts,
+    /// Counters.
+    pub stats: Stats,
+}
+
+/// One service and its destinations as read from a table dump.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceEntry {
+    /// Attributes.
+    pub service: Service,
+    /// Counters.
+    pub stats: Stats,
+    /// Destinations in the order the table returned them.
+    pub dests: Vec<DestEntry>,
+}
+
+/// One change to a table. A batch of these is what the reconciler applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableOp {
+    /// `IPVS_CMD_NEW_SERVICE`.
+    AddService(Service),
+    /// `IPVS_CMD_SET_SERVICE`.
+    UpdateService(Service),
+    /// `IPVS_CMD_DEL_SERVICE`.
+    RemoveService(ServiceKey),
+    /// `IPVS_CMD_NEW_DEST`.
+    AddDest(ServiceKey, Destination),
+    /// `IPVS_CMD_SET_DEST`.
+    UpdateDest(ServiceKey, Destination),
+    /// `IPVS_CMD_DEL_DEST`.
+    RemoveDest(ServiceKey, DestKey),
+}

@@ -1,0 +1,18 @@
+//! # lvsd
+//!
+//! A health checker for Linux IPVS that reads the `keepalived.conf` operators
+//! already have and replaces `keepalived -C`.
+//!
+//! The layers, each testable alone:
+//!
+//! - [`config`]: keepalived.conf → typed model, with file:line:col diagnostics.
+//! - [`checker`]: the probe engine (one probe per distinct target and check).
+//! - [`reconcile`]: desired table = f(config, health), diffed against the kernel.
+//! - [`ipvs`]: the IPVS table, over generic netlink or in memory.
+//! - [`daemon`]: start, reload, drift repair, stop.
+
+pub mod checker;
+pub mod config;
+pub mod daemon;
+pub mod ipvs;
+pub mod reconcile;
