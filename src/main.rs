@@ -1,5 +1,154 @@
 //! The `lvsd` binary: the command line at the edge of the library.
+//!
+//! Options follow `keepalived`'s where keepalived has them, so an existing
+//! unit file or script can call lvsd the same way.
 
-fn main() -> anyhow::Result<()> {
-    Ok(())
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// A health checker for Linux IPVS that reads keepalived.conf.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lvsd",
+    disable_version_flag = true,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// The config file (keepalived.conf syntax).
+    #[arg(
+        short = 'f',
+        long = "use-file",
+        default_value = "/etc/keepalived/keepalived.conf"
+    )]
+    use_file: PathBuf,
+    /// Stay in the foreground (lvsd always does; accepted for keepalived compatibility).
+    #[arg(short = 'n', long = "dont-fork")]
+    dont_fork: bool,
+    /// Log to the console (stderr).
+    #[arg(short = 'l', long = "log-console")]
+    log_console: bool,
+    /// Detailed logging (debug level).
+    #[arg(short = 'D', long = "log-detail")]
+    log_detail: bool,
+    /// Write the process id to this file.
+    #[arg(short = 'p', long = "pid")]
+    pid: Option<PathBuf>,
+    /// Check the config and exit: 0 if nothing needed saying, non-zero otherwise.
+    #[arg(short = 't', long = "config-test")]
+    config_test: bool,
+    /// Select `@ID` conditional config lines.
+    #[arg(short = 'i', long = "config-id")]
+    config_id: Option<String>,
+    /// Print the version and exit.
+    #[arg(short = 'v', long = "version")]
+    version: bool,
+    /// Use an in-memory IPVS table and print every change as `ipvsadm -Sn` lines.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
+    /// Print the resolved config model as JSON and exit.
+    #[arg(long = "dump-config")]
+    dump_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read or write the kernel's IPVS table.
+    Ipvs {
+        #[command(subcommand)]
+        action: IpvsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IpvsAction {
+    /// The table as `ipvsadm -Ln` prints it.
+    List,
+    /// The table as `ipvsadm -Sn` prints it.
+    Save,
+    /// Apply `ipvsadm -Sn` lines from standard input, as `ipvsadm -R` does.
+    Restore,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lvsd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    if cli.version {
+        println!("lvsd {}", env!("CARGO_PKG_VERSION"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    init_tracing(&cli);
+    if let Some(Command::Ipvs { action }) = &cli.command {
+        let mut out = std::io::stdout().lock();
+        match action {
+            IpvsAction::List => lvsd::ipvs::command::list(&mut out)?,
+            IpvsAction::Save => lvsd::ipvs::command::save(&mut out)?,
+            IpvsAction::Restore => lvsd::ipvs::command::restore(&mut std::io::stdin().lock())?,
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opts = lvsd::config::LoadOptions {
+        config_id: cli.config_id.clone(),
+    };
+    if cli.config_test || cli.dump_config {
+        return config_test(&cli, &opts);
+    }
+    lvsd::daemon::run(lvsd::daemon::DaemonOptions {
+        config: cli.use_file.clone(),
+        config_id: cli.config_id.clone(),
+        pid_file: cli.pid.clone(),
+        dry_run: cli.dry_run,
+    })
+    .context("lvsd stopped")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `-t` and `--dump-config`: read the config, say what needs saying.
+fn config_test(cli: &Cli, opts: &lvsd::config::LoadOptions) -> anyhow::Result<ExitCode> {
+    match lvsd::config::load(&cli.use_file, opts) {
+        Ok(loaded) => {
+            let mut said = false;
+            for d in &loaded.diagnostics {
+                if d.severity >= lvsd::config::Severity::Warning {
+                    said = true;
+                }
+                eprintln!("{d}");
+            }
+            if cli.dump_config {
+                println!("{}", serde_json::to_string_pretty(&loaded.config)?);
+            }
+            Ok(if said && cli.config_test {
+                ExitCode::from(5)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(5))
+        }
+    }
+}
+
+fn init_tracing(cli: &Cli) {
+    let level = if cli.log_detail { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LVSD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

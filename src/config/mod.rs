@@ -2,6 +2,8 @@
 //! conditional, `$VAR` and `~SEQ` expansion, a nom parser into the typed
 //! [`model`], and diagnostics that name file:line:col.
 
+pub mod diagnostic;
 pub mod model;
 
+pub use diagnostic::{load, ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
 pub use model::*;

@@ -2,6 +2,7 @@
 //! of it — the kernel's, over generic netlink, and an in-memory one with the
 //! kernel's semantics for tests and `--dry-run`.
 
+pub mod command;
 pub mod memory;
 pub mod model;
 

@@ -1,0 +1,89 @@
+//! Diagnostics: what was wrong with a config, where, and what was expected.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use super::Location;
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub enum Severity {
+    /// Worth knowing, not a problem (a skipped VRRP block).
+    Info,
+    /// keepalived would go on, and so does lvsd (an unknown keyword).
+    Warning,
+    /// The config cannot mean anything.
+    Error,
+}
+
+/// One message about a config, with where it applies.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    /// How bad.
+    pub severity: Severity,
+    /// Where.
+    pub location: Location,
+    /// What is wrong and what was expected.
+    pub message: String,
+    /// The source line, for a caret display.
+    pub source_line: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        write!(f, "{}: {level}: {}", self.location, self.message)?;
+        if let Some(line) = &self.source_line {
+            let col = self.location.col.max(1) as usize;
+            write!(f, "\n  | {line}\n  | {:>width$}", "^", width = col)?;
+        }
+        Ok(())
+    }
+}
+
+/// A config that could not be read at all.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The errors that made the config unusable (at least one).
+    #[error("{}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Diagnostic>),
+    /// The top-level file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What a successful read produced: the model and whatever needed saying.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The resolved model.
+    pub config: super::Config,
+    /// Warnings and informational notes, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Options that change how a config reads.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `-i/--config-id`: selects `@ID` conditional lines.
+    pub config_id: Option<String>,
+}
+
+/// Read and validate a config file with its includes.
+///
+/// Placeholder until the parser lands: always an empty config.
+pub fn load(_path: &std::path::Path, _opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    Ok(Loaded {
+        config: super::Config::default(),
+        diagnostics: Vec::new(),
+    })
+}
