@@ -119,7 +119,7 @@ pub struct Script {
 }
 
 /// How a virtual server is addressed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub enum VsAddress {
     /// `virtual_server IP PORT`.
     Addr {

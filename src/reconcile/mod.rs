@@ -1,2 +1,433 @@
 //! The reconciler: the desired IPVS table as a function of the config and the
-//! health states, diffed against the kernel's own dump.
+//! health states, diffed against the kernel's own table.
+//!
+//! The [`Reconciler`] holds no opinion of its own about the kernel: it keeps
+//! the last table it read or wrote for the services it owns, and every plan
+//! is the [`diff`](diff::diff) between that and the table the config asks for
+//! given the current health. Drift repair is the same plan made after a fresh
+//! dump.
+
+pub mod desired;
+pub mod diff;
+pub mod quorum;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::checker::ProbeSpec;
+use crate::config::{Config, FlushOnStop, Script, VirtualServer, VsAddress};
+use crate::ipvs::{IpvsError, Protocol, ServiceEntry, ServiceFlags, ServiceKey, TableOp};
+use desired::Table;
+use quorum::QuorumChange;
+
+/// A virtual server's identity across reloads.
+pub type VsIdent = (VsAddress, Protocol);
+
+/// A real server's identity across reloads: its virtual server, address and port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct RsIdent {
+    /// The virtual server.
+    pub vs: VsIdent,
+    /// Address.
+    pub addr: IpAddr,
+    /// Port.
+    pub port: u16,
+}
+
+/// A script the plan asks to run, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptRun {
+    /// What to run.
+    pub script: Script,
+    /// The event: `notify_up`, `notify_down`, `quorum_up`, `quorum_down`.
+    pub event: &'static str,
+    /// The virtual (and real) server it is about, for the log.
+    pub subject: String,
+}
+
+/// What to do to bring the kernel in line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Table changes, in order.
+    pub ops: Vec<TableOp>,
+    /// Scripts to run for the state changes this plan saw.
+    pub scripts: Vec<ScriptRun>,
+}
+
+/// Keeps the desired table in step with health, and the kernel in step with it.
+#[derive(Debug)]
+pub struct Reconciler {
+    config: Config,
+    /// Distinct probes, by id.
+    probes: Vec<ProbeSpec>,
+    probe_ids: HashMap<ProbeSpec, usize>,
+    /// Health of each probe, by id.
+    health: Vec<bool>,
+    /// Probe ids of each real server: `[vs][rs]`.
+    rs_probes: Vec<Vec<Vec<usize>>>,
+    /// Service keys of each virtual server.
+    vs_keys: Vec<Vec<ServiceKey>>,
+    quorum: HashMap<VsIdent, bool>,
+    rs_up: HashMap<RsIdent, bool>,
+    owned: BTreeSet<ServiceKey>,
+    actual: Table,
+}
+
+fn vs_ident(vs: &VirtualServer) -> VsIdent {
+    (vs.address.clone(), vs.protocol)
+}
+
+/// A dump as a [`Table`], keeping only `scope` and dropping kernel-internal flags.
+pub fn table_from_dump(dump: &[ServiceEntry], scope: &BTreeSet<ServiceKey>) -> Table {
+    dump.iter()
+        .filter(|e| scope.contains(&e.service.key))
+        .map(|e| {
+            let mut service = e.service.clone();
+            service.flags.0 &= !ServiceFlags::HASHED;
+            let dests = e.dests.iter().map(|d| (d.dest.key, d.dest)).collect();
+            (service.key, (service, dests))
+        })
+        .collect()
+}
+
+impl Reconciler {
+    /// A reconciler for `config`, with every probe in its initial state
+    /// (`alpha`: down, else up) and no knowledge of the kernel yet.
+    pub fn new(config: Config) -> Self {
+        let mut r = Reconciler {
+            config: Config::default(),
+            probes: Vec::new(),
+            probe_ids: HashMap::new(),
+            health: Vec::new(),
+            rs_probes: Vec::new(),
+            vs_keys: Vec::new(),
+            quorum: HashMap::new(),
+            rs_up: HashMap::new(),
+            owned: BTreeSet::new(),
+            actual: Table::new(),
+        };
+        r.install(config);
+        r
+    }
+
+    /// Index `config`: probe ids, service keys, ownership. Health of probes
+    /// that were already known is kept; new probes start as `alpha` says.
+    fn install(&mut self, config: Config) {
+        let old_health: HashMap<ProbeSpec, bool> =
+            self.probes.drain(..).zip(self.health.drain(..)).collect();
+        self.probe_ids.clear();
+        self.rs_probes.clear();
+        self.vs_keys.clear();
+        for vs in &config.virtual_servers {
+            let keys = desired::service_keys(&config, vs);
+            self.owned.extend(keys.iter().copied());
+            self.vs_keys.push(keys);
+            let mut per_rs = Vec::with_capacity(vs.real_servers.len());
+            for rs in &vs.real_servers {
+                let mut ids = Vec::with_capacity(rs.checks.len());
+                for check in &rs.checks {
+                    let spec = ProbeSpec::new(check);
+                    let id = match self.probe_ids.get(&spec) {
+                        Some(id) => *id,
+                        None => {
+                            let id = self.probes.len();
+                            let up = old_health
+                                .get(&spec)
+                                .copied()
+                                .unwrap_or(!check.common().alpha);
+                            self.probes.push(spec.clone());
+                            self.health.push(up);
+                            self.probe_ids.insert(spec, id);
+                            id
+                        }
+                    };
+                    ids.push(id);
+                }
+                per_rs.push(ids);
+            }
+            self.rs_probes.push(per_rs);
+        }
+        let idents: std::collections::HashSet<_> =
+            config.virtual_servers.iter().map(vs_ident).collect();
+        self.quorum.retain(|k, _| idents.contains(k));
+        self.rs_up.retain(|k, _| idents.contains(&k.vs));
+        self.config = config;
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The services lvsd owns: those its config names, and those an earlier
+    /// config named until they are removed.
+    pub fn owned(&self) -> &BTreeSet<ServiceKey> {
+        &self.owned
+    }
+
+    /// Every distinct probe with its current health: what the engine runs.
+    pub fn probes(&self) -> Vec<(ProbeSpec, bool)> {
+        self.probes
+            .iter()
+            .cloned()
+            .zip(self.health.iter().copied())
+            .collect()
+    }
+
+    /// How many real servers (over all virtual servers) each probe serves.
+    pub fn probe_fanout(&self) -> Vec<usize> {
+        let mut n = vec![0; self.probes.len()];
+        for ids in self.rs_probes.iter().flatten().flatten() {
+            n[*ids] += 1;
+        }
+        n
+    }
+
+    /// Adopt what the kernel has at start: a real server already present in
+    /// one of our services starts up (whatever `alpha` says), so a restart
+    /// removes and re-adds nothing while the first probes run. A real server
+    /// present at weight 0 under `inhibit_on_failure` was down and starts down.
+    pub fn adopt(&mut self, dump: &[ServiceEntry]) {
+        self.actual = table_from_dump(dump, &self.owned);
+        for (v, vs) in self.config.virtual_servers.iter().enumerate() {
+            for (r, rs) in vs.real_servers.iter().enumerate() {
+                let present = self.vs_keys[v].iter().find_map(|key| {
+                    self.actual.get(key).and_then(|(_, dests)| {
+                        dests
+                            .values()
+                            .find(|d| d.key.addr == rs.addr && d.key.port == rs.port)
+                    })
+                });
+                if let Some(dest) = present {
+                    let up = !(rs.inhibit_on_failure && dest.weight == 0 && rs.weight != 0);
+                    for id in &self.rs_probes[v][r] {
+                        self.health[*id] = up;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replace the cached kernel table with a fresh dump (drift repair).
+    pub fn refresh(&mut self, dump: &[ServiceEntry]) {
+        self.actual = table_from_dump(dump, &self.owned);
+    }
+
+    /// Record a probe's verdict. Unknown probes (from a config since
+    /// replaced) are ignored. Returns whether anything changed.
+    pub fn set_health(&mut self, spec: &ProbeSpec, up: bool) -> bool {
+        match self.probe_ids.get(spec) {
+            Some(id) if self.health[*id] != up => {
+                self.health[*id] = up;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Switch to a new, fully validated config. Probes that stay keep their
+    /// health; services the old config owned and the new one does not are
+    /// removed by the next plan.
+    pub fn reload(&mut self, config: Config) {
+        self.install(config);
+    }
+
+    fn rs_healthy(&self, v: usize, r: usize) -> bool {
+        self.rs_probes[v][r].iter().all(|id| self.health[*id])
+    }
+
+    /// The table the config asks for now; records real server and quorum
+    /// transitions and the scripts they call for.
+    fn desired(&mut self, scripts: &mut Vec<ScriptRun>) -> Table {
+        let mut table = Table::new();
+        for (v, vs) in self.config.virtual_servers.iter().enumerate() {
+            let ident = vs_ident(vs);
+            let mut dests = BTreeMap::new();
+            let mut live_weight: i64 = 0;
+            let mut live = Vec::new();
+            for (r, rs) in vs.real_servers.iter().enumerate() {
+                let up = self.rs_probes[v][r].iter().all(|id| self.health[*id]);
+                let rs_key = RsIdent {
+                    vs: ident.clone(),
+                    addr: rs.addr,
+                    port: rs.port,
+                };
+                let before = self.rs_up.insert(rs_key, up);
+                if before.is_some_and(|b| b != up) {
+                    let (script, event) = if up {
+                        (&rs.notify_up, "notify_up")
+                    } else {
+                        (&rs.notify_down, "notify_down")
+                    };
+                    if let Some(script) = script {
+                        scripts.push(ScriptRun {
+                            script: script.clone(),
+                            event,
+                            subject: format!(
+                                "{} rs={}",
+                                describe_vs(vs),
+                                rs_name(rs.addr, rs.port)
+                            ),
+                        });
+                    }
+                }
+                if up {
+                    live_weight += i64::from(rs.weight);
+                    live.push(desired::destination(rs, rs.weight));
+                } else if rs.inhibit_on_failure {
+                    let d = desired::destination(rs, 0);
+                    dests.insert(d.key, d);
+                }
+            }
+            let quorum_up = self.quorum.entry(ident).or_insert(true);
+            match quorum::evaluate(quorum_up, live_weight, vs.quorum, vs.hysteresis) {
+                QuorumChange::Same => {}
+                change => {
+                    let (script, event) = if change == QuorumChange::Lost {
+                        (&vs.quorum_down, "quorum_down")
+                    } else {
+                        (&vs.quorum_up, "quorum_up")
+                    };
+                    tracing::warn!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "{}", if change == QuorumChange::Lost { "lost quorum" } else { "gained quorum" });
+                    if let Some(script) = script {
+                        scripts.push(ScriptRun {
+                            script: script.clone(),
+                            event,
+                            subject: describe_vs(vs),
+                        });
+                    }
+                }
+            }
+            match (&vs.sorry_server, *quorum_up) {
+                (Some(sorry), false) => {
+                    let d = crate::ipvs::Destination {
+                        key: crate::ipvs::DestKey {
+                            addr: sorry.addr,
+                            port: sorry.port,
+                        },
+                        fwd: sorry.method,
+                        weight: 1,
+                        u_threshold: 0,
+                        l_threshold: 0,
+                        tunnel: desired::tunnel(sorry.method, None),
+                    };
+                    dests.insert(d.key, d);
+                }
+                (sorry, _) => {
+                    if let Some(sorry) = sorry.as_ref().filter(|s| s.inhibit) {
+                        let d = crate::ipvs::Destination {
+                            key: crate::ipvs::DestKey {
+                                addr: sorry.addr,
+                                port: sorry.port,
+                            },
+                            fwd: sorry.method,
+                            weight: 0,
+                            u_threshold: 0,
+                            l_threshold: 0,
+                            tunnel: desired::tunnel(sorry.method, None),
+                        };
+                        dests.insert(d.key, d);
+                    }
+                    for d in live {
+                        dests.insert(d.key, d);
+                    }
+                }
+            }
+            for key in &self.vs_keys[v] {
+                table.insert(*key, (desired::service(vs, *key), dests.clone()));
+            }
+        }
+        table
+    }
+
+    /// What to change now: the diff between the desired table and the last
+    /// known kernel table, and the scripts due.
+    pub fn plan(&mut self) -> Plan {
+        let mut scripts = Vec::new();
+        let desired = self.desired(&mut scripts);
+        let ops = diff::diff(&desired, &self.actual, &self.owned);
+        Plan { ops, scripts }
+    }
+
+    /// Record the outcome of applying `ops`; the cached table follows every
+    /// success. Returns the failures (the caller should refresh from a dump).
+    pub fn applied<'a>(
+        &mut self,
+        ops: &'a [TableOp],
+        results: &[Result<(), IpvsError>],
+    ) -> Vec<(&'a TableOp, IpvsError)> {
+        let mut failures = Vec::new();
+        for (op, result) in ops.iter().zip(results) {
+            match result {
+                Ok(()) => diff::apply_to(&mut self.actual, op),
+                Err(e) => failures.push((op, e.clone())),
+            }
+        }
+        let wanted: BTreeSet<ServiceKey> = self.vs_keys.iter().flatten().copied().collect();
+        self.owned
+            .retain(|k| wanted.contains(k) || self.actual.contains_key(k));
+        failures
+    }
+
+    /// The changes a stop makes under `mode` (see `lvs_flush_onstop`).
+    pub fn stop_ops(&self, mode: FlushOnStop) -> Vec<TableOp> {
+        match mode {
+            FlushOnStop::Own | FlushOnStop::All | FlushOnStop::VirtualServers => self
+                .actual
+                .keys()
+                .map(|k| TableOp::RemoveService(*k))
+                .collect(),
+            FlushOnStop::RealServers => self
+                .actual
+                .iter()
+                .flat_map(|(k, (_, dests))| dests.keys().map(|d| TableOp::RemoveDest(*k, *d)))
+                .collect(),
+        }
+    }
+
+    /// Health of every real server, for the state dump.
+    pub fn real_server_states(&self) -> Vec<(String, String, bool)> {
+        let mut out = Vec::new();
+        for (v, vs) in self.config.virtual_servers.iter().enumerate() {
+            for (r, rs) in vs.real_servers.iter().enumerate() {
+                out.push((
+                    describe_vs(vs),
+                    rs_name(rs.addr, rs.port),
+                    self.rs_healthy(v, r),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// A virtual server as the log names it.
+pub fn describe_vs(vs: &VirtualServer) -> String {
+    let proto = match vs.protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
+    };
+    match &vs.address {
+        VsAddress::Addr { addr, port } => format!("{}:{proto}:{port}", bracket(*addr)),
+        VsAddress::Fwmark(m) => format!("FWM {m}"),
+        VsAddress::Group(g) => format!("group {g}"),
+    }
+}
+
+/// A real server as the log names it.
+pub fn rs_name(addr: IpAddr, port: u16) -> String {
+    format!("{}:{port}", bracket(addr))
+}
+
+fn bracket(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,140 @@
+//! The table the config asks for, given the health of every real server.
+//!
+//! This is a pure function of its inputs (config, health, quorum state): the
+//! same inputs always give the same table, which is what makes a reload with
+//! an unchanged config cost zero netlink writes.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::config::{Config, GroupEntry, RealServer, VirtualServer, VsAddress};
+use crate::ipvs::{
+    DestKey, Destination, Family, ForwardMethod, Service, ServiceFlags, ServiceKey, Tunnel,
+    TunnelType,
+};
+
+/// A table: services by identity, each with its destinations by identity.
+pub type Table = BTreeMap<ServiceKey, (Service, BTreeMap<DestKey, Destination>)>;
+
+/// The kernel's persistence netmask when none is configured (`/32`, or 128 for IPv6).
+pub fn default_netmask(family: Family) -> u32 {
+    match family {
+        Family::Inet => 0xffff_ffff,
+        Family::Inet6 => 128,
+    }
+}
+
+/// The kernel services one virtual server stands for: one, or one per
+/// address (and fwmark) of its `virtual_server_group`.
+pub fn service_keys(config: &Config, vs: &VirtualServer) -> Vec<ServiceKey> {
+    match &vs.address {
+        VsAddress::Addr { addr, port } => vec![ServiceKey::Addr {
+            protocol: vs.protocol,
+            addr: *addr,
+            port: *port,
+        }],
+        VsAddress::Fwmark(mark) => vec![ServiceKey::Fwmark {
+            family: fwmark_family(vs),
+            mark: *mark,
+        }],
+        VsAddress::Group(name) => {
+            let Some(group) = config.groups.iter().find(|g| &g.name == name) else {
+                return Vec::new();
+            };
+            let mut keys = Vec::new();
+            for entry in &group.entries {
+                match entry {
+                    GroupEntry::Addr { first, last, port } => {
+                        for addr in address_range(*first, *last) {
+                            keys.push(ServiceKey::Addr {
+                                protocol: vs.protocol,
+                                addr,
+                                port: *port,
+                            });
+                        }
+                    }
+                    GroupEntry::Fwmark(mark) => keys.push(ServiceKey::Fwmark {
+                        family: fwmark_family(vs),
+                        mark: *mark,
+                    }),
+                }
+            }
+            keys
+        }
+    }
+}
+
+/// A fwmark service's family: `ip_family`, else its real servers', else IPv4.
+fn fwmark_family(vs: &VirtualServer) -> Family {
+    vs.ip_family
+        .or_else(|| vs.real_servers.first().map(|rs| Family::of(&rs.addr)))
+        .unwrap_or(Family::Inet)
+}
+
+/// Every address from `first` to `last` inclusive (a group range such as
+/// `10.0.0.1-10`). An inverted range is just `first`.
+pub fn address_range(first: IpAddr, last: IpAddr) -> Vec<IpAddr> {
+    match (first, last) {
+        (IpAddr::V4(a), IpAddr::V4(b)) if u32::from(a) <= u32::from(b) => (u32::from(a)
+            ..=u32::from(b))
+            .map(|n| IpAddr::V4(n.into()))
+            .collect(),
+        (IpAddr::V6(a), IpAddr::V6(b)) if u128::from(a) <= u128::from(b) => (u128::from(a)
+            ..=u128::from(b))
+            .take(65_536)
+            .map(|n| IpAddr::V6(n.into()))
+            .collect(),
+        _ => vec![first],
+    }
+}
+
+/// The kernel service a virtual server asks for, under `key`.
+pub fn service(vs: &VirtualServer, key: ServiceKey) -> Service {
+    let family = key.family();
+    let mut flags = vs.flags & !(ServiceFlags::HASHED | ServiceFlags::PERSISTENT);
+    if vs.persistence_timeout > 0 {
+        flags |= ServiceFlags::PERSISTENT;
+    }
+    Service {
+        key,
+        scheduler: vs.scheduler.clone(),
+        flags: ServiceFlags(flags),
+        timeout: vs.persistence_timeout,
+        netmask: vs
+            .persistence_granularity
+            .unwrap_or_else(|| default_netmask(family)),
+        pe_name: vs.persistence_engine.clone(),
+    }
+}
+
+/// The destination a real server is when present, at `weight`.
+pub fn destination(rs: &RealServer, weight: i32) -> Destination {
+    Destination {
+        key: DestKey {
+            addr: rs.addr,
+            port: rs.port,
+        },
+        fwd: rs.method,
+        weight,
+        u_threshold: rs.u_threshold,
+        l_threshold: rs.l_threshold,
+        tunnel: tunnel(rs.method, rs.tunnel),
+    }
+}
+
+/// Tunnel attributes as the kernel reports them (IPIP, port 0, no flags
+/// unless configured).
+pub fn tunnel(method: ForwardMethod, opts: Option<crate::config::TunnelOptions>) -> Tunnel {
+    match (method, opts) {
+        (ForwardMethod::Tunnel, Some(t)) => Tunnel {
+            kind: t.kind,
+            port: t.port,
+            flags: t.flags,
+        },
+        _ => Tunnel {
+            kind: TunnelType::Ipip,
+            port: 0,
+            flags: 0,
+        },
+    }
+}

@@ -1,0 +1,170 @@
+//! The fewest operations that turn one table into another.
+
+use std::collections::BTreeSet;
+
+use super::desired::Table;
+use crate::ipvs::{ServiceKey, TableOp};
+
+/// The operations that make `actual` equal `desired` for the services in
+/// `scope` (the services lvsd owns). Services outside `scope` are never
+/// touched. Unchanged services and destinations cost nothing.
+pub fn diff(desired: &Table, actual: &Table, scope: &BTreeSet<ServiceKey>) -> Vec<TableOp> {
+    let mut ops = Vec::new();
+    for key in scope {
+        match (desired.get(key), actual.get(key)) {
+            (Some((service, dests)), None) => {
+                ops.push(TableOp::AddService(service.clone()));
+                ops.extend(dests.values().map(|d| TableOp::AddDest(*key, *d)));
+            }
+            (Some((want_svc, want_dests)), Some((have_svc, have_dests))) => {
+                if want_svc != have_svc {
+                    ops.push(TableOp::UpdateService(want_svc.clone()));
+                }
+                for (dkey, have) in have_dests {
+                    if !want_dests.contains_key(dkey) {
+                        ops.push(TableOp::RemoveDest(*key, have.key));
+                    }
+                }
+                for (dkey, want) in want_dests {
+                    match have_dests.get(dkey) {
+                        None => ops.push(TableOp::AddDest(*key, *want)),
+                        Some(have) if have != want => ops.push(TableOp::UpdateDest(*key, *want)),
+                        Some(_) => {}
+                    }
+                }
+            }
+            (None, Some(_)) => ops.push(TableOp::RemoveService(*key)),
+            (None, None) => {}
+        }
+    }
+    ops
+}
+
+/// `table` after `op` was applied successfully.
+pub fn apply_to(table: &mut Table, op: &TableOp) {
+    match op {
+        TableOp::AddService(s) | TableOp::UpdateService(s) => {
+            table
+                .entry(s.key)
+                .or_insert_with(|| (s.clone(), Default::default()))
+                .0 = s.clone();
+        }
+        TableOp::RemoveService(key) => {
+            table.remove(key);
+        }
+        TableOp::AddDest(key, d) | TableOp::UpdateDest(key, d) => {
+            if let Some((_, dests)) = table.get_mut(key) {
+                dests.insert(d.key, *d);
+            }
+        }
+        TableOp::RemoveDest(key, d) => {
+            if let Some((_, dests)) = table.get_mut(key) {
+                dests.remove(d);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipvs::{
+        DestKey, Destination, ForwardMethod, Protocol, Service, ServiceFlags, Tunnel, TunnelType,
+    };
+
+    fn svc(port: u16) -> Service {
+        Service {
+            key: ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "10.0.0.1".parse().unwrap(),
+                port,
+            },
+            scheduler: "wlc".into(),
+            flags: ServiceFlags(0),
+            timeout: 0,
+            netmask: 0xffff_ffff,
+            pe_name: None,
+        }
+    }
+
+    fn dest(last: u8, weight: i32) -> Destination {
+        Destination {
+            key: DestKey {
+                addr: format!("192.0.2.{last}").parse().unwrap(),
+                port: 80,
+            },
+            fwd: ForwardMethod::Masq,
+            weight,
+            u_threshold: 0,
+            l_threshold: 0,
+            tunnel: Tunnel {
+                kind: TunnelType::Ipip,
+                port: 0,
+                flags: 0,
+            },
+        }
+    }
+
+    fn table(entries: &[(Service, Vec<Destination>)]) -> Table {
+        entries
+            .iter()
+            .map(|(s, ds)| (s.key, (s.clone(), ds.iter().map(|d| (d.key, *d)).collect())))
+            .collect()
+    }
+
+    #[test]
+    fn equal_tables_need_nothing() {
+        let t = table(&[(svc(80), vec![dest(1, 1), dest(2, 1)])]);
+        let scope = t.keys().copied().collect();
+        assert!(diff(&t, &t, &scope).is_empty());
+    }
+
+    #[test]
+    fn one_change_is_one_op() {
+        let want = table(&[(svc(80), vec![dest(1, 1), dest(2, 5), dest(4, 1)])]);
+        let have = table(&[(svc(80), vec![dest(1, 1), dest(2, 1), dest(3, 1)])]);
+        let scope = want.keys().copied().collect();
+        let key = svc(80).key;
+        assert_eq!(
+            diff(&want, &have, &scope),
+            vec![
+                TableOp::RemoveDest(key, dest(3, 1).key),
+                TableOp::UpdateDest(key, dest(2, 5)),
+                TableOp::AddDest(key, dest(4, 1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn services_outside_scope_are_left_alone() {
+        let want = table(&[(svc(80), vec![dest(1, 1)])]);
+        let have = table(&[(svc(80), vec![dest(1, 1)]), (svc(443), vec![dest(9, 1)])]);
+        let scope = want.keys().copied().collect();
+        assert!(diff(&want, &have, &scope).is_empty());
+    }
+
+    #[test]
+    fn owned_service_no_longer_wanted_is_removed() {
+        let want = Table::new();
+        let have = table(&[(svc(80), vec![dest(1, 1)])]);
+        let scope = have.keys().copied().collect();
+        assert_eq!(
+            diff(&want, &have, &scope),
+            vec![TableOp::RemoveService(svc(80).key)]
+        );
+    }
+
+    #[test]
+    fn applying_the_diff_gives_the_desired_table() {
+        let want = table(&[
+            (svc(80), vec![dest(1, 1), dest(2, 5)]),
+            (svc(81), vec![dest(7, 2)]),
+        ]);
+        let mut have = table(&[(svc(80), vec![dest(2, 1), dest(3, 1)]), (svc(82), vec![])]);
+        let scope = want.keys().chain(have.keys()).copied().collect();
+        for op in diff(&want, &have, &scope) {
+            apply_to(&mut have, &op);
+        }
+        assert_eq!(have, want);
+    }
+}

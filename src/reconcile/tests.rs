@@ -1,0 +1,355 @@
+//! The reconciler's behaviour, against an in-memory table.
+
+use std::time::Duration;
+
+use super::*;
+use crate::config::{
+    Check, CheckCommon, CloseMode, Location, RealServer, SorryServer, TcpCheck, VirtualServer,
+};
+use crate::ipvs::{ForwardMethod, IpvsTable, MemoryTable};
+
+fn check(addr: &str, port: u16, alpha: bool) -> Check {
+    Check::Tcp(TcpCheck {
+        common: CheckCommon {
+            location: Location::default(),
+            connect_ip: addr.parse().unwrap(),
+            connect_port: port,
+            bindto: None,
+            bind_port: None,
+            bind_if: None,
+            fwmark: None,
+            connect_timeout: Duration::from_secs(5),
+            delay_loop: Duration::from_secs(60),
+            retry: 1,
+            delay_before_retry: Duration::from_secs(1),
+            warmup: Duration::from_secs(60),
+            alpha,
+            close: CloseMode::Graceful,
+        },
+    })
+}
+
+fn rs(addr: &str, port: u16, weight: i32, alpha: bool) -> RealServer {
+    RealServer {
+        location: Location::default(),
+        addr: addr.parse().unwrap(),
+        port,
+        weight,
+        method: ForwardMethod::Masq,
+        tunnel: None,
+        inhibit_on_failure: false,
+        u_threshold: 0,
+        l_threshold: 0,
+        notify_up: None,
+        notify_down: None,
+        checks: vec![check(addr, port, alpha)],
+    }
+}
+
+fn vs(addr: &str, port: u16, real_servers: Vec<RealServer>) -> VirtualServer {
+    VirtualServer {
+        location: Location::default(),
+        address: VsAddress::Addr {
+            addr: addr.parse().unwrap(),
+            port,
+        },
+        ip_family: None,
+        protocol: Protocol::Tcp,
+        scheduler: "wlc".into(),
+        method: ForwardMethod::Masq,
+        tunnel: None,
+        flags: 0,
+        persistence_timeout: 0,
+        persistence_granularity: None,
+        persistence_engine: None,
+        ha_suspend: false,
+        alpha: false,
+        omega: false,
+        quorum: 1,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        sorry_server: None,
+        inhibit_on_failure: false,
+        virtualhost: None,
+        real_servers,
+    }
+}
+
+fn script(cmd: &str) -> Option<Script> {
+    Some(Script {
+        command: cmd.into(),
+        location: Location::default(),
+    })
+}
+
+fn config(vss: Vec<VirtualServer>) -> Config {
+    Config {
+        virtual_servers: vss,
+        ..Config::default()
+    }
+}
+
+fn two_by_three() -> Config {
+    config(vec![
+        vs(
+            "10.0.0.1",
+            80,
+            vec![
+                rs("192.0.2.1", 80, 1, false),
+                rs("192.0.2.2", 80, 2, false),
+                rs("192.0.2.3", 80, 3, false),
+            ],
+        ),
+        vs(
+            "10.0.0.2",
+            443,
+            vec![
+                rs("192.0.2.1", 443, 1, false),
+                rs("192.0.2.2", 443, 1, false),
+                rs("192.0.2.3", 443, 1, false),
+            ],
+        ),
+    ])
+}
+
+/// Plan, apply to `table`, record: one reconcile round. Returns the ops.
+fn round(r: &mut Reconciler, table: &mut MemoryTable) -> Plan {
+    let plan = r.plan();
+    let results = table.apply(&plan.ops);
+    assert!(r.applied(&plan.ops, &results).is_empty(), "{results:?}");
+    plan
+}
+
+fn spec(addr: &str, port: u16) -> ProbeSpec {
+    ProbeSpec::new(&check(addr, port, false))
+}
+
+fn weights(table: &mut MemoryTable) -> Vec<(String, String, i32)> {
+    table
+        .dump()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s.dests.iter().map(|d| {
+                (
+                    s.service.key.to_string(),
+                    d.dest.key.to_string(),
+                    d.dest.weight,
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn healthy_config_builds_the_table_then_rests() {
+    let mut r = Reconciler::new(two_by_three());
+    let mut t = MemoryTable::new();
+    let plan = round(&mut r, &mut t);
+    assert_eq!(plan.ops.len(), 2 + 6);
+    assert_eq!(weights(&mut t).len(), 6);
+    assert!(r.plan().ops.is_empty());
+}
+
+#[test]
+fn failed_server_is_removed_or_inhibited() {
+    let mut cfg = two_by_three();
+    cfg.virtual_servers[1].real_servers[1].inhibit_on_failure = true;
+    let mut r = Reconciler::new(cfg);
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    assert!(r.set_health(&spec("192.0.2.2", 80), false));
+    assert!(r.set_health(&spec("192.0.2.2", 443), false));
+    let plan = round(&mut r, &mut t);
+    assert_eq!(plan.ops.len(), 2);
+    let w = weights(&mut t);
+    assert!(!w
+        .iter()
+        .any(|(s, d, _)| s == "TCP 10.0.0.1:80" && d == "192.0.2.2:80"));
+    assert!(w.contains(&("TCP 10.0.0.2:443".into(), "192.0.2.2:443".into(), 0)));
+    // Back up: re-added at its weight.
+    r.set_health(&spec("192.0.2.2", 80), true);
+    r.set_health(&spec("192.0.2.2", 443), true);
+    round(&mut r, &mut t);
+    let w = weights(&mut t);
+    assert!(w.contains(&("TCP 10.0.0.1:80".into(), "192.0.2.2:80".into(), 2)));
+    assert!(w.contains(&("TCP 10.0.0.2:443".into(), "192.0.2.2:443".into(), 1)));
+}
+
+#[test]
+fn lost_quorum_brings_the_sorry_server_and_its_script() {
+    let mut cfg = two_by_three();
+    let v = &mut cfg.virtual_servers[0];
+    v.quorum = 4;
+    v.quorum_down = script("/bin/down");
+    v.quorum_up = script("/bin/up");
+    v.sorry_server = Some(SorryServer {
+        addr: "192.0.2.99".parse().unwrap(),
+        port: 80,
+        inhibit: false,
+        method: ForwardMethod::Route,
+    });
+    let mut r = Reconciler::new(cfg);
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    // 1 + 2 + 3 = 6 >= 4; losing the weight-3 server leaves 3 < 4.
+    r.set_health(&spec("192.0.2.3", 80), false);
+    let plan = round(&mut r, &mut t);
+    assert_eq!(plan.scripts.len(), 1);
+    assert_eq!(plan.scripts[0].event, "quorum_down");
+    let w: Vec<_> = weights(&mut t)
+        .into_iter()
+        .filter(|(s, _, _)| s == "TCP 10.0.0.1:80")
+        .collect();
+    assert_eq!(
+        w,
+        vec![("TCP 10.0.0.1:80".into(), "192.0.2.99:80".into(), 1)]
+    );
+    r.set_health(&spec("192.0.2.3", 80), true);
+    let plan = round(&mut r, &mut t);
+    assert_eq!(plan.scripts[0].event, "quorum_up");
+    let w: Vec<_> = weights(&mut t)
+        .into_iter()
+        .filter(|(s, _, _)| s == "TCP 10.0.0.1:80")
+        .map(|(_, d, _)| d)
+        .collect();
+    assert_eq!(w, vec!["192.0.2.1:80", "192.0.2.2:80", "192.0.2.3:80"]);
+}
+
+#[test]
+fn notify_scripts_follow_transitions_only() {
+    let mut cfg = two_by_three();
+    cfg.virtual_servers[0].real_servers[0].notify_up = script("/bin/up rs1");
+    cfg.virtual_servers[0].real_servers[0].notify_down = script("/bin/down rs1");
+    let mut r = Reconciler::new(cfg);
+    let mut t = MemoryTable::new();
+    assert!(
+        round(&mut r, &mut t).scripts.is_empty(),
+        "no script at start"
+    );
+    r.set_health(&spec("192.0.2.1", 80), false);
+    let plan = round(&mut r, &mut t);
+    assert_eq!(plan.scripts.len(), 1);
+    assert_eq!(plan.scripts[0].script.command, "/bin/down rs1");
+    assert_eq!(plan.scripts[0].subject, "10.0.0.1:tcp:80 rs=192.0.2.1:80");
+    r.set_health(&spec("192.0.2.1", 80), true);
+    assert_eq!(
+        round(&mut r, &mut t).scripts[0].script.command,
+        "/bin/up rs1"
+    );
+}
+
+#[test]
+fn one_probe_serves_every_virtual_server_that_lists_the_target() {
+    let cfg = config(vec![
+        vs("10.0.0.1", 80, vec![rs("192.0.2.1", 80, 1, false)]),
+        vs("10.0.0.2", 80, vec![rs("192.0.2.1", 80, 1, false)]),
+    ]);
+    let mut r = Reconciler::new(cfg);
+    assert_eq!(r.probes().len(), 1);
+    assert_eq!(r.probe_fanout(), vec![2]);
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    r.set_health(&spec("192.0.2.1", 80), false);
+    assert_eq!(round(&mut r, &mut t).ops.len(), 2);
+    assert!(weights(&mut t).is_empty());
+}
+
+#[test]
+fn alpha_starts_down_unless_the_kernel_already_has_the_server() {
+    let cfg = config(vec![vs(
+        "10.0.0.1",
+        80,
+        vec![rs("192.0.2.1", 80, 1, true), rs("192.0.2.2", 80, 1, true)],
+    )]);
+    let mut r = Reconciler::new(cfg.clone());
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    assert!(
+        weights(&mut t).is_empty(),
+        "alpha: down until the first success"
+    );
+    assert!(r.set_health(&ProbeSpec::new(&check("192.0.2.1", 80, true)), true));
+    round(&mut r, &mut t);
+    assert_eq!(weights(&mut t).len(), 1);
+    // A restart finds 192.0.2.1 present and adopts it: no change at all.
+    let mut r2 = Reconciler::new(cfg);
+    r2.adopt(&t.dump().unwrap());
+    assert!(r2.plan().ops.is_empty());
+    let up: Vec<bool> = r2.probes().iter().map(|(_, up)| *up).collect();
+    assert_eq!(up, vec![true, false]);
+}
+
+#[test]
+fn reload_applies_only_the_difference_and_keeps_health() {
+    let mut r = Reconciler::new(two_by_three());
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    r.set_health(&spec("192.0.2.3", 443), false);
+    round(&mut r, &mut t);
+    let writes = t.writes();
+    // Same config: nothing, and the failed server is not resurrected.
+    r.reload(two_by_three());
+    assert!(round(&mut r, &mut t).ops.is_empty());
+    assert_eq!(t.writes(), writes);
+    // One real server more: one write.
+    let mut cfg = two_by_three();
+    cfg.virtual_servers[0]
+        .real_servers
+        .push(rs("192.0.2.4", 80, 1, false));
+    r.reload(cfg.clone());
+    assert_eq!(round(&mut r, &mut t).ops.len(), 1);
+    // A virtual server gone: its service goes, and only it.
+    cfg.virtual_servers.remove(1);
+    r.reload(cfg);
+    let plan = round(&mut r, &mut t);
+    assert_eq!(
+        plan.ops,
+        vec![TableOp::RemoveService(ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: "10.0.0.2".parse().unwrap(),
+            port: 443
+        })]
+    );
+    assert!(!r
+        .owned()
+        .iter()
+        .any(|k| k.to_string() == "TCP 10.0.0.2:443"));
+}
+
+#[test]
+fn drift_is_repaired_and_foreign_services_are_left_alone() {
+    let mut r = Reconciler::new(two_by_three());
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    let vs1 = ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: "10.0.0.1".parse().unwrap(),
+        port: 80,
+    };
+    let foreign = crate::ipvs::Service {
+        key: ServiceKey::Fwmark {
+            family: crate::ipvs::Family::Inet,
+            mark: 7,
+        },
+        scheduler: "rr".into(),
+        flags: Default::default(),
+        timeout: 0,
+        netmask: 0xffff_ffff,
+        pe_name: None,
+    };
+    let dest = desired::destination(&rs("192.0.2.2", 80, 2, false), 2);
+    // By hand: a destination deleted, a weight changed, a foreign service added.
+    t.apply_one(&TableOp::RemoveDest(vs1, dest.key)).unwrap();
+    let mut heavier = desired::destination(&rs("192.0.2.1", 80, 1, false), 9);
+    heavier.weight = 9;
+    t.apply_one(&TableOp::UpdateDest(vs1, heavier)).unwrap();
+    t.apply_one(&TableOp::AddService(foreign)).unwrap();
+    r.refresh(&t.dump().unwrap());
+    let plan = round(&mut r, &mut t);
+    assert_eq!(plan.ops.len(), 2);
+    assert_eq!(weights(&mut t).len(), 6);
+    assert_eq!(t.dump().unwrap().len(), 3, "the foreign service stays");
+    assert_eq!(r.stop_ops(FlushOnStop::Own).len(), 2);
+}
