@@ -51,6 +51,15 @@ struct Cli {
     /// Print the resolved config model as JSON and exit.
     #[arg(long = "dump-config")]
     dump_config: bool,
+    /// Seconds between comparisons of the kernel's table with the desired one (0 = never).
+    #[arg(long = "drift-interval", default_value_t = 5.0)]
+    drift_interval: f64,
+    /// Where SIGUSR1 writes the full state as JSON.
+    #[arg(long = "state-file", default_value = "/tmp/lvsd.json")]
+    state_file: PathBuf,
+    /// Leave lvsd's services in the IPVS table at stop (for a restart).
+    #[arg(long = "keep-table")]
+    keep_table: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -111,6 +120,10 @@ fn run() -> anyhow::Result<ExitCode> {
         config_id: cli.config_id.clone(),
         pid_file: cli.pid.clone(),
         dry_run: cli.dry_run,
+        drift_interval: std::time::Duration::try_from_secs_f64(cli.drift_interval)
+            .context("--drift-interval takes a number of seconds")?,
+        state_file: cli.state_file.clone(),
+        keep_table: cli.keep_table,
     })
     .context("lvsd stopped")?;
     Ok(ExitCode::SUCCESS)

@@ -1,10 +1,37 @@
-//! The daemon shell: start, reload, drift repair, stop; it only wires the
-//! config, the checker engine, the reconciler and the IPVS table together.
+//! The daemon shell: start, reload, drift repair, stop. It only wires the
+//! config, the checker engine, the reconciler and the IPVS table together;
+//! each of those is tested on its own.
+//!
+//! The life of lvsd:
+//!
+//! 1. **Start**: read and validate the whole config; open the table; read it
+//!    *first*, adopting real servers already present (a restart changes
+//!    nothing while the first probes run); start one probe per distinct check;
+//!    bring the table in line; tell systemd `READY=1`.
+//! 2. **Run**: every probe verdict updates health; queued verdicts are taken
+//!    together and turned into the fewest table changes. Every drift interval
+//!    the kernel's table is read again and hand-made changes are undone.
+//! 3. **Reload** (SIGHUP): the new config is read in full before anything
+//!    changes; on error the old one keeps running. Only the difference is
+//!    applied, and unchanged probes keep their state and timers.
+//! 4. **Stop** (SIGTERM/SIGINT): probes stop; lvsd's services are removed as
+//!    `lvs_flush_onstop` says, or left in place with `--keep-table`.
+
+mod dry_run;
+mod event_loop;
+mod notify;
+mod pidfile;
+pub mod scripts;
+mod state;
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+pub use dry_run::PrintingTable;
+pub use event_loop::Daemon;
 
 /// How the daemon was asked to run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DaemonOptions {
     /// The config file.
     pub config: PathBuf,
@@ -12,8 +39,28 @@ pub struct DaemonOptions {
     pub config_id: Option<String>,
     /// `-p`: the pid file.
     pub pid_file: Option<PathBuf>,
-    /// `--dry-run`: an in-memory table, every change printed as `ipvsadm -Sn` lines.
+    /// `--dry-run`: an in-memory table, every change printed as `ipvsadm` lines.
     pub dry_run: bool,
+    /// How often the kernel's table is compared with the desired one (0 = never).
+    pub drift_interval: Duration,
+    /// Where SIGUSR1 writes the state dump.
+    pub state_file: PathBuf,
+    /// Leave lvsd's services in the table at stop (for a restart).
+    pub keep_table: bool,
+}
+
+impl Default for DaemonOptions {
+    fn default() -> Self {
+        DaemonOptions {
+            config: PathBuf::from("/etc/keepalived/keepalived.conf"),
+            config_id: None,
+            pid_file: None,
+            dry_run: false,
+            drift_interval: Duration::from_secs(5),
+            state_file: PathBuf::from("/tmp/lvsd.json"),
+            keep_table: false,
+        }
+    }
 }
 
 /// Errors that stop the daemon.
@@ -28,9 +75,18 @@ pub enum DaemonError {
     /// Anything the OS refused.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A setting that cannot work (an unknown `script_user`).
+    #[error("{0}")]
+    Setting(String),
 }
 
-/// Run until SIGTERM/SIGINT. Placeholder until the daemon lands.
-pub fn run(_opts: DaemonOptions) -> Result<(), DaemonError> {
-    Ok(())
+/// Run until SIGTERM/SIGINT.
+pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let daemon = Daemon::start(opts).await?;
+        daemon.run().await
+    })
 }

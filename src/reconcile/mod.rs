@@ -387,6 +387,35 @@ impl Reconciler {
         }
     }
 
+    /// The scripts `omega` asks for at stop: `notify_down` of every live real
+    /// server and `quorum_down` of every virtual server that had quorum.
+    pub fn omega_scripts(&self) -> Vec<ScriptRun> {
+        let mut out = Vec::new();
+        for (v, vs) in self.config.virtual_servers.iter().enumerate() {
+            if !vs.omega {
+                continue;
+            }
+            for (r, rs) in vs.real_servers.iter().enumerate() {
+                if let (true, Some(script)) = (self.rs_healthy(v, r), &rs.notify_down) {
+                    out.push(ScriptRun {
+                        script: script.clone(),
+                        event: "notify_down",
+                        subject: format!("{} rs={}", describe_vs(vs), rs_name(rs.addr, rs.port)),
+                    });
+                }
+            }
+            let had_quorum = self.quorum.get(&vs_ident(vs)).copied().unwrap_or(true);
+            if let (true, Some(script)) = (had_quorum, &vs.quorum_down) {
+                out.push(ScriptRun {
+                    script: script.clone(),
+                    event: "quorum_down",
+                    subject: describe_vs(vs),
+                });
+            }
+        }
+        out
+    }
+
     /// Health of every real server, for the state dump.
     pub fn real_server_states(&self) -> Vec<(String, String, bool)> {
         let mut out = Vec::new();

@@ -353,3 +353,20 @@ fn drift_is_repaired_and_foreign_services_are_left_alone() {
     assert_eq!(t.dump().unwrap().len(), 3, "the foreign service stays");
     assert_eq!(r.stop_ops(FlushOnStop::Own).len(), 2);
 }
+
+#[test]
+fn omega_runs_down_scripts_of_live_servers_at_stop() {
+    let mut cfg = two_by_three();
+    let v = &mut cfg.virtual_servers[0];
+    v.omega = true;
+    v.quorum_down = script("/bin/qdown");
+    v.real_servers[0].notify_down = script("/bin/down rs1");
+    v.real_servers[1].notify_down = script("/bin/down rs2");
+    let mut r = Reconciler::new(cfg);
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    r.set_health(&spec("192.0.2.2", 80), false);
+    round(&mut r, &mut t);
+    let lines: Vec<_> = r.omega_scripts().into_iter().map(|s| s.script.command).collect();
+    assert_eq!(lines, vec!["/bin/down rs1", "/bin/qdown"]);
+}

@@ -1,0 +1,349 @@
+//! The daemon's event loop: verdicts, drift checks and signals in, table
+//! changes and scripts out.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+use super::notify::{notify, Status};
+use super::pidfile::PidFile;
+use super::scripts::{self, ScriptPolicy};
+use super::state::{self, ProbeDump, RealServerState, StateDump};
+use super::{DaemonError, DaemonOptions, PrintingTable};
+use crate::checker::engine::Engine;
+use crate::checker::HealthEvent;
+use crate::config::{self, Config, FlushOnStop, LoadOptions, Severity};
+use crate::ipvs::{IpvsError, IpvsTable, ServiceEntry, TableOp};
+use crate::reconcile::{Plan, Reconciler};
+
+/// The table, shared with the blocking threads that talk to the kernel.
+type SharedTable = Arc<Mutex<Box<dyn IpvsTable + Send>>>;
+
+/// A running lvsd.
+pub struct Daemon {
+    opts: DaemonOptions,
+    reconciler: Reconciler,
+    engine: Engine,
+    events: UnboundedReceiver<HealthEvent>,
+    table: SharedTable,
+    policy: ScriptPolicy,
+    _pid_file: Option<PidFile>,
+}
+
+/// Read and validate the config, logging what needs saying.
+async fn load_config(opts: &DaemonOptions) -> Result<Config, config::ConfigError> {
+    let path = opts.config.clone();
+    let load_opts = LoadOptions {
+        config_id: opts.config_id.clone(),
+    };
+    let loaded = tokio::task::spawn_blocking(move || config::load(&path, &load_opts))
+        .await
+        .map_err(|e| config::ConfigError::Io {
+            path: opts.config.clone(),
+            source: std::io::Error::other(e),
+        })??;
+    for d in &loaded.diagnostics {
+        match d.severity {
+            Severity::Info => tracing::info!("{d}"),
+            Severity::Warning => tracing::warn!("{d}"),
+            Severity::Error => tracing::error!("{d}"),
+        }
+    }
+    Ok(loaded.config)
+}
+
+fn open_table(opts: &DaemonOptions) -> Result<SharedTable, IpvsError> {
+    let table: Box<dyn IpvsTable + Send> = if opts.dry_run {
+        Box::new(PrintingTable::new(std::io::stdout()))
+    } else {
+        Box::new(crate::ipvs::netlink::NetlinkTable::open()?)
+    };
+    Ok(Arc::new(Mutex::new(table)))
+}
+
+/// Run `f` on the table in a blocking thread, off the event loop.
+async fn with_table<T: Send + 'static>(
+    table: &SharedTable,
+    f: impl FnOnce(&mut dyn IpvsTable) -> T + Send + 'static,
+) -> T {
+    let table = Arc::clone(table);
+    let job = move || {
+        let mut guard = table.lock().unwrap_or_else(PoisonError::into_inner);
+        f(guard.as_mut())
+    };
+    match tokio::task::spawn_blocking(job).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Run the futures one after another (omega scripts at stop are few).
+async fn run_in_turn<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    for f in futures {
+        f.await;
+    }
+}
+
+fn log_op(op: &TableOp, result: &Result<(), IpvsError>) {
+    let (action, vs, rs) = match op {
+        TableOp::AddService(s) => ("adding service", s.key.to_string(), String::new()),
+        TableOp::UpdateService(s) => ("updating service", s.key.to_string(), String::new()),
+        TableOp::RemoveService(k) => ("removing service", k.to_string(), String::new()),
+        TableOp::AddDest(k, d) => ("adding real server", k.to_string(), d.key.to_string()),
+        TableOp::UpdateDest(k, d) => (
+            if d.weight == 0 { "inhibiting real server" } else { "updating real server" },
+            k.to_string(),
+            d.key.to_string(),
+        ),
+        TableOp::RemoveDest(k, d) => ("removing real server", k.to_string(), d.to_string()),
+    };
+    match result {
+        Ok(()) => tracing::info!(vs = %vs, rs = %rs, "{action}"),
+        Err(e) => tracing::error!(vs = %vs, rs = %rs, error = %e, "{action} failed"),
+    }
+}
+
+impl Daemon {
+    /// Start: config, table, adoption, probes, first reconcile.
+    pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
+        let config = load_config(&opts).await?;
+        let policy = ScriptPolicy::from_config(&config.global).map_err(DaemonError::Setting)?;
+        let table = open_table(&opts)?;
+        if config.global.lvs_flush {
+            tracing::info!("lvs_flush: flushing the whole IPVS table");
+            with_table(&table, |t| t.flush()).await?;
+        }
+        let dump = with_table(&table, |t| t.dump()).await?;
+        let mut reconciler = Reconciler::new(config);
+        reconciler.adopt(&dump);
+        let (tx, events) = unbounded_channel();
+        let mut engine = Engine::new(tx);
+        engine.set_probes(reconciler.probes());
+        let pid_file = match &opts.pid_file {
+            Some(path) => Some(PidFile::create(path)?),
+            None => None,
+        };
+        let adopted = reconciler.owned().len();
+        let mut daemon = Daemon {
+            opts,
+            reconciler,
+            engine,
+            events,
+            table,
+            policy,
+            _pid_file: pid_file,
+        };
+        daemon.reconcile().await;
+        tracing::info!(
+            services = adopted,
+            probes = daemon.reconciler.probes().len(),
+            "lvsd started"
+        );
+        notify(Status::Ready);
+        Ok(daemon)
+    }
+
+    /// Run until SIGTERM or SIGINT, then stop.
+    pub async fn run(mut self) -> Result<(), DaemonError> {
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut usr1 = signal(SignalKind::user_defined1())?;
+        let interval = self.opts.drift_interval;
+        let mut drift = tokio::time::interval(if interval.is_zero() {
+            std::time::Duration::from_secs(u64::from(u32::MAX))
+        } else {
+            interval
+        });
+        drift.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        drift.tick().await;
+        loop {
+            tokio::select! {
+                Some(event) = self.events.recv() => self.on_events(event).await,
+                _ = drift.tick(), if !interval.is_zero() => self.repair_drift().await,
+                _ = hup.recv() => self.reload().await,
+                _ = usr1.recv() => self.dump_state().await,
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        self.stop().await
+    }
+
+    /// Take this verdict and every one already queued, then reconcile once.
+    async fn on_events(&mut self, first: HealthEvent) {
+        let mut changed = self.reconciler.set_health(&first.probe, first.up);
+        while let Ok(event) = self.events.try_recv() {
+            changed |= self.reconciler.set_health(&event.probe, event.up);
+        }
+        if changed {
+            self.reconcile().await;
+        }
+    }
+
+    /// Plan against the cached table and apply. After a failure (the kernel
+    /// differed from the cache) read the table again and retry once.
+    async fn reconcile(&mut self) {
+        let plan = self.reconciler.plan();
+        self.run_scripts(&plan);
+        if self.apply(plan.ops).await > 0 {
+            if let Ok(dump) = with_table(&self.table, |t| t.dump()).await {
+                self.reconciler.refresh(&dump);
+                let retry = self.reconciler.plan();
+                self.apply(retry.ops).await;
+            }
+        }
+    }
+
+    fn run_scripts(&self, plan: &Plan) {
+        for run in &plan.scripts {
+            scripts::spawn(
+                run.script.command.clone(),
+                run.event,
+                run.subject.clone(),
+                self.policy.clone(),
+            );
+        }
+    }
+
+    /// Apply `ops`; returns how many failed.
+    async fn apply(&mut self, ops: Vec<TableOp>) -> usize {
+        if ops.is_empty() {
+            return 0;
+        }
+        let (ops, results) = with_table(&self.table, move |t| {
+            let results = t.apply(&ops);
+            (ops, results)
+        })
+        .await;
+        for (op, result) in ops.iter().zip(&results) {
+            log_op(op, result);
+        }
+        self.reconciler.applied(&ops, &results).len()
+    }
+
+    /// Read the kernel's table and undo whatever was changed by hand.
+    async fn repair_drift(&mut self) {
+        let dump = match with_table(&self.table, |t| t.dump()).await {
+            Ok(dump) => dump,
+            Err(e) => {
+                tracing::error!(error = %e, "drift check: cannot read the IPVS table");
+                return;
+            }
+        };
+        self.reconciler.refresh(&dump);
+        let plan = self.reconciler.plan();
+        if !plan.ops.is_empty() {
+            tracing::warn!(changes = plan.ops.len(), "drift: the IPVS table was changed outside lvsd; putting it back");
+        }
+        self.run_scripts(&plan);
+        self.apply(plan.ops).await;
+    }
+
+    /// SIGHUP: the new config in full, or nothing at all.
+    async fn reload(&mut self) {
+        notify(Status::Reloading);
+        tracing::info!(config = %self.opts.config.display(), "reloading");
+        match load_config(&self.opts).await {
+            Ok(config) => match ScriptPolicy::from_config(&config.global) {
+                Ok(policy) => {
+                    self.policy = policy;
+                    self.reconciler.reload(config);
+                    self.engine.set_probes(self.reconciler.probes());
+                    self.reconcile().await;
+                    tracing::info!("reload complete");
+                }
+                Err(e) => tracing::error!(error = %e, "reload refused; the running config stays"),
+            },
+            Err(e) => tracing::error!("reload refused; the running config stays:\n{e}"),
+        }
+        notify(Status::Ready);
+    }
+
+    /// SIGUSR1: the full state as JSON to the state file, a summary to the log.
+    async fn dump_state(&self) {
+        let table: Vec<ServiceEntry> = with_table(&self.table, |t| t.dump())
+            .await
+            .unwrap_or_default();
+        let fanout: std::collections::HashMap<_, _> = self
+            .reconciler
+            .probes()
+            .into_iter()
+            .map(|(spec, _)| spec)
+            .zip(self.reconciler.probe_fanout())
+            .collect();
+        let probes: Vec<ProbeDump> = self
+            .engine
+            .states()
+            .into_iter()
+            .map(|state| ProbeDump {
+                real_servers: fanout.get(&state.spec).copied().unwrap_or(0),
+                state,
+            })
+            .collect();
+        let real_servers: Vec<RealServerState> = self
+            .reconciler
+            .real_server_states()
+            .into_iter()
+            .map(|(virtual_server, real_server, up)| RealServerState {
+                virtual_server,
+                real_server,
+                up,
+            })
+            .collect();
+        let up = real_servers.iter().filter(|r| r.up).count();
+        let dump = StateDump {
+            version: env!("CARGO_PKG_VERSION"),
+            config: self.reconciler.config(),
+            real_servers,
+            probes,
+            table,
+        };
+        match state::write(&self.opts.state_file, &dump) {
+            Ok(()) => tracing::info!(
+                file = %self.opts.state_file.display(),
+                virtual_servers = dump.config.virtual_servers.len(),
+                real_servers = dump.real_servers.len(),
+                up,
+                probes = dump.probes.len(),
+                "state written"
+            ),
+            Err(e) => tracing::error!(file = %self.opts.state_file.display(), error = %e, "cannot write the state"),
+        }
+    }
+
+    /// Stop probing; remove lvsd's services unless told to keep them.
+    async fn stop(mut self) -> Result<(), DaemonError> {
+        notify(Status::Stopping);
+        self.engine.set_probes(Vec::new());
+        let omega = self.reconciler.omega_scripts();
+        let finals = omega.iter().map(|run| {
+            let policy = self.policy.clone();
+            async move {
+                if let Err(e) = scripts::run(&run.script.command, &policy).await {
+                    tracing::error!(script = %run.script.command, event = run.event, error = %e, "omega script failed");
+                }
+            }
+        });
+        run_in_turn(finals).await;
+        if self.opts.keep_table {
+            tracing::info!("stopping; the IPVS table is left as it is (--keep-table)");
+            return Ok(());
+        }
+        let mode = self
+            .reconciler
+            .config()
+            .global
+            .lvs_flush_onstop
+            .unwrap_or(FlushOnStop::Own);
+        if mode == FlushOnStop::All {
+            with_table(&self.table, |t| t.flush()).await?;
+        } else {
+            let ops = self.reconciler.stop_ops(mode);
+            self.apply(ops).await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

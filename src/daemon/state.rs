@@ -1,0 +1,54 @@
+//! The state dump SIGUSR1 writes: config, health, last verdicts and table,
+//! as JSON to a file, and a one-line summary to the log.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::checker::engine::ProbeState;
+use crate::config::Config;
+use crate::ipvs::ServiceEntry;
+
+/// One real server's health as the dump shows it.
+#[derive(Debug, Serialize)]
+pub struct RealServerState {
+    /// The virtual server, as the log names it.
+    pub virtual_server: String,
+    /// The real server.
+    pub real_server: String,
+    /// Healthy (every check up).
+    pub up: bool,
+}
+
+/// Everything SIGUSR1 reports.
+#[derive(Debug, Serialize)]
+pub struct StateDump<'a> {
+    /// lvsd's version.
+    pub version: &'static str,
+    /// The config in force.
+    pub config: &'a Config,
+    /// Real server health.
+    pub real_servers: Vec<RealServerState>,
+    /// Every probe: how many real servers it serves, its state and last verdict.
+    pub probes: Vec<ProbeDump>,
+    /// The kernel's table (lvsd's services and any other).
+    pub table: Vec<ServiceEntry>,
+}
+
+/// A probe in the dump.
+#[derive(Debug, Serialize)]
+pub struct ProbeDump {
+    /// State from the engine.
+    #[serde(flatten)]
+    pub state: ProbeState,
+    /// How many real servers share this probe.
+    pub real_servers: usize,
+}
+
+/// Write `dump` to `path` (atomically: a temporary file renamed).
+pub fn write(path: &Path, dump: &StateDump<'_>) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let text = serde_json::to_vec_pretty(dump).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
