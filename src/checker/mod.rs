@@ -5,6 +5,27 @@
 //! (target, source, timeouts, retry schedule). Two real servers of different
 //! virtual servers whose checks are equal share one probe; the reconciler
 //! maps each probe's verdict back to every real server that listed it.
+//!
+//! - [`engine`]: the [`Engine`]: runs the probes, diffs on reload, reports.
+//! - [`schedule`]: keepalived's timing and retry rules, as pure logic.
+//! - [`tcp`]: `TCP_CHECK`, with a close that never leaves an RST behind.
+//! - [`misc`]: `MISC_CHECK`, a command's exit status.
+//! - [`probe`]: one attempt of any kind, bounded in time.
+//! - [`lag`]: how late probes start, for the benchmark and metrics.
+//!
+//! Check kinds not listed (`HTTP_GET`, `SSL_GET`, `SMTP_CHECK`, `DNS_CHECK`,
+//! `UDP_CHECK`, `PING_CHECK`, `FILE_CHECK`, `BFD_CHECK`) are not probed yet:
+//! the engine reports them **up**, once, and logs one warning per kind.
+
+pub mod engine;
+pub mod lag;
+pub mod misc;
+pub mod probe;
+pub mod schedule;
+pub mod tcp;
+
+pub use engine::{Engine, ProbeState};
+pub use lag::LagHistogram;
 
 use std::time::Duration;
 

@@ -1,0 +1,207 @@
+//! `TCP_CHECK`: a TCP handshake, and a close that leaves no RST behind.
+//!
+//! The probe builds its socket with socket2 so that every option keepalived
+//! offers can be set before `connect()`: `bindto`/`bind_port` (source address
+//! and port), `bind_if` (`SO_BINDTODEVICE`) and `fwmark` (`SO_MARK`). The
+//! non-blocking connect is then handed to tokio, which wakes the probe when
+//! the socket becomes writable: the handshake finished, or failed (the error
+//! is read with `SO_ERROR`). The caller bounds the whole thing with
+//! `connect_timeout`.
+//!
+//! ## Closing without a reset
+//!
+//! A plain `close()` right after the handshake usually sends a FIN, but not
+//! always: if the backend already sent something (a banner: SMTP, SSH, FTP…)
+//! that was never read, or sends it just after our `close()`, the kernel
+//! answers with an RST, and backends log it as an error. So the graceful close
+//! is done in two steps (see [`Connection::close`]):
+//!
+//! 1. `shutdown(SHUT_WR)` sends our FIN at once; the socket can still receive.
+//! 2. Whatever arrives is read and discarded until the backend's own FIN (end
+//!    of file), or until a short budget runs out; only then is the socket
+//!    closed. The socket never gets `SO_LINGER`, so `close()` never blocks.
+//!
+//! With [`CloseMode::Reset`] the socket gets `SO_LINGER` with a zero timeout
+//! and `close()` sends an RST straight away, as keepalived 1.x did.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+use crate::config::{CheckCommon, CloseMode};
+
+/// Why a TCP probe failed: its `Display` is the reason logged and reported.
+#[derive(Debug, thiserror::Error)]
+pub enum TcpProbeError {
+    /// The socket could not be created or configured (`bindto`, `bind_if`,
+    /// `fwmark`…): a local problem, reported as a failure.
+    #[error("cannot set up the probe socket ({what}): {source}")]
+    Setup {
+        /// The step that failed.
+        what: &'static str,
+        /// The system error.
+        source: io::Error,
+    },
+    /// The handshake failed: refused, unreachable…
+    #[error("connection failed: {0}")]
+    Connect(io::Error),
+}
+
+/// A connected probe socket, waiting to be closed.
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+}
+
+/// Starts a TCP handshake to the check's target and waits for it to finish.
+///
+/// No timeout here: the caller wraps this in `connect_timeout` (dropping the
+/// future closes the half-open socket, which sends nothing).
+pub async fn connect(common: &CheckCommon) -> Result<Connection, TcpProbeError> {
+    let target = SocketAddr::new(common.connect_ip, common.connect_port);
+    let socket = prepare_socket(common, target)?;
+    match socket.connect(&target.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(TcpProbeError::Connect(e)),
+    }
+    let stream = TcpStream::from_std(std::net::TcpStream::from(socket)).map_err(|source| {
+        TcpProbeError::Setup {
+            what: "register with the runtime",
+            source,
+        }
+    })?;
+    wait_connected(&stream).await?;
+    Ok(Connection { stream })
+}
+
+/// Creates the non-blocking socket with the check's source options.
+fn prepare_socket(common: &CheckCommon, target: SocketAddr) -> Result<Socket, TcpProbeError> {
+    let setup = |what| move |source| TcpProbeError::Setup { what, source };
+    let domain = Domain::for_address(target);
+    let socket = Socket::new(
+        domain,
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )
+    .map_err(setup("socket"))?;
+    if let Some(mark) = common.fwmark {
+        socket.set_mark(mark).map_err(setup("fwmark (SO_MARK)"))?;
+    }
+    if let Some(device) = &common.bind_if {
+        socket
+            .bind_device(Some(device.as_bytes()))
+            .map_err(setup("bind_if (SO_BINDTODEVICE)"))?;
+    }
+    if common.bindto.is_some() || common.bind_port.is_some() {
+        let port = common.bind_port.unwrap_or(0);
+        if port == 0 {
+            // Choose the source port at connect() time, from the full 4-tuple
+            // space, instead of reserving one port per probe at bind() time.
+            set_bind_address_no_port(&socket).map_err(setup("IP_BIND_ADDRESS_NO_PORT"))?;
+        } else {
+            // A fixed source port is often still in TIME_WAIT from the previous probe.
+            socket
+                .set_reuse_address(true)
+                .map_err(setup("SO_REUSEADDR"))?;
+        }
+        let unspecified = match target {
+            SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let source = SocketAddr::new(common.bindto.unwrap_or(unspecified), port);
+        socket
+            .bind(&source.into())
+            .map_err(setup("bindto/bind_port"))?;
+    }
+    Ok(socket)
+}
+
+fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: a valid fd, a pointer to a c_int and its exact length.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Waits until the handshake is over: the socket turns writable (connected)
+/// or reports an error (refused, unreachable), which `SO_ERROR` then names.
+async fn wait_connected(stream: &TcpStream) -> Result<(), TcpProbeError> {
+    loop {
+        stream.writable().await.map_err(TcpProbeError::Connect)?;
+        let checked = stream.try_io(Interest::WRITABLE, || {
+            match SockRef::from(stream).take_error()? {
+                Some(e) => Ok(Err(e)),
+                None => Ok(Ok(())),
+            }
+        });
+        match checked {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => return Err(TcpProbeError::Connect(e)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(TcpProbeError::Connect(e)),
+        }
+    }
+}
+
+impl Connection {
+    /// Closes the connection the way `mode` says.
+    ///
+    /// Graceful: FIN now, then read and discard until the backend's FIN, for
+    /// at most `budget`, then close. A backend that closes when it reads end
+    /// of file (nearly all do) thus never sees an RST, banner or not. One
+    /// that keeps the connection open past `budget` and sends data after it
+    /// will get an RST for that data: the kernel resets on data arriving at a
+    /// closed socket, and waiting forever is not an option.
+    ///
+    /// Reset: `SO_LINGER` 0, so `close()` sends an RST at once.
+    pub async fn close(self, mode: CloseMode, budget: Duration) {
+        let sock = SockRef::from(&self.stream);
+        match mode {
+            CloseMode::Reset => {
+                // If this fails the close is merely graceful; nothing to report.
+                let _ = sock.set_linger(Some(Duration::ZERO));
+            }
+            CloseMode::Graceful => {
+                if sock.shutdown(Shutdown::Write).is_ok() {
+                    let _ = tokio::time::timeout(budget, drain_to_eof(&self.stream)).await;
+                }
+            }
+        }
+        // Dropping the stream deregisters and closes the fd, without lingering.
+    }
+}
+
+/// Reads and discards until end of file or an error.
+async fn drain_to_eof(stream: &TcpStream) {
+    let mut sink = [0u8; 2048];
+    loop {
+        match stream.try_read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if stream.readable().await.is_err() {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}

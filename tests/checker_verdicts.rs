@@ -1,0 +1,199 @@
+//! TCP_CHECK verdicts against misbehaving backends, and the source options
+//! (bindto, bind_port, bind_if, fwmark, connect_ip/port) seen from the backend.
+//!
+//! Needs root and `ip netns` (iproute2); the blackhole is a `blackhole` route
+//! in the backend namespace (no iptables/nft needed).
+
+mod checker_support;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use checker_support::*;
+use lvsd::checker::{probe, ProbeResult};
+use lvsd::config::CheckCommon;
+
+/// How late a verdict may come after `connect_timeout`.
+const SLACK: Duration = Duration::from_millis(50);
+
+fn probe_once(pair: &NetPair, common: CheckCommon) -> ProbeResult {
+    pair.client_run(move || async move {
+        let attempt = probe::attempt(&tcp(common)).await;
+        if let Some(connection) = attempt.connection {
+            connection
+                .close(Default::default(), Duration::from_millis(200))
+                .await;
+        }
+        attempt.result
+    })
+}
+
+fn assert_timed_out(result: &ProbeResult, timeout: Duration) {
+    assert!(!result.ok, "{result:?}");
+    assert!(result.reason.contains("no answer"), "{result:?}");
+    assert!(result.latency >= timeout, "{result:?}");
+    assert!(result.latency <= timeout + SLACK, "{result:?}");
+}
+
+#[test]
+fn refused_fails_at_once() {
+    if !can_use_netns() {
+        return;
+    }
+    let pair = NetPair::new("refused");
+    let result = probe_once(&pair, tcp_check(BACKEND, 8081));
+    assert!(!result.ok);
+    assert!(result.reason.contains("refused"), "{result:?}");
+    assert!(result.latency < SLACK, "{result:?}");
+}
+
+#[test]
+fn blackholed_fails_within_connect_timeout() {
+    if !can_use_netns() {
+        return;
+    }
+    let pair = NetPair::new("hole");
+    let backend = Backend::start(&pair.backend, BACKEND, 8082, Behaviour::ReadToEof);
+    // The backend's answers to the alias address vanish.
+    NetPair::ip_in(
+        &pair.backend,
+        &["route", "add", "blackhole", &format!("{CLIENT_ALIAS}/32")],
+    );
+    let mut common = tcp_check(BACKEND, 8082);
+    common.bindto = Some(CLIENT_ALIAS.parse().unwrap());
+    common.connect_timeout = Duration::from_millis(300);
+    let result = probe_once(&pair, common);
+    assert_timed_out(&result, Duration::from_millis(300));
+    assert_eq!(backend.stats.accepted.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn accept_then_silent_is_up() {
+    if !can_use_netns() {
+        return;
+    }
+    let pair = NetPair::new("silent");
+    let backend = Backend::start(&pair.backend, BACKEND, 8083, Behaviour::Silent);
+    let result = probe_once(&pair, tcp_check(BACKEND, 8083));
+    assert!(result.ok, "{result:?}");
+    assert!(result.latency < SLACK, "{result:?}");
+    assert_eq!(backend.stats.accepted.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn full_backlog_fails_within_connect_timeout() {
+    if !can_use_netns() {
+        return;
+    }
+    let pair = NetPair::new("backlog");
+    let _backend = Backend::start(&pair.backend, BACKEND, 8084, Behaviour::NeverAccept);
+    let timeout = Duration::from_millis(300);
+    let result = pair.client_run(move || async move {
+        // Fill the accept queue (backlog 1 holds 2) with connections kept open.
+        let target: SocketAddr = format!("{BACKEND}:8084").parse().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            if let Ok(Ok(s)) =
+                tokio::time::timeout(timeout, tokio::net::TcpStream::connect(target)).await
+            {
+                held.push(s);
+            }
+        }
+        assert!(held.len() >= 2, "could not fill the backlog");
+        let mut common = tcp_check(BACKEND, 8084);
+        common.connect_timeout = timeout;
+        probe::attempt(&tcp(common)).await.result
+    });
+    assert_timed_out(&result, timeout);
+}
+
+#[test]
+fn ipv6_works() {
+    if !can_use_netns() {
+        return;
+    }
+    let pair = NetPair::new("v6");
+    let backend = Backend::start(&pair.backend, BACKEND6, 8085, Behaviour::ReadToEof);
+    let result = probe_once(&pair, tcp_check(BACKEND6, 8085));
+    assert!(result.ok, "{result:?}");
+    let peer = backend.stats.last_peer.lock().unwrap().unwrap();
+    assert_eq!(peer.ip().to_string(), CLIENT6);
+    let refused = probe_once(&pair, tcp_check(BACKEND6, 8086));
+    assert!(
+        !refused.ok && refused.reason.contains("refused"),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn bindto_and_bind_port_set_the_source() {
+    if !can_use_netns() {
+        return;
+    }
+    let pair = NetPair::new("bind");
+    let backend = Backend::start(&pair.backend, BACKEND, 8087, Behaviour::ReadToEof);
+    let mut common = tcp_check(BACKEND, 8087);
+    common.bindto = Some(CLIENT_ALIAS.parse().unwrap());
+    let result = probe_once(&pair, common.clone());
+    assert!(result.ok, "{result:?}");
+    let peer = backend.stats.last_peer.lock().unwrap().unwrap();
+    assert_eq!(peer.ip().to_string(), CLIENT_ALIAS);
+    common.bind_port = Some(40_000);
+    let result = probe_once(&pair, common);
+    assert!(result.ok, "{result:?}");
+    let peer = backend.stats.last_peer.lock().unwrap().unwrap();
+    assert_eq!(peer.to_string(), format!("{CLIENT_ALIAS}:40000"));
+}
+
+#[test]
+fn connect_ip_and_port_pick_the_target() {
+    if !can_use_netns() {
+        return;
+    }
+    let pair = NetPair::new("cip");
+    let backend = Backend::start(&pair.backend, BACKEND_ALIAS, 8088, Behaviour::ReadToEof);
+    let result = probe_once(&pair, tcp_check(BACKEND_ALIAS, 8088));
+    assert!(result.ok, "{result:?}");
+    let local = backend.stats.last_local.lock().unwrap().unwrap();
+    assert_eq!(local.to_string(), format!("{BACKEND_ALIAS}:8088"));
+    // The same port on the other address has no listener.
+    assert!(!probe_once(&pair, tcp_check(BACKEND, 8088)).ok);
+}
+
+#[test]
+fn fwmark_routes_the_probe() {
+    if !can_use_netns() {
+        return;
+    }
+    let pair = NetPair::new("mark");
+    let backend = Backend::start(&pair.backend, BACKEND_MARKED, 8089, Behaviour::ReadToEof);
+    // Without the mark there is no route to the target.
+    let unmarked = probe_once(&pair, tcp_check(BACKEND_MARKED, 8089));
+    assert!(!unmarked.ok, "{unmarked:?}");
+    assert!(unmarked.reason.contains("unreachable"), "{unmarked:?}");
+    let mut common = tcp_check(BACKEND_MARKED, 8089);
+    common.fwmark = Some(MARK);
+    let marked = probe_once(&pair, common);
+    assert!(marked.ok, "{marked:?}");
+    assert_eq!(backend.stats.accepted.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn bind_if_binds_the_device() {
+    if !can_use_netns() {
+        return;
+    }
+    let pair = NetPair::new("bindif");
+    let backend = Backend::start(&pair.backend, BACKEND, 8090, Behaviour::ReadToEof);
+    let mut common = tcp_check(BACKEND, 8090);
+    common.bind_if = Some("eth0".into());
+    assert!(probe_once(&pair, common.clone()).ok);
+    assert_eq!(backend.stats.accepted.load(Ordering::Relaxed), 1);
+    common.bind_if = Some("nosuchif0".into());
+    let result = probe_once(&pair, common);
+    assert!(
+        !result.ok && result.reason.contains("bind_if"),
+        "{result:?}"
+    );
+}
