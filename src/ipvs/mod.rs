@@ -3,12 +3,17 @@
 //! kernel's semantics for tests and `--dry-run`.
 
 pub mod command;
+pub mod format;
 pub mod memory;
 pub mod model;
+pub mod netlink;
+pub mod restore;
+pub mod settings;
 
 use thiserror::Error;
 
 pub use memory::MemoryTable;
+pub use netlink::NetlinkTable;
 pub use model::*;
 
 /// Why a table operation failed. The kernel's errno values map onto these.
