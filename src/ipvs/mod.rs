@@ -13,8 +13,8 @@ pub mod settings;
 use thiserror::Error;
 
 pub use memory::MemoryTable;
-pub use netlink::NetlinkTable;
 pub use model::*;
+pub use netlink::NetlinkTable;
 
 /// Why a table operation failed. The kernel's errno values map onto these.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -40,6 +40,9 @@ pub enum IpvsError {
     /// A malformed or unexpected netlink message.
     #[error("netlink: {0}")]
     Protocol(String),
+    /// Bad input, such as an unparsable `ipvsadm -R` line.
+    #[error("{0}")]
+    Invalid(String),
     /// The socket itself failed.
     #[error("netlink socket: {0}")]
     Io(String),

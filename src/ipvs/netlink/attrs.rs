@@ -355,7 +355,10 @@ pub fn parse_service(top: &[Attr]) -> Result<ServiceEntry, IpvsError> {
             let n = need(get_uint(&a, svc::PROTOCOL), "service protocol")?;
             let protocol = Protocol::from_number(n as u16)
                 .ok_or_else(|| proto(&format!("unknown protocol {n}")))?;
-            let addr = addr_from_bytes(need(find(&a, svc::ADDR), "service address")?.payload(), family)?;
+            let addr = addr_from_bytes(
+                need(find(&a, svc::ADDR), "service address")?.payload(),
+                family,
+            )?;
             let port = need(get_be16(&a, svc::PORT), "service port")?;
             ServiceKey::Addr {
                 protocol,
@@ -401,7 +404,10 @@ pub fn parse_dest(top: &[Attr], service_family: Family) -> Result<DestEntry, Ipv
         Some(n) => family_of_number(n)?,
         None => service_family,
     };
-    let addr = addr_from_bytes(need(find(&a, dest::ADDR), "destination address")?.payload(), family)?;
+    let addr = addr_from_bytes(
+        need(find(&a, dest::ADDR), "destination address")?.payload(),
+        family,
+    )?;
     let kind = match get_uint(&a, dest::TUN_TYPE).unwrap_or(0) {
         1 => TunnelType::Gue,
         2 => TunnelType::Gre,

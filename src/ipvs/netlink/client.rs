@@ -201,7 +201,10 @@ impl NetlinkTable {
 
     /// Set protocol timeouts; zero fields stay as they are.
     pub fn set_timeouts(&mut self, t: &Timeouts) -> Result<(), IpvsError> {
-        self.one(IpvsMessage::new(IpvsCommand::SetConfig, attrs::timeout_attrs(t)))
+        self.one(IpvsMessage::new(
+            IpvsCommand::SetConfig,
+            attrs::timeout_attrs(t),
+        ))
     }
 
     /// Running sync daemons.
@@ -214,7 +217,10 @@ impl NetlinkTable {
 
     /// Start a sync daemon.
     pub fn start_daemon(&mut self, d: &SyncDaemon) -> Result<(), IpvsError> {
-        self.one(IpvsMessage::new(IpvsCommand::NewDaemon, vec![attrs::daemon_attrs(d)]))
+        self.one(IpvsMessage::new(
+            IpvsCommand::NewDaemon,
+            vec![attrs::daemon_attrs(d)],
+        ))
     }
 
     /// Stop the sync daemon in this role.
@@ -258,7 +264,3 @@ impl IpvsTable for NetlinkTable {
         self.one(IpvsMessage::new(IpvsCommand::Flush, vec![]))
     }
 }
-
-
-
-

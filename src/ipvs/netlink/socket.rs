@@ -6,9 +6,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use netlink_packet_core::{
-    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::GenlMessage;
@@ -204,10 +202,9 @@ impl IpvsSocket {
             if len < 16 || off + len > n {
                 return Err(IpvsError::Protocol("bad netlink message length".into()));
             }
-            let msg = NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(
-                &self.rx[off..off + len],
-            )
-            .map_err(|e| IpvsError::Protocol(e.to_string()))?;
+            let msg =
+                NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(&self.rx[off..off + len])
+                    .map_err(|e| IpvsError::Protocol(e.to_string()))?;
             let seq = msg.header.sequence_number;
             let reply = match msg.payload {
                 NetlinkPayload::InnerMessage(m) => Reply::Message(m.payload),
@@ -215,11 +212,9 @@ impl IpvsSocket {
                     None => Ok(()),
                     Some(c) => Err(-c.get()),
                 }),
-                NetlinkPayload::Done(d) => Reply::Done(if d.code == 0 {
-                    Ok(())
-                } else {
-                    Err(-d.code)
-                }),
+                NetlinkPayload::Done(d) => {
+                    Reply::Done(if d.code == 0 { Ok(()) } else { Err(-d.code) })
+                }
                 _ => {
                     off += (len + 3) & !3;
                     continue;
