@@ -45,7 +45,7 @@ pub fn restore(input: &mut dyn Read) -> Result<(), IpvsError> {
 pub fn restore_into(
     table: &mut dyn IpvsTable,
     input: &mut dyn Read,
-    mut report: Option<&mut dyn Write>,
+    report: Option<&mut dyn Write>,
 ) -> Result<(), IpvsError> {
     let mut text = String::new();
     input
@@ -65,7 +65,7 @@ pub fn restore_into(
         }
     }
     results.extend(table.apply(&batch));
-    if let Some(out) = report.as_deref_mut() {
+    if let Some(out) = report {
         let mut text = String::new();
         for r in &results {
             text.push_str(&format!("{r:?}\n"));

@@ -9,6 +9,7 @@ pub mod model;
 pub mod netlink;
 pub mod restore;
 pub mod settings;
+pub mod suite;
 
 use thiserror::Error;
 

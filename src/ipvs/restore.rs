@@ -282,6 +282,9 @@ fn parse_words(words: &[&str]) -> Result<Option<RestoreLine>, String> {
             if kind != TunnelType::Gue && tun_port != 0 {
                 return Err("Illegal 'tun-port' option for this tunnel type".into());
             }
+            if kind == TunnelType::Gre && tun_flags & 2 != 0 {
+                return Err("Illegal 'tun-remcsum' option with the 'gre' tunnel type".into());
+            }
             if kind == TunnelType::Ipip && tun_flags != 0 {
                 return Err("Illegal checksum option with the 'ipip' tunnel type".into());
             }
