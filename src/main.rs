@@ -76,11 +76,19 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum IpvsAction {
     /// The table as `ipvsadm -Ln` prints it.
-    List,
+    List {
+        /// Print lvsd's own dump as JSON instead (for tests).
+        #[arg(long, hide = true)]
+        json: bool,
+    },
     /// The table as `ipvsadm -Sn` prints it.
     Save,
     /// Apply `ipvsadm -Sn` lines from standard input, as `ipvsadm -R` does.
-    Restore,
+    Restore {
+        /// Print one result line per change (for tests).
+        #[arg(long, hide = true)]
+        report: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -103,9 +111,24 @@ fn run() -> anyhow::Result<ExitCode> {
     if let Some(Command::Ipvs { action }) = &cli.command {
         let mut out = std::io::stdout().lock();
         match action {
-            IpvsAction::List => lvsd::ipvs::command::list(&mut out)?,
+            IpvsAction::List { json: false } => lvsd::ipvs::command::list(&mut out)?,
+            IpvsAction::List { json: true } => lvsd::ipvs::command::list_json(&mut out)?,
             IpvsAction::Save => lvsd::ipvs::command::save(&mut out)?,
-            IpvsAction::Restore => lvsd::ipvs::command::restore(&mut std::io::stdin().lock())?,
+            IpvsAction::Restore { report: false } => {
+                lvsd::ipvs::command::restore(&mut std::io::stdin().lock())?
+            }
+            IpvsAction::Restore { report: true } => {
+                let mut table = lvsd::ipvs::NetlinkTable::open()?;
+                let result = lvsd::ipvs::command::restore_into(
+                    &mut table,
+                    &mut std::io::stdin().lock(),
+                    Some(&mut out),
+                );
+                if let Err(e) = result {
+                    eprintln!("lvsd: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }

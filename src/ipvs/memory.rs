@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    DestCounts, DestEntry, DestKey, Destination, IpvsError, IpvsTable, Service, ServiceEntry,
-    ServiceFlags, ServiceKey, Stats, TableOp,
+    DestCounts, DestEntry, DestKey, Destination, Family, ForwardMethod, IpvsError, IpvsTable,
+    Service, ServiceEntry, ServiceFlags, ServiceKey, Stats, TableOp, TunnelType,
 };
 
 /// Schedulers a stock kernel offers; any other name fails as the kernel's
@@ -13,6 +13,9 @@ use super::{
 pub const KNOWN_SCHEDULERS: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
 ];
+
+/// Persistence engines a stock kernel offers (`ip_vs_pe_sip`).
+pub const KNOWN_PERSISTENCE_ENGINES: &[&str] = &["sip"];
 
 /// A table kept in memory, sorted by identity.
 #[derive(Debug, Default, Clone)]
@@ -30,6 +33,40 @@ impl MemoryTable {
     /// How many successful changes were applied since creation.
     pub fn writes(&self) -> u64 {
         self.writes
+    }
+
+    /// What the kernel refuses in a service's settings: an unknown
+    /// scheduler or persistence engine (`ENOENT`), an IPv6 persistence
+    /// prefix outside 1..=128 (`EINVAL`).
+    fn check_service(s: &Service) -> Result<(), IpvsError> {
+        if !KNOWN_SCHEDULERS.contains(&s.scheduler.as_str()) {
+            return Err(IpvsError::NoDestination);
+        }
+        if let Some(pe) = &s.pe_name {
+            if !KNOWN_PERSISTENCE_ENGINES.contains(&pe.as_str()) {
+                return Err(IpvsError::NoDestination);
+            }
+        }
+        if s.key.family() == Family::Inet6 && !(1..=128).contains(&s.netmask) {
+            return Err(IpvsError::Errno(libc::EINVAL));
+        }
+        Ok(())
+    }
+
+    /// What the kernel refuses in a destination: another address family
+    /// unless tunnelling (`EINVAL`), a negative weight or a lower threshold
+    /// above the upper one (`ERANGE`), GUE without a port (`EINVAL`).
+    fn check_dest(key: &ServiceKey, d: &Destination) -> Result<(), IpvsError> {
+        if Family::of(&d.key.addr) != key.family() && d.fwd != ForwardMethod::Tunnel {
+            return Err(IpvsError::Errno(libc::EINVAL));
+        }
+        if d.weight < 0 || d.l_threshold > d.u_threshold {
+            return Err(IpvsError::Errno(libc::ERANGE));
+        }
+        if d.tunnel.kind == TunnelType::Gue && d.tunnel.port == 0 {
+            return Err(IpvsError::Errno(libc::EINVAL));
+        }
+        Ok(())
     }
 
     fn normalise(service: &Service) -> Service {
@@ -65,22 +102,20 @@ impl IpvsTable for MemoryTable {
     }
 
     fn apply_one(&mut self, op: &TableOp) -> Result<(), IpvsError> {
+        // The checks run in the kernel's order (ip_vs_genl_set_cmd, then
+        // ip_vs_add_service / ip_vs_add_dest / ...), so the same error wins.
         match op {
             TableOp::AddService(s) => {
-                if !KNOWN_SCHEDULERS.contains(&s.scheduler.as_str()) {
-                    return Err(IpvsError::NoDestination);
-                }
                 if self.services.contains_key(&s.key) {
                     return Err(IpvsError::Exists);
                 }
+                Self::check_service(s)?;
                 self.services
                     .insert(s.key, (Self::normalise(s), BTreeMap::new()));
             }
             TableOp::UpdateService(s) => {
-                if !KNOWN_SCHEDULERS.contains(&s.scheduler.as_str()) {
-                    return Err(IpvsError::NoDestination);
-                }
                 let entry = self.services.get_mut(&s.key).ok_or(IpvsError::NoService)?;
+                Self::check_service(s)?;
                 entry.0 = Self::normalise(s);
             }
             TableOp::RemoveService(key) => {
@@ -88,6 +123,7 @@ impl IpvsTable for MemoryTable {
             }
             TableOp::AddDest(key, d) => {
                 let (_, dests) = self.services.get_mut(key).ok_or(IpvsError::NoService)?;
+                Self::check_dest(key, d)?;
                 if dests.contains_key(&d.key) {
                     return Err(IpvsError::Exists);
                 }
@@ -95,6 +131,7 @@ impl IpvsTable for MemoryTable {
             }
             TableOp::UpdateDest(key, d) => {
                 let (_, dests) = self.services.get_mut(key).ok_or(IpvsError::NoService)?;
+                Self::check_dest(key, d)?;
                 let slot = dests.get_mut(&d.key).ok_or(IpvsError::NoDestination)?;
                 *slot = *d;
             }

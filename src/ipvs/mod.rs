@@ -3,13 +3,19 @@
 //! kernel's semantics for tests and `--dry-run`.
 
 pub mod command;
+pub mod format;
 pub mod memory;
 pub mod model;
+pub mod netlink;
+pub mod restore;
+pub mod settings;
+pub mod suite;
 
 use thiserror::Error;
 
 pub use memory::MemoryTable;
 pub use model::*;
+pub use netlink::NetlinkTable;
 
 /// Why a table operation failed. The kernel's errno values map onto these.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -35,6 +41,9 @@ pub enum IpvsError {
     /// A malformed or unexpected netlink message.
     #[error("netlink: {0}")]
     Protocol(String),
+    /// Bad input, such as an unparsable `ipvsadm -R` line.
+    #[error("{0}")]
+    Invalid(String),
     /// The socket itself failed.
     #[error("netlink socket: {0}")]
     Io(String),

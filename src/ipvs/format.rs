@@ -1,0 +1,414 @@
+//! A table rendered exactly as ipvsadm 1.31 prints it: `ipvsadm -Sn` (rules)
+//! and `ipvsadm -Ln` (listing).
+//!
+//! ipvsadm sorts services and destinations with glibc's `qsort`, which is a
+//! top-down merge sort, using comparators that subtract unsigned values and
+//! keep the wrapped result as a C `int`. That order is not always a total
+//! order (addresses more than 2^31 apart compare "backwards"), so the output
+//! can only be matched by running the same merge sort with the same
+//! comparators on the table in the order the kernel dumped it; both are
+//! reproduced here.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::settings::Info;
+use super::{
+    DestEntry, ForwardMethod, Protocol, ServiceEntry, ServiceFlags, ServiceKey, TunnelType,
+};
+
+/// glibc's merge sort (`msort_with_tmp`): split at `n / 2`, sort both halves,
+/// merge taking from the left while `cmp(left, right) <= 0`.
+fn glibc_msort<T: Clone>(v: &mut [T], cmp: &dyn Fn(&T, &T) -> i32) {
+    let n = v.len();
+    if n <= 1 {
+        return;
+    }
+    let n1 = n / 2;
+    glibc_msort(&mut v[..n1], cmp);
+    glibc_msort(&mut v[n1..], cmp);
+    let mut merged = Vec::with_capacity(n);
+    let (mut i, mut j) = (0, n1);
+    while i < n1 && j < n {
+        if cmp(&v[i], &v[j]) <= 0 {
+            merged.push(v[i].clone());
+            i += 1;
+        } else {
+            merged.push(v[j].clone());
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(&v[i..n1]);
+    merged.extend_from_slice(&v[j..n]);
+    v.clone_from_slice(&merged);
+}
+
+/// The four host-order 32-bit words of a `union nf_inet_addr`.
+fn words(addr: &IpAddr) -> [u32; 4] {
+    match addr {
+        IpAddr::V4(a) => [u32::from(*a), 0, 0, 0],
+        IpAddr::V6(a) => {
+            let o = a.octets();
+            let w = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+            [w(0), w(4), w(8), w(12)]
+        }
+    }
+}
+
+/// `a - b` on unsigned ints, kept as a C `int`.
+fn c_sub(a: u32, b: u32) -> i32 {
+    a.wrapping_sub(b) as i32
+}
+
+/// libipvs' address comparison: four words if the left one is IPv6, else one.
+fn cmp_addr(a: &IpAddr, b: &IpAddr) -> i32 {
+    let (wa, wb) = (words(a), words(b));
+    let count = if a.is_ipv6() { 4 } else { 1 };
+    let mut r = 0;
+    for i in 0..count {
+        r = c_sub(wa[i], wb[i]);
+        if r != 0 {
+            break;
+        }
+    }
+    r
+}
+
+/// The fields libipvs compares services by: fwmark, af, protocol, address, port.
+fn service_fields(k: &ServiceKey) -> (u32, i32, i32, IpAddr, i32) {
+    match k {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => (
+            0,
+            k.family().number() as i32,
+            protocol.number() as i32,
+            *addr,
+            *port as i32,
+        ),
+        ServiceKey::Fwmark { family, mark } => {
+            let zero = match family {
+                super::Family::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                super::Family::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            };
+            (*mark, family.number() as i32, 0, zero, 0)
+        }
+    }
+}
+
+fn cmp_services(a: &ServiceEntry, b: &ServiceEntry) -> i32 {
+    let (fa, afa, pa, aa, pta) = service_fields(&a.service.key);
+    let (fb, afb, pb, ab, ptb) = service_fields(&b.service.key);
+    let r = c_sub(fa, fb);
+    if r != 0 {
+        return r;
+    }
+    if afa != afb {
+        return afa - afb;
+    }
+    if pa != pb {
+        return pa - pb;
+    }
+    let r = cmp_addr(&aa, &ab);
+    if r != 0 {
+        return r;
+    }
+    pta - ptb
+}
+
+fn cmp_dests(a: &DestEntry, b: &DestEntry) -> i32 {
+    let r = cmp_addr(&a.dest.key.addr, &b.dest.key.addr);
+    if r != 0 {
+        return r;
+    }
+    a.dest.key.port as i32 - b.dest.key.port as i32
+}
+
+/// The table in ipvsadm's order: services and each one's destinations
+/// sorted as `ipvsadm` sorts them, from the kernel's dump order.
+pub fn ipvsadm_order(table: &[ServiceEntry]) -> Vec<ServiceEntry> {
+    let mut services = table.to_vec();
+    glibc_msort(&mut services, &cmp_services);
+    for s in &mut services {
+        glibc_msort(&mut s.dests, &cmp_dests);
+    }
+    services
+}
+
+/// IPv6 text as glibc's `inet_ntop` writes it: the longest run (first on a
+/// tie) of two or more zero groups becomes `::`, and an IPv4-compatible or
+/// -mapped address ends in dotted quad.
+pub fn inet_ntop6(a: &Ipv6Addr) -> String {
+    let w = a.segments();
+    let (mut best, mut cur): ((i32, i32), (i32, i32)) = ((-1, 0), (-1, 0));
+    for (i, g) in w.iter().enumerate() {
+        if *g == 0 {
+            if cur.0 == -1 {
+                cur = (i as i32, 1);
+            } else {
+                cur.1 += 1;
+            }
+        } else if cur.0 != -1 {
+            if best.0 == -1 || cur.1 > best.1 {
+                best = cur;
+            }
+            cur = (-1, 0);
+        }
+    }
+    if cur.0 != -1 && (best.0 == -1 || cur.1 > best.1) {
+        best = cur;
+    }
+    if best.0 != -1 && best.1 < 2 {
+        best = (-1, 0);
+    }
+    let mut s = String::new();
+    let mut i = 0i32;
+    while i < 8 {
+        if best.0 != -1 && i >= best.0 && i < best.0 + best.1 {
+            if i == best.0 {
+                s.push(':');
+            }
+            i += 1;
+            continue;
+        }
+        if i != 0 {
+            s.push(':');
+        }
+        if i == 6 && best.0 == 0 && (best.1 == 6 || (best.1 == 5 && w[5] == 0xffff)) {
+            let o = a.octets();
+            let _ = write!(s, "{}.{}.{}.{}", o[12], o[13], o[14], o[15]);
+            return s;
+        }
+        let _ = write!(s, "{:x}", w[i as usize]);
+        i += 1;
+    }
+    if best.0 != -1 && best.0 + best.1 == 8 {
+        s.push(':');
+    }
+    s
+}
+
+/// `addr:port` as ipvsadm's numeric `addrport_to_anyname` prints it.
+pub fn addr_port(addr: &IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{}]:{port}", inet_ntop6(a)),
+    }
+}
+
+fn sched_flag_names(scheduler: &str, flags: u32) -> String {
+    let names: &[(u32, &str)] = match scheduler {
+        "sh" => &[
+            (ServiceFlags::SCHED1, "sh-fallback"),
+            (ServiceFlags::SCHED2, "sh-port"),
+        ],
+        "mh" => &[
+            (ServiceFlags::SCHED1, "mh-fallback"),
+            (ServiceFlags::SCHED2, "mh-port"),
+        ],
+        _ => &[
+            (ServiceFlags::SCHED1, "flag-1"),
+            (ServiceFlags::SCHED2, "flag-2"),
+            (ServiceFlags::SCHED3, "flag-3"),
+        ],
+    };
+    names
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+const SCHED_FLAGS: u32 = ServiceFlags::SCHED1 | ServiceFlags::SCHED2 | ServiceFlags::SCHED3;
+
+fn persistence_mask(e: &ServiceEntry) -> Option<String> {
+    let s = &e.service;
+    match s.key.family() {
+        super::Family::Inet if s.netmask != 0xffff_ffff => {
+            Some(Ipv4Addr::from(s.netmask).to_string())
+        }
+        super::Family::Inet6 if s.netmask != 128 => Some((s.netmask as i32).to_string()),
+        _ => None,
+    }
+}
+
+fn protocol_option(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "-t",
+        Protocol::Udp => "-u",
+        Protocol::Sctp => "--sctp-service",
+    }
+}
+
+fn protocol_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "TCP",
+        Protocol::Udp => "UDP",
+        Protocol::Sctp => "SCTP",
+    }
+}
+
+fn fwd_switch(f: ForwardMethod) -> &'static str {
+    match f {
+        ForwardMethod::Masq => "-m",
+        ForwardMethod::Tunnel => "-i",
+        ForwardMethod::Local | ForwardMethod::Route => "-g",
+        ForwardMethod::Bypass => "(null)",
+    }
+}
+
+fn fwd_name(f: ForwardMethod) -> &'static str {
+    match f {
+        ForwardMethod::Masq => "Masq",
+        ForwardMethod::Local => "Local",
+        ForwardMethod::Tunnel => "Tunnel",
+        ForwardMethod::Route => "Route",
+        ForwardMethod::Bypass => "(null)",
+    }
+}
+
+fn tun_flags_option(flags: u16) -> &'static str {
+    match flags {
+        0 => "--tun-nocsum",
+        1 => "--tun-csum",
+        2 => "--tun-remcsum",
+        _ => "(null)",
+    }
+}
+
+/// The table as `ipvsadm -Sn` prints it.
+pub fn save(table: &[ServiceEntry]) -> String {
+    let mut out = String::new();
+    for e in ipvsadm_order(table) {
+        let s = &e.service;
+        let svc = match s.key {
+            ServiceKey::Fwmark { family, mark } => match family {
+                super::Family::Inet6 => format!("-f {} -6", mark as i32),
+                super::Family::Inet => format!("-f {}", mark as i32),
+            },
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => format!("{} {}", protocol_option(protocol), addr_port(&addr, port)),
+        };
+        let _ = write!(out, "-A {svc} -s {}", s.scheduler);
+        if s.flags.0 & ServiceFlags::PERSISTENT != 0 {
+            let _ = write!(out, " -p {}", s.timeout);
+            if let Some(m) = persistence_mask(&e) {
+                let _ = write!(out, " -M {m}");
+            }
+        }
+        if let Some(pe) = &s.pe_name {
+            let _ = write!(out, " --pe {pe}");
+        }
+        if s.flags.0 & ServiceFlags::ONEPACKET != 0 {
+            out.push_str(" -o");
+        }
+        if s.flags.0 & SCHED_FLAGS != 0 {
+            let _ = write!(out, " -b {}", sched_flag_names(&s.scheduler, s.flags.0));
+        }
+        out.push('\n');
+        for d in &e.dests {
+            let d = &d.dest;
+            let _ = write!(
+                out,
+                "-a {svc} -r {} {} -w {}",
+                addr_port(&d.key.addr, d.key.port),
+                fwd_switch(d.fwd),
+                d.weight
+            );
+            if d.fwd == ForwardMethod::Tunnel {
+                match d.tunnel.kind {
+                    TunnelType::Ipip => out.push_str(" --tun-type ipip"),
+                    TunnelType::Gue => {
+                        let _ = write!(
+                            out,
+                            " --tun-type gue --tun-port {} {}",
+                            d.tunnel.port,
+                            tun_flags_option(d.tunnel.flags)
+                        );
+                    }
+                    TunnelType::Gre => {
+                        let _ = write!(out, " --tun-type gre {}", tun_flags_option(d.tunnel.flags));
+                    }
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The table as `ipvsadm -Ln` prints it.
+pub fn list(table: &[ServiceEntry], info: &Info) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "IP Virtual Server version {} (size={})",
+        info.version_string(),
+        info.conn_tab_size as i32
+    );
+    out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
+    out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
+    for e in ipvsadm_order(table) {
+        let s = &e.service;
+        let name = match s.key {
+            ServiceKey::Fwmark { family, mark } => match family {
+                super::Family::Inet6 => format!("FWM  {} IPv6", mark as i32),
+                super::Family::Inet => format!("FWM  {}", mark as i32),
+            },
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => {
+                let mut n = format!("{:<4} {}", protocol_name(protocol), addr_port(&addr, port));
+                if addr.is_ipv4() {
+                    n.truncate(33);
+                }
+                n
+            }
+        };
+        let _ = write!(out, "{name} {}", s.scheduler);
+        if s.flags.0 & SCHED_FLAGS != 0 {
+            let _ = write!(out, " ({})", sched_flag_names(&s.scheduler, s.flags.0));
+        }
+        if s.flags.0 & ServiceFlags::PERSISTENT != 0 {
+            let _ = write!(out, " persistent {}", s.timeout);
+            if let Some(m) = persistence_mask(&e) {
+                let _ = write!(out, " mask {m}");
+            }
+            if let Some(pe) = &s.pe_name {
+                let _ = write!(out, " pe {pe}");
+            }
+        }
+        if s.flags.0 & ServiceFlags::ONEPACKET != 0 {
+            out.push_str(" ops");
+        }
+        out.push('\n');
+        for d in &e.dests {
+            let mut dname = addr_port(&d.dest.key.addr, d.dest.key.port);
+            if d.dest.key.addr.is_ipv4() {
+                dname.truncate(28);
+            }
+            let _ = writeln!(
+                out,
+                "  -> {:<28} {:<7} {:<6} {:<10} {:<10}",
+                dname,
+                fwd_name(d.dest.fwd),
+                d.dest.weight,
+                d.counts.active,
+                d.counts.inactive
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "format_tests.rs"]
+mod tests;

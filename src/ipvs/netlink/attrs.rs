@@ -1,0 +1,518 @@
+//! The IPVS attribute schema: lvsd's model ↔ netlink attributes.
+//!
+//! Every number here is from `linux/ip_vs.h`. Byte order follows the kernel:
+//! ports and IPv4 netmasks are big-endian (`__be16`/`__be32`), everything
+//! else is in host order; addresses travel as a 16-byte `nf_inet_addr` with
+//! an IPv4 address in its first four bytes.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::message::Attr;
+use crate::ipvs::settings::{SyncDaemon, SyncState, Timeouts};
+use crate::ipvs::{
+    DestCounts, DestEntry, DestKey, Destination, Family, ForwardMethod, IpvsError, Protocol,
+    Service, ServiceEntry, ServiceFlags, ServiceKey, Stats, Tunnel, TunnelType,
+};
+
+/// `IPVS_CMD_ATTR_*`: top level.
+pub mod cmd {
+    /// Nested service.
+    pub const SERVICE: u16 = 1;
+    /// Nested destination.
+    pub const DEST: u16 = 2;
+    /// Nested sync daemon.
+    pub const DAEMON: u16 = 3;
+    /// TCP timeout.
+    pub const TIMEOUT_TCP: u16 = 4;
+    /// TCP FIN timeout.
+    pub const TIMEOUT_TCP_FIN: u16 = 5;
+    /// UDP timeout.
+    pub const TIMEOUT_UDP: u16 = 6;
+}
+
+/// `IPVS_SVC_ATTR_*`.
+pub mod svc {
+    /// Address family, u16.
+    pub const AF: u16 = 1;
+    /// Protocol, u16.
+    pub const PROTOCOL: u16 = 2;
+    /// Address, `nf_inet_addr`.
+    pub const ADDR: u16 = 3;
+    /// Port, be16.
+    pub const PORT: u16 = 4;
+    /// Firewall mark, u32.
+    pub const FWMARK: u16 = 5;
+    /// Scheduler name, string.
+    pub const SCHED_NAME: u16 = 6;
+    /// `struct ip_vs_flags { flags, mask }`.
+    pub const FLAGS: u16 = 7;
+    /// Persistence timeout, u32.
+    pub const TIMEOUT: u16 = 8;
+    /// Persistence netmask, be32 (IPv6: prefix length).
+    pub const NETMASK: u16 = 9;
+    /// Nested 32-bit counters.
+    pub const STATS: u16 = 10;
+    /// Persistence engine name, string.
+    pub const PE_NAME: u16 = 11;
+    /// Nested 64-bit counters.
+    pub const STATS64: u16 = 12;
+}
+
+/// `IPVS_DEST_ATTR_*`.
+pub mod dest {
+    /// Address, `nf_inet_addr`.
+    pub const ADDR: u16 = 1;
+    /// Port, be16.
+    pub const PORT: u16 = 2;
+    /// Forwarding method, u32.
+    pub const FWD_METHOD: u16 = 3;
+    /// Weight, u32.
+    pub const WEIGHT: u16 = 4;
+    /// Upper threshold, u32.
+    pub const U_THRESH: u16 = 5;
+    /// Lower threshold, u32.
+    pub const L_THRESH: u16 = 6;
+    /// Active connections, u32.
+    pub const ACTIVE_CONNS: u16 = 7;
+    /// Inactive connections, u32.
+    pub const INACT_CONNS: u16 = 8;
+    /// Persistence templates, u32.
+    pub const PERSIST_CONNS: u16 = 9;
+    /// Nested 32-bit counters.
+    pub const STATS: u16 = 10;
+    /// Address family of the address, u16.
+    pub const ADDR_FAMILY: u16 = 11;
+    /// Nested 64-bit counters.
+    pub const STATS64: u16 = 12;
+    /// Tunnel type, u8.
+    pub const TUN_TYPE: u16 = 13;
+    /// Tunnel port, be16.
+    pub const TUN_PORT: u16 = 14;
+    /// Tunnel flags, u16.
+    pub const TUN_FLAGS: u16 = 15;
+}
+
+/// `IPVS_DAEMON_ATTR_*`.
+pub mod daemon {
+    /// Master / backup, u32.
+    pub const STATE: u16 = 1;
+    /// Multicast interface, string.
+    pub const MCAST_IFN: u16 = 2;
+    /// Sync ID, u32.
+    pub const SYNC_ID: u16 = 3;
+    /// UDP payload size, u16.
+    pub const SYNC_MAXLEN: u16 = 4;
+    /// IPv4 group, be32.
+    pub const MCAST_GROUP: u16 = 5;
+    /// IPv6 group, in6_addr.
+    pub const MCAST_GROUP6: u16 = 6;
+    /// Port, u16.
+    pub const MCAST_PORT: u16 = 7;
+    /// TTL, u8.
+    pub const MCAST_TTL: u16 = 8;
+}
+
+/// `IPVS_INFO_ATTR_*`.
+pub mod info {
+    /// Version code, u32.
+    pub const VERSION: u16 = 1;
+    /// Connection table size, u32.
+    pub const CONN_TAB_SIZE: u16 = 2;
+}
+
+fn proto(msg: &str) -> IpvsError {
+    IpvsError::Protocol(msg.to_string())
+}
+
+/// Find an attribute by type.
+pub fn find(attrs: &[Attr], kind: u16) -> Option<&Attr> {
+    attrs.iter().find(|a| a.kind == kind)
+}
+
+/// An unsigned number of 1, 2, 4 or 8 bytes in host order.
+pub fn get_uint(attrs: &[Attr], kind: u16) -> Option<u64> {
+    let b = find(attrs, kind)?.payload();
+    Some(match b.len() {
+        1 => b[0] as u64,
+        2 => u16::from_ne_bytes([b[0], b[1]]) as u64,
+        4 => u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as u64,
+        8 => u64::from_ne_bytes(b.try_into().ok()?),
+        _ => return None,
+    })
+}
+
+fn get_be16(attrs: &[Attr], kind: u16) -> Option<u16> {
+    let b = find(attrs, kind)?.payload();
+    Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
+}
+
+fn get_string(attrs: &[Attr], kind: u16) -> Option<String> {
+    let b = find(attrs, kind)?.payload();
+    let end = b.iter().position(|c| *c == 0).unwrap_or(b.len());
+    Some(String::from_utf8_lossy(&b[..end]).into_owned())
+}
+
+fn need<T>(v: Option<T>, what: &str) -> Result<T, IpvsError> {
+    v.ok_or_else(|| proto(&format!("reply lacks {what}")))
+}
+
+fn family_of_number(n: u64) -> Result<Family, IpvsError> {
+    match n as i32 {
+        libc::AF_INET => Ok(Family::Inet),
+        libc::AF_INET6 => Ok(Family::Inet6),
+        _ => Err(proto(&format!("unknown address family {n}"))),
+    }
+}
+
+/// An address as a 16-byte `union nf_inet_addr`.
+pub fn inet_addr_bytes(addr: &IpAddr) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    match addr {
+        IpAddr::V4(a) => b[..4].copy_from_slice(&a.octets()),
+        IpAddr::V6(a) => b.copy_from_slice(&a.octets()),
+    }
+    b
+}
+
+fn addr_from_bytes(b: &[u8], family: Family) -> Result<IpAddr, IpvsError> {
+    match family {
+        Family::Inet if b.len() >= 4 => Ok(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
+        Family::Inet6 if b.len() >= 16 => {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(&b[..16]);
+            Ok(IpAddr::V6(Ipv6Addr::from(o)))
+        }
+        _ => Err(proto("address attribute too short")),
+    }
+}
+
+/// The attributes that identify a service (enough for DEL, GET and the
+/// destination commands).
+pub fn service_key_attrs(key: &ServiceKey) -> Vec<Attr> {
+    match key {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => vec![
+            Attr::u16(svc::AF, Family::of(addr).number()),
+            Attr::u16(svc::PROTOCOL, protocol.number()),
+            Attr::bytes(svc::ADDR, inet_addr_bytes(addr)),
+            Attr::be16(svc::PORT, *port),
+        ],
+        ServiceKey::Fwmark { family, mark } => vec![
+            Attr::u16(svc::AF, family.number()),
+            Attr::u32(svc::FWMARK, *mark),
+        ],
+    }
+}
+
+/// The wire form of a persistence netmask: IPv4 masks big-endian, IPv6
+/// prefix lengths in host order (as ipvsadm sends and the kernel reads them).
+fn netmask_bytes(family: Family, netmask: u32) -> [u8; 4] {
+    match family {
+        Family::Inet => netmask.to_be_bytes(),
+        Family::Inet6 => netmask.to_ne_bytes(),
+    }
+}
+
+/// The flags lvsd sends for a service: its own flags, `PERSISTENT` exactly
+/// when a timeout is set, never `HASHED`.
+pub fn wire_flags(service: &Service) -> u32 {
+    let mut f = service.flags.0 & !ServiceFlags::HASHED;
+    if service.timeout > 0 {
+        f |= ServiceFlags::PERSISTENT;
+    } else {
+        f &= !ServiceFlags::PERSISTENT;
+    }
+    f
+}
+
+/// The full service attributes (`NEW_SERVICE` / `SET_SERVICE`).
+pub fn service_attrs(service: &Service) -> Attr {
+    let mut attrs = service_key_attrs(&service.key);
+    attrs.push(Attr::string(svc::SCHED_NAME, &service.scheduler));
+    if let Some(pe) = &service.pe_name {
+        attrs.push(Attr::string(svc::PE_NAME, pe));
+    }
+    let mut flags = Vec::with_capacity(8);
+    flags.extend_from_slice(&wire_flags(service).to_ne_bytes());
+    flags.extend_from_slice(&u32::MAX.to_ne_bytes());
+    attrs.push(Attr::bytes(svc::FLAGS, flags));
+    attrs.push(Attr::u32(svc::TIMEOUT, service.timeout));
+    attrs.push(Attr::bytes(
+        svc::NETMASK,
+        netmask_bytes(service.key.family(), service.netmask),
+    ));
+    Attr::nested(cmd::SERVICE, attrs)
+}
+
+/// Just the identity, nested as `IPVS_CMD_ATTR_SERVICE`.
+pub fn service_key_attr(key: &ServiceKey) -> Attr {
+    Attr::nested(cmd::SERVICE, service_key_attrs(key))
+}
+
+fn fwd_number(fwd: ForwardMethod) -> u32 {
+    match fwd {
+        ForwardMethod::Masq => 0,
+        ForwardMethod::Local => 1,
+        ForwardMethod::Tunnel => 2,
+        ForwardMethod::Route => 3,
+        ForwardMethod::Bypass => 4,
+    }
+}
+
+fn fwd_from_number(n: u64) -> Result<ForwardMethod, IpvsError> {
+    Ok(match n & 7 {
+        0 => ForwardMethod::Masq,
+        1 => ForwardMethod::Local,
+        2 => ForwardMethod::Tunnel,
+        3 => ForwardMethod::Route,
+        4 => ForwardMethod::Bypass,
+        other => return Err(proto(&format!("unknown forwarding method {other}"))),
+    })
+}
+
+fn tunnel_type_number(t: TunnelType) -> u8 {
+    match t {
+        TunnelType::Ipip => 0,
+        TunnelType::Gue => 1,
+        TunnelType::Gre => 2,
+    }
+}
+
+/// Just a destination's identity, nested as `IPVS_CMD_ATTR_DEST`.
+pub fn dest_key_attr(key: &DestKey) -> Attr {
+    Attr::nested(
+        cmd::DEST,
+        vec![
+            Attr::u16(dest::ADDR_FAMILY, Family::of(&key.addr).number()),
+            Attr::bytes(dest::ADDR, inet_addr_bytes(&key.addr)),
+            Attr::be16(dest::PORT, key.port),
+        ],
+    )
+}
+
+/// The full destination attributes (`NEW_DEST` / `SET_DEST`).
+pub fn dest_attrs(d: &Destination) -> Attr {
+    let mut attrs = match dest_key_attr(&d.key).value {
+        super::message::AttrValue::Nested(v) => v,
+        super::message::AttrValue::Bytes(_) => Vec::new(),
+    };
+    attrs.extend([
+        Attr::u32(dest::FWD_METHOD, fwd_number(d.fwd)),
+        Attr::u32(dest::WEIGHT, d.weight as u32),
+        Attr::u8(dest::TUN_TYPE, tunnel_type_number(d.tunnel.kind)),
+        Attr::be16(dest::TUN_PORT, d.tunnel.port),
+        Attr::u16(dest::TUN_FLAGS, d.tunnel.flags),
+        Attr::u32(dest::U_THRESH, d.u_threshold),
+        Attr::u32(dest::L_THRESH, d.l_threshold),
+    ]);
+    Attr::nested(cmd::DEST, attrs)
+}
+
+/// Counters from a nested stats attribute (either width).
+pub fn parse_stats(attr: &Attr) -> Result<Stats, IpvsError> {
+    let a = attr.children().map_err(|e| proto(&e.to_string()))?;
+    let g = |k| get_uint(&a, k).unwrap_or(0);
+    Ok(Stats {
+        conns: g(1),
+        inpkts: g(2),
+        outpkts: g(3),
+        inbytes: g(4),
+        outbytes: g(5),
+        cps: g(6),
+        inpps: g(7),
+        outpps: g(8),
+        inbps: g(9),
+        outbps: g(10),
+    })
+}
+
+fn stats_of(attrs: &[Attr], wide: u16, narrow: u16) -> Result<Stats, IpvsError> {
+    match find(attrs, wide).or_else(|| find(attrs, narrow)) {
+        Some(a) => parse_stats(a),
+        None => Ok(Stats::default()),
+    }
+}
+
+fn nested_of(attrs: &[Attr], kind: u16, what: &str) -> Result<Vec<Attr>, IpvsError> {
+    need(find(attrs, kind), what)?
+        .children()
+        .map_err(|e| proto(&e.to_string()))
+}
+
+/// A service (without destinations) from a `GET_SERVICE` reply's attributes.
+pub fn parse_service(top: &[Attr]) -> Result<ServiceEntry, IpvsError> {
+    let a = nested_of(top, cmd::SERVICE, "a service")?;
+    let family = family_of_number(need(get_uint(&a, svc::AF), "service family")?)?;
+    let key = match get_uint(&a, svc::FWMARK) {
+        Some(mark) if mark != 0 => ServiceKey::Fwmark {
+            family,
+            mark: mark as u32,
+        },
+        _ => {
+            let n = need(get_uint(&a, svc::PROTOCOL), "service protocol")?;
+            let protocol = Protocol::from_number(n as u16)
+                .ok_or_else(|| proto(&format!("unknown protocol {n}")))?;
+            let addr = addr_from_bytes(
+                need(find(&a, svc::ADDR), "service address")?.payload(),
+                family,
+            )?;
+            let port = need(get_be16(&a, svc::PORT), "service port")?;
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            }
+        }
+    };
+    let flags = match find(&a, svc::FLAGS).map(|f| f.payload()) {
+        Some(b) if b.len() >= 4 => u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+        _ => 0,
+    };
+    let netmask = match find(&a, svc::NETMASK).map(|f| f.payload()) {
+        Some(b) if b.len() >= 4 => {
+            let raw = [b[0], b[1], b[2], b[3]];
+            match family {
+                Family::Inet => u32::from_be_bytes(raw),
+                Family::Inet6 => u32::from_ne_bytes(raw),
+            }
+        }
+        _ => 0,
+    };
+    let service = Service {
+        key,
+        scheduler: get_string(&a, svc::SCHED_NAME).unwrap_or_default(),
+        flags: ServiceFlags(flags & !ServiceFlags::HASHED),
+        timeout: get_uint(&a, svc::TIMEOUT).unwrap_or(0) as u32,
+        netmask,
+        pe_name: get_string(&a, svc::PE_NAME).filter(|s| !s.is_empty()),
+    };
+    Ok(ServiceEntry {
+        service,
+        stats: stats_of(&a, svc::STATS64, svc::STATS)?,
+        dests: Vec::new(),
+    })
+}
+
+/// A destination from a `GET_DEST` reply's attributes; `service_family` is
+/// the address family used when the kernel gives none.
+pub fn parse_dest(top: &[Attr], service_family: Family) -> Result<DestEntry, IpvsError> {
+    let a = nested_of(top, cmd::DEST, "a destination")?;
+    let family = match get_uint(&a, dest::ADDR_FAMILY) {
+        Some(n) => family_of_number(n)?,
+        None => service_family,
+    };
+    let addr = addr_from_bytes(
+        need(find(&a, dest::ADDR), "destination address")?.payload(),
+        family,
+    )?;
+    let kind = match get_uint(&a, dest::TUN_TYPE).unwrap_or(0) {
+        1 => TunnelType::Gue,
+        2 => TunnelType::Gre,
+        _ => TunnelType::Ipip,
+    };
+    let g = |k| get_uint(&a, k).unwrap_or(0) as u32;
+    Ok(DestEntry {
+        dest: Destination {
+            key: DestKey {
+                addr,
+                port: need(get_be16(&a, dest::PORT), "destination port")?,
+            },
+            fwd: fwd_from_number(need(get_uint(&a, dest::FWD_METHOD), "forwarding method")?)?,
+            weight: g(dest::WEIGHT) as i32,
+            u_threshold: g(dest::U_THRESH),
+            l_threshold: g(dest::L_THRESH),
+            tunnel: Tunnel {
+                kind,
+                port: get_be16(&a, dest::TUN_PORT).unwrap_or(0),
+                flags: get_uint(&a, dest::TUN_FLAGS).unwrap_or(0) as u16,
+            },
+        },
+        counts: DestCounts {
+            active: g(dest::ACTIVE_CONNS),
+            inactive: g(dest::INACT_CONNS),
+            persistent: g(dest::PERSIST_CONNS),
+        },
+        stats: stats_of(&a, dest::STATS64, dest::STATS)?,
+    })
+}
+
+/// The attributes of `SET_CONFIG`; zero values are left out (unchanged).
+pub fn timeout_attrs(t: &Timeouts) -> Vec<Attr> {
+    [
+        (cmd::TIMEOUT_TCP, t.tcp),
+        (cmd::TIMEOUT_TCP_FIN, t.tcp_fin),
+        (cmd::TIMEOUT_UDP, t.udp),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v != 0)
+    .map(|(k, v)| Attr::u32(k, v))
+    .collect()
+}
+
+/// Timeouts from a `GET_CONFIG` reply.
+pub fn parse_timeouts(top: &[Attr]) -> Timeouts {
+    let g = |k| get_uint(top, k).unwrap_or(0) as u32;
+    Timeouts {
+        tcp: g(cmd::TIMEOUT_TCP),
+        tcp_fin: g(cmd::TIMEOUT_TCP_FIN),
+        udp: g(cmd::TIMEOUT_UDP),
+    }
+}
+
+/// The nested daemon attribute of `NEW_DAEMON`.
+pub fn daemon_attrs(d: &SyncDaemon) -> Attr {
+    let mut a = vec![
+        Attr::u32(daemon::STATE, d.state.number()),
+        Attr::string(daemon::MCAST_IFN, &d.mcast_ifn),
+        Attr::u32(daemon::SYNC_ID, d.syncid),
+    ];
+    if d.sync_maxlen != 0 {
+        a.push(Attr::u16(daemon::SYNC_MAXLEN, d.sync_maxlen));
+    }
+    match d.mcast_group {
+        Some(IpAddr::V4(g)) => a.push(Attr::bytes(daemon::MCAST_GROUP, g.octets())),
+        Some(IpAddr::V6(g)) => a.push(Attr::bytes(daemon::MCAST_GROUP6, g.octets())),
+        None => {}
+    }
+    if d.mcast_port != 0 {
+        a.push(Attr::u16(daemon::MCAST_PORT, d.mcast_port));
+    }
+    if d.mcast_ttl != 0 {
+        a.push(Attr::u8(daemon::MCAST_TTL, d.mcast_ttl));
+    }
+    Attr::nested(cmd::DAEMON, a)
+}
+
+/// The nested daemon attribute of `DEL_DAEMON`.
+pub fn daemon_state_attr(state: SyncState) -> Attr {
+    Attr::nested(cmd::DAEMON, vec![Attr::u32(daemon::STATE, state.number())])
+}
+
+/// A sync daemon from a `GET_DAEMON` dump message.
+pub fn parse_daemon(top: &[Attr]) -> Result<SyncDaemon, IpvsError> {
+    let a = nested_of(top, cmd::DAEMON, "a daemon")?;
+    let state = match need(get_uint(&a, daemon::STATE), "daemon state")? {
+        1 => SyncState::Master,
+        2 => SyncState::Backup,
+        n => return Err(proto(&format!("unknown daemon state {n}"))),
+    };
+    let group = if let Some(g) = find(&a, daemon::MCAST_GROUP6) {
+        Some(addr_from_bytes(g.payload(), Family::Inet6)?)
+    } else if let Some(g) = find(&a, daemon::MCAST_GROUP) {
+        Some(addr_from_bytes(g.payload(), Family::Inet)?)
+    } else {
+        None
+    };
+    Ok(SyncDaemon {
+        state,
+        mcast_ifn: get_string(&a, daemon::MCAST_IFN).unwrap_or_default(),
+        syncid: get_uint(&a, daemon::SYNC_ID).unwrap_or(0) as u32,
+        sync_maxlen: get_uint(&a, daemon::SYNC_MAXLEN).unwrap_or(0) as u16,
+        mcast_group: group,
+        mcast_port: get_uint(&a, daemon::MCAST_PORT).unwrap_or(0) as u16,
+        mcast_ttl: get_uint(&a, daemon::MCAST_TTL).unwrap_or(0) as u8,
+    })
+}

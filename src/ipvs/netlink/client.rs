@@ -1,0 +1,266 @@
+//! [`NetlinkTable`]: the kernel's IPVS table over generic netlink.
+//!
+//! Changes are pipelined: a window of requests, each asking for an ack, goes
+//! out in one `send`, then the acks are collected and matched to requests by
+//! sequence number. The kernel handles a whole datagram before `send`
+//! returns and queues one ack per request on our socket, so the window is
+//! sized to what the receive buffer can hold; nothing is lost however many
+//! changes a batch carries.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::attrs;
+use super::message::{IpvsCommand, IpvsMessage};
+use super::socket::{errno_error, IpvsSocket, Reply};
+use crate::ipvs::settings::{Info, SyncDaemon, SyncState, Timeouts};
+use crate::ipvs::{DestEntry, IpvsError, IpvsTable, ServiceEntry, ServiceKey, TableOp};
+
+/// Bytes the kernel charges our receive buffer per ack (an skb's true size,
+/// rounded up generously).
+const ACK_COST: usize = 2048;
+/// Most requests in flight at once.
+const MAX_WINDOW: usize = 1024;
+/// Most bytes of requests in one datagram (well under the send buffer).
+const MAX_DATAGRAM: usize = 128 * 1024;
+
+/// The kernel's IPVS table, reached over a generic netlink socket.
+pub struct NetlinkTable {
+    socket: IpvsSocket,
+    window: usize,
+}
+
+/// The request for one change.
+pub fn op_message(op: &TableOp) -> IpvsMessage {
+    use IpvsCommand::*;
+    match op {
+        TableOp::AddService(s) => IpvsMessage::new(NewService, vec![attrs::service_attrs(s)]),
+        TableOp::UpdateService(s) => IpvsMessage::new(SetService, vec![attrs::service_attrs(s)]),
+        TableOp::RemoveService(k) => IpvsMessage::new(DelService, vec![attrs::service_key_attr(k)]),
+        TableOp::AddDest(k, d) => IpvsMessage::new(
+            NewDest,
+            vec![attrs::service_key_attr(k), attrs::dest_attrs(d)],
+        ),
+        TableOp::UpdateDest(k, d) => IpvsMessage::new(
+            SetDest,
+            vec![attrs::service_key_attr(k), attrs::dest_attrs(d)],
+        ),
+        TableOp::RemoveDest(k, d) => IpvsMessage::new(
+            DelDest,
+            vec![attrs::service_key_attr(k), attrs::dest_key_attr(d)],
+        ),
+    }
+}
+
+impl NetlinkTable {
+    /// Open the table of the calling thread's network namespace.
+    pub fn open() -> Result<Self, IpvsError> {
+        Ok(Self::with_socket(IpvsSocket::open()?))
+    }
+
+    /// Open the table of the network namespace at `netns`
+    /// (e.g. `/run/netns/NAME`).
+    pub fn open_in_netns(netns: &Path) -> Result<Self, IpvsError> {
+        Ok(Self::with_socket(IpvsSocket::open_in_netns(netns)?))
+    }
+
+    fn with_socket(socket: IpvsSocket) -> Self {
+        let window = (socket.rcvbuf / ACK_COST).clamp(8, MAX_WINDOW);
+        NetlinkTable { socket, window }
+    }
+
+    /// Send requests that each want an ack, pipelined in windows; one result
+    /// per request, in order.
+    pub fn transact(&mut self, msgs: Vec<IpvsMessage>) -> Vec<Result<(), IpvsError>> {
+        let total = msgs.len();
+        let mut results: Vec<Result<(), IpvsError>> = Vec::with_capacity(total);
+        let mut msgs = msgs.into_iter().peekable();
+        let mut buf = Vec::with_capacity(MAX_DATAGRAM + 4096);
+        while msgs.peek().is_some() {
+            buf.clear();
+            let mut pending: HashMap<u32, usize> = HashMap::new();
+            let base = results.len();
+            while pending.len() < self.window && buf.len() < MAX_DATAGRAM {
+                let Some(m) = msgs.next() else { break };
+                let seq = self.socket.encode(m, true, false, &mut buf);
+                pending.insert(seq, base + pending.len());
+                results.push(Err(IpvsError::Protocol("no ack".into())));
+            }
+            if let Err(e) = self.socket.send(&buf) {
+                for r in &mut results[base..] {
+                    *r = Err(e.clone());
+                }
+                continue;
+            }
+            while !pending.is_empty() {
+                let replies = match self.socket.receive() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        for (_, i) in pending.drain() {
+                            results[i] = Err(e.clone());
+                        }
+                        break;
+                    }
+                };
+                for (seq, reply) in replies {
+                    if let (Some(i), Reply::Ack(r)) = (pending.get(&seq).copied(), reply) {
+                        pending.remove(&seq);
+                        results[i] = r.map_err(errno_error);
+                    }
+                }
+            }
+        }
+        results
+    }
+
+    /// Send one request and wait for its single reply message.
+    fn request(&mut self, msg: IpvsMessage) -> Result<IpvsMessage, IpvsError> {
+        let mut buf = Vec::new();
+        let seq = self.socket.encode(msg, false, false, &mut buf);
+        self.socket.send(&buf)?;
+        loop {
+            for (s, reply) in self.socket.receive()? {
+                if s != seq {
+                    continue;
+                }
+                match reply {
+                    Reply::Message(m) => return Ok(m),
+                    Reply::Ack(Err(e)) | Reply::Done(Err(e)) => return Err(errno_error(e)),
+                    Reply::Ack(Ok(())) | Reply::Done(Ok(())) => {
+                        return Err(IpvsError::Protocol("ack without a reply".into()))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Run a dump to its end and return every message of it.
+    pub fn dump_messages(&mut self, msg: IpvsMessage) -> Result<Vec<IpvsMessage>, IpvsError> {
+        let mut buf = Vec::new();
+        let seq = self.socket.encode(msg, false, true, &mut buf);
+        self.socket.send(&buf)?;
+        let mut out = Vec::new();
+        loop {
+            for (s, reply) in self.socket.receive()? {
+                if s != seq {
+                    continue;
+                }
+                match reply {
+                    Reply::Message(m) => out.push(m),
+                    Reply::Done(Ok(())) => return Ok(out),
+                    Reply::Done(Err(e)) | Reply::Ack(Err(e)) => return Err(errno_error(e)),
+                    Reply::Ack(Ok(())) => return Ok(out),
+                }
+            }
+        }
+    }
+
+    /// Every service, without destinations, in the kernel's order.
+    pub fn services(&mut self) -> Result<Vec<ServiceEntry>, IpvsError> {
+        self.dump_messages(IpvsMessage::new(IpvsCommand::GetService, vec![]))?
+            .iter()
+            .map(|m| attrs::parse_service(&m.attrs))
+            .collect()
+    }
+
+    /// One service (without destinations); `NoService` if absent.
+    pub fn service(&mut self, key: &ServiceKey) -> Result<ServiceEntry, IpvsError> {
+        let m = self.request(IpvsMessage::new(
+            IpvsCommand::GetService,
+            vec![attrs::service_key_attr(key)],
+        ))?;
+        attrs::parse_service(&m.attrs)
+    }
+
+    /// The destinations of a service, in the kernel's order.
+    pub fn dests(&mut self, key: &ServiceKey) -> Result<Vec<DestEntry>, IpvsError> {
+        self.dump_messages(IpvsMessage::new(
+            IpvsCommand::GetDest,
+            vec![attrs::service_key_attr(key)],
+        ))?
+        .iter()
+        .map(|m| attrs::parse_dest(&m.attrs, key.family()))
+        .collect()
+    }
+
+    /// Version and connection table size (`IPVS_CMD_GET_INFO`).
+    pub fn info(&mut self) -> Result<Info, IpvsError> {
+        let m = self.request(IpvsMessage::new(IpvsCommand::GetInfo, vec![]))?;
+        let g = |k| attrs::get_uint(&m.attrs, k).unwrap_or(0) as u32;
+        Ok(Info {
+            version: g(attrs::info::VERSION),
+            conn_tab_size: g(attrs::info::CONN_TAB_SIZE),
+        })
+    }
+
+    /// Protocol timeouts (`IPVS_CMD_GET_CONFIG`).
+    pub fn timeouts(&mut self) -> Result<Timeouts, IpvsError> {
+        let m = self.request(IpvsMessage::new(IpvsCommand::GetConfig, vec![]))?;
+        Ok(attrs::parse_timeouts(&m.attrs))
+    }
+
+    /// Set protocol timeouts; zero fields stay as they are.
+    pub fn set_timeouts(&mut self, t: &Timeouts) -> Result<(), IpvsError> {
+        self.one(IpvsMessage::new(
+            IpvsCommand::SetConfig,
+            attrs::timeout_attrs(t),
+        ))
+    }
+
+    /// Running sync daemons.
+    pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>, IpvsError> {
+        self.dump_messages(IpvsMessage::new(IpvsCommand::GetDaemon, vec![]))?
+            .iter()
+            .map(|m| attrs::parse_daemon(&m.attrs))
+            .collect()
+    }
+
+    /// Start a sync daemon.
+    pub fn start_daemon(&mut self, d: &SyncDaemon) -> Result<(), IpvsError> {
+        self.one(IpvsMessage::new(
+            IpvsCommand::NewDaemon,
+            vec![attrs::daemon_attrs(d)],
+        ))
+    }
+
+    /// Stop the sync daemon in this role.
+    pub fn stop_daemon(&mut self, state: SyncState) -> Result<(), IpvsError> {
+        self.one(IpvsMessage::new(
+            IpvsCommand::DelDaemon,
+            vec![attrs::daemon_state_attr(state)],
+        ))
+    }
+
+    /// Zero every counter.
+    pub fn zero(&mut self) -> Result<(), IpvsError> {
+        self.one(IpvsMessage::new(IpvsCommand::Zero, vec![]))
+    }
+
+    fn one(&mut self, msg: IpvsMessage) -> Result<(), IpvsError> {
+        self.transact(vec![msg])
+            .pop()
+            .unwrap_or_else(|| Err(IpvsError::Protocol("no result".into())))
+    }
+}
+
+impl IpvsTable for NetlinkTable {
+    fn dump(&mut self) -> Result<Vec<ServiceEntry>, IpvsError> {
+        let mut services = self.services()?;
+        for s in &mut services {
+            s.dests = self.dests(&s.service.key)?;
+        }
+        Ok(services)
+    }
+
+    fn apply_one(&mut self, op: &TableOp) -> Result<(), IpvsError> {
+        self.one(op_message(op))
+    }
+
+    fn apply(&mut self, ops: &[TableOp]) -> Vec<Result<(), IpvsError>> {
+        self.transact(ops.iter().map(op_message).collect())
+    }
+
+    fn flush(&mut self) -> Result<(), IpvsError> {
+        self.one(IpvsMessage::new(IpvsCommand::Flush, vec![]))
+    }
+}

@@ -1,0 +1,14 @@
+//! The kernel's IPVS table over generic netlink (`linux/ip_vs.h`).
+//!
+//! - [`message`]: the wire message (command + attribute tree), implementing
+//!   netlink-packet-generic's `GenlFamily`.
+//! - [`attrs`]: the attribute schema, model structs ↔ attributes.
+//! - [`socket`]: the socket, family resolution, framing.
+//! - [`client`]: [`NetlinkTable`], pipelined changes and dumps.
+
+pub mod attrs;
+pub mod client;
+pub mod message;
+pub mod socket;
+
+pub use client::NetlinkTable;
