@@ -147,8 +147,7 @@ fn run() -> anyhow::Result<ExitCode> {
             .context("--drift-interval takes a number of seconds")?,
         state_file: cli.state_file.clone(),
         keep_table: cli.keep_table,
-    })
-    .context("lvsd stopped")?;
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -46,8 +46,6 @@ impl<W: Write> IpvsTable for PrintingTable<W> {
     }
 }
 
-
-
 fn addr_port(addr: IpAddr, port: u16) -> String {
     match addr {
         IpAddr::V4(a) => format!("{a}:{port}"),
@@ -101,10 +99,9 @@ fn service_options(s: &Service) -> String {
         };
         if s.netmask != default {
             match s.key.family() {
-                crate::ipvs::Family::Inet => line.push_str(&format!(
-                    " -M {}",
-                    std::net::Ipv4Addr::from(s.netmask)
-                )),
+                crate::ipvs::Family::Inet => {
+                    line.push_str(&format!(" -M {}", std::net::Ipv4Addr::from(s.netmask)))
+                }
                 crate::ipvs::Family::Inet6 => line.push_str(&format!(" -M {}", s.netmask)),
             }
         }

@@ -92,7 +92,11 @@ fn log_op(op: &TableOp, result: &Result<(), IpvsError>) {
         TableOp::RemoveService(k) => ("removing service", k.to_string(), String::new()),
         TableOp::AddDest(k, d) => ("adding real server", k.to_string(), d.key.to_string()),
         TableOp::UpdateDest(k, d) => (
-            if d.weight == 0 { "inhibiting real server" } else { "updating real server" },
+            if d.weight == 0 {
+                "inhibiting real server"
+            } else {
+                "updating real server"
+            },
             k.to_string(),
             d.key.to_string(),
         ),
@@ -235,7 +239,10 @@ impl Daemon {
         self.reconciler.refresh(&dump);
         let plan = self.reconciler.plan();
         if !plan.ops.is_empty() {
-            tracing::warn!(changes = plan.ops.len(), "drift: the IPVS table was changed outside lvsd; putting it back");
+            tracing::warn!(
+                changes = plan.ops.len(),
+                "drift: the IPVS table was changed outside lvsd; putting it back"
+            );
         }
         self.run_scripts(&plan);
         self.apply(plan.ops).await;
@@ -309,7 +316,9 @@ impl Daemon {
                 probes = dump.probes.len(),
                 "state written"
             ),
-            Err(e) => tracing::error!(file = %self.opts.state_file.display(), error = %e, "cannot write the state"),
+            Err(e) => {
+                tracing::error!(file = %self.opts.state_file.display(), error = %e, "cannot write the state")
+            }
         }
     }
 

@@ -108,7 +108,10 @@ pub fn insecure_reason(program: &Path) -> Option<String> {
         if let Ok(meta) = std::fs::metadata(p) {
             let mode = meta.mode();
             let sticky_dir = meta.is_dir() && mode & 0o1000 != 0;
-            if meta.uid() != 0 || (mode & 0o002 != 0 && !sticky_dir) || (mode & 0o020 != 0 && meta.gid() != 0) {
+            if meta.uid() != 0
+                || (mode & 0o002 != 0 && !sticky_dir)
+                || (mode & 0o020 != 0 && meta.gid() != 0)
+            {
                 return Some(format!("{} is writable by a non-root user", p.display()));
             }
         }
@@ -190,13 +193,18 @@ mod tests {
     async fn scripts_run_with_their_arguments_and_time_out() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let line = format!("/bin/sh -c 'echo \"$0 $1\" > {}' first second", out.display());
+        let line = format!(
+            "/bin/sh -c 'echo \"$0 $1\" > {}' first second",
+            out.display()
+        );
         let status = run(&line, &ScriptPolicy::default()).await.unwrap();
         assert!(status.success());
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "first second\n");
         let status = run("/bin/false", &ScriptPolicy::default()).await.unwrap();
         assert!(!status.success());
-        assert!(run("/nonexistent/script", &ScriptPolicy::default()).await.is_err());
+        assert!(run("/nonexistent/script", &ScriptPolicy::default())
+            .await
+            .is_err());
     }
 
     #[test]

@@ -367,6 +367,10 @@ fn omega_runs_down_scripts_of_live_servers_at_stop() {
     round(&mut r, &mut t);
     r.set_health(&spec("192.0.2.2", 80), false);
     round(&mut r, &mut t);
-    let lines: Vec<_> = r.omega_scripts().into_iter().map(|s| s.script.command).collect();
+    let lines: Vec<_> = r
+        .omega_scripts()
+        .into_iter()
+        .map(|s| s.script.command)
+        .collect();
     assert_eq!(lines, vec!["/bin/down rs1", "/bin/qdown"]);
 }
