@@ -1,10 +1,11 @@
 //! [`Guest`]: one running qemu VM and its command channel.
 //!
 //! qemu runs under TCG (KVM does not work on these machines) with no
-//! network device. Two serial ports:
+//! network device. Two channels:
 //! - `ttyS0`, the console: kernel and `/init` messages, appended to the log
 //!   `target/vm-logs/NAME.log` together with every command and its output;
-//! - `ttyS1`, the command channel, a unix socket on the host: scripts go in
+//! - a virtio-serial port named `lvsd-vm.cmd`, the command channel, a unix
+//!   socket on the host (a serial port was 50 times slower): scripts go in
 //!   and their output comes back base64-encoded between `@@LVSD-VM` marker
 //!   lines tagged with a per-command id (see `init.sh`), so neither console
 //!   noise nor echo nor a late answer to a timed-out command can mix in.
@@ -148,7 +149,11 @@ impl Guest {
                 "socket,id=cmd,path={},server=on,wait=on",
                 socket.display()
             ))
-            .args(["-serial", "chardev:cmd"])
+            .args(["-device", "virtio-serial-pci,id=vs"])
+            .args([
+                "-device",
+                "virtserialport,bus=vs.0,chardev=cmd,name=lvsd-vm.cmd",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

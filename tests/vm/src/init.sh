@@ -1,9 +1,9 @@
 #!/bin/busybox sh
 # /init of an lvsd-vm guest (PID 1). Mounts the basics, loads the modules
-# the harness listed, then serves the host's commands on /dev/ttyS1.
-# Console (ttyS0) gets the kernel's and this script's messages: the log.
+# the harness listed, then serves the host's commands on a virtio-serial
+# port. Console (ttyS0) gets the kernel's and this script's messages: the log.
 #
-# Protocol on ttyS1 (raw, no echo):
+# Protocol on the port:
 #   host:  RUN <id> <nbytes> <timeout_s>\n  then <nbytes> of base64 bash script
 #   guest: @@LVSD-VM OUT <id>\n <base64 stdout> @@LVSD-VM ERR <id>\n
 #          <base64 stderr> @@LVSD-VM EXIT <id> <status>\n
@@ -31,10 +31,18 @@ for m in $(cat /etc/lvsd-vm/modules); do
 done
 ip link set lo up
 
-# Keep the channel open from here on (fd 3): a UART that is closed and
-# reopened drops what arrived meanwhile.
-exec 3<> /dev/ttyS1
-stty raw -echo -hupcl <&3
+# The command channel: the virtio-serial port the host named lvsd-vm.cmd,
+# held open from here on as fd 3.
+chan=""
+for i in $(seq 100); do
+    for p in /sys/class/virtio-ports/*; do
+        [ "$(cat "$p/name" 2>/dev/null)" = lvsd-vm.cmd ] && [ -e "/dev/${p##*/}" ] && chan=/dev/${p##*/}
+    done
+    [ -n "$chan" ] && break
+    sleep 0.05
+done
+[ -n "$chan" ] || { echo "lvsd-vm: no virtio port lvsd-vm.cmd (modules failed:${failed:- none})"; ls /sys/class/virtio-ports /sys/bus/virtio/devices; cat /sys/bus/pci/devices/*/vendor; dmesg | tail -20; poweroff -f; }
+exec 3<> "$chan"
 echo "lvsd-vm: ready, modules failed:${failed:- none}"
 echo "@@LVSD-VM READY${failed:+ FAILED$failed}" >&3
 

@@ -200,7 +200,11 @@ impl GuestSpec {
                 mode: 0o755,
             },
         );
-        let modules: Vec<&str> = self.modules.iter().map(String::as_str).collect();
+        // The command channel's driver first, then what the test asked for.
+        let modules: Vec<&str> = ["virtio_pci", "virtio_console"]
+            .into_iter()
+            .chain(self.modules.iter().map(String::as_str))
+            .collect();
         let mut order = String::new();
         for (name, data) in kernel.modules_in_load_order(&modules)? {
             a.insert(
