@@ -35,6 +35,8 @@ pub struct GuestSpec {
     pub cpus: u32,
     /// Kernel modules to load at boot (dependencies are added).
     pub modules: Vec<String>,
+    /// Compress the initramfs with `gzip -1` (smaller, but slower to boot under TCG).
+    pub gzip_initrd: bool,
     parts: Vec<Part>,
 }
 
@@ -83,6 +85,7 @@ impl GuestSpec {
             memory_mb: 512,
             cpus: 1,
             modules: DEFAULT_MODULES.iter().map(|m| m.to_string()).collect(),
+            gzip_initrd: false,
             parts: Vec::new(),
         }
     }
@@ -96,6 +99,12 @@ impl GuestSpec {
     /// Sets the number of virtual CPUs.
     pub fn cpus(mut self, n: u32) -> Self {
         self.cpus = n;
+        self
+    }
+
+    /// Compresses the initramfs with `gzip -1` (see [`GuestSpec::gzip_initrd`]).
+    pub fn gzip_initrd(mut self, on: bool) -> Self {
+        self.gzip_initrd = on;
         self
     }
 
