@@ -17,6 +17,9 @@ ipvsadm -a -t 10.1.1.1:80 -r 10.200.0.2:80 -m -w 3
 ipvsadm -a -t 10.1.1.1:80 -r 10.200.0.3:80 -m -w 1
 ipvsadm -Sn | wc -l";
 
+/// Builds the spec of one variant (a fresh one per boot).
+type MakeSpec = dyn Fn() -> GuestSpec;
+
 const GOAL: Duration = Duration::from_secs(15);
 
 fn main() {
@@ -29,7 +32,7 @@ fn main() {
         spec.modules.clear();
         spec
     };
-    let mut variants: Vec<(&str, Box<dyn Fn() -> GuestSpec>)> = vec![
+    let mut variants: Vec<(&str, Box<MakeSpec>)> = vec![
         ("defaults", Box::new(base)),
         ("bare kernel", Box::new(bare)),
     ];
