@@ -140,30 +140,33 @@ fn keepalived_checker_manages_ipvs() {
         .unwrap();
     // 8081 answers, 8082 does not. keepalived 2.2.7 puts both in the table at
     // start, then removes 8082 when its first check fails.
-    let out = guest.run_ok(
-        "set -e
-        ipvsadm -C
-        ip netns exec rs lvsd-backend 10.200.0.2:8081 > /tmp/ka-backend.out &
-        backend=$!
-        keepalived -C -n -l -f /etc/keepalived/harness.conf > /tmp/keepalived.log 2>&1 &
-        ka=$!
-        for i in $(seq 100); do
-            t=$(ipvsadm -Sn)
-            [[ $t == *8081* && $t != *8082* ]] && break
-            sleep 0.2
-        done
-        ipvsadm -Sn
-        kill $ka $backend
-        wait $ka || true
-        wait $backend || true
-        ipvsadm -C",
+    guest.run_ok("ipvsadm -C");
+    guest
+        .spawn(
+            "ka-backend",
+            "ip netns exec rs lvsd-backend 10.200.0.2:8081",
+        )
+        .unwrap();
+    guest
+        .spawn(
+            "keepalived",
+            "keepalived -C -n -l -f /etc/keepalived/harness.conf",
+        )
+        .unwrap();
+    let converged = guest.wait_for(
+        "t=$(ipvsadm -Sn); [[ $t == *8081* && $t != *8082* ]]",
+        Duration::from_secs(20),
     );
+    let table = guest.run_ok("ipvsadm -Sn");
+    let log = guest.stop("keepalived").unwrap();
+    guest.stop("ka-backend").unwrap();
+    guest.run_ok("ipvsadm -C");
+    converged.unwrap_or_else(|e| panic!("{e}\ntable:\n{table}\nkeepalived log:\n{log}"));
     assert_eq!(
-        out,
-        "-A -t 10.1.2.3:80 -s rr\n-a -t 10.1.2.3:80 -r 10.200.0.2:8081 -m -w 1\n",
-        "keepalived log:\n{}",
-        guest.run_ok("cat /tmp/keepalived.log")
+        table, "-A -t 10.1.2.3:80 -s rr\n-a -t 10.1.2.3:80 -r 10.200.0.2:8081 -m -w 1\n",
+        "keepalived log:\n{log}"
     );
+    assert!(log.contains("Starting Keepalived v2.2.7"), "{log}");
 }
 
 #[test]

@@ -219,6 +219,11 @@ impl Guest {
         self.boot_time
     }
 
+    /// The name given in its [`GuestSpec`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The transcript: console, commands and their output.
     pub fn log_path(&self) -> &Path {
         &self.log_path
@@ -309,7 +314,7 @@ impl Guest {
 
     /// Writes `data` to `path` in the guest (parents created), over the channel.
     pub fn write_file(&mut self, path: &str, data: &[u8]) -> Result<(), VmError> {
-        let quoted = format!("'{}'", path.replace('\'', r"'\''"));
+        let quoted = crate::shell_quote(path);
         let script = format!(
             "mkdir -p \"$(dirname {quoted})\" && base64 -d > {quoted} <<'@@LVSD-VM-EOF'\n{}@@LVSD-VM-EOF\n",
             base64::encode(data)
