@@ -1,0 +1,188 @@
+//! `lvsd-backend`: the smallest TCP backend that a health check can hit.
+//!
+//! ```text
+//! lvsd-backend [--stats] ADDR:PORT [ADDR:PORT...]
+//! lvsd-backend 127.0.0.1:18081 [::1]:18082 127.0.0.1:0
+//! ```
+//!
+//! It listens on every address given, accepts connections (a thread each),
+//! reads each connection until the peer closes it, then closes its side. It
+//! never writes, so a TCP_CHECK sees a plain open port.
+//!
+//! On start it prints `listening ADDR` for each socket (with the real port
+//! when `:0` was asked for), so a script can wait for that line.
+//!
+//! It exits on SIGTERM or SIGINT, and when its standard input is a pipe that
+//! the parent closes (so a test that drops the child's stdin ends it). A
+//! backend started in the background of a shell has `/dev/null` or a
+//! terminal as stdin; that does not end it.
+//!
+//! With `--stats` it prints one line per address on exit and on SIGUSR1:
+//!
+//! ```text
+//! stats 127.0.0.1:18081 conns=12 eof=11 reset=1 error=0
+//! ```
+//!
+//! `eof` counts connections the peer closed with a FIN, `reset` those that
+//! ended with ECONNRESET (the peer sent an RST, e.g. SO_LINGER 0), `error`
+//! any other read error.
+//!
+//! Deliberately std-only and blocking: it also runs inside the test VM.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Set by the signal handlers, read by the main loop.
+static STOP: AtomicBool = AtomicBool::new(false);
+static DUMP: AtomicBool = AtomicBool::new(false);
+
+/// What happened on one listening address.
+#[derive(Default)]
+struct Counters {
+    conns: AtomicU64,
+    eof: AtomicU64,
+    reset: AtomicU64,
+    error: AtomicU64,
+}
+
+extern "C" fn on_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+extern "C" fn on_dump(_: libc::c_int) {
+    DUMP.store(true, Ordering::SeqCst);
+}
+
+fn main() {
+    let mut stats = false;
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for arg in std::env::args().skip(1) {
+        if arg == "--stats" {
+            stats = true;
+        } else if arg == "-h" || arg == "--help" {
+            println!("usage: lvsd-backend [--stats] ADDR:PORT [ADDR:PORT...]");
+            return;
+        } else {
+            match arg.parse() {
+                Ok(a) => addrs.push(a),
+                Err(e) => fail(&format!(
+                    "bad address {arg:?}: {e} (want 1.2.3.4:80 or [::1]:80)"
+                )),
+            }
+        }
+    }
+    if addrs.is_empty() {
+        fail("no address given; usage: lvsd-backend [--stats] ADDR:PORT [ADDR:PORT...]");
+    }
+
+    let (stop, dump): (extern "C" fn(libc::c_int), extern "C" fn(libc::c_int)) = (on_stop, on_dump);
+    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, stop as libc::sighandler_t);
+        libc::signal(libc::SIGINT, stop as libc::sighandler_t);
+        libc::signal(libc::SIGUSR1, dump as libc::sighandler_t);
+    }
+
+    let mut table = Vec::new();
+    for addr in addrs {
+        let listener = match TcpListener::bind(addr) {
+            Ok(l) => l,
+            Err(e) => fail(&format!("cannot listen on {addr}: {e}")),
+        };
+        let bound = listener.local_addr().unwrap_or(addr);
+        println!("listening {bound}");
+        let counters = Arc::new(Counters::default());
+        table.push((bound, Arc::clone(&counters)));
+        std::thread::spawn(move || accept_loop(listener, counters));
+    }
+    let _ = std::io::stdout().flush();
+
+    if stdin_is_pipe() {
+        std::thread::spawn(|| {
+            let mut sink = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            STOP.store(true, Ordering::SeqCst);
+        });
+    }
+
+    while !STOP.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+        if DUMP.swap(false, Ordering::SeqCst) && stats {
+            print_stats(&table);
+        }
+    }
+    if stats {
+        print_stats(&table);
+    }
+}
+
+/// Accepts forever; each connection gets a thread that drains it.
+fn accept_loop(listener: TcpListener, counters: Arc<Counters>) {
+    for stream in listener.incoming() {
+        match stream {
+            Ok(stream) => {
+                counters.conns.fetch_add(1, Ordering::SeqCst);
+                let counters = Arc::clone(&counters);
+                std::thread::spawn(move || drain(stream, &counters));
+            }
+            // EMFILE and the like: back off instead of spinning.
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Reads until EOF or error and counts how the connection ended.
+fn drain(mut stream: TcpStream, counters: &Counters) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                counters.eof.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                counters.reset.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            Err(_) => {
+                counters.error.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
+}
+
+fn print_stats(table: &[(SocketAddr, Arc<Counters>)]) {
+    let mut out = std::io::stdout().lock();
+    for (addr, c) in table {
+        let _ = writeln!(
+            out,
+            "stats {addr} conns={} eof={} reset={} error={}",
+            c.conns.load(Ordering::SeqCst),
+            c.eof.load(Ordering::SeqCst),
+            c.reset.load(Ordering::SeqCst),
+            c.error.load(Ordering::SeqCst),
+        );
+    }
+    let _ = out.flush();
+}
+
+/// True when stdin is a pipe (a parent that can close it to stop us).
+fn stdin_is_pipe() -> bool {
+    // SAFETY: fstat writes into the zeroed struct we own.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(0, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("lvsd-backend: {msg}");
+    std::process::exit(2);
+}
