@@ -1,5 +1,5 @@
 //! Parsing `ipvsadm -Sn` / `ipvsadm -R` lines into table changes, with
-//! ipvsadm's defaults: scheduler `wlc`, persistence 300 s when `-p` has no
+//! ipvsadm's defaults: scheduler `wlc`, persistence 360 s when `-p` has no
 //! value, netmask /32 (IPv4) or 128 (IPv6), weight 1, direct routing, and
 //! the real server's port taken from the service when it has none or when
 //! forwarding is direct routing or tunnelling.
@@ -133,7 +133,7 @@ fn parse_words(words: &[&str]) -> Result<Option<RestoreLine>, String> {
             "-6" | "--ipv6" => v6 = true,
             "-s" | "--scheduler" => sched = Some(value(opt)?.to_string()),
             "-p" | "--persistent" => {
-                timeout = 300;
+                timeout = 360;
                 let next = inline.or_else(|| words.get(i).copied().filter(|w| !w.starts_with('-')));
                 if let Some(v) = next {
                     timeout = number(v, "persistent timeout")?;

@@ -18,7 +18,7 @@ fn service_defaults_follow_ipvsadm() {
     let TableOp::AddService(s) = op("-A -u [::1]:53 -p -o") else {
         panic!()
     };
-    assert_eq!((s.timeout, s.netmask), (300, 128));
+    assert_eq!((s.timeout, s.netmask), (360, 128));
     assert_eq!(
         s.flags.0,
         ServiceFlags::PERSISTENT | ServiceFlags::ONEPACKET

@@ -106,7 +106,7 @@ pub fn mixed_restore_lines(services: usize, dests: usize) -> String {
             let dest = match i % 10 {
                 0 => format!("-r {d4}:{} -m -w {w}", 8000 + j % 3),
                 1 => format!("-r {d4}:53 -m -w {w} -x 1000 -y 100"),
-                2 => format!("-r {d6} -g -w {w}"),
+                2 => format!("-r {d6}:{port} -g -w {w}"),
                 3 => format!("-r {d4}:0 -g -w {w}"),
                 4 => format!("-r {d6}:443 -m -w {w}"),
                 5 => format!("-r {d4} -g -w {w} -x 50 -y 5"),
@@ -114,9 +114,9 @@ pub fn mixed_restore_lines(services: usize, dests: usize) -> String {
                     "-r {d4} -i -w {w} --tun-type gue --tun-port {} --tun-csum",
                     6000 + j
                 ),
-                7 => format!("-r {d6} -i -w {w} --tun-type gre --tun-csum"),
-                8 => format!("-r {d6} -i -w {w}"),
-                _ => format!("-r {d6} -i -w {w} --tun-type gre --tun-nocsum"),
+                7 => format!("-r {d6}:{port} -i -w {w} --tun-type gre --tun-csum"),
+                8 => format!("-r {d6}:{port} -i -w {w}"),
+                _ => format!("-r {d6}:{port} -i -w {w} --tun-type gre --tun-nocsum"),
             };
             out.push_str(&format!("-a {svc} {dest}\n"));
         }

@@ -19,7 +19,7 @@ use crate::ipvs::{DestEntry, IpvsError, IpvsTable, ServiceEntry, ServiceKey, Tab
 /// Bytes the kernel charges our receive buffer per ack (an skb's true size,
 /// rounded up generously).
 const ACK_COST: usize = 2048;
-/// Most requests in flight at once.
+/// Most requests in flight at once (`LVSD_NETLINK_WINDOW` lowers it).
 const MAX_WINDOW: usize = 1024;
 /// Most bytes of requests in one datagram (well under the send buffer).
 const MAX_DATAGRAM: usize = 128 * 1024;
@@ -65,7 +65,11 @@ impl NetlinkTable {
     }
 
     fn with_socket(socket: IpvsSocket) -> Self {
-        let window = (socket.rcvbuf / ACK_COST).clamp(8, MAX_WINDOW);
+        let limit = std::env::var("LVSD_NETLINK_WINDOW")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(MAX_WINDOW);
+        let window = (socket.rcvbuf / ACK_COST).clamp(1, limit.max(1));
         NetlinkTable { socket, window }
     }
 

@@ -1,0 +1,155 @@
+//! lvsd's IPVS family against the real kernel (one guest for the whole
+//! file, see `tests/vm`): the behaviour suite, byte-for-byte `ipvsadm -Sn` /
+//! `ipvsadm -Ln` on a 200-service mixed table both ways, and (ignored, run
+//! by `bench/run`) the restore and dump benchmark against ipvsadm.
+//!
+//! Needs qemu and the cached kernel (`bash .ci/setup`); skips without them
+//! unless `CI=true`.
+
+use std::collections::BTreeMap;
+
+use lvsd::ipvs::restore::{parse, RestoreLine};
+use lvsd::ipvs::suite::{mixed_restore_lines, parse_cases};
+use lvsd::ipvs::{
+    format, DestKey, Destination, IpvsTable, MemoryTable, Service, ServiceEntry, ServiceKey,
+};
+use lvsd_vm::{Guest, GuestSpec, SharedGuest};
+
+static GUEST: SharedGuest = SharedGuest::new();
+
+fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
+    GUEST.get(|| {
+        GuestSpec::new("kernel_ipvs")
+            .memory_mb(1024)
+            .net_tools()
+            .binary_at(env!("CARGO_BIN_EXE_lvsd"), "/usr/local/bin/lvsd")
+    })
+}
+
+/// The table the in-memory model holds after applying `lines`.
+fn memory_table(lines: &str) -> Vec<ServiceEntry> {
+    let mut t = MemoryTable::new();
+    for l in parse(lines).expect("generated lines parse") {
+        match l {
+            RestoreLine::Op(op) => t.apply_one(&op).expect("generated ops apply"),
+            RestoreLine::Flush => t.flush().expect("flush"),
+        }
+    }
+    t.dump().expect("dump")
+}
+
+/// Services and destinations without counters, keyed for comparison.
+fn settings(
+    table: &[ServiceEntry],
+) -> BTreeMap<ServiceKey, (Service, BTreeMap<DestKey, Destination>)> {
+    table
+        .iter()
+        .map(|e| {
+            let dests = e.dests.iter().map(|d| (d.dest.key, d.dest)).collect();
+            (e.service.key, (e.service.clone(), dests))
+        })
+        .collect()
+}
+
+#[test]
+fn behaviour_suite_matches_the_kernel() {
+    let Some(mut guest) = guest() else { return };
+    let cases = parse_cases(include_str!("data/ipvs_behaviour.txt"));
+    let mut failures = Vec::new();
+    for case in &cases {
+        guest
+            .write_file("/tmp/ops", case.ops.as_bytes())
+            .expect("write ops");
+        let results = guest
+            .run("ipvsadm -C; lvsd ipvs restore --report < /tmp/ops 2>/dev/null")
+            .expect("restore runs")
+            .stdout;
+        let table = guest.run_ok("ipvsadm -Sn");
+        if results != case.results || table != case.table {
+            failures.push(format!(
+                "case `{}`:\n-- results\n{results}-- expected\n{}-- table\n{table}-- expected\n{}",
+                case.name, case.results, case.table
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn table_written_by_lvsd_reads_back_through_ipvsadm() {
+    let Some(mut guest) = guest() else { return };
+    let lines = mixed_restore_lines(200, 3);
+    guest
+        .write_file("/tmp/mixed", lines.as_bytes())
+        .expect("write");
+    guest.run_ok("ipvsadm -C && lvsd ipvs restore < /tmp/mixed");
+    let ipvsadm_save = guest.run_ok("ipvsadm -Sn");
+    assert_eq!(
+        ipvsadm_save,
+        format::save(&memory_table(&lines)),
+        "kernel table = model"
+    );
+    assert_eq!(ipvsadm_save.lines().count(), 800);
+    assert_eq!(
+        guest.run_ok("lvsd ipvs save"),
+        ipvsadm_save,
+        "lvsd save = ipvsadm -Sn"
+    );
+    assert_eq!(
+        guest.run_ok("lvsd ipvs list"),
+        guest.run_ok("ipvsadm -Ln"),
+        "lvsd list = ipvsadm -Ln"
+    );
+}
+
+#[test]
+fn table_written_by_ipvsadm_reads_back_through_lvsd() {
+    let Some(mut guest) = guest() else { return };
+    let lines = mixed_restore_lines(200, 3);
+    guest
+        .write_file("/tmp/mixed", lines.as_bytes())
+        .expect("write");
+    guest.run_ok("ipvsadm -C && ipvsadm -R < /tmp/mixed");
+    let json = guest.run_ok("lvsd ipvs list --json");
+    let dump: Vec<ServiceEntry> = serde_json::from_str(&json).expect("lvsd's JSON dump");
+    // Every attribute, thresholds included, as the model says ipvsadm wrote them.
+    assert_eq!(settings(&dump), settings(&memory_table(&lines)));
+    assert_eq!(guest.run_ok("lvsd ipvs save"), guest.run_ok("ipvsadm -Sn"));
+}
+
+/// Seconds a guest command takes (bash's `time`), run in a fresh network
+/// namespace so each tool starts from an empty table and an empty
+/// destination trash.
+fn timed(guest: &mut Guest, ns: &str, setup: &str, cmd: &str) -> f64 {
+    let out = guest.run_ok(&format!(
+        "ip netns add {ns}; ip netns exec {ns} sh -c '{setup}'; \
+         TIMEFORMAT=%R; {{ time ip netns exec {ns} sh -c '{cmd}' >/dev/null; }} 2>&1"
+    ));
+    out.trim()
+        .lines()
+        .last()
+        .and_then(|l| l.parse().ok())
+        .expect("a time in seconds")
+}
+
+#[test]
+#[ignore = "benchmark: run by bench/run"]
+fn bench_restore_and_save_against_ipvsadm() {
+    let Some(mut guest) = guest() else { return };
+    let lines = mixed_restore_lines(200, 100);
+    guest
+        .write_file("/tmp/big", lines.as_bytes())
+        .expect("write");
+    let lvsd_restore = timed(&mut guest, "bl", "true", "lvsd ipvs restore < /tmp/big");
+    let ipvsadm_restore = timed(&mut guest, "bi", "true", "ipvsadm -R < /tmp/big");
+    let same = guest.run_ok("ip netns exec bl ipvsadm -Sn | cmp - /dev/stdin <<< \"$(ip netns exec bi ipvsadm -Sn)\" >/dev/null && echo same || echo differ");
+    let lvsd_save = timed(&mut guest, "bs1", "ipvsadm -R < /tmp/big", "lvsd ipvs save");
+    let ipvsadm_save = timed(&mut guest, "bs2", "ipvsadm -R < /tmp/big", "ipvsadm -Sn");
+    println!(
+        "IPVS benchmark in the guest (TCG), 200 services x 100 destinations ({} lines):",
+        lines.lines().count()
+    );
+    println!("  restore: lvsd {lvsd_restore:.3} s   ipvsadm -R {ipvsadm_restore:.3} s   ratio {:.3} (goal <= 0.25)", lvsd_restore / ipvsadm_restore);
+    println!("  dump:    lvsd save {lvsd_save:.3} s   ipvsadm -Sn {ipvsadm_save:.3} s   ratio {:.3} (goal <= 1.0)", lvsd_save / ipvsadm_save);
+    println!("  tables written by both tools: {}", same.trim());
+}
