@@ -1,0 +1,214 @@
+//! The checker engine against 10,000 loopback targets, side by side with a
+//! minimal epoll prober (`reference.rs`) measured in the same run.
+//!
+//! Run as root: `cargo bench --bench checker`. It runs in a network
+//! namespace of its own (only `lo`), so its 10,000 targets and their
+//! TIME_WAIT sockets never touch the host's.
+//! Prints `figure: lvsd X | reference Y | ratio Z` lines:
+//! - CPU per 1,000 probes (the prober's thread: user + system, which on
+//!   loopback includes the kernel's handshake work), goal ratio ≤ 1.3;
+//! - probes per second on one core (a current-thread runtime), goal ≥ 20,000;
+//! - schedule lag p99 (how late probes start), goal ≤ 10 ms.
+
+mod reference;
+mod targets;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lvsd::checker::{Engine, ProbeSpec};
+use lvsd::config::{Check, CheckCommon, CloseMode, Location, TcpCheck};
+
+const TARGETS: usize = 10_000;
+/// Each target's delay_loop: 10,000 / 0.49 s ≈ 20,400 probes/s.
+const PERIOD: Duration = Duration::from_millis(490);
+const WARM: Duration = Duration::from_secs(2);
+const MEASURE: Duration = Duration::from_secs(4);
+
+/// What one prober did while measured.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Run {
+    pub ok: u64,
+    pub failed: u64,
+    pub cpu: Duration,
+    pub elapsed: Duration,
+    pub lag_p99: Duration,
+}
+
+impl Run {
+    fn probes(&self) -> u64 {
+        self.ok + self.failed
+    }
+    fn cpu_ms_per_1000(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.probes().max(1) as f64
+    }
+    fn rate(&self) -> f64 {
+        self.probes() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// CPU time of the calling thread (user + system).
+pub fn thread_cpu() -> Duration {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid out pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+pub fn p99(samples: &mut [Duration]) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort_unstable();
+    samples[(samples.len() * 99 / 100).min(samples.len() - 1)]
+}
+
+fn spec(target: std::net::SocketAddr) -> ProbeSpec {
+    ProbeSpec::new(&Check::Tcp(TcpCheck {
+        common: CheckCommon {
+            location: Location::default(),
+            connect_ip: target.ip(),
+            connect_port: target.port(),
+            bindto: None,
+            bind_port: None,
+            bind_if: None,
+            fwmark: None,
+            connect_timeout: Duration::from_secs(5),
+            delay_loop: PERIOD,
+            retry: 1,
+            delay_before_retry: Duration::from_secs(1),
+            warmup: PERIOD,
+            alpha: false,
+            close: CloseMode::Graceful,
+        },
+    }))
+}
+
+fn run_engine(targets: &[std::net::SocketAddr]) -> Run {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<lvsd::checker::HealthEvent>();
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let (ok2, failed2) = (Arc::clone(&ok), Arc::clone(&failed));
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                if event.result.ok {
+                    ok2.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed2.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        let mut engine = Engine::new(tx);
+        engine.set_probes(targets.iter().map(|t| (spec(*t), true)).collect());
+        tokio::time::sleep(WARM).await;
+        engine.lag().reset();
+        let (ok0, failed0) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+        let sent = |e: &Engine| e.states().iter().map(|s| s.probes_sent).sum::<u64>();
+        let sent0 = sent(&engine);
+        let cpu0 = thread_cpu();
+        let t0 = Instant::now();
+        tokio::time::sleep(MEASURE).await;
+        let probes = sent(&engine) - sent0;
+        let failed_now = failed.load(Ordering::Relaxed) - failed0;
+        let _ = ok0;
+        let run = Run {
+            ok: probes.saturating_sub(failed_now),
+            failed: failed_now,
+            cpu: thread_cpu() - cpu0,
+            elapsed: t0.elapsed(),
+            lag_p99: engine.lag().quantile(0.99).unwrap_or_default(),
+        };
+        drop(engine);
+        run
+    })
+}
+
+fn figure(what: &str, lvsd: f64, reference: f64, unit: &str) {
+    println!(
+        "figure: {what}: lvsd {lvsd:.2}{unit} | reference {reference:.2}{unit} | ratio {:.2}",
+        lvsd / reference
+    );
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    if let Err(e) = targets::own_network_namespace() {
+        eprintln!("cannot make a network namespace (run as root): {e}");
+        std::process::exit(1);
+    }
+    targets::raise_nofile(200_000);
+    let targets = targets::Targets::start(100, (TARGETS / 100) as u8);
+    println!(
+        "{TARGETS} loopback targets, delay_loop {PERIOD:?} (≈{:.0} probes/s), {MEASURE:?} measured per run",
+        TARGETS as f64 / PERIOD.as_secs_f64()
+    );
+    let mut pairs = Vec::new();
+    for round in 1..=2 {
+        let only = std::env::var("CHECKER_BENCH_ONLY").unwrap_or_default();
+        let reference = if only == "lvsd" {
+            Run::default()
+        } else {
+            std::thread::scope(|s| {
+                s.spawn(|| reference::run(&targets.addrs, PERIOD, WARM, MEASURE))
+                    .join()
+                    .expect("reference thread")
+            })
+        };
+        eprintln!(
+            "fds after reference: {}",
+            std::fs::read_dir("/proc/self/fd")
+                .map(|d| d.count())
+                .unwrap_or(0)
+        );
+        let lvsd = if only == "reference" {
+            Run::default()
+        } else {
+            std::thread::scope(|s| {
+                s.spawn(|| run_engine(&targets.addrs))
+                    .join()
+                    .expect("engine thread")
+            })
+        };
+        println!("round {round}: reference {reference:?}");
+        println!("round {round}: lvsd      {lvsd:?}");
+        pairs.push((lvsd, reference));
+    }
+    let sum = |f: &dyn Fn(&Run) -> f64, pick: &dyn Fn(&(Run, Run)) -> Run| -> f64 {
+        pairs.iter().map(|p| f(&pick(p))).sum::<f64>() / pairs.len() as f64
+    };
+    let lvsd = |p: &(Run, Run)| p.0;
+    let refr = |p: &(Run, Run)| p.1;
+    figure(
+        "CPU ms per 1,000 probes",
+        sum(&Run::cpu_ms_per_1000, &lvsd),
+        sum(&Run::cpu_ms_per_1000, &refr),
+        " ms",
+    );
+    figure(
+        "probes/s on one core (goal ≥ 20,000)",
+        sum(&Run::rate, &lvsd),
+        sum(&Run::rate, &refr),
+        "",
+    );
+    let lag = |r: &Run| r.lag_p99.as_secs_f64() * 1e3;
+    figure(
+        "schedule lag p99 (goal ≤ 10 ms)",
+        sum(&lag, &lvsd),
+        sum(&lag, &refr),
+        " ms",
+    );
+    let failed: u64 = pairs.iter().map(|p| p.0.failed + p.1.failed).sum();
+    println!(
+        "failed probes (should be 0): {failed}; accepted by targets: {}",
+        targets.accepted.load(Ordering::Relaxed)
+    );
+}
