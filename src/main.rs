@@ -159,6 +159,10 @@ fn config_test(cli: &Cli, opts: &lvsd::config::LoadOptions) -> anyhow::Result<Ex
             for d in &loaded.diagnostics {
                 if d.severity >= lvsd::config::Severity::Warning {
                     said = true;
+                } else if !cli.log_detail {
+                    // Notes (a skipped VRRP block) only with -D: `-t` stays
+                    // silent where keepalived's is.
+                    continue;
                 }
                 eprintln!("{d}");
             }

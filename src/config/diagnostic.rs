@@ -78,12 +78,9 @@ pub struct LoadOptions {
     pub config_id: Option<String>,
 }
 
-/// Read and validate a config file with its includes.
-///
-/// Placeholder until the parser lands: always an empty config.
-pub fn load(_path: &std::path::Path, _opts: &LoadOptions) -> Result<Loaded, ConfigError> {
-    Ok(Loaded {
-        config: super::Config::default(),
-        diagnostics: Vec::new(),
-    })
+/// Read and validate a config file with its includes, as keepalived reads
+/// it: `Ok` with warnings and notes, or `Err` with every diagnostic when at
+/// least one is an error.
+pub fn load(path: &std::path::Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    super::load::load(path, opts)
 }

@@ -2,8 +2,21 @@
 //! conditional, `$VAR` and `~SEQ` expansion, a nom parser into the typed
 //! [`model`], and diagnostics that name file:line:col.
 
+mod block;
+mod checks;
 pub mod diagnostic;
+mod expand;
+mod global_defs;
+mod inherit;
+pub mod keywords;
+mod lexer;
+mod load;
 pub mod model;
+mod real_server;
+mod source;
+mod typer;
+mod values;
+mod virtual_server;
 
 pub use diagnostic::{load, ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
 pub use model::*;

@@ -1,0 +1,399 @@
+//! Checker blocks: TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, SMTP_CHECK,
+//! DNS_CHECK, UDP_CHECK, PING_CHECK, FILE_CHECK, BFD_CHECK.
+//!
+//! Each is read into its settings, then resolved into a [`CheckCommon`]
+//! with what the real server and virtual server passed down and
+//! keepalived's defaults for the checker's type.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::block::{Tok, Tree};
+use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
+use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw, UrlKw};
+use super::typer::Typer;
+use super::{
+    values, Check, CheckCommon, CloseMode, HttpCheck, Location, MiscCheck, OtherCheck, TcpCheck,
+    Url,
+};
+
+/// The connection settings of one checker (or one SMTP `host`).
+#[derive(Debug, Clone, Default)]
+struct Connection {
+    connect_ip: Option<IpAddr>,
+    connect_port: Option<u16>,
+    bindto: Option<IpAddr>,
+    bind_port: Option<u16>,
+    bind_if: Option<String>,
+    fwmark: Option<u32>,
+    close: CloseMode,
+}
+
+/// Everything read from a checker block before resolution.
+#[derive(Default)]
+struct Reading {
+    conn: Connection,
+    inherited: Inherited,
+    urls: Vec<Url>,
+    settings: Vec<(String, String)>,
+    hosts: Vec<Connection>,
+    misc_path: Option<String>,
+    misc_timeout: Option<Duration>,
+    misc_dynamic: bool,
+    user: Option<(String, Option<String>)>,
+}
+
+impl Typer<'_> {
+    /// Type one checker block of real server `addr:port`.
+    pub fn check(
+        &mut self,
+        tree: &Tree<'_>,
+        node: u32,
+        kind: CheckKw,
+        addr: IpAddr,
+        port: u16,
+        rs: &Inherited,
+    ) -> Vec<Check> {
+        let kw = tree.keyword(node).clone();
+        self.max_args(tree, node, 0);
+        let mut r = Reading {
+            inherited: rs.clone(),
+            ..Reading::default()
+        };
+        // The checker's own virtualhost overrides; the inherited one is the default.
+        let inherited_vhost = rs.virtualhost.clone();
+        r.inherited.virtualhost = None;
+        let standard = !matches!(kind, CheckKw::Bfd | CheckKw::File);
+        for child in tree.children(node) {
+            let ckw = tree.keyword(child).clone();
+            if let Some(ik) = InheritKw::from_name(&ckw.text).filter(|_| standard) {
+                if ik == InheritKw::InhibitOnFailure {
+                    self.unknown(&ckw, &format!("in {}", kw.text));
+                    continue;
+                }
+                self.inherit_keyword(tree, child, ik, &mut r.inherited);
+                continue;
+            }
+            if let Some(ck) =
+                CommonKw::from_name(&ckw.text).filter(|_| standard && kind != CheckKw::Misc)
+            {
+                let mut conn = std::mem::take(&mut r.conn);
+                self.connection_keyword(tree, child, ck, &mut conn);
+                r.conn = conn;
+                continue;
+            }
+            match SpecificKw::from_name(&ckw.text).filter(|&s| accepts(kind, s)) {
+                Some(sk) => self.specific(tree, child, sk, &mut r),
+                None => self.unknown(&ckw, &format!("in {}", kw.text)),
+            }
+        }
+        let location = self.loc(&kw);
+        let vhost = r.inherited.virtualhost.clone().or(inherited_vhost);
+        let common = |conn: &Connection, r: &Reading| {
+            resolve(kind, location.clone(), conn, &r.inherited, addr, port)
+        };
+        match kind {
+            CheckKw::Tcp => vec![Check::Tcp(TcpCheck {
+                common: common(&r.conn, &r),
+            })],
+            CheckKw::HttpGet | CheckKw::SslGet => {
+                if r.urls.is_empty() {
+                    self.warning(
+                        &kw,
+                        format!(
+                            "{} has no `url {{ path ... }}`: it cannot check anything",
+                            kw.text
+                        ),
+                    );
+                }
+                let tls = kind == CheckKw::SslGet;
+                vec![Check::Http(HttpCheck {
+                    common: common(&r.conn, &r),
+                    tls,
+                    urls: r.urls.clone(),
+                    virtualhost: vhost,
+                })]
+            }
+            CheckKw::Misc => {
+                let Some(path) = r.misc_path.clone() else {
+                    self.error(&kw, "MISC_CHECK needs `misc_path COMMAND`");
+                    return Vec::new();
+                };
+                vec![Check::Misc(MiscCheck {
+                    common: common(&r.conn, &r),
+                    path,
+                    timeout: r.misc_timeout,
+                    dynamic: r.misc_dynamic,
+                    user: r.user.clone(),
+                })]
+            }
+            CheckKw::Smtp => {
+                // The first `host` configures the checker itself; each further one is another checker.
+                let mut conns = vec![r.conn.clone()];
+                for (i, h) in r.hosts.iter().enumerate() {
+                    let merged = merge(&r.conn, h);
+                    if i == 0 {
+                        conns[0] = merged;
+                    } else {
+                        conns.push(merged);
+                    }
+                }
+                conns
+                    .iter()
+                    .map(|c| {
+                        Check::Smtp(OtherCheck {
+                            common: common(c, &r),
+                            settings: r.settings.clone(),
+                        })
+                    })
+                    .collect()
+            }
+            other => {
+                let c = OtherCheck {
+                    common: common(&r.conn, &r),
+                    settings: r.settings.clone(),
+                };
+                vec![match other {
+                    CheckKw::Dns => Check::Dns(c),
+                    CheckKw::Udp => Check::Udp(c),
+                    CheckKw::Ping => Check::Ping(c),
+                    CheckKw::File => Check::File(c),
+                    _ => Check::Bfd(c),
+                }]
+            }
+        }
+    }
+
+    fn connection_keyword(
+        &mut self,
+        tree: &Tree<'_>,
+        node: u32,
+        kw: CommonKw,
+        conn: &mut Connection,
+    ) {
+        self.no_block(tree, node);
+        match kw {
+            CommonKw::ConnectIp => conn.connect_ip = self.ip_arg(tree, node).or(conn.connect_ip),
+            CommonKw::ConnectPort => {
+                conn.connect_port = self.port_arg(tree, node).or(conn.connect_port)
+            }
+            CommonKw::Bindto => conn.bindto = self.ip_arg(tree, node).or(conn.bindto),
+            CommonKw::BindPort => conn.bind_port = self.port_arg(tree, node).or(conn.bind_port),
+            CommonKw::BindIf => {
+                conn.bind_if = self
+                    .string_arg(tree, node, "an interface name")
+                    .or(conn.bind_if.take())
+            }
+            CommonKw::Fwmark => {
+                conn.fwmark = self.uint_arg(tree, node, "a firewall mark").or(conn.fwmark)
+            }
+            CommonKw::LogAllFailures => {
+                self.flag_arg(tree, node);
+            }
+            CommonKw::CloseWithReset => {
+                if self.flag_arg(tree, node) == Some(true) {
+                    conn.close = CloseMode::Reset;
+                }
+            }
+        }
+    }
+
+    fn specific(&mut self, tree: &Tree<'_>, node: u32, kw: SpecificKw, r: &mut Reading) {
+        let name = tree.keyword(node).text.to_string();
+        if !matches!(kw, SpecificKw::Url | SpecificKw::Host) {
+            self.no_block(tree, node);
+        }
+        let joined = || {
+            tree.args(node)
+                .iter()
+                .map(|t| t.text.as_ref())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        match kw {
+            SpecificKw::Url => {
+                if self.need_block(tree, node) {
+                    if let Some(u) = self.url(tree, node) {
+                        r.urls.push(u);
+                    }
+                }
+            }
+            SpecificKw::Host => {
+                if self.need_block(tree, node) {
+                    let mut conn = Connection::default();
+                    for child in tree.children(node) {
+                        let ckw = tree.keyword(child).clone();
+                        match CommonKw::from_name(&ckw.text) {
+                            Some(ck) => self.connection_keyword(tree, child, ck, &mut conn),
+                            None => self.unknown(&ckw, "in host"),
+                        }
+                    }
+                    r.hosts.push(conn);
+                }
+            }
+            SpecificKw::NbGetRetry => {
+                if let Some(v) = self.uint_arg::<u32>(tree, node, "a number of retries") {
+                    r.inherited.retry = Some(v);
+                }
+            }
+            SpecificKw::MiscPath => r.misc_path = self.string_arg(tree, node, "a command"),
+            SpecificKw::MiscTimeout => r.misc_timeout = self.timer_arg(tree, node),
+            SpecificKw::MiscDynamic => r.misc_dynamic = true,
+            SpecificKw::User => {
+                if let Some(u) = self.string_arg(tree, node, "a user name") {
+                    r.user = Some((u, tree.args(node).get(1).map(|t| t.text.to_string())));
+                }
+            }
+            SpecificKw::MinReplyLength | SpecificKw::MaxReplyLength | SpecificKw::Weight => {
+                let ok = if kw == SpecificKw::Weight {
+                    self.parsed(tree, node, 0, "a weight", values::int)
+                        .is_some()
+                } else {
+                    self.uint_arg::<u32>(tree, node, "a length").is_some()
+                };
+                if ok {
+                    r.settings.push((name, joined()));
+                }
+            }
+            SpecificKw::HeloName
+            | SpecificKw::Type
+            | SpecificKw::Name
+            | SpecificKw::Payload
+            | SpecificKw::TrackFile
+            | SpecificKw::HttpProtocol => {
+                if self.arg(tree, node, 0, "a value").is_some() {
+                    r.settings.push((name, joined()));
+                }
+            }
+            SpecificKw::FastRecovery
+            | SpecificKw::EnableSni
+            | SpecificKw::Dynamic
+            | SpecificKw::RequireReply => {
+                r.settings.push((name, joined()));
+            }
+        }
+    }
+
+    /// `url { path ...; digest ...; status_code ...; ... }`.
+    fn url(&mut self, tree: &Tree<'_>, node: u32) -> Option<Url> {
+        let mut u = Url {
+            path: String::new(),
+            digest: None,
+            status_codes: Vec::new(),
+            virtualhost: None,
+            regex: None,
+        };
+        let mut has_path = false;
+        for child in tree.children(node) {
+            let ckw = tree.keyword(child).clone();
+            let Some(kw) = UrlKw::from_name(&ckw.text) else {
+                self.unknown(&ckw, "in url");
+                continue;
+            };
+            self.no_block(tree, child);
+            match kw {
+                UrlKw::Path => {
+                    if let Some(p) = self.string_arg(tree, child, "a path") {
+                        u.path = p;
+                        has_path = true;
+                    }
+                }
+                UrlKw::Digest => {
+                    u.digest = self.parsed(tree, child, 0, "an MD5 digest (32 hex digits)", |w| {
+                        (w.len() == 32 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+                            .then(|| w.to_ascii_lowercase())
+                    })
+                }
+                UrlKw::StatusCode => {
+                    if self
+                        .arg(tree, child, 0, "status codes or ranges (200, 200-299)")
+                        .is_some()
+                    {
+                        for t in tree.args(child).to_vec() {
+                            if let Some(r) = self.value(
+                                &t,
+                                "a status code or range (100-999)",
+                                values::status_range,
+                            ) {
+                                u.status_codes.push(r);
+                            }
+                        }
+                    }
+                }
+                UrlKw::Virtualhost => u.virtualhost = self.string_arg(tree, child, "a host name"),
+                UrlKw::Regex => u.regex = self.string_arg(tree, child, "a regular expression"),
+                UrlKw::RegexNoMatch | UrlKw::RegexOptions => {}
+                UrlKw::RegexStack => {
+                    self.parsed(
+                        tree,
+                        child,
+                        1,
+                        "a start and a maximum size",
+                        values::uint::<u64>,
+                    );
+                }
+                UrlKw::RegexMinOffset | UrlKw::RegexMaxOffset => {
+                    self.uint_arg::<u64>(tree, child, "an offset");
+                }
+            }
+        }
+        if !has_path {
+            let kw: Tok<'_> = tree.keyword(node).clone();
+            self.error(&kw, "`url` needs `path PATH`");
+            return None;
+        }
+        Some(u)
+    }
+}
+
+/// An SMTP `host` on top of the checker's own settings.
+fn merge(base: &Connection, host: &Connection) -> Connection {
+    Connection {
+        connect_ip: host.connect_ip.or(base.connect_ip),
+        connect_port: host.connect_port.or(base.connect_port),
+        bindto: host.bindto.or(base.bindto),
+        bind_port: host.bind_port.or(base.bind_port),
+        bind_if: host.bind_if.clone().or_else(|| base.bind_if.clone()),
+        fwmark: host.fwmark.or(base.fwmark),
+        close: if host.close == CloseMode::Reset {
+            host.close
+        } else {
+            base.close
+        },
+    }
+}
+
+/// Fill a checker's settings with what was inherited and keepalived's
+/// defaults for its type.
+fn resolve(
+    kind: CheckKw,
+    location: Location,
+    conn: &Connection,
+    inh: &Inherited,
+    addr: IpAddr,
+    port: u16,
+) -> CheckCommon {
+    let delay_loop = inh.delay_loop.unwrap_or(DEFAULT_DELAY_LOOP);
+    let (retry, delay_before_retry) = match kind {
+        CheckKw::Misc => (0, Duration::from_secs(1)),
+        CheckKw::Dns => (3, delay_loop),
+        CheckKw::HttpGet | CheckKw::SslGet => (1, Duration::from_secs(3)),
+        _ => (1, Duration::from_secs(1)),
+    };
+    CheckCommon {
+        location,
+        connect_ip: conn.connect_ip.unwrap_or(addr),
+        connect_port: conn.connect_port.unwrap_or(port),
+        bindto: conn.bindto,
+        bind_port: conn.bind_port,
+        bind_if: conn.bind_if.clone(),
+        fwmark: conn.fwmark,
+        connect_timeout: inh.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        delay_loop,
+        retry: inh.retry.unwrap_or(retry),
+        delay_before_retry: inh.delay_before_retry.unwrap_or(delay_before_retry),
+        warmup: inh.warmup.unwrap_or(delay_loop),
+        alpha: inh.alpha.unwrap_or(false),
+        close: conn.close,
+    }
+}

@@ -1,0 +1,324 @@
+//! The preprocessor: keepalived's line-level language, run before any
+//! keyword is looked at.
+//!
+//! For every line, in this order (keepalived.conf(5), "ADVANCED
+//! CONFIGURATION"):
+//! 1. comments (`#`, `!` outside quotes) are cut off;
+//! 2. `@ID` / `@^ID`: the line is kept only if the config id matches
+//!    (or, with `^`, does not);
+//! 3. `$NAME=value` defines a parameter (a value of just `\` starts a
+//!    multi-line definition: following lines ending in `\` and the first one
+//!    that does not);
+//! 4. `~SEQ(var, start, step, end)`, `~SEQx(...)` and `~LST(var, v1, ...)`
+//!    repeat the rest of the line with `$var` set to each value;
+//! 5. `$NAME` (followed by whitespace or the line's end) and `${NAME}` are
+//!    replaced by their values; undefined names stay as written. The result
+//!    goes through these steps again, line by line, since a value may hold
+//!    conditionals, definitions and more parameters.
+//!
+//! A line that needs no work is passed on borrowed from the file's text, so
+//! a large config without parameters costs no copying here.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use super::diagnostic::{Diagnostic, Severity};
+use super::source::{strip_comment, Sources};
+use super::values::{self, SeqSpec};
+
+/// Expansion deeper than this (a parameter that names itself, say) is an error.
+const MAX_DEPTH: u32 = 32;
+/// A `~SEQ`/`~LST` producing more lines than this is an error, not a hang.
+const MAX_REPEAT: u64 = 10_000_000;
+
+/// One line after preprocessing, ready for the lexer.
+#[derive(Debug, Clone)]
+pub struct LogicalLine<'s> {
+    /// File index in [`Sources`].
+    pub file: u32,
+    /// Line number in that file (1-based).
+    pub line: u32,
+    /// Byte offset of `text` in the physical line (0 when `text` was rebuilt
+    /// by substitution: columns are then those of the rebuilt text).
+    pub col_offset: u32,
+    /// The text to lex.
+    pub text: Cow<'s, str>,
+}
+
+/// Runs the preprocessor over every file, in include order.
+pub struct Preprocessor<'s, 'd> {
+    sources: &'s Sources,
+    config_id: String,
+    vars: HashMap<String, String>,
+    diagnostics: &'d mut Vec<Diagnostic>,
+    produced: u64,
+}
+
+impl<'s, 'd> Preprocessor<'s, 'd> {
+    /// A preprocessor for `sources`, selecting `@ID` lines by `config_id`.
+    pub fn new(
+        sources: &'s Sources,
+        config_id: String,
+        diagnostics: &'d mut Vec<Diagnostic>,
+    ) -> Self {
+        Preprocessor {
+            sources,
+            config_id,
+            vars: HashMap::new(),
+            diagnostics,
+            produced: 0,
+        }
+    }
+
+    /// Feed every logical line to `emit`, starting with the main file.
+    pub fn run(&mut self, emit: &mut dyn FnMut(LogicalLine<'s>)) {
+        if !self.sources.files.is_empty() {
+            self.run_file(0, emit);
+        }
+    }
+
+    fn run_file(&mut self, file: u32, emit: &mut dyn FnMut(LogicalLine<'s>)) {
+        let sources = self.sources;
+        let Some(source) = sources.files.get(file as usize) else {
+            return;
+        };
+        let mut includes = source.includes.iter().peekable();
+        let mut lines = source.text.lines().enumerate();
+        while let Some((index, raw)) = lines.next() {
+            let line_no = index as u32 + 1;
+            if let Some((_, ids)) = includes.next_if(|(l, _)| *l == line_no) {
+                for &id in ids {
+                    self.run_file(id, emit);
+                }
+                continue;
+            }
+            let text = strip_comment(raw);
+            if text.trim().is_empty() {
+                continue;
+            }
+            if is_multiline_definition(text) {
+                let mut joined = text.trim_end().trim_end_matches('\\').to_owned();
+                let mut last_ended_with_backslash = true;
+                while last_ended_with_backslash {
+                    let Some((_, next)) = lines.next() else {
+                        break;
+                    };
+                    let next = strip_comment(next).trim_end();
+                    last_ended_with_backslash = next.ends_with('\\');
+                    joined.push('\n');
+                    joined.push_str(next.trim_end_matches('\\'));
+                }
+                self.process(file, line_no, 0, Cow::Owned(joined), 0, emit);
+                continue;
+            }
+            self.process(file, line_no, 0, Cow::Borrowed(text), 0, emit);
+        }
+    }
+
+    /// Steps 2–5 for one line.
+    fn process(
+        &mut self,
+        file: u32,
+        line: u32,
+        col_offset: u32,
+        text: Cow<'s, str>,
+        depth: u32,
+        emit: &mut dyn FnMut(LogicalLine<'s>),
+    ) {
+        if depth > MAX_DEPTH {
+            self.error(
+                file,
+                line,
+                col_offset + 1,
+                "parameter expansion does not end (a parameter that refers to itself?)",
+            );
+            return;
+        }
+        let trimmed = text.trim_start();
+        if trimmed.is_empty() {
+            return;
+        }
+        let indent = (text.len() - trimmed.len()) as u32;
+        // Step 2: conditional.
+        if let Some(cond) = trimmed.strip_prefix('@') {
+            let (negate, cond) = match cond.strip_prefix('^') {
+                Some(rest) => (true, rest),
+                None => (false, cond),
+            };
+            let id_end = cond.find(char::is_whitespace).unwrap_or(cond.len());
+            let selected = (cond[..id_end] == *self.config_id) != negate;
+            if !selected {
+                return;
+            }
+            let skip = text.len() - cond.len() + id_end;
+            let rest = slice_cow(text, skip);
+            return self.process(file, line, col_offset + skip as u32, rest, depth, emit);
+        }
+        // Step 3: definition.
+        if let Some((name, value)) = values::definition(trimmed) {
+            let value = value.trim();
+            let value = value.strip_prefix('\n').unwrap_or(value);
+            self.vars.insert(name.to_owned(), value.to_owned());
+            return;
+        }
+        // Step 4: ~SEQ / ~LST.
+        if trimmed.starts_with("~SEQ") || trimmed.starts_with("~LST") {
+            let col = col_offset + indent + 1;
+            match values::seq_spec(trimmed) {
+                Ok((rest, spec)) => {
+                    let rest = rest.to_owned();
+                    self.repeat(file, line, col, &spec, &rest, depth, emit);
+                }
+                Err(message) => self.error(file, line, col, message),
+            }
+            return;
+        }
+        // Step 5: substitution.
+        match self.substitute(file, &text) {
+            None => {
+                self.produced += 1;
+                emit(LogicalLine {
+                    file,
+                    line,
+                    col_offset,
+                    text,
+                });
+            }
+            Some(expanded) => {
+                for piece in expanded.split('\n') {
+                    self.process(file, line, 0, Cow::Owned(piece.to_owned()), depth + 1, emit);
+                }
+            }
+        }
+    }
+
+    /// Run `rest` once per value of a `~SEQ`/`~LST` spec.
+    #[allow(clippy::too_many_arguments)]
+    fn repeat(
+        &mut self,
+        file: u32,
+        line: u32,
+        col: u32,
+        spec: &SeqSpec,
+        rest: &str,
+        depth: u32,
+        emit: &mut dyn FnMut(LogicalLine<'s>),
+    ) {
+        let rows = spec.rows();
+        if rows.len() as u64 > MAX_REPEAT || self.produced > MAX_REPEAT {
+            self.error(
+                file,
+                line,
+                col,
+                format!("sequence produces more than {MAX_REPEAT} lines"),
+            );
+            return;
+        }
+        for row in rows {
+            for (name, value) in spec.vars.iter().zip(row) {
+                self.vars.insert(name.clone(), value);
+            }
+            self.process(file, line, 0, Cow::Owned(rest.to_owned()), depth + 1, emit);
+            if self.produced > MAX_REPEAT {
+                self.error(
+                    file,
+                    line,
+                    col,
+                    format!("sequences produce more than {MAX_REPEAT} lines"),
+                );
+                return;
+            }
+        }
+    }
+
+    /// Replace every defined `$NAME` / `${NAME}` once; `None` if nothing changed.
+    fn substitute(&mut self, file: u32, text: &str) -> Option<String> {
+        if !text.contains('$') {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len() + 16);
+        let mut changed = false;
+        let mut rest = text;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 1..];
+            if let Some((name, used)) = values::braced_name(after) {
+                if let Some(value) = self.lookup(file, name) {
+                    out.push_str(&value);
+                    changed = true;
+                    rest = &after[used..];
+                    continue;
+                }
+            } else if let Some(name) = values::bare_name(after) {
+                let followed_ok = after[name.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(char::is_whitespace);
+                if followed_ok {
+                    if let Some(value) = self.lookup(file, name) {
+                        out.push_str(&value);
+                        changed = true;
+                        rest = &after[name.len()..];
+                        continue;
+                    }
+                }
+            }
+            out.push('$');
+            rest = after;
+        }
+        out.push_str(rest);
+        changed.then_some(out)
+    }
+
+    /// A parameter's value, including keepalived's predefined ones.
+    fn lookup(&self, file: u32, name: &str) -> Option<String> {
+        if let Some(v) = self.vars.get(name) {
+            return Some(v.clone());
+        }
+        match name {
+            "_HASH" => Some("#".into()),
+            "_BANG" => Some("!".into()),
+            "_INSTANCE" => Some(self.config_id.clone()),
+            "_PWD" => self
+                .sources
+                .files
+                .get(file as usize)
+                .and_then(|f| f.path.parent())
+                .map(|p| p.display().to_string()),
+            _ => values::random_spec(name).map(|(min, max)| {
+                let v = if max > min {
+                    rand::random_range(min..=max)
+                } else {
+                    min
+                };
+                v.to_string()
+            }),
+        }
+    }
+
+    fn error(&mut self, file: u32, line: u32, col: u32, message: impl Into<String>) {
+        let d = self
+            .sources
+            .diagnostic(Severity::Error, file, line, col, message);
+        self.diagnostics.push(d);
+    }
+}
+
+/// Does this (comment-stripped) line start a multi-line `$NAME=` definition?
+fn is_multiline_definition(text: &str) -> bool {
+    let mut t = text.trim_start();
+    if let Some(cond) = t.strip_prefix('@') {
+        t = cond
+            .trim_start_matches(|c: char| !c.is_whitespace())
+            .trim_start();
+    }
+    matches!(values::definition(t), Some((_, value)) if value.trim() == "\\")
+}
+
+/// `text[skip..]`, staying borrowed when `text` is.
+fn slice_cow(text: Cow<'_, str>, skip: usize) -> Cow<'_, str> {
+    match text {
+        Cow::Borrowed(s) => Cow::Borrowed(&s[skip..]),
+        Cow::Owned(s) => Cow::Owned(s[skip..].to_owned()),
+    }
+}

@@ -1,0 +1,236 @@
+//! `global_defs { ... }`: every keyword keepalived 2.2 knows is accepted;
+//! the checker's own ones are typed into [`GlobalDefs`].
+
+use super::block::Tree;
+use super::keywords::{GlobalKw, GLOBAL_OTHER_KEYWORDS};
+use super::typer::Typer;
+use super::{values, FlushOnStop, LvsTimeouts, SyncDaemon};
+
+impl Typer<'_> {
+    /// Type a `global_defs` block.
+    pub fn global_defs(&mut self, tree: &Tree<'_>, node: u32) {
+        for child in tree.children(node) {
+            let kw = tree.keyword(child).clone();
+            let Some(which) = GlobalKw::from_name(&kw.text) else {
+                if !GLOBAL_OTHER_KEYWORDS.contains(&kw.text.as_ref()) {
+                    self.unknown(&kw, "in global_defs");
+                }
+                continue;
+            };
+            if which != GlobalKw::NotificationEmail {
+                self.no_block(tree, child);
+            }
+            let g = &mut self.config.global;
+            match which {
+                GlobalKw::RouterId => {
+                    if let Some(id) = self.string_arg(tree, child, "a name") {
+                        self.config.global.router_id = Some(id);
+                    }
+                }
+                GlobalKw::LvsId => {
+                    self.warning(&kw, "`lvs_id` is keepalived 1.x's name for `router_id`; keepalived 2.2 ignores it, lvsd reads it as `router_id`");
+                    if let Some(id) = self.string_arg(tree, child, "a name") {
+                        self.config.global.router_id.get_or_insert(id);
+                    }
+                }
+                GlobalKw::LvsFlush => g.lvs_flush = true,
+                GlobalKw::LvsFlushOnstop | GlobalKw::LvsFlushOnStop => {
+                    let mode = match tree.args(child).first().map(|t| t.text.as_ref()) {
+                        None => Some(FlushOnStop::All),
+                        Some("VS") => Some(FlushOnStop::VirtualServers),
+                        Some("RS") => Some(FlushOnStop::RealServers),
+                        Some(_) => {
+                            let t = tree.args(child)[0].clone();
+                            self.error(
+                                &t,
+                                format!("expected nothing, `VS` or `RS`, found `{}`", t.text),
+                            );
+                            None
+                        }
+                    };
+                    self.config.global.lvs_flush_onstop =
+                        mode.or(self.config.global.lvs_flush_onstop);
+                }
+                GlobalKw::LvsTimeouts => self.lvs_timeouts(tree, child),
+                GlobalKw::LvsSyncDaemon => self.lvs_sync_daemon(tree, child),
+                GlobalKw::ScriptUser => {
+                    if let Some(user) = self.string_arg(tree, child, "a user name") {
+                        let group = tree.args(child).get(1).map(|t| t.text.to_string());
+                        self.config.global.script_user = Some((user, group));
+                    }
+                }
+                GlobalKw::EnableScriptSecurity => g.enable_script_security = true,
+                GlobalKw::CheckerLogAllFailures => {
+                    if let Some(v) = self.flag_arg(tree, child) {
+                        self.config.global.checker_log_all_failures = v;
+                    }
+                }
+                GlobalKw::NotificationEmail => {
+                    let mut addresses: Vec<String> = tree
+                        .args(child)
+                        .iter()
+                        .map(|t| t.text.to_string())
+                        .collect();
+                    for addr in tree.children(child) {
+                        addresses.push(tree.keyword(addr).text.to_string());
+                        addresses.extend(tree.args(addr).iter().map(|t| t.text.to_string()));
+                    }
+                    for a in addresses {
+                        self.config
+                            .global
+                            .notification
+                            .push(("notification_email".into(), a));
+                    }
+                }
+                GlobalKw::SmtpConnectTimeout => {
+                    if let Some(v) = self.uint_arg::<u32>(tree, child, "a number of seconds") {
+                        self.config
+                            .global
+                            .notification
+                            .push((kw.text.to_string(), v.to_string()));
+                    }
+                }
+                GlobalKw::NotificationEmailFrom
+                | GlobalKw::SmtpServer
+                | GlobalKw::SmtpHeloName
+                | GlobalKw::SmtpAlert
+                | GlobalKw::SmtpAlertChecker
+                | GlobalKw::NoEmailFaults
+                | GlobalKw::NoCheckerEmails => {
+                    let value = tree
+                        .args(child)
+                        .iter()
+                        .map(|t| t.text.as_ref())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    self.config
+                        .global
+                        .notification
+                        .push((kw.text.to_string(), value));
+                }
+            }
+        }
+    }
+
+    /// `lvs_timeouts [tcp SECS] [tcpfin SECS] [udp SECS]`.
+    fn lvs_timeouts(&mut self, tree: &Tree<'_>, node: u32) {
+        let mut t = LvsTimeouts::default();
+        let args = tree.args(node).to_vec();
+        if args.is_empty() {
+            let kw = tree.keyword(node).clone();
+            self.error(
+                &kw,
+                "`lvs_timeouts` needs at least one of `tcp SECS`, `tcpfin SECS`, `udp SECS`",
+            );
+            return;
+        }
+        let mut i = 0;
+        while i < args.len() {
+            let slot = match args[i].text.as_ref() {
+                "tcp" => &mut t.tcp,
+                "tcpfin" => &mut t.tcpfin,
+                "udp" => &mut t.udp,
+                other => {
+                    let other = other.to_owned();
+                    self.error(
+                        &args[i],
+                        format!("expected `tcp`, `tcpfin` or `udp`, found `{other}`"),
+                    );
+                    return;
+                }
+            };
+            let Some(v) = args.get(i + 1) else {
+                self.error(
+                    &args[i],
+                    format!("`{}` needs a number of seconds", args[i].text),
+                );
+                return;
+            };
+            match values::uint::<u32>(&v.text) {
+                Some(secs) => *slot = secs,
+                None => {
+                    self.error(
+                        v,
+                        format!("expected a number of seconds, found `{}`", v.text),
+                    );
+                    return;
+                }
+            }
+            i += 2;
+        }
+        self.config.global.lvs_timeouts = Some(t);
+    }
+
+    /// `lvs_sync_daemon IFACE [inst] INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]`.
+    fn lvs_sync_daemon(&mut self, tree: &Tree<'_>, node: u32) {
+        let args = tree.args(node).to_vec();
+        let Some(interface) = self
+            .arg(tree, node, 0, "an interface and a VRRP instance")
+            .map(|t| t.text.to_string())
+        else {
+            return;
+        };
+        let mut i = 1;
+        if args.get(i).is_some_and(|t| t.text == "inst") {
+            i += 1;
+        }
+        let Some(instance) = args.get(i).map(|t| t.text.to_string()) else {
+            let at = args
+                .last()
+                .cloned()
+                .unwrap_or_else(|| tree.keyword(node).clone());
+            self.error(
+                &at,
+                "`lvs_sync_daemon` needs a VRRP instance name after the interface",
+            );
+            return;
+        };
+        i += 1;
+        let mut d = SyncDaemon {
+            interface,
+            instance,
+            sync_id: 0,
+            maxlen: None,
+            port: None,
+            ttl: None,
+            group: None,
+        };
+        while i < args.len() {
+            let key = args[i].clone();
+            let Some(v) = args.get(i + 1).cloned() else {
+                self.error(&key, format!("`{}` needs a value", key.text));
+                return;
+            };
+            let ok = match key.text.as_ref() {
+                "id" => self
+                    .value(&v, "a sync id (0-255)", values::uint::<u8>)
+                    .map(|x| d.sync_id = x),
+                "maxlen" => self
+                    .value(&v, "a length (1-65507)", values::uint::<u16>)
+                    .map(|x| d.maxlen = Some(x)),
+                "port" => self
+                    .value(&v, "a port", values::uint::<u16>)
+                    .map(|x| d.port = Some(x)),
+                "ttl" => self
+                    .value(&v, "a TTL (1-255)", values::uint::<u8>)
+                    .map(|x| d.ttl = Some(x)),
+                "group" => self
+                    .value(&v, "a multicast address", values::ip)
+                    .map(|x| d.group = Some(x)),
+                other => {
+                    let other = other.to_owned();
+                    self.error(
+                        &key,
+                        format!("expected id, maxlen, port, ttl or group, found `{other}`"),
+                    );
+                    None
+                }
+            };
+            if ok.is_none() {
+                return;
+            }
+            i += 2;
+        }
+        self.config.global.lvs_sync_daemon = Some(d);
+    }
+}

@@ -1,0 +1,100 @@
+//! Settings that flow down: virtual server → real server → checker.
+//!
+//! keepalived.conf(5): "the virtual server setting is the default for real
+//! servers, and the real server setting is the default for checkers". Each
+//! level starts from a copy of its parent's [`Inherited`] and overrides what
+//! it sets; the checker then fills what is still unset with keepalived's
+//! defaults for its type.
+
+use std::time::Duration;
+
+use super::block::Tree;
+use super::keywords::InheritKw;
+use super::typer::Typer;
+
+/// The inheritable settings, as far as they were set.
+#[derive(Debug, Clone, Default)]
+pub struct Inherited {
+    /// `delay_loop`.
+    pub delay_loop: Option<Duration>,
+    /// `connect_timeout`.
+    pub connect_timeout: Option<Duration>,
+    /// `retry` (or `nb_get_retry`).
+    pub retry: Option<u32>,
+    /// `delay_before_retry`.
+    pub delay_before_retry: Option<Duration>,
+    /// `warmup`.
+    pub warmup: Option<Duration>,
+    /// `alpha`.
+    pub alpha: Option<bool>,
+    /// `inhibit_on_failure`.
+    pub inhibit_on_failure: Option<bool>,
+    /// `virtualhost`.
+    pub virtualhost: Option<String>,
+}
+
+/// keepalived's `delay_loop` default.
+pub const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
+/// keepalived's `connect_timeout` default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Typer<'_> {
+    /// Apply one inheritable keyword to `into`.
+    pub fn inherit_keyword(
+        &mut self,
+        tree: &Tree<'_>,
+        node: u32,
+        kw: InheritKw,
+        into: &mut Inherited,
+    ) {
+        self.no_block(tree, node);
+        self.max_args(tree, node, 1);
+        match kw {
+            InheritKw::DelayLoop => {
+                if let Some(v) = self.timer_arg(tree, node) {
+                    if v < Duration::from_micros(1) {
+                        let t = tree.args(node)[0].clone();
+                        self.error(&t, "`delay_loop` must be more than 0 seconds");
+                    } else {
+                        into.delay_loop = Some(v);
+                    }
+                }
+            }
+            InheritKw::ConnectTimeout => {
+                if let Some(v) = self.timer_arg(tree, node) {
+                    into.connect_timeout = Some(v);
+                }
+            }
+            InheritKw::Retry => {
+                if let Some(v) = self.uint_arg::<u32>(tree, node, "a number of retries") {
+                    into.retry = Some(v);
+                }
+            }
+            InheritKw::DelayBeforeRetry => {
+                if let Some(v) = self.timer_arg(tree, node) {
+                    into.delay_before_retry = Some(v);
+                }
+            }
+            InheritKw::Warmup => {
+                if let Some(v) = self.timer_arg(tree, node) {
+                    into.warmup = Some(v);
+                }
+            }
+            InheritKw::Alpha => {
+                if let Some(v) = self.flag_arg(tree, node) {
+                    into.alpha = Some(v);
+                }
+            }
+            InheritKw::InhibitOnFailure => {
+                if let Some(v) = self.flag_arg(tree, node) {
+                    into.inhibit_on_failure = Some(v);
+                }
+            }
+            InheritKw::Virtualhost => {
+                if let Some(v) = self.string_arg(tree, node, "a host name") {
+                    into.virtualhost = Some(v);
+                }
+            }
+        }
+    }
+}

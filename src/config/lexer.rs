@@ -1,0 +1,237 @@
+//! The lexer: one logical line → words and braces, each with its column.
+//!
+//! Words are separated by whitespace; `{` and `}` are tokens wherever they
+//! stand (`80{` is `80` and `{`), except in `${NAME}` which stays part of its
+//! word. Quoted parts (`"..."` or `'...'`) join the word they touch, keep
+//! their whitespace, and lose their quotes; inside them shell-like escapes
+//! (`\n`, `\t`, `\x41`, `\101`, `\"`...) are decoded. A word without quotes is
+//! borrowed from the line, not copied.
+
+use std::borrow::Cow;
+
+use nom::branch::alt;
+use nom::bytes::complete::{is_not, take_till, take_while1};
+use nom::character::complete::{char, multispace0};
+use nom::combinator::{map, opt, recognize};
+use nom::multi::many1_count;
+use nom::sequence::{delimited, pair, preceded, terminated};
+use nom::IResult;
+
+/// What a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokKind {
+    /// A word (keyword or value).
+    Word,
+    /// `{`.
+    Open,
+    /// `}`.
+    Close,
+}
+
+/// A quoted part, without its quotes; an unterminated quote runs to the end.
+fn quoted(input: &str) -> IResult<&str, &str> {
+    alt((
+        recognize(delimited(char('"'), opt(escaped_body('"')), opt(char('"')))),
+        recognize(delimited(
+            char('\''),
+            opt(escaped_body('\'')),
+            opt(char('\'')),
+        )),
+    ))(input)
+}
+
+/// The body of a quoted string: anything up to the closing quote, a
+/// backslash escaping the next character.
+fn escaped_body(quote: char) -> impl FnMut(&str) -> IResult<&str, &str> {
+    move |input: &str| {
+        let mut chars = input.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c == quote {
+                if i == 0 {
+                    return Err(nom::Err::Error(nom::error::Error::new(
+                        input,
+                        nom::error::ErrorKind::TakeUntil,
+                    )));
+                }
+                return Ok((&input[i..], &input[..i]));
+            }
+            if c == '\\' {
+                chars.next();
+            }
+        }
+        Ok(("", input))
+    }
+}
+
+/// `${...}`: kept whole inside a word.
+fn dollar_brace(input: &str) -> IResult<&str, &str> {
+    recognize(pair(
+        char('$'),
+        delimited(char('{'), is_not("}"), char('}')),
+    ))(input)
+}
+
+/// Unquoted characters: not whitespace, brace or quote.
+fn bare(input: &str) -> IResult<&str, &str> {
+    take_while1(|c: char| !c.is_whitespace() && !matches!(c, '{' | '}' | '"' | '\''))(input)
+}
+
+/// A word: quoted and unquoted parts with no whitespace between.
+fn word(input: &str) -> IResult<&str, &str> {
+    recognize(many1_count(alt((dollar_brace, quoted, bare))))(input)
+}
+
+/// One token, after optional whitespace.
+fn token(input: &str) -> IResult<&str, (TokKind, &str)> {
+    preceded(
+        multispace0,
+        alt((
+            map(char('{'), |_| (TokKind::Open, "{")),
+            map(char('}'), |_| (TokKind::Close, "}")),
+            map(word, |w| (TokKind::Word, w)),
+        )),
+    )(input)
+}
+
+/// Split `line` into tokens: `emit(kind, text, byte offset)`.
+pub fn lex_line<'t>(line: &'t str, mut emit: impl FnMut(TokKind, Cow<'t, str>, usize)) {
+    let mut rest = line;
+    loop {
+        let r: IResult<&str, &str> =
+            terminated(take_till(|c: char| !c.is_whitespace()), multispace0)(rest);
+        if let Ok((after, _)) = r {
+            rest = after;
+        }
+        if rest.is_empty() {
+            return;
+        }
+        match token(rest) {
+            Ok((after, (kind, text))) => {
+                let offset = line.len() - rest.len();
+                let text = if kind == TokKind::Word && text.contains(['"', '\'']) {
+                    Cow::Owned(unquote(text))
+                } else {
+                    Cow::Borrowed(text)
+                };
+                emit(kind, text, offset);
+                rest = after;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// A word with its quotes removed and escapes inside quotes decoded.
+pub fn unquote(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut quote: Option<char> = None;
+    let mut chars = word.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None => out.push(c),
+            Some(q) if c == q => quote = None,
+            Some(_) if c == '\\' => decode_escape(&mut chars, &mut out),
+            Some(_) => out.push(c),
+        }
+    }
+    out
+}
+
+/// One escape after a backslash: `\n`, `\x41`, `\101`, `\cC`, `\C`.
+fn decode_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, out: &mut String) {
+    let Some(c) = chars.next() else {
+        out.push('\\');
+        return;
+    };
+    let simple = match c {
+        'a' => Some('\x07'),
+        'b' => Some('\x08'),
+        'E' => Some('\x1b'),
+        'f' => Some('\x0c'),
+        'n' => Some('\n'),
+        'r' => Some('\r'),
+        't' => Some('\t'),
+        'v' => Some('\x0b'),
+        _ => None,
+    };
+    if let Some(s) = simple {
+        out.push(s);
+        return;
+    }
+    match c {
+        'x' => {
+            let mut v: u32 = 0;
+            let mut any = false;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(16)) {
+                v = (v * 16 + d) & 0xff;
+                any = true;
+                chars.next();
+            }
+            if any {
+                out.push(char::from(v as u8));
+            } else {
+                out.push('x');
+            }
+        }
+        '0'..='7' => {
+            let mut v = c.to_digit(8).unwrap_or(0);
+            for _ in 0..2 {
+                match chars.peek().and_then(|d| d.to_digit(8)) {
+                    Some(d) => {
+                        v = v * 8 + d;
+                        chars.next();
+                    }
+                    None => break,
+                }
+            }
+            out.push(char::from((v & 0xff) as u8));
+        }
+        'c' => match chars.next() {
+            Some(k) => out.push(char::from((k as u32 & 0x1f) as u8)),
+            None => out.push('c'),
+        },
+        other => out.push(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lex(line: &str) -> Vec<(TokKind, String, usize)> {
+        let mut v = Vec::new();
+        lex_line(line, |k, t, o| v.push((k, t.into_owned(), o)));
+        v
+    }
+
+    #[test]
+    fn braces_split_words() {
+        let t = lex("real_server 1.2.3.4 80{ weight 3 }}");
+        let words: Vec<&str> = t.iter().map(|x| x.1.as_str()).collect();
+        assert_eq!(
+            words,
+            ["real_server", "1.2.3.4", "80", "{", "weight", "3", "}", "}"]
+        );
+        assert_eq!(t[2].2, 20);
+        assert_eq!(t[3].0, TokKind::Open);
+    }
+
+    #[test]
+    fn quotes_join_and_keep_spaces() {
+        let t = lex(r#"misc_path "/bin/check a" 'x y'z abcd" efg "h"#);
+        let words: Vec<&str> = t.iter().map(|x| x.1.as_str()).collect();
+        assert_eq!(words, ["misc_path", "/bin/check a", "x yz", "abcd efg h"]);
+    }
+
+    #[test]
+    fn escapes_inside_quotes() {
+        assert_eq!(unquote(r#""a\tb\x41\101\"c""#), "a\tbAA\"c");
+    }
+
+    #[test]
+    fn dollar_brace_stays_in_word() {
+        let t = lex("path ${UNDEFINED}/x");
+        assert_eq!(t[1].1, "${UNDEFINED}/x");
+    }
+}

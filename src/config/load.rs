@@ -1,0 +1,98 @@
+//! `load`: the whole front end, file → [`Loaded`].
+//!
+//! sources (files and includes) → preprocessor (conditionals, parameters,
+//! sequences) → lexer → block parser → typing pass, streaming: each
+//! top-level block is typed as soon as it is complete.
+
+use std::path::Path;
+
+use super::block::{BlockParser, Event};
+use super::diagnostic::{ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
+use super::expand::Preprocessor;
+use super::source::SourceLoader;
+use super::typer::Typer;
+use super::VsAddress;
+
+/// Read and validate `path` (see [`super::load`]).
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    let sources = SourceLoader::new(&mut diagnostics)
+        .load(path)
+        .map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let config_id = opts.config_id.clone().unwrap_or_else(default_config_id);
+    let mut pre_diagnostics = Vec::new();
+    let mut typer = Typer::new(&sources, &mut diagnostics);
+    {
+        let mut parser = BlockParser::new();
+        let mut sink = |event: Event<'_, '_>| match event {
+            Event::Statement(tree) => typer.top_level(tree),
+            Event::StrayClose(tok) => typer.error(
+                &tok,
+                "`}` closes no block (one `}` too many, or a `{` missing before)",
+            ),
+            Event::StrayOpen(tok) => {
+                typer.error(&tok, "`{` opens no block: expected a keyword before it")
+            }
+        };
+        let mut pre = Preprocessor::new(&sources, config_id, &mut pre_diagnostics);
+        pre.run(&mut |line| parser.push_line(line, &mut sink));
+        parser.finish(&mut sink);
+    }
+    check_group_references(&mut typer);
+    let config = std::mem::take(&mut typer.config);
+    drop(typer);
+    diagnostics.extend(pre_diagnostics);
+    diagnostics.sort_by(|a, b| {
+        (
+            a.location.file != path,
+            &a.location.file,
+            a.location.line,
+            a.location.col,
+        )
+            .cmp(&(
+                b.location.file != path,
+                &b.location.file,
+                b.location.line,
+                b.location.col,
+            ))
+    });
+    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        return Err(ConfigError::Invalid(diagnostics));
+    }
+    Ok(Loaded {
+        config,
+        diagnostics,
+    })
+}
+
+/// `virtual_server group NAME` must name a `virtual_server_group`.
+fn check_group_references(typer: &mut Typer<'_>) {
+    let missing: Vec<(String, super::Location)> = typer
+        .config
+        .virtual_servers
+        .iter()
+        .filter_map(|vs| match &vs.address {
+            VsAddress::Group(g) if !typer.config.groups.iter().any(|x| &x.name == g) => {
+                Some((g.clone(), vs.location.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    for (name, location) in missing {
+        typer.diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            location,
+            message: format!("virtual_server_group `{name}` is not defined"),
+            source_line: None,
+        });
+    }
+}
+
+/// keepalived's default config id: the host name up to its first dot.
+fn default_config_id() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    name.trim().split('.').next().unwrap_or("").to_owned()
+}

@@ -1,0 +1,333 @@
+//! The files a config is made of: the main file and everything it includes,
+//! read once into memory so that every later stage can borrow from them.
+//!
+//! keepalived finds `include` lines before it looks at conditionals or
+//! parameters (keepalived.conf(5) says so), so includes are resolved here, on
+//! raw lines, before the preprocessor runs. A file is read as bytes: bytes
+//! that are not UTF-8 are an error where they matter and harmless inside a
+//! comment (they are replaced by U+FFFD there).
+
+use std::path::{Path, PathBuf};
+
+use super::diagnostic::{Diagnostic, Severity};
+use super::Location;
+
+/// One file of the config.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// The file as it was named (glob results are absolute or relative to
+    /// the including file's directory, as keepalived resolves them).
+    pub path: PathBuf,
+    /// Its text (invalid UTF-8 replaced).
+    pub text: String,
+    /// For each line, the files it includes (resolved), when it is an
+    /// `include` line; `None` for an ordinary line.
+    pub includes: Vec<(u32, Vec<u32>)>,
+}
+
+impl SourceFile {
+    /// The text of line `line` (1-based), without its newline.
+    pub fn line_text(&self, line: u32) -> Option<&str> {
+        self.text.lines().nth(line.checked_sub(1)? as usize)
+    }
+}
+
+/// Every file of a config, indexed by the `u32` that tokens carry.
+#[derive(Debug, Default)]
+pub struct Sources {
+    /// Files in the order they were first read; index 0 is the main file.
+    pub files: Vec<SourceFile>,
+}
+
+impl Sources {
+    /// The location of `(file, line, col)` for a diagnostic.
+    pub fn location(&self, file: u32, line: u32, col: u32) -> Location {
+        Location {
+            file: self
+                .files
+                .get(file as usize)
+                .map(|f| f.path.clone())
+                .unwrap_or_default(),
+            line,
+            col,
+        }
+    }
+
+    /// A diagnostic at `(file, line, col)`, with the source line for a caret.
+    pub fn diagnostic(
+        &self,
+        severity: Severity,
+        file: u32,
+        line: u32,
+        col: u32,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let source_line = self
+            .files
+            .get(file as usize)
+            .and_then(|f| f.line_text(line))
+            .map(|l| truncate_for_display(l).to_owned());
+        Diagnostic {
+            severity,
+            location: self.location(file, line, col),
+            message: message.into(),
+            source_line,
+        }
+    }
+}
+
+/// A huge line is shown by its first part only.
+fn truncate_for_display(line: &str) -> &str {
+    const MAX: usize = 200;
+    if line.len() <= MAX {
+        return line;
+    }
+    let mut end = MAX;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    &line[..end]
+}
+
+/// Include nesting deeper than this is refused (keepalived runs out of file
+/// descriptors long before).
+const MAX_INCLUDE_DEPTH: usize = 64;
+
+/// Reads the main file and, recursively, what it includes.
+pub struct SourceLoader<'d> {
+    sources: Sources,
+    diagnostics: &'d mut Vec<Diagnostic>,
+    /// Files being read, innermost last: a cycle is a file already here.
+    stack: Vec<PathBuf>,
+}
+
+/// What `include` variant a line uses.
+fn include_keyword(line: &str) -> Option<(usize, &str)> {
+    let trimmed = line.trim_start();
+    let indent = line.len() - trimmed.len();
+    let word_end = trimmed
+        .find(|c: char| c.is_whitespace())
+        .unwrap_or(trimmed.len());
+    let word = &trimmed[..word_end];
+    match word {
+        "include" | "includer" | "includem" | "includew" | "includeb" | "includea" => {
+            Some((indent, trimmed[word_end..].trim()))
+        }
+        _ => None,
+    }
+}
+
+impl<'d> SourceLoader<'d> {
+    /// A loader that reports into `diagnostics`.
+    pub fn new(diagnostics: &'d mut Vec<Diagnostic>) -> Self {
+        SourceLoader {
+            sources: Sources::default(),
+            diagnostics,
+            stack: Vec::new(),
+        }
+    }
+
+    /// Read `path` and everything it includes.
+    pub fn load(mut self, path: &Path) -> Result<Sources, std::io::Error> {
+        let bytes = std::fs::read(path)?;
+        self.add_file(path.to_path_buf(), bytes);
+        Ok(self.sources)
+    }
+
+    /// Register a file read from disk and resolve its includes.
+    fn add_file(&mut self, path: PathBuf, bytes: Vec<u8>) -> u32 {
+        let id = self.sources.files.len() as u32;
+        let (text, bad_bytes) = decode(bytes);
+        self.sources.files.push(SourceFile {
+            path: path.clone(),
+            text,
+            includes: Vec::new(),
+        });
+        for (line, col) in bad_bytes {
+            self.report(
+                Severity::Error,
+                id,
+                line,
+                col,
+                "bytes that are not UTF-8 (keepalived.conf is text; only comments may hold them)",
+            );
+        }
+        self.stack.push(canonical(&path));
+        let mut includes = Vec::new();
+        let include_lines: Vec<(u32, usize, String)> = self.sources.files[id as usize]
+            .text
+            .lines()
+            .enumerate()
+            .filter_map(|(n, l)| {
+                include_keyword(l).map(|(indent, rest)| (n as u32 + 1, indent, rest.to_owned()))
+            })
+            .collect();
+        for (line, indent, rest) in include_lines {
+            let col = indent as u32 + 1;
+            let pattern = strip_comment(&rest).trim().trim_matches('"').to_owned();
+            if pattern.is_empty() {
+                self.report(
+                    Severity::Error,
+                    id,
+                    line,
+                    col,
+                    "`include` needs a file name or pattern",
+                );
+                continue;
+            }
+            let ids = self.include(id, &path, line, col, &pattern);
+            includes.push((line, ids));
+        }
+        self.stack.pop();
+        self.sources.files[id as usize].includes = includes;
+        id
+    }
+
+    /// Resolve one include pattern relative to the including file's directory.
+    fn include(
+        &mut self,
+        from: u32,
+        from_path: &Path,
+        line: u32,
+        col: u32,
+        pattern: &str,
+    ) -> Vec<u32> {
+        let full = if Path::new(pattern).is_absolute() {
+            PathBuf::from(pattern)
+        } else {
+            from_path.parent().unwrap_or(Path::new("")).join(pattern)
+        };
+        let full_text = full.to_string_lossy().into_owned();
+        let paths: Vec<PathBuf> = match glob::glob(&full_text) {
+            Ok(paths) => paths.filter_map(Result::ok).collect(),
+            Err(e) => {
+                self.report(
+                    Severity::Error,
+                    from,
+                    line,
+                    col,
+                    format!("bad include pattern `{pattern}`: {}", e.msg),
+                );
+                return Vec::new();
+            }
+        };
+        let has_wildcard = pattern.contains(['*', '?', '[']);
+        if paths.is_empty() && !has_wildcard {
+            self.report(
+                Severity::Warning,
+                from,
+                line,
+                col,
+                format!("included file `{pattern}` does not exist"),
+            );
+        }
+        let mut ids = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                continue;
+            }
+            let canon = canonical(&p);
+            if self.stack.contains(&canon) {
+                self.report(
+                    Severity::Error,
+                    from,
+                    line,
+                    col,
+                    format!(
+                        "include cycle: `{}` includes itself (directly or through other files)",
+                        p.display()
+                    ),
+                );
+                continue;
+            }
+            if self.stack.len() >= MAX_INCLUDE_DEPTH {
+                self.report(
+                    Severity::Error,
+                    from,
+                    line,
+                    col,
+                    format!("includes nested deeper than {MAX_INCLUDE_DEPTH} files"),
+                );
+                continue;
+            }
+            match std::fs::read(&p) {
+                Ok(bytes) => ids.push(self.add_file(p, bytes)),
+                Err(e) => self.report(
+                    Severity::Warning,
+                    from,
+                    line,
+                    col,
+                    format!("cannot read included file `{}`: {e}", p.display()),
+                ),
+            }
+        }
+        ids
+    }
+
+    fn report(
+        &mut self,
+        severity: Severity,
+        file: u32,
+        line: u32,
+        col: u32,
+        message: impl Into<String>,
+    ) {
+        let d = self.sources.diagnostic(severity, file, line, col, message);
+        self.diagnostics.push(d);
+    }
+}
+
+/// The part of a line before its comment (`#` or `!` outside quotes).
+pub fn strip_comment(line: &str) -> &str {
+    let mut quote: Option<u8> = None;
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) if b == b'\\' => i += 1,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == b'#' || b == b'!' => return &line[..i],
+            None => {}
+        }
+        i += 1;
+    }
+    line
+}
+
+/// A path's canonical form for cycle detection (the path itself if it cannot be resolved).
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Text from bytes, and where bytes that are not UTF-8 sit outside a comment
+/// (line, column), one position a line.
+fn decode(bytes: Vec<u8>) -> (String, Vec<(u32, u32)>) {
+    let bytes = match String::from_utf8(bytes) {
+        Ok(text) => return (text, Vec::new()),
+        Err(e) => e.into_bytes(),
+    };
+    let mut bad = Vec::new();
+    let mut offset = 0usize;
+    while offset < bytes.len() {
+        let err = match std::str::from_utf8(&bytes[offset..]) {
+            Ok(_) => break,
+            Err(err) => err,
+        };
+        let at = offset + err.valid_up_to();
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let line_no = bytes[..at].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+        let before = String::from_utf8_lossy(&bytes[line_start..at]);
+        let in_comment = strip_comment(&before).len() < before.len();
+        if !in_comment && bad.last().map(|&(l, _)| l) != Some(line_no) {
+            bad.push((line_no, before.chars().count() as u32 + 1));
+        }
+        offset = at + err.error_len().unwrap_or(bytes.len() - at).max(1);
+    }
+    (String::from_utf8_lossy(&bytes).into_owned(), bad)
+}

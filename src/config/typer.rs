@@ -1,0 +1,278 @@
+//! The typing pass: block trees → the typed [`Config`], with keepalived's
+//! defaults, and diagnostics for what cannot be understood.
+//!
+//! This file has the pass's state and the helpers every block uses (reading
+//! an argument as a number, a timer, an address...); the blocks themselves
+//! are in `global_defs.rs`, `virtual_server.rs`, `real_server.rs` and
+//! `checks.rs`.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::block::{Tok, Tree};
+use super::diagnostic::{Diagnostic, Severity};
+use super::keywords::{TopKw, SKIPPED_BLOCKS};
+use super::source::Sources;
+use super::{values, Config, Location};
+
+/// State of the typing pass.
+pub struct Typer<'a> {
+    /// The files, for locations and source lines.
+    pub sources: &'a Sources,
+    /// Where diagnostics go.
+    pub diagnostics: &'a mut Vec<Diagnostic>,
+    /// The model being built.
+    pub config: Config,
+}
+
+impl<'a> Typer<'a> {
+    /// A pass writing into `diagnostics`.
+    pub fn new(sources: &'a Sources, diagnostics: &'a mut Vec<Diagnostic>) -> Self {
+        Typer {
+            sources,
+            diagnostics,
+            config: Config::default(),
+        }
+    }
+
+    /// Type one top-level statement (node 0 of `tree`).
+    pub fn top_level(&mut self, tree: &Tree<'_>) {
+        self.check_closed(tree, 0);
+        let kw = tree.keyword(0);
+        match TopKw::from_name(&kw.text) {
+            Some(TopKw::GlobalDefs) => {
+                if self.need_block(tree, 0) {
+                    self.global_defs(tree, 0);
+                }
+            }
+            Some(TopKw::VirtualServer) => {
+                if self.need_block(tree, 0) {
+                    self.virtual_server(tree, 0);
+                }
+            }
+            Some(TopKw::VirtualServerGroup) => {
+                if self.need_block(tree, 0) {
+                    self.virtual_server_group(tree, 0);
+                }
+            }
+            Some(TopKw::Ssl) => {
+                if self.need_block(tree, 0) {
+                    self.ssl_block(tree, 0);
+                }
+            }
+            None if SKIPPED_BLOCKS.contains(&kw.text.as_ref()) => {
+                let what = kw.text.to_string();
+                self.info(kw, format!("`{what}` is not the checker's: block skipped"));
+            }
+            None => self.unknown(kw, "at top level"),
+        }
+    }
+
+    /// Every block in the tree must have been closed; say where one opened if not.
+    fn check_closed(&mut self, tree: &Tree<'_>, node: u32) {
+        let n = &tree.nodes[node as usize];
+        if let (Some(open), false) = (n.open, n.closed) {
+            let kw = tree.keyword(node).text.to_string();
+            let tok = tree.toks[open as usize].clone();
+            self.error(&tok, format!("block `{kw}` opened here is never closed: expected `}}` before the end of the config"));
+            return;
+        }
+        for child in tree.children(node) {
+            self.check_closed(tree, child);
+        }
+    }
+
+    /// A block keyword without `{ ... }` is an error.
+    pub fn need_block(&mut self, tree: &Tree<'_>, node: u32) -> bool {
+        if tree.has_block(node) {
+            return true;
+        }
+        let kw = tree.keyword(node).clone();
+        let last = tree.args(node).last().unwrap_or(&kw).clone();
+        self.error(
+            &last,
+            format!("`{}` needs a block: expected `{{` after it", kw.text),
+        );
+        false
+    }
+
+    /// A keyword that is not a block must not have one.
+    pub fn no_block(&mut self, tree: &Tree<'_>, node: u32) {
+        if let Some(open) = tree.nodes[node as usize].open {
+            let tok = tree.toks[open as usize].clone();
+            let kw = tree.keyword(node).text.to_string();
+            self.warning(
+                &tok,
+                format!("`{kw}` takes no block: its `{{ ... }}` is ignored"),
+            );
+        }
+    }
+
+    /// The location of a token.
+    pub fn loc(&self, tok: &Tok<'_>) -> Location {
+        self.sources.location(tok.file, tok.line, tok.col)
+    }
+
+    fn report(&mut self, severity: Severity, tok: &Tok<'_>, message: String) {
+        let d = self
+            .sources
+            .diagnostic(severity, tok.file, tok.line, tok.col, message);
+        self.diagnostics.push(d);
+    }
+
+    /// An error at `tok`.
+    pub fn error(&mut self, tok: &Tok<'_>, message: impl Into<String>) {
+        self.report(Severity::Error, tok, message.into());
+    }
+
+    /// A warning at `tok`.
+    pub fn warning(&mut self, tok: &Tok<'_>, message: impl Into<String>) {
+        self.report(Severity::Warning, tok, message.into());
+    }
+
+    /// An informational note at `tok`.
+    pub fn info(&mut self, tok: &Tok<'_>, message: impl Into<String>) {
+        self.report(Severity::Info, tok, message.into());
+    }
+
+    /// An unknown keyword: a warning, as keepalived does, and parsing goes on.
+    pub fn unknown(&mut self, kw: &Tok<'_>, place: &str) {
+        let hint = if kw.text.contains('$') {
+            " (an undefined $PARAMETER?)"
+        } else {
+            ""
+        };
+        let text = kw.text.to_string();
+        self.warning(
+            kw,
+            format!("unknown keyword `{text}` {place}{hint}: ignored"),
+        );
+    }
+
+    /// Argument `i`, or an error naming what was expected.
+    pub fn arg<'t, 's>(
+        &mut self,
+        tree: &'t Tree<'s>,
+        node: u32,
+        i: usize,
+        expected: &str,
+    ) -> Option<&'t Tok<'s>> {
+        let args = tree.args(node);
+        if let Some(a) = args.get(i) {
+            return Some(a);
+        }
+        let kw = tree.keyword(node);
+        let at = args.last().unwrap_or(kw).clone();
+        let name = kw.text.to_string();
+        self.error(&at, format!("`{name}` needs {expected}"));
+        None
+    }
+
+    /// Parse `tok` with `parse`, or an error: "expected {expected}, found ...".
+    pub fn value<T>(
+        &mut self,
+        tok: &Tok<'_>,
+        expected: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        let v = parse(&tok.text);
+        if v.is_none() {
+            let hint = if tok.text.contains('$') {
+                " (an undefined $PARAMETER?)"
+            } else {
+                ""
+            };
+            let found = tok.text.to_string();
+            self.error(tok, format!("expected {expected}, found `{found}`{hint}"));
+        }
+        v
+    }
+
+    /// Argument `i` parsed, with errors for missing or malformed.
+    pub fn parsed<T>(
+        &mut self,
+        tree: &Tree<'_>,
+        node: u32,
+        i: usize,
+        expected: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        let tok = self.arg(tree, node, i, expected)?.clone();
+        self.value(&tok, expected, parse)
+    }
+
+    /// First argument as an unsigned integer.
+    pub fn uint_arg<T: std::str::FromStr>(
+        &mut self,
+        tree: &Tree<'_>,
+        node: u32,
+        expected: &str,
+    ) -> Option<T> {
+        self.parsed(tree, node, 0, expected, values::uint::<T>)
+    }
+
+    /// First argument as a timer (seconds).
+    pub fn timer_arg(&mut self, tree: &Tree<'_>, node: u32) -> Option<Duration> {
+        self.parsed(
+            tree,
+            node,
+            0,
+            "a time in seconds (e.g. 3 or 2.5)",
+            values::timer,
+        )
+    }
+
+    /// First argument as an IP address.
+    pub fn ip_arg(&mut self, tree: &Tree<'_>, node: u32) -> Option<IpAddr> {
+        self.parsed(tree, node, 0, "an IP address", values::ip)
+    }
+
+    /// First argument as a port.
+    pub fn port_arg(&mut self, tree: &Tree<'_>, node: u32) -> Option<u16> {
+        self.parsed(tree, node, 0, "a port (0-65535)", values::uint::<u16>)
+    }
+
+    /// First argument as a string.
+    pub fn string_arg(&mut self, tree: &Tree<'_>, node: u32, expected: &str) -> Option<String> {
+        self.arg(tree, node, 0, expected)
+            .map(|t| t.text.to_string())
+    }
+
+    /// An optional `<BOOL>` argument (absent = true).
+    pub fn flag_arg(&mut self, tree: &Tree<'_>, node: u32) -> Option<bool> {
+        match tree.args(node).first() {
+            None => Some(true),
+            Some(t) => {
+                let t = t.clone();
+                self.value(&t, "on|off|true|false|yes|no", values::boolean)
+            }
+        }
+    }
+
+    /// Extra arguments beyond `max` are warned about.
+    pub fn max_args(&mut self, tree: &Tree<'_>, node: u32, max: usize) {
+        if let Some(extra) = tree.args(node).get(max) {
+            let extra = extra.clone();
+            let kw = tree.keyword(node).text.to_string();
+            self.warning(
+                &extra,
+                format!(
+                    "`{kw}` takes {max} value(s): `{}` and what follows is ignored",
+                    extra.text
+                ),
+            );
+        }
+    }
+
+    /// The top-level `SSL { ... }`: the keys are checked, not kept.
+    fn ssl_block(&mut self, tree: &Tree<'_>, node: u32) {
+        for child in tree.children(node) {
+            let kw = tree.keyword(child).clone();
+            if super::keywords::SslKw::from_name(&kw.text).is_some() {
+                self.arg(tree, child, 0, "a value");
+            } else {
+                self.unknown(&kw, "in SSL");
+            }
+        }
+    }
+}

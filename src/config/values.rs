@@ -1,0 +1,338 @@
+//! Small grammars for values, written with nom: parameter names, `~SEQ`
+//! specs, numbers, timers, addresses, address ranges and status-code ranges.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use nom::branch::alt;
+use nom::bytes::complete::{tag, take_while, take_while1};
+use nom::character::complete::{char, digit1, multispace0};
+use nom::combinator::{all_consuming, map, map_res, opt, recognize};
+use nom::multi::separated_list1;
+use nom::sequence::{delimited, pair, preceded, separated_pair, terminated};
+use nom::IResult;
+
+fn is_name_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_'
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// A parameter name: `[A-Za-z_][A-Za-z0-9_]*`.
+fn name(input: &str) -> IResult<&str, &str> {
+    recognize(pair(take_while1(is_name_start), take_while(is_name_char)))(input)
+}
+
+/// `$NAME=value` at the start of `text`: the name and everything after `=`.
+pub fn definition(text: &str) -> Option<(&str, &str)> {
+    let r: IResult<&str, &str> = terminated(preceded(char('$'), name), char('='))(text);
+    r.ok().map(|(value, name)| (name, value))
+}
+
+/// `{NAME}` after a `$`: the name and how many bytes `{NAME}` takes.
+/// `{_RANDOM 1 10}` is a name too (the predefined random parameter).
+pub fn braced_name(after_dollar: &str) -> Option<(&str, usize)> {
+    let inner = after_dollar.strip_prefix('{')?;
+    let end = inner.find('}')?;
+    let name = &inner[..end];
+    let valid = match name.split_once(' ') {
+        Some((head, _)) => head == "_RANDOM",
+        None => name.starts_with(is_name_start) && name.chars().all(is_name_char),
+    };
+    valid.then_some((name, end + 2))
+}
+
+/// `NAME` after a `$`.
+pub fn bare_name(after_dollar: &str) -> Option<&str> {
+    name(after_dollar).ok().map(|(_, n)| n)
+}
+
+/// `_RANDOM [MIN [MAX]]`: the range (default 0..=32767).
+pub fn random_spec(name: &str) -> Option<(u64, u64)> {
+    let mut words = name.split_whitespace();
+    if words.next()? != "_RANDOM" {
+        return None;
+    }
+    let min = words.next().map_or(Some(0), |w| w.parse().ok())?;
+    let max = words.next().map_or(Some(32767), |w| w.parse().ok())?;
+    Some((min, max))
+}
+
+/// A parsed `~SEQ(...)`, `~SEQx(...)` or `~LST(...)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeqSpec {
+    /// The variables set on each round.
+    pub vars: Vec<String>,
+    /// For `~SEQ`: (start, step, end, hex).
+    seq: Option<(i64, i64, i64, bool)>,
+    /// For `~LST`: one row of values per round.
+    list: Vec<Vec<String>>,
+}
+
+impl SeqSpec {
+    /// Every round's values, one per variable.
+    pub fn rows(&self) -> Vec<Vec<String>> {
+        let Some((start, step, end, hex)) = self.seq else {
+            return self.list.clone();
+        };
+        let mut rows = Vec::new();
+        let mut v = start;
+        while (step > 0 && v <= end) || (step < 0 && v >= end) {
+            rows.push(vec![if hex { format!("{v:x}") } else { v.to_string() }]);
+            if rows.len() > 10_000_001 {
+                break;
+            }
+            v += step;
+        }
+        rows
+    }
+}
+
+fn ws<'a, O>(
+    inner: impl FnMut(&'a str) -> IResult<&'a str, O>,
+) -> impl FnMut(&'a str) -> IResult<&'a str, O> {
+    delimited(multispace0, inner, multispace0)
+}
+
+fn signed(input: &str) -> IResult<&str, i64> {
+    alt((
+        map_res(
+            preceded(
+                alt((tag("0x"), tag("0X"))),
+                take_while1(|c: char| c.is_ascii_hexdigit()),
+            ),
+            |h| i64::from_str_radix(h, 16),
+        ),
+        map_res(
+            preceded(
+                alt((tag("-0x"), tag("-0X"))),
+                take_while1(|c: char| c.is_ascii_hexdigit()),
+            ),
+            |h| i64::from_str_radix(h, 16).map(|v| -v),
+        ),
+        map_res(recognize(pair(opt(char('-')), digit1)), str::parse),
+    ))(input)
+}
+
+fn list_value(input: &str) -> IResult<&str, String> {
+    map(
+        take_while1(|c: char| c != ',' && c != ')' && c != '}'),
+        |v: &str| v.trim().to_owned(),
+    )(input)
+}
+
+fn group<'a, O>(
+    item: impl FnMut(&'a str) -> IResult<&'a str, O>,
+) -> impl FnMut(&'a str) -> IResult<&'a str, Vec<O>> {
+    delimited(char('{'), separated_list1(char(','), ws(item)), char('}'))
+}
+
+/// `~SEQ(...)` / `~SEQx(...)` / `~LST(...)` at the start of `text`: the
+/// rest of the line and the spec, or what is wrong with it.
+pub fn seq_spec(text: &str) -> Result<(&str, SeqSpec), String> {
+    if let Some(body) = text.strip_prefix("~LST(") {
+        let vars = alt((
+            group(map(name, str::to_owned)),
+            map(ws(name), |n| vec![n.to_owned()]),
+        ));
+        let row = alt((group(list_value), map(ws(list_value), |v| vec![v])));
+        let parsed: IResult<&str, (Vec<String>, Vec<Vec<String>>)> = terminated(
+            separated_pair(vars, char(','), separated_list1(char(','), ws(row))),
+            char(')'),
+        )(body);
+        let (rest, (vars, list)) = parsed.map_err(|_| {
+            "malformed ~LST: expected ~LST(VAR, VALUE, ...) or ~LST({VAR, ...}, {VALUE, ...}, ...)"
+                .to_owned()
+        })?;
+        if let Some(bad) = list.iter().find(|r| r.len() != vars.len()) {
+            return Err(format!(
+                "~LST row has {} values for {} variables",
+                bad.len(),
+                vars.len()
+            ));
+        }
+        return Ok((
+            rest,
+            SeqSpec {
+                vars,
+                seq: None,
+                list,
+            },
+        ));
+    }
+    let (hex, body) = if let Some(b) = text.strip_prefix("~SEQx(") {
+        (true, b)
+    } else if let Some(b) = text.strip_prefix("~SEQ(") {
+        (false, b)
+    } else {
+        return Err("expected ~SEQ(, ~SEQx( or ~LST(".to_owned());
+    };
+    let parsed: IResult<&str, (&str, Vec<i64>)> = terminated(
+        pair(
+            ws(name),
+            preceded(char(','), separated_list1(char(','), ws(signed))),
+        ),
+        char(')'),
+    )(body);
+    let (rest, (var, numbers)) = parsed
+        .map_err(|_| "malformed ~SEQ: expected ~SEQ(VAR, [START,] [STEP,] END)".to_owned())?;
+    let (start, step, end) = match numbers[..] {
+        [end] => (
+            if end >= 0 { 1 } else { -1 },
+            if end >= 0 { 1 } else { -1 },
+            end,
+        ),
+        [start, end] => (start, if end >= start { 1 } else { -1 }, end),
+        [start, step, end] => (start, step, end),
+        _ => return Err("~SEQ takes at most three numbers: start, step, end".to_owned()),
+    };
+    if step == 0 {
+        return Err("~SEQ step must not be 0".to_owned());
+    }
+    let spec = SeqSpec {
+        vars: vec![var.to_owned()],
+        seq: Some((start, step, end, hex)),
+        list: Vec::new(),
+    };
+    Ok((rest, spec))
+}
+
+/// An unsigned integer (decimal).
+pub fn uint<T: std::str::FromStr>(word: &str) -> Option<T> {
+    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    word.parse().ok()
+}
+
+/// A signed integer (decimal).
+pub fn int(word: &str) -> Option<i64> {
+    let digits = word.strip_prefix('-').unwrap_or(word);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    word.parse().ok()
+}
+
+/// A `<TIMER>`: seconds, fractions allowed, microsecond resolution.
+pub fn timer(word: &str) -> Option<Duration> {
+    let (whole, frac) = match word.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (word, ""),
+    };
+    if whole.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let secs: u64 = if whole.is_empty() { 0 } else { uint(whole)? };
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut micros = 0u32;
+    for (i, b) in frac.bytes().take(6).enumerate() {
+        micros += u32::from(b - b'0') * 10u32.pow(5 - i as u32);
+    }
+    if secs > u64::from(u32::MAX) {
+        return None;
+    }
+    Some(Duration::new(secs, micros * 1000))
+}
+
+/// A `<BOOL>`: on|off|true|false|yes|no.
+pub fn boolean(word: &str) -> Option<bool> {
+    match word.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Some(true),
+        "off" | "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// An IPv4 or IPv6 address.
+pub fn ip(word: &str) -> Option<IpAddr> {
+    word.parse().ok()
+}
+
+/// An address range of a `virtual_server_group`: `A.B.C.D`, `A.B.C.D-E`,
+/// `A.B.C.D-A.B.C.E`, `A.B.C.D/NN` (and IPv6 forms, the range on the last
+/// group in hex). Returns (first, last).
+pub fn ip_range(word: &str) -> Result<(IpAddr, IpAddr), String> {
+    if let Some((addr, bits)) = word.split_once('/') {
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{addr}` is not an IP address"))?;
+        let bits: u32 = uint(bits).ok_or_else(|| format!("`{bits}` is not a prefix length"))?;
+        return match addr {
+            IpAddr::V4(a) if bits <= 32 => {
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
+                let first = u32::from(a) & mask;
+                Ok((
+                    Ipv4Addr::from(first).into(),
+                    Ipv4Addr::from(first | !mask).into(),
+                ))
+            }
+            IpAddr::V6(a) if bits <= 128 => {
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
+                let first = u128::from(a) & mask;
+                Ok((
+                    Ipv6Addr::from(first).into(),
+                    Ipv6Addr::from(first | !mask).into(),
+                ))
+            }
+            _ => Err(format!("prefix length {bits} is too long")),
+        };
+    }
+    let Some((first, end)) = word.split_once('-') else {
+        let a = ip(word).ok_or_else(|| format!("`{word}` is not an IP address"))?;
+        return Ok((a, a));
+    };
+    let first: IpAddr = first
+        .parse()
+        .map_err(|_| format!("`{first}` is not an IP address"))?;
+    let last = if let Ok(full) = end.parse::<IpAddr>() {
+        full
+    } else {
+        match first {
+            IpAddr::V4(a) => {
+                let v: u8 = uint(end).ok_or_else(|| format!("range end `{end}` is not 0-255"))?;
+                let mut o = a.octets();
+                o[3] = v;
+                Ipv4Addr::from(o).into()
+            }
+            IpAddr::V6(a) => {
+                let v = u16::from_str_radix(end, 16)
+                    .map_err(|_| format!("range end `{end}` is not a hex group"))?;
+                let mut s = a.segments();
+                s[7] = v;
+                Ipv6Addr::from(s).into()
+            }
+        }
+    };
+    let ordered = match (first, last) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a <= b,
+        (IpAddr::V6(a), IpAddr::V6(b)) => a <= b,
+        _ => return Err("range mixes IPv4 and IPv6".to_owned()),
+    };
+    if !ordered {
+        return Err(format!("range `{word}` ends before it starts"));
+    }
+    Ok((first, last))
+}
+
+/// A `status_code` item: `200` or `200-299` (100..=999).
+pub fn status_range(word: &str) -> Option<(u16, u16)> {
+    let code = |i| map_res(digit1, str::parse::<u16>)(i);
+    let parsed: IResult<&str, (u16, Option<u16>)> =
+        all_consuming(pair(code, opt(preceded(char('-'), code))))(word);
+    let (_, (a, b)) = parsed.ok()?;
+    let b = b.unwrap_or(a);
+    ((100..=999).contains(&a) && (100..=999).contains(&b) && a <= b).then_some((a, b))
+}

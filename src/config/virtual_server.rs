@@ -1,0 +1,429 @@
+//! `virtual_server` (IP PORT, fwmark N, group NAME) and
+//! `virtual_server_group`.
+
+use crate::ipvs::{Family, ForwardMethod, Protocol, ServiceFlags, TunnelType};
+
+use super::block::{Tok, Tree};
+use super::inherit::Inherited;
+use super::keywords::{CheckKw, InheritKw, RsKw, VsKw};
+use super::typer::Typer;
+use super::{
+    values, GroupEntry, Script, SorryServer, TunnelOptions, VirtualServer, VirtualServerGroup,
+    VsAddress,
+};
+
+/// `IP_VS_SVC_F_SCHED3` (flag-3), which [`ServiceFlags`] does not name.
+const SCHED3: u32 = 0x0020;
+/// `persistence_timeout` without a value: keepalived's 6 minutes.
+const DEFAULT_PERSISTENCE: u32 = 360;
+
+impl Typer<'_> {
+    /// Type a `virtual_server` block.
+    pub fn virtual_server(&mut self, tree: &Tree<'_>, node: u32) {
+        let kw = tree.keyword(node).clone();
+        let Some(address) = self.vs_address(tree, node) else {
+            return;
+        };
+        let mut vs = VirtualServer {
+            location: self.loc(&kw),
+            address,
+            ip_family: None,
+            protocol: Protocol::Udp,
+            scheduler: "wlc".into(),
+            method: ForwardMethod::Masq,
+            tunnel: None,
+            flags: 0,
+            persistence_timeout: 0,
+            persistence_granularity: None,
+            persistence_engine: None,
+            ha_suspend: false,
+            alpha: false,
+            omega: false,
+            quorum: 1,
+            hysteresis: 0,
+            quorum_up: None,
+            quorum_down: None,
+            sorry_server: None,
+            inhibit_on_failure: false,
+            virtualhost: None,
+            real_servers: Vec::new(),
+        };
+        let mut inherited = Inherited::default();
+        let (mut protocol, mut scheduler, mut method) = (None::<Tok<'_>>, false, false);
+        let mut sorry_method = None;
+        let mut sorry_inhibit = false;
+        let mut rs_nodes = Vec::new();
+        for child in tree.children(node) {
+            let ckw = tree.keyword(child).clone();
+            if let Some(ik) = InheritKw::from_name(&ckw.text) {
+                self.inherit_keyword(tree, child, ik, &mut inherited);
+                continue;
+            }
+            let Some(which) = VsKw::from_name(&ckw.text) else {
+                if CheckKw::from_name(&ckw.text).is_some() || RsKw::from_name(&ckw.text).is_some() {
+                    let t = ckw.text.to_string();
+                    self.warning(&ckw, format!("`{t}` belongs in a real_server block, not directly in virtual_server: ignored"));
+                } else {
+                    self.unknown(&ckw, "in virtual_server");
+                }
+                continue;
+            };
+            if which != VsKw::RealServer {
+                self.no_block(tree, child);
+            }
+            match which {
+                VsKw::RealServer => rs_nodes.push(child),
+                VsKw::LbAlgo | VsKw::LvsSched => {
+                    if let Some(s) = self.parsed(
+                        tree,
+                        child,
+                        0,
+                        "a scheduler name (rr, wrr, lc, wlc, sh, mh...)",
+                        |w| {
+                            (!w.is_empty()
+                                && w.len() <= 15
+                                && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+                            .then(|| w.to_owned())
+                        },
+                    ) {
+                        vs.scheduler = s;
+                        scheduler = true;
+                    }
+                }
+                VsKw::LbKind | VsKw::LvsMethod => {
+                    if let Some((m, t)) = self.forward_method(tree, child) {
+                        vs.method = m;
+                        vs.tunnel = t;
+                        method = true;
+                    }
+                }
+                VsKw::PersistenceTimeout => {
+                    vs.persistence_timeout = if tree.args(child).is_empty() {
+                        DEFAULT_PERSISTENCE
+                    } else {
+                        self.uint_arg::<u32>(tree, child, "a number of seconds")
+                            .unwrap_or(vs.persistence_timeout)
+                    }
+                }
+                VsKw::PersistenceGranularity => {
+                    vs.persistence_granularity = self.parsed(
+                        tree,
+                        child,
+                        0,
+                        "a netmask (255.255.255.0) or prefix length",
+                        |w| match values::ip(w) {
+                            Some(std::net::IpAddr::V4(m)) => Some(u32::from(m)),
+                            Some(_) => None,
+                            None => values::uint::<u32>(w).filter(|&b| (1..=128).contains(&b)),
+                        },
+                    );
+                }
+                VsKw::PersistenceEngine => {
+                    vs.persistence_engine = self.string_arg(tree, child, "an engine name (sip)")
+                }
+                VsKw::Protocol => {
+                    if let Some(p) = self.parsed(tree, child, 0, "TCP, UDP or SCTP", |w| {
+                        match w.to_ascii_uppercase().as_str() {
+                            "TCP" => Some(Protocol::Tcp),
+                            "UDP" => Some(Protocol::Udp),
+                            "SCTP" => Some(Protocol::Sctp),
+                            _ => None,
+                        }
+                    }) {
+                        vs.protocol = p;
+                        protocol = Some(ckw.clone());
+                    }
+                }
+                VsKw::HaSuspend => vs.ha_suspend = true,
+                VsKw::Omega => vs.omega = true,
+                VsKw::Quorum => {
+                    vs.quorum = self.uint_arg(tree, child, "a weight").unwrap_or(vs.quorum)
+                }
+                VsKw::Hysteresis => {
+                    vs.hysteresis = self
+                        .uint_arg(tree, child, "a weight")
+                        .unwrap_or(vs.hysteresis)
+                }
+                VsKw::QuorumUp => vs.quorum_up = self.script(tree, child),
+                VsKw::QuorumDown => vs.quorum_down = self.script(tree, child),
+                VsKw::SorryServer => {
+                    let addr = self.ip_arg(tree, child);
+                    let port = match tree.args(child).get(1) {
+                        Some(p) => {
+                            let p = p.clone();
+                            self.value(&p, "a port (0-65535)", values::uint::<u16>)
+                        }
+                        None => Some(0),
+                    };
+                    if let (Some(addr), Some(port)) = (addr, port) {
+                        vs.sorry_server = Some(SorryServer {
+                            addr,
+                            port,
+                            inhibit: false,
+                            method: ForwardMethod::Masq,
+                        });
+                    }
+                }
+                VsKw::SorryServerInhibit => sorry_inhibit = true,
+                VsKw::SorryServerLvsMethod => sorry_method = self.forward_method(tree, child),
+                VsKw::IpFamily => {
+                    vs.ip_family = self.parsed(tree, child, 0, "inet or inet6", |w| match w {
+                        "inet" => Some(Family::Inet),
+                        "inet6" => Some(Family::Inet6),
+                        _ => None,
+                    })
+                }
+                VsKw::Ops => vs.flags |= ServiceFlags::ONEPACKET,
+                VsKw::ShPort | VsKw::MhPort | VsKw::Flag2 => vs.flags |= ServiceFlags::SCHED2,
+                VsKw::ShFallback | VsKw::MhFallback | VsKw::Flag1 => {
+                    vs.flags |= ServiceFlags::SCHED1
+                }
+                VsKw::Flag3 => vs.flags |= SCHED3,
+                VsKw::SmtpAlert => {
+                    self.flag_arg(tree, child);
+                }
+                VsKw::SnmpName => {
+                    self.string_arg(tree, child, "a name");
+                }
+                // Accepted by keepalived 2.2 in a virtual_server, with no effect on the checker.
+                VsKw::Weight => {
+                    self.parsed(tree, child, 0, "a weight", values::int);
+                }
+            }
+        }
+        vs.alpha = inherited.alpha.unwrap_or(false);
+        vs.inhibit_on_failure = inherited.inhibit_on_failure.unwrap_or(false);
+        vs.virtualhost = inherited.virtualhost.clone();
+        if let Some(s) = vs.sorry_server.as_mut() {
+            s.inhibit = sorry_inhibit;
+            s.method = sorry_method.map_or(vs.method, |(m, _)| m);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for rs in rs_nodes {
+            self.real_server(tree, rs, &mut vs, &inherited, &mut seen);
+        }
+        let name = describe(&vs.address);
+        match (&vs.address, &protocol) {
+            (VsAddress::Fwmark(_), Some(p)) => {
+                self.warning(p, format!("virtual server {name}: `protocol` does not apply to a fwmark service: ignored"));
+            }
+            (VsAddress::Fwmark(_), None) => vs.protocol = Protocol::Tcp,
+            (_, None) => self.warning(
+                &kw,
+                format!("virtual server {name}: no `protocol` set: UDP, as keepalived defaults"),
+            ),
+            _ => {}
+        }
+        if !scheduler {
+            self.warning(
+                &kw,
+                format!("virtual server {name}: no `lb_algo`/`lvs_sched` set: wlc"),
+            );
+        }
+        if !method {
+            self.warning(
+                &kw,
+                format!("virtual server {name}: no `lb_kind`/`lvs_method` set: NAT"),
+            );
+        }
+        if vs.real_servers.is_empty() && vs.sorry_server.is_none() {
+            self.warning(
+                &kw,
+                format!("virtual server {name} has no real servers: ignored"),
+            );
+            return;
+        }
+        self.config.virtual_servers.push(vs);
+    }
+
+    /// `IP [PORT]`, `fwmark N` or `group NAME`.
+    fn vs_address(&mut self, tree: &Tree<'_>, node: u32) -> Option<VsAddress> {
+        let first = self
+            .arg(
+                tree,
+                node,
+                0,
+                "an address and port, `fwmark N` or `group NAME`",
+            )?
+            .clone();
+        match first.text.as_ref() {
+            "fwmark" => {
+                let mark = self.parsed(tree, node, 1, "a firewall mark (1-4294967295)", |w| {
+                    values::uint::<u32>(w).filter(|&m| m > 0)
+                })?;
+                self.max_args(tree, node, 2);
+                Some(VsAddress::Fwmark(mark))
+            }
+            "group" => {
+                let name = self
+                    .arg(tree, node, 1, "a virtual_server_group name")?
+                    .text
+                    .to_string();
+                self.max_args(tree, node, 2);
+                Some(VsAddress::Group(name))
+            }
+            _ => {
+                let addr = self.value(&first, "an IP address, `fwmark` or `group`", values::ip)?;
+                let port = match tree.args(node).get(1) {
+                    Some(p) => {
+                        let p = p.clone();
+                        self.value(&p, "a port (0-65535)", values::uint::<u16>)?
+                    }
+                    None => 0,
+                };
+                self.max_args(tree, node, 2);
+                Some(VsAddress::Addr { addr, port })
+            }
+        }
+    }
+
+    /// `NAT|DR|TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]`.
+    pub fn forward_method(
+        &mut self,
+        tree: &Tree<'_>,
+        node: u32,
+    ) -> Option<(ForwardMethod, Option<TunnelOptions>)> {
+        let m = self.parsed(tree, node, 0, "NAT, DR or TUN", |w| {
+            match w.to_ascii_uppercase().as_str() {
+                "NAT" => Some(ForwardMethod::Masq),
+                "DR" => Some(ForwardMethod::Route),
+                "TUN" => Some(ForwardMethod::Tunnel),
+                _ => None,
+            }
+        })?;
+        let args = tree.args(node).to_vec();
+        if m != ForwardMethod::Tunnel {
+            self.max_args(tree, node, 1);
+            return Some((m, None));
+        }
+        let mut t = TunnelOptions {
+            kind: TunnelType::Ipip,
+            port: 0,
+            flags: 0,
+        };
+        let mut i = 1;
+        while i < args.len() {
+            let a = &args[i];
+            match a.text.as_ref() {
+                "type" => {
+                    let kind = args.get(i + 1).map(|k| k.text.as_ref());
+                    t.kind = match kind {
+                        Some("ipip") => TunnelType::Ipip,
+                        Some("gue") => TunnelType::Gue,
+                        Some("gre") => TunnelType::Gre,
+                        _ => {
+                            let at = args.get(i + 1).unwrap_or(a).clone();
+                            self.error(&at, "expected a tunnel type: ipip, gue or gre");
+                            return None;
+                        }
+                    };
+                    i += 2;
+                }
+                "port" => {
+                    let Some(p) = args.get(i + 1).cloned() else {
+                        self.error(a, "`port` needs a port number");
+                        return None;
+                    };
+                    t.port = self.value(&p, "a port (1-65535)", |w| {
+                        values::uint::<u16>(w).filter(|&p| p > 0)
+                    })?;
+                    i += 2;
+                }
+                "nocsum" => (t.flags, i) = (0, i + 1),
+                "csum" => (t.flags, i) = (1, i + 1),
+                "remcsum" => (t.flags, i) = (2, i + 1),
+                other => {
+                    let other = other.to_owned();
+                    self.error(
+                        a,
+                        format!("expected type, port, nocsum, csum or remcsum, found `{other}`"),
+                    );
+                    return None;
+                }
+            }
+        }
+        if t.kind == TunnelType::Gue && t.port == 0 {
+            self.error(&args[0], "a GUE tunnel needs `port N`");
+            return None;
+        }
+        Some((m, Some(t)))
+    }
+
+    /// `notify_up`/`quorum_up`-style script: command [user [group]].
+    pub fn script(&mut self, tree: &Tree<'_>, node: u32) -> Option<Script> {
+        let tok = self.arg(tree, node, 0, "a command")?.clone();
+        Some(Script {
+            command: tok.text.to_string(),
+            location: self.loc(&tok),
+        })
+    }
+
+    /// Type a `virtual_server_group` block.
+    pub fn virtual_server_group(&mut self, tree: &Tree<'_>, node: u32) {
+        let kw = tree.keyword(node).clone();
+        let Some(name) = self.string_arg(tree, node, "a group name") else {
+            return;
+        };
+        let mut entries = Vec::new();
+        for child in tree.children(node) {
+            let first = tree.keyword(child).clone();
+            self.no_block(tree, child);
+            if first.text == "fwmark" {
+                if let Some(m) = self.parsed(tree, child, 0, "a firewall mark", |w| {
+                    values::uint::<u32>(w).filter(|&m| m > 0)
+                }) {
+                    if let Some(fam) = tree.args(child).get(1).cloned() {
+                        if fam.text != "inet" && fam.text != "inet6" {
+                            self.error(
+                                &fam,
+                                format!("expected inet or inet6, found `{}`", fam.text),
+                            );
+                        }
+                    }
+                    entries.push(GroupEntry::Fwmark(m));
+                }
+                continue;
+            }
+            let range = match values::ip_range(&first.text) {
+                Ok(r) => r,
+                Err(why) => {
+                    let hint = if first.text.contains('$') {
+                        " (an undefined $PARAMETER?)"
+                    } else {
+                        ""
+                    };
+                    self.error(&first, format!("expected an address, range (A.B.C.D-E, A.B.C.D/NN) or `fwmark N`: {why}{hint}"));
+                    continue;
+                }
+            };
+            let port = match tree.args(child).first().cloned() {
+                Some(p) => match self.value(&p, "a port (0-65535)", values::uint::<u16>) {
+                    Some(p) => p,
+                    None => continue,
+                },
+                None => 0,
+            };
+            self.max_args(tree, child, 1);
+            entries.push(GroupEntry::Addr {
+                first: range.0,
+                last: range.1,
+                port,
+            });
+        }
+        let location = self.loc(&kw);
+        self.config.groups.push(VirtualServerGroup {
+            name,
+            entries,
+            location,
+        });
+    }
+}
+
+/// A virtual server's name in messages: `[10.0.0.1]:80`, `fwmark 1`, `group G`.
+pub fn describe(a: &VsAddress) -> String {
+    match a {
+        VsAddress::Addr { addr, port } => format!("[{addr}]:{port}"),
+        VsAddress::Fwmark(m) => format!("fwmark {m}"),
+        VsAddress::Group(g) => format!("group {g}"),
+    }
+}
