@@ -72,12 +72,16 @@ fn ip_vs_module_is_loaded() {
 #[test]
 fn ipvsadm_reads_back_what_it_wrote() {
     let Some(mut guest) = guest() else { return };
+    // Table entries only: no packet is sent. Note that ipvsadm gives a
+    // direct-routing (-g) real server the virtual port.
     let saved = guest.run_ok(
         "set -e
         ipvsadm -C
         ipvsadm -A -t 10.1.1.1:80 -s rr
         ipvsadm -a -t 10.1.1.1:80 -r 10.200.0.2:8080 -m -w 3
         ipvsadm -a -t 10.1.1.1:80 -r 10.200.0.3 -g -w 0
+        ipvsadm -A -u [2001:db8::1]:53 -s wlc
+        ipvsadm -a -u [2001:db8::1]:53 -r [2001:db8::2]:5353 -m -w 1
         ipvsadm -Sn
         ipvsadm -C",
     );
@@ -85,7 +89,9 @@ fn ipvsadm_reads_back_what_it_wrote() {
         saved,
         "-A -t 10.1.1.1:80 -s rr\n\
          -a -t 10.1.1.1:80 -r 10.200.0.2:8080 -m -w 3\n\
-         -a -t 10.1.1.1:80 -r 10.200.0.3:80 -g -w 0\n"
+         -a -t 10.1.1.1:80 -r 10.200.0.3:80 -g -w 0\n\
+         -A -u [2001:db8::1]:53 -s wlc\n\
+         -a -u [2001:db8::1]:53 -r [2001:db8::2]:5353 -m -w 1\n"
     );
 }
 
