@@ -22,7 +22,8 @@ use crate::VmError;
 /// # use lvsd_vm::GuestSpec;
 /// let spec = GuestSpec::new("my-test")
 ///     .tool("ipvsadm")
-///     .binary(env!("CARGO_MANIFEST_DIR")) // e.g. env!("CARGO_BIN_EXE_lvsd")
+///     // In a test of the lvsd crate: env!("CARGO_BIN_EXE_lvsd").
+///     .binary_at("target/release/lvsd", "/usr/local/bin/lvsd")
 ///     .bytes("/etc/keepalived/keepalived.conf", "global_defs {}\n", 0o644);
 /// ```
 #[derive(Debug, Clone)]
@@ -78,7 +79,9 @@ const TOOL_PATH: &[&str] = &[
 const STRIP_ABOVE: u64 = 4 << 20;
 
 impl GuestSpec {
-    /// A guest with busybox, IPVS and its schedulers, veth and netem.
+    /// A guest with busybox, bash, IPVS and its schedulers, veth and netem.
+    /// `name` names the log and the initramfs file: keep it unique across
+    /// the test suite (e.g. the test binary's name).
     pub fn new(name: &str) -> GuestSpec {
         GuestSpec {
             name: name.to_string(),
