@@ -364,3 +364,23 @@ fn shared_libraries(host: &Path) -> Result<Vec<PathBuf>, VmError> {
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Guest, GuestSpec, VmError};
+
+    #[test]
+    fn a_missing_host_file_makes_the_guest_unavailable_before_qemu_starts() {
+        let spec = GuestSpec::new("missing-file").file("/nonexistent/lvsd-vm-test", "/x");
+        match Guest::boot(spec) {
+            Err(VmError::Unavailable(why)) => assert!(
+                why.contains("/nonexistent/lvsd-vm-test")
+                    || why.contains("qemu")
+                    || why.contains("kernel"),
+                "{why}"
+            ),
+            Err(e) => panic!("expected Unavailable, got {e}"),
+            Ok(_) => panic!("booted without its file"),
+        }
+    }
+}
