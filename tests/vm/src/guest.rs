@@ -229,7 +229,7 @@ impl Guest {
         &self.log_path
     }
 
-    /// Runs `script` with `sh` in the guest (cwd `/`, stdin `/dev/null`) and
+    /// Runs `script` with bash in the guest (cwd `/`, stdin `/dev/null`) and
     /// waits for it, at most [`RUN_TIMEOUT`]. Background jobs (`&`) keep
     /// running after it returns; redirect their output to a file.
     pub fn run(&mut self, script: &str) -> Result<CmdOutput, VmError> {

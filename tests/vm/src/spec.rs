@@ -22,7 +22,8 @@ use crate::VmError;
 /// # use lvsd_vm::GuestSpec;
 /// let spec = GuestSpec::new("my-test")
 ///     .tool("ipvsadm")
-///     .binary(env!("CARGO_MANIFEST_DIR")) // e.g. env!("CARGO_BIN_EXE_lvsd")
+///     // In a test of the lvsd crate: env!("CARGO_BIN_EXE_lvsd").
+///     .binary_at("target/release/lvsd", "/usr/local/bin/lvsd")
 ///     .bytes("/etc/keepalived/keepalived.conf", "global_defs {}\n", 0o644);
 /// ```
 #[derive(Debug, Clone)]
@@ -78,7 +79,9 @@ const TOOL_PATH: &[&str] = &[
 const STRIP_ABOVE: u64 = 4 << 20;
 
 impl GuestSpec {
-    /// A guest with busybox, IPVS and its schedulers, veth and netem.
+    /// A guest with busybox, bash, IPVS and its schedulers, veth and netem.
+    /// `name` names the log and the initramfs file: keep it unique across
+    /// the test suite (e.g. the test binary's name).
     pub fn new(name: &str) -> GuestSpec {
         GuestSpec {
             name: name.to_string(),
@@ -360,4 +363,24 @@ fn shared_libraries(host: &Path) -> Result<Vec<PathBuf>, VmError> {
             path.starts_with('/').then(|| PathBuf::from(path))
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Guest, GuestSpec, VmError};
+
+    #[test]
+    fn a_missing_host_file_makes_the_guest_unavailable_before_qemu_starts() {
+        let spec = GuestSpec::new("missing-file").file("/nonexistent/lvsd-vm-test", "/x");
+        match Guest::boot(spec) {
+            Err(VmError::Unavailable(why)) => assert!(
+                why.contains("/nonexistent/lvsd-vm-test")
+                    || why.contains("qemu")
+                    || why.contains("kernel"),
+                "{why}"
+            ),
+            Err(e) => panic!("expected Unavailable, got {e}"),
+            Ok(_) => panic!("booted without its file"),
+        }
+    }
 }
