@@ -121,11 +121,17 @@ fn table_written_by_ipvsadm_reads_back_through_lvsd() {
 /// namespace so each tool starts from an empty table and an empty
 /// destination trash.
 fn timed(guest: &mut Guest, ns: &str, setup: &str, cmd: &str) -> f64 {
-    let out = guest.run_ok(&format!(
-        "ip netns add {ns}; ip netns exec {ns} sh -c '{setup}'; \
+    let script = format!(
+        "ip netns add {ns}; ip -n {ns} link set lo up; ip -n {ns} route add 172.16.0.0/12 dev lo; \
+         ip netns exec {ns} sh -c '{setup}'; \
          TIMEFORMAT=%R; {{ time ip netns exec {ns} sh -c '{cmd}' >/dev/null; }} 2>&1"
-    ));
-    out.trim()
+    );
+    let out = guest
+        .run_timeout(&script, std::time::Duration::from_secs(600))
+        .expect("timed script runs");
+    assert!(out.success(), "{out}");
+    out.stdout
+        .trim()
         .lines()
         .last()
         .and_then(|l| l.parse().ok())
@@ -142,7 +148,10 @@ fn bench_restore_and_save_against_ipvsadm() {
         .expect("write");
     let lvsd_restore = timed(&mut guest, "bl", "true", "lvsd ipvs restore < /tmp/big");
     let ipvsadm_restore = timed(&mut guest, "bi", "true", "ipvsadm -R < /tmp/big");
-    let same = guest.run_ok("ip netns exec bl ipvsadm -Sn | cmp - /dev/stdin <<< \"$(ip netns exec bi ipvsadm -Sn)\" >/dev/null && echo same || echo differ");
+    let same = guest.run_ok(
+        "ip netns exec bl ipvsadm -Sn > /tmp/bl; ip netns exec bi ipvsadm -Sn > /tmp/bi; \
+         cmp -s /tmp/bl /tmp/bi && echo same || echo differ",
+    );
     let lvsd_save = timed(&mut guest, "bs1", "ipvsadm -R < /tmp/big", "lvsd ipvs save");
     let ipvsadm_save = timed(&mut guest, "bs2", "ipvsadm -R < /tmp/big", "ipvsadm -Sn");
     println!(
@@ -152,4 +161,31 @@ fn bench_restore_and_save_against_ipvsadm() {
     println!("  restore: lvsd {lvsd_restore:.3} s   ipvsadm -R {ipvsadm_restore:.3} s   ratio {:.3} (goal <= 0.25)", lvsd_restore / ipvsadm_restore);
     println!("  dump:    lvsd save {lvsd_save:.3} s   ipvsadm -Sn {ipvsadm_save:.3} s   ratio {:.3} (goal <= 1.0)", lvsd_save / ipvsadm_save);
     println!("  tables written by both tools: {}", same.trim());
+}
+
+#[test]
+#[ignore = "benchmark: how restore time grows with the table"]
+fn bench_restore_scaling() {
+    let Some(mut guest) = guest() else { return };
+    let lines = mixed_restore_lines(200, 100);
+    guest
+        .write_file("/tmp/big", lines.as_bytes())
+        .expect("write");
+    for (i, n) in [2020, 5050, 10100, 20200].iter().enumerate() {
+        let cmd = format!("head -{n} /tmp/big | lvsd ipvs restore");
+        let t = timed(&mut guest, &format!("s{i}"), "true", &cmd);
+        let w1 = timed(
+            &mut guest,
+            &format!("w{i}"),
+            "true",
+            &format!("head -{n} /tmp/big | LVSD_NETLINK_WINDOW=1 lvsd ipvs restore"),
+        );
+        let a = timed(
+            &mut guest,
+            &format!("a{i}"),
+            "true",
+            &format!("head -{n} /tmp/big | ipvsadm -R"),
+        );
+        println!("scaling {n} lines: lvsd {t:.3} s, lvsd window 1 {w1:.3} s, ipvsadm {a:.3} s");
+    }
 }
