@@ -42,7 +42,7 @@ pub struct ProbeState {
     pub last: Option<ProbeResult>,
     /// Failures in a row since the last success.
     pub consecutive_failures: u32,
-    /// Probes started so far.
+    /// Probes done so far (counted when their result is in).
     pub probes_sent: u64,
     /// False for check kinds lvsd does not probe (always reported up).
     pub supported: bool,
@@ -244,7 +244,6 @@ impl ProbeTask {
             sleep_until(due).await;
             self.lag
                 .record(Instant::now().saturating_duration_since(due));
-            lock(&self.status).probes_sent += 1;
             let Attempt { result, connection } = probe::attempt(&self.spec.check).await;
             let step = self.state.record(result.ok, &self.timing);
             due = Instant::now() + step.next_in;
@@ -264,6 +263,7 @@ impl ProbeTask {
         }
         {
             let mut status = lock(&self.status);
+            status.probes_sent += 1;
             status.up = step.up;
             status.consecutive_failures = self.state.consecutive_failures();
             status.last = Some(result.clone());

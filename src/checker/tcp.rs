@@ -195,31 +195,41 @@ impl Connection {
 /// On loopback and fast links the backend's FIN often arrives during our
 /// `shutdown()`, and this saves a trip through the event loop.
 fn drained_now(sock: &SockRef<'_>) -> bool {
+    match read_until_blocked(sock) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+        _ => true,
+    }
+}
+
+/// Reads and discards until end of file (`Ok`), or an error: `WouldBlock`
+/// when nothing more is there yet.
+///
+/// The buffer lives on this plain function's stack, not in the probe's
+/// future, which keeps every probe task small.
+fn read_until_blocked(sock: &SockRef<'_>) -> io::Result<()> {
     let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
     loop {
         match sock.recv(&mut sink) {
-            Ok(0) => return true,
+            Ok(0) => return Ok(()),
             Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return true,
+            Err(e) => return Err(e),
         }
     }
 }
 
-/// Reads and discards until end of file or an error.
+/// Waits for the backend's end of file, discarding what comes before it.
 async fn drain_to_eof(stream: &TcpStream) {
-    let mut sink = [0u8; 2048];
     loop {
-        match stream.try_read(&mut sink) {
-            Ok(0) => return,
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if stream.readable().await.is_err() {
-                    return;
-                }
-            }
-            Err(_) => return,
+        if stream.readable().await.is_err() {
+            return;
+        }
+        // try_io forgets the readiness when the read would block.
+        match stream.try_io(Interest::READABLE, || {
+            read_until_blocked(&SockRef::from(stream))
+        }) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            _ => return,
         }
     }
 }
