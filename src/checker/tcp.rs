@@ -195,10 +195,7 @@ impl Connection {
 /// On loopback and fast links the backend's FIN often arrives during our
 /// `shutdown()`, and this saves a trip through the event loop.
 fn drained_now(sock: &SockRef<'_>) -> bool {
-    match read_until_blocked(sock) {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
-        _ => true,
-    }
+    !matches!(read_until_blocked(sock), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
 /// Reads and discards until end of file (`Ok`), or an error: `WouldBlock`
