@@ -162,6 +162,12 @@ async fn wait_connected(stream: &TcpStream) -> Result<(), TcpProbeError> {
 }
 
 impl Connection {
+    /// The connected stream, for checks that talk over it (`HTTP_GET`).
+    /// Whoever takes it closes it.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+
     /// Closes the connection the way `mode` says.
     ///
     /// Graceful: FIN now, then read and discard until the backend's FIN, for
