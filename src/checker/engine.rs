@@ -227,6 +227,25 @@ impl Drop for Engine {
     }
 }
 
+/// How much lateness of a probe's start is not carried into the next due
+/// time (see [`next_due`]).
+const ABSORBED_LATENESS: Duration = Duration::from_millis(10);
+
+/// When the next probe is due: `next_in` after the verdict, like keepalived.
+///
+/// The verdict is taken as "when the probe was due + how long it took", so
+/// that the timer's lateness (tokio rounds sleeps up to the millisecond) does
+/// not add up over a retry sequence. Lateness beyond [`ABSORBED_LATENESS`]
+/// (an overloaded engine) is carried: probes then drift, as keepalived's do,
+/// rather than bunching up to catch up.
+fn next_due(due: Instant, latency: Duration, next_in: Duration, now: Instant) -> Instant {
+    let ideal = due + latency + next_in;
+    let floor = (now + next_in)
+        .checked_sub(ABSORBED_LATENESS)
+        .unwrap_or(now);
+    ideal.max(floor)
+}
+
 /// One probe's loop.
 struct ProbeTask {
     spec: ProbeSpec,
@@ -246,7 +265,7 @@ impl ProbeTask {
                 .record(Instant::now().saturating_duration_since(due));
             let Attempt { result, connection } = probe::attempt(&self.spec.check).await;
             let step = self.state.record(result.ok, &self.timing);
-            due = Instant::now() + step.next_in;
+            due = next_due(due, result.latency, step.next_in, Instant::now());
             self.report(step, result);
             if let Some(connection) = connection {
                 // Closing may wait for the backend's FIN, never past the next probe.
@@ -314,6 +333,18 @@ mod tests {
             alpha: false,
             close: CloseMode::Graceful,
         }
+    }
+
+    #[test]
+    fn next_due_absorbs_small_lateness_only() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Started 1 ms late, took 2 ms: next is 1 s after the ideal verdict.
+        let due = next_due(t0, ms(2), ms(1000), t0 + ms(3));
+        assert_eq!(due, t0 + ms(1002));
+        // Started 500 ms late: the schedule drifts instead of catching up.
+        let due = next_due(t0, ms(2), ms(1000), t0 + ms(502));
+        assert_eq!(due, t0 + ms(1492));
     }
 
     #[tokio::test]
