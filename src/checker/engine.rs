@@ -85,6 +85,9 @@ pub struct Engine {
 impl Engine {
     /// An engine with no probes, sending every probe's results to `events`.
     ///
+    /// Drain the receiver promptly: it is unbounded, so a receiver that falls
+    /// behind holds the events in memory (one per probe result).
+    ///
     /// Must be called from within a tokio runtime (its tasks run there), like
     /// `tokio::spawn`; see [`Engine::with_runtime`] otherwise.
     pub fn new(events: UnboundedSender<HealthEvent>) -> Engine {
