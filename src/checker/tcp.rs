@@ -28,12 +28,11 @@
 //!
 //! With `bindto` alone the source port is picked at `connect()` time
 //! (`IP_BIND_ADDRESS_NO_PORT`), so probes do not use up ports at `bind()`.
-//! With a fixed `bind_port`, every probe to a target reuses the same 4-tuple,
-//! and since lvsd closes first, the previous probe's TIME_WAIT (60 s) holds
-//! it: on links other than loopback the next `connect()` then fails with
-//! "address not available" unless `net.ipv4.tcp_tw_reuse=1` is set (keepalived
-//! without SO_LINGER has the same limit). `SO_REUSEADDR` is set so that at
-//! least `bind()` succeeds.
+//! With a fixed `bind_port`, every probe to a target uses the same 4-tuple,
+//! still in TIME_WAIT from the previous probe (lvsd closes first). Linux lets
+//! a `connect()` from an explicitly bound port take over such a TIME_WAIT when
+//! TCP timestamps are on (the default); `SO_REUSEADDR` lets the `bind()` pass.
+//! `tests/checker_verdicts.rs` probes three times in a row from one port.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
