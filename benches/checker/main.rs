@@ -92,7 +92,12 @@ fn spec(target: std::net::SocketAddr, period: Duration) -> ProbeSpec {
             delay_before_retry: Duration::from_secs(1),
             warmup: period,
             alpha: false,
-            close: CloseMode::Graceful,
+            // CHECKER_BENCH_CLOSE=reset measures the engine with RST closes.
+            close: if std::env::var("CHECKER_BENCH_CLOSE").as_deref() == Ok("reset") {
+                CloseMode::Reset
+            } else {
+                CloseMode::Graceful
+            },
         },
     }))
 }
