@@ -113,11 +113,15 @@ fn run_engine(targets: &[std::net::SocketAddr], period: Duration) -> Run {
         let failed = Arc::new(AtomicU64::new(0));
         let (ok2, failed2) = (Arc::clone(&ok), Arc::clone(&failed));
         tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                if event.result.ok {
-                    ok2.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    failed2.fetch_add(1, Ordering::Relaxed);
+            // In batches, as a reconciler would read them.
+            let mut batch = Vec::with_capacity(256);
+            while rx.recv_many(&mut batch, 256).await > 0 {
+                for event in batch.drain(..) {
+                    if event.result.ok {
+                        ok2.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed2.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
         });
