@@ -112,6 +112,9 @@ impl Engine {
     /// timer; probes not listed stop; new probes start after a random delay
     /// within their `warmup`, so a start or reload never fires every probe
     /// at once. A spec listed twice is one probe (the first state wins).
+    ///
+    /// A check whose settings changed on reload is a new spec: give it the
+    /// health its target had (not `true` blindly), so a reload never flaps.
     pub fn set_probes(&mut self, specs: Vec<(ProbeSpec, bool)>) {
         let wanted: HashSet<&ProbeSpec> = specs.iter().map(|(spec, _)| spec).collect();
         self.probes.retain(|spec, running| {
