@@ -150,3 +150,54 @@ async fn warmup_spreads_the_first_probes() {
         last - first
     );
 }
+
+/// keepalived's down sequence on tokio's paused clock: virtual instants are
+/// exact (to tokio's millisecond), so this pins the schedule without the
+/// real-time slack of `checker_timing.rs`. Loopback connects and refusals
+/// complete inside `connect()`, so no real time has to pass for them.
+#[tokio::test(start_paused = true)]
+async fn down_sequence_on_a_paused_clock() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut common = tcp_check("127.0.0.1", port);
+    common.delay_loop = Duration::from_secs(10);
+    common.delay_before_retry = Duration::from_secs(2);
+    common.retry = 3;
+    let (tx, mut rx) = unbounded_channel();
+    let mut engine = Engine::new(tx);
+    let start = Instant::now();
+    engine.set_probes(vec![(ProbeSpec::new(&tcp(common)), true)]);
+    // Success at 0 (the handshake completes in the listener's backlog).
+    let first = next(&mut rx).await;
+    assert!(first.result.ok && !first.changed, "{first:?}");
+    drop(listener);
+    // Refused at 10, retries at 12, 14, 16: down at 16 (retry + 1 = 4 failures).
+    let mut seen = Vec::new();
+    loop {
+        let event = timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push((start.elapsed().as_millis() / 100, event.up, event.changed));
+        if !event.up {
+            break;
+        }
+    }
+    // Tenths of a second: 10.0 s, 12.0 s, 14.0 s, 16.0 s (±the 1 ms rounding).
+    assert_eq!(
+        seen,
+        vec![
+            (100, true, false),
+            (120, true, false),
+            (140, true, false),
+            (160, false, true)
+        ]
+    );
+    // Down: the next probe is delay_loop later, at 26 s.
+    let event = timeout(Duration::from_secs(60), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(start.elapsed().as_millis() / 100, 260);
+    assert!(!event.up && !event.changed);
+}

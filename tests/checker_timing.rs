@@ -98,6 +98,7 @@ fn death_timeline(tag: &str, death: Death) {
         } else {
             expected - *at
         };
+        eprintln!("failure {}: {error:?} off keepalived's instant", k + 1);
         assert!(
             error <= TOLERANCE,
             "failure {} came {:?} off keepalived's instant",

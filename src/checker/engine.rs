@@ -42,7 +42,7 @@ pub struct ProbeState {
     pub last: Option<ProbeResult>,
     /// Failures in a row since the last success.
     pub consecutive_failures: u32,
-    /// Probes started so far.
+    /// Probes done so far (counted when their result is in).
     pub probes_sent: u64,
     /// False for check kinds lvsd does not probe (always reported up).
     pub supported: bool,
@@ -85,6 +85,9 @@ pub struct Engine {
 impl Engine {
     /// An engine with no probes, sending every probe's results to `events`.
     ///
+    /// Drain the receiver promptly: it is unbounded, so a receiver that falls
+    /// behind holds the events in memory (one per probe result).
+    ///
     /// Must be called from within a tokio runtime (its tasks run there), like
     /// `tokio::spawn`; see [`Engine::with_runtime`] otherwise.
     pub fn new(events: UnboundedSender<HealthEvent>) -> Engine {
@@ -109,6 +112,9 @@ impl Engine {
     /// timer; probes not listed stop; new probes start after a random delay
     /// within their `warmup`, so a start or reload never fires every probe
     /// at once. A spec listed twice is one probe (the first state wins).
+    ///
+    /// A check whose settings changed on reload is a new spec: give it the
+    /// health its target had (not `true` blindly), so a reload never flaps.
     pub fn set_probes(&mut self, specs: Vec<(ProbeSpec, bool)>) {
         let wanted: HashSet<&ProbeSpec> = specs.iter().map(|(spec, _)| spec).collect();
         self.probes.retain(|spec, running| {
@@ -227,6 +233,25 @@ impl Drop for Engine {
     }
 }
 
+/// How much lateness of a probe's start is not carried into the next due
+/// time (see [`next_due`]).
+const ABSORBED_LATENESS: Duration = Duration::from_millis(10);
+
+/// When the next probe is due: `next_in` after the verdict, like keepalived.
+///
+/// The verdict is taken as "when the probe was due + how long it took", so
+/// that the timer's lateness (tokio rounds sleeps up to the millisecond) does
+/// not add up over a retry sequence. Lateness beyond [`ABSORBED_LATENESS`]
+/// (an overloaded engine) is carried: probes then drift, as keepalived's do,
+/// rather than bunching up to catch up.
+fn next_due(due: Instant, latency: Duration, next_in: Duration, now: Instant) -> Instant {
+    let ideal = due + latency + next_in;
+    let floor = (now + next_in)
+        .checked_sub(ABSORBED_LATENESS)
+        .unwrap_or(now);
+    ideal.max(floor)
+}
+
 /// One probe's loop.
 struct ProbeTask {
     spec: ProbeSpec,
@@ -244,10 +269,9 @@ impl ProbeTask {
             sleep_until(due).await;
             self.lag
                 .record(Instant::now().saturating_duration_since(due));
-            lock(&self.status).probes_sent += 1;
             let Attempt { result, connection } = probe::attempt(&self.spec.check).await;
             let step = self.state.record(result.ok, &self.timing);
-            due = Instant::now() + step.next_in;
+            due = next_due(due, result.latency, step.next_in, Instant::now());
             self.report(step, result);
             if let Some(connection) = connection {
                 // Closing may wait for the backend's FIN, never past the next probe.
@@ -264,6 +288,7 @@ impl ProbeTask {
         }
         {
             let mut status = lock(&self.status);
+            status.probes_sent += 1;
             status.up = step.up;
             status.consecutive_failures = self.state.consecutive_failures();
             status.last = Some(result.clone());
@@ -314,6 +339,18 @@ mod tests {
             alpha: false,
             close: CloseMode::Graceful,
         }
+    }
+
+    #[test]
+    fn next_due_absorbs_small_lateness_only() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Started 1 ms late, took 2 ms: next is 1 s after the ideal verdict.
+        let due = next_due(t0, ms(2), ms(1000), t0 + ms(3));
+        assert_eq!(due, t0 + ms(1002));
+        // Started 500 ms late: the schedule drifts instead of catching up.
+        let due = next_due(t0, ms(2), ms(1000), t0 + ms(502));
+        assert_eq!(due, t0 + ms(1492));
     }
 
     #[tokio::test]

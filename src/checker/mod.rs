@@ -9,15 +9,17 @@
 //! - [`engine`]: the [`Engine`]: runs the probes, diffs on reload, reports.
 //! - [`schedule`]: keepalived's timing and retry rules, as pure logic.
 //! - [`tcp`]: `TCP_CHECK`, with a close that never leaves an RST behind.
+//! - [`http`]: `HTTP_GET` over plain HTTP: status codes and MD5 digest.
 //! - [`misc`]: `MISC_CHECK`, a command's exit status.
 //! - [`probe`]: one attempt of any kind, bounded in time.
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
 //!
-//! Check kinds not listed (`HTTP_GET`, `SSL_GET`, `SMTP_CHECK`, `DNS_CHECK`,
+//! Check kinds not listed (`SSL_GET`, `SMTP_CHECK`, `DNS_CHECK`,
 //! `UDP_CHECK`, `PING_CHECK`, `FILE_CHECK`, `BFD_CHECK`) are not probed yet:
 //! the engine reports them **up**, once, and logs one warning per kind.
 
 pub mod engine;
+pub mod http;
 pub mod lag;
 pub mod misc;
 pub mod probe;

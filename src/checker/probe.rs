@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::{timeout, Instant};
 
-use super::{misc, tcp, ProbeResult};
+use super::{http, misc, tcp, ProbeResult};
 use crate::config::Check;
 
 /// The outcome of one attempt: the result, and for a TCP success the open
@@ -24,7 +24,11 @@ pub struct Attempt {
 
 /// Whether lvsd probes this kind of check (otherwise it is reported up).
 pub fn is_supported(check: &Check) -> bool {
-    matches!(check, Check::Tcp(_) | Check::Misc(_))
+    match check {
+        Check::Tcp(_) | Check::Misc(_) => true,
+        Check::Http(http_check) => !http_check.tls,
+        _ => false,
+    }
 }
 
 /// What a check probes, for logs: `10.0.0.1:80`, `[2001:db8::1]:80`, or a
@@ -52,6 +56,13 @@ pub async fn attempt(check: &Check) -> Attempt {
                 },
                 Ok(Err(e)) => failed(e.to_string(), started),
                 Err(_) => failed(format!("no answer within {}", seconds(limit)), started),
+            }
+        }
+        Check::Http(http_check) if !http_check.tls => {
+            let (ok, reason) = http::run(http_check).await;
+            Attempt {
+                result: result(ok, reason, started),
+                connection: None,
             }
         }
         Check::Misc(misc_check) => {

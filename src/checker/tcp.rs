@@ -23,6 +23,16 @@
 //!
 //! With [`CloseMode::Reset`] the socket gets `SO_LINGER` with a zero timeout
 //! and `close()` sends an RST straight away, as keepalived 1.x did.
+//!
+//! ## Source ports
+//!
+//! With `bindto` alone the source port is picked at `connect()` time
+//! (`IP_BIND_ADDRESS_NO_PORT`), so probes do not use up ports at `bind()`.
+//! With a fixed `bind_port`, every probe to a target uses the same 4-tuple,
+//! still in TIME_WAIT from the previous probe (lvsd closes first). Linux lets
+//! a `connect()` from an explicitly bound port take over such a TIME_WAIT when
+//! TCP timestamps are on (the default); `SO_REUSEADDR` lets the `bind()` pass.
+//! `tests/checker_verdicts.rs` probes three times in a row from one port.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
@@ -162,6 +172,12 @@ async fn wait_connected(stream: &TcpStream) -> Result<(), TcpProbeError> {
 }
 
 impl Connection {
+    /// The connected stream, for checks that talk over it (`HTTP_GET`).
+    /// Whoever takes it closes it.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+
     /// Closes the connection the way `mode` says.
     ///
     /// Graceful: FIN now, then read and discard until the backend's FIN, for
@@ -195,31 +211,38 @@ impl Connection {
 /// On loopback and fast links the backend's FIN often arrives during our
 /// `shutdown()`, and this saves a trip through the event loop.
 fn drained_now(sock: &SockRef<'_>) -> bool {
+    !matches!(read_until_blocked(sock), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// Reads and discards until end of file (`Ok`), or an error: `WouldBlock`
+/// when nothing more is there yet.
+///
+/// The buffer lives on this plain function's stack, not in the probe's
+/// future, which keeps every probe task small.
+fn read_until_blocked(sock: &SockRef<'_>) -> io::Result<()> {
     let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
     loop {
         match sock.recv(&mut sink) {
-            Ok(0) => return true,
+            Ok(0) => return Ok(()),
             Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return true,
+            Err(e) => return Err(e),
         }
     }
 }
 
-/// Reads and discards until end of file or an error.
+/// Waits for the backend's end of file, discarding what comes before it.
 async fn drain_to_eof(stream: &TcpStream) {
-    let mut sink = [0u8; 2048];
     loop {
-        match stream.try_read(&mut sink) {
-            Ok(0) => return,
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if stream.readable().await.is_err() {
-                    return;
-                }
-            }
-            Err(_) => return,
+        if stream.readable().await.is_err() {
+            return;
+        }
+        // try_io forgets the readiness when the read would block.
+        match stream.try_io(Interest::READABLE, || {
+            read_until_blocked(&SockRef::from(stream))
+        }) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            _ => return,
         }
     }
 }

@@ -40,7 +40,7 @@ pub fn restore(input: &mut dyn Read) -> Result<(), IpvsError> {
 
 /// Parse restore lines from `input` and apply them to `table`, pipelined;
 /// `-C` lines flush in place. Every change is tried, as `ipvsadm -R` does;
-/// the first failure is returned with its line. With `report`, one line per
+/// the first failure is returned with its line number. With `report`, one line per
 /// change is written there: `Ok(())` or `Err(<error>)`.
 pub fn restore_into(
     table: &mut dyn IpvsTable,
@@ -51,10 +51,11 @@ pub fn restore_into(
     input
         .read_to_string(&mut text)
         .map_err(|e| IpvsError::Io(e.to_string()))?;
-    let lines = restore::parse(&text).map_err(|e| IpvsError::Invalid(e.to_string()))?;
+    let lines = restore::parse_numbered(&text).map_err(|e| IpvsError::Invalid(e.to_string()))?;
+    let line_numbers: Vec<usize> = lines.iter().map(|(n, _)| *n).collect();
     let mut results: Vec<Result<(), IpvsError>> = Vec::with_capacity(lines.len());
     let mut batch: Vec<TableOp> = Vec::new();
-    for line in lines {
+    for (_, line) in lines {
         match line {
             RestoreLine::Op(op) => batch.push(op),
             RestoreLine::Flush => {
@@ -75,8 +76,9 @@ pub fn restore_into(
     let failed = results.iter().filter(|r| r.is_err()).count();
     match results.into_iter().enumerate().find(|(_, r)| r.is_err()) {
         Some((i, Err(e))) => Err(IpvsError::Invalid(format!(
-            "change {} failed: {e} ({failed} of the changes failed)",
-            i + 1
+            "line {}: {e} ({failed} of {} changes failed)",
+            line_numbers.get(i).copied().unwrap_or(0),
+            line_numbers.len()
         ))),
         _ => Ok(()),
     }

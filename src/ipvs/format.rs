@@ -18,29 +18,36 @@ use super::{
 };
 
 /// glibc's merge sort (`msort_with_tmp`): split at `n / 2`, sort both halves,
-/// merge taking from the left while `cmp(left, right) <= 0`.
-fn glibc_msort<T: Clone>(v: &mut [T], cmp: &dyn Fn(&T, &T) -> i32) {
-    let n = v.len();
-    if n <= 1 {
-        return;
-    }
-    let n1 = n / 2;
-    glibc_msort(&mut v[..n1], cmp);
-    glibc_msort(&mut v[n1..], cmp);
-    let mut merged = Vec::with_capacity(n);
-    let (mut i, mut j) = (0, n1);
-    while i < n1 && j < n {
-        if cmp(&v[i], &v[j]) <= 0 {
-            merged.push(v[i].clone());
-            i += 1;
-        } else {
-            merged.push(v[j].clone());
-            j += 1;
+/// merge taking from the left while `cmp(left, right) <= 0`. Sorts indices
+/// into `items`, so entries are never copied.
+fn glibc_msort<T>(items: &[T], cmp: &dyn Fn(&T, &T) -> i32) -> Vec<usize> {
+    fn sort<T>(items: &[T], idx: &mut [usize], tmp: &mut Vec<usize>, cmp: &dyn Fn(&T, &T) -> i32) {
+        let n = idx.len();
+        if n <= 1 {
+            return;
         }
+        let n1 = n / 2;
+        sort(items, &mut idx[..n1], tmp, cmp);
+        sort(items, &mut idx[n1..], tmp, cmp);
+        tmp.clear();
+        let (mut i, mut j) = (0, n1);
+        while i < n1 && j < n {
+            if cmp(&items[idx[i]], &items[idx[j]]) <= 0 {
+                tmp.push(idx[i]);
+                i += 1;
+            } else {
+                tmp.push(idx[j]);
+                j += 1;
+            }
+        }
+        tmp.extend_from_slice(&idx[i..n1]);
+        tmp.extend_from_slice(&idx[j..n]);
+        idx.copy_from_slice(tmp);
     }
-    merged.extend_from_slice(&v[i..n1]);
-    merged.extend_from_slice(&v[j..n]);
-    v.clone_from_slice(&merged);
+    let mut idx: Vec<usize> = (0..items.len()).collect();
+    let mut tmp = Vec::with_capacity(items.len());
+    sort(items, &mut idx, &mut tmp, cmp);
+    idx
 }
 
 /// The four host-order 32-bit words of a `union nf_inet_addr`.
@@ -128,13 +135,18 @@ fn cmp_dests(a: &DestEntry, b: &DestEntry) -> i32 {
 
 /// The table in ipvsadm's order: services and each one's destinations
 /// sorted as `ipvsadm` sorts them, from the kernel's dump order.
-pub fn ipvsadm_order(table: &[ServiceEntry]) -> Vec<ServiceEntry> {
-    let mut services = table.to_vec();
-    glibc_msort(&mut services, &cmp_services);
-    for s in &mut services {
-        glibc_msort(&mut s.dests, &cmp_dests);
-    }
-    services
+pub fn ipvsadm_order(table: &[ServiceEntry]) -> Vec<(&ServiceEntry, Vec<&DestEntry>)> {
+    glibc_msort(table, &cmp_services)
+        .into_iter()
+        .map(|i| {
+            let s = &table[i];
+            let dests = glibc_msort(&s.dests, &cmp_dests)
+                .into_iter()
+                .map(|j| &s.dests[j])
+                .collect();
+            (s, dests)
+        })
+        .collect()
 }
 
 /// IPv6 text as glibc's `inet_ntop` writes it: the longest run (first on a
@@ -282,7 +294,7 @@ fn tun_flags_option(flags: u16) -> &'static str {
 /// The table as `ipvsadm -Sn` prints it.
 pub fn save(table: &[ServiceEntry]) -> String {
     let mut out = String::new();
-    for e in ipvsadm_order(table) {
+    for (e, dests) in ipvsadm_order(table) {
         let s = &e.service;
         let svc = match s.key {
             ServiceKey::Fwmark { family, mark } => match family {
@@ -298,7 +310,7 @@ pub fn save(table: &[ServiceEntry]) -> String {
         let _ = write!(out, "-A {svc} -s {}", s.scheduler);
         if s.flags.0 & ServiceFlags::PERSISTENT != 0 {
             let _ = write!(out, " -p {}", s.timeout);
-            if let Some(m) = persistence_mask(&e) {
+            if let Some(m) = persistence_mask(e) {
                 let _ = write!(out, " -M {m}");
             }
         }
@@ -312,7 +324,7 @@ pub fn save(table: &[ServiceEntry]) -> String {
             let _ = write!(out, " -b {}", sched_flag_names(&s.scheduler, s.flags.0));
         }
         out.push('\n');
-        for d in &e.dests {
+        for d in dests {
             let d = &d.dest;
             let _ = write!(
                 out,
@@ -354,7 +366,7 @@ pub fn list(table: &[ServiceEntry], info: &Info) -> String {
     );
     out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
     out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
-    for e in ipvsadm_order(table) {
+    for (e, dests) in ipvsadm_order(table) {
         let s = &e.service;
         let name = match s.key {
             ServiceKey::Fwmark { family, mark } => match family {
@@ -379,7 +391,7 @@ pub fn list(table: &[ServiceEntry], info: &Info) -> String {
         }
         if s.flags.0 & ServiceFlags::PERSISTENT != 0 {
             let _ = write!(out, " persistent {}", s.timeout);
-            if let Some(m) = persistence_mask(&e) {
+            if let Some(m) = persistence_mask(e) {
                 let _ = write!(out, " mask {m}");
             }
             if let Some(pe) = &s.pe_name {
@@ -390,7 +402,7 @@ pub fn list(table: &[ServiceEntry], info: &Info) -> String {
             out.push_str(" ops");
         }
         out.push('\n');
-        for d in &e.dests {
+        for d in dests {
             let mut dname = addr_port(&d.dest.key.addr, d.dest.key.port);
             if d.dest.key.addr.is_ipv4() {
                 dname.truncate(28);

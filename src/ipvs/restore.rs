@@ -326,10 +326,15 @@ pub fn parse_line(line: &str) -> Result<Option<RestoreLine>, String> {
 
 /// Parse a whole restore file; the first bad line fails it all.
 pub fn parse(text: &str) -> Result<Vec<RestoreLine>, RestoreError> {
+    Ok(parse_numbered(text)?.into_iter().map(|(_, l)| l).collect())
+}
+
+/// Like [`parse`], with each change's 1-based line number.
+pub fn parse_numbered(text: &str) -> Result<Vec<(usize, RestoreLine)>, RestoreError> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         match parse_line(line) {
-            Ok(Some(l)) => out.push(l),
+            Ok(Some(l)) => out.push((n + 1, l)),
             Ok(None) => {}
             Err(message) => {
                 return Err(RestoreError {

@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::message::Attr;
+use super::message::{Attr, View};
 use crate::ipvs::settings::{SyncDaemon, SyncState, Timeouts};
 use crate::ipvs::{
     DestCounts, DestEntry, DestKey, Destination, Family, ForwardMethod, IpvsError, Protocol,
@@ -129,27 +129,9 @@ pub fn find(attrs: &[Attr], kind: u16) -> Option<&Attr> {
     attrs.iter().find(|a| a.kind == kind)
 }
 
-/// An unsigned number of 1, 2, 4 or 8 bytes in host order.
+/// A top-level unsigned number (`GET_INFO`, `GET_CONFIG` replies).
 pub fn get_uint(attrs: &[Attr], kind: u16) -> Option<u64> {
-    let b = find(attrs, kind)?.payload();
-    Some(match b.len() {
-        1 => b[0] as u64,
-        2 => u16::from_ne_bytes([b[0], b[1]]) as u64,
-        4 => u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as u64,
-        8 => u64::from_ne_bytes(b.try_into().ok()?),
-        _ => return None,
-    })
-}
-
-fn get_be16(attrs: &[Attr], kind: u16) -> Option<u16> {
-    let b = find(attrs, kind)?.payload();
-    Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
-}
-
-fn get_string(attrs: &[Attr], kind: u16) -> Option<String> {
-    let b = find(attrs, kind)?.payload();
-    let end = b.iter().position(|c| *c == 0).unwrap_or(b.len());
-    Some(String::from_utf8_lossy(&b[..end]).into_owned())
+    View::of(attrs).uint(kind)
 }
 
 fn need<T>(v: Option<T>, what: &str) -> Result<T, IpvsError> {
@@ -312,9 +294,9 @@ pub fn dest_attrs(d: &Destination) -> Attr {
 }
 
 /// Counters from a nested stats attribute (either width).
-pub fn parse_stats(attr: &Attr) -> Result<Stats, IpvsError> {
-    let a = attr.children().map_err(|e| proto(&e.to_string()))?;
-    let g = |k| get_uint(&a, k).unwrap_or(0);
+pub fn parse_stats(bytes: &[u8]) -> Result<Stats, IpvsError> {
+    let a = View::parse(bytes).map_err(|e| proto(&e.to_string()))?;
+    let g = |k| a.uint(k).unwrap_or(0);
     Ok(Stats {
         conns: g(1),
         inpkts: g(2),
@@ -329,37 +311,32 @@ pub fn parse_stats(attr: &Attr) -> Result<Stats, IpvsError> {
     })
 }
 
-fn stats_of(attrs: &[Attr], wide: u16, narrow: u16) -> Result<Stats, IpvsError> {
-    match find(attrs, wide).or_else(|| find(attrs, narrow)) {
+fn stats_of(attrs: &View, wide: u16, narrow: u16) -> Result<Stats, IpvsError> {
+    match attrs.get(wide).or_else(|| attrs.get(narrow)) {
         Some(a) => parse_stats(a),
         None => Ok(Stats::default()),
     }
 }
 
-fn nested_of(attrs: &[Attr], kind: u16, what: &str) -> Result<Vec<Attr>, IpvsError> {
-    need(find(attrs, kind), what)?
-        .children()
-        .map_err(|e| proto(&e.to_string()))
+fn nested_of<'a>(attrs: &'a [Attr], kind: u16, what: &str) -> Result<View<'a>, IpvsError> {
+    View::parse(need(find(attrs, kind), what)?.payload()).map_err(|e| proto(&e.to_string()))
 }
 
 /// A service (without destinations) from a `GET_SERVICE` reply's attributes.
 pub fn parse_service(top: &[Attr]) -> Result<ServiceEntry, IpvsError> {
     let a = nested_of(top, cmd::SERVICE, "a service")?;
-    let family = family_of_number(need(get_uint(&a, svc::AF), "service family")?)?;
-    let key = match get_uint(&a, svc::FWMARK) {
+    let family = family_of_number(need(a.uint(svc::AF), "service family")?)?;
+    let key = match a.uint(svc::FWMARK) {
         Some(mark) if mark != 0 => ServiceKey::Fwmark {
             family,
             mark: mark as u32,
         },
         _ => {
-            let n = need(get_uint(&a, svc::PROTOCOL), "service protocol")?;
+            let n = need(a.uint(svc::PROTOCOL), "service protocol")?;
             let protocol = Protocol::from_number(n as u16)
                 .ok_or_else(|| proto(&format!("unknown protocol {n}")))?;
-            let addr = addr_from_bytes(
-                need(find(&a, svc::ADDR), "service address")?.payload(),
-                family,
-            )?;
-            let port = need(get_be16(&a, svc::PORT), "service port")?;
+            let addr = addr_from_bytes(need(a.get(svc::ADDR), "service address")?, family)?;
+            let port = need(a.be16(svc::PORT), "service port")?;
             ServiceKey::Addr {
                 protocol,
                 addr,
@@ -367,11 +344,11 @@ pub fn parse_service(top: &[Attr]) -> Result<ServiceEntry, IpvsError> {
             }
         }
     };
-    let flags = match find(&a, svc::FLAGS).map(|f| f.payload()) {
+    let flags = match a.get(svc::FLAGS) {
         Some(b) if b.len() >= 4 => u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
         _ => 0,
     };
-    let netmask = match find(&a, svc::NETMASK).map(|f| f.payload()) {
+    let netmask = match a.get(svc::NETMASK) {
         Some(b) if b.len() >= 4 => {
             let raw = [b[0], b[1], b[2], b[3]];
             match family {
@@ -383,11 +360,11 @@ pub fn parse_service(top: &[Attr]) -> Result<ServiceEntry, IpvsError> {
     };
     let service = Service {
         key,
-        scheduler: get_string(&a, svc::SCHED_NAME).unwrap_or_default(),
+        scheduler: a.string(svc::SCHED_NAME).unwrap_or_default(),
         flags: ServiceFlags(flags & !ServiceFlags::HASHED),
-        timeout: get_uint(&a, svc::TIMEOUT).unwrap_or(0) as u32,
+        timeout: a.uint(svc::TIMEOUT).unwrap_or(0) as u32,
         netmask,
-        pe_name: get_string(&a, svc::PE_NAME).filter(|s| !s.is_empty()),
+        pe_name: a.string(svc::PE_NAME).filter(|s| !s.is_empty()),
     };
     Ok(ServiceEntry {
         service,
@@ -400,34 +377,31 @@ pub fn parse_service(top: &[Attr]) -> Result<ServiceEntry, IpvsError> {
 /// the address family used when the kernel gives none.
 pub fn parse_dest(top: &[Attr], service_family: Family) -> Result<DestEntry, IpvsError> {
     let a = nested_of(top, cmd::DEST, "a destination")?;
-    let family = match get_uint(&a, dest::ADDR_FAMILY) {
+    let family = match a.uint(dest::ADDR_FAMILY) {
         Some(n) => family_of_number(n)?,
         None => service_family,
     };
-    let addr = addr_from_bytes(
-        need(find(&a, dest::ADDR), "destination address")?.payload(),
-        family,
-    )?;
-    let kind = match get_uint(&a, dest::TUN_TYPE).unwrap_or(0) {
+    let addr = addr_from_bytes(need(a.get(dest::ADDR), "destination address")?, family)?;
+    let kind = match a.uint(dest::TUN_TYPE).unwrap_or(0) {
         1 => TunnelType::Gue,
         2 => TunnelType::Gre,
         _ => TunnelType::Ipip,
     };
-    let g = |k| get_uint(&a, k).unwrap_or(0) as u32;
+    let g = |k| a.uint(k).unwrap_or(0) as u32;
     Ok(DestEntry {
         dest: Destination {
             key: DestKey {
                 addr,
-                port: need(get_be16(&a, dest::PORT), "destination port")?,
+                port: need(a.be16(dest::PORT), "destination port")?,
             },
-            fwd: fwd_from_number(need(get_uint(&a, dest::FWD_METHOD), "forwarding method")?)?,
+            fwd: fwd_from_number(need(a.uint(dest::FWD_METHOD), "forwarding method")?)?,
             weight: g(dest::WEIGHT) as i32,
             u_threshold: g(dest::U_THRESH),
             l_threshold: g(dest::L_THRESH),
             tunnel: Tunnel {
                 kind,
-                port: get_be16(&a, dest::TUN_PORT).unwrap_or(0),
-                flags: get_uint(&a, dest::TUN_FLAGS).unwrap_or(0) as u16,
+                port: a.be16(dest::TUN_PORT).unwrap_or(0),
+                flags: a.uint(dest::TUN_FLAGS).unwrap_or(0) as u16,
             },
         },
         counts: DestCounts {
@@ -494,25 +468,25 @@ pub fn daemon_state_attr(state: SyncState) -> Attr {
 /// A sync daemon from a `GET_DAEMON` dump message.
 pub fn parse_daemon(top: &[Attr]) -> Result<SyncDaemon, IpvsError> {
     let a = nested_of(top, cmd::DAEMON, "a daemon")?;
-    let state = match need(get_uint(&a, daemon::STATE), "daemon state")? {
+    let state = match need(a.uint(daemon::STATE), "daemon state")? {
         1 => SyncState::Master,
         2 => SyncState::Backup,
         n => return Err(proto(&format!("unknown daemon state {n}"))),
     };
-    let group = if let Some(g) = find(&a, daemon::MCAST_GROUP6) {
-        Some(addr_from_bytes(g.payload(), Family::Inet6)?)
-    } else if let Some(g) = find(&a, daemon::MCAST_GROUP) {
-        Some(addr_from_bytes(g.payload(), Family::Inet)?)
+    let group = if let Some(g) = a.get(daemon::MCAST_GROUP6) {
+        Some(addr_from_bytes(g, Family::Inet6)?)
+    } else if let Some(g) = a.get(daemon::MCAST_GROUP) {
+        Some(addr_from_bytes(g, Family::Inet)?)
     } else {
         None
     };
     Ok(SyncDaemon {
         state,
-        mcast_ifn: get_string(&a, daemon::MCAST_IFN).unwrap_or_default(),
-        syncid: get_uint(&a, daemon::SYNC_ID).unwrap_or(0) as u32,
-        sync_maxlen: get_uint(&a, daemon::SYNC_MAXLEN).unwrap_or(0) as u16,
+        mcast_ifn: a.string(daemon::MCAST_IFN).unwrap_or_default(),
+        syncid: a.uint(daemon::SYNC_ID).unwrap_or(0) as u32,
+        sync_maxlen: a.uint(daemon::SYNC_MAXLEN).unwrap_or(0) as u16,
         mcast_group: group,
-        mcast_port: get_uint(&a, daemon::MCAST_PORT).unwrap_or(0) as u16,
-        mcast_ttl: get_uint(&a, daemon::MCAST_TTL).unwrap_or(0) as u8,
+        mcast_port: a.uint(daemon::MCAST_PORT).unwrap_or(0) as u16,
+        mcast_ttl: a.uint(daemon::MCAST_TTL).unwrap_or(0) as u8,
     })
 }

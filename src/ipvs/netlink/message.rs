@@ -234,3 +234,65 @@ impl ParseableParametrized<[u8], GenlHeader> for IpvsMessage {
         })
     }
 }
+
+/// A borrowed view of a run of attributes: each type with its payload
+/// slice, nothing copied. Decoding a dump goes through views so that a
+/// destination costs a couple of small vectors, not one per attribute.
+#[derive(Debug, Clone, Default)]
+pub struct View<'a>(Vec<(u16, &'a [u8])>);
+
+impl<'a> View<'a> {
+    /// Split `buf` into attributes; a malformed length is an error.
+    pub fn parse(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut out = Vec::with_capacity(16);
+        let mut off = 0;
+        while off + 4 <= buf.len() {
+            let len = u16::from_ne_bytes([buf[off], buf[off + 1]]) as usize;
+            let kind = u16::from_ne_bytes([buf[off + 2], buf[off + 3]]) & NLA_TYPE_MASK;
+            if len < 4 || off + len > buf.len() {
+                return Err(DecodeError::from(format!(
+                    "attribute of length {len} at offset {off} overruns {} bytes",
+                    buf.len()
+                )));
+            }
+            out.push((kind, &buf[off + 4..off + len]));
+            off += (len + 3) & !3;
+        }
+        Ok(View(out))
+    }
+
+    /// A view of top-level attributes already decoded.
+    pub fn of(attrs: &'a [Attr]) -> Self {
+        View(attrs.iter().map(|a| (a.kind, a.payload())).collect())
+    }
+
+    /// The payload of the first attribute of this type.
+    pub fn get(&self, kind: u16) -> Option<&'a [u8]> {
+        self.0.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v)
+    }
+
+    /// An unsigned number of 1, 2, 4 or 8 bytes in host order.
+    pub fn uint(&self, kind: u16) -> Option<u64> {
+        let b = self.get(kind)?;
+        Some(match b.len() {
+            1 => b[0] as u64,
+            2 => u16::from_ne_bytes([b[0], b[1]]) as u64,
+            4 => u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as u64,
+            8 => u64::from_ne_bytes(b.try_into().ok()?),
+            _ => return None,
+        })
+    }
+
+    /// A big-endian `u16` (ports).
+    pub fn be16(&self, kind: u16) -> Option<u16> {
+        let b = self.get(kind)?;
+        Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
+    }
+
+    /// A NUL-terminated string.
+    pub fn string(&self, kind: u16) -> Option<String> {
+        let b = self.get(kind)?;
+        let end = b.iter().position(|c| *c == 0).unwrap_or(b.len());
+        Some(String::from_utf8_lossy(&b[..end]).into_owned())
+    }
+}

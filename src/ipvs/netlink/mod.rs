@@ -12,3 +12,6 @@ pub mod message;
 pub mod socket;
 
 pub use client::NetlinkTable;
+
+#[cfg(test)]
+mod tests;
