@@ -92,7 +92,7 @@ async fn equal_checks_of_several_virtual_servers_share_one_probe() {
         .map(|line| {
             let mut common = tcp_check("127.0.0.1", port);
             common.location = Location {
-                file: PathBuf::from("keepalived.conf"),
+                file: PathBuf::from("keepalived.conf").into(),
                 line,
                 col: 5,
             };
