@@ -53,17 +53,15 @@ impl Typer<'_> {
             notify_down: None,
             checks: Vec::new(),
         };
-        let mut check_nodes = Vec::new();
+        // First pass: the real server's own settings (which its checkers
+        // inherit, wherever they are written); checkers in the second pass.
         for child in tree.children(node) {
             let ckw = tree.keyword(child).clone();
             if let Some(ik) = InheritKw::from_name(&ckw.text) {
                 self.inherit_keyword(tree, child, ik, &mut inherited);
                 continue;
             }
-            if let Some(ck) = CheckKw::from_name(&ckw.text) {
-                if self.need_block(tree, child) {
-                    check_nodes.push((child, ck));
-                }
+            if CheckKw::from_name(&ckw.text).is_some() {
                 continue;
             }
             let Some(which) = RsKw::from_name(&ckw.text) else {
@@ -110,6 +108,13 @@ impl Typer<'_> {
             }
         }
         rs.inhibit_on_failure = inherited.inhibit_on_failure.unwrap_or(false);
+        if let VsAddress::Addr { addr: vip, .. } = vs.address {
+            if vip.is_ipv4() != addr.is_ipv4() && rs.method != ForwardMethod::Tunnel {
+                let at = tree.args(node)[0].clone();
+                self.error(&at, format!("real server {addr} and virtual server {} are of different address families; only tunnelled real servers may differ", describe(&vs.address)));
+                return;
+            }
+        }
         if rs.method == ForwardMethod::Route {
             if let Some(vp) = vs_port.filter(|&vp| vp != 0 && vp != port) {
                 if tree.args(node).get(1).is_some() {
@@ -120,7 +125,13 @@ impl Typer<'_> {
                 rs.port = vp;
             }
         }
-        for (check_node, kind) in check_nodes {
+        for check_node in tree.children(node) {
+            let Some(kind) = CheckKw::from_name(&tree.keyword(check_node).text) else {
+                continue;
+            };
+            if !self.need_block(tree, check_node) {
+                continue;
+            }
             let checks = self.check(tree, check_node, kind, addr, port, &inherited);
             if rs.checks.is_empty() {
                 rs.checks = checks;

@@ -94,6 +94,10 @@ fn truncate_for_display(line: &str) -> &str {
 /// Include nesting deeper than this is refused (keepalived runs out of file
 /// descriptors long before).
 const MAX_INCLUDE_DEPTH: usize = 64;
+/// More included files than this is refused (`include /*/*/*` is a mistake).
+const MAX_FILES: usize = 10_000;
+/// A file bigger than this is not a config (`/proc/kcore` says 128 TB).
+const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// Reads the main file and, recursively, what it includes.
 pub struct SourceLoader<'d> {
@@ -257,6 +261,29 @@ impl<'d> SourceLoader<'d> {
                 );
                 continue;
             }
+            if self.sources.files.len() >= MAX_FILES {
+                self.report(
+                    Severity::Error,
+                    from,
+                    line,
+                    col,
+                    format!("more than {MAX_FILES} included files"),
+                );
+                return ids;
+            }
+            if std::fs::metadata(&p).map_or(true, |m| m.len() > MAX_FILE_BYTES) {
+                self.report(
+                    Severity::Warning,
+                    from,
+                    line,
+                    col,
+                    format!(
+                        "`{}` is too big or unreadable to be a config: skipped",
+                        p.display()
+                    ),
+                );
+                continue;
+            }
             match std::fs::read(&p) {
                 Ok(bytes) => ids.push(self.add_file(p, bytes)),
                 Err(e) => self.report(
@@ -286,9 +313,16 @@ impl<'d> SourceLoader<'d> {
 
 /// The part of a line before its comment (`#` or `!` outside quotes).
 pub fn strip_comment(line: &str) -> &str {
-    let mut quote: Option<u8> = None;
     let bytes = line.as_bytes();
-    let mut i = 0;
+    // Most lines have no quote and no comment character at all.
+    let Some(first) = bytes
+        .iter()
+        .position(|&b| matches!(b, b'#' | b'!' | b'"' | b'\''))
+    else {
+        return line;
+    };
+    let mut quote: Option<u8> = None;
+    let mut i = first;
     while i < bytes.len() {
         let b = bytes[i];
         match quote {
