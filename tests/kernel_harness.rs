@@ -72,12 +72,16 @@ fn ip_vs_module_is_loaded() {
 #[test]
 fn ipvsadm_reads_back_what_it_wrote() {
     let Some(mut guest) = guest() else { return };
+    // Table entries only: no packet is sent. Note that ipvsadm gives a
+    // direct-routing (-g) real server the virtual port.
     let saved = guest.run_ok(
         "set -e
         ipvsadm -C
         ipvsadm -A -t 10.1.1.1:80 -s rr
         ipvsadm -a -t 10.1.1.1:80 -r 10.200.0.2:8080 -m -w 3
         ipvsadm -a -t 10.1.1.1:80 -r 10.200.0.3 -g -w 0
+        ipvsadm -A -u [2001:db8::1]:53 -s wlc
+        ipvsadm -a -u [2001:db8::1]:53 -r [2001:db8::2]:5353 -m -w 1
         ipvsadm -Sn
         ipvsadm -C",
     );
@@ -85,7 +89,9 @@ fn ipvsadm_reads_back_what_it_wrote() {
         saved,
         "-A -t 10.1.1.1:80 -s rr\n\
          -a -t 10.1.1.1:80 -r 10.200.0.2:8080 -m -w 3\n\
-         -a -t 10.1.1.1:80 -r 10.200.0.3:80 -g -w 0\n"
+         -a -t 10.1.1.1:80 -r 10.200.0.3:80 -g -w 0\n\
+         -A -u [2001:db8::1]:53 -s wlc\n\
+         -a -u [2001:db8::1]:53 -r [2001:db8::2]:5353 -m -w 1\n"
     );
 }
 
@@ -93,22 +99,32 @@ fn ipvsadm_reads_back_what_it_wrote() {
 fn netns_veth_carries_tcp_to_a_backend() {
     let Some(mut guest) = guest() else { return };
     ensure_netns(&mut guest);
-    let out = guest.run_ok(
-        "set -e
-        ping -c 1 -W 5 10.200.0.2 >/dev/null
-        ip netns exec rs lvsd-backend --stats 10.200.0.2:8080 > /tmp/backend.out &
-        pid=$!
-        for i in $(seq 50); do grep -q listening /tmp/backend.out && break; sleep 0.1; done
-        echo | nc 10.200.0.2 8080
-        sleep 0.5
-        kill $pid
-        wait $pid || true
-        cat /tmp/backend.out",
+    guest.run_ok("ping -c 1 -W 5 10.200.0.2");
+    guest
+        .spawn(
+            "backend",
+            "ip netns exec rs lvsd-backend --stats 10.200.0.2:8080",
+        )
+        .unwrap();
+    guest
+        .wait_for(
+            "grep -q listening /run/bg/backend.log",
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    // bash's /dev/tcp: connect from the root namespace, send, close (FIN).
+    guest.run_ok("exec 5<>/dev/tcp/10.200.0.2/8080; echo hello >&5; exec 5>&-");
+    let counted = guest.wait_for(
+        "kill -USR1 $(cat /run/bg/backend.pid); sleep 0.2; \
+         grep -q 'conns=1 eof=1 reset=0 error=0' /run/bg/backend.log",
+        Duration::from_secs(20),
     );
-    assert!(out.contains("listening 10.200.0.2:8080"), "{out}");
+    let log = guest.stop("backend").unwrap();
+    counted.unwrap_or_else(|e| panic!("{e}\n{log}"));
+    assert!(log.contains("listening 10.200.0.2:8080"), "{log}");
     assert!(
-        out.contains("stats 10.200.0.2:8080 conns=1 eof=1 reset=0 error=0"),
-        "{out}"
+        log.ends_with("stats 10.200.0.2:8080 conns=1 eof=1 reset=0 error=0\n"),
+        "{log}"
     );
 }
 
@@ -140,30 +156,33 @@ fn keepalived_checker_manages_ipvs() {
         .unwrap();
     // 8081 answers, 8082 does not. keepalived 2.2.7 puts both in the table at
     // start, then removes 8082 when its first check fails.
-    let out = guest.run_ok(
-        "set -e
-        ipvsadm -C
-        ip netns exec rs lvsd-backend 10.200.0.2:8081 > /tmp/ka-backend.out &
-        backend=$!
-        keepalived -C -n -l -f /etc/keepalived/harness.conf > /tmp/keepalived.log 2>&1 &
-        ka=$!
-        for i in $(seq 100); do
-            t=$(ipvsadm -Sn)
-            [[ $t == *8081* && $t != *8082* ]] && break
-            sleep 0.2
-        done
-        ipvsadm -Sn
-        kill $ka $backend
-        wait $ka || true
-        wait $backend || true
-        ipvsadm -C",
+    guest.run_ok("ipvsadm -C");
+    guest
+        .spawn(
+            "ka-backend",
+            "ip netns exec rs lvsd-backend 10.200.0.2:8081",
+        )
+        .unwrap();
+    guest
+        .spawn(
+            "keepalived",
+            "keepalived -C -n -l -f /etc/keepalived/harness.conf",
+        )
+        .unwrap();
+    let converged = guest.wait_for(
+        "t=$(ipvsadm -Sn); [[ $t == *8081* && $t != *8082* ]]",
+        Duration::from_secs(20),
     );
+    let table = guest.run_ok("ipvsadm -Sn");
+    let log = guest.stop("keepalived").unwrap();
+    guest.stop("ka-backend").unwrap();
+    guest.run_ok("ipvsadm -C");
+    converged.unwrap_or_else(|e| panic!("{e}\ntable:\n{table}\nkeepalived log:\n{log}"));
     assert_eq!(
-        out,
-        "-A -t 10.1.2.3:80 -s rr\n-a -t 10.1.2.3:80 -r 10.200.0.2:8081 -m -w 1\n",
-        "keepalived log:\n{}",
-        guest.run_ok("cat /tmp/keepalived.log")
+        table, "-A -t 10.1.2.3:80 -s rr\n-a -t 10.1.2.3:80 -r 10.200.0.2:8081 -m -w 1\n",
+        "keepalived log:\n{log}"
     );
+    assert!(log.contains("Starting Keepalived v2.2.7"), "{log}");
 }
 
 #[test]

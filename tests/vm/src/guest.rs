@@ -101,8 +101,11 @@ impl Guest {
         std::fs::create_dir_all(&scratch).map_err(|e| io_unavailable(&scratch, e))?;
         std::fs::create_dir_all(logs_dir()).map_err(|e| io_unavailable(&logs_dir(), e))?;
         let initrd = scratch.join(format!("{}.cpio", spec.name));
-        std::fs::write(&initrd, spec.build(&kernel, &scratch)?.to_newc())
-            .map_err(|e| io_unavailable(&initrd, e))?;
+        let mut image = spec.build(&kernel, &scratch)?.to_newc();
+        if spec.gzip_initrd {
+            image = gzip(&image).map_err(|e| VmError::Unavailable(format!("gzip -1: {e}")))?;
+        }
+        std::fs::write(&initrd, image).map_err(|e| io_unavailable(&initrd, e))?;
 
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let socket = std::env::temp_dir().join(format!(
@@ -216,12 +219,17 @@ impl Guest {
         self.boot_time
     }
 
+    /// The name given in its [`GuestSpec`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The transcript: console, commands and their output.
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }
 
-    /// Runs `script` with `sh` in the guest (cwd `/`, stdin `/dev/null`) and
+    /// Runs `script` with bash in the guest (cwd `/`, stdin `/dev/null`) and
     /// waits for it, at most [`RUN_TIMEOUT`]. Background jobs (`&`) keep
     /// running after it returns; redirect their output to a file.
     pub fn run(&mut self, script: &str) -> Result<CmdOutput, VmError> {
@@ -306,7 +314,7 @@ impl Guest {
 
     /// Writes `data` to `path` in the guest (parents created), over the channel.
     pub fn write_file(&mut self, path: &str, data: &[u8]) -> Result<(), VmError> {
-        let quoted = format!("'{}'", path.replace('\'', r"'\''"));
+        let quoted = crate::shell_quote(path);
         let script = format!(
             "mkdir -p \"$(dirname {quoted})\" && base64 -d > {quoted} <<'@@LVSD-VM-EOF'\n{}@@LVSD-VM-EOF\n",
             base64::encode(data)
@@ -409,6 +417,23 @@ impl Drop for Guest {
         drop(self.wrapper.stdin.take()); // the wrapper kills qemu
         let _ = self.wrapper.wait();
     }
+}
+
+/// `gzip -1` of `data`.
+fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut child = Command::new("gzip")
+        .arg("-1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or(std::io::ErrorKind::BrokenPipe)?;
+    let data = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output()?;
+    writer
+        .join()
+        .map_err(|_| std::io::ErrorKind::BrokenPipe)??;
+    Ok(out.stdout)
 }
 
 fn which(name: &str) -> Option<PathBuf> {

@@ -221,4 +221,28 @@ mod tests {
         assert_eq!(module_depends(ko), ["nf_conntrack", "libcrc32c"]);
         assert!(module_depends(b"\0depends=\0name=veth\0").is_empty());
     }
+
+    #[test]
+    fn the_real_kernel_loads_dependencies_first() {
+        let kernel = match Kernel::ensure() {
+            Ok(k) => k,
+            Err(e) => return crate::skip_or_fail(&e.to_string()),
+        };
+        let order: Vec<String> = kernel
+            .modules_in_load_order(&["ip_vs_rr", "veth"])
+            .unwrap()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let at = |m: &str| {
+            order
+                .iter()
+                .position(|n| n == m)
+                .unwrap_or_else(|| panic!("{m} missing: {order:?}"))
+        };
+        assert!(at("libcrc32c") < at("nf_conntrack"), "{order:?}");
+        assert!(at("nf_conntrack") < at("ip_vs"), "{order:?}");
+        assert!(at("ip_vs") < at("ip_vs_rr"), "{order:?}");
+        assert_eq!(order.len(), 7, "{order:?}"); // + nf_defrag_ipv4/6, veth
+    }
 }

@@ -17,13 +17,15 @@
 //!
 //! - [`Kernel`]: the cached kernel package (`tests/vm/fetch-kernel`).
 //! - [`GuestSpec`]: memory, vCPUs, modules, files and host binaries to copy.
-//! - [`Guest`]: boot, `run` scripts (many per boot), `shutdown`.
+//! - [`Guest`]: boot, `run` scripts (many per boot), `write_file`,
+//!   `shutdown`; daemons: `spawn`, `wait_for`, `signal`, `stop`, `log_of`.
 //! - [`boot_or_skip`] / [`require_guest!`] / [`SharedGuest`]: the project's
 //!   fail-or-skip rule, the same way in every test.
 //!
 //! Everything lands under the cargo target folder: the kernel in
 //! `target/vm-cache/`, one transcript per guest in `target/vm-logs/NAME.log`.
 
+mod background;
 mod base64;
 mod cpio;
 mod guest;
@@ -33,6 +35,7 @@ mod spec;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+pub use background::shell_quote;
 pub use guest::{CmdOutput, Guest, BOOT_TIMEOUT, RUN_TIMEOUT};
 pub use kernel::{Kernel, DEFAULT_MODULES};
 pub use spec::GuestSpec;

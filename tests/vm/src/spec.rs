@@ -22,7 +22,8 @@ use crate::VmError;
 /// # use lvsd_vm::GuestSpec;
 /// let spec = GuestSpec::new("my-test")
 ///     .tool("ipvsadm")
-///     .binary(env!("CARGO_MANIFEST_DIR")) // e.g. env!("CARGO_BIN_EXE_lvsd")
+///     // In a test of the lvsd crate: env!("CARGO_BIN_EXE_lvsd").
+///     .binary_at("target/release/lvsd", "/usr/local/bin/lvsd")
 ///     .bytes("/etc/keepalived/keepalived.conf", "global_defs {}\n", 0o644);
 /// ```
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct GuestSpec {
     pub cpus: u32,
     /// Kernel modules to load at boot (dependencies are added).
     pub modules: Vec<String>,
+    /// Compress the initramfs with `gzip -1` (smaller, but slower to boot under TCG).
+    pub gzip_initrd: bool,
     parts: Vec<Part>,
 }
 
@@ -76,13 +79,16 @@ const TOOL_PATH: &[&str] = &[
 const STRIP_ABOVE: u64 = 4 << 20;
 
 impl GuestSpec {
-    /// A guest with busybox, IPVS and its schedulers, veth and netem.
+    /// A guest with busybox, bash, IPVS and its schedulers, veth and netem.
+    /// `name` names the log and the initramfs file: keep it unique across
+    /// the test suite (e.g. the test binary's name).
     pub fn new(name: &str) -> GuestSpec {
         GuestSpec {
             name: name.to_string(),
             memory_mb: 512,
             cpus: 1,
             modules: DEFAULT_MODULES.iter().map(|m| m.to_string()).collect(),
+            gzip_initrd: false,
             parts: Vec::new(),
         }
     }
@@ -96,6 +102,12 @@ impl GuestSpec {
     /// Sets the number of virtual CPUs.
     pub fn cpus(mut self, n: u32) -> Self {
         self.cpus = n;
+        self
+    }
+
+    /// Compresses the initramfs with `gzip -1` (see [`GuestSpec::gzip_initrd`]).
+    pub fn gzip_initrd(mut self, on: bool) -> Self {
+        self.gzip_initrd = on;
         self
     }
 
@@ -351,4 +363,24 @@ fn shared_libraries(host: &Path) -> Result<Vec<PathBuf>, VmError> {
             path.starts_with('/').then(|| PathBuf::from(path))
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Guest, GuestSpec, VmError};
+
+    #[test]
+    fn a_missing_host_file_makes_the_guest_unavailable_before_qemu_starts() {
+        let spec = GuestSpec::new("missing-file").file("/nonexistent/lvsd-vm-test", "/x");
+        match Guest::boot(spec) {
+            Err(VmError::Unavailable(why)) => assert!(
+                why.contains("/nonexistent/lvsd-vm-test")
+                    || why.contains("qemu")
+                    || why.contains("kernel"),
+                "{why}"
+            ),
+            Err(e) => panic!("expected Unavailable, got {e}"),
+            Ok(_) => panic!("booted without its file"),
+        }
+    }
 }
