@@ -175,13 +175,13 @@ fn bench_restore_and_save_against_ipvsadm() {
         };
         let lvsd_save = best(&mut guest, "lvsd ipvs save");
         let ipvsadm_save = best(&mut guest, "ipvsadm -Sn");
-        let est = if estimation { "on " } else { "off" };
+        let est = if estimation { "on" } else { "off" };
         println!(
-            "  estimation {est}: restore  lvsd {lvsd_restore:7.3} s  ipvsadm -R  {ipvsadm_restore:7.3} s  ratio {:.3} (goal <= 0.25)",
+            "figure: restore 200x100 mixed table, estimation {est}, goal ratio <= 0.25 (s): lvsd {lvsd_restore:.3} | reference ipvsadm -R {ipvsadm_restore:.3} | ratio {:.3}",
             lvsd_restore / ipvsadm_restore
         );
         println!(
-            "  estimation {est}: dump     lvsd {lvsd_save:7.3} s  ipvsadm -Sn {ipvsadm_save:7.3} s  ratio {:.3} (goal <= 1.0)",
+            "figure: dump 200x100 mixed table, estimation {est}, goal ratio <= 1 (s): lvsd save {lvsd_save:.3} | reference ipvsadm -Sn {ipvsadm_save:.3} | ratio {:.3}",
             lvsd_save / ipvsadm_save
         );
         guest.run_ok(&format!("ip netns del {l}; ip netns del {a}"));

@@ -162,6 +162,62 @@ fn guest_side_settings() {
     t.apply_one(&TableOp::AddDest(s.key, d)).unwrap();
     assert_eq!(t.dests(&s.key).unwrap().len(), 1);
     t.zero().unwrap();
+
+    // Changes ipvsadm's parser would refuse before the kernel sees them:
+    // the kernel's answers must be the in-memory table's.
+    t.flush().unwrap();
+    let v6 = Service {
+        key: ServiceKey::Addr {
+            protocol: Protocol::Udp,
+            addr: "2001:db8::5".parse().unwrap(),
+            port: 53,
+        },
+        netmask: 0,
+        ..service("10.9.0.1", 80)
+    };
+    let mut gue = dest("10.9.1.2".parse().unwrap(), 80);
+    gue.fwd = ForwardMethod::Tunnel;
+    gue.tunnel.kind = TunnelType::Gue;
+    let mut quiesced = dest("10.9.1.3".parse().unwrap(), 80);
+    quiesced.weight = 0;
+    let ops = vec![
+        TableOp::AddService(v6.clone()),
+        TableOp::AddService(Service {
+            netmask: 129,
+            ..v6.clone()
+        }),
+        TableOp::AddService(Service {
+            netmask: 64,
+            ..v6.clone()
+        }),
+        TableOp::AddService(s.clone()),
+        TableOp::AddDest(s.key, dest("2001:db8::9".parse().unwrap(), 80)),
+        TableOp::AddDest(s.key, gue),
+        TableOp::AddDest(s.key, Destination { weight: -3, ..d }),
+        TableOp::AddDest(s.key, quiesced),
+        TableOp::UpdateDest(
+            s.key,
+            Destination {
+                l_threshold: 9,
+                u_threshold: 8,
+                ..quiesced
+            },
+        ),
+        TableOp::UpdateService(Service {
+            scheduler: "nosuch".into(),
+            ..s.clone()
+        }),
+        TableOp::RemoveService(v6.key),
+        TableOp::RemoveService(v6.key),
+    ];
+    let kernel = t.apply(&ops);
+    let memory = lvsd::ipvs::MemoryTable::new().apply(&ops);
+    assert_eq!(kernel, memory, "kernel and MemoryTable answer alike");
+    assert_eq!(kernel[0], Err(IpvsError::Errno(libc::EINVAL)));
+    assert_eq!(
+        lvsd::ipvs::format::save(&t.dump().unwrap()),
+        "-A -t 10.9.0.1:80 -s rr\n-a -t 10.9.0.1:80 -r 10.9.1.3:80 -m -w 0\n"
+    );
     println!("settings ok");
 }
 

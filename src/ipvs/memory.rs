@@ -8,8 +8,8 @@ use super::{
     Service, ServiceEntry, ServiceFlags, ServiceKey, Stats, TableOp, TunnelType,
 };
 
-/// Schedulers a stock kernel offers; any other name fails as the kernel's
-/// `ENOENT` does when no `ip_vs_NAME` module exists.
+/// Schedulers a stock kernel offers (`twos` since Linux 6.2); any other
+/// name fails as the kernel's `ENOENT` does when no `ip_vs_NAME` module exists.
 pub const KNOWN_SCHEDULERS: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
 ];
@@ -69,6 +69,9 @@ impl MemoryTable {
         Ok(())
     }
 
+    /// The service as the kernel keeps what lvsd sends (see
+    /// `netlink::attrs::wire_flags`): never `HASHED` in the model, and
+    /// `PERSISTENT` exactly when a timeout is set.
     fn normalise(service: &Service) -> Service {
         let mut s = service.clone();
         s.flags.0 &= !ServiceFlags::HASHED;

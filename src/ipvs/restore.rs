@@ -60,15 +60,24 @@ fn parse_addr_port(s: &str) -> Result<(IpAddr, Option<u16>), String> {
     Ok((IpAddr::V4(addr), Some(p.parse().map_err(|_| bad())?)))
 }
 
-fn sched_flags(arg: &str) -> Result<u32, String> {
+/// `-b` flags; `sh-*` need the `sh` scheduler and `mh-*` the `mh` one.
+fn sched_flags(scheduler: &str, arg: &str) -> Result<u32, String> {
     let mut f = 0;
     for name in arg.split(',') {
-        f |= match name {
-            "flag-1" | "sh-fallback" | "mh-fallback" => ServiceFlags::SCHED1,
-            "flag-2" | "sh-port" | "mh-port" => ServiceFlags::SCHED2,
-            "flag-3" => ServiceFlags::SCHED3,
+        let (bit, needs) = match name {
+            "flag-1" => (ServiceFlags::SCHED1, None),
+            "flag-2" => (ServiceFlags::SCHED2, None),
+            "flag-3" => (ServiceFlags::SCHED3, None),
+            "sh-fallback" => (ServiceFlags::SCHED1, Some("sh")),
+            "sh-port" => (ServiceFlags::SCHED2, Some("sh")),
+            "mh-fallback" => (ServiceFlags::SCHED1, Some("mh")),
+            "mh-port" => (ServiceFlags::SCHED2, Some("mh")),
             other => return Err(format!("invalid scheduler flag `{other}'")),
         };
+        if needs.is_some_and(|n| n != scheduler) {
+            return Err(format!("incompatible scheduler flag `{name}'"));
+        }
+        f |= bit;
     }
     Ok(f)
 }
@@ -85,6 +94,7 @@ fn parse_words(words: &[&str]) -> Result<Option<RestoreLine>, String> {
     let mut v6 = false;
     let (mut sched, mut timeout, mut netmask, mut pe) = (None, 0u32, None, None);
     let mut flags = 0u32;
+    let mut sched_flag_arg: Option<String> = None;
     let mut real: Option<(IpAddr, Option<u16>)> = None;
     let (mut fwd, mut weight, mut ut, mut lt) = (ForwardMethod::Route, 1i32, 0u32, 0u32);
     let (mut tun_type, mut tun_port, mut tun_flags, mut tun_opts) = (None, 0u16, 0u16, false);
@@ -146,7 +156,7 @@ fn parse_words(words: &[&str]) -> Result<Option<RestoreLine>, String> {
             "-M" | "--netmask" => netmask = Some(value(opt)?.to_string()),
             "--pe" => pe = Some(value(opt)?.to_string()),
             "-o" | "--ops" => flags |= ServiceFlags::ONEPACKET,
-            "-b" | "--sched-flags" => flags |= sched_flags(value(opt)?)?,
+            "-b" | "--sched-flags" => sched_flag_arg = Some(value(opt)?.to_string()),
             "-r" | "--real-server" => real = Some(parse_addr_port(value(opt)?)?),
             "-g" | "--gatewaying" => fwd = ForwardMethod::Route,
             "-i" | "--ipip" => fwd = ForwardMethod::Tunnel,
@@ -237,9 +247,13 @@ fn parse_words(words: &[&str]) -> Result<Option<RestoreLine>, String> {
                     _ => return Err(format!("illegal ipv6 netmask `{m}'")),
                 },
             };
+            let scheduler = sched.unwrap_or_else(|| "wlc".into());
+            if let Some(arg) = &sched_flag_arg {
+                flags |= sched_flags(&scheduler, arg)?;
+            }
             let service = Service {
                 key,
-                scheduler: sched.unwrap_or_else(|| "wlc".into()),
+                scheduler,
                 flags: ServiceFlags(flags),
                 timeout,
                 netmask,

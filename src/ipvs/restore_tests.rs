@@ -85,6 +85,9 @@ fn bad_lines_are_refused_with_their_line_number() {
         "-A -t 10.0.0.1:80 --bogus",
         "-t 10.0.0.1:80",
         "-A -u [::1]:53 -M 129",
+        "-A -t 10.0.0.1:80 -s rr -b sh-port",
+        "-A -t 10.0.0.1:80 -b mh-fallback",
+        "-A -t 10.0.0.1:80 -s sh -b sh-nothing",
     ] {
         let err = parse(&format!("-A -t 10.9.9.9:1\n{bad}\n")).unwrap_err();
         assert_eq!(err.line, 2, "{bad}: {err}");

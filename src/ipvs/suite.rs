@@ -83,7 +83,7 @@ pub fn mixed_restore_lines(services: usize, dests: usize) -> String {
             0 => (format!("-t {v4}:{port}"), "-s rr".to_string()),
             1 => (
                 format!("-u {v4}:{port}"),
-                "-s wlc -p 120 -M 255.255.255.0 -o".into(),
+                "-s wlc -p 120 -M 255.255.255.0 -o --pe sip".into(),
             ),
             2 => (
                 format!("-t {v6}:{port}"),
@@ -94,7 +94,7 @@ pub fn mixed_restore_lines(services: usize, dests: usize) -> String {
             5 => (format!("--sctp-service {v4}:{port}"), "-s wrr".into()),
             6 => (format!("-t {v4}:{port}"), "-s wlc -p".into()),
             7 => (format!("-u {v6}:{port}"), "-s rr".into()),
-            8 => (format!("-t {v4}:{port}"), "-s dh".into()),
+            8 => (format!("-t {v4}:{port}"), "-s dh -b flag-3".into()),
             _ => (format!("--sctp-service {v6}:{port}"), "-s sed".into()),
         };
         out.push_str(&format!("-A {svc} {head}\n"));
