@@ -12,7 +12,7 @@
 
 use crate::config::{GlobalDefs, LvsTimeouts, SyncDaemon};
 use crate::ipvs::settings::{self, SyncState, Timeouts};
-use crate::ipvs::IpvsTable;
+use crate::ipvs::{IpvsError, IpvsTable};
 
 /// The kernel's form of `lvs_timeouts`.
 pub fn timeouts(t: &LvsTimeouts) -> Timeouts {
@@ -58,6 +58,11 @@ pub fn apply(table: &mut dyn IpvsTable, old: Option<&GlobalDefs>, new: &GlobalDe
     if let Some(d) = &new.lvs_sync_daemon {
         if old.and_then(|o| o.lvs_sync_daemon.as_ref()) != Some(d) {
             match table.start_sync_daemon(&sync_daemon(d)) {
+                // Left running by an earlier lvsd (the kernel keeps it).
+                Err(IpvsError::Exists) => tracing::info!(
+                    interface = %d.interface,
+                    "lvs_sync_daemon already running"
+                ),
                 Ok(()) => tracing::info!(
                     interface = %d.interface,
                     sync_id = d.sync_id,
