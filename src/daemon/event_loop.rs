@@ -10,7 +10,7 @@ use super::notify::{notify, Status};
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
 use super::state::{self, ProbeDump, RealServerState, StateDump};
-use super::{DaemonError, DaemonOptions, PrintingTable};
+use super::{kernel_settings, DaemonError, DaemonOptions, PrintingTable};
 use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
 use crate::config::{self, Config, FlushOnStop, LoadOptions, Severity};
@@ -28,6 +28,10 @@ pub struct Daemon {
     events: UnboundedReceiver<HealthEvent>,
     table: SharedTable,
     policy: ScriptPolicy,
+    /// Table changes sent to the kernel since start (one netlink request
+    /// each): logged per reconcile and in the state dump, so tests and
+    /// operators can see that an unchanged reload writes nothing.
+    writes_total: u64,
     _pid_file: Option<PidFile>,
 }
 
@@ -87,10 +91,10 @@ async fn run_in_turn<F: std::future::Future<Output = ()>>(futures: impl Iterator
 
 fn log_op(op: &TableOp, result: &Result<(), IpvsError>) {
     let (action, vs, rs) = match op {
-        TableOp::AddService(s) => ("adding service", s.key.to_string(), String::new()),
-        TableOp::UpdateService(s) => ("updating service", s.key.to_string(), String::new()),
-        TableOp::RemoveService(k) => ("removing service", k.to_string(), String::new()),
-        TableOp::AddDest(k, d) => ("adding real server", k.to_string(), d.key.to_string()),
+        TableOp::AddService(s) => ("adding service", s.key.to_string(), None),
+        TableOp::UpdateService(s) => ("updating service", s.key.to_string(), None),
+        TableOp::RemoveService(k) => ("removing service", k.to_string(), None),
+        TableOp::AddDest(k, d) => ("adding real server", k.to_string(), Some(d.key.to_string())),
         TableOp::UpdateDest(k, d) => (
             if d.weight == 0 {
                 "inhibiting real server"
@@ -98,13 +102,16 @@ fn log_op(op: &TableOp, result: &Result<(), IpvsError>) {
                 "updating real server"
             },
             k.to_string(),
-            d.key.to_string(),
+            Some(d.key.to_string()),
         ),
-        TableOp::RemoveDest(k, d) => ("removing real server", k.to_string(), d.to_string()),
+        TableOp::RemoveDest(k, d) => ("removing real server", k.to_string(), Some(d.to_string())),
     };
-    match result {
-        Ok(()) => tracing::info!(vs = %vs, rs = %rs, "{action}"),
-        Err(e) => tracing::error!(vs = %vs, rs = %rs, error = %e, "{action} failed"),
+    // Service changes have no real server: no empty `rs=` field.
+    match (result, rs) {
+        (Ok(()), Some(rs)) => tracing::info!(vs = %vs, rs = %rs, "{action}"),
+        (Ok(()), None) => tracing::info!(vs = %vs, "{action}"),
+        (Err(e), Some(rs)) => tracing::error!(vs = %vs, rs = %rs, error = %e, "{action} failed"),
+        (Err(e), None) => tracing::error!(vs = %vs, error = %e, "{action} failed"),
     }
 }
 
@@ -118,6 +125,8 @@ impl Daemon {
             tracing::info!("lvs_flush: flushing the whole IPVS table");
             with_table(&table, |t| t.flush()).await?;
         }
+        let global = config.global.clone();
+        with_table(&table, move |t| kernel_settings::apply(t, None, &global)).await;
         let dump = with_table(&table, |t| t.dump()).await?;
         let mut reconciler = Reconciler::new(config);
         reconciler.adopt(&dump);
@@ -136,11 +145,13 @@ impl Daemon {
             events,
             table,
             policy,
+            writes_total: 0,
             _pid_file: pid_file,
         };
-        daemon.reconcile().await;
+        let changes = daemon.reconcile().await;
         tracing::info!(
             services = adopted,
+            changes,
             probes = daemon.reconciler.probes().len(),
             "lvsd started"
         );
@@ -188,7 +199,9 @@ impl Daemon {
 
     /// Plan against the cached table and apply. After a failure (the kernel
     /// differed from the cache) read the table again and retry once.
-    async fn reconcile(&mut self) {
+    /// Returns how many changes were sent to the kernel.
+    async fn reconcile(&mut self) -> u64 {
+        let before = self.writes_total;
         let plan = self.reconciler.plan();
         self.run_scripts(&plan);
         if self.apply(plan.ops).await > 0 {
@@ -198,6 +211,15 @@ impl Daemon {
                 self.apply(retry.ops).await;
             }
         }
+        let changes = self.writes_total - before;
+        if changes > 0 {
+            tracing::info!(
+                changes,
+                writes_total = self.writes_total,
+                "applied {changes} changes"
+            );
+        }
+        changes
     }
 
     fn run_scripts(&self, plan: &Plan) {
@@ -216,6 +238,7 @@ impl Daemon {
         if ops.is_empty() {
             return 0;
         }
+        self.writes_total += ops.len() as u64;
         let (ops, results) = with_table(&self.table, move |t| {
             let results = t.apply(&ops);
             (ops, results)
@@ -245,7 +268,15 @@ impl Daemon {
             );
         }
         self.run_scripts(&plan);
+        let before = self.writes_total;
         self.apply(plan.ops).await;
+        if self.writes_total > before {
+            tracing::info!(
+                changes = self.writes_total - before,
+                writes_total = self.writes_total,
+                "drift repaired"
+            );
+        }
     }
 
     /// SIGHUP: the new config in full, or nothing at all.
@@ -256,10 +287,16 @@ impl Daemon {
             Ok(config) => match ScriptPolicy::from_config(&config.global) {
                 Ok(policy) => {
                     self.policy = policy;
+                    let old = self.reconciler.config().global.clone();
+                    let new = config.global.clone();
+                    with_table(&self.table, move |t| {
+                        kernel_settings::apply(t, Some(&old), &new)
+                    })
+                    .await;
                     self.reconciler.reload(config);
                     self.engine.set_probes(self.reconciler.probes());
-                    self.reconcile().await;
-                    tracing::info!("reload complete");
+                    let changes = self.reconcile().await;
+                    tracing::info!(changes, writes_total = self.writes_total, "reload complete");
                 }
                 Err(e) => tracing::error!(error = %e, "reload refused; the running config stays"),
             },
@@ -302,6 +339,7 @@ impl Daemon {
         let up = real_servers.iter().filter(|r| r.up).count();
         let dump = StateDump {
             version: env!("CARGO_PKG_VERSION"),
+            writes_total: self.writes_total,
             config: self.reconciler.config(),
             real_servers,
             probes,

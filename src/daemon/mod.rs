@@ -19,6 +19,7 @@
 
 mod dry_run;
 mod event_loop;
+mod kernel_settings;
 mod notify;
 mod pidfile;
 pub mod scripts;

@@ -25,6 +25,8 @@ pub struct RealServerState {
 pub struct StateDump<'a> {
     /// lvsd's version.
     pub version: &'static str,
+    /// Table changes sent to the kernel since start.
+    pub writes_total: u64,
     /// The config in force.
     pub config: &'a Config,
     /// Real server health.

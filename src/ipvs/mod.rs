@@ -68,4 +68,16 @@ pub trait IpvsTable {
 
     /// Remove every service (`ipvsadm -C`).
     fn flush(&mut self) -> Result<(), IpvsError>;
+
+    /// Set protocol timeouts (`lvs_timeouts`); zero fields stay as they are.
+    /// Tables without such settings (in memory) accept and ignore it.
+    fn set_timeouts(&mut self, _timeouts: &settings::Timeouts) -> Result<(), IpvsError> {
+        Ok(())
+    }
+
+    /// Start a connection sync daemon (`lvs_sync_daemon`). Tables without
+    /// sync daemons (in memory) accept and ignore it.
+    fn start_sync_daemon(&mut self, _daemon: &settings::SyncDaemon) -> Result<(), IpvsError> {
+        Ok(())
+    }
 }

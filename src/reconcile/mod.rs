@@ -281,7 +281,10 @@ impl Reconciler {
                     dests.insert(d.key, d);
                 }
             }
-            let quorum_up = self.quorum.entry(ident).or_insert(true);
+            // A virtual server starts without quorum, as in keepalived: its
+            // first evaluation with enough live weight is a gain, and runs
+            // `quorum_up` (observed with keepalived 2.2.7 in the guest).
+            let quorum_up = self.quorum.entry(ident).or_insert(false);
             match quorum::evaluate(quorum_up, live_weight, vs.quorum, vs.hysteresis) {
                 QuorumChange::Same => {}
                 change => {
@@ -290,7 +293,11 @@ impl Reconciler {
                     } else {
                         (&vs.quorum_up, "quorum_up")
                     };
-                    tracing::warn!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "{}", if change == QuorumChange::Lost { "lost quorum" } else { "gained quorum" });
+                    if change == QuorumChange::Lost {
+                        tracing::warn!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "lost quorum");
+                    } else {
+                        tracing::info!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "gained quorum");
+                    }
                     if let Some(script) = script {
                         scripts.push(ScriptRun {
                             script: script.clone(),

@@ -3,7 +3,9 @@
 //! A virtual server has quorum while the summed weight of its live real
 //! servers is at least `quorum`. It is lost when that sum drops below
 //! `quorum - hysteresis` and regained when it reaches `quorum + hysteresis`;
-//! in between, the previous state holds. A virtual server starts with quorum.
+//! in between, the previous state holds. A virtual server starts *without*
+//! quorum, so its first evaluation with enough live weight is a gain (and runs
+//! `quorum_up`), as keepalived 2.2.7 does at start.
 
 /// What a quorum evaluation decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -192,7 +192,10 @@ fn lost_quorum_brings_the_sorry_server_and_its_script() {
     });
     let mut r = Reconciler::new(cfg);
     let mut t = MemoryTable::new();
-    round(&mut r, &mut t);
+    // A virtual server starts without quorum: the first plan gains it.
+    let plan = round(&mut r, &mut t);
+    assert_eq!(plan.scripts.len(), 1);
+    assert_eq!(plan.scripts[0].event, "quorum_up");
     // 1 + 2 + 3 = 6 >= 4; losing the weight-3 server leaves 3 < 4.
     r.set_health(&spec("192.0.2.3", 80), false);
     let plan = round(&mut r, &mut t);

@@ -256,6 +256,14 @@ impl IpvsTable for NetlinkTable {
         Ok(services)
     }
 
+    fn set_timeouts(&mut self, timeouts: &Timeouts) -> Result<(), IpvsError> {
+        NetlinkTable::set_timeouts(self, timeouts)
+    }
+
+    fn start_sync_daemon(&mut self, daemon: &SyncDaemon) -> Result<(), IpvsError> {
+        self.start_daemon(daemon)
+    }
+
     fn apply_one(&mut self, op: &TableOp) -> Result<(), IpvsError> {
         self.one(op_message(op))
     }

@@ -1,0 +1,647 @@
+//! lvsd end to end in a real kernel (one guest for the whole file, see
+//! `tests/vm`): lvsd runs as a process in the guest, its backends are
+//! `lvsd-backend` processes in network namespaces `rs1`..`rs3` behind veth
+//! pairs, and `ipvsadm -Sn` (an independent reader) checks the table.
+//!
+//! - The scenario (`tests/data/daemon/scenario.conf`: 2 virtual servers x 3
+//!   real servers) is written once, as steps with the table and the notify
+//!   script calls each step must end with, and run by lvsd and by
+//!   keepalived 2.2.7 (`keepalived -C`) in the same boot: both must pass.
+//! - Restart, reload and drift: `kill -9` and restart changes nothing,
+//!   SIGHUP writes only the difference, hand edits are undone, foreign
+//!   services are left alone.
+//!
+//! Needs qemu and the cached kernel (`bash .ci/setup`); skips without them
+//! unless `CI=true`.
+
+use std::time::Duration;
+
+use lvsd_vm::{Guest, GuestSpec, SharedGuest};
+
+static GUEST: SharedGuest = SharedGuest::new();
+
+fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
+    let mut guest = GUEST.get(|| {
+        GuestSpec::new("kernel_daemon")
+            .net_tools()
+            .keepalived()
+            .binary_at(env!("CARGO_BIN_EXE_lvsd"), "/usr/local/bin/lvsd")
+            .binary_at(
+                env!("CARGO_BIN_EXE_lvsd-backend"),
+                "/usr/local/bin/lvsd-backend",
+            )
+            .bytes(
+                "/etc/lvsd-test/scenario.conf",
+                include_str!("data/daemon/scenario.conf"),
+                0o644,
+            )
+            .bytes(
+                "/etc/lvsd-test/notify.sh",
+                include_str!("data/daemon/notify.sh"),
+                0o755,
+            )
+            .bytes(
+                "/etc/lvsd-test/lib.sh",
+                include_str!("data/daemon/lib.sh"),
+                0o644,
+            )
+    })?;
+    guest.run_ok(". /etc/lvsd-test/lib.sh; make_namespaces");
+    Some(guest)
+}
+
+/// Where the scenario's notify scripts write, one line per call.
+const NOTIFY_LOG: &str = "/tmp/lvsd-test-notify.log";
+const SCENARIO: &str = "/etc/lvsd-test/scenario.conf";
+
+/// The program under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Program {
+    Lvsd,
+    Keepalived,
+}
+
+impl Program {
+    fn command(self, conf: &str) -> String {
+        match self {
+            Program::Lvsd => format!("lvsd -n -l -f {conf} --state-file /tmp/lvsd.json"),
+            Program::Keepalived => format!("keepalived -C -n -l -f {conf}"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Program::Lvsd => "lvsd",
+            Program::Keepalived => "keepalived",
+        }
+    }
+}
+
+/// Backend NAME is `be-<vs><n>`: virtual server `a` (port 8081) or `b`
+/// (port 8082) in namespace `rs<n>`.
+fn backend_command(name: &str) -> String {
+    let (vs, n) = name
+        .strip_prefix("be-")
+        .and_then(|s| s.split_at_checked(1))
+        .expect("backend name be-<vs><n>");
+    let port = if vs == "a" { 8081 } else { 8082 };
+    format!("ip netns exec rs{n} lvsd-backend 10.200.{n}.2:{port}")
+}
+
+const ALL_BACKENDS: [&str; 6] = ["be-a1", "be-a2", "be-a3", "be-b1", "be-b2", "be-b3"];
+
+fn start_backends(guest: &mut Guest, names: &[&str]) {
+    for name in names {
+        guest.spawn(name, &backend_command(name)).unwrap();
+    }
+    let ready: Vec<String> = names
+        .iter()
+        .map(|n| format!("grep -q listening /run/bg/{n}.log"))
+        .collect();
+    guest
+        .wait_for(&ready.join(" && "), Duration::from_secs(10))
+        .unwrap();
+}
+
+fn stop_backends(guest: &mut Guest, names: &[&str]) {
+    for name in names {
+        guest.stop(name).unwrap();
+    }
+}
+
+/// `ipvsadm -Sn` with its lines sorted: the kernel lists real servers in
+/// the order they were added, which differs between two programs that
+/// re-add servers at different moments; the set of lines is the table.
+fn canonical(table: &str) -> String {
+    let mut lines: Vec<&str> = table.lines().filter(|l| !l.is_empty()).collect();
+    lines.sort_unstable();
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// Waits until `ipvsadm -Sn` shows `expected` (as [`canonical`]) and
+/// returns the table it last saw.
+fn wait_table(guest: &mut Guest, expected: &str, timeout: Duration) -> String {
+    guest
+        .write_file("/tmp/expected-table", canonical(expected).as_bytes())
+        .unwrap();
+    let _ = guest.wait_for(
+        "[ \"$(ipvsadm -Sn | sort)\" = \"$(cat /tmp/expected-table)\" ]",
+        timeout,
+    );
+    canonical(&guest.run_ok("ipvsadm -Sn"))
+}
+
+/// The whole table of the scenario, every real server up.
+const FULL: &str = "\
+-A -t 10.10.0.1:80 -s rr
+-a -t 10.10.0.1:80 -r 10.200.1.2:8081 -m -w 1
+-a -t 10.10.0.1:80 -r 10.200.2.2:8081 -m -w 1
+-a -t 10.10.0.1:80 -r 10.200.3.2:8081 -m -w 1
+-A -t 10.10.0.2:80 -s wrr
+-a -t 10.10.0.2:80 -r 10.200.1.2:8082 -m -w 1
+-a -t 10.10.0.2:80 -r 10.200.2.2:8082 -m -w 2
+-a -t 10.10.0.2:80 -r 10.200.3.2:8082 -m -w 3
+";
+
+/// What a step does to the backends.
+#[derive(Debug)]
+enum Action {
+    Nothing,
+    Kill(&'static [&'static str]),
+    Revive(&'static [&'static str]),
+}
+
+/// One step of the scenario: an action, the table it must end with, and
+/// the notify script calls it must cause (in any order).
+struct Step {
+    what: &'static str,
+    action: Action,
+    table: &'static str,
+    notify: &'static [&'static str],
+}
+
+const STEPS: &[Step] = &[
+    Step {
+        what: "start, every backend healthy",
+        action: Action::Nothing,
+        table: FULL,
+        // A virtual server starts without quorum; the first evaluation
+        // gains it (keepalived 2.2.7 logs "Gained quorum" at start).
+        notify: &["quorum_up A"],
+    },
+    Step {
+        what: "A's rs1 dies: removed",
+        action: Action::Kill(&["be-a1"]),
+        table: "\
+-A -t 10.10.0.1:80 -s rr
+-a -t 10.10.0.1:80 -r 10.200.2.2:8081 -m -w 1
+-a -t 10.10.0.1:80 -r 10.200.3.2:8081 -m -w 1
+-A -t 10.10.0.2:80 -s wrr
+-a -t 10.10.0.2:80 -r 10.200.1.2:8082 -m -w 1
+-a -t 10.10.0.2:80 -r 10.200.2.2:8082 -m -w 2
+-a -t 10.10.0.2:80 -r 10.200.3.2:8082 -m -w 3
+",
+        notify: &["down A 1"],
+    },
+    Step {
+        what: "A's rs1 revives: re-added",
+        action: Action::Revive(&["be-a1"]),
+        table: FULL,
+        notify: &["up A 1"],
+    },
+    Step {
+        what: "B's rs1 dies: inhibit_on_failure keeps it at weight 0",
+        action: Action::Kill(&["be-b1"]),
+        table: "\
+-A -t 10.10.0.1:80 -s rr
+-a -t 10.10.0.1:80 -r 10.200.1.2:8081 -m -w 1
+-a -t 10.10.0.1:80 -r 10.200.2.2:8081 -m -w 1
+-a -t 10.10.0.1:80 -r 10.200.3.2:8081 -m -w 1
+-A -t 10.10.0.2:80 -s wrr
+-a -t 10.10.0.2:80 -r 10.200.1.2:8082 -m -w 0
+-a -t 10.10.0.2:80 -r 10.200.2.2:8082 -m -w 2
+-a -t 10.10.0.2:80 -r 10.200.3.2:8082 -m -w 3
+",
+        notify: &["down B 1"],
+    },
+    Step {
+        what: "B's rs1 revives: weight 1 again",
+        action: Action::Revive(&["be-b1"]),
+        table: FULL,
+        notify: &["up B 1"],
+    },
+    Step {
+        what: "A's rs2 and rs3 die: quorum lost, the sorry server replaces rs1",
+        action: Action::Kill(&["be-a2", "be-a3"]),
+        table: "\
+-A -t 10.10.0.1:80 -s rr
+-a -t 10.10.0.1:80 -r 10.200.1.9:8080 -m -w 1
+-A -t 10.10.0.2:80 -s wrr
+-a -t 10.10.0.2:80 -r 10.200.1.2:8082 -m -w 1
+-a -t 10.10.0.2:80 -r 10.200.2.2:8082 -m -w 2
+-a -t 10.10.0.2:80 -r 10.200.3.2:8082 -m -w 3
+",
+        notify: &["down A 2", "down A 3", "quorum_down A"],
+    },
+    Step {
+        what: "A's rs2 and rs3 revive: quorum regained, the sorry server leaves",
+        action: Action::Revive(&["be-a2", "be-a3"]),
+        table: FULL,
+        notify: &["up A 2", "up A 3", "quorum_up A"],
+    },
+];
+
+/// Kills backend `name` (port `port` in namespace `rs<n>`) and watches the
+/// table every 20 ms until its real server leaves or drops to weight 0;
+/// returns (failed probes the backend's namespace answered with an RST,
+/// seconds from the kill to the change).
+fn kill_and_count(guest: &mut Guest, name: &str) -> (u64, f64) {
+    let (n, port) = match name {
+        "be-a1" => (1, 8081),
+        "be-b1" => (1, 8082),
+        _ => panic!("no probe count for {name}"),
+    };
+    let out = guest.run_ok(&format!(
+        ". /etc/lvsd-test/lib.sh
+        before=$(tcp_counter rs{n} OutRsts)
+        t0=$(uptime_cs)
+        kill $(cat /run/bg/{name}.pid)
+        while ipvsadm -Sn | grep -q -- '-r 10.200.{n}.2:{port} -m -w [1-9]'; do
+            [ $(( $(uptime_cs) - t0 )) -gt 2000 ] && break
+            sleep 0.02
+        done
+        echo $(( $(tcp_counter rs{n} OutRsts) - before )) $(( $(uptime_cs) - t0 ))"
+    ));
+    let mut words = out.split_whitespace();
+    let probes = words.next().and_then(|w| w.parse().ok()).expect(&out);
+    let centis: u64 = words.next().and_then(|w| w.parse().ok()).expect(&out);
+    (probes, centis as f64 / 100.0)
+}
+
+/// Runs the scenario with `program`; panics on the first step that ends
+/// differently from the expected table or notify calls.
+fn run_scenario(guest: &mut Guest, program: Program) {
+    guest.run_ok(&format!(
+        "ipvsadm -C; rm -f {NOTIFY_LOG}; touch {NOTIFY_LOG}"
+    ));
+    start_backends(guest, &ALL_BACKENDS);
+    let opens = guest.run_ok(". /etc/lvsd-test/lib.sh; passive_opens_all");
+    guest
+        .spawn(program.name(), &program.command(SCENARIO))
+        .unwrap();
+    let mut failures = Vec::new();
+    for step in STEPS {
+        guest.run_ok(&format!(": > {NOTIFY_LOG}"));
+        match step.action {
+            Action::Nothing => {
+                // Every backend probed at least once (both virtual servers'
+                // ports in each namespace) before anything dies: a first
+                // probe that fails downs a server without retries.
+                guest
+                    .wait_for(
+                        &format!(". /etc/lvsd-test/lib.sh; probed_since '{}' 2", opens.trim()),
+                        Duration::from_secs(15),
+                    )
+                    .unwrap();
+            }
+            Action::Kill(names) if names.len() == 1 => {
+                let (probes, seconds) = kill_and_count(guest, names[0]);
+                eprintln!(
+                    "{}: {}: {probes} failed probes, {seconds:.2} s",
+                    program.name(),
+                    step.what
+                );
+                // keepalived's rule: retry (1) + 1 = 2 failed probes.
+                if probes != 2 {
+                    failures.push(format!(
+                        "{}: {}: {probes} failed probes before the change, expected 2",
+                        program.name(),
+                        step.what
+                    ));
+                }
+            }
+            Action::Kill(names) => stop_backends(guest, names),
+            Action::Revive(names) => start_backends(guest, names),
+        }
+        let table = wait_table(guest, step.table, Duration::from_secs(20));
+        if table != canonical(step.table) {
+            failures.push(format!(
+                "{}: {}: table\n{table}expected\n{}",
+                program.name(),
+                step.what,
+                canonical(step.table)
+            ));
+            break;
+        }
+        let want = step.notify.len();
+        let _ = guest.wait_for(
+            &format!("[ $(wc -l < {NOTIFY_LOG}) -ge {want} ]"),
+            Duration::from_secs(5),
+        );
+        let mut calls: Vec<String> = guest
+            .run_ok(&format!("cat {NOTIFY_LOG}"))
+            .lines()
+            .map(str::to_string)
+            .collect();
+        calls.sort();
+        let mut expected: Vec<String> = step.notify.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        if calls != expected {
+            failures.push(format!(
+                "{}: {}: notify calls {calls:?}, expected {expected:?}",
+                program.name(),
+                step.what
+            ));
+        }
+    }
+    let log = guest.stop(program.name()).unwrap();
+    stop_backends(guest, &ALL_BACKENDS);
+    guest.run_ok("ipvsadm -C");
+    assert!(
+        failures.is_empty(),
+        "{}\n{} log:\n{log}",
+        failures.join("\n"),
+        program.name()
+    );
+}
+
+#[test]
+fn scenario_under_lvsd() {
+    let Some(mut guest) = guest() else { return };
+    run_scenario(&mut guest, Program::Lvsd);
+}
+
+#[test]
+fn scenario_under_keepalived() {
+    let Some(mut guest) = guest() else { return };
+    run_scenario(&mut guest, Program::Keepalived);
+}
+
+/// The scenario with `include FILE` as the last line of virtual server B,
+/// so a reload can add a real server by changing FILE.
+fn scenario_including(file: &str) -> String {
+    let scenario = include_str!("data/daemon/scenario.conf").trim_end();
+    let body = scenario
+        .strip_suffix('}')
+        .expect("scenario ends with B's `}`");
+    format!("{body}    include {file}\n}}\n")
+}
+
+/// An extra real server of B in namespace rs2 (`be-x` serves it).
+const EXTRA_RS: &str = "real_server 10.200.2.9 8082 {
+    weight 1
+    TCP_CHECK {
+        connect_timeout 1
+        retry 1
+        delay_before_retry 1
+    }
+}
+";
+
+/// Waits until `pattern` (grep -E) matched at least `count` lines of NAME's log.
+fn wait_log(guest: &mut Guest, name: &str, pattern: &str, count: usize) {
+    let cond = format!(
+        "[ $(grep -cE {} /run/bg/{name}.log) -ge {count} ]",
+        lvsd_vm::shell_quote(pattern)
+    );
+    if let Err(e) = guest.wait_for(&cond, Duration::from_secs(20)) {
+        let log = guest.log_of(name).unwrap_or_default();
+        panic!("{e}\n{name} log:\n{log}");
+    }
+}
+
+/// `writes_total` from a fresh SIGUSR1 state dump of NAME (state file `state`).
+fn writes_total(guest: &mut Guest, name: &str, state: &str) -> u64 {
+    guest.run_ok(&format!("rm -f {state}"));
+    guest.signal(name, "USR1").unwrap();
+    guest
+        .wait_for(&format!("[ -s {state} ]"), Duration::from_secs(10))
+        .unwrap();
+    let text = guest.run_ok(&format!("cat {state}"));
+    let dump: serde_json::Value = serde_json::from_str(&text).expect("state dump is JSON");
+    dump["writes_total"]
+        .as_u64()
+        .expect("writes_total in the dump")
+}
+
+/// Lines of NAME's log matching `pattern` (grep -E).
+fn log_lines(guest: &mut Guest, name: &str, pattern: &str) -> Vec<String> {
+    guest
+        .run_ok(&format!(
+            "grep -E {} /run/bg/{name}.log || true",
+            lvsd_vm::shell_quote(pattern)
+        ))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `kill -9` and restart with healthy backends: a poller reading
+/// `ipvsadm -Sn` every 50 ms sees one table throughout. Then SIGHUP with
+/// the same config writes nothing, a broken include changes nothing and is
+/// logged, and one added real server costs exactly one write.
+#[test]
+fn restart_and_reload_write_only_what_changed() {
+    let Some(mut guest) = guest() else { return };
+    let guest = &mut *guest;
+    let state = "/tmp/lvsd-reload.json";
+    guest.run_ok("ipvsadm -C; mkdir -p /tmp/reload; : > /tmp/reload/b-extra.conf");
+    guest
+        .write_file(
+            "/tmp/reload/main.conf",
+            scenario_including("/tmp/reload/b-extra.conf").as_bytes(),
+        )
+        .unwrap();
+    start_backends(guest, &ALL_BACKENDS);
+    guest
+        .spawn("be-x", "ip netns exec rs2 lvsd-backend 10.200.2.9:8082")
+        .unwrap();
+    let lvsd =
+        |name: &str| format!("lvsd -n -l -f /tmp/reload/main.conf --state-file {state} # {name}");
+    guest.spawn("lvsd-first", &lvsd("first")).unwrap();
+    assert_eq!(
+        wait_table(guest, FULL, Duration::from_secs(20)),
+        canonical(FULL)
+    );
+    // Every probe has run (and passed) at least once: nothing more to write.
+    std::thread::sleep(Duration::from_secs(2));
+
+    guest
+        .spawn(
+            "poller",
+            "bash -c 'while :; do ipvsadm -Sn | md5sum; sleep 0.05; done'",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    guest.signal("lvsd-first", "KILL").unwrap();
+    guest
+        .wait_for(
+            "! kill -0 $(cat /run/bg/lvsd-first.pid) 2>/dev/null",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    guest.spawn("lvsd", &lvsd("restarted")).unwrap();
+    wait_log(guest, "lvsd", "lvsd started", 1);
+    // Several probe rounds of the restarted lvsd.
+    std::thread::sleep(Duration::from_secs(3));
+    guest.stop("poller").unwrap();
+    let polls = guest.run_ok("wc -l < /run/bg/poller.log; sort -u /run/bg/poller.log | wc -l");
+    let counts: Vec<usize> = polls
+        .split_whitespace()
+        .map(|w| w.parse().unwrap())
+        .collect();
+    let started = log_lines(guest, "lvsd", "lvsd started");
+    assert!(counts[0] >= 20, "the poller polled: {polls}");
+    assert_eq!(
+        counts[1], 1,
+        "the table changed during the restart; {started:?}"
+    );
+    assert!(started[0].contains("changes=0"), "{started:?}");
+    assert_eq!(writes_total(guest, "lvsd", state), 0);
+
+    // SIGHUP, same config: zero writes.
+    guest.signal("lvsd", "HUP").unwrap();
+    wait_log(guest, "lvsd", "reload complete", 1);
+    let reloads = log_lines(guest, "lvsd", "reload complete");
+    assert!(reloads[0].contains("changes=0"), "{reloads:?}");
+    assert_eq!(writes_total(guest, "lvsd", state), 0);
+
+    // A broken include: the running config stays, the error is logged.
+    guest
+        .write_file(
+            "/tmp/reload/b-extra.conf",
+            b"real_server 10.200.2.9 8082 {\n    weight x\n}\n",
+        )
+        .unwrap();
+    guest.signal("lvsd", "HUP").unwrap();
+    wait_log(guest, "lvsd", "reload refused", 1);
+    let refused = guest.log_of("lvsd").unwrap();
+    assert!(
+        refused.contains("/tmp/reload/b-extra.conf:2"),
+        "the error names the include: {refused}"
+    );
+    assert_eq!(canonical(&guest.run_ok("ipvsadm -Sn")), canonical(FULL));
+    assert_eq!(writes_total(guest, "lvsd", state), 0);
+
+    // One real server more: one write.
+    guest
+        .write_file("/tmp/reload/b-extra.conf", EXTRA_RS.as_bytes())
+        .unwrap();
+    guest.signal("lvsd", "HUP").unwrap();
+    wait_log(guest, "lvsd", "reload complete", 2);
+    let with_extra = format!("{FULL}-a -t 10.10.0.2:80 -r 10.200.2.9:8082 -m -w 1\n");
+    assert_eq!(
+        wait_table(guest, &with_extra, Duration::from_secs(5)),
+        canonical(&with_extra)
+    );
+    let reloads = log_lines(guest, "lvsd", "reload complete");
+    assert!(reloads[1].contains("changes=1"), "{reloads:?}");
+    // Its probes pass: still one write a few rounds later.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(writes_total(guest, "lvsd", state), 1);
+
+    guest.stop("lvsd").unwrap();
+    stop_backends(guest, &ALL_BACKENDS);
+    stop_backends(guest, &["be-x"]);
+    assert_eq!(
+        guest.run_ok("ipvsadm -Sn"),
+        "",
+        "lvsd removed its services at stop"
+    );
+}
+
+/// A service lvsd does not own, made before it starts.
+const FOREIGN: &str = "\
+-A -t 10.99.0.1:80 -s rr
+-a -t 10.99.0.1:80 -r 10.200.3.2:9999 -m -w 5
+";
+
+/// Hand edits (`ipvsadm -d`, `ipvsadm -e`) of lvsd's services are undone
+/// within the drift interval; a foreign service is left alone through
+/// start, reload, drift repair and stop.
+#[test]
+fn drift_is_repaired_and_foreign_services_are_left_alone() {
+    let Some(mut guest) = guest() else { return };
+    let guest = &mut *guest;
+    guest.run_ok(
+        "ipvsadm -C
+        ipvsadm -A -t 10.99.0.1:80 -s rr
+        ipvsadm -a -t 10.99.0.1:80 -r 10.200.3.2:9999 -m -w 5",
+    );
+    start_backends(guest, &ALL_BACKENDS);
+    guest
+        .spawn(
+            "lvsd",
+            &format!(
+                "lvsd -n -l -f {SCENARIO} --drift-interval 1 --state-file /tmp/lvsd-drift.json"
+            ),
+        )
+        .unwrap();
+    let both = format!("{FULL}{FOREIGN}");
+    assert_eq!(
+        wait_table(guest, &both, Duration::from_secs(20)),
+        canonical(&both)
+    );
+
+    // Remove one real server and change another's weight by hand; time
+    // until the table is whole again (every 20 ms in the guest).
+    let out = guest.run_ok(
+        ". /etc/lvsd-test/lib.sh
+        sort_table() { ipvsadm -Sn | sort; }
+        want=$(sort_table)
+        t0=$(uptime_cs)
+        ipvsadm -d -t 10.10.0.1:80 -r 10.200.2.2:8081
+        ipvsadm -e -t 10.10.0.2:80 -r 10.200.3.2:8082 -m -w 7
+        while [ \"$(sort_table)\" != \"$want\" ]; do
+            [ $(( $(uptime_cs) - t0 )) -gt 1000 ] && break
+            sleep 0.02
+        done
+        echo $(( $(uptime_cs) - t0 ))",
+    );
+    let seconds = out.trim().parse::<f64>().unwrap() / 100.0;
+    eprintln!("drift repaired in {seconds:.2} s (interval 1 s)");
+    assert_eq!(canonical(&guest.run_ok("ipvsadm -Sn")), canonical(&both));
+    // The interval, plus the guest's slowness (TCG) as slack.
+    assert!(seconds <= 2.5, "drift repaired after {seconds} s");
+    wait_log(guest, "lvsd", "drift repaired", 1);
+
+    guest.signal("lvsd", "HUP").unwrap();
+    wait_log(guest, "lvsd", "reload complete", 1);
+    assert_eq!(canonical(&guest.run_ok("ipvsadm -Sn")), canonical(&both));
+
+    let log = guest.stop("lvsd").unwrap();
+    stop_backends(guest, &ALL_BACKENDS);
+    let after = guest.run_ok("ipvsadm -Sn");
+    guest.run_ok("ipvsadm -C");
+    assert_eq!(canonical(&after), canonical(FOREIGN), "lvsd log:\n{log}");
+}
+
+/// `lvs_timeouts` and `lvs_sync_daemon` from `global_defs` reach the kernel
+/// at start.
+#[test]
+fn global_timeouts_and_sync_daemon_are_set_at_start() {
+    let Some(mut guest) = guest() else { return };
+    let guest = &mut *guest;
+    guest
+        .write_file(
+            "/tmp/settings.conf",
+            b"global_defs {
+    lvs_timeouts tcp 901 tcpfin 121 udp 301
+    lvs_sync_daemon veth-lb1 VI_1 id 7
+}
+virtual_server 10.10.0.3 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.200.1.2 8081 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+",
+        )
+        .unwrap();
+    // The kernel's defaults are 900 120 300: lvsd's values differ.
+    guest.run_ok("ipvsadm -C; ipvsadm --set 900 120 300; ipvsadm --stop-daemon backup || true");
+    let before = guest.run_ok("ipvsadm -L --timeout");
+    guest
+        .spawn("lvsd", "lvsd -n -l -f /tmp/settings.conf")
+        .unwrap();
+    wait_log(guest, "lvsd", "lvsd started", 1);
+    let timeouts = guest.run_ok("ipvsadm -L --timeout");
+    let daemons = guest.run_ok("ipvsadm -L --daemon");
+    let log = guest.stop("lvsd").unwrap();
+    guest.run_ok("ipvsadm --stop-daemon backup; ipvsadm --set 900 120 300; ipvsadm -C");
+    assert_eq!(before.trim(), "Timeout (tcp tcpfin udp): 900 120 300");
+    assert_eq!(
+        timeouts.trim(),
+        "Timeout (tcp tcpfin udp): 901 121 301",
+        "lvsd log:\n{log}"
+    );
+    assert!(
+        daemons.contains("backup sync daemon (mcast=veth-lb1, syncid=7,"),
+        "{daemons}\nlvsd log:\n{log}"
+    );
+}
