@@ -303,9 +303,10 @@ fn settings_daemons_and_errors_in_the_kernel() {
 fn a_100000_destination_dump_loses_nothing() {
     let Some(mut guest) = guest() else { return };
     let out = run_guest_side(&mut guest, "guest_side_big_dump");
+    let figures = out.lines().find_map(|l| l.find("applied").map(|i| &l[i..]));
     println!(
-        "{}",
-        out.lines().find(|l| l.starts_with("applied")).unwrap_or("")
+        "in the guest: {}",
+        figures.expect("the guest side printed its figures")
     );
     assert_eq!(
         guest.run_ok("ipvsadm -Ln | grep -c -- '->'").trim(),
