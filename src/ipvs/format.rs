@@ -14,7 +14,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::settings::Info;
 use super::{
-    DestEntry, ForwardMethod, Protocol, ServiceEntry, ServiceFlags, ServiceKey, TunnelType,
+    DestEntry, Destination, ForwardMethod, Protocol, Service, ServiceEntry, ServiceFlags,
+    ServiceKey, TableOp, TunnelType,
 };
 
 /// glibc's merge sort (`msort_with_tmp`): split at `n / 2`, sort both halves,
@@ -236,8 +237,7 @@ fn sched_flag_names(scheduler: &str, flags: u32) -> String {
 
 const SCHED_FLAGS: u32 = ServiceFlags::SCHED1 | ServiceFlags::SCHED2 | ServiceFlags::SCHED3;
 
-fn persistence_mask(e: &ServiceEntry) -> Option<String> {
-    let s = &e.service;
+fn persistence_mask(s: &Service) -> Option<String> {
     match s.key.family() {
         super::Family::Inet if s.netmask != 0xffff_ffff => {
             Some(Ipv4Addr::from(s.netmask).to_string())
@@ -291,65 +291,94 @@ fn tun_flags_option(flags: u16) -> &'static str {
     }
 }
 
+/// A service as ipvsadm names it on its command line: `-t ADDR:PORT`,
+/// `-u ...`, `--sctp-service ...`, or `-f MARK [-6]`.
+pub fn service_spec(key: &ServiceKey) -> String {
+    match *key {
+        ServiceKey::Fwmark { family, mark } => match family {
+            super::Family::Inet6 => format!("-f {} -6", mark as i32),
+            super::Family::Inet => format!("-f {}", mark as i32),
+        },
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => format!("{} {}", protocol_option(protocol), addr_port(&addr, port)),
+    }
+}
+
+/// What follows the service in an `-A`/`-E` line: ` -s SCHED` and the
+/// persistence, one-packet and scheduler-flag options, as `ipvsadm -Sn` writes them.
+pub fn service_options(s: &Service) -> String {
+    let mut out = format!(" -s {}", s.scheduler);
+    if s.flags.0 & ServiceFlags::PERSISTENT != 0 {
+        let _ = write!(out, " -p {}", s.timeout);
+        if let Some(m) = persistence_mask(s) {
+            let _ = write!(out, " -M {m}");
+        }
+    }
+    if let Some(pe) = &s.pe_name {
+        let _ = write!(out, " --pe {pe}");
+    }
+    if s.flags.0 & ServiceFlags::ONEPACKET != 0 {
+        out.push_str(" -o");
+    }
+    if s.flags.0 & SCHED_FLAGS != 0 {
+        let _ = write!(out, " -b {}", sched_flag_names(&s.scheduler, s.flags.0));
+    }
+    out
+}
+
+/// What follows the service in an `-a`/`-e` line: ` -r ADDR:PORT`, the
+/// forwarding method, weight, tunnel and threshold options.
+pub fn dest_options(d: &Destination) -> String {
+    let mut out = format!(
+        " -r {} {} -w {}",
+        addr_port(&d.key.addr, d.key.port),
+        fwd_switch(d.fwd),
+        d.weight
+    );
+    if d.fwd == ForwardMethod::Tunnel {
+        match d.tunnel.kind {
+            TunnelType::Ipip => out.push_str(" --tun-type ipip"),
+            TunnelType::Gue => {
+                let _ = write!(
+                    out,
+                    " --tun-type gue --tun-port {} {}",
+                    d.tunnel.port,
+                    tun_flags_option(d.tunnel.flags)
+                );
+            }
+            TunnelType::Gre => {
+                let _ = write!(out, " --tun-type gre {}", tun_flags_option(d.tunnel.flags));
+            }
+        }
+    }
+    out
+}
+
+/// The `ipvsadm` arguments that make `op` (as `ipvsadm -R` reads them).
+pub fn op_line(op: &TableOp) -> String {
+    match op {
+        TableOp::AddService(s) => format!("-A {}{}", service_spec(&s.key), service_options(s)),
+        TableOp::UpdateService(s) => format!("-E {}{}", service_spec(&s.key), service_options(s)),
+        TableOp::RemoveService(k) => format!("-D {}", service_spec(k)),
+        TableOp::AddDest(k, d) => format!("-a {}{}", service_spec(k), dest_options(d)),
+        TableOp::UpdateDest(k, d) => format!("-e {}{}", service_spec(k), dest_options(d)),
+        TableOp::RemoveDest(k, d) => {
+            format!("-d {} -r {}", service_spec(k), addr_port(&d.addr, d.port))
+        }
+    }
+}
+
 /// The table as `ipvsadm -Sn` prints it.
 pub fn save(table: &[ServiceEntry]) -> String {
     let mut out = String::new();
     for (e, dests) in ipvsadm_order(table) {
-        let s = &e.service;
-        let svc = match s.key {
-            ServiceKey::Fwmark { family, mark } => match family {
-                super::Family::Inet6 => format!("-f {} -6", mark as i32),
-                super::Family::Inet => format!("-f {}", mark as i32),
-            },
-            ServiceKey::Addr {
-                protocol,
-                addr,
-                port,
-            } => format!("{} {}", protocol_option(protocol), addr_port(&addr, port)),
-        };
-        let _ = write!(out, "-A {svc} -s {}", s.scheduler);
-        if s.flags.0 & ServiceFlags::PERSISTENT != 0 {
-            let _ = write!(out, " -p {}", s.timeout);
-            if let Some(m) = persistence_mask(e) {
-                let _ = write!(out, " -M {m}");
-            }
-        }
-        if let Some(pe) = &s.pe_name {
-            let _ = write!(out, " --pe {pe}");
-        }
-        if s.flags.0 & ServiceFlags::ONEPACKET != 0 {
-            out.push_str(" -o");
-        }
-        if s.flags.0 & SCHED_FLAGS != 0 {
-            let _ = write!(out, " -b {}", sched_flag_names(&s.scheduler, s.flags.0));
-        }
-        out.push('\n');
+        let svc = service_spec(&e.service.key);
+        let _ = writeln!(out, "-A {svc}{}", service_options(&e.service));
         for d in dests {
-            let d = &d.dest;
-            let _ = write!(
-                out,
-                "-a {svc} -r {} {} -w {}",
-                addr_port(&d.key.addr, d.key.port),
-                fwd_switch(d.fwd),
-                d.weight
-            );
-            if d.fwd == ForwardMethod::Tunnel {
-                match d.tunnel.kind {
-                    TunnelType::Ipip => out.push_str(" --tun-type ipip"),
-                    TunnelType::Gue => {
-                        let _ = write!(
-                            out,
-                            " --tun-type gue --tun-port {} {}",
-                            d.tunnel.port,
-                            tun_flags_option(d.tunnel.flags)
-                        );
-                    }
-                    TunnelType::Gre => {
-                        let _ = write!(out, " --tun-type gre {}", tun_flags_option(d.tunnel.flags));
-                    }
-                }
-            }
-            out.push('\n');
+            let _ = writeln!(out, "-a {svc}{}", dest_options(&d.dest));
         }
     }
     out
@@ -391,7 +420,7 @@ pub fn list(table: &[ServiceEntry], info: &Info) -> String {
         }
         if s.flags.0 & ServiceFlags::PERSISTENT != 0 {
             let _ = write!(out, " persistent {}", s.timeout);
-            if let Some(m) = persistence_mask(e) {
+            if let Some(m) = persistence_mask(&e.service) {
                 let _ = write!(out, " mask {m}");
             }
             if let Some(pe) = &s.pe_name {
