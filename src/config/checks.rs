@@ -93,8 +93,9 @@ impl Typer<'_> {
             resolve(kind, location.clone(), conn, &r.inherited, addr, port)
         };
         match kind {
+            // The common case, without copying the location.
             CheckKw::Tcp => vec![Check::Tcp(TcpCheck {
-                common: common(&r.conn, &r),
+                common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
             })],
             CheckKw::HttpGet | CheckKw::SslGet => {
                 if r.urls.is_empty() {
@@ -108,9 +109,9 @@ impl Typer<'_> {
                 }
                 let tls = kind == CheckKw::SslGet;
                 vec![Check::Http(HttpCheck {
-                    common: common(&r.conn, &r),
+                    common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
                     tls,
-                    urls: r.urls.clone(),
+                    urls: std::mem::take(&mut r.urls),
                     virtualhost: vhost,
                 })]
             }

@@ -84,3 +84,14 @@ pub struct LoadOptions {
 pub fn load(path: &std::path::Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
     super::load::load(path, opts)
 }
+
+/// Like [`load`], but the main file's content is `bytes` (named `path` in
+/// diagnostics; its includes are read from disk relative to `path`). For
+/// tests and fuzzing.
+pub fn load_bytes(
+    path: &std::path::Path,
+    bytes: Vec<u8>,
+    opts: &LoadOptions,
+) -> Result<Loaded, ConfigError> {
+    super::load::load_bytes(path, bytes, opts)
+}

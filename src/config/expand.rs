@@ -96,7 +96,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             if text.trim().is_empty() {
                 continue;
             }
-            if is_multiline_definition(text) {
+            if text.trim_end().ends_with('\\') && is_multiline_definition(text) {
                 let mut joined = text.trim_end().trim_end_matches('\\').to_owned();
                 let mut last_ended_with_backslash = true;
                 while last_ended_with_backslash {
@@ -155,7 +155,11 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             return self.process(file, line, col_offset + skip as u32, rest, depth, emit);
         }
         // Step 3: definition.
-        if let Some((name, value)) = values::definition(trimmed) {
+        if let Some((name, value)) = trimmed
+            .starts_with('$')
+            .then(|| values::definition(trimmed))
+            .flatten()
+        {
             let value = value.trim();
             let value = value.strip_prefix('\n').unwrap_or(value);
             self.vars.insert(name.to_owned(), value.to_owned());

@@ -10,11 +10,11 @@
 use std::borrow::Cow;
 
 use nom::branch::alt;
-use nom::bytes::complete::{is_not, take_till, take_while1};
+use nom::bytes::complete::{is_not, take_while1};
 use nom::character::complete::{char, multispace0};
 use nom::combinator::{map, opt, recognize};
 use nom::multi::many1_count;
-use nom::sequence::{delimited, pair, preceded, terminated};
+use nom::sequence::{delimited, pair, preceded};
 use nom::IResult;
 
 /// What a token is.
@@ -59,7 +59,7 @@ fn escaped_body(quote: char) -> impl FnMut(&str) -> IResult<&str, &str> {
                 chars.next();
             }
         }
-        Ok(("", input))
+        Ok((&input[input.len()..], input))
     }
 }
 
@@ -94,27 +94,61 @@ fn token(input: &str) -> IResult<&str, (TokKind, &str)> {
 }
 
 /// Split `line` into tokens: `emit(kind, text, byte offset)`.
+///
+/// Plain words (no quote, no `$`) and braces are cut by a byte scan, the
+/// common case in large configs; anything else goes through the nom
+/// [`token`] grammar.
 pub fn lex_line<'t>(line: &'t str, mut emit: impl FnMut(TokKind, Cow<'t, str>, usize)) {
-    let mut rest = line;
-    loop {
-        let r: IResult<&str, &str> =
-            terminated(take_till(|c: char| !c.is_whitespace()), multispace0)(rest);
-        if let Ok((after, _)) = r {
-            rest = after;
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_whitespace() {
+            i += 1;
+            continue;
         }
-        if rest.is_empty() {
-            return;
+        match b {
+            b'{' => {
+                emit(TokKind::Open, Cow::Borrowed("{"), i);
+                i += 1;
+                continue;
+            }
+            b'}' => {
+                emit(TokKind::Close, Cow::Borrowed("}"), i);
+                i += 1;
+                continue;
+            }
+            _ => {}
         }
-        match token(rest) {
+        let start = i;
+        while i < bytes.len()
+            && !matches!(
+                bytes[i],
+                b' ' | b'\t' | b'{' | b'}' | b'"' | b'\'' | b'$' | 0x80
+                    ..=0xff | b'\n' | b'\r' | 0x0b | 0x0c
+            )
+        {
+            i += 1;
+        }
+        let plain_end = i == bytes.len()
+            || matches!(
+                bytes[i],
+                b' ' | b'\t' | b'{' | b'}' | b'\n' | b'\r' | 0x0b | 0x0c
+            );
+        if plain_end {
+            emit(TokKind::Word, Cow::Borrowed(&line[start..i]), start);
+            continue;
+        }
+        // Quotes, `${...}` or non-ASCII: the full grammar.
+        match token(&line[start..]) {
             Ok((after, (kind, text))) => {
-                let offset = line.len() - rest.len();
                 let text = if kind == TokKind::Word && text.contains(['"', '\'']) {
                     Cow::Owned(unquote(text))
                 } else {
                     Cow::Borrowed(text)
                 };
-                emit(kind, text, offset);
-                rest = after;
+                emit(kind, text, start);
+                i = line.len() - after.len();
             }
             Err(_) => return,
         }
@@ -227,6 +261,19 @@ mod tests {
     #[test]
     fn escapes_inside_quotes() {
         assert_eq!(unquote(r#""a\tb\x41\101\"c""#), "a\tbAA\"c");
+    }
+
+    #[test]
+    fn unterminated_quote_with_trailing_backslash() {
+        let t = lex("path \"abc\\");
+        assert_eq!(t[1].1, "abc\\");
+    }
+
+    #[test]
+    fn unicode_whitespace_and_words() {
+        let t = lex("path /é\u{a0}x {");
+        assert_eq!(t[1].1, "/é\u{a0}x");
+        assert_eq!(t[2].0, TokKind::Open);
     }
 
     #[test]

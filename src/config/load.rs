@@ -15,13 +15,17 @@ use super::VsAddress;
 
 /// Read and validate `path` (see [`super::load`]).
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_bytes(path, bytes, opts)
+}
+
+/// Like [`load`], with the main file's content given (see [`super::load_bytes`]).
+pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
-    let sources = SourceLoader::new(&mut diagnostics)
-        .load(path)
-        .map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let sources = SourceLoader::new(&mut diagnostics).load_bytes(path, bytes);
     let config_id = opts.config_id.clone().unwrap_or_else(default_config_id);
     let mut pre_diagnostics = Vec::new();
     let mut typer = Typer::new(&sources, &mut diagnostics);
@@ -47,13 +51,13 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
     diagnostics.extend(pre_diagnostics);
     diagnostics.sort_by(|a, b| {
         (
-            a.location.file != path,
+            *a.location.file != *path,
             &a.location.file,
             a.location.line,
             a.location.col,
         )
             .cmp(&(
-                b.location.file != path,
+                *b.location.file != *path,
                 &b.location.file,
                 b.location.line,
                 b.location.col,

@@ -18,5 +18,5 @@ mod typer;
 mod values;
 mod virtual_server;
 
-pub use diagnostic::{load, ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
+pub use diagnostic::{load, load_bytes, ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
 pub use model::*;

@@ -7,7 +7,8 @@
 //! read from, for diagnostics.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -15,14 +16,25 @@ use serde::Serialize;
 use crate::ipvs::{ForwardMethod, Protocol, TunnelType};
 
 /// Where something was read: file, line and column (1-based).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Location {
-    /// The file, as it was named (after include resolution).
-    pub file: PathBuf,
+    /// The file, as it was named (after include resolution). Shared: a
+    /// config with 100,000 real servers names the same file 200,000 times.
+    pub file: Arc<Path>,
     /// Line, 1-based.
     pub line: u32,
     /// Column, 1-based.
     pub col: u32,
+}
+
+impl Default for Location {
+    fn default() -> Self {
+        Location {
+            file: Arc::from(Path::new("")),
+            line: 0,
+            col: 0,
+        }
+    }
 }
 
 impl std::fmt::Display for Location {

@@ -122,8 +122,14 @@ impl Typer<'_> {
         }
         for (check_node, kind) in check_nodes {
             let checks = self.check(tree, check_node, kind, addr, port, &inherited);
-            rs.checks.extend(checks);
+            if rs.checks.is_empty() {
+                rs.checks = checks;
+            } else {
+                rs.checks.extend(checks);
+            }
         }
+        // Exact capacity: with 100,000 real servers, spare room adds up.
+        rs.checks.shrink_to_fit();
         if !seen.insert((addr, port)) {
             self.warning(&kw, format!("real server [{addr}]:{port} appears twice in virtual server {}: the second is ignored", describe(&vs.address)));
             return;

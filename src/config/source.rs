@@ -18,6 +18,8 @@ pub struct SourceFile {
     /// The file as it was named (glob results are absolute or relative to
     /// the including file's directory, as keepalived resolves them).
     pub path: PathBuf,
+    /// The same, shared by every [`Location`] in this file.
+    pub shared_path: std::sync::Arc<Path>,
     /// Its text (invalid UTF-8 replaced).
     pub text: String,
     /// For each line, the files it includes (resolved), when it is an
@@ -46,8 +48,8 @@ impl Sources {
             file: self
                 .files
                 .get(file as usize)
-                .map(|f| f.path.clone())
-                .unwrap_or_default(),
+                .map(|f| f.shared_path.clone())
+                .unwrap_or_else(|| Location::default().file),
             line,
             col,
         }
@@ -104,6 +106,9 @@ pub struct SourceLoader<'d> {
 /// What `include` variant a line uses.
 fn include_keyword(line: &str) -> Option<(usize, &str)> {
     let trimmed = line.trim_start();
+    if !trimmed.starts_with("include") {
+        return None;
+    }
     let indent = line.len() - trimmed.len();
     let word_end = trimmed
         .find(|c: char| c.is_whitespace())
@@ -127,11 +132,11 @@ impl<'d> SourceLoader<'d> {
         }
     }
 
-    /// Read `path` and everything it includes.
-    pub fn load(mut self, path: &Path) -> Result<Sources, std::io::Error> {
-        let bytes = std::fs::read(path)?;
+    /// Use `bytes` as the main file's content, named `path` (its includes
+    /// are still read from disk, relative to `path`'s directory).
+    pub fn load_bytes(mut self, path: &Path, bytes: Vec<u8>) -> Sources {
         self.add_file(path.to_path_buf(), bytes);
-        Ok(self.sources)
+        self.sources
     }
 
     /// Register a file read from disk and resolve its includes.
@@ -139,6 +144,7 @@ impl<'d> SourceLoader<'d> {
         let id = self.sources.files.len() as u32;
         let (text, bad_bytes) = decode(bytes);
         self.sources.files.push(SourceFile {
+            shared_path: std::sync::Arc::from(path.as_path()),
             path: path.clone(),
             text,
             includes: Vec::new(),
@@ -223,7 +229,8 @@ impl<'d> SourceLoader<'d> {
         }
         let mut ids = Vec::new();
         for p in paths {
-            if p.is_dir() {
+            if !p.is_file() {
+                // Directories, devices and fifos are not config files.
                 continue;
             }
             let canon = canonical(&p);

@@ -198,7 +198,8 @@ impl Typer<'_> {
             s.inhibit = sorry_inhibit;
             s.method = sorry_method.map_or(vs.method, |(m, _)| m);
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::with_capacity(rs_nodes.len());
+        vs.real_servers.reserve_exact(rs_nodes.len());
         for rs in rs_nodes {
             self.real_server(tree, rs, &mut vs, &inherited, &mut seen);
         }
@@ -233,6 +234,7 @@ impl Typer<'_> {
             );
             return;
         }
+        vs.real_servers.shrink_to_fit();
         self.config.virtual_servers.push(vs);
     }
 
