@@ -73,12 +73,19 @@ fn dollar_brace(input: &str) -> IResult<&str, &str> {
 
 /// Unquoted characters: not whitespace, brace or quote.
 fn bare(input: &str) -> IResult<&str, &str> {
-    take_while1(|c: char| !c.is_whitespace() && !matches!(c, '{' | '}' | '"' | '\''))(input)
+    take_while1(|c: char| !c.is_ascii_whitespace() && !matches!(c, '{' | '}' | '"' | '\'' | '$'))(
+        input,
+    )
 }
 
 /// A word: quoted and unquoted parts with no whitespace between.
 fn word(input: &str) -> IResult<&str, &str> {
-    recognize(many1_count(alt((dollar_brace, quoted, bare))))(input)
+    recognize(many1_count(alt((
+        dollar_brace,
+        quoted,
+        bare,
+        recognize(char('$')),
+    ))))(input)
 }
 
 /// One token, after optional whitespace.
@@ -278,7 +285,9 @@ mod tests {
 
     #[test]
     fn dollar_brace_stays_in_word() {
-        let t = lex("path ${UNDEFINED}/x");
+        let t = lex("path ${UNDEFINED}/x a${B}c $");
         assert_eq!(t[1].1, "${UNDEFINED}/x");
+        assert_eq!(t[2].1, "a${B}c");
+        assert_eq!(t[3].1, "$");
     }
 }
