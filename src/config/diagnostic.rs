@@ -39,8 +39,18 @@ impl fmt::Display for Diagnostic {
         };
         write!(f, "{}: {level}: {}", self.location, self.message)?;
         if let Some(line) = &self.source_line {
+            // The caret under the column, tabs kept so it lines up; a column
+            // past the (possibly shortened) line gets no caret.
             let col = self.location.col.max(1) as usize;
-            write!(f, "\n  | {line}\n  | {:>width$}", "^", width = col)?;
+            let pad: String = line
+                .chars()
+                .take(col - 1)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(f, "\n  | {line}")?;
+            if col <= line.chars().count() + 1 {
+                write!(f, "\n  | {pad}^")?;
+            }
         }
         Ok(())
     }

@@ -29,7 +29,7 @@ use super::values::{self, SeqSpec};
 /// Expansion deeper than this (a parameter that names itself, say) is an error.
 const MAX_DEPTH: u32 = 32;
 /// A `~SEQ`/`~LST` producing more lines than this is an error, not a hang.
-const MAX_REPEAT: u64 = 10_000_000;
+const MAX_REPEAT: u64 = 5_000_000;
 
 /// One line after preprocessing, ready for the lexer.
 #[derive(Debug, Clone)]
@@ -208,8 +208,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         depth: u32,
         emit: &mut dyn FnMut(LogicalLine<'s>),
     ) {
-        let rows = spec.rows();
-        if rows.len() as u64 > MAX_REPEAT || self.produced > MAX_REPEAT {
+        if spec.rounds() > MAX_REPEAT || self.produced > MAX_REPEAT {
             self.error(
                 file,
                 line,
@@ -218,7 +217,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             );
             return;
         }
-        for row in rows {
+        for row in spec.rows() {
             for (name, value) in spec.vars.iter().zip(row) {
                 self.vars.insert(name.clone(), value);
             }

@@ -68,17 +68,23 @@ impl<'a> Typer<'a> {
         }
     }
 
-    /// Every block in the tree must have been closed; say where one opened if not.
+    /// Every block in the tree must have been closed; say where the
+    /// outermost unclosed one opened if not. Iterative: nesting depth is
+    /// whatever the input says.
     fn check_closed(&mut self, tree: &Tree<'_>, node: u32) {
-        let n = &tree.nodes[node as usize];
-        if let (Some(open), false) = (n.open, n.closed) {
-            let kw = tree.keyword(node).text.to_string();
-            let tok = tree.toks[open as usize].clone();
-            self.error(&tok, format!("block `{kw}` opened here is never closed: expected `}}` before the end of the config"));
-            return;
-        }
-        for child in tree.children(node) {
-            self.check_closed(tree, child);
+        let mut pending = vec![node];
+        while let Some(n) = pending.pop() {
+            let info = &tree.nodes[n as usize];
+            if let (Some(open), false) = (info.open, info.closed) {
+                let kw = tree.keyword(n).text.to_string();
+                let tok = tree.toks[open as usize].clone();
+                self.error(
+                    &tok,
+                    format!("block `{kw}` opened here is never closed: expected `}}` before the end of the config"),
+                );
+                return;
+            }
+            pending.extend(tree.children(n));
         }
     }
 

@@ -72,6 +72,21 @@ pub struct SeqSpec {
 }
 
 impl SeqSpec {
+    /// How many rounds there are (without making them).
+    pub fn rounds(&self) -> u64 {
+        match self.seq {
+            Some((start, step, end, _)) => {
+                let span = (i128::from(end) - i128::from(start)) / i128::from(step);
+                if span < 0 {
+                    0
+                } else {
+                    (span as u64).saturating_add(1)
+                }
+            }
+            None => self.list.len() as u64,
+        }
+    }
+
     /// Every round's values, one per variable.
     pub fn rows(&self) -> Vec<Vec<String>> {
         let Some((start, step, end, hex)) = self.seq else {
@@ -81,10 +96,10 @@ impl SeqSpec {
         let mut v = start;
         while (step > 0 && v <= end) || (step < 0 && v >= end) {
             rows.push(vec![if hex { format!("{v:x}") } else { v.to_string() }]);
-            if rows.len() > 10_000_001 {
-                break;
+            match v.checked_add(step) {
+                Some(next) => v = next,
+                None => break,
             }
-            v += step;
         }
         rows
     }
