@@ -132,6 +132,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ("seq malformed", s("~SEQ(1x) foo\n"), Error(1, 1, "malformed ~SEQ")),
         ("lst row size", s("~LST({a,b}, {1}) x\n"), Error(1, 1, "1 values for 2 variables")),
         ("seq too long", s("~SEQ(i, 1, 100000000) x\n"), Error(1, 1, "more than")),
+        ("exponential parameters", s("$A=x x x x x x x x\n$B=$A $A $A $A $A $A $A $A\n$C=$B $B $B $B $B $B $B $B\n$D=$C $C $C $C $C $C $C $C\n$E=$D $D $D $D $D $D $D $D\n$F=$E $E $E $E $E $E $E $E\n$G=$F $F $F $F $F $F $F $F\n$H=$G $G $G $G $G $G $G $G\n$H\n"), Error(9, 1, "MB of text")),
         ("parameter defined later", s("virtual_server 10.0.0.1 $P {\n}\n$P=80\n"), Error(1, 25, "undefined $PARAMETER")),
         // Bytes and sizes.
         ("non-utf8 in keyword", b"global_defs {\n router_\xff\xfeid x\n}\n".to_vec(), Error(2, 9, "not UTF-8")),

@@ -29,7 +29,10 @@ use super::values::{self, SeqSpec};
 /// Expansion deeper than this (a parameter that names itself, say) is an error.
 const MAX_DEPTH: u32 = 32;
 /// A `~SEQ`/`~LST` producing more lines than this is an error, not a hang.
-const MAX_REPEAT: u64 = 5_000_000;
+const MAX_REPEAT: u64 = 2_000_000;
+/// Text made by substitution and sequences beyond this is an error: a few
+/// lines can otherwise ask for gigabytes (`$A=$B $B`, `$B=$C $C`, ...).
+const MAX_EXPANDED_BYTES: u64 = 32 << 20;
 
 /// One line after preprocessing, ready for the lexer.
 #[derive(Debug, Clone)]
@@ -52,6 +55,10 @@ pub struct Preprocessor<'s, 'd> {
     vars: HashMap<String, String>,
     diagnostics: &'d mut Vec<Diagnostic>,
     produced: u64,
+    /// Bytes of text made by expansion so far.
+    expanded_bytes: u64,
+    /// Set once a limit was hit: the rest of the expansion is dropped.
+    stopped: bool,
 }
 
 impl<'s, 'd> Preprocessor<'s, 'd> {
@@ -67,6 +74,8 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             vars: HashMap::new(),
             diagnostics,
             produced: 0,
+            expanded_bytes: 0,
+            stopped: false,
         }
     }
 
@@ -125,6 +134,25 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         depth: u32,
         emit: &mut dyn FnMut(LogicalLine<'s>),
     ) {
+        if self.stopped {
+            return;
+        }
+        if let Cow::Owned(t) = &text {
+            self.expanded_bytes += t.len() as u64 + 1;
+            if self.expanded_bytes > MAX_EXPANDED_BYTES {
+                self.stopped = true;
+                self.error(
+                    file,
+                    line,
+                    col_offset + 1,
+                    format!(
+                        "expansion makes more than {} MB of text",
+                        MAX_EXPANDED_BYTES >> 20
+                    ),
+                );
+                return;
+            }
+        }
         if depth > MAX_DEPTH {
             self.error(
                 file,
@@ -209,6 +237,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         emit: &mut dyn FnMut(LogicalLine<'s>),
     ) {
         if spec.rounds() > MAX_REPEAT || self.produced > MAX_REPEAT {
+            self.stopped = true;
             self.error(
                 file,
                 line,
@@ -222,7 +251,11 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
                 self.vars.insert(name.clone(), value);
             }
             self.process(file, line, 0, Cow::Owned(rest.to_owned()), depth + 1, emit);
+            if self.stopped {
+                return;
+            }
             if self.produced > MAX_REPEAT {
+                self.stopped = true;
                 self.error(
                     file,
                     line,
@@ -243,6 +276,10 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         let mut changed = false;
         let mut rest = text;
         while let Some(at) = rest.find('$') {
+            if out.len() as u64 > MAX_EXPANDED_BYTES {
+                // Let process() report it: the result is over the limit.
+                break;
+            }
             out.push_str(&rest[..at]);
             let after = &rest[at + 1..];
             if let Some((name, used)) = values::braced_name(after) {
