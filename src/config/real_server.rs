@@ -53,17 +53,15 @@ impl Typer<'_> {
             notify_down: None,
             checks: Vec::new(),
         };
-        let mut check_nodes = Vec::new();
+        // First pass: the real server's own settings (which its checkers
+        // inherit, wherever they are written); checkers in the second pass.
         for child in tree.children(node) {
             let ckw = tree.keyword(child).clone();
             if let Some(ik) = InheritKw::from_name(&ckw.text) {
                 self.inherit_keyword(tree, child, ik, &mut inherited);
                 continue;
             }
-            if let Some(ck) = CheckKw::from_name(&ckw.text) {
-                if self.need_block(tree, child) {
-                    check_nodes.push((child, ck));
-                }
+            if CheckKw::from_name(&ckw.text).is_some() {
                 continue;
             }
             let Some(which) = RsKw::from_name(&ckw.text) else {
@@ -120,7 +118,13 @@ impl Typer<'_> {
                 rs.port = vp;
             }
         }
-        for (check_node, kind) in check_nodes {
+        for check_node in tree.children(node) {
+            let Some(kind) = CheckKw::from_name(&tree.keyword(check_node).text) else {
+                continue;
+            };
+            if !self.need_block(tree, check_node) {
+                continue;
+            }
             let checks = self.check(tree, check_node, kind, addr, port, &inherited);
             if rs.checks.is_empty() {
                 rs.checks = checks;

@@ -286,9 +286,16 @@ impl<'d> SourceLoader<'d> {
 
 /// The part of a line before its comment (`#` or `!` outside quotes).
 pub fn strip_comment(line: &str) -> &str {
-    let mut quote: Option<u8> = None;
     let bytes = line.as_bytes();
-    let mut i = 0;
+    // Most lines have no quote and no comment character at all.
+    let Some(first) = bytes
+        .iter()
+        .position(|&b| matches!(b, b'#' | b'!' | b'"' | b'\''))
+    else {
+        return line;
+    };
+    let mut quote: Option<u8> = None;
+    let mut i = first;
     while i < bytes.len() {
         let b = bytes[i];
         match quote {
