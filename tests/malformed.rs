@@ -142,6 +142,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ("many braces", o(format!("{}\n", "{".repeat(100_000))), Error(1, 1, "opens no block")),
         ("deep nesting", o(format!("global_defs {{\n{}\n", "a {".repeat(50_000))), Error(1, 13, "never closed")),
         ("deep nesting closed", o(format!("global_defs {{\n{}\n}}\n", "notification_email {".repeat(50_000) + &"}".repeat(50_000))), Clean),
+        ("vertical tab between words", b"global_defs {\x0b\n router_id\x0bx\x0c\n}\n".to_vec(), Clean),
         ("empty file", s(""), Clean),
         ("only comments", s("# nothing\n! here\n"), Clean),
     ]

@@ -10,8 +10,8 @@
 use std::borrow::Cow;
 
 use nom::branch::alt;
-use nom::bytes::complete::{is_not, take_while1};
-use nom::character::complete::{char, multispace0};
+use nom::bytes::complete::{is_not, take_while, take_while1};
+use nom::character::complete::char;
 use nom::combinator::{map, opt, recognize};
 use nom::multi::many1_count;
 use nom::sequence::{delimited, pair, preceded};
@@ -26,6 +26,12 @@ pub enum TokKind {
     Open,
     /// `}`.
     Close,
+}
+
+/// Whitespace as C's `isspace` has it (keepalived is C): space, \t, \n,
+/// \v, \f, \r.
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
 }
 
 /// A quoted part, without its quotes; an unterminated quote runs to the end.
@@ -73,9 +79,7 @@ fn dollar_brace(input: &str) -> IResult<&str, &str> {
 
 /// Unquoted characters: not whitespace, brace or quote.
 fn bare(input: &str) -> IResult<&str, &str> {
-    take_while1(|c: char| !c.is_ascii_whitespace() && !matches!(c, '{' | '}' | '"' | '\'' | '$'))(
-        input,
-    )
+    take_while1(|c: char| !is_space(c) && !matches!(c, '{' | '}' | '"' | '\'' | '$'))(input)
 }
 
 /// A word: quoted and unquoted parts with no whitespace between.
@@ -91,7 +95,7 @@ fn word(input: &str) -> IResult<&str, &str> {
 /// One token, after optional whitespace.
 fn token(input: &str) -> IResult<&str, (TokKind, &str)> {
     preceded(
-        multispace0,
+        take_while(is_space),
         alt((
             map(char('{'), |_| (TokKind::Open, "{")),
             map(char('}'), |_| (TokKind::Close, "}")),
@@ -110,7 +114,7 @@ pub fn lex_line<'t>(line: &'t str, mut emit: impl FnMut(TokKind, Cow<'t, str>, u
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if b.is_ascii_whitespace() {
+        if is_space(char::from(b)) {
             i += 1;
             continue;
         }
@@ -137,11 +141,12 @@ pub fn lex_line<'t>(line: &'t str, mut emit: impl FnMut(TokKind, Cow<'t, str>, u
         {
             i += 1;
         }
-        let plain_end = i == bytes.len()
-            || matches!(
-                bytes[i],
-                b' ' | b'\t' | b'{' | b'}' | b'\n' | b'\r' | 0x0b | 0x0c
-            );
+        let plain_end = i > start
+            && (i == bytes.len()
+                || matches!(
+                    bytes[i],
+                    b' ' | b'\t' | b'{' | b'}' | b'\n' | b'\r' | 0x0b | 0x0c
+                ));
         if plain_end {
             emit(TokKind::Word, Cow::Borrowed(&line[start..i]), start);
             continue;
@@ -155,7 +160,13 @@ pub fn lex_line<'t>(line: &'t str, mut emit: impl FnMut(TokKind, Cow<'t, str>, u
                     Cow::Borrowed(text)
                 };
                 emit(kind, text, start);
-                i = line.len() - after.len();
+                let next = line.len() - after.len();
+                if next <= start {
+                    // No progress would loop forever; cannot happen with
+                    // the grammar above, but bytes are adversarial.
+                    return;
+                }
+                i = next;
             }
             Err(_) => return,
         }
@@ -281,6 +292,13 @@ mod tests {
         let t = lex("path /é\u{a0}x {");
         assert_eq!(t[1].1, "/é\u{a0}x");
         assert_eq!(t[2].0, TokKind::Open);
+    }
+
+    #[test]
+    fn vertical_tab_and_form_feed_separate_words() {
+        let t = lex("a\x0bb\x0cc\x0b");
+        let words: Vec<&str> = t.iter().map(|x| x.1.as_str()).collect();
+        assert_eq!(words, ["a", "b", "c"]);
     }
 
     #[test]

@@ -94,6 +94,10 @@ fn truncate_for_display(line: &str) -> &str {
 /// Include nesting deeper than this is refused (keepalived runs out of file
 /// descriptors long before).
 const MAX_INCLUDE_DEPTH: usize = 64;
+/// More included files than this is refused (`include /*/*/*` is a mistake).
+const MAX_FILES: usize = 10_000;
+/// A file bigger than this is not a config (`/proc/kcore` says 128 TB).
+const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// Reads the main file and, recursively, what it includes.
 pub struct SourceLoader<'d> {
@@ -254,6 +258,29 @@ impl<'d> SourceLoader<'d> {
                     line,
                     col,
                     format!("includes nested deeper than {MAX_INCLUDE_DEPTH} files"),
+                );
+                continue;
+            }
+            if self.sources.files.len() >= MAX_FILES {
+                self.report(
+                    Severity::Error,
+                    from,
+                    line,
+                    col,
+                    format!("more than {MAX_FILES} included files"),
+                );
+                return ids;
+            }
+            if std::fs::metadata(&p).map_or(true, |m| m.len() > MAX_FILE_BYTES) {
+                self.report(
+                    Severity::Warning,
+                    from,
+                    line,
+                    col,
+                    format!(
+                        "`{}` is too big or unreadable to be a config: skipped",
+                        p.display()
+                    ),
                 );
                 continue;
             }
