@@ -66,6 +66,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ("vs group undefined", s("virtual_server group NOPE {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 80 {\n }\n}\n"), Error(1, 1, "`NOPE` is not defined")),
         ("rs address", o(vs(" real_server 10.0.0.2.5 80 {\n }")), Error(5, 14, "expected an IP address")),
         ("rs port negative", o(vs(" real_server 10.0.0.3 -1 {\n }")), Error(5, 23, "a port")),
+        ("rs family differs", o(vs(" real_server fe80::2 80 {\n }")), Error(5, 14, "different address families")),
         ("connect_ip", o(check("TCP_CHECK", "  connect_ip 300.1.1.1")), Error(7, 14, "an IP address")),
         ("bindto", o(check("TCP_CHECK", "  bindto localhost")), Error(7, 10, "an IP address")),
         ("connect_port", o(check("TCP_CHECK", "  connect_port 70000")), Error(7, 16, "a port")),

@@ -206,7 +206,8 @@ pub struct VirtualServer {
     pub address: VsAddress,
     /// `ip_family inet|inet6` (needed for fwmark services; else from the address).
     pub ip_family: Option<crate::ipvs::Family>,
-    /// `protocol` (default TCP).
+    /// `protocol`. Unset: UDP with a warning, as keepalived 2.2 does (for
+    /// fwmark services, where it does not apply: TCP).
     pub protocol: Protocol,
     /// `lb_algo` / `lvs_sched` (default `wlc`).
     pub scheduler: String,

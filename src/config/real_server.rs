@@ -108,6 +108,13 @@ impl Typer<'_> {
             }
         }
         rs.inhibit_on_failure = inherited.inhibit_on_failure.unwrap_or(false);
+        if let VsAddress::Addr { addr: vip, .. } = vs.address {
+            if vip.is_ipv4() != addr.is_ipv4() && rs.method != ForwardMethod::Tunnel {
+                let at = tree.args(node)[0].clone();
+                self.error(&at, format!("real server {addr} and virtual server {} are of different address families; only tunnelled real servers may differ", describe(&vs.address)));
+                return;
+            }
+        }
         if rs.method == ForwardMethod::Route {
             if let Some(vp) = vs_port.filter(|&vp| vp != 0 && vp != port) {
                 if tree.args(node).get(1).is_some() {

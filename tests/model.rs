@@ -1,0 +1,194 @@
+//! The typed model: keepalived's defaults, inheritance virtual server →
+//! real server → checker, and the virtual server keywords.
+
+use std::path::Path;
+use std::time::Duration;
+
+use lvsd::config::{load_bytes, Check, CloseMode, Config, LoadOptions, Severity, VsAddress};
+use lvsd::ipvs::{ForwardMethod, Protocol, TunnelType};
+
+fn read(text: &str) -> Config {
+    let loaded = load_bytes(
+        Path::new("/nonexistent/k.conf"),
+        text.as_bytes().to_vec(),
+        &LoadOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        loaded
+            .diagnostics
+            .iter()
+            .all(|d| d.severity < Severity::Warning),
+        "{:#?}",
+        loaded.diagnostics
+    );
+    loaded.config
+}
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+#[test]
+fn checker_defaults_by_type() {
+    let c = read(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 8080 {\n  TCP_CHECK {\n  }\n  HTTP_GET {\n   url {\n    path /\n   }\n  }\n  MISC_CHECK {\n   misc_path /bin/true\n  }\n  DNS_CHECK {\n   type A\n  }\n }\n}\n",
+    );
+    let checks = &c.virtual_servers[0].real_servers[0].checks;
+    let tcp = checks[0].common();
+    assert_eq!(
+        (tcp.connect_ip.to_string(), tcp.connect_port),
+        ("10.0.0.2".into(), 8080)
+    );
+    assert_eq!(
+        (
+            tcp.delay_loop,
+            tcp.connect_timeout,
+            tcp.retry,
+            tcp.delay_before_retry,
+            tcp.warmup
+        ),
+        (SECS(60), SECS(5), 1, SECS(1), SECS(60))
+    );
+    assert_eq!(tcp.close, CloseMode::Graceful);
+    assert!(!tcp.alpha);
+    assert_eq!(
+        (
+            checks[1].common().retry,
+            checks[1].common().delay_before_retry
+        ),
+        (1, SECS(3))
+    );
+    assert_eq!(checks[2].common().retry, 0);
+    assert_eq!(
+        (
+            checks[3].common().retry,
+            checks[3].common().delay_before_retry
+        ),
+        (3, SECS(60))
+    );
+    let Check::Http(h) = &checks[1] else { panic!() };
+    assert_eq!((h.tls, h.urls[0].path.as_str()), (false, "/"));
+}
+
+#[test]
+fn settings_flow_from_virtual_server_to_real_server_to_checker() {
+    let c = read(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n delay_loop 10\n connect_timeout 2.5\n retry 4\n alpha\n inhibit_on_failure\n virtualhost vs.example\n real_server 10.0.0.2 80 {\n  delay_before_retry 7\n  virtualhost rs.example\n  HTTP_GET {\n   retry 9\n   close_with_reset\n   url {\n    path /\n   }\n  }\n }\n real_server 10.0.0.3 80 {\n  inhibit_on_failure off\n  alpha no\n  SSL_GET {\n   url {\n    path /\n   }\n  }\n }\n}\n",
+    );
+    let vs = &c.virtual_servers[0];
+    assert!(vs.alpha && vs.inhibit_on_failure);
+    let (a, b) = (&vs.real_servers[0], &vs.real_servers[1]);
+    assert!(a.inhibit_on_failure && !b.inhibit_on_failure);
+    let Check::Http(ha) = &a.checks[0] else {
+        panic!()
+    };
+    let Check::Http(hb) = &b.checks[0] else {
+        panic!()
+    };
+    let ca = &ha.common;
+    assert_eq!(
+        (
+            ca.delay_loop,
+            ca.connect_timeout,
+            ca.retry,
+            ca.delay_before_retry
+        ),
+        (SECS(10), Duration::from_millis(2500), 9, SECS(7))
+    );
+    assert!(ca.alpha);
+    assert_eq!(ca.warmup, SECS(10));
+    assert_eq!(ca.close, CloseMode::Reset);
+    assert_eq!(ha.virtualhost.as_deref(), Some("rs.example"));
+    assert_eq!(
+        (
+            hb.common.retry,
+            hb.common.delay_before_retry,
+            hb.common.alpha
+        ),
+        (4, SECS(3), false)
+    );
+    assert!(hb.tls);
+    assert_eq!(hb.virtualhost.as_deref(), Some("vs.example"));
+}
+
+#[test]
+fn virtual_server_keywords() {
+    let c = read(
+        "virtual_server fwmark 5 {\n lvs_sched sh\n sh-port\n sh-fallback\n ops\n lvs_method TUN type gue port 6080 csum\n persistence_timeout\n persistence_granularity 255.255.255.0\n quorum 3\n hysteresis 1\n quorum_up \"/bin/up now\"\n ha_suspend\n omega\n ip_family inet6\n sorry_server fe80::9 80\n sorry_server_inhibit\n sorry_server_lvs_method DR\n real_server fe80::2 {\n  weight 0\n  uthreshold 100\n  lthreshold 10\n  lvs_method NAT\n  notify_down /bin/down\n }\n}\n",
+    );
+    let vs = &c.virtual_servers[0];
+    assert_eq!(vs.address, VsAddress::Fwmark(5));
+    assert_eq!(vs.scheduler, "sh");
+    assert_eq!(vs.flags, 0x0004 | 0x0008 | 0x0010);
+    assert_eq!(vs.method, ForwardMethod::Tunnel);
+    let t = vs.tunnel.unwrap();
+    assert_eq!((t.kind, t.port, t.flags), (TunnelType::Gue, 6080, 1));
+    assert_eq!(
+        (vs.persistence_timeout, vs.persistence_granularity),
+        (360, Some(0xffff_ff00))
+    );
+    assert_eq!((vs.quorum, vs.hysteresis), (3, 1));
+    assert_eq!(vs.quorum_up.as_ref().unwrap().command, "/bin/up now");
+    assert!(vs.ha_suspend && vs.omega);
+    let sorry = vs.sorry_server.as_ref().unwrap();
+    assert_eq!(
+        (sorry.port, sorry.inhibit, sorry.method),
+        (80, true, ForwardMethod::Route)
+    );
+    let rs = &vs.real_servers[0];
+    assert_eq!(
+        (rs.port, rs.weight, rs.u_threshold, rs.l_threshold),
+        (0, 0, 100, 10)
+    );
+    assert_eq!((rs.method, rs.tunnel), (ForwardMethod::Masq, None));
+    assert_eq!(rs.notify_down.as_ref().unwrap().command, "/bin/down");
+    assert!(rs.checks.is_empty());
+    assert_eq!(vs.protocol, Protocol::Tcp);
+}
+
+#[test]
+fn dr_real_server_without_port_takes_the_virtual_port() {
+    let c = read("virtual_server 10.0.0.1 443 {\n protocol UDP\n lb_algo wlc\n lb_kind DR\n real_server 10.0.0.2 {\n  TCP_CHECK {\n   connect_port 80\n  }\n }\n}\n");
+    let rs = &c.virtual_servers[0].real_servers[0];
+    assert_eq!((rs.port, rs.method), (443, ForwardMethod::Route));
+    assert_eq!(rs.checks[0].common().connect_port, 80);
+    assert_eq!(c.virtual_servers[0].protocol, Protocol::Udp);
+}
+
+#[test]
+fn global_defs_checker_items() {
+    let c = read(
+        "global_defs {\n router_id lb1\n lvs_flush\n lvs_flush_onstop VS\n lvs_timeouts tcp 900 tcpfin 120 udp 300\n lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 8848 ttl 2 group 224.0.0.81\n script_user nobody nogroup\n enable_script_security\n checker_log_all_failures on\n notification_email {\n  a@example.org\n  b@example.org\n }\n smtp_server 127.0.0.1\n vrrp_strict\n}\n",
+    );
+    let g = &c.global;
+    assert_eq!(g.router_id.as_deref(), Some("lb1"));
+    assert!(g.lvs_flush && g.enable_script_security && g.checker_log_all_failures);
+    assert_eq!(
+        g.lvs_flush_onstop,
+        Some(lvsd::config::FlushOnStop::VirtualServers)
+    );
+    let t = g.lvs_timeouts.unwrap();
+    assert_eq!((t.tcp, t.tcpfin, t.udp), (900, 120, 300));
+    let s = g.lvs_sync_daemon.as_ref().unwrap();
+    assert_eq!(
+        (
+            s.interface.as_str(),
+            s.instance.as_str(),
+            s.sync_id,
+            s.maxlen,
+            s.port,
+            s.ttl
+        ),
+        ("eth1", "VI_1", 7, Some(1400), Some(8848), Some(2))
+    );
+    assert_eq!(
+        g.script_user,
+        Some(("nobody".into(), Some("nogroup".into())))
+    );
+    assert_eq!(
+        g.notification
+            .iter()
+            .filter(|(k, _)| k == "notification_email")
+            .count(),
+        2
+    );
+}
