@@ -3,6 +3,7 @@
 //! Options follow `keepalived`'s where keepalived has them, so an existing
 //! unit file or script can call lvsd the same way.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -122,6 +123,8 @@ fn config_test(cli: &Cli, opts: &lvsd::config::LoadOptions) -> anyhow::Result<Ex
     match lvsd::config::load(&cli.use_file, opts) {
         Ok(loaded) => {
             let mut said = false;
+            // Buffered: a broken config can have 100,000 diagnostics.
+            let mut err = std::io::BufWriter::new(std::io::stderr().lock());
             for d in &loaded.diagnostics {
                 if d.severity >= lvsd::config::Severity::Warning {
                     said = true;
@@ -130,8 +133,10 @@ fn config_test(cli: &Cli, opts: &lvsd::config::LoadOptions) -> anyhow::Result<Ex
                     // silent where keepalived's is.
                     continue;
                 }
-                eprintln!("{d}");
+                writeln!(err, "{d}")?;
             }
+            err.flush()?;
+            drop(err);
             if cli.dump_config {
                 println!("{}", serde_json::to_string_pretty(&loaded.config)?);
             }
@@ -145,7 +150,9 @@ fn config_test(cli: &Cli, opts: &lvsd::config::LoadOptions) -> anyhow::Result<Ex
             })
         }
         Err(e) => {
-            eprintln!("{e}");
+            let mut err = std::io::BufWriter::new(std::io::stderr().lock());
+            writeln!(err, "{e}")?;
+            err.flush()?;
             Ok(ExitCode::from(5))
         }
     }
