@@ -3,6 +3,7 @@
 //! Options follow `keepalived`'s where keepalived has them, so an existing
 //! unit file or script can call lvsd the same way.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -153,9 +154,12 @@ fn run() -> anyhow::Result<ExitCode> {
 
 /// `-t` and `--dump-config`: read the config, say what needs saying.
 fn config_test(cli: &Cli, opts: &lvsd::config::LoadOptions) -> anyhow::Result<ExitCode> {
+    prefer_huge_pages();
     match lvsd::config::load(&cli.use_file, opts) {
         Ok(loaded) => {
             let mut said = false;
+            // Buffered: a broken config can have 100,000 diagnostics.
+            let mut err = std::io::BufWriter::new(std::io::stderr().lock());
             for d in &loaded.diagnostics {
                 if d.severity >= lvsd::config::Severity::Warning {
                     said = true;
@@ -164,8 +168,10 @@ fn config_test(cli: &Cli, opts: &lvsd::config::LoadOptions) -> anyhow::Result<Ex
                     // silent where keepalived's is.
                     continue;
                 }
-                eprintln!("{d}");
+                writeln!(err, "{d}")?;
             }
+            err.flush()?;
+            drop(err);
             if cli.dump_config {
                 println!("{}", serde_json::to_string_pretty(&loaded.config)?);
             }
@@ -179,7 +185,9 @@ fn config_test(cli: &Cli, opts: &lvsd::config::LoadOptions) -> anyhow::Result<Ex
             })
         }
         Err(e) => {
-            eprintln!("{e}");
+            let mut err = std::io::BufWriter::new(std::io::stderr().lock());
+            writeln!(err, "{e}")?;
+            err.flush()?;
             Ok(ExitCode::from(5))
         }
     }
@@ -195,3 +203,43 @@ fn init_tracing(cli: &Cli) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
+
+/// A big config builds a model of tens of megabytes; faulting it in 4 KB
+/// pages costs more than parsing it. Grow glibc's heap once by a large
+/// step, keep it, and ask the kernel to back that fresh part with
+/// transparent huge pages (the usual THP mode is `madvise`). Only a hint:
+/// if any call fails, pages are simply small.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn prefer_huge_pages() {
+    const HUGE: usize = 2 << 20;
+    const STEP: usize = 96 << 20;
+    // SAFETY: mallopt only tunes glibc; the block is allocated and freed
+    // right here and never read or written; sbrk(0) only reads the break;
+    // madvise gets a range inside the heap that the block just covered,
+    // and only sets a hint on it.
+    unsafe {
+        // Heap growth comes in STEP-sized pieces, is never given back
+        // early, and buffers up to 32 MB (the largest glibc allows) come
+        // from the heap too.
+        libc::mallopt(libc::M_TOP_PAD, STEP as libc::c_int);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, (2 * STEP) as libc::c_int);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        let before = libc::sbrk(0) as usize;
+        // More than the heap has free: the heap grows by it plus STEP.
+        // black_box: the compiler would otherwise drop an unused malloc/free.
+        let block = std::hint::black_box(libc::malloc(1 << 20));
+        if block.is_null() {
+            return;
+        }
+        libc::free(block);
+        let after = libc::sbrk(0) as usize;
+        let start = (before + HUGE - 1) & !(HUGE - 1);
+        let end = after & !(HUGE - 1);
+        if end > start {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn prefer_huge_pages() {}

@@ -22,15 +22,25 @@ pub struct SourceFile {
     pub shared_path: std::sync::Arc<Path>,
     /// Its text (invalid UTF-8 replaced).
     pub text: String,
-    /// For each line, the files it includes (resolved), when it is an
-    /// `include` line; `None` for an ordinary line.
+    /// The `include` lines (line number) and the files each one read.
     pub includes: Vec<(u32, Vec<u32>)>,
+    /// Byte offsets of line starts, built on the first diagnostic (a clean
+    /// config never needs it).
+    line_starts: std::cell::OnceCell<Vec<usize>>,
 }
 
 impl SourceFile {
     /// The text of line `line` (1-based), without its newline.
     pub fn line_text(&self, line: u32) -> Option<&str> {
-        self.text.lines().nth(line.checked_sub(1)? as usize)
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let start = *starts.get(line.checked_sub(1)? as usize)?;
+        let rest = self.text.get(start..)?;
+        let end = rest.find('\n').unwrap_or(rest.len());
+        Some(rest[..end].trim_end_matches('\r'))
     }
 }
 
@@ -152,6 +162,7 @@ impl<'d> SourceLoader<'d> {
             path: path.clone(),
             text,
             includes: Vec::new(),
+            line_starts: std::cell::OnceCell::new(),
         });
         for (line, col) in bad_bytes {
             self.report(
@@ -164,9 +175,12 @@ impl<'d> SourceLoader<'d> {
         }
         self.stack.push(canonical(&path));
         let mut includes = Vec::new();
-        let include_lines: Vec<(u32, usize, String)> = self.sources.files[id as usize]
-            .text
+        let text = &self.sources.files[id as usize].text;
+        // One fast substring search spares a line walk of files without includes.
+        let has_include = text.contains("include");
+        let include_lines: Vec<(u32, usize, String)> = text
             .lines()
+            .take(if has_include { usize::MAX } else { 0 })
             .enumerate()
             .filter_map(|(n, l)| {
                 include_keyword(l).map(|(indent, rest)| (n as u32 + 1, indent, rest.to_owned()))
