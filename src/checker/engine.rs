@@ -245,7 +245,10 @@ impl ProbeTask {
             self.lag
                 .record(Instant::now().saturating_duration_since(due));
             lock(&self.status).probes_sent += 1;
-            let Attempt { result, connection } = probe::attempt(&self.spec.check).await;
+            // The attempt and the close are boxed: a sleeping task then holds
+            // only this loop's few fields, not their (kilobytes of) state —
+            // 3.3 KB less per probe, 66 MB at 20,000 probes.
+            let Attempt { result, connection } = Box::pin(probe::attempt(&self.spec.check)).await;
             let step = self.state.record(result.ok, &self.timing);
             due = Instant::now() + step.next_in;
             self.report(step, result);
@@ -253,7 +256,7 @@ impl ProbeTask {
                 // Closing may wait for the backend's FIN, never past the next probe.
                 let common = self.spec.check.common();
                 let budget = common.connect_timeout.min(step.next_in);
-                connection.close(common.close, budget).await;
+                Box::pin(connection.close(common.close, budget)).await;
             }
         }
     }
