@@ -77,7 +77,8 @@ struct Running {
 pub struct Engine {
     runtime: Handle,
     events: UnboundedSender<HealthEvent>,
-    probes: HashMap<ProbeSpec, Running>,
+    /// Shared with each probe's task: one copy of a spec per probe.
+    probes: HashMap<Arc<ProbeSpec>, Running>,
     lag: Arc<LagHistogram>,
     warned: HashSet<&'static str>,
 }
@@ -112,7 +113,7 @@ impl Engine {
     pub fn set_probes(&mut self, specs: Vec<(ProbeSpec, bool)>) {
         let wanted: HashSet<&ProbeSpec> = specs.iter().map(|(spec, _)| spec).collect();
         self.probes.retain(|spec, running| {
-            let keep = wanted.contains(spec);
+            let keep = wanted.contains(&**spec);
             if !keep {
                 if let Some(task) = &running.task {
                     task.abort();
@@ -129,7 +130,8 @@ impl Engine {
             if self.probes.contains_key(&spec) {
                 continue;
             }
-            let running = self.start(spec.clone(), initially_up);
+            let spec = Arc::new(spec);
+            let running = self.start(Arc::clone(&spec), initially_up);
             self.probes.insert(spec, running);
         }
     }
@@ -141,7 +143,7 @@ impl Engine {
             .map(|(spec, running)| {
                 let status = lock(&running.status);
                 ProbeState {
-                    spec: spec.clone(),
+                    spec: (**spec).clone(),
                     up: status.up,
                     last: status.last.clone(),
                     consecutive_failures: status.consecutive_failures,
@@ -158,7 +160,7 @@ impl Engine {
         &self.lag
     }
 
-    fn start(&mut self, spec: ProbeSpec, initially_up: bool) -> Running {
+    fn start(&mut self, spec: Arc<ProbeSpec>, initially_up: bool) -> Running {
         let status = Arc::new(Mutex::new(Status {
             up: initially_up,
             last: None,
@@ -166,7 +168,7 @@ impl Engine {
             probes_sent: 0,
         }));
         if !probe::is_supported(&spec.check) {
-            self.report_unsupported(spec, initially_up, &status);
+            self.report_unsupported((*spec).clone(), initially_up, &status);
             return Running { status, task: None };
         }
         let warmup = spec.check.common().warmup;
@@ -229,7 +231,7 @@ impl Drop for Engine {
 
 /// One probe's loop.
 struct ProbeTask {
-    spec: ProbeSpec,
+    spec: Arc<ProbeSpec>,
     timing: Timing,
     state: HealthState,
     status: SharedStatus,
@@ -273,7 +275,7 @@ impl ProbeTask {
         }
         // The receiver is gone only while lvsd shuts down.
         let _ = self.events.send(HealthEvent {
-            probe: self.spec.clone(),
+            probe: (*self.spec).clone(),
             up: step.up,
             changed: step.changed,
             result,
