@@ -242,6 +242,12 @@ fn bench_daemon_against_keepalived() {
             "lvsd -n -l -f /tmp/bench.conf --state-file /tmp/bench.json",
             3 + services + n,
         );
+        guest
+            .wait_for(
+                "grep -q 'lvsd started' /run/bg/lvsd.log",
+                Duration::from_secs(60),
+            )
+            .unwrap();
         guest.signal("lvsd", "HUP").unwrap();
         guest
             .wait_for(

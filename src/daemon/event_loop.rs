@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::notify::{notify, Status};
@@ -20,6 +20,27 @@ use crate::reconcile::{Plan, Reconciler};
 /// The table, shared with the blocking threads that talk to the kernel.
 type SharedTable = Arc<Mutex<Box<dyn IpvsTable + Send>>>;
 
+/// The signals lvsd answers, registered before the first table change so
+/// a SIGHUP or SIGTERM that arrives during a long start is queued, not fatal
+/// (the default action of both is to terminate).
+struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+    usr1: Signal,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Signals> {
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            usr1: signal(SignalKind::user_defined1())?,
+        })
+    }
+}
+
 /// A running lvsd.
 pub struct Daemon {
     opts: DaemonOptions,
@@ -32,6 +53,8 @@ pub struct Daemon {
     /// each): logged per reconcile and in the state dump, so tests and
     /// operators can see that an unchanged reload writes nothing.
     writes_total: u64,
+    /// Taken by [`Daemon::run`].
+    signals: Option<Signals>,
     _pid_file: Option<PidFile>,
 }
 
@@ -118,6 +141,7 @@ fn log_op(op: &TableOp, result: &Result<(), IpvsError>) {
 impl Daemon {
     /// Start: config, table, adoption, probes, first reconcile.
     pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
+        let signals = Signals::register()?;
         let config = load_config(&opts).await?;
         let policy = ScriptPolicy::from_config(&config.global).map_err(DaemonError::Setting)?;
         let table = open_table(&opts)?;
@@ -146,6 +170,7 @@ impl Daemon {
             table,
             policy,
             writes_total: 0,
+            signals: Some(signals),
             _pid_file: pid_file,
         };
         let changes = daemon.reconcile().await;
@@ -161,10 +186,10 @@ impl Daemon {
 
     /// Run until SIGTERM or SIGINT, then stop.
     pub async fn run(mut self) -> Result<(), DaemonError> {
-        let mut hup = signal(SignalKind::hangup())?;
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut usr1 = signal(SignalKind::user_defined1())?;
+        let mut signals = match self.signals.take() {
+            Some(signals) => signals,
+            None => Signals::register()?,
+        };
         let interval = self.opts.drift_interval;
         let mut drift = tokio::time::interval(if interval.is_zero() {
             std::time::Duration::from_secs(u64::from(u32::MAX))
@@ -177,10 +202,10 @@ impl Daemon {
             tokio::select! {
                 Some(event) = self.events.recv() => self.on_events(event).await,
                 _ = drift.tick(), if !interval.is_zero() => self.repair_drift().await,
-                _ = hup.recv() => self.reload().await,
-                _ = usr1.recv() => self.dump_state().await,
-                _ = term.recv() => break,
-                _ = int.recv() => break,
+                _ = signals.hup.recv() => self.reload().await,
+                _ = signals.usr1.recv() => self.dump_state().await,
+                _ = signals.term.recv() => break,
+                _ = signals.int.recv() => break,
             }
         }
         self.stop().await
