@@ -14,8 +14,8 @@ use super::{kernel_settings, DaemonError, DaemonOptions, PrintingTable};
 use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
 use crate::config::{self, Config, FlushOnStop, LoadOptions, Severity};
-use crate::ipvs::{IpvsError, IpvsTable, ServiceEntry, TableOp};
-use crate::reconcile::{Plan, Reconciler};
+use crate::ipvs::{IpvsError, IpvsTable, Protocol, ServiceEntry, ServiceKey, TableOp};
+use crate::reconcile::{bracket, rs_name, Plan, Reconciler};
 
 /// The table, shared with the blocking threads that talk to the kernel.
 type SharedTable = Arc<Mutex<Box<dyn IpvsTable + Send>>>;
@@ -112,22 +112,50 @@ async fn run_in_turn<F: std::future::Future<Output = ()>>(futures: impl Iterator
     }
 }
 
+/// A kernel service as the rest of the log names virtual servers
+/// (`10.0.0.1:tcp:80`, `[2001:db8::1]:tcp:80`, `FWM 7`).
+fn service_name(key: &ServiceKey) -> String {
+    match key {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => {
+            let proto = match protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+                Protocol::Sctp => "sctp",
+            };
+            format!("{}:{proto}:{port}", bracket(*addr))
+        }
+        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
+    }
+}
+
 fn log_op(op: &TableOp, result: &Result<(), IpvsError>) {
     let (action, vs, rs) = match op {
-        TableOp::AddService(s) => ("adding service", s.key.to_string(), None),
-        TableOp::UpdateService(s) => ("updating service", s.key.to_string(), None),
-        TableOp::RemoveService(k) => ("removing service", k.to_string(), None),
-        TableOp::AddDest(k, d) => ("adding real server", k.to_string(), Some(d.key.to_string())),
+        TableOp::AddService(s) => ("adding service", service_name(&s.key), None),
+        TableOp::UpdateService(s) => ("updating service", service_name(&s.key), None),
+        TableOp::RemoveService(k) => ("removing service", service_name(k), None),
+        TableOp::AddDest(k, d) => (
+            "adding real server",
+            service_name(k),
+            Some(rs_name(d.key.addr, d.key.port)),
+        ),
         TableOp::UpdateDest(k, d) => (
             if d.weight == 0 {
                 "inhibiting real server"
             } else {
                 "updating real server"
             },
-            k.to_string(),
-            Some(d.key.to_string()),
+            service_name(k),
+            Some(rs_name(d.key.addr, d.key.port)),
         ),
-        TableOp::RemoveDest(k, d) => ("removing real server", k.to_string(), Some(d.to_string())),
+        TableOp::RemoveDest(k, d) => (
+            "removing real server",
+            service_name(k),
+            Some(rs_name(d.addr, d.port)),
+        ),
     };
     // Service changes have no real server: no empty `rs=` field.
     match (result, rs) {
@@ -239,7 +267,6 @@ impl Daemon {
         let changes = self.writes_total - before;
         if changes > 0 {
             tracing::info!(
-                changes,
                 writes_total = self.writes_total,
                 "applied {changes} changes"
             );
@@ -394,7 +421,7 @@ impl Daemon {
             let policy = self.policy.clone();
             async move {
                 if let Err(e) = scripts::run(&run.script.command, &policy).await {
-                    tracing::error!(script = %run.script.command, event = run.event, error = %e, "omega script failed");
+                    tracing::error!(script = ?run.script.command, event = %run.event, error = %e, "omega script failed");
                 }
             }
         });

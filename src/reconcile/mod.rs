@@ -460,7 +460,8 @@ pub fn rs_name(addr: IpAddr, port: u16) -> String {
     format!("{}:{port}", bracket(addr))
 }
 
-fn bracket(addr: IpAddr) -> String {
+/// An address as the log writes it before a `:port`: IPv6 in brackets.
+pub fn bracket(addr: IpAddr) -> String {
     match addr {
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => format!("[{a}]"),
