@@ -549,3 +549,82 @@ virtual_server 10.10.0.3 80 {
         "{daemons}\nlvsd log:\n{log}"
     );
 }
+
+/// `ha_suspend`: no probe while the virtual address is not local; probes
+/// start within the poll interval (1 s) once it is, and stop when it goes.
+#[test]
+fn ha_suspend_probes_only_while_the_address_is_local() {
+    let Some(mut guest) = guest() else { return };
+    let guest = &mut *guest;
+    guest
+        .write_file(
+            "/tmp/ha.conf",
+            b"virtual_server 10.10.0.5 80 {
+    delay_loop 1
+    ha_suspend
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.200.3.2 8083 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+",
+        )
+        .unwrap();
+    guest.run_ok("ipvsadm -C; ip addr del 10.10.0.5/32 dev lo 2>/dev/null || true");
+    guest
+        .spawn("be-h", "ip netns exec rs3 lvsd-backend 10.200.3.2:8083")
+        .unwrap();
+    guest
+        .wait_for(
+            "grep -q listening /run/bg/be-h.log",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    let opens = |guest: &mut Guest| -> u64 {
+        guest
+            .run_ok(". /etc/lvsd-test/lib.sh; tcp_counter rs3 PassiveOpens")
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = opens(guest);
+    guest
+        .spawn(
+            "lvsd",
+            "lvsd -n -l -f /tmp/ha.conf --state-file /tmp/lvsd-ha.json",
+        )
+        .unwrap();
+    wait_log(guest, "lvsd", "lvsd started", 1);
+    std::thread::sleep(Duration::from_secs(3));
+    let suspended = opens(guest);
+    let table = guest.run_ok("ipvsadm -Sn");
+
+    guest.run_ok("ip addr add 10.10.0.5/32 dev lo");
+    wait_log(guest, "lvsd", "probes resumed", 1);
+    let probed = guest.wait_for(
+        &format!(". /etc/lvsd-test/lib.sh; [ $(tcp_counter rs3 PassiveOpens) -gt {suspended} ]"),
+        Duration::from_secs(5),
+    );
+
+    guest.run_ok("ip addr del 10.10.0.5/32 dev lo");
+    wait_log(guest, "lvsd", "probes suspended", 2);
+    let at_suspension = opens(guest);
+    std::thread::sleep(Duration::from_millis(2500));
+    let later = opens(guest);
+
+    let log = guest.stop("lvsd").unwrap();
+    guest.stop("be-h").unwrap();
+    guest.run_ok("ipvsadm -C");
+    assert_eq!(suspended, before, "probes ran while suspended\n{log}");
+    assert!(table.contains("-r 10.200.3.2:8083"), "{table}");
+    probed.unwrap_or_else(|e| panic!("no probe after the address came: {e}\n{log}"));
+    // A probe in flight when the address went may still land.
+    assert!(
+        later - at_suspension <= 1,
+        "probes ran after suspension\n{log}"
+    );
+}

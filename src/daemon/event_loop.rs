@@ -1,6 +1,7 @@
 //! The daemon's event loop: verdicts, drift checks and signals in, table
 //! changes and scripts out.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -10,12 +11,12 @@ use super::notify::{notify, Status};
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
 use super::state::{self, ProbeDump, RealServerState, StateDump};
-use super::{kernel_settings, DaemonError, DaemonOptions, PrintingTable};
+use super::{ha_suspend, kernel_settings, DaemonError, DaemonOptions, PrintingTable};
 use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
 use crate::config::{self, Config, FlushOnStop, LoadOptions, Severity};
 use crate::ipvs::{IpvsError, IpvsTable, Protocol, ServiceEntry, ServiceKey, TableOp};
-use crate::reconcile::{bracket, rs_name, Plan, Reconciler};
+use crate::reconcile::{bracket, describe_vs, rs_name, Plan, Reconciler};
 
 /// The table, shared with the blocking threads that talk to the kernel.
 type SharedTable = Arc<Mutex<Box<dyn IpvsTable + Send>>>;
@@ -55,6 +56,8 @@ pub struct Daemon {
     writes_total: u64,
     /// Taken by [`Daemon::run`].
     signals: Option<Signals>,
+    /// Virtual servers (indices) whose probes `ha_suspend` stops now.
+    suspended: HashSet<usize>,
     _pid_file: Option<PidFile>,
 }
 
@@ -87,6 +90,21 @@ fn open_table(opts: &DaemonOptions) -> Result<SharedTable, IpvsError> {
         Box::new(crate::ipvs::netlink::NetlinkTable::open()?)
     };
     Ok(Arc::new(Mutex::new(table)))
+}
+
+/// The virtual servers `ha_suspend` suspends now (none when no virtual
+/// server asks for it, or when the local addresses cannot be read).
+fn suspended_now(config: &Config) -> HashSet<usize> {
+    if !ha_suspend::wanted(config) {
+        return HashSet::new();
+    }
+    match ha_suspend::local_addresses() {
+        Ok(local) => ha_suspend::suspended(config, &local),
+        Err(e) => {
+            tracing::error!(error = %e, "ha_suspend: cannot read the local addresses; probing everything");
+            HashSet::new()
+        }
+    }
 }
 
 /// Run `f` on the table in a blocking thread, off the event loop.
@@ -184,7 +202,16 @@ impl Daemon {
         reconciler.adopt(&dump);
         let (tx, events) = unbounded_channel();
         let mut engine = Engine::new(tx);
-        engine.set_probes(reconciler.probes());
+        let suspended = suspended_now(reconciler.config());
+        for v in &suspended {
+            if let Some(vs) = reconciler.config().virtual_servers.get(*v) {
+                tracing::info!(
+                    vs = %describe_vs(vs),
+                    "ha_suspend: the virtual address is not local; probes suspended"
+                );
+            }
+        }
+        engine.set_probes(reconciler.probes_except(&suspended));
         let pid_file = match &opts.pid_file {
             Some(path) => Some(PidFile::create(path)?),
             None => None,
@@ -199,6 +226,7 @@ impl Daemon {
             policy,
             writes_total: 0,
             signals: Some(signals),
+            suspended,
             _pid_file: pid_file,
         };
         let changes = daemon.reconcile().await;
@@ -226,10 +254,13 @@ impl Daemon {
         });
         drift.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         drift.tick().await;
+        let mut ha_poll = tokio::time::interval(ha_suspend::POLL_INTERVAL);
+        ha_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 Some(event) = self.events.recv() => self.on_events(event).await,
                 _ = drift.tick(), if !interval.is_zero() => self.repair_drift().await,
+                _ = ha_poll.tick(), if ha_suspend::wanted(self.reconciler.config()) => self.check_suspension(),
                 _ = signals.hup.recv() => self.reload().await,
                 _ = signals.usr1.recv() => self.dump_state().await,
                 _ = signals.term.recv() => break,
@@ -237,6 +268,31 @@ impl Daemon {
             }
         }
         self.stop().await
+    }
+
+    /// `ha_suspend`: stop or resume the probes of virtual servers whose
+    /// address left or joined this machine's addresses.
+    fn check_suspension(&mut self) {
+        let now = suspended_now(self.reconciler.config());
+        if now == self.suspended {
+            return;
+        }
+        for (v, vs) in self.reconciler.config().virtual_servers.iter().enumerate() {
+            match (self.suspended.contains(&v), now.contains(&v)) {
+                (false, true) => tracing::info!(
+                    vs = %describe_vs(vs),
+                    "ha_suspend: the virtual address is not local; probes suspended"
+                ),
+                (true, false) => tracing::info!(
+                    vs = %describe_vs(vs),
+                    "ha_suspend: the virtual address is local; probes resumed"
+                ),
+                _ => {}
+            }
+        }
+        self.suspended = now;
+        self.engine
+            .set_probes(self.reconciler.probes_except(&self.suspended));
     }
 
     /// Take this verdict and every one already queued, then reconcile once.
@@ -346,7 +402,9 @@ impl Daemon {
                     })
                     .await;
                     self.reconciler.reload(config);
-                    self.engine.set_probes(self.reconciler.probes());
+                    self.suspended = suspended_now(self.reconciler.config());
+                    self.engine
+                        .set_probes(self.reconciler.probes_except(&self.suspended));
                     let changes = self.reconcile().await;
                     tracing::info!(changes, writes_total = self.writes_total, "reload complete");
                 }

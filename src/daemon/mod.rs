@@ -25,6 +25,7 @@
 
 mod dry_run;
 mod event_loop;
+mod ha_suspend;
 mod kernel_settings;
 mod notify;
 mod pidfile;

@@ -178,6 +178,33 @@ impl Reconciler {
             .collect()
     }
 
+    /// The probes that serve at least one virtual server not in
+    /// `suspended` (indices into the config's virtual servers; see
+    /// `ha_suspend`), with their current health.
+    pub fn probes_except(
+        &self,
+        suspended: &std::collections::HashSet<usize>,
+    ) -> Vec<(ProbeSpec, bool)> {
+        if suspended.is_empty() {
+            return self.probes();
+        }
+        let mut active = vec![false; self.probes.len()];
+        for (v, per_rs) in self.rs_probes.iter().enumerate() {
+            if !suspended.contains(&v) {
+                for id in per_rs.iter().flatten() {
+                    active[*id] = true;
+                }
+            }
+        }
+        self.probes
+            .iter()
+            .zip(&self.health)
+            .zip(active)
+            .filter(|(_, active)| *active)
+            .map(|((spec, up), _)| ((**spec).clone(), *up))
+            .collect()
+    }
+
     /// How many real servers (over all virtual servers) each probe serves.
     pub fn probe_fanout(&self) -> Vec<usize> {
         let mut n = vec![0; self.probes.len()];
