@@ -58,6 +58,8 @@ pub struct Daemon {
     signals: Option<Signals>,
     /// Virtual servers (indices) whose probes `ha_suspend` stops now.
     suspended: HashSet<usize>,
+    /// Whether any virtual server has `ha_suspend` (local addresses are polled).
+    ha_wanted: bool,
     _pid_file: Option<PidFile>,
 }
 
@@ -217,6 +219,7 @@ impl Daemon {
             None => None,
         };
         let adopted = reconciler.owned().len();
+        let ha_wanted = ha_suspend::wanted(reconciler.config());
         let mut daemon = Daemon {
             opts,
             reconciler,
@@ -227,6 +230,7 @@ impl Daemon {
             writes_total: 0,
             signals: Some(signals),
             suspended,
+            ha_wanted,
             _pid_file: pid_file,
         };
         let changes = daemon.reconcile().await;
@@ -260,7 +264,7 @@ impl Daemon {
             tokio::select! {
                 Some(event) = self.events.recv() => self.on_events(event).await,
                 _ = drift.tick(), if !interval.is_zero() => self.repair_drift().await,
-                _ = ha_poll.tick(), if ha_suspend::wanted(self.reconciler.config()) => self.check_suspension(),
+                _ = ha_poll.tick(), if self.ha_wanted => self.check_suspension(),
                 _ = signals.hup.recv() => self.reload().await,
                 _ = signals.usr1.recv() => self.dump_state().await,
                 _ = signals.term.recv() => break,
@@ -402,6 +406,7 @@ impl Daemon {
                     })
                     .await;
                     self.reconciler.reload(config);
+                    self.ha_wanted = ha_suspend::wanted(self.reconciler.config());
                     self.suspended = suspended_now(self.reconciler.config());
                     self.engine
                         .set_probes(self.reconciler.probes_except(&self.suspended));
