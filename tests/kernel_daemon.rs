@@ -18,6 +18,10 @@ use std::time::Duration;
 
 use lvsd_vm::{Guest, GuestSpec, SharedGuest};
 
+#[path = "kernel_daemon/scenario.rs"]
+mod scenario;
+use scenario::{Action, FULL, STEPS};
+
 static GUEST: SharedGuest = SharedGuest::new();
 
 fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
@@ -130,106 +134,6 @@ fn wait_table(guest: &mut Guest, expected: &str, timeout: Duration) -> String {
     );
     canonical(&guest.run_ok("ipvsadm -Sn"))
 }
-
-/// The whole table of the scenario, every real server up.
-const FULL: &str = "\
--A -t 10.10.0.1:80 -s rr
--a -t 10.10.0.1:80 -r 10.200.1.2:8081 -m -w 1
--a -t 10.10.0.1:80 -r 10.200.2.2:8081 -m -w 1
--a -t 10.10.0.1:80 -r 10.200.3.2:8081 -m -w 1
--A -t 10.10.0.2:80 -s wrr
--a -t 10.10.0.2:80 -r 10.200.1.2:8082 -m -w 1
--a -t 10.10.0.2:80 -r 10.200.2.2:8082 -m -w 2
--a -t 10.10.0.2:80 -r 10.200.3.2:8082 -m -w 3
-";
-
-/// What a step does to the backends.
-#[derive(Debug)]
-enum Action {
-    Nothing,
-    Kill(&'static [&'static str]),
-    Revive(&'static [&'static str]),
-}
-
-/// One step of the scenario: an action, the table it must end with, and
-/// the notify script calls it must cause (in any order).
-struct Step {
-    what: &'static str,
-    action: Action,
-    table: &'static str,
-    notify: &'static [&'static str],
-}
-
-const STEPS: &[Step] = &[
-    Step {
-        what: "start, every backend healthy",
-        action: Action::Nothing,
-        table: FULL,
-        // A virtual server starts without quorum; the first evaluation
-        // gains it (keepalived 2.2.7 logs "Gained quorum" at start).
-        notify: &["quorum_up A"],
-    },
-    Step {
-        what: "A's rs1 dies: removed",
-        action: Action::Kill(&["be-a1"]),
-        table: "\
--A -t 10.10.0.1:80 -s rr
--a -t 10.10.0.1:80 -r 10.200.2.2:8081 -m -w 1
--a -t 10.10.0.1:80 -r 10.200.3.2:8081 -m -w 1
--A -t 10.10.0.2:80 -s wrr
--a -t 10.10.0.2:80 -r 10.200.1.2:8082 -m -w 1
--a -t 10.10.0.2:80 -r 10.200.2.2:8082 -m -w 2
--a -t 10.10.0.2:80 -r 10.200.3.2:8082 -m -w 3
-",
-        notify: &["down A 1"],
-    },
-    Step {
-        what: "A's rs1 revives: re-added",
-        action: Action::Revive(&["be-a1"]),
-        table: FULL,
-        notify: &["up A 1"],
-    },
-    Step {
-        what: "B's rs1 dies: inhibit_on_failure keeps it at weight 0",
-        action: Action::Kill(&["be-b1"]),
-        table: "\
--A -t 10.10.0.1:80 -s rr
--a -t 10.10.0.1:80 -r 10.200.1.2:8081 -m -w 1
--a -t 10.10.0.1:80 -r 10.200.2.2:8081 -m -w 1
--a -t 10.10.0.1:80 -r 10.200.3.2:8081 -m -w 1
--A -t 10.10.0.2:80 -s wrr
--a -t 10.10.0.2:80 -r 10.200.1.2:8082 -m -w 0
--a -t 10.10.0.2:80 -r 10.200.2.2:8082 -m -w 2
--a -t 10.10.0.2:80 -r 10.200.3.2:8082 -m -w 3
-",
-        notify: &["down B 1"],
-    },
-    Step {
-        what: "B's rs1 revives: weight 1 again",
-        action: Action::Revive(&["be-b1"]),
-        table: FULL,
-        notify: &["up B 1"],
-    },
-    Step {
-        what: "A's rs2 and rs3 die: quorum lost, the sorry server replaces rs1",
-        action: Action::Kill(&["be-a2", "be-a3"]),
-        table: "\
--A -t 10.10.0.1:80 -s rr
--a -t 10.10.0.1:80 -r 10.200.1.9:8080 -m -w 1
--A -t 10.10.0.2:80 -s wrr
--a -t 10.10.0.2:80 -r 10.200.1.2:8082 -m -w 1
--a -t 10.10.0.2:80 -r 10.200.2.2:8082 -m -w 2
--a -t 10.10.0.2:80 -r 10.200.3.2:8082 -m -w 3
-",
-        notify: &["down A 2", "down A 3", "quorum_down A"],
-    },
-    Step {
-        what: "A's rs2 and rs3 revive: quorum regained, the sorry server leaves",
-        action: Action::Revive(&["be-a2", "be-a3"]),
-        table: FULL,
-        notify: &["up A 2", "up A 3", "quorum_up A"],
-    },
-];
 
 /// Kills backend `name` (port `port` in namespace `rs<n>`) and watches the
 /// table every 20 ms until its real server leaves or drops to weight 0;
@@ -643,5 +547,84 @@ virtual_server 10.10.0.3 80 {
     assert!(
         daemons.contains("backup sync daemon (mcast=veth-lb1, syncid=7,"),
         "{daemons}\nlvsd log:\n{log}"
+    );
+}
+
+/// `ha_suspend`: no probe while the virtual address is not local; probes
+/// start within the poll interval (1 s) once it is, and stop when it goes.
+#[test]
+fn ha_suspend_probes_only_while_the_address_is_local() {
+    let Some(mut guest) = guest() else { return };
+    let guest = &mut *guest;
+    guest
+        .write_file(
+            "/tmp/ha.conf",
+            b"virtual_server 10.10.0.5 80 {
+    delay_loop 1
+    ha_suspend
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.200.3.2 8083 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+",
+        )
+        .unwrap();
+    guest.run_ok("ipvsadm -C; ip addr del 10.10.0.5/32 dev lo 2>/dev/null || true");
+    guest
+        .spawn("be-h", "ip netns exec rs3 lvsd-backend 10.200.3.2:8083")
+        .unwrap();
+    guest
+        .wait_for(
+            "grep -q listening /run/bg/be-h.log",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    let opens = |guest: &mut Guest| -> u64 {
+        guest
+            .run_ok(". /etc/lvsd-test/lib.sh; tcp_counter rs3 PassiveOpens")
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = opens(guest);
+    guest
+        .spawn(
+            "lvsd",
+            "lvsd -n -l -f /tmp/ha.conf --state-file /tmp/lvsd-ha.json",
+        )
+        .unwrap();
+    wait_log(guest, "lvsd", "lvsd started", 1);
+    std::thread::sleep(Duration::from_secs(3));
+    let suspended = opens(guest);
+    let table = guest.run_ok("ipvsadm -Sn");
+
+    guest.run_ok("ip addr add 10.10.0.5/32 dev lo");
+    wait_log(guest, "lvsd", "probes resumed", 1);
+    let probed = guest.wait_for(
+        &format!(". /etc/lvsd-test/lib.sh; [ $(tcp_counter rs3 PassiveOpens) -gt {suspended} ]"),
+        Duration::from_secs(5),
+    );
+
+    guest.run_ok("ip addr del 10.10.0.5/32 dev lo");
+    wait_log(guest, "lvsd", "probes suspended", 2);
+    let at_suspension = opens(guest);
+    std::thread::sleep(Duration::from_millis(2500));
+    let later = opens(guest);
+
+    let log = guest.stop("lvsd").unwrap();
+    guest.stop("be-h").unwrap();
+    guest.run_ok("ipvsadm -C");
+    assert_eq!(suspended, before, "probes ran while suspended\n{log}");
+    assert!(table.contains("-r 10.200.3.2:8083"), "{table}");
+    probed.unwrap_or_else(|e| panic!("no probe after the address came: {e}\n{log}"));
+    // A probe in flight when the address went may still land.
+    assert!(
+        later - at_suspension <= 1,
+        "probes ran after suspension\n{log}"
     );
 }

@@ -77,7 +77,8 @@ struct Running {
 pub struct Engine {
     runtime: Handle,
     events: UnboundedSender<HealthEvent>,
-    probes: HashMap<ProbeSpec, Running>,
+    /// Shared with each probe's task: one copy of a spec per probe.
+    probes: HashMap<Arc<ProbeSpec>, Running>,
     lag: Arc<LagHistogram>,
     warned: HashSet<&'static str>,
 }
@@ -118,7 +119,7 @@ impl Engine {
     pub fn set_probes(&mut self, specs: Vec<(ProbeSpec, bool)>) {
         let wanted: HashSet<&ProbeSpec> = specs.iter().map(|(spec, _)| spec).collect();
         self.probes.retain(|spec, running| {
-            let keep = wanted.contains(spec);
+            let keep = wanted.contains(&**spec);
             if !keep {
                 if let Some(task) = &running.task {
                     task.abort();
@@ -135,7 +136,8 @@ impl Engine {
             if self.probes.contains_key(&spec) {
                 continue;
             }
-            let running = self.start(spec.clone(), initially_up);
+            let spec = Arc::new(spec);
+            let running = self.start(Arc::clone(&spec), initially_up);
             self.probes.insert(spec, running);
         }
     }
@@ -147,7 +149,7 @@ impl Engine {
             .map(|(spec, running)| {
                 let status = lock(&running.status);
                 ProbeState {
-                    spec: spec.clone(),
+                    spec: (**spec).clone(),
                     up: status.up,
                     last: status.last.clone(),
                     consecutive_failures: status.consecutive_failures,
@@ -164,7 +166,7 @@ impl Engine {
         &self.lag
     }
 
-    fn start(&mut self, spec: ProbeSpec, initially_up: bool) -> Running {
+    fn start(&mut self, spec: Arc<ProbeSpec>, initially_up: bool) -> Running {
         let status = Arc::new(Mutex::new(Status {
             up: initially_up,
             last: None,
@@ -172,7 +174,7 @@ impl Engine {
             probes_sent: 0,
         }));
         if !probe::is_supported(&spec.check) {
-            self.report_unsupported(spec, initially_up, &status);
+            self.report_unsupported((*spec).clone(), initially_up, &status);
             return Running { status, task: None };
         }
         let warmup = spec.check.common().warmup;
@@ -254,7 +256,7 @@ fn next_due(due: Instant, latency: Duration, next_in: Duration, now: Instant) ->
 
 /// One probe's loop.
 struct ProbeTask {
-    spec: ProbeSpec,
+    spec: Arc<ProbeSpec>,
     timing: Timing,
     state: HealthState,
     status: SharedStatus,
@@ -269,7 +271,10 @@ impl ProbeTask {
             sleep_until(due).await;
             self.lag
                 .record(Instant::now().saturating_duration_since(due));
-            let Attempt { result, connection } = probe::attempt(&self.spec.check).await;
+            // The attempt and the close are boxed: a sleeping task then holds
+            // only this loop's few fields, not their (kilobytes of) state —
+            // 3.3 KB less per probe, 66 MB at 20,000 probes.
+            let Attempt { result, connection } = Box::pin(probe::attempt(&self.spec.check)).await;
             let step = self.state.record(result.ok, &self.timing);
             due = next_due(due, result.latency, step.next_in, Instant::now());
             self.report(step, result);
@@ -277,7 +282,7 @@ impl ProbeTask {
                 // Closing may wait for the backend's FIN, never past the next probe.
                 let common = self.spec.check.common();
                 let budget = common.connect_timeout.min(step.next_in);
-                connection.close(common.close, budget).await;
+                Box::pin(connection.close(common.close, budget)).await;
             }
         }
     }
@@ -295,7 +300,7 @@ impl ProbeTask {
         }
         // The receiver is gone only while lvsd shuts down.
         let _ = self.events.send(HealthEvent {
-            probe: self.spec.clone(),
+            probe: (*self.spec).clone(),
             up: step.up,
             changed: step.changed,
             result,

@@ -1,24 +1,46 @@
 //! The daemon's event loop: verdicts, drift checks and signals in, table
 //! changes and scripts out.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::notify::{notify, Status};
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
 use super::state::{self, ProbeDump, RealServerState, StateDump};
-use super::{kernel_settings, DaemonError, DaemonOptions, PrintingTable};
+use super::{ha_suspend, kernel_settings, DaemonError, DaemonOptions, PrintingTable};
 use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
 use crate::config::{self, Config, FlushOnStop, LoadOptions, Severity};
-use crate::ipvs::{IpvsError, IpvsTable, ServiceEntry, TableOp};
-use crate::reconcile::{Plan, Reconciler};
+use crate::ipvs::{IpvsError, IpvsTable, Protocol, ServiceEntry, ServiceKey, TableOp};
+use crate::reconcile::{bracket, describe_vs, rs_name, Plan, Reconciler};
 
 /// The table, shared with the blocking threads that talk to the kernel.
 type SharedTable = Arc<Mutex<Box<dyn IpvsTable + Send>>>;
+
+/// The signals lvsd answers, registered before the first table change so
+/// a SIGHUP or SIGTERM that arrives during a long start is queued, not fatal
+/// (the default action of both is to terminate).
+struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+    usr1: Signal,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Signals> {
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            usr1: signal(SignalKind::user_defined1())?,
+        })
+    }
+}
 
 /// A running lvsd.
 pub struct Daemon {
@@ -32,6 +54,12 @@ pub struct Daemon {
     /// each): logged per reconcile and in the state dump, so tests and
     /// operators can see that an unchanged reload writes nothing.
     writes_total: u64,
+    /// Taken by [`Daemon::run`].
+    signals: Option<Signals>,
+    /// Virtual servers (indices) whose probes `ha_suspend` stops now.
+    suspended: HashSet<usize>,
+    /// Whether any virtual server has `ha_suspend` (local addresses are polled).
+    ha_wanted: bool,
     _pid_file: Option<PidFile>,
 }
 
@@ -66,6 +94,21 @@ fn open_table(opts: &DaemonOptions) -> Result<SharedTable, IpvsError> {
     Ok(Arc::new(Mutex::new(table)))
 }
 
+/// The virtual servers `ha_suspend` suspends now (none when no virtual
+/// server asks for it, or when the local addresses cannot be read).
+fn suspended_now(config: &Config) -> HashSet<usize> {
+    if !ha_suspend::wanted(config) {
+        return HashSet::new();
+    }
+    match ha_suspend::local_addresses() {
+        Ok(local) => ha_suspend::suspended(config, &local),
+        Err(e) => {
+            tracing::error!(error = %e, "ha_suspend: cannot read the local addresses; probing everything");
+            HashSet::new()
+        }
+    }
+}
+
 /// Run `f` on the table in a blocking thread, off the event loop.
 async fn with_table<T: Send + 'static>(
     table: &SharedTable,
@@ -89,22 +132,50 @@ async fn run_in_turn<F: std::future::Future<Output = ()>>(futures: impl Iterator
     }
 }
 
+/// A kernel service as the rest of the log names virtual servers
+/// (`10.0.0.1:tcp:80`, `[2001:db8::1]:tcp:80`, `FWM 7`).
+fn service_name(key: &ServiceKey) -> String {
+    match key {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => {
+            let proto = match protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+                Protocol::Sctp => "sctp",
+            };
+            format!("{}:{proto}:{port}", bracket(*addr))
+        }
+        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
+    }
+}
+
 fn log_op(op: &TableOp, result: &Result<(), IpvsError>) {
     let (action, vs, rs) = match op {
-        TableOp::AddService(s) => ("adding service", s.key.to_string(), None),
-        TableOp::UpdateService(s) => ("updating service", s.key.to_string(), None),
-        TableOp::RemoveService(k) => ("removing service", k.to_string(), None),
-        TableOp::AddDest(k, d) => ("adding real server", k.to_string(), Some(d.key.to_string())),
+        TableOp::AddService(s) => ("adding service", service_name(&s.key), None),
+        TableOp::UpdateService(s) => ("updating service", service_name(&s.key), None),
+        TableOp::RemoveService(k) => ("removing service", service_name(k), None),
+        TableOp::AddDest(k, d) => (
+            "adding real server",
+            service_name(k),
+            Some(rs_name(d.key.addr, d.key.port)),
+        ),
         TableOp::UpdateDest(k, d) => (
             if d.weight == 0 {
                 "inhibiting real server"
             } else {
                 "updating real server"
             },
-            k.to_string(),
-            Some(d.key.to_string()),
+            service_name(k),
+            Some(rs_name(d.key.addr, d.key.port)),
         ),
-        TableOp::RemoveDest(k, d) => ("removing real server", k.to_string(), Some(d.to_string())),
+        TableOp::RemoveDest(k, d) => (
+            "removing real server",
+            service_name(k),
+            Some(rs_name(d.addr, d.port)),
+        ),
     };
     // Service changes have no real server: no empty `rs=` field.
     match (result, rs) {
@@ -118,6 +189,7 @@ fn log_op(op: &TableOp, result: &Result<(), IpvsError>) {
 impl Daemon {
     /// Start: config, table, adoption, probes, first reconcile.
     pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
+        let signals = Signals::register()?;
         let config = load_config(&opts).await?;
         let policy = ScriptPolicy::from_config(&config.global).map_err(DaemonError::Setting)?;
         let table = open_table(&opts)?;
@@ -132,12 +204,22 @@ impl Daemon {
         reconciler.adopt(&dump);
         let (tx, events) = unbounded_channel();
         let mut engine = Engine::new(tx);
-        engine.set_probes(reconciler.probes());
+        let suspended = suspended_now(reconciler.config());
+        for v in &suspended {
+            if let Some(vs) = reconciler.config().virtual_servers.get(*v) {
+                tracing::info!(
+                    vs = %describe_vs(vs),
+                    "ha_suspend: the virtual address is not local; probes suspended"
+                );
+            }
+        }
+        engine.set_probes(reconciler.probes_except(&suspended));
         let pid_file = match &opts.pid_file {
             Some(path) => Some(PidFile::create(path)?),
             None => None,
         };
         let adopted = reconciler.owned().len();
+        let ha_wanted = ha_suspend::wanted(reconciler.config());
         let mut daemon = Daemon {
             opts,
             reconciler,
@@ -146,6 +228,9 @@ impl Daemon {
             table,
             policy,
             writes_total: 0,
+            signals: Some(signals),
+            suspended,
+            ha_wanted,
             _pid_file: pid_file,
         };
         let changes = daemon.reconcile().await;
@@ -161,10 +246,10 @@ impl Daemon {
 
     /// Run until SIGTERM or SIGINT, then stop.
     pub async fn run(mut self) -> Result<(), DaemonError> {
-        let mut hup = signal(SignalKind::hangup())?;
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut usr1 = signal(SignalKind::user_defined1())?;
+        let mut signals = match self.signals.take() {
+            Some(signals) => signals,
+            None => Signals::register()?,
+        };
         let interval = self.opts.drift_interval;
         let mut drift = tokio::time::interval(if interval.is_zero() {
             std::time::Duration::from_secs(u64::from(u32::MAX))
@@ -173,17 +258,45 @@ impl Daemon {
         });
         drift.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         drift.tick().await;
+        let mut ha_poll = tokio::time::interval(ha_suspend::POLL_INTERVAL);
+        ha_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 Some(event) = self.events.recv() => self.on_events(event).await,
                 _ = drift.tick(), if !interval.is_zero() => self.repair_drift().await,
-                _ = hup.recv() => self.reload().await,
-                _ = usr1.recv() => self.dump_state().await,
-                _ = term.recv() => break,
-                _ = int.recv() => break,
+                _ = ha_poll.tick(), if self.ha_wanted => self.check_suspension(),
+                _ = signals.hup.recv() => self.reload().await,
+                _ = signals.usr1.recv() => self.dump_state().await,
+                _ = signals.term.recv() => break,
+                _ = signals.int.recv() => break,
             }
         }
         self.stop().await
+    }
+
+    /// `ha_suspend`: stop or resume the probes of virtual servers whose
+    /// address left or joined this machine's addresses.
+    fn check_suspension(&mut self) {
+        let now = suspended_now(self.reconciler.config());
+        if now == self.suspended {
+            return;
+        }
+        for (v, vs) in self.reconciler.config().virtual_servers.iter().enumerate() {
+            match (self.suspended.contains(&v), now.contains(&v)) {
+                (false, true) => tracing::info!(
+                    vs = %describe_vs(vs),
+                    "ha_suspend: the virtual address is not local; probes suspended"
+                ),
+                (true, false) => tracing::info!(
+                    vs = %describe_vs(vs),
+                    "ha_suspend: the virtual address is local; probes resumed"
+                ),
+                _ => {}
+            }
+        }
+        self.suspended = now;
+        self.engine
+            .set_probes(self.reconciler.probes_except(&self.suspended));
     }
 
     /// Take this verdict and every one already queued, then reconcile once.
@@ -214,7 +327,6 @@ impl Daemon {
         let changes = self.writes_total - before;
         if changes > 0 {
             tracing::info!(
-                changes,
                 writes_total = self.writes_total,
                 "applied {changes} changes"
             );
@@ -294,7 +406,10 @@ impl Daemon {
                     })
                     .await;
                     self.reconciler.reload(config);
-                    self.engine.set_probes(self.reconciler.probes());
+                    self.ha_wanted = ha_suspend::wanted(self.reconciler.config());
+                    self.suspended = suspended_now(self.reconciler.config());
+                    self.engine
+                        .set_probes(self.reconciler.probes_except(&self.suspended));
                     let changes = self.reconcile().await;
                     tracing::info!(changes, writes_total = self.writes_total, "reload complete");
                 }
@@ -369,7 +484,7 @@ impl Daemon {
             let policy = self.policy.clone();
             async move {
                 if let Err(e) = scripts::run(&run.script.command, &policy).await {
-                    tracing::error!(script = %run.script.command, event = run.event, error = %e, "omega script failed");
+                    tracing::error!(script = ?run.script.command, event = %run.event, error = %e, "omega script failed");
                 }
             }
         });

@@ -16,9 +16,16 @@
 //!    applied, and unchanged probes keep their state and timers.
 //! 4. **Stop** (SIGTERM/SIGINT): probes stop; lvsd's services are removed as
 //!    `lvs_flush_onstop` says, or left in place with `--keep-table`.
+//!
+//! Every table change is one netlink request; the daemon counts them
+//! (`writes_total`, logged with each "applied N changes" and in the SIGUSR1
+//! dump), which is how the tests prove that a restart or an unchanged reload
+//! writes nothing. `lvs_timeouts` and `lvs_sync_daemon` are applied at start
+//! and when a reload changes them (see `kernel_settings`).
 
 mod dry_run;
 mod event_loop;
+mod ha_suspend;
 mod kernel_settings;
 mod notify;
 mod pidfile;

@@ -125,13 +125,13 @@ pub fn spawn(line: String, event: &'static str, subject: String, policy: ScriptP
     tokio::spawn(async move {
         match run(&line, &policy).await {
             Ok(status) if status.success() => {
-                tracing::info!(script = %line, event, subject = %subject, "script ran")
+                tracing::info!(script = ?line, event = %event, subject = %subject, "script ran")
             }
             Ok(status) => {
-                tracing::warn!(script = %line, event, subject = %subject, %status, "script failed")
+                tracing::warn!(script = ?line, event = %event, subject = %subject, %status, "script failed")
             }
             Err(e) => {
-                tracing::error!(script = %line, event, subject = %subject, error = %e, "script not run")
+                tracing::error!(script = ?line, event = %event, subject = %subject, error = %e, "script not run")
             }
         }
     });

@@ -13,6 +13,7 @@ pub mod quorum;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -60,9 +61,9 @@ pub struct Plan {
 #[derive(Debug)]
 pub struct Reconciler {
     config: Config,
-    /// Distinct probes, by id.
-    probes: Vec<ProbeSpec>,
-    probe_ids: HashMap<ProbeSpec, usize>,
+    /// Distinct probes, by id (each spec stored once, shared with `probe_ids`).
+    probes: Vec<Arc<ProbeSpec>>,
+    probe_ids: HashMap<Arc<ProbeSpec>, usize>,
     /// Health of each probe, by id.
     health: Vec<bool>,
     /// Probe ids of each real server: `[vs][rs]`.
@@ -115,7 +116,7 @@ impl Reconciler {
     /// Index `config`: probe ids, service keys, ownership. Health of probes
     /// that were already known is kept; new probes start as `alpha` says.
     fn install(&mut self, config: Config) {
-        let old_health: HashMap<ProbeSpec, bool> =
+        let old_health: HashMap<Arc<ProbeSpec>, bool> =
             self.probes.drain(..).zip(self.health.drain(..)).collect();
         self.probe_ids.clear();
         self.rs_probes.clear();
@@ -137,7 +138,8 @@ impl Reconciler {
                                 .get(&spec)
                                 .copied()
                                 .unwrap_or(!check.common().alpha);
-                            self.probes.push(spec.clone());
+                            let spec = Arc::new(spec);
+                            self.probes.push(Arc::clone(&spec));
                             self.health.push(up);
                             self.probe_ids.insert(spec, id);
                             id
@@ -171,8 +173,35 @@ impl Reconciler {
     pub fn probes(&self) -> Vec<(ProbeSpec, bool)> {
         self.probes
             .iter()
-            .cloned()
+            .map(|spec| (**spec).clone())
             .zip(self.health.iter().copied())
+            .collect()
+    }
+
+    /// The probes that serve at least one virtual server not in
+    /// `suspended` (indices into the config's virtual servers; see
+    /// `ha_suspend`), with their current health.
+    pub fn probes_except(
+        &self,
+        suspended: &std::collections::HashSet<usize>,
+    ) -> Vec<(ProbeSpec, bool)> {
+        if suspended.is_empty() {
+            return self.probes();
+        }
+        let mut active = vec![false; self.probes.len()];
+        for (v, per_rs) in self.rs_probes.iter().enumerate() {
+            if !suspended.contains(&v) {
+                for id in per_rs.iter().flatten() {
+                    active[*id] = true;
+                }
+            }
+        }
+        self.probes
+            .iter()
+            .zip(&self.health)
+            .zip(active)
+            .filter(|(_, active)| *active)
+            .map(|((spec, up), _)| ((**spec).clone(), *up))
             .collect()
     }
 
@@ -458,7 +487,8 @@ pub fn rs_name(addr: IpAddr, port: u16) -> String {
     format!("{}:{port}", bracket(addr))
 }
 
-fn bracket(addr: IpAddr) -> String {
+/// An address as the log writes it before a `:port`: IPv6 in brackets.
+pub fn bracket(addr: IpAddr) -> String {
     match addr {
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => format!("[{a}]"),

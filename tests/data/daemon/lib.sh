@@ -43,3 +43,10 @@ probed_since() {
     set -- $1 $2 $3 $4 $now
     [ $(($5 - $1)) -ge $4 ] && [ $(($6 - $2)) -ge $4 ] && [ $(($7 - $3)) -ge $4 ]
 }
+
+# children_of PID: pids whose parent is PID (keepalived forks its checker).
+children_of() {
+    for stat in /proc/[0-9]*/stat; do
+        awk -v p="$1" '$4 == p { print $1 }' "$stat" 2>/dev/null
+    done
+}

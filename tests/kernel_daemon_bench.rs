@@ -1,0 +1,277 @@
+//! The daemon benchmark (ignored; `bench/daemon.sh` runs it with a release
+//! build): lvsd and keepalived 2.2.7 (`keepalived -C`) side by side in the
+//! same guest, on the same generated config of N healthy real servers.
+//!
+//! - start to complete table: from the process's start until
+//!   `/proc/net/ip_vs` lists every service and real server;
+//! - memory: peak RSS (`VmHWM`; keepalived's parent and checker child summed)
+//!   after the table is complete and a few seconds of probing;
+//! - reload (SIGHUP) of the unchanged config: lvsd's own log timestamps from
+//!   "reloading" to "reload complete", and its netlink writes (must be 0),
+//!   against the 1 s goal.
+//!
+//! The real servers are addresses of 10.128.0.0/9, made local in a network
+//! namespace `bench` by one `local` route (AnyIP), where one `lvsd-backend`
+//! listens on 0.0.0.0:8080 for all of them.
+//!
+//! Sizes: env `LVSD_BENCH_SIZES` (default `2000,20000`) for the side by side
+//! figures, `LVSD_BENCH_RELOAD` (default `20000`) for lvsd's reload alone.
+//! The guest is TCG (about ten times slower than the host): compare the
+//! ratios, not the seconds.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use lvsd_vm::{Guest, GuestSpec, SharedGuest};
+
+static GUEST: SharedGuest = SharedGuest::new();
+
+fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
+    GUEST.get(|| {
+        GuestSpec::new("kernel_daemon_bench")
+            .memory_mb(2048)
+            .net_tools()
+            .keepalived()
+            .binary_at(env!("CARGO_BIN_EXE_lvsd"), "/usr/local/bin/lvsd")
+            .binary_at(
+                env!("CARGO_BIN_EXE_lvsd-backend"),
+                "/usr/local/bin/lvsd-backend",
+            )
+            .bytes(
+                "/etc/lvsd-test/lib.sh",
+                include_str!("data/daemon/lib.sh"),
+                0o644,
+            )
+    })
+}
+
+/// Real servers per virtual server.
+const PER_VS: usize = 100;
+
+/// The `i`th real server's address in 10.128.0.0/9 (last octet 1..=250).
+fn rs_addr(i: usize) -> String {
+    let n = (i / 250) as u32;
+    let last = (i % 250) as u32 + 1;
+    let net = (10u32 << 24) | (128 << 16) | (n << 8);
+    let a = net.to_be_bytes();
+    format!("{}.{}.{}.{last}", a[0], a[1], a[2])
+}
+
+/// A config of `n` real servers, [`PER_VS`] per virtual server, TCP_CHECK
+/// every `delay_loop` seconds.
+fn config(n: usize, delay_loop: u32) -> String {
+    let mut out = String::with_capacity(n * 80);
+    for v in 0..n.div_ceil(PER_VS) {
+        let _ = write!(
+            out,
+            "virtual_server 10.10.{}.{} 80 {{\n    delay_loop {delay_loop}\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n",
+            v / 250,
+            v % 250 + 1
+        );
+        for i in v * PER_VS..((v + 1) * PER_VS).min(n) {
+            let _ = write!(
+                out,
+                "    real_server {} 8080 {{\n        TCP_CHECK {{\n            connect_timeout 5\n        }}\n    }}\n",
+                rs_addr(i)
+            );
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
+/// The namespace `bench` owning 10.128.0.0/9, with its backend. Idempotent.
+const SETUP: &str = "
+[ -e /run/netns/bench ] && exit 0
+set -e
+ip netns add bench
+ip link add veth-lbb type veth peer name veth-bench
+ip link set veth-bench netns bench
+ip addr add 10.200.10.1/24 dev veth-lbb
+ip link set veth-lbb up
+ip netns exec bench ip addr add 10.200.10.2/24 dev veth-bench
+ip netns exec bench ip link set veth-bench up
+ip netns exec bench ip link set lo up
+ip netns exec bench ip route add local 10.128.0.0/9 dev lo
+ip route add 10.128.0.0/9 via 10.200.10.2
+sysctl -qw net.core.somaxconn=4096 || true
+ip netns exec bench sysctl -qw net.core.somaxconn=4096 || true
+mkdir -p /run/bg
+setsid bash -c 'exec ip netns exec bench lvsd-backend 0.0.0.0:8080' > /run/bg/bench-backend.log 2>&1 < /dev/null &
+for i in $(seq 300); do grep -q listening /run/bg/bench-backend.log && exit 0; sleep 0.1; done
+cat /run/bg/bench-backend.log >&2
+exit 1
+";
+
+/// Starts `command` as NAME and returns seconds until `/proc/net/ip_vs`
+/// has `lines` lines (3 of header), polled every 100 ms.
+fn start_until_table(guest: &mut Guest, name: &str, command: &str, lines: usize) -> f64 {
+    let out = guest
+        .run_timeout(
+            &format!(
+                ". /etc/lvsd-test/lib.sh
+                mkdir -p /run/bg
+                t0=$(uptime_cs)
+                setsid {command} > /run/bg/{name}.log 2>&1 < /dev/null &
+                echo $! > /run/bg/{name}.pid
+                while [ $(wc -l < /proc/net/ip_vs) -lt {lines} ]; do
+                    [ $(( $(uptime_cs) - t0 )) -gt 60000 ] && exit 1
+                    sleep 0.1
+                done
+                echo $(( $(uptime_cs) - t0 ))"
+            ),
+            Duration::from_secs(660),
+        )
+        .expect("guest answers");
+    assert!(out.success(), "{name} never completed the table: {out}");
+    out.stdout.trim().parse::<f64>().expect("centiseconds") / 100.0
+}
+
+/// Peak RSS in MiB of NAME and its children (keepalived forks its checker).
+fn peak_rss_mib(guest: &mut Guest, name: &str) -> f64 {
+    let out = guest.run_ok(&format!(
+        ". /etc/lvsd-test/lib.sh
+        p=$(cat /run/bg/{name}.pid)
+        for q in $p $(children_of $p); do grep VmHWM /proc/$q/status; done | awk '{{ s += $2 }} END {{ print s }}'"
+    ));
+    out.trim().parse::<f64>().expect("kB") / 1024.0
+}
+
+/// Kills NAME at once and empties the table (a clean stop of thousands of
+/// services would only cost time).
+fn kill_and_flush(guest: &mut Guest, name: &str) {
+    guest.run_ok(&format!(
+        ". /etc/lvsd-test/lib.sh
+        p=$(cat /run/bg/{name}.pid)
+        kill -9 $p $(children_of $p) 2>/dev/null
+        while kill -0 $p 2>/dev/null; do sleep 0.1; done
+        sleep 0.5
+        ipvsadm -C"
+    ));
+}
+
+/// Seconds between the first log lines matching `from` and `to` (lvsd's
+/// RFC 3339 timestamps, same day).
+fn log_span(log: &str, from: &str, to: &str) -> f64 {
+    let at = |pattern: &str| -> f64 {
+        let line = log
+            .lines()
+            .find(|l| l.contains(pattern))
+            .unwrap_or_else(|| panic!("no `{pattern}` in the log:\n{log}"));
+        let time = &line[11..line.find('Z').expect("timestamp")];
+        let mut parts = time.split(':');
+        let h: f64 = parts.next().unwrap().parse().unwrap();
+        let m: f64 = parts.next().unwrap().parse().unwrap();
+        let s: f64 = parts.next().unwrap().parse().unwrap();
+        h * 3600.0 + m * 60.0 + s
+    };
+    at(to) - at(from)
+}
+
+fn sizes(var: &str, default: &str) -> Vec<usize> {
+    std::env::var(var)
+        .unwrap_or_else(|_| default.to_string())
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().expect("a number of real servers"))
+        .collect()
+}
+
+fn figure(what: &str, lvsd: f64, reference_name: &str, reference: f64) {
+    println!(
+        "figure: {what}: lvsd {lvsd:.3} | {reference_name} {reference:.3} | ratio {:.3}",
+        lvsd / reference
+    );
+}
+
+#[test]
+#[ignore = "benchmark: run by bench/daemon.sh"]
+fn bench_daemon_against_keepalived() {
+    let Some(mut guest) = guest() else { return };
+    let guest = &mut *guest;
+    guest.run_ok(SETUP);
+    guest.run_ok("ipvsadm -C");
+    // delay_loop 60 (keepalived's default): with warmup the first probes
+    // spread over a minute, N/60 checks/s, the same load for both.
+    for n in sizes("LVSD_BENCH_SIZES", "2000,20000") {
+        let services = n.div_ceil(PER_VS);
+        let lines = 3 + services + n;
+        guest
+            .write_file("/tmp/bench.conf", config(n, 60).as_bytes())
+            .unwrap();
+        let lvsd_start = start_until_table(
+            guest,
+            "lvsd",
+            "lvsd -n -l -f /tmp/bench.conf --state-file /tmp/bench.json",
+            lines,
+        );
+        std::thread::sleep(Duration::from_secs(5));
+        let lvsd_rss = peak_rss_mib(guest, "lvsd");
+        kill_and_flush(guest, "lvsd");
+        let ka_start = start_until_table(
+            guest,
+            "keepalived",
+            "keepalived -C -n -l -f /tmp/bench.conf",
+            lines,
+        );
+        std::thread::sleep(Duration::from_secs(5));
+        let ka_rss = peak_rss_mib(guest, "keepalived");
+        kill_and_flush(guest, "keepalived");
+        figure(
+            &format!("start to complete table, {n} real servers (s)"),
+            lvsd_start,
+            "keepalived",
+            ka_start,
+        );
+        figure(
+            &format!("peak RSS, {n} real servers (MiB)"),
+            lvsd_rss,
+            "keepalived",
+            ka_rss,
+        );
+    }
+    for n in sizes("LVSD_BENCH_RELOAD", "20000") {
+        let services = n.div_ceil(PER_VS);
+        // delay_loop 300: fewer checks/s competing with the reload.
+        guest
+            .write_file("/tmp/bench.conf", config(n, 300).as_bytes())
+            .unwrap();
+        let start = start_until_table(
+            guest,
+            "lvsd",
+            "lvsd -n -l -f /tmp/bench.conf --state-file /tmp/bench.json",
+            3 + services + n,
+        );
+        guest
+            .wait_for(
+                "grep -q 'lvsd started' /run/bg/lvsd.log",
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        guest.signal("lvsd", "HUP").unwrap();
+        guest
+            .wait_for(
+                "grep -q 'reload complete' /run/bg/lvsd.log",
+                Duration::from_secs(300),
+            )
+            .unwrap();
+        let log = guest.log_of("lvsd").unwrap();
+        kill_and_flush(guest, "lvsd");
+        let reload = log_span(&log, "reloading", "reload complete");
+        let line = log
+            .lines()
+            .find(|l| l.contains("reload complete"))
+            .unwrap_or_default();
+        let writes = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("changes="))
+            .unwrap_or("?");
+        println!("lvsd with {n} real servers: table complete in {start:.2} s; reload wrote {writes} changes");
+        figure(
+            &format!("reload of an unchanged config, {n} real servers (s)"),
+            reload,
+            "goal",
+            1.0,
+        );
+    }
+}
