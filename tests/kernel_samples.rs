@@ -13,10 +13,16 @@
 //! SMTP sample). The start table is the one moment both reach
 //! deterministically, and it is the config's meaning (which services,
 //! which real servers, weights, scheduler, persistence, forwarding) —
-//! what this file is about. The settled table after the first verdicts
-//! would also compare the checkers, and lvsd does not probe SSL_GET,
-//! SMTP_CHECK, PING_CHECK or UDP_CHECK yet (it reports them up), so it
-//! would differ on purpose; the checker tests cover verdicts.
+//! what this file is about; it is compared for every sample, and must be
+//! equal line for line (no difference is expected there).
+//!
+//! The settled table, after every check's first verdict, also compares the
+//! checkers, and lvsd does not probe SSL_GET, SMTP_CHECK, PING_CHECK or
+//! UDP_CHECK yet (it reports them up), so there it differs on purpose. It
+//! is compared for three samples that show the verdicts' effects (sorry
+//! server, `inhibit_on_failure`, and SSL_GET's expected difference), at up
+//! to `delay_loop` + `connect_timeout` (9 s) per run; waiting for the SMTP
+//! sample's (`delay_loop 60`) would cost minutes.
 //!
 //! To keep "before the first verdict" a fact, not a race, no check may
 //! fail fast: the guest routes everything into a `dummy` interface (it
@@ -165,9 +171,7 @@ fn start_table(guest: &mut Guest, program: Program, name: &str) -> Vec<String> {
     );
     // The log is read after the table: a verdict in it may have changed
     // the table before it was read.
-    let out = guest.run_ok(&format!(
-        "ipvsadm -Sn; echo @@log; cat /run/bg/{who}.log"
-    ));
+    let out = guest.run_ok(&format!("ipvsadm -Sn; echo @@log; cat /run/bg/{who}.log"));
     let log = guest.stop(who).unwrap();
     guest.run_ok("ipvsadm -C");
     let (table, log_then) = out.split_once("@@log\n").unwrap();
@@ -185,6 +189,39 @@ fn start_table(guest: &mut Guest, program: Program, name: &str) -> Vec<String> {
     canonical(table)
 }
 
+/// Runs `program` on sample `name` from an empty table until `ipvsadm -Sn`
+/// shows `expected` (in any order) or `timeout` passes, and returns the
+/// table then (canonical) and the program's log; stops it and empties the
+/// table.
+fn settled_table(
+    guest: &mut Guest,
+    program: Program,
+    name: &str,
+    expected: &[&str],
+    timeout: Duration,
+) -> (Vec<String>, String) {
+    guest.run_ok("ipvsadm -C");
+    let mut want: Vec<&str> = expected.to_vec();
+    want.sort_unstable();
+    let want: String = want.iter().map(|l| format!("{l}\n")).collect();
+    guest
+        .write_file("/tmp/expected-table", want.as_bytes())
+        .unwrap();
+    let who = program.name();
+    guest
+        .spawn(who, &program.command(&format!("{GUEST_DIR}/{name}")))
+        .unwrap();
+    // A timeout is reported by the caller's comparison, with the table.
+    let _ = guest.wait_for(
+        "[ \"$(ipvsadm -Sn | sort)\" = \"$(cat /tmp/expected-table)\" ]",
+        timeout,
+    );
+    let table = guest.run_ok("ipvsadm -Sn");
+    let log = guest.stop(who).unwrap();
+    guest.run_ok("ipvsadm -C");
+    (canonical(&table), log)
+}
+
 /// Services and start real servers `lvsd --dump-config` describes: a
 /// group counts one service per address of its ranges and per fwmark;
 /// real servers start in every service unless `alpha`.
@@ -194,7 +231,10 @@ fn dump_counts(guest: &mut Guest, name: &str) -> (usize, usize) {
     let groups = config["groups"].as_array().expect("groups");
     let mut services = 0;
     let mut dests = 0;
-    for vs in config["virtual_servers"].as_array().expect("virtual_servers") {
+    for vs in config["virtual_servers"]
+        .as_array()
+        .expect("virtual_servers")
+    {
         let address = &vs["address"];
         let n = if let Some(group) = address["Group"].as_str() {
             let group = groups
@@ -248,11 +288,94 @@ fn compare(name: &str) {
         keepalived.join("\n"),
         lvsd.join("\n")
     );
-    assert_eq!(lvsd, keepalived, "{name}: lvsd's start table (left) differs from keepalived's");
+    assert_eq!(
+        lvsd, keepalived,
+        "{name}: lvsd's start table (left) differs from keepalived's"
+    );
     assert_eq!(
         (count(&keepalived, "-A "), count(&keepalived, "-a ")),
         (services, dests),
         "{name}: keepalived's services and real servers vs lvsd --dump-config's counts"
+    );
+}
+
+/// The longest a first verdict takes in the settled comparisons: warmup
+/// (up to `delay_loop`, 6 s) + `connect_timeout` (3 s), and slack for TCG.
+const FIRST_VERDICTS: Duration = Duration::from_secs(15);
+
+/// Compares the tables after every check's first verdict for sample
+/// `name`: keepalived's must be `settled` (every probe times out in the
+/// sink), and lvsd's the same plus `lvsd_also` (checks lvsd reports up
+/// without probing); returns lvsd's log, `None` when skipped.
+fn compare_settled(name: &str, settled: &[&str], lvsd_also: &[&str]) -> Option<String> {
+    let mut guest = guest()?;
+    let guest = &mut *guest;
+    let (keepalived, keepalived_log) =
+        settled_table(guest, Program::Keepalived, name, settled, FIRST_VERDICTS);
+    let mut expected: Vec<&str> = settled.to_vec();
+    expected.sort_unstable();
+    assert_eq!(
+        keepalived, expected,
+        "{name}: keepalived's settled table\nkeepalived log:\n{keepalived_log}"
+    );
+    let lvsd_expected: Vec<&str> = settled.iter().chain(lvsd_also).copied().collect();
+    let (lvsd, lvsd_log) =
+        settled_table(guest, Program::Lvsd, name, &lvsd_expected, FIRST_VERDICTS);
+    let mut lvsd_expected: Vec<String> = lvsd_expected.iter().map(|l| l.to_string()).collect();
+    lvsd_expected.sort_unstable();
+    assert_eq!(
+        lvsd, lvsd_expected,
+        "{name}: lvsd's settled table\nlvsd log:\n{lvsd_log}"
+    );
+    Some(lvsd_log)
+}
+
+/// `sample`: the HTTP_GET check's first probe times out, the real server
+/// leaves and the sorry server takes its place (quorum 1 lost).
+#[test]
+fn settled_sample_sorry_server_replaces_the_failed_real_server() {
+    compare_settled(
+        "keepalived.conf.sample",
+        &[
+            "-A -t 10.10.10.2:1358 -s rr -p 50",
+            "-a -t 10.10.10.2:1358 -r 192.168.200.200:1358 -m -w 1",
+        ],
+        &[],
+    );
+}
+
+/// `inhibit`: the failed real server stays at weight 0.
+#[test]
+fn settled_inhibit_keeps_the_failed_real_server_at_weight_0() {
+    compare_settled(
+        "keepalived.conf.inhibit",
+        &[
+            "-A -t 10.10.10.2:1358 -s rr -p 50",
+            "-a -t 10.10.10.2:1358 -r 192.168.200.2:1358 -m -w 0",
+        ],
+        &[],
+    );
+}
+
+/// `SSL_GET`: both programs remove the HTTP_GET real server (port 80).
+/// The SSL_GET one (port 443) is the one legitimate difference: lvsd does
+/// not probe SSL_GET yet and reports it up (and says so in its log), while
+/// keepalived's TLS probe times out and removes it.
+#[test]
+fn settled_ssl_get_differs_only_by_the_unprobed_ssl_get_real_server() {
+    let Some(log) = compare_settled(
+        "keepalived.conf.SSL_GET",
+        &[
+            "-A -t 192.168.200.100:443 -s rr -p 50",
+            "-A -t 192.168.200.100:80 -s rr -p 50",
+        ],
+        &["-a -t 192.168.200.100:443 -r 192.168.201.100:443 -m -w 1"],
+    ) else {
+        return;
+    };
+    assert!(
+        log.contains("SSL_GET is not supported by lvsd yet"),
+        "lvsd log:\n{log}"
     );
 }
 
