@@ -21,6 +21,7 @@ pub fn run(targets: &[SocketAddr], period: Duration, warm: Duration, measure: Du
         let mut run = Run::default();
         let mut measuring = false;
         let mut cpu_start = Duration::ZERO;
+        let mut switches_start = crate::Switches::default();
         let mut lags: Vec<Duration> = Vec::new();
         let mut in_flight = vec![false; 1 << 20];
         loop {
@@ -28,6 +29,7 @@ pub fn run(targets: &[SocketAddr], period: Duration, warm: Duration, measure: Du
             if !measuring && now >= measure_from {
                 measuring = true;
                 cpu_start = crate::thread_cpu();
+                switches_start = crate::thread_switches();
             }
             if now >= end {
                 break;
@@ -79,6 +81,7 @@ pub fn run(targets: &[SocketAddr], period: Duration, warm: Duration, measure: Du
             }
         }
         run.cpu = crate::thread_cpu() - cpu_start;
+        run.switches = crate::thread_switches() - switches_start;
         for (fd, open) in in_flight.iter().enumerate() {
             if *open {
                 libc::close(fd as i32);

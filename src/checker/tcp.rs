@@ -17,6 +17,8 @@
 //! is done in two steps (see [`Connection::close`]):
 //!
 //! 1. `shutdown(SHUT_WR)` sends our FIN at once; the socket can still receive.
+//!    (If the backend's FIN is already in, reading up to it and `close()`
+//!    does the same with one system call less: see [`Connection::close`].)
 //! 2. Whatever arrives is read and discarded until the backend's own FIN (end
 //!    of file), or until a short budget runs out; only then is the socket
 //!    closed. The socket never gets `SO_LINGER`, so `close()` never blocks.
@@ -195,6 +197,10 @@ impl Connection {
                 // If this fails the close is merely graceful; nothing to report.
                 let _ = sock.set_linger(Some(Duration::ZERO));
             }
+            // The backend's FIN is already in (the runtime saw it) and
+            // reading up to it drained everything: close() now sends our FIN
+            // from CLOSE_WAIT, never an RST, and the shutdown() is not needed.
+            CloseMode::Graceful if peer_closed(&self.stream) && drained_now(&sock) => {}
             CloseMode::Graceful => {
                 if sock.shutdown(Shutdown::Write).is_ok() && !drained_now(&sock) {
                     let _ = tokio::time::timeout(budget, drain_to_eof(&self.stream)).await;
@@ -203,6 +209,21 @@ impl Connection {
         }
         // Dropping the stream deregisters and closes the fd, without lingering.
     }
+}
+
+/// Whether the runtime has already seen the backend's FIN (`EPOLLRDHUP`)
+/// on this socket, asked without a system call and without waiting: the
+/// readiness the event loop recorded is polled once with a no-op waker.
+///
+/// With backends that close right after `accept()` this is the usual case,
+/// and the close is then one `recv()` (the FIN) and `close()`.
+fn peer_closed(stream: &TcpStream) -> bool {
+    let ready = std::pin::pin!(stream.ready(Interest::READABLE));
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    matches!(
+        std::future::Future::poll(ready, &mut context),
+        std::task::Poll::Ready(Ok(r)) if r.is_read_closed()
+    )
 }
 
 /// Reads and discards what is already there, without waiting: true if that
