@@ -324,25 +324,13 @@ impl ProbeTask {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Check, CheckCommon, CloseMode, Location, OtherCheck};
+    use crate::config::{Check, CheckCommon, OtherCheck};
     use tokio::sync::mpsc::unbounded_channel;
 
     fn common() -> CheckCommon {
         CheckCommon {
-            location: Location::default(),
-            connect_ip: "127.0.0.1".parse().unwrap(),
-            connect_port: 9,
-            bindto: None,
-            bind_port: None,
-            bind_if: None,
-            fwmark: None,
-            connect_timeout: Duration::from_secs(5),
-            delay_loop: Duration::from_secs(60),
-            retry: 1,
-            delay_before_retry: Duration::from_secs(1),
             warmup: Duration::ZERO,
-            alpha: false,
-            close: CloseMode::Graceful,
+            ..CheckCommon::new("127.0.0.1".parse().unwrap(), 9)
         }
     }
 

@@ -248,6 +248,37 @@ pub struct VirtualServer {
     pub real_servers: Vec<RealServer>,
 }
 
+impl VirtualServer {
+    /// A virtual server at `address` with keepalived's defaults (protocol
+    /// unset means UDP, `wlc`, NAT, quorum 1) and no real servers yet.
+    pub fn new(location: Location, address: VsAddress) -> Self {
+        VirtualServer {
+            location,
+            address,
+            ip_family: None,
+            protocol: Protocol::Udp,
+            scheduler: "wlc".into(),
+            method: ForwardMethod::Masq,
+            tunnel: None,
+            flags: 0,
+            persistence_timeout: 0,
+            persistence_granularity: None,
+            persistence_engine: None,
+            ha_suspend: false,
+            alpha: false,
+            omega: false,
+            quorum: 1,
+            hysteresis: 0,
+            quorum_up: None,
+            quorum_down: None,
+            sorry_server: None,
+            inhibit_on_failure: false,
+            virtualhost: None,
+            real_servers: Vec::new(),
+        }
+    }
+}
+
 /// `real_server IP PORT { ... }`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RealServer {
@@ -319,6 +350,31 @@ pub struct CheckCommon {
     pub alpha: bool,
     /// How the probe's connection ends.
     pub close: CloseMode,
+}
+
+impl CheckCommon {
+    /// A checker of `connect_ip:connect_port` with keepalived's TCP_CHECK
+    /// defaults: connect_timeout 5 s, delay_loop 60 s, retry 1,
+    /// delay_before_retry 1 s, warmup up to delay_loop, no alpha, a graceful close.
+    pub fn new(connect_ip: IpAddr, connect_port: u16) -> Self {
+        let delay_loop = super::inherit::DEFAULT_DELAY_LOOP;
+        CheckCommon {
+            location: Location::default(),
+            connect_ip,
+            connect_port,
+            bindto: None,
+            bind_port: None,
+            bind_if: None,
+            fwmark: None,
+            connect_timeout: super::inherit::DEFAULT_CONNECT_TIMEOUT,
+            delay_loop,
+            retry: 1,
+            delay_before_retry: Duration::from_secs(1),
+            warmup: delay_loop,
+            alpha: false,
+            close: CloseMode::Graceful,
+        }
+    }
 }
 
 /// `TCP_CHECK`.

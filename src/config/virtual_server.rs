@@ -24,30 +24,7 @@ impl Typer<'_> {
         let Some(address) = self.vs_address(tree, node) else {
             return;
         };
-        let mut vs = VirtualServer {
-            location: self.loc(&kw),
-            address,
-            ip_family: None,
-            protocol: Protocol::Udp,
-            scheduler: "wlc".into(),
-            method: ForwardMethod::Masq,
-            tunnel: None,
-            flags: 0,
-            persistence_timeout: 0,
-            persistence_granularity: None,
-            persistence_engine: None,
-            ha_suspend: false,
-            alpha: false,
-            omega: false,
-            quorum: 1,
-            hysteresis: 0,
-            quorum_up: None,
-            quorum_down: None,
-            sorry_server: None,
-            inhibit_on_failure: false,
-            virtualhost: None,
-            real_servers: Vec::new(),
-        };
+        let mut vs = VirtualServer::new(self.loc(&kw), address);
         let mut inherited = Inherited::default();
         let (mut protocol, mut scheduler, mut method) = (None::<Tok<'_>>, false, false);
         let mut sorry_method = None;

@@ -1,30 +1,16 @@
 //! The reconciler's behaviour, against an in-memory table.
 
-use std::time::Duration;
-
 use super::*;
 use crate::config::{
-    Check, CheckCommon, CloseMode, Location, RealServer, SorryServer, TcpCheck, VirtualServer,
+    Check, CheckCommon, Location, RealServer, SorryServer, TcpCheck, VirtualServer,
 };
 use crate::ipvs::{ForwardMethod, IpvsTable, MemoryTable};
 
 fn check(addr: &str, port: u16, alpha: bool) -> Check {
     Check::Tcp(TcpCheck {
         common: CheckCommon {
-            location: Location::default(),
-            connect_ip: addr.parse().unwrap(),
-            connect_port: port,
-            bindto: None,
-            bind_port: None,
-            bind_if: None,
-            fwmark: None,
-            connect_timeout: Duration::from_secs(5),
-            delay_loop: Duration::from_secs(60),
-            retry: 1,
-            delay_before_retry: Duration::from_secs(1),
-            warmup: Duration::from_secs(60),
             alpha,
-            close: CloseMode::Graceful,
+            ..CheckCommon::new(addr.parse().unwrap(), port)
         },
     })
 }
@@ -48,31 +34,15 @@ fn rs(addr: &str, port: u16, weight: i32, alpha: bool) -> RealServer {
 
 fn vs(addr: &str, port: u16, real_servers: Vec<RealServer>) -> VirtualServer {
     VirtualServer {
-        location: Location::default(),
-        address: VsAddress::Addr {
-            addr: addr.parse().unwrap(),
-            port,
-        },
-        ip_family: None,
         protocol: Protocol::Tcp,
-        scheduler: "wlc".into(),
-        method: ForwardMethod::Masq,
-        tunnel: None,
-        flags: 0,
-        persistence_timeout: 0,
-        persistence_granularity: None,
-        persistence_engine: None,
-        ha_suspend: false,
-        alpha: false,
-        omega: false,
-        quorum: 1,
-        hysteresis: 0,
-        quorum_up: None,
-        quorum_down: None,
-        sorry_server: None,
-        inhibit_on_failure: false,
-        virtualhost: None,
         real_servers,
+        ..VirtualServer::new(
+            Location::default(),
+            VsAddress::Addr {
+                addr: addr.parse().unwrap(),
+                port,
+            },
+        )
     }
 }
 

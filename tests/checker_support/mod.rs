@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use lvsd::config::{Check, CheckCommon, CloseMode, Location, TcpCheck};
+use lvsd::config::{Check, CheckCommon, TcpCheck};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const CLIENT: &str = "192.0.2.1";
@@ -351,20 +351,11 @@ async fn serve(
 /// A TCP_CHECK to `ip:port` with test-friendly timing (no warmup).
 pub fn tcp_check(ip: &str, port: u16) -> CheckCommon {
     CheckCommon {
-        location: Location::default(),
-        connect_ip: ip.parse().unwrap(),
-        connect_port: port,
-        bindto: None,
-        bind_port: None,
-        bind_if: None,
-        fwmark: None,
         connect_timeout: Duration::from_secs(1),
         delay_loop: Duration::from_secs(1),
-        retry: 1,
         delay_before_retry: Duration::from_millis(200),
         warmup: Duration::ZERO,
-        alpha: false,
-        close: CloseMode::Graceful,
+        ..CheckCommon::new(ip.parse().unwrap(), port)
     }
 }
 
