@@ -122,6 +122,22 @@ pub fn destination(rs: &RealServer, weight: i32) -> Destination {
     }
 }
 
+/// The sorry server as a destination at `weight`: 1 while it stands in for
+/// the real servers, 0 while `sorry_server_inhibit` keeps it quiesced.
+pub fn sorry_destination(sorry: &crate::config::SorryServer, weight: i32) -> Destination {
+    Destination {
+        key: DestKey {
+            addr: sorry.addr,
+            port: sorry.port,
+        },
+        fwd: sorry.method,
+        weight,
+        u_threshold: 0,
+        l_threshold: 0,
+        tunnel: tunnel(sorry.method, None),
+    }
+}
+
 /// Tunnel attributes as the kernel reports them (IPIP, port 0, no flags
 /// unless configured).
 pub fn tunnel(method: ForwardMethod, opts: Option<crate::config::TunnelOptions>) -> Tunnel {

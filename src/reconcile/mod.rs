@@ -338,32 +338,12 @@ impl Reconciler {
             }
             match (&vs.sorry_server, *quorum_up) {
                 (Some(sorry), false) => {
-                    let d = crate::ipvs::Destination {
-                        key: crate::ipvs::DestKey {
-                            addr: sorry.addr,
-                            port: sorry.port,
-                        },
-                        fwd: sorry.method,
-                        weight: 1,
-                        u_threshold: 0,
-                        l_threshold: 0,
-                        tunnel: desired::tunnel(sorry.method, None),
-                    };
+                    let d = desired::sorry_destination(sorry, 1);
                     dests.insert(d.key, d);
                 }
                 (sorry, _) => {
                     if let Some(sorry) = sorry.as_ref().filter(|s| s.inhibit) {
-                        let d = crate::ipvs::Destination {
-                            key: crate::ipvs::DestKey {
-                                addr: sorry.addr,
-                                port: sorry.port,
-                            },
-                            fwd: sorry.method,
-                            weight: 0,
-                            u_threshold: 0,
-                            l_threshold: 0,
-                            tunnel: desired::tunnel(sorry.method, None),
-                        };
+                        let d = desired::sorry_destination(sorry, 0);
                         dests.insert(d.key, d);
                     }
                     for d in live {
