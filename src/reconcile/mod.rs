@@ -258,9 +258,15 @@ impl Reconciler {
 
     /// Switch to a new, fully validated config. Probes that stay keep their
     /// health; services the old config owned and the new one does not are
-    /// removed by the next plan.
-    pub fn reload(&mut self, config: Config) {
+    /// removed by the next plan. Returns whether the config changed: an
+    /// identical one (the common SIGHUP) is recognised by one comparison and
+    /// re-indexes nothing, so its probes and their ids stay as they are.
+    pub fn reload(&mut self, config: Config) -> bool {
+        if config == self.config {
+            return false;
+        }
         self.install(config);
+        true
     }
 
     fn rs_healthy(&self, v: usize, r: usize) -> bool {

@@ -293,7 +293,10 @@ fn reload_applies_only_the_difference_and_keeps_health() {
     round(&mut r, &mut t);
     let writes = t.writes();
     // Same config: nothing, and the failed server is not resurrected.
-    r.reload(two_by_three());
+    assert!(
+        !r.reload(two_by_three()),
+        "an identical config is no change"
+    );
     assert!(round(&mut r, &mut t).ops.is_empty());
     assert_eq!(t.writes(), writes);
     // One real server more: one write.
@@ -301,7 +304,7 @@ fn reload_applies_only_the_difference_and_keeps_health() {
     cfg.virtual_servers[0]
         .real_servers
         .push(rs("192.0.2.4", 80, 1, false));
-    r.reload(cfg.clone());
+    assert!(r.reload(cfg.clone()));
     assert_eq!(round(&mut r, &mut t).ops.len(), 1);
     // A virtual server gone: its service goes, and only it.
     cfg.virtual_servers.remove(1);
