@@ -71,7 +71,10 @@ pub struct Reconciler {
     /// Service keys of each virtual server.
     vs_keys: Vec<Vec<ServiceKey>>,
     quorum: HashMap<VsIdent, bool>,
-    rs_up: HashMap<RsIdent, bool>,
+    /// Whether each real server was up at the last plan (`None` before its
+    /// first): `[vs][rs]`, like `rs_probes`. Carried across a reload by
+    /// identity ([`RsIdent`]).
+    rs_up: Vec<Vec<Option<bool>>>,
     owned: BTreeSet<ServiceKey>,
     actual: Table,
 }
@@ -105,7 +108,7 @@ impl Reconciler {
             rs_probes: Vec::new(),
             vs_keys: Vec::new(),
             quorum: HashMap::new(),
-            rs_up: HashMap::new(),
+            rs_up: Vec::new(),
             owned: BTreeSet::new(),
             actual: Table::new(),
         };
@@ -118,6 +121,7 @@ impl Reconciler {
     fn install(&mut self, config: Config) {
         let old_health: HashMap<Arc<ProbeSpec>, bool> =
             self.probes.drain(..).zip(self.health.drain(..)).collect();
+        let old_up = self.rs_up_by_ident();
         self.probe_ids.clear();
         self.rs_probes.clear();
         self.vs_keys.clear();
@@ -154,8 +158,46 @@ impl Reconciler {
         let idents: std::collections::HashSet<_> =
             config.virtual_servers.iter().map(vs_ident).collect();
         self.quorum.retain(|k, _| idents.contains(k));
-        self.rs_up.retain(|k, _| idents.contains(&k.vs));
+        self.rs_up = config
+            .virtual_servers
+            .iter()
+            .map(|vs| {
+                let ident = vs_ident(vs);
+                vs.real_servers
+                    .iter()
+                    .map(|rs| {
+                        old_up
+                            .get(&RsIdent {
+                                vs: ident.clone(),
+                                addr: rs.addr,
+                                port: rs.port,
+                            })
+                            .copied()
+                    })
+                    .collect()
+            })
+            .collect();
         self.config = config;
+    }
+
+    /// The last known state of every real server, by identity: what a
+    /// reload carries over to the new config's positions.
+    fn rs_up_by_ident(&self) -> HashMap<RsIdent, bool> {
+        let mut out = HashMap::new();
+        for (vs, ups) in self.config.virtual_servers.iter().zip(&self.rs_up) {
+            let ident = vs_ident(vs);
+            for (rs, up) in vs.real_servers.iter().zip(ups) {
+                if let Some(up) = up {
+                    let key = RsIdent {
+                        vs: ident.clone(),
+                        addr: rs.addr,
+                        port: rs.port,
+                    };
+                    out.insert(key, *up);
+                }
+            }
+        }
+        out
     }
 
     /// The config in force.
@@ -284,12 +326,7 @@ impl Reconciler {
             let mut live = Vec::new();
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 let up = self.rs_probes[v][r].iter().all(|id| self.health[*id]);
-                let rs_key = RsIdent {
-                    vs: ident.clone(),
-                    addr: rs.addr,
-                    port: rs.port,
-                };
-                let before = self.rs_up.insert(rs_key, up);
+                let before = self.rs_up[v][r].replace(up);
                 if before.is_some_and(|b| b != up) {
                     let (script, event) = if up {
                         (&rs.notify_up, "notify_up")
@@ -377,8 +414,13 @@ impl Reconciler {
                     }
                 }
             }
-            for key in &self.vs_keys[v] {
-                table.insert(*key, (desired::service(vs, *key), dests.clone()));
+            // One service per virtual server unless it is a group: the last
+            // key takes the destinations, the others get copies.
+            if let Some((last, others)) = self.vs_keys[v].split_last() {
+                for key in others {
+                    table.insert(*key, (desired::service(vs, *key), dests.clone()));
+                }
+                table.insert(*last, (desired::service(vs, *last), dests));
             }
         }
         table
