@@ -9,11 +9,11 @@
 
 pub mod desired;
 pub mod diff;
+pub mod probe_index;
 pub mod quorum;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -21,6 +21,7 @@ use crate::checker::ProbeSpec;
 use crate::config::{Config, FlushOnStop, Script, VirtualServer, VsAddress};
 use crate::ipvs::{IpvsError, Protocol, ServiceEntry, ServiceFlags, ServiceKey, TableOp};
 use desired::Table;
+use probe_index::ProbeIndex;
 use quorum::QuorumChange;
 
 /// A virtual server's identity across reloads.
@@ -61,9 +62,8 @@ pub struct Plan {
 #[derive(Debug)]
 pub struct Reconciler {
     config: Config,
-    /// Distinct probes, by id (each spec stored once, shared with `probe_ids`).
-    probes: Vec<Arc<ProbeSpec>>,
-    probe_ids: HashMap<Arc<ProbeSpec>, usize>,
+    /// Distinct probes, by id: where their checks are in `config`.
+    probes: ProbeIndex,
     /// Health of each probe, by id.
     health: Vec<bool>,
     /// Probe ids of each real server: `[vs][rs]`.
@@ -102,8 +102,7 @@ impl Reconciler {
     pub fn new(config: Config) -> Self {
         let mut r = Reconciler {
             config: Config::default(),
-            probes: Vec::new(),
-            probe_ids: HashMap::new(),
+            probes: ProbeIndex::default(),
             health: Vec::new(),
             rs_probes: Vec::new(),
             vs_keys: Vec::new(),
@@ -119,36 +118,28 @@ impl Reconciler {
     /// Index `config`: probe ids, service keys, ownership. Health of probes
     /// that were already known is kept; new probes start as `alpha` says.
     fn install(&mut self, config: Config) {
-        let old_health: HashMap<Arc<ProbeSpec>, bool> =
-            self.probes.drain(..).zip(self.health.drain(..)).collect();
+        let old_probes = std::mem::take(&mut self.probes);
+        let old_health = std::mem::take(&mut self.health);
         let old_up = self.rs_up_by_ident();
-        self.probe_ids.clear();
+        let mut index = probe_index::Builder::default();
         self.rs_probes.clear();
         self.vs_keys.clear();
-        for vs in &config.virtual_servers {
+        for (v, vs) in config.virtual_servers.iter().enumerate() {
             let keys = desired::service_keys(&config, vs);
             self.owned.extend(keys.iter().copied());
             self.vs_keys.push(keys);
             let mut per_rs = Vec::with_capacity(vs.real_servers.len());
-            for rs in &vs.real_servers {
+            for (r, rs) in vs.real_servers.iter().enumerate() {
                 let mut ids = Vec::with_capacity(rs.checks.len());
-                for check in &rs.checks {
+                for (c, check) in rs.checks.iter().enumerate() {
                     let spec = ProbeSpec::new(check);
-                    let id = match self.probe_ids.get(&spec) {
-                        Some(id) => *id,
-                        None => {
-                            let id = self.probes.len();
-                            let up = old_health
-                                .get(&spec)
-                                .copied()
-                                .unwrap_or(!check.common().alpha);
-                            let spec = Arc::new(spec);
-                            self.probes.push(Arc::clone(&spec));
-                            self.health.push(up);
-                            self.probe_ids.insert(spec, id);
-                            id
-                        }
-                    };
+                    let (id, new) = index.add(&config, (v, r, c), &spec);
+                    if new {
+                        let up = old_probes
+                            .find(&self.config, &spec)
+                            .map_or(!check.common().alpha, |old| old_health[old]);
+                        self.health.push(up);
+                    }
                     ids.push(id);
                 }
                 per_rs.push(ids);
@@ -177,6 +168,8 @@ impl Reconciler {
                     .collect()
             })
             .collect();
+        self.probes = index.finish();
+        self.health.shrink_to_fit();
         self.config = config;
     }
 
@@ -213,9 +206,8 @@ impl Reconciler {
 
     /// Every distinct probe with its current health: what the engine runs.
     pub fn probes(&self) -> Vec<(ProbeSpec, bool)> {
-        self.probes
-            .iter()
-            .map(|spec| (**spec).clone())
+        (0..self.probes.len())
+            .map(|id| self.probes.spec(&self.config, id))
             .zip(self.health.iter().copied())
             .collect()
     }
@@ -238,12 +230,12 @@ impl Reconciler {
                 }
             }
         }
-        self.probes
+        self.health
             .iter()
-            .zip(&self.health)
             .zip(active)
-            .filter(|(_, active)| *active)
-            .map(|((spec, up), _)| ((**spec).clone(), *up))
+            .enumerate()
+            .filter(|(_, (_, active))| *active)
+            .map(|(id, (up, _))| (self.probes.spec(&self.config, id), *up))
             .collect()
     }
 
@@ -289,9 +281,9 @@ impl Reconciler {
     /// Record a probe's verdict. Unknown probes (from a config since
     /// replaced) are ignored. Returns whether anything changed.
     pub fn set_health(&mut self, spec: &ProbeSpec, up: bool) -> bool {
-        match self.probe_ids.get(spec) {
-            Some(id) if self.health[*id] != up => {
-                self.health[*id] = up;
+        match self.probes.find(&self.config, spec) {
+            Some(id) if self.health[id] != up => {
+                self.health[id] = up;
                 true
             }
             _ => false,

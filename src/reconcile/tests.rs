@@ -380,3 +380,29 @@ fn omega_runs_down_scripts_of_live_servers_at_stop() {
         .collect();
     assert_eq!(lines, vec!["/bin/down rs1", "/bin/qdown"]);
 }
+
+#[test]
+fn a_reordered_config_keeps_each_probe_health_by_identity() {
+    let mut r = Reconciler::new(two_by_three());
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    assert!(r.set_health(&spec("192.0.2.3", 443), false));
+    round(&mut r, &mut t);
+    let before = weights(&mut t);
+    // The same servers, listed in the other order: other positions, same probes.
+    let mut cfg = two_by_three();
+    cfg.virtual_servers.reverse();
+    for vs in &mut cfg.virtual_servers {
+        vs.real_servers.reverse();
+    }
+    assert!(r.reload(cfg));
+    assert!(round(&mut r, &mut t).ops.is_empty());
+    assert_eq!(weights(&mut t), before);
+    assert!(!r.set_health(&spec("192.0.2.3", 443), false), "still down");
+    assert!(r.set_health(&spec("192.0.2.3", 443), true));
+    assert!(
+        !r.set_health(&spec("192.0.2.9", 443), true),
+        "unknown probe"
+    );
+    assert_eq!(round(&mut r, &mut t).ops.len(), 1);
+}
