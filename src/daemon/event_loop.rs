@@ -405,11 +405,16 @@ impl Daemon {
                         kernel_settings::apply(t, Some(&old), &new)
                     })
                     .await;
-                    self.reconciler.reload(config);
+                    let changed = self.reconciler.reload(config);
                     self.ha_wanted = ha_suspend::wanted(self.reconciler.config());
-                    self.suspended = suspended_now(self.reconciler.config());
-                    self.engine
-                        .set_probes(self.reconciler.probes_except(&self.suspended));
+                    let suspended = suspended_now(self.reconciler.config());
+                    // The same probes as before: the engine already runs
+                    // exactly these, so spare it 100,000 spec comparisons.
+                    if changed || suspended != self.suspended {
+                        self.suspended = suspended;
+                        self.engine
+                            .set_probes(self.reconciler.probes_except(&self.suspended));
+                    }
                     let changes = self.reconcile().await;
                     tracing::info!(changes, writes_total = self.writes_total, "reload complete");
                 }

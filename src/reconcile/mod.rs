@@ -9,11 +9,11 @@
 
 pub mod desired;
 pub mod diff;
+pub mod probe_index;
 pub mod quorum;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -21,6 +21,7 @@ use crate::checker::ProbeSpec;
 use crate::config::{Config, FlushOnStop, Script, VirtualServer, VsAddress};
 use crate::ipvs::{IpvsError, Protocol, ServiceEntry, ServiceFlags, ServiceKey, TableOp};
 use desired::Table;
+use probe_index::ProbeIndex;
 use quorum::QuorumChange;
 
 /// A virtual server's identity across reloads.
@@ -61,9 +62,8 @@ pub struct Plan {
 #[derive(Debug)]
 pub struct Reconciler {
     config: Config,
-    /// Distinct probes, by id (each spec stored once, shared with `probe_ids`).
-    probes: Vec<Arc<ProbeSpec>>,
-    probe_ids: HashMap<Arc<ProbeSpec>, usize>,
+    /// Distinct probes, by id: where their checks are in `config`.
+    probes: ProbeIndex,
     /// Health of each probe, by id.
     health: Vec<bool>,
     /// Probe ids of each real server: `[vs][rs]`.
@@ -71,7 +71,10 @@ pub struct Reconciler {
     /// Service keys of each virtual server.
     vs_keys: Vec<Vec<ServiceKey>>,
     quorum: HashMap<VsIdent, bool>,
-    rs_up: HashMap<RsIdent, bool>,
+    /// Whether each real server was up at the last plan (`None` before its
+    /// first): `[vs][rs]`, like `rs_probes`. Carried across a reload by
+    /// identity ([`RsIdent`]).
+    rs_up: Vec<Vec<Option<bool>>>,
     owned: BTreeSet<ServiceKey>,
     actual: Table,
 }
@@ -99,13 +102,12 @@ impl Reconciler {
     pub fn new(config: Config) -> Self {
         let mut r = Reconciler {
             config: Config::default(),
-            probes: Vec::new(),
-            probe_ids: HashMap::new(),
+            probes: ProbeIndex::default(),
             health: Vec::new(),
             rs_probes: Vec::new(),
             vs_keys: Vec::new(),
             quorum: HashMap::new(),
-            rs_up: HashMap::new(),
+            rs_up: Vec::new(),
             owned: BTreeSet::new(),
             actual: Table::new(),
         };
@@ -116,35 +118,28 @@ impl Reconciler {
     /// Index `config`: probe ids, service keys, ownership. Health of probes
     /// that were already known is kept; new probes start as `alpha` says.
     fn install(&mut self, config: Config) {
-        let old_health: HashMap<Arc<ProbeSpec>, bool> =
-            self.probes.drain(..).zip(self.health.drain(..)).collect();
-        self.probe_ids.clear();
+        let old_probes = std::mem::take(&mut self.probes);
+        let old_health = std::mem::take(&mut self.health);
+        let old_up = self.rs_up_by_ident();
+        let mut index = probe_index::Builder::default();
         self.rs_probes.clear();
         self.vs_keys.clear();
-        for vs in &config.virtual_servers {
+        for (v, vs) in config.virtual_servers.iter().enumerate() {
             let keys = desired::service_keys(&config, vs);
             self.owned.extend(keys.iter().copied());
             self.vs_keys.push(keys);
             let mut per_rs = Vec::with_capacity(vs.real_servers.len());
-            for rs in &vs.real_servers {
+            for (r, rs) in vs.real_servers.iter().enumerate() {
                 let mut ids = Vec::with_capacity(rs.checks.len());
-                for check in &rs.checks {
+                for (c, check) in rs.checks.iter().enumerate() {
                     let spec = ProbeSpec::new(check);
-                    let id = match self.probe_ids.get(&spec) {
-                        Some(id) => *id,
-                        None => {
-                            let id = self.probes.len();
-                            let up = old_health
-                                .get(&spec)
-                                .copied()
-                                .unwrap_or(!check.common().alpha);
-                            let spec = Arc::new(spec);
-                            self.probes.push(Arc::clone(&spec));
-                            self.health.push(up);
-                            self.probe_ids.insert(spec, id);
-                            id
-                        }
-                    };
+                    let (id, new) = index.add(&config, (v, r, c), &spec);
+                    if new {
+                        let up = old_probes
+                            .find(&self.config, &spec)
+                            .map_or(!check.common().alpha, |old| old_health[old]);
+                        self.health.push(up);
+                    }
                     ids.push(id);
                 }
                 per_rs.push(ids);
@@ -154,8 +149,48 @@ impl Reconciler {
         let idents: std::collections::HashSet<_> =
             config.virtual_servers.iter().map(vs_ident).collect();
         self.quorum.retain(|k, _| idents.contains(k));
-        self.rs_up.retain(|k, _| idents.contains(&k.vs));
+        self.rs_up = config
+            .virtual_servers
+            .iter()
+            .map(|vs| {
+                let ident = vs_ident(vs);
+                vs.real_servers
+                    .iter()
+                    .map(|rs| {
+                        old_up
+                            .get(&RsIdent {
+                                vs: ident.clone(),
+                                addr: rs.addr,
+                                port: rs.port,
+                            })
+                            .copied()
+                    })
+                    .collect()
+            })
+            .collect();
+        self.probes = index.finish();
+        self.health.shrink_to_fit();
         self.config = config;
+    }
+
+    /// The last known state of every real server, by identity: what a
+    /// reload carries over to the new config's positions.
+    fn rs_up_by_ident(&self) -> HashMap<RsIdent, bool> {
+        let mut out = HashMap::new();
+        for (vs, ups) in self.config.virtual_servers.iter().zip(&self.rs_up) {
+            let ident = vs_ident(vs);
+            for (rs, up) in vs.real_servers.iter().zip(ups) {
+                if let Some(up) = up {
+                    let key = RsIdent {
+                        vs: ident.clone(),
+                        addr: rs.addr,
+                        port: rs.port,
+                    };
+                    out.insert(key, *up);
+                }
+            }
+        }
+        out
     }
 
     /// The config in force.
@@ -171,9 +206,8 @@ impl Reconciler {
 
     /// Every distinct probe with its current health: what the engine runs.
     pub fn probes(&self) -> Vec<(ProbeSpec, bool)> {
-        self.probes
-            .iter()
-            .map(|spec| (**spec).clone())
+        (0..self.probes.len())
+            .map(|id| self.probes.spec(&self.config, id))
             .zip(self.health.iter().copied())
             .collect()
     }
@@ -196,12 +230,12 @@ impl Reconciler {
                 }
             }
         }
-        self.probes
+        self.health
             .iter()
-            .zip(&self.health)
             .zip(active)
-            .filter(|(_, active)| *active)
-            .map(|((spec, up), _)| ((**spec).clone(), *up))
+            .enumerate()
+            .filter(|(_, (_, active))| *active)
+            .map(|(id, (up, _))| (self.probes.spec(&self.config, id), *up))
             .collect()
     }
 
@@ -247,9 +281,9 @@ impl Reconciler {
     /// Record a probe's verdict. Unknown probes (from a config since
     /// replaced) are ignored. Returns whether anything changed.
     pub fn set_health(&mut self, spec: &ProbeSpec, up: bool) -> bool {
-        match self.probe_ids.get(spec) {
-            Some(id) if self.health[*id] != up => {
-                self.health[*id] = up;
+        match self.probes.find(&self.config, spec) {
+            Some(id) if self.health[id] != up => {
+                self.health[id] = up;
                 true
             }
             _ => false,
@@ -258,9 +292,15 @@ impl Reconciler {
 
     /// Switch to a new, fully validated config. Probes that stay keep their
     /// health; services the old config owned and the new one does not are
-    /// removed by the next plan.
-    pub fn reload(&mut self, config: Config) {
+    /// removed by the next plan. Returns whether the config changed: an
+    /// identical one (the common SIGHUP) is recognised by one comparison and
+    /// re-indexes nothing, so its probes and their ids stay as they are.
+    pub fn reload(&mut self, config: Config) -> bool {
+        if config == self.config {
+            return false;
+        }
         self.install(config);
+        true
     }
 
     fn rs_healthy(&self, v: usize, r: usize) -> bool {
@@ -278,12 +318,7 @@ impl Reconciler {
             let mut live = Vec::new();
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 let up = self.rs_probes[v][r].iter().all(|id| self.health[*id]);
-                let rs_key = RsIdent {
-                    vs: ident.clone(),
-                    addr: rs.addr,
-                    port: rs.port,
-                };
-                let before = self.rs_up.insert(rs_key, up);
+                let before = self.rs_up[v][r].replace(up);
                 if before.is_some_and(|b| b != up) {
                     let (script, event) = if up {
                         (&rs.notify_up, "notify_up")
@@ -351,8 +386,13 @@ impl Reconciler {
                     }
                 }
             }
-            for key in &self.vs_keys[v] {
-                table.insert(*key, (desired::service(vs, *key), dests.clone()));
+            // One service per virtual server unless it is a group: the last
+            // key takes the destinations, the others get copies.
+            if let Some((last, others)) = self.vs_keys[v].split_last() {
+                for key in others {
+                    table.insert(*key, (desired::service(vs, *key), dests.clone()));
+                }
+                table.insert(*last, (desired::service(vs, *last), dests));
             }
         }
         table

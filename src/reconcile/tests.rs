@@ -263,7 +263,10 @@ fn reload_applies_only_the_difference_and_keeps_health() {
     round(&mut r, &mut t);
     let writes = t.writes();
     // Same config: nothing, and the failed server is not resurrected.
-    r.reload(two_by_three());
+    assert!(
+        !r.reload(two_by_three()),
+        "an identical config is no change"
+    );
     assert!(round(&mut r, &mut t).ops.is_empty());
     assert_eq!(t.writes(), writes);
     // One real server more: one write.
@@ -271,7 +274,7 @@ fn reload_applies_only_the_difference_and_keeps_health() {
     cfg.virtual_servers[0]
         .real_servers
         .push(rs("192.0.2.4", 80, 1, false));
-    r.reload(cfg.clone());
+    assert!(r.reload(cfg.clone()));
     assert_eq!(round(&mut r, &mut t).ops.len(), 1);
     // A virtual server gone: its service goes, and only it.
     cfg.virtual_servers.remove(1);
@@ -346,4 +349,30 @@ fn omega_runs_down_scripts_of_live_servers_at_stop() {
         .map(|s| s.script.command)
         .collect();
     assert_eq!(lines, vec!["/bin/down rs1", "/bin/qdown"]);
+}
+
+#[test]
+fn a_reordered_config_keeps_each_probe_health_by_identity() {
+    let mut r = Reconciler::new(two_by_three());
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    assert!(r.set_health(&spec("192.0.2.3", 443), false));
+    round(&mut r, &mut t);
+    let before = weights(&mut t);
+    // The same servers, listed in the other order: other positions, same probes.
+    let mut cfg = two_by_three();
+    cfg.virtual_servers.reverse();
+    for vs in &mut cfg.virtual_servers {
+        vs.real_servers.reverse();
+    }
+    assert!(r.reload(cfg));
+    assert!(round(&mut r, &mut t).ops.is_empty());
+    assert_eq!(weights(&mut t), before);
+    assert!(!r.set_health(&spec("192.0.2.3", 443), false), "still down");
+    assert!(r.set_health(&spec("192.0.2.3", 443), true));
+    assert!(
+        !r.set_health(&spec("192.0.2.9", 443), true),
+        "unknown probe"
+    );
+    assert_eq!(round(&mut r, &mut t).ops.len(), 1);
 }
