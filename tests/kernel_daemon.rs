@@ -26,14 +26,7 @@ static GUEST: SharedGuest = SharedGuest::new();
 
 fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
     let mut guest = GUEST.get(|| {
-        GuestSpec::new("kernel_daemon")
-            .net_tools()
-            .keepalived()
-            .binary_at(env!("CARGO_BIN_EXE_lvsd"), "/usr/local/bin/lvsd")
-            .binary_at(
-                env!("CARGO_BIN_EXE_lvsd-backend"),
-                "/usr/local/bin/lvsd-backend",
-            )
+        lvsd_vm::with_lvsd!(GuestSpec::new("kernel_daemon").net_tools().keepalived())
             .bytes(
                 "/etc/lvsd-test/scenario.conf",
                 include_str!("data/daemon/scenario.conf"),

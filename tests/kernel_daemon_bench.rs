@@ -28,20 +28,15 @@ static GUEST: SharedGuest = SharedGuest::new();
 
 fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
     GUEST.get(|| {
-        GuestSpec::new("kernel_daemon_bench")
+        lvsd_vm::with_lvsd!(GuestSpec::new("kernel_daemon_bench")
             .memory_mb(2048)
             .net_tools()
-            .keepalived()
-            .binary_at(env!("CARGO_BIN_EXE_lvsd"), "/usr/local/bin/lvsd")
-            .binary_at(
-                env!("CARGO_BIN_EXE_lvsd-backend"),
-                "/usr/local/bin/lvsd-backend",
-            )
-            .bytes(
-                "/etc/lvsd-test/lib.sh",
-                include_str!("data/daemon/lib.sh"),
-                0o644,
-            )
+            .keepalived())
+        .bytes(
+            "/etc/lvsd-test/lib.sh",
+            include_str!("data/daemon/lib.sh"),
+            0o644,
+        )
     })
 }
 

@@ -15,16 +15,7 @@ static GUEST: SharedGuest = SharedGuest::new();
 
 /// The guest every test here shares: net tools, keepalived, our binaries.
 fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
-    GUEST.get(|| {
-        GuestSpec::new("kernel_harness")
-            .net_tools()
-            .keepalived()
-            .binary_at(env!("CARGO_BIN_EXE_lvsd"), "/usr/local/bin/lvsd")
-            .binary_at(
-                env!("CARGO_BIN_EXE_lvsd-backend"),
-                "/usr/local/bin/lvsd-backend",
-            )
-    })
+    GUEST.get(|| lvsd_vm::with_lvsd!(GuestSpec::new("kernel_harness").net_tools().keepalived()))
 }
 
 /// A namespace `rs` behind a veth pair: root side 10.200.0.1, `rs` side

@@ -55,6 +55,21 @@ pub enum VmError {
     Timeout(String),
 }
 
+/// `spec` with lvsd's two binaries at `/usr/local/bin/lvsd` and
+/// `/usr/local/bin/lvsd-backend`. A macro, because only the calling test
+/// crate knows where cargo built them (`CARGO_BIN_EXE_*`).
+#[macro_export]
+macro_rules! with_lvsd {
+    ($spec:expr) => {
+        $spec
+            .binary_at(env!("CARGO_BIN_EXE_lvsd"), "/usr/local/bin/lvsd")
+            .binary_at(
+                env!("CARGO_BIN_EXE_lvsd-backend"),
+                "/usr/local/bin/lvsd-backend",
+            )
+    };
+}
+
 /// The cargo target folder: `$CARGO_TARGET_DIR`, else the workspace's `target/`.
 pub fn target_dir() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
