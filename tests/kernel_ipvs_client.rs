@@ -76,11 +76,7 @@ fn dest(addr: IpAddr, port: u16) -> Destination {
         weight: 1,
         u_threshold: 0,
         l_threshold: 0,
-        tunnel: Tunnel {
-            kind: TunnelType::Ipip,
-            port: 0,
-            flags: 0,
-        },
+        tunnel: Tunnel::default(),
     }
 }
 

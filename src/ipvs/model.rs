@@ -186,9 +186,12 @@ pub enum ForwardMethod {
 }
 
 /// Tunnel encapsulation for `ForwardMethod::Tunnel` (`IP_VS_CONN_F_TUNNEL_TYPE_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum TunnelType {
     /// Plain IPIP (the default).
+    #[default]
     Ipip,
     /// Generic UDP Encapsulation, to `port`.
     Gue,
@@ -196,8 +199,11 @@ pub enum TunnelType {
     Gre,
 }
 
-/// Tunnel settings of a destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Tunnel settings of a destination. The default (IPIP, port 0, no flags) is
+/// what the kernel reports for a destination configured without any.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Tunnel {
     /// Encapsulation.
     pub kind: TunnelType,

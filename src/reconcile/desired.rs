@@ -10,7 +10,6 @@ use std::net::IpAddr;
 use crate::config::{Config, GroupEntry, RealServer, VirtualServer, VsAddress};
 use crate::ipvs::{
     DestKey, Destination, Family, ForwardMethod, Service, ServiceFlags, ServiceKey, Tunnel,
-    TunnelType,
 };
 
 /// A table: services by identity, each with its destinations by identity.
@@ -147,10 +146,6 @@ pub fn tunnel(method: ForwardMethod, opts: Option<crate::config::TunnelOptions>)
             port: t.port,
             flags: t.flags,
         },
-        _ => Tunnel {
-            kind: TunnelType::Ipip,
-            port: 0,
-            flags: 0,
-        },
+        _ => Tunnel::default(),
     }
 }

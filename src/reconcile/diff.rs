@@ -69,7 +69,7 @@ pub fn apply_to(table: &mut Table, op: &TableOp) {
 mod tests {
     use super::*;
     use crate::ipvs::{
-        DestKey, Destination, ForwardMethod, Protocol, Service, ServiceFlags, Tunnel, TunnelType,
+        DestKey, Destination, ForwardMethod, Protocol, Service, ServiceFlags, Tunnel,
     };
 
     fn svc(port: u16) -> Service {
@@ -97,11 +97,7 @@ mod tests {
             weight,
             u_threshold: 0,
             l_threshold: 0,
-            tunnel: Tunnel {
-                kind: TunnelType::Ipip,
-                port: 0,
-                flags: 0,
-            },
+            tunnel: Tunnel::default(),
         }
     }
 
