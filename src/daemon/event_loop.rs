@@ -237,7 +237,7 @@ impl Daemon {
         tracing::info!(
             services = adopted,
             changes,
-            probes = daemon.reconciler.probes().len(),
+            probes = daemon.reconciler.probe_count(),
             "lvsd started"
         );
         notify(Status::Ready);

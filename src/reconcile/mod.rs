@@ -206,10 +206,15 @@ impl Reconciler {
 
     /// Every distinct probe with its current health: what the engine runs.
     pub fn probes(&self) -> Vec<(ProbeSpec, bool)> {
-        (0..self.probes.len())
+        (0..self.probe_count())
             .map(|id| self.probes.spec(&self.config, id))
             .zip(self.health.iter().copied())
             .collect()
+    }
+
+    /// How many distinct probes the config asks for.
+    pub fn probe_count(&self) -> usize {
+        self.probes.len()
     }
 
     /// The probes that serve at least one virtual server not in
