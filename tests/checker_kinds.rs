@@ -47,15 +47,15 @@ fn http(port: u16, codes: Vec<(u16, u16)>, digest: Option<&str>) -> Check {
 #[tokio::test]
 async fn http_get_checks_status_and_digest() {
     let ok = http_server("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello");
-    let result = probe::attempt(&http(ok, vec![], None)).await.result;
+    let result = probe::attempt(&http(ok, vec![], None)).await;
     assert!(result.ok, "{result:?}");
     let digest = Some("5d41402abc4b2a76b9719d911017c592");
-    assert!(probe::attempt(&http(ok, vec![], digest)).await.result.ok);
-    let wrong = probe::attempt(&http(ok, vec![], Some("00"))).await.result;
+    assert!(probe::attempt(&http(ok, vec![], digest)).await.ok);
+    let wrong = probe::attempt(&http(ok, vec![], Some("00"))).await;
     assert!(!wrong.ok && wrong.reason.contains("digest"), "{wrong:?}");
 
     let error = http_server("HTTP/1.0 500 Oops\r\n\r\n");
-    let result = probe::attempt(&http(error, vec![], None)).await.result;
+    let result = probe::attempt(&http(error, vec![], None)).await;
     assert!(
         !result.ok && result.reason.contains("status 500"),
         "{result:?}"
@@ -63,7 +63,6 @@ async fn http_get_checks_status_and_digest() {
     assert!(
         probe::attempt(&http(error, vec![(500, 599)], None))
             .await
-            .result
             .ok
     );
 }
@@ -75,7 +74,7 @@ async fn http_get_to_a_closed_port_fails() {
         .local_addr()
         .unwrap()
         .port();
-    let result = probe::attempt(&http(port, vec![], None)).await.result;
+    let result = probe::attempt(&http(port, vec![], None)).await;
     assert!(
         !result.ok && result.reason.contains("refused"),
         "{result:?}"
@@ -94,19 +93,10 @@ fn misc(path: &str, timeout_ms: Option<u64>, dynamic: bool) -> Check {
 
 #[tokio::test]
 async fn misc_check_reads_the_exit_status() {
-    assert!(
-        probe::attempt(&misc("/bin/true", None, false))
-            .await
-            .result
-            .ok
-    );
-    let down = probe::attempt(&misc("/bin/false", None, false))
-        .await
-        .result;
+    assert!(probe::attempt(&misc("/bin/true", None, false)).await.ok);
+    let down = probe::attempt(&misc("/bin/false", None, false)).await;
     assert!(!down.ok && down.reason == "exit status 1", "{down:?}");
-    let missing = probe::attempt(&misc("/nonexistent/check", None, false))
-        .await
-        .result;
+    let missing = probe::attempt(&misc("/nonexistent/check", None, false)).await;
     assert!(
         !missing.ok && missing.reason.contains("cannot run"),
         "{missing:?}"
@@ -115,9 +105,7 @@ async fn misc_check_reads_the_exit_status() {
 
 #[tokio::test]
 async fn misc_check_times_out() {
-    let result = probe::attempt(&misc("/bin/sleep 5", Some(200), false))
-        .await
-        .result;
+    let result = probe::attempt(&misc("/bin/sleep 5", Some(200), false)).await;
     assert!(
         !result.ok && result.reason.contains("timed out"),
         "{result:?}"
@@ -133,19 +121,9 @@ async fn misc_dynamic_exit_codes() {
         std::fs::write(&path, format!("exit {code}\n")).unwrap();
         format!("/bin/sh {}", path.display())
     };
-    let up = probe::attempt(&misc(&script(5), None, true)).await.result;
+    let up = probe::attempt(&misc(&script(5), None, true)).await;
     assert!(up.ok && up.reason.contains("weight 3"), "{up:?}");
-    assert!(
-        !probe::attempt(&misc(&script(1), None, true))
-            .await
-            .result
-            .ok
-    );
+    assert!(!probe::attempt(&misc(&script(1), None, true)).await.ok);
     // Without misc_dynamic, any non-zero exit is down.
-    assert!(
-        !probe::attempt(&misc(&script(5), None, false))
-            .await
-            .result
-            .ok
-    );
+    assert!(!probe::attempt(&misc(&script(5), None, false)).await.ok);
 }

@@ -44,7 +44,7 @@ fn death_timeline(tag: &str, death: Death) {
     let connect_timeout = Duration::from_millis(300);
     let (last_ok, failures) = pair.client_run(move || async move {
         let (tx, mut rx) = unbounded_channel::<HealthEvent>();
-        let mut engine = Engine::new(tx);
+        let mut engine = Engine::new(tx).unwrap();
         let mut common = tcp_check(BACKEND, 8091);
         common.retry = retry;
         common.delay_loop = delay_loop;

@@ -11,22 +11,35 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use checker_support::*;
-use lvsd::checker::{probe, ProbeResult};
+use lvsd::checker::ProbeResult;
 use lvsd::config::CheckCommon;
+
+/// Waits until `backend` has accepted `n` connections: a verdict comes with
+/// the handshake, before the backend's accept().
+fn wait_accepted(backend: &Backend, n: u64) {
+    let accepted = || backend.stats.accepted.load(Ordering::Relaxed);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while accepted() < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(accepted(), n, "{:?}", backend.stats);
+}
+
+/// Waits until `backend` has seen `n` connections end cleanly.
+fn wait_clean(backend: &Backend, n: u64) {
+    let clean = || backend.stats.clean.load(Ordering::Relaxed);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while clean() < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(clean(), n, "{:?}", backend.stats);
+}
 
 /// How late a verdict may come after `connect_timeout`.
 const SLACK: Duration = Duration::from_millis(50);
 
 fn probe_once(pair: &NetPair, common: CheckCommon) -> ProbeResult {
-    pair.client_run(move || async move {
-        let attempt = probe::attempt(&tcp(common)).await;
-        if let Some(connection) = attempt.connection {
-            connection
-                .close(Default::default(), Duration::from_millis(200))
-                .await;
-        }
-        attempt.result
-    })
+    pair.client_run(move || engine_probe_once(tcp(common)))
 }
 
 fn assert_timed_out(result: &ProbeResult, timeout: Duration) {
@@ -78,7 +91,7 @@ fn accept_then_silent_is_up() {
     let result = probe_once(&pair, tcp_check(BACKEND, 8083));
     assert!(result.ok, "{result:?}");
     assert!(result.latency < SLACK, "{result:?}");
-    assert_eq!(backend.stats.accepted.load(Ordering::Relaxed), 1);
+    wait_accepted(&backend, 1);
 }
 
 #[test]
@@ -103,7 +116,7 @@ fn full_backlog_fails_within_connect_timeout() {
         assert!(held.len() >= 2, "could not fill the backlog");
         let mut common = tcp_check(BACKEND, 8084);
         common.connect_timeout = timeout;
-        probe::attempt(&tcp(common)).await.result
+        engine_probe_once(tcp(common)).await
     });
     assert_timed_out(&result, timeout);
 }
@@ -117,6 +130,7 @@ fn ipv6_works() {
     let backend = Backend::start(&pair.backend, BACKEND6, 8085, Behaviour::ReadToEof);
     let result = probe_once(&pair, tcp_check(BACKEND6, 8085));
     assert!(result.ok, "{result:?}");
+    wait_accepted(&backend, 1);
     let peer = backend.stats.last_peer.lock().unwrap().unwrap();
     assert_eq!(peer.ip().to_string(), CLIENT6);
     let refused = probe_once(&pair, tcp_check(BACKEND6, 8086));
@@ -137,13 +151,19 @@ fn bindto_and_bind_port_set_the_source() {
     common.bindto = Some(CLIENT_ALIAS.parse().unwrap());
     let result = probe_once(&pair, common.clone());
     assert!(result.ok, "{result:?}");
+    wait_accepted(&backend, 1);
     let peer = backend.stats.last_peer.lock().unwrap().unwrap();
     assert_eq!(peer.ip().to_string(), CLIENT_ALIAS);
+    wait_clean(&backend, 1);
     common.bind_port = Some(40_000);
-    // Three in a row: each takes over the previous probe's TIME_WAIT.
-    for _ in 0..3 {
+    // Three in a row, each once the previous one has closed (as a probe's
+    // close always ends before its next probe): each takes over the
+    // previous probe's TIME_WAIT.
+    for k in 2..=4 {
         let result = probe_once(&pair, common.clone());
         assert!(result.ok, "{result:?}");
+        wait_accepted(&backend, k);
+        wait_clean(&backend, k);
         let peer = backend.stats.last_peer.lock().unwrap().unwrap();
         assert_eq!(peer.to_string(), format!("{CLIENT_ALIAS}:40000"));
     }
@@ -159,6 +179,7 @@ fn connect_ip_and_port_pick_the_target() {
     let backend = Backend::start(&pair.backend, BACKEND_ALIAS, 8088, Behaviour::ReadToEof);
     let result = probe_once(&pair, tcp_check(BACKEND_ALIAS, 8088));
     assert!(result.ok, "{result:?}");
+    wait_accepted(&backend, 1);
     let local = backend.stats.last_local.lock().unwrap().unwrap();
     assert_eq!(local.to_string(), format!("{BACKEND_ALIAS}:8088"));
     // The same port on the other address has no listener.
@@ -180,7 +201,7 @@ fn fwmark_routes_the_probe() {
     common.fwmark = Some(MARK);
     let marked = probe_once(&pair, common);
     assert!(marked.ok, "{marked:?}");
-    assert_eq!(backend.stats.accepted.load(Ordering::Relaxed), 1);
+    wait_accepted(&backend, 1);
 }
 
 #[test]
@@ -193,7 +214,7 @@ fn bind_if_binds_the_device() {
     let mut common = tcp_check(BACKEND, 8090);
     common.bind_if = Some("eth0".into());
     assert!(probe_once(&pair, common.clone()).ok);
-    assert_eq!(backend.stats.accepted.load(Ordering::Relaxed), 1);
+    wait_accepted(&backend, 1);
     common.bind_if = Some("nosuchif0".into());
     let result = probe_once(&pair, common);
     assert!(

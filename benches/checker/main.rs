@@ -5,9 +5,11 @@
 //! namespace of its own (only `lo`), so its 10,000 targets and their
 //! TIME_WAIT sockets never touch the host's.
 //! Prints `figure: lvsd X | reference Y | ratio Z` lines:
-//! - CPU per 1,000 probes (the prober's thread: user + system, which on
-//!   loopback includes the kernel's handshake work), goal ratio ≤ 1.3;
-//! - probes per second on one core (a current-thread runtime), goal ≥ 20,000;
+//! - CPU per 1,000 probes (the engine's prober thread plus the tokio thread
+//!   that receives its verdicts: user + system, which on loopback includes
+//!   the kernel's handshake work), goal ratio ≤ 1.3;
+//! - probes per second on one core (the engine's prober thread; its tokio
+//!   thread only receives the verdicts), goal ≥ 20,000;
 //! - schedule lag p99 (how late probes start), goal ≤ 10 ms.
 
 mod reference;
@@ -43,6 +45,9 @@ pub struct Run {
     pub ok: u64,
     pub failed: u64,
     pub cpu: Duration,
+    /// Of `cpu`, the engine's tokio thread (receiving verdicts); zero for
+    /// the reference.
+    pub receiver_cpu: Duration,
     pub elapsed: Duration,
     pub lag_p99: Duration,
     /// Context switches of the prober's thread while measured: voluntary
@@ -81,11 +86,12 @@ impl std::fmt::Display for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "ok {}, failed {}, cpu {:.1} ms, elapsed {:.3} s, lag p99 {}, \
+            "ok {}, failed {}, cpu {:.1} ms (receiver {:.1} ms), elapsed {:.3} s, lag p99 {}, \
              switches: {} waited, {} preempted",
             self.ok,
             self.failed,
             self.cpu.as_secs_f64() * 1e3,
+            self.receiver_cpu.as_secs_f64() * 1e3,
             self.elapsed.as_secs_f64(),
             lag_text(self.lag_p99),
             self.switches.voluntary,
@@ -118,6 +124,46 @@ pub fn thread_cpu() -> Duration {
     let usage = thread_usage();
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// CPU time of another thread of this process (user + system).
+pub fn pthread_cpu(thread: libc::pthread_t) -> Duration {
+    let mut clock: libc::clockid_t = 0;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a live thread of this process and valid out pointers.
+    unsafe {
+        libc::pthread_getcpuclockid(thread, &mut clock);
+        libc::clock_gettime(clock, &mut ts);
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Context switches of the engine's prober thread (named `lvsd-prober`),
+/// from `/proc/self/task/*/status`.
+pub fn prober_switches() -> Switches {
+    let mut switches = Switches::default();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return switches;
+    };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "lvsd-prober" {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            let value = |l: &str| l.split_whitespace().nth(1).and_then(|v| v.parse().ok());
+            if line.starts_with("voluntary_ctxt_switches") {
+                switches.voluntary += value(line).unwrap_or(0);
+            } else if line.starts_with("nonvoluntary_ctxt_switches") {
+                switches.involuntary += value(line).unwrap_or(0);
+            }
+        }
+    }
+    switches
 }
 
 /// Context switches of the calling thread so far.
@@ -186,15 +232,20 @@ fn run_engine(targets: &[std::net::SocketAddr], period: Duration) -> Run {
                 }
             }
         });
-        let mut engine = Engine::new(tx);
+        let mut engine = Engine::new(tx).expect("engine");
         engine.set_probes(targets.iter().map(|t| (spec(*t, period), true)).collect());
+        let prober = engine.prober_pthread().expect("the prober thread");
         tokio::time::sleep(WARM).await;
         engine.lag().reset();
         let (ok0, failed0) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
-        let sent = |e: &Engine| e.states().iter().map(|s| s.probes_sent).sum::<u64>();
+        let sent = |e: &Engine| e.probes_sent();
         let sent0 = sent(&engine);
-        let cpu0 = thread_cpu();
-        let switches0 = thread_switches();
+        // The engine's CPU: its prober thread (timers, sockets, verdicts)
+        // plus this thread (tokio, where the verdicts are received).
+        let engine_cpu = || pthread_cpu(prober) + thread_cpu();
+        let cpu0 = engine_cpu();
+        let receiver0 = thread_cpu();
+        let switches0 = prober_switches();
         let t0 = Instant::now();
         tokio::time::sleep(MEASURE).await;
         let probes = sent(&engine) - sent0;
@@ -203,10 +254,11 @@ fn run_engine(targets: &[std::net::SocketAddr], period: Duration) -> Run {
         let run = Run {
             ok: probes.saturating_sub(failed_now),
             failed: failed_now,
-            cpu: thread_cpu() - cpu0,
+            cpu: engine_cpu() - cpu0,
+            receiver_cpu: thread_cpu() - receiver0,
             elapsed: t0.elapsed(),
             lag_p99: engine.lag().quantile(0.99).unwrap_or_default(),
-            switches: thread_switches() - switches0,
+            switches: prober_switches() - switches0,
         };
         drop(engine);
         run

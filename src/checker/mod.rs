@@ -6,23 +6,27 @@
 //! virtual servers whose checks are equal share one probe; the reconciler
 //! maps each probe's verdict back to every real server that listed it.
 //!
-//! - [`engine`]: the [`Engine`]: runs the probes, diffs on reload, reports.
+//! - [`engine`]: the [`Engine`]: the probe set, diffs on reload, states.
+//! - [`driver`]: the prober thread: timers and sockets in one epoll loop.
+//! - [`probe_table`]: the probes, as the engine and the prober share them.
 //! - [`schedule`]: keepalived's timing and retry rules, as pure logic.
 //! - [`tcp`]: `TCP_CHECK`, with a close that never leaves an RST behind.
 //! - [`http`]: `HTTP_GET` over plain HTTP: status codes and MD5 digest.
 //! - [`misc`]: `MISC_CHECK`, a command's exit status.
-//! - [`probe`]: one attempt of any kind, bounded in time.
+//! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time.
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
 //!
 //! Check kinds not listed (`SSL_GET`, `SMTP_CHECK`, `DNS_CHECK`,
 //! `UDP_CHECK`, `PING_CHECK`, `FILE_CHECK`, `BFD_CHECK`) are not probed yet:
 //! the engine reports them **up**, once, and logs one warning per kind.
 
+pub mod driver;
 pub mod engine;
 pub mod http;
 pub mod lag;
 pub mod misc;
 pub mod probe;
+pub mod probe_table;
 pub mod schedule;
 pub mod tcp;
 
@@ -85,8 +89,8 @@ pub struct ProbeResult {
 /// A probe's verdict after keepalived's retry rules were applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HealthEvent {
-    /// Which probe.
-    pub probe: ProbeSpec,
+    /// Which probe (shared with the engine: an event costs no spec copy).
+    pub probe: std::sync::Arc<ProbeSpec>,
     /// The health state after this result.
     pub up: bool,
     /// Whether `up` changed with this result (false for a plain report).

@@ -1,26 +1,18 @@
-//! One probe attempt of any supported check kind, bounded in time.
+//! One probe attempt of the check kinds that run on tokio, bounded in time.
 //!
-//! The engine calls [`attempt`] whenever a probe is due and applies the
-//! schedule rules to its [`ProbeResult`]. Kinds lvsd cannot probe yet are
-//! recognised by [`is_supported`]; the engine reports those up without
-//! probing (see `engine.rs`).
+//! `TCP_CHECK` attempts run on the engine's prober thread itself (see
+//! `driver.rs` and `tcp.rs`): they are the bulk of all probes and need
+//! nothing but a socket and epoll. The prober hands the other kinds
+//! (`HTTP_GET`, `MISC_CHECK`) to tokio, which runs [`attempt`] and sends the
+//! [`ProbeResult`] back. Kinds lvsd cannot probe yet are recognised by
+//! [`is_supported`]; the engine reports those up without probing.
 
 use std::time::Duration;
 
-use tokio::time::{timeout, Instant};
+use std::time::Instant;
 
-use super::{http, misc, tcp, ProbeResult};
+use super::{http, misc, ProbeResult};
 use crate::config::Check;
-
-/// The outcome of one attempt: the result, and for a TCP success the open
-/// connection, still to be closed (after the verdict is reported).
-#[derive(Debug)]
-pub struct Attempt {
-    /// Pass or fail, and why.
-    pub result: ProbeResult,
-    /// The connection a successful TCP probe opened.
-    pub connection: Option<tcp::Connection>,
-}
 
 /// Whether lvsd probes this kind of check (otherwise it is reported up).
 pub fn is_supported(check: &Check) -> bool {
@@ -43,41 +35,26 @@ pub fn target(check: &Check) -> String {
     }
 }
 
-/// Runs one probe of `check`, never longer than its time limit.
-pub async fn attempt(check: &Check) -> Attempt {
+/// Runs one probe of an `HTTP_GET` or `MISC_CHECK` check, never longer than
+/// its time limit. `TCP_CHECK` runs on the prober thread, not here, and
+/// unsupported kinds pass: both are answered without probing.
+pub async fn attempt(check: &Check) -> ProbeResult {
     let started = Instant::now();
     match check {
-        Check::Tcp(tcp_check) => {
-            let limit = tcp_check.common.connect_timeout;
-            match timeout(limit, tcp::connect(&tcp_check.common)).await {
-                Ok(Ok(connection)) => Attempt {
-                    result: result(true, "connected".into(), started),
-                    connection: Some(connection),
-                },
-                Ok(Err(e)) => failed(e.to_string(), started),
-                Err(_) => failed(format!("no answer within {}", seconds(limit)), started),
-            }
-        }
         Check::Http(http_check) if !http_check.tls => {
-            // Boxed, like misc: an HTTP exchange's state is kilobytes, and
-            // without the box every attempt (TCP ones too) would be that size.
-            let (ok, reason) = Box::pin(http::run(http_check)).await;
-            Attempt {
-                result: result(ok, reason, started),
-                connection: None,
-            }
+            let (ok, reason) = http::run(http_check).await;
+            result(ok, reason, started)
         }
         Check::Misc(misc_check) => {
-            let (ok, reason) = Box::pin(misc::run(misc_check)).await;
-            Attempt {
-                result: result(ok, reason, started),
-                connection: None,
-            }
+            let (ok, reason) = misc::run(misc_check).await;
+            result(ok, reason, started)
         }
-        other => Attempt {
-            result: result(true, unsupported_reason(other), started),
-            connection: None,
-        },
+        Check::Tcp(_) => result(
+            false,
+            "TCP_CHECK is probed by the engine's prober thread".into(),
+            started,
+        ),
+        other => result(true, unsupported_reason(other), started),
     }
 }
 
@@ -89,14 +66,7 @@ pub fn unsupported_reason(check: &Check) -> String {
     )
 }
 
-fn failed(reason: String, started: Instant) -> Attempt {
-    Attempt {
-        result: result(false, reason, started),
-        connection: None,
-    }
-}
-
-fn result(ok: bool, reason: String, started: Instant) -> ProbeResult {
+pub(super) fn result(ok: bool, reason: String, started: Instant) -> ProbeResult {
     ProbeResult {
         ok,
         reason,

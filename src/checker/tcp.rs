@@ -3,10 +3,12 @@
 //! The probe builds its socket with socket2 so that every option keepalived
 //! offers can be set before `connect()`: `bindto`/`bind_port` (source address
 //! and port), `bind_if` (`SO_BINDTODEVICE`) and `fwmark` (`SO_MARK`). The
-//! non-blocking connect is then handed to tokio, which wakes the probe when
-//! the socket becomes writable: the handshake finished, or failed (the error
-//! is read with `SO_ERROR`). The caller bounds the whole thing with
-//! `connect_timeout`.
+//! non-blocking connect is then watched by the engine's prober thread
+//! (`driver.rs`, one epoll for every probe), which is woken when the socket
+//! becomes writable: the handshake finished, or failed (the error is read
+//! with [`handshake_outcome`], `SO_ERROR`). The prober bounds the whole thing
+//! with `connect_timeout`. `HTTP_GET` uses the same socket through tokio
+//! ([`connect`]).
 //!
 //! ## Closing without a reset
 //!
@@ -14,11 +16,11 @@
 //! always: if the backend already sent something (a banner: SMTP, SSH, FTP…)
 //! that was never read, or sends it just after our `close()`, the kernel
 //! answers with an RST, and backends log it as an error. So the graceful close
-//! is done in two steps (see [`Connection::close`]):
+//! is done in two steps (see [`begin_close`] and [`drain`]):
 //!
 //! 1. `shutdown(SHUT_WR)` sends our FIN at once; the socket can still receive.
 //!    (If the backend's FIN is already in, reading up to it and `close()`
-//!    does the same with one system call less: see [`Connection::close`].)
+//!    does the same with one system call less.)
 //! 2. Whatever arrives is read and discarded until the backend's own FIN (end
 //!    of file), or until a short budget runs out; only then is the socket
 //!    closed. The socket never gets `SO_LINGER`, so `close()` never blocks.
@@ -75,13 +77,7 @@ pub struct Connection {
 /// No timeout here: the caller wraps this in `connect_timeout` (dropping the
 /// future closes the half-open socket, which sends nothing).
 pub async fn connect(common: &CheckCommon) -> Result<Connection, TcpProbeError> {
-    let target = SocketAddr::new(common.connect_ip, common.connect_port);
-    let socket = prepare_socket(common, target)?;
-    match socket.connect(&target.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(TcpProbeError::Connect(e)),
-    }
+    let socket = start(common)?;
     let stream = TcpStream::from_std(std::net::TcpStream::from(socket)).map_err(|source| {
         TcpProbeError::Setup {
             what: "register with the runtime",
@@ -90,6 +86,66 @@ pub async fn connect(common: &CheckCommon) -> Result<Connection, TcpProbeError> 
     })?;
     wait_connected(&stream).await?;
     Ok(Connection { stream })
+}
+
+/// Creates the non-blocking socket with the check's source options and
+/// starts the handshake: the socket is returned while the handshake runs
+/// (`EINPROGRESS`); wait for it to turn writable, then ask
+/// [`handshake_outcome`].
+pub fn start(common: &CheckCommon) -> Result<Socket, TcpProbeError> {
+    let target = SocketAddr::new(common.connect_ip, common.connect_port);
+    let socket = prepare_socket(common, target)?;
+    match socket.connect(&target.into()) {
+        Ok(()) => Ok(socket),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
+        Err(e) => Err(TcpProbeError::Connect(e)),
+    }
+}
+
+/// How a started handshake ended, once its socket reported writable or an
+/// error: `SO_ERROR` names the failure (refused, unreachable…).
+pub fn handshake_outcome(socket: &Socket) -> Result<(), TcpProbeError> {
+    match socket.take_error() {
+        Ok(None) => Ok(()),
+        Ok(Some(e)) | Err(e) => Err(TcpProbeError::Connect(e)),
+    }
+}
+
+/// First step of closing a connected probe socket the way `mode` says;
+/// `peer_closed` tells whether the backend's FIN was already seen
+/// (`EPOLLRDHUP`). Returns true when the socket can be closed now, false
+/// when it must wait for the backend's FIN: call [`drain`] when it is
+/// readable, and close it anyway when the budget runs out.
+///
+/// Graceful: FIN now (`shutdown(SHUT_WR)`), then read and discard until the
+/// backend's FIN. A backend that closes when it reads end of file (nearly all
+/// do) thus never sees an RST, banner or not. One that keeps the connection
+/// open past the budget and sends data after it will get an RST for that
+/// data: the kernel resets on data arriving at a closed socket, and waiting
+/// forever is not an option. The socket never gets `SO_LINGER`, so `close()`
+/// never blocks.
+///
+/// Reset: `SO_LINGER` 0, so `close()` sends an RST at once.
+pub fn begin_close(socket: &Socket, mode: CloseMode, peer_closed: bool) -> bool {
+    let sock = SockRef::from(socket);
+    match mode {
+        CloseMode::Reset => {
+            // If this fails the close is merely graceful; nothing to report.
+            let _ = sock.set_linger(Some(Duration::ZERO));
+            true
+        }
+        // The backend's FIN is already in and reading up to it drained
+        // everything: close() now sends our FIN from CLOSE_WAIT, never an
+        // RST, and the shutdown() is not needed.
+        CloseMode::Graceful if peer_closed && drained_now(&sock) => true,
+        CloseMode::Graceful => sock.shutdown(Shutdown::Write).is_err() || drained_now(&sock),
+    }
+}
+
+/// Reads and discards what has arrived on a closing socket: true when that
+/// reached the backend's end of file (or an error), so it can be closed.
+pub fn drain(socket: &Socket) -> bool {
+    drained_now(&SockRef::from(socket))
 }
 
 /// Creates the non-blocking socket with the check's source options.
@@ -179,51 +235,6 @@ impl Connection {
     pub fn into_stream(self) -> TcpStream {
         self.stream
     }
-
-    /// Closes the connection the way `mode` says.
-    ///
-    /// Graceful: FIN now, then read and discard until the backend's FIN, for
-    /// at most `budget`, then close. A backend that closes when it reads end
-    /// of file (nearly all do) thus never sees an RST, banner or not. One
-    /// that keeps the connection open past `budget` and sends data after it
-    /// will get an RST for that data: the kernel resets on data arriving at a
-    /// closed socket, and waiting forever is not an option.
-    ///
-    /// Reset: `SO_LINGER` 0, so `close()` sends an RST at once.
-    pub async fn close(self, mode: CloseMode, budget: Duration) {
-        let sock = SockRef::from(&self.stream);
-        match mode {
-            CloseMode::Reset => {
-                // If this fails the close is merely graceful; nothing to report.
-                let _ = sock.set_linger(Some(Duration::ZERO));
-            }
-            // The backend's FIN is already in (the runtime saw it) and
-            // reading up to it drained everything: close() now sends our FIN
-            // from CLOSE_WAIT, never an RST, and the shutdown() is not needed.
-            CloseMode::Graceful if peer_closed(&self.stream) && drained_now(&sock) => {}
-            CloseMode::Graceful => {
-                if sock.shutdown(Shutdown::Write).is_ok() && !drained_now(&sock) {
-                    let _ = tokio::time::timeout(budget, drain_to_eof(&self.stream)).await;
-                }
-            }
-        }
-        // Dropping the stream deregisters and closes the fd, without lingering.
-    }
-}
-
-/// Whether the runtime has already seen the backend's FIN (`EPOLLRDHUP`)
-/// on this socket, asked without a system call and without waiting: the
-/// readiness the event loop recorded is polled once with a no-op waker.
-///
-/// With backends that close right after `accept()` this is the usual case,
-/// and the close is then one `recv()` (the FIN) and `close()`.
-fn peer_closed(stream: &TcpStream) -> bool {
-    let ready = std::pin::pin!(stream.ready(Interest::READABLE));
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    matches!(
-        std::future::Future::poll(ready, &mut context),
-        std::task::Poll::Ready(Ok(r)) if r.is_read_closed()
-    )
 }
 
 /// Reads and discards what is already there, without waiting: true if that
@@ -248,22 +259,6 @@ fn read_until_blocked(sock: &SockRef<'_>) -> io::Result<()> {
             Ok(_) => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Waits for the backend's end of file, discarding what comes before it.
-async fn drain_to_eof(stream: &TcpStream) {
-    loop {
-        if stream.readable().await.is_err() {
-            return;
-        }
-        // try_io forgets the readiness when the read would block.
-        match stream.try_io(Interest::READABLE, || {
-            read_until_blocked(&SockRef::from(stream))
-        }) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            _ => return,
         }
     }
 }

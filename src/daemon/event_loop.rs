@@ -203,7 +203,7 @@ impl Daemon {
         let mut reconciler = Reconciler::new(config);
         reconciler.adopt(&dump);
         let (tx, events) = unbounded_channel();
-        let mut engine = Engine::new(tx);
+        let mut engine = Engine::new(tx)?;
         let suspended = suspended_now(reconciler.config());
         for v in &suspended {
             if let Some(vs) = reconciler.config().virtual_servers.get(*v) {

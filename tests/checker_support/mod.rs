@@ -362,3 +362,38 @@ pub fn tcp_check(ip: &str, port: u16) -> CheckCommon {
 pub fn tcp(common: CheckCommon) -> Check {
     Check::Tcp(TcpCheck { common })
 }
+
+/// One probe through the engine, as lvsd runs it: a fresh engine with just
+/// `check` (no warmup), its first verdict, then the engine stops. The
+/// probe's close runs as it always does (the engine's stop closes politely).
+#[allow(dead_code)]
+pub async fn engine_probe_once(check: Check) -> lvsd::checker::ProbeResult {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut engine = lvsd::checker::Engine::new(tx).expect("engine");
+    engine.set_probes(vec![(lvsd::checker::ProbeSpec::new(&check), true)]);
+    let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a verdict within 10 s")
+        .expect("the engine runs");
+    engine.set_probes(Vec::new());
+    event.result
+}
+
+/// Runs `specs` in one engine until `n` verdicts are in; every verdict must
+/// pass. Then the probes stop (attempts under way still finish and close as
+/// they always do) and the engine is dropped a little later.
+#[allow(dead_code)]
+pub async fn engine_probe_n(specs: Vec<lvsd::checker::ProbeSpec>, n: usize) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut engine = lvsd::checker::Engine::new(tx).expect("engine");
+    engine.set_probes(specs.into_iter().map(|s| (s, true)).collect());
+    for i in 0..n {
+        let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a verdict within 10 s")
+            .expect("the engine runs");
+        assert!(event.result.ok, "probe {i}: {}", event.result.reason);
+    }
+    engine.set_probes(Vec::new());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}

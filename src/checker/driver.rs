@@ -1,0 +1,579 @@
+//! The prober thread: every probe's timer and every probe socket in one
+//! loop, around one epoll.
+//!
+//! ```text
+//!   ┌──────────── loop ─────────────────────────────────────────────┐
+//!   │ epoll_wait(until the earliest timer)                          │
+//!   │ new probes (from set_probes)   ─▶ timers                      │
+//!   │ socket events: handshake done  ─▶ verdict ─▶ close (FIN, wait)│
+//!   │ results from tokio (HTTP, MISC) ─▶ verdict                    │
+//!   │ timers due: probe              ─▶ start an attempt            │
+//!   │             connect_timeout    ─▶ verdict "no answer"         │
+//!   │             close sweep        ─▶ drain to EOF ─▶ close()     │
+//!   │ verdicts of this round          ─▶ the events channel         │
+//!   └───────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! A `TCP_CHECK` attempt is a non-blocking socket registered here; nothing
+//! else runs for it: no task, no future, no per-probe timer object. That is
+//! what keeps a probe as cheap as a minimal epoll loop (`benches/checker`)
+//! and a sleeping probe a few hundred bytes. Other kinds are handed to the
+//! tokio runtime, and their results come back through a channel.
+//!
+//! Timers are one binary heap of `(instant, what)`. Entries are never
+//! removed: an entry whose probe or connection has moved on (its generation
+//! or serial changed) is skipped when it comes up.
+//!
+//! ## Cheap in system calls and wake-ups
+//!
+//! A probe socket is registered once, `EPOLLONESHOT`: the handshake's end is
+//! its only event. A successful probe's socket then waits for the backend's
+//! FIN (see `tcp.rs`) without epoll: the closing sockets are swept every
+//! [`SWEEP`], each read until end of file or its budget runs out. A probe thus
+//! costs one wake-up, like the minimal loop in `benches/checker`, not two.
+//! Verdicts are sent in batches: at once when one changes a health state,
+//! else when [`FLUSH`] has passed since the oldest waiting one (or many
+//! wait), so the thread that receives them is woken a few hundred times a
+//! second at most, not once per verdict.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::os::fd::AsRawFd;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token};
+use socket2::Socket;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::lag::LagHistogram;
+use super::probe_table::{ProbeTable, Slot};
+use super::schedule::Step;
+use super::{probe, tcp, HealthEvent, ProbeResult, ProbeSpec};
+use crate::config::{Check, CloseMode};
+
+/// The token of the waker: set_probes, Drop and tokio's results use it.
+pub(super) const WAKE: Token = Token(usize::MAX);
+
+/// What the engine and the prober thread share.
+#[derive(Debug)]
+pub(super) struct Shared {
+    /// The probes; the prober holds the lock while it works on a batch.
+    pub table: Mutex<ProbeTable>,
+    /// Wakes the prober from epoll_wait.
+    pub waker: mio::Waker,
+    /// How late probes start.
+    pub lag: LagHistogram,
+}
+
+pub(super) fn lock(table: &Mutex<ProbeTable>) -> MutexGuard<'_, ProbeTable> {
+    // Nothing panics while holding the lock; if something did, the table is
+    // still a consistent snapshot.
+    table.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How often closing sockets are read for the backend's FIN.
+const SWEEP: Duration = Duration::from_millis(5);
+
+/// How long a verdict that changed nothing may wait to be sent.
+const FLUSH: Duration = Duration::from_millis(5);
+/// How many verdicts may wait at most.
+const FLUSH_COUNT: usize = 256;
+
+/// How much lateness of a probe's start is not carried into the next due
+/// time (see [`next_due`]).
+const ABSORBED_LATENESS: Duration = Duration::from_millis(10);
+
+/// When the next probe is due: `next_in` after the verdict, like keepalived.
+///
+/// The verdict is taken as "when the probe was due + how long it took", so
+/// that the timer's lateness (epoll_wait counts in milliseconds) does not
+/// add up over a retry sequence. Lateness beyond [`ABSORBED_LATENESS`] (an
+/// overloaded prober) is carried: probes then drift, as keepalived's do,
+/// rather than bunching up to catch up.
+pub(super) fn next_due(
+    due: Instant,
+    latency: Duration,
+    next_in: Duration,
+    now: Instant,
+) -> Instant {
+    let ideal = due + latency + next_in;
+    let floor = (now + next_in)
+        .checked_sub(ABSORBED_LATENESS)
+        .unwrap_or(now);
+    ideal.max(floor)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// Probe `id` (generation `gen`) is due.
+    Probe { id: u32, gen: u32 },
+    /// Connection `idx` (serial `serial`) ran out of time.
+    Conn { idx: u32, serial: u32 },
+    /// Read the closing sockets.
+    Sweep,
+    /// Send the waiting verdicts.
+    Flush,
+}
+
+/// The probe an attempt belongs to.
+#[derive(Debug, Clone, Copy)]
+struct Owner {
+    id: u32,
+    gen: u32,
+    /// When the probe was due.
+    due: Instant,
+    /// When the attempt started.
+    started: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Handshake under way, bounded by `limit` (connect_timeout).
+    Connecting { limit: Duration, close: CloseMode },
+    /// Our FIN is sent; reading to the backend's FIN until `deadline`.
+    Closing { deadline: Instant },
+}
+
+#[derive(Debug)]
+struct Conn {
+    socket: Socket,
+    /// Changes with every phase, so an old timer is recognised.
+    serial: u32,
+    owner: Owner,
+    phase: Phase,
+}
+
+/// A result computed on tokio.
+#[derive(Debug)]
+struct Done {
+    owner: Owner,
+    result: ProbeResult,
+}
+
+/// The prober thread's state.
+pub(super) struct Driver {
+    poll: Poll,
+    shared: Arc<Shared>,
+    events: UnboundedSender<HealthEvent>,
+    runtime: Handle,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    conns: Vec<Option<Conn>>,
+    free_conns: Vec<u32>,
+    serial: u32,
+    /// Connections in [`Phase::Closing`], read at each sweep.
+    closing: Vec<u32>,
+    /// Whether a [`Timer::Sweep`] is in the heap.
+    sweep_armed: bool,
+    /// Verdicts not sent yet, and since when the oldest waits.
+    outbox: Vec<HealthEvent>,
+    outbox_since: Option<Instant>,
+    /// Whether an outbox verdict changed a health state.
+    outbox_urgent: bool,
+    /// Whether a [`Timer::Flush`] is in the heap.
+    flush_armed: bool,
+    done_tx: mpsc::Sender<Done>,
+    done_rx: mpsc::Receiver<Done>,
+}
+
+impl Driver {
+    pub(super) fn new(
+        poll: Poll,
+        shared: Arc<Shared>,
+        events: UnboundedSender<HealthEvent>,
+        runtime: Handle,
+    ) -> Driver {
+        let (done_tx, done_rx) = mpsc::channel();
+        Driver {
+            poll,
+            shared,
+            events,
+            runtime,
+            timers: BinaryHeap::new(),
+            conns: Vec::new(),
+            free_conns: Vec::new(),
+            serial: 0,
+            closing: Vec::new(),
+            sweep_armed: false,
+            outbox: Vec::new(),
+            outbox_since: None,
+            outbox_urgent: false,
+            flush_armed: false,
+            done_tx,
+            done_rx,
+        }
+    }
+
+    /// Runs until the engine is dropped.
+    pub(super) fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let shared = Arc::clone(&self.shared);
+        loop {
+            let timeout = self
+                .timers
+                .peek()
+                .map(|Reverse((due, _))| due.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    tracing::error!(error = %e, "prober: epoll_wait failed");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            let mut table = lock(&shared.table);
+            if table.stop {
+                self.close_all();
+                return;
+            }
+            for armed in table.armed.drain(..) {
+                let timer = Timer::Probe {
+                    id: armed.id,
+                    gen: armed.gen,
+                };
+                self.timers.push(Reverse((armed.due, timer)));
+            }
+            for event in events.iter() {
+                if event.token() != WAKE {
+                    self.on_io(&mut table, event);
+                }
+            }
+            while let Ok(done) = self.done_rx.try_recv() {
+                self.complete(&mut table, done.owner, done.result);
+            }
+            let now = Instant::now();
+            while let Some(&Reverse((due, timer))) = self.timers.peek() {
+                if due > now {
+                    break;
+                }
+                self.timers.pop();
+                self.on_timer(&mut table, due, timer);
+            }
+            drop(table);
+            self.flush(false);
+        }
+    }
+
+    /// Sends the waiting verdicts if one changed a state, if the oldest has
+    /// waited [`FLUSH`], if many wait, or if `now`; else makes sure a
+    /// [`Timer::Flush`] will.
+    fn flush(&mut self, now: bool) {
+        let Some(since) = self.outbox_since else {
+            return;
+        };
+        let due = since + FLUSH;
+        if now || self.outbox_urgent || self.outbox.len() >= FLUSH_COUNT || due <= Instant::now() {
+            for event in self.outbox.drain(..) {
+                // The receiver is gone only while lvsd shuts down.
+                let _ = self.events.send(event);
+            }
+            self.outbox_since = None;
+            self.outbox_urgent = false;
+        } else if !self.flush_armed {
+            self.flush_armed = true;
+            self.timers.push(Reverse((due, Timer::Flush)));
+        }
+    }
+
+    fn on_timer(&mut self, table: &mut ProbeTable, due: Instant, timer: Timer) {
+        match timer {
+            Timer::Probe { id, gen } => {
+                let Some(slot) = table.get_mut(id, gen) else {
+                    return; // the probe was removed
+                };
+                let started = Instant::now();
+                self.shared
+                    .lag
+                    .record(started.saturating_duration_since(due));
+                let owner = Owner {
+                    id,
+                    gen,
+                    due,
+                    started,
+                };
+                let spec = Arc::clone(&slot.spec);
+                match &spec.check {
+                    Check::Tcp(_) => self.start_tcp(table, owner, &spec),
+                    _ => self.dispatch(owner, spec),
+                }
+            }
+            Timer::Conn { idx, serial } => {
+                let Some(conn) = self.conn_if(idx, serial) else {
+                    return;
+                };
+                match conn.phase {
+                    Phase::Connecting { limit, .. } => {
+                        let owner = conn.owner;
+                        self.free_conn(idx);
+                        let reason = format!("no answer within {}", probe::seconds(limit));
+                        self.complete(table, owner, probe::result(false, reason, owner.started));
+                    }
+                    // Closing sockets have no timer of their own.
+                    Phase::Closing { .. } => {}
+                }
+            }
+            Timer::Sweep => {
+                self.sweep_armed = false;
+                self.sweep();
+            }
+            Timer::Flush => {
+                self.flush_armed = false;
+                self.flush(true);
+            }
+        }
+    }
+
+    /// Reads every closing socket: closed at end of file or past its budget.
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        let mut closing = std::mem::take(&mut self.closing);
+        closing.retain(|&idx| {
+            let Some(Some(conn)) = self.conns.get(idx as usize) else {
+                return false;
+            };
+            let Phase::Closing { deadline } = conn.phase else {
+                return false;
+            };
+            if tcp::drain(&conn.socket) || deadline <= now {
+                self.free_conn(idx);
+                false
+            } else {
+                true
+            }
+        });
+        self.closing = closing;
+        self.arm_sweep();
+    }
+
+    fn arm_sweep(&mut self) {
+        if !self.sweep_armed && !self.closing.is_empty() {
+            self.sweep_armed = true;
+            let at = Instant::now() + SWEEP;
+            self.timers.push(Reverse((at, Timer::Sweep)));
+        }
+    }
+
+    /// Opens the socket and starts the handshake; the verdict comes from
+    /// [`Driver::on_io`] or the connect_timeout timer.
+    fn start_tcp(&mut self, table: &mut ProbeTable, owner: Owner, spec: &ProbeSpec) {
+        let common = spec.check.common();
+        let socket = match tcp::start(common) {
+            Ok(socket) => socket,
+            Err(e) => {
+                self.complete(
+                    table,
+                    owner,
+                    probe::result(false, e.to_string(), owner.started),
+                );
+                return;
+            }
+        };
+        let idx = match self.free_conns.pop() {
+            Some(idx) => idx,
+            None => {
+                self.conns.push(None);
+                (self.conns.len() - 1) as u32
+            }
+        };
+        if let Err(e) = epoll_oneshot(&self.poll, &socket, idx, libc::EPOLL_CTL_ADD) {
+            self.free_conns.push(idx);
+            let reason = format!("cannot set up the probe socket (epoll): {e}");
+            self.complete(table, owner, probe::result(false, reason, owner.started));
+            return;
+        }
+        let serial = self.next_serial();
+        self.conns[idx as usize] = Some(Conn {
+            socket,
+            serial,
+            owner,
+            phase: Phase::Connecting {
+                limit: common.connect_timeout,
+                close: common.close,
+            },
+        });
+        let deadline = owner.started + common.connect_timeout;
+        self.timers
+            .push(Reverse((deadline, Timer::Conn { idx, serial })));
+    }
+
+    fn on_io(&mut self, table: &mut ProbeTable, event: &mio::event::Event) {
+        let idx = event.token().0 as u32;
+        let Some(Some(conn)) = self.conns.get(idx as usize) else {
+            return;
+        };
+        match conn.phase {
+            Phase::Connecting { limit, close } => {
+                if !(event.is_writable() || event.is_error() || event.is_write_closed()) {
+                    // Not the handshake's end (cannot happen before it):
+                    // listen again; connect_timeout still bounds it.
+                    let _ = epoll_oneshot(&self.poll, &conn.socket, idx, libc::EPOLL_CTL_MOD);
+                    return;
+                }
+                let owner = conn.owner;
+                match tcp::handshake_outcome(&conn.socket) {
+                    Ok(()) => {
+                        let result = probe::result(true, "connected".into(), owner.started);
+                        let next_in = self.complete(table, owner, result).unwrap_or(limit);
+                        self.close(idx, close, event.is_read_closed(), limit.min(next_in));
+                    }
+                    Err(e) => {
+                        self.free_conn(idx);
+                        self.complete(
+                            table,
+                            owner,
+                            probe::result(false, e.to_string(), owner.started),
+                        );
+                    }
+                }
+            }
+            // Not registered any more (one shot): swept instead.
+            Phase::Closing { .. } => {}
+        }
+    }
+
+    /// Starts closing connection `idx`; it waits for the backend's FIN for
+    /// at most `budget`, read at each sweep.
+    fn close(&mut self, idx: u32, mode: CloseMode, peer_closed: bool, budget: Duration) {
+        let serial = self.next_serial();
+        let Some(Some(conn)) = self.conns.get_mut(idx as usize) else {
+            return;
+        };
+        if tcp::begin_close(&conn.socket, mode, peer_closed) {
+            self.free_conn(idx);
+            return;
+        }
+        conn.phase = Phase::Closing {
+            deadline: Instant::now() + budget,
+        };
+        conn.serial = serial;
+        self.closing.push(idx);
+        self.arm_sweep();
+    }
+
+    /// Hands an attempt of another kind to tokio.
+    fn dispatch(&self, owner: Owner, spec: Arc<ProbeSpec>) {
+        let done = self.done_tx.clone();
+        let shared = Arc::clone(&self.shared);
+        self.runtime.spawn(async move {
+            let result = probe::attempt(&spec.check).await;
+            // Gone only when the engine stopped.
+            if done.send(Done { owner, result }).is_ok() {
+                let _ = shared.waker.wake();
+            }
+        });
+    }
+
+    /// Applies a result to its probe (if it still exists): health, the next
+    /// timer, the log and the event. Returns the time to the next probe.
+    fn complete(
+        &mut self,
+        table: &mut ProbeTable,
+        owner: Owner,
+        result: ProbeResult,
+    ) -> Option<Duration> {
+        let slot = table.get_mut(owner.id, owner.gen)?;
+        let step = slot.state.record(result.ok, &slot.timing);
+        let due = next_due(owner.due, result.latency, step.next_in, Instant::now());
+        let timer = Timer::Probe {
+            id: owner.id,
+            gen: owner.gen,
+        };
+        self.timers.push(Reverse((due, timer)));
+        if step.changed {
+            log_change(slot, &step, &result);
+        }
+        slot.probes_sent += 1;
+        let event = HealthEvent {
+            probe: Arc::clone(&slot.spec),
+            up: step.up,
+            changed: step.changed,
+            result: result.clone(),
+        };
+        slot.last = Some(result);
+        self.outbox_urgent |= step.changed;
+        self.outbox_since.get_or_insert_with(Instant::now);
+        self.outbox.push(event);
+        Some(step.next_in)
+    }
+
+    fn conn_if(&self, idx: u32, serial: u32) -> Option<&Conn> {
+        self.conns
+            .get(idx as usize)
+            .and_then(Option::as_ref)
+            .filter(|conn| conn.serial == serial)
+    }
+
+    /// Closes connection `idx` (closing the fd also takes it out of epoll).
+    fn free_conn(&mut self, idx: u32) {
+        if let Some(entry) = self.conns.get_mut(idx as usize) {
+            if entry.take().is_some() {
+                self.free_conns.push(idx);
+            }
+        }
+    }
+
+    fn next_serial(&mut self) -> u32 {
+        self.serial = self.serial.wrapping_add(1);
+        self.serial
+    }
+
+    /// At stop: read what is there (unread data would make close() reset),
+    /// then close every socket.
+    fn close_all(&mut self) {
+        for conn in self.conns.iter_mut().filter_map(Option::take) {
+            tcp::drain(&conn.socket);
+        }
+    }
+}
+
+/// Registers a probe socket for its handshake's end only: writable
+/// (connected), an error (refused…), or readable / the backend's FIN if they
+/// come with it. `EPOLLONESHOT` disables it after that one event, so a
+/// closing socket never wakes the prober; closing the fd removes it.
+/// `op` is `EPOLL_CTL_ADD`, or `EPOLL_CTL_MOD` to arm it again.
+fn epoll_oneshot(poll: &Poll, socket: &Socket, idx: u32, op: libc::c_int) -> std::io::Result<()> {
+    let mut event = libc::epoll_event {
+        events: (libc::EPOLLIN
+            | libc::EPOLLOUT
+            | libc::EPOLLRDHUP
+            | libc::EPOLLONESHOT
+            | libc::EPOLLET) as u32,
+        u64: u64::from(idx),
+    };
+    // SAFETY: both fds are open, and the event is a valid epoll_event. The
+    // data word is the token mio hands back in its events.
+    let rc = unsafe { libc::epoll_ctl(poll.as_raw_fd(), op, socket.as_raw_fd(), &mut event) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn log_change(slot: &Slot, step: &Step, result: &ProbeResult) {
+    let check = slot.spec.check.keyword();
+    let target = probe::target(&slot.spec.check);
+    if step.up {
+        tracing::info!(check, %target, reason = %result.reason, "up");
+    } else {
+        let failures = slot.state.consecutive_failures();
+        tracing::warn!(check, %target, reason = %result.reason, failures, "down");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_due_absorbs_small_lateness_only() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Started 1 ms late, took 2 ms: next is 1 s after the ideal verdict.
+        let due = next_due(t0, ms(2), ms(1000), t0 + ms(3));
+        assert_eq!(due, t0 + ms(1002));
+        // Started 500 ms late: the schedule drifts instead of catching up.
+        let due = next_due(t0, ms(2), ms(1000), t0 + ms(502));
+        assert_eq!(due, t0 + ms(1492));
+    }
+}

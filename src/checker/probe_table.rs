@@ -1,0 +1,171 @@
+//! The probes the engine runs, shared by the engine (which changes the set
+//! and reads states) and the prober thread (which runs them).
+//!
+//! Each probe lives in a [`Slot`], found by its index; a slot's `gen`
+//! changes whenever the slot is reused, so a timer or an attempt that
+//! belonged to a probe since removed is recognised and ignored. A sleeping
+//! probe costs its slot (about 150 bytes), a map entry and its spec, nothing
+//! more: no task, no timer object, no lock of its own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::probe;
+use super::schedule::{HealthState, Timing};
+use super::{ProbeResult, ProbeSpec};
+
+/// One probe.
+#[derive(Debug)]
+pub struct Slot {
+    /// What it probes (shared with the by-spec map and with every event).
+    pub spec: Arc<ProbeSpec>,
+    /// Changes when the slot is reused.
+    pub gen: u32,
+    /// Its keepalived timing.
+    pub timing: Timing,
+    /// Its health under keepalived's retry rules.
+    pub state: HealthState,
+    /// The latest result, if it has run.
+    pub last: Option<ProbeResult>,
+    /// Results counted so far.
+    pub probes_sent: u64,
+    /// False for kinds lvsd does not probe (always up, never scheduled).
+    pub supported: bool,
+}
+
+/// A probe the prober must arm: new since it last looked, first due then.
+#[derive(Debug, Clone, Copy)]
+pub struct Armed {
+    /// The slot.
+    pub id: u32,
+    /// Its generation.
+    pub gen: u32,
+    /// When its first probe is due.
+    pub due: Instant,
+}
+
+/// Every probe, by slot.
+#[derive(Debug, Default)]
+pub struct ProbeTable {
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    by_spec: HashMap<Arc<ProbeSpec>, u32>,
+    next_gen: u32,
+    /// New probes, for the prober to put on its timers.
+    pub(super) armed: Vec<Armed>,
+    /// Set when the engine is dropped: the prober thread ends.
+    pub(super) stop: bool,
+}
+
+/// What [`ProbeTable::set`] did.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Probes started (supported ones are in `armed`).
+    pub added: Vec<u32>,
+    /// Probes stopped.
+    pub removed: usize,
+}
+
+impl ProbeTable {
+    /// Makes the probes exactly `specs` (see `Engine::set_probes`).
+    pub fn set(&mut self, specs: Vec<(ProbeSpec, bool)>, now: Instant) -> Changes {
+        let mut changes = Changes::default();
+        let wanted: std::collections::HashSet<&ProbeSpec> =
+            specs.iter().map(|(spec, _)| spec).collect();
+        let gone: Vec<u32> = self
+            .by_spec
+            .iter()
+            .filter(|(spec, _)| !wanted.contains(&***spec))
+            .map(|(_, id)| *id)
+            .collect();
+        drop(wanted);
+        for id in gone {
+            if let Some(slot) = self.slots[id as usize].take() {
+                tracing::debug!(
+                    check = slot.spec.check.keyword(),
+                    target = %probe::target(&slot.spec.check),
+                    "probe stopped"
+                );
+                self.by_spec.remove(&slot.spec);
+                self.free.push(id);
+                changes.removed += 1;
+            }
+        }
+        let mut rng = rand::rng();
+        for (spec, initially_up) in specs {
+            if self.by_spec.contains_key(&spec) {
+                continue;
+            }
+            let spec = Arc::new(spec);
+            let supported = probe::is_supported(&spec.check);
+            let common = spec.check.common();
+            let warmup = common.warmup;
+            let first_delay = if warmup.is_zero() {
+                Duration::ZERO
+            } else {
+                rng.random_range(Duration::ZERO..=warmup)
+            };
+            self.next_gen = self.next_gen.wrapping_add(1);
+            let slot = Slot {
+                timing: Timing::of(common),
+                state: HealthState::new(initially_up),
+                spec: Arc::clone(&spec),
+                gen: self.next_gen,
+                last: None,
+                probes_sent: 0,
+                supported,
+            };
+            let id = match self.free.pop() {
+                Some(id) => {
+                    self.slots[id as usize] = Some(slot);
+                    id
+                }
+                None => {
+                    self.slots.push(Some(slot));
+                    (self.slots.len() - 1) as u32
+                }
+            };
+            self.by_spec.insert(spec, id);
+            if supported {
+                self.armed.push(Armed {
+                    id,
+                    gen: self.next_gen,
+                    due: now + first_delay,
+                });
+            }
+            changes.added.push(id);
+        }
+        changes
+    }
+
+    /// The probe in slot `id` if it is still generation `gen`.
+    pub fn get_mut(&mut self, id: u32, gen: u32) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(id as usize)
+            .and_then(Option::as_mut)
+            .filter(|slot| slot.gen == gen)
+    }
+
+    /// The probe in slot `id`, whatever its generation.
+    pub fn slot_mut(&mut self, id: u32) -> Option<&mut Slot> {
+        self.slots.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    /// Every probe.
+    pub fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.slots.iter().flatten()
+    }
+
+    /// How many probes.
+    pub fn len(&self) -> usize {
+        self.by_spec.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_spec.is_empty()
+    }
+}
