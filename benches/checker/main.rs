@@ -233,7 +233,7 @@ fn run_engine(targets: &[std::net::SocketAddr], period: Duration) -> Run {
             }
         });
         let mut engine = Engine::new(tx).expect("engine");
-        engine.set_probes(targets.iter().map(|t| (spec(*t, period), true)).collect());
+        engine.set_probes(targets.iter().map(|t| (spec(*t, period), true)));
         let prober = engine.prober_pthread().expect("the prober thread");
         tokio::time::sleep(WARM).await;
         engine.lag().reset();

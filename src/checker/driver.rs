@@ -412,7 +412,7 @@ impl Driver {
                 let owner = conn.owner;
                 match tcp::handshake_outcome(&conn.socket) {
                     Ok(()) => {
-                        let result = probe::result(true, "connected".into(), owner.started);
+                        let result = probe::result(true, "connected", owner.started);
                         let next_in = self.complete(table, owner, result).unwrap_or(limit);
                         self.close(idx, close, event.is_read_closed(), limit.min(next_in));
                     }

@@ -107,7 +107,7 @@ impl Engine {
     ///
     /// A check whose settings changed on reload is a new spec: give it the
     /// health its target had (not `true` blindly), so a reload never flaps.
-    pub fn set_probes(&mut self, specs: Vec<(ProbeSpec, bool)>) {
+    pub fn set_probes(&mut self, specs: impl IntoIterator<Item = (ProbeSpec, bool)>) {
         let mut unsupported = Vec::new();
         {
             let mut table = lock(&self.shared.table);
@@ -124,7 +124,7 @@ impl Engine {
                 let initially_up = slot.state.up();
                 let result = ProbeResult {
                     ok: true,
-                    reason: probe::unsupported_reason(&slot.spec.check),
+                    reason: probe::unsupported_reason(&slot.spec.check).into(),
                     latency: Duration::ZERO,
                 };
                 slot.state = HealthState::new(true);

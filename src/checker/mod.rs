@@ -80,8 +80,9 @@ pub struct ProbeResult {
     /// Whether the check passed.
     pub ok: bool,
     /// Why it failed ("connection refused", "timed out after 2 s"), or
-    /// what succeeded ("connected").
-    pub reason: String,
+    /// what succeeded ("connected"). The common reasons are static text, so
+    /// a passing probe allocates nothing for its result.
+    pub reason: std::borrow::Cow<'static, str>,
     /// Time from start to verdict (the handshake latency on success).
     pub latency: Duration,
 }

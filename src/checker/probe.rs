@@ -51,7 +51,7 @@ pub async fn attempt(check: &Check) -> ProbeResult {
         }
         Check::Tcp(_) => result(
             false,
-            "TCP_CHECK is probed by the engine's prober thread".into(),
+            "TCP_CHECK is probed by the engine's prober thread",
             started,
         ),
         other => result(true, unsupported_reason(other), started),
@@ -66,10 +66,14 @@ pub fn unsupported_reason(check: &Check) -> String {
     )
 }
 
-pub(super) fn result(ok: bool, reason: String, started: Instant) -> ProbeResult {
+pub(super) fn result(
+    ok: bool,
+    reason: impl Into<std::borrow::Cow<'static, str>>,
+    started: Instant,
+) -> ProbeResult {
     ProbeResult {
         ok,
-        reason,
+        reason: reason.into(),
         latency: started.elapsed(),
     }
 }

@@ -34,6 +34,8 @@ pub struct Slot {
     pub probes_sent: u64,
     /// False for kinds lvsd does not probe (always up, never scheduled).
     pub supported: bool,
+    /// The latest [`ProbeTable::set`] that listed it.
+    seen: u32,
 }
 
 /// A probe the prober must arm: new since it last looked, first due then.
@@ -54,6 +56,8 @@ pub struct ProbeTable {
     free: Vec<u32>,
     by_spec: HashMap<Arc<ProbeSpec>, u32>,
     next_gen: u32,
+    /// Counts [`ProbeTable::set`] calls.
+    epoch: u32,
     /// New probes, for the prober to put on its timers.
     pub(super) armed: Vec<Armed>,
     /// Set when the engine is dropped: the prober thread ends.
@@ -70,33 +74,32 @@ pub struct Changes {
 }
 
 impl ProbeTable {
-    /// Makes the probes exactly `specs` (see `Engine::set_probes`).
-    pub fn set(&mut self, specs: Vec<(ProbeSpec, bool)>, now: Instant) -> Changes {
+    /// Makes the probes exactly `specs` (see `Engine::set_probes`), taking
+    /// them one at a time: probes listed are marked seen, new ones added,
+    /// and those not seen are removed at the end.
+    pub fn set(
+        &mut self,
+        specs: impl IntoIterator<Item = (ProbeSpec, bool)>,
+        now: Instant,
+    ) -> Changes {
         let mut changes = Changes::default();
-        let wanted: std::collections::HashSet<&ProbeSpec> =
-            specs.iter().map(|(spec, _)| spec).collect();
-        let gone: Vec<u32> = self
-            .by_spec
-            .iter()
-            .filter(|(spec, _)| !wanted.contains(&***spec))
-            .map(|(_, id)| *id)
-            .collect();
-        drop(wanted);
-        for id in gone {
-            if let Some(slot) = self.slots[id as usize].take() {
-                tracing::debug!(
-                    check = slot.spec.check.keyword(),
-                    target = %probe::target(&slot.spec.check),
-                    "probe stopped"
-                );
-                self.by_spec.remove(&slot.spec);
-                self.free.push(id);
-                changes.removed += 1;
-            }
-        }
+        self.epoch = self.epoch.wrapping_add(1);
         let mut rng = rand::rng();
+        let specs = specs.into_iter();
+        if self.slots.is_empty() {
+            // The first set (the start) sizes the table once, exactly:
+            // no doubling, no slack of up to half the table.
+            let (low, high) = specs.size_hint();
+            let n = high.unwrap_or(low);
+            self.slots.reserve_exact(n);
+            self.by_spec.reserve(n);
+            self.armed.reserve_exact(n);
+        }
         for (spec, initially_up) in specs {
-            if self.by_spec.contains_key(&spec) {
+            if let Some(&id) = self.by_spec.get(&spec) {
+                if let Some(slot) = self.slots[id as usize].as_mut() {
+                    slot.seen = self.epoch;
+                }
                 continue;
             }
             let spec = Arc::new(spec);
@@ -117,6 +120,7 @@ impl ProbeTable {
                 last: None,
                 probes_sent: 0,
                 supported,
+                seen: self.epoch,
             };
             let id = match self.free.pop() {
                 Some(id) => {
@@ -137,6 +141,21 @@ impl ProbeTable {
                 });
             }
             changes.added.push(id);
+        }
+        for (id, entry) in self.slots.iter_mut().enumerate() {
+            let Some(slot) = entry else { continue };
+            if slot.seen == self.epoch {
+                continue;
+            }
+            tracing::debug!(
+                check = slot.spec.check.keyword(),
+                target = %probe::target(&slot.spec.check),
+                "probe stopped"
+            );
+            self.by_spec.remove(&slot.spec);
+            *entry = None;
+            self.free.push(id as u32);
+            changes.removed += 1;
         }
         changes
     }

@@ -219,29 +219,28 @@ impl Reconciler {
 
     /// The probes that serve at least one virtual server not in
     /// `suspended` (indices into the config's virtual servers; see
-    /// `ha_suspend`), with their current health.
-    pub fn probes_except(
-        &self,
+    /// `ha_suspend`), with their current health. Made one at a time, as the
+    /// engine takes them: no list of 100,000 spec copies at once.
+    pub fn probes_except<'a>(
+        &'a self,
         suspended: &std::collections::HashSet<usize>,
-    ) -> Vec<(ProbeSpec, bool)> {
-        if suspended.is_empty() {
-            return self.probes();
-        }
-        let mut active = vec![false; self.probes.len()];
-        for (v, per_rs) in self.rs_probes.iter().enumerate() {
-            if !suspended.contains(&v) {
-                for id in per_rs.iter().flatten() {
-                    active[*id] = true;
+    ) -> impl Iterator<Item = (ProbeSpec, bool)> + 'a {
+        let active: Option<Vec<bool>> = (!suspended.is_empty()).then(|| {
+            let mut active = vec![false; self.probes.len()];
+            for (v, per_rs) in self.rs_probes.iter().enumerate() {
+                if !suspended.contains(&v) {
+                    for id in per_rs.iter().flatten() {
+                        active[*id] = true;
+                    }
                 }
             }
-        }
+            active
+        });
         self.health
             .iter()
-            .zip(active)
             .enumerate()
-            .filter(|(_, (_, active))| *active)
-            .map(|(id, (up, _))| (self.probes.spec(&self.config, id), *up))
-            .collect()
+            .filter(move |(id, _)| active.as_ref().is_none_or(|a| a[*id]))
+            .map(|(id, up)| (self.probes.spec(&self.config, id), *up))
     }
 
     /// How many real servers (over all virtual servers) each probe serves.

@@ -386,7 +386,7 @@ pub async fn engine_probe_once(check: Check) -> lvsd::checker::ProbeResult {
 pub async fn engine_probe_n(specs: Vec<lvsd::checker::ProbeSpec>, n: usize) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut engine = lvsd::checker::Engine::new(tx).expect("engine");
-    engine.set_probes(specs.into_iter().map(|s| (s, true)).collect());
+    engine.set_probes(specs.into_iter().map(|s| (s, true)));
     for i in 0..n {
         let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
