@@ -65,7 +65,9 @@ fn checker_defaults_by_type() {
         ),
         (3, SECS(60))
     );
-    let Check::Http(h) = &checks[1] else { panic!() };
+    let Check::Http(h) = &*checks[1] else {
+        panic!()
+    };
     assert_eq!((h.tls, h.urls[0].path.as_str()), (false, "/"));
 }
 
@@ -78,10 +80,10 @@ fn settings_flow_from_virtual_server_to_real_server_to_checker() {
     assert!(vs.alpha && vs.inhibit_on_failure);
     let (a, b) = (&vs.real_servers[0], &vs.real_servers[1]);
     assert!(a.inhibit_on_failure && !b.inhibit_on_failure);
-    let Check::Http(ha) = &a.checks[0] else {
+    let Check::Http(ha) = &*a.checks[0] else {
         panic!()
     };
-    let Check::Http(hb) = &b.checks[0] else {
+    let Check::Http(hb) = &*b.checks[0] else {
         panic!()
     };
     let ca = &ha.common;

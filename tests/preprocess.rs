@@ -122,7 +122,7 @@ fn comments_quotes_and_predefined_parameters() {
         "{VS_HEAD} real_server 10.0.0.2 80 {{ # a comment {{\n  MISC_CHECK {{ ! another\n   misc_path \"/bin/check --tag ${{_HASH}}1 'two words'\"\n  }}\n }}\n}}\n"
     );
     let c = read(&text, "x");
-    let lvsd::config::Check::Misc(m) = &c.virtual_servers[0].real_servers[0].checks[0] else {
+    let lvsd::config::Check::Misc(m) = &*c.virtual_servers[0].real_servers[0].checks[0] else {
         panic!("not a MISC_CHECK")
     };
     assert_eq!(m.path, "/bin/check --tag #1 'two words'");

@@ -295,7 +295,7 @@ impl Driver {
                     started,
                 };
                 let spec = Arc::clone(&slot.spec);
-                match &spec.check {
+                match &*spec.check {
                     Check::Tcp(_) => self.start_tcp(table, owner, &spec),
                     _ => self.dispatch(owner, spec),
                 }

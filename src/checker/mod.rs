@@ -33,6 +33,7 @@ pub mod tcp;
 pub use engine::{Engine, ProbeState};
 pub use lag::LagHistogram;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -41,37 +42,30 @@ use crate::config::Check;
 
 /// What one probe checks, with its schedule: the identity of a probe.
 ///
-/// Equal specs are probed once. The `Location` inside the check is *not* part
-/// of the identity (see [`ProbeSpec::new`]), so the same check written in two
-/// virtual servers is still one probe.
+/// Equal specs are probed once. A check's `Location` compares equal to any
+/// other (see [`crate::config::Location`]), so the same check written in two
+/// virtual servers is still one probe. The check is shared with the config
+/// that wrote it: a spec costs a pointer, not a copy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct ProbeSpec {
-    /// The check, with its location cleared.
-    pub check: Check,
+    /// The check.
+    pub check: Arc<Check>,
 }
 
 impl ProbeSpec {
-    /// The probe identity of a configured check.
+    /// The probe of a check, as a copy (tests, one-off probes).
     pub fn new(check: &Check) -> Self {
-        let mut check = check.clone();
-        clear_location(&mut check);
-        ProbeSpec { check }
+        ProbeSpec {
+            check: Arc::new(check.clone()),
+        }
     }
-}
 
-fn clear_location(check: &mut Check) {
-    let common = match check {
-        Check::Tcp(c) => &mut c.common,
-        Check::Http(c) => &mut c.common,
-        Check::Misc(c) => &mut c.common,
-        Check::Smtp(c)
-        | Check::Dns(c)
-        | Check::Udp(c)
-        | Check::Ping(c)
-        | Check::File(c)
-        | Check::Bfd(c) => &mut c.common,
-    };
-    common.location = Default::default();
+    /// The probe of a config's check, sharing it.
+    pub fn shared(check: &Arc<Check>) -> Self {
+        ProbeSpec {
+            check: Arc::clone(check),
+        }
+    }
 }
 
 /// The outcome of one probe attempt.

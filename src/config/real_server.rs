@@ -133,11 +133,8 @@ impl Typer<'_> {
                 continue;
             }
             let checks = self.check(tree, check_node, kind, addr, port, &inherited);
-            if rs.checks.is_empty() {
-                rs.checks = checks;
-            } else {
-                rs.checks.extend(checks);
-            }
+            rs.checks
+                .extend(checks.into_iter().map(std::sync::Arc::new));
         }
         // Exact capacity: with 100,000 real servers, spare room adds up.
         rs.checks.shrink_to_fit();

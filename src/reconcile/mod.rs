@@ -132,7 +132,7 @@ impl Reconciler {
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 let mut ids = Vec::with_capacity(rs.checks.len());
                 for (c, check) in rs.checks.iter().enumerate() {
-                    let spec = ProbeSpec::new(check);
+                    let spec = ProbeSpec::shared(check);
                     let (id, new) = index.add(&config, (v, r, c), &spec);
                     if new {
                         let up = old_probes

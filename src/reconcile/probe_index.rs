@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use crate::checker::ProbeSpec;
 use crate::config::{Check, Config};
@@ -34,7 +35,7 @@ fn spec_hash(spec: &ProbeSpec) -> u64 {
     h.finish()
 }
 
-fn check_at(config: &Config, (v, r, c): Position) -> &Check {
+fn check_at(config: &Config, (v, r, c): Position) -> &Arc<Check> {
     &config.virtual_servers[v].real_servers[r].checks[c]
 }
 
@@ -55,7 +56,7 @@ impl Builder {
         let latest = self.latest.get(&hash).copied();
         let mut candidate = latest;
         while let Some(id) = candidate {
-            if ProbeSpec::new(check_at(config, self.index.at[id])) == *spec {
+            if **check_at(config, self.index.at[id]) == *spec.check {
                 return (id, false);
             }
             candidate = self.earlier[id];
@@ -91,7 +92,7 @@ impl ProbeIndex {
 
     /// The spec of probe `id` in `config` (the config the index was built from).
     pub fn spec(&self, config: &Config, id: usize) -> ProbeSpec {
-        ProbeSpec::new(check_at(config, self.at[id]))
+        ProbeSpec::shared(check_at(config, self.at[id]))
     }
 
     /// The id of `spec` in `config`, if it is one of its probes.
