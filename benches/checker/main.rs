@@ -11,6 +11,11 @@
 //! - probes per second on one core (the engine's prober thread; its tokio
 //!   thread only receives the verdicts), goal ≥ 20,000;
 //! - schedule lag p99 (how late probes start), goal ≤ 10 ms.
+//!
+//! The prober (the engine's prober thread, or the reference loop) is pinned
+//! to one core and everything else of the bench to the other, so "on one
+//! core" is literal; the kernel's loopback work for the prober's own packets
+//! is done on the prober's core and counted in its CPU.
 
 mod reference;
 mod targets;
@@ -109,6 +114,25 @@ impl Run {
     }
     fn rate(&self) -> f64 {
         self.probes() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// The core the prober (the engine's prober thread, or the reference loop)
+/// runs on; everything else of the bench (the targets' accept loop, the
+/// thread receiving the engine's verdicts) runs on [`OTHER_CPU`]. Pinned,
+/// "probes per second on one core" means exactly that.
+pub const PROBER_CPU: usize = 0;
+/// See [`PROBER_CPU`].
+pub const OTHER_CPU: usize = 1;
+
+/// Pins the calling thread to `cpu` (best effort: a machine with one core
+/// keeps every thread on it).
+pub fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET stays within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
 }
 
@@ -232,7 +256,11 @@ fn run_engine(targets: &[std::net::SocketAddr], period: Duration) -> Run {
                 }
             }
         });
+        // The prober thread inherits this thread's core; then this thread
+        // (tokio, receiving verdicts) moves to the other one.
+        pin_to(PROBER_CPU);
         let mut engine = Engine::new(tx).expect("engine");
+        pin_to(OTHER_CPU);
         engine.set_probes(targets.iter().map(|t| (spec(*t, period), true)));
         let prober = engine.prober_pthread().expect("the prober thread");
         tokio::time::sleep(WARM).await;
@@ -303,9 +331,12 @@ fn round(targets: &[std::net::SocketAddr], period: Duration) -> (Run, Run) {
         Run::default()
     } else {
         std::thread::scope(|s| {
-            s.spawn(|| reference::run(targets, period, WARM, MEASURE))
-                .join()
-                .expect("reference thread")
+            s.spawn(|| {
+                pin_to(PROBER_CPU);
+                reference::run(targets, period, WARM, MEASURE)
+            })
+            .join()
+            .expect("reference thread")
         })
     };
     let lvsd = if only == "reference" {

@@ -59,7 +59,10 @@ impl Targets {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (accepted, stop) = (Arc::clone(&accepted), Arc::clone(&stop));
-            std::thread::spawn(move || serve(listeners, &accepted, &stop))
+            std::thread::spawn(move || {
+                crate::pin_to(crate::OTHER_CPU);
+                serve(listeners, &accepted, &stop)
+            })
         };
         Targets {
             addrs,
