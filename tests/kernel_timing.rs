@@ -7,10 +7,10 @@
 //! Both checkers run at once, each on its own copy of the setup (pair 1 is
 //! keepalived's, pair 2 lvsd's; see `tests/data/timing/lib.sh`): a backend
 //! (`lvsd-backend`) in a network namespace behind a veth pair, and
-//! `lvsd-synrec` in that namespace writing the kernel's receive time of
-//! every SYN to the backend's port, whoever sent it and whatever became of
-//! it. The "down" moment is when `ipvsadm -Sn`, polled every 20 ms, no
-//! longer lists the real server.
+//! `lvsd-witness syns` in that namespace writing the kernel's receive time
+//! of every SYN to the backend's port, whoever sent it and whatever became
+//! of it; `lvsd-witness ipvs` writes when the real server enters and leaves
+//! the table (`/proc/net/ip_vs` read every 5 ms).
 //!
 //! Cases: the backend dies while up by closing its port (probes refused at
 //! once) or by vanishing (answers blackholed, probes time out); and the
@@ -29,8 +29,8 @@ fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
     let mut guest = GUEST.get(|| {
         lvsd_vm::with_lvsd!(GuestSpec::new("kernel_timing").net_tools().keepalived())
             .binary_at(
-                env!("CARGO_BIN_EXE_lvsd-synrec"),
-                "/usr/local/bin/lvsd-synrec",
+                env!("CARGO_BIN_EXE_lvsd-witness"),
+                "/usr/local/bin/lvsd-witness",
             )
             .bytes(
                 "/etc/lvsd-timing/lib.sh",
@@ -84,76 +84,106 @@ enum Death {
     AtStart,
 }
 
-/// What one checker did in one case, in ms on the guest's clock.
+/// What one checker did in one case, in ms on the guest's realtime clock.
 #[derive(Debug)]
 struct Observed {
     /// The first SYN of every probe (retransmitted SYNs dropped).
     probes: Vec<f64>,
-    /// When the backend died (for [`Death::AtStart`]: the checker's start).
+    /// When the backend died; for [`Death::AtStart`], before the checker started.
     death: f64,
-    /// When the real server left the table.
+    /// When the real server left the table after its first probe past `death`.
     down: f64,
-    /// When it was seen in the table first ([`Death::AtStart`] only).
+    /// When the real server was first seen in the table.
     added: Option<f64>,
-    /// Table polls between death and down (for the poll period).
-    polls: u32,
 }
 
-/// A checker's behaviour around a death, relative to an anchor: the last
+/// A checker's behaviour around a death, in ms from an anchor: the last
 /// probe before the death (a success), or the checker's first probe when
 /// the backend was dead from the start.
 #[derive(Debug, Clone, PartialEq)]
 struct Sequence {
-    /// Probes after the anchor up to "down", ms from the anchor.
+    /// The probes after the anchor up to "down" (for [`Death::AtStart`]
+    /// the anchor itself, at 0, is the first of them).
     failed: Vec<f64>,
-    /// "down", ms from the anchor.
+    /// "down": the real server left the table.
     down: f64,
-    /// The first probe after "down", ms from the anchor.
+    /// The first probe after "down".
     next: Option<f64>,
 }
 
-impl Observed {
-    fn sequence(&self) -> Sequence {
-        let anchor = self
-            .probes
-            .iter()
-            .copied()
-            .filter(|&t| t < self.death)
-            .last()
-            .or_else(|| self.probes.first().copied())
-            .expect("at least one probe");
-        let after = |t: f64| t - anchor;
-        Sequence {
-            failed: self
-                .probes
-                .iter()
-                .copied()
-                .filter(|&t| t > anchor && t <= self.down)
-                .map(after)
-                .collect(),
-            down: after(self.down),
-            next: self
-                .probes
-                .iter()
-                .copied()
-                .find(|&t| t > self.down)
-                .map(after),
-        }
+impl Sequence {
+    /// The events one after the other: failed probes, down, next probe.
+    fn points(&self) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = (self.failed.iter().enumerate())
+            .map(|(i, t)| (format!("failed probe {}", i + 1), *t))
+            .collect();
+        out.push(("down".into(), self.down));
+        out.extend(self.next.map(|t| ("next probe".into(), t)));
+        out
+    }
+
+    /// Each event's time from the one before it (the first: from the anchor).
+    fn gaps(&self) -> Vec<(String, f64)> {
+        let mut before = 0.0;
+        self.points()
+            .into_iter()
+            .map(|(what, t)| {
+                let gap = t - before;
+                before = t;
+                (what, gap)
+            })
+            .collect()
     }
 }
 
-/// Seconds.micros (`$EPOCHREALTIME`, lvsd-synrec) to ms.
+impl Observed {
+    fn sequence(&self, death: Death) -> Sequence {
+        let anchor = match death {
+            Death::AtStart => self.probes.first(),
+            _ => self.probes.iter().filter(|&&t| t < self.death).last(),
+        }
+        .copied()
+        .expect("a probe before the death");
+        let after = |t: f64| t - anchor;
+        let from = if death == Death::AtStart {
+            anchor
+        } else {
+            anchor + 0.001
+        };
+        Sequence {
+            failed: (self.probes.iter().copied())
+                .filter(|&t| t >= from && t <= self.down)
+                .map(after)
+                .collect(),
+            down: after(self.down),
+            next: self.probes.iter().copied().find(|&t| t > self.down).map(after),
+        }
+    }
+
+    /// Intervals between two probes that both succeeded (before the death):
+    /// `delay_loop` plus a probe's duration plus timer lateness.
+    fn success_intervals(&self, death: Death) -> Vec<f64> {
+        if death == Death::AtStart {
+            return Vec::new();
+        }
+        let ok: Vec<f64> = (self.probes.iter().copied())
+            .filter(|&t| t < self.death)
+            .collect();
+        ok.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+}
+
+/// Seconds.micros (`$EPOCHREALTIME`, lvsd-witness) to ms.
 fn ms(text: &str) -> f64 {
     text.parse::<f64>()
         .unwrap_or_else(|e| panic!("bad time {text:?}: {e}"))
         * 1000.0
 }
 
-/// The first SYN time of each source port in recorder N's log.
+/// The first SYN time of each source port in a `lvsd-witness syns` log.
 fn probes(log: &str) -> Vec<f64> {
     let mut seen = std::collections::HashSet::new();
-    let mut out: Vec<f64> = log
-        .lines()
+    let mut out: Vec<f64> = (log.lines())
         .filter_map(|l| l.strip_prefix("syn "))
         .filter_map(|l| {
             let (time, from) = l.split_once(' ')?;
@@ -164,36 +194,50 @@ fn probes(log: &str) -> Vec<f64> {
     out
 }
 
-/// `key value` pairs of a watch line after its pair number.
-fn field<'a>(line: &'a str, key: &str) -> &'a str {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let at = words
-        .iter()
-        .position(|w| *w == key)
-        .unwrap_or_else(|| panic!("no {key} in {line:?}"));
-    words[at + 1]
+/// The (present, time) changes of a `lvsd-witness ipvs` log.
+fn table_changes(log: &str) -> Vec<(bool, f64)> {
+    (log.lines())
+        .filter_map(|l| {
+            let (word, time) = l.split_once(' ')?;
+            match word {
+                "present" => Some((true, ms(time))),
+                "absent" => Some((false, ms(time))),
+                _ => None,
+            }
+        })
+        .collect()
 }
+
+/// Clears the table and the blackhole routes a case may leave.
+const CLEAN: &str = "ipvsadm -C
+for n in 1 2; do ip netns exec t$n ip route del blackhole 10.201.$n.1/32 2>/dev/null; done
+true";
 
 /// Runs keepalived (pair 1) and lvsd (pair 2) through `death` at once.
 fn run_case(guest: &mut Guest, death: Death) -> (Observed, Observed) {
-    guest.run_ok(
-        "ipvsadm -C
-        for n in 1 2; do ip netns exec t$n ip route del blackhole 10.201.$n.1/32 2>/dev/null; done
-        true",
-    );
+    guest.run_ok(CLEAN);
     guest
         .write_file("/etc/lvsd-timing/ka.conf", config(1).as_bytes())
         .unwrap();
     guest
         .write_file("/etc/lvsd-timing/lv.conf", config(2).as_bytes())
         .unwrap();
+    let mut ready = Vec::new();
     for n in 1..=2 {
         guest
             .spawn(
-                &format!("rec{n}"),
-                &format!("ip netns exec t{n} lvsd-synrec veth-t{n}r 8090"),
+                &format!("syn{n}"),
+                &format!("ip netns exec t{n} lvsd-witness syns veth-t{n}r 8090"),
             )
             .unwrap();
+        guest
+            .spawn(
+                &format!("ipvs{n}"),
+                &format!("lvsd-witness ipvs 10.201.{n}.2:8090"),
+            )
+            .unwrap();
+        ready.push(format!("grep -q watching /run/bg/syn{n}.log"));
+        ready.push(format!("grep -q watching /run/bg/ipvs{n}.log"));
         if death != Death::AtStart {
             guest
                 .spawn(
@@ -201,15 +245,13 @@ fn run_case(guest: &mut Guest, death: Death) -> (Observed, Observed) {
                     &format!("ip netns exec t{n} lvsd-backend 10.201.{n}.2:8090"),
                 )
                 .unwrap();
+            ready.push(format!("grep -q listening /run/bg/be{n}.log"));
         }
     }
-    let ready = if death == Death::AtStart {
-        "grep -q recording /run/bg/rec1.log && grep -q recording /run/bg/rec2.log"
-    } else {
-        "grep -q recording /run/bg/rec1.log && grep -q recording /run/bg/rec2.log \
-         && grep -q listening /run/bg/be1.log && grep -q listening /run/bg/be2.log"
-    };
-    guest.wait_for(ready, Duration::from_secs(10)).unwrap();
+    guest
+        .wait_for(&ready.join(" && "), Duration::from_secs(10))
+        .unwrap();
+    let started = guest.run_ok("echo $EPOCHREALTIME");
     guest
         .spawn(
             "keepalived",
@@ -233,71 +275,83 @@ fn run_case(guest: &mut Guest, death: Death) -> (Observed, Observed) {
             Duration::from_secs(40),
         )
         .unwrap();
-    let ka_log = guest.stop("keepalived").unwrap();
-    let lv_log = guest.stop("lvsd").unwrap();
+    let logs = [
+        guest.stop("keepalived").unwrap(),
+        guest.stop("lvsd").unwrap(),
+    ];
     let mut observed = Vec::new();
     for n in 1..=2 {
-        let rec = guest.stop(&format!("rec{n}")).unwrap();
-        if death != Death::AtStart {
-            let _ = guest.run(&format!(
-                "kill $(cat /run/bg/be{n}.pid) 2>/dev/null; true"
-            ));
-        }
-        let line = out
-            .stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("{n} ")))
-            .unwrap_or_else(|| panic!("no watch line for pair {n}: {out}"));
-        let down = field(line, "down");
-        assert_ne!(
-            down, "none",
-            "pair {n} never went down: {line}\nkeepalived:\n{ka_log}\nlvsd:\n{lv_log}\nsyns:\n{rec}"
-        );
-        let start = if death == Death::AtStart {
-            "start"
-        } else {
-            "death"
+        let syns = guest.stop(&format!("syn{n}")).unwrap();
+        let table = guest.stop(&format!("ipvs{n}")).unwrap();
+        // A backend killed by the case is gone already.
+        guest.run_ok(&format!("kill $(cat /run/bg/be{n}.pid) 2>/dev/null; true"));
+        let context = || {
+            format!(
+                "pair {n}\nwatch: {out}\nchecker log:\n{}\nsyns:\n{syns}\ntable:\n{table}",
+                logs[n - 1]
+            )
         };
+        let death_at = match death {
+            Death::AtStart => ms(started.trim()),
+            _ => {
+                let line = (out.stdout.lines())
+                    .find(|l| l.starts_with(&format!("{n} death ")))
+                    .unwrap_or_else(|| panic!("no death\n{}", context()));
+                ms(line.split_whitespace().nth(2).unwrap())
+            }
+        };
+        let probes = probes(&syns);
+        let changes = table_changes(&table);
+        let after = match death {
+            Death::AtStart => *probes
+                .first()
+                .unwrap_or_else(|| panic!("no probe\n{}", context())),
+            _ => death_at,
+        };
+        let down = (changes.iter())
+            .find(|(present, t)| !present && *t > after)
+            .map(|c| c.1)
+            .unwrap_or_else(|| panic!("never down\n{}", context()));
+        let added = changes.iter().find(|c| c.0).map(|c| c.1);
         observed.push(Observed {
-            probes: probes(&rec),
-            death: ms(field(line, start)),
-            down: ms(down),
-            added: match death {
-                Death::AtStart => Some(field(line, "added"))
-                    .filter(|a| *a != "none")
-                    .map(ms),
-                _ => None,
-            },
-            polls: field(line, "polls").parse().unwrap(),
+            probes,
+            death: death_at,
+            down,
+            added,
         });
     }
-    guest.run_ok(
-        "ipvsadm -C
-        for n in 1 2; do ip netns exec t$n ip route del blackhole 10.201.$n.1/32 2>/dev/null; done
-        true",
-    );
+    guest.run_ok(CLEAN);
     let lv = observed.pop().unwrap();
     let ka = observed.pop().unwrap();
-    eprintln!("{death:?}: keepalived {ka:?}\n{death:?}: lvsd {lv:?}");
     (ka, lv)
 }
 
 fn show(s: &Sequence) -> String {
-    let failed: Vec<String> = s.failed.iter().map(|t| format!("{t:.0}")).collect();
-    format!(
-        "probes [{}] down {:.0} next {}",
-        failed.join(", "),
-        s.down,
-        s.next.map_or("-".into(), |t| format!("{t:.0}"))
-    )
+    let gaps: Vec<String> = (s.gaps().iter())
+        .map(|(what, gap)| format!("{what} +{gap:.0}"))
+        .collect();
+    gaps.join(", ")
 }
 
 fn compare(death: Death) {
     let Some(mut guest) = guest() else { return };
     let (ka, lv) = run_case(&mut guest, death);
-    let (ka_seq, lv_seq) = (ka.sequence(), lv.sequence());
+    let (ka_seq, lv_seq) = (ka.sequence(death), lv.sequence(death));
+    eprintln!("{death:?}: keepalived {ka:?}\n{death:?}: lvsd {lv:?}");
     eprintln!("{death:?}: keepalived {}", show(&ka_seq));
     eprintln!("{death:?}: lvsd       {}", show(&lv_seq));
+    eprintln!(
+        "{death:?}: success intervals keepalived {:?} lvsd {:?}",
+        ka.success_intervals(death),
+        lv.success_intervals(death)
+    );
+    if let (Some(k), Some(l)) = (ka.added, lv.added) {
+        eprintln!(
+            "{death:?}: added to the table before the first probe: keepalived {:.0} lvsd {:.0}",
+            ka.probes[0] - k,
+            lv.probes[0] - l
+        );
+    }
     assert_eq!(
         ka_seq.failed.len(),
         lv_seq.failed.len(),

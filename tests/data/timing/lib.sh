@@ -2,8 +2,9 @@
 #
 # Pair N (1 = keepalived's, 2 = lvsd's): namespace tN behind a veth pair,
 # root side 10.201.N.1/24 (the checker probes from there), namespace side
-# 10.201.N.2, where backend beN listens on port 8090 and recorder recN
-# (lvsd-synrec) writes one line per SYN to /run/bg/recN.log.
+# 10.201.N.2, where backend beN listens on port 8090,
+# and lvsd-witness (synN, in the namespace; ipvsN, in the root one)
+# write SYN times and table changes to /run/bg/synN.log, /run/bg/ipvsN.log.
 
 # make_pair N: creates pair N (idempotent).
 make_pair() {
@@ -19,14 +20,20 @@ make_pair() {
     ip netns exec t$n ip link set lo up
 }
 
-# in_table N: the real server of pair N is in the IPVS table with a weight.
-in_table() {
-    ipvsadm -Sn | grep -q -- "-r 10.201.$1.2:8090 -m -w [1-9]"
+# syns N: how many SYNs pair N's backend has received (lvsd-witness syns).
+syns() {
+    grep -c '^syn ' /run/bg/syn$1.log
 }
 
-# syns N: how many SYNs recorder N has seen.
-syns() {
-    grep -c '^syn ' /run/bg/rec$1.log
+# last_syn N: the time of the last SYN pair N's backend received.
+last_syn() {
+    grep '^syn ' /run/bg/syn$1.log | tail -1 | cut -d' ' -f2
+}
+
+# table N: "present" or "absent", what lvsd-witness ipvs last saw of pair
+# N's real server, and since when.
+table() {
+    tail -1 /run/bg/ipvs$1.log
 }
 
 # elapsed_ms SINCE: milliseconds from $EPOCHREALTIME value SINCE to now.
@@ -34,17 +41,33 @@ elapsed_ms() {
     echo $(( (${EPOCHREALTIME/./} - ${1/./}) / 1000 ))
 }
 
+# wait_down_and_next N SINCE: waits (up to 15 s after SINCE) until pair N's
+# real server has left the table, then (up to 4 s more) for the next SYN:
+# the first probe after "down".
+wait_down_and_next() {
+    local n=$1 since=$2 down last
+    until [[ $(table $n) == absent* ]]; do
+        [ $(elapsed_ms $since) -gt 15000 ] && return
+        sleep 0.05
+    done
+    down=$(table $n | cut -d' ' -f2)
+    while [ $(elapsed_ms $down) -lt 4000 ]; do
+        last=$(last_syn $n)
+        [ ${last/./} -gt ${down/./} ] && return
+        sleep 0.05
+    done
+}
+
 # kill_and_watch N HOW: once the checker of pair N has seen the backend
-# alive twice (a SYN, then a new one), waits 500 ms, then kills the
-# backend (HOW=refused: the process ends, SYNs get an RST; HOW=timeout:
-# answers are blackholed, probes time out) and polls the table every
-# 20 ms until the real server leaves, then waits for the next SYN (the
-# first probe after "down"). Prints "N death T down T polls K".
+# alive twice (a SYN while in the table, then a new one), waits 500 ms,
+# kills the backend (HOW=refused: the process ends, SYNs get an RST;
+# HOW=timeout: its answers are blackholed, probes time out), and waits for
+# "down" and the probe after it. Prints "N death T".
 kill_and_watch() {
-    local n=$1 how=$2 t0=$EPOCHREALTIME seen polls=0 death down
-    until [ $(syns $n) -ge 1 ] && in_table $n; do
+    local n=$1 how=$2 t0=$EPOCHREALTIME seen death
+    until [ $(syns $n) -ge 1 ] && [[ $(table $n) == present* ]]; do
         [ $(elapsed_ms $t0) -gt 15000 ] && { echo "$n never up"; return; }
-        sleep 0.02
+        sleep 0.05
     done
     seen=$(syns $n)
     until [ $(syns $n) -gt $seen ]; do sleep 0.02; done
@@ -54,43 +77,19 @@ kill_and_watch() {
         refused) kill $(cat /run/bg/be$n.pid) ;;
         timeout) ip netns exec t$n ip route add blackhole 10.201.$n.1/32 ;;
     esac
-    while in_table $n; do
-        polls=$((polls + 1))
-        [ $(elapsed_ms $death) -gt 15000 ] && { echo "$n death $death down none polls $polls"; return; }
-        sleep 0.02
-    done
-    down=$EPOCHREALTIME
-    watch_next_syn $n $down
-    echo "$n death $death down $down polls $polls"
+    wait_down_and_next $n $death
+    echo "$n death $death"
 }
 
-# watch_from_start N: the checker of pair N started just now with its
-# backend dead; polls the table every 20 ms until the real server has been
-# in it and left (or 8 s passed without), then waits for the next SYN.
-# Prints "N start T added T|none down T|none polls K".
+# watch_from_start N: the checker of pair N has just started with its
+# backend dead: waits for its first probe, then for "down" and the next
+# probe. Prints "N start T".
 watch_from_start() {
-    local n=$1 t0=$EPOCHREALTIME added=none down=none polls=0
-    while [ $(elapsed_ms $t0) -lt 8000 ]; do
-        polls=$((polls + 1))
-        if in_table $n; then
-            [ $added = none ] && added=$EPOCHREALTIME
-        elif [ $(syns $n) -ge 1 ]; then
-            # Out of the table after a probe: down (whether or not it was added).
-            down=$EPOCHREALTIME
-            break
-        fi
-        sleep 0.02
-    done
-    [ $down != none ] && watch_next_syn $n $down
-    echo "$n start $t0 added $added down $down polls $polls"
-}
-
-# watch_next_syn N SINCE: waits (up to 4 s) for a SYN of pair N after SINCE.
-watch_next_syn() {
-    local n=$1 since=$2 last
-    while [ $(elapsed_ms $since) -lt 4000 ]; do
-        last=$(grep '^syn ' /run/bg/rec$n.log | tail -1 | cut -d' ' -f2)
-        [ -n "$last" ] && [ ${last/./} -gt ${since/./} ] && return
+    local n=$1 t0=$EPOCHREALTIME
+    until [ $(syns $n) -ge 1 ]; do
+        [ $(elapsed_ms $t0) -gt 8000 ] && break
         sleep 0.05
     done
+    wait_down_and_next $n $t0
+    echo "$n start $t0"
 }
