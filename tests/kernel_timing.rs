@@ -97,42 +97,82 @@ struct Observed {
     added: Option<f64>,
 }
 
-/// A checker's behaviour around a death, in ms from an anchor: the last
-/// probe before the death (a success), or the checker's first probe when
-/// the backend was dead from the start.
+/// A checker's behaviour around a death, from its anchor: the last probe
+/// before the death (a success), or its first probe when the backend was
+/// dead from the start. Split in two: when it probes (its schedule) and how
+/// soon the table follows its verdict.
 #[derive(Debug, Clone, PartialEq)]
 struct Sequence {
-    /// The probes after the anchor up to "down" (for [`Death::AtStart`]
-    /// the anchor itself, at 0, is the first of them).
-    failed: Vec<f64>,
-    /// "down": the real server left the table.
-    down: f64,
-    /// The first probe after "down".
-    next: Option<f64>,
+    /// Probes sent from the anchor (excluded; included at start) up to "down".
+    failed: usize,
+    /// SYN to SYN, ms: anchor → failed 1 → … → last failed → the first
+    /// probe after "down" (at start: failed 1 → … → next).
+    gaps: Vec<f64>,
+    /// The last failed probe's SYN to the real server leaving the table, ms.
+    reaction: f64,
 }
 
 impl Sequence {
-    /// The events one after the other: failed probes, down, next probe.
-    fn points(&self) -> Vec<(String, f64)> {
-        let mut out: Vec<(String, f64)> = (self.failed.iter().enumerate())
-            .map(|(i, t)| (format!("failed probe {}", i + 1), *t))
-            .collect();
-        out.push(("down".into(), self.down));
-        out.extend(self.next.map(|t| ("next probe".into(), t)));
-        out
+    /// Names the gaps, for messages.
+    fn gap_names(&self, death: Death) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut from = match death {
+            Death::AtStart => "failed 1".to_string(),
+            _ => "success".to_string(),
+        };
+        let first = if death == Death::AtStart { 2 } else { 1 };
+        for k in first..=self.failed {
+            names.push(format!("{from} → failed {k}"));
+            from = format!("failed {k}");
+        }
+        names.push(format!("{from} → next"));
+        names
     }
 
-    /// Each event's time from the one before it (the first: from the anchor).
-    fn gaps(&self) -> Vec<(String, f64)> {
-        let mut before = 0.0;
-        self.points()
-            .into_iter()
-            .map(|(what, t)| {
-                let gap = t - before;
-                before = t;
-                (what, gap)
-            })
-            .collect()
+    fn show(&self, death: Death) -> String {
+        let gaps: Vec<String> = (self.gap_names(death).iter().zip(&self.gaps))
+            .map(|(name, gap)| format!("{name} {gap:.0}"))
+            .collect();
+        format!(
+            "{} probes; {}; down {:.0} after the last",
+            self.failed,
+            gaps.join(", "),
+            self.reaction
+        )
+    }
+}
+
+/// What keepalived.conf(5) says for [`config`], plus what keepalived
+/// 2.2.7 was seen doing where the manual is silent (probe durations and
+/// table writes are taken as 0):
+///
+/// - a failed check of an alive server is retried `retry` times,
+///   `delay_before_retry` apart, counted from the previous verdict; then
+///   the server is down: `retry + 1` probes;
+/// - a refused probe's verdict is immediate, a timed-out one comes
+///   `connect_timeout` after its SYN;
+/// - after "down", checks go on every `delay_loop`;
+/// - seen, not written: the checker's very first probe failing downs the
+///   server at once, without retries (the manual's "alive" server is one
+///   that has passed a check).
+fn expected(death: Death) -> Sequence {
+    let (d, r, c) = (DELAY_LOOP, DELAY_BEFORE_RETRY, CONNECT_TIMEOUT);
+    match death {
+        Death::Refused => Sequence {
+            failed: RETRY + 1,
+            gaps: [vec![d], vec![r; RETRY], vec![d]].concat(),
+            reaction: 0.0,
+        },
+        Death::Timeout => Sequence {
+            failed: RETRY + 1,
+            gaps: [vec![d], vec![c + r; RETRY], vec![c + d]].concat(),
+            reaction: c,
+        },
+        Death::AtStart => Sequence {
+            failed: 1,
+            gaps: vec![d],
+            reaction: 0.0,
+        },
     }
 }
 
@@ -144,19 +184,16 @@ impl Observed {
         }
         .copied()
         .expect("a probe before the death");
-        let after = |t: f64| t - anchor;
-        let from = if death == Death::AtStart {
-            anchor
-        } else {
-            anchor + 0.001
-        };
+        let mut chain: Vec<f64> = (self.probes.iter().copied())
+            .filter(|&t| t >= anchor && t <= self.down)
+            .collect();
+        let failed = chain.len() - usize::from(death != Death::AtStart);
+        let last = *chain.last().expect("the anchor");
+        chain.extend(self.probes.iter().copied().find(|&t| t > self.down));
         Sequence {
-            failed: (self.probes.iter().copied())
-                .filter(|&t| t >= from && t <= self.down)
-                .map(after)
-                .collect(),
-            down: after(self.down),
-            next: self.probes.iter().copied().find(|&t| t > self.down).map(after),
+            failed,
+            gaps: chain.windows(2).map(|w| w[1] - w[0]).collect(),
+            reaction: self.down - last,
         }
     }
 
@@ -326,36 +363,81 @@ fn run_case(guest: &mut Guest, death: Death) -> (Observed, Observed) {
     (ka, lv)
 }
 
-fn show(s: &Sequence) -> String {
-    let gaps: Vec<String> = (s.gaps().iter())
-        .map(|(what, gap)| format!("{what} +{gap:.0}"))
-        .collect();
-    gaps.join(", ")
-}
+/// How far keepalived may be from [`expected`]: that model takes a probe's
+/// duration and the table write as 0; in the guest (TCG) they cost up to
+/// some tens of ms.
+const MANUAL_TOLERANCE: f64 = 100.0;
+
+/// How far lvsd may be from keepalived, on each SYN-to-SYN gap and on the
+/// reaction. The goal is 20 ms (met on the host, tests/checker_timing.rs);
+/// in the guest the same program's gap for the same step varies by tens of
+/// ms between runs (TCG timer lateness, probe durations, two checkers on
+/// one vCPU; see the report this test prints), so the assertion is looser.
+const PARITY_TOLERANCE: f64 = 50.0;
 
 fn compare(death: Death) {
     let Some(mut guest) = guest() else { return };
     let (ka, lv) = run_case(&mut guest, death);
-    let (ka_seq, lv_seq) = (ka.sequence(death), lv.sequence(death));
-    eprintln!("{death:?}: keepalived {ka:?}\n{death:?}: lvsd {lv:?}");
-    eprintln!("{death:?}: keepalived {}", show(&ka_seq));
-    eprintln!("{death:?}: lvsd       {}", show(&lv_seq));
+    let (ka_seq, lv_seq, manual) = (ka.sequence(death), lv.sequence(death), expected(death));
+    eprintln!("{death:?}: manual     {}", manual.show(death));
+    eprintln!("{death:?}: keepalived {}", ka_seq.show(death));
+    eprintln!("{death:?}: lvsd       {}", lv_seq.show(death));
     eprintln!(
-        "{death:?}: success intervals keepalived {:?} lvsd {:?}",
+        "{death:?}: success intervals keepalived {:.0?} lvsd {:.0?}",
         ka.success_intervals(death),
         lv.success_intervals(death)
     );
     if let (Some(k), Some(l)) = (ka.added, lv.added) {
         eprintln!(
-            "{death:?}: added to the table before the first probe: keepalived {:.0} lvsd {:.0}",
+            "{death:?}: real server in the table before the first probe: keepalived {:.0} lvsd {:.0}",
             ka.probes[0] - k,
             lv.probes[0] - l
         );
     }
+    let context = format!("keepalived {ka:?}\nlvsd {lv:?}");
     assert_eq!(
-        ka_seq.failed.len(),
-        lv_seq.failed.len(),
-        "probes between death and down\nkeepalived {ka_seq:?}\nlvsd {lv_seq:?}"
+        ka_seq.failed, manual.failed,
+        "keepalived's probes before down\n{context}"
+    );
+    assert_eq!(
+        lv_seq.failed, ka_seq.failed,
+        "lvsd's probes before down differ from keepalived's\n{context}"
+    );
+    assert_eq!(
+        lv_seq.gaps.len(),
+        ka_seq.gaps.len(),
+        "no next probe?\n{context}"
+    );
+    let names = manual.gap_names(death);
+    let mut worst: f64 = 0.0;
+    for ((name, want), (ka_gap, lv_gap)) in
+        (names.iter().zip(&manual.gaps)).zip(ka_seq.gaps.iter().zip(&lv_seq.gaps))
+    {
+        assert!(
+            (ka_gap - want).abs() <= MANUAL_TOLERANCE,
+            "{death:?} {name}: keepalived {ka_gap:.0} ms, the manual {want:.0}\n{context}"
+        );
+        assert!(
+            (lv_gap - ka_gap).abs() <= PARITY_TOLERANCE,
+            "{death:?} {name}: lvsd {lv_gap:.0} ms, keepalived {ka_gap:.0}\n{context}"
+        );
+        worst = worst.max((lv_gap - ka_gap).abs());
+    }
+    assert!(
+        (ka_seq.reaction - manual.reaction).abs() <= MANUAL_TOLERANCE,
+        "{death:?} down: keepalived {:.0} ms after its last probe, the manual {:.0}\n{context}",
+        ka_seq.reaction,
+        manual.reaction
+    );
+    assert!(
+        (lv_seq.reaction - ka_seq.reaction).abs() <= PARITY_TOLERANCE,
+        "{death:?} down: lvsd {:.0} ms after its last probe, keepalived {:.0}\n{context}",
+        lv_seq.reaction,
+        ka_seq.reaction
+    );
+    eprintln!(
+        "{death:?}: lvsd - keepalived: largest gap difference {worst:.0} ms, down {:+.0} ms",
+        lv_seq.reaction - ka_seq.reaction
     );
 }
 

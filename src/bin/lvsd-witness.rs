@@ -55,7 +55,12 @@ const USAGE: &str = "usage: lvsd-witness syns IFACE PORT | lvsd-witness ipvs ADD
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["syns", iface, port] => match port.parse::<u16>() {
             Ok(port) => watch_syns(iface, port),
             Err(e) => fail(&format!("bad port {port:?}: {e}")),
