@@ -180,7 +180,7 @@ impl Observed {
     fn sequence(&self, death: Death) -> Sequence {
         let anchor = match death {
             Death::AtStart => self.probes.first(),
-            _ => self.probes.iter().filter(|&&t| t < self.death).last(),
+            _ => self.probes.iter().rfind(|&&t| t < self.death),
         }
         .copied()
         .expect("a probe before the death");
@@ -363,17 +363,20 @@ fn run_case(guest: &mut Guest, death: Death) -> (Observed, Observed) {
     (ka, lv)
 }
 
-/// How far keepalived may be from [`expected`]: that model takes a probe's
-/// duration and the table write as 0; in the guest (TCG) they cost up to
-/// some tens of ms.
-const MANUAL_TOLERANCE: f64 = 100.0;
+/// How far keepalived may be from [`expected`], which takes a probe's
+/// duration and the table write as 0. In the guest keepalived was up to
+/// 43 ms off on a gap and took up to 84 ms to write its first removal; the
+/// steps the manual tells apart (`delay_before_retry`, `delay_loop`,
+/// `connect_timeout` + `delay_before_retry`) are 1000 ms apart or more.
+const MANUAL_TOLERANCE: f64 = 150.0;
 
-/// How far lvsd may be from keepalived, on each SYN-to-SYN gap and on the
-/// reaction. The goal is 20 ms (met on the host, tests/checker_timing.rs);
-/// in the guest the same program's gap for the same step varies by tens of
-/// ms between runs (TCG timer lateness, probe durations, two checkers on
-/// one vCPU; see the report this test prints), so the assertion is looser.
-const PARITY_TOLERANCE: f64 = 50.0;
+/// How far lvsd may be from keepalived on each SYN-to-SYN gap and on the
+/// reaction (last probe → table). The goal is 20 ms, asserted on the host
+/// (tests/checker_timing.rs). In the guest (TCG, one vCPU, both checkers at
+/// once) keepalived against itself, same step, two runs, differs by up to
+/// 39 ms (failed 3 → next: 2004 vs 2043 ms), and lvsd against keepalived
+/// by up to 40 ms on a gap and 31 ms on the reaction over six runs.
+const PARITY_TOLERANCE: f64 = 60.0;
 
 fn compare(death: Death) {
     let Some(mut guest) = guest() else { return };
