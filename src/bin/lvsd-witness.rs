@@ -158,8 +158,7 @@ fn received_at(fd: libc::c_int) -> libc::timespec {
 
 /// The ipvs mode: a line at start and at every change of `target`'s presence.
 fn watch_ipvs(target: SocketAddrV4) -> ! {
-    // /proc/net/ip_vs spells a real server as hex address and port: 0AC90102:1F9A.
-    let key = format!("{:08X}:{:04X}", u32::from(*target.ip()), target.port());
+    let key = proc_key(target);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "watching ipvs {target}");
     let mut last = None;
@@ -178,6 +177,12 @@ fn watch_ipvs(target: SocketAddrV4) -> ! {
         }
         std::thread::sleep(IPVS_PERIOD);
     }
+}
+
+/// How `/proc/net/ip_vs` spells a real server: hex address and port,
+/// `0AC90102:1F9A` for 10.201.1.2:8090.
+fn proc_key(target: SocketAddrV4) -> String {
+    format!("{:08X}:{:04X}", u32::from(*target.ip()), target.port())
 }
 
 /// Whether `/proc/net/ip_vs` text lists real server `key` with a weight above 0.
@@ -207,4 +212,53 @@ fn stamp(ts: libc::timespec) -> String {
 fn fail(msg: &str) -> ! {
     eprintln!("lvsd-witness: {msg}");
     std::process::exit(2);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IPv4 + TCP header from 10.201.1.1:43512 to port `to` with `flags`.
+    fn packet(to: u16, flags: u8) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x45;
+        p[9] = 6;
+        p[12..16].copy_from_slice(&[10, 201, 1, 1]);
+        p[16..20].copy_from_slice(&[10, 201, 1, 2]);
+        p[20..22].copy_from_slice(&43512u16.to_be_bytes());
+        p[22..24].copy_from_slice(&to.to_be_bytes());
+        p[33] = flags;
+        p
+    }
+
+    #[test]
+    fn only_a_syn_to_the_port_counts() {
+        let from = Some((Ipv4Addr::new(10, 201, 1, 1), 43512));
+        assert_eq!(syn_to(&packet(8090, TCP_SYN), 8090), from);
+        assert_eq!(syn_to(&packet(8090, TCP_SYN | TCP_ACK), 8090), None);
+        assert_eq!(syn_to(&packet(8090, TCP_ACK), 8090), None);
+        assert_eq!(syn_to(&packet(8091, TCP_SYN), 8090), None);
+        let mut udp = packet(8090, TCP_SYN);
+        udp[9] = 17;
+        assert_eq!(syn_to(&udp, 8090), None);
+        assert_eq!(syn_to(&packet(8090, TCP_SYN)[..30], 8090), None);
+        assert_eq!(syn_to(&[], 8090), None);
+    }
+
+    #[test]
+    fn a_real_server_counts_when_listed_with_a_weight() {
+        let table = "IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port Forward Weight ActiveConn InActConn
+TCP  0A0B0001:0050 rr
+  -> 0AC90102:1F9A      Masq    1      0          0
+  -> 0AC90202:1F9A      Masq    0      0          0
+";
+        let key = |a: &str| proc_key(a.parse().unwrap());
+        assert_eq!(key("10.201.1.2:8090"), "0AC90102:1F9A");
+        assert!(listed_with_weight(table, &key("10.201.1.2:8090")));
+        assert!(!listed_with_weight(table, &key("10.201.2.2:8090")));
+        assert!(!listed_with_weight(table, &key("10.201.3.2:8090")));
+        assert!(!listed_with_weight(table, &key("10.11.0.1:80")));
+    }
 }
