@@ -4,17 +4,20 @@
 //! same, for the same `delay_loop` / `retry` / `delay_before_retry` /
 //! `connect_timeout`.
 //!
-//! Both checkers run at once, each on its own copy of the setup (pair 1 is
-//! keepalived's, pair 2 lvsd's; see `tests/data/timing/lib.sh`): a backend
-//! (`lvsd-backend`) in a network namespace behind a veth pair, and
-//! `lvsd-witness syns` in that namespace writing the kernel's receive time
-//! of every SYN to the backend's port, whoever sent it and whatever became
-//! of it; `lvsd-witness ipvs` writes when the real server enters and leaves
-//! the table (`/proc/net/ip_vs` read every 5 ms).
+//! Both checkers run at once, each on its own copies of the setup (odd
+//! pairs are keepalived's, even ones lvsd's; see
+//! `tests/data/timing/lib.sh`): a backend (`lvsd-backend`) in a network
+//! namespace behind a veth pair, `lvsd-witness syns` in that namespace
+//! writing the kernel's receive time of every SYN to the backend's port,
+//! whoever sent it and whatever became of it, and `lvsd-witness ipvs`
+//! writing when the real server enters and leaves the table
+//! (`/proc/net/ip_vs` read every 5 ms).
 //!
 //! Cases: the backend dies while up by closing its port (probes refused at
 //! once) or by vanishing (answers blackholed, probes time out); and the
-//! backend is dead when the checker starts.
+//! backend is dead (refused, or blackholed) when the checkers start.
+//! Each case prints keepalived.conf(5)'s sequence, keepalived's and
+//! lvsd's (run with `--nocapture`).
 //!
 //! Needs qemu and the cached kernel (`bash .ci/setup`); skips without them
 //! unless `CI=true`.
@@ -38,7 +41,7 @@ fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
                 0o644,
             )
     })?;
-    guest.run_ok(". /etc/lvsd-timing/lib.sh; make_pair 1; make_pair 2");
+    guest.run_ok(". /etc/lvsd-timing/lib.sh; for n in 1 2 3 4; do make_pair $n; done");
     Some(guest)
 }
 
@@ -81,7 +84,16 @@ enum Death {
     /// Vanished while up: its answers are blackholed, probes time out.
     Timeout,
     /// Port closed before the checker starts.
-    AtStart,
+    AtStartRefused,
+    /// Answers blackholed before the checker starts.
+    AtStartTimeout,
+}
+
+impl Death {
+    /// Dead before the checker starts.
+    fn at_start(self) -> bool {
+        matches!(self, Death::AtStartRefused | Death::AtStartTimeout)
+    }
 }
 
 /// What one checker did in one case, in ms on the guest's realtime clock.
@@ -89,7 +101,7 @@ enum Death {
 struct Observed {
     /// The first SYN of every probe (retransmitted SYNs dropped).
     probes: Vec<f64>,
-    /// When the backend died; for [`Death::AtStart`], before the checker started.
+    /// When the backend died; when dead at start, before the checker started.
     death: f64,
     /// When the real server left the table after its first probe past `death`.
     down: f64,
@@ -117,10 +129,10 @@ impl Sequence {
     fn gap_names(&self, death: Death) -> Vec<String> {
         let mut names = Vec::new();
         let mut from = match death {
-            Death::AtStart => "failed 1".to_string(),
+            _ if death.at_start() => "failed 1".to_string(),
             _ => "success".to_string(),
         };
-        let first = if death == Death::AtStart { 2 } else { 1 };
+        let first = if death.at_start() { 2 } else { 1 };
         for k in first..=self.failed {
             names.push(format!("{from} → failed {k}"));
             from = format!("failed {k}");
@@ -168,10 +180,15 @@ fn expected(death: Death) -> Sequence {
             gaps: [vec![d], vec![c + r; RETRY], vec![c + d]].concat(),
             reaction: c,
         },
-        Death::AtStart => Sequence {
+        Death::AtStartRefused => Sequence {
             failed: 1,
             gaps: vec![d],
             reaction: 0.0,
+        },
+        Death::AtStartTimeout => Sequence {
+            failed: 1,
+            gaps: vec![c + d],
+            reaction: c,
         },
     }
 }
@@ -179,7 +196,7 @@ fn expected(death: Death) -> Sequence {
 impl Observed {
     fn sequence(&self, death: Death) -> Sequence {
         let anchor = match death {
-            Death::AtStart => self.probes.first(),
+            _ if death.at_start() => self.probes.first(),
             _ => self.probes.iter().rfind(|&&t| t < self.death),
         }
         .copied()
@@ -187,7 +204,7 @@ impl Observed {
         let mut chain: Vec<f64> = (self.probes.iter().copied())
             .filter(|&t| t >= anchor && t <= self.down)
             .collect();
-        let failed = chain.len() - usize::from(death != Death::AtStart);
+        let failed = chain.len() - usize::from(!death.at_start());
         let last = *chain.last().expect("the anchor");
         chain.extend(self.probes.iter().copied().find(|&t| t > self.down));
         Sequence {
@@ -200,7 +217,7 @@ impl Observed {
     /// Intervals between two probes that both succeeded (before the death):
     /// `delay_loop` plus a probe's duration plus timer lateness.
     fn success_intervals(&self, death: Death) -> Vec<f64> {
-        if death == Death::AtStart {
+        if death.at_start() {
             return Vec::new();
         }
         let ok: Vec<f64> = (self.probes.iter().copied())
@@ -247,20 +264,31 @@ fn table_changes(log: &str) -> Vec<(bool, f64)> {
 
 /// Clears the table and the blackhole routes a case may leave.
 const CLEAN: &str = "ipvsadm -C
-for n in 1 2; do ip netns exec t$n ip route del blackhole 10.201.$n.1/32 2>/dev/null; done
+for n in 1 2 3 4; do ip netns exec t$n ip route del blackhole 10.201.$n.1/32 2>/dev/null; done
 true";
 
-/// Runs keepalived (pair 1) and lvsd (pair 2) through `death` at once.
-fn run_case(guest: &mut Guest, death: Death) -> (Observed, Observed) {
+/// Runs keepalived and lvsd at once, each through every death of `deaths`:
+/// death `i` on pair `2i + 1` for keepalived, `2i + 2` for lvsd (one
+/// virtual server each). Returns (keepalived, lvsd) for each death.
+fn run_case(guest: &mut Guest, deaths: &[Death]) -> Vec<(Observed, Observed)> {
     guest.run_ok(CLEAN);
+    let lanes: Vec<(u32, Death)> = (deaths.iter().enumerate())
+        .flat_map(|(i, &d)| [(2 * i as u32 + 1, d), (2 * i as u32 + 2, d)])
+        .collect();
+    let conf = |odd: u32| -> String {
+        (lanes.iter())
+            .filter(|(n, _)| n % 2 == odd)
+            .map(|(n, _)| config(*n))
+            .collect()
+    };
     guest
-        .write_file("/etc/lvsd-timing/ka.conf", config(1).as_bytes())
+        .write_file("/etc/lvsd-timing/ka.conf", conf(1).as_bytes())
         .unwrap();
     guest
-        .write_file("/etc/lvsd-timing/lv.conf", config(2).as_bytes())
+        .write_file("/etc/lvsd-timing/lv.conf", conf(0).as_bytes())
         .unwrap();
     let mut ready = Vec::new();
-    for n in 1..=2 {
+    for &(n, death) in &lanes {
         guest
             .spawn(
                 &format!("syn{n}"),
@@ -275,7 +303,7 @@ fn run_case(guest: &mut Guest, death: Death) -> (Observed, Observed) {
             .unwrap();
         ready.push(format!("grep -q watching /run/bg/syn{n}.log"));
         ready.push(format!("grep -q watching /run/bg/ipvs{n}.log"));
-        if death != Death::AtStart {
+        if death != Death::AtStartRefused {
             guest
                 .spawn(
                     &format!("be{n}"),
@@ -283,6 +311,11 @@ fn run_case(guest: &mut Guest, death: Death) -> (Observed, Observed) {
                 )
                 .unwrap();
             ready.push(format!("grep -q listening /run/bg/be{n}.log"));
+        }
+        if death == Death::AtStartTimeout {
+            guest.run_ok(&format!(
+                "ip netns exec t{n} ip route add blackhole 10.201.{n}.1/32"
+            ));
         }
     }
     guest
@@ -295,29 +328,41 @@ fn run_case(guest: &mut Guest, death: Death) -> (Observed, Observed) {
             "keepalived -C -n -l -D -f /etc/lvsd-timing/ka.conf",
         )
         .unwrap();
+    // lvsd starts once keepalived has filled the table: starting, a
+    // program is busy for a while in TCG, and the other's first probes
+    // (when the backend is dead at start) would pay for it.
+    let filled: Vec<String> = (lanes.iter())
+        .filter(|(n, _)| n % 2 == 1)
+        .map(|(n, _)| format!("grep -q present /run/bg/ipvs{n}.log"))
+        .collect();
+    guest
+        .wait_for(&filled.join(" && "), Duration::from_secs(10))
+        .unwrap();
     guest
         .spawn(
             "lvsd",
             "lvsd -n -l -f /etc/lvsd-timing/lv.conf --state-file /tmp/lvsd-timing.json",
         )
         .unwrap();
-    let watch = match death {
-        Death::Refused => "kill_and_watch 1 refused & kill_and_watch 2 refused & wait",
-        Death::Timeout => "kill_and_watch 1 timeout & kill_and_watch 2 timeout & wait",
-        Death::AtStart => "watch_from_start 1 & watch_from_start 2 & wait",
-    };
+    let watch: Vec<String> = (lanes.iter())
+        .map(|(n, death)| match death {
+            Death::Refused => format!("kill_and_watch {n} refused &"),
+            Death::Timeout => format!("kill_and_watch {n} timeout &"),
+            _ => format!("watch_from_start {n} &"),
+        })
+        .collect();
     let out = guest
         .run_timeout(
-            &format!(". /etc/lvsd-timing/lib.sh; {watch}"),
+            &format!(". /etc/lvsd-timing/lib.sh; {} wait", watch.join(" ")),
             Duration::from_secs(40),
         )
         .unwrap();
     let logs = [
-        guest.stop("keepalived").unwrap(),
         guest.stop("lvsd").unwrap(),
+        guest.stop("keepalived").unwrap(),
     ];
     let mut observed = Vec::new();
-    for n in 1..=2 {
+    for &(n, death) in &lanes {
         let syns = guest.stop(&format!("syn{n}")).unwrap();
         let table = guest.stop(&format!("ipvs{n}")).unwrap();
         // A backend killed by the case is gone already.
@@ -325,25 +370,25 @@ fn run_case(guest: &mut Guest, death: Death) -> (Observed, Observed) {
         let context = || {
             format!(
                 "pair {n}\nwatch: {out}\nchecker log:\n{}\nsyns:\n{syns}\ntable:\n{table}",
-                logs[n - 1]
+                logs[n as usize % 2]
             )
         };
-        let death_at = match death {
-            Death::AtStart => ms(started.trim()),
-            _ => {
-                let line = (out.stdout.lines())
-                    .find(|l| l.starts_with(&format!("{n} death ")))
-                    .unwrap_or_else(|| panic!("no death\n{}", context()));
-                ms(line.split_whitespace().nth(2).unwrap())
-            }
+        let death_at = if death.at_start() {
+            ms(started.trim())
+        } else {
+            let line = (out.stdout.lines())
+                .find(|l| l.starts_with(&format!("{n} death ")))
+                .unwrap_or_else(|| panic!("no death\n{}", context()));
+            ms(line.split_whitespace().nth(2).unwrap())
         };
         let probes = probes(&syns);
         let changes = table_changes(&table);
-        let after = match death {
-            Death::AtStart => *probes
+        let after = if death.at_start() {
+            *probes
                 .first()
-                .unwrap_or_else(|| panic!("no probe\n{}", context())),
-            _ => death_at,
+                .unwrap_or_else(|| panic!("no probe\n{}", context()))
+        } else {
+            death_at
         };
         let down = (changes.iter())
             .find(|(present, t)| !present && *t > after)
@@ -358,9 +403,12 @@ fn run_case(guest: &mut Guest, death: Death) -> (Observed, Observed) {
         });
     }
     guest.run_ok(CLEAN);
-    let lv = observed.pop().unwrap();
-    let ka = observed.pop().unwrap();
-    (ka, lv)
+    let mut pairs = Vec::new();
+    let mut it = observed.into_iter();
+    while let (Some(ka), Some(lv)) = (it.next(), it.next()) {
+        pairs.push((ka, lv));
+    }
+    pairs
 }
 
 /// How far keepalived may be from [`expected`], which takes a probe's
@@ -378,9 +426,17 @@ const MANUAL_TOLERANCE: f64 = 150.0;
 /// by up to 40 ms on a gap and 31 ms on the reaction over six runs.
 const PARITY_TOLERANCE: f64 = 60.0;
 
-fn compare(death: Death) {
+/// Runs `deaths` at once and checks each.
+fn compare(deaths: &[Death]) {
     let Some(mut guest) = guest() else { return };
-    let (ka, lv) = run_case(&mut guest, death);
+    let observed = run_case(&mut guest, deaths);
+    for (death, (ka, lv)) in deaths.iter().zip(&observed) {
+        check(*death, ka, lv);
+    }
+}
+
+/// keepalived against the manual, lvsd against keepalived.
+fn check(death: Death, ka: &Observed, lv: &Observed) {
     let (ka_seq, lv_seq, manual) = (ka.sequence(death), lv.sequence(death), expected(death));
     eprintln!("{death:?}: manual     {}", manual.show(death));
     eprintln!("{death:?}: keepalived {}", ka_seq.show(death));
@@ -446,15 +502,15 @@ fn compare(death: Death) {
 
 #[test]
 fn refused_death() {
-    compare(Death::Refused);
+    compare(&[Death::Refused]);
 }
 
 #[test]
 fn timed_out_death() {
-    compare(Death::Timeout);
+    compare(&[Death::Timeout]);
 }
 
 #[test]
 fn dead_at_start() {
-    compare(Death::AtStart);
+    compare(&[Death::AtStartRefused, Death::AtStartTimeout]);
 }

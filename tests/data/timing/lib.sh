@@ -1,6 +1,6 @@
 # Shell functions for tests/kernel_timing.rs in the guest (bash: $EPOCHREALTIME).
 #
-# Pair N (1 = keepalived's, 2 = lvsd's): namespace tN behind a veth pair,
+# Pair N (odd: keepalived's, even: lvsd's): namespace tN behind a veth pair,
 # root side 10.201.N.1/24 (the checker probes from there), namespace side
 # 10.201.N.2, where backend beN listens on port 8090,
 # and lvsd-witness (synN, in the namespace; ipvsN, in the root one)
