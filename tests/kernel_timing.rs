@@ -267,10 +267,60 @@ const CLEAN: &str = "ipvsadm -C
 for n in 1 2 3 4; do ip netns exec t$n ip route del blackhole 10.201.$n.1/32 2>/dev/null; done
 true";
 
-/// Runs keepalived and lvsd at once, each through every death of `deaths`:
-/// death `i` on pair `2i + 1` for keepalived, `2i + 2` for lvsd (one
-/// virtual server each). Returns (keepalived, lvsd) for each death.
-fn run_case(guest: &mut Guest, deaths: &[Death]) -> Vec<(Observed, Observed)> {
+/// One checker under test and its lanes: (pair, death) it watches.
+struct Checker {
+    name: &'static str,
+    command: &'static str,
+    lanes: Vec<(u32, Death)>,
+}
+
+impl Checker {
+    /// Starts it; returns the guest's time just before.
+    fn start(&self, guest: &mut Guest) -> f64 {
+        let started = ms(guest.run_ok("echo $EPOCHREALTIME").trim());
+        guest.spawn(self.name, self.command).unwrap();
+        started
+    }
+
+    /// Waits until each of its real servers has been in the table.
+    fn wait_filled(&self, guest: &mut Guest) {
+        let filled: Vec<String> = (self.lanes.iter())
+            .map(|(n, _)| format!("grep -q present /run/bg/ipvs{n}.log"))
+            .collect();
+        guest
+            .wait_for(&filled.join(" && "), Duration::from_secs(10))
+            .unwrap();
+    }
+
+    /// Stops it; returns its log.
+    fn stop(&self, guest: &mut Guest) -> String {
+        guest.stop(self.name).unwrap()
+    }
+}
+
+/// Runs the watch of every lane at once (lib.sh) and returns their lines.
+fn watch(guest: &mut Guest, lanes: &[(u32, Death)]) -> String {
+    let watch: Vec<String> = (lanes.iter())
+        .map(|(n, death)| match death {
+            Death::Refused => format!("kill_and_watch {n} refused &"),
+            Death::Timeout => format!("kill_and_watch {n} timeout &"),
+            _ => format!("watch_from_start {n} &"),
+        })
+        .collect();
+    guest
+        .run_timeout(
+            &format!(". /etc/lvsd-timing/lib.sh; {} wait", watch.join(" ")),
+            Duration::from_secs(40),
+        )
+        .unwrap()
+        .stdout
+}
+
+/// Runs keepalived and lvsd through every death of `deaths`: death `i` on
+/// pair `2i + 1` for keepalived, `2i + 2` for lvsd (one virtual server
+/// each), both checkers at once (`together`) or keepalived then lvsd.
+/// Returns (keepalived, lvsd) for each death.
+fn run_case(guest: &mut Guest, deaths: &[Death], together: bool) -> Vec<(Observed, Observed)> {
     guest.run_ok(CLEAN);
     let lanes: Vec<(u32, Death)> = (deaths.iter().enumerate())
         .flat_map(|(i, &d)| [(2 * i as u32 + 1, d), (2 * i as u32 + 2, d)])
@@ -321,62 +371,52 @@ fn run_case(guest: &mut Guest, deaths: &[Death]) -> Vec<(Observed, Observed)> {
     guest
         .wait_for(&ready.join(" && "), Duration::from_secs(10))
         .unwrap();
-    let started = guest.run_ok("echo $EPOCHREALTIME");
-    guest
-        .spawn(
-            "keepalived",
-            "keepalived -C -n -l -D -f /etc/lvsd-timing/ka.conf",
-        )
-        .unwrap();
-    // lvsd starts once keepalived has filled the table: starting, a
-    // program is busy for a while in TCG, and the other's first probes
-    // (when the backend is dead at start) would pay for it.
-    let filled: Vec<String> = (lanes.iter())
-        .filter(|(n, _)| n % 2 == 1)
-        .map(|(n, _)| format!("grep -q present /run/bg/ipvs{n}.log"))
-        .collect();
-    guest
-        .wait_for(&filled.join(" && "), Duration::from_secs(10))
-        .unwrap();
-    guest
-        .spawn(
-            "lvsd",
-            "lvsd -n -l -f /etc/lvsd-timing/lv.conf --state-file /tmp/lvsd-timing.json",
-        )
-        .unwrap();
-    let watch: Vec<String> = (lanes.iter())
-        .map(|(n, death)| match death {
-            Death::Refused => format!("kill_and_watch {n} refused &"),
-            Death::Timeout => format!("kill_and_watch {n} timeout &"),
-            _ => format!("watch_from_start {n} &"),
-        })
-        .collect();
-    let out = guest
-        .run_timeout(
-            &format!(". /etc/lvsd-timing/lib.sh; {} wait", watch.join(" ")),
-            Duration::from_secs(40),
-        )
-        .unwrap();
-    let logs = [
-        guest.stop("lvsd").unwrap(),
-        guest.stop("keepalived").unwrap(),
-    ];
+    let keepalived = Checker {
+        name: "keepalived",
+        command: "keepalived -C -n -l -D -f /etc/lvsd-timing/ka.conf",
+        lanes: lanes.iter().copied().filter(|(n, _)| n % 2 == 1).collect(),
+    };
+    let lvsd = Checker {
+        name: "lvsd",
+        command: "lvsd -n -l -f /etc/lvsd-timing/lv.conf --state-file /tmp/lvsd-timing.json",
+        lanes: lanes.iter().copied().filter(|(n, _)| n % 2 == 0).collect(),
+    };
+    // (start time, watch output, log) of keepalived, then lvsd.
+    let runs: Vec<(f64, String, String)> = if together {
+        let started = keepalived.start(guest);
+        // lvsd starts once keepalived has filled the table (a program
+        // starting is busy for a while in TCG).
+        keepalived.wait_filled(guest);
+        lvsd.start(guest);
+        let out = watch(guest, &lanes);
+        let logs = [keepalived.stop(guest), lvsd.stop(guest)];
+        logs.into_iter()
+            .map(|log| (started, out.clone(), log))
+            .collect()
+    } else {
+        [keepalived, lvsd]
+            .iter()
+            .map(|checker| {
+                let started = checker.start(guest);
+                let out = watch(guest, &checker.lanes);
+                (started, out, checker.stop(guest))
+            })
+            .collect()
+    };
     let mut observed = Vec::new();
     for &(n, death) in &lanes {
         let syns = guest.stop(&format!("syn{n}")).unwrap();
         let table = guest.stop(&format!("ipvs{n}")).unwrap();
         // A backend killed by the case is gone already.
         guest.run_ok(&format!("kill $(cat /run/bg/be{n}.pid) 2>/dev/null; true"));
+        let (started, out, log) = &runs[1 - n as usize % 2];
         let context = || {
-            format!(
-                "pair {n}\nwatch: {out}\nchecker log:\n{}\nsyns:\n{syns}\ntable:\n{table}",
-                logs[n as usize % 2]
-            )
+            format!("pair {n}\nwatch: {out}\nchecker log:\n{log}\nsyns:\n{syns}\ntable:\n{table}")
         };
         let death_at = if death.at_start() {
-            ms(started.trim())
+            *started
         } else {
-            let line = (out.stdout.lines())
+            let line = (out.lines())
                 .find(|l| l.starts_with(&format!("{n} death ")))
                 .unwrap_or_else(|| panic!("no death\n{}", context()));
             ms(line.split_whitespace().nth(2).unwrap())
@@ -427,9 +467,9 @@ const MANUAL_TOLERANCE: f64 = 150.0;
 const PARITY_TOLERANCE: f64 = 60.0;
 
 /// Runs `deaths` at once and checks each.
-fn compare(deaths: &[Death]) {
+fn compare(deaths: &[Death], together: bool) {
     let Some(mut guest) = guest() else { return };
-    let observed = run_case(&mut guest, deaths);
+    let observed = run_case(&mut guest, deaths, together);
     for (death, (ka, lv)) in deaths.iter().zip(&observed) {
         check(*death, ka, lv);
     }
@@ -500,17 +540,15 @@ fn check(death: Death, ka: &Observed, lv: &Observed) {
     );
 }
 
+/// Deaths while up, both checkers running at once.
 #[test]
-fn refused_death() {
-    compare(&[Death::Refused]);
+fn death_while_up() {
+    compare(&[Death::Refused, Death::Timeout], true);
 }
 
-#[test]
-fn timed_out_death() {
-    compare(&[Death::Timeout]);
-}
-
+/// Dead from the start: each checker alone, so that neither one's first
+/// probes pay for the other's start.
 #[test]
 fn dead_at_start() {
-    compare(&[Death::AtStartRefused, Death::AtStartTimeout]);
+    compare(&[Death::AtStartRefused, Death::AtStartTimeout], false);
 }

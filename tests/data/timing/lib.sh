@@ -43,18 +43,19 @@ elapsed_ms() {
 
 # wait_down_and_next N SINCE: waits (up to 15 s after SINCE) until pair N's
 # real server has left the table, then (up to 4 s more) for the next SYN:
-# the first probe after "down".
+# the first probe after "down". (The times come from lvsd-witness; these
+# loops poll slowly to leave the guest's one CPU to the checkers.)
 wait_down_and_next() {
     local n=$1 since=$2 down last
     until [[ $(table $n) == absent* ]]; do
         [ $(elapsed_ms $since) -gt 15000 ] && return
-        sleep 0.05
+        sleep 0.1
     done
     down=$(table $n | cut -d' ' -f2)
     while [ $(elapsed_ms $down) -lt 4000 ]; do
         last=$(last_syn $n)
         [ ${last/./} -gt ${down/./} ] && return
-        sleep 0.05
+        sleep 0.1
     done
 }
 
@@ -67,10 +68,10 @@ kill_and_watch() {
     local n=$1 how=$2 t0=$EPOCHREALTIME seen death
     until [ $(syns $n) -ge 1 ] && [[ $(table $n) == present* ]]; do
         [ $(elapsed_ms $t0) -gt 15000 ] && { echo "$n never up"; return; }
-        sleep 0.05
+        sleep 0.1
     done
     seen=$(syns $n)
-    until [ $(syns $n) -gt $seen ]; do sleep 0.02; done
+    until [ $(syns $n) -gt $seen ]; do sleep 0.1; done
     sleep 0.5
     death=$EPOCHREALTIME
     case $how in
@@ -88,7 +89,7 @@ watch_from_start() {
     local n=$1 t0=$EPOCHREALTIME
     until [ $(syns $n) -ge 1 ]; do
         [ $(elapsed_ms $t0) -gt 8000 ] && break
-        sleep 0.05
+        sleep 0.1
     done
     wait_down_and_next $n $t0
     echo "$n start $t0"
