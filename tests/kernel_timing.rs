@@ -4,8 +4,8 @@
 //! same, for the same `delay_loop` / `retry` / `delay_before_retry` /
 //! `connect_timeout`.
 //!
-//! Both checkers run at once, each on its own copies of the setup (odd
-//! pairs are keepalived's, even ones lvsd's; see
+//! Each checker has its own copies of the setup (odd pairs are
+//! keepalived's, even ones lvsd's; see
 //! `tests/data/timing/lib.sh`): a backend (`lvsd-backend`) in a network
 //! namespace behind a veth pair, `lvsd-witness syns` in that namespace
 //! writing the kernel's receive time of every SYN to the backend's port,
@@ -14,8 +14,9 @@
 //! (`/proc/net/ip_vs` read every 5 ms).
 //!
 //! Cases: the backend dies while up by closing its port (probes refused at
-//! once) or by vanishing (answers blackholed, probes time out); and the
-//! backend is dead (refused, or blackholed) when the checkers start.
+//! once) or by vanishing (answers blackholed, probes time out), both
+//! checkers running at once; and the backend is dead (refused, or
+//! blackholed) when the checker starts, each checker alone.
 //! Each case prints keepalived.conf(5)'s sequence, keepalived's and
 //! lvsd's (run with `--nocapture`).
 //!
@@ -460,11 +461,22 @@ const MANUAL_TOLERANCE: f64 = 150.0;
 
 /// How far lvsd may be from keepalived on each SYN-to-SYN gap and on the
 /// reaction (last probe → table). The goal is 20 ms, asserted on the host
-/// (tests/checker_timing.rs). In the guest (TCG, one vCPU, both checkers at
-/// once) keepalived against itself, same step, two runs, differs by up to
-/// 39 ms (failed 3 → next: 2004 vs 2043 ms), and lvsd against keepalived
-/// by up to 40 ms on a gap and 31 ms on the reaction over six runs.
+/// (tests/checker_timing.rs). In the guest (TCG, one vCPU) the reference
+/// itself is that noisy: keepalived against itself, same step, differs by
+/// up to 60 ms between runs (timeout at start, last probe → next: 3009 vs
+/// 3069 ms), and lvsd against keepalived by up to 40 ms when both were
+/// close to the schedule. So: lvsd is within this of keepalived, or, where
+/// keepalived ran late, lvsd is closer to the manual's figure than
+/// keepalived and within this of it ([`agrees`]).
 const PARITY_TOLERANCE: f64 = 60.0;
+
+/// Whether lvsd's `lv` ms agrees with keepalived's `ka` ms for a step the
+/// manual puts at `manual` ms (see [`PARITY_TOLERANCE`]).
+fn agrees(lv: f64, ka: f64, manual: f64) -> bool {
+    let punctual = (lv - manual).abs();
+    (lv - ka).abs() <= PARITY_TOLERANCE
+        || (punctual < (ka - manual).abs() && punctual <= PARITY_TOLERANCE)
+}
 
 /// Runs `deaths` at once and checks each.
 fn compare(deaths: &[Death], together: bool) {
@@ -517,7 +529,7 @@ fn check(death: Death, ka: &Observed, lv: &Observed) {
             "{death:?} {name}: keepalived {ka_gap:.0} ms, the manual {want:.0}\n{context}"
         );
         assert!(
-            (lv_gap - ka_gap).abs() <= PARITY_TOLERANCE,
+            agrees(*lv_gap, *ka_gap, *want),
             "{death:?} {name}: lvsd {lv_gap:.0} ms, keepalived {ka_gap:.0}\n{context}"
         );
         worst = worst.max((lv_gap - ka_gap).abs());
@@ -529,7 +541,7 @@ fn check(death: Death, ka: &Observed, lv: &Observed) {
         manual.reaction
     );
     assert!(
-        (lv_seq.reaction - ka_seq.reaction).abs() <= PARITY_TOLERANCE,
+        agrees(lv_seq.reaction, ka_seq.reaction, manual.reaction),
         "{death:?} down: lvsd {:.0} ms after its last probe, keepalived {:.0}\n{context}",
         lv_seq.reaction,
         ka_seq.reaction

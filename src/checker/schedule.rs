@@ -19,8 +19,9 @@
 //!   once, without retries (keepalived.conf(5) retries the checks of an
 //!   "alive" server; a server that never passed one is not, even though
 //!   keepalived puts it in the table at start). Watched: with retry 2, one
-//!   refused SYN, the server left the table 10–80 ms later, and the next
-//!   probe came `delay_loop` after.
+//!   SYN, then the server left the table (10–80 ms after a refusal,
+//!   `connect_timeout` after a SYN left unanswered), and the next probe
+//!   came `delay_loop` after the verdict.
 //! - While down, probes continue every `delay_loop`; one success brings the
 //!   server up.
 //! - `alpha` only sets the initial state (down); the rules are the same.
