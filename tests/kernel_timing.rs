@@ -142,6 +142,12 @@ impl Sequence {
         names
     }
 
+    /// "down", ms from the anchor (the last success, or the first probe).
+    fn down(&self) -> f64 {
+        let probes = self.gaps.len() - 1;
+        self.gaps[..probes].iter().sum::<f64>() + self.reaction
+    }
+
     fn show(&self, death: Death) -> String {
         let gaps: Vec<String> = (self.gap_names(death).iter().zip(&self.gaps))
             .map(|(name, gap)| format!("{name} {gap:.0}"))
@@ -546,8 +552,14 @@ fn check(death: Death, ka: &Observed, lv: &Observed) {
         lv_seq.reaction,
         ka_seq.reaction
     );
+    let (ka_down, lv_down, manual_down) = (ka_seq.down(), lv_seq.down(), manual.down());
+    assert!(
+        agrees(lv_down, ka_down, manual_down),
+        "{death:?} down: lvsd {lv_down:.0} ms after the anchor, keepalived {ka_down:.0}\n{context}"
+    );
     eprintln!(
-        "{death:?}: lvsd - keepalived: largest gap difference {worst:.0} ms, down {:+.0} ms",
+        "{death:?}: lvsd - keepalived: largest gap difference {worst:.0} ms, \
+         reaction {:+.0} ms, down after the anchor {lv_down:.0} vs {ka_down:.0} ms",
         lv_seq.reaction - ka_seq.reaction
     );
 }
