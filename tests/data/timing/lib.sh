@@ -61,7 +61,7 @@ wait_down_and_next() {
 
 # kill_and_watch N HOW: once the checker of pair N has seen the backend
 # alive twice (a SYN while in the table, then a new one), waits 500 ms,
-# kills the backend (HOW=refused: the process ends, SYNs get an RST;
+# kills the backend (HOW=refused: SIGKILL, its port closes, SYNs get an RST;
 # HOW=timeout: its answers are blackholed, probes time out), and waits for
 # "down" and the probe after it. Prints "N death T".
 kill_and_watch() {
@@ -73,11 +73,13 @@ kill_and_watch() {
     seen=$(syns $n)
     until [ $(syns $n) -gt $seen ]; do sleep 0.1; done
     sleep 0.5
-    death=$EPOCHREALTIME
     case $how in
-        refused) kill $(cat /run/bg/be$n.pid) ;;
+        refused) kill -KILL $(cat /run/bg/be$n.pid) ;;
         timeout) ip netns exec t$n ip route add blackhole 10.201.$n.1/32 ;;
     esac
+    # The moment the kill is done (starting `ip` can take a while in the
+    # guest): a probe before it still succeeded.
+    death=$EPOCHREALTIME
     wait_down_and_next $n $death
     echo "$n death $death"
 }
