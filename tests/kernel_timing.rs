@@ -469,7 +469,7 @@ const MANUAL_TOLERANCE: f64 = 150.0;
 /// reaction (last probe → table). The goal is 20 ms, asserted on the host
 /// (tests/checker_timing.rs). In the guest (TCG, one vCPU) the reference
 /// itself is that noisy: keepalived against itself, same step, differs by
-/// up to 60 ms between runs (timeout at start, last probe → next: 3009 vs
+/// up to 63 ms between runs (timeout at start, probe → next: 3006 vs
 /// 3069 ms), and lvsd against keepalived by up to 40 ms when both were
 /// close to the schedule. So: lvsd is within this of keepalived, or, where
 /// keepalived ran late, lvsd is closer to the manual's figure than
