@@ -4,8 +4,11 @@
 //! No clock, no I/O: the engine feeds results in and sleeps for the delay that
 //! comes out, so the rules can be tested against virtual time.
 //!
-//! The rules (keepalived 2.2.7's observable behaviour, see
-//! `shared/notes/keepalived-facts.md`):
+//! The rules (keepalived 2.2.7's observable behaviour, watched side by side
+//! with lvsd in a real kernel by `tests/kernel_timing.rs`: delay_loop 2 s,
+//! retry 2, delay_before_retry 1 s, connect_timeout 1 s; keepalived's gaps
+//! from SYN to SYN were 2011/1002/1002 ms for a refused backend and
+//! 2010/2002/2002 ms for one that stopped answering):
 //!
 //! - A probe runs every `delay_loop`. The next probe is timed from the end of
 //!   the previous one (its verdict), as keepalived re-arms its timer then.
@@ -13,7 +16,12 @@
 //!   down when the `retry` retries have failed too: `retry + 1` consecutive
 //!   failures.
 //! - The very first probe is special: if it fails, the server goes down at
-//!   once, without retries.
+//!   once, without retries (keepalived.conf(5) retries the checks of an
+//!   "alive" server; a server that never passed one is not, even though
+//!   keepalived puts it in the table at start). Watched: with retry 2, one
+//!   SYN, then the server left the table (10–80 ms after a refusal,
+//!   `connect_timeout` after a SYN left unanswered), and the next probe
+//!   came `delay_loop` after the verdict.
 //! - While down, probes continue every `delay_loop`; one success brings the
 //!   server up.
 //! - `alpha` only sets the initial state (down); the rules are the same.
@@ -212,6 +220,31 @@ mod tests {
                 dead: (0, 1500),
                 until_ms: 2000,
                 expected: &[(0, false), (1000, false), (2000, true)],
+            },
+            Case {
+                name: "as watched in the guest: refused, delay_loop 2 s, retry 2, retry delay 1 s",
+                initially_up: true,
+                timing: timing(2000, 1000, 2),
+                latency_ms: 0,
+                dead: (2500, u64::MAX),
+                until_ms: 8000,
+                expected: &[
+                    (0, true),
+                    (2000, true),
+                    (4000, true),
+                    (5000, true),
+                    (6000, false),
+                    (8000, false),
+                ],
+            },
+            Case {
+                name: "as watched in the guest: dead at start, retry 2: one probe, down",
+                initially_up: true,
+                timing: timing(2000, 1000, 2),
+                latency_ms: 0,
+                dead: (0, u64::MAX),
+                until_ms: 2000,
+                expected: &[(0, false), (2000, false)],
             },
             Case {
                 name: "alpha: starts down, one success brings it up",

@@ -1,0 +1,264 @@
+//! `lvsd-witness`: what a health checker did, seen from outside it — the
+//! probes its backend received and the moments the real server entered or
+//! left the IPVS table — on one clock, whichever checker it is.
+//!
+//! ```text
+//! lvsd-witness syns IFACE PORT     # ip netns exec rs lvsd-witness syns veth-rs 8081
+//! lvsd-witness ipvs ADDR:PORT      # lvsd-witness ipvs 10.200.1.2:8081
+//! ```
+//!
+//! Times are seconds of `CLOCK_REALTIME` with microseconds: the same clock
+//! as bash's `$EPOCHREALTIME`, so a script can put its own events (a kill)
+//! on the same line. (Realtime, not monotonic, for that reason; the test
+//! guest has no NTP to step it.) Every line is flushed at once; both modes
+//! run until killed and start by printing `watching ...`.
+//!
+//! **syns** reads IPv4 packets arriving on IFACE with an `AF_PACKET`
+//! socket, so it sees a SYN whatever becomes of it: accepted by a
+//! listener, refused with an RST because nothing listens, or dropped
+//! because the answer has no route (`ip route add blackhole ...`). For each
+//! SYN (SYN set, ACK not) to PORT it prints the kernel's receive time
+//! (`SIOCGSTAMPNS`) and the sender:
+//!
+//! ```text
+//! syn 1795234567.123456 10.201.1.1:43512
+//! ```
+//!
+//! A retransmitted SYN repeats the source port of its connection attempt,
+//! so one probe is one distinct source port.
+//!
+//! **ipvs** reads `/proc/net/ip_vs` every 5 ms (no process to start per
+//! look, unlike `ipvsadm`) and prints whether ADDR:PORT (IPv4) is listed as
+//! a real server with a weight above 0, once at start and at every change:
+//!
+//! ```text
+//! present 1795234567.123456
+//! absent 1795234569.130201
+//! ```
+//!
+//! Needs root (`CAP_NET_RAW` for syns). Linux only, std + libc, blocking:
+//! it runs inside the test VM (see tests/kernel_timing.rs).
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+/// `ETH_P_IP`: the IPv4 ethertype, what the packet socket asks for.
+const ETH_P_IP: u16 = 0x0800;
+/// `SIOCGSTAMPNS`: the receive time of the last packet read from a socket.
+const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
+const TCP_SYN: u8 = 0x02;
+const TCP_ACK: u8 = 0x10;
+/// How often the ipvs mode reads the table.
+const IPVS_PERIOD: Duration = Duration::from_millis(5);
+const USAGE: &str = "usage: lvsd-witness syns IFACE PORT | lvsd-witness ipvs ADDR:PORT";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["syns", iface, port] => match port.parse::<u16>() {
+            Ok(port) => watch_syns(iface, port),
+            Err(e) => fail(&format!("bad port {port:?}: {e}")),
+        },
+        ["ipvs", target] => match target.parse::<SocketAddrV4>() {
+            Ok(target) => watch_ipvs(target),
+            Err(e) => fail(&format!("bad address {target:?} (want 1.2.3.4:80): {e}")),
+        },
+        _ => fail(USAGE),
+    }
+}
+
+/// The syns mode: one line per SYN to `port` arriving on `iface`.
+fn watch_syns(iface: &str, port: u16) -> ! {
+    let fd = match open_packet_socket(iface) {
+        Ok(fd) => fd,
+        Err(e) => fail(&format!("cannot read packets on {iface}: {e}")),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "watching syns {iface} {port}");
+    let _ = out.flush();
+    let mut buf = [0u8; 2048];
+    loop {
+        // SAFETY: recv writes at most buf.len() bytes into the buffer we own.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            fail(&format!("recv: {e}"));
+        }
+        let Some((from, from_port)) = syn_to(&buf[..n as usize], port) else {
+            continue;
+        };
+        let _ = writeln!(out, "syn {} {from}:{from_port}", stamp(received_at(fd)));
+        let _ = out.flush();
+    }
+}
+
+/// A packet socket bound to `iface` that receives IPv4 packets without their
+/// link-layer header.
+fn open_packet_socket(iface: &str) -> std::io::Result<libc::c_int> {
+    let name = std::ffi::CString::new(iface)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in name"))?;
+    // SAFETY: plain libc calls on values we own; every result is checked.
+    unsafe {
+        let index = libc::if_nametoindex(name.as_ptr());
+        if index == 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let proto = ETH_P_IP.to_be();
+        let fd = libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, libc::c_int::from(proto));
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = proto;
+        addr.sll_ifindex = index as libc::c_int;
+        let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        if libc::bind(fd, (&addr as *const libc::sockaddr_ll).cast(), len) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+}
+
+/// The sender of `packet` (an IPv4 packet) when it is a TCP SYN to `port`.
+fn syn_to(packet: &[u8], port: u16) -> Option<(Ipv4Addr, u16)> {
+    let first = *packet.first()?;
+    if first >> 4 != 4 || *packet.get(9)? != libc::IPPROTO_TCP as u8 {
+        return None;
+    }
+    let from = Ipv4Addr::new(*packet.get(12)?, packet[13], packet[14], packet[15]);
+    let tcp = packet.get(usize::from(first & 0x0f) * 4..)?;
+    let from_port = u16::from_be_bytes([*tcp.first()?, *tcp.get(1)?]);
+    let to_port = u16::from_be_bytes([*tcp.get(2)?, *tcp.get(3)?]);
+    let flags = *tcp.get(13)?;
+    (to_port == port && flags & TCP_SYN != 0 && flags & TCP_ACK == 0).then_some((from, from_port))
+}
+
+/// When the kernel received the last packet read from `fd`; the time of
+/// reading if the kernel cannot say.
+fn received_at(fd: libc::c_int) -> libc::timespec {
+    // SAFETY: ioctl writes into the timespec we own.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        if libc::ioctl(fd, SIOCGSTAMPNS, &mut ts) != 0 {
+            return now();
+        }
+        ts
+    }
+}
+
+/// The ipvs mode: a line at start and at every change of `target`'s presence.
+fn watch_ipvs(target: SocketAddrV4) -> ! {
+    let key = proc_key(target);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "watching ipvs {target}");
+    let mut last = None;
+    loop {
+        let table = match std::fs::read_to_string("/proc/net/ip_vs") {
+            Ok(t) => t,
+            Err(e) => fail(&format!("cannot read /proc/net/ip_vs: {e}")),
+        };
+        let at = now();
+        let present = listed_with_weight(&table, &key);
+        if last != Some(present) {
+            let word = if present { "present" } else { "absent" };
+            let _ = writeln!(out, "{word} {}", stamp(at));
+            let _ = out.flush();
+            last = Some(present);
+        }
+        std::thread::sleep(IPVS_PERIOD);
+    }
+}
+
+/// How `/proc/net/ip_vs` spells a real server: hex address and port,
+/// `0AC90102:1F9A` for 10.201.1.2:8090.
+fn proc_key(target: SocketAddrV4) -> String {
+    format!("{:08X}:{:04X}", u32::from(*target.ip()), target.port())
+}
+
+/// Whether `/proc/net/ip_vs` text lists real server `key` with a weight above 0.
+fn listed_with_weight(table: &str, key: &str) -> bool {
+    table.lines().any(|line| {
+        let mut words = line.split_whitespace();
+        words.next() == Some("->")
+            && words.next() == Some(key)
+            && words.nth(1).and_then(|w| w.parse::<u32>().ok()) > Some(0)
+    })
+}
+
+fn now() -> libc::timespec {
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts);
+        ts
+    }
+}
+
+/// `seconds.micros`, as bash's `$EPOCHREALTIME`.
+fn stamp(ts: libc::timespec) -> String {
+    format!("{}.{:06}", ts.tv_sec, ts.tv_nsec / 1000)
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("lvsd-witness: {msg}");
+    std::process::exit(2);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IPv4 + TCP header from 10.201.1.1:43512 to port `to` with `flags`.
+    fn packet(to: u16, flags: u8) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x45;
+        p[9] = 6;
+        p[12..16].copy_from_slice(&[10, 201, 1, 1]);
+        p[16..20].copy_from_slice(&[10, 201, 1, 2]);
+        p[20..22].copy_from_slice(&43512u16.to_be_bytes());
+        p[22..24].copy_from_slice(&to.to_be_bytes());
+        p[33] = flags;
+        p
+    }
+
+    #[test]
+    fn only_a_syn_to_the_port_counts() {
+        let from = Some((Ipv4Addr::new(10, 201, 1, 1), 43512));
+        assert_eq!(syn_to(&packet(8090, TCP_SYN), 8090), from);
+        assert_eq!(syn_to(&packet(8090, TCP_SYN | TCP_ACK), 8090), None);
+        assert_eq!(syn_to(&packet(8090, TCP_ACK), 8090), None);
+        assert_eq!(syn_to(&packet(8091, TCP_SYN), 8090), None);
+        let mut udp = packet(8090, TCP_SYN);
+        udp[9] = 17;
+        assert_eq!(syn_to(&udp, 8090), None);
+        assert_eq!(syn_to(&packet(8090, TCP_SYN)[..30], 8090), None);
+        assert_eq!(syn_to(&[], 8090), None);
+    }
+
+    #[test]
+    fn a_real_server_counts_when_listed_with_a_weight() {
+        let table = "IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port Forward Weight ActiveConn InActConn
+TCP  0A0B0001:0050 rr
+  -> 0AC90102:1F9A      Masq    1      0          0
+  -> 0AC90202:1F9A      Masq    0      0          0
+";
+        let key = |a: &str| proc_key(a.parse().unwrap());
+        assert_eq!(key("10.201.1.2:8090"), "0AC90102:1F9A");
+        assert!(listed_with_weight(table, &key("10.201.1.2:8090")));
+        assert!(!listed_with_weight(table, &key("10.201.2.2:8090")));
+        assert!(!listed_with_weight(table, &key("10.201.3.2:8090")));
+        assert!(!listed_with_weight(table, &key("10.11.0.1:80")));
+    }
+}
