@@ -107,6 +107,7 @@ fn start_until_table(guest: &mut Guest, name: &str, command: &str, lines: usize)
                 ". /etc/lvsd-test/lib.sh
                 mkdir -p /run/bg
                 t0=$(uptime_cs)
+                date -u +%T.%N > /run/bg/{name}.t0
                 setsid {command} > /run/bg/{name}.log 2>&1 < /dev/null &
                 echo $! > /run/bg/{name}.pid
                 while [ $(wc -l < /proc/net/ip_vs) -lt {lines} ]; do
@@ -130,6 +131,26 @@ fn peak_rss_mib(guest: &mut Guest, name: &str) -> f64 {
         for q in $p $(children_of $p); do grep VmHWM /proc/$q/status; done | awk '{{ s += $2 }} END {{ print s }}'"
     ));
     out.trim().parse::<f64>().expect("kB") / 1024.0
+}
+
+/// `LVSD_BENCH_DIAG`: where NAME's time and memory went. Its log's first
+/// and last lines (lvsd's own timestamps), line count, threads and the
+/// kernel's memory summary (`smaps_rollup`), printed as `diag:` lines.
+fn diagnose(guest: &mut Guest, name: &str) {
+    let out = guest.run_ok(&format!(
+        "p=$(cat /run/bg/{name}.pid)
+        echo started at $(cat /run/bg/{name}.t0), log lines $(wc -l < /run/bg/{name}.log)
+        grep 'open files' /proc/$p/limits
+        grep -v 'gained quorum' /run/bg/{name}.log | head -n 12 | cut -c1-250
+        grep -E 'started|applied|open files|error' /run/bg/{name}.log | head -n 8 | cut -c1-250
+        tail -n 3 /run/bg/{name}.log | cut -c1-200
+        grep -E 'Threads|VmHWM|VmRSS|RssAnon|RssFile' /proc/$p/status
+        cat /proc/$p/smaps_rollup
+        awk '/^[0-9a-f]+-/ {{ name = $6 }} /^Rss:/ && $2 > 500 {{ print $2, name }}' /proc/$p/smaps | sort -rn | head -n 12"
+    ));
+    for line in out.lines() {
+        println!("diag: {line}");
+    }
 }
 
 /// Kills NAME at once and empties the table (a clean stop of thousands of
@@ -194,14 +215,23 @@ fn bench_daemon_against_keepalived() {
         guest
             .write_file("/tmp/bench.conf", config(n, 60).as_bytes())
             .unwrap();
+        // The diagnosis wants the start's phases, logged at debug level.
+        let log_env = if std::env::var_os("LVSD_BENCH_DIAG").is_some() {
+            "env LVSD_LOG=info,lvsd::daemon::event_loop=debug "
+        } else {
+            ""
+        };
         let lvsd_start = start_until_table(
             guest,
             "lvsd",
-            "lvsd -n -l -f /tmp/bench.conf --state-file /tmp/bench.json",
+            &format!("{log_env}lvsd -n -l -f /tmp/bench.conf --state-file /tmp/bench.json"),
             lines,
         );
         std::thread::sleep(Duration::from_secs(5));
         let lvsd_rss = peak_rss_mib(guest, "lvsd");
+        if std::env::var_os("LVSD_BENCH_DIAG").is_some() {
+            diagnose(guest, "lvsd");
+        }
         kill_and_flush(guest, "lvsd");
         let ka_start = start_until_table(
             guest,

@@ -6,8 +6,10 @@
 //!
 //! 1. **Start**: read and validate the whole config; open the table; read it
 //!    *first*, adopting real servers already present (a restart changes
-//!    nothing while the first probes run); start one probe per distinct check;
-//!    bring the table in line; tell systemd `READY=1`.
+//!    nothing while the first probes run); raise the open file limit to one
+//!    per probe; bring the table in line with the initial health (up unless
+//!    `alpha`); then start one probe per distinct check; tell systemd
+//!    `READY=1`.
 //! 2. **Run**: every probe verdict updates health; queued verdicts are taken
 //!    together and turned into the fewest table changes. Every drift interval
 //!    the kernel's table is read again and hand-made changes are undone.
@@ -23,8 +25,10 @@
 //! writes nothing. `lvs_timeouts` and `lvs_sync_daemon` are applied at start
 //! and when a reload changes them (see `kernel_settings`).
 
+mod change_log;
 mod dry_run;
 mod event_loop;
+mod fd_limit;
 mod ha_suspend;
 mod kernel_settings;
 mod notify;
