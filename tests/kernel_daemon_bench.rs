@@ -141,6 +141,9 @@ fn diagnose(guest: &mut Guest, name: &str) {
         "p=$(cat /run/bg/{name}.pid)
         echo started at $(cat /run/bg/{name}.t0), log lines $(wc -l < /run/bg/{name}.log)
         grep 'open files' /proc/$p/limits
+        echo THP $(cat /sys/kernel/mm/transparent_hugepage/enabled)
+        t=$(uptime_cs); lvsd -t -f /tmp/bench.conf; echo lvsd -t took $(( $(uptime_cs) - t ))0 ms
+        t=$(uptime_cs); lvsd --version > /dev/null; echo lvsd --version took $(( $(uptime_cs) - t ))0 ms
         grep -v 'gained quorum' /run/bg/{name}.log | head -n 12 | cut -c1-250
         grep -E 'started|applied|open files|error' /run/bg/{name}.log | head -n 8 | cut -c1-250
         tail -n 3 /run/bg/{name}.log | cut -c1-200

@@ -79,6 +79,10 @@ pub struct Reconciler {
     actual: Table,
 }
 
+/// Batches of at least this many changes (a start, a big reload) repack the
+/// cached table (see [`desired::repacked`]).
+const REPACK_AFTER: usize = 1000;
+
 fn vs_ident(vs: &VirtualServer) -> VsIdent {
     (vs.address.clone(), vs.protocol)
 }
@@ -332,7 +336,7 @@ impl Reconciler {
                     };
                     if let Some(script) = script {
                         scripts.push(ScriptRun {
-                            script: script.clone(),
+                            script: Script::clone(script),
                             event,
                             subject: format!(
                                 "{} rs={}",
@@ -369,7 +373,7 @@ impl Reconciler {
                     }
                     if let Some(script) = script {
                         scripts.push(ScriptRun {
-                            script: script.clone(),
+                            script: Script::clone(script),
                             event,
                             subject: describe_vs(vs),
                         });
@@ -426,6 +430,9 @@ impl Reconciler {
                 Err(e) => failures.push((op, e.clone())),
             }
         }
+        if ops.len() >= REPACK_AFTER {
+            self.actual = desired::repacked(std::mem::take(&mut self.actual));
+        }
         let wanted: BTreeSet<ServiceKey> = self.vs_keys.iter().flatten().copied().collect();
         self.owned
             .retain(|k| wanted.contains(k) || self.actual.contains_key(k));
@@ -459,7 +466,7 @@ impl Reconciler {
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 if let (true, Some(script)) = (self.rs_healthy(v, r), &rs.notify_down) {
                     out.push(ScriptRun {
-                        script: script.clone(),
+                        script: Script::clone(script),
                         event: "notify_down",
                         subject: format!("{} rs={}", describe_vs(vs), rs_name(rs.addr, rs.port)),
                     });
