@@ -138,7 +138,8 @@ fn peak_rss_mib(guest: &mut Guest, name: &str) -> f64 {
 /// kernel's memory summary (`smaps_rollup`), printed as `diag:` lines.
 fn diagnose(guest: &mut Guest, name: &str) {
     let out = guest.run_ok(&format!(
-        "p=$(cat /run/bg/{name}.pid)
+        ". /etc/lvsd-test/lib.sh
+        p=$(cat /run/bg/{name}.pid)
         echo started at $(cat /run/bg/{name}.t0), log lines $(wc -l < /run/bg/{name}.log)
         grep 'open files' /proc/$p/limits
         echo THP $(cat /sys/kernel/mm/transparent_hugepage/enabled)
@@ -220,9 +221,12 @@ fn bench_daemon_against_keepalived() {
             .unwrap();
         // The diagnosis wants the start's phases, logged at debug level.
         let log_env = if std::env::var_os("LVSD_BENCH_DIAG").is_some() {
-            "env LVSD_LOG=info,lvsd::daemon::event_loop=debug "
+            format!(
+                "env LVSD_LOG=info,lvsd::daemon::event_loop=debug {} ",
+                std::env::var("LVSD_BENCH_DIAG_ENV").unwrap_or_default()
+            )
         } else {
-            ""
+            String::new()
         };
         let lvsd_start = start_until_table(
             guest,

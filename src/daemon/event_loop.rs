@@ -137,6 +137,7 @@ impl Daemon {
     /// Start: config, table, adoption, probes, first reconcile.
     pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
         let signals = Signals::register()?;
+        tracing::debug!(config = %opts.config.display(), "start: reading the config");
         let config = load_config(&opts).await?;
         tracing::debug!(
             virtual_servers = config.virtual_servers.len(),
@@ -195,6 +196,7 @@ impl Daemon {
             .engine
             .set_probes(daemon.reconciler.probes_except(&daemon.suspended));
         tracing::debug!("start: probes started");
+        super::release_free_memory();
         tracing::info!(
             services = adopted,
             changes,
@@ -383,6 +385,7 @@ impl Daemon {
                     }
                     let changes = self.reconcile().await;
                     tracing::info!(changes, writes_total = self.writes_total, "reload complete");
+                    super::release_free_memory();
                 }
                 Err(e) => tracing::error!(error = %e, "reload refused; the running config stays"),
             },

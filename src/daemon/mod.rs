@@ -104,6 +104,19 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     })
 }
 
+/// Hand the heap's free pages back to the kernel. A start or reload of a
+/// big config frees megabytes of transients (the parse, the desired table,
+/// the change list) in the middle of the heap, where glibc keeps them
+/// mapped; `malloc_trim` releases every whole free page, so the RSS that
+/// stays is what lvsd holds.
+pub(crate) fn release_free_memory() {
+    // SAFETY: malloc_trim only walks glibc's own free lists.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Keep every allocation in glibc's main arena. The config is parsed and the
 /// table read on `spawn_blocking` threads; by default each such thread gets
 /// its own arena, whose freed pages (a parse's transients) stay mapped and
