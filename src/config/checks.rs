@@ -125,7 +125,7 @@ impl Typer<'_> {
                     path,
                     timeout: r.misc_timeout,
                     dynamic: r.misc_dynamic,
-                    user: r.user.clone(),
+                    user: r.user.clone().map(Box::new),
                 })]
             }
             CheckKw::Smtp => {

@@ -318,10 +318,11 @@ pub struct RealServer {
     pub u_threshold: u32,
     /// `lthreshold` (0 = none).
     pub l_threshold: u32,
-    /// `notify_up`.
-    pub notify_up: Option<Script>,
-    /// `notify_down`.
-    pub notify_down: Option<Script>,
+    /// `notify_up` (boxed: most real servers have none, and a config can
+    /// have 100,000 real servers).
+    pub notify_up: Option<Box<Script>>,
+    /// `notify_down` (boxed, as `notify_up`).
+    pub notify_down: Option<Box<Script>>,
     /// The health checks; a real server with none is always up. Shared
     /// with the checker, whose probes are these very checks.
     pub checks: Vec<Arc<Check>>,
@@ -442,8 +443,9 @@ pub struct MiscCheck {
     pub timeout: Option<Duration>,
     /// `misc_dynamic`: the exit code sets the weight.
     pub dynamic: bool,
-    /// `user USER [GROUP]`.
-    pub user: Option<(String, Option<String>)>,
+    /// `user USER [GROUP]` (boxed: rare, and it would otherwise make every
+    /// [`Check`] of a config 40 bytes bigger).
+    pub user: Option<Box<(String, Option<String>)>>,
 }
 
 /// A checker whose probing lvsd does not do yet: kept with its keywords so

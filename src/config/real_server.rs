@@ -87,8 +87,8 @@ impl Typer<'_> {
                         rs.tunnel = t;
                     }
                 }
-                RsKw::NotifyUp => rs.notify_up = self.script(tree, child),
-                RsKw::NotifyDown => rs.notify_down = self.script(tree, child),
+                RsKw::NotifyUp => rs.notify_up = self.script(tree, child).map(Box::new),
+                RsKw::NotifyDown => rs.notify_down = self.script(tree, child).map(Box::new),
                 RsKw::Uthreshold => {
                     rs.u_threshold = self
                         .uint_arg(tree, child, "a number of connections")

@@ -7,16 +7,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
+use super::change_log::{log_op, ChangeCounts, LOG_EACH_CHANGE_UP_TO};
 use super::notify::{notify, Status};
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
 use super::state::{self, ProbeDump, RealServerState, StateDump};
-use super::{ha_suspend, kernel_settings, DaemonError, DaemonOptions, PrintingTable};
+use super::{fd_limit, ha_suspend, kernel_settings, DaemonError, DaemonOptions, PrintingTable};
 use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
 use crate::config::{self, Config, FlushOnStop, LoadOptions, Severity};
-use crate::ipvs::{IpvsError, IpvsTable, Protocol, ServiceEntry, ServiceKey, TableOp};
-use crate::reconcile::{bracket, describe_vs, rs_name, Plan, Reconciler};
+use crate::ipvs::{IpvsError, IpvsTable, ServiceEntry, TableOp};
+use crate::reconcile::{describe_vs, Plan, Reconciler};
 
 /// The table, shared with the blocking threads that talk to the kernel.
 type SharedTable = Arc<Mutex<Box<dyn IpvsTable + Send>>>;
@@ -132,65 +133,16 @@ async fn run_in_turn<F: std::future::Future<Output = ()>>(futures: impl Iterator
     }
 }
 
-/// A kernel service as the rest of the log names virtual servers
-/// (`10.0.0.1:tcp:80`, `[2001:db8::1]:tcp:80`, `FWM 7`).
-fn service_name(key: &ServiceKey) -> String {
-    match key {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => {
-            let proto = match protocol {
-                Protocol::Tcp => "tcp",
-                Protocol::Udp => "udp",
-                Protocol::Sctp => "sctp",
-            };
-            format!("{}:{proto}:{port}", bracket(*addr))
-        }
-        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-    }
-}
-
-fn log_op(op: &TableOp, result: &Result<(), IpvsError>) {
-    let (action, vs, rs) = match op {
-        TableOp::AddService(s) => ("adding service", service_name(&s.key), None),
-        TableOp::UpdateService(s) => ("updating service", service_name(&s.key), None),
-        TableOp::RemoveService(k) => ("removing service", service_name(k), None),
-        TableOp::AddDest(k, d) => (
-            "adding real server",
-            service_name(k),
-            Some(rs_name(d.key.addr, d.key.port)),
-        ),
-        TableOp::UpdateDest(k, d) => (
-            if d.weight == 0 {
-                "inhibiting real server"
-            } else {
-                "updating real server"
-            },
-            service_name(k),
-            Some(rs_name(d.key.addr, d.key.port)),
-        ),
-        TableOp::RemoveDest(k, d) => (
-            "removing real server",
-            service_name(k),
-            Some(rs_name(d.addr, d.port)),
-        ),
-    };
-    // Service changes have no real server: no empty `rs=` field.
-    match (result, rs) {
-        (Ok(()), Some(rs)) => tracing::info!(vs = %vs, rs = %rs, "{action}"),
-        (Ok(()), None) => tracing::info!(vs = %vs, "{action}"),
-        (Err(e), Some(rs)) => tracing::error!(vs = %vs, rs = %rs, error = %e, "{action} failed"),
-        (Err(e), None) => tracing::error!(vs = %vs, error = %e, "{action} failed"),
-    }
-}
-
 impl Daemon {
     /// Start: config, table, adoption, probes, first reconcile.
     pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
         let signals = Signals::register()?;
+        tracing::debug!(config = %opts.config.display(), "start: reading the config");
         let config = load_config(&opts).await?;
+        tracing::debug!(
+            virtual_servers = config.virtual_servers.len(),
+            "start: config read"
+        );
         let policy = ScriptPolicy::from_config(&config.global).map_err(DaemonError::Setting)?;
         let table = open_table(&opts)?;
         if config.global.lvs_flush {
@@ -200,10 +152,13 @@ impl Daemon {
         let global = config.global.clone();
         with_table(&table, move |t| kernel_settings::apply(t, None, &global)).await;
         let dump = with_table(&table, |t| t.dump()).await?;
+        tracing::debug!(services = dump.len(), "start: table read");
         let mut reconciler = Reconciler::new(config);
         reconciler.adopt(&dump);
+        drop(dump);
+        tracing::debug!(probes = reconciler.probe_count(), "start: config indexed");
         let (tx, events) = unbounded_channel();
-        let mut engine = Engine::new(tx)?;
+        let engine = Engine::new(tx)?;
         let suspended = suspended_now(reconciler.config());
         for v in &suspended {
             if let Some(vs) = reconciler.config().virtual_servers.get(*v) {
@@ -213,7 +168,7 @@ impl Daemon {
                 );
             }
         }
-        engine.set_probes(reconciler.probes_except(&suspended));
+        fd_limit::raise_for(reconciler.probe_count());
         let pid_file = match &opts.pid_file {
             Some(path) => Some(PidFile::create(path)?),
             None => None,
@@ -233,7 +188,15 @@ impl Daemon {
             ha_wanted,
             _pid_file: pid_file,
         };
+        // The table first, then the probes: the initial health (up unless
+        // `alpha`) already says what the table should hold, and 20,000
+        // probes starting at once would only slow the 20,000 writes down.
         let changes = daemon.reconcile().await;
+        daemon
+            .engine
+            .set_probes(daemon.reconciler.probes_except(&daemon.suspended));
+        tracing::debug!("start: probes started");
+        super::release_free_memory();
         tracing::info!(
             services = adopted,
             changes,
@@ -316,6 +279,7 @@ impl Daemon {
     async fn reconcile(&mut self) -> u64 {
         let before = self.writes_total;
         let plan = self.reconciler.plan();
+        tracing::debug!(changes = plan.ops.len(), "planned");
         self.run_scripts(&plan);
         if self.apply(plan.ops).await > 0 {
             if let Ok(dump) = with_table(&self.table, |t| t.dump()).await {
@@ -356,8 +320,12 @@ impl Daemon {
             (ops, results)
         })
         .await;
+        let detail = ops.len() <= LOG_EACH_CHANGE_UP_TO;
+        if !detail {
+            ChangeCounts::of(&ops, &results).log();
+        }
         for (op, result) in ops.iter().zip(&results) {
-            log_op(op, result);
+            log_op(op, result, detail);
         }
         self.reconciler.applied(&ops, &results).len()
     }
@@ -417,6 +385,7 @@ impl Daemon {
                     }
                     let changes = self.reconcile().await;
                     tracing::info!(changes, writes_total = self.writes_total, "reload complete");
+                    super::release_free_memory();
                 }
                 Err(e) => tracing::error!(error = %e, "reload refused; the running config stays"),
             },

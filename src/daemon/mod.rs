@@ -6,8 +6,10 @@
 //!
 //! 1. **Start**: read and validate the whole config; open the table; read it
 //!    *first*, adopting real servers already present (a restart changes
-//!    nothing while the first probes run); start one probe per distinct check;
-//!    bring the table in line; tell systemd `READY=1`.
+//!    nothing while the first probes run); raise the open file limit to one
+//!    per probe; bring the table in line with the initial health (up unless
+//!    `alpha`); then start one probe per distinct check; tell systemd
+//!    `READY=1`.
 //! 2. **Run**: every probe verdict updates health; queued verdicts are taken
 //!    together and turned into the fewest table changes. Every drift interval
 //!    the kernel's table is read again and hand-made changes are undone.
@@ -23,8 +25,10 @@
 //! writes nothing. `lvs_timeouts` and `lvs_sync_daemon` are applied at start
 //! and when a reload changes them (see `kernel_settings`).
 
+mod change_log;
 mod dry_run;
 mod event_loop;
+mod fd_limit;
 mod ha_suspend;
 mod kernel_settings;
 mod notify;
@@ -98,6 +102,19 @@ pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         let daemon = Daemon::start(opts).await?;
         daemon.run().await
     })
+}
+
+/// Hand the heap's free pages back to the kernel. A start or reload of a
+/// big config frees megabytes of transients (the parse, the desired table,
+/// the change list) in the middle of the heap, where glibc keeps them
+/// mapped; `malloc_trim` releases every whole free page, so the RSS that
+/// stays is what lvsd holds.
+pub(crate) fn release_free_memory() {
+    // SAFETY: malloc_trim only walks glibc's own free lists.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Keep every allocation in glibc's main arena. The config is parsed and the

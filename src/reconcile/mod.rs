@@ -11,6 +11,7 @@ pub mod desired;
 pub mod diff;
 pub mod probe_index;
 pub mod quorum;
+pub mod rs_probes;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ use crate::ipvs::{IpvsError, Protocol, ServiceEntry, ServiceFlags, ServiceKey, T
 use desired::Table;
 use probe_index::ProbeIndex;
 use quorum::QuorumChange;
+use rs_probes::RsProbes;
 
 /// A virtual server's identity across reloads.
 pub type VsIdent = (VsAddress, Protocol);
@@ -67,7 +69,7 @@ pub struct Reconciler {
     /// Health of each probe, by id.
     health: Vec<bool>,
     /// Probe ids of each real server: `[vs][rs]`.
-    rs_probes: Vec<Vec<Vec<usize>>>,
+    rs_probes: RsProbes,
     /// Service keys of each virtual server.
     vs_keys: Vec<Vec<ServiceKey>>,
     quorum: HashMap<VsIdent, bool>,
@@ -78,6 +80,10 @@ pub struct Reconciler {
     owned: BTreeSet<ServiceKey>,
     actual: Table,
 }
+
+/// Batches of at least this many changes (a start, a big reload) repack the
+/// cached table (see [`desired::repacked`]).
+const REPACK_AFTER: usize = 1000;
 
 fn vs_ident(vs: &VirtualServer) -> VsIdent {
     (vs.address.clone(), vs.protocol)
@@ -104,7 +110,7 @@ impl Reconciler {
             config: Config::default(),
             probes: ProbeIndex::default(),
             health: Vec::new(),
-            rs_probes: Vec::new(),
+            rs_probes: RsProbes::new(),
             vs_keys: Vec::new(),
             quorum: HashMap::new(),
             rs_up: Vec::new(),
@@ -122,13 +128,13 @@ impl Reconciler {
         let old_health = std::mem::take(&mut self.health);
         let old_up = self.rs_up_by_ident();
         let mut index = probe_index::Builder::default();
-        self.rs_probes.clear();
+        self.rs_probes = RsProbes::new();
         self.vs_keys.clear();
         for (v, vs) in config.virtual_servers.iter().enumerate() {
             let keys = desired::service_keys(&config, vs);
             self.owned.extend(keys.iter().copied());
             self.vs_keys.push(keys);
-            let mut per_rs = Vec::with_capacity(vs.real_servers.len());
+            self.rs_probes.push_vs();
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 let mut ids = Vec::with_capacity(rs.checks.len());
                 for (c, check) in rs.checks.iter().enumerate() {
@@ -142,10 +148,10 @@ impl Reconciler {
                     }
                     ids.push(id);
                 }
-                per_rs.push(ids);
+                self.rs_probes.push_rs(ids);
             }
-            self.rs_probes.push(per_rs);
         }
+        self.rs_probes.shrink_to_fit();
         let idents: std::collections::HashSet<_> =
             config.virtual_servers.iter().map(vs_ident).collect();
         self.quorum.retain(|k, _| idents.contains(k));
@@ -227,10 +233,10 @@ impl Reconciler {
     ) -> impl Iterator<Item = (ProbeSpec, bool)> + 'a {
         let active: Option<Vec<bool>> = (!suspended.is_empty()).then(|| {
             let mut active = vec![false; self.probes.len()];
-            for (v, per_rs) in self.rs_probes.iter().enumerate() {
+            for v in 0..self.rs_probes.vs_count() {
                 if !suspended.contains(&v) {
-                    for id in per_rs.iter().flatten() {
-                        active[*id] = true;
+                    for id in self.rs_probes.of_vs(v) {
+                        active[id] = true;
                     }
                 }
             }
@@ -246,8 +252,8 @@ impl Reconciler {
     /// How many real servers (over all virtual servers) each probe serves.
     pub fn probe_fanout(&self) -> Vec<usize> {
         let mut n = vec![0; self.probes.len()];
-        for ids in self.rs_probes.iter().flatten().flatten() {
-            n[*ids] += 1;
+        for id in self.rs_probes.all() {
+            n[id] += 1;
         }
         n
     }
@@ -269,8 +275,8 @@ impl Reconciler {
                 });
                 if let Some(dest) = present {
                     let up = !(rs.inhibit_on_failure && dest.weight == 0 && rs.weight != 0);
-                    for id in &self.rs_probes[v][r] {
-                        self.health[*id] = up;
+                    for id in self.rs_probes.of(v, r) {
+                        self.health[id] = up;
                     }
                 }
             }
@@ -308,7 +314,7 @@ impl Reconciler {
     }
 
     fn rs_healthy(&self, v: usize, r: usize) -> bool {
-        self.rs_probes[v][r].iter().all(|id| self.health[*id])
+        self.rs_probes.of(v, r).all(|id| self.health[id])
     }
 
     /// The table the config asks for now; records real server and quorum
@@ -321,7 +327,7 @@ impl Reconciler {
             let mut live_weight: i64 = 0;
             let mut live = Vec::new();
             for (r, rs) in vs.real_servers.iter().enumerate() {
-                let up = self.rs_probes[v][r].iter().all(|id| self.health[*id]);
+                let up = self.rs_probes.of(v, r).all(|id| self.health[id]);
                 let before = self.rs_up[v][r].replace(up);
                 if before.is_some_and(|b| b != up) {
                     let (script, event) = if up {
@@ -331,7 +337,7 @@ impl Reconciler {
                     };
                     if let Some(script) = script {
                         scripts.push(ScriptRun {
-                            script: script.clone(),
+                            script: Script::clone(script),
                             event,
                             subject: format!(
                                 "{} rs={}",
@@ -368,7 +374,7 @@ impl Reconciler {
                     }
                     if let Some(script) = script {
                         scripts.push(ScriptRun {
-                            script: script.clone(),
+                            script: Script::clone(script),
                             event,
                             subject: describe_vs(vs),
                         });
@@ -425,6 +431,9 @@ impl Reconciler {
                 Err(e) => failures.push((op, e.clone())),
             }
         }
+        if ops.len() >= REPACK_AFTER {
+            self.actual = desired::repacked(std::mem::take(&mut self.actual));
+        }
         let wanted: BTreeSet<ServiceKey> = self.vs_keys.iter().flatten().copied().collect();
         self.owned
             .retain(|k| wanted.contains(k) || self.actual.contains_key(k));
@@ -458,7 +467,7 @@ impl Reconciler {
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 if let (true, Some(script)) = (self.rs_healthy(v, r), &rs.notify_down) {
                     out.push(ScriptRun {
-                        script: script.clone(),
+                        script: Script::clone(script),
                         event: "notify_down",
                         subject: format!("{} rs={}", describe_vs(vs), rs_name(rs.addr, rs.port)),
                     });

@@ -193,8 +193,8 @@ fn lost_quorum_brings_the_sorry_server_and_its_script() {
 #[test]
 fn notify_scripts_follow_transitions_only() {
     let mut cfg = two_by_three();
-    cfg.virtual_servers[0].real_servers[0].notify_up = script("/bin/up rs1");
-    cfg.virtual_servers[0].real_servers[0].notify_down = script("/bin/down rs1");
+    cfg.virtual_servers[0].real_servers[0].notify_up = script("/bin/up rs1").map(Box::new);
+    cfg.virtual_servers[0].real_servers[0].notify_down = script("/bin/down rs1").map(Box::new);
     let mut r = Reconciler::new(cfg);
     let mut t = MemoryTable::new();
     assert!(
@@ -336,8 +336,8 @@ fn omega_runs_down_scripts_of_live_servers_at_stop() {
     let v = &mut cfg.virtual_servers[0];
     v.omega = true;
     v.quorum_down = script("/bin/qdown");
-    v.real_servers[0].notify_down = script("/bin/down rs1");
-    v.real_servers[1].notify_down = script("/bin/down rs2");
+    v.real_servers[0].notify_down = script("/bin/down rs1").map(Box::new);
+    v.real_servers[1].notify_down = script("/bin/down rs2").map(Box::new);
     let mut r = Reconciler::new(cfg);
     let mut t = MemoryTable::new();
     round(&mut r, &mut t);

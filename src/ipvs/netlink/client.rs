@@ -74,11 +74,15 @@ impl NetlinkTable {
     }
 
     /// Send requests that each want an ack, pipelined in windows; one result
-    /// per request, in order.
-    pub fn transact(&mut self, msgs: Vec<IpvsMessage>) -> Vec<Result<(), IpvsError>> {
-        let total = msgs.len();
-        let mut results: Vec<Result<(), IpvsError>> = Vec::with_capacity(total);
+    /// per request, in order. The requests are built as they are sent: only
+    /// one window's worth is ever held (20,000 destination requests built
+    /// up front would hold some 20 MB of attributes).
+    pub fn transact(
+        &mut self,
+        msgs: impl IntoIterator<Item = IpvsMessage>,
+    ) -> Vec<Result<(), IpvsError>> {
         let mut msgs = msgs.into_iter().peekable();
+        let mut results: Vec<Result<(), IpvsError>> = Vec::with_capacity(msgs.size_hint().0);
         let mut buf = Vec::with_capacity(MAX_DATAGRAM + 4096);
         while msgs.peek().is_some() {
             buf.clear();
@@ -269,7 +273,7 @@ impl IpvsTable for NetlinkTable {
     }
 
     fn apply(&mut self, ops: &[TableOp]) -> Vec<Result<(), IpvsError>> {
-        self.transact(ops.iter().map(op_message).collect())
+        self.transact(ops.iter().map(op_message))
     }
 
     fn flush(&mut self) -> Result<(), IpvsError> {
