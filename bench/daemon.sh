@@ -6,7 +6,7 @@
 # 20000). See tests/kernel_daemon_bench.rs for what is measured and how.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --release -q --test kernel_daemon_bench --no-run 2>/dev/null
+cargo test --release -q --test kernel_daemon_bench --no-run
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0

@@ -184,6 +184,7 @@ fn diagnose(guest: &mut Guest, name: &str) {
         grep -v 'gained quorum' /run/bg/{name}.log | head -n 12 | cut -c1-250
         grep -E 'started|applied|open files|error' /run/bg/{name}.log | head -n 8 | cut -c1-250
         tail -n 3 /run/bg/{name}.log | cut -c1-200
+        echo cpu since start, user and system, in ticks of 10 ms: $(cut -d' ' -f14,15 /proc/$p/stat)
         grep -E 'Threads|VmHWM|VmRSS|RssAnon|RssFile' /proc/$p/status
         cat /proc/$p/smaps_rollup
         awk '/^[0-9a-f]+-/ {{ name = $6 }} /^Rss:/ && $2 > 500 {{ print $2, name }}' /proc/$p/smaps | sort -rn | head -n 12"

@@ -133,6 +133,15 @@ async fn run_in_turn<F: std::future::Future<Output = ()>>(futures: impl Iterator
     }
 }
 
+/// CPU time this process has used so far, user and system, in ms.
+fn cpu_so_far() -> (u64, u64) {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid out pointer; RUSAGE_SELF cannot fail.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let ms = |t: libc::timeval| t.tv_sec as u64 * 1000 + t.tv_usec as u64 / 1000;
+    (ms(usage.ru_utime), ms(usage.ru_stime))
+}
+
 impl Daemon {
     /// Start: config, table, adoption, probes, first reconcile.
     pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
@@ -192,6 +201,8 @@ impl Daemon {
         // `alpha`) already says what the table should hold, and 20,000
         // probes starting at once would only slow the 20,000 writes down.
         let changes = daemon.reconcile().await;
+        let (user_ms, system_ms) = cpu_so_far();
+        tracing::debug!(user_ms, system_ms, "start: table written");
         daemon
             .engine
             .set_probes(daemon.reconciler.probes_except(&daemon.suspended));
