@@ -7,32 +7,32 @@
 mod checker_support;
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use checker_support::*;
 use lvsd::checker::ProbeResult;
 use lvsd::config::CheckCommon;
 
+/// Waits (up to 2 s) until `counter` of `backend` reaches `n`, and checks
+/// it is exactly `n`.
+fn wait_count(backend: &Backend, counter: &AtomicU64, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while counter.load(Ordering::Relaxed) < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(counter.load(Ordering::Relaxed), n, "{:?}", backend.stats);
+}
+
 /// Waits until `backend` has accepted `n` connections: a verdict comes with
 /// the handshake, before the backend's accept().
 fn wait_accepted(backend: &Backend, n: u64) {
-    let accepted = || backend.stats.accepted.load(Ordering::Relaxed);
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while accepted() < n && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(accepted(), n, "{:?}", backend.stats);
+    wait_count(backend, &backend.stats.accepted, n);
 }
 
 /// Waits until `backend` has seen `n` connections end cleanly.
 fn wait_clean(backend: &Backend, n: u64) {
-    let clean = || backend.stats.clean.load(Ordering::Relaxed);
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while clean() < n && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(clean(), n, "{:?}", backend.stats);
+    wait_count(backend, &backend.stats.clean, n);
 }
 
 /// How late a verdict may come after `connect_timeout`.
