@@ -302,14 +302,22 @@ fn bench_daemon_against_keepalived() {
     }
     for n in sizes("LVSD_BENCH_RELOAD", "20000") {
         let services = n.div_ceil(PER_VS);
-        // delay_loop 300: fewer checks/s competing with the reload.
+        // delay_loop 1800: few checks a second competing with the reload.
+        // Under TCG a probe costs the guest's one CPU about a millisecond
+        // (veth, a namespace, the backend): 100,000 probes every 300 s took
+        // most of it, and even a separate `lvsd -t` ran 6x slower then.
         guest
-            .write_file("/tmp/bench.conf", config(n, 300).as_bytes())
+            .write_file("/tmp/bench.conf", config(n, 1800).as_bytes())
             .unwrap();
+        let log_env = if std::env::var_os("LVSD_BENCH_DIAG").is_some() {
+            "env LVSD_LOG=info,lvsd::daemon::event_loop=debug "
+        } else {
+            ""
+        };
         let start = start_until_table(
             guest,
             "lvsd",
-            "lvsd -n -l -f /tmp/bench.conf --state-file /tmp/bench.json",
+            &format!("{log_env}lvsd -n -l -f /tmp/bench.conf --state-file /tmp/bench.json"),
             3 + services + n,
         );
         guest
@@ -326,6 +334,15 @@ fn bench_daemon_against_keepalived() {
             )
             .unwrap();
         let log = guest.log_of("lvsd").unwrap();
+        if std::env::var_os("LVSD_BENCH_DIAG").is_some() {
+            let mut reloading = false;
+            for line in log.lines() {
+                reloading |= line.contains("reloading");
+                if reloading && (line.contains("reload") || line.contains("planned")) {
+                    println!("diag: {}", &line[..line.len().min(200)]);
+                }
+            }
+        }
         kill_and_flush(guest, "lvsd");
         let reload = log_span(&log, "reloading", "reload complete");
         let line = log

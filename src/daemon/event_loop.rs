@@ -377,6 +377,7 @@ impl Daemon {
         match load_config(&self.opts).await {
             Ok(config) => match ScriptPolicy::from_config(&config.global) {
                 Ok(policy) => {
+                    tracing::debug!("reload: config read");
                     self.policy = policy;
                     let old = self.reconciler.config().global.clone();
                     let new = config.global.clone();
@@ -385,6 +386,7 @@ impl Daemon {
                     })
                     .await;
                     let changed = self.reconciler.reload(config);
+                    tracing::debug!(changed, "reload: config indexed");
                     self.ha_wanted = ha_suspend::wanted(self.reconciler.config());
                     let suspended = suspended_now(self.reconciler.config());
                     // The same probes as before: the engine already runs
