@@ -99,6 +99,14 @@ impl ProbeTable {
             if let Some(&id) = self.by_spec.get(&spec) {
                 if let Some(slot) = self.slots[id as usize].as_mut() {
                     slot.seen = self.epoch;
+                    if !Arc::ptr_eq(&slot.spec.check, &spec.check) {
+                        // The same check from a new config: hold the new
+                        // config's copy, so the old config can be freed.
+                        let spec = Arc::new(spec);
+                        self.by_spec.remove(&spec);
+                        self.by_spec.insert(Arc::clone(&spec), id);
+                        slot.spec = spec;
+                    }
                 }
                 continue;
             }
@@ -186,5 +194,42 @@ impl ProbeTable {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.by_spec.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Check, CheckCommon, TcpCheck};
+
+    fn check(port: u16) -> Arc<Check> {
+        Arc::new(Check::Tcp(TcpCheck {
+            common: CheckCommon::new("127.0.0.1".parse().unwrap(), port),
+        }))
+    }
+
+    #[test]
+    fn set_keeps_equal_probes_and_takes_the_new_configs_copy() {
+        let mut table = ProbeTable::default();
+        let now = Instant::now();
+        let (a, b) = (check(1), check(2));
+        let added = table.set(
+            [(ProbeSpec::shared(&a), true), (ProbeSpec::shared(&b), true)],
+            now,
+        );
+        assert_eq!((added.added.len(), added.removed), (2, 0));
+        table.slot_mut(0).unwrap().probes_sent = 7;
+        // A reload: an equal check for port 1 (another Arc), port 2 gone.
+        let a2 = check(1);
+        let changes = table.set([(ProbeSpec::shared(&a2), false)], now);
+        assert_eq!((changes.added.len(), changes.removed), (0, 1));
+        assert_eq!(table.len(), 1);
+        let slot = table.slot_mut(0).unwrap();
+        // The probe kept its state, and holds the new config's check: the
+        // old one is referenced by nobody else now.
+        assert_eq!(slot.probes_sent, 7);
+        assert!(Arc::ptr_eq(&slot.spec.check, &a2));
+        assert_eq!(Arc::strong_count(&a), 1);
+        assert!(table.by_spec.keys().all(|k| Arc::ptr_eq(&k.check, &a2)));
     }
 }
