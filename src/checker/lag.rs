@@ -1,6 +1,6 @@
 //! Schedule lag: how late probes start compared with when they were due.
 //!
-//! Every probe task records, lock-free, how long after its deadline it
+//! The prober records, lock-free, how long after its deadline each probe
 //! actually started. A growing lag means the engine cannot keep up with its
 //! schedule (too many probes for the CPU it has); the benchmark reads the
 //! percentiles from here.
@@ -13,7 +13,7 @@ const BUCKET: Duration = Duration::from_micros(250);
 /// Buckets: 0–250 µs, 250–500 µs, … up to 100 ms, then one overflow bucket.
 const BUCKETS: usize = 401;
 
-/// A histogram of probe start lags, shared by all probe tasks.
+/// A histogram of probe start lags, shared by the prober and the engine.
 #[derive(Debug)]
 pub struct LagHistogram {
     counts: Box<[AtomicU64]>,

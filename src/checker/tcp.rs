@@ -247,10 +247,8 @@ fn drained_now(sock: &SockRef<'_>) -> bool {
 }
 
 /// Reads and discards until end of file (`Ok`), or an error: `WouldBlock`
-/// when nothing more is there yet.
-///
-/// The buffer lives on this plain function's stack, not in the probe's
-/// future, which keeps every probe task small.
+/// when nothing more is there yet. The buffer lives on the stack: a
+/// closing socket holds nothing but its fd.
 fn read_until_blocked(sock: &SockRef<'_>) -> io::Result<()> {
     let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
     loop {
