@@ -494,9 +494,10 @@ fn drift_is_repaired_and_foreign_services_are_left_alone() {
 }
 
 /// `lvs_timeouts` and `lvs_sync_daemon` from `global_defs` reach the kernel
-/// at start.
+/// at start; a reload that changes the sync daemon restarts it, and lvsd's
+/// stop stops it.
 #[test]
-fn global_timeouts_and_sync_daemon_are_set_at_start() {
+fn global_timeouts_and_sync_daemon_follow_start_reload_and_stop() {
     let Some(mut guest) = guest() else { return };
     let guest = &mut *guest;
     guest
@@ -529,8 +530,15 @@ virtual_server 10.10.0.3 80 {
     wait_log(guest, "lvsd", "lvsd started", 1);
     let timeouts = guest.run_ok("ipvsadm -L --timeout");
     let daemons = guest.run_ok("ipvsadm -L --daemon");
+    // A reload with another sync id restarts the daemon with it.
+    guest.run_ok("sed -i 's/VI_1 id 7/VI_1 id 9/' /tmp/settings.conf");
+    guest.signal("lvsd", "HUP").unwrap();
+    wait_log(guest, "lvsd", "reload complete", 1);
+    let reloaded = guest.run_ok("ipvsadm -L --daemon");
+    // Stopping stops it.
     let log = guest.stop("lvsd").unwrap();
-    guest.run_ok("ipvsadm --stop-daemon backup; ipvsadm --set 900 120 300; ipvsadm -C");
+    let stopped = guest.run_ok("ipvsadm -L --daemon");
+    guest.run_ok("ipvsadm --stop-daemon backup || true; ipvsadm --set 900 120 300; ipvsadm -C");
     assert_eq!(before.trim(), "Timeout (tcp tcpfin udp): 900 120 300");
     assert_eq!(
         timeouts.trim(),
@@ -540,6 +548,14 @@ virtual_server 10.10.0.3 80 {
     assert!(
         daemons.contains("backup sync daemon (mcast=veth-lb1, syncid=7,"),
         "{daemons}\nlvsd log:\n{log}"
+    );
+    assert!(
+        reloaded.contains("backup sync daemon (mcast=veth-lb1, syncid=9,"),
+        "{reloaded}\nlvsd log:\n{log}"
+    );
+    assert!(
+        !stopped.contains("sync daemon"),
+        "{stopped}\nlvsd log:\n{log}"
     );
 }
 

@@ -492,6 +492,9 @@ impl Daemon {
             let ops = self.reconciler.stop_ops(mode);
             self.apply(ops).await;
         }
+        if self.reconciler.config().global.lvs_sync_daemon.is_some() {
+            with_table(&self.table, kernel_settings::stop_sync_daemon).await;
+        }
         tracing::info!("stopped");
         Ok(())
     }

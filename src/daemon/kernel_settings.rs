@@ -55,8 +55,14 @@ pub fn apply(table: &mut dyn IpvsTable, old: Option<&GlobalDefs>, new: &GlobalDe
             }
         }
     }
+    let running = old.and_then(|o| o.lvs_sync_daemon.as_ref());
+    if running.is_some() && running != new.lvs_sync_daemon.as_ref() {
+        // Changed or gone: the kernel runs one backup daemon at a time, so
+        // the old one stops before a new one can start.
+        stop_sync_daemon(table);
+    }
     if let Some(d) = &new.lvs_sync_daemon {
-        if old.and_then(|o| o.lvs_sync_daemon.as_ref()) != Some(d) {
+        if running != Some(d) {
             match table.start_sync_daemon(&sync_daemon(d)) {
                 // Left running by an earlier lvsd (the kernel keeps it).
                 Err(IpvsError::Exists) => tracing::info!(
@@ -73,6 +79,15 @@ pub fn apply(table: &mut dyn IpvsTable, old: Option<&GlobalDefs>, new: &GlobalDe
                 }
             }
         }
+    }
+}
+
+/// At stop (and when a reload drops or changes `lvs_sync_daemon`): stop
+/// the backup sync daemon lvsd started. A daemon already gone is no error.
+pub fn stop_sync_daemon(table: &mut dyn IpvsTable) {
+    match table.stop_sync_daemon(settings::SyncState::Backup) {
+        Ok(()) => tracing::info!("lvs_sync_daemon stopped"),
+        Err(e) => tracing::warn!(error = %e, "lvs_sync_daemon: cannot stop"),
     }
 }
 

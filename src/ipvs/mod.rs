@@ -80,4 +80,10 @@ pub trait IpvsTable {
     fn start_sync_daemon(&mut self, _daemon: &settings::SyncDaemon) -> Result<(), IpvsError> {
         Ok(())
     }
+
+    /// Stop the connection sync daemon in `state` (`ipvsadm --stop-daemon`).
+    /// Tables without sync daemons (in memory) accept and ignore it.
+    fn stop_sync_daemon(&mut self, _state: settings::SyncState) -> Result<(), IpvsError> {
+        Ok(())
+    }
 }

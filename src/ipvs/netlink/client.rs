@@ -290,6 +290,10 @@ impl IpvsTable for NetlinkTable {
         self.start_daemon(daemon)
     }
 
+    fn stop_sync_daemon(&mut self, state: SyncState) -> Result<(), IpvsError> {
+        self.stop_daemon(state)
+    }
+
     fn apply_one(&mut self, op: &TableOp) -> Result<(), IpvsError> {
         self.one(op_message(op))
     }
