@@ -310,9 +310,12 @@ fn bench_daemon_against_keepalived() {
             .write_file("/tmp/bench.conf", config(n, 1800).as_bytes())
             .unwrap();
         let log_env = if std::env::var_os("LVSD_BENCH_DIAG").is_some() {
-            "env LVSD_LOG=info,lvsd::daemon::event_loop=debug "
+            format!(
+                "env LVSD_LOG=info,lvsd::daemon::event_loop=debug {} ",
+                std::env::var("LVSD_BENCH_DIAG_ENV").unwrap_or_default()
+            )
         } else {
-            ""
+            String::new()
         };
         let start = start_until_table(
             guest,
