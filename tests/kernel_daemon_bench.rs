@@ -150,13 +150,32 @@ fn start_until_table(guest: &mut Guest, name: &str, command: &str, lines: usize)
                     [ $(( $(uptime_cs) - t0 )) -gt 60000 ] && exit 1
                     sleep 0.1
                 done
-                echo $(( $(uptime_cs) - t0 ))"
+                echo $(( $(uptime_cs) - t0 ))
+                for q in $p $(children_of $p); do cut -d' ' -f14,15 /proc/$q/stat; done | awk '{{ u += $1; s += $2 }} END {{ print u, s }}'"
             ),
             Duration::from_secs(660),
         )
         .expect("guest answers");
     assert!(out.success(), "{name} never completed the table: {out}");
-    out.stdout.trim().parse::<f64>().expect("centiseconds") / 100.0
+    let mut lines = out.stdout.lines();
+    let seconds = lines
+        .next()
+        .and_then(|l| l.trim().parse::<f64>().ok())
+        .expect("centiseconds")
+        / 100.0;
+    // Commentary: where the time went, user and system (the kernel's IPVS
+    // work, netlink, page faults), in ticks of 10 ms.
+    if let Some(cpu) = lines.next() {
+        let ticks: Vec<f64> = cpu.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+        if let [user, system] = ticks[..] {
+            println!(
+                "cpu: {name} at the complete table: user {:.2} s, system {:.2} s",
+                user / 100.0,
+                system / 100.0
+            );
+        }
+    }
+    seconds
 }
 
 /// Peak RSS in MiB of NAME and its children (keepalived forks its checker).

@@ -49,7 +49,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::lag::LagHistogram;
 use super::probe_table::{ProbeTable, Slot};
-use super::schedule::Step;
+use super::schedule::{Step, Timing};
 use super::{probe, tcp, HealthEvent, ProbeResult, ProbeSpec};
 use crate::config::{Check, CloseMode};
 
@@ -229,7 +229,14 @@ impl Driver {
                 self.close_all();
                 return;
             }
-            for armed in table.armed.drain(..) {
+            // Taken, not drained: the start's 20,000 entries leave no
+            // capacity behind.
+            let armed = if table.armed.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut table.armed)
+            };
+            for armed in armed {
                 let timer = Timer::Probe {
                     id: armed.id,
                     gen: armed.gen,
@@ -475,7 +482,8 @@ impl Driver {
         result: ProbeResult,
     ) -> Option<Duration> {
         let slot = table.get_mut(owner.id, owner.gen)?;
-        let step = slot.state.record(result.ok, &slot.timing);
+        let timing = Timing::of(slot.spec.check.common());
+        let step = slot.state.record(result.ok, &timing);
         let due = next_due(owner.due, result.latency, step.next_in, Instant::now());
         let timer = Timer::Probe {
             id: owner.id,

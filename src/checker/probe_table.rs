@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use super::probe;
-use super::schedule::{HealthState, Timing};
+use super::schedule::HealthState;
 use super::{ProbeResult, ProbeSpec};
 
 /// One probe.
@@ -24,8 +24,6 @@ pub struct Slot {
     pub spec: Arc<ProbeSpec>,
     /// Changes when the slot is reused.
     pub gen: u32,
-    /// Its keepalived timing.
-    pub timing: Timing,
     /// Its health under keepalived's retry rules.
     pub state: HealthState,
     /// The latest result, if it has run.
@@ -121,7 +119,6 @@ impl ProbeTable {
             };
             self.next_gen = self.next_gen.wrapping_add(1);
             let slot = Slot {
-                timing: Timing::of(common),
                 state: HealthState::new(initially_up),
                 spec: Arc::clone(&spec),
                 gen: self.next_gen,
