@@ -166,7 +166,10 @@ fn start_until_table(guest: &mut Guest, name: &str, command: &str, lines: usize)
     // Commentary: where the time went, user and system (the kernel's IPVS
     // work, netlink, page faults), in ticks of 10 ms.
     if let Some(cpu) = lines.next() {
-        let ticks: Vec<f64> = cpu.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+        let ticks: Vec<f64> = cpu
+            .split_whitespace()
+            .filter_map(|t| t.parse().ok())
+            .collect();
         if let [user, system] = ticks[..] {
             println!(
                 "cpu: {name} at the complete table: user {:.2} s, system {:.2} s",
@@ -186,6 +189,19 @@ fn peak_rss_mib(guest: &mut Guest, name: &str) -> f64 {
         for q in $p $(children_of $p); do grep VmHWM /proc/$q/status; done | awk '{{ s += $2 }} END {{ print s }}'"
     ));
     out.trim().parse::<f64>().expect("kB") / 1024.0
+}
+
+/// With `LVSD_BENCH_DIAG`, the prefix of lvsd's command: its start and
+/// reload phases logged at debug level, plus `LVSD_BENCH_DIAG_ENV`.
+fn diag_env() -> String {
+    if std::env::var_os("LVSD_BENCH_DIAG").is_some() {
+        format!(
+            "env LVSD_LOG=info,lvsd::daemon::event_loop=debug {} ",
+            std::env::var("LVSD_BENCH_DIAG_ENV").unwrap_or_default()
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// `LVSD_BENCH_DIAG`: where NAME's time and memory went. Its log's first
@@ -276,15 +292,7 @@ fn bench_daemon_against_keepalived() {
         guest
             .write_file("/tmp/bench.conf", config(n, 60).as_bytes())
             .unwrap();
-        // The diagnosis wants the start's phases, logged at debug level.
-        let log_env = if std::env::var_os("LVSD_BENCH_DIAG").is_some() {
-            format!(
-                "env LVSD_LOG=info,lvsd::daemon::event_loop=debug {} ",
-                std::env::var("LVSD_BENCH_DIAG_ENV").unwrap_or_default()
-            )
-        } else {
-            String::new()
-        };
+        let log_env = diag_env();
         let lvsd_start = start_until_table(
             guest,
             "lvsd",
@@ -328,14 +336,7 @@ fn bench_daemon_against_keepalived() {
         guest
             .write_file("/tmp/bench.conf", config(n, 1800).as_bytes())
             .unwrap();
-        let log_env = if std::env::var_os("LVSD_BENCH_DIAG").is_some() {
-            format!(
-                "env LVSD_LOG=info,lvsd::daemon::event_loop=debug {} ",
-                std::env::var("LVSD_BENCH_DIAG_ENV").unwrap_or_default()
-            )
-        } else {
-            String::new()
-        };
+        let log_env = diag_env();
         let start = start_until_table(
             guest,
             "lvsd",
