@@ -30,7 +30,7 @@ fn http_server(answer: &'static str) -> u16 {
 }
 
 fn http(port: u16, codes: Vec<(u16, u16)>, digest: Option<&str>) -> Check {
-    Check::Http(HttpCheck {
+    Check::Http(Box::new(HttpCheck {
         common: tcp_check("127.0.0.1", port),
         tls: false,
         urls: vec![Url {
@@ -41,7 +41,7 @@ fn http(port: u16, codes: Vec<(u16, u16)>, digest: Option<&str>) -> Check {
             regex: None,
         }],
         virtualhost: Some("www.example.test".into()),
-    })
+    }))
 }
 
 #[tokio::test]
@@ -82,13 +82,13 @@ async fn http_get_to_a_closed_port_fails() {
 }
 
 fn misc(path: &str, timeout_ms: Option<u64>, dynamic: bool) -> Check {
-    Check::Misc(MiscCheck {
+    Check::Misc(Box::new(MiscCheck {
         common: tcp_check("127.0.0.1", 1),
         path: path.into(),
         timeout: timeout_ms.map(Duration::from_millis),
         dynamic,
         user: None,
-    })
+    }))
 }
 
 #[tokio::test]

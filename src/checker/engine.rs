@@ -235,10 +235,10 @@ mod tests {
         let dns = |port| {
             let mut c = common();
             c.connect_port = port;
-            ProbeSpec::new(&Check::Dns(OtherCheck {
+            ProbeSpec::new(&Check::Dns(Box::new(OtherCheck {
                 common: c,
                 settings: vec![],
-            }))
+            })))
         };
         engine.set_probes(vec![(dns(53), false), (dns(54), true)]);
         let mut events = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];

@@ -108,25 +108,25 @@ impl Typer<'_> {
                     );
                 }
                 let tls = kind == CheckKw::SslGet;
-                vec![Check::Http(HttpCheck {
+                vec![Check::Http(Box::new(HttpCheck {
                     common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
                     tls,
                     urls: std::mem::take(&mut r.urls),
                     virtualhost: vhost,
-                })]
+                }))]
             }
             CheckKw::Misc => {
                 let Some(path) = r.misc_path.clone() else {
                     self.error(&kw, "MISC_CHECK needs `misc_path COMMAND`");
                     return Vec::new();
                 };
-                vec![Check::Misc(MiscCheck {
+                vec![Check::Misc(Box::new(MiscCheck {
                     common: common(&r.conn, &r),
                     path,
                     timeout: r.misc_timeout,
                     dynamic: r.misc_dynamic,
                     user: r.user.clone().map(Box::new),
-                })]
+                }))]
             }
             CheckKw::Smtp => {
                 // The first `host` configures the checker itself; each further one is another checker.
@@ -142,18 +142,18 @@ impl Typer<'_> {
                 conns
                     .iter()
                     .map(|c| {
-                        Check::Smtp(OtherCheck {
+                        Check::Smtp(Box::new(OtherCheck {
                             common: common(c, &r),
                             settings: r.settings.clone(),
-                        })
+                        }))
                     })
                     .collect()
             }
             other => {
-                let c = OtherCheck {
+                let c = Box::new(OtherCheck {
                     common: common(&r.conn, &r),
                     settings: r.settings.clone(),
-                };
+                });
                 vec![match other {
                     CheckKw::Dns => Check::Dns(c),
                     CheckKw::Udp => Check::Udp(c),

@@ -463,22 +463,24 @@ pub struct OtherCheck {
 pub enum Check {
     /// `TCP_CHECK`.
     Tcp(TcpCheck),
-    /// `HTTP_GET` / `SSL_GET`.
-    Http(HttpCheck),
+    /// `HTTP_GET` / `SSL_GET` (boxed, as every kind but TCP: a config may
+    /// hold 100,000 checks, nearly all `TCP_CHECK`, and the enum is as big
+    /// as its biggest variant).
+    Http(Box<HttpCheck>),
     /// `MISC_CHECK`.
-    Misc(MiscCheck),
+    Misc(Box<MiscCheck>),
     /// `SMTP_CHECK`.
-    Smtp(OtherCheck),
+    Smtp(Box<OtherCheck>),
     /// `DNS_CHECK`.
-    Dns(OtherCheck),
+    Dns(Box<OtherCheck>),
     /// `UDP_CHECK`.
-    Udp(OtherCheck),
+    Udp(Box<OtherCheck>),
     /// `PING_CHECK`.
-    Ping(OtherCheck),
+    Ping(Box<OtherCheck>),
     /// `FILE_CHECK`.
-    File(OtherCheck),
+    File(Box<OtherCheck>),
     /// `BFD_CHECK`.
-    Bfd(OtherCheck),
+    Bfd(Box<OtherCheck>),
 }
 
 impl Check {
