@@ -231,12 +231,7 @@ impl Driver {
             }
             // Taken, not drained: the start's 20,000 entries leave no
             // capacity behind.
-            let armed = if table.armed.is_empty() {
-                Vec::new()
-            } else {
-                std::mem::take(&mut table.armed)
-            };
-            for armed in armed {
+            for armed in std::mem::take(&mut table.armed) {
                 let timer = Timer::Probe {
                     id: armed.id,
                     gen: armed.gen,
