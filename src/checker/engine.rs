@@ -166,16 +166,6 @@ impl Engine {
             .collect()
     }
 
-    /// How many probes run (unsupported kinds included).
-    pub fn len(&self) -> usize {
-        lock(&self.shared.table).len()
-    }
-
-    /// Whether no probe runs.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Probes done so far by every probe, summed.
     pub fn probes_sent(&self) -> u64 {
         lock(&self.shared.table)
@@ -188,11 +178,6 @@ impl Engine {
     /// engine was made (or [`LagHistogram::reset`]).
     pub fn lag(&self) -> &LagHistogram {
         &self.shared.lag
-    }
-
-    /// The prober thread, to read its CPU time (benchmarks).
-    pub fn prober_thread(&self) -> Option<&std::thread::Thread> {
-        self.prober.as_ref().map(JoinHandle::thread)
     }
 
     /// The prober thread's pthread id, for `pthread_getcpuclockid`.
