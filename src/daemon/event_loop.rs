@@ -133,13 +133,18 @@ async fn run_in_turn<F: std::future::Future<Output = ()>>(futures: impl Iterator
     }
 }
 
-/// CPU time this process has used so far, user and system, in ms.
-fn cpu_so_far() -> (u64, u64) {
+/// CPU time this process has used so far, user and system, in ms, and
+/// its minor page faults (fresh memory is what a big parse costs most).
+fn cpu_so_far() -> (u64, u64, u64) {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: a valid out pointer; RUSAGE_SELF cannot fail.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let ms = |t: libc::timeval| t.tv_sec as u64 * 1000 + t.tv_usec as u64 / 1000;
-    (ms(usage.ru_utime), ms(usage.ru_stime))
+    (
+        ms(usage.ru_utime),
+        ms(usage.ru_stime),
+        usage.ru_minflt as u64,
+    )
 }
 
 impl Daemon {
@@ -201,8 +206,8 @@ impl Daemon {
         // `alpha`) already says what the table should hold, and 20,000
         // probes starting at once would only slow the 20,000 writes down.
         let changes = daemon.reconcile().await;
-        let (user_ms, system_ms) = cpu_so_far();
-        tracing::debug!(user_ms, system_ms, "start: table written");
+        let (user_ms, system_ms, minflt) = cpu_so_far();
+        tracing::debug!(user_ms, system_ms, minflt, "start: table written");
         daemon
             .engine
             .set_probes(daemon.reconciler.probes_except(&daemon.suspended));
@@ -374,10 +379,17 @@ impl Daemon {
     async fn reload(&mut self) {
         notify(Status::Reloading);
         tracing::info!(config = %self.opts.config.display(), "reloading");
+        let at_start = cpu_so_far();
+        // CPU (ms) and minor faults since the reload began, for the debug log.
+        let spent = || {
+            let now = cpu_so_far();
+            (now.0 - at_start.0, now.1 - at_start.1, now.2 - at_start.2)
+        };
         match load_config(&self.opts).await {
             Ok(config) => match ScriptPolicy::from_config(&config.global) {
                 Ok(policy) => {
-                    tracing::debug!("reload: config read");
+                    let (user_ms, system_ms, minflt) = spent();
+                    tracing::debug!(user_ms, system_ms, minflt, "reload: config read");
                     self.policy = policy;
                     let old = self.reconciler.config().global.clone();
                     let new = config.global.clone();
@@ -386,7 +398,14 @@ impl Daemon {
                     })
                     .await;
                     let changed = self.reconciler.reload(config);
-                    tracing::debug!(changed, "reload: config indexed");
+                    let (user_ms, system_ms, minflt) = spent();
+                    tracing::debug!(
+                        changed,
+                        user_ms,
+                        system_ms,
+                        minflt,
+                        "reload: config indexed"
+                    );
                     self.ha_wanted = ha_suspend::wanted(self.reconciler.config());
                     let suspended = suspended_now(self.reconciler.config());
                     // The same probes as before: the engine already runs
