@@ -9,6 +9,7 @@
 
 pub mod desired;
 pub mod diff;
+pub mod dirty;
 pub mod probe_index;
 pub mod quorum;
 pub mod rs_probes;
@@ -22,6 +23,7 @@ use crate::checker::ProbeSpec;
 use crate::config::{Config, FlushOnStop, Script, VirtualServer, VsAddress};
 use crate::ipvs::{IpvsError, Protocol, ServiceEntry, ServiceFlags, ServiceKey, TableOp};
 use desired::Table;
+use dirty::{Dirty, Scope};
 use probe_index::ProbeIndex;
 use quorum::QuorumChange;
 use rs_probes::RsProbes;
@@ -79,6 +81,8 @@ pub struct Reconciler {
     rs_up: Vec<Vec<Option<bool>>>,
     owned: BTreeSet<ServiceKey>,
     actual: Table,
+    /// The virtual servers the next plan must look at.
+    dirty: Dirty,
 }
 
 /// Batches of at least this many changes (a start, a big reload) repack the
@@ -116,6 +120,7 @@ impl Reconciler {
             rs_up: Vec::new(),
             owned: BTreeSet::new(),
             actual: Table::new(),
+            dirty: Dirty::default(),
         };
         r.install(config);
         r
@@ -176,6 +181,9 @@ impl Reconciler {
             .collect();
         self.probes = index.finish();
         self.health.shrink_to_fit();
+        let keys: usize = self.vs_keys.iter().map(Vec::len).sum();
+        let distinct: BTreeSet<&ServiceKey> = self.vs_keys.iter().flatten().collect();
+        self.dirty = Dirty::new(&self.rs_probes, self.probes.len(), distinct.len() < keys);
         self.config = config;
     }
 
@@ -281,11 +289,13 @@ impl Reconciler {
                 }
             }
         }
+        self.dirty.all();
     }
 
     /// Replace the cached kernel table with a fresh dump (drift repair).
     pub fn refresh(&mut self, dump: &[ServiceEntry]) {
         self.actual = table_from_dump(dump, &self.owned);
+        self.dirty.all();
     }
 
     /// Record a probe's verdict. Unknown probes (from a config since
@@ -294,6 +304,7 @@ impl Reconciler {
         match self.probes.find(&self.config, spec) {
             Some(id) if self.health[id] != up => {
                 self.health[id] = up;
+                self.dirty.probe(id);
                 true
             }
             _ => false,
@@ -317,103 +328,115 @@ impl Reconciler {
         self.rs_probes.of(v, r).all(|id| self.health[id])
     }
 
-    /// The table the config asks for now; records real server and quorum
-    /// transitions and the scripts they call for.
-    fn desired(&mut self, scripts: &mut Vec<ScriptRun>) -> Table {
-        let mut table = Table::new();
-        for (v, vs) in self.config.virtual_servers.iter().enumerate() {
-            let ident = vs_ident(vs);
-            let mut dests = BTreeMap::new();
-            let mut live_weight: i64 = 0;
-            let mut live = Vec::new();
-            for (r, rs) in vs.real_servers.iter().enumerate() {
-                let up = self.rs_probes.of(v, r).all(|id| self.health[id]);
-                let before = self.rs_up[v][r].replace(up);
-                if before.is_some_and(|b| b != up) {
-                    let (script, event) = if up {
-                        (&rs.notify_up, "notify_up")
-                    } else {
-                        (&rs.notify_down, "notify_down")
-                    };
-                    if let Some(script) = script {
-                        scripts.push(ScriptRun {
-                            script: Script::clone(script),
-                            event,
-                            subject: format!(
-                                "{} rs={}",
-                                describe_vs(vs),
-                                rs_name(rs.addr, rs.port)
-                            ),
-                        });
-                    }
-                }
-                if up {
-                    live_weight += i64::from(rs.weight);
-                    live.push(desired::destination(rs, rs.weight));
-                } else if rs.inhibit_on_failure {
-                    let d = desired::destination(rs, 0);
-                    dests.insert(d.key, d);
+    /// The services virtual server `v` asks for now, into `table`; records
+    /// its real server and quorum transitions and the scripts they call for.
+    fn desired_vs(&mut self, v: usize, scripts: &mut Vec<ScriptRun>, table: &mut Table) {
+        let Some(vs) = self.config.virtual_servers.get(v) else {
+            return;
+        };
+        let ident = vs_ident(vs);
+        let mut dests = BTreeMap::new();
+        let mut live_weight: i64 = 0;
+        let mut live = Vec::new();
+        for (r, rs) in vs.real_servers.iter().enumerate() {
+            let up = self.rs_probes.of(v, r).all(|id| self.health[id]);
+            let before = self.rs_up[v][r].replace(up);
+            if before.is_some_and(|b| b != up) {
+                let (script, event) = if up {
+                    (&rs.notify_up, "notify_up")
+                } else {
+                    (&rs.notify_down, "notify_down")
+                };
+                if let Some(script) = script {
+                    scripts.push(ScriptRun {
+                        script: Script::clone(script),
+                        event,
+                        subject: format!("{} rs={}", describe_vs(vs), rs_name(rs.addr, rs.port)),
+                    });
                 }
             }
-            // A virtual server starts without quorum, as in keepalived: its
-            // first evaluation with enough live weight is a gain, and runs
-            // `quorum_up` (observed with keepalived 2.2.7 in the guest).
-            let quorum_up = self.quorum.entry(ident).or_insert(false);
-            match quorum::evaluate(quorum_up, live_weight, vs.quorum, vs.hysteresis) {
-                QuorumChange::Same => {}
-                change => {
-                    let (script, event) = if change == QuorumChange::Lost {
-                        (&vs.quorum_down, "quorum_down")
-                    } else {
-                        (&vs.quorum_up, "quorum_up")
-                    };
-                    if change == QuorumChange::Lost {
-                        tracing::warn!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "lost quorum");
-                    } else {
-                        tracing::info!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "gained quorum");
-                    }
-                    if let Some(script) = script {
-                        scripts.push(ScriptRun {
-                            script: Script::clone(script),
-                            event,
-                            subject: describe_vs(vs),
-                        });
-                    }
-                }
-            }
-            match (&vs.sorry_server, *quorum_up) {
-                (Some(sorry), false) => {
-                    let d = desired::sorry_destination(sorry, 1);
-                    dests.insert(d.key, d);
-                }
-                (sorry, _) => {
-                    if let Some(sorry) = sorry.as_ref().filter(|s| s.inhibit) {
-                        let d = desired::sorry_destination(sorry, 0);
-                        dests.insert(d.key, d);
-                    }
-                    for d in live {
-                        dests.insert(d.key, d);
-                    }
-                }
-            }
-            // One service per virtual server unless it is a group: the last
-            // key takes the destinations, the others get copies.
-            if let Some((last, others)) = self.vs_keys[v].split_last() {
-                for key in others {
-                    table.insert(*key, (desired::service(vs, *key), dests.clone()));
-                }
-                table.insert(*last, (desired::service(vs, *last), dests));
+            if up {
+                live_weight += i64::from(rs.weight);
+                live.push(desired::destination(rs, rs.weight));
+            } else if rs.inhibit_on_failure {
+                let d = desired::destination(rs, 0);
+                dests.insert(d.key, d);
             }
         }
-        table
+        // A virtual server starts without quorum, as in keepalived: its
+        // first evaluation with enough live weight is a gain, and runs
+        // `quorum_up` (observed with keepalived 2.2.7 in the guest).
+        let quorum_up = self.quorum.entry(ident).or_insert(false);
+        match quorum::evaluate(quorum_up, live_weight, vs.quorum, vs.hysteresis) {
+            QuorumChange::Same => {}
+            change => {
+                let (script, event) = if change == QuorumChange::Lost {
+                    (&vs.quorum_down, "quorum_down")
+                } else {
+                    (&vs.quorum_up, "quorum_up")
+                };
+                if change == QuorumChange::Lost {
+                    tracing::warn!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "lost quorum");
+                } else {
+                    tracing::info!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "gained quorum");
+                }
+                if let Some(script) = script {
+                    scripts.push(ScriptRun {
+                        script: Script::clone(script),
+                        event,
+                        subject: describe_vs(vs),
+                    });
+                }
+            }
+        }
+        match (&vs.sorry_server, *quorum_up) {
+            (Some(sorry), false) => {
+                let d = desired::sorry_destination(sorry, 1);
+                dests.insert(d.key, d);
+            }
+            (sorry, _) => {
+                if let Some(sorry) = sorry.as_ref().filter(|s| s.inhibit) {
+                    let d = desired::sorry_destination(sorry, 0);
+                    dests.insert(d.key, d);
+                }
+                for d in live {
+                    dests.insert(d.key, d);
+                }
+            }
+        }
+        // One service per virtual server unless it is a group: the last
+        // key takes the destinations, the others get copies.
+        if let Some((last, others)) = self.vs_keys[v].split_last() {
+            for key in others {
+                table.insert(*key, (desired::service(vs, *key), dests.clone()));
+            }
+            table.insert(*last, (desired::service(vs, *last), dests));
+        }
     }
 
     /// What to change now: the diff between the desired table and the last
-    /// known kernel table, and the scripts due.
+    /// known kernel table, and the scripts due. Only the virtual servers
+    /// whose health or config moved since the last plan are looked at (see
+    /// [`dirty`]); the others cannot have changed.
     pub fn plan(&mut self) -> Plan {
         let mut scripts = Vec::new();
-        let desired = self.desired(&mut scripts);
-        let ops = diff::diff(&desired, &self.actual, &self.owned);
+        let mut desired = Table::new();
+        let ops = match self.dirty.take() {
+            Scope::All => {
+                for v in 0..self.config.virtual_servers.len() {
+                    self.desired_vs(v, &mut scripts, &mut desired);
+                }
+                diff::diff(&desired, &self.actual, &self.owned)
+            }
+            Scope::Some(list) => {
+                let mut scope = BTreeSet::new();
+                for v in list {
+                    self.desired_vs(v, &mut scripts, &mut desired);
+                    scope.extend(self.vs_keys[v].iter().copied());
+                }
+                diff::diff(&desired, &self.actual, &scope)
+            }
+        };
         Plan { ops, scripts }
     }
 
@@ -430,6 +453,11 @@ impl Reconciler {
                 Ok(()) => diff::apply_to(&mut self.actual, op),
                 Err(e) => failures.push((op, e.clone())),
             }
+        }
+        if !failures.is_empty() {
+            // The cache and the kernel disagree somewhere: the next plan
+            // looks at everything, so a refused change is tried again.
+            self.dirty.all();
         }
         if ops.len() >= REPACK_AFTER {
             self.actual = desired::repacked(std::mem::take(&mut self.actual));

@@ -376,3 +376,49 @@ fn a_reordered_config_keeps_each_probe_health_by_identity() {
     );
     assert_eq!(round(&mut r, &mut t).ops.len(), 1);
 }
+
+/// A plan that looks only at the marked virtual servers gives exactly the
+/// operations and scripts of a whole plan, verdict after verdict: probes
+/// shared between virtual servers, quorum with a sorry server, inhibit,
+/// notify scripts. The whole plan is forced by a refresh from the table.
+#[test]
+fn planning_only_what_moved_equals_planning_everything() {
+    let make = || {
+        // 10.0.0.1:80 over 192.0.2.1..3 with weights 1, 2, 3.
+        let mut shared = two_by_three().virtual_servers.remove(0);
+        shared.quorum = 3;
+        shared.sorry_server = Some(SorryServer {
+            addr: "192.0.2.9".parse().unwrap(),
+            port: 80,
+            inhibit: false,
+            method: ForwardMethod::Masq,
+        });
+        shared.quorum_down = script("/bin/qd");
+        let mut other = vs(
+            "10.0.0.2",
+            80,
+            vec![rs("192.0.2.1", 80, 1, false), rs("192.0.2.4", 80, 1, false)],
+        );
+        other.real_servers[1].inhibit_on_failure = true;
+        other.real_servers[1].notify_down = script("/bin/down").map(Box::new);
+        let alone = vs("10.0.0.3", 80, vec![rs("192.0.2.5", 80, 1, false)]);
+        config(vec![shared, other, alone])
+    };
+    let (mut inc, mut whole) = (Reconciler::new(make()), Reconciler::new(make()));
+    let (mut t_inc, mut t_whole) = (MemoryTable::new(), MemoryTable::new());
+    round(&mut inc, &mut t_inc);
+    round(&mut whole, &mut t_whole);
+    let targets = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"];
+    let mut seed: u32 = 12345;
+    for step in 0..300 {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let target = targets[(seed >> 16) as usize % targets.len()];
+        let up = (seed >> 8) % 3 != 0;
+        inc.set_health(&spec(target, 80), up);
+        whole.set_health(&spec(target, 80), up);
+        whole.refresh(&t_whole.dump().unwrap());
+        let (a, b) = (round(&mut inc, &mut t_inc), round(&mut whole, &mut t_whole));
+        assert_eq!(a, b, "step {step}: {target} up={up}");
+        assert_eq!(weights(&mut t_inc), weights(&mut t_whole), "step {step}");
+    }
+}

@@ -1,0 +1,167 @@
+//! Which virtual servers the next plan has to look at.
+//!
+//! A plan compares the table the config asks for with the cached kernel
+//! table. Computed whole, that costs time in proportion to the whole config:
+//! with 100,000 real servers, every batch of verdicts (one flapping backend,
+//! say) would rebuild and compare 100,000 destinations. But a verdict can
+//! only change the virtual servers whose real servers use that probe, so
+//! the reconciler marks those, and the next plan looks at them alone.
+//!
+//! Everything is marked when the picture may have moved as a whole: a new
+//! config, a fresh dump of the kernel's table (start, drift repair), or a
+//! change the kernel refused. A config in which two virtual servers name the
+//! same IPVS service (a group and an address, say) always plans whole: the
+//! later one overwrites the earlier one's destinations, and only a whole
+//! plan sees both.
+
+use super::rs_probes::RsProbes;
+
+/// What the next plan covers.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every virtual server, and services no longer in the config.
+    All,
+    /// These virtual servers (indices into the config, ascending).
+    Some(Vec<usize>),
+}
+
+/// The marks, and for each probe the virtual servers it serves.
+#[derive(Debug, Default)]
+pub struct Dirty {
+    all: bool,
+    /// Plan whole every time (see the module doc).
+    always_all: bool,
+    /// Marked virtual servers, as flags and in order of marking.
+    flags: Vec<bool>,
+    list: Vec<u32>,
+    /// The virtual servers of probe `id` are `users[starts[id]..starts[id + 1]]`.
+    users: Vec<u32>,
+    starts: Vec<u32>,
+}
+
+impl Dirty {
+    /// Marks for a newly indexed config: everything marked.
+    /// `always_all` when two virtual servers share a service.
+    pub fn new(rs_probes: &RsProbes, probe_count: usize, always_all: bool) -> Self {
+        let vs_count = rs_probes.vs_count();
+        // Counting sort of (probe, virtual server) pairs by probe; a probe
+        // serving several real servers of one virtual server counts once.
+        let mut counts = vec![0u32; probe_count + 1];
+        let mut last = vec![u32::MAX; probe_count];
+        for v in 0..vs_count {
+            for id in rs_probes.of_vs(v) {
+                if last[id] != v as u32 {
+                    last[id] = v as u32;
+                    counts[id + 1] += 1;
+                }
+            }
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        let starts = counts;
+        let mut fill = starts.clone();
+        let mut users = vec![0u32; starts.last().copied().unwrap_or(0) as usize];
+        last.fill(u32::MAX);
+        for v in 0..vs_count {
+            for id in rs_probes.of_vs(v) {
+                if last[id] != v as u32 {
+                    last[id] = v as u32;
+                    users[fill[id] as usize] = v as u32;
+                    fill[id] += 1;
+                }
+            }
+        }
+        Dirty {
+            all: true,
+            always_all,
+            flags: vec![false; vs_count],
+            list: Vec::new(),
+            users,
+            starts,
+        }
+    }
+
+    /// Probe `id`'s health changed: mark the virtual servers it serves.
+    pub fn probe(&mut self, id: usize) {
+        if self.all {
+            return;
+        }
+        let (Some(&from), Some(&to)) = (self.starts.get(id), self.starts.get(id + 1)) else {
+            return;
+        };
+        for &v in &self.users[from as usize..to as usize] {
+            if let Some(flag) = self.flags.get_mut(v as usize) {
+                if !*flag {
+                    *flag = true;
+                    self.list.push(v);
+                }
+            }
+        }
+    }
+
+    /// Mark everything.
+    pub fn all(&mut self) {
+        self.all = true;
+    }
+
+    /// What the next plan covers, clearing the marks.
+    pub fn take(&mut self) -> Scope {
+        let list = std::mem::take(&mut self.list);
+        for &v in &list {
+            self.flags[v as usize] = false;
+        }
+        if std::mem::replace(&mut self.all, false) || self.always_all {
+            return Scope::All;
+        }
+        let mut list: Vec<usize> = list.into_iter().map(|v| v as usize).collect();
+        list.sort_unstable();
+        Scope::Some(list)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Virtual server 0: probes [0], [1, 0]; 1: [2]; 2: [1].
+    fn probes() -> RsProbes {
+        let mut p = RsProbes::new();
+        p.push_vs();
+        p.push_rs([0]);
+        p.push_rs([1, 0]);
+        p.push_vs();
+        p.push_rs([2]);
+        p.push_vs();
+        p.push_rs([1]);
+        p
+    }
+
+    #[test]
+    fn a_probe_marks_the_virtual_servers_it_serves() {
+        let mut d = Dirty::new(&probes(), 3, false);
+        assert_eq!(d.take(), Scope::All, "a new config plans whole");
+        assert_eq!(d.take(), Scope::Some(vec![]));
+        d.probe(1);
+        assert_eq!(d.take(), Scope::Some(vec![0, 2]));
+        d.probe(2);
+        d.probe(0);
+        d.probe(2);
+        assert_eq!(d.take(), Scope::Some(vec![0, 1]));
+        d.probe(7);
+        assert_eq!(d.take(), Scope::Some(vec![]), "unknown probes mark nothing");
+    }
+
+    #[test]
+    fn all_wins_and_shared_services_always_plan_whole() {
+        let mut d = Dirty::new(&probes(), 3, false);
+        d.take();
+        d.probe(2);
+        d.all();
+        assert_eq!(d.take(), Scope::All);
+        assert_eq!(d.take(), Scope::Some(vec![]), "the marks went with it");
+        let mut d = Dirty::new(&probes(), 3, true);
+        d.take();
+        assert_eq!(d.take(), Scope::All);
+    }
+}
