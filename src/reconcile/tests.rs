@@ -408,7 +408,13 @@ fn planning_only_what_moved_equals_planning_everything() {
     let (mut t_inc, mut t_whole) = (MemoryTable::new(), MemoryTable::new());
     round(&mut inc, &mut t_inc);
     round(&mut whole, &mut t_whole);
-    let targets = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"];
+    let targets = [
+        "192.0.2.1",
+        "192.0.2.2",
+        "192.0.2.3",
+        "192.0.2.4",
+        "192.0.2.5",
+    ];
     let mut seed: u32 = 12345;
     for step in 0..300 {
         seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);

@@ -168,30 +168,9 @@ fn addr_from_bytes(b: &[u8], family: Family) -> Result<IpAddr, IpvsError> {
     }
 }
 
-/// The attributes that identify a service (enough for DEL, GET and the
-/// destination commands).
-pub fn service_key_attrs(key: &ServiceKey) -> Vec<Attr> {
-    match key {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => vec![
-            Attr::u16(svc::AF, Family::of(addr).number()),
-            Attr::u16(svc::PROTOCOL, protocol.number()),
-            Attr::bytes(svc::ADDR, inet_addr_bytes(addr)),
-            Attr::be16(svc::PORT, *port),
-        ],
-        ServiceKey::Fwmark { family, mark } => vec![
-            Attr::u16(svc::AF, family.number()),
-            Attr::u32(svc::FWMARK, *mark),
-        ],
-    }
-}
-
 /// The wire form of a persistence netmask: IPv4 masks big-endian, IPv6
 /// prefix lengths in host order (as ipvsadm sends and the kernel reads them).
-fn netmask_bytes(family: Family, netmask: u32) -> [u8; 4] {
+pub(super) fn netmask_bytes(family: Family, netmask: u32) -> [u8; 4] {
     match family {
         Family::Inet => netmask.to_be_bytes(),
         Family::Inet6 => netmask.to_ne_bytes(),
@@ -210,31 +189,7 @@ pub fn wire_flags(service: &Service) -> u32 {
     f
 }
 
-/// The full service attributes (`NEW_SERVICE` / `SET_SERVICE`).
-pub fn service_attrs(service: &Service) -> Attr {
-    let mut attrs = service_key_attrs(&service.key);
-    attrs.push(Attr::string(svc::SCHED_NAME, &service.scheduler));
-    if let Some(pe) = &service.pe_name {
-        attrs.push(Attr::string(svc::PE_NAME, pe));
-    }
-    let mut flags = Vec::with_capacity(8);
-    flags.extend_from_slice(&wire_flags(service).to_ne_bytes());
-    flags.extend_from_slice(&u32::MAX.to_ne_bytes());
-    attrs.push(Attr::bytes(svc::FLAGS, flags));
-    attrs.push(Attr::u32(svc::TIMEOUT, service.timeout));
-    attrs.push(Attr::bytes(
-        svc::NETMASK,
-        netmask_bytes(service.key.family(), service.netmask),
-    ));
-    Attr::nested(cmd::SERVICE, attrs)
-}
-
-/// Just the identity, nested as `IPVS_CMD_ATTR_SERVICE`.
-pub fn service_key_attr(key: &ServiceKey) -> Attr {
-    Attr::nested(cmd::SERVICE, service_key_attrs(key))
-}
-
-fn fwd_number(fwd: ForwardMethod) -> u32 {
+pub(super) fn fwd_number(fwd: ForwardMethod) -> u32 {
     match fwd {
         ForwardMethod::Masq => 0,
         ForwardMethod::Local => 1,
@@ -255,42 +210,12 @@ fn fwd_from_number(n: u64) -> Result<ForwardMethod, IpvsError> {
     })
 }
 
-fn tunnel_type_number(t: TunnelType) -> u8 {
+pub(super) fn tunnel_type_number(t: TunnelType) -> u8 {
     match t {
         TunnelType::Ipip => 0,
         TunnelType::Gue => 1,
         TunnelType::Gre => 2,
     }
-}
-
-/// Just a destination's identity, nested as `IPVS_CMD_ATTR_DEST`.
-pub fn dest_key_attr(key: &DestKey) -> Attr {
-    Attr::nested(
-        cmd::DEST,
-        vec![
-            Attr::u16(dest::ADDR_FAMILY, Family::of(&key.addr).number()),
-            Attr::bytes(dest::ADDR, inet_addr_bytes(&key.addr)),
-            Attr::be16(dest::PORT, key.port),
-        ],
-    )
-}
-
-/// The full destination attributes (`NEW_DEST` / `SET_DEST`).
-pub fn dest_attrs(d: &Destination) -> Attr {
-    let mut attrs = match dest_key_attr(&d.key).value {
-        super::message::AttrValue::Nested(v) => v,
-        super::message::AttrValue::Bytes(_) => Vec::new(),
-    };
-    attrs.extend([
-        Attr::u32(dest::FWD_METHOD, fwd_number(d.fwd)),
-        Attr::u32(dest::WEIGHT, d.weight as u32),
-        Attr::u8(dest::TUN_TYPE, tunnel_type_number(d.tunnel.kind)),
-        Attr::be16(dest::TUN_PORT, d.tunnel.port),
-        Attr::u16(dest::TUN_FLAGS, d.tunnel.flags),
-        Attr::u32(dest::U_THRESH, d.u_threshold),
-        Attr::u32(dest::L_THRESH, d.l_threshold),
-    ]);
-    Attr::nested(cmd::DEST, attrs)
 }
 
 /// Counters from a nested stats attribute (either width).

@@ -17,7 +17,8 @@ use std::path::Path;
 
 use super::attrs;
 use super::message::{IpvsCommand, IpvsMessage};
-use super::socket::{errno_error, IpvsSocket, Reply};
+use super::socket::{errno_error, IpvsSocket, Reply, Request};
+use super::wire;
 use crate::ipvs::settings::{Info, SyncDaemon, SyncState, Timeouts};
 use crate::ipvs::{DestEntry, IpvsError, IpvsTable, ServiceEntry, ServiceKey, TableOp};
 
@@ -33,28 +34,6 @@ const MAX_DATAGRAM: usize = 128 * 1024;
 pub struct NetlinkTable {
     socket: IpvsSocket,
     window: usize,
-}
-
-/// The request for one change.
-pub fn op_message(op: &TableOp) -> IpvsMessage {
-    use IpvsCommand::*;
-    match op {
-        TableOp::AddService(s) => IpvsMessage::new(NewService, vec![attrs::service_attrs(s)]),
-        TableOp::UpdateService(s) => IpvsMessage::new(SetService, vec![attrs::service_attrs(s)]),
-        TableOp::RemoveService(k) => IpvsMessage::new(DelService, vec![attrs::service_key_attr(k)]),
-        TableOp::AddDest(k, d) => IpvsMessage::new(
-            NewDest,
-            vec![attrs::service_key_attr(k), attrs::dest_attrs(d)],
-        ),
-        TableOp::UpdateDest(k, d) => IpvsMessage::new(
-            SetDest,
-            vec![attrs::service_key_attr(k), attrs::dest_attrs(d)],
-        ),
-        TableOp::RemoveDest(k, d) => IpvsMessage::new(
-            DelDest,
-            vec![attrs::service_key_attr(k), attrs::dest_key_attr(d)],
-        ),
-    }
 }
 
 impl NetlinkTable {
@@ -84,9 +63,9 @@ impl NetlinkTable {
     /// are built as they are sent: only one window's worth is ever held
     /// (20,000 destination requests built up front would hold some 20 MB of
     /// attributes).
-    pub fn transact(
+    pub fn transact<'a>(
         &mut self,
-        msgs: impl IntoIterator<Item = IpvsMessage>,
+        msgs: impl IntoIterator<Item = Request<'a>>,
     ) -> Vec<Result<(), IpvsError>> {
         let mut msgs = msgs.into_iter().peekable();
         let mut results: Vec<Result<(), IpvsError>> = Vec::with_capacity(msgs.size_hint().0);
@@ -104,7 +83,7 @@ impl NetlinkTable {
                 let closes = index.len() + 1 == self.window
                     || buf.len() >= MAX_DATAGRAM - 2048
                     || msgs.peek().is_none();
-                last = self.socket.encode(m, closes, false, &mut buf);
+                last = self.socket.encode_request(m, closes, &mut buf);
                 index.insert(last, base + index.len());
                 results.push(Ok(()));
                 if closes {
@@ -197,7 +176,7 @@ impl NetlinkTable {
     pub fn service(&mut self, key: &ServiceKey) -> Result<ServiceEntry, IpvsError> {
         let m = self.request(IpvsMessage::new(
             IpvsCommand::GetService,
-            vec![attrs::service_key_attr(key)],
+            vec![wire::service_key_attr(key)],
         ))?;
         attrs::parse_service(&m.attrs)
     }
@@ -206,7 +185,7 @@ impl NetlinkTable {
     pub fn dests(&mut self, key: &ServiceKey) -> Result<Vec<DestEntry>, IpvsError> {
         self.dump_messages(IpvsMessage::new(
             IpvsCommand::GetDest,
-            vec![attrs::service_key_attr(key)],
+            vec![wire::service_key_attr(key)],
         ))?
         .iter()
         .map(|m| attrs::parse_dest(&m.attrs, key.family()))
@@ -267,7 +246,11 @@ impl NetlinkTable {
     }
 
     fn one(&mut self, msg: IpvsMessage) -> Result<(), IpvsError> {
-        self.transact(vec![msg])
+        self.one_request(Request::Message(msg))
+    }
+
+    fn one_request(&mut self, request: Request<'_>) -> Result<(), IpvsError> {
+        self.transact([request])
             .pop()
             .unwrap_or_else(|| Err(IpvsError::Protocol("no result".into())))
     }
@@ -295,11 +278,11 @@ impl IpvsTable for NetlinkTable {
     }
 
     fn apply_one(&mut self, op: &TableOp) -> Result<(), IpvsError> {
-        self.one(op_message(op))
+        self.one_request(Request::Op(op))
     }
 
     fn apply(&mut self, ops: &[TableOp]) -> Vec<Result<(), IpvsError>> {
-        self.transact(ops.iter().map(op_message))
+        self.transact(ops.iter().map(Request::Op))
     }
 
     fn flush(&mut self) -> Result<(), IpvsError> {

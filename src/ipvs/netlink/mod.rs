@@ -10,6 +10,7 @@ pub mod attrs;
 pub mod client;
 pub mod message;
 pub mod socket;
+pub mod wire;
 
 pub use client::NetlinkTable;
 

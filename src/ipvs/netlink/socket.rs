@@ -13,7 +13,8 @@ use netlink_packet_generic::GenlMessage;
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
 
 use super::message::{IpvsMessage, IPVS_GENL_NAME};
-use crate::ipvs::IpvsError;
+use super::wire;
+use crate::ipvs::{IpvsError, TableOp};
 
 /// Receive buffer handed to `recv`: large enough for any dump part the
 /// kernel builds (it caps them at 32 KiB) and for runs of acks.
@@ -21,6 +22,14 @@ const RECV_CHUNK: usize = 256 * 1024;
 /// Socket buffer sizes asked for (`SO_RCVBUFFORCE` / `SO_SNDBUFFORCE` as
 /// root, capped by `rmem_max`/`wmem_max` otherwise).
 const SOCKET_BUFFER: libc::c_int = 8 * 1024 * 1024;
+
+/// One request to send.
+pub enum Request<'a> {
+    /// A message built as an attribute tree.
+    Message(IpvsMessage),
+    /// A table change, written straight into the buffer.
+    Op(&'a TableOp),
+}
 
 /// One decoded message as the client sees it.
 pub enum Reply {
@@ -164,6 +173,30 @@ impl IpvsSocket {
         out.resize(start + nl.buffer_len(), 0);
         nl.serialize(&mut out[start..]);
         self.seq
+    }
+
+    /// Frame one request (a message, or a table change written in place;
+    /// see [`super::wire`]) with the next sequence number into `out`;
+    /// returns it.
+    pub fn encode_request(&mut self, request: Request<'_>, ack: bool, out: &mut Vec<u8>) -> u32 {
+        match request {
+            Request::Message(msg) => self.encode(msg, ack, false, out),
+            Request::Op(op) => {
+                self.seq = self.seq.wrapping_add(1);
+                let flags = if ack {
+                    NLM_F_REQUEST | NLM_F_ACK
+                } else {
+                    NLM_F_REQUEST
+                };
+                let header = wire::Header {
+                    family: self.family,
+                    flags,
+                    seq: self.seq,
+                };
+                wire::write_op(op, header, out);
+                self.seq
+            }
+        }
     }
 
     /// Send framed messages in one datagram.

@@ -6,8 +6,8 @@ use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUE
 use netlink_packet_generic::GenlMessage;
 
 use super::attrs::{parse_dest, parse_service};
-use super::client::op_message;
 use super::message::IpvsMessage;
+use super::wire::{write_op, Header};
 use crate::ipvs::*;
 
 /// One attribute: `struct nlattr` (len, type) + payload + padding to 4.
@@ -33,6 +33,14 @@ fn nlmsg(family: u16, flags: u16, seq: u32, cmd: u8, attrs: &[u8]) -> Vec<u8> {
     v.extend_from_slice(&[cmd, 1, 0, 0]);
     v.extend_from_slice(attrs);
     v
+}
+
+/// A table change as lvsd sends it, asking for an ack.
+fn encode_op(op: &TableOp, family: u16, seq: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let flags = NLM_F_REQUEST | NLM_F_ACK;
+    write_op(op, Header { family, flags, seq }, &mut out);
+    out
 }
 
 fn encode(msg: IpvsMessage, family: u16, seq: u32) -> Vec<u8> {
@@ -92,10 +100,7 @@ fn new_service_is_encoded_as_the_uapi_says() {
     ]
     .concat();
     let want = nlmsg(0x22, NLM_F_REQUEST | NLM_F_ACK, 7, 1, &nla(1, &svc));
-    assert_eq!(
-        encode(op_message(&TableOp::AddService(service)), 0x22, 7),
-        want
-    );
+    assert_eq!(encode_op(&TableOp::AddService(service), 0x22, 7), want);
 }
 
 #[test]
@@ -140,9 +145,118 @@ fn fwmark_and_dest_requests_are_encoded_as_the_uapi_says() {
         5,
         &[nla(1, &svc), nla(2, &d)].concat(),
     );
+    assert_eq!(encode_op(&TableOp::AddDest(key, dest), 0x22, 1), want);
+}
+
+#[test]
+fn removals_updates_and_ipv6_services_are_encoded_as_the_uapi_says() {
+    let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+    let key = ServiceKey::Addr {
+        protocol: Protocol::Udp,
+        addr: v6,
+        port: 53,
+    };
+    let v6_key = [
+        nla(1, &10u16.to_ne_bytes()),
+        nla(2, &17u16.to_ne_bytes()),
+        nla(
+            3,
+            &match v6 {
+                std::net::IpAddr::V6(a) => a.octets(),
+                std::net::IpAddr::V4(_) => unreachable!(),
+            },
+        ),
+        nla(4, &53u16.to_be_bytes()),
+    ]
+    .concat();
+    // A persistence engine name, an IPv6 prefix length in host order, and
+    // no timeout: PERSISTENT cleared.
+    let service = Service {
+        key,
+        scheduler: "wlc".into(),
+        flags: ServiceFlags(ServiceFlags::PERSISTENT),
+        timeout: 0,
+        netmask: 64,
+        pe_name: Some("sip".into()),
+    };
+    let mut flags = 0u32.to_ne_bytes().to_vec();
+    flags.extend_from_slice(&u32::MAX.to_ne_bytes());
+    let full = [
+        v6_key.clone(),
+        nla(6, b"wlc\0"),
+        nla(11, b"sip\0"),
+        nla(7, &flags),
+        nla(8, &0u32.to_ne_bytes()),
+        nla(9, &64u32.to_ne_bytes()),
+    ]
+    .concat();
+    let flags = NLM_F_REQUEST | NLM_F_ACK;
+    let update = TableOp::UpdateService(service);
     assert_eq!(
-        encode(op_message(&TableOp::AddDest(key, dest)), 0x22, 1),
-        want
+        encode_op(&update, 0x22, 2),
+        nlmsg(0x22, flags, 2, 2, &nla(1, &full))
+    );
+    assert_eq!(
+        encode_op(&TableOp::RemoveService(key), 0x22, 3),
+        nlmsg(0x22, flags, 3, 3, &nla(1, &v6_key))
+    );
+    let dest_key = DestKey {
+        addr: "10.9.9.9".parse().unwrap(),
+        port: 8080,
+    };
+    let d_key = [
+        nla(11, &2u16.to_ne_bytes()),
+        nla(1, &addr16([10, 9, 9, 9])),
+        nla(2, &8080u16.to_be_bytes()),
+    ]
+    .concat();
+    assert_eq!(
+        encode_op(&TableOp::RemoveDest(key, dest_key), 0x22, 4),
+        nlmsg(
+            0x22,
+            flags,
+            4,
+            7,
+            &[nla(1, &v6_key), nla(2, &d_key)].concat()
+        )
+    );
+    let dest = Destination {
+        key: dest_key,
+        fwd: ForwardMethod::Route,
+        weight: 0,
+        u_threshold: 0,
+        l_threshold: 0,
+        tunnel: Tunnel::default(),
+    };
+    let d_full = [
+        d_key,
+        nla(3, &3u32.to_ne_bytes()),
+        nla(4, &0u32.to_ne_bytes()),
+        nla(13, &[0]),
+        nla(14, &0u16.to_be_bytes()),
+        nla(15, &0u16.to_ne_bytes()),
+        nla(5, &0u32.to_ne_bytes()),
+        nla(6, &0u32.to_ne_bytes()),
+    ]
+    .concat();
+    assert_eq!(
+        encode_op(&TableOp::UpdateDest(key, dest), 0x22, 5),
+        nlmsg(
+            0x22,
+            flags,
+            5,
+            6,
+            &[nla(1, &v6_key), nla(2, &d_full)].concat()
+        )
+    );
+    // GET_DEST names its service the same way, through the attribute tree.
+    let get = IpvsMessage::new(
+        super::message::IpvsCommand::GetDest,
+        vec![super::wire::service_key_attr(&key)],
+    );
+    assert_eq!(
+        encode(get, 0x22, 6),
+        nlmsg(0x22, flags, 6, 8, &nla(1, &v6_key))
     );
 }
 
