@@ -14,5 +14,6 @@
 pub mod checker;
 pub mod config;
 pub mod daemon;
+pub mod fx_hash;
 pub mod ipvs;
 pub mod reconcile;

@@ -7,7 +7,7 @@
 //! probe costs its slot (about 150 bytes), a map entry and its spec, nothing
 //! more: no task, no timer object, no lock of its own.
 
-use std::collections::HashMap;
+use crate::fx_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,7 +52,7 @@ pub struct Armed {
 pub struct ProbeTable {
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
-    by_spec: HashMap<Arc<ProbeSpec>, u32>,
+    by_spec: FxHashMap<Arc<ProbeSpec>, u32>,
     next_gen: u32,
     /// Counts [`ProbeTable::set`] calls.
     epoch: u32,

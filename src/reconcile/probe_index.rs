@@ -8,12 +8,12 @@
 //! plus a hash map entry. A lookup hashes the spec, then compares it with the
 //! config's check at each position that has the same hash.
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use crate::checker::ProbeSpec;
 use crate::config::{Check, Config};
+use crate::fx_hash::{FxBuildHasher, FxHashMap};
 
 /// Where a check is in a config: virtual server, real server, check.
 type Position = (usize, usize, usize);
@@ -27,12 +27,9 @@ pub struct ProbeIndex {
     by_hash: Vec<(u64, usize)>,
 }
 
-/// A spec's hash: `DefaultHasher::new()` has fixed keys, so equal specs hash
-/// equal across calls.
+/// A spec's hash (unkeyed: equal specs hash equal across calls).
 fn spec_hash(spec: &ProbeSpec) -> u64 {
-    let mut h = DefaultHasher::new();
-    spec.hash(&mut h);
-    h.finish()
+    FxBuildHasher::default().hash_one(spec)
 }
 
 fn check_at(config: &Config, (v, r, c): Position) -> &Arc<Check> {
@@ -44,7 +41,7 @@ fn check_at(config: &Config, (v, r, c): Position) -> &Arc<Check> {
 pub struct Builder {
     index: ProbeIndex,
     /// The latest id with each hash; `earlier[id]` is the one before it.
-    latest: HashMap<u64, usize>,
+    latest: FxHashMap<u64, usize>,
     earlier: Vec<Option<usize>>,
 }
 
