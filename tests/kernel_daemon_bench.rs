@@ -181,7 +181,6 @@ fn start_until_table(guest: &mut Guest, name: &str, command: &str, lines: usize)
     seconds
 }
 
-/// Peak RSS in MiB of NAME and its children (keepalived forks its checker).
 /// Wait until NAME uses under a tenth of the CPU over two seconds (at
 /// most five minutes); how long that took, in seconds.
 fn wait_until_idle(guest: &mut Guest, name: &str) -> f64 {
@@ -207,6 +206,7 @@ fn wait_until_idle(guest: &mut Guest, name: &str) -> f64 {
     out.stdout.trim().parse::<f64>().expect("centiseconds") / 100.0
 }
 
+/// Peak RSS in MiB of NAME and its children (keepalived forks its checker).
 fn peak_rss_mib(guest: &mut Guest, name: &str) -> f64 {
     let out = guest.run_ok(&format!(
         ". /etc/lvsd-test/lib.sh
