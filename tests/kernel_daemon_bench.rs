@@ -181,8 +181,8 @@ fn start_until_table(guest: &mut Guest, name: &str, command: &str, lines: usize)
     seconds
 }
 
-/// Wait until NAME uses under a tenth of the CPU over two seconds (at
-/// most five minutes); how long that took, in seconds.
+/// Wait until NAME uses under 30% of the CPU over two seconds (at most
+/// five minutes); how long that took, in seconds.
 fn wait_until_idle(guest: &mut Guest, name: &str) -> f64 {
     let out = guest
         .run_timeout(
@@ -194,7 +194,7 @@ fn wait_until_idle(guest: &mut Guest, name: &str) -> f64 {
                 a=$(ticks)
                 while sleep 2; do
                     b=$(ticks)
-                    [ $((b - a)) -lt 20 ] && break
+                    [ $((b - a)) -lt 60 ] && break
                     [ $(($(uptime_cs) - t0)) -gt 30000 ] && break
                     a=$b
                 done
@@ -377,7 +377,9 @@ fn bench_daemon_against_keepalived() {
         // An operator reloads a running checker, not one still in its
         // first round: with every probe due at start (no warmup), 100,000
         // first probes keep the guest's one CPU busy for a minute or more.
-        // Wait until lvsd uses under 10% of the CPU, then reload.
+        // Wait until lvsd uses under 30% of the CPU (the storm takes all of
+        // it; the steady 55 probes a second take 3% of a quiet guest, more
+        // of a busy one), then reload.
         let storm = wait_until_idle(guest, "lvsd");
         println!("lvsd with {n} real servers: first probe round settled {storm:.1} s after the table was complete");
         guest.signal("lvsd", "HUP").unwrap();
