@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 
 use super::expand::LogicalLine;
-use super::lexer::{lex_line, TokKind};
+use super::lexer::{lex_line, Span, TokKind};
 
 /// A token with where it was read.
 #[derive(Debug, Clone)]
@@ -164,6 +164,44 @@ impl<'s> BlockParser<'s> {
         match text {
             Cow::Borrowed(s) => lex_line(s, &mut on_token),
             Cow::Owned(s) => lex_line(&s, |k, t, o| on_token(k, Cow::Owned(t.into_owned()), o)),
+        }
+        self.current = None;
+    }
+
+    /// Read one plain line, already cut into `tokens` by
+    /// [`super::lexer::scan_plain_line`]: the same as [`Self::push_line`] on
+    /// `LogicalLine { file, line, col_offset: 0, text }`, without lexing it again.
+    pub fn push_plain(
+        &mut self,
+        file: u32,
+        line: u32,
+        text: &'s str,
+        tokens: &[Span],
+        sink: &mut dyn FnMut(Event<'_, 's>),
+    ) {
+        let mut first_on_line = true;
+        for &span in tokens {
+            let Some(word) = text.get(span.start..span.end) else {
+                continue;
+            };
+            let tok = Tok {
+                text: Cow::Borrowed(word),
+                file,
+                line,
+                col: span.start as u32 + 1,
+            };
+            let kind = span.kind(text.as_bytes());
+            match (kind, self.current) {
+                // An argument of the statement this line began: the common case.
+                (TokKind::Word, Some(cur)) => {
+                    self.tree.toks.push(tok);
+                    if let Some(node) = self.tree.nodes.get_mut(cur as usize) {
+                        node.args_end += 1;
+                    }
+                }
+                _ => self.push_token(kind, tok, first_on_line, sink),
+            }
+            first_on_line = false;
         }
         self.current = None;
     }

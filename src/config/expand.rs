@@ -23,6 +23,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::diagnostic::{Diagnostic, Severity};
+use super::lexer::{scan_plain_line, Span};
 use super::source::{strip_comment, Sources};
 use super::values::{self, SeqSpec};
 
@@ -46,6 +47,15 @@ pub struct LogicalLine<'s> {
     pub col_offset: u32,
     /// The text to lex.
     pub text: Cow<'s, str>,
+}
+
+/// Where the preprocessor's output goes: the block parser, in the front end.
+pub trait LineSink<'s> {
+    /// A line the preprocessor worked on (or that the lexer must read in full).
+    fn logical_line(&mut self, line: LogicalLine<'s>);
+    /// A plain physical line (see [`scan_plain_line`]), already cut into
+    /// `tokens`; it is `LogicalLine { file, line, col_offset: 0, text }`.
+    fn plain_line(&mut self, file: u32, line: u32, text: &'s str, tokens: &[Span]);
 }
 
 /// Runs the preprocessor over every file, in include order.
@@ -79,48 +89,70 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         }
     }
 
-    /// Feed every logical line to `emit`, starting with the main file.
-    pub fn run(&mut self, emit: &mut dyn FnMut(LogicalLine<'s>)) {
+    /// Feed every line to `sink`, starting with the main file.
+    pub fn run(&mut self, sink: &mut dyn LineSink<'s>) {
         if !self.sources.files.is_empty() {
-            self.run_file(0, emit);
+            self.run_file(0, sink);
         }
     }
 
-    fn run_file(&mut self, file: u32, emit: &mut dyn FnMut(LogicalLine<'s>)) {
+    fn run_file(&mut self, file: u32, sink: &mut dyn LineSink<'s>) {
         let sources = self.sources;
         let Some(source) = sources.files.get(file as usize) else {
             return;
         };
+        let text: &'s str = &source.text;
+        let bytes = text.as_bytes();
         let mut includes = source.includes.iter().peekable();
-        let mut lines = source.text.lines().enumerate();
-        while let Some((index, raw)) = lines.next() {
-            let line_no = index as u32 + 1;
+        let mut spans: Vec<Span> = Vec::new();
+        let mut pos = 0;
+        let mut line_no = 0u32;
+        while pos < bytes.len() {
+            line_no += 1;
+            let start = pos;
             if let Some((_, ids)) = includes.next_if(|(l, _)| *l == line_no) {
+                next_line(text, &mut pos);
                 for &id in ids {
-                    self.run_file(id, emit);
+                    self.run_file(id, sink);
                 }
                 continue;
             }
+            // A plain line has no comment, conditional, definition, sequence
+            // or parameter: steps 1–5 would hand it on unchanged.
+            if let Some(end) = scan_plain_line(bytes, start, &mut spans) {
+                pos = end + 1;
+                if spans.is_empty() || self.stopped {
+                    continue;
+                }
+                self.produced += 1;
+                sink.plain_line(file, line_no, &text[start..end], &spans);
+                continue;
+            }
+            let Some(raw) = next_line(text, &mut pos) else {
+                break;
+            };
             let text = strip_comment(raw);
             if text.trim().is_empty() {
                 continue;
             }
             if text.trim_end().ends_with('\\') && is_multiline_definition(text) {
+                let first_line = line_no;
                 let mut joined = text.trim_end().trim_end_matches('\\').to_owned();
                 let mut last_ended_with_backslash = true;
                 while last_ended_with_backslash {
-                    let Some((_, next)) = lines.next() else {
+                    let Some(next) = next_line(source.text.as_str(), &mut pos) else {
                         break;
                     };
+                    line_no += 1;
                     let next = strip_comment(next).trim_end();
                     last_ended_with_backslash = next.ends_with('\\');
                     joined.push('\n');
                     joined.push_str(next.trim_end_matches('\\'));
                 }
-                self.process(file, line_no, 0, Cow::Owned(joined), 0, emit);
+                self.process(file, first_line, 0, Cow::Owned(joined), 0, sink);
                 continue;
             }
-            self.process(file, line_no, 0, Cow::Borrowed(text), 0, emit);
+            self.process(file, line_no, 0, Cow::Borrowed(text), 0, sink);
         }
     }
 
@@ -132,7 +164,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         col_offset: u32,
         text: Cow<'s, str>,
         depth: u32,
-        emit: &mut dyn FnMut(LogicalLine<'s>),
+        sink: &mut dyn LineSink<'s>,
     ) {
         if self.stopped {
             return;
@@ -180,7 +212,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             }
             let skip = text.len() - cond.len() + id_end;
             let rest = slice_cow(text, skip);
-            return self.process(file, line, col_offset + skip as u32, rest, depth, emit);
+            return self.process(file, line, col_offset + skip as u32, rest, depth, sink);
         }
         // Step 3: definition.
         if let Some((name, value)) = trimmed
@@ -199,7 +231,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             match values::seq_spec(trimmed) {
                 Ok((rest, spec)) => {
                     let rest = rest.to_owned();
-                    self.repeat(file, line, col, &spec, &rest, depth, emit);
+                    self.repeat(file, line, col, &spec, &rest, depth, sink);
                 }
                 Err(message) => self.error(file, line, col, message),
             }
@@ -209,7 +241,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         match self.substitute(file, &text) {
             None => {
                 self.produced += 1;
-                emit(LogicalLine {
+                sink.logical_line(LogicalLine {
                     file,
                     line,
                     col_offset,
@@ -218,7 +250,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             }
             Some(expanded) => {
                 for piece in expanded.split('\n') {
-                    self.process(file, line, 0, Cow::Owned(piece.to_owned()), depth + 1, emit);
+                    self.process(file, line, 0, Cow::Owned(piece.to_owned()), depth + 1, sink);
                 }
             }
         }
@@ -234,7 +266,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         spec: &SeqSpec,
         rest: &str,
         depth: u32,
-        emit: &mut dyn FnMut(LogicalLine<'s>),
+        sink: &mut dyn LineSink<'s>,
     ) {
         if spec.rounds() > MAX_REPEAT || self.produced > MAX_REPEAT {
             self.stopped = true;
@@ -250,7 +282,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             for (name, value) in spec.vars.iter().zip(row) {
                 self.vars.insert(name.clone(), value);
             }
-            self.process(file, line, 0, Cow::Owned(rest.to_owned()), depth + 1, emit);
+            self.process(file, line, 0, Cow::Owned(rest.to_owned()), depth + 1, sink);
             if self.stopped {
                 return;
             }
@@ -360,5 +392,22 @@ fn slice_cow(text: Cow<'_, str>, skip: usize) -> Cow<'_, str> {
     match text {
         Cow::Borrowed(s) => Cow::Borrowed(&s[skip..]),
         Cow::Owned(s) => Cow::Owned(s[skip..].to_owned()),
+    }
+}
+
+/// The line starting at `*pos` (without its `\n`, or `\r\n`, as
+/// [`str::lines`] cuts it), moving `*pos` past it.
+fn next_line<'t>(text: &'t str, pos: &mut usize) -> Option<&'t str> {
+    let rest = text.get(*pos..).filter(|r| !r.is_empty())?;
+    match rest.find('\n') {
+        Some(i) => {
+            *pos += i + 1;
+            let line = &rest[..i];
+            Some(line.strip_suffix('\r').unwrap_or(line))
+        }
+        None => {
+            *pos = text.len();
+            Some(rest)
+        }
     }
 }

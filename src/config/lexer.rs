@@ -173,6 +173,179 @@ pub fn lex_line<'t>(line: &'t str, mut emit: impl FnMut(TokKind, Cow<'t, str>, u
     }
 }
 
+/// How [`scan_plain_line`] sees a byte.
+mod class {
+    /// Part of a word.
+    pub const WORD: u8 = 0;
+    /// C `isspace` other than `\n`: space, \t, \v, \f, \r.
+    pub const SPACE: u8 = 1;
+    /// `\n`: the physical line ends.
+    pub const NEWLINE: u8 = 2;
+    /// `{` or `}`: a token of its own.
+    pub const BRACE: u8 = 3;
+    /// A byte the preprocessor or the full lexer must see: comment marks
+    /// `#` `!`, quotes, `$` (parameters), `@` (conditionals), `~` (sequences),
+    /// `\` (multi-line definitions) and every non-ASCII byte.
+    pub const SPECIAL: u8 = 4;
+}
+
+/// The class of every byte, for [`scan_plain_line`].
+static CLASS: [u8; 256] = {
+    let mut table = [class::WORD; 256];
+    let mut b = 0x80;
+    while b < 256 {
+        table[b] = class::SPECIAL;
+        b += 1;
+    }
+    table[b' ' as usize] = class::SPACE;
+    table[b'\t' as usize] = class::SPACE;
+    table[0x0b] = class::SPACE;
+    table[0x0c] = class::SPACE;
+    table[b'\r' as usize] = class::SPACE;
+    table[b'\n' as usize] = class::NEWLINE;
+    table[b'{' as usize] = class::BRACE;
+    table[b'}' as usize] = class::BRACE;
+    let special = *b"#!\"'$@~\\";
+    let mut k = 0;
+    while k < special.len() {
+        table[special[k] as usize] = class::SPECIAL;
+        k += 1;
+    }
+    table
+};
+
+/// A token of a plain line: its byte range within the line. A range that
+/// starts with `{` or `}` is that brace; any other is a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Offset of its first byte.
+    pub start: usize,
+    /// Offset one past its last byte.
+    pub end: usize,
+}
+
+impl Span {
+    /// What the token is, read from its first byte in `line`.
+    pub fn kind(self, line: &[u8]) -> TokKind {
+        match line.get(self.start) {
+            Some(b'{') => TokKind::Open,
+            Some(b'}') => TokKind::Close,
+            _ => TokKind::Word,
+        }
+    }
+}
+
+/// The fast path for the lines that make up nearly all of a large config.
+///
+/// Scans the physical line that starts at `bytes[start]` in one pass. If it
+/// holds only words, braces and whitespace (no byte of class `SPECIAL`), the
+/// preprocessor has nothing to do with it and this scan is its whole
+/// lexing: returns where the line ends (the index of its `\n`, or
+/// `bytes.len()`), with `spans` holding its tokens, offsets relative to
+/// `start`. Otherwise returns `None` (and `spans` holds junk): the line
+/// takes the general path.
+pub fn scan_plain_line(bytes: &[u8], start: usize, spans: &mut Vec<Span>) -> Option<usize> {
+    spans.clear();
+    let n = bytes.len();
+    let mut i = start;
+    loop {
+        i = skip_spaces(bytes, i);
+        let Some(&b) = bytes.get(i) else {
+            return Some(n);
+        };
+        let token_start = i;
+        match CLASS[usize::from(b)] {
+            class::WORD => i = word_end(bytes, i + 1),
+            class::BRACE => i += 1,
+            class::NEWLINE => return Some(i),
+            _ => return None,
+        }
+        spans.push(Span {
+            start: token_start - start,
+            end: i - start,
+        });
+    }
+}
+
+// Eight bytes at a time ("SWAR"): a line's indentation and its words are
+// runs of several bytes, and testing them a byte at a time costs a table
+// lookup and two branches each. Each helper below sets the high bit of a
+// byte lane exactly where the lane's byte has the property (no carry
+// crosses lanes: every sum stays under 0x100).
+
+/// The low bit of every byte lane.
+const LANE_LOW: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte lane.
+const LANE_HIGH: u64 = 0x8080_8080_8080_8080;
+/// The seven low bits of every byte lane.
+const LANE_LOW7: u64 = !LANE_HIGH;
+
+/// The eight bytes at `bytes[i..]`, first byte lowest, if there are eight.
+fn chunk_at(bytes: &[u8], i: usize) -> Option<u64> {
+    let chunk: [u8; 8] = bytes.get(i..i.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// Lanes whose byte is not `v` (`v` < 0x80).
+fn lanes_ne(x: u64, v: u8) -> u64 {
+    let y = x ^ (LANE_LOW * u64::from(v));
+    (((y & LANE_LOW7) + LANE_LOW7) | y) & LANE_HIGH
+}
+
+/// Lanes whose byte's low seven bits are at least `n` (`n` <= 0x80).
+fn lanes_low7_ge(x: u64, n: u8) -> u64 {
+    ((x & LANE_LOW7) + LANE_LOW * u64::from(0x80 - n)) & LANE_HIGH
+}
+
+/// Lanes that may end a plain word: every byte outside `%`..=`z`, and the
+/// `'`, `@` and `\\` inside that range. (Control bytes other than whitespace
+/// are word bytes too; the byte-wise check after this one knows them.)
+fn lanes_not_word(x: u64) -> u64 {
+    let inside =
+        lanes_low7_ge(x, 0x25) & lanes_ne(x, b'\'') & lanes_ne(x, b'@') & lanes_ne(x, b'\\');
+    (x | lanes_low7_ge(x, 0x7b) | !inside) & LANE_HIGH
+}
+
+/// Index of the first lane set in `mask` (not zero).
+fn first_lane(mask: u64) -> usize {
+    (mask.trailing_zeros() / 8) as usize
+}
+
+/// The first index at or after `i` that is not whitespace (or `bytes.len()`).
+fn skip_spaces(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(x) = chunk_at(bytes, i) {
+        let other = lanes_ne(x, b' ');
+        if other != 0 {
+            i += first_lane(other);
+            break;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && CLASS[usize::from(bytes[i])] == class::SPACE {
+        i += 1;
+    }
+    i
+}
+
+/// The first index at or after `i` that is not a plain word byte.
+fn word_end(bytes: &[u8], mut i: usize) -> usize {
+    loop {
+        if let Some(x) = chunk_at(bytes, i) {
+            let stop = lanes_not_word(x);
+            if stop == 0 {
+                i += 8;
+                continue;
+            }
+            i += first_lane(stop);
+        }
+        if i < bytes.len() && CLASS[usize::from(bytes[i])] == class::WORD {
+            i += 1;
+            continue;
+        }
+        return i;
+    }
+}
+
 /// A word with its quotes removed and escapes inside quotes decoded.
 pub fn unquote(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
