@@ -190,22 +190,13 @@ impl<'s> BlockParser<'s> {
                 line,
                 col: span.start as u32 + 1,
             };
-            let kind = span.kind(text.as_bytes());
-            match (kind, self.current) {
-                // An argument of the statement this line began: the common case.
-                (TokKind::Word, Some(cur)) => {
-                    self.tree.toks.push(tok);
-                    if let Some(node) = self.tree.nodes.get_mut(cur as usize) {
-                        node.args_end += 1;
-                    }
-                }
-                _ => self.push_token(kind, tok, first_on_line, sink),
-            }
+            self.push_token(span.kind, tok, first_on_line, sink);
             first_on_line = false;
         }
         self.current = None;
     }
 
+    #[inline(always)]
     fn push_token(
         &mut self,
         kind: TokKind,
@@ -259,6 +250,7 @@ impl<'s> BlockParser<'s> {
         }
     }
 
+    #[inline]
     fn start_statement(&mut self, tok: Tok<'s>, sink: &mut dyn FnMut(Event<'_, 's>)) {
         if self.stack.is_empty() {
             self.flush(sink);
@@ -290,6 +282,7 @@ impl<'s> BlockParser<'s> {
     }
 
     /// Hand over the finished top-level statement, if any, and reset.
+    #[inline(never)]
     fn flush(&mut self, sink: &mut dyn FnMut(Event<'_, 's>)) {
         if !self.tree.nodes.is_empty() {
             sink(Event::Statement(&self.tree));

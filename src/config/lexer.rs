@@ -214,25 +214,15 @@ static CLASS: [u8; 256] = {
     table
 };
 
-/// A token of a plain line: its byte range within the line. A range that
-/// starts with `{` or `}` is that brace; any other is a word.
+/// A token of a plain line: what it is and its byte range within the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
+    /// Word, `{` or `}`.
+    pub kind: TokKind,
     /// Offset of its first byte.
     pub start: usize,
     /// Offset one past its last byte.
     pub end: usize,
-}
-
-impl Span {
-    /// What the token is, read from its first byte in `line`.
-    pub fn kind(self, line: &[u8]) -> TokKind {
-        match line.get(self.start) {
-            Some(b'{') => TokKind::Open,
-            Some(b'}') => TokKind::Close,
-            _ => TokKind::Word,
-        }
-    }
 }
 
 /// The fast path for the lines that make up nearly all of a large config.
@@ -249,100 +239,34 @@ pub fn scan_plain_line(bytes: &[u8], start: usize, spans: &mut Vec<Span>) -> Opt
     let n = bytes.len();
     let mut i = start;
     loop {
-        i = skip_spaces(bytes, i);
+        // Indentation and the gaps between words are runs of spaces: a
+        // direct comparison is cheaper than the class table.
+        while i < n && bytes[i] == b' ' {
+            i += 1;
+        }
         let Some(&b) = bytes.get(i) else {
             return Some(n);
         };
         let token_start = i;
-        match CLASS[usize::from(b)] {
-            class::WORD => i = word_end(bytes, i + 1),
-            class::BRACE => i += 1,
-            class::NEWLINE => return Some(i),
+        i += 1;
+        let kind = match CLASS[usize::from(b)] {
+            class::WORD => {
+                while i < n && CLASS[usize::from(bytes[i])] == class::WORD {
+                    i += 1;
+                }
+                TokKind::Word
+            }
+            class::BRACE if b == b'{' => TokKind::Open,
+            class::BRACE => TokKind::Close,
+            class::SPACE => continue,
+            class::NEWLINE => return Some(token_start),
             _ => return None,
-        }
+        };
         spans.push(Span {
+            kind,
             start: token_start - start,
             end: i - start,
         });
-    }
-}
-
-// Eight bytes at a time ("SWAR"): a line's indentation and its words are
-// runs of several bytes, and testing them a byte at a time costs a table
-// lookup and two branches each. Each helper below sets the high bit of a
-// byte lane exactly where the lane's byte has the property (no carry
-// crosses lanes: every sum stays under 0x100).
-
-/// The low bit of every byte lane.
-const LANE_LOW: u64 = 0x0101_0101_0101_0101;
-/// The high bit of every byte lane.
-const LANE_HIGH: u64 = 0x8080_8080_8080_8080;
-/// The seven low bits of every byte lane.
-const LANE_LOW7: u64 = !LANE_HIGH;
-
-/// The eight bytes at `bytes[i..]`, first byte lowest, if there are eight.
-fn chunk_at(bytes: &[u8], i: usize) -> Option<u64> {
-    let chunk: [u8; 8] = bytes.get(i..i.checked_add(8)?)?.try_into().ok()?;
-    Some(u64::from_le_bytes(chunk))
-}
-
-/// Lanes whose byte is not `v` (`v` < 0x80).
-fn lanes_ne(x: u64, v: u8) -> u64 {
-    let y = x ^ (LANE_LOW * u64::from(v));
-    (((y & LANE_LOW7) + LANE_LOW7) | y) & LANE_HIGH
-}
-
-/// Lanes whose byte's low seven bits are at least `n` (`n` <= 0x80).
-fn lanes_low7_ge(x: u64, n: u8) -> u64 {
-    ((x & LANE_LOW7) + LANE_LOW * u64::from(0x80 - n)) & LANE_HIGH
-}
-
-/// Lanes that may end a plain word: every byte outside `%`..=`z`, and the
-/// `'`, `@` and `\\` inside that range. (Control bytes other than whitespace
-/// are word bytes too; the byte-wise check after this one knows them.)
-fn lanes_not_word(x: u64) -> u64 {
-    let inside =
-        lanes_low7_ge(x, 0x25) & lanes_ne(x, b'\'') & lanes_ne(x, b'@') & lanes_ne(x, b'\\');
-    (x | lanes_low7_ge(x, 0x7b) | !inside) & LANE_HIGH
-}
-
-/// Index of the first lane set in `mask` (not zero).
-fn first_lane(mask: u64) -> usize {
-    (mask.trailing_zeros() / 8) as usize
-}
-
-/// The first index at or after `i` that is not whitespace (or `bytes.len()`).
-fn skip_spaces(bytes: &[u8], mut i: usize) -> usize {
-    while let Some(x) = chunk_at(bytes, i) {
-        let other = lanes_ne(x, b' ');
-        if other != 0 {
-            i += first_lane(other);
-            break;
-        }
-        i += 8;
-    }
-    while i < bytes.len() && CLASS[usize::from(bytes[i])] == class::SPACE {
-        i += 1;
-    }
-    i
-}
-
-/// The first index at or after `i` that is not a plain word byte.
-fn word_end(bytes: &[u8], mut i: usize) -> usize {
-    loop {
-        if let Some(x) = chunk_at(bytes, i) {
-            let stop = lanes_not_word(x);
-            if stop == 0 {
-                i += 8;
-                continue;
-            }
-            i += first_lane(stop);
-        }
-        if i < bytes.len() && CLASS[usize::from(bytes[i])] == class::WORD {
-            i += 1;
-            continue;
-        }
-        return i;
     }
 }
 
