@@ -411,3 +411,166 @@ fn next_line<'t>(text: &'t str, pos: &mut usize) -> Option<&'t str> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::lexer::{lex_line, TokKind};
+    use crate::config::source::SourceLoader;
+
+    /// Every token the preprocessor hands on: (line, col, kind, text, plain?).
+    #[derive(Default)]
+    struct Collect(Vec<(u32, u32, TokKind, String, bool)>);
+
+    impl<'s> LineSink<'s> for Collect {
+        fn logical_line(&mut self, line: LogicalLine<'s>) {
+            lex_line(&line.text, |kind, text, offset| {
+                let col = line.col_offset + offset as u32 + 1;
+                self.0
+                    .push((line.line, col, kind, text.into_owned(), false));
+            });
+        }
+
+        fn plain_line(&mut self, _file: u32, line: u32, text: &'s str, tokens: &[Span]) {
+            for t in tokens {
+                let word = text[t.start..t.end].to_owned();
+                self.0.push((line, t.start as u32 + 1, t.kind, word, true));
+            }
+        }
+    }
+
+    fn tokens(text: &str) -> Vec<(u32, u32, TokKind, String, bool)> {
+        let mut diagnostics = Vec::new();
+        let sources = SourceLoader::new(&mut diagnostics).load_bytes(
+            std::path::Path::new("/nonexistent-lvsd-test/keepalived.conf"),
+            text.as_bytes().to_vec(),
+        );
+        let mut pre_diagnostics = Vec::new();
+        let mut sink = Collect::default();
+        Preprocessor::new(&sources, "main".into(), &mut pre_diagnostics).run(&mut sink);
+        assert!(pre_diagnostics.is_empty(), "{pre_diagnostics:?}");
+        sink.0
+    }
+
+    fn word(line: u32, col: u32, text: &str, plain: bool) -> (u32, u32, TokKind, String, bool) {
+        (line, col, TokKind::Word, text.to_owned(), plain)
+    }
+
+    #[test]
+    fn trailing_comment_takes_the_general_path() {
+        let t = tokens("delay_loop 10   # seconds {\nlb_algo rr ! x\n");
+        assert_eq!(
+            t,
+            [
+                word(1, 1, "delay_loop", false),
+                word(1, 12, "10", false),
+                word(2, 1, "lb_algo", false),
+                word(2, 9, "rr", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn crlf_lines_are_plain_and_keep_their_columns() {
+        let t = tokens("a  b\r\n\r\n {\r\n}");
+        assert_eq!(
+            t,
+            [
+                word(1, 1, "a", true),
+                word(1, 4, "b", true),
+                (3, 2, TokKind::Open, "{".into(), true),
+                (4, 1, TokKind::Close, "}".into(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn brace_glued_to_a_word_is_its_own_token() {
+        let t = tokens("80{x}}\n");
+        assert_eq!(
+            t,
+            [
+                word(1, 1, "80", true),
+                (1, 3, TokKind::Open, "{".into(), true),
+                word(1, 4, "x", true),
+                (1, 5, TokKind::Close, "}".into(), true),
+                (1, 6, TokKind::Close, "}".into(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn tabs_vertical_tabs_and_form_feeds_separate_words() {
+        let t = tokens("\ta\tb\x0bc\x0cd\r\n\x0b\x0c\t \n e");
+        assert_eq!(
+            t,
+            [
+                word(1, 2, "a", true),
+                word(1, 4, "b", true),
+                word(1, 6, "c", true),
+                word(1, 8, "d", true),
+                word(3, 2, "e", true),
+            ]
+        );
+    }
+
+    #[test]
+    fn undefined_parameter_stays_as_written() {
+        let t = tokens("path $UNDEF/x ${NOPE}\n");
+        assert_eq!(
+            t,
+            [
+                word(1, 1, "path", false),
+                word(1, 6, "$UNDEF/x", false),
+                word(1, 15, "${NOPE}", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn at_sign_inside_a_word_is_not_a_conditional() {
+        let t = tokens("user a@b\n@main x@y\n@other z\n");
+        assert_eq!(
+            t,
+            [
+                word(1, 1, "user", false),
+                word(1, 6, "a@b", false),
+                word(2, 7, "x@y", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_and_general_lines_mix_with_definitions() {
+        let t = tokens("$P=9\nport $P\nport 9\n~SEQ(i,1,1,2) n $i\n");
+        assert_eq!(
+            t,
+            [
+                word(2, 1, "port", false),
+                word(2, 6, "9", false),
+                word(3, 1, "port", true),
+                word(3, 6, "9", true),
+                // Columns of a repeated line are those of the text after
+                // the `~SEQ(...)`, as before the plain-line path existed.
+                word(4, 2, "n", false),
+                word(4, 4, "1", false),
+                word(4, 2, "n", false),
+                word(4, 4, "2", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn non_ascii_and_quotes_take_the_general_path() {
+        let t = tokens("name é\nname \"a b\"\n");
+        assert_eq!(
+            t,
+            [
+                word(1, 1, "name", false),
+                word(1, 6, "é", false),
+                word(2, 1, "name", false),
+                word(2, 6, "a b", false),
+            ]
+        );
+    }
+}

@@ -399,6 +399,52 @@ mod tests {
     }
 
     #[test]
+    fn plain_scan_stops_at_the_newline() {
+        let text = b"x {\n  real_server 10.0.0.1 80{\nnext";
+        let mut spans = Vec::new();
+        assert_eq!(scan_plain_line(text, 0, &mut spans), Some(3));
+        assert_eq!(spans.len(), 2);
+        assert_eq!(scan_plain_line(text, 4, &mut spans), Some(30));
+        let got: Vec<(TokKind, usize, usize)> =
+            spans.iter().map(|s| (s.kind, s.start, s.end)).collect();
+        assert_eq!(
+            got,
+            [
+                (TokKind::Word, 2, 13),
+                (TokKind::Word, 14, 22),
+                (TokKind::Word, 23, 25),
+                (TokKind::Open, 25, 26),
+            ]
+        );
+        assert_eq!(scan_plain_line(text, 31, &mut spans), Some(text.len()));
+        assert_eq!(spans.len(), 1);
+    }
+
+    #[test]
+    fn plain_scan_refuses_what_the_preprocessor_must_see() {
+        let mut spans = Vec::new();
+        for line in [
+            "a #c",
+            "a !c",
+            "a \"b\"",
+            "a 'b'",
+            "a $B",
+            "@id a",
+            "~SEQ(i,1,1,2)",
+            "a \\",
+            "a é",
+        ] {
+            assert_eq!(
+                scan_plain_line(line.as_bytes(), 0, &mut spans),
+                None,
+                "{line}"
+            );
+        }
+        assert_eq!(scan_plain_line(b" \t\x0b\x0c\r", 0, &mut spans), Some(5));
+        assert!(spans.is_empty());
+    }
+
+    #[test]
     fn dollar_brace_stays_in_word() {
         let t = lex("path ${UNDEFINED}/x a${B}c $");
         assert_eq!(t[1].1, "${UNDEFINED}/x");
