@@ -237,7 +237,7 @@ pub struct Span {
 pub fn scan_plain_line(bytes: &[u8], start: usize, spans: &mut Vec<Span>) -> Option<usize> {
     spans.clear();
     let n = bytes.len();
-    let mut i = start;
+    let mut i = skip_indentation(bytes, start);
     loop {
         // Indentation and the gaps between words are runs of spaces: a
         // direct comparison is cheaper than the class table.
@@ -268,6 +268,28 @@ pub fn scan_plain_line(bytes: &[u8], start: usize, spans: &mut Vec<Span>) -> Opt
             end: i - start,
         });
     }
+}
+
+/// Eight spaces, as one little-endian word.
+const EIGHT_SPACES: u64 = u64::from_le_bytes(*b"        ");
+
+/// The first index at or after `i` that is not a space, eight bytes at a
+/// time while eight are left: a line's indentation is the longest run of
+/// spaces in it, and a byte-wise loop costs several instructions a byte.
+fn skip_indentation(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = i
+        .checked_add(8)
+        .and_then(|end| bytes.get(i..end))
+        .and_then(|c| <[u8; 8]>::try_from(c).ok())
+    {
+        // Lanes that differ from a space are set; the lowest is the first.
+        let other = u64::from_le_bytes(chunk) ^ EIGHT_SPACES;
+        if other != 0 {
+            return i + (other.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
 }
 
 /// A word with its quotes removed and escapes inside quotes decoded.
