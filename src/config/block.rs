@@ -171,6 +171,7 @@ impl<'s> BlockParser<'s> {
     /// Read one plain line, already cut into `tokens` by
     /// [`super::lexer::scan_plain_line`]: the same as [`Self::push_line`] on
     /// `LogicalLine { file, line, col_offset: 0, text }`, without lexing it again.
+    #[inline]
     pub fn push_plain(
         &mut self,
         file: u32,

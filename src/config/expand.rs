@@ -89,14 +89,16 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         }
     }
 
-    /// Feed every line to `sink`, starting with the main file.
-    pub fn run(&mut self, sink: &mut dyn LineSink<'s>) {
+    /// Feed every line to `sink`, starting with the main file. (Generic, so
+    /// that the plain-line path inlines the sink; the rare general path
+    /// takes it as `dyn`.)
+    pub fn run<S: LineSink<'s>>(&mut self, sink: &mut S) {
         if !self.sources.files.is_empty() {
             self.run_file(0, sink);
         }
     }
 
-    fn run_file(&mut self, file: u32, sink: &mut dyn LineSink<'s>) {
+    fn run_file<S: LineSink<'s>>(&mut self, file: u32, sink: &mut S) {
         let sources = self.sources;
         let Some(source) = sources.files.get(file as usize) else {
             return;

@@ -87,6 +87,7 @@ impl<'s> LineSink<'s> for Feed<'_, '_, 's> {
         self.parser.push_line(line, self.sink);
     }
 
+    #[inline]
     fn plain_line(&mut self, file: u32, line: u32, text: &'s str, tokens: &[Span]) {
         self.parser.push_plain(file, line, text, tokens, self.sink);
     }
