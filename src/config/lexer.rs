@@ -251,9 +251,7 @@ pub fn scan_plain_line(bytes: &[u8], start: usize, spans: &mut Vec<Span>) -> Opt
         i += 1;
         let kind = match CLASS[usize::from(b)] {
             class::WORD => {
-                while i < n && CLASS[usize::from(bytes[i])] == class::WORD {
-                    i += 1;
-                }
+                i = word_end(bytes, i);
                 TokKind::Word
             }
             class::BRACE if b == b'{' => TokKind::Open,
@@ -288,6 +286,32 @@ fn skip_indentation(bytes: &[u8], mut i: usize) -> usize {
             return i + (other.trailing_zeros() / 8) as usize;
         }
         i += 8;
+    }
+    i
+}
+
+/// One past the end of the plain word whose bytes continue at `i`: four
+/// bytes a round while four are left, which spares most of the loop's own
+/// bookkeeping (words are mostly several bytes long).
+fn word_end(bytes: &[u8], mut i: usize) -> usize {
+    let is_word = |b: u8| CLASS[usize::from(b)] == class::WORD;
+    while let Some(&[a, b, c, d]) = i.checked_add(4).and_then(|end| bytes.get(i..end)) {
+        if !is_word(a) {
+            return i;
+        }
+        if !is_word(b) {
+            return i + 1;
+        }
+        if !is_word(c) {
+            return i + 2;
+        }
+        if !is_word(d) {
+            return i + 3;
+        }
+        i += 4;
+    }
+    while i < bytes.len() && is_word(bytes[i]) {
+        i += 1;
     }
     i
 }
