@@ -251,7 +251,7 @@ impl<'s> BlockParser<'s> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn start_statement(&mut self, tok: Tok<'s>, sink: &mut dyn FnMut(Event<'_, 's>)) {
         if self.stack.is_empty() {
             self.flush(sink);
