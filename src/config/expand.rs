@@ -17,7 +17,11 @@
 //!    conditionals, definitions and more parameters.
 //!
 //! A line that needs no work is passed on borrowed from the file's text, so
-//! a large config without parameters costs no copying here.
+//! a large config without parameters costs no copying here. Most lines of a
+//! large config hold no byte any step above looks for (`#`, `!`, quotes,
+//! `$`, `@`, `~`, `\`, non-ASCII): one scan over such a *plain* line finds
+//! its end and cuts it into tokens ([`scan_plain_line`]), and it goes to
+//! the block parser without steps 1–5 or a second lexing pass.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
