@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 
 use super::expand::LogicalLine;
-use super::lexer::{lex_line, TokKind};
+use super::lexer::{lex_line, Span, TokKind};
 
 /// A token with where it was read.
 #[derive(Debug, Clone)]
@@ -168,6 +168,36 @@ impl<'s> BlockParser<'s> {
         self.current = None;
     }
 
+    /// Read one plain line, already cut into `tokens` by
+    /// [`super::lexer::scan_plain_line`]: the same as [`Self::push_line`] on
+    /// `LogicalLine { file, line, col_offset: 0, text }`, without lexing it again.
+    #[inline]
+    pub fn push_plain(
+        &mut self,
+        file: u32,
+        line: u32,
+        text: &'s str,
+        tokens: &[Span],
+        sink: &mut dyn FnMut(Event<'_, 's>),
+    ) {
+        let mut first_on_line = true;
+        for &span in tokens {
+            let Some(word) = text.get(span.start..span.end) else {
+                continue;
+            };
+            let tok = Tok {
+                text: Cow::Borrowed(word),
+                file,
+                line,
+                col: span.start as u32 + 1,
+            };
+            self.push_token(span.kind, tok, first_on_line, sink);
+            first_on_line = false;
+        }
+        self.current = None;
+    }
+
+    #[inline(always)]
     fn push_token(
         &mut self,
         kind: TokKind,
@@ -221,6 +251,7 @@ impl<'s> BlockParser<'s> {
         }
     }
 
+    #[inline(always)]
     fn start_statement(&mut self, tok: Tok<'s>, sink: &mut dyn FnMut(Event<'_, 's>)) {
         if self.stack.is_empty() {
             self.flush(sink);
@@ -252,6 +283,7 @@ impl<'s> BlockParser<'s> {
     }
 
     /// Hand over the finished top-level statement, if any, and reset.
+    #[inline(never)]
     fn flush(&mut self, sink: &mut dyn FnMut(Event<'_, 's>)) {
         if !self.tree.nodes.is_empty() {
             sink(Event::Statement(&self.tree));

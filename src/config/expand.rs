@@ -17,12 +17,17 @@
 //!    conditionals, definitions and more parameters.
 //!
 //! A line that needs no work is passed on borrowed from the file's text, so
-//! a large config without parameters costs no copying here.
+//! a large config without parameters costs no copying here. Most lines of a
+//! large config hold no byte any step above looks for (`#`, `!`, quotes,
+//! `$`, `@`, `~`, `\`, non-ASCII): one scan over such a *plain* line finds
+//! its end and cuts it into tokens ([`scan_plain_line`]), and it goes to
+//! the block parser without steps 1–5 or a second lexing pass.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::diagnostic::{Diagnostic, Severity};
+use super::lexer::{scan_plain_line, Span};
 use super::source::{strip_comment, Sources};
 use super::values::{self, SeqSpec};
 
@@ -46,6 +51,15 @@ pub struct LogicalLine<'s> {
     pub col_offset: u32,
     /// The text to lex.
     pub text: Cow<'s, str>,
+}
+
+/// Where the preprocessor's output goes: the block parser, in the front end.
+pub trait LineSink<'s> {
+    /// A line the preprocessor worked on (or that the lexer must read in full).
+    fn logical_line(&mut self, line: LogicalLine<'s>);
+    /// A plain physical line (see [`scan_plain_line`]), already cut into
+    /// `tokens`; it is `LogicalLine { file, line, col_offset: 0, text }`.
+    fn plain_line(&mut self, file: u32, line: u32, text: &'s str, tokens: &[Span]);
 }
 
 /// Runs the preprocessor over every file, in include order.
@@ -79,48 +93,72 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         }
     }
 
-    /// Feed every logical line to `emit`, starting with the main file.
-    pub fn run(&mut self, emit: &mut dyn FnMut(LogicalLine<'s>)) {
+    /// Feed every line to `sink`, starting with the main file. (Generic, so
+    /// that the plain-line path inlines the sink; the rare general path
+    /// takes it as `dyn`.)
+    pub fn run<S: LineSink<'s>>(&mut self, sink: &mut S) {
         if !self.sources.files.is_empty() {
-            self.run_file(0, emit);
+            self.run_file(0, sink);
         }
     }
 
-    fn run_file(&mut self, file: u32, emit: &mut dyn FnMut(LogicalLine<'s>)) {
+    fn run_file<S: LineSink<'s>>(&mut self, file: u32, sink: &mut S) {
         let sources = self.sources;
         let Some(source) = sources.files.get(file as usize) else {
             return;
         };
+        let text: &'s str = &source.text;
+        let bytes = text.as_bytes();
         let mut includes = source.includes.iter().peekable();
-        let mut lines = source.text.lines().enumerate();
-        while let Some((index, raw)) = lines.next() {
-            let line_no = index as u32 + 1;
+        let mut spans: Vec<Span> = Vec::new();
+        let mut pos = 0;
+        let mut line_no = 0u32;
+        while pos < bytes.len() {
+            line_no += 1;
+            let start = pos;
             if let Some((_, ids)) = includes.next_if(|(l, _)| *l == line_no) {
+                next_line(text, &mut pos);
                 for &id in ids {
-                    self.run_file(id, emit);
+                    self.run_file(id, sink);
                 }
                 continue;
             }
+            // A plain line has no comment, conditional, definition, sequence
+            // or parameter: steps 1–5 would hand it on unchanged.
+            if let Some(end) = scan_plain_line(bytes, start, &mut spans) {
+                pos = end + 1;
+                if spans.is_empty() || self.stopped {
+                    continue;
+                }
+                self.produced += 1;
+                sink.plain_line(file, line_no, &text[start..end], &spans);
+                continue;
+            }
+            let Some(raw) = next_line(text, &mut pos) else {
+                break;
+            };
             let text = strip_comment(raw);
             if text.trim().is_empty() {
                 continue;
             }
             if text.trim_end().ends_with('\\') && is_multiline_definition(text) {
+                let first_line = line_no;
                 let mut joined = text.trim_end().trim_end_matches('\\').to_owned();
                 let mut last_ended_with_backslash = true;
                 while last_ended_with_backslash {
-                    let Some((_, next)) = lines.next() else {
+                    let Some(next) = next_line(source.text.as_str(), &mut pos) else {
                         break;
                     };
+                    line_no += 1;
                     let next = strip_comment(next).trim_end();
                     last_ended_with_backslash = next.ends_with('\\');
                     joined.push('\n');
                     joined.push_str(next.trim_end_matches('\\'));
                 }
-                self.process(file, line_no, 0, Cow::Owned(joined), 0, emit);
+                self.process(file, first_line, 0, Cow::Owned(joined), 0, sink);
                 continue;
             }
-            self.process(file, line_no, 0, Cow::Borrowed(text), 0, emit);
+            self.process(file, line_no, 0, Cow::Borrowed(text), 0, sink);
         }
     }
 
@@ -132,7 +170,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         col_offset: u32,
         text: Cow<'s, str>,
         depth: u32,
-        emit: &mut dyn FnMut(LogicalLine<'s>),
+        sink: &mut dyn LineSink<'s>,
     ) {
         if self.stopped {
             return;
@@ -180,7 +218,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             }
             let skip = text.len() - cond.len() + id_end;
             let rest = slice_cow(text, skip);
-            return self.process(file, line, col_offset + skip as u32, rest, depth, emit);
+            return self.process(file, line, col_offset + skip as u32, rest, depth, sink);
         }
         // Step 3: definition.
         if let Some((name, value)) = trimmed
@@ -199,7 +237,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             match values::seq_spec(trimmed) {
                 Ok((rest, spec)) => {
                     let rest = rest.to_owned();
-                    self.repeat(file, line, col, &spec, &rest, depth, emit);
+                    self.repeat(file, line, col, &spec, &rest, depth, sink);
                 }
                 Err(message) => self.error(file, line, col, message),
             }
@@ -209,7 +247,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         match self.substitute(file, &text) {
             None => {
                 self.produced += 1;
-                emit(LogicalLine {
+                sink.logical_line(LogicalLine {
                     file,
                     line,
                     col_offset,
@@ -218,7 +256,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             }
             Some(expanded) => {
                 for piece in expanded.split('\n') {
-                    self.process(file, line, 0, Cow::Owned(piece.to_owned()), depth + 1, emit);
+                    self.process(file, line, 0, Cow::Owned(piece.to_owned()), depth + 1, sink);
                 }
             }
         }
@@ -234,7 +272,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         spec: &SeqSpec,
         rest: &str,
         depth: u32,
-        emit: &mut dyn FnMut(LogicalLine<'s>),
+        sink: &mut dyn LineSink<'s>,
     ) {
         if spec.rounds() > MAX_REPEAT || self.produced > MAX_REPEAT {
             self.stopped = true;
@@ -250,7 +288,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             for (name, value) in spec.vars.iter().zip(row) {
                 self.vars.insert(name.clone(), value);
             }
-            self.process(file, line, 0, Cow::Owned(rest.to_owned()), depth + 1, emit);
+            self.process(file, line, 0, Cow::Owned(rest.to_owned()), depth + 1, sink);
             if self.stopped {
                 return;
             }
@@ -360,5 +398,185 @@ fn slice_cow(text: Cow<'_, str>, skip: usize) -> Cow<'_, str> {
     match text {
         Cow::Borrowed(s) => Cow::Borrowed(&s[skip..]),
         Cow::Owned(s) => Cow::Owned(s[skip..].to_owned()),
+    }
+}
+
+/// The line starting at `*pos` (without its `\n`, or `\r\n`, as
+/// [`str::lines`] cuts it), moving `*pos` past it.
+fn next_line<'t>(text: &'t str, pos: &mut usize) -> Option<&'t str> {
+    let rest = text.get(*pos..).filter(|r| !r.is_empty())?;
+    match rest.find('\n') {
+        Some(i) => {
+            *pos += i + 1;
+            let line = &rest[..i];
+            Some(line.strip_suffix('\r').unwrap_or(line))
+        }
+        None => {
+            *pos = text.len();
+            Some(rest)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::lexer::{lex_line, TokKind};
+    use crate::config::source::SourceLoader;
+
+    /// Every token the preprocessor hands on: (line, col, kind, text, plain?).
+    #[derive(Default)]
+    struct Collect(Vec<(u32, u32, TokKind, String, bool)>);
+
+    impl<'s> LineSink<'s> for Collect {
+        fn logical_line(&mut self, line: LogicalLine<'s>) {
+            lex_line(&line.text, |kind, text, offset| {
+                let col = line.col_offset + offset as u32 + 1;
+                self.0
+                    .push((line.line, col, kind, text.into_owned(), false));
+            });
+        }
+
+        fn plain_line(&mut self, _file: u32, line: u32, text: &'s str, tokens: &[Span]) {
+            for t in tokens {
+                let word = text[t.start..t.end].to_owned();
+                self.0.push((line, t.start as u32 + 1, t.kind, word, true));
+            }
+        }
+    }
+
+    fn tokens(text: &str) -> Vec<(u32, u32, TokKind, String, bool)> {
+        let mut diagnostics = Vec::new();
+        let sources = SourceLoader::new(&mut diagnostics).load_bytes(
+            std::path::Path::new("/nonexistent-lvsd-test/keepalived.conf"),
+            text.as_bytes().to_vec(),
+        );
+        let mut pre_diagnostics = Vec::new();
+        let mut sink = Collect::default();
+        Preprocessor::new(&sources, "main".into(), &mut pre_diagnostics).run(&mut sink);
+        assert!(pre_diagnostics.is_empty(), "{pre_diagnostics:?}");
+        sink.0
+    }
+
+    fn word(line: u32, col: u32, text: &str, plain: bool) -> (u32, u32, TokKind, String, bool) {
+        (line, col, TokKind::Word, text.to_owned(), plain)
+    }
+
+    #[test]
+    fn trailing_comment_takes_the_general_path() {
+        let t = tokens("delay_loop 10   # seconds {\nlb_algo rr ! x\n");
+        assert_eq!(
+            t,
+            [
+                word(1, 1, "delay_loop", false),
+                word(1, 12, "10", false),
+                word(2, 1, "lb_algo", false),
+                word(2, 9, "rr", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn crlf_lines_are_plain_and_keep_their_columns() {
+        let t = tokens("a  b\r\n\r\n {\r\n}");
+        assert_eq!(
+            t,
+            [
+                word(1, 1, "a", true),
+                word(1, 4, "b", true),
+                (3, 2, TokKind::Open, "{".into(), true),
+                (4, 1, TokKind::Close, "}".into(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn brace_glued_to_a_word_is_its_own_token() {
+        let t = tokens("80{x}}\n");
+        assert_eq!(
+            t,
+            [
+                word(1, 1, "80", true),
+                (1, 3, TokKind::Open, "{".into(), true),
+                word(1, 4, "x", true),
+                (1, 5, TokKind::Close, "}".into(), true),
+                (1, 6, TokKind::Close, "}".into(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn tabs_vertical_tabs_and_form_feeds_separate_words() {
+        let t = tokens("\ta\tb\x0bc\x0cd\r\n\x0b\x0c\t \n e");
+        assert_eq!(
+            t,
+            [
+                word(1, 2, "a", true),
+                word(1, 4, "b", true),
+                word(1, 6, "c", true),
+                word(1, 8, "d", true),
+                word(3, 2, "e", true),
+            ]
+        );
+    }
+
+    #[test]
+    fn undefined_parameter_stays_as_written() {
+        let t = tokens("path $UNDEF/x ${NOPE}\n");
+        assert_eq!(
+            t,
+            [
+                word(1, 1, "path", false),
+                word(1, 6, "$UNDEF/x", false),
+                word(1, 15, "${NOPE}", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn at_sign_inside_a_word_is_not_a_conditional() {
+        let t = tokens("user a@b\n@main x@y\n@other z\n");
+        assert_eq!(
+            t,
+            [
+                word(1, 1, "user", false),
+                word(1, 6, "a@b", false),
+                word(2, 7, "x@y", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_and_general_lines_mix_with_definitions() {
+        let t = tokens("$P=9\nport $P\nport 9\n~SEQ(i,1,1,2) n $i\n");
+        assert_eq!(
+            t,
+            [
+                word(2, 1, "port", false),
+                word(2, 6, "9", false),
+                word(3, 1, "port", true),
+                word(3, 6, "9", true),
+                // Columns of a repeated line are those of the text after
+                // the `~SEQ(...)`, as before the plain-line path existed.
+                word(4, 2, "n", false),
+                word(4, 4, "1", false),
+                word(4, 2, "n", false),
+                word(4, 4, "2", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn non_ascii_and_quotes_take_the_general_path() {
+        let t = tokens("name é\nname \"a b\"\n");
+        assert_eq!(
+            t,
+            [
+                word(1, 1, "name", false),
+                word(1, 6, "é", false),
+                word(2, 1, "name", false),
+                word(2, 6, "a b", false),
+            ]
+        );
     }
 }

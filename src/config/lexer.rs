@@ -6,6 +6,10 @@
 //! their whitespace, and lose their quotes; inside them shell-like escapes
 //! (`\n`, `\t`, `\x41`, `\101`, `\"`...) are decoded. A word without quotes is
 //! borrowed from the line, not copied.
+//!
+//! [`scan_plain_line`] is the fast path the preprocessor uses for lines with
+//! nothing in them but words, braces and whitespace: a byte-class table,
+//! one pass, no allocation.
 
 use std::borrow::Cow;
 
@@ -173,6 +177,149 @@ pub fn lex_line<'t>(line: &'t str, mut emit: impl FnMut(TokKind, Cow<'t, str>, u
     }
 }
 
+/// How [`scan_plain_line`] sees a byte.
+mod class {
+    /// Part of a word.
+    pub const WORD: u8 = 0;
+    /// C `isspace` other than `\n`: space, \t, \v, \f, \r.
+    pub const SPACE: u8 = 1;
+    /// `\n`: the physical line ends.
+    pub const NEWLINE: u8 = 2;
+    /// `{` or `}`: a token of its own.
+    pub const BRACE: u8 = 3;
+    /// A byte the preprocessor or the full lexer must see: comment marks
+    /// `#` `!`, quotes, `$` (parameters), `@` (conditionals), `~` (sequences),
+    /// `\` (multi-line definitions) and every non-ASCII byte.
+    pub const SPECIAL: u8 = 4;
+}
+
+/// The class of every byte, for [`scan_plain_line`].
+static CLASS: [u8; 256] = {
+    let mut table = [class::WORD; 256];
+    let mut b = 0x80;
+    while b < 256 {
+        table[b] = class::SPECIAL;
+        b += 1;
+    }
+    table[b' ' as usize] = class::SPACE;
+    table[b'\t' as usize] = class::SPACE;
+    table[0x0b] = class::SPACE;
+    table[0x0c] = class::SPACE;
+    table[b'\r' as usize] = class::SPACE;
+    table[b'\n' as usize] = class::NEWLINE;
+    table[b'{' as usize] = class::BRACE;
+    table[b'}' as usize] = class::BRACE;
+    let special = *b"#!\"'$@~\\";
+    let mut k = 0;
+    while k < special.len() {
+        table[special[k] as usize] = class::SPECIAL;
+        k += 1;
+    }
+    table
+};
+
+/// A token of a plain line: what it is and its byte range within the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Word, `{` or `}`.
+    pub kind: TokKind,
+    /// Offset of its first byte.
+    pub start: usize,
+    /// Offset one past its last byte.
+    pub end: usize,
+}
+
+/// The fast path for the lines that make up nearly all of a large config.
+///
+/// Scans the physical line that starts at `bytes[start]` in one pass. If it
+/// holds only words, braces and whitespace (no byte of class `SPECIAL`), the
+/// preprocessor has nothing to do with it and this scan is its whole
+/// lexing: returns where the line ends (the index of its `\n`, or
+/// `bytes.len()`), with `spans` holding its tokens, offsets relative to
+/// `start`. Otherwise returns `None` (and `spans` holds junk): the line
+/// takes the general path.
+pub fn scan_plain_line(bytes: &[u8], start: usize, spans: &mut Vec<Span>) -> Option<usize> {
+    spans.clear();
+    let n = bytes.len();
+    let mut i = skip_indentation(bytes, start);
+    loop {
+        // Indentation and the gaps between words are runs of spaces: a
+        // direct comparison is cheaper than the class table.
+        while i < n && bytes[i] == b' ' {
+            i += 1;
+        }
+        let Some(&b) = bytes.get(i) else {
+            return Some(n);
+        };
+        let token_start = i;
+        i += 1;
+        let kind = match CLASS[usize::from(b)] {
+            class::WORD => {
+                i = word_end(bytes, i);
+                TokKind::Word
+            }
+            class::BRACE if b == b'{' => TokKind::Open,
+            class::BRACE => TokKind::Close,
+            class::SPACE => continue,
+            class::NEWLINE => return Some(token_start),
+            _ => return None,
+        };
+        spans.push(Span {
+            kind,
+            start: token_start - start,
+            end: i - start,
+        });
+    }
+}
+
+/// Eight spaces, as one little-endian word.
+const EIGHT_SPACES: u64 = u64::from_le_bytes(*b"        ");
+
+/// The first index at or after `i` that is not a space, eight bytes at a
+/// time while eight are left: a line's indentation is the longest run of
+/// spaces in it, and a byte-wise loop costs several instructions a byte.
+fn skip_indentation(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = i
+        .checked_add(8)
+        .and_then(|end| bytes.get(i..end))
+        .and_then(|c| <[u8; 8]>::try_from(c).ok())
+    {
+        // Lanes that differ from a space are set; the lowest is the first.
+        let other = u64::from_le_bytes(chunk) ^ EIGHT_SPACES;
+        if other != 0 {
+            return i + (other.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
+
+/// One past the end of the plain word whose bytes continue at `i`: four
+/// bytes a round while four are left, which spares most of the loop's own
+/// bookkeeping (words are mostly several bytes long).
+fn word_end(bytes: &[u8], mut i: usize) -> usize {
+    let is_word = |b: u8| CLASS[usize::from(b)] == class::WORD;
+    while let Some(&[a, b, c, d]) = i.checked_add(4).and_then(|end| bytes.get(i..end)) {
+        if !is_word(a) {
+            return i;
+        }
+        if !is_word(b) {
+            return i + 1;
+        }
+        if !is_word(c) {
+            return i + 2;
+        }
+        if !is_word(d) {
+            return i + 3;
+        }
+        i += 4;
+    }
+    while i < bytes.len() && is_word(bytes[i]) {
+        i += 1;
+    }
+    i
+}
+
 /// A word with its quotes removed and escapes inside quotes decoded.
 pub fn unquote(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
@@ -299,6 +446,52 @@ mod tests {
         let t = lex("a\x0bb\x0cc\x0b");
         let words: Vec<&str> = t.iter().map(|x| x.1.as_str()).collect();
         assert_eq!(words, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn plain_scan_stops_at_the_newline() {
+        let text = b"x {\n  real_server 10.0.0.1 80{\nnext";
+        let mut spans = Vec::new();
+        assert_eq!(scan_plain_line(text, 0, &mut spans), Some(3));
+        assert_eq!(spans.len(), 2);
+        assert_eq!(scan_plain_line(text, 4, &mut spans), Some(30));
+        let got: Vec<(TokKind, usize, usize)> =
+            spans.iter().map(|s| (s.kind, s.start, s.end)).collect();
+        assert_eq!(
+            got,
+            [
+                (TokKind::Word, 2, 13),
+                (TokKind::Word, 14, 22),
+                (TokKind::Word, 23, 25),
+                (TokKind::Open, 25, 26),
+            ]
+        );
+        assert_eq!(scan_plain_line(text, 31, &mut spans), Some(text.len()));
+        assert_eq!(spans.len(), 1);
+    }
+
+    #[test]
+    fn plain_scan_refuses_what_the_preprocessor_must_see() {
+        let mut spans = Vec::new();
+        for line in [
+            "a #c",
+            "a !c",
+            "a \"b\"",
+            "a 'b'",
+            "a $B",
+            "@id a",
+            "~SEQ(i,1,1,2)",
+            "a \\",
+            "a é",
+        ] {
+            assert_eq!(
+                scan_plain_line(line.as_bytes(), 0, &mut spans),
+                None,
+                "{line}"
+            );
+        }
+        assert_eq!(scan_plain_line(b" \t\x0b\x0c\r", 0, &mut spans), Some(5));
+        assert!(spans.is_empty());
     }
 
     #[test]

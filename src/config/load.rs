@@ -8,7 +8,8 @@ use std::path::Path;
 
 use super::block::{BlockParser, Event};
 use super::diagnostic::{ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
-use super::expand::Preprocessor;
+use super::expand::{LineSink, LogicalLine, Preprocessor};
+use super::lexer::Span;
 use super::source::SourceLoader;
 use super::typer::Typer;
 use super::VsAddress;
@@ -42,7 +43,10 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
             }
         };
         let mut pre = Preprocessor::new(&sources, config_id, &mut pre_diagnostics);
-        pre.run(&mut |line| parser.push_line(line, &mut sink));
+        pre.run(&mut Feed {
+            parser: &mut parser,
+            sink: &mut sink,
+        });
         parser.finish(&mut sink);
     }
     check_group_references(&mut typer);
@@ -70,6 +74,23 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
         config,
         diagnostics,
     })
+}
+
+/// The preprocessor's lines, fed to the block parser, whose events go to `sink`.
+struct Feed<'p, 'e, 's> {
+    parser: &'p mut BlockParser<'s>,
+    sink: &'e mut dyn FnMut(Event<'_, 's>),
+}
+
+impl<'s> LineSink<'s> for Feed<'_, '_, 's> {
+    fn logical_line(&mut self, line: LogicalLine<'s>) {
+        self.parser.push_line(line, self.sink);
+    }
+
+    #[inline]
+    fn plain_line(&mut self, file: u32, line: u32, text: &'s str, tokens: &[Span]) {
+        self.parser.push_plain(file, line, text, tokens, self.sink);
+    }
 }
 
 /// `virtual_server group NAME` must name a `virtual_server_group`.
