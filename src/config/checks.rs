@@ -6,9 +6,10 @@
 //! keepalived's defaults for the checker's type.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::block::{Tok, Tree};
+use super::block::Tree;
 use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
 use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw, UrlKw};
 use super::typer::Typer;
@@ -44,31 +45,33 @@ struct Reading {
 }
 
 impl Typer<'_> {
-    /// Type one checker block of real server `addr:port`.
+    /// Type one checker block of real server `target` (address, port) and
+    /// add its checkers to `out` (one, or for SMTP_CHECK one a `host`; none
+    /// if the block is unusable).
     pub fn check(
         &mut self,
         tree: &Tree<'_>,
         node: u32,
         kind: CheckKw,
-        addr: IpAddr,
-        port: u16,
+        target: (IpAddr, u16),
         rs: &Inherited,
-    ) -> Vec<Check> {
-        let kw = tree.keyword(node).clone();
+        out: &mut Vec<Arc<Check>>,
+    ) {
+        let (addr, port) = target;
+        let kw = tree.keyword(node);
         self.max_args(tree, node, 0);
+        // The checker's own virtualhost overrides; the inherited one is the
+        // default (taken below, for the HTTP checks that use it).
         let mut r = Reading {
-            inherited: rs.clone(),
+            inherited: rs.without_virtualhost(),
             ..Reading::default()
         };
-        // The checker's own virtualhost overrides; the inherited one is the default.
-        let inherited_vhost = rs.virtualhost.clone();
-        r.inherited.virtualhost = None;
         let standard = !matches!(kind, CheckKw::Bfd | CheckKw::File);
         for child in tree.children(node) {
-            let ckw = tree.keyword(child).clone();
+            let ckw = tree.keyword(child);
             if let Some(ik) = InheritKw::from_name(&ckw.text).filter(|_| standard) {
                 if ik == InheritKw::InhibitOnFailure {
-                    self.unknown(&ckw, &format!("in {}", kw.text));
+                    self.unknown(ckw, &format!("in {}", kw.text));
                     continue;
                 }
                 self.inherit_keyword(tree, child, ik, &mut r.inherited);
@@ -77,30 +80,27 @@ impl Typer<'_> {
             if let Some(ck) =
                 CommonKw::from_name(&ckw.text).filter(|_| standard && kind != CheckKw::Misc)
             {
-                let mut conn = std::mem::take(&mut r.conn);
-                self.connection_keyword(tree, child, ck, &mut conn);
-                r.conn = conn;
+                self.connection_keyword(tree, child, ck, &mut r.conn);
                 continue;
             }
             match SpecificKw::from_name(&ckw.text).filter(|&s| accepts(kind, s)) {
                 Some(sk) => self.specific(tree, child, sk, &mut r),
-                None => self.unknown(&ckw, &format!("in {}", kw.text)),
+                None => self.unknown(ckw, &format!("in {}", kw.text)),
             }
         }
-        let location = self.loc(&kw);
-        let vhost = r.inherited.virtualhost.clone().or(inherited_vhost);
+        let location = self.loc(kw);
         let common = |conn: &Connection, r: &Reading| {
             resolve(kind, location.clone(), conn, &r.inherited, addr, port)
         };
-        match kind {
+        let check = match kind {
             // The common case, without copying the location.
-            CheckKw::Tcp => vec![Check::Tcp(TcpCheck {
+            CheckKw::Tcp => Check::Tcp(TcpCheck {
                 common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
-            })],
+            }),
             CheckKw::HttpGet | CheckKw::SslGet => {
                 if r.urls.is_empty() {
                     self.warning(
-                        &kw,
+                        kw,
                         format!(
                             "{} has no `url {{ path ... }}`: it cannot check anything",
                             kw.text
@@ -108,25 +108,30 @@ impl Typer<'_> {
                     );
                 }
                 let tls = kind == CheckKw::SslGet;
-                vec![Check::Http(Box::new(HttpCheck {
+                let vhost = r
+                    .inherited
+                    .virtualhost
+                    .take()
+                    .or_else(|| rs.virtualhost.clone());
+                Check::Http(Box::new(HttpCheck {
                     common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
                     tls,
                     urls: std::mem::take(&mut r.urls),
                     virtualhost: vhost,
-                }))]
+                }))
             }
             CheckKw::Misc => {
                 let Some(path) = r.misc_path.clone() else {
-                    self.error(&kw, "MISC_CHECK needs `misc_path COMMAND`");
-                    return Vec::new();
+                    self.error(kw, "MISC_CHECK needs `misc_path COMMAND`");
+                    return;
                 };
-                vec![Check::Misc(Box::new(MiscCheck {
+                Check::Misc(Box::new(MiscCheck {
                     common: common(&r.conn, &r),
                     path,
                     timeout: r.misc_timeout,
                     dynamic: r.misc_dynamic,
                     user: r.user.clone().map(Box::new),
-                }))]
+                }))
             }
             CheckKw::Smtp => {
                 // The first `host` configures the checker itself; each further one is another checker.
@@ -139,30 +144,29 @@ impl Typer<'_> {
                         conns.push(merged);
                     }
                 }
-                conns
-                    .iter()
-                    .map(|c| {
-                        Check::Smtp(Box::new(OtherCheck {
-                            common: common(c, &r),
-                            settings: r.settings.clone(),
-                        }))
-                    })
-                    .collect()
+                out.extend(conns.iter().map(|c| {
+                    Arc::new(Check::Smtp(Box::new(OtherCheck {
+                        common: common(c, &r),
+                        settings: r.settings.clone(),
+                    })))
+                }));
+                return;
             }
             other => {
                 let c = Box::new(OtherCheck {
                     common: common(&r.conn, &r),
                     settings: r.settings.clone(),
                 });
-                vec![match other {
+                match other {
                     CheckKw::Dns => Check::Dns(c),
                     CheckKw::Udp => Check::Udp(c),
                     CheckKw::Ping => Check::Ping(c),
                     CheckKw::File => Check::File(c),
                     _ => Check::Bfd(c),
-                }]
+                }
             }
-        }
+        };
+        out.push(Arc::new(check));
     }
 
     fn connection_keyword(
@@ -223,10 +227,10 @@ impl Typer<'_> {
                 if self.need_block(tree, node) {
                     let mut conn = Connection::default();
                     for child in tree.children(node) {
-                        let ckw = tree.keyword(child).clone();
+                        let ckw = tree.keyword(child);
                         match CommonKw::from_name(&ckw.text) {
                             Some(ck) => self.connection_keyword(tree, child, ck, &mut conn),
-                            None => self.unknown(&ckw, "in host"),
+                            None => self.unknown(ckw, "in host"),
                         }
                     }
                     r.hosts.push(conn);
@@ -286,9 +290,9 @@ impl Typer<'_> {
         };
         let mut has_path = false;
         for child in tree.children(node) {
-            let ckw = tree.keyword(child).clone();
+            let ckw = tree.keyword(child);
             let Some(kw) = UrlKw::from_name(&ckw.text) else {
-                self.unknown(&ckw, "in url");
+                self.unknown(ckw, "in url");
                 continue;
             };
             self.no_block(tree, child);
@@ -310,9 +314,9 @@ impl Typer<'_> {
                         .arg(tree, child, 0, "status codes or ranges (200, 200-299)")
                         .is_some()
                     {
-                        for t in tree.args(child).to_vec() {
+                        for t in tree.args(child) {
                             if let Some(r) = self.value(
-                                &t,
+                                t,
                                 "a status code or range (100-999)",
                                 values::status_range,
                             ) {
@@ -339,8 +343,7 @@ impl Typer<'_> {
             }
         }
         if !has_path {
-            let kw: Tok<'_> = tree.keyword(node).clone();
-            self.error(&kw, "`url` needs `path PATH`");
+            self.error(tree.keyword(node), "`url` needs `path PATH`");
             return None;
         }
         Some(u)
