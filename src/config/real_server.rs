@@ -43,6 +43,7 @@ impl Typer<'_> {
         // Copied only if this real server sets something of its own.
         let mut inherited = Cow::Borrowed(vs_inherited);
         let mut check_count = 0;
+        let mut first_check = None;
         let mut rs = RealServer {
             location: self.loc(kw),
             addr,
@@ -65,7 +66,8 @@ impl Typer<'_> {
                 self.inherit_keyword(tree, child, ik, inherited.to_mut());
                 continue;
             }
-            if CheckKw::from_name(&ckw.text).is_some() {
+            if let Some(kind) = CheckKw::from_name(&ckw.text) {
+                first_check.get_or_insert((child, kind));
                 check_count += 1;
                 continue;
             }
@@ -132,23 +134,24 @@ impl Typer<'_> {
         }
         // Exact capacity: with 100,000 real servers, spare room adds up.
         // (Only SMTP_CHECK, one checker a `host`, can make more.)
-        if check_count > 0 {
+        if let Some((first, kind)) = first_check {
             rs.checks = Vec::with_capacity(check_count);
-            for check_node in tree.children(node) {
-                let Some(kind) = CheckKw::from_name(&tree.keyword(check_node).text) else {
-                    continue;
-                };
-                if !self.need_block(tree, check_node) {
-                    continue;
+            self.check_block(tree, first, kind, (addr, port), &inherited, &mut rs.checks);
+            // The others, if any, after the first (rare: most have one).
+            if check_count > 1 {
+                let rest = tree.children(node).skip_while(|&c| c != first).skip(1);
+                for check_node in rest {
+                    if let Some(kind) = CheckKw::from_name(&tree.keyword(check_node).text) {
+                        self.check_block(
+                            tree,
+                            check_node,
+                            kind,
+                            (addr, port),
+                            &inherited,
+                            &mut rs.checks,
+                        );
+                    }
                 }
-                self.check(
-                    tree,
-                    check_node,
-                    kind,
-                    (addr, port),
-                    &inherited,
-                    &mut rs.checks,
-                );
             }
             rs.checks.shrink_to_fit();
         }
@@ -157,6 +160,23 @@ impl Typer<'_> {
             return;
         }
         vs.real_servers.push(rs);
+    }
+}
+
+impl Typer<'_> {
+    /// One checker block of a real server, if it has its `{ ... }`.
+    fn check_block(
+        &mut self,
+        tree: &Tree<'_>,
+        node: u32,
+        kind: CheckKw,
+        target: (IpAddr, u16),
+        inherited: &Inherited,
+        out: &mut Vec<std::sync::Arc<super::Check>>,
+    ) {
+        if self.need_block(tree, node) {
+            self.check(tree, node, kind, target, inherited, out);
+        }
     }
 }
 

@@ -37,7 +37,7 @@ impl<'a> Typer<'a> {
 
     /// Type one top-level statement (node 0 of `tree`).
     pub fn top_level(&mut self, tree: &Tree<'_>) {
-        self.check_closed(tree, 0);
+        self.check_closed(tree);
         let kw = tree.keyword(0);
         match TopKw::from_name(&kw.text) {
             Some(TopKw::GlobalDefs) => {
@@ -71,22 +71,28 @@ impl<'a> Typer<'a> {
     }
 
     /// Every block in the tree must have been closed; say where the
-    /// outermost unclosed one opened if not. Iterative: nesting depth is
-    /// whatever the input says.
-    fn check_closed(&mut self, tree: &Tree<'_>, node: u32) {
-        let mut pending = vec![node];
-        while let Some(n) = pending.pop() {
-            let info = &tree.nodes[n as usize];
-            if let (Some(open), false) = (info.open, info.closed) {
-                let kw = &tree.keyword(n).text;
-                let tok = &tree.toks[open as usize];
-                self.error(
-                    tok,
-                    format!("block `{kw}` opened here is never closed: expected `}}` before the end of the config"),
-                );
-                return;
-            }
-            pending.extend(tree.children(n));
+    /// outermost unclosed one opened if not.
+    ///
+    /// A `}` closes the innermost open block, so the unclosed blocks form a
+    /// chain from the top-level statement inwards; statements are numbered
+    /// in reading order, so the outermost is the first unclosed node. One
+    /// pass over the nodes, whatever the nesting depth.
+    fn check_closed(&mut self, tree: &Tree<'_>) {
+        let unclosed = tree
+            .nodes
+            .iter()
+            .enumerate()
+            .find_map(|(n, info)| match info.open {
+                Some(open) if !info.closed => Some((n as u32, open)),
+                _ => None,
+            });
+        if let Some((n, open)) = unclosed {
+            let kw = &tree.keyword(n).text;
+            let tok = &tree.toks[open as usize];
+            self.error(
+                tok,
+                format!("block `{kw}` opened here is never closed: expected `}}` before the end of the config"),
+            );
         }
     }
 
