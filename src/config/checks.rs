@@ -35,6 +35,15 @@ struct Connection {
 struct Reading {
     conn: Connection,
     inherited: Inherited,
+    /// What only some checker types have: boxed and made on first use, so
+    /// that a TCP_CHECK (nearly every checker of a big config) neither fills
+    /// nor drops it.
+    extra: Option<Box<Extra>>,
+}
+
+/// The settings of the checker types beyond TCP_CHECK.
+#[derive(Default)]
+struct Extra {
     urls: Vec<Url>,
     settings: Vec<(String, String)>,
     hosts: Vec<Connection>,
@@ -42,6 +51,18 @@ struct Reading {
     misc_timeout: Option<Duration>,
     misc_dynamic: bool,
     user: Option<(String, Option<String>)>,
+}
+
+impl Reading {
+    /// The type-specific settings, made empty on first use.
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// The type-specific settings, taken out (empty if none were read).
+    fn take_extra(&mut self) -> Extra {
+        self.extra.take().map_or_else(Extra::default, |b| *b)
+    }
 }
 
 impl Typer<'_> {
@@ -98,7 +119,8 @@ impl Typer<'_> {
                 common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
             }),
             CheckKw::HttpGet | CheckKw::SslGet => {
-                if r.urls.is_empty() {
+                let mut x = r.take_extra();
+                if x.urls.is_empty() {
                     self.warning(
                         kw,
                         format!(
@@ -116,27 +138,29 @@ impl Typer<'_> {
                 Check::Http(Box::new(HttpCheck {
                     common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
                     tls,
-                    urls: std::mem::take(&mut r.urls),
+                    urls: std::mem::take(&mut x.urls),
                     virtualhost: vhost,
                 }))
             }
             CheckKw::Misc => {
-                let Some(path) = r.misc_path.clone() else {
+                let x = r.take_extra();
+                let Some(path) = x.misc_path else {
                     self.error(kw, "MISC_CHECK needs `misc_path COMMAND`");
                     return;
                 };
                 Check::Misc(Box::new(MiscCheck {
                     common: common(&r.conn, &r),
                     path,
-                    timeout: r.misc_timeout,
-                    dynamic: r.misc_dynamic,
-                    user: r.user.clone().map(Box::new),
+                    timeout: x.misc_timeout,
+                    dynamic: x.misc_dynamic,
+                    user: x.user.map(Box::new),
                 }))
             }
             CheckKw::Smtp => {
+                let x = r.take_extra();
                 // The first `host` configures the checker itself; each further one is another checker.
                 let mut conns = vec![r.conn.clone()];
-                for (i, h) in r.hosts.iter().enumerate() {
+                for (i, h) in x.hosts.iter().enumerate() {
                     let merged = merge(&r.conn, h);
                     if i == 0 {
                         conns[0] = merged;
@@ -147,15 +171,16 @@ impl Typer<'_> {
                 out.extend(conns.iter().map(|c| {
                     Arc::new(Check::Smtp(Box::new(OtherCheck {
                         common: common(c, &r),
-                        settings: r.settings.clone(),
+                        settings: x.settings.clone(),
                     })))
                 }));
                 return;
             }
             other => {
+                let x = r.take_extra();
                 let c = Box::new(OtherCheck {
                     common: common(&r.conn, &r),
-                    settings: r.settings.clone(),
+                    settings: x.settings,
                 });
                 match other {
                     CheckKw::Dns => Check::Dns(c),
@@ -219,7 +244,7 @@ impl Typer<'_> {
             SpecificKw::Url => {
                 if self.need_block(tree, node) {
                     if let Some(u) = self.url(tree, node) {
-                        r.urls.push(u);
+                        r.extra().urls.push(u);
                     }
                 }
             }
@@ -233,7 +258,7 @@ impl Typer<'_> {
                             None => self.unknown(ckw, "in host"),
                         }
                     }
-                    r.hosts.push(conn);
+                    r.extra().hosts.push(conn);
                 }
             }
             SpecificKw::NbGetRetry => {
@@ -241,12 +266,12 @@ impl Typer<'_> {
                     r.inherited.retry = Some(v);
                 }
             }
-            SpecificKw::MiscPath => r.misc_path = self.string_arg(tree, node, "a command"),
-            SpecificKw::MiscTimeout => r.misc_timeout = self.timer_arg(tree, node),
-            SpecificKw::MiscDynamic => r.misc_dynamic = true,
+            SpecificKw::MiscPath => r.extra().misc_path = self.string_arg(tree, node, "a command"),
+            SpecificKw::MiscTimeout => r.extra().misc_timeout = self.timer_arg(tree, node),
+            SpecificKw::MiscDynamic => r.extra().misc_dynamic = true,
             SpecificKw::User => {
                 if let Some(u) = self.string_arg(tree, node, "a user name") {
-                    r.user = Some((u, tree.args(node).get(1).map(|t| t.text.to_string())));
+                    r.extra().user = Some((u, tree.args(node).get(1).map(|t| t.text.to_string())));
                 }
             }
             SpecificKw::MinReplyLength | SpecificKw::MaxReplyLength | SpecificKw::Weight => {
@@ -257,7 +282,7 @@ impl Typer<'_> {
                     self.uint_arg::<u32>(tree, node, "a length").is_some()
                 };
                 if ok {
-                    r.settings.push((name, joined()));
+                    r.extra().settings.push((name, joined()));
                 }
             }
             SpecificKw::HeloName
@@ -267,14 +292,14 @@ impl Typer<'_> {
             | SpecificKw::TrackFile
             | SpecificKw::HttpProtocol => {
                 if self.arg(tree, node, 0, "a value").is_some() {
-                    r.settings.push((name, joined()));
+                    r.extra().settings.push((name, joined()));
                 }
             }
             SpecificKw::FastRecovery
             | SpecificKw::EnableSni
             | SpecificKw::Dynamic
             | SpecificKw::RequireReply => {
-                r.settings.push((name, joined()));
+                r.extra().settings.push((name, joined()));
             }
         }
     }
