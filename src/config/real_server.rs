@@ -161,9 +161,7 @@ impl Typer<'_> {
         }
         vs.real_servers.push(rs);
     }
-}
 
-impl Typer<'_> {
     /// One checker block of a real server, if it has its `{ ... }`.
     fn check_block(
         &mut self,

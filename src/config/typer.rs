@@ -161,11 +161,7 @@ impl<'a> Typer<'a> {
 
     /// An unknown keyword: a warning, as keepalived does, and parsing goes on.
     pub fn unknown(&mut self, kw: &Tok<'_>, place: &str) {
-        let hint = if kw.text.contains('$') {
-            " (an undefined $PARAMETER?)"
-        } else {
-            ""
-        };
+        let hint = parameter_hint(&kw.text);
         self.warning(
             kw,
             format!("unknown keyword `{}` {place}{hint}: ignored", kw.text),
@@ -214,11 +210,7 @@ impl<'a> Typer<'a> {
     #[cold]
     #[inline(never)]
     fn malformed(&mut self, tok: &Tok<'_>, expected: &str) {
-        let hint = if tok.text.contains('$') {
-            " (an undefined $PARAMETER?)"
-        } else {
-            ""
-        };
+        let hint = parameter_hint(&tok.text);
         self.error(
             tok,
             format!("expected {expected}, found `{}`{hint}", tok.text),
@@ -316,5 +308,15 @@ impl<'a> Typer<'a> {
                 self.unknown(kw, "in SSL");
             }
         }
+    }
+}
+
+/// A word still holding a `$` most likely names a parameter that was never
+/// defined: the hint diagnostics add for it.
+pub fn parameter_hint(word: &str) -> &'static str {
+    if word.contains('$') {
+        " (an undefined $PARAMETER?)"
+    } else {
+        ""
     }
 }

@@ -490,34 +490,22 @@ mod tests {
             "2147483648",
         ];
         for w in words {
-            let digits = !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit());
-            let std = |ok: bool| ok && digits;
-            assert_eq!(
-                uint::<u8>(w).is_some(),
-                std(w.parse::<u8>().is_ok()),
-                "{w:?}"
-            );
-            assert_eq!(
-                uint::<u16>(w),
-                w.parse::<u16>().ok().filter(|_| digits),
-                "{w:?}"
-            );
-            assert_eq!(
-                uint::<u32>(w),
-                w.parse::<u32>().ok().filter(|_| digits),
-                "{w:?}"
-            );
-            assert_eq!(
-                uint::<u64>(w),
-                w.parse::<u64>().ok().filter(|_| digits),
-                "{w:?}"
-            );
-            assert_eq!(
-                uint::<i32>(w),
-                w.parse::<i32>().ok().filter(|_| digits),
-                "{w:?}"
-            );
+            agrees::<u8>(w);
+            agrees::<u16>(w);
+            agrees::<u32>(w);
+            agrees::<u64>(w);
+            agrees::<i32>(w);
         }
+    }
+
+    /// `uint::<T>(w)` is what `w.parse::<T>()` says, for digit strings only.
+    fn agrees<T>(w: &str)
+    where
+        T: TryFrom<u64> + std::str::FromStr + PartialEq + std::fmt::Debug,
+    {
+        let digits = !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit());
+        let std = w.parse::<T>().ok().filter(|_| digits);
+        assert_eq!(uint::<T>(w), std, "{w:?} as {}", std::any::type_name::<T>());
     }
 
     #[test]

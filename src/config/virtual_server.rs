@@ -358,11 +358,7 @@ impl Typer<'_> {
             let range = match values::ip_range(&first.text) {
                 Ok(r) => r,
                 Err(why) => {
-                    let hint = if first.text.contains('$') {
-                        " (an undefined $PARAMETER?)"
-                    } else {
-                        ""
-                    };
+                    let hint = super::typer::parameter_hint(&first.text);
                     self.error(first, format!("expected an address, range (A.B.C.D-E, A.B.C.D/NN) or `fwmark N`: {why}{hint}"));
                     continue;
                 }
