@@ -12,7 +12,7 @@ use super::inherit::Inherited;
 use super::keywords::{CheckKw, InheritKw, RsKw};
 use super::typer::Typer;
 use super::virtual_server::describe;
-use super::{values, RealServer, VirtualServer, VsAddress};
+use super::{values, Check, Checks, RealServer, VirtualServer, VsAddress};
 
 impl Typer<'_> {
     /// Type a `real_server` and add it to `vs` (unless it repeats one).
@@ -56,7 +56,7 @@ impl Typer<'_> {
             l_threshold: 0,
             notify_up: None,
             notify_down: None,
-            checks: Vec::new(),
+            checks: Checks::default(),
         };
         // First pass: the real server's own settings (which its checkers
         // inherit, wherever they are written); checkers in the second pass.
@@ -132,11 +132,11 @@ impl Typer<'_> {
                 rs.port = vp;
             }
         }
-        // Exact capacity: with 100,000 real servers, spare room adds up.
-        // (Only SMTP_CHECK, one checker a `host`, can make more.)
+        // Gathered in the typer's scratch list, then stored at their exact
+        // size: one checker inline (the common case), more in a boxed slice.
         if let Some((first, kind)) = first_check {
-            rs.checks = Vec::with_capacity(check_count);
-            self.check_block(tree, first, kind, (addr, port), &inherited, &mut rs.checks);
+            let mut found = std::mem::take(&mut self.check_scratch);
+            self.check_block(tree, first, kind, (addr, port), &inherited, &mut found);
             // The others, if any, after the first (rare: most have one).
             if check_count > 1 {
                 let rest = tree.children(node).skip_while(|&c| c != first).skip(1);
@@ -148,12 +148,16 @@ impl Typer<'_> {
                             kind,
                             (addr, port),
                             &inherited,
-                            &mut rs.checks,
+                            &mut found,
                         );
                     }
                 }
             }
-            rs.checks.shrink_to_fit();
+            rs.checks = match found.len() {
+                1 => found.pop().map(Checks::from).unwrap_or_default(),
+                _ => found.drain(..).collect(),
+            };
+            self.check_scratch = found;
         }
         if !seen.0.insert((addr, port)) {
             self.warning(kw, format!("real server [{addr}]:{port} appears twice in virtual server {}: the second is ignored", describe(&vs.address)));
@@ -170,7 +174,7 @@ impl Typer<'_> {
         kind: CheckKw,
         target: (IpAddr, u16),
         inherited: &Inherited,
-        out: &mut Vec<std::sync::Arc<super::Check>>,
+        out: &mut Vec<std::sync::Arc<Check>>,
     ) {
         if self.need_block(tree, node) {
             self.check(tree, node, kind, target, inherited, out);

@@ -7,13 +7,14 @@
 //! `checks.rs`.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::block::{Tok, Tree};
 use super::diagnostic::{Diagnostic, Severity};
 use super::keywords::{TopKw, SKIPPED_BLOCKS};
 use super::source::Sources;
-use super::{values, Config, Location};
+use super::{values, Check, Config, Location};
 
 /// State of the typing pass.
 pub struct Typer<'a> {
@@ -23,6 +24,9 @@ pub struct Typer<'a> {
     pub diagnostics: &'a mut Vec<Diagnostic>,
     /// The model being built.
     pub config: Config,
+    /// Where a real server's checkers are gathered before they are stored
+    /// (kept between real servers, so gathering allocates nothing).
+    pub check_scratch: Vec<Arc<Check>>,
 }
 
 impl<'a> Typer<'a> {
@@ -32,6 +36,7 @@ impl<'a> Typer<'a> {
             sources,
             diagnostics,
             config: Config::default(),
+            check_scratch: Vec::new(),
         }
     }
 
