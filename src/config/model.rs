@@ -15,6 +15,8 @@ use serde::Serialize;
 
 use crate::ipvs::{ForwardMethod, Protocol, TunnelType};
 
+pub use super::check_list::Checks;
+
 /// Where something was read: file, line and column (1-based).
 ///
 /// A location says where a value was written, not what it is: every
@@ -326,89 +328,6 @@ pub struct RealServer {
     /// The health checks; a real server with none is always up. Shared
     /// with the checker, whose probes are these very checks.
     pub checks: Checks,
-}
-
-/// A real server's health checks, read as a slice of `Arc<Check>`.
-///
-/// Nearly every real server has exactly one checker, so a single one is
-/// kept inline rather than in a buffer of its own: with 100,000 real
-/// servers that is 100,000 allocations (and some 4 MB) fewer than a `Vec`.
-#[derive(Clone, Default)]
-pub struct Checks(ChecksRepr);
-
-#[derive(Clone)]
-enum ChecksRepr {
-    One(Arc<Check>),
-    /// None, or two and more.
-    Many(Box<[Arc<Check>]>),
-}
-
-impl Default for ChecksRepr {
-    fn default() -> Self {
-        ChecksRepr::Many(Box::default())
-    }
-}
-
-impl std::ops::Deref for Checks {
-    type Target = [Arc<Check>];
-
-    fn deref(&self) -> &[Arc<Check>] {
-        match &self.0 {
-            ChecksRepr::One(check) => std::slice::from_ref(check),
-            ChecksRepr::Many(checks) => checks,
-        }
-    }
-}
-
-impl From<Arc<Check>> for Checks {
-    fn from(check: Arc<Check>) -> Self {
-        Checks(ChecksRepr::One(check))
-    }
-}
-
-impl From<Vec<Arc<Check>>> for Checks {
-    fn from(mut checks: Vec<Arc<Check>>) -> Self {
-        match (checks.len(), checks.pop()) {
-            (1, Some(check)) => check.into(),
-            (_, last) => {
-                checks.extend(last);
-                Checks(ChecksRepr::Many(checks.into_boxed_slice()))
-            }
-        }
-    }
-}
-
-impl FromIterator<Arc<Check>> for Checks {
-    fn from_iter<I: IntoIterator<Item = Arc<Check>>>(iter: I) -> Self {
-        iter.into_iter().collect::<Vec<_>>().into()
-    }
-}
-
-impl<'a> IntoIterator for &'a Checks {
-    type Item = &'a Arc<Check>;
-    type IntoIter = std::slice::Iter<'a, Arc<Check>>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl PartialEq for Checks {
-    fn eq(&self, other: &Checks) -> bool {
-        **self == **other
-    }
-}
-
-impl std::fmt::Debug for Checks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl Serialize for Checks {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.iter())
-    }
 }
 
 /// How a probe's connection is closed.
