@@ -303,28 +303,35 @@ pub fn ip(word: &str) -> Option<IpAddr> {
 /// leading zero: a subset of what `Ipv4Addr::from_str` accepts, read in one
 /// pass. `None` means "not this simple form", not "not an address".
 fn dotted_quad(bytes: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (k, octet) in octets.iter_mut().enumerate() {
-        if k > 0 {
-            if bytes.get(i) != Some(&b'.') {
-                return None;
-            }
-            i += 1;
-        }
-        let start = i;
-        let mut v: u32 = 0;
-        while i < bytes.len() && i - start < 3 && bytes[i].is_ascii_digit() {
-            v = v * 10 + u32::from(bytes[i] - b'0');
-            i += 1;
-        }
-        let digits = i - start;
-        if digits == 0 || (digits > 1 && bytes[start] == b'0') {
-            return None;
-        }
-        *octet = u8::try_from(v).ok()?;
+    let (a, rest) = octet(bytes)?;
+    let (b, rest) = octet(rest.strip_prefix(b".")?)?;
+    let (c, rest) = octet(rest.strip_prefix(b".")?)?;
+    let (d, rest) = octet(rest.strip_prefix(b".")?)?;
+    rest.is_empty().then_some(Ipv4Addr::new(a, b, c, d))
+}
+
+/// The 0-255 of one to three digits (no leading zero) at the start of
+/// `bytes`, and what follows it.
+#[inline(always)]
+fn octet(bytes: &[u8]) -> Option<(u8, &[u8])> {
+    let digit = |i: usize| {
+        bytes
+            .get(i)
+            .map(|b| b.wrapping_sub(b'0'))
+            .filter(|&d| d < 10)
+    };
+    let first = digit(0)?;
+    let Some(second) = digit(1) else {
+        return Some((first, &bytes[1..]));
+    };
+    if first == 0 {
+        return None;
     }
-    (i == bytes.len()).then(|| Ipv4Addr::from(octets))
+    let Some(third) = digit(2) else {
+        return Some((first * 10 + second, &bytes[2..]));
+    };
+    let v = u32::from(first) * 100 + u32::from(second) * 10 + u32::from(third);
+    Some((u8::try_from(v).ok()?, &bytes[3..]))
 }
 
 /// An address range of a `virtual_server_group`: `A.B.C.D`, `A.B.C.D-E`,
@@ -449,6 +456,10 @@ mod tests {
             "999.999.999.999",
             "100.200.250.199",
             "1.2.3.4/24",
+            "1.2.3.",
+            "1.2.3.4x",
+            "a.b.c.d",
+            "1.2..3.4",
         ];
         for w in words {
             assert_eq!(ip(w), w.parse::<IpAddr>().ok(), "{w:?}");
@@ -458,6 +469,13 @@ mod tests {
                 dotted_quad(w.as_bytes()).is_some(),
                 "{w:?} takes the fast path"
             );
+        }
+        for n in 0..10_000u32 {
+            for part in [format!("{n}"), format!("{n:02}"), format!("{n:03}")] {
+                for w in [format!("1.2.3.{part}"), format!("{part}.2.3.4")] {
+                    assert_eq!(ip(&w), w.parse::<IpAddr>().ok(), "{w:?}");
+                }
+            }
         }
         for a in [0u32, 1, 9, 10, 99, 100, 199, 200, 249, 250, 255, 256, 999] {
             let w = format!("{a}.{a}.{a}.{a}");
