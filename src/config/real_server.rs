@@ -62,13 +62,13 @@ impl Typer<'_> {
         // inherit, wherever they are written); checkers in the second pass.
         for child in tree.children(node) {
             let ckw = tree.keyword(child);
-            if let Some(ik) = InheritKw::from_name(&ckw.text) {
-                self.inherit_keyword(tree, child, ik, inherited.to_mut());
-                continue;
-            }
             if let Some(kind) = CheckKw::from_name(&ckw.text) {
                 first_check.get_or_insert((child, kind));
                 check_count += 1;
+                continue;
+            }
+            if let Some(ik) = InheritKw::from_name(&ckw.text) {
+                self.inherit_keyword(tree, child, ik, inherited.to_mut());
                 continue;
             }
             let Some(which) = RsKw::from_name(&ckw.text) else {

@@ -33,6 +33,11 @@ impl Typer<'_> {
         let mut rs_nodes = Vec::new();
         for child in tree.children(node) {
             let ckw = tree.keyword(child);
+            // Nearly every statement of a big virtual server: straight to the list.
+            if ckw.text == "real_server" {
+                rs_nodes.push(child);
+                continue;
+            }
             if let Some(ik) = InheritKw::from_name(&ckw.text) {
                 self.inherit_keyword(tree, child, ik, &mut inherited);
                 continue;
