@@ -6,9 +6,10 @@
 //! keepalived's defaults for the checker's type.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::block::{Tok, Tree};
+use super::block::Tree;
 use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
 use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw, UrlKw};
 use super::typer::Typer;
@@ -34,6 +35,15 @@ struct Connection {
 struct Reading {
     conn: Connection,
     inherited: Inherited,
+    /// What only some checker types have: boxed and made on first use, so
+    /// that a TCP_CHECK (nearly every checker of a big config) neither fills
+    /// nor drops it.
+    extra: Option<Box<Extra>>,
+}
+
+/// The settings of the checker types beyond TCP_CHECK.
+#[derive(Default)]
+struct Extra {
     urls: Vec<Url>,
     settings: Vec<(String, String)>,
     hosts: Vec<Connection>,
@@ -43,32 +53,46 @@ struct Reading {
     user: Option<(String, Option<String>)>,
 }
 
+impl Reading {
+    /// The type-specific settings, made empty on first use.
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// The type-specific settings, taken out (empty if none were read).
+    fn take_extra(&mut self) -> Extra {
+        self.extra.take().map_or_else(Extra::default, |b| *b)
+    }
+}
+
 impl Typer<'_> {
-    /// Type one checker block of real server `addr:port`.
+    /// Type one checker block of real server `target` (address, port) and
+    /// add its checkers to `out` (one, or for SMTP_CHECK one a `host`; none
+    /// if the block is unusable).
     pub fn check(
         &mut self,
         tree: &Tree<'_>,
         node: u32,
         kind: CheckKw,
-        addr: IpAddr,
-        port: u16,
+        target: (IpAddr, u16),
         rs: &Inherited,
-    ) -> Vec<Check> {
-        let kw = tree.keyword(node).clone();
+        out: &mut Vec<Arc<Check>>,
+    ) {
+        let (addr, port) = target;
+        let kw = tree.keyword(node);
         self.max_args(tree, node, 0);
+        // The checker's own virtualhost overrides; the inherited one is the
+        // default (taken below, for the HTTP checks that use it).
         let mut r = Reading {
-            inherited: rs.clone(),
+            inherited: rs.without_virtualhost(),
             ..Reading::default()
         };
-        // The checker's own virtualhost overrides; the inherited one is the default.
-        let inherited_vhost = rs.virtualhost.clone();
-        r.inherited.virtualhost = None;
         let standard = !matches!(kind, CheckKw::Bfd | CheckKw::File);
         for child in tree.children(node) {
-            let ckw = tree.keyword(child).clone();
+            let ckw = tree.keyword(child);
             if let Some(ik) = InheritKw::from_name(&ckw.text).filter(|_| standard) {
                 if ik == InheritKw::InhibitOnFailure {
-                    self.unknown(&ckw, &format!("in {}", kw.text));
+                    self.unknown(ckw, &format!("in {}", kw.text));
                     continue;
                 }
                 self.inherit_keyword(tree, child, ik, &mut r.inherited);
@@ -77,30 +101,28 @@ impl Typer<'_> {
             if let Some(ck) =
                 CommonKw::from_name(&ckw.text).filter(|_| standard && kind != CheckKw::Misc)
             {
-                let mut conn = std::mem::take(&mut r.conn);
-                self.connection_keyword(tree, child, ck, &mut conn);
-                r.conn = conn;
+                self.connection_keyword(tree, child, ck, &mut r.conn);
                 continue;
             }
             match SpecificKw::from_name(&ckw.text).filter(|&s| accepts(kind, s)) {
                 Some(sk) => self.specific(tree, child, sk, &mut r),
-                None => self.unknown(&ckw, &format!("in {}", kw.text)),
+                None => self.unknown(ckw, &format!("in {}", kw.text)),
             }
         }
-        let location = self.loc(&kw);
-        let vhost = r.inherited.virtualhost.clone().or(inherited_vhost);
+        let location = self.loc(kw);
         let common = |conn: &Connection, r: &Reading| {
             resolve(kind, location.clone(), conn, &r.inherited, addr, port)
         };
-        match kind {
+        let check = match kind {
             // The common case, without copying the location.
-            CheckKw::Tcp => vec![Check::Tcp(TcpCheck {
+            CheckKw::Tcp => Check::Tcp(TcpCheck {
                 common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
-            })],
+            }),
             CheckKw::HttpGet | CheckKw::SslGet => {
-                if r.urls.is_empty() {
+                let mut x = r.take_extra();
+                if x.urls.is_empty() {
                     self.warning(
-                        &kw,
+                        kw,
                         format!(
                             "{} has no `url {{ path ... }}`: it cannot check anything",
                             kw.text
@@ -108,30 +130,37 @@ impl Typer<'_> {
                     );
                 }
                 let tls = kind == CheckKw::SslGet;
-                vec![Check::Http(Box::new(HttpCheck {
+                let vhost = r
+                    .inherited
+                    .virtualhost
+                    .take()
+                    .or_else(|| rs.virtualhost.clone());
+                Check::Http(Box::new(HttpCheck {
                     common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
                     tls,
-                    urls: std::mem::take(&mut r.urls),
+                    urls: std::mem::take(&mut x.urls),
                     virtualhost: vhost,
-                }))]
+                }))
             }
             CheckKw::Misc => {
-                let Some(path) = r.misc_path.clone() else {
-                    self.error(&kw, "MISC_CHECK needs `misc_path COMMAND`");
-                    return Vec::new();
+                let x = r.take_extra();
+                let Some(path) = x.misc_path else {
+                    self.error(kw, "MISC_CHECK needs `misc_path COMMAND`");
+                    return;
                 };
-                vec![Check::Misc(Box::new(MiscCheck {
+                Check::Misc(Box::new(MiscCheck {
                     common: common(&r.conn, &r),
                     path,
-                    timeout: r.misc_timeout,
-                    dynamic: r.misc_dynamic,
-                    user: r.user.clone().map(Box::new),
-                }))]
+                    timeout: x.misc_timeout,
+                    dynamic: x.misc_dynamic,
+                    user: x.user.map(Box::new),
+                }))
             }
             CheckKw::Smtp => {
+                let x = r.take_extra();
                 // The first `host` configures the checker itself; each further one is another checker.
                 let mut conns = vec![r.conn.clone()];
-                for (i, h) in r.hosts.iter().enumerate() {
+                for (i, h) in x.hosts.iter().enumerate() {
                     let merged = merge(&r.conn, h);
                     if i == 0 {
                         conns[0] = merged;
@@ -139,30 +168,30 @@ impl Typer<'_> {
                         conns.push(merged);
                     }
                 }
-                conns
-                    .iter()
-                    .map(|c| {
-                        Check::Smtp(Box::new(OtherCheck {
-                            common: common(c, &r),
-                            settings: r.settings.clone(),
-                        }))
-                    })
-                    .collect()
+                out.extend(conns.iter().map(|c| {
+                    Arc::new(Check::Smtp(Box::new(OtherCheck {
+                        common: common(c, &r),
+                        settings: x.settings.clone(),
+                    })))
+                }));
+                return;
             }
             other => {
+                let x = r.take_extra();
                 let c = Box::new(OtherCheck {
                     common: common(&r.conn, &r),
-                    settings: r.settings.clone(),
+                    settings: x.settings,
                 });
-                vec![match other {
+                match other {
                     CheckKw::Dns => Check::Dns(c),
                     CheckKw::Udp => Check::Udp(c),
                     CheckKw::Ping => Check::Ping(c),
                     CheckKw::File => Check::File(c),
                     _ => Check::Bfd(c),
-                }]
+                }
             }
-        }
+        };
+        out.push(Arc::new(check));
     }
 
     fn connection_keyword(
@@ -215,7 +244,7 @@ impl Typer<'_> {
             SpecificKw::Url => {
                 if self.need_block(tree, node) {
                     if let Some(u) = self.url(tree, node) {
-                        r.urls.push(u);
+                        r.extra().urls.push(u);
                     }
                 }
             }
@@ -223,13 +252,13 @@ impl Typer<'_> {
                 if self.need_block(tree, node) {
                     let mut conn = Connection::default();
                     for child in tree.children(node) {
-                        let ckw = tree.keyword(child).clone();
+                        let ckw = tree.keyword(child);
                         match CommonKw::from_name(&ckw.text) {
                             Some(ck) => self.connection_keyword(tree, child, ck, &mut conn),
-                            None => self.unknown(&ckw, "in host"),
+                            None => self.unknown(ckw, "in host"),
                         }
                     }
-                    r.hosts.push(conn);
+                    r.extra().hosts.push(conn);
                 }
             }
             SpecificKw::NbGetRetry => {
@@ -237,12 +266,12 @@ impl Typer<'_> {
                     r.inherited.retry = Some(v);
                 }
             }
-            SpecificKw::MiscPath => r.misc_path = self.string_arg(tree, node, "a command"),
-            SpecificKw::MiscTimeout => r.misc_timeout = self.timer_arg(tree, node),
-            SpecificKw::MiscDynamic => r.misc_dynamic = true,
+            SpecificKw::MiscPath => r.extra().misc_path = self.string_arg(tree, node, "a command"),
+            SpecificKw::MiscTimeout => r.extra().misc_timeout = self.timer_arg(tree, node),
+            SpecificKw::MiscDynamic => r.extra().misc_dynamic = true,
             SpecificKw::User => {
                 if let Some(u) = self.string_arg(tree, node, "a user name") {
-                    r.user = Some((u, tree.args(node).get(1).map(|t| t.text.to_string())));
+                    r.extra().user = Some((u, tree.args(node).get(1).map(|t| t.text.to_string())));
                 }
             }
             SpecificKw::MinReplyLength | SpecificKw::MaxReplyLength | SpecificKw::Weight => {
@@ -253,7 +282,7 @@ impl Typer<'_> {
                     self.uint_arg::<u32>(tree, node, "a length").is_some()
                 };
                 if ok {
-                    r.settings.push((name, joined()));
+                    r.extra().settings.push((name, joined()));
                 }
             }
             SpecificKw::HeloName
@@ -263,14 +292,14 @@ impl Typer<'_> {
             | SpecificKw::TrackFile
             | SpecificKw::HttpProtocol => {
                 if self.arg(tree, node, 0, "a value").is_some() {
-                    r.settings.push((name, joined()));
+                    r.extra().settings.push((name, joined()));
                 }
             }
             SpecificKw::FastRecovery
             | SpecificKw::EnableSni
             | SpecificKw::Dynamic
             | SpecificKw::RequireReply => {
-                r.settings.push((name, joined()));
+                r.extra().settings.push((name, joined()));
             }
         }
     }
@@ -286,9 +315,9 @@ impl Typer<'_> {
         };
         let mut has_path = false;
         for child in tree.children(node) {
-            let ckw = tree.keyword(child).clone();
+            let ckw = tree.keyword(child);
             let Some(kw) = UrlKw::from_name(&ckw.text) else {
-                self.unknown(&ckw, "in url");
+                self.unknown(ckw, "in url");
                 continue;
             };
             self.no_block(tree, child);
@@ -310,9 +339,9 @@ impl Typer<'_> {
                         .arg(tree, child, 0, "status codes or ranges (200, 200-299)")
                         .is_some()
                     {
-                        for t in tree.args(child).to_vec() {
+                        for t in tree.args(child) {
                             if let Some(r) = self.value(
-                                &t,
+                                t,
                                 "a status code or range (100-999)",
                                 values::status_range,
                             ) {
@@ -339,8 +368,7 @@ impl Typer<'_> {
             }
         }
         if !has_path {
-            let kw: Tok<'_> = tree.keyword(node).clone();
-            self.error(&kw, "`url` needs `path PATH`");
+            self.error(tree.keyword(node), "`url` needs `path PATH`");
             return None;
         }
         Some(u)

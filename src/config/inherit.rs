@@ -33,6 +33,17 @@ pub struct Inherited {
     pub virtualhost: Option<String>,
 }
 
+impl Inherited {
+    /// A copy with `virtualhost` unset (which a checker resolves itself),
+    /// so copying allocates nothing.
+    pub fn without_virtualhost(&self) -> Inherited {
+        Inherited {
+            virtualhost: None,
+            ..*self
+        }
+    }
+}
+
 /// keepalived's `delay_loop` default.
 pub const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
 /// keepalived's `connect_timeout` default.
@@ -53,8 +64,8 @@ impl Typer<'_> {
             InheritKw::DelayLoop => {
                 if let Some(v) = self.timer_arg(tree, node) {
                     if v < Duration::from_micros(1) {
-                        let t = tree.args(node)[0].clone();
-                        self.error(&t, "`delay_loop` must be more than 0 seconds");
+                        let t = &tree.args(node)[0];
+                        self.error(t, "`delay_loop` must be more than 0 seconds");
                     } else {
                         into.delay_loop = Some(v);
                     }

@@ -3,6 +3,7 @@
 //! [`model`], and diagnostics that name file:line:col.
 
 mod block;
+mod check_list;
 mod checks;
 pub mod diagnostic;
 mod expand;

@@ -15,6 +15,8 @@ use serde::Serialize;
 
 use crate::ipvs::{ForwardMethod, Protocol, TunnelType};
 
+pub use super::check_list::Checks;
+
 /// Where something was read: file, line and column (1-based).
 ///
 /// A location says where a value was written, not what it is: every
@@ -325,7 +327,7 @@ pub struct RealServer {
     pub notify_down: Option<Box<Script>>,
     /// The health checks; a real server with none is always up. Shared
     /// with the checker, whose probes are these very checks.
-    pub checks: Vec<Arc<Check>>,
+    pub checks: Checks,
 }
 
 /// How a probe's connection is closed.

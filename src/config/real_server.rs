@@ -1,6 +1,8 @@
 //! `real_server IP [PORT] { ... }`.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use crate::ipvs::ForwardMethod;
@@ -10,7 +12,7 @@ use super::inherit::Inherited;
 use super::keywords::{CheckKw, InheritKw, RsKw};
 use super::typer::Typer;
 use super::virtual_server::describe;
-use super::{values, RealServer, VirtualServer, VsAddress};
+use super::{values, Check, Checks, RealServer, VirtualServer, VsAddress};
 
 impl Typer<'_> {
     /// Type a `real_server` and add it to `vs` (unless it repeats one).
@@ -20,9 +22,9 @@ impl Typer<'_> {
         node: u32,
         vs: &mut VirtualServer,
         vs_inherited: &Inherited,
-        seen: &mut HashSet<(IpAddr, u16)>,
+        seen: &mut SeenRealServers,
     ) {
-        let kw = tree.keyword(node).clone();
+        let kw = tree.keyword(node);
         let Some(addr) = self.ip_arg(tree, node) else {
             return;
         };
@@ -30,17 +32,20 @@ impl Typer<'_> {
             VsAddress::Addr { port, .. } => Some(port),
             _ => None,
         };
-        let mut port = match tree.args(node).get(1).cloned() {
-            Some(p) => match self.value(&p, "a port (0-65535)", values::uint::<u16>) {
+        let mut port = match tree.args(node).get(1) {
+            Some(p) => match self.value(p, "a port (0-65535)", values::uint::<u16>) {
                 Some(p) => p,
                 None => return,
             },
             None => vs_port.unwrap_or(0),
         };
         self.max_args(tree, node, 2);
-        let mut inherited = vs_inherited.clone();
+        // Copied only if this real server sets something of its own.
+        let mut inherited = Cow::Borrowed(vs_inherited);
+        let mut check_count = 0;
+        let mut first_check = None;
         let mut rs = RealServer {
-            location: self.loc(&kw),
+            location: self.loc(kw),
             addr,
             port,
             weight: 1,
@@ -51,21 +56,23 @@ impl Typer<'_> {
             l_threshold: 0,
             notify_up: None,
             notify_down: None,
-            checks: Vec::new(),
+            checks: Checks::default(),
         };
         // First pass: the real server's own settings (which its checkers
         // inherit, wherever they are written); checkers in the second pass.
         for child in tree.children(node) {
-            let ckw = tree.keyword(child).clone();
-            if let Some(ik) = InheritKw::from_name(&ckw.text) {
-                self.inherit_keyword(tree, child, ik, &mut inherited);
+            let ckw = tree.keyword(child);
+            if let Some(kind) = CheckKw::from_name(&ckw.text) {
+                first_check.get_or_insert((child, kind));
+                check_count += 1;
                 continue;
             }
-            if CheckKw::from_name(&ckw.text).is_some() {
+            if let Some(ik) = InheritKw::from_name(&ckw.text) {
+                self.inherit_keyword(tree, child, ik, inherited.to_mut());
                 continue;
             }
             let Some(which) = RsKw::from_name(&ckw.text) else {
-                self.unknown(&ckw, "in real_server");
+                self.unknown(ckw, "in real_server");
                 continue;
             };
             self.no_block(tree, child);
@@ -110,38 +117,137 @@ impl Typer<'_> {
         rs.inhibit_on_failure = inherited.inhibit_on_failure.unwrap_or(false);
         if let VsAddress::Addr { addr: vip, .. } = vs.address {
             if vip.is_ipv4() != addr.is_ipv4() && rs.method != ForwardMethod::Tunnel {
-                let at = tree.args(node)[0].clone();
-                self.error(&at, format!("real server {addr} and virtual server {} are of different address families; only tunnelled real servers may differ", describe(&vs.address)));
+                let at = &tree.args(node)[0];
+                self.error(at, format!("real server {addr} and virtual server {} are of different address families; only tunnelled real servers may differ", describe(&vs.address)));
                 return;
             }
         }
         if rs.method == ForwardMethod::Route {
             if let Some(vp) = vs_port.filter(|&vp| vp != 0 && vp != port) {
                 if tree.args(node).get(1).is_some() {
-                    let at = tree.args(node)[1].clone();
-                    self.warning(&at, format!("virtual server {} and real server [{addr}]:{port} ports don't match, which DR cannot do: {vp} is used", describe(&vs.address)));
+                    let at = &tree.args(node)[1];
+                    self.warning(at, format!("virtual server {} and real server [{addr}]:{port} ports don't match, which DR cannot do: {vp} is used", describe(&vs.address)));
                 }
                 port = vp;
                 rs.port = vp;
             }
         }
-        for check_node in tree.children(node) {
-            let Some(kind) = CheckKw::from_name(&tree.keyword(check_node).text) else {
-                continue;
-            };
-            if !self.need_block(tree, check_node) {
-                continue;
+        // Gathered in the typer's scratch list, then stored at their exact
+        // size: one checker inline (the common case), more in a boxed slice.
+        if let Some((first, kind)) = first_check {
+            let mut found = std::mem::take(&mut self.check_scratch);
+            self.check_block(tree, first, kind, (addr, port), &inherited, &mut found);
+            // The others, if any, after the first (rare: most have one).
+            if check_count > 1 {
+                let rest = tree.children(node).skip_while(|&c| c != first).skip(1);
+                for check_node in rest {
+                    if let Some(kind) = CheckKw::from_name(&tree.keyword(check_node).text) {
+                        self.check_block(
+                            tree,
+                            check_node,
+                            kind,
+                            (addr, port),
+                            &inherited,
+                            &mut found,
+                        );
+                    }
+                }
             }
-            let checks = self.check(tree, check_node, kind, addr, port, &inherited);
-            rs.checks
-                .extend(checks.into_iter().map(std::sync::Arc::new));
+            rs.checks = match found.len() {
+                1 => found.pop().map(Checks::from).unwrap_or_default(),
+                _ => found.drain(..).collect(),
+            };
+            self.check_scratch = found;
         }
-        // Exact capacity: with 100,000 real servers, spare room adds up.
-        rs.checks.shrink_to_fit();
-        if !seen.insert((addr, port)) {
-            self.warning(&kw, format!("real server [{addr}]:{port} appears twice in virtual server {}: the second is ignored", describe(&vs.address)));
+        if !seen.0.insert((addr, port)) {
+            self.warning(kw, format!("real server [{addr}]:{port} appears twice in virtual server {}: the second is ignored", describe(&vs.address)));
             return;
         }
         vs.real_servers.push(rs);
+    }
+
+    /// One checker block of a real server, if it has its `{ ... }`.
+    fn check_block(
+        &mut self,
+        tree: &Tree<'_>,
+        node: u32,
+        kind: CheckKw,
+        target: (IpAddr, u16),
+        inherited: &Inherited,
+        out: &mut Vec<std::sync::Arc<Check>>,
+    ) {
+        if self.need_block(tree, node) {
+            self.check(tree, node, kind, target, inherited, out);
+        }
+    }
+}
+
+/// The (address, port) of each real server of one virtual server so far,
+/// to find one written twice.
+///
+/// Hashed with [`WordHasher`] rather than std's SipHash: the keys come from
+/// the administrator's own config, so there is no attacker to resist, and a
+/// virtual server may have thousands of real servers.
+#[derive(Default)]
+pub struct SeenRealServers(HashSet<(IpAddr, u16), BuildHasherDefault<WordHasher>>);
+
+impl SeenRealServers {
+    /// An empty set with room for `n` real servers.
+    pub fn with_capacity(n: usize) -> Self {
+        SeenRealServers(HashSet::with_capacity_and_hasher(n, Default::default()))
+    }
+}
+
+/// A small multiplicative hasher (the FxHash scheme: rotate, xor a word in,
+/// multiply by a large odd constant), fast on the few integers a key is made of.
+#[derive(Default)]
+pub struct WordHasher(u64);
+
+impl WordHasher {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_u128(&mut self, i: u128) {
+        self.add(i as u64);
+        self.add((i >> 64) as u64);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    /// The multiply leaves its best-mixed bits at the top; the table indexes
+    /// with the low ones, so rotate them down.
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
     }
 }

@@ -7,13 +7,14 @@
 //! `checks.rs`.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::block::{Tok, Tree};
 use super::diagnostic::{Diagnostic, Severity};
 use super::keywords::{TopKw, SKIPPED_BLOCKS};
 use super::source::Sources;
-use super::{values, Config, Location};
+use super::{values, Check, Config, Location};
 
 /// State of the typing pass.
 pub struct Typer<'a> {
@@ -23,6 +24,9 @@ pub struct Typer<'a> {
     pub diagnostics: &'a mut Vec<Diagnostic>,
     /// The model being built.
     pub config: Config,
+    /// Where a real server's checkers are gathered before they are stored
+    /// (kept between real servers, so gathering allocates nothing).
+    pub check_scratch: Vec<Arc<Check>>,
 }
 
 impl<'a> Typer<'a> {
@@ -32,12 +36,13 @@ impl<'a> Typer<'a> {
             sources,
             diagnostics,
             config: Config::default(),
+            check_scratch: Vec::new(),
         }
     }
 
     /// Type one top-level statement (node 0 of `tree`).
     pub fn top_level(&mut self, tree: &Tree<'_>) {
-        self.check_closed(tree, 0);
+        self.check_closed(tree);
         let kw = tree.keyword(0);
         match TopKw::from_name(&kw.text) {
             Some(TopKw::GlobalDefs) => {
@@ -61,57 +66,75 @@ impl<'a> Typer<'a> {
                 }
             }
             None if SKIPPED_BLOCKS.contains(&kw.text.as_ref()) => {
-                let what = kw.text.to_string();
-                self.info(kw, format!("`{what}` is not the checker's: block skipped"));
+                self.info(
+                    kw,
+                    format!("`{}` is not the checker's: block skipped", kw.text),
+                );
             }
             None => self.unknown(kw, "at top level"),
         }
     }
 
     /// Every block in the tree must have been closed; say where the
-    /// outermost unclosed one opened if not. Iterative: nesting depth is
-    /// whatever the input says.
-    fn check_closed(&mut self, tree: &Tree<'_>, node: u32) {
-        let mut pending = vec![node];
-        while let Some(n) = pending.pop() {
-            let info = &tree.nodes[n as usize];
-            if let (Some(open), false) = (info.open, info.closed) {
-                let kw = tree.keyword(n).text.to_string();
-                let tok = tree.toks[open as usize].clone();
-                self.error(
-                    &tok,
-                    format!("block `{kw}` opened here is never closed: expected `}}` before the end of the config"),
-                );
-                return;
-            }
-            pending.extend(tree.children(n));
+    /// outermost unclosed one opened if not.
+    ///
+    /// A `}` closes the innermost open block, so the unclosed blocks form a
+    /// chain from the top-level statement inwards; statements are numbered
+    /// in reading order, so the outermost is the first unclosed node. One
+    /// pass over the nodes, whatever the nesting depth.
+    fn check_closed(&mut self, tree: &Tree<'_>) {
+        let unclosed = tree
+            .nodes
+            .iter()
+            .enumerate()
+            .find_map(|(n, info)| match info.open {
+                Some(open) if !info.closed => Some((n as u32, open)),
+                _ => None,
+            });
+        if let Some((n, open)) = unclosed {
+            let kw = &tree.keyword(n).text;
+            let tok = &tree.toks[open as usize];
+            self.error(
+                tok,
+                format!("block `{kw}` opened here is never closed: expected `}}` before the end of the config"),
+            );
         }
     }
 
     /// A block keyword without `{ ... }` is an error.
     pub fn need_block(&mut self, tree: &Tree<'_>, node: u32) -> bool {
-        if tree.has_block(node) {
-            return true;
-        }
-        let kw = tree.keyword(node).clone();
-        let last = tree.args(node).last().unwrap_or(&kw).clone();
+        tree.has_block(node) || self.missing_block(tree, node)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn missing_block(&mut self, tree: &Tree<'_>, node: u32) -> bool {
+        let kw = tree.keyword(node);
+        let last = tree.args(node).last().unwrap_or(kw);
         self.error(
-            &last,
+            last,
             format!("`{}` needs a block: expected `{{` after it", kw.text),
         );
         false
     }
 
     /// A keyword that is not a block must not have one.
+    #[inline]
     pub fn no_block(&mut self, tree: &Tree<'_>, node: u32) {
         if let Some(open) = tree.nodes[node as usize].open {
-            let tok = tree.toks[open as usize].clone();
-            let kw = tree.keyword(node).text.to_string();
-            self.warning(
-                &tok,
-                format!("`{kw}` takes no block: its `{{ ... }}` is ignored"),
-            );
+            self.ignored_block(tree, node, open);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn ignored_block(&mut self, tree: &Tree<'_>, node: u32, open: u32) {
+        let tok = &tree.toks[open as usize];
+        let kw = &tree.keyword(node).text;
+        self.warning(
+            tok,
+            format!("`{kw}` takes no block: its `{{ ... }}` is ignored"),
+        );
     }
 
     /// The location of a token.
@@ -143,19 +166,15 @@ impl<'a> Typer<'a> {
 
     /// An unknown keyword: a warning, as keepalived does, and parsing goes on.
     pub fn unknown(&mut self, kw: &Tok<'_>, place: &str) {
-        let hint = if kw.text.contains('$') {
-            " (an undefined $PARAMETER?)"
-        } else {
-            ""
-        };
-        let text = kw.text.to_string();
+        let hint = parameter_hint(&kw.text);
         self.warning(
             kw,
-            format!("unknown keyword `{text}` {place}{hint}: ignored"),
+            format!("unknown keyword `{}` {place}{hint}: ignored", kw.text),
         );
     }
 
     /// Argument `i`, or an error naming what was expected.
+    #[inline]
     pub fn arg<'t, 's>(
         &mut self,
         tree: &'t Tree<'s>,
@@ -163,18 +182,23 @@ impl<'a> Typer<'a> {
         i: usize,
         expected: &str,
     ) -> Option<&'t Tok<'s>> {
-        let args = tree.args(node);
-        if let Some(a) = args.get(i) {
-            return Some(a);
+        let a = tree.args(node).get(i);
+        if a.is_none() {
+            self.missing_arg(tree, node, expected);
         }
+        a
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn missing_arg(&mut self, tree: &Tree<'_>, node: u32, expected: &str) {
         let kw = tree.keyword(node);
-        let at = args.last().unwrap_or(kw).clone();
-        let name = kw.text.to_string();
-        self.error(&at, format!("`{name}` needs {expected}"));
-        None
+        let at = tree.args(node).last().unwrap_or(kw);
+        self.error(at, format!("`{}` needs {expected}", kw.text));
     }
 
     /// Parse `tok` with `parse`, or an error: "expected {expected}, found ...".
+    #[inline]
     pub fn value<T>(
         &mut self,
         tok: &Tok<'_>,
@@ -183,18 +207,23 @@ impl<'a> Typer<'a> {
     ) -> Option<T> {
         let v = parse(&tok.text);
         if v.is_none() {
-            let hint = if tok.text.contains('$') {
-                " (an undefined $PARAMETER?)"
-            } else {
-                ""
-            };
-            let found = tok.text.to_string();
-            self.error(tok, format!("expected {expected}, found `{found}`{hint}"));
+            self.malformed(tok, expected);
         }
         v
     }
 
+    #[cold]
+    #[inline(never)]
+    fn malformed(&mut self, tok: &Tok<'_>, expected: &str) {
+        let hint = parameter_hint(&tok.text);
+        self.error(
+            tok,
+            format!("expected {expected}, found `{}`{hint}", tok.text),
+        );
+    }
+
     /// Argument `i` parsed, with errors for missing or malformed.
+    #[inline]
     pub fn parsed<T>(
         &mut self,
         tree: &Tree<'_>,
@@ -203,12 +232,12 @@ impl<'a> Typer<'a> {
         expected: &str,
         parse: impl FnOnce(&str) -> Option<T>,
     ) -> Option<T> {
-        let tok = self.arg(tree, node, i, expected)?.clone();
-        self.value(&tok, expected, parse)
+        let tok = self.arg(tree, node, i, expected)?;
+        self.value(tok, expected, parse)
     }
 
     /// First argument as an unsigned integer.
-    pub fn uint_arg<T: std::str::FromStr>(
+    pub fn uint_arg<T: TryFrom<u64>>(
         &mut self,
         tree: &Tree<'_>,
         node: u32,
@@ -248,37 +277,51 @@ impl<'a> Typer<'a> {
     pub fn flag_arg(&mut self, tree: &Tree<'_>, node: u32) -> Option<bool> {
         match tree.args(node).first() {
             None => Some(true),
-            Some(t) => {
-                let t = t.clone();
-                self.value(&t, "on|off|true|false|yes|no", values::boolean)
-            }
+            Some(t) => self.value(t, "on|off|true|false|yes|no", values::boolean),
         }
     }
 
     /// Extra arguments beyond `max` are warned about.
+    #[inline]
     pub fn max_args(&mut self, tree: &Tree<'_>, node: u32, max: usize) {
-        if let Some(extra) = tree.args(node).get(max) {
-            let extra = extra.clone();
-            let kw = tree.keyword(node).text.to_string();
-            self.warning(
-                &extra,
-                format!(
-                    "`{kw}` takes {max} value(s): `{}` and what follows is ignored",
-                    extra.text
-                ),
-            );
+        if tree.args(node).len() > max {
+            self.too_many_args(tree, node, max);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn too_many_args(&mut self, tree: &Tree<'_>, node: u32, max: usize) {
+        let extra = &tree.args(node)[max];
+        let kw = &tree.keyword(node).text;
+        self.warning(
+            extra,
+            format!(
+                "`{kw}` takes {max} value(s): `{}` and what follows is ignored",
+                extra.text
+            ),
+        );
     }
 
     /// The top-level `SSL { ... }`: the keys are checked, not kept.
     fn ssl_block(&mut self, tree: &Tree<'_>, node: u32) {
         for child in tree.children(node) {
-            let kw = tree.keyword(child).clone();
+            let kw = tree.keyword(child);
             if super::keywords::SslKw::from_name(&kw.text).is_some() {
                 self.arg(tree, child, 0, "a value");
             } else {
-                self.unknown(&kw, "in SSL");
+                self.unknown(kw, "in SSL");
             }
         }
+    }
+}
+
+/// A word still holding a `$` most likely names a parameter that was never
+/// defined: the hint diagnostics add for it.
+pub fn parameter_hint(word: &str) -> &'static str {
+    if word.contains('$') {
+        " (an undefined $PARAMETER?)"
+    } else {
+        ""
     }
 }

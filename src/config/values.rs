@@ -214,12 +214,22 @@ pub fn seq_spec(text: &str) -> Result<(&str, SeqSpec), String> {
     Ok((rest, spec))
 }
 
-/// An unsigned integer (decimal).
-pub fn uint<T: std::str::FromStr>(word: &str) -> Option<T> {
-    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
+/// An unsigned integer (decimal), if it fits `T`.
+///
+/// Read in one pass (ports and weights are in every real server): the
+/// answer is the standard parser's for a string of digits.
+pub fn uint<T: TryFrom<u64>>(word: &str) -> Option<T> {
+    if word.is_empty() {
         return None;
     }
-    word.parse().ok()
+    let mut v: u64 = 0;
+    for &b in word.as_bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    T::try_from(v).ok()
 }
 
 /// A signed integer (decimal).
@@ -232,24 +242,38 @@ pub fn int(word: &str) -> Option<i64> {
 }
 
 /// A `<TIMER>`: seconds, fractions allowed, microsecond resolution.
+///
+/// One pass over the bytes (a config may hold 100,000 of these): the whole
+/// seconds, then after a `.` up to six digits of fraction (more are read
+/// and dropped). At most `u32::MAX` seconds.
 pub fn timer(word: &str) -> Option<Duration> {
-    let (whole, frac) = match word.split_once('.') {
-        Some((w, f)) => (w, f),
-        None => (word, ""),
+    let bytes = word.as_bytes();
+    let dot = bytes.iter().position(|&b| b == b'.');
+    let (whole, frac) = match dot {
+        Some(i) => (&bytes[..i], &bytes[i + 1..]),
+        None => (bytes, &[][..]),
     };
     if whole.is_empty() && frac.is_empty() {
         return None;
     }
-    let secs: u64 = if whole.is_empty() { 0 } else { uint(whole)? };
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    let mut secs: u64 = 0;
+    for &b in whole {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        secs = secs * 10 + u64::from(b - b'0');
+        if secs > u64::from(u32::MAX) {
+            return None;
+        }
     }
     let mut micros = 0u32;
-    for (i, b) in frac.bytes().take(6).enumerate() {
-        micros += u32::from(b - b'0') * 10u32.pow(5 - i as u32);
-    }
-    if secs > u64::from(u32::MAX) {
-        return None;
+    for (i, &b) in frac.iter().enumerate() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        if i < 6 {
+            micros += u32::from(b - b'0') * 10u32.pow(5 - i as u32);
+        }
     }
     Some(Duration::new(secs, micros * 1000))
 }
@@ -264,8 +288,50 @@ pub fn boolean(word: &str) -> Option<bool> {
 }
 
 /// An IPv4 or IPv6 address.
+///
+/// Plain dotted quads, nearly every address of a config, are read by
+/// [`dotted_quad`]; anything else goes to the standard parser, which accepts
+/// the same quads, so the fast path changes no answer.
 pub fn ip(word: &str) -> Option<IpAddr> {
-    word.parse().ok()
+    match dotted_quad(word.as_bytes()) {
+        Some(a) => Some(IpAddr::V4(a)),
+        None => word.parse().ok(),
+    }
+}
+
+/// `A.B.C.D`, each part 0-255 in one to three decimal digits and no
+/// leading zero: a subset of what `Ipv4Addr::from_str` accepts, read in one
+/// pass. `None` means "not this simple form", not "not an address".
+fn dotted_quad(bytes: &[u8]) -> Option<Ipv4Addr> {
+    let (a, rest) = octet(bytes)?;
+    let (b, rest) = octet(rest.strip_prefix(b".")?)?;
+    let (c, rest) = octet(rest.strip_prefix(b".")?)?;
+    let (d, rest) = octet(rest.strip_prefix(b".")?)?;
+    rest.is_empty().then_some(Ipv4Addr::new(a, b, c, d))
+}
+
+/// The 0-255 of one to three digits (no leading zero) at the start of
+/// `bytes`, and what follows it.
+#[inline(always)]
+fn octet(bytes: &[u8]) -> Option<(u8, &[u8])> {
+    let digit = |i: usize| {
+        bytes
+            .get(i)
+            .map(|b| b.wrapping_sub(b'0'))
+            .filter(|&d| d < 10)
+    };
+    let first = digit(0)?;
+    let Some(second) = digit(1) else {
+        return Some((first, &bytes[1..]));
+    };
+    if first == 0 {
+        return None;
+    }
+    let Some(third) = digit(2) else {
+        return Some((first * 10 + second, &bytes[2..]));
+    };
+    let v = u32::from(first) * 100 + u32::from(second) * 10 + u32::from(third);
+    Some((u8::try_from(v).ok()?, &bytes[3..]))
 }
 
 /// An address range of a `virtual_server_group`: `A.B.C.D`, `A.B.C.D-E`,
@@ -350,4 +416,139 @@ pub fn status_range(word: &str) -> Option<(u16, u16)> {
     let (_, (a, b)) = parsed.ok()?;
     let b = b.unwrap_or(a);
     ((100..=999).contains(&a) && (100..=999).contains(&b) && a <= b).then_some((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path of [`ip`] must agree with the standard parser on every
+    /// input, accepted or not.
+    #[test]
+    fn ip_agrees_with_std() {
+        let words = [
+            "10.128.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3.256",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3.0",
+            "0.0.0.00",
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3.4",
+            "1..2.3",
+            "1.2.3.4.5",
+            "1234.1.1.1",
+            "1.2.3.4 ",
+            " 1.2.3.4",
+            "1.2.3.a",
+            "",
+            ".",
+            "...",
+            "::1",
+            "::ffff:1.2.3.4",
+            "fe80::1",
+            "1.2.3.-4",
+            "+1.2.3.4",
+            "999.999.999.999",
+            "100.200.250.199",
+            "1.2.3.4/24",
+            "1.2.3.",
+            "1.2.3.4x",
+            "a.b.c.d",
+            "1.2..3.4",
+        ];
+        for w in words {
+            assert_eq!(ip(w), w.parse::<IpAddr>().ok(), "{w:?}");
+        }
+        for w in ["10.128.0.1", "0.0.0.0", "255.255.255.255", "192.168.10.100"] {
+            assert!(
+                dotted_quad(w.as_bytes()).is_some(),
+                "{w:?} takes the fast path"
+            );
+        }
+        for n in 0..10_000u32 {
+            for part in [format!("{n}"), format!("{n:02}"), format!("{n:03}")] {
+                for w in [format!("1.2.3.{part}"), format!("{part}.2.3.4")] {
+                    assert_eq!(ip(&w), w.parse::<IpAddr>().ok(), "{w:?}");
+                }
+            }
+        }
+        for a in [0u32, 1, 9, 10, 99, 100, 199, 200, 249, 250, 255, 256, 999] {
+            let w = format!("{a}.{a}.{a}.{a}");
+            assert_eq!(ip(&w), w.parse::<IpAddr>().ok(), "{w:?}");
+        }
+    }
+
+    /// [`uint`] answers as the standard parser does on digit strings.
+    #[test]
+    fn uint_agrees_with_std() {
+        let words = [
+            "0",
+            "80",
+            "00080",
+            "65535",
+            "65536",
+            "255",
+            "256",
+            "4294967295",
+            "4294967296",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999",
+            "",
+            "+1",
+            "-1",
+            "1 ",
+            "1a",
+            "2147483647",
+            "2147483648",
+        ];
+        for w in words {
+            agrees::<u8>(w);
+            agrees::<u16>(w);
+            agrees::<u32>(w);
+            agrees::<u64>(w);
+            agrees::<i32>(w);
+        }
+    }
+
+    /// `uint::<T>(w)` is what `w.parse::<T>()` says, for digit strings only.
+    fn agrees<T>(w: &str)
+    where
+        T: TryFrom<u64> + std::str::FromStr + PartialEq + std::fmt::Debug,
+    {
+        let digits = !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit());
+        let std = w.parse::<T>().ok().filter(|_| digits);
+        assert_eq!(uint::<T>(w), std, "{w:?} as {}", std::any::type_name::<T>());
+    }
+
+    #[test]
+    fn timer_reads_seconds_and_fractions() {
+        assert_eq!(timer("5"), Some(Duration::from_secs(5)));
+        assert_eq!(timer("2.5"), Some(Duration::from_millis(2500)));
+        assert_eq!(timer(".25"), Some(Duration::from_millis(250)));
+        assert_eq!(timer("3."), Some(Duration::from_secs(3)));
+        assert_eq!(timer("0.0000019"), Some(Duration::from_micros(1)));
+        assert_eq!(
+            timer("4294967295"),
+            Some(Duration::from_secs(4_294_967_295))
+        );
+        for bad in [
+            "",
+            ".",
+            "4294967296",
+            "1.2.3",
+            "1e3",
+            "-1",
+            "1.-5",
+            "x",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(timer(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -6,6 +6,7 @@ use crate::ipvs::{Family, ForwardMethod, Protocol, ServiceFlags, TunnelType};
 use super::block::{Tok, Tree};
 use super::inherit::Inherited;
 use super::keywords::{CheckKw, InheritKw, RsKw, VsKw};
+use super::real_server::SeenRealServers;
 use super::typer::Typer;
 use super::{
     values, GroupEntry, Script, SorryServer, TunnelOptions, VirtualServer, VirtualServerGroup,
@@ -20,28 +21,33 @@ const DEFAULT_PERSISTENCE: u32 = 360;
 impl Typer<'_> {
     /// Type a `virtual_server` block.
     pub fn virtual_server(&mut self, tree: &Tree<'_>, node: u32) {
-        let kw = tree.keyword(node).clone();
+        let kw = tree.keyword(node);
         let Some(address) = self.vs_address(tree, node) else {
             return;
         };
-        let mut vs = VirtualServer::new(self.loc(&kw), address);
+        let mut vs = VirtualServer::new(self.loc(kw), address);
         let mut inherited = Inherited::default();
-        let (mut protocol, mut scheduler, mut method) = (None::<Tok<'_>>, false, false);
+        let (mut protocol, mut scheduler, mut method) = (None::<&Tok<'_>>, false, false);
         let mut sorry_method = None;
         let mut sorry_inhibit = false;
         let mut rs_nodes = Vec::new();
         for child in tree.children(node) {
-            let ckw = tree.keyword(child).clone();
+            let ckw = tree.keyword(child);
+            // Nearly every statement of a big virtual server: straight to the list.
+            if ckw.text == "real_server" {
+                rs_nodes.push(child);
+                continue;
+            }
             if let Some(ik) = InheritKw::from_name(&ckw.text) {
                 self.inherit_keyword(tree, child, ik, &mut inherited);
                 continue;
             }
             let Some(which) = VsKw::from_name(&ckw.text) else {
                 if CheckKw::from_name(&ckw.text).is_some() || RsKw::from_name(&ckw.text).is_some() {
-                    let t = ckw.text.to_string();
-                    self.warning(&ckw, format!("`{t}` belongs in a real_server block, not directly in virtual_server: ignored"));
+                    let t = &ckw.text;
+                    self.warning(ckw, format!("`{t}` belongs in a real_server block, not directly in virtual_server: ignored"));
                 } else {
-                    self.unknown(&ckw, "in virtual_server");
+                    self.unknown(ckw, "in virtual_server");
                 }
                 continue;
             };
@@ -108,7 +114,7 @@ impl Typer<'_> {
                         }
                     }) {
                         vs.protocol = p;
-                        protocol = Some(ckw.clone());
+                        protocol = Some(ckw);
                     }
                 }
                 VsKw::HaSuspend => vs.ha_suspend = true,
@@ -126,10 +132,7 @@ impl Typer<'_> {
                 VsKw::SorryServer => {
                     let addr = self.ip_arg(tree, child);
                     let port = match tree.args(child).get(1) {
-                        Some(p) => {
-                            let p = p.clone();
-                            self.value(&p, "a port (0-65535)", values::uint::<u16>)
-                        }
+                        Some(p) => self.value(p, "a port (0-65535)", values::uint::<u16>),
                         None => Some(0),
                     };
                     if let (Some(addr), Some(port)) = (addr, port) {
@@ -175,38 +178,38 @@ impl Typer<'_> {
             s.inhibit = sorry_inhibit;
             s.method = sorry_method.map_or(vs.method, |(m, _)| m);
         }
-        let mut seen = std::collections::HashSet::with_capacity(rs_nodes.len());
+        let mut seen = SeenRealServers::with_capacity(rs_nodes.len());
         vs.real_servers.reserve_exact(rs_nodes.len());
         for rs in rs_nodes {
             self.real_server(tree, rs, &mut vs, &inherited, &mut seen);
         }
         let name = describe(&vs.address);
-        match (&vs.address, &protocol) {
+        match (&vs.address, protocol) {
             (VsAddress::Fwmark(_), Some(p)) => {
                 self.warning(p, format!("virtual server {name}: `protocol` does not apply to a fwmark service: ignored"));
             }
             (VsAddress::Fwmark(_), None) => vs.protocol = Protocol::Tcp,
             (_, None) => self.warning(
-                &kw,
+                kw,
                 format!("virtual server {name}: no `protocol` set: UDP, as keepalived defaults"),
             ),
             _ => {}
         }
         if !scheduler {
             self.warning(
-                &kw,
+                kw,
                 format!("virtual server {name}: no `lb_algo`/`lvs_sched` set: wlc"),
             );
         }
         if !method {
             self.warning(
-                &kw,
+                kw,
                 format!("virtual server {name}: no `lb_kind`/`lvs_method` set: NAT"),
             );
         }
         if vs.real_servers.is_empty() && vs.sorry_server.is_none() {
             self.warning(
-                &kw,
+                kw,
                 format!("virtual server {name} has no real servers: ignored"),
             );
             return;
@@ -217,14 +220,12 @@ impl Typer<'_> {
 
     /// `IP [PORT]`, `fwmark N` or `group NAME`.
     fn vs_address(&mut self, tree: &Tree<'_>, node: u32) -> Option<VsAddress> {
-        let first = self
-            .arg(
-                tree,
-                node,
-                0,
-                "an address and port, `fwmark N` or `group NAME`",
-            )?
-            .clone();
+        let first = self.arg(
+            tree,
+            node,
+            0,
+            "an address and port, `fwmark N` or `group NAME`",
+        )?;
         match first.text.as_ref() {
             "fwmark" => {
                 let mark = self.parsed(tree, node, 1, "a firewall mark (1-4294967295)", |w| {
@@ -242,12 +243,9 @@ impl Typer<'_> {
                 Some(VsAddress::Group(name))
             }
             _ => {
-                let addr = self.value(&first, "an IP address, `fwmark` or `group`", values::ip)?;
+                let addr = self.value(first, "an IP address, `fwmark` or `group`", values::ip)?;
                 let port = match tree.args(node).get(1) {
-                    Some(p) => {
-                        let p = p.clone();
-                        self.value(&p, "a port (0-65535)", values::uint::<u16>)?
-                    }
+                    Some(p) => self.value(p, "a port (0-65535)", values::uint::<u16>)?,
                     None => 0,
                 };
                 self.max_args(tree, node, 2);
@@ -270,7 +268,7 @@ impl Typer<'_> {
                 _ => None,
             }
         })?;
-        let args = tree.args(node).to_vec();
+        let args = tree.args(node);
         if m != ForwardMethod::Tunnel {
             self.max_args(tree, node, 1);
             return Some((m, None));
@@ -291,19 +289,19 @@ impl Typer<'_> {
                         Some("gue") => TunnelType::Gue,
                         Some("gre") => TunnelType::Gre,
                         _ => {
-                            let at = args.get(i + 1).unwrap_or(a).clone();
-                            self.error(&at, "expected a tunnel type: ipip, gue or gre");
+                            let at = args.get(i + 1).unwrap_or(a);
+                            self.error(at, "expected a tunnel type: ipip, gue or gre");
                             return None;
                         }
                     };
                     i += 2;
                 }
                 "port" => {
-                    let Some(p) = args.get(i + 1).cloned() else {
+                    let Some(p) = args.get(i + 1) else {
                         self.error(a, "`port` needs a port number");
                         return None;
                     };
-                    t.port = self.value(&p, "a port (1-65535)", |w| {
+                    t.port = self.value(p, "a port (1-65535)", |w| {
                         values::uint::<u16>(w).filter(|&p| p > 0)
                     })?;
                     i += 2;
@@ -312,7 +310,6 @@ impl Typer<'_> {
                 "csum" => (t.flags, i) = (1, i + 1),
                 "remcsum" => (t.flags, i) = (2, i + 1),
                 other => {
-                    let other = other.to_owned();
                     self.error(
                         a,
                         format!("expected type, port, nocsum, csum or remcsum, found `{other}`"),
@@ -330,31 +327,31 @@ impl Typer<'_> {
 
     /// `notify_up`/`quorum_up`-style script: command [user [group]].
     pub fn script(&mut self, tree: &Tree<'_>, node: u32) -> Option<Script> {
-        let tok = self.arg(tree, node, 0, "a command")?.clone();
+        let tok = self.arg(tree, node, 0, "a command")?;
         Some(Script {
             command: tok.text.to_string(),
-            location: self.loc(&tok),
+            location: self.loc(tok),
         })
     }
 
     /// Type a `virtual_server_group` block.
     pub fn virtual_server_group(&mut self, tree: &Tree<'_>, node: u32) {
-        let kw = tree.keyword(node).clone();
+        let kw = tree.keyword(node);
         let Some(name) = self.string_arg(tree, node, "a group name") else {
             return;
         };
         let mut entries = Vec::new();
         for child in tree.children(node) {
-            let first = tree.keyword(child).clone();
+            let first = tree.keyword(child);
             self.no_block(tree, child);
             if first.text == "fwmark" {
                 if let Some(m) = self.parsed(tree, child, 0, "a firewall mark", |w| {
                     values::uint::<u32>(w).filter(|&m| m > 0)
                 }) {
-                    if let Some(fam) = tree.args(child).get(1).cloned() {
+                    if let Some(fam) = tree.args(child).get(1) {
                         if fam.text != "inet" && fam.text != "inet6" {
                             self.error(
-                                &fam,
+                                fam,
                                 format!("expected inet or inet6, found `{}`", fam.text),
                             );
                         }
@@ -366,17 +363,13 @@ impl Typer<'_> {
             let range = match values::ip_range(&first.text) {
                 Ok(r) => r,
                 Err(why) => {
-                    let hint = if first.text.contains('$') {
-                        " (an undefined $PARAMETER?)"
-                    } else {
-                        ""
-                    };
-                    self.error(&first, format!("expected an address, range (A.B.C.D-E, A.B.C.D/NN) or `fwmark N`: {why}{hint}"));
+                    let hint = super::typer::parameter_hint(&first.text);
+                    self.error(first, format!("expected an address, range (A.B.C.D-E, A.B.C.D/NN) or `fwmark N`: {why}{hint}"));
                     continue;
                 }
             };
-            let port = match tree.args(child).first().cloned() {
-                Some(p) => match self.value(&p, "a port (0-65535)", values::uint::<u16>) {
+            let port = match tree.args(child).first() {
+                Some(p) => match self.value(p, "a port (0-65535)", values::uint::<u16>) {
                     Some(p) => p,
                     None => continue,
                 },
@@ -389,7 +382,7 @@ impl Typer<'_> {
                 port,
             });
         }
-        let location = self.loc(&kw);
+        let location = self.loc(kw);
         self.config.groups.push(VirtualServerGroup {
             name,
             entries,

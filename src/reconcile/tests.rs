@@ -28,7 +28,7 @@ fn rs(addr: &str, port: u16, weight: i32, alpha: bool) -> RealServer {
         l_threshold: 0,
         notify_up: None,
         notify_down: None,
-        checks: vec![check(addr, port, alpha).into()],
+        checks: std::sync::Arc::new(check(addr, port, alpha)).into(),
     }
 }
 
