@@ -1,8 +1,8 @@
 //! `real_server IP [PORT] { ... }`.
 
+use crate::fx_hash::FxBuildHasher;
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use crate::ipvs::ForwardMethod;
@@ -185,69 +185,15 @@ impl Typer<'_> {
 /// The (address, port) of each real server of one virtual server so far,
 /// to find one written twice.
 ///
-/// Hashed with [`WordHasher`] rather than std's SipHash: the keys come from
-/// the administrator's own config, so there is no attacker to resist, and a
-/// virtual server may have thousands of real servers.
+/// Hashed with [`crate::fx_hash`] rather than std's SipHash: the keys come
+/// from the administrator's own config, so there is no attacker to resist,
+/// and a virtual server may have thousands of real servers.
 #[derive(Default)]
-pub struct SeenRealServers(HashSet<(IpAddr, u16), BuildHasherDefault<WordHasher>>);
+pub struct SeenRealServers(HashSet<(IpAddr, u16), FxBuildHasher>);
 
 impl SeenRealServers {
     /// An empty set with room for `n` real servers.
     pub fn with_capacity(n: usize) -> Self {
         SeenRealServers(HashSet::with_capacity_and_hasher(n, Default::default()))
-    }
-}
-
-/// A small multiplicative hasher (the FxHash scheme: rotate, xor a word in,
-/// multiply by a large odd constant), fast on the few integers a key is made of.
-#[derive(Default)]
-pub struct WordHasher(u64);
-
-impl WordHasher {
-    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
-    }
-}
-
-impl Hasher for WordHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    fn write_u128(&mut self, i: u128) {
-        self.add(i as u64);
-        self.add((i >> 64) as u64);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    /// The multiply leaves its best-mixed bits at the top; the table indexes
-    /// with the low ones, so rotate them down.
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
     }
 }
