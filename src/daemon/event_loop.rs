@@ -287,6 +287,16 @@ impl Daemon {
         if changed {
             self.reconcile().await;
         }
+        if self.reconciler.first_round_just_completed() {
+            let probes = self.reconciler.probe_count();
+            let up = self.reconciler.probes_up();
+            tracing::info!(
+                probes,
+                up,
+                down = probes - up,
+                "every probe has given its first verdict"
+            );
+        }
     }
 
     /// Plan against the cached table and apply. After a failure (the kernel

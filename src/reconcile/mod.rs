@@ -10,6 +10,7 @@
 pub mod desired;
 pub mod diff;
 pub mod dirty;
+pub mod first_round;
 pub mod probe_index;
 pub mod quorum;
 pub mod rs_probes;
@@ -24,6 +25,7 @@ use crate::config::{Config, FlushOnStop, Script, VirtualServer, VsAddress};
 use crate::ipvs::{IpvsError, Protocol, ServiceEntry, ServiceFlags, ServiceKey, TableOp};
 use desired::Table;
 use dirty::{Dirty, Scope};
+use first_round::FirstRound;
 use probe_index::ProbeIndex;
 use quorum::QuorumChange;
 use rs_probes::RsProbes;
@@ -83,6 +85,8 @@ pub struct Reconciler {
     actual: Table,
     /// The virtual servers the next plan must look at.
     dirty: Dirty,
+    /// Which probes have given a verdict yet.
+    first_round: FirstRound,
 }
 
 /// Batches of at least this many changes (a start, a big reload) repack the
@@ -121,6 +125,7 @@ impl Reconciler {
             owned: BTreeSet::new(),
             actual: Table::new(),
             dirty: Dirty::default(),
+            first_round: FirstRound::default(),
         };
         r.install(config);
         r
@@ -131,6 +136,7 @@ impl Reconciler {
     fn install(&mut self, config: Config) {
         let old_probes = std::mem::take(&mut self.probes);
         let old_health = std::mem::take(&mut self.health);
+        let mut seen = Vec::new();
         let old_up = self.rs_up_by_ident();
         let mut index = probe_index::Builder::default();
         self.rs_probes = RsProbes::new();
@@ -146,10 +152,10 @@ impl Reconciler {
                     let spec = ProbeSpec::shared(check);
                     let (id, new) = index.add(&config, (v, r, c), &spec);
                     if new {
-                        let up = old_probes
-                            .find(&self.config, &spec)
-                            .map_or(!check.common().alpha, |old| old_health[old]);
+                        let old = old_probes.find(&self.config, &spec);
+                        let up = old.map_or(!check.common().alpha, |old| old_health[old]);
                         self.health.push(up);
+                        seen.push(old.is_some_and(|old| self.first_round.seen(old)));
                     }
                     ids.push(id);
                 }
@@ -184,6 +190,7 @@ impl Reconciler {
         let keys: usize = self.vs_keys.iter().map(Vec::len).sum();
         let distinct: BTreeSet<&ServiceKey> = self.vs_keys.iter().flatten().collect();
         self.dirty = Dirty::new(&self.rs_probes, self.probes.len(), distinct.len() < keys);
+        self.first_round = FirstRound::new(seen);
         self.config = config;
     }
 
@@ -301,7 +308,11 @@ impl Reconciler {
     /// Record a probe's verdict. Unknown probes (from a config since
     /// replaced) are ignored. Returns whether anything changed.
     pub fn set_health(&mut self, spec: &ProbeSpec, up: bool) -> bool {
-        match self.probes.find(&self.config, spec) {
+        let id = self.probes.find(&self.config, spec);
+        if let Some(id) = id {
+            self.first_round.report(id);
+        }
+        match id {
             Some(id) if self.health[id] != up => {
                 self.health[id] = up;
                 self.dirty.probe(id);
@@ -309,6 +320,17 @@ impl Reconciler {
             }
             _ => false,
         }
+    }
+
+    /// True once per config, when the last of its probes has given its
+    /// first verdict (see [`first_round`]).
+    pub fn first_round_just_completed(&mut self) -> bool {
+        self.first_round.just_completed()
+    }
+
+    /// How many probes are up now.
+    pub fn probes_up(&self) -> usize {
+        self.health.iter().filter(|up| **up).count()
     }
 
     /// Switch to a new, fully validated config. Probes that stay keep their

@@ -428,3 +428,33 @@ fn planning_only_what_moved_equals_planning_everything() {
         assert_eq!(weights(&mut t_inc), weights(&mut t_whole), "step {step}");
     }
 }
+
+/// The first round completes once every probe has reported; a reload that
+/// adds a probe waits for that one only.
+#[test]
+fn the_first_round_completes_when_every_probe_has_reported() {
+    let mut r = Reconciler::new(two_by_three());
+    assert_eq!(r.probe_count(), 6);
+    for (i, addr) in ["192.0.2.1", "192.0.2.2", "192.0.2.3"].iter().enumerate() {
+        r.set_health(&spec(addr, 80), i != 1);
+        assert!(!r.first_round_just_completed());
+    }
+    for addr in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
+        r.set_health(&spec(addr, 443), true);
+    }
+    assert!(r.first_round_just_completed());
+    assert!(!r.first_round_just_completed());
+    assert_eq!(r.probes_up(), 5);
+    let mut bigger = two_by_three();
+    bigger.virtual_servers[0]
+        .real_servers
+        .push(rs("192.0.2.4", 80, 1, false));
+    r.reload(bigger);
+    r.set_health(&spec("192.0.2.1", 80), true);
+    assert!(
+        !r.first_round_just_completed(),
+        "the new probe has not reported"
+    );
+    r.set_health(&spec("192.0.2.4", 80), true);
+    assert!(r.first_round_just_completed());
+}
