@@ -11,7 +11,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
 cargo test --release -q --test kernel_daemon_bench -- --ignored --nocapture > "$out" 2>&1 || status=$?
-grep -E "^(figure:|lvsd with|diag:|cpu:)" "$out" || true
+grep -E "^(figure:|lvsd with|round|diag:|cpu:)" "$out" || true
 if ((status != 0)); then
     cat "$out" >&2
     exit "$status"
