@@ -19,9 +19,8 @@
 //! Sizes: env `LVSD_BENCH_SIZES` (default `2000,20000`) for the side by side
 //! figures, `LVSD_BENCH_RELOAD` (default `20000`) for lvsd's reload alone.
 //! The side by side figures are medians over `LVSD_BENCH_ROUNDS` rounds
-//! (default 4), each program running first in half of them: on a fresh
-//! boot the second program found the kernel warmer, by up to 0.6 s at
-//! 20,000 real servers.
+//! (default 4), each program running first in half of them: the first
+//! program to build a 20,000 table in a boot was up to 1 s slower.
 //! The guest is TCG (about ten times slower than the host): compare the
 //! ratios, not the seconds.
 
@@ -449,9 +448,10 @@ fn bench_daemon_against_keepalived() {
         guest
             .write_file("/tmp/bench.conf", config(n, 60).as_bytes())
             .unwrap();
-        // Rounds in alternating order, medians reported: the kernel keeps
-        // some of what a table cost it (per-CPU counter chunks, slabs), so
-        // whichever program runs second on a fresh boot starts warmer.
+        // Rounds in alternating order, medians reported: the first program
+        // to build a big table in a boot was the slower one (lvsd 2.40 s in
+        // round 1, 1.10-1.41 s after), likely because the kernel keeps
+        // what a table cost it (per-CPU counter chunks, slabs).
         let (mut lvsd_starts, mut lvsd_rss, mut ka_starts, mut ka_rss) =
             (vec![], vec![], vec![], vec![]);
         for round in 0..rounds() {
