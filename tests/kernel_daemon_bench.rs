@@ -398,8 +398,11 @@ fn bench_daemon_against_keepalived() {
         // first probes are spread over half an hour (warmup defaults to
         // delay_loop), so lvsd settles soon after its start: wait until it
         // uses under 30% of the CPU (a busy guest's steady probing takes
-        // more than 10%), then reload.
-        let settled = wait_until_idle(guest, "lvsd");
+        // more than 10%), and at least 20 s after the table was complete
+        // (the kernel and lvsd's first drift checks are done by then),
+        // then reload.
+        std::thread::sleep(Duration::from_secs(20));
+        let settled = 20.0 + wait_until_idle(guest, "lvsd");
         println!("lvsd with {n} real servers: settled {settled:.1} s after the table was complete");
         guest.signal("lvsd", "HUP").unwrap();
         // lvsd's own log times the reload, so waiting for it needs no
