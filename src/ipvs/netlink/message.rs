@@ -109,10 +109,6 @@ impl Attr {
     pub fn u16(kind: u16, v: u16) -> Self {
         Self::bytes(kind, v.to_ne_bytes())
     }
-    /// A `__be16` attribute (ports).
-    pub fn be16(kind: u16, v: u16) -> Self {
-        Self::bytes(kind, v.to_be_bytes())
-    }
     /// A `u32` attribute in host order.
     pub fn u32(kind: u16, v: u32) -> Self {
         Self::bytes(kind, v.to_ne_bytes())

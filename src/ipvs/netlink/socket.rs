@@ -152,12 +152,9 @@ impl IpvsSocket {
         }
     }
 
-    /// Frame `msg` with the next sequence number into `out`; returns it.
-    /// `ack` asks for an ack, `dump` for a dump.
-    pub fn encode(&mut self, msg: IpvsMessage, ack: bool, dump: bool, out: &mut Vec<u8>) -> u32 {
-        let mut genl = GenlMessage::from_payload(msg);
-        genl.set_resolved_family_id(self.family);
-        let mut nl = NetlinkMessage::from(genl);
+    /// The next request's netlink header: the next sequence number, and
+    /// flags asking for an ack (`ack`) or a dump (`dump`).
+    fn next_header(&mut self, ack: bool, dump: bool) -> wire::Header {
         let mut flags = NLM_F_REQUEST;
         if ack {
             flags |= NLM_F_ACK;
@@ -165,14 +162,28 @@ impl IpvsSocket {
         if dump {
             flags |= NLM_F_DUMP;
         }
-        nl.header.flags = flags;
         self.seq = self.seq.wrapping_add(1);
-        nl.header.sequence_number = self.seq;
+        wire::Header {
+            family: self.family,
+            flags,
+            seq: self.seq,
+        }
+    }
+
+    /// Frame `msg` with the next sequence number into `out`; returns it.
+    /// `ack` asks for an ack, `dump` for a dump.
+    pub fn encode(&mut self, msg: IpvsMessage, ack: bool, dump: bool, out: &mut Vec<u8>) -> u32 {
+        let header = self.next_header(ack, dump);
+        let mut genl = GenlMessage::from_payload(msg);
+        genl.set_resolved_family_id(header.family);
+        let mut nl = NetlinkMessage::from(genl);
+        nl.header.flags = header.flags;
+        nl.header.sequence_number = header.seq;
         nl.finalize();
         let start = out.len();
         out.resize(start + nl.buffer_len(), 0);
         nl.serialize(&mut out[start..]);
-        self.seq
+        header.seq
     }
 
     /// Frame one request (a message, or a table change written in place;
@@ -182,19 +193,9 @@ impl IpvsSocket {
         match request {
             Request::Message(msg) => self.encode(msg, ack, false, out),
             Request::Op(op) => {
-                self.seq = self.seq.wrapping_add(1);
-                let flags = if ack {
-                    NLM_F_REQUEST | NLM_F_ACK
-                } else {
-                    NLM_F_REQUEST
-                };
-                let header = wire::Header {
-                    family: self.family,
-                    flags,
-                    seq: self.seq,
-                };
+                let header = self.next_header(ack, false);
                 wire::write_op(op, header, out);
-                self.seq
+                header.seq
             }
         }
     }
