@@ -8,6 +8,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::change_log::{log_op, ChangeCounts, LOG_EACH_CHANGE_UP_TO};
+use super::drift_pace::DriftPace;
 use super::notify::{notify, Status};
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
@@ -17,7 +18,7 @@ use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
 use crate::config::{self, Config, FlushOnStop, LoadOptions, Severity};
 use crate::ipvs::{IpvsError, IpvsTable, ServiceEntry, TableOp};
-use crate::reconcile::{describe_vs, Plan, Reconciler};
+use crate::reconcile::{describe_vs, drift, Plan, Reconciler};
 
 /// The table, shared with the blocking threads that talk to the kernel.
 type SharedTable = Arc<Mutex<Box<dyn IpvsTable + Send>>>;
@@ -230,19 +231,19 @@ impl Daemon {
             None => Signals::register()?,
         };
         let interval = self.opts.drift_interval;
-        let mut drift = tokio::time::interval(if interval.is_zero() {
-            std::time::Duration::from_secs(u64::from(u32::MAX))
-        } else {
-            interval
-        });
-        drift.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        drift.tick().await;
+        let mut pace = DriftPace::default();
+        let next_drift = tokio::time::sleep(interval);
+        tokio::pin!(next_drift);
         let mut ha_poll = tokio::time::interval(ha_suspend::POLL_INTERVAL);
         ha_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 Some(event) = self.events.recv() => self.on_events(event).await,
-                _ = drift.tick(), if !interval.is_zero() => self.repair_drift().await,
+                _ = &mut next_drift, if !interval.is_zero() => {
+                    let started = tokio::time::Instant::now();
+                    let took = self.repair_drift().await;
+                    next_drift.as_mut().reset(started + pace.next(interval, took));
+                }
                 _ = ha_poll.tick(), if self.ha_wanted => self.check_suspension(),
                 _ = signals.hup.recv() => self.reload().await,
                 _ = signals.usr1.recv() => self.dump_state().await,
@@ -356,23 +357,35 @@ impl Daemon {
         self.reconciler.applied(&ops, &results).len()
     }
 
-    /// Read the kernel's table and undo whatever was changed by hand.
-    async fn repair_drift(&mut self) {
-        let dump = match with_table(&self.table, |t| t.dump()).await {
-            Ok(dump) => dump,
+    /// Read lvsd's services back from the kernel and undo whatever was
+    /// changed by hand (see [`crate::reconcile::drift`]). Returns how long
+    /// reading and comparing took (not the repair), which paces the checks
+    /// (see [`super::drift_pace`]).
+    async fn repair_drift(&mut self) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        let expected = self.reconciler.drift_basis();
+        let found = with_table(&self.table, move |t| drift::find(t, &expected)).await;
+        let took = started.elapsed();
+        let drift = match found {
+            Ok(drift) => drift,
             Err(e) => {
                 tracing::error!(error = %e, "drift check: cannot read the IPVS table");
-                return;
+                return took;
             }
         };
-        self.reconciler.refresh(&dump);
-        let plan = self.reconciler.plan();
-        if !plan.ops.is_empty() {
+        tracing::debug!(
+            took_ms = took.as_millis() as u64,
+            services = drift.changed.len(),
+            "drift checked"
+        );
+        if !drift.is_empty() {
             tracing::warn!(
-                changes = plan.ops.len(),
+                services = drift.changed.len(),
                 "drift: the IPVS table was changed outside lvsd; putting it back"
             );
         }
+        self.reconciler.absorb(drift);
+        let plan = self.reconciler.plan();
         self.run_scripts(&plan);
         let before = self.writes_total;
         self.apply(plan.ops).await;
@@ -383,6 +396,7 @@ impl Daemon {
                 "drift repaired"
             );
         }
+        took
     }
 
     /// SIGHUP: the new config in full, or nothing at all.

@@ -26,6 +26,7 @@
 //! and when a reload changes them (see `kernel_settings`).
 
 mod change_log;
+mod drift_pace;
 mod dry_run;
 mod event_loop;
 mod fd_limit;

@@ -57,6 +57,26 @@ pub trait IpvsTable {
     /// The whole table: every service with its destinations.
     fn dump(&mut self) -> Result<Vec<ServiceEntry>, IpvsError>;
 
+    /// Read the services `wanted` picks, one at a time with their
+    /// destinations, and hand each to `visit`, in the kernel's order. Only
+    /// one service's destinations are held at a time, and the destinations
+    /// of services not wanted are not read at all: a drift check reads
+    /// lvsd's own services and compares as it goes. A visit is for
+    /// settings: implementations may leave the destinations' traffic
+    /// counters at zero.
+    fn visit(
+        &mut self,
+        wanted: &dyn Fn(&ServiceKey) -> bool,
+        visit: &mut dyn FnMut(&ServiceEntry),
+    ) -> Result<(), IpvsError> {
+        for entry in self.dump()? {
+            if wanted(&entry.service.key) {
+                visit(&entry);
+            }
+        }
+        Ok(())
+    }
+
     /// Apply one change.
     fn apply_one(&mut self, op: &TableOp) -> Result<(), IpvsError>;
 

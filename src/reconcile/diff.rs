@@ -66,13 +66,14 @@ pub fn apply_to(table: &mut Table, op: &TableOp) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::ipvs::{
         DestKey, Destination, ForwardMethod, Protocol, Service, ServiceFlags, Tunnel,
     };
 
-    fn svc(port: u16) -> Service {
+    /// Service 10.0.0.1:`port`/tcp, scheduler `wlc`.
+    pub(in crate::reconcile) fn svc(port: u16) -> Service {
         Service {
             key: ServiceKey::Addr {
                 protocol: Protocol::Tcp,
@@ -87,7 +88,8 @@ mod tests {
         }
     }
 
-    fn dest(last: u8, weight: i32) -> Destination {
+    /// Destination 192.0.2.`last`:80, NAT.
+    pub(in crate::reconcile) fn dest(last: u8, weight: i32) -> Destination {
         Destination {
             key: DestKey {
                 addr: format!("192.0.2.{last}").parse().unwrap(),

@@ -8,8 +8,9 @@
 //! the reconciler marks those, and the next plan looks at them alone.
 //!
 //! Everything is marked when the picture may have moved as a whole: a new
-//! config, a fresh dump of the kernel's table (start, drift repair), or a
-//! change the kernel refused. A config in which two virtual servers name the
+//! config, a fresh dump of the kernel's table (start, and the re-read after
+//! a change the kernel refused). A drift check marks only the virtual
+//! servers whose services it found changed (see [`super::drift`]). A config in which two virtual servers name the
 //! same IPVS service (a group and an address, say) always plans whole: the
 //! later one overwrites the earlier one's destinations, and only a whole
 //! plan sees both.
@@ -90,12 +91,17 @@ impl Dirty {
         let (Some(&from), Some(&to)) = (self.starts.get(id), self.starts.get(id + 1)) else {
             return;
         };
-        for &v in &self.users[from as usize..to as usize] {
-            if let Some(flag) = self.flags.get_mut(v as usize) {
-                if !*flag {
-                    *flag = true;
-                    self.list.push(v);
-                }
+        for i in from as usize..to as usize {
+            self.vs(self.users[i] as usize);
+        }
+    }
+
+    /// Virtual server `v` needs planning (a service of it drifted).
+    pub fn vs(&mut self, v: usize) {
+        if let Some(flag) = self.flags.get_mut(v) {
+            if !*flag {
+                *flag = true;
+                self.list.push(v as u32);
             }
         }
     }

@@ -4,12 +4,14 @@
 //! The [`Reconciler`] holds no opinion of its own about the kernel: it keeps
 //! the last table it read or wrote for the services it owns, and every plan
 //! is the [`diff`](diff::diff) between that and the table the config asks for
-//! given the current health. Drift repair is the same plan made after a fresh
-//! dump.
+//! given the current health. Drift repair compares the kernel's table with
+//! that cache service by service ([`drift`]) and plans again only the
+//! virtual servers whose services it found changed.
 
 pub mod desired;
 pub mod diff;
 pub mod dirty;
+pub mod drift;
 pub mod first_round;
 pub mod probe_index;
 pub mod quorum;
@@ -17,12 +19,13 @@ pub mod rs_probes;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::checker::ProbeSpec;
 use crate::config::{Config, FlushOnStop, Script, VirtualServer, VsAddress};
-use crate::ipvs::{IpvsError, Protocol, ServiceEntry, ServiceFlags, ServiceKey, TableOp};
+use crate::ipvs::{IpvsError, Protocol, ServiceEntry, ServiceKey, TableOp};
 use desired::Table;
 use dirty::{Dirty, Scope};
 use first_round::FirstRound;
@@ -82,7 +85,10 @@ pub struct Reconciler {
     /// identity ([`RsIdent`]).
     rs_up: Vec<Vec<Option<bool>>>,
     owned: BTreeSet<ServiceKey>,
-    actual: Table,
+    /// The last table read from or written to the kernel, for the owned
+    /// services. Shared with a running drift check ([`drift::Expected`]),
+    /// and copied on write only if one still holds it.
+    actual: Arc<Table>,
     /// The virtual servers the next plan must look at.
     dirty: Dirty,
     /// Which probes have given a verdict yet.
@@ -101,12 +107,7 @@ fn vs_ident(vs: &VirtualServer) -> VsIdent {
 pub fn table_from_dump(dump: &[ServiceEntry], scope: &BTreeSet<ServiceKey>) -> Table {
     dump.iter()
         .filter(|e| scope.contains(&e.service.key))
-        .map(|e| {
-            let mut service = e.service.clone();
-            service.flags.0 &= !ServiceFlags::HASHED;
-            let dests = e.dests.iter().map(|d| (d.dest.key, d.dest)).collect();
-            (service.key, (service, dests))
-        })
+        .map(|e| (e.service.key, drift::cached(e)))
         .collect()
 }
 
@@ -123,7 +124,7 @@ impl Reconciler {
             quorum: HashMap::new(),
             rs_up: Vec::new(),
             owned: BTreeSet::new(),
-            actual: Table::new(),
+            actual: Arc::default(),
             dirty: Dirty::default(),
             first_round: FirstRound::default(),
         };
@@ -278,7 +279,7 @@ impl Reconciler {
     /// removes and re-adds nothing while the first probes run. A real server
     /// present at weight 0 under `inhibit_on_failure` was down and starts down.
     pub fn adopt(&mut self, dump: &[ServiceEntry]) {
-        self.actual = table_from_dump(dump, &self.owned);
+        self.actual = Arc::new(table_from_dump(dump, &self.owned));
         for (v, vs) in self.config.virtual_servers.iter().enumerate() {
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 let present = self.vs_keys[v].iter().find_map(|key| {
@@ -299,10 +300,47 @@ impl Reconciler {
         self.dirty.all();
     }
 
-    /// Replace the cached kernel table with a fresh dump (drift repair).
+    /// Replace the cached kernel table with a fresh dump (after a change
+    /// the kernel refused).
     pub fn refresh(&mut self, dump: &[ServiceEntry]) {
-        self.actual = table_from_dump(dump, &self.owned);
+        self.actual = Arc::new(table_from_dump(dump, &self.owned));
         self.dirty.all();
+    }
+
+    /// What a drift check compares the kernel's table with (see
+    /// [`drift::find`]): the cache, shared rather than copied.
+    pub fn drift_basis(&self) -> drift::Expected {
+        drift::Expected {
+            table: Arc::clone(&self.actual),
+            owned: self.owned.clone(),
+        }
+    }
+
+    /// Take in what a drift check found: the cache follows the kernel for
+    /// each service that differs, and the next plan looks at the virtual
+    /// servers that ask for it (at everything, for a service no virtual
+    /// server asks for any more). Nothing found, nothing to plan.
+    pub fn absorb(&mut self, drift: drift::Drift) {
+        if drift.is_empty() {
+            return;
+        }
+        let actual = Arc::make_mut(&mut self.actual);
+        for (key, now) in drift.changed {
+            match now {
+                Some(service) => actual.insert(key, service),
+                None => actual.remove(&key),
+            };
+            let mut asked = false;
+            for (v, keys) in self.vs_keys.iter().enumerate() {
+                if keys.contains(&key) {
+                    self.dirty.vs(v);
+                    asked = true;
+                }
+            }
+            if !asked {
+                self.dirty.all();
+            }
+        }
     }
 
     /// Record a probe's verdict. Unknown probes (from a config since
@@ -472,7 +510,7 @@ impl Reconciler {
         let mut failures = Vec::new();
         for (op, result) in ops.iter().zip(results) {
             match result {
-                Ok(()) => diff::apply_to(&mut self.actual, op),
+                Ok(()) => diff::apply_to(Arc::make_mut(&mut self.actual), op),
                 Err(e) => failures.push((op, e.clone())),
             }
         }
@@ -482,7 +520,8 @@ impl Reconciler {
             self.dirty.all();
         }
         if ops.len() >= REPACK_AFTER {
-            self.actual = desired::repacked(std::mem::take(&mut self.actual));
+            let table = std::mem::take(Arc::make_mut(&mut self.actual));
+            self.actual = Arc::new(desired::repacked(table));
         }
         let wanted: BTreeSet<ServiceKey> = self.vs_keys.iter().flatten().copied().collect();
         self.owned

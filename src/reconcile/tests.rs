@@ -322,7 +322,9 @@ fn drift_is_repaired_and_foreign_services_are_left_alone() {
     heavier.weight = 9;
     t.apply_one(&TableOp::UpdateDest(vs1, heavier)).unwrap();
     t.apply_one(&TableOp::AddService(foreign)).unwrap();
-    r.refresh(&t.dump().unwrap());
+    let found = drift::find(&mut t, &r.drift_basis()).unwrap();
+    assert_eq!(found.changed.len(), 1, "one service drifted: {found:?}");
+    r.absorb(found);
     let plan = round(&mut r, &mut t);
     assert_eq!(plan.ops.len(), 2);
     assert_eq!(weights(&mut t).len(), 6);
@@ -427,6 +429,98 @@ fn planning_only_what_moved_equals_planning_everything() {
         assert_eq!(a, b, "step {step}: {target} up={up}");
         assert_eq!(weights(&mut t_inc), weights(&mut t_whole), "step {step}");
     }
+}
+
+/// A drift check compares service by service and plans only what
+/// drifted; a whole refresh plans everything. Through random hand edits
+/// (destinations removed, added, reweighted; services removed, changed,
+/// flushed; foreign services added) and health changes, both make the same
+/// changes and leave the same table.
+#[test]
+fn drift_found_service_by_service_is_repaired_like_a_whole_refresh() {
+    let make = || {
+        let mut first = two_by_three().virtual_servers.remove(0);
+        first.quorum = 3;
+        first.sorry_server = Some(SorryServer {
+            addr: "192.0.2.9".parse().unwrap(),
+            port: 80,
+            inhibit: false,
+            method: ForwardMethod::Masq,
+        });
+        let mut second = vs(
+            "10.0.0.2",
+            80,
+            vec![rs("192.0.2.1", 80, 1, false), rs("192.0.2.4", 80, 1, false)],
+        );
+        second.real_servers[1].inhibit_on_failure = true;
+        config(vec![first, second, vs("10.0.0.3", 80, vec![])])
+    };
+    let (mut inc, mut whole) = (Reconciler::new(make()), Reconciler::new(make()));
+    let (mut t_inc, mut t_whole) = (MemoryTable::new(), MemoryTable::new());
+    round(&mut inc, &mut t_inc);
+    round(&mut whole, &mut t_whole);
+    let key = |last: u8| ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: format!("10.0.0.{last}").parse().unwrap(),
+        port: 80,
+    };
+    let dest = |last: u8, weight: i32| {
+        desired::destination(&rs(&format!("192.0.2.{last}"), 80, weight, false), weight)
+    };
+    let mut seed: u32 = 777;
+    let mut edits = 0;
+    for step in 0..300 {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let service = key((seed >> 4) as u8 % 4 + 1);
+        let last = (seed >> 8) as u8 % 5 + 1;
+        let hand: Vec<TableOp> = match (seed >> 16) % 9 {
+            0 => vec![TableOp::RemoveDest(service, dest(last, 1).key)],
+            1 => vec![TableOp::UpdateDest(service, dest(last, 9))],
+            2 => vec![TableOp::AddDest(service, dest(last, 1))],
+            3 => vec![TableOp::RemoveService(service)],
+            4 => {
+                let mut s = desired::service(&make().virtual_servers[0], service);
+                s.scheduler = "wlc".into();
+                vec![TableOp::AddService(s.clone()), TableOp::UpdateService(s)]
+            }
+            5 => t_inc
+                .dump()
+                .unwrap()
+                .iter()
+                .map(|e| TableOp::RemoveService(e.service.key))
+                .collect(),
+            _ => {
+                let target = format!("192.0.2.{last}");
+                let up = (seed >> 12) % 3 != 0;
+                inc.set_health(&spec(&target, 80), up);
+                whole.set_health(&spec(&target, 80), up);
+                vec![]
+            }
+        };
+        for op in &hand {
+            // Refused edits (a destination already there, say) are refused
+            // by both tables alike.
+            let (a, b) = (t_inc.apply_one(op), t_whole.apply_one(op));
+            assert_eq!(a.is_ok(), b.is_ok());
+            edits += usize::from(a.is_ok());
+        }
+        inc.absorb(drift::find(&mut t_inc, &inc.drift_basis()).unwrap());
+        whole.refresh(&t_whole.dump().unwrap());
+        let (a, b) = (round(&mut inc, &mut t_inc), round(&mut whole, &mut t_whole));
+        assert_eq!(a, b, "step {step}: {hand:?}");
+        assert_eq!(
+            t_inc.dump().unwrap(),
+            t_whole.dump().unwrap(),
+            "step {step}"
+        );
+        assert!(
+            drift::find(&mut t_inc, &inc.drift_basis())
+                .unwrap()
+                .is_empty(),
+            "step {step}: repaired"
+        );
+    }
+    assert!(edits > 50, "{edits} hand edits took effect");
 }
 
 /// The first round completes once every probe has reported; a reload that

@@ -124,14 +124,9 @@ fn proto(msg: &str) -> IpvsError {
     IpvsError::Protocol(msg.to_string())
 }
 
-/// Find an attribute by type.
-pub fn find(attrs: &[Attr], kind: u16) -> Option<&Attr> {
-    attrs.iter().find(|a| a.kind == kind)
-}
-
 /// A top-level unsigned number (`GET_INFO`, `GET_CONFIG` replies).
 pub fn get_uint(attrs: &[Attr], kind: u16) -> Option<u64> {
-    View::of(attrs).uint(kind)
+    View::over(attrs, |v| v.uint(kind))
 }
 
 fn need<T>(v: Option<T>, what: &str) -> Result<T, IpvsError> {
@@ -236,6 +231,17 @@ pub fn parse_stats(bytes: &[u8]) -> Result<Stats, IpvsError> {
     })
 }
 
+/// Whether decoding a destination reads its traffic counters. A drift
+/// check compares settings only, and the counters are half the attributes
+/// of a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counters {
+    /// Read them.
+    Read,
+    /// Leave them at zero.
+    Skip,
+}
+
 fn stats_of(attrs: &View, wide: u16, narrow: u16) -> Result<Stats, IpvsError> {
     match attrs.get(wide).or_else(|| attrs.get(narrow)) {
         Some(a) => parse_stats(a),
@@ -243,12 +249,13 @@ fn stats_of(attrs: &View, wide: u16, narrow: u16) -> Result<Stats, IpvsError> {
     }
 }
 
-fn nested_of<'a>(attrs: &'a [Attr], kind: u16, what: &str) -> Result<View<'a>, IpvsError> {
-    View::parse(need(find(attrs, kind), what)?.payload()).map_err(|e| proto(&e.to_string()))
+fn nested_of<'a>(top: &View<'a>, kind: u16, what: &str) -> Result<View<'a>, IpvsError> {
+    View::parse(need(top.get(kind), what)?).map_err(|e| proto(&e.to_string()))
 }
 
-/// A service (without destinations) from a `GET_SERVICE` reply's attributes.
-pub fn parse_service(top: &[Attr]) -> Result<ServiceEntry, IpvsError> {
+/// A service (without destinations) from a `GET_SERVICE` reply's top-level
+/// attributes.
+pub fn parse_service(top: &View<'_>) -> Result<ServiceEntry, IpvsError> {
     let a = nested_of(top, cmd::SERVICE, "a service")?;
     let family = family_of_number(need(a.uint(svc::AF), "service family")?)?;
     let key = match a.uint(svc::FWMARK) {
@@ -298,9 +305,13 @@ pub fn parse_service(top: &[Attr]) -> Result<ServiceEntry, IpvsError> {
     })
 }
 
-/// A destination from a `GET_DEST` reply's attributes; `service_family` is
-/// the address family used when the kernel gives none.
-pub fn parse_dest(top: &[Attr], service_family: Family) -> Result<DestEntry, IpvsError> {
+/// A destination from a `GET_DEST` reply's top-level attributes;
+/// `service_family` is the address family used when the kernel gives none.
+pub fn parse_dest(
+    top: &View<'_>,
+    service_family: Family,
+    counters: Counters,
+) -> Result<DestEntry, IpvsError> {
     let a = nested_of(top, cmd::DEST, "a destination")?;
     let family = match a.uint(dest::ADDR_FAMILY) {
         Some(n) => family_of_number(n)?,
@@ -334,7 +345,10 @@ pub fn parse_dest(top: &[Attr], service_family: Family) -> Result<DestEntry, Ipv
             inactive: g(dest::INACT_CONNS),
             persistent: g(dest::PERSIST_CONNS),
         },
-        stats: stats_of(&a, dest::STATS64, dest::STATS)?,
+        stats: match counters {
+            Counters::Read => stats_of(&a, dest::STATS64, dest::STATS)?,
+            Counters::Skip => Stats::default(),
+        },
     })
 }
 
@@ -392,6 +406,10 @@ pub fn daemon_state_attr(state: SyncState) -> Attr {
 
 /// A sync daemon from a `GET_DAEMON` dump message.
 pub fn parse_daemon(top: &[Attr]) -> Result<SyncDaemon, IpvsError> {
+    View::over(top, parse_daemon_view)
+}
+
+fn parse_daemon_view(top: &View<'_>) -> Result<SyncDaemon, IpvsError> {
     let a = nested_of(top, cmd::DAEMON, "a daemon")?;
     let state = match need(a.uint(daemon::STATE), "daemon state")? {
         1 => SyncState::Master,

@@ -15,8 +15,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::attrs;
-use super::message::{IpvsCommand, IpvsMessage};
+use super::attrs::{self, Counters};
+use super::datagram::Frame;
+use super::message::{IpvsCommand, IpvsMessage, View};
 use super::socket::{errno_error, IpvsSocket, Reply, Request};
 use super::wire;
 use crate::ipvs::settings::{Info, SyncDaemon, SyncState, Timeouts};
@@ -164,12 +165,55 @@ impl NetlinkTable {
         }
     }
 
+    /// Run a dump to its end, handing each message's top-level attributes
+    /// to `each` as they are read from the receive buffer (nothing is
+    /// copied). The first error, from the kernel or from `each`, is
+    /// returned once the dump has ended, so no part of it is left unread.
+    fn dump_each(
+        &mut self,
+        msg: IpvsMessage,
+        mut each: impl FnMut(&View<'_>) -> Result<(), IpvsError>,
+    ) -> Result<(), IpvsError> {
+        let mut buf = Vec::new();
+        let seq = self.socket.encode(msg, false, true, &mut buf);
+        self.socket.send(&buf)?;
+        let mut failed = None;
+        loop {
+            for frame in self.socket.receive_frames()? {
+                let (s, frame) = frame?;
+                if s != seq {
+                    continue;
+                }
+                let outcome = match frame {
+                    Frame::Message(_, attrs) => match failed {
+                        Some(_) => Ok(()),
+                        None => View::parse(attrs)
+                            .map_err(|e| IpvsError::Protocol(e.to_string()))
+                            .and_then(|view| each(&view)),
+                    },
+                    Frame::Done(end) | Frame::Ack(end) => {
+                        let end = end.map_err(errno_error);
+                        return match failed {
+                            Some(e) => Err(e),
+                            None => end,
+                        };
+                    }
+                };
+                if let Err(e) = outcome {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+    }
+
     /// Every service, without destinations, in the kernel's order.
     pub fn services(&mut self) -> Result<Vec<ServiceEntry>, IpvsError> {
-        self.dump_messages(IpvsMessage::new(IpvsCommand::GetService, vec![]))?
-            .iter()
-            .map(|m| attrs::parse_service(&m.attrs))
-            .collect()
+        let mut out = Vec::new();
+        self.dump_each(IpvsMessage::new(IpvsCommand::GetService, vec![]), |top| {
+            out.push(attrs::parse_service(top)?);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// One service (without destinations); `NoService` if absent.
@@ -178,18 +222,34 @@ impl NetlinkTable {
             IpvsCommand::GetService,
             vec![wire::service_key_attr(key)],
         ))?;
-        attrs::parse_service(&m.attrs)
+        View::over(&m.attrs, attrs::parse_service)
     }
 
     /// The destinations of a service, in the kernel's order.
     pub fn dests(&mut self, key: &ServiceKey) -> Result<Vec<DestEntry>, IpvsError> {
-        self.dump_messages(IpvsMessage::new(
-            IpvsCommand::GetDest,
-            vec![wire::service_key_attr(key)],
-        ))?
-        .iter()
-        .map(|m| attrs::parse_dest(&m.attrs, key.family()))
-        .collect()
+        let mut out = Vec::new();
+        self.dests_into(key, Counters::Read, &mut out)?;
+        Ok(out)
+    }
+
+    /// The destinations of a service, in the kernel's order, into `out`
+    /// (cleared first): a caller reading service after service reuses one
+    /// vector.
+    pub fn dests_into(
+        &mut self,
+        key: &ServiceKey,
+        counters: Counters,
+        out: &mut Vec<DestEntry>,
+    ) -> Result<(), IpvsError> {
+        out.clear();
+        let family = key.family();
+        self.dump_each(
+            IpvsMessage::new(IpvsCommand::GetDest, vec![wire::service_key_attr(key)]),
+            |top| {
+                out.push(attrs::parse_dest(top, family, counters)?);
+                Ok(())
+            },
+        )
     }
 
     /// Version and connection table size (`IPVS_CMD_GET_INFO`).
@@ -263,6 +323,23 @@ impl IpvsTable for NetlinkTable {
             s.dests = self.dests(&s.service.key)?;
         }
         Ok(services)
+    }
+
+    fn visit(
+        &mut self,
+        wanted: &dyn Fn(&ServiceKey) -> bool,
+        visit: &mut dyn FnMut(&ServiceEntry),
+    ) -> Result<(), IpvsError> {
+        let mut dests = Vec::new();
+        for mut entry in self.services()? {
+            if wanted(&entry.service.key) {
+                self.dests_into(&entry.service.key, Counters::Skip, &mut dests)?;
+                entry.dests = dests;
+                visit(&entry);
+                dests = entry.dests;
+            }
+        }
+        Ok(())
     }
 
     fn set_timeouts(&mut self, timeouts: &Timeouts) -> Result<(), IpvsError> {

@@ -231,40 +231,86 @@ impl ParseableParametrized<[u8], GenlHeader> for IpvsMessage {
     }
 }
 
-/// A borrowed view of a run of attributes: each type with its payload
-/// slice, nothing copied. Decoding a dump goes through views so that a
-/// destination costs a couple of small vectors, not one per attribute.
-#[derive(Debug, Clone, Default)]
-pub struct View<'a>(Vec<(u16, &'a [u8])>);
+/// Attribute types a [`View`] keeps: every `IPVS_*_ATTR_*` is below this
+/// (the largest, `IPVS_DEST_ATTR_TUN_FLAGS`, is 15). Types at or above it
+/// are skipped, as unknown types are.
+const VIEW_SLOTS: usize = 16;
+
+/// A borrowed view of a run of attributes: each type's first payload, by
+/// type, nothing copied and nothing allocated. Decoding a dump goes
+/// through views, so a destination costs no allocation but its entry.
+///
+/// Each slot holds where its payload lies in the buffer: the end of the
+/// payload and its length. An attribute's payload never ends at 0 (its
+/// 4-byte header comes first), so an end of 0 marks an absent type; the
+/// slots are small so that making a view, done three times a destination
+/// in a dump, costs little (slices in options made it four times dearer).
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    buf: &'a [u8],
+    slots: [(u32, u32); VIEW_SLOTS],
+}
+
+impl Default for View<'_> {
+    fn default() -> Self {
+        View {
+            buf: &[],
+            slots: [(0, 0); VIEW_SLOTS],
+        }
+    }
+}
 
 impl<'a> View<'a> {
     /// Split `buf` into attributes; a malformed length is an error.
     pub fn parse(buf: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut out = Vec::with_capacity(16);
+        let mut view = View {
+            buf,
+            slots: [(0, 0); VIEW_SLOTS],
+        };
         let mut off = 0;
-        while off + 4 <= buf.len() {
-            let len = u16::from_ne_bytes([buf[off], buf[off + 1]]) as usize;
-            let kind = u16::from_ne_bytes([buf[off + 2], buf[off + 3]]) & NLA_TYPE_MASK;
-            if len < 4 || off + len > buf.len() {
+        while let Some(header) = buf.get(off..off + 4) {
+            let len = u16::from_ne_bytes([header[0], header[1]]) as usize;
+            let kind = u16::from_ne_bytes([header[2], header[3]]) & NLA_TYPE_MASK;
+            let end = off + len;
+            if len < 4 || end > buf.len() {
                 return Err(DecodeError::from(format!(
                     "attribute of length {len} at offset {off} overruns {} bytes",
                     buf.len()
                 )));
             }
-            out.push((kind, &buf[off + 4..off + len]));
-            off += (len + 3) & !3;
+            if let Some(slot @ (0, _)) = view.slots.get_mut(kind as usize) {
+                *slot = (end as u32, (len - 4) as u32);
+            }
+            off = (end + 3) & !3;
         }
-        Ok(View(out))
+        Ok(view)
     }
 
-    /// A view of top-level attributes already decoded.
-    pub fn of(attrs: &'a [Attr]) -> Self {
-        View(attrs.iter().map(|a| (a.kind, a.payload())).collect())
+    /// Call `f` with a view of top-level attributes already decoded (their
+    /// payloads laid out again, the way they travel). For single replies,
+    /// not for dumps.
+    pub fn over<R>(attrs: &[Attr], f: impl FnOnce(&View<'_>) -> R) -> R {
+        let mut buf = Vec::new();
+        for a in attrs {
+            let payload = a.payload();
+            buf.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
+            buf.extend_from_slice(&a.kind.to_ne_bytes());
+            buf.extend_from_slice(payload);
+            buf.resize((buf.len() + 3) & !3, 0);
+        }
+        // What was just laid out always parses.
+        f(&View::parse(&buf).unwrap_or_default())
     }
 
     /// The payload of the first attribute of this type.
     pub fn get(&self, kind: u16) -> Option<&'a [u8]> {
-        self.0.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v)
+        match self.slots.get(kind as usize) {
+            Some(&(end, len)) if end != 0 => {
+                let (end, len) = (end as usize, len as usize);
+                self.buf.get(end - len..end)
+            }
+            _ => None,
+        }
     }
 
     /// An unsigned number of 1, 2, 4 or 8 bytes in host order.

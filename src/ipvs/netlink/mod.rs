@@ -4,10 +4,12 @@
 //!   netlink-packet-generic's `GenlFamily`.
 //! - [`attrs`]: the attribute schema, model structs ↔ attributes.
 //! - [`socket`]: the socket, family resolution, framing.
+//! - [`datagram`]: received messages read in place.
 //! - [`client`]: [`NetlinkTable`], pipelined changes and dumps.
 
 pub mod attrs;
 pub mod client;
+pub mod datagram;
 pub mod message;
 pub mod socket;
 pub mod wire;

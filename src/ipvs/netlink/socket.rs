@@ -12,7 +12,8 @@ use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::GenlMessage;
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
 
-use super::message::{IpvsMessage, IPVS_GENL_NAME};
+use super::datagram::{Frame, Messages};
+use super::message::{parse_attrs, IpvsCommand, IpvsMessage, IPVS_GENL_NAME};
 use super::wire;
 use crate::ipvs::{IpvsError, TableOp};
 
@@ -220,42 +221,33 @@ impl IpvsSocket {
         Ok(n)
     }
 
-    /// Receive one datagram and decode every message in it, with its
-    /// sequence number and whether more parts of a dump follow.
-    pub fn receive(&mut self) -> Result<Vec<(u32, Reply)>, IpvsError> {
+    /// Receive one datagram; its messages are read in place (see
+    /// [`super::datagram`]).
+    pub fn receive_frames(&mut self) -> Result<Messages<'_>, IpvsError> {
         let n = self.recv()?;
+        Ok(Messages::new(&self.rx[..n], self.family))
+    }
+
+    /// Receive one datagram and decode every message in it, with its
+    /// sequence number.
+    pub fn receive(&mut self) -> Result<Vec<(u32, Reply)>, IpvsError> {
         let mut out = Vec::new();
-        let mut off = 0;
-        while off + 16 <= n {
-            let len = u32::from_ne_bytes([
-                self.rx[off],
-                self.rx[off + 1],
-                self.rx[off + 2],
-                self.rx[off + 3],
-            ]) as usize;
-            if len < 16 || off + len > n {
-                return Err(IpvsError::Protocol("bad netlink message length".into()));
-            }
-            let msg =
-                NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(&self.rx[off..off + len])
-                    .map_err(|e| IpvsError::Protocol(e.to_string()))?;
-            let seq = msg.header.sequence_number;
-            let reply = match msg.payload {
-                NetlinkPayload::InnerMessage(m) => Reply::Message(m.payload),
-                NetlinkPayload::Error(e) => Reply::Ack(match e.code {
-                    None => Ok(()),
-                    Some(c) => Err(-c.get()),
-                }),
-                NetlinkPayload::Done(d) => {
-                    Reply::Done(if d.code == 0 { Ok(()) } else { Err(-d.code) })
-                }
-                _ => {
-                    off += (len + 3) & !3;
-                    continue;
-                }
-            };
-            out.push((seq, reply));
-            off += (len + 3) & !3;
+        for frame in self.receive_frames()? {
+            let (seq, frame) = frame?;
+            out.push((
+                seq,
+                match frame {
+                    Frame::Message(cmd, attrs) => Reply::Message(IpvsMessage {
+                        cmd: IpvsCommand::from_number(cmd).ok_or_else(|| {
+                            IpvsError::Protocol(format!("unknown IPVS command {cmd}"))
+                        })?,
+                        attrs: parse_attrs(attrs)
+                            .map_err(|e| IpvsError::Protocol(e.to_string()))?,
+                    }),
+                    Frame::Ack(r) => Reply::Ack(r),
+                    Frame::Done(r) => Reply::Done(r),
+                },
+            ));
         }
         Ok(out)
     }

@@ -5,8 +5,8 @@
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST};
 use netlink_packet_generic::GenlMessage;
 
-use super::attrs::{parse_dest, parse_service};
-use super::message::IpvsMessage;
+use super::attrs::{parse_dest, parse_service, Counters};
+use super::message::{IpvsMessage, View};
 use super::wire::{write_op, Header};
 use crate::ipvs::*;
 
@@ -304,7 +304,7 @@ fn kernel_dest_reply_is_decoded_preferring_stats64() {
     ]
     .concat();
     let msg = decode(&nlmsg(0x22, 2, 3, 5, &nla(2, &d)));
-    let e = parse_dest(&msg.attrs, Family::Inet).unwrap();
+    let e = View::over(&msg.attrs, |v| parse_dest(v, Family::Inet, Counters::Read)).unwrap();
     assert_eq!(
         e.dest.key.addr,
         "2001:db8::7".parse::<std::net::IpAddr>().unwrap()
@@ -351,7 +351,7 @@ fn kernel_service_reply_is_decoded() {
     ]
     .concat();
     let msg = decode(&nlmsg(0x22, 2, 3, 1, &nla(1, &svc)));
-    let e = parse_service(&msg.attrs).unwrap();
+    let e = View::over(&msg.attrs, parse_service).unwrap();
     assert_eq!(
         e.service,
         Service {
@@ -379,9 +379,9 @@ fn truncated_replies_are_errors_not_panics() {
         5,
         &nla(2, &nla(2, &80u16.to_be_bytes())),
     ));
-    assert!(parse_dest(&msg.attrs, Family::Inet).is_err());
+    assert!(View::over(&msg.attrs, |v| parse_dest(v, Family::Inet, Counters::Read)).is_err());
     let msg = decode(&nlmsg(0x22, 2, 3, 1, &nla(1, &nla(1, &2u16.to_ne_bytes()))));
-    assert!(parse_service(&msg.attrs).is_err());
+    assert!(View::over(&msg.attrs, parse_service).is_err());
     assert!(
         NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(&nlmsg(0x22, 2, 3, 99, &[]))
             .is_err()
