@@ -111,7 +111,7 @@ impl Typer<'_> {
         }
         let location = self.loc(kw);
         let common = |conn: &Connection, r: &Reading| {
-            resolve(kind, location.clone(), conn, &r.inherited, addr, port)
+            resolve(kind, location, conn, &r.inherited, addr, port)
         };
         let check = match kind {
             // The common case, without copying the location.

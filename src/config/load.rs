@@ -55,14 +55,14 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
     diagnostics.extend(pre_diagnostics);
     diagnostics.sort_by(|a, b| {
         (
-            *a.location.file != *path,
-            &a.location.file,
+            a.location.file.path() != path,
+            a.location.file.path(),
             a.location.line,
             a.location.col,
         )
             .cmp(&(
-                *b.location.file != *path,
-                &b.location.file,
+                b.location.file.path() != path,
+                b.location.file.path(),
                 b.location.line,
                 b.location.col,
             ))
@@ -101,7 +101,7 @@ fn check_group_references(typer: &mut Typer<'_>) {
         .iter()
         .filter_map(|vs| match &vs.address {
             VsAddress::Group(g) if !typer.config.groups.iter().any(|x| &x.name == g) => {
-                Some((g.clone(), vs.location.clone()))
+                Some((g.clone(), vs.location))
             }
             _ => None,
         })

@@ -12,6 +12,7 @@ mod inherit;
 pub mod keywords;
 mod lexer;
 mod load;
+mod location;
 pub mod model;
 mod real_server;
 mod source;
