@@ -16,6 +16,7 @@ mod location;
 pub mod model;
 mod real_server;
 mod source;
+mod timer;
 mod typer;
 mod values;
 mod virtual_server;

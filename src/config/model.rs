@@ -15,6 +15,7 @@ use crate::ipvs::{ForwardMethod, Protocol, TunnelType};
 
 pub use super::check_list::Checks;
 pub use super::location::{FileName, Location};
+pub use super::timer::Timer;
 
 /// A whole configuration: what lvsd acts on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -312,15 +313,15 @@ pub struct CheckCommon {
     /// `fwmark`: SO_MARK on the probe's socket.
     pub fwmark: Option<u32>,
     /// `connect_timeout` (default 5 s).
-    pub connect_timeout: Duration,
+    pub connect_timeout: Timer,
     /// `delay_loop` (virtual server's, default 60 s).
-    pub delay_loop: Duration,
+    pub delay_loop: Timer,
     /// `retry` (default 1; `nb_get_retry` for HTTP).
     pub retry: u32,
     /// `delay_before_retry` (default 1 s).
-    pub delay_before_retry: Duration,
+    pub delay_before_retry: Timer,
     /// `warmup`: the largest random delay before the first probe (default `delay_loop`).
-    pub warmup: Duration,
+    pub warmup: Timer,
     /// `alpha` (from the virtual server): start down.
     pub alpha: bool,
     /// How the probe's connection ends.
@@ -344,7 +345,7 @@ impl CheckCommon {
             connect_timeout: super::inherit::DEFAULT_CONNECT_TIMEOUT,
             delay_loop,
             retry: 1,
-            delay_before_retry: Duration::from_secs(1),
+            delay_before_retry: Timer::from_secs(1),
             warmup: delay_loop,
             alpha: false,
             close: CloseMode::Graceful,
