@@ -15,6 +15,7 @@ mod load;
 mod location;
 pub mod model;
 mod real_server;
+mod reread;
 mod source;
 mod timer;
 mod typer;
@@ -23,3 +24,4 @@ mod virtual_server;
 
 pub use diagnostic::{load, load_bytes, ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
 pub use model::*;
+pub use reread::{Reread, Rereader};
