@@ -90,19 +90,17 @@ pub fn type_sources(path: &Path, read: &ReadSources) -> (Result<Loaded, ConfigEr
     let config = std::mem::take(&mut typer.config);
     drop(typer);
     diagnostics.extend(pre_diagnostics);
+    // The main file first, then the others by name; by line and column
+    // within a file. Two locations of one file (nearly always the case)
+    // skip the comparison of names.
     diagnostics.sort_by(|a, b| {
-        (
-            a.location.file.path() != path,
-            a.location.file.path(),
-            a.location.line,
-            a.location.col,
-        )
-            .cmp(&(
-                b.location.file.path() != path,
-                b.location.file.path(),
-                b.location.line,
-                b.location.col,
-            ))
+        let (fa, fb) = (a.location.file, b.location.file);
+        let files = if fa == fb {
+            std::cmp::Ordering::Equal
+        } else {
+            (fa.path() != path, fa.path()).cmp(&(fb.path() != path, fb.path()))
+        };
+        files.then((a.location.line, a.location.col).cmp(&(b.location.line, b.location.col)))
     });
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         return (Err(ConfigError::Invalid(diagnostics)), used_random);

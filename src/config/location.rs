@@ -15,6 +15,7 @@
 //! nothing else at hand.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock};
 
@@ -26,11 +27,13 @@ pub struct FileName(u32);
 
 /// Every file name interned so far: `paths[n - 1]` is `FileName(n)`'s
 /// (`FileName(0)`, the default, is the empty path), and `ids` finds a
-/// path's number.
+/// path's number. Keyed by the name's bytes, not by `Path`'s equality,
+/// which ignores repeated or trailing slashes: a file named `a//b.conf`
+/// keeps that name, even after one named `a/b.conf`.
 #[derive(Default)]
 struct Table {
     paths: Vec<&'static Path>,
-    ids: HashMap<&'static Path, u32>,
+    ids: HashMap<&'static OsStr, u32>,
 }
 
 static TABLE: RwLock<Option<Table>> = RwLock::new(None);
@@ -48,19 +51,19 @@ impl FileName {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .and_then(|t| t.ids.get(path).copied());
+            .and_then(|t| t.ids.get(path.as_os_str()).copied());
         if let Some(id) = known {
             return FileName(id);
         }
         let mut guard = TABLE.write().unwrap_or_else(PoisonError::into_inner);
         let table = guard.get_or_insert_with(Table::default);
-        if let Some(&id) = table.ids.get(path) {
+        if let Some(&id) = table.ids.get(path.as_os_str()) {
             return FileName(id);
         }
         let stored: &'static Path = Box::leak(path.to_path_buf().into_boxed_path());
         table.paths.push(stored);
         let id = table.paths.len() as u32;
-        table.ids.insert(stored, id);
+        table.ids.insert(stored.as_os_str(), id);
         FileName(id)
     }
 
@@ -167,6 +170,11 @@ mod tests {
         assert_eq!(b.path(), Path::new("/etc/keepalived/location-test-b.conf"));
         assert_eq!(FileName::default().path(), Path::new(""));
         assert_eq!(FileName::intern(Path::new("")), FileName::default());
+        // Spelled differently, the same file to `Path`: two names.
+        let single = FileName::intern(Path::new("/etc/location-test/x.conf"));
+        let double = FileName::intern(Path::new("/etc/location-test//x.conf"));
+        assert_ne!(single, double);
+        assert_eq!(double.as_os_str(), "/etc/location-test//x.conf");
     }
 
     /// A location prints, debugs and serialises with its file's path.
