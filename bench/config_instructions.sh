@@ -3,9 +3,7 @@
 # busy the machine is: `lvsd -t` on generated configs of 20,000 and 100,000
 # real servers (each a TCP_CHECK, as the daemon bench's reload config), and
 # the compare + drop a reload of an unchanged config does after reading it
-# (examples/config_reload_cost.rs), and what a reload of unchanged files
-# costs through lvsd::config::Rereader (read them, compare with the last
-# read) against what it cost before: read, compare and drop.
+# (examples/config_reload_cost.rs).
 #
 # The reference is the figure before the work on these instructions (commit
 # 78c7c1c, measured the same way); below 1 is better.
@@ -49,8 +47,4 @@ for n in 20000 100000; do
     cd_ins=$(instructions --toggle-collect='*compare_then_drop*' \
         target/release/examples/config_reload_cost "$conf")
     figure "reload compare + drop, $n real servers" "$cd_ins" "$ref_cd"
-    rr_ins=$(instructions --toggle-collect='*reread_unchanged*' \
-        target/release/examples/config_reload_cost "$conf")
-    figure "reload of unchanged files (Rereader) vs read + compare + drop, $n real servers" \
-        "$rr_ins" "$((ref_t + ref_cd))"
 done

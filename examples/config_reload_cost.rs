@@ -11,16 +11,12 @@
 //!     target/release/examples/config_reload_cost FILE
 //! ```
 //!
-//! It then does what a reload can do instead when the files did not change
-//! ([`lvsd::config::Rereader`]): read them and compare them with the last
-//! read, in [`reread_unchanged`] (`--toggle-collect='*reread_unchanged*'`).
-//!
 //! (`bench/config_instructions.sh` does this.)
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use lvsd::config::{load, Config, LoadOptions, Reread, Rereader};
+use lvsd::config::{load, Config, LoadOptions};
 
 /// The reload's work once the new config is read: compare, then drop the
 /// duplicate. Returns whether the two were equal.
@@ -29,13 +25,6 @@ fn compare_then_drop(running: &Config, new: Config) -> bool {
     let same = *running == new;
     drop(new);
     same
-}
-
-/// A reload of unchanged files through a [`Rereader`] that read them
-/// before. Returns whether it found them unchanged.
-#[inline(never)]
-fn reread_unchanged(reader: &mut Rereader, path: &std::path::Path, opts: &LoadOptions) -> bool {
-    matches!(reader.load(path, opts), Ok(Reread::Unchanged))
 }
 
 fn main() -> ExitCode {
@@ -57,13 +46,10 @@ fn main() -> ExitCode {
         .map(|vs| vs.real_servers.len())
         .sum();
     let same = compare_then_drop(&running, new);
-    let mut reader = Rereader::new();
-    let first = reader.load(&path, &opts).is_ok();
-    let unchanged = first && reread_unchanged(&mut reader, &path, &opts);
-    println!("{real_servers} real servers, equal: {same}, reread unchanged: {unchanged}");
+    println!("{real_servers} real servers, equal: {same}");
     // The running config is not part of the measurement: the process ends.
     std::mem::forget(running);
-    if same && unchanged {
+    if same {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -73,9 +73,6 @@ pub struct Preprocessor<'s, 'd> {
     expanded_bytes: u64,
     /// Set once a limit was hit: the rest of the expansion is dropped.
     stopped: bool,
-    /// Set once a `$_RANDOM` parameter was expanded: reading the same text
-    /// again may give another config.
-    pub used_random: bool,
 }
 
 impl<'s, 'd> Preprocessor<'s, 'd> {
@@ -93,7 +90,6 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             produced: 0,
             expanded_bytes: 0,
             stopped: false,
-            used_random: false,
         }
     }
 
@@ -353,7 +349,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
     }
 
     /// A parameter's value, including keepalived's predefined ones.
-    fn lookup(&mut self, file: u32, name: &str) -> Option<String> {
+    fn lookup(&self, file: u32, name: &str) -> Option<String> {
         if let Some(v) = self.vars.get(name) {
             return Some(v.clone());
         }
@@ -368,7 +364,6 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
                 .and_then(|f| f.path.parent())
                 .map(|p| p.display().to_string()),
             _ => values::random_spec(name).map(|(min, max)| {
-                self.used_random = true;
                 let v = if max > min {
                     rand::random_range(min..=max)
                 } else {

@@ -10,62 +10,26 @@ use super::block::{BlockParser, Event};
 use super::diagnostic::{ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
 use super::expand::{LineSink, LogicalLine, Preprocessor};
 use super::lexer::Span;
-use super::source::{SourceLoader, Sources};
+use super::source::SourceLoader;
 use super::typer::Typer;
 use super::VsAddress;
 
 /// Read and validate `path` (see [`super::load`]).
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
-    load_bytes(path, read_main_file(path)?, opts)
-}
-
-/// The main file's bytes (its includes are read by [`read_sources`]).
-pub fn read_main_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|source| ConfigError::Io {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    })?;
+    load_bytes(path, bytes, opts)
 }
 
 /// Like [`load`], with the main file's content given (see [`super::load_bytes`]).
 pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
-    let read = read_sources(path, bytes, opts);
-    type_sources(path, &read).0
-}
-
-/// The first stage: the files of a config, read, with the config id that
-/// selects its `@ID` lines and what reading them had to say.
-pub struct ReadSources {
-    /// The main file and its includes.
-    pub sources: Sources,
-    /// `-i`, else the host name's first part.
-    pub config_id: String,
-    /// Diagnostics of the reading (includes, bytes that are not UTF-8).
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-/// Read the files (the main one's content given) and settle the config id.
-pub fn read_sources(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> ReadSources {
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     let sources = SourceLoader::new(&mut diagnostics).load_bytes(path, bytes);
     let config_id = opts.config_id.clone().unwrap_or_else(default_config_id);
-    ReadSources {
-        sources,
-        config_id,
-        diagnostics,
-    }
-}
-
-/// The rest of the front end on read files: preprocessor, lexer, block
-/// parser, typing. Also says whether a `$_RANDOM` parameter was expanded
-/// (the same files may then read as another config).
-pub fn type_sources(path: &Path, read: &ReadSources) -> (Result<Loaded, ConfigError>, bool) {
-    let sources = &read.sources;
-    let config_id = read.config_id.clone();
-    let mut diagnostics = read.diagnostics.clone();
-    let used_random;
     let mut pre_diagnostics = Vec::new();
-    let mut typer = Typer::new(sources, &mut diagnostics);
+    let mut typer = Typer::new(&sources, &mut diagnostics);
     {
         let mut parser = BlockParser::new();
         let mut sink = |event: Event<'_, '_>| match event {
@@ -78,12 +42,11 @@ pub fn type_sources(path: &Path, read: &ReadSources) -> (Result<Loaded, ConfigEr
                 typer.error(&tok, "`{` opens no block: expected a keyword before it")
             }
         };
-        let mut pre = Preprocessor::new(sources, config_id, &mut pre_diagnostics);
+        let mut pre = Preprocessor::new(&sources, config_id, &mut pre_diagnostics);
         pre.run(&mut Feed {
             parser: &mut parser,
             sink: &mut sink,
         });
-        used_random = pre.used_random;
         parser.finish(&mut sink);
     }
     check_group_references(&mut typer);
@@ -103,13 +66,12 @@ pub fn type_sources(path: &Path, read: &ReadSources) -> (Result<Loaded, ConfigEr
         files.then((a.location.line, a.location.col).cmp(&(b.location.line, b.location.col)))
     });
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
-        return (Err(ConfigError::Invalid(diagnostics)), used_random);
+        return Err(ConfigError::Invalid(diagnostics));
     }
-    let loaded = Loaded {
+    Ok(Loaded {
         config,
         diagnostics,
-    };
-    (Ok(loaded), used_random)
+    })
 }
 
 /// The preprocessor's lines, fed to the block parser, whose events go to `sink`.

@@ -15,7 +15,6 @@ mod load;
 mod location;
 pub mod model;
 mod real_server;
-mod reread;
 mod source;
 mod timer;
 mod typer;
@@ -24,4 +23,3 @@ mod virtual_server;
 
 pub use diagnostic::{load, load_bytes, ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
 pub use model::*;
-pub use reread::{Reread, Rereader};
