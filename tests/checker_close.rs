@@ -24,8 +24,8 @@ fn probe_n(pair: &NetPair, port: u16, n: usize, mode: CloseMode) {
             .map(|k| {
                 let mut common = tcp_check(BACKEND, port);
                 common.close = mode;
-                common.delay_loop = Duration::from_millis(50);
-                common.delay_before_retry = Duration::from_millis(100 + k);
+                common.delay_loop = Duration::from_millis(50).into();
+                common.delay_before_retry = Duration::from_millis(100 + k).into();
                 ProbeSpec::new(&tcp(common))
             })
             .collect();

@@ -31,7 +31,7 @@ fn listener() -> u16 {
 
 fn spec(port: u16, delay_loop_ms: u64) -> ProbeSpec {
     let mut common = tcp_check("127.0.0.1", port);
-    common.delay_loop = Duration::from_millis(delay_loop_ms);
+    common.delay_loop = Duration::from_millis(delay_loop_ms).into();
     ProbeSpec::new(&tcp(common))
 }
 
@@ -125,8 +125,8 @@ async fn warmup_spreads_the_first_probes() {
         .into_iter()
         .map(|port| {
             let mut common = tcp_check("127.0.0.1", port);
-            common.delay_loop = Duration::from_secs(60);
-            common.warmup = warmup;
+            common.delay_loop = Duration::from_secs(60).into();
+            common.warmup = warmup.into();
             (ProbeSpec::new(&tcp(common)), true)
         })
         .collect();
@@ -165,8 +165,8 @@ async fn down_sequence_in_real_time() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut common = tcp_check("127.0.0.1", port);
-    common.delay_loop = Duration::from_millis(400);
-    common.delay_before_retry = Duration::from_millis(100);
+    common.delay_loop = Duration::from_millis(400).into();
+    common.delay_before_retry = Duration::from_millis(100).into();
     common.retry = 3;
     let (tx, mut rx) = unbounded_channel();
     let mut engine = Engine::new(tx).unwrap();

@@ -47,9 +47,9 @@ fn death_timeline(tag: &str, death: Death) {
         let mut engine = Engine::new(tx).unwrap();
         let mut common = tcp_check(BACKEND, 8091);
         common.retry = retry;
-        common.delay_loop = delay_loop;
-        common.delay_before_retry = delay_before_retry;
-        common.connect_timeout = connect_timeout;
+        common.delay_loop = delay_loop.into();
+        common.delay_before_retry = delay_before_retry.into();
+        common.connect_timeout = connect_timeout.into();
         engine.set_probes(vec![(ProbeSpec::new(&tcp(common)), true)]);
         // Two successes, then death half-way to the next probe.
         let mut last_ok = Instant::now();

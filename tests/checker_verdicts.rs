@@ -75,7 +75,7 @@ fn blackholed_fails_within_connect_timeout() {
     );
     let mut common = tcp_check(BACKEND, 8082);
     common.bindto = Some(CLIENT_ALIAS.parse().unwrap());
-    common.connect_timeout = Duration::from_millis(300);
+    common.connect_timeout = Duration::from_millis(300).into();
     let result = probe_once(&pair, common);
     assert_timed_out(&result, Duration::from_millis(300));
     assert_eq!(backend.stats.accepted.load(Ordering::Relaxed), 0);
@@ -115,7 +115,7 @@ fn full_backlog_fails_within_connect_timeout() {
         }
         assert!(held.len() >= 2, "could not fill the backlog");
         let mut common = tcp_check(BACKEND, 8084);
-        common.connect_timeout = timeout;
+        common.connect_timeout = timeout.into();
         engine_probe_once(tcp(common)).await
     });
     assert_timed_out(&result, timeout);

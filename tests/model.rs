@@ -40,11 +40,11 @@ fn checker_defaults_by_type() {
     );
     assert_eq!(
         (
-            tcp.delay_loop,
-            tcp.connect_timeout,
+            tcp.delay_loop.duration(),
+            tcp.connect_timeout.duration(),
             tcp.retry,
-            tcp.delay_before_retry,
-            tcp.warmup
+            tcp.delay_before_retry.duration(),
+            tcp.warmup.duration()
         ),
         (SECS(60), SECS(5), 1, SECS(1), SECS(60))
     );
@@ -53,7 +53,7 @@ fn checker_defaults_by_type() {
     assert_eq!(
         (
             checks[1].common().retry,
-            checks[1].common().delay_before_retry
+            checks[1].common().delay_before_retry.duration()
         ),
         (1, SECS(3))
     );
@@ -61,7 +61,7 @@ fn checker_defaults_by_type() {
     assert_eq!(
         (
             checks[3].common().retry,
-            checks[3].common().delay_before_retry
+            checks[3].common().delay_before_retry.duration()
         ),
         (3, SECS(60))
     );
@@ -89,10 +89,10 @@ fn settings_flow_from_virtual_server_to_real_server_to_checker() {
     let ca = &ha.common;
     assert_eq!(
         (
-            ca.delay_loop,
-            ca.connect_timeout,
+            ca.delay_loop.duration(),
+            ca.connect_timeout.duration(),
             ca.retry,
-            ca.delay_before_retry
+            ca.delay_before_retry.duration()
         ),
         (SECS(10), Duration::from_millis(2500), 9, SECS(7))
     );
@@ -103,7 +103,7 @@ fn settings_flow_from_virtual_server_to_real_server_to_checker() {
     assert_eq!(
         (
             hb.common.retry,
-            hb.common.delay_before_retry,
+            hb.common.delay_before_retry.duration(),
             hb.common.alpha
         ),
         (4, SECS(3), false)

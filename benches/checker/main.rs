@@ -28,7 +28,7 @@ use lvsd::checker::{Engine, ProbeSpec};
 use lvsd::config::{Check, CheckCommon, CloseMode, Location, TcpCheck};
 
 const TARGETS: usize = 10_000;
-/// The throughput round's delay_loop: 10,000 / 0.49 s ≈ 20,400 probes/s.
+/// The throughput round's delay_loop: 10.into(),000 / 0.49 s ≈ 20,400 probes/s.
 const GOAL_PERIOD: Duration = Duration::from_millis(490);
 /// delay_loop of the cost rounds: ≈5,000 probes/s.
 const COST_PERIOD: Duration = Duration::from_millis(2000);
@@ -217,11 +217,11 @@ fn spec(target: std::net::SocketAddr, period: Duration) -> ProbeSpec {
             bind_port: None,
             bind_if: None,
             fwmark: None,
-            connect_timeout: Duration::from_secs(5),
-            delay_loop: period,
+            connect_timeout: Duration::from_secs(5).into(),
+            delay_loop: period.into(),
             retry: 1,
-            delay_before_retry: Duration::from_secs(1),
-            warmup: period,
+            delay_before_retry: Duration::from_secs(1).into(),
+            warmup: period.into(),
             alpha: false,
             // CHECKER_BENCH_CLOSE=reset measures the engine with RST closes.
             close: if std::env::var("CHECKER_BENCH_CLOSE").as_deref() == Ok("reset") {

@@ -392,11 +392,11 @@ impl Driver {
             serial,
             owner,
             phase: Phase::Connecting {
-                limit: common.connect_timeout,
+                limit: common.connect_timeout.duration(),
                 close: common.close,
             },
         });
-        let deadline = owner.started + common.connect_timeout;
+        let deadline = owner.started + common.connect_timeout.duration();
         self.timers
             .push(Reverse((deadline, Timer::Conn { idx, serial })));
     }

@@ -208,7 +208,7 @@ mod tests {
 
     fn common() -> CheckCommon {
         CheckCommon {
-            warmup: Duration::ZERO,
+            warmup: Duration::ZERO.into(),
             ..CheckCommon::new("127.0.0.1".parse().unwrap(), 9)
         }
     }

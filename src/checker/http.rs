@@ -28,7 +28,7 @@ pub const MAX_BODY: usize = 1 << 20;
 
 /// Fetches every URL of the check: (up?, reason).
 pub async fn run(check: &HttpCheck) -> (bool, String) {
-    let limit = check.common.connect_timeout;
+    let limit = check.common.connect_timeout.duration();
     for url in &check.urls {
         let verdict = match timeout(limit, fetch(check, url)).await {
             Ok(verdict) => verdict,

@@ -24,7 +24,7 @@ pub async fn run(check: &MiscCheck) -> (bool, String) {
     let Some(program) = words.next() else {
         return (false, "misc_path is empty".into());
     };
-    let limit = check.timeout.unwrap_or(check.common.delay_loop);
+    let limit = check.timeout.unwrap_or(check.common.delay_loop.duration());
     let child = Command::new(program)
         .args(words)
         .stdin(Stdio::null())

@@ -111,7 +111,7 @@ impl ProbeTable {
             let spec = Arc::new(spec);
             let supported = probe::is_supported(&spec.check);
             let common = spec.check.common();
-            let warmup = common.warmup;
+            let warmup = common.warmup.duration();
             let first_delay = if warmup.is_zero() {
                 Duration::ZERO
             } else {

@@ -45,8 +45,8 @@ impl Timing {
     /// The timing configured for a check.
     pub fn of(common: &CheckCommon) -> Self {
         Timing {
-            delay_loop: common.delay_loop,
-            delay_before_retry: common.delay_before_retry,
+            delay_loop: common.delay_loop.duration(),
+            delay_before_retry: common.delay_before_retry.duration(),
             retry: common.retry,
         }
     }

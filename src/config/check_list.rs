@@ -76,9 +76,15 @@ impl<'a> IntoIterator for &'a Checks {
     }
 }
 
+/// Compares as the slices do; two single checkers (nearly every real
+/// server's) directly, without going through slices: a reload compares
+/// every real server of the old config with the new one's.
 impl PartialEq for Checks {
     fn eq(&self, other: &Checks) -> bool {
-        **self == **other
+        match (&self.0, &other.0) {
+            (ChecksRepr::One(a), ChecksRepr::One(b)) => Arc::ptr_eq(a, b) || **a == **b,
+            _ => **self == **other,
+        }
     }
 }
 

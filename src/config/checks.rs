@@ -15,7 +15,7 @@ use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw, UrlKw};
 use super::typer::Typer;
 use super::{
     values, Check, CheckCommon, CloseMode, HttpCheck, Location, MiscCheck, OtherCheck, TcpCheck,
-    Url,
+    Timer, Url,
 };
 
 /// The connection settings of one checker (or one SMTP `host`).
@@ -111,7 +111,7 @@ impl Typer<'_> {
         }
         let location = self.loc(kw);
         let common = |conn: &Connection, r: &Reading| {
-            resolve(kind, location.clone(), conn, &r.inherited, addr, port)
+            resolve(kind, location, conn, &r.inherited, addr, port)
         };
         let check = match kind {
             // The common case, without copying the location.
@@ -267,7 +267,9 @@ impl Typer<'_> {
                 }
             }
             SpecificKw::MiscPath => r.extra().misc_path = self.string_arg(tree, node, "a command"),
-            SpecificKw::MiscTimeout => r.extra().misc_timeout = self.timer_arg(tree, node),
+            SpecificKw::MiscTimeout => {
+                r.extra().misc_timeout = self.timer_arg(tree, node).map(Timer::duration)
+            }
             SpecificKw::MiscDynamic => r.extra().misc_dynamic = true,
             SpecificKw::User => {
                 if let Some(u) = self.string_arg(tree, node, "a user name") {
@@ -404,10 +406,10 @@ fn resolve(
 ) -> CheckCommon {
     let delay_loop = inh.delay_loop.unwrap_or(DEFAULT_DELAY_LOOP);
     let (retry, delay_before_retry) = match kind {
-        CheckKw::Misc => (0, Duration::from_secs(1)),
+        CheckKw::Misc => (0, Timer::from_secs(1)),
         CheckKw::Dns => (3, delay_loop),
-        CheckKw::HttpGet | CheckKw::SslGet => (1, Duration::from_secs(3)),
-        _ => (1, Duration::from_secs(1)),
+        CheckKw::HttpGet | CheckKw::SslGet => (1, Timer::from_secs(3)),
+        _ => (1, Timer::from_secs(1)),
     };
     CheckCommon {
         location,

@@ -6,25 +6,24 @@
 //! it sets; the checker then fills what is still unset with keepalived's
 //! defaults for its type.
 
-use std::time::Duration;
-
 use super::block::Tree;
 use super::keywords::InheritKw;
 use super::typer::Typer;
+use super::Timer;
 
 /// The inheritable settings, as far as they were set.
 #[derive(Debug, Clone, Default)]
 pub struct Inherited {
     /// `delay_loop`.
-    pub delay_loop: Option<Duration>,
+    pub delay_loop: Option<Timer>,
     /// `connect_timeout`.
-    pub connect_timeout: Option<Duration>,
+    pub connect_timeout: Option<Timer>,
     /// `retry` (or `nb_get_retry`).
     pub retry: Option<u32>,
     /// `delay_before_retry`.
-    pub delay_before_retry: Option<Duration>,
+    pub delay_before_retry: Option<Timer>,
     /// `warmup`.
-    pub warmup: Option<Duration>,
+    pub warmup: Option<Timer>,
     /// `alpha`.
     pub alpha: Option<bool>,
     /// `inhibit_on_failure`.
@@ -45,9 +44,9 @@ impl Inherited {
 }
 
 /// keepalived's `delay_loop` default.
-pub const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
+pub const DEFAULT_DELAY_LOOP: Timer = Timer::from_secs(60);
 /// keepalived's `connect_timeout` default.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_CONNECT_TIMEOUT: Timer = Timer::from_secs(5);
 
 impl Typer<'_> {
     /// Apply one inheritable keyword to `into`.
@@ -63,7 +62,7 @@ impl Typer<'_> {
         match kw {
             InheritKw::DelayLoop => {
                 if let Some(v) = self.timer_arg(tree, node) {
-                    if v < Duration::from_micros(1) {
+                    if v.as_micros() == 0 {
                         let t = &tree.args(node)[0];
                         self.error(t, "`delay_loop` must be more than 0 seconds");
                     } else {

@@ -53,19 +53,17 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
     let config = std::mem::take(&mut typer.config);
     drop(typer);
     diagnostics.extend(pre_diagnostics);
+    // The main file first, then the others by name; by line and column
+    // within a file. Two locations of one file (nearly always the case)
+    // skip the comparison of names.
     diagnostics.sort_by(|a, b| {
-        (
-            *a.location.file != *path,
-            &a.location.file,
-            a.location.line,
-            a.location.col,
-        )
-            .cmp(&(
-                *b.location.file != *path,
-                &b.location.file,
-                b.location.line,
-                b.location.col,
-            ))
+        let (fa, fb) = (a.location.file, b.location.file);
+        let files = if fa == fb {
+            std::cmp::Ordering::Equal
+        } else {
+            (fa.path() != path, fa.path()).cmp(&(fb.path() != path, fb.path()))
+        };
+        files.then((a.location.line, a.location.col).cmp(&(b.location.line, b.location.col)))
     });
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         return Err(ConfigError::Invalid(diagnostics));
@@ -101,7 +99,7 @@ fn check_group_references(typer: &mut Typer<'_>) {
         .iter()
         .filter_map(|vs| match &vs.address {
             VsAddress::Group(g) if !typer.config.groups.iter().any(|x| &x.name == g) => {
-                Some((g.clone(), vs.location.clone()))
+                Some((g.clone(), vs.location))
             }
             _ => None,
         })

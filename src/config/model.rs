@@ -7,8 +7,6 @@
 //! read from, for diagnostics.
 
 use std::net::IpAddr;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -16,52 +14,8 @@ use serde::Serialize;
 use crate::ipvs::{ForwardMethod, Protocol, TunnelType};
 
 pub use super::check_list::Checks;
-
-/// Where something was read: file, line and column (1-based).
-///
-/// A location says where a value was written, not what it is: every
-/// location equals every other (and hashes to nothing), so a check or a real
-/// server compares equal to the same one written elsewhere. That is what
-/// makes two virtual servers' identical checks one probe, and a reload after
-/// lines moved keep every probe.
-#[derive(Debug, Clone, Serialize)]
-pub struct Location {
-    /// The file, as it was named (after include resolution). Shared: a
-    /// config with 100,000 real servers names the same file 200,000 times.
-    pub file: Arc<Path>,
-    /// Line, 1-based.
-    pub line: u32,
-    /// Column, 1-based.
-    pub col: u32,
-}
-
-impl PartialEq for Location {
-    fn eq(&self, _: &Location) -> bool {
-        true
-    }
-}
-
-impl Eq for Location {}
-
-impl std::hash::Hash for Location {
-    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
-}
-
-impl Default for Location {
-    fn default() -> Self {
-        Location {
-            file: Arc::from(Path::new("")),
-            line: 0,
-            col: 0,
-        }
-    }
-}
-
-impl std::fmt::Display for Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
-    }
-}
+pub use super::location::{FileName, Location};
+pub use super::timer::Timer;
 
 /// A whole configuration: what lvsd acts on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -359,15 +313,15 @@ pub struct CheckCommon {
     /// `fwmark`: SO_MARK on the probe's socket.
     pub fwmark: Option<u32>,
     /// `connect_timeout` (default 5 s).
-    pub connect_timeout: Duration,
+    pub connect_timeout: Timer,
     /// `delay_loop` (virtual server's, default 60 s).
-    pub delay_loop: Duration,
+    pub delay_loop: Timer,
     /// `retry` (default 1; `nb_get_retry` for HTTP).
     pub retry: u32,
     /// `delay_before_retry` (default 1 s).
-    pub delay_before_retry: Duration,
+    pub delay_before_retry: Timer,
     /// `warmup`: the largest random delay before the first probe (default `delay_loop`).
-    pub warmup: Duration,
+    pub warmup: Timer,
     /// `alpha` (from the virtual server): start down.
     pub alpha: bool,
     /// How the probe's connection ends.
@@ -391,7 +345,7 @@ impl CheckCommon {
             connect_timeout: super::inherit::DEFAULT_CONNECT_TIMEOUT,
             delay_loop,
             retry: 1,
-            delay_before_retry: Duration::from_secs(1),
+            delay_before_retry: Timer::from_secs(1),
             warmup: delay_loop,
             alpha: false,
             close: CloseMode::Graceful,

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, Severity};
-use super::Location;
+use super::{FileName, Location};
 
 /// One file of the config.
 #[derive(Debug)]
@@ -18,8 +18,8 @@ pub struct SourceFile {
     /// The file as it was named (glob results are absolute or relative to
     /// the including file's directory, as keepalived resolves them).
     pub path: PathBuf,
-    /// The same, shared by every [`Location`] in this file.
-    pub shared_path: std::sync::Arc<Path>,
+    /// The same, interned: what every [`Location`] in this file names.
+    pub name: FileName,
     /// Its text (invalid UTF-8 replaced).
     pub text: String,
     /// The `include` lines (line number) and the files each one read.
@@ -58,8 +58,7 @@ impl Sources {
             file: self
                 .files
                 .get(file as usize)
-                .map(|f| f.shared_path.clone())
-                .unwrap_or_else(|| Location::default().file),
+                .map_or_else(FileName::default, |f| f.name),
             line,
             col,
         }
@@ -158,7 +157,7 @@ impl<'d> SourceLoader<'d> {
         let id = self.sources.files.len() as u32;
         let (text, bad_bytes) = decode(bytes);
         self.sources.files.push(SourceFile {
-            shared_path: std::sync::Arc::from(path.as_path()),
+            name: FileName::intern(&path),
             path: path.clone(),
             text,
             includes: Vec::new(),

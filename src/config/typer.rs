@@ -8,13 +8,12 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::block::{Tok, Tree};
 use super::diagnostic::{Diagnostic, Severity};
 use super::keywords::{TopKw, SKIPPED_BLOCKS};
 use super::source::Sources;
-use super::{values, Check, Config, Location};
+use super::{values, Check, Config, Location, Timer};
 
 /// State of the typing pass.
 pub struct Typer<'a> {
@@ -247,7 +246,7 @@ impl<'a> Typer<'a> {
     }
 
     /// First argument as a timer (seconds).
-    pub fn timer_arg(&mut self, tree: &Tree<'_>, node: u32) -> Option<Duration> {
+    pub fn timer_arg(&mut self, tree: &Tree<'_>, node: u32) -> Option<Timer> {
         self.parsed(
             tree,
             node,

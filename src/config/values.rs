@@ -1,8 +1,8 @@
 //! Small grammars for values, written with nom: parameter names, `~SEQ`
 //! specs, numbers, timers, addresses, address ranges and status-code ranges.
 
+use super::Timer;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
 
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while, take_while1};
@@ -246,7 +246,7 @@ pub fn int(word: &str) -> Option<i64> {
 /// One pass over the bytes (a config may hold 100,000 of these): the whole
 /// seconds, then after a `.` up to six digits of fraction (more are read
 /// and dropped). At most `u32::MAX` seconds.
-pub fn timer(word: &str) -> Option<Duration> {
+pub fn timer(word: &str) -> Option<Timer> {
     let bytes = word.as_bytes();
     let dot = bytes.iter().position(|&b| b == b'.');
     let (whole, frac) = match dot {
@@ -275,7 +275,7 @@ pub fn timer(word: &str) -> Option<Duration> {
             micros += u32::from(b - b'0') * 10u32.pow(5 - i as u32);
         }
     }
-    Some(Duration::new(secs, micros * 1000))
+    Some(Timer::from_micros(secs * 1_000_000 + u64::from(micros)))
 }
 
 /// A `<BOOL>`: on|off|true|false|yes|no.
@@ -528,6 +528,8 @@ mod tests {
 
     #[test]
     fn timer_reads_seconds_and_fractions() {
+        use std::time::Duration;
+        let timer = |w| timer(w).map(Timer::duration);
         assert_eq!(timer("5"), Some(Duration::from_secs(5)));
         assert_eq!(timer("2.5"), Some(Duration::from_millis(2500)));
         assert_eq!(timer(".25"), Some(Duration::from_millis(250)));

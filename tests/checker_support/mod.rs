@@ -351,10 +351,10 @@ async fn serve(
 /// A TCP_CHECK to `ip:port` with test-friendly timing (no warmup).
 pub fn tcp_check(ip: &str, port: u16) -> CheckCommon {
     CheckCommon {
-        connect_timeout: Duration::from_secs(1),
-        delay_loop: Duration::from_secs(1),
-        delay_before_retry: Duration::from_millis(200),
-        warmup: Duration::ZERO,
+        connect_timeout: Duration::from_secs(1).into(),
+        delay_loop: Duration::from_secs(1).into(),
+        delay_before_retry: Duration::from_millis(200).into(),
+        warmup: Duration::ZERO.into(),
         ..CheckCommon::new(ip.parse().unwrap(), port)
     }
 }
