@@ -421,14 +421,22 @@ impl Daemon {
                         kernel_settings::apply(t, Some(&old), &new)
                     })
                     .await;
-                    let changed = self.reconciler.reload(config);
+                    let reloaded = self.reconciler.reload(config);
+                    let changed = reloaded.changed;
+                    // The config no longer needed is freed on a blocking
+                    // thread, and the memory given back after it: the event
+                    // loop goes on at once.
+                    tokio::task::spawn_blocking(move || {
+                        drop(reloaded.spare);
+                        super::release_free_memory();
+                    });
                     let (user_ms, system_ms, minflt) = spent();
                     tracing::debug!(
                         changed,
                         user_ms,
                         system_ms,
                         minflt,
-                        "reload: config indexed"
+                        "reload: config compared and indexed"
                     );
                     self.ha_wanted = ha_suspend::wanted(self.reconciler.config());
                     let suspended = suspended_now(self.reconciler.config());
@@ -441,7 +449,6 @@ impl Daemon {
                     }
                     let changes = self.reconcile().await;
                     tracing::info!(changes, writes_total = self.writes_total, "reload complete");
-                    super::release_free_memory();
                 }
                 Err(e) => tracing::error!(error = %e, "reload refused; the running config stays"),
             },

@@ -264,7 +264,7 @@ fn reload_applies_only_the_difference_and_keeps_health() {
     let writes = t.writes();
     // Same config: nothing, and the failed server is not resurrected.
     assert!(
-        !r.reload(two_by_three()),
+        !r.reload(two_by_three()).changed,
         "an identical config is no change"
     );
     assert!(round(&mut r, &mut t).ops.is_empty());
@@ -274,11 +274,17 @@ fn reload_applies_only_the_difference_and_keeps_health() {
     cfg.virtual_servers[0]
         .real_servers
         .push(rs("192.0.2.4", 80, 1, false));
-    assert!(r.reload(cfg.clone()));
+    let reloaded = r.reload(cfg.clone());
+    assert!(reloaded.changed);
+    assert_eq!(
+        reloaded.spare,
+        two_by_three(),
+        "the replaced config comes back"
+    );
     assert_eq!(round(&mut r, &mut t).ops.len(), 1);
     // A virtual server gone: its service goes, and only it.
     cfg.virtual_servers.remove(1);
-    r.reload(cfg);
+    drop(r.reload(cfg));
     let plan = round(&mut r, &mut t);
     assert_eq!(
         plan.ops,
@@ -367,7 +373,7 @@ fn a_reordered_config_keeps_each_probe_health_by_identity() {
     for vs in &mut cfg.virtual_servers {
         vs.real_servers.reverse();
     }
-    assert!(r.reload(cfg));
+    assert!(r.reload(cfg).changed);
     assert!(round(&mut r, &mut t).ops.is_empty());
     assert_eq!(weights(&mut t), before);
     assert!(!r.set_health(&spec("192.0.2.3", 443), false), "still down");
@@ -543,7 +549,7 @@ fn the_first_round_completes_when_every_probe_has_reported() {
     bigger.virtual_servers[0]
         .real_servers
         .push(rs("192.0.2.4", 80, 1, false));
-    r.reload(bigger);
+    drop(r.reload(bigger));
     r.set_health(&spec("192.0.2.1", 80), true);
     assert!(
         !r.first_round_just_completed(),
