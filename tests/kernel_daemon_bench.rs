@@ -348,23 +348,24 @@ fn reload_spans(log: &str) -> Vec<(f64, String)> {
     out
 }
 
-/// Reloads per size: `LVSD_BENCH_RELOADS`, default 3.
-fn reloads() -> usize {
-    std::env::var("LVSD_BENCH_RELOADS")
+/// A count from env `var`, at least 1, `default` when unset.
+fn count_from_env(var: &str, default: usize) -> usize {
+    std::env::var(var)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
+        .unwrap_or(default)
         .max(1)
+}
+
+/// Reloads per size: `LVSD_BENCH_RELOADS`, default 3.
+fn reloads() -> usize {
+    count_from_env("LVSD_BENCH_RELOADS", 3)
 }
 
 /// Rounds of the side by side figures: `LVSD_BENCH_ROUNDS`, default 4
 /// (each program first in half of them).
 fn rounds() -> usize {
-    std::env::var("LVSD_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(4)
-        .max(1)
+    count_from_env("LVSD_BENCH_ROUNDS", 4)
 }
 
 fn median(values: &[f64]) -> f64 {
