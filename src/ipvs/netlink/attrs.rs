@@ -404,12 +404,8 @@ pub fn daemon_state_attr(state: SyncState) -> Attr {
     Attr::nested(cmd::DAEMON, vec![Attr::u32(daemon::STATE, state.number())])
 }
 
-/// A sync daemon from a `GET_DAEMON` dump message.
-pub fn parse_daemon(top: &[Attr]) -> Result<SyncDaemon, IpvsError> {
-    View::over(top, parse_daemon_view)
-}
-
-fn parse_daemon_view(top: &View<'_>) -> Result<SyncDaemon, IpvsError> {
+/// A sync daemon from a `GET_DAEMON` dump message's top-level attributes.
+pub fn parse_daemon(top: &View<'_>) -> Result<SyncDaemon, IpvsError> {
     let a = nested_of(top, cmd::DAEMON, "a daemon")?;
     let state = match need(a.uint(daemon::STATE), "daemon state")? {
         1 => SyncState::Master,

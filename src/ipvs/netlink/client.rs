@@ -144,27 +144,6 @@ impl NetlinkTable {
         }
     }
 
-    /// Run a dump to its end and return every message of it.
-    pub fn dump_messages(&mut self, msg: IpvsMessage) -> Result<Vec<IpvsMessage>, IpvsError> {
-        let mut buf = Vec::new();
-        let seq = self.socket.encode(msg, false, true, &mut buf);
-        self.socket.send(&buf)?;
-        let mut out = Vec::new();
-        loop {
-            for (s, reply) in self.socket.receive()? {
-                if s != seq {
-                    continue;
-                }
-                match reply {
-                    Reply::Message(m) => out.push(m),
-                    Reply::Done(Ok(())) => return Ok(out),
-                    Reply::Done(Err(e)) | Reply::Ack(Err(e)) => return Err(errno_error(e)),
-                    Reply::Ack(Ok(())) => return Ok(out),
-                }
-            }
-        }
-    }
-
     /// Run a dump to its end, handing each message's top-level attributes
     /// to `each` as they are read from the receive buffer (nothing is
     /// copied). The first error, from the kernel or from `each`, is
@@ -278,10 +257,12 @@ impl NetlinkTable {
 
     /// Running sync daemons.
     pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>, IpvsError> {
-        self.dump_messages(IpvsMessage::new(IpvsCommand::GetDaemon, vec![]))?
-            .iter()
-            .map(|m| attrs::parse_daemon(&m.attrs))
-            .collect()
+        let mut out = Vec::new();
+        self.dump_each(IpvsMessage::new(IpvsCommand::GetDaemon, vec![]), |top| {
+            out.push(attrs::parse_daemon(top)?);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Start a sync daemon.
