@@ -185,14 +185,26 @@ impl NetlinkTable {
         }
     }
 
-    /// Every service, without destinations, in the kernel's order.
-    pub fn services(&mut self) -> Result<Vec<ServiceEntry>, IpvsError> {
+    /// Run a dump to its end and decode every message of it with `parse`.
+    fn dump_all<T>(
+        &mut self,
+        msg: IpvsMessage,
+        parse: impl Fn(&View<'_>) -> Result<T, IpvsError>,
+    ) -> Result<Vec<T>, IpvsError> {
         let mut out = Vec::new();
-        self.dump_each(IpvsMessage::new(IpvsCommand::GetService, vec![]), |top| {
-            out.push(attrs::parse_service(top)?);
+        self.dump_each(msg, |top| {
+            out.push(parse(top)?);
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// Every service, without destinations, in the kernel's order.
+    pub fn services(&mut self) -> Result<Vec<ServiceEntry>, IpvsError> {
+        self.dump_all(
+            IpvsMessage::new(IpvsCommand::GetService, vec![]),
+            attrs::parse_service,
+        )
     }
 
     /// One service (without destinations); `NoService` if absent.
@@ -257,12 +269,10 @@ impl NetlinkTable {
 
     /// Running sync daemons.
     pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>, IpvsError> {
-        let mut out = Vec::new();
-        self.dump_each(IpvsMessage::new(IpvsCommand::GetDaemon, vec![]), |top| {
-            out.push(attrs::parse_daemon(top)?);
-            Ok(())
-        })?;
-        Ok(out)
+        self.dump_all(
+            IpvsMessage::new(IpvsCommand::GetDaemon, vec![]),
+            attrs::parse_daemon,
+        )
     }
 
     /// Start a sync daemon.
