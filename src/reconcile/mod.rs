@@ -528,18 +528,31 @@ impl Reconciler {
         results: &[Result<(), IpvsError>],
     ) -> Vec<(&'a TableOp, IpvsError)> {
         let mut failures = Vec::new();
-        for (op, result) in ops.iter().zip(results) {
-            match result {
-                Ok(()) => diff::apply_to(Arc::make_mut(&mut self.actual), op),
-                Err(e) => failures.push((op, e.clone())),
+        let table = Arc::make_mut(&mut self.actual);
+        // Changes applied one by one (a map grown insert by insert).
+        let mut singly = 0;
+        let mut i = 0;
+        while i < ops.len() {
+            if let Some(end) = new_service_run(table, ops, results, i) {
+                diff::insert_new_service(table, &ops[i..end]);
+                i = end;
+                continue;
             }
+            match &results[i] {
+                Ok(()) => {
+                    diff::apply_to(table, &ops[i]);
+                    singly += 1;
+                }
+                Err(e) => failures.push((&ops[i], e.clone())),
+            }
+            i += 1;
         }
         if !failures.is_empty() {
             // The cache and the kernel disagree somewhere: the next plan
             // looks at everything, so a refused change is tried again.
             self.dirty.all();
         }
-        if ops.len() >= REPACK_AFTER {
+        if singly >= REPACK_AFTER {
             let table = std::mem::take(Arc::make_mut(&mut self.actual));
             self.actual = Arc::new(desired::repacked(table));
         }
@@ -635,6 +648,33 @@ pub fn bracket(addr: IpAddr) -> String {
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => format!("[{a}]"),
     }
+}
+
+/// Where the run of accepted changes that adds a service the cache lacks,
+/// with its real servers, ends (exclusive), if `ops[start]` begins one:
+/// `AddService` then the `AddDest`s of that service. A start or a new
+/// virtual server is such runs, and [`diff::insert_new_service`] builds
+/// each service's map at once instead of insert by insert.
+fn new_service_run(
+    table: &Table,
+    ops: &[TableOp],
+    results: &[Result<(), IpvsError>],
+    start: usize,
+) -> Option<usize> {
+    let TableOp::AddService(service) = &ops[start] else {
+        return None;
+    };
+    if results[start].is_err() || table.contains_key(&service.key) {
+        return None;
+    }
+    let run = ops[start + 1..]
+        .iter()
+        .zip(&results[start + 1..])
+        .take_while(|(op, result)| {
+            result.is_ok() && matches!(op, TableOp::AddDest(key, _) if *key == service.key)
+        })
+        .count();
+    Some(start + 1 + run)
 }
 
 #[cfg(test)]

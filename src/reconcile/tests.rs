@@ -123,6 +123,34 @@ fn healthy_config_builds_the_table_then_rests() {
 }
 
 #[test]
+fn a_refused_addition_in_the_middle_of_a_new_service_is_tried_again() {
+    let mut r = Reconciler::new(two_by_three());
+    let mut t = MemoryTable::new();
+    let plan = r.plan();
+    // The kernel refuses the second real server of the first service.
+    let refused = plan
+        .ops
+        .iter()
+        .position(|op| matches!(op, TableOp::AddDest(..)))
+        .map(|first| first + 1)
+        .unwrap();
+    let mut results = Vec::new();
+    for (i, op) in plan.ops.iter().enumerate() {
+        results.push(if i == refused {
+            Err(IpvsError::Errno(22))
+        } else {
+            t.apply_one(op)
+        });
+    }
+    let failures = r.applied(&plan.ops, &results);
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].0, &plan.ops[refused]);
+    // The cache holds what the kernel holds, so the next plan is exactly
+    // the refused change.
+    assert_eq!(r.plan().ops, vec![plan.ops[refused].clone()]);
+}
+
+#[test]
 fn failed_server_is_removed_or_inhibited() {
     let mut cfg = two_by_three();
     cfg.virtual_servers[1].real_servers[1].inhibit_on_failure = true;
