@@ -72,6 +72,12 @@ impl<'s> Tree<'s> {
         &self.toks[n.kw as usize + 1..n.args_end as usize]
     }
 
+    /// A statement's keyword and arguments.
+    pub fn statement(&self, node: u32) -> &[Tok<'s>] {
+        let n = &self.nodes[node as usize];
+        &self.toks[n.kw as usize..n.args_end as usize]
+    }
+
     /// The statements in a statement's block.
     pub fn children(&self, node: u32) -> Children<'_, 's> {
         Children {

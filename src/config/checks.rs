@@ -80,6 +80,14 @@ impl Typer<'_> {
     ) {
         let (addr, port) = target;
         let kw = tree.keyword(node);
+        if kind == CheckKw::Tcp {
+            if let Some(reading) = self.check_memo.lookup(tree, node, rs) {
+                let common = reading.common_for(self.loc(kw), target);
+                out.push(Arc::new(Check::Tcp(TcpCheck { common })));
+                return;
+            }
+        }
+        let diagnostics_before = self.diagnostics.len();
         self.max_args(tree, node, 0);
         // The checker's own virtualhost overrides; the inherited one is the
         // default (taken below, for the HTTP checks that use it).
@@ -115,9 +123,14 @@ impl Typer<'_> {
         };
         let check = match kind {
             // The common case, without copying the location.
-            CheckKw::Tcp => Check::Tcp(TcpCheck {
-                common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
-            }),
+            CheckKw::Tcp => {
+                let common = resolve(kind, location, &r.conn, &r.inherited, addr, port);
+                if self.diagnostics.len() == diagnostics_before {
+                    let own = (r.conn.connect_ip.is_some(), r.conn.connect_port.is_some());
+                    self.check_memo.remember(tree, node, rs, &common, own);
+                }
+                Check::Tcp(TcpCheck { common })
+            }
             CheckKw::HttpGet | CheckKw::SslGet => {
                 let mut x = r.take_extra();
                 if x.urls.is_empty() {

@@ -109,14 +109,18 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         };
         let text: &'s str = &source.text;
         let bytes = text.as_bytes();
-        let mut includes = source.includes.iter().peekable();
+        let mut includes = source.includes.iter();
+        // The line of the next `include` (none: a line number never reached).
+        let mut next_include = includes.next();
         let mut spans: Vec<Span> = Vec::new();
         let mut pos = 0;
         let mut line_no = 0u32;
         while pos < bytes.len() {
             line_no += 1;
             let start = pos;
-            if let Some((_, ids)) = includes.next_if(|(l, _)| *l == line_no) {
+            if next_include.is_some_and(|(l, _)| *l == line_no) {
+                let ids = next_include.map_or(&[][..], |(_, ids)| ids.as_slice());
+                next_include = includes.next();
                 next_line(text, &mut pos);
                 for &id in ids {
                     self.run_file(id, sink);

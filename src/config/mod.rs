@@ -4,6 +4,7 @@
 
 mod block;
 mod check_list;
+mod check_memo;
 mod checks;
 pub mod diagnostic;
 mod expand;

@@ -186,13 +186,18 @@ impl Typer<'_> {
 /// to find one written twice.
 ///
 /// An IPv4 real server, nearly every one, is kept as one `u64` (address
-/// and port side by side), which hashes in a couple of instructions; IPv6
-/// ones in a set of their own. Hashed with [`crate::fx_hash`] rather than
-/// std's SipHash: the keys come from the administrator's own config, so
-/// there is no attacker to resist, and a virtual server may have thousands
-/// of real servers.
+/// and port side by side). Real servers are nearly always written in
+/// ascending order (generated configs, and people, count up), so a key
+/// above every one before it is new without looking anything up: it is
+/// appended to `ascending`, which stays sorted. A key that breaks the order
+/// is looked for there by binary search and kept in a hash set of its own.
+/// Every key is in exactly one of the two. IPv6 ones go to a set of their
+/// own. Hashed with [`crate::fx_hash`] rather than std's SipHash: the keys
+/// come from the administrator's own config, so there is no attacker to
+/// resist.
 #[derive(Default)]
 pub struct SeenRealServers {
+    ascending: Vec<u64>,
     v4: HashSet<u64, FxBuildHasher>,
     v6: HashSet<(Ipv6Addr, u16), FxBuildHasher>,
 }
@@ -201,7 +206,8 @@ impl SeenRealServers {
     /// An empty set with room for `n` IPv4 real servers.
     pub fn with_capacity(n: usize) -> Self {
         SeenRealServers {
-            v4: HashSet::with_capacity_and_hasher(n, Default::default()),
+            ascending: Vec::with_capacity(n),
+            v4: HashSet::default(),
             v6: HashSet::default(),
         }
     }
@@ -209,9 +215,14 @@ impl SeenRealServers {
     /// Note `addr:port`; `false` if it was noted before.
     pub fn insert(&mut self, addr: IpAddr, port: u16) -> bool {
         match addr {
-            IpAddr::V4(a) => self
-                .v4
-                .insert((u64::from(u32::from(a)) << 16) | u64::from(port)),
+            IpAddr::V4(a) => {
+                let key = (u64::from(u32::from(a)) << 16) | u64::from(port);
+                if self.ascending.last().is_none_or(|&last| last < key) {
+                    self.ascending.push(key);
+                    return true;
+                }
+                self.ascending.binary_search(&key).is_err() && self.v4.insert(key)
+            }
             IpAddr::V6(a) => self.v6.insert((a, port)),
         }
     }
@@ -235,5 +246,31 @@ mod tests {
         assert!(seen.insert(mapped, 80));
         assert!(!seen.insert(mapped, 80));
         assert!(seen.insert(mapped, 81));
+    }
+
+    /// Out of order, repeated, and in order again: each key is new once.
+    #[test]
+    fn order_does_not_change_the_answer() {
+        let mut seen = SeenRealServers::with_capacity(8);
+        let mut reference = std::collections::HashSet::new();
+        let a = |n: u8| IpAddr::from([10, 0, 0, n]);
+        for (n, port) in [
+            (5, 80),
+            (7, 80),
+            (3, 80),
+            (5, 80),
+            (3, 80),
+            (9, 80),
+            (7, 81),
+            (7, 80),
+            (1, 1),
+            (9, 80),
+        ] {
+            assert_eq!(
+                seen.insert(a(n), port),
+                reference.insert((n, port)),
+                "{n}:{port}"
+            );
+        }
     }
 }

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::block::{Tok, Tree};
+use super::check_memo::CheckMemo;
 use super::diagnostic::{Diagnostic, Severity};
 use super::keywords::{TopKw, SKIPPED_BLOCKS};
 use super::source::Sources;
@@ -26,6 +27,8 @@ pub struct Typer<'a> {
     /// Where a real server's checkers are gathered before they are stored
     /// (kept between real servers, so gathering allocates nothing).
     pub check_scratch: Vec<Arc<Check>>,
+    /// The last `TCP_CHECK` block's reading, for the next one written alike.
+    pub check_memo: CheckMemo,
 }
 
 impl<'a> Typer<'a> {
@@ -36,6 +39,7 @@ impl<'a> Typer<'a> {
             diagnostics,
             config: Config::default(),
             check_scratch: Vec::new(),
+            check_memo: CheckMemo::default(),
         }
     }
 
