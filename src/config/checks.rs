@@ -14,8 +14,8 @@ use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
 use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw, UrlKw};
 use super::typer::Typer;
 use super::{
-    values, Check, CheckCommon, CloseMode, HttpCheck, Location, MiscCheck, OtherCheck, TcpCheck,
-    Timer, Url,
+    values, Binding, Check, CheckCommon, CloseMode, HttpCheck, Location, MiscCheck, OtherCheck,
+    TcpCheck, Timer, Url,
 };
 
 /// The connection settings of one checker (or one SMTP `host`).
@@ -428,10 +428,13 @@ fn resolve(
         location,
         connect_ip: conn.connect_ip.unwrap_or(addr),
         connect_port: conn.connect_port.unwrap_or(port),
-        bindto: conn.bindto,
-        bind_port: conn.bind_port,
-        bind_if: conn.bind_if.clone(),
-        fwmark: conn.fwmark,
+        binding: Binding {
+            bindto: conn.bindto,
+            bind_port: conn.bind_port,
+            bind_if: conn.bind_if.clone(),
+            fwmark: conn.fwmark,
+        }
+        .boxed(),
         connect_timeout: inh.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         delay_loop,
         retry: inh.retry.unwrap_or(retry),
