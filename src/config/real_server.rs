@@ -7,12 +7,14 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use crate::ipvs::ForwardMethod;
 
+use std::sync::Arc;
+
 use super::block::Tree;
 use super::inherit::Inherited;
 use super::keywords::{CheckKw, InheritKw, RsKw};
 use super::typer::Typer;
 use super::virtual_server::describe;
-use super::{values, Check, Checks, RealServer, VirtualServer, VsAddress};
+use super::{values, Check, Checks, RealServer, TcpCheck, VirtualServer, VsAddress};
 
 impl Typer<'_> {
     /// Type a `real_server` and add it to `vs` (unless it repeats one).
@@ -130,6 +132,18 @@ impl Typer<'_> {
                 }
                 port = vp;
                 rs.port = vp;
+            }
+        }
+        // One TCP_CHECK written like the last one read: its reading, with
+        // this checker's location and target.
+        if let (1, Some((first, CheckKw::Tcp))) = (check_count, first_check) {
+            if tree.has_block(first) {
+                if let Some(reading) = self.check_memo.lookup(tree, first, &inherited) {
+                    let location = self.loc(tree.keyword(first));
+                    let common = reading.common_for(location, (addr, port));
+                    rs.checks = Checks::from(Arc::new(Check::Tcp(TcpCheck { common })));
+                    first_check = None;
+                }
             }
         }
         // Gathered in the typer's scratch list, then stored at their exact
