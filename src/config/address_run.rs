@@ -30,6 +30,7 @@ pub struct AddressRun {
 
 impl AddressRun {
     /// `word` as an IP address: the answer of [`values::ip`].
+    #[inline]
     pub fn ip(&mut self, word: &str) -> Option<IpAddr> {
         let bytes = word.as_bytes();
         let n = self.len;

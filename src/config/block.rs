@@ -58,6 +58,10 @@ pub struct Tree<'s> {
     pub toks: Vec<Tok<'s>>,
     /// Every statement; index 0 is the top-level one.
     pub nodes: Vec<Node>,
+    /// Whether the input ended with blocks of this tree still open (only
+    /// the last tree can have them: any other was handed over once its
+    /// blocks were all closed, or never opened).
+    pub unclosed: bool,
 }
 
 impl<'s> Tree<'s> {
@@ -174,21 +178,25 @@ impl<'s> BlockParser<'s> {
         self.current = None;
     }
 
-    /// Read one plain line, already cut into `tokens` by
-    /// [`super::lexer::scan_plain_line`]: the same as [`Self::push_line`] on
-    /// `LogicalLine { file, line, col_offset: 0, text }`, without lexing it again.
+    /// Read one plain line, the one that starts at byte `start` of `text`
+    /// (its file's text), already cut into `tokens` (offsets from `start`)
+    /// by [`super::lexer::scan_plain_line`]: the same as [`Self::push_line`]
+    /// on `LogicalLine { file, line, col_offset: 0, text: the line }`,
+    /// without lexing it again. (The line is not cut out of `text` first:
+    /// its words are, which is one check of their ends fewer a line.)
     #[inline]
     pub fn push_plain(
         &mut self,
         file: u32,
         line: u32,
         text: &'s str,
+        start: usize,
         tokens: &[Span],
         sink: &mut dyn FnMut(Event<'_, 's>),
     ) {
         let mut first_on_line = true;
         for &span in tokens {
-            let Some(word) = text.get(span.start..span.end) else {
+            let Some(word) = text.get(start + span.start..start + span.end) else {
                 continue;
             };
             let tok = Tok {
@@ -303,6 +311,7 @@ impl<'s> BlockParser<'s> {
     /// End of input: hand over what is left. Unclosed blocks keep
     /// `closed == false` so the consumer can say where they opened.
     pub fn finish(mut self, sink: &mut dyn FnMut(Event<'_, 's>)) {
+        self.tree.unclosed = !self.stack.is_empty();
         self.stack.clear();
         self.flush(sink);
     }

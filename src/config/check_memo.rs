@@ -51,6 +51,7 @@ pub struct Reading {
 impl Reading {
     /// The settings of a block read alike, at `location`, probing `target`
     /// unless the block names its own address or port.
+    #[inline]
     pub fn common_for(&self, location: Location, target: (IpAddr, u16)) -> CheckCommon {
         let mut common = self.common.clone();
         common.location = location;

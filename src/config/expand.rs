@@ -57,9 +57,11 @@ pub struct LogicalLine<'s> {
 pub trait LineSink<'s> {
     /// A line the preprocessor worked on (or that the lexer must read in full).
     fn logical_line(&mut self, line: LogicalLine<'s>);
-    /// A plain physical line (see [`scan_plain_line`]), already cut into
-    /// `tokens`; it is `LogicalLine { file, line, col_offset: 0, text }`.
-    fn plain_line(&mut self, file: u32, line: u32, text: &'s str, tokens: &[Span]);
+    /// A plain physical line (see [`scan_plain_line`]), the one that starts
+    /// at byte `start` of `text` (its file's text), already cut into
+    /// `tokens` (offsets from `start`); it is `LogicalLine { file, line,
+    /// col_offset: 0, text: the line }`.
+    fn plain_line(&mut self, file: u32, line: u32, text: &'s str, start: usize, tokens: &[Span]);
 }
 
 /// Runs the preprocessor over every file, in include order.
@@ -135,7 +137,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
                     continue;
                 }
                 self.produced += 1;
-                sink.plain_line(file, line_no, &text[start..end], &spans);
+                sink.plain_line(file, line_no, text, start, &spans);
                 continue;
             }
             let Some(raw) = next_line(text, &mut pos) else {
@@ -441,9 +443,16 @@ mod tests {
             });
         }
 
-        fn plain_line(&mut self, _file: u32, line: u32, text: &'s str, tokens: &[Span]) {
+        fn plain_line(
+            &mut self,
+            _file: u32,
+            line: u32,
+            text: &'s str,
+            start: usize,
+            tokens: &[Span],
+        ) {
             for t in tokens {
-                let word = text[t.start..t.end].to_owned();
+                let word = text[start + t.start..start + t.end].to_owned();
                 self.0.push((line, t.start as u32 + 1, t.kind, word, true));
             }
         }

@@ -227,6 +227,7 @@ impl SeenRealServers {
     }
 
     /// Note `addr:port`; `false` if it was noted before.
+    #[inline]
     pub fn insert(&mut self, addr: IpAddr, port: u16) -> bool {
         match addr {
             IpAddr::V4(a) => {

@@ -49,7 +49,9 @@ impl<'a> Typer<'a> {
 
     /// Type one top-level statement (node 0 of `tree`).
     pub fn top_level(&mut self, tree: &Tree<'_>) {
-        self.check_closed(tree);
+        if tree.unclosed {
+            self.check_closed(tree);
+        }
         let kw = tree.keyword(0);
         match TopKw::from_name(&kw.text) {
             Some(TopKw::GlobalDefs) => {
@@ -83,7 +85,8 @@ impl<'a> Typer<'a> {
     }
 
     /// Every block in the tree must have been closed; say where the
-    /// outermost unclosed one opened if not.
+    /// outermost unclosed one opened if not. (Only the tree the input ended
+    /// in can have one: see [`Tree::unclosed`].)
     ///
     /// A `}` closes the innermost open block, so the unclosed blocks form a
     /// chain from the top-level statement inwards; statements are numbered
