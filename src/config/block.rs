@@ -196,14 +196,32 @@ impl<'s> BlockParser<'s> {
     ) {
         let mut first_on_line = true;
         for &span in tokens {
-            let Some(word) = text.get(start + span.start..start + span.end) else {
-                continue;
+            let col = span.start as u32 + 1;
+            // A brace's text is known without cutting it out of the line,
+            // and a `}` needs its token only when it closes nothing.
+            let text = match span.kind {
+                TokKind::Close => {
+                    let tok = || Tok {
+                        text: Cow::Borrowed("}"),
+                        file,
+                        line,
+                        col,
+                    };
+                    self.close(tok, sink);
+                    first_on_line = false;
+                    continue;
+                }
+                TokKind::Open => "{",
+                TokKind::Word => match text.get(start + span.start..start + span.end) {
+                    Some(word) => word,
+                    None => continue,
+                },
             };
             let tok = Tok {
-                text: Cow::Borrowed(word),
+                text: Cow::Borrowed(text),
                 file,
                 line,
-                col: span.start as u32 + 1,
+                col,
             };
             self.push_token(span.kind, tok, first_on_line, sink);
             first_on_line = false;
@@ -249,19 +267,23 @@ impl<'s> BlockParser<'s> {
                     None => sink(Event::StrayOpen(tok)),
                 }
             }
-            TokKind::Close => {
-                self.current = None;
-                self.last = None;
-                match self.stack.pop() {
-                    Some(node) => {
-                        self.tree.nodes[node as usize].closed = true;
-                        if self.stack.is_empty() {
-                            self.flush(sink);
-                        }
-                    }
-                    None => sink(Event::StrayClose(tok)),
+            TokKind::Close => self.close(|| tok, sink),
+        }
+    }
+
+    /// A `}` (made by `tok` if it closes nothing, for the diagnostic).
+    #[inline(always)]
+    fn close(&mut self, tok: impl FnOnce() -> Tok<'s>, sink: &mut dyn FnMut(Event<'_, 's>)) {
+        self.current = None;
+        self.last = None;
+        match self.stack.pop() {
+            Some(node) => {
+                self.tree.nodes[node as usize].closed = true;
+                if self.stack.is_empty() {
+                    self.flush(sink);
                 }
             }
+            None => sink(Event::StrayClose(tok())),
         }
     }
 
