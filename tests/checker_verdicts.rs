@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use checker_support::*;
 use lvsd::checker::ProbeResult;
-use lvsd::config::CheckCommon;
+use lvsd::config::{Binding, CheckCommon};
 
 /// Waits (up to 2 s) until `counter` of `backend` reaches `n`, and checks
 /// it is exactly `n`.
@@ -74,7 +74,7 @@ fn blackholed_fails_within_connect_timeout() {
         &["route", "add", "blackhole", &format!("{CLIENT_ALIAS}/32")],
     );
     let mut common = tcp_check(BACKEND, 8082);
-    common.bindto = Some(CLIENT_ALIAS.parse().unwrap());
+    binding(&mut common).bindto = Some(CLIENT_ALIAS.parse().unwrap());
     common.connect_timeout = Duration::from_millis(300).into();
     let result = probe_once(&pair, common);
     assert_timed_out(&result, Duration::from_millis(300));
@@ -148,14 +148,14 @@ fn bindto_and_bind_port_set_the_source() {
     let pair = NetPair::new("bind");
     let backend = Backend::start(&pair.backend, BACKEND, 8087, Behaviour::ReadToEof);
     let mut common = tcp_check(BACKEND, 8087);
-    common.bindto = Some(CLIENT_ALIAS.parse().unwrap());
+    binding(&mut common).bindto = Some(CLIENT_ALIAS.parse().unwrap());
     let result = probe_once(&pair, common.clone());
     assert!(result.ok, "{result:?}");
     wait_accepted(&backend, 1);
     let peer = backend.stats.last_peer.lock().unwrap().unwrap();
     assert_eq!(peer.ip().to_string(), CLIENT_ALIAS);
     wait_clean(&backend, 1);
-    common.bind_port = Some(40_000);
+    binding(&mut common).bind_port = Some(40_000);
     // Three in a row, each once the previous one has closed (as a probe's
     // close always ends before its next probe): each takes over the
     // previous probe's TIME_WAIT.
@@ -198,7 +198,7 @@ fn fwmark_routes_the_probe() {
     assert!(!unmarked.ok, "{unmarked:?}");
     assert!(unmarked.reason.contains("unreachable"), "{unmarked:?}");
     let mut common = tcp_check(BACKEND_MARKED, 8089);
-    common.fwmark = Some(MARK);
+    binding(&mut common).fwmark = Some(MARK);
     let marked = probe_once(&pair, common);
     assert!(marked.ok, "{marked:?}");
     wait_accepted(&backend, 1);
@@ -212,13 +212,18 @@ fn bind_if_binds_the_device() {
     let pair = NetPair::new("bindif");
     let backend = Backend::start(&pair.backend, BACKEND, 8090, Behaviour::ReadToEof);
     let mut common = tcp_check(BACKEND, 8090);
-    common.bind_if = Some("eth0".into());
+    binding(&mut common).bind_if = Some("eth0".into());
     assert!(probe_once(&pair, common.clone()).ok);
     wait_accepted(&backend, 1);
-    common.bind_if = Some("nosuchif0".into());
+    binding(&mut common).bind_if = Some("nosuchif0".into());
     let result = probe_once(&pair, common);
     assert!(
         !result.ok && result.reason.contains("bind_if"),
         "{result:?}"
     );
+}
+
+/// The socket settings of `common`, made (all unset) if it has none yet.
+fn binding(common: &mut CheckCommon) -> &mut Binding {
+    common.binding.get_or_insert_with(Box::default)
 }

@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use lvsd::config::{load_bytes, Check, CloseMode, Config, LoadOptions, Severity, VsAddress};
+use lvsd::config::{
+    load_bytes, Binding, Check, CheckCommon, CloseMode, Config, LoadOptions, Severity, VsAddress,
+};
 use lvsd::ipvs::{ForwardMethod, Protocol, TunnelType};
 
 fn read(text: &str) -> Config {
@@ -193,4 +195,64 @@ fn global_defs_checker_items() {
             .count(),
         2
     );
+}
+
+/// A `TCP_CHECK`, nearly every checker of a big config, is no bigger
+/// than its common settings, which keep the rare socket settings out of line.
+#[test]
+fn a_tcp_check_is_small() {
+    assert!(std::mem::size_of::<CheckCommon>() <= 80);
+    assert_eq!(
+        std::mem::size_of::<Check>(),
+        std::mem::size_of::<CheckCommon>()
+    );
+}
+
+/// The socket settings serialise as four fields of their own, set or not.
+#[test]
+fn binding_serialises_as_four_fields() {
+    let mut common = CheckCommon::new("10.0.0.1".parse().unwrap(), 80);
+    // serde_json's map sorts its keys: the order is read off the text.
+    let fields = |c: &CheckCommon| {
+        let text = serde_json::to_string(c).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        (text, json)
+    };
+    let (text, json) = fields(&common);
+    let order = [
+        "location",
+        "connect_ip",
+        "connect_port",
+        "bindto",
+        "bind_port",
+        "bind_if",
+        "fwmark",
+        "connect_timeout",
+        "delay_loop",
+        "retry",
+        "delay_before_retry",
+        "warmup",
+        "alpha",
+        "close",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|k| text.find(&format!("\"{k}\":")).unwrap())
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+    assert_eq!(json.as_object().unwrap().len(), order.len());
+    assert!(json["bindto"].is_null() && json["bind_if"].is_null());
+    common.binding = Binding {
+        bindto: Some("10.0.0.9".parse().unwrap()),
+        bind_port: None,
+        bind_if: Some("eth1".into()),
+        fwmark: Some(7),
+    }
+    .boxed();
+    let (_, json) = fields(&common);
+    assert_eq!(json["bindto"], "10.0.0.9");
+    assert!(json["bind_port"].is_null());
+    assert_eq!(json["bind_if"], "eth1");
+    assert_eq!(json["fwmark"], 7);
+    assert_eq!(Binding::default().boxed(), None);
 }

@@ -158,16 +158,16 @@ fn prepare_socket(common: &CheckCommon, target: SocketAddr) -> Result<Socket, Tc
         Some(Protocol::TCP),
     )
     .map_err(setup("socket"))?;
-    if let Some(mark) = common.fwmark {
+    if let Some(mark) = common.fwmark() {
         socket.set_mark(mark).map_err(setup("fwmark (SO_MARK)"))?;
     }
-    if let Some(device) = &common.bind_if {
+    if let Some(device) = common.bind_if() {
         socket
             .bind_device(Some(device.as_bytes()))
             .map_err(setup("bind_if (SO_BINDTODEVICE)"))?;
     }
-    if common.bindto.is_some() || common.bind_port.is_some() {
-        let port = common.bind_port.unwrap_or(0);
+    if common.bindto().is_some() || common.bind_port().is_some() {
+        let port = common.bind_port().unwrap_or(0);
         if port == 0 {
             // Choose the source port at connect() time, from the full 4-tuple
             // space, instead of reserving one port per probe at bind() time.
@@ -182,7 +182,7 @@ fn prepare_socket(common: &CheckCommon, target: SocketAddr) -> Result<Socket, Tc
             SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         };
-        let source = SocketAddr::new(common.bindto.unwrap_or(unspecified), port);
+        let source = SocketAddr::new(common.bindto().unwrap_or(unspecified), port);
         socket
             .bind(&source.into())
             .map_err(setup("bindto/bind_port"))?;

@@ -58,6 +58,10 @@ pub struct Tree<'s> {
     pub toks: Vec<Tok<'s>>,
     /// Every statement; index 0 is the top-level one.
     pub nodes: Vec<Node>,
+    /// Whether the input ended with blocks of this tree still open (only
+    /// the last tree can have them: any other was handed over once its
+    /// blocks were all closed, or never opened).
+    pub unclosed: bool,
 }
 
 impl<'s> Tree<'s> {
@@ -70,6 +74,12 @@ impl<'s> Tree<'s> {
     pub fn args(&self, node: u32) -> &[Tok<'s>] {
         let n = &self.nodes[node as usize];
         &self.toks[n.kw as usize + 1..n.args_end as usize]
+    }
+
+    /// A statement's keyword and arguments.
+    pub fn statement(&self, node: u32) -> &[Tok<'s>] {
+        let n = &self.nodes[node as usize];
+        &self.toks[n.kw as usize..n.args_end as usize]
     }
 
     /// The statements in a statement's block.
@@ -168,28 +178,50 @@ impl<'s> BlockParser<'s> {
         self.current = None;
     }
 
-    /// Read one plain line, already cut into `tokens` by
-    /// [`super::lexer::scan_plain_line`]: the same as [`Self::push_line`] on
-    /// `LogicalLine { file, line, col_offset: 0, text }`, without lexing it again.
+    /// Read one plain line, the one that starts at byte `start` of `text`
+    /// (its file's text), already cut into `tokens` (offsets from `start`)
+    /// by [`super::lexer::scan_plain_line`]: the same as [`Self::push_line`]
+    /// on `LogicalLine { file, line, col_offset: 0, text: the line }`,
+    /// without lexing it again. (The line is not cut out of `text` first:
+    /// its words are, which is one check of their ends fewer a line.)
     #[inline]
     pub fn push_plain(
         &mut self,
         file: u32,
         line: u32,
         text: &'s str,
+        start: usize,
         tokens: &[Span],
         sink: &mut dyn FnMut(Event<'_, 's>),
     ) {
         let mut first_on_line = true;
         for &span in tokens {
-            let Some(word) = text.get(span.start..span.end) else {
-                continue;
+            let col = span.start as u32 + 1;
+            // A brace's text is known without cutting it out of the line,
+            // and a `}` needs its token only when it closes nothing.
+            let text = match span.kind {
+                TokKind::Close => {
+                    let tok = || Tok {
+                        text: Cow::Borrowed("}"),
+                        file,
+                        line,
+                        col,
+                    };
+                    self.close(tok, sink);
+                    first_on_line = false;
+                    continue;
+                }
+                TokKind::Open => "{",
+                TokKind::Word => match text.get(start + span.start..start + span.end) {
+                    Some(word) => word,
+                    None => continue,
+                },
             };
             let tok = Tok {
-                text: Cow::Borrowed(word),
+                text: Cow::Borrowed(text),
                 file,
                 line,
-                col: span.start as u32 + 1,
+                col,
             };
             self.push_token(span.kind, tok, first_on_line, sink);
             first_on_line = false;
@@ -235,19 +267,23 @@ impl<'s> BlockParser<'s> {
                     None => sink(Event::StrayOpen(tok)),
                 }
             }
-            TokKind::Close => {
-                self.current = None;
-                self.last = None;
-                match self.stack.pop() {
-                    Some(node) => {
-                        self.tree.nodes[node as usize].closed = true;
-                        if self.stack.is_empty() {
-                            self.flush(sink);
-                        }
-                    }
-                    None => sink(Event::StrayClose(tok)),
+            TokKind::Close => self.close(|| tok, sink),
+        }
+    }
+
+    /// A `}` (made by `tok` if it closes nothing, for the diagnostic).
+    #[inline(always)]
+    fn close(&mut self, tok: impl FnOnce() -> Tok<'s>, sink: &mut dyn FnMut(Event<'_, 's>)) {
+        self.current = None;
+        self.last = None;
+        match self.stack.pop() {
+            Some(node) => {
+                self.tree.nodes[node as usize].closed = true;
+                if self.stack.is_empty() {
+                    self.flush(sink);
                 }
             }
+            None => sink(Event::StrayClose(tok())),
         }
     }
 
@@ -297,6 +333,7 @@ impl<'s> BlockParser<'s> {
     /// End of input: hand over what is left. Unclosed blocks keep
     /// `closed == false` so the consumer can say where they opened.
     pub fn finish(mut self, sink: &mut dyn FnMut(Event<'_, 's>)) {
+        self.tree.unclosed = !self.stack.is_empty();
         self.stack.clear();
         self.flush(sink);
     }

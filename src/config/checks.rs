@@ -14,8 +14,8 @@ use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
 use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw, UrlKw};
 use super::typer::Typer;
 use super::{
-    values, Check, CheckCommon, CloseMode, HttpCheck, Location, MiscCheck, OtherCheck, TcpCheck,
-    Timer, Url,
+    values, Binding, Check, CheckCommon, CloseMode, HttpCheck, Location, MiscCheck, OtherCheck,
+    TcpCheck, Timer, Url,
 };
 
 /// The connection settings of one checker (or one SMTP `host`).
@@ -80,6 +80,14 @@ impl Typer<'_> {
     ) {
         let (addr, port) = target;
         let kw = tree.keyword(node);
+        if kind == CheckKw::Tcp {
+            if let Some(reading) = self.check_memo.lookup(tree, node, rs) {
+                let common = reading.common_for(self.loc(kw), target);
+                out.push(Arc::new(Check::Tcp(TcpCheck { common })));
+                return;
+            }
+        }
+        let diagnostics_before = self.diagnostics.len();
         self.max_args(tree, node, 0);
         // The checker's own virtualhost overrides; the inherited one is the
         // default (taken below, for the HTTP checks that use it).
@@ -115,9 +123,14 @@ impl Typer<'_> {
         };
         let check = match kind {
             // The common case, without copying the location.
-            CheckKw::Tcp => Check::Tcp(TcpCheck {
-                common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
-            }),
+            CheckKw::Tcp => {
+                let common = resolve(kind, location, &r.conn, &r.inherited, addr, port);
+                if self.diagnostics.len() == diagnostics_before {
+                    let own = (r.conn.connect_ip.is_some(), r.conn.connect_port.is_some());
+                    self.check_memo.remember(tree, node, rs, &common, own);
+                }
+                Check::Tcp(TcpCheck { common })
+            }
             CheckKw::HttpGet | CheckKw::SslGet => {
                 let mut x = r.take_extra();
                 if x.urls.is_empty() {
@@ -415,10 +428,13 @@ fn resolve(
         location,
         connect_ip: conn.connect_ip.unwrap_or(addr),
         connect_port: conn.connect_port.unwrap_or(port),
-        bindto: conn.bindto,
-        bind_port: conn.bind_port,
-        bind_if: conn.bind_if.clone(),
-        fwmark: conn.fwmark,
+        binding: Binding {
+            bindto: conn.bindto,
+            bind_port: conn.bind_port,
+            bind_if: conn.bind_if.clone(),
+            fwmark: conn.fwmark,
+        }
+        .boxed(),
         connect_timeout: inh.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         delay_loop,
         retry: inh.retry.unwrap_or(retry),

@@ -57,9 +57,11 @@ pub struct LogicalLine<'s> {
 pub trait LineSink<'s> {
     /// A line the preprocessor worked on (or that the lexer must read in full).
     fn logical_line(&mut self, line: LogicalLine<'s>);
-    /// A plain physical line (see [`scan_plain_line`]), already cut into
-    /// `tokens`; it is `LogicalLine { file, line, col_offset: 0, text }`.
-    fn plain_line(&mut self, file: u32, line: u32, text: &'s str, tokens: &[Span]);
+    /// A plain physical line (see [`scan_plain_line`]), the one that starts
+    /// at byte `start` of `text` (its file's text), already cut into
+    /// `tokens` (offsets from `start`); it is `LogicalLine { file, line,
+    /// col_offset: 0, text: the line }`.
+    fn plain_line(&mut self, file: u32, line: u32, text: &'s str, start: usize, tokens: &[Span]);
 }
 
 /// Runs the preprocessor over every file, in include order.
@@ -109,14 +111,18 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         };
         let text: &'s str = &source.text;
         let bytes = text.as_bytes();
-        let mut includes = source.includes.iter().peekable();
+        let mut includes = source.includes.iter();
+        // The line of the next `include` (none: a line number never reached).
+        let mut next_include = includes.next();
         let mut spans: Vec<Span> = Vec::new();
         let mut pos = 0;
         let mut line_no = 0u32;
         while pos < bytes.len() {
             line_no += 1;
             let start = pos;
-            if let Some((_, ids)) = includes.next_if(|(l, _)| *l == line_no) {
+            if next_include.is_some_and(|(l, _)| *l == line_no) {
+                let ids = next_include.map_or(&[][..], |(_, ids)| ids.as_slice());
+                next_include = includes.next();
                 next_line(text, &mut pos);
                 for &id in ids {
                     self.run_file(id, sink);
@@ -131,7 +137,7 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
                     continue;
                 }
                 self.produced += 1;
-                sink.plain_line(file, line_no, &text[start..end], &spans);
+                sink.plain_line(file, line_no, text, start, &spans);
                 continue;
             }
             let Some(raw) = next_line(text, &mut pos) else {
@@ -437,9 +443,16 @@ mod tests {
             });
         }
 
-        fn plain_line(&mut self, _file: u32, line: u32, text: &'s str, tokens: &[Span]) {
+        fn plain_line(
+            &mut self,
+            _file: u32,
+            line: u32,
+            text: &'s str,
+            start: usize,
+            tokens: &[Span],
+        ) {
             for t in tokens {
-                let word = text[t.start..t.end].to_owned();
+                let word = text[start + t.start..start + t.end].to_owned();
                 self.0.push((line, t.start as u32 + 1, t.kind, word, true));
             }
         }

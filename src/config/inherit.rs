@@ -12,7 +12,7 @@ use super::typer::Typer;
 use super::Timer;
 
 /// The inheritable settings, as far as they were set.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inherited {
     /// `delay_loop`.
     pub delay_loop: Option<Timer>,

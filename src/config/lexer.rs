@@ -238,6 +238,7 @@ pub struct Span {
 /// `bytes.len()`), with `spans` holding its tokens, offsets relative to
 /// `start`. Otherwise returns `None` (and `spans` holds junk): the line
 /// takes the general path.
+#[inline(always)]
 pub fn scan_plain_line(bytes: &[u8], start: usize, spans: &mut Vec<Span>) -> Option<usize> {
     spans.clear();
     let n = bytes.len();

@@ -86,8 +86,9 @@ impl<'s> LineSink<'s> for Feed<'_, '_, 's> {
     }
 
     #[inline]
-    fn plain_line(&mut self, file: u32, line: u32, text: &'s str, tokens: &[Span]) {
-        self.parser.push_plain(file, line, text, tokens, self.sink);
+    fn plain_line(&mut self, file: u32, line: u32, text: &'s str, start: usize, tokens: &[Span]) {
+        self.parser
+            .push_plain(file, line, text, start, tokens, self.sink);
     }
 }
 

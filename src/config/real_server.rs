@@ -7,12 +7,14 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use crate::ipvs::ForwardMethod;
 
+use std::sync::Arc;
+
 use super::block::Tree;
 use super::inherit::Inherited;
 use super::keywords::{CheckKw, InheritKw, RsKw};
 use super::typer::Typer;
 use super::virtual_server::describe;
-use super::{values, Check, Checks, RealServer, VirtualServer, VsAddress};
+use super::{values, Check, Checks, RealServer, TcpCheck, VirtualServer, VsAddress};
 
 impl Typer<'_> {
     /// Type a `real_server` and add it to `vs` (unless it repeats one).
@@ -25,7 +27,7 @@ impl Typer<'_> {
         seen: &mut SeenRealServers,
     ) {
         let kw = tree.keyword(node);
-        let Some(addr) = self.ip_arg(tree, node) else {
+        let Some(addr) = self.real_server_ip_arg(tree, node) else {
             return;
         };
         let vs_port = match vs.address {
@@ -132,6 +134,18 @@ impl Typer<'_> {
                 rs.port = vp;
             }
         }
+        // One TCP_CHECK written like the last one read: its reading, with
+        // this checker's location and target.
+        if let (1, Some((first, CheckKw::Tcp))) = (check_count, first_check) {
+            if tree.has_block(first) {
+                if let Some(reading) = self.check_memo.lookup(tree, first, &inherited) {
+                    let location = self.loc(tree.keyword(first));
+                    let common = reading.common_for(location, (addr, port));
+                    rs.checks = Checks::from(Arc::new(Check::Tcp(TcpCheck { common })));
+                    first_check = None;
+                }
+            }
+        }
         // Gathered in the typer's scratch list, then stored at their exact
         // size: one checker inline (the common case), more in a boxed slice.
         if let Some((first, kind)) = first_check {
@@ -186,13 +200,18 @@ impl Typer<'_> {
 /// to find one written twice.
 ///
 /// An IPv4 real server, nearly every one, is kept as one `u64` (address
-/// and port side by side), which hashes in a couple of instructions; IPv6
-/// ones in a set of their own. Hashed with [`crate::fx_hash`] rather than
-/// std's SipHash: the keys come from the administrator's own config, so
-/// there is no attacker to resist, and a virtual server may have thousands
-/// of real servers.
+/// and port side by side). Real servers are nearly always written in
+/// ascending order (generated configs, and people, count up), so a key
+/// above every one before it is new without looking anything up: it is
+/// appended to `ascending`, which stays sorted. A key that breaks the order
+/// is looked for there by binary search and kept in a hash set of its own.
+/// Every key is in exactly one of the two. IPv6 ones go to a set of their
+/// own. Hashed with [`crate::fx_hash`] rather than std's SipHash: the keys
+/// come from the administrator's own config, so there is no attacker to
+/// resist.
 #[derive(Default)]
 pub struct SeenRealServers {
+    ascending: Vec<u64>,
     v4: HashSet<u64, FxBuildHasher>,
     v6: HashSet<(Ipv6Addr, u16), FxBuildHasher>,
 }
@@ -201,17 +220,24 @@ impl SeenRealServers {
     /// An empty set with room for `n` IPv4 real servers.
     pub fn with_capacity(n: usize) -> Self {
         SeenRealServers {
-            v4: HashSet::with_capacity_and_hasher(n, Default::default()),
+            ascending: Vec::with_capacity(n),
+            v4: HashSet::default(),
             v6: HashSet::default(),
         }
     }
 
     /// Note `addr:port`; `false` if it was noted before.
+    #[inline]
     pub fn insert(&mut self, addr: IpAddr, port: u16) -> bool {
         match addr {
-            IpAddr::V4(a) => self
-                .v4
-                .insert((u64::from(u32::from(a)) << 16) | u64::from(port)),
+            IpAddr::V4(a) => {
+                let key = (u64::from(u32::from(a)) << 16) | u64::from(port);
+                if self.ascending.last().is_none_or(|&last| last < key) {
+                    self.ascending.push(key);
+                    return true;
+                }
+                self.ascending.binary_search(&key).is_err() && self.v4.insert(key)
+            }
             IpAddr::V6(a) => self.v6.insert((a, port)),
         }
     }
@@ -235,5 +261,31 @@ mod tests {
         assert!(seen.insert(mapped, 80));
         assert!(!seen.insert(mapped, 80));
         assert!(seen.insert(mapped, 81));
+    }
+
+    /// Out of order, repeated, and in order again: each key is new once.
+    #[test]
+    fn order_does_not_change_the_answer() {
+        let mut seen = SeenRealServers::with_capacity(8);
+        let mut reference = std::collections::HashSet::new();
+        let a = |n: u8| IpAddr::from([10, 0, 0, n]);
+        for (n, port) in [
+            (5, 80),
+            (7, 80),
+            (3, 80),
+            (5, 80),
+            (3, 80),
+            (9, 80),
+            (7, 81),
+            (7, 80),
+            (1, 1),
+            (9, 80),
+        ] {
+            assert_eq!(
+                seen.insert(a(n), port),
+                reference.insert((n, port)),
+                "{n}:{port}"
+            );
+        }
     }
 }

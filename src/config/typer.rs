@@ -9,7 +9,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::address_run::AddressRun;
 use super::block::{Tok, Tree};
+use super::check_memo::CheckMemo;
 use super::diagnostic::{Diagnostic, Severity};
 use super::keywords::{TopKw, SKIPPED_BLOCKS};
 use super::source::Sources;
@@ -26,6 +28,10 @@ pub struct Typer<'a> {
     /// Where a real server's checkers are gathered before they are stored
     /// (kept between real servers, so gathering allocates nothing).
     pub check_scratch: Vec<Arc<Check>>,
+    /// The last `TCP_CHECK` block's reading, for the next one written alike.
+    pub check_memo: CheckMemo,
+    /// The last real server address, for the next one in the same run.
+    pub address_run: AddressRun,
 }
 
 impl<'a> Typer<'a> {
@@ -36,12 +42,16 @@ impl<'a> Typer<'a> {
             diagnostics,
             config: Config::default(),
             check_scratch: Vec::new(),
+            check_memo: CheckMemo::default(),
+            address_run: AddressRun::default(),
         }
     }
 
     /// Type one top-level statement (node 0 of `tree`).
     pub fn top_level(&mut self, tree: &Tree<'_>) {
-        self.check_closed(tree);
+        if tree.unclosed {
+            self.check_closed(tree);
+        }
         let kw = tree.keyword(0);
         match TopKw::from_name(&kw.text) {
             Some(TopKw::GlobalDefs) => {
@@ -75,7 +85,8 @@ impl<'a> Typer<'a> {
     }
 
     /// Every block in the tree must have been closed; say where the
-    /// outermost unclosed one opened if not.
+    /// outermost unclosed one opened if not. (Only the tree the input ended
+    /// in can have one: see [`Tree::unclosed`].)
     ///
     /// A `}` closes the innermost open block, so the unclosed blocks form a
     /// chain from the top-level statement inwards; statements are numbered
@@ -259,6 +270,16 @@ impl<'a> Typer<'a> {
     /// First argument as an IP address.
     pub fn ip_arg(&mut self, tree: &Tree<'_>, node: u32) -> Option<IpAddr> {
         self.parsed(tree, node, 0, "an IP address", values::ip)
+    }
+
+    /// First argument as a real server's IP address: as [`Self::ip_arg`],
+    /// reading a run of addresses that differ in their last octet only
+    /// from that octet (see [`AddressRun`]).
+    pub fn real_server_ip_arg(&mut self, tree: &Tree<'_>, node: u32) -> Option<IpAddr> {
+        let mut run = self.address_run;
+        let addr = self.parsed(tree, node, 0, "an IP address", |w| run.ip(w));
+        self.address_run = run;
+        addr
     }
 
     /// First argument as a port.

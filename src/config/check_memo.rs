@@ -1,0 +1,224 @@
+//! [`CheckMemo`]: the reading of the last `TCP_CHECK` block, reused by the
+//! next one that is written the same way.
+//!
+//! A big config repeats one checker block under every real server of a
+//! virtual server (`TCP_CHECK { connect_timeout 5 }` 100,000 times). What a
+//! `TCP_CHECK` block reads into (its connection settings and the inherited
+//! timers after its own overrides) depends only on the words of its
+//! statements and on what the real server passes down, not on where it is
+//! written. So when a block has the same statements, word for word, as the
+//! last one read, and its real server passes down the same settings, its
+//! reading is the last one's: only its location and its target (the real
+//! server's address and port) are its own, and those are filled in by
+//! [`super::checks`] as for any block.
+//!
+//! Only a block that was read without a diagnostic is remembered, and only
+//! one whose statements have no blocks of their own: an identical block
+//! then also reads without a diagnostic, so nothing is lost by not reading
+//! it. This is within one reading of a config; nothing is kept from one
+//! reading to the next.
+
+use std::net::IpAddr;
+
+use super::block::Tree;
+use super::inherit::Inherited;
+use super::{CheckCommon, Location};
+
+/// The last remembered `TCP_CHECK` reading and the words it was read from.
+#[derive(Default)]
+pub struct CheckMemo {
+    /// Every word of the block's statements (keyword, then arguments), in order.
+    words: Vec<String>,
+    /// How many words each statement has.
+    counts: Vec<u32>,
+    /// What the real server passed down.
+    passed_down: Inherited,
+    /// The checker's settings as read, for the remembered block's own
+    /// target: `None` until a block is remembered.
+    reading: Option<Reading>,
+}
+
+/// What a remembered `TCP_CHECK` block read into.
+pub struct Reading {
+    /// Its settings, resolved for the remembered block's target and location.
+    pub common: CheckCommon,
+    /// Whether it sets `connect_ip` (else the target's address is used).
+    pub own_ip: bool,
+    /// Whether it sets `connect_port` (else the target's port is used).
+    pub own_port: bool,
+}
+
+impl Reading {
+    /// The settings of a block read alike, at `location`, probing `target`
+    /// unless the block names its own address or port.
+    #[inline]
+    pub fn common_for(&self, location: Location, target: (IpAddr, u16)) -> CheckCommon {
+        let mut common = self.common.clone();
+        common.location = location;
+        if !self.own_ip {
+            common.connect_ip = target.0;
+        }
+        if !self.own_port {
+            common.connect_port = target.1;
+        }
+        common
+    }
+}
+
+impl CheckMemo {
+    /// The reading of checker block `node` if it is written as the
+    /// remembered one was and `passed_down` is the same.
+    pub fn lookup(&self, tree: &Tree<'_>, node: u32, passed_down: &Inherited) -> Option<&Reading> {
+        let reading = self.reading.as_ref()?;
+        if !tree.args(node).is_empty() || self.passed_down != *passed_down {
+            return None;
+        }
+        let mut words = self.words.iter();
+        let mut counts = self.counts.iter();
+        for child in tree.children(node) {
+            if tree.has_block(child) {
+                return None;
+            }
+            let statement = tree.statement(child);
+            if counts.next() != Some(&(statement.len() as u32)) {
+                return None;
+            }
+            for tok in statement {
+                if words.next().map(String::as_str) != Some(tok.text.as_ref()) {
+                    return None;
+                }
+            }
+        }
+        counts.next().is_none().then_some(reading)
+    }
+
+    /// Remember `common` as what block `node` (read without a diagnostic)
+    /// read into under `passed_down`, and whether it named its own
+    /// `connect_ip` and `connect_port`; unless the block has arguments or
+    /// statements with blocks, which are never looked up.
+    pub fn remember(
+        &mut self,
+        tree: &Tree<'_>,
+        node: u32,
+        passed_down: &Inherited,
+        common: &CheckCommon,
+        (own_ip, own_port): (bool, bool),
+    ) {
+        self.reading = None;
+        if !tree.args(node).is_empty() || tree.children(node).any(|c| tree.has_block(c)) {
+            return;
+        }
+        self.words.clear();
+        self.counts.clear();
+        for child in tree.children(node) {
+            let statement = tree.statement(child);
+            self.counts.push(statement.len() as u32);
+            self.words
+                .extend(statement.iter().map(|t| t.text.as_ref().to_owned()));
+        }
+        self.passed_down.clone_from(passed_down);
+        self.reading = Some(Reading {
+            common: common.clone(),
+            own_ip,
+            own_port,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{load_bytes, Check, Config, LoadOptions, Loaded};
+
+    fn load(text: &str) -> Loaded {
+        let opts = LoadOptions {
+            config_id: Some("main".into()),
+        };
+        load_bytes(
+            std::path::Path::new("/nonexistent-lvsd-test/memo.conf"),
+            text.as_bytes().to_vec(),
+            &opts,
+        )
+        .unwrap()
+    }
+
+    /// The checks of every real server: (connect ip, connect port, connect
+    /// timeout in ms, retry, line of the block).
+    fn checks(config: &Config) -> Vec<(String, u16, u64, u32, u32)> {
+        let vs = &config.virtual_servers[0];
+        let mut out = Vec::new();
+        for rs in &vs.real_servers {
+            for c in rs.checks.iter() {
+                let Check::Tcp(t) = &**c else {
+                    panic!("not a TCP_CHECK: {c:?}")
+                };
+                let c = &t.common;
+                out.push((
+                    c.connect_ip.to_string(),
+                    c.connect_port,
+                    c.connect_timeout.duration().as_millis() as u64,
+                    c.retry,
+                    c.location.line,
+                ));
+            }
+        }
+        out
+    }
+
+    fn config(blocks: &[&str]) -> String {
+        let mut text = String::from(
+            "virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n",
+        );
+        for (i, block) in blocks.iter().enumerate() {
+            text.push_str(&format!(
+                " real_server 10.0.1.{} 8080 {{\n  TCP_CHECK {{\n{block}\n  }}\n }}\n",
+                i + 1
+            ));
+        }
+        text.push_str("}\n");
+        text
+    }
+
+    /// A block written like the one before takes its settings with its own
+    /// target and location; one written otherwise, or under a real server
+    /// that passes down something else, is read for itself.
+    #[test]
+    fn alike_blocks_share_a_reading_and_keep_their_own_target() {
+        let text = config(&[
+            "   connect_timeout 3",
+            "   connect_timeout 3",
+            "   connect_timeout 3\n   connect_port 81",
+            "   connect_timeout 3\n   connect_port 81",
+            "   connect_timeout 4",
+            "   connect_timeout 3",
+        ])
+        .replace(
+            " real_server 10.0.1.6 8080 {\n",
+            " real_server 10.0.1.6 8080 {\n  retry 7\n",
+        );
+        let loaded = load(&text);
+        assert_eq!(
+            checks(&loaded.config),
+            [
+                ("10.0.1.1".into(), 8080, 3000, 1, 6),
+                ("10.0.1.2".into(), 8080, 3000, 1, 11),
+                ("10.0.1.3".into(), 81, 3000, 1, 16),
+                ("10.0.1.4".into(), 81, 3000, 1, 22),
+                ("10.0.1.5".into(), 8080, 4000, 1, 28),
+                ("10.0.1.6".into(), 8080, 3000, 7, 34),
+            ]
+        );
+    }
+
+    /// A block with something to say says it every time it is written.
+    #[test]
+    fn a_block_with_a_diagnostic_is_read_every_time() {
+        let loaded = load(&config(&["   nonsense 1", "   nonsense 1"]));
+        let lines: Vec<u32> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.message.contains("nonsense"))
+            .map(|d| d.location.line)
+            .collect();
+        assert_eq!(lines, [7, 12]);
+    }
+}
