@@ -1,5 +1,5 @@
 //! [`CheckMemo`]: the reading of the last `TCP_CHECK` block, reused by the
-//! next one that is written the same way.
+//! next one of the same virtual server that is written the same way.
 //!
 //! A big config repeats one checker block under every real server of a
 //! virtual server (`TCP_CHECK { connect_timeout 5 }` 100,000 times). What a
@@ -11,6 +11,13 @@
 //! reading is the last one's: only its location and its target (the real
 //! server's address and port) are its own, and those are filled in by
 //! [`super::checks`] as for any block.
+//!
+//! The memo keeps where the last block is, not a copy of its words: both
+//! blocks are in the tree of one top-level block, and their words are
+//! compared there. Remembering a block therefore costs no more than its
+//! settings, so a config whose blocks all differ pays one comparison that
+//! stops at the first differing word, not a copy of every block.
+//! [`CheckMemo::forget`] starts each top-level block afresh.
 //!
 //! Only a block that was read without a diagnostic is remembered, and only
 //! one whose statements have no blocks of their own: an identical block
@@ -24,18 +31,13 @@ use super::block::Tree;
 use super::inherit::Inherited;
 use super::{CheckCommon, Location};
 
-/// The last remembered `TCP_CHECK` reading and the words it was read from.
+/// The last remembered `TCP_CHECK` block of the current top-level block.
 #[derive(Default)]
 pub struct CheckMemo {
-    /// Every word of the block's statements (keyword, then arguments), in order.
-    words: Vec<String>,
-    /// How many words each statement has.
-    counts: Vec<u32>,
-    /// What the real server passed down.
+    /// The remembered block's node in the current tree and its reading.
+    last: Option<(u32, Reading)>,
+    /// What the real server passed down to it.
     passed_down: Inherited,
-    /// The checker's settings as read, for the remembered block's own
-    /// target: `None` until a block is remembered.
-    reading: Option<Reading>,
 }
 
 /// What a remembered `TCP_CHECK` block read into.
@@ -66,30 +68,33 @@ impl Reading {
 }
 
 impl CheckMemo {
+    /// Forget the remembered block: a new tree begins, where its node
+    /// number means nothing.
+    pub fn forget(&mut self) {
+        self.last = None;
+    }
+
     /// The reading of checker block `node` if it is written as the
     /// remembered one was and `passed_down` is the same.
     pub fn lookup(&self, tree: &Tree<'_>, node: u32, passed_down: &Inherited) -> Option<&Reading> {
-        let reading = self.reading.as_ref()?;
-        if !tree.args(node).is_empty() || self.passed_down != *passed_down {
+        let (last, reading) = self.last.as_ref()?;
+        if !tree.args(node).is_empty() {
             return None;
         }
-        let mut words = self.words.iter();
-        let mut counts = self.counts.iter();
+        let mut theirs = tree.children(*last);
         for child in tree.children(node) {
+            let other = theirs.next()?;
             if tree.has_block(child) {
                 return None;
             }
-            let statement = tree.statement(child);
-            if counts.next() != Some(&(statement.len() as u32)) {
+            let (a, b) = (tree.statement(child), tree.statement(other));
+            if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.text != y.text) {
                 return None;
             }
-            for tok in statement {
-                if words.next().map(String::as_str) != Some(tok.text.as_ref()) {
-                    return None;
-                }
-            }
         }
-        counts.next().is_none().then_some(reading)
+        // What was passed down is compared last: it is the same for every
+        // real server of a virtual server, the words are what differ.
+        (theirs.next().is_none() && self.passed_down == *passed_down).then_some(reading)
     }
 
     /// Remember `common` as what block `node` (read without a diagnostic)
@@ -104,24 +109,19 @@ impl CheckMemo {
         common: &CheckCommon,
         (own_ip, own_port): (bool, bool),
     ) {
-        self.reading = None;
+        self.last = None;
         if !tree.args(node).is_empty() || tree.children(node).any(|c| tree.has_block(c)) {
             return;
         }
-        self.words.clear();
-        self.counts.clear();
-        for child in tree.children(node) {
-            let statement = tree.statement(child);
-            self.counts.push(statement.len() as u32);
-            self.words
-                .extend(statement.iter().map(|t| t.text.as_ref().to_owned()));
-        }
         self.passed_down.clone_from(passed_down);
-        self.reading = Some(Reading {
-            common: common.clone(),
-            own_ip,
-            own_port,
-        });
+        self.last = Some((
+            node,
+            Reading {
+                common: common.clone(),
+                own_ip,
+                own_port,
+            },
+        ));
     }
 }
 
@@ -220,5 +220,23 @@ mod tests {
             .map(|d| d.location.line)
             .collect();
         assert_eq!(lines, [7, 12]);
+    }
+
+    /// The memo names a block by its place in the tree of one top-level
+    /// block: a later, smaller virtual server starts afresh (a place from
+    /// the first tree would be past the end of the second).
+    #[test]
+    fn each_virtual_server_starts_a_fresh_memo() {
+        let mut text = config(&["   connect_timeout 3"; 6]);
+        text.push_str(
+            "virtual_server 10.0.0.2 80 {\n real_server 10.0.2.1 8080 {\n  TCP_CHECK {\n   connect_timeout 3\n  }\n }\n}\n",
+        );
+        let loaded = load(&text);
+        let vs = &loaded.config.virtual_servers[1];
+        let Check::Tcp(t) = &*vs.real_servers[0].checks[0] else {
+            panic!("not a TCP_CHECK")
+        };
+        assert_eq!(t.common.connect_ip.to_string(), "10.0.2.1");
+        assert_eq!(t.common.connect_timeout.duration().as_millis(), 3000);
     }
 }

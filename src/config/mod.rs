@@ -2,7 +2,6 @@
 //! conditional, `$VAR` and `~SEQ` expansion, a nom parser into the typed
 //! [`model`], and diagnostics that name file:line:col.
 
-mod address_run;
 mod block;
 mod check_list;
 mod check_memo;

@@ -27,7 +27,7 @@ impl Typer<'_> {
         seen: &mut SeenRealServers,
     ) {
         let kw = tree.keyword(node);
-        let Some(addr) = self.real_server_ip_arg(tree, node) else {
+        let Some(addr) = self.ip_arg(tree, node) else {
             return;
         };
         let vs_port = match vs.address {

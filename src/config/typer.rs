@@ -9,7 +9,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::address_run::AddressRun;
 use super::block::{Tok, Tree};
 use super::check_memo::CheckMemo;
 use super::diagnostic::{Diagnostic, Severity};
@@ -30,8 +29,6 @@ pub struct Typer<'a> {
     pub check_scratch: Vec<Arc<Check>>,
     /// The last `TCP_CHECK` block's reading, for the next one written alike.
     pub check_memo: CheckMemo,
-    /// The last real server address, for the next one in the same run.
-    pub address_run: AddressRun,
 }
 
 impl<'a> Typer<'a> {
@@ -43,12 +40,12 @@ impl<'a> Typer<'a> {
             config: Config::default(),
             check_scratch: Vec::new(),
             check_memo: CheckMemo::default(),
-            address_run: AddressRun::default(),
         }
     }
 
     /// Type one top-level statement (node 0 of `tree`).
     pub fn top_level(&mut self, tree: &Tree<'_>) {
+        self.check_memo.forget();
         if tree.unclosed {
             self.check_closed(tree);
         }
@@ -270,16 +267,6 @@ impl<'a> Typer<'a> {
     /// First argument as an IP address.
     pub fn ip_arg(&mut self, tree: &Tree<'_>, node: u32) -> Option<IpAddr> {
         self.parsed(tree, node, 0, "an IP address", values::ip)
-    }
-
-    /// First argument as a real server's IP address: as [`Self::ip_arg`],
-    /// reading a run of addresses that differ in their last octet only
-    /// from that octet (see [`AddressRun`]).
-    pub fn real_server_ip_arg(&mut self, tree: &Tree<'_>, node: u32) -> Option<IpAddr> {
-        let mut run = self.address_run;
-        let addr = self.parsed(tree, node, 0, "an IP address", |w| run.ip(w));
-        self.address_run = run;
-        addr
     }
 
     /// First argument as a port.
