@@ -19,17 +19,28 @@
 //! stops at the first differing word, not a copy of every block.
 //! [`CheckMemo::forget`] starts each top-level block afresh.
 //!
+//! A virtual server whose checker blocks all differ would still pay a
+//! comparison and a remembering for every block, for nothing: after
+//! [`GIVE_UP_AFTER`] misses in a row the memo stops looking (and
+//! remembering) until the next top-level block. A config with 100,000
+//! different blocks then costs what it cost without a memo.
+//!
 //! Only a block that was read without a diagnostic is remembered, and only
 //! one whose statements have no blocks of their own: an identical block
 //! then also reads without a diagnostic, so nothing is lost by not reading
 //! it. This is within one reading of a config; nothing is kept from one
 //! reading to the next.
 
+use std::cell::Cell;
 use std::net::IpAddr;
 
 use super::block::Tree;
 use super::inherit::Inherited;
 use super::{CheckCommon, Location};
+
+/// Misses in a row after which the memo stops looking for the rest of a
+/// top-level block.
+const GIVE_UP_AFTER: u32 = 16;
 
 /// The last remembered `TCP_CHECK` block of the current top-level block.
 #[derive(Default)]
@@ -38,6 +49,9 @@ pub struct CheckMemo {
     last: Option<(u32, Reading)>,
     /// What the real server passed down to it.
     passed_down: Inherited,
+    /// Lookups that found nothing since the last one that did (a `Cell`:
+    /// a lookup hands out a borrowed reading).
+    misses: Cell<u32>,
 }
 
 /// What a remembered `TCP_CHECK` block read into.
@@ -72,11 +86,31 @@ impl CheckMemo {
     /// number means nothing.
     pub fn forget(&mut self) {
         self.last = None;
+        self.misses.set(0);
+    }
+
+    /// Whether the memo has stopped looking in this top-level block.
+    fn given_up(&self) -> bool {
+        self.misses.get() >= GIVE_UP_AFTER
     }
 
     /// The reading of checker block `node` if it is written as the
     /// remembered one was and `passed_down` is the same.
     pub fn lookup(&self, tree: &Tree<'_>, node: u32, passed_down: &Inherited) -> Option<&Reading> {
+        if self.given_up() {
+            return None;
+        }
+        let found = self.find(tree, node, passed_down);
+        self.misses.set(if found.is_some() {
+            0
+        } else {
+            self.misses.get() + 1
+        });
+        found
+    }
+
+    /// [`Self::lookup`]'s comparison.
+    fn find(&self, tree: &Tree<'_>, node: u32, passed_down: &Inherited) -> Option<&Reading> {
         let (last, reading) = self.last.as_ref()?;
         if !tree.args(node).is_empty() {
             return None;
@@ -110,7 +144,10 @@ impl CheckMemo {
         (own_ip, own_port): (bool, bool),
     ) {
         self.last = None;
-        if !tree.args(node).is_empty() || tree.children(node).any(|c| tree.has_block(c)) {
+        if self.given_up()
+            || !tree.args(node).is_empty()
+            || tree.children(node).any(|c| tree.has_block(c))
+        {
             return;
         }
         self.passed_down.clone_from(passed_down);
@@ -238,5 +275,19 @@ mod tests {
         };
         assert_eq!(t.common.connect_ip.to_string(), "10.0.2.1");
         assert_eq!(t.common.connect_timeout.duration().as_millis(), 3000);
+    }
+
+    /// Blocks that all differ: the memo gives up, and every block is still
+    /// read for itself, its own settings and all.
+    #[test]
+    fn blocks_that_all_differ_are_each_read_for_themselves() {
+        let blocks: Vec<String> = (1..=40)
+            .map(|i| format!("   connect_timeout {}", i % 7 + 1))
+            .collect();
+        let blocks: Vec<&str> = blocks.iter().map(String::as_str).collect();
+        let loaded = load(&config(&blocks));
+        let timeouts: Vec<u64> = checks(&loaded.config).iter().map(|c| c.2).collect();
+        let want: Vec<u64> = (1..=40).map(|i| (i % 7 + 1) * 1000).collect();
+        assert_eq!(timeouts, want);
     }
 }
