@@ -9,8 +9,12 @@
 //! written. So when a block has the same statements, word for word, as the
 //! last one read, and its real server passes down the same settings, its
 //! reading is the last one's: only its location and its target (the real
-//! server's address and port) are its own, and those are filled in by
-//! [`super::checks`] as for any block.
+//! server's address and port) are its own, and [`Reading::common_for`]
+//! fills them in.
+//!
+//! The lookup is made in one place: for a real server with exactly one
+//! checker, a `TCP_CHECK` (nearly every real server of a big config), before
+//! the general checker path. Every `TCP_CHECK` read in full is remembered.
 //!
 //! The memo keeps where the last block is, not a copy of its words: both
 //! blocks are in the tree of one top-level block, and their words are

@@ -80,13 +80,6 @@ impl Typer<'_> {
     ) {
         let (addr, port) = target;
         let kw = tree.keyword(node);
-        if kind == CheckKw::Tcp {
-            if let Some(reading) = self.check_memo.lookup(tree, node, rs) {
-                let common = reading.common_for(self.loc(kw), target);
-                out.push(Arc::new(Check::Tcp(TcpCheck { common })));
-                return;
-            }
-        }
         let diagnostics_before = self.diagnostics.len();
         self.max_args(tree, node, 0);
         // The checker's own virtualhost overrides; the inherited one is the
