@@ -527,25 +527,30 @@ impl Reconciler {
         ops: &'a [TableOp],
         results: &[Result<(), IpvsError>],
     ) -> Vec<(&'a TableOp, IpvsError)> {
-        let mut failures = Vec::new();
-        let table = Arc::make_mut(&mut self.actual);
+        let failures: Vec<_> = ops
+            .iter()
+            .zip(results)
+            .filter_map(|(op, result)| result.as_ref().err().map(|e| (op, e.clone())))
+            .collect();
         // Changes applied one by one (a map grown insert by insert).
         let mut singly = 0;
-        let mut i = 0;
-        while i < ops.len() {
-            if let Some(end) = new_service_run(table, ops, results, i) {
-                diff::insert_new_service(table, &ops[i..end]);
-                i = end;
-                continue;
-            }
-            match &results[i] {
-                Ok(()) => {
+        // The cache is written (and copied first, if a drift check still
+        // shares it) only when something was accepted.
+        if failures.len() < ops.len() {
+            let table = Arc::make_mut(&mut self.actual);
+            let mut i = 0;
+            while i < ops.len() {
+                if let Some(end) = new_service_run(table, ops, results, i) {
+                    diff::insert_new_service(table, &ops[i..end]);
+                    i = end;
+                    continue;
+                }
+                if results[i].is_ok() {
                     diff::apply_to(table, &ops[i]);
                     singly += 1;
                 }
-                Err(e) => failures.push((&ops[i], e.clone())),
+                i += 1;
             }
-            i += 1;
         }
         if !failures.is_empty() {
             // The cache and the kernel disagree somewhere: the next plan
