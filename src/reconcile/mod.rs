@@ -17,7 +17,7 @@ pub mod probe_index;
 pub mod quorum;
 pub mod rs_probes;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -415,9 +415,13 @@ impl Reconciler {
             return;
         };
         let ident = vs_ident(vs);
-        let mut dests = BTreeMap::new();
+        // The destinations in the order a map built insert by insert would
+        // take them (a later one replaces an earlier one with the same
+        // key), gathered first and then made a map at once (see
+        // `desired::dest_map`).
+        let mut dests = Vec::with_capacity(vs.real_servers.len() + 1);
         let mut live_weight: i64 = 0;
-        let mut live = Vec::new();
+        let mut live = Vec::with_capacity(vs.real_servers.len());
         for (r, rs) in vs.real_servers.iter().enumerate() {
             let up = self.rs_probes.of(v, r).all(|id| self.health[id]);
             let before = self.rs_up[v][r].replace(up);
@@ -439,8 +443,7 @@ impl Reconciler {
                 live_weight += i64::from(rs.weight);
                 live.push(desired::destination(rs, rs.weight));
             } else if rs.inhibit_on_failure {
-                let d = desired::destination(rs, 0);
-                dests.insert(d.key, d);
+                dests.push(desired::destination(rs, 0));
             }
         }
         // A virtual server starts without quorum, as in keepalived: its
@@ -470,20 +473,15 @@ impl Reconciler {
             }
         }
         match (&vs.sorry_server, *quorum_up) {
-            (Some(sorry), false) => {
-                let d = desired::sorry_destination(sorry, 1);
-                dests.insert(d.key, d);
-            }
+            (Some(sorry), false) => dests.push(desired::sorry_destination(sorry, 1)),
             (sorry, _) => {
                 if let Some(sorry) = sorry.as_ref().filter(|s| s.inhibit) {
-                    let d = desired::sorry_destination(sorry, 0);
-                    dests.insert(d.key, d);
+                    dests.push(desired::sorry_destination(sorry, 0));
                 }
-                for d in live {
-                    dests.insert(d.key, d);
-                }
+                dests.append(&mut live);
             }
         }
+        let dests = desired::dest_map(dests);
         // One service per virtual server unless it is a group: the last
         // key takes the destinations, the others get copies.
         if let Some((last, others)) = self.vs_keys[v].split_last() {
