@@ -147,33 +147,42 @@ impl Reconciler {
     fn install(&mut self, config: Config) -> Config {
         let old_probes = std::mem::take(&mut self.probes);
         let old_health = std::mem::take(&mut self.health);
-        let mut seen = Vec::new();
         let old_up = self.rs_up_by_ident();
-        let mut index = probe_index::Builder::default();
-        self.rs_probes = RsProbes::new();
+        let (index, check_ids) = ProbeIndex::build(&config);
+        let mut seen = Vec::with_capacity(index.len());
+        self.health.reserve_exact(index.len());
+        let rs_count = config
+            .virtual_servers
+            .iter()
+            .map(|vs| vs.real_servers.len());
+        self.rs_probes = RsProbes::with_capacity(
+            config.virtual_servers.len(),
+            rs_count.sum(),
+            check_ids.len(),
+        );
         self.vs_keys.clear();
-        for (v, vs) in config.virtual_servers.iter().enumerate() {
+        let mut next = 0;
+        for vs in &config.virtual_servers {
             let keys = desired::service_keys(&config, vs);
             self.owned.extend(keys.iter().copied());
             self.vs_keys.push(keys);
             self.rs_probes.push_vs();
-            for (r, rs) in vs.real_servers.iter().enumerate() {
-                let mut ids = Vec::with_capacity(rs.checks.len());
-                for (c, check) in rs.checks.iter().enumerate() {
-                    let spec = ProbeSpec::shared(check);
-                    let (id, new) = index.add(&config, (v, r, c), &spec);
-                    if new {
-                        let old = old_probes.find(&self.config, &spec);
+            for rs in &vs.real_servers {
+                let rs_ids = &check_ids[next..next + rs.checks.len()];
+                next += rs.checks.len();
+                for (check, id) in rs.checks.iter().zip(rs_ids.iter().map(|id| *id as usize)) {
+                    // Ids come in order of first appearance: the next one
+                    // is a probe seen here first.
+                    if id == self.health.len() {
+                        let old = old_probes.find_check(&self.config, check);
                         let up = old.map_or(!check.common().alpha, |old| old_health[old]);
                         self.health.push(up);
                         seen.push(old.is_some_and(|old| self.first_round.seen(old)));
                     }
-                    ids.push(id);
                 }
-                self.rs_probes.push_rs(ids);
+                self.rs_probes.push_rs(rs_ids.iter().map(|id| *id as usize));
             }
         }
-        self.rs_probes.shrink_to_fit();
         let idents: std::collections::HashSet<_> =
             config.virtual_servers.iter().map(vs_ident).collect();
         self.quorum.retain(|k, _| idents.contains(k));
@@ -185,6 +194,10 @@ impl Reconciler {
                 vs.real_servers
                     .iter()
                     .map(|rs| {
+                        // Nothing to carry over at start: no lookups.
+                        if old_up.is_empty() {
+                            return None;
+                        }
                         old_up
                             .get(&RsIdent {
                                 vs: ident.clone(),
@@ -196,7 +209,7 @@ impl Reconciler {
                     .collect()
             })
             .collect();
-        self.probes = index.finish();
+        self.probes = index;
         self.health.shrink_to_fit();
         let keys: usize = self.vs_keys.iter().map(Vec::len).sum();
         let distinct: BTreeSet<&ServiceKey> = self.vs_keys.iter().flatten().collect();

@@ -34,6 +34,18 @@ impl RsProbes {
         }
     }
 
+    /// Empty, with room for `vs` virtual servers, `rs` real servers and
+    /// `ids` probe ids in all.
+    pub fn with_capacity(vs: usize, rs: usize, ids: usize) -> Self {
+        let mut rs_start = Vec::with_capacity(rs + 1);
+        rs_start.push(0);
+        RsProbes {
+            ids: Vec::with_capacity(ids),
+            rs_start,
+            vs_start: Vec::with_capacity(vs),
+        }
+    }
+
     /// Start the next virtual server's real servers.
     pub fn push_vs(&mut self) {
         self.vs_start.push(index(self.rs_start.len() - 1));
@@ -44,13 +56,6 @@ impl RsProbes {
     pub fn push_rs(&mut self, ids: impl IntoIterator<Item = usize>) {
         self.ids.extend(ids.into_iter().map(index));
         self.rs_start.push(index(self.ids.len()));
-    }
-
-    /// Drop the spare capacity of a finished list.
-    pub fn shrink_to_fit(&mut self) {
-        self.ids.shrink_to_fit();
-        self.rs_start.shrink_to_fit();
-        self.vs_start.shrink_to_fit();
     }
 
     /// The probe ids of real server `r` of virtual server `v`.
