@@ -98,6 +98,11 @@ pub struct Reconciler {
     /// services. Shared with a running drift check ([`drift::Expected`]),
     /// and copied on write only if one still holds it.
     actual: Arc<Table>,
+    /// The desired services of the last plan, kept until its changes are
+    /// recorded: a new service the kernel accepted whole is moved from
+    /// here into `actual` instead of being built again (see
+    /// [`diff::insert_new_service`]).
+    planned: Table,
     /// The virtual servers the next plan must look at.
     dirty: Dirty,
     /// Which probes have given a verdict yet.
@@ -134,6 +139,7 @@ impl Reconciler {
             rs_up: Vec::new(),
             owned: BTreeSet::new(),
             actual: Arc::default(),
+            planned: Table::new(),
             dirty: Dirty::default(),
             first_round: FirstRound::default(),
         };
@@ -528,6 +534,7 @@ impl Reconciler {
                 diff::diff(&desired, &self.actual, &scope)
             }
         };
+        self.planned = desired;
         Plan { ops, scripts }
     }
 
@@ -547,12 +554,13 @@ impl Reconciler {
         let mut singly = 0;
         // The cache is written (and copied first, if a drift check still
         // shares it) only when something was accepted.
+        let mut planned = std::mem::take(&mut self.planned);
         if failures.len() < ops.len() {
             let table = Arc::make_mut(&mut self.actual);
             let mut i = 0;
             while i < ops.len() {
                 if let Some(end) = new_service_run(table, ops, results, i) {
-                    diff::insert_new_service(table, &ops[i..end]);
+                    diff::insert_new_service(table, &ops[i..end], &mut planned);
                     i = end;
                     continue;
                 }
