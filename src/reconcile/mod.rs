@@ -98,10 +98,10 @@ pub struct Reconciler {
     /// services. Shared with a running drift check ([`drift::Expected`]),
     /// and copied on write only if one still holds it.
     actual: Arc<Table>,
-    /// The desired services of the last plan, kept until its changes are
-    /// recorded: a new service the kernel accepted whole is moved from
-    /// here into `actual` instead of being built again (see
-    /// [`diff::insert_new_service`]).
+    /// The services the last plan adds (desired, absent from `actual`),
+    /// kept until its changes are recorded: a new service the kernel
+    /// accepted whole is moved from here into `actual` instead of being
+    /// built again (see [`diff::insert_new_service`]).
     planned: Table,
     /// The virtual servers the next plan must look at.
     dirty: Dirty,
@@ -534,6 +534,10 @@ impl Reconciler {
                 diff::diff(&desired, &self.actual, &scope)
             }
         };
+        // Only services the cache lacks can be taken whole by `applied`;
+        // when there are none, nothing is kept (a plan that changes nothing
+        // is not followed by `applied`).
+        desired.retain(|key, _| !self.actual.contains_key(key));
         self.planned = desired;
         Plan { ops, scripts }
     }

@@ -114,7 +114,6 @@ impl ProbeIndex {
         let by_check = Buckets::new(&hashes);
         let mut ids = Vec::with_capacity(all.len());
         let mut at = Vec::new();
-        let mut probe_hashes = Vec::new();
         let mut i = 0;
         for (v, vs) in config.virtual_servers.iter().enumerate() {
             for (r, rs) in vs.real_servers.iter().enumerate() {
@@ -127,7 +126,6 @@ impl ProbeIndex {
                         .unwrap_or(i);
                     let id = if first == i {
                         at.push((v, r, c));
-                        probe_hashes.push(hashes[i]);
                         at.len() - 1
                     } else {
                         ids[first] as usize
@@ -137,10 +135,27 @@ impl ProbeIndex {
                 }
             }
         }
-        let index = ProbeIndex {
-            at,
-            by_hash: Buckets::new(&probe_hashes),
+        // Every check its own probe (the usual case): the probes' buckets
+        // are the checks'.
+        let by_hash = if at.len() == all.len() {
+            by_check
+        } else {
+            // A probe's hash is its first check's: the check where its id
+            // first appears (ids appear in increasing order).
+            let mut next = 0;
+            let probe_hashes: Vec<u64> = hashes
+                .iter()
+                .zip(&ids)
+                .filter(|(_, id)| {
+                    let first = **id == next;
+                    next += u32::from(first);
+                    first
+                })
+                .map(|(hash, _)| *hash)
+                .collect();
+            Buckets::new(&probe_hashes)
         };
+        let index = ProbeIndex { at, by_hash };
         (index, ids)
     }
 
@@ -165,6 +180,7 @@ impl ProbeIndex {
     }
 
     /// The id of the probe of `check` in `config`, if it is one of its probes.
+    #[inline]
     pub fn find_check(&self, config: &Config, check: &Check) -> Option<usize> {
         if self.is_empty() {
             return None;
