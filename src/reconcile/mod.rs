@@ -460,9 +460,9 @@ impl Reconciler {
             }
             if up {
                 live_weight += i64::from(rs.weight);
-                live.push(desired::destination(rs, rs.weight));
+                live.push(desired::keyed(desired::destination(rs, rs.weight)));
             } else if rs.inhibit_on_failure {
-                dests.push(desired::destination(rs, 0));
+                dests.push(desired::keyed(desired::destination(rs, 0)));
             }
         }
         // A virtual server starts without quorum, as in keepalived: its
@@ -492,10 +492,12 @@ impl Reconciler {
             }
         }
         match (&vs.sorry_server, *quorum_up) {
-            (Some(sorry), false) => dests.push(desired::sorry_destination(sorry, 1)),
+            (Some(sorry), false) => {
+                dests.push(desired::keyed(desired::sorry_destination(sorry, 1)))
+            }
             (sorry, _) => {
                 if let Some(sorry) = sorry.as_ref().filter(|s| s.inhibit) {
-                    dests.push(desired::sorry_destination(sorry, 0));
+                    dests.push(desired::keyed(desired::sorry_destination(sorry, 0)));
                 }
                 dests.append(&mut live);
             }

@@ -59,6 +59,7 @@ impl RsProbes {
     }
 
     /// The probe ids of real server `r` of virtual server `v`.
+    #[inline]
     pub fn of(&self, v: usize, r: usize) -> impl Iterator<Item = usize> + '_ {
         let rs = self.vs_start[v] as usize + r;
         let (from, to) = (self.rs_start[rs] as usize, self.rs_start[rs + 1] as usize);
@@ -66,6 +67,7 @@ impl RsProbes {
     }
 
     /// Every probe id of virtual server `v`'s real servers.
+    #[inline]
     pub fn of_vs(&self, v: usize) -> impl Iterator<Item = usize> + '_ {
         let first = self.vs_start[v] as usize;
         let end = self
