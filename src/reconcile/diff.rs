@@ -28,13 +28,13 @@ pub fn diff(desired: &Table, actual: &Table, scope: &BTreeSet<ServiceKey>) -> Ve
                 if want_svc != have_svc {
                     ops.push(TableOp::UpdateService(want_svc.clone()));
                 }
-                for (dkey, have) in have_dests {
-                    if !want_dests.contains_key(dkey) {
+                for (have, want) in paired(have_dests, want_dests) {
+                    if want.is_none() {
                         ops.push(TableOp::RemoveDest(*key, have.key));
                     }
                 }
-                for (dkey, want) in want_dests {
-                    match have_dests.get(dkey) {
+                for (want, have) in paired(want_dests, have_dests) {
+                    match have {
                         None => ops.push(TableOp::AddDest(*key, *want)),
                         Some(have) if have != want => ops.push(TableOp::UpdateDest(*key, *want)),
                         Some(_) => {}
@@ -46,6 +46,21 @@ pub fn diff(desired: &Table, actual: &Table, scope: &BTreeSet<ServiceKey>) -> Ve
         }
     }
     ops
+}
+
+/// Each destination of `a`, in key order, with the one of `b` that has its
+/// key, if any. Both maps are sorted, so one walk along both finds every
+/// pair: a few comparisons a destination where a lookup in `b` for each
+/// would descend its tree every time.
+fn paired<'a>(
+    a: &'a BTreeMap<DestKey, Destination>,
+    b: &'a BTreeMap<DestKey, Destination>,
+) -> impl Iterator<Item = (&'a Destination, Option<&'a Destination>)> {
+    let mut b = b.iter().peekable();
+    a.iter().map(move |(key, d)| {
+        while b.next_if(|(other, _)| *other < key).is_some() {}
+        (d, b.next_if(|(other, _)| *other == key).map(|(_, d)| d))
+    })
 }
 
 /// `table` after `op` was applied successfully.
@@ -153,6 +168,26 @@ pub(super) mod tests {
             .iter()
             .map(|(s, ds)| (s.key, (s.clone(), ds.iter().map(|d| (d.key, *d)).collect())))
             .collect()
+    }
+
+    #[test]
+    fn paired_finds_each_destination_its_namesake() {
+        let map = |lasts: &[u8]| -> BTreeMap<DestKey, Destination> {
+            lasts
+                .iter()
+                .map(|l| (dest(*l, 1).key, dest(*l, *l as i32)))
+                .collect()
+        };
+        let (a, b) = (map(&[1, 3, 5, 7]), map(&[2, 3, 4, 7, 9]));
+        let got: Vec<(u8, Option<i32>)> = paired(&a, &b)
+            .map(|(d, other)| (d.weight as u8, other.map(|o| o.weight)))
+            .collect();
+        assert_eq!(got, [(1, None), (3, Some(3)), (5, None), (7, Some(7))]);
+        assert_eq!(
+            paired(&a, &map(&[])).filter(|(_, o)| o.is_some()).count(),
+            0
+        );
+        assert_eq!(paired(&map(&[]), &b).count(), 0);
     }
 
     #[test]
