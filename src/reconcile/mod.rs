@@ -8,6 +8,7 @@
 //! that cache service by service ([`drift`]) and plans again only the
 //! virtual servers whose services it found changed.
 
+pub mod carried_up;
 pub mod desired;
 pub mod diff;
 pub mod dirty;
@@ -26,6 +27,7 @@ use serde::Serialize;
 use crate::checker::ProbeSpec;
 use crate::config::{Config, FlushOnStop, Script, VirtualServer, VsAddress};
 use crate::ipvs::{IpvsError, Protocol, ServiceEntry, ServiceKey, TableOp};
+use carried_up::CarriedUp;
 use desired::Table;
 use dirty::{Dirty, Scope};
 use first_round::FirstRound;
@@ -153,7 +155,7 @@ impl Reconciler {
     fn install(&mut self, config: Config) -> Config {
         let old_probes = std::mem::take(&mut self.probes);
         let old_health = std::mem::take(&mut self.health);
-        let old_up = self.rs_up_by_ident();
+        let old_up = CarriedUp::new(&self.config, &self.rs_up);
         let (index, check_ids) = ProbeIndex::build(&config);
         let mut seen = Vec::with_capacity(index.len());
         self.health.reserve_exact(index.len());
@@ -192,29 +194,7 @@ impl Reconciler {
         let idents: std::collections::HashSet<_> =
             config.virtual_servers.iter().map(vs_ident).collect();
         self.quorum.retain(|k, _| idents.contains(k));
-        self.rs_up = config
-            .virtual_servers
-            .iter()
-            .map(|vs| {
-                let ident = vs_ident(vs);
-                vs.real_servers
-                    .iter()
-                    .map(|rs| {
-                        // Nothing to carry over at start: no lookups.
-                        if old_up.is_empty() {
-                            return None;
-                        }
-                        old_up
-                            .get(&RsIdent {
-                                vs: ident.clone(),
-                                addr: rs.addr,
-                                port: rs.port,
-                            })
-                            .copied()
-                    })
-                    .collect()
-            })
-            .collect();
+        self.rs_up = old_up.onto(&config);
         self.probes = index;
         self.health.shrink_to_fit();
         let keys: usize = self.vs_keys.iter().map(Vec::len).sum();
@@ -222,26 +202,6 @@ impl Reconciler {
         self.dirty = Dirty::new(&self.rs_probes, self.probes.len(), distinct.len() < keys);
         self.first_round = FirstRound::new(seen);
         std::mem::replace(&mut self.config, config)
-    }
-
-    /// The last known state of every real server, by identity: what a
-    /// reload carries over to the new config's positions.
-    fn rs_up_by_ident(&self) -> HashMap<RsIdent, bool> {
-        let mut out = HashMap::new();
-        for (vs, ups) in self.config.virtual_servers.iter().zip(&self.rs_up) {
-            let ident = vs_ident(vs);
-            for (rs, up) in vs.real_servers.iter().zip(ups) {
-                if let Some(up) = up {
-                    let key = RsIdent {
-                        vs: ident.clone(),
-                        addr: rs.addr,
-                        port: rs.port,
-                    };
-                    out.insert(key, *up);
-                }
-            }
-        }
-        out
     }
 
     /// The config in force.

@@ -300,6 +300,49 @@ fn probes_are_numbered_by_first_appearance_and_found_again() {
 }
 
 #[test]
+fn a_reload_carries_each_real_server_state_by_identity() {
+    let old = config(vec![
+        vs(
+            "10.0.0.1",
+            80,
+            vec![rs("192.0.2.1", 80, 1, false), rs("192.0.2.2", 80, 1, false)],
+        ),
+        vs("10.0.0.2", 80, vec![rs("192.0.2.1", 80, 1, false)]),
+        // The same identity again: its state is the one kept.
+        vs("10.0.0.2", 80, vec![rs("192.0.2.1", 80, 1, false)]),
+    ]);
+    let ups = vec![
+        vec![Some(true), Some(false)],
+        vec![Some(true)],
+        vec![Some(false)],
+    ];
+    let carried = carried_up::CarriedUp::new(&old, &ups);
+    let new = config(vec![
+        vs("10.0.0.2", 80, vec![rs("192.0.2.1", 80, 1, false)]),
+        vs(
+            "10.0.0.1",
+            80,
+            vec![
+                rs("192.0.2.3", 80, 1, false),
+                rs("192.0.2.2", 80, 1, false),
+                rs("192.0.2.1", 80, 1, false),
+            ],
+        ),
+        vs("10.0.0.3", 80, vec![rs("192.0.2.1", 80, 1, false)]),
+    ]);
+    assert_eq!(
+        carried.onto(&new),
+        vec![
+            vec![Some(false)],
+            vec![None, Some(false), Some(true)],
+            vec![None],
+        ]
+    );
+    let nothing_known = carried_up::CarriedUp::new(&old, &[vec![None, None]]);
+    assert_eq!(nothing_known.onto(&new)[1], vec![None, None, None]);
+}
+
+#[test]
 fn alpha_starts_down_unless_the_kernel_already_has_the_server() {
     let cfg = config(vec![vs(
         "10.0.0.1",
