@@ -301,45 +301,37 @@ fn probes_are_numbered_by_first_appearance_and_found_again() {
 
 #[test]
 fn a_reload_carries_each_real_server_state_by_identity() {
-    let old = config(vec![
-        vs(
-            "10.0.0.1",
-            80,
-            vec![rs("192.0.2.1", 80, 1, false), rs("192.0.2.2", 80, 1, false)],
-        ),
-        vs("10.0.0.2", 80, vec![rs("192.0.2.1", 80, 1, false)]),
-        // The same identity again: its state is the one kept.
-        vs("10.0.0.2", 80, vec![rs("192.0.2.1", 80, 1, false)]),
-    ]);
+    // 10.0.0.1:80 (192.0.2.1-3), 10.0.0.2:443 (192.0.2.1-3), and
+    // 10.0.0.2:443 again (192.0.2.1): of one identity, the later is kept.
+    let mut old = two_by_three();
+    let mut again = old.virtual_servers[1].clone();
+    again.real_servers.truncate(1);
+    old.virtual_servers.push(again);
     let ups = vec![
-        vec![Some(true), Some(false)],
-        vec![Some(true)],
+        vec![Some(true), Some(false), None],
+        vec![Some(true), Some(true), Some(false)],
         vec![Some(false)],
     ];
     let carried = carried_up::CarriedUp::new(&old, &ups);
-    let new = config(vec![
-        vs("10.0.0.2", 80, vec![rs("192.0.2.1", 80, 1, false)]),
-        vs(
-            "10.0.0.1",
-            80,
-            vec![
-                rs("192.0.2.3", 80, 1, false),
-                rs("192.0.2.2", 80, 1, false),
-                rs("192.0.2.1", 80, 1, false),
-            ],
-        ),
-        vs("10.0.0.3", 80, vec![rs("192.0.2.1", 80, 1, false)]),
-    ]);
+    // Virtual servers swapped, real servers reversed, one new of each.
+    let mut new = two_by_three();
+    new.virtual_servers.reverse();
+    for vs in &mut new.virtual_servers {
+        vs.real_servers.reverse();
+        vs.real_servers.push(rs("192.0.2.9", 80, 1, false));
+    }
+    new.virtual_servers
+        .push(vs("10.0.0.3", 80, vec![rs("192.0.2.1", 80, 1, false)]));
     assert_eq!(
         carried.onto(&new),
         vec![
-            vec![Some(false)],
-            vec![None, Some(false), Some(true)],
+            vec![Some(false), Some(true), Some(false), None],
+            vec![None, Some(false), Some(true), None],
             vec![None],
         ]
     );
     let nothing_known = carried_up::CarriedUp::new(&old, &[vec![None, None]]);
-    assert_eq!(nothing_known.onto(&new)[1], vec![None, None, None]);
+    assert_eq!(nothing_known.onto(&new)[1], vec![None; 4]);
 }
 
 #[test]
