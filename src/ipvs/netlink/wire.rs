@@ -44,7 +44,7 @@ pub struct Header {
 
 /// The largest request without strings: headers (20), a service key (48)
 /// and a whole destination (96).
-const BLOCK: usize = 164;
+pub(super) const BLOCK: usize = 164;
 
 /// Append `op` as one complete request to `out`.
 pub fn write_op(op: &TableOp, header: Header, out: &mut Vec<u8>) {
@@ -260,53 +260,4 @@ fn service(out: &mut Vec<u8>, s: &Service) {
     out.extend_from_slice(settings.bytes());
     let len = (out.len() - start) as u16;
     out[start..start + 2].copy_from_slice(&len.to_ne_bytes());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ipvs::{ForwardMethod, Protocol, Tunnel};
-
-    /// The biggest bounded request, a whole destination with its
-    /// service's key (addresses take 16 bytes in either family), fills a
-    /// [`Block`] exactly: [`BLOCK`] is neither short (a request would not
-    /// fit) nor loose.
-    #[test]
-    fn the_biggest_bounded_request_fills_a_block() {
-        let key = ServiceKey::Addr {
-            protocol: Protocol::Udp,
-            addr: "2001:db8::1".parse().unwrap(),
-            port: 53,
-        };
-        let d = Destination {
-            key: DestKey {
-                addr: "2001:db8::2".parse().unwrap(),
-                port: 53,
-            },
-            fwd: ForwardMethod::Tunnel,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0,
-            tunnel: Tunnel::default(),
-        };
-        let header = Header {
-            family: 0x22,
-            flags: 5,
-            seq: 1,
-        };
-        let mut sizes = Vec::new();
-        for op in [
-            TableOp::AddDest(key, d),
-            TableOp::UpdateDest(key, d),
-            TableOp::RemoveDest(key, d.key),
-            TableOp::RemoveService(key),
-        ] {
-            let mut out = vec![0xee; 3];
-            write_op(&op, header, &mut out);
-            let len = u32::from_ne_bytes(out[3..7].try_into().unwrap()) as usize;
-            assert_eq!(len, out.len() - 3, "{op:?}: the length covers the request");
-            sizes.push(len);
-        }
-        assert_eq!(sizes, [BLOCK, BLOCK, 20 + 48 + 4 + 36, 20 + 48]);
-    }
 }
