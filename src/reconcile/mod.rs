@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::checker::ProbeSpec;
 use crate::config::{Config, FlushOnStop, Script, VirtualServer, VsAddress};
-use crate::ipvs::{IpvsError, Protocol, ServiceEntry, ServiceKey, TableOp};
+use crate::ipvs::{DestKey, IpvsError, Protocol, ServiceEntry, ServiceKey, TableOp};
 use carried_up::CarriedUp;
 use desired::Table;
 use dirty::{Dirty, Scope};
@@ -269,14 +269,22 @@ impl Reconciler {
     /// present at weight 0 under `inhibit_on_failure` was down and starts down.
     pub fn adopt(&mut self, dump: &[ServiceEntry]) {
         self.actual = Arc::new(table_from_dump(dump, &self.owned));
-        for (v, vs) in self.config.virtual_servers.iter().enumerate() {
+        // Nothing of ours in the kernel (a first start): nothing to adopt.
+        let adoptable = if self.actual.is_empty() {
+            &[][..]
+        } else {
+            &self.config.virtual_servers[..]
+        };
+        for (v, vs) in adoptable.iter().enumerate() {
             for (r, rs) in vs.real_servers.iter().enumerate() {
+                let target = DestKey {
+                    addr: rs.addr,
+                    port: rs.port,
+                };
                 let present = self.vs_keys[v].iter().find_map(|key| {
-                    self.actual.get(key).and_then(|(_, dests)| {
-                        dests
-                            .values()
-                            .find(|d| d.key.addr == rs.addr && d.key.port == rs.port)
-                    })
+                    self.actual
+                        .get(key)
+                        .and_then(|(_, dests)| dests.get(&target))
                 });
                 if let Some(dest) = present {
                     let up = !(rs.inhibit_on_failure && dest.weight == 0 && rs.weight != 0);
