@@ -276,16 +276,18 @@ impl Reconciler {
             &self.config.virtual_servers[..]
         };
         for (v, vs) in adoptable.iter().enumerate() {
+            // The kernel's destinations of this virtual server's services,
+            // looked up once for all its real servers.
+            let present_in: Vec<_> = self.vs_keys[v]
+                .iter()
+                .filter_map(|key| self.actual.get(key).map(|(_, dests)| dests))
+                .collect();
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 let target = DestKey {
                     addr: rs.addr,
                     port: rs.port,
                 };
-                let present = self.vs_keys[v].iter().find_map(|key| {
-                    self.actual
-                        .get(key)
-                        .and_then(|(_, dests)| dests.get(&target))
-                });
+                let present = present_in.iter().find_map(|dests| dests.get(&target));
                 if let Some(dest) = present {
                     let up = !(rs.inhibit_on_failure && dest.weight == 0 && rs.weight != 0);
                     for id in self.rs_probes.of(v, r) {
