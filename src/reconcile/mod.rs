@@ -157,46 +157,34 @@ impl Reconciler {
         let old_health = std::mem::take(&mut self.health);
         let old_up = CarriedUp::new(&self.config, &self.rs_up);
         let (index, check_ids) = ProbeIndex::build(&config);
-        let mut seen = Vec::with_capacity(index.len());
-        self.health.reserve_exact(index.len());
-        let rs_count = config
-            .virtual_servers
-            .iter()
-            .map(|vs| vs.real_servers.len());
-        self.rs_probes = RsProbes::with_capacity(
-            config.virtual_servers.len(),
-            rs_count.sum(),
-            check_ids.len(),
-        );
+        self.rs_probes = RsProbes::of_config(&config, check_ids);
         self.vs_keys.clear();
-        let mut next = 0;
         for vs in &config.virtual_servers {
             let keys = desired::service_keys(&config, vs);
             self.owned.extend(keys.iter().copied());
             self.vs_keys.push(keys);
-            self.rs_probes.push_vs();
-            for rs in &vs.real_servers {
-                let rs_ids = &check_ids[next..next + rs.checks.len()];
-                next += rs.checks.len();
-                for (check, id) in rs.checks.iter().zip(rs_ids.iter().map(|id| *id as usize)) {
-                    // Ids come in order of first appearance: the next one
-                    // is a probe seen here first.
-                    if id == self.health.len() {
-                        let old = old_probes.find_check(&self.config, check);
-                        let up = old.map_or(!check.common().alpha, |old| old_health[old]);
-                        self.health.push(up);
-                        seen.push(old.is_some_and(|old| self.first_round.seen(old)));
-                    }
-                }
-                self.rs_probes.push_rs(rs_ids.iter().map(|id| *id as usize));
-            }
+        }
+        // Each probe's health: what it was under the old config, else what
+        // `alpha` says; and whether it has given a verdict yet.
+        let mut seen = Vec::with_capacity(index.len());
+        self.health = Vec::with_capacity(index.len());
+        let reloading = !old_probes.is_empty();
+        for id in 0..index.len() {
+            let check = index.check(&config, id);
+            let old = if reloading {
+                old_probes.find_check(&self.config, check)
+            } else {
+                None
+            };
+            self.health
+                .push(old.map_or(!check.common().alpha, |old| old_health[old]));
+            seen.push(old.is_some_and(|old| self.first_round.seen(old)));
         }
         let idents: std::collections::HashSet<_> =
             config.virtual_servers.iter().map(vs_ident).collect();
         self.quorum.retain(|k, _| idents.contains(k));
         self.rs_up = old_up.onto(&config);
         self.probes = index;
-        self.health.shrink_to_fit();
         let keys: usize = self.vs_keys.iter().map(Vec::len).sum();
         let distinct: BTreeSet<&ServiceKey> = self.vs_keys.iter().flatten().collect();
         self.dirty = Dirty::new(&self.rs_probes, self.probes.len(), distinct.len() < keys);

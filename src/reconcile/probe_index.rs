@@ -145,6 +145,11 @@ impl ProbeIndex {
         self.at.is_empty()
     }
 
+    /// The check of probe `id` in `config` (the config the index was built from).
+    pub fn check<'c>(&self, config: &'c Config, id: usize) -> &'c Arc<Check> {
+        check_at(config, self.at[id])
+    }
+
     /// The spec of probe `id` in `config` (the config the index was built from).
     pub fn spec(&self, config: &Config, id: usize) -> ProbeSpec {
         ProbeSpec::shared(check_at(config, self.at[id]))

@@ -34,15 +34,30 @@ impl RsProbes {
         }
     }
 
-    /// Empty, with room for `vs` virtual servers, `rs` real servers and
-    /// `ids` probe ids in all.
-    pub fn with_capacity(vs: usize, rs: usize, ids: usize) -> Self {
-        let mut rs_start = Vec::with_capacity(rs + 1);
+    /// The probe ids of `config`'s real servers, from `ids`: the probe id
+    /// of each check of the config, in config order (as
+    /// [`super::probe_index::ProbeIndex::build`] gives them). The list is
+    /// kept as it is; only where each real server's ids start is added.
+    pub fn of_config(config: &crate::config::Config, ids: Vec<u32>) -> Self {
+        let rs_count = config
+            .virtual_servers
+            .iter()
+            .map(|vs| vs.real_servers.len());
+        let mut rs_start = Vec::with_capacity(rs_count.sum::<usize>() + 1);
+        let mut vs_start = Vec::with_capacity(config.virtual_servers.len());
+        let mut at = 0;
         rs_start.push(0);
+        for vs in &config.virtual_servers {
+            vs_start.push(index(rs_start.len() - 1));
+            for rs in &vs.real_servers {
+                at += rs.checks.len();
+                rs_start.push(index(at));
+            }
+        }
         RsProbes {
-            ids: Vec::with_capacity(ids),
+            ids,
             rs_start,
-            vs_start: Vec::with_capacity(vs),
+            vs_start,
         }
     }
 
