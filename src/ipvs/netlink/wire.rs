@@ -20,7 +20,7 @@
 //! Every request but a service's has a bounded size (no strings: at most
 //! 164 bytes, a destination's), so it is laid out in a [`Block`] on
 //! the stack, whose offsets the compiler works out at build time, then
-//! copied into the buffer in one go: about a hundred instructions a
+//! copied into the buffer in one go: under two hundred instructions a
 //! destination instead of a thousand for attribute-by-attribute appends,
 //! each checking the buffer's room. A service (with its scheduler's and
 //! persistence engine's names, of any length) is appended to the buffer
