@@ -27,6 +27,22 @@ pub fn repacked(table: Table) -> Table {
         .collect()
 }
 
+/// A destination with its key, as a map entry.
+pub fn keyed(d: Destination) -> (DestKey, Destination) {
+    (d.key, d)
+}
+
+/// The destinations of one service, keyed, from a list of entries in which
+/// a later one replaces an earlier one with the same key (as inserting
+/// them one by one would). Built at once from the sorted list (in place:
+/// the list is already of entries), the map costs half of what inserting
+/// 20,000 destinations one by one does, and its nodes are full. The list
+/// is usually in key order already (real servers written in address
+/// order), which the sort notices in one pass.
+pub fn dest_map(list: Vec<(DestKey, Destination)>) -> BTreeMap<DestKey, Destination> {
+    BTreeMap::from_iter(list)
+}
+
 /// The kernel's persistence netmask when none is configured (`/32`, or 128 for IPv6).
 pub fn default_netmask(family: Family) -> u32 {
     match family {
@@ -166,6 +182,20 @@ pub fn tunnel(method: ForwardMethod, opts: Option<crate::config::TunnelOptions>)
 mod tests {
     use super::*;
     use crate::ipvs::Protocol;
+    use crate::reconcile::diff::tests::dest;
+
+    #[test]
+    fn a_dest_map_is_what_inserting_one_by_one_gives() {
+        // Out of key order, with a key given twice: the later one wins.
+        let list = vec![dest(9, 1), dest(2, 0), dest(5, 1), dest(2, 7), dest(1, 1)];
+        let mut one_by_one = BTreeMap::new();
+        for d in &list {
+            one_by_one.insert(d.key, *d);
+        }
+        let at_once = dest_map(list.into_iter().map(keyed).collect());
+        assert_eq!(at_once, one_by_one);
+        assert_eq!(at_once[&dest(2, 0).key].weight, 7);
+    }
 
     #[test]
     fn repacking_keeps_every_entry() {

@@ -1,15 +1,23 @@
 //! The fewest operations that turn one table into another.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::desired::Table;
-use crate::ipvs::{ServiceKey, TableOp};
+use crate::ipvs::{DestKey, Destination, Service, ServiceKey, TableOp};
 
 /// The operations that make `actual` equal `desired` for the services in
 /// `scope` (the services lvsd owns). Services outside `scope` are never
 /// touched. Unchanged services and destinations cost nothing.
 pub fn diff(desired: &Table, actual: &Table, scope: &BTreeSet<ServiceKey>) -> Vec<TableOp> {
-    let mut ops = Vec::new();
+    // Room for every new service's changes at once: a start adds 20,000
+    // destinations, and a list grown by doubling copies them over and over.
+    let added = scope
+        .iter()
+        .filter(|key| !actual.contains_key(key))
+        .filter_map(|key| desired.get(key))
+        .map(|(_, dests)| 1 + dests.len())
+        .sum();
+    let mut ops = Vec::with_capacity(added);
     for key in scope {
         match (desired.get(key), actual.get(key)) {
             (Some((service, dests)), None) => {
@@ -20,13 +28,13 @@ pub fn diff(desired: &Table, actual: &Table, scope: &BTreeSet<ServiceKey>) -> Ve
                 if want_svc != have_svc {
                     ops.push(TableOp::UpdateService(want_svc.clone()));
                 }
-                for (dkey, have) in have_dests {
-                    if !want_dests.contains_key(dkey) {
+                for (have, want) in paired(have_dests, want_dests) {
+                    if want.is_none() {
                         ops.push(TableOp::RemoveDest(*key, have.key));
                     }
                 }
-                for (dkey, want) in want_dests {
-                    match have_dests.get(dkey) {
+                for (want, have) in paired(want_dests, have_dests) {
+                    match have {
                         None => ops.push(TableOp::AddDest(*key, *want)),
                         Some(have) if have != want => ops.push(TableOp::UpdateDest(*key, *want)),
                         Some(_) => {}
@@ -38,6 +46,21 @@ pub fn diff(desired: &Table, actual: &Table, scope: &BTreeSet<ServiceKey>) -> Ve
         }
     }
     ops
+}
+
+/// Each destination of `a`, in key order, with the one of `b` that has its
+/// key, if any. Both maps are sorted, so one walk along both finds every
+/// pair: a few comparisons a destination where a lookup in `b` for each
+/// would descend its tree every time.
+fn paired<'a>(
+    a: &'a BTreeMap<DestKey, Destination>,
+    b: &'a BTreeMap<DestKey, Destination>,
+) -> impl Iterator<Item = (&'a Destination, Option<&'a Destination>)> {
+    let mut b = b.iter().peekable();
+    a.iter().map(move |(key, d)| {
+        while b.next_if(|(other, _)| *other < key).is_some() {}
+        (d, b.next_if(|(other, _)| *other == key).map(|(_, d)| d))
+    })
 }
 
 /// `table` after `op` was applied successfully.
@@ -66,13 +89,32 @@ pub fn apply_to(table: &mut Table, op: &TableOp) {
 }
 
 /// `table` after `run` was applied successfully: the `AddService` of a
-/// service `table` lacks, then only `AddDest`s of that service. Its map is
-/// built from all of them at once (sorted, then filled node by node), which
-/// costs a third of inserting them one by one and leaves the nodes full.
-pub fn insert_new_service(table: &mut Table, run: &[TableOp]) {
+/// service `table` lacks, then only `AddDest`s of that service.
+///
+/// Its map is usually in `planned` (the desired table the run came from,
+/// see [`super::Reconciler::plan`]): when that entry is exactly the run
+/// (same service, same destinations), it is moved over, which costs a
+/// comparison a destination. Otherwise the map is built from the run at
+/// once (sorted, then filled node by node), which costs a third of
+/// inserting the destinations one by one and leaves the nodes full.
+pub fn insert_new_service(table: &mut Table, run: &[TableOp], planned: &mut Table) {
     let Some((TableOp::AddService(service), adds)) = run.split_first() else {
         return;
     };
+    let is_run = |(want, dests): &(Service, BTreeMap<DestKey, Destination>)| {
+        want == service
+            && dests.len() == adds.len()
+            && dests
+                .values()
+                .zip(adds)
+                .all(|(d, op)| matches!(op, TableOp::AddDest(_, a) if a == d))
+    };
+    if let Some(entry) = planned.remove(&service.key) {
+        if is_run(&entry) {
+            table.insert(service.key, entry);
+            return;
+        }
+    }
     let dests = adds
         .iter()
         .filter_map(|op| match op {
@@ -126,6 +168,26 @@ pub(super) mod tests {
             .iter()
             .map(|(s, ds)| (s.key, (s.clone(), ds.iter().map(|d| (d.key, *d)).collect())))
             .collect()
+    }
+
+    #[test]
+    fn paired_finds_each_destination_its_namesake() {
+        let map = |lasts: &[u8]| -> BTreeMap<DestKey, Destination> {
+            lasts
+                .iter()
+                .map(|l| (dest(*l, 1).key, dest(*l, *l as i32)))
+                .collect()
+        };
+        let (a, b) = (map(&[1, 3, 5, 7]), map(&[2, 3, 4, 7, 9]));
+        let got: Vec<(u8, Option<i32>)> = paired(&a, &b)
+            .map(|(d, other)| (d.weight as u8, other.map(|o| o.weight)))
+            .collect();
+        assert_eq!(got, [(1, None), (3, Some(3)), (5, None), (7, Some(7))]);
+        assert_eq!(
+            paired(&a, &map(&[])).filter(|(_, o)| o.is_some()).count(),
+            0
+        );
+        assert_eq!(paired(&map(&[]), &b).count(), 0);
     }
 
     #[test]
@@ -198,8 +260,40 @@ pub(super) mod tests {
         for op in &run {
             apply_to(&mut one_by_one, op);
         }
-        insert_new_service(&mut at_once, &run);
+        insert_new_service(&mut at_once, &run, &mut Table::new());
         assert_eq!(at_once, one_by_one);
         assert_eq!(at_once[&svc(80).key].1.len(), 3);
+    }
+
+    #[test]
+    fn a_planned_service_is_taken_only_when_it_is_exactly_the_run() {
+        let key = svc(80).key;
+        let run = vec![
+            TableOp::AddService(svc(80)),
+            TableOp::AddDest(key, dest(1, 1)),
+            TableOp::AddDest(key, dest(2, 3)),
+        ];
+        let mut want = Table::new();
+        for op in &run {
+            apply_to(&mut want, op);
+        }
+        let mut other_scheduler = svc(80);
+        other_scheduler.scheduler = "rr".into();
+        let plans = [
+            // Exactly the run: taken.
+            table(&[(svc(80), vec![dest(1, 1), dest(2, 3)])]),
+            // Another weight, one more destination, one fewer (a run cut
+            // short by a refusal), another service: built from the run.
+            table(&[(svc(80), vec![dest(1, 1), dest(2, 4)])]),
+            table(&[(svc(80), vec![dest(1, 1), dest(2, 3), dest(3, 1)])]),
+            table(&[(svc(80), vec![dest(1, 1)])]),
+            table(&[(other_scheduler, vec![dest(1, 1), dest(2, 3)])]),
+        ];
+        for mut planned in plans {
+            let mut got = Table::new();
+            insert_new_service(&mut got, &run, &mut planned);
+            assert_eq!(got, want);
+            assert!(planned.is_empty());
+        }
     }
 }

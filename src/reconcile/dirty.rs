@@ -45,34 +45,11 @@ impl Dirty {
     /// `always_all` when two virtual servers share a service.
     pub fn new(rs_probes: &RsProbes, probe_count: usize, always_all: bool) -> Self {
         let vs_count = rs_probes.vs_count();
-        // Counting sort of (probe, virtual server) pairs by probe; a probe
-        // serving several real servers of one virtual server counts once.
-        let mut counts = vec![0u32; probe_count + 1];
-        let mut last = vec![u32::MAX; probe_count];
-        for v in 0..vs_count {
-            for id in rs_probes.of_vs(v) {
-                if last[id] != v as u32 {
-                    last[id] = v as u32;
-                    counts[id + 1] += 1;
-                }
-            }
-        }
-        for i in 1..counts.len() {
-            counts[i] += counts[i - 1];
-        }
-        let starts = counts;
-        let mut fill = starts.clone();
-        let mut users = vec![0u32; starts.last().copied().unwrap_or(0) as usize];
-        last.fill(u32::MAX);
-        for v in 0..vs_count {
-            for id in rs_probes.of_vs(v) {
-                if last[id] != v as u32 {
-                    last[id] = v as u32;
-                    users[fill[id] as usize] = v as u32;
-                    fill[id] += 1;
-                }
-            }
-        }
+        let (users, starts) = if rs_probes.all().eq(0..probe_count) {
+            one_each(rs_probes, probe_count)
+        } else {
+            by_counting(rs_probes, probe_count)
+        };
         Dirty {
             all: true,
             always_all,
@@ -82,7 +59,6 @@ impl Dirty {
             starts,
         }
     }
-
     /// Probe `id`'s health changed: mark the virtual servers it serves.
     pub fn probe(&mut self, id: usize) {
         if self.all {
@@ -126,6 +102,53 @@ impl Dirty {
     }
 }
 
+/// `(users, starts)` when every probe serves exactly one real server and
+/// ids follow the config (a start with no check shared): probe `id`'s
+/// virtual server is the one its real server is in, and each probe has
+/// one user. One walk, where counting takes two.
+fn one_each(rs_probes: &RsProbes, probe_count: usize) -> (Vec<u32>, Vec<u32>) {
+    let mut users = Vec::with_capacity(probe_count);
+    for v in 0..rs_probes.vs_count() {
+        users.extend(rs_probes.of_vs(v).map(|_| v as u32));
+    }
+    let starts = (0..=users.len() as u32).collect();
+    (users, starts)
+}
+
+/// `(users, starts)` in general: a counting sort of (probe, virtual
+/// server) pairs by probe; a probe serving several real servers of one
+/// virtual server counts once.
+fn by_counting(rs_probes: &RsProbes, probe_count: usize) -> (Vec<u32>, Vec<u32>) {
+    let vs_count = rs_probes.vs_count();
+    let mut counts = vec![0u32; probe_count + 1];
+    let mut last = vec![u32::MAX; probe_count];
+    for v in 0..vs_count {
+        for id in rs_probes.of_vs(v) {
+            if last[id] != v as u32 {
+                last[id] = v as u32;
+                counts[id + 1] += 1;
+            }
+        }
+    }
+    for i in 1..counts.len() {
+        counts[i] += counts[i - 1];
+    }
+    let starts = counts;
+    let mut fill = starts.clone();
+    let mut users = vec![0u32; starts.last().copied().unwrap_or(0) as usize];
+    last.fill(u32::MAX);
+    for v in 0..vs_count {
+        for id in rs_probes.of_vs(v) {
+            if last[id] != v as u32 {
+                last[id] = v as u32;
+                users[fill[id] as usize] = v as u32;
+                fill[id] += 1;
+            }
+        }
+    }
+    (users, starts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +179,26 @@ mod tests {
         assert_eq!(d.take(), Scope::Some(vec![0, 1]));
         d.probe(7);
         assert_eq!(d.take(), Scope::Some(vec![]), "unknown probes mark nothing");
+    }
+
+    #[test]
+    fn one_probe_each_in_config_order_gives_what_counting_gives() {
+        // Virtual server 0: probes [0], [1]; 1: none; 2: [2], [3].
+        let mut p = RsProbes::new();
+        p.push_vs();
+        p.push_rs([0]);
+        p.push_rs([1]);
+        p.push_vs();
+        p.push_vs();
+        p.push_rs([2]);
+        p.push_rs([3]);
+        assert!(p.all().eq(0..4));
+        assert_eq!(one_each(&p, 4), by_counting(&p, 4));
+        let mut d = Dirty::new(&p, 4, false);
+        d.take();
+        d.probe(3);
+        d.probe(1);
+        assert_eq!(d.take(), Scope::Some(vec![0, 2]));
     }
 
     #[test]

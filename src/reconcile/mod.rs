@@ -8,6 +8,7 @@
 //! that cache service by service ([`drift`]) and plans again only the
 //! virtual servers whose services it found changed.
 
+pub mod carried_up;
 pub mod desired;
 pub mod diff;
 pub mod dirty;
@@ -17,7 +18,7 @@ pub mod probe_index;
 pub mod quorum;
 pub mod rs_probes;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -25,7 +26,8 @@ use serde::Serialize;
 
 use crate::checker::ProbeSpec;
 use crate::config::{Config, FlushOnStop, Script, VirtualServer, VsAddress};
-use crate::ipvs::{IpvsError, Protocol, ServiceEntry, ServiceKey, TableOp};
+use crate::ipvs::{DestKey, IpvsError, Protocol, ServiceEntry, ServiceKey, TableOp};
+use carried_up::CarriedUp;
 use desired::Table;
 use dirty::{Dirty, Scope};
 use first_round::FirstRound;
@@ -98,6 +100,11 @@ pub struct Reconciler {
     /// services. Shared with a running drift check ([`drift::Expected`]),
     /// and copied on write only if one still holds it.
     actual: Arc<Table>,
+    /// The services the last plan adds (desired, absent from `actual`),
+    /// kept until its changes are recorded: a new service the kernel
+    /// accepted whole is moved from here into `actual` instead of being
+    /// built again (see [`diff::insert_new_service`]).
+    planned: Table,
     /// The virtual servers the next plan must look at.
     dirty: Dirty,
     /// Which probes have given a verdict yet.
@@ -134,6 +141,7 @@ impl Reconciler {
             rs_up: Vec::new(),
             owned: BTreeSet::new(),
             actual: Arc::default(),
+            planned: Table::new(),
             dirty: Dirty::default(),
             first_round: FirstRound::default(),
         };
@@ -147,82 +155,41 @@ impl Reconciler {
     fn install(&mut self, config: Config) -> Config {
         let old_probes = std::mem::take(&mut self.probes);
         let old_health = std::mem::take(&mut self.health);
-        let mut seen = Vec::new();
-        let old_up = self.rs_up_by_ident();
-        let mut index = probe_index::Builder::default();
-        self.rs_probes = RsProbes::new();
+        let old_up = CarriedUp::new(&self.config, &self.rs_up);
+        let (index, check_ids) = ProbeIndex::build(&config);
+        self.rs_probes = RsProbes::of_config(&config, check_ids);
         self.vs_keys.clear();
-        for (v, vs) in config.virtual_servers.iter().enumerate() {
+        for vs in &config.virtual_servers {
             let keys = desired::service_keys(&config, vs);
             self.owned.extend(keys.iter().copied());
             self.vs_keys.push(keys);
-            self.rs_probes.push_vs();
-            for (r, rs) in vs.real_servers.iter().enumerate() {
-                let mut ids = Vec::with_capacity(rs.checks.len());
-                for (c, check) in rs.checks.iter().enumerate() {
-                    let spec = ProbeSpec::shared(check);
-                    let (id, new) = index.add(&config, (v, r, c), &spec);
-                    if new {
-                        let old = old_probes.find(&self.config, &spec);
-                        let up = old.map_or(!check.common().alpha, |old| old_health[old]);
-                        self.health.push(up);
-                        seen.push(old.is_some_and(|old| self.first_round.seen(old)));
-                    }
-                    ids.push(id);
-                }
-                self.rs_probes.push_rs(ids);
-            }
         }
-        self.rs_probes.shrink_to_fit();
+        // Each probe's health: what it was under the old config, else what
+        // `alpha` says; and whether it has given a verdict yet.
+        let mut seen = Vec::with_capacity(index.len());
+        self.health = Vec::with_capacity(index.len());
+        let reloading = !old_probes.is_empty();
+        for id in 0..index.len() {
+            let check = index.check(&config, id);
+            let old = if reloading {
+                old_probes.find_check(&self.config, check)
+            } else {
+                None
+            };
+            self.health
+                .push(old.map_or(!check.common().alpha, |old| old_health[old]));
+            seen.push(old.is_some_and(|old| self.first_round.seen(old)));
+        }
         let idents: std::collections::HashSet<_> =
             config.virtual_servers.iter().map(vs_ident).collect();
         self.quorum.retain(|k, _| idents.contains(k));
-        self.rs_up = config
-            .virtual_servers
-            .iter()
-            .map(|vs| {
-                let ident = vs_ident(vs);
-                vs.real_servers
-                    .iter()
-                    .map(|rs| {
-                        old_up
-                            .get(&RsIdent {
-                                vs: ident.clone(),
-                                addr: rs.addr,
-                                port: rs.port,
-                            })
-                            .copied()
-                    })
-                    .collect()
-            })
-            .collect();
-        self.probes = index.finish();
-        self.health.shrink_to_fit();
+        self.rs_up = old_up.onto(&config);
+        self.probes = index;
         let keys: usize = self.vs_keys.iter().map(Vec::len).sum();
         let distinct: BTreeSet<&ServiceKey> = self.vs_keys.iter().flatten().collect();
         self.dirty = Dirty::new(&self.rs_probes, self.probes.len(), distinct.len() < keys);
         self.first_round = FirstRound::new(seen);
         std::mem::replace(&mut self.config, config)
-    }
-
-    /// The last known state of every real server, by identity: what a
-    /// reload carries over to the new config's positions.
-    fn rs_up_by_ident(&self) -> HashMap<RsIdent, bool> {
-        let mut out = HashMap::new();
-        for (vs, ups) in self.config.virtual_servers.iter().zip(&self.rs_up) {
-            let ident = vs_ident(vs);
-            for (rs, up) in vs.real_servers.iter().zip(ups) {
-                if let Some(up) = up {
-                    let key = RsIdent {
-                        vs: ident.clone(),
-                        addr: rs.addr,
-                        port: rs.port,
-                    };
-                    out.insert(key, *up);
-                }
-            }
-        }
-        out
     }
 
     /// The config in force.
@@ -290,15 +257,25 @@ impl Reconciler {
     /// present at weight 0 under `inhibit_on_failure` was down and starts down.
     pub fn adopt(&mut self, dump: &[ServiceEntry]) {
         self.actual = Arc::new(table_from_dump(dump, &self.owned));
-        for (v, vs) in self.config.virtual_servers.iter().enumerate() {
+        // Nothing of ours in the kernel (a first start): nothing to adopt.
+        let adoptable = if self.actual.is_empty() {
+            &[][..]
+        } else {
+            &self.config.virtual_servers[..]
+        };
+        for (v, vs) in adoptable.iter().enumerate() {
+            // The kernel's destinations of this virtual server's services,
+            // looked up once for all its real servers.
+            let present_in: Vec<_> = self.vs_keys[v]
+                .iter()
+                .filter_map(|key| self.actual.get(key).map(|(_, dests)| dests))
+                .collect();
             for (r, rs) in vs.real_servers.iter().enumerate() {
-                let present = self.vs_keys[v].iter().find_map(|key| {
-                    self.actual.get(key).and_then(|(_, dests)| {
-                        dests
-                            .values()
-                            .find(|d| d.key.addr == rs.addr && d.key.port == rs.port)
-                    })
-                });
+                let target = DestKey {
+                    addr: rs.addr,
+                    port: rs.port,
+                };
+                let present = present_in.iter().find_map(|dests| dests.get(&target));
                 if let Some(dest) = present {
                     let up = !(rs.inhibit_on_failure && dest.weight == 0 && rs.weight != 0);
                     for id in self.rs_probes.of(v, r) {
@@ -415,9 +392,13 @@ impl Reconciler {
             return;
         };
         let ident = vs_ident(vs);
-        let mut dests = BTreeMap::new();
+        // The destinations in the order a map built insert by insert would
+        // take them (a later one replaces an earlier one with the same
+        // key), gathered first and then made a map at once (see
+        // `desired::dest_map`).
+        let mut dests = Vec::with_capacity(vs.real_servers.len() + 1);
         let mut live_weight: i64 = 0;
-        let mut live = Vec::new();
+        let mut live = Vec::with_capacity(vs.real_servers.len());
         for (r, rs) in vs.real_servers.iter().enumerate() {
             let up = self.rs_probes.of(v, r).all(|id| self.health[id]);
             let before = self.rs_up[v][r].replace(up);
@@ -437,10 +418,9 @@ impl Reconciler {
             }
             if up {
                 live_weight += i64::from(rs.weight);
-                live.push(desired::destination(rs, rs.weight));
+                live.push(desired::keyed(desired::destination(rs, rs.weight)));
             } else if rs.inhibit_on_failure {
-                let d = desired::destination(rs, 0);
-                dests.insert(d.key, d);
+                dests.push(desired::keyed(desired::destination(rs, 0)));
             }
         }
         // A virtual server starts without quorum, as in keepalived: its
@@ -471,19 +451,16 @@ impl Reconciler {
         }
         match (&vs.sorry_server, *quorum_up) {
             (Some(sorry), false) => {
-                let d = desired::sorry_destination(sorry, 1);
-                dests.insert(d.key, d);
+                dests.push(desired::keyed(desired::sorry_destination(sorry, 1)))
             }
             (sorry, _) => {
                 if let Some(sorry) = sorry.as_ref().filter(|s| s.inhibit) {
-                    let d = desired::sorry_destination(sorry, 0);
-                    dests.insert(d.key, d);
+                    dests.push(desired::keyed(desired::sorry_destination(sorry, 0)));
                 }
-                for d in live {
-                    dests.insert(d.key, d);
-                }
+                dests.append(&mut live);
             }
         }
+        let dests = desired::dest_map(dests);
         // One service per virtual server unless it is a group: the last
         // key takes the destinations, the others get copies.
         if let Some((last, others)) = self.vs_keys[v].split_last() {
@@ -517,6 +494,11 @@ impl Reconciler {
                 diff::diff(&desired, &self.actual, &scope)
             }
         };
+        // Only services the cache lacks can be taken whole by `applied`;
+        // when there are none, nothing is kept (a plan that changes nothing
+        // is not followed by `applied`).
+        desired.retain(|key, _| !self.actual.contains_key(key));
+        self.planned = desired;
         Plan { ops, scripts }
     }
 
@@ -536,12 +518,13 @@ impl Reconciler {
         let mut singly = 0;
         // The cache is written (and copied first, if a drift check still
         // shares it) only when something was accepted.
+        let mut planned = std::mem::take(&mut self.planned);
         if failures.len() < ops.len() {
             let table = Arc::make_mut(&mut self.actual);
             let mut i = 0;
             while i < ops.len() {
                 if let Some(end) = new_service_run(table, ops, results, i) {
-                    diff::insert_new_service(table, &ops[i..end]);
+                    diff::insert_new_service(table, &ops[i..end], &mut planned);
                     i = end;
                     continue;
                 }

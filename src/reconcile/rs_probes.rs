@@ -34,6 +34,33 @@ impl RsProbes {
         }
     }
 
+    /// The probe ids of `config`'s real servers, from `ids`: the probe id
+    /// of each check of the config, in config order (as
+    /// [`super::probe_index::ProbeIndex::build`] gives them). The list is
+    /// kept as it is; only where each real server's ids start is added.
+    pub fn of_config(config: &crate::config::Config, ids: Vec<u32>) -> Self {
+        let rs_count = config
+            .virtual_servers
+            .iter()
+            .map(|vs| vs.real_servers.len());
+        let mut rs_start = Vec::with_capacity(rs_count.sum::<usize>() + 1);
+        let mut vs_start = Vec::with_capacity(config.virtual_servers.len());
+        let mut at = 0;
+        rs_start.push(0);
+        for vs in &config.virtual_servers {
+            vs_start.push(index(rs_start.len() - 1));
+            for rs in &vs.real_servers {
+                at += rs.checks.len();
+                rs_start.push(index(at));
+            }
+        }
+        RsProbes {
+            ids,
+            rs_start,
+            vs_start,
+        }
+    }
+
     /// Start the next virtual server's real servers.
     pub fn push_vs(&mut self) {
         self.vs_start.push(index(self.rs_start.len() - 1));
@@ -46,14 +73,8 @@ impl RsProbes {
         self.rs_start.push(index(self.ids.len()));
     }
 
-    /// Drop the spare capacity of a finished list.
-    pub fn shrink_to_fit(&mut self) {
-        self.ids.shrink_to_fit();
-        self.rs_start.shrink_to_fit();
-        self.vs_start.shrink_to_fit();
-    }
-
     /// The probe ids of real server `r` of virtual server `v`.
+    #[inline]
     pub fn of(&self, v: usize, r: usize) -> impl Iterator<Item = usize> + '_ {
         let rs = self.vs_start[v] as usize + r;
         let (from, to) = (self.rs_start[rs] as usize, self.rs_start[rs + 1] as usize);
@@ -61,6 +82,7 @@ impl RsProbes {
     }
 
     /// Every probe id of virtual server `v`'s real servers.
+    #[inline]
     pub fn of_vs(&self, v: usize) -> impl Iterator<Item = usize> + '_ {
         let first = self.vs_start[v] as usize;
         let end = self

@@ -258,6 +258,83 @@ fn one_probe_serves_every_virtual_server_that_lists_the_target() {
 }
 
 #[test]
+fn probes_are_numbered_by_first_appearance_and_found_again() {
+    // Targets A B A C B over three virtual servers, with many more
+    // distinct ones after them (so that hash buckets are shared).
+    let mut tail: Vec<RealServer> = (1..=200)
+        .map(|i| rs(&format!("198.51.100.{i}"), 80, 1, false))
+        .collect();
+    tail.push(rs("192.0.2.1", 80, 1, false));
+    let cfg = config(vec![
+        vs(
+            "10.0.0.1",
+            80,
+            vec![rs("192.0.2.1", 80, 1, false), rs("192.0.2.2", 80, 1, false)],
+        ),
+        vs(
+            "10.0.0.2",
+            80,
+            vec![rs("192.0.2.1", 80, 1, false), rs("192.0.2.3", 80, 1, false)],
+        ),
+        vs("10.0.0.3", 80, vec![rs("192.0.2.2", 80, 1, false)]),
+        vs("10.0.0.4", 80, tail),
+    ]);
+    let mut r = Reconciler::new(cfg);
+    let specs: Vec<ProbeSpec> = r.probes().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(specs.len(), 203);
+    assert_eq!(
+        specs[..3],
+        [
+            spec("192.0.2.1", 80),
+            spec("192.0.2.2", 80),
+            spec("192.0.2.3", 80)
+        ]
+    );
+    assert_eq!(specs[3], spec("198.51.100.1", 80));
+    assert_eq!(r.probe_fanout()[..4], [3, 2, 1, 1]);
+    for s in &specs {
+        assert!(r.set_health(s, false), "{s:?} not found");
+    }
+    assert_eq!(r.probes_up(), 0);
+    assert!(!r.set_health(&spec("192.0.2.9", 80), true));
+}
+
+#[test]
+fn a_reload_carries_each_real_server_state_by_identity() {
+    // 10.0.0.1:80 (192.0.2.1-3), 10.0.0.2:443 (192.0.2.1-3), and
+    // 10.0.0.2:443 again (192.0.2.1): of one identity, the later is kept.
+    let mut old = two_by_three();
+    let mut again = old.virtual_servers[1].clone();
+    again.real_servers.truncate(1);
+    old.virtual_servers.push(again);
+    let ups = vec![
+        vec![Some(true), Some(false), None],
+        vec![Some(true), Some(true), Some(false)],
+        vec![Some(false)],
+    ];
+    let carried = carried_up::CarriedUp::new(&old, &ups);
+    // Virtual servers swapped, real servers reversed, one new of each.
+    let mut new = two_by_three();
+    new.virtual_servers.reverse();
+    for vs in &mut new.virtual_servers {
+        vs.real_servers.reverse();
+        vs.real_servers.push(rs("192.0.2.9", 80, 1, false));
+    }
+    new.virtual_servers
+        .push(vs("10.0.0.3", 80, vec![rs("192.0.2.1", 80, 1, false)]));
+    assert_eq!(
+        carried.onto(&new),
+        vec![
+            vec![Some(false), Some(true), Some(false), None],
+            vec![None, Some(false), Some(true), None],
+            vec![None],
+        ]
+    );
+    let nothing_known = carried_up::CarriedUp::new(&old, &[vec![None, None]]);
+    assert_eq!(nothing_known.onto(&new)[1], vec![None; 4]);
+}
+
+#[test]
 fn alpha_starts_down_unless_the_kernel_already_has_the_server() {
     let cfg = config(vec![vs(
         "10.0.0.1",

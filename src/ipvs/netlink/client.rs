@@ -12,7 +12,6 @@
 //! is ever dropped for lack of room; nothing is lost however many changes a
 //! batch carries.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use super::attrs::{self, Counters};
@@ -73,19 +72,25 @@ impl NetlinkTable {
         let mut buf = Vec::with_capacity(MAX_DATAGRAM + 4096);
         while msgs.peek().is_some() {
             buf.clear();
-            let mut index: HashMap<u32, usize> = HashMap::new();
+            // The window's requests take consecutive sequence numbers (the
+            // socket numbers each request it frames, one more each time):
+            // a reply's request is its number's offset from the first's.
             let base = results.len();
-            let mut last = 0;
-            while index.len() < self.window && buf.len() < MAX_DATAGRAM {
+            let (mut first, mut last, mut count) = (0u32, 0u32, 0usize);
+            while count < self.window && buf.len() < MAX_DATAGRAM {
                 let Some(m) = msgs.next() else { break };
                 // This request closes the window (and wants the ack) if the
                 // window is full, the datagram nearly so (a request is well
                 // under 2 KB), or no request follows.
-                let closes = index.len() + 1 == self.window
+                let closes = count + 1 == self.window
                     || buf.len() >= MAX_DATAGRAM - 2048
                     || msgs.peek().is_none();
                 last = self.socket.encode_request(m, closes, &mut buf);
-                index.insert(last, base + index.len());
+                if count == 0 {
+                    first = last;
+                }
+                debug_assert_eq!(last, first.wrapping_add(count as u32));
+                count += 1;
                 results.push(Ok(()));
                 if closes {
                     break;
@@ -111,8 +116,9 @@ impl NetlinkTable {
                     }
                 };
                 for (seq, reply) in replies {
-                    if let (Some(&i), Reply::Ack(r)) = (index.get(&seq), reply) {
-                        results[i] = r.map_err(errno_error);
+                    let offset = seq.wrapping_sub(first) as usize;
+                    if let (true, Reply::Ack(r)) = (offset < count, reply) {
+                        results[base + offset] = r.map_err(errno_error);
                         if seq == last {
                             break 'window;
                         }

@@ -7,7 +7,7 @@ use netlink_packet_generic::GenlMessage;
 
 use super::attrs::{parse_dest, parse_service, Counters};
 use super::message::{IpvsMessage, View};
-use super::wire::{write_op, Header};
+use super::wire::{write_op, Header, BLOCK};
 use crate::ipvs::*;
 
 /// One attribute: `struct nlattr` (len, type) + payload + padding to 4.
@@ -103,13 +103,9 @@ fn new_service_is_encoded_as_the_uapi_says() {
     assert_eq!(encode_op(&TableOp::AddService(service), 0x22, 7), want);
 }
 
-#[test]
-fn fwmark_and_dest_requests_are_encoded_as_the_uapi_says() {
-    let key = ServiceKey::Fwmark {
-        family: Family::Inet6,
-        mark: 9,
-    };
-    let dest = Destination {
+/// 10.1.1.1:443, tunnelled (GUE to port 6080), with every field set.
+fn tunnel_dest() -> Destination {
+    Destination {
         key: DestKey {
             addr: "10.1.1.1".parse().unwrap(),
             port: 443,
@@ -123,7 +119,16 @@ fn fwmark_and_dest_requests_are_encoded_as_the_uapi_says() {
             port: 6080,
             flags: 1,
         },
+    }
+}
+
+#[test]
+fn fwmark_and_dest_requests_are_encoded_as_the_uapi_says() {
+    let key = ServiceKey::Fwmark {
+        family: Family::Inet6,
+        mark: 9,
     };
+    let dest = tunnel_dest();
     let svc = [nla(1, &10u16.to_ne_bytes()), nla(5, &9u32.to_ne_bytes())].concat();
     let d = [
         nla(11, &2u16.to_ne_bytes()),
@@ -386,4 +391,41 @@ fn truncated_replies_are_errors_not_panics() {
         NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(&nlmsg(0x22, 2, 3, 99, &[]))
             .is_err()
     );
+}
+
+/// The biggest bounded request, a whole destination with its service's
+/// address key (addresses take 16 bytes in either family), fills a wire
+/// block exactly: [`BLOCK`] is neither short (a request would not fit)
+/// nor loose. Every request states its own length.
+#[test]
+fn the_biggest_bounded_request_fills_a_block() {
+    let key = ServiceKey::Addr {
+        protocol: Protocol::Udp,
+        addr: "2001:db8::1".parse().unwrap(),
+        port: 53,
+    };
+    let d = tunnel_dest();
+    let mut sizes = Vec::new();
+    for op in [
+        TableOp::AddDest(key, d),
+        TableOp::UpdateDest(key, d),
+        TableOp::RemoveDest(key, d.key),
+        TableOp::RemoveService(key),
+    ] {
+        let mut out = vec![0xee; 3];
+        let flags = NLM_F_REQUEST;
+        write_op(
+            &op,
+            Header {
+                family: 0x22,
+                flags,
+                seq: 1,
+            },
+            &mut out,
+        );
+        let len = u32::from_ne_bytes(out[3..7].try_into().unwrap()) as usize;
+        assert_eq!(len, out.len() - 3, "{op:?}: the length covers the request");
+        sizes.push(len);
+    }
+    assert_eq!(sizes, [BLOCK, BLOCK, 20 + 48 + 4 + 36, 20 + 48]);
 }
