@@ -59,6 +59,7 @@ impl Dirty {
             starts,
         }
     }
+
     /// Probe `id`'s health changed: mark the virtual servers it serves.
     pub fn probe(&mut self, id: usize) {
         if self.all {
