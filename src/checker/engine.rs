@@ -28,10 +28,12 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::driver::{lock, Driver, Shared, WAKE};
 use super::lag::LagHistogram;
-use super::probe;
 use super::probe_table::ProbeTable;
 use super::schedule::HealthState;
+use super::{misc, probe};
 use super::{HealthEvent, ProbeResult, ProbeSpec};
+use crate::config::Check;
+use crate::script_policy::ScriptPolicy;
 
 /// A probe's state, as the state dump shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,6 +86,7 @@ impl Engine {
             table: Mutex::new(ProbeTable::default()),
             waker,
             lag: LagHistogram::default(),
+            script_policy: Mutex::new(ScriptPolicy::default()),
         });
         let driver = Driver::new(poll, Arc::clone(&shared), events.clone(), runtime);
         let prober = std::thread::Builder::new()
@@ -109,6 +112,7 @@ impl Engine {
     /// health its target had (not `true` blindly), so a reload never flaps.
     pub fn set_probes(&mut self, specs: impl IntoIterator<Item = (ProbeSpec, bool)>) {
         let mut unsupported = Vec::new();
+        let mut with_user = Vec::new();
         {
             let mut table = lock(&self.shared.table);
             let changes = table.set(specs, Instant::now());
@@ -117,6 +121,11 @@ impl Engine {
                     continue;
                 };
                 if slot.supported {
+                    if let Check::Misc(misc) = &*slot.spec.check {
+                        if misc.user.is_some() {
+                            with_user.push(Arc::clone(&slot.spec));
+                        }
+                    }
                     continue;
                 }
                 // Unsupported kinds are up from the start: one event, one
@@ -137,6 +146,7 @@ impl Engine {
                 });
             }
         }
+        misc::warn_unknown_users(with_user.iter().map(|spec| &*spec.check));
         for event in unsupported {
             let keyword = event.probe.check.keyword();
             if self.warned.insert(keyword) {
@@ -148,6 +158,18 @@ impl Engine {
         if let Err(e) = self.shared.waker.wake() {
             tracing::error!(error = %e, "cannot wake the prober thread");
         }
+    }
+
+    /// Sets who runs `MISC_CHECK` commands: global_defs' `script_user` and
+    /// `enable_script_security` (a check's own `user` still comes first).
+    /// The default is lvsd's own user, unchecked. Attempts that start from
+    /// now on use it; a running one finishes as it began.
+    pub fn set_script_policy(&self, policy: ScriptPolicy) {
+        *self
+            .shared
+            .script_policy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
     }
 
     /// Every probe's state, in no particular order.
@@ -203,7 +225,7 @@ impl Drop for Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Check, CheckCommon, OtherCheck};
+    use crate::config::{CheckCommon, OtherCheck};
     use tokio::sync::mpsc::unbounded_channel;
 
     fn common() -> CheckCommon {
