@@ -28,11 +28,10 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::driver::{lock, Driver, Shared, WAKE};
 use super::lag::LagHistogram;
+use super::probe;
 use super::probe_table::ProbeTable;
 use super::schedule::HealthState;
-use super::{misc, probe};
 use super::{HealthEvent, ProbeResult, ProbeSpec};
-use crate::config::Check;
 use crate::script_policy::ScriptPolicy;
 
 /// A probe's state, as the state dump shows it.
@@ -112,7 +111,6 @@ impl Engine {
     /// health its target had (not `true` blindly), so a reload never flaps.
     pub fn set_probes(&mut self, specs: impl IntoIterator<Item = (ProbeSpec, bool)>) {
         let mut unsupported = Vec::new();
-        let mut with_user = Vec::new();
         {
             let mut table = lock(&self.shared.table);
             let changes = table.set(specs, Instant::now());
@@ -121,11 +119,6 @@ impl Engine {
                     continue;
                 };
                 if slot.supported {
-                    if let Check::Misc(misc) = &*slot.spec.check {
-                        if misc.user.is_some() {
-                            with_user.push(Arc::clone(&slot.spec));
-                        }
-                    }
                     continue;
                 }
                 // Unsupported kinds are up from the start: one event, one
@@ -146,7 +139,6 @@ impl Engine {
                 });
             }
         }
-        misc::warn_unknown_users(with_user.iter().map(|spec| &*spec.check));
         for event in unsupported {
             let keyword = event.probe.check.keyword();
             if self.warned.insert(keyword) {
@@ -225,7 +217,7 @@ impl Drop for Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CheckCommon, OtherCheck};
+    use crate::config::{Check, CheckCommon, OtherCheck};
     use tokio::sync::mpsc::unbounded_channel;
 
     fn common() -> CheckCommon {

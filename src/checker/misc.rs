@@ -12,9 +12,10 @@
 //!   `script_user`, else as lvsd's own user; with `enable_script_security`,
 //!   a command that would run as root from a path others can write is
 //!   refused (see [`crate::script_policy`]). A refused command, or an unknown
-//!   user or group, is a failed probe whose reason says why.
+//!   user or group, is a failed probe whose reason says why; the user is
+//!   looked up at each run, so an account created later is picked up (the
+//!   config load already warns, at the `user` line, when it is missing).
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::Stdio;
 
@@ -22,37 +23,13 @@ use tokio::process::Command;
 use tokio::time::timeout;
 
 use super::probe::seconds;
-use crate::config::{Check, MiscCheck};
-use crate::script_policy::{lookup_user, AccountError, RunAs, ScriptPolicy};
+use crate::config::MiscCheck;
+use crate::script_policy::{AccountError, RunAs, ScriptPolicy};
 
 /// Who runs the check's command under `policy`: its own `user` first.
 pub fn run_as(check: &MiscCheck, policy: &ScriptPolicy) -> Result<Option<RunAs>, AccountError> {
     let own = check.user.as_deref();
     policy.run_as(own.map(|(user, group)| (user.as_str(), group.as_deref())))
-}
-
-/// Warns, once per user and group, about every `MISC_CHECK` among `checks`
-/// whose `user` does not exist (naming where it was written). The probe
-/// itself then fails at each attempt with the same reason, so an account
-/// created later is picked up without a reload.
-pub fn warn_unknown_users<'a>(checks: impl Iterator<Item = &'a Check>) {
-    let mut warned = HashSet::new();
-    for check in checks {
-        let Check::Misc(misc) = check else { continue };
-        let Some(user) = misc.user.as_deref() else {
-            continue;
-        };
-        if !warned.insert(user) {
-            continue;
-        }
-        if let Err(e) = lookup_user(&user.0, user.1.as_deref()) {
-            tracing::warn!(
-                check = "MISC_CHECK",
-                at = %misc.common.location,
-                "MISC_CHECK user: {e}; the check will fail until it exists"
-            );
-        }
-    }
 }
 
 /// Runs the check's command once under `policy`: (up?, reason).
