@@ -10,6 +10,7 @@
 //! - [`reconcile`]: desired table = f(config, health), diffed against the kernel.
 //! - [`ipvs`]: the IPVS table, over generic netlink or in memory.
 //! - [`daemon`]: start, reload, drift repair, stop.
+//! - [`script_policy`]: who runs scripts and checks, and which may not run.
 
 pub mod checker;
 pub mod config;
@@ -17,3 +18,4 @@ pub mod daemon;
 pub mod fx_hash;
 pub mod ipvs;
 pub mod reconcile;
+pub mod script_policy;

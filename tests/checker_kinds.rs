@@ -1,4 +1,5 @@
-//! HTTP_GET and MISC_CHECK probes on loopback (no root needed).
+//! HTTP_GET and MISC_CHECK probes on loopback (no root needed, except to run
+//! a MISC_CHECK as another user).
 
 mod checker_support;
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 use checker_support::tcp_check;
 use lvsd::checker::probe;
 use lvsd::config::{Check, HttpCheck, MiscCheck, Url};
+use lvsd::script_policy::{lookup_user, RunAs, ScriptPolicy};
 
 /// A loopback HTTP server answering every request with `answer`, after
 /// reading the request head; it closes first, like HTTP/1.0 servers do.
@@ -82,12 +84,16 @@ async fn http_get_to_a_closed_port_fails() {
 }
 
 fn misc(path: &str, timeout_ms: Option<u64>, dynamic: bool) -> Check {
+    misc_as(path, timeout_ms, dynamic, None)
+}
+
+fn misc_as(path: &str, timeout_ms: Option<u64>, dynamic: bool, user: Option<&str>) -> Check {
     Check::Misc(Box::new(MiscCheck {
         common: tcp_check("127.0.0.1", 1),
         path: path.into(),
         timeout: timeout_ms.map(Duration::from_millis),
         dynamic,
-        user: None,
+        user: user.map(|u| Box::new((u.to_string(), None))),
     }))
 }
 
@@ -126,4 +132,136 @@ async fn misc_dynamic_exit_codes() {
     assert!(!probe::attempt(&misc(&script(1), None, true)).await.ok);
     // Without misc_dynamic, any non-zero exit is down.
     assert!(!probe::attempt(&misc(&script(5), None, false)).await.ok);
+}
+
+/// Whether this test may change users (root); panics under CI when not.
+fn can_switch_users() -> bool {
+    let root = unsafe { libc::geteuid() } == 0;
+    checker_support::can_run(root, "needs root (to run a MISC_CHECK as `nobody`)")
+}
+
+/// A script `name` with `body` in a fresh directory of mode `dir_mode`, the
+/// script itself root's and 0755.
+fn script_in(dir_mode: u32, name: &str, body: &str) -> (tempfile::TempDir, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(dir_mode)).unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = path.display().to_string();
+    (dir, path)
+}
+
+/// Exits 0 only as `nobody` (uid 65534) with no supplementary group left.
+const IS_NOBODY: &str = r#"[ "$(id -u)" = 65534 ] && [ "$(id -G)" = "$(id -g)" ]"#;
+
+fn nobody() -> Option<RunAs> {
+    Some(lookup_user("nobody", None).unwrap())
+}
+
+#[tokio::test]
+async fn misc_check_runs_as_its_user_else_script_user() {
+    if !can_switch_users() {
+        return;
+    }
+    let (_dir, script) = script_in(0o755, "is_nobody.sh", IS_NOBODY);
+    let as_lvsd = ScriptPolicy::default();
+    let down = probe::attempt_with(&misc(&script, None, false), &as_lvsd).await;
+    assert!(!down.ok && down.reason == "exit status 1", "{down:?}");
+    let own = misc_as(&script, None, false, Some("nobody"));
+    let up = probe::attempt_with(&own, &as_lvsd).await;
+    assert!(up.ok, "{up:?}");
+
+    // script_user applies to checks without a user of their own...
+    let script_user_nobody = ScriptPolicy {
+        user: nobody(),
+        secure: false,
+    };
+    let up = probe::attempt_with(&misc(&script, None, false), &script_user_nobody).await;
+    assert!(up.ok, "{up:?}");
+    // ...and a check's user beats script_user.
+    let script_user_root = ScriptPolicy {
+        user: Some(RunAs { uid: 0, gid: 0 }),
+        secure: false,
+    };
+    assert!(
+        !probe::attempt_with(&misc(&script, None, false), &script_user_root)
+            .await
+            .ok
+    );
+    assert!(probe::attempt_with(&own, &script_user_root).await.ok);
+
+    let unknown = misc_as(&script, None, false, Some("no-such-user-lvsd"));
+    let down = probe::attempt_with(&unknown, &script_user_nobody).await;
+    assert!(!down.ok, "{down:?}");
+    assert_eq!(
+        down.reason,
+        r#"MISC_CHECK user: no user "no-such-user-lvsd""#
+    );
+}
+
+#[tokio::test]
+async fn enable_script_security_refuses_root_runs_of_writable_scripts() {
+    if !can_switch_users() {
+        return;
+    }
+    // A world-writable directory without the sticky bit: anyone may
+    // replace the script.
+    let (dir, script) = script_in(0o777, "check.sh", "exit 0");
+    let secure = ScriptPolicy {
+        user: None,
+        secure: true,
+    };
+    let refused = probe::attempt_with(&misc(&script, None, false), &secure).await;
+    assert!(!refused.ok, "{refused:?}");
+    assert_eq!(
+        refused.reason,
+        format!(
+            "enable_script_security: {} is writable by a non-root user",
+            dir.path().display()
+        )
+    );
+    // Not as root: keepalived refuses only root runs.
+    let own = misc_as(&script, None, false, Some("nobody"));
+    let up = probe::attempt_with(&own, &secure).await;
+    assert!(up.ok, "{up:?}");
+    let as_nobody = ScriptPolicy {
+        user: nobody(),
+        secure: true,
+    };
+    assert!(
+        probe::attempt_with(&misc(&script, None, false), &as_nobody)
+            .await
+            .ok
+    );
+    // Without enable_script_security, root runs it.
+    assert!(probe::attempt(&misc(&script, None, false)).await.ok);
+
+    // Root's own script in root's own directory is fine as root.
+    let (_safe_dir, safe) = script_in(0o755, "check.sh", "exit 0");
+    let up = probe::attempt_with(&misc(&safe, None, false), &secure).await;
+    assert!(up.ok, "{up:?}");
+}
+
+#[tokio::test]
+async fn the_engine_runs_misc_checks_under_its_script_policy() {
+    if !can_switch_users() {
+        return;
+    }
+    let (_dir, script) = script_in(0o755, "is_nobody.sh", IS_NOBODY);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut engine = lvsd::checker::Engine::new(tx).unwrap();
+    engine.set_script_policy(ScriptPolicy {
+        user: nobody(),
+        secure: false,
+    });
+    let spec = lvsd::checker::ProbeSpec::new(&misc(&script, None, false));
+    engine.set_probes(vec![(spec, false)]);
+    let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a verdict within 10 s")
+        .expect("the engine runs");
+    assert!(event.result.ok, "{:?}", event.result);
+    engine.set_probes(Vec::new());
 }

@@ -52,6 +52,7 @@ use super::probe_table::{ProbeTable, Slot};
 use super::schedule::{Step, Timing};
 use super::{probe, tcp, HealthEvent, ProbeResult, ProbeSpec};
 use crate::config::{Check, CloseMode};
+use crate::script_policy::ScriptPolicy;
 
 /// The token of the waker: set_probes, Drop and tokio's results use it.
 pub(super) const WAKE: Token = Token(usize::MAX);
@@ -65,6 +66,20 @@ pub(super) struct Shared {
     pub waker: mio::Waker,
     /// How late probes start.
     pub lag: LagHistogram,
+    /// Who runs `MISC_CHECK` commands (`script_user`,
+    /// `enable_script_security`); each attempt reads it as it starts.
+    pub script_policy: Mutex<ScriptPolicy>,
+}
+
+impl Shared {
+    /// The script policy as it is now.
+    pub fn script_policy(&self) -> ScriptPolicy {
+        // A Copy value behind the lock: never half-written, even if poisoned.
+        *self
+            .script_policy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 pub(super) fn lock(table: &Mutex<ProbeTable>) -> MutexGuard<'_, ProbeTable> {
@@ -459,8 +474,9 @@ impl Driver {
     fn dispatch(&self, owner: Owner, spec: Arc<ProbeSpec>) {
         let done = self.done_tx.clone();
         let shared = Arc::clone(&self.shared);
+        let policy = self.shared.script_policy();
         self.runtime.spawn(async move {
-            let result = probe::attempt(&spec.check).await;
+            let result = probe::attempt_with(&spec.check, &policy).await;
             // Gone only when the engine stopped.
             if done.send(Done { owner, result }).is_ok() {
                 let _ = shared.waker.wake();

@@ -32,6 +32,7 @@ use super::probe;
 use super::probe_table::ProbeTable;
 use super::schedule::HealthState;
 use super::{HealthEvent, ProbeResult, ProbeSpec};
+use crate::script_policy::ScriptPolicy;
 
 /// A probe's state, as the state dump shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,6 +85,7 @@ impl Engine {
             table: Mutex::new(ProbeTable::default()),
             waker,
             lag: LagHistogram::default(),
+            script_policy: Mutex::new(ScriptPolicy::default()),
         });
         let driver = Driver::new(poll, Arc::clone(&shared), events.clone(), runtime);
         let prober = std::thread::Builder::new()
@@ -148,6 +150,18 @@ impl Engine {
         if let Err(e) = self.shared.waker.wake() {
             tracing::error!(error = %e, "cannot wake the prober thread");
         }
+    }
+
+    /// Sets who runs `MISC_CHECK` commands: global_defs' `script_user` and
+    /// `enable_script_security` (a check's own `user` still comes first).
+    /// The default is lvsd's own user, unchecked. Attempts that start from
+    /// now on use it; a running one finishes as it began.
+    pub fn set_script_policy(&self, policy: ScriptPolicy) {
+        *self
+            .shared
+            .script_policy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
     }
 
     /// Every probe's state, in no particular order.

@@ -8,8 +8,15 @@
 //! - Exit 0 is up, anything else down. With `misc_dynamic`, keepalived reads
 //!   1 as down and 2–255 as up with weight `code - 2`: lvsd reports those up
 //!   and says the weight in the reason, but does not change weights yet.
-//! - Not done yet: `user` (the command runs as lvsd's own user).
+//! - The command runs as the check's `user USER [GROUP]`, else as
+//!   `script_user`, else as lvsd's own user; with `enable_script_security`,
+//!   a command that would run as root from a path others can write is
+//!   refused (see [`crate::script_policy`]). A refused command, or an unknown
+//!   user or group, is a failed probe whose reason says why; the user is
+//!   looked up at each run, so an account created later is picked up (the
+//!   config load already warns, at the `user` line, when it is missing).
 
+use std::path::Path;
 use std::process::Stdio;
 
 use tokio::process::Command;
@@ -17,15 +24,34 @@ use tokio::time::timeout;
 
 use super::probe::seconds;
 use crate::config::MiscCheck;
+use crate::script_policy::{AccountError, RunAs, ScriptPolicy};
 
-/// Runs the check's command once: (up?, reason).
-pub async fn run(check: &MiscCheck) -> (bool, String) {
+/// Who runs the check's command under `policy`: its own `user` first.
+pub fn run_as(check: &MiscCheck, policy: &ScriptPolicy) -> Result<Option<RunAs>, AccountError> {
+    let own = check.user.as_deref();
+    policy.run_as(own.map(|(user, group)| (user.as_str(), group.as_deref())))
+}
+
+/// Runs the check's command once under `policy`: (up?, reason).
+pub async fn run(check: &MiscCheck, policy: &ScriptPolicy) -> (bool, String) {
     let mut words = check.path.split_whitespace();
     let Some(program) = words.next() else {
         return (false, "misc_path is empty".into());
     };
+    let ids = match run_as(check, policy) {
+        Ok(ids) => ids,
+        Err(e) => return (false, format!("MISC_CHECK user: {e}")),
+    };
+    if let Some(refusal) = policy.refusal(ids, Path::new(program)) {
+        return (false, refusal);
+    }
     let limit = check.timeout.unwrap_or(check.common.delay_loop.duration());
-    let child = Command::new(program)
+    let mut command = Command::new(program);
+    if let Some(ids) = ids {
+        // As root, std also drops the supplementary groups before setuid.
+        command.uid(ids.uid).gid(ids.gid);
+    }
+    let child = command
         .args(words)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

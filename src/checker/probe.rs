@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use super::{http, misc, ProbeResult};
 use crate::config::Check;
+use crate::script_policy::ScriptPolicy;
 
 /// Whether lvsd probes this kind of check (otherwise it is reported up).
 pub fn is_supported(check: &Check) -> bool {
@@ -36,9 +37,17 @@ pub fn target(check: &Check) -> String {
 }
 
 /// Runs one probe of an `HTTP_GET` or `MISC_CHECK` check, never longer than
-/// its time limit. `TCP_CHECK` runs on the prober thread, not here, and
-/// unsupported kinds pass: both are answered without probing.
+/// its time limit, with the default [`ScriptPolicy`] (no `script_user`, no
+/// `enable_script_security`). See [`attempt_with`].
 pub async fn attempt(check: &Check) -> ProbeResult {
+    attempt_with(check, &ScriptPolicy::default()).await
+}
+
+/// Runs one probe of an `HTTP_GET` or `MISC_CHECK` check, never longer than
+/// its time limit; a `MISC_CHECK` command runs under `policy`. `TCP_CHECK`
+/// runs on the prober thread, not here, and unsupported kinds pass: both are
+/// answered without probing.
+pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
     let started = Instant::now();
     match check {
         Check::Http(http_check) if !http_check.tls => {
@@ -46,7 +55,7 @@ pub async fn attempt(check: &Check) -> ProbeResult {
             result(ok, reason, started)
         }
         Check::Misc(misc_check) => {
-            let (ok, reason) = misc::run(misc_check).await;
+            let (ok, reason) = misc::run(misc_check, policy).await;
             result(ok, reason, started)
         }
         Check::Tcp(_) => result(

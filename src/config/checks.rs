@@ -17,6 +17,7 @@ use super::{
     values, Binding, Check, CheckCommon, CloseMode, HttpCheck, Location, MiscCheck, OtherCheck,
     TcpCheck, Timer, Url,
 };
+use crate::script_policy::AccountError;
 
 /// The connection settings of one checker (or one SMTP `host`).
 #[derive(Debug, Clone, Default)]
@@ -279,7 +280,23 @@ impl Typer<'_> {
             SpecificKw::MiscDynamic => r.extra().misc_dynamic = true,
             SpecificKw::User => {
                 if let Some(u) = self.string_arg(tree, node, "a user name") {
-                    r.extra().user = Some((u, tree.args(node).get(1).map(|t| t.text.to_string())));
+                    let args = tree.args(node);
+                    let group = args.get(1).map(|t| t.text.to_string());
+                    // Like keepalived, say at load time that the account is
+                    // missing; the probe fails with the same reason.
+                    if let Err(e) = crate::script_policy::lookup_user(&u, group.as_deref()) {
+                        let at = match e {
+                            AccountError::NoGroup(_) => args.get(1),
+                            _ => args.first(),
+                        };
+                        if let Some(at) = at {
+                            self.warning(
+                                at,
+                                format!("MISC_CHECK user: {e}: the check fails until it exists"),
+                            );
+                        }
+                    }
+                    r.extra().user = Some((u, group));
                 }
             }
             SpecificKw::MinReplyLength | SpecificKw::MaxReplyLength | SpecificKw::Weight => {

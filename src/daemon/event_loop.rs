@@ -174,6 +174,7 @@ impl Daemon {
         tracing::debug!(probes = reconciler.probe_count(), "start: config indexed");
         let (tx, events) = unbounded_channel();
         let engine = Engine::new(tx)?;
+        engine.set_script_policy(policy);
         let suspended = suspended_now(reconciler.config());
         for v in &suspended {
             if let Some(vs) = reconciler.config().virtual_servers.get(*v) {
@@ -331,7 +332,7 @@ impl Daemon {
                 run.script.command.clone(),
                 run.event,
                 run.subject.clone(),
-                self.policy.clone(),
+                self.policy,
             );
         }
     }
@@ -415,6 +416,7 @@ impl Daemon {
                     let (user_ms, system_ms, minflt) = spent();
                     tracing::debug!(user_ms, system_ms, minflt, "reload: config read");
                     self.policy = policy;
+                    self.engine.set_script_policy(policy);
                     let old = self.reconciler.config().global.clone();
                     let new = config.global.clone();
                     with_table(&self.table, move |t| {
@@ -518,7 +520,7 @@ impl Daemon {
         self.engine.set_probes(Vec::new());
         let omega = self.reconciler.omega_scripts();
         let finals = omega.iter().map(|run| {
-            let policy = self.policy.clone();
+            let policy = self.policy;
             async move {
                 if let Err(e) = scripts::run(&run.script.command, &policy).await {
                     tracing::error!(script = ?run.script.command, event = %run.event, error = %e, "omega script failed");

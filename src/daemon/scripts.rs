@@ -4,64 +4,18 @@
 //! script never delays a probe. Its line is split into words (quotes group
 //! words, as keepalived does) and executed directly; only a line that needs a
 //! shell (a pipe, a redirection, `$`, `;`, `&&`...) goes through `/bin/sh -c`.
-//! Scripts run as `script_user` when set, and `enable_script_security`
-//! refuses, when running as root, a script that a non-root user could change.
+//! Who runs them, and when `enable_script_security` refuses one, is
+//! [`crate::script_policy`]'s rule (here: `script_user`, else lvsd's user).
 
-use std::ffi::CString;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
 use tokio::process::Command;
 
+pub use crate::script_policy::{insecure_reason, ScriptPolicy};
+
 /// How long a script may run before it is killed.
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Who runs scripts, and how strictly they are checked.
-#[derive(Debug, Clone, Default)]
-pub struct ScriptPolicy {
-    /// uid/gid from `script_user`, or None for this process's own.
-    pub user: Option<(u32, u32)>,
-    /// `enable_script_security`.
-    pub secure: bool,
-}
-
-impl ScriptPolicy {
-    /// The policy `global_defs` asks for; an unknown user is an error.
-    pub fn from_config(global: &crate::config::GlobalDefs) -> Result<Self, String> {
-        let user = match &global.script_user {
-            Some((user, group)) => Some(lookup_user(user, group.as_deref())?),
-            None => None,
-        };
-        Ok(ScriptPolicy {
-            user,
-            secure: global.enable_script_security,
-        })
-    }
-}
-
-fn lookup_user(user: &str, group: Option<&str>) -> Result<(u32, u32), String> {
-    let name = CString::new(user).map_err(|_| format!("bad user name {user:?}"))?;
-    // SAFETY: getpwnam returns a pointer to static storage or null; we copy
-    // the two ids out at once, on the one thread that looks users up.
-    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
-    if pw.is_null() {
-        return Err(format!("script_user: no user {user:?}"));
-    }
-    // SAFETY: checked non-null above.
-    let (uid, mut gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
-    if let Some(group) = group {
-        let gname = CString::new(group).map_err(|_| format!("bad group name {group:?}"))?;
-        // SAFETY: as above, for getgrnam.
-        let gr = unsafe { libc::getgrnam(gname.as_ptr()) };
-        if gr.is_null() {
-            return Err(format!("script_user: no group {group:?}"));
-        }
-        // SAFETY: checked non-null above.
-        gid = unsafe { (*gr).gr_gid };
-    }
-    Ok((uid, gid))
-}
 
 /// Whether `line` needs a shell to mean what it says.
 pub fn needs_shell(line: &str) -> bool {
@@ -100,26 +54,6 @@ pub fn split_words(line: &str) -> Vec<String> {
     words
 }
 
-/// Why a script may not run under `enable_script_security`: it, or a
-/// directory above it, is writable by someone other than root.
-pub fn insecure_reason(program: &Path) -> Option<String> {
-    let mut path = Some(program);
-    while let Some(p) = path {
-        if let Ok(meta) = std::fs::metadata(p) {
-            let mode = meta.mode();
-            let sticky_dir = meta.is_dir() && mode & 0o1000 != 0;
-            if meta.uid() != 0
-                || (mode & 0o002 != 0 && !sticky_dir)
-                || (mode & 0o020 != 0 && meta.gid() != 0)
-            {
-                return Some(format!("{} is writable by a non-root user", p.display()));
-            }
-        }
-        path = p.parent();
-    }
-    None
-}
-
 /// Start `line` on its own task; the outcome is logged.
 pub fn spawn(line: String, event: &'static str, subject: String, policy: ScriptPolicy) {
     tokio::spawn(async move {
@@ -143,14 +77,8 @@ pub async fn run(line: &str, policy: &ScriptPolicy) -> Result<std::process::Exit
     let Some(program) = words.first() else {
         return Err("empty script line".into());
     };
-    let running_as_root = policy.user.map(|(uid, _)| uid == 0).unwrap_or_else(|| {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
-    });
-    if policy.secure && running_as_root {
-        if let Some(reason) = insecure_reason(Path::new(program)) {
-            return Err(format!("enable_script_security: {reason}"));
-        }
+    if let Some(refusal) = policy.refusal(policy.user, Path::new(program)) {
+        return Err(refusal);
     }
     let mut cmd = if needs_shell(line) {
         let mut c = Command::new("/bin/sh");
@@ -161,8 +89,9 @@ pub async fn run(line: &str, policy: &ScriptPolicy) -> Result<std::process::Exit
         c.args(&words[1..]);
         c
     };
-    if let Some((uid, gid)) = policy.user {
-        cmd.uid(uid).gid(gid);
+    if let Some(ids) = policy.user {
+        // As root, std also drops the supplementary groups before setuid.
+        cmd.uid(ids.uid).gid(ids.gid);
     }
     cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
@@ -205,15 +134,5 @@ mod tests {
         assert!(run("/nonexistent/script", &ScriptPolicy::default())
             .await
             .is_err());
-    }
-
-    #[test]
-    fn world_writable_scripts_are_insecure() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("s.sh");
-        std::fs::write(&script, "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(insecure_reason(&script).is_some());
     }
 }

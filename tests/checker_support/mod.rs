@@ -40,15 +40,19 @@ pub const MARK: u32 = 0x7;
 pub fn can_use_netns() -> bool {
     let root = unsafe { libc::geteuid() } == 0;
     let ip = Command::new("ip").arg("-V").output().is_ok();
-    if root && ip {
-        return true;
-    }
-    let why = "needs root and iproute2 (`ip netns`)";
-    if std::env::var("CI").as_deref() == Ok("true") {
+    can_run(root && ip, "needs root and iproute2 (`ip netns`)")
+}
+
+/// Returns `ok`; when false, first prints "skipped: `why`", or panics with
+/// `why` under CI (a test must not pass there without running).
+pub fn can_run(ok: bool, why: &str) -> bool {
+    if !ok && std::env::var("CI").as_deref() == Ok("true") {
         panic!("cannot run under CI: {why}");
     }
-    eprintln!("skipped: {why}");
-    false
+    if !ok {
+        eprintln!("skipped: {why}");
+    }
+    ok
 }
 
 fn ip(args: &[&str]) {

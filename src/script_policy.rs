@@ -1,0 +1,313 @@
+//! Who runs a script, and whether it may run at all.
+//!
+//! keepalived runs every script it starts (`MISC_CHECK` commands, notify and
+//! quorum scripts) under one rule, which lvsd follows:
+//!
+//! ```text
+//!   the check's own `user USER [GROUP]`     (MISC_CHECK only)
+//!     else global_defs `script_user USER [GROUP]`
+//!       else lvsd's own user
+//! ```
+//!
+//! Without a group, the user's primary group is used. With
+//! `enable_script_security`, a script that would run as **root** is refused
+//! when the script, or any directory above it, could be changed by someone
+//! other than root: running it would hand root to that someone. Scripts run
+//! as another user are not checked (they cannot gain more than that user has).
+//!
+//! Users and groups are looked up with `getpwnam_r`/`getgrnam_r`, which are
+//! safe to call from any thread, so a probe on a tokio task may resolve its
+//! own `user` (the plain `getpwnam` shares one static buffer between threads).
+
+use std::ffi::{c_char, CString};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// A user or group that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// No such user in the password database.
+    #[error("no user {0:?}")]
+    NoUser(String),
+    /// No such group in the group database.
+    #[error("no group {0:?}")]
+    NoGroup(String),
+    /// A name that cannot be a C string (it holds a NUL byte).
+    #[error("bad name {0:?}")]
+    BadName(String),
+    /// The lookup itself failed (NSS unreachable, I/O error...).
+    #[error("cannot look up {name:?}: {reason}")]
+    Lookup {
+        /// The user or group name.
+        name: String,
+        /// The system's error.
+        reason: String,
+    },
+}
+
+/// The ids a script runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAs {
+    /// User id.
+    pub uid: u32,
+    /// Group id (supplementary groups are dropped when lvsd is root).
+    pub gid: u32,
+}
+
+/// The global part of the rule: `script_user` and `enable_script_security`.
+///
+/// Small and `Copy`: every script run carries its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScriptPolicy {
+    /// uid/gid from `script_user`, or None for this process's own.
+    pub user: Option<RunAs>,
+    /// `enable_script_security`.
+    pub secure: bool,
+}
+
+impl ScriptPolicy {
+    /// The policy `global_defs` asks for; an unknown user is an error.
+    pub fn from_config(global: &crate::config::GlobalDefs) -> Result<Self, String> {
+        let user = match &global.script_user {
+            Some((user, group)) => {
+                Some(lookup_user(user, group.as_deref()).map_err(|e| format!("script_user: {e}"))?)
+            }
+            None => None,
+        };
+        Ok(ScriptPolicy {
+            user,
+            secure: global.enable_script_security,
+        })
+    }
+
+    /// Who runs a script whose own setting is `own` (a `MISC_CHECK`'s
+    /// `user USER [GROUP]`): that user if given, else `script_user`, else
+    /// None (this process's own user).
+    pub fn run_as(&self, own: Option<(&str, Option<&str>)>) -> Result<Option<RunAs>, AccountError> {
+        match own {
+            Some((user, group)) => lookup_user(user, group).map(Some),
+            None => Ok(self.user),
+        }
+    }
+
+    /// Why `program` may not run as `run_as` (None: this process's user)
+    /// under this policy, or None if it may.
+    pub fn refusal(&self, run_as: Option<RunAs>, program: &Path) -> Option<String> {
+        if !self.secure || !runs_as_root(run_as) {
+            return None;
+        }
+        insecure_reason(program).map(|reason| format!("enable_script_security: {reason}"))
+    }
+}
+
+/// Whether a script run as `run_as` (None: this process's user) is root.
+pub fn runs_as_root(run_as: Option<RunAs>) -> bool {
+    match run_as {
+        Some(ids) => ids.uid == 0,
+        // SAFETY: geteuid has no preconditions.
+        None => unsafe { libc::geteuid() == 0 },
+    }
+}
+
+/// Why a script may not run as root under `enable_script_security`: it, or a
+/// directory above it, is writable by someone other than root. A directory
+/// with the sticky bit (like `/tmp`) is fine: others may add files there but
+/// not replace root's.
+pub fn insecure_reason(program: &Path) -> Option<String> {
+    let mut path = Some(program);
+    while let Some(p) = path {
+        if let Ok(meta) = std::fs::metadata(p) {
+            let mode = meta.mode();
+            let sticky_dir = meta.is_dir() && mode & 0o1000 != 0;
+            if meta.uid() != 0
+                || (mode & 0o002 != 0 && !sticky_dir)
+                || (mode & 0o020 != 0 && meta.gid() != 0)
+            {
+                return Some(format!("{} is writable by a non-root user", p.display()));
+            }
+        }
+        path = p.parent();
+    }
+    None
+}
+
+/// The ids of `user`, with `group`'s id instead of the user's primary group
+/// when given.
+pub fn lookup_user(user: &str, group: Option<&str>) -> Result<RunAs, AccountError> {
+    let name = CString::new(user).map_err(|_| AccountError::BadName(user.into()))?;
+    let (uid, mut gid) =
+        passwd_ids(&name, user)?.ok_or_else(|| AccountError::NoUser(user.into()))?;
+    if let Some(group) = group {
+        let gname = CString::new(group).map_err(|_| AccountError::BadName(group.into()))?;
+        gid = group_id(&gname, group)?.ok_or_else(|| AccountError::NoGroup(group.into()))?;
+    }
+    Ok(RunAs { uid, gid })
+}
+
+/// The buffer `getpwnam_r`/`getgrnam_r` may grow to before giving up (a
+/// group with thousands of members needs more than the first 4 KiB).
+const MAX_BUFFER: usize = 1 << 20;
+
+/// Calls a `get*nam_r` function with a growing buffer until it fits.
+/// `call` returns the function's error number and whether it found the name.
+fn with_buffer<T>(
+    name: &str,
+    mut call: impl FnMut(&mut [c_char]) -> (libc::c_int, Option<T>),
+) -> Result<Option<T>, AccountError> {
+    let mut buf: Vec<c_char> = vec![0; 4096];
+    loop {
+        match call(&mut buf) {
+            (0, found) => return Ok(found),
+            (libc::ERANGE, _) if buf.len() < MAX_BUFFER => buf.resize(buf.len() * 2, 0),
+            (errno, _) => {
+                return Err(AccountError::Lookup {
+                    name: name.into(),
+                    reason: std::io::Error::from_raw_os_error(errno).to_string(),
+                })
+            }
+        }
+    }
+}
+
+fn passwd_ids(name: &CString, shown: &str) -> Result<Option<(u32, u32)>, AccountError> {
+    with_buffer(shown, |buf| {
+        // SAFETY: an all-zero passwd is a valid value for getpwnam_r to fill.
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call, and buf.len() is the
+        // buffer's true size; the entry's strings point into buf, which we
+        // do not read.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        (
+            rc,
+            (!found.is_null()).then_some((entry.pw_uid, entry.pw_gid)),
+        )
+    })
+}
+
+fn group_id(name: &CString, shown: &str) -> Result<Option<u32>, AccountError> {
+    with_buffer(shown, |buf| {
+        // SAFETY: as in passwd_ids, for struct group.
+        let mut entry: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: as in passwd_ids.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        (rc, (!found.is_null()).then_some(entry.gr_gid))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOBODY: u32 = 65534;
+
+    #[test]
+    fn users_and_groups_resolve() {
+        let root = lookup_user("root", None).unwrap();
+        assert_eq!(root, RunAs { uid: 0, gid: 0 });
+        let nobody_in_root = lookup_user("nobody", Some("root")).unwrap();
+        assert_eq!(
+            nobody_in_root,
+            RunAs {
+                uid: NOBODY,
+                gid: 0
+            }
+        );
+        assert_eq!(
+            lookup_user("no-such-user-lvsd", None),
+            Err(AccountError::NoUser("no-such-user-lvsd".into()))
+        );
+        assert_eq!(
+            lookup_user("root", Some("no-such-group-lvsd"))
+                .unwrap_err()
+                .to_string(),
+            r#"no group "no-such-group-lvsd""#
+        );
+        assert!(matches!(
+            lookup_user("a\0b", None),
+            Err(AccountError::BadName(_))
+        ));
+    }
+
+    #[test]
+    fn a_checks_user_beats_script_user_and_neither_means_our_own() {
+        let global = ScriptPolicy {
+            user: Some(RunAs { uid: 0, gid: 0 }),
+            secure: false,
+        };
+        let own = global.run_as(Some(("nobody", None))).unwrap().unwrap();
+        assert_eq!(own.uid, NOBODY);
+        assert_eq!(global.run_as(None).unwrap(), Some(RunAs { uid: 0, gid: 0 }));
+        assert_eq!(ScriptPolicy::default().run_as(None).unwrap(), None);
+        assert_eq!(
+            global
+                .run_as(Some(("x-lvsd-none", None)))
+                .unwrap_err()
+                .to_string(),
+            r#"no user "x-lvsd-none""#
+        );
+    }
+
+    #[test]
+    fn script_user_comes_from_global_defs() {
+        let mut global = crate::config::GlobalDefs {
+            script_user: Some(("nobody".into(), Some("root".into()))),
+            enable_script_security: true,
+            ..Default::default()
+        };
+        let policy = ScriptPolicy::from_config(&global).unwrap();
+        assert_eq!(
+            policy.user,
+            Some(RunAs {
+                uid: NOBODY,
+                gid: 0
+            })
+        );
+        assert!(policy.secure);
+        global.script_user = Some(("x-lvsd-none".into(), None));
+        assert_eq!(
+            ScriptPolicy::from_config(&global).unwrap_err(),
+            r#"script_user: no user "x-lvsd-none""#
+        );
+    }
+
+    #[test]
+    fn only_root_runs_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("s.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(insecure_reason(&script).is_some());
+        let secure = ScriptPolicy {
+            user: None,
+            secure: true,
+        };
+        let root = Some(RunAs { uid: 0, gid: 0 });
+        let nobody = Some(RunAs {
+            uid: NOBODY,
+            gid: NOBODY,
+        });
+        let refused = secure.refusal(root, &script).unwrap();
+        assert!(refused.starts_with("enable_script_security: "), "{refused}");
+        assert_eq!(secure.refusal(nobody, &script), None);
+        assert_eq!(ScriptPolicy::default().refusal(root, &script), None);
+    }
+}
