@@ -29,10 +29,10 @@
 //! A probe socket is registered once, `EPOLLONESHOT`: the handshake's end is
 //! its only event. A successful probe's socket then waits for the backend's
 //! FIN (see `tcp.rs`) without epoll: the closing sockets are swept every
-//! [`SWEEP`], each read until end of file or its budget runs out. A probe thus
+//! `SWEEP`, each read until end of file or its budget runs out. A probe thus
 //! costs one wake-up, like the minimal loop in `benches/checker`, not two.
 //! Verdicts are sent in batches: at once when one changes a health state,
-//! else when [`FLUSH`] has passed since the oldest waiting one (or many
+//! else when `FLUSH` has passed since the oldest waiting one (or many
 //! wait), so the thread that receives them is woken a few hundred times a
 //! second at most, not once per verdict.
 

@@ -1,6 +1,6 @@
 //! The keywords lvsd knows, block by block, as data.
 //!
-//! Each table is written once, in [`keyword_table!`], which makes both an
+//! Each table is written once, in `keyword_table!`, which makes both an
 //! enum the typing pass matches on and a `&[&str]` list of the spellings.
 //! `grammar/keepalived.ebnf` lists the same keywords; a test reads both and
 //! fails when they disagree, so the grammar cannot drift from the parser.

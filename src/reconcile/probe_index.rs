@@ -4,7 +4,7 @@
 //! A probe is identified by its check (location aside, see
 //! [`ProbeSpec::new`]). The config already holds every check, so the index
 //! stores only where each probe's first check sits (`[vs][rs][check]`) and
-//! the probe ids chained by hash ([`Chains`]): some 36 bytes a probe
+//! the probe ids chained by hash (`Chains`): some 36 bytes a probe
 //! instead of a ~280-byte spec plus a hash map entry. A lookup hashes the
 //! check, then compares it with the config's check of each probe in its
 //! chain (about one).

@@ -19,7 +19,7 @@
 //!
 //! Every request but a service's has a bounded size (no strings: at most
 //! 164 bytes, a destination's), so the buffer grows by that much, zeroed,
-//! at once, and the request is laid out there in a [`Block`], whose
+//! at once, and the request is laid out there in a `Block`, whose
 //! offsets the compiler works out at build time, then the buffer is cut to
 //! what was written: about 150 instructions a destination instead of a
 //! thousand for attribute-by-attribute appends, each checking the buffer's
