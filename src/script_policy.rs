@@ -6,7 +6,8 @@
 //! ```text
 //!   the check's own `user USER [GROUP]`     (MISC_CHECK only)
 //!     else global_defs `script_user USER [GROUP]`
-//!       else lvsd's own user
+//!       else the user `keepalived_script`, if it exists
+//!         else lvsd's own user
 //! ```
 //!
 //! Without a group, the user's primary group is used. With
@@ -59,7 +60,8 @@ pub struct RunAs {
 /// Small and `Copy`: every script run carries its own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScriptPolicy {
-    /// uid/gid from `script_user`, or None for this process's own.
+    /// uid/gid from `script_user` (else `keepalived_script`, if it exists),
+    /// or None for this process's own.
     pub user: Option<RunAs>,
     /// `enable_script_security`.
     pub secure: bool,
@@ -67,12 +69,29 @@ pub struct ScriptPolicy {
 
 impl ScriptPolicy {
     /// The policy `global_defs` asks for; an unknown user is an error.
+    /// Without `script_user`, scripts run as [`DEFAULT_SCRIPT_USER`] when
+    /// that user exists, as keepalived's do, else as lvsd's own user.
     pub fn from_config(global: &crate::config::GlobalDefs) -> Result<Self, String> {
+        Self::from_config_with(global, lookup_user)
+    }
+
+    /// [`ScriptPolicy::from_config`] with the account lookup given (tests
+    /// cannot create a `keepalived_script` user on the machine).
+    fn from_config_with(
+        global: &crate::config::GlobalDefs,
+        lookup: impl Fn(&str, Option<&str>) -> Result<RunAs, AccountError>,
+    ) -> Result<Self, String> {
         let user = match &global.script_user {
             Some((user, group)) => {
-                Some(lookup_user(user, group.as_deref()).map_err(|e| format!("script_user: {e}"))?)
+                Some(lookup(user, group.as_deref()).map_err(|e| format!("script_user: {e}"))?)
             }
-            None => None,
+            // Only a missing user means "none": a lookup that fails (NSS
+            // unreachable) must not silently leave scripts to run as root.
+            None => match lookup(DEFAULT_SCRIPT_USER, None) {
+                Ok(ids) => Some(ids),
+                Err(AccountError::NoUser(_)) => None,
+                Err(e) => return Err(format!("the default script user: {e}")),
+            },
         };
         Ok(ScriptPolicy {
             user,
@@ -99,6 +118,10 @@ impl ScriptPolicy {
         insecure_reason(program).map(|reason| format!("enable_script_security: {reason}"))
     }
 }
+
+/// The user keepalived runs scripts as when `script_user` is not set, if
+/// it exists (keepalived.conf(5)); lvsd does the same.
+pub const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
 
 /// Whether a script run as `run_as` (None: this process's user) is root.
 pub fn runs_as_root(run_as: Option<RunAs>) -> bool {
@@ -286,6 +309,61 @@ mod tests {
             ScriptPolicy::from_config(&global).unwrap_err(),
             r#"script_user: no user "x-lvsd-none""#
         );
+    }
+
+    #[test]
+    fn without_script_user_keepalived_script_runs_scripts_if_it_exists() {
+        let global = crate::config::GlobalDefs::default();
+        let ids = RunAs { uid: 990, gid: 991 };
+        let exists = |user: &str, _: Option<&str>| match user {
+            DEFAULT_SCRIPT_USER => Ok(ids),
+            other => Err(AccountError::NoUser(other.into())),
+        };
+        let missing = |user: &str, _: Option<&str>| Err(AccountError::NoUser(user.into()));
+        let broken = |user: &str, _: Option<&str>| {
+            Err(AccountError::Lookup {
+                name: user.into(),
+                reason: "NSS down".into(),
+            })
+        };
+        assert_eq!(
+            ScriptPolicy::from_config_with(&global, exists)
+                .unwrap()
+                .user,
+            Some(ids)
+        );
+        assert_eq!(
+            ScriptPolicy::from_config_with(&global, missing)
+                .unwrap()
+                .user,
+            None
+        );
+        assert_eq!(
+            ScriptPolicy::from_config_with(&global, broken).unwrap_err(),
+            r#"the default script user: cannot look up "keepalived_script": NSS down"#
+        );
+        // script_user set: the default is not looked at.
+        let named = crate::config::GlobalDefs {
+            script_user: Some(("nobody".into(), None)),
+            ..Default::default()
+        };
+        let nobody = RunAs {
+            uid: NOBODY,
+            gid: NOBODY,
+        };
+        let only_nobody = |user: &str, _: Option<&str>| match user {
+            "nobody" => Ok(nobody),
+            other => panic!("looked up {other}"),
+        };
+        assert_eq!(
+            ScriptPolicy::from_config_with(&named, only_nobody)
+                .unwrap()
+                .user,
+            Some(nobody)
+        );
+        // And on this machine, whichever way its accounts are.
+        let here = lookup_user(DEFAULT_SCRIPT_USER, None).ok();
+        assert_eq!(ScriptPolicy::from_config(&global).unwrap().user, here);
     }
 
     #[test]

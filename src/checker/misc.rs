@@ -9,12 +9,13 @@
 //!   1 as down and 2–255 as up with weight `code - 2`: lvsd reports those up
 //!   and says the weight in the reason, but does not change weights yet.
 //! - The command runs as the check's `user USER [GROUP]`, else as
-//!   `script_user`, else as lvsd's own user; with `enable_script_security`,
-//!   a command that would run as root from a path others can write is
-//!   refused (see [`crate::script_policy`]). A refused command, or an unknown
-//!   user or group, is a failed probe whose reason says why; the user is
-//!   looked up at each run, so an account created later is picked up (the
-//!   config load already warns, at the `user` line, when it is missing).
+//!   `script_user`, else as `keepalived_script` if that user exists, else
+//!   as lvsd's own user; with `enable_script_security`, a command that would
+//!   run as root from a path others can write is refused (see
+//!   [`crate::script_policy`]). A refused command, or an unknown user or
+//!   group, is a failed probe whose reason says why; the user is looked up
+//!   at each run, so an account created later is picked up (the config load
+//!   already warns, at the `user` line, when it is missing).
 
 use std::path::Path;
 use std::process::Stdio;

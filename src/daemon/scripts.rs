@@ -5,7 +5,8 @@
 //! words, as keepalived does) and executed directly; only a line that needs a
 //! shell (a pipe, a redirection, `$`, `;`, `&&`...) goes through `/bin/sh -c`.
 //! Who runs them, and when `enable_script_security` refuses one, is
-//! [`crate::script_policy`]'s rule (here: `script_user`, else lvsd's user).
+//! [`crate::script_policy`]'s rule (here: `script_user`, else
+//! `keepalived_script` if it exists, else lvsd's user).
 
 use std::path::Path;
 use std::time::Duration;
