@@ -181,6 +181,8 @@ fn with_buffer<T>(
     loop {
         match call(&mut buf) {
             (0, found) => return Ok(found),
+            // getpwnam_r(3): besides 0, these too may mean "not found".
+            (libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM, _) => return Ok(None),
             (libc::ERANGE, _) if buf.len() < MAX_BUFFER => buf.resize(buf.len() * 2, 0),
             (errno, _) => {
                 return Err(AccountError::Lookup {
