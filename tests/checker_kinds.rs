@@ -129,9 +129,17 @@ async fn misc_dynamic_exit_codes() {
     };
     let up = probe::attempt(&misc(&script(5), None, true)).await;
     assert!(up.ok && up.reason.contains("weight 3"), "{up:?}");
-    assert!(!probe::attempt(&misc(&script(1), None, true)).await.ok);
-    // Without misc_dynamic, any non-zero exit is down.
-    assert!(!probe::attempt(&misc(&script(5), None, false)).await.ok);
+    assert_eq!(up.weight, Some(3));
+    let top = probe::attempt(&misc(&script(255), None, true)).await;
+    assert_eq!((top.ok, top.weight), (true, Some(253)));
+    // Exit 0 keeps the weight as it is; 1 is down.
+    let zero = probe::attempt(&misc(&script(0), None, true)).await;
+    assert_eq!((zero.ok, zero.weight), (true, None));
+    let down = probe::attempt(&misc(&script(1), None, true)).await;
+    assert_eq!((down.ok, down.weight), (false, None));
+    // Without misc_dynamic, any non-zero exit is down and asks no weight.
+    let plain = probe::attempt(&misc(&script(5), None, false)).await;
+    assert_eq!((plain.ok, plain.weight), (false, None));
 }
 
 /// Whether this test may change users (root); panics under CI when not.

@@ -128,6 +128,7 @@ impl Engine {
                     ok: true,
                     reason: probe::unsupported_reason(&slot.spec.check).into(),
                     latency: Duration::ZERO,
+                    weight: None,
                 };
                 slot.state = HealthState::new(true);
                 slot.last = Some(result.clone());

@@ -5,9 +5,11 @@
 //!   a script if you need a shell.
 //! - `misc_timeout` (default: `delay_loop`) bounds the run; on expiry the
 //!   process is killed and the probe fails.
-//! - Exit 0 is up, anything else down. With `misc_dynamic`, keepalived reads
-//!   1 as down and 2–255 as up with weight `code - 2`: lvsd reports those up
-//!   and says the weight in the reason, but does not change weights yet.
+//! - Exit 0 is up, anything else down. With `misc_dynamic`, as in
+//!   keepalived, 0 is up with the weight unchanged, 1 down, and 2–255 up
+//!   with weight `code - 2`: the result carries that weight
+//!   ([`crate::checker::ProbeResult::weight`]) and the reconciler gives it
+//!   to every real server the check serves, until another one comes.
 //! - The command runs as the check's `user USER [GROUP]`, else as
 //!   `script_user`, else as `keepalived_script` if that user exists, else
 //!   as lvsd's own user; with `enable_script_security`, a command that would
@@ -33,18 +35,19 @@ pub fn run_as(check: &MiscCheck, policy: &ScriptPolicy) -> Result<Option<RunAs>,
     policy.run_as(own.map(|(user, group)| (user.as_str(), group.as_deref())))
 }
 
-/// Runs the check's command once under `policy`: (up?, reason).
-pub async fn run(check: &MiscCheck, policy: &ScriptPolicy) -> (bool, String) {
+/// Runs the check's command once under `policy`: (up?, reason, the weight
+/// asked for with `misc_dynamic`).
+pub async fn run(check: &MiscCheck, policy: &ScriptPolicy) -> (bool, String, Option<u32>) {
     let mut words = check.path.split_whitespace();
     let Some(program) = words.next() else {
-        return (false, "misc_path is empty".into());
+        return (false, "misc_path is empty".into(), None);
     };
     let ids = match run_as(check, policy) {
         Ok(ids) => ids,
-        Err(e) => return (false, format!("MISC_CHECK user: {e}")),
+        Err(e) => return (false, format!("MISC_CHECK user: {e}"), None),
     };
     if let Some(refusal) = policy.refusal(ids, Path::new(program)) {
-        return (false, refusal);
+        return (false, refusal, None);
     }
     let limit = check.timeout.unwrap_or(check.common.delay_loop.duration());
     let mut command = Command::new(program);
@@ -61,24 +64,41 @@ pub async fn run(check: &MiscCheck, policy: &ScriptPolicy) -> (bool, String) {
         .spawn();
     let mut child = match child {
         Ok(child) => child,
-        Err(e) => return (false, format!("cannot run {program}: {e}")),
+        Err(e) => return (false, format!("cannot run {program}: {e}"), None),
     };
     let status = match timeout(limit, child.wait()).await {
         Ok(Ok(status)) => status,
-        Ok(Err(e)) => return (false, format!("waiting for {program}: {e}")),
+        Ok(Err(e)) => return (false, format!("waiting for {program}: {e}"), None),
         Err(_) => {
             // kill_on_drop would do it too; this also reaps it promptly.
             let _ = child.kill().await;
-            return (false, format!("timed out after {}", seconds(limit)));
+            return (false, format!("timed out after {}", seconds(limit)), None);
         }
     };
-    match (status.code(), check.dynamic) {
-        (Some(0), _) => (true, "exit status 0".into()),
-        (Some(code @ 2..=255), true) => (
-            true,
-            format!("exit status {code}: up, weight {} (not applied)", code - 2),
-        ),
-        (Some(code), _) => (false, format!("exit status {code}")),
-        (None, _) => (false, format!("killed by a signal ({status})")),
+    let (up, reason, weight) = verdict(status.code(), check.dynamic);
+    (
+        up,
+        reason.unwrap_or_else(|| format!("killed by a signal ({status})")),
+        weight,
+    )
+}
+
+/// What an exit status means: (up?, reason, the weight asked for). With
+/// `misc_dynamic`, keepalived reads 0 as up with the weight unchanged, 1 as
+/// down, and 2–255 as up with weight status − 2. `None` as the status (a
+/// signal) is down, with no reason here (the caller names the signal).
+fn verdict(code: Option<i32>, dynamic: bool) -> (bool, Option<String>, Option<u32>) {
+    match (code, dynamic) {
+        (Some(0), _) => (true, Some("exit status 0".into()), None),
+        (Some(code @ 2..=255), true) => {
+            let weight = code as u32 - 2;
+            (
+                true,
+                Some(format!("exit status {code}: weight {weight}")),
+                Some(weight),
+            )
+        }
+        (Some(code), _) => (false, Some(format!("exit status {code}")), None),
+        (None, _) => (false, None, None),
     }
 }

@@ -79,6 +79,10 @@ pub struct ProbeResult {
     pub reason: std::borrow::Cow<'static, str>,
     /// Time from start to verdict (the handshake latency on success).
     pub latency: Duration,
+    /// The weight the check asks its real server to have: a `MISC_CHECK`
+    /// with `misc_dynamic` that exited 2–255 asks for the status minus 2.
+    /// None for every other result (exit 0 keeps the weight as it is).
+    pub weight: Option<u32>,
 }
 
 /// A probe's verdict after keepalived's retry rules were applied.

@@ -55,8 +55,11 @@ pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
             result(ok, reason, started)
         }
         Check::Misc(misc_check) => {
-            let (ok, reason) = misc::run(misc_check, policy).await;
-            result(ok, reason, started)
+            let (ok, reason, weight) = misc::run(misc_check, policy).await;
+            ProbeResult {
+                weight,
+                ..result(ok, reason, started)
+            }
         }
         Check::Tcp(_) => result(
             false,
@@ -84,6 +87,7 @@ pub(super) fn result(
         ok,
         reason: reason.into(),
         latency: started.elapsed(),
+        weight: None,
     }
 }
 

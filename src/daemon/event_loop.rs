@@ -282,9 +282,9 @@ impl Daemon {
 
     /// Take this verdict and every one already queued, then reconcile once.
     async fn on_events(&mut self, first: HealthEvent) {
-        let mut changed = self.reconciler.set_health(&first.probe, first.up);
+        let mut changed = self.record(&first);
         while let Ok(event) = self.events.try_recv() {
-            changed |= self.reconciler.set_health(&event.probe, event.up);
+            changed |= self.record(&event);
         }
         if changed {
             self.reconcile().await;
@@ -299,6 +299,16 @@ impl Daemon {
                 "every probe has given its first verdict"
             );
         }
+    }
+
+    /// Give the reconciler a probe's verdict, and the weight a
+    /// `misc_dynamic` check asked for; whether anything changed.
+    fn record(&mut self, event: &HealthEvent) -> bool {
+        let mut changed = self.reconciler.set_health(&event.probe, event.up);
+        if let Some(weight) = event.result.weight {
+            changed |= self.reconciler.set_weight(&event.probe, weight);
+        }
+        changed
     }
 
     /// Plan against the cached table and apply. After a failure (the kernel

@@ -13,6 +13,7 @@ pub mod desired;
 pub mod diff;
 pub mod dirty;
 pub mod drift;
+pub mod dynamic_weight;
 pub mod first_round;
 pub mod probe_index;
 pub mod quorum;
@@ -30,6 +31,7 @@ use crate::ipvs::{DestKey, IpvsError, Protocol, ServiceEntry, ServiceKey, TableO
 use carried_up::CarriedUp;
 use desired::Table;
 use dirty::{Dirty, Scope};
+use dynamic_weight::DynamicWeights;
 use first_round::FirstRound;
 use probe_index::ProbeIndex;
 use quorum::QuorumChange;
@@ -86,6 +88,8 @@ pub struct Reconciler {
     probes: ProbeIndex,
     /// Health of each probe, by id.
     health: Vec<bool>,
+    /// Weights `misc_dynamic` checks asked for, by probe id.
+    weights: DynamicWeights,
     /// Probe ids of each real server: `[vs][rs]`.
     rs_probes: RsProbes,
     /// Service keys of each virtual server.
@@ -135,6 +139,7 @@ impl Reconciler {
             config: Config::default(),
             probes: ProbeIndex::default(),
             health: Vec::new(),
+            weights: DynamicWeights::default(),
             rs_probes: RsProbes::new(),
             vs_keys: Vec::new(),
             quorum: HashMap::new(),
@@ -169,6 +174,7 @@ impl Reconciler {
         let mut seen = Vec::with_capacity(index.len());
         self.health = Vec::with_capacity(index.len());
         let reloading = !old_probes.is_empty();
+        let mut old_ids = Vec::with_capacity(if reloading { index.len() } else { 0 });
         for id in 0..index.len() {
             let check = index.check(&config, id);
             let old = if reloading {
@@ -179,7 +185,13 @@ impl Reconciler {
             self.health
                 .push(old.map_or(!check.common().alpha, |old| old_health[old]));
             seen.push(old.is_some_and(|old| self.first_round.seen(old)));
+            if reloading {
+                old_ids.push(old);
+            }
         }
+        self.weights = self
+            .weights
+            .carried(index.len(), |id| old_ids.get(id).copied().flatten());
         let idents: std::collections::HashSet<_> =
             config.virtual_servers.iter().map(vs_ident).collect();
         self.quorum.retain(|k, _| idents.contains(k));
@@ -347,6 +359,19 @@ impl Reconciler {
         }
     }
 
+    /// Record the weight a `misc_dynamic` check asked for (see
+    /// [`dynamic_weight`]). Unknown probes are ignored. Returns whether
+    /// anything changed.
+    pub fn set_weight(&mut self, spec: &ProbeSpec, weight: u32) -> bool {
+        match self.probes.find(&self.config, spec) {
+            Some(id) if self.weights.set(id, weight) => {
+                self.dirty.probe(id);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// True once per config, when the last of its probes has given its
     /// first verdict (see [`first_round`]).
     pub fn first_round_just_completed(&mut self) -> bool {
@@ -417,8 +442,12 @@ impl Reconciler {
                 }
             }
             if up {
-                live_weight += i64::from(rs.weight);
-                live.push(desired::keyed(desired::destination(rs, rs.weight)));
+                let weight = self
+                    .weights
+                    .of(self.rs_probes.of(v, r))
+                    .unwrap_or(rs.weight);
+                live_weight += i64::from(weight);
+                live.push(desired::keyed(desired::destination(rs, weight)));
             } else if rs.inhibit_on_failure {
                 dests.push(desired::keyed(desired::destination(rs, 0)));
             }

@@ -663,3 +663,61 @@ fn the_first_round_completes_when_every_probe_has_reported() {
     r.set_health(&spec("192.0.2.4", 80), true);
     assert!(r.first_round_just_completed());
 }
+
+#[test]
+fn a_dynamic_checks_weight_goes_to_every_real_server_it_serves() {
+    use crate::config::MiscCheck;
+    let misc = Check::Misc(Box::new(MiscCheck {
+        common: CheckCommon::new("192.0.2.9".parse().unwrap(), 80),
+        path: "/usr/local/bin/load-check".into(),
+        timeout: None,
+        dynamic: true,
+        user: None,
+    }));
+    let dynamic_rs = || RealServer {
+        checks: std::sync::Arc::new(misc.clone()).into(),
+        ..rs("192.0.2.9", 80, 5, false)
+    };
+    let cfg = |extra: bool| {
+        let mut first = vec![dynamic_rs(), rs("192.0.2.2", 80, 2, false)];
+        if extra {
+            first.push(rs("192.0.2.3", 80, 1, false));
+        }
+        config(vec![
+            vs("10.0.0.1", 80, first),
+            vs("10.0.0.2", 80, vec![dynamic_rs()]),
+        ])
+    };
+    let weight_of = |t: &mut MemoryTable, vip: &str| {
+        weights(t)
+            .into_iter()
+            .find(|(s, d, _)| s.starts_with(vip) && d.starts_with("192.0.2.9"))
+            .map(|(_, _, w)| w)
+    };
+    let mut r = Reconciler::new(cfg(false));
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    assert_eq!(weight_of(&mut t, "TCP 10.0.0.1"), Some(5));
+    // One probe serves both virtual servers: both take its weight.
+    let probe = ProbeSpec::new(&misc);
+    assert!(r.set_weight(&probe, 9));
+    let plan = round(&mut r, &mut t);
+    assert_eq!(plan.ops.len(), 2, "{:?}", plan.ops);
+    assert!(plan
+        .ops
+        .iter()
+        .all(|op| matches!(op, TableOp::UpdateDest(_, d) if d.weight == 9)));
+    assert_eq!(weight_of(&mut t, "TCP 10.0.0.1"), Some(9));
+    assert_eq!(weight_of(&mut t, "TCP 10.0.0.2"), Some(9));
+    assert!(!r.set_weight(&probe, 9), "the same weight changes nothing");
+    assert!(r.plan().ops.is_empty());
+    // A reload keeps the weight: the changed config adds one real server.
+    r.reload(cfg(true));
+    let plan = round(&mut r, &mut t);
+    assert_eq!(plan.ops.len(), 1, "{:?}", plan.ops);
+    assert_eq!(weight_of(&mut t, "TCP 10.0.0.2"), Some(9));
+    // Weight 0 keeps the real server in the table, unused.
+    assert!(r.set_weight(&probe, 0));
+    round(&mut r, &mut t);
+    assert_eq!(weight_of(&mut t, "TCP 10.0.0.1"), Some(0));
+}
