@@ -24,6 +24,11 @@ impl DynamicWeights {
         self.by_probe.insert(id, weight) != Some(weight)
     }
 
+    /// Whether no probe has asked for a weight (the usual case).
+    pub fn is_empty(&self) -> bool {
+        self.by_probe.is_empty()
+    }
+
     /// The weight asked for by the first of `ids` (a real server's probes)
     /// that asked for one.
     pub fn of(&self, ids: impl Iterator<Item = usize>) -> Option<i32> {

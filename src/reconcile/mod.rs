@@ -442,10 +442,13 @@ impl Reconciler {
                 }
             }
             if up {
-                let weight = self
-                    .weights
-                    .of(self.rs_probes.of(v, r))
-                    .unwrap_or(rs.weight);
+                // The usual case (no dynamic check) looks nothing up.
+                let weight = if self.weights.is_empty() {
+                    rs.weight
+                } else {
+                    let asked = self.weights.of(self.rs_probes.of(v, r));
+                    asked.unwrap_or(rs.weight)
+                };
                 live_weight += i64::from(weight);
                 live.push(desired::keyed(desired::destination(rs, weight)));
             } else if rs.inhibit_on_failure {
