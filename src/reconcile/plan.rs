@@ -1,0 +1,142 @@
+//! Planning: the table the config and the health ask for now, and the
+//! changes that take the kernel there.
+//!
+//! [`Reconciler::plan`] builds the desired services of the virtual servers
+//! that may have changed (see [`super::dirty`]), one virtual server at a
+//! time: which real servers are up (with their configured or dynamic
+//! weight), whether the virtual server has quorum, and the sorry server,
+//! noting the `notify_*` and `quorum_*` scripts each transition calls for.
+//! The changes are the [`diff`] of that against the last known kernel table.
+
+use std::collections::BTreeSet;
+
+use super::dirty::Scope;
+use super::quorum::{self, QuorumChange};
+use super::{describe_vs, desired, diff, rs_name, vs_ident, Plan, Reconciler, ScriptRun, Table};
+use crate::config::Script;
+
+impl Reconciler {
+    /// The services virtual server `v` asks for now, into `table`; records
+    /// its real server and quorum transitions and the scripts they call for.
+    fn desired_vs(&mut self, v: usize, scripts: &mut Vec<ScriptRun>, table: &mut Table) {
+        let Some(vs) = self.config.virtual_servers.get(v) else {
+            return;
+        };
+        let ident = vs_ident(vs);
+        // The destinations in the order a map built insert by insert would
+        // take them (a later one replaces an earlier one with the same
+        // key), gathered first and then made a map at once (see
+        // `desired::dest_map`).
+        let mut dests = Vec::with_capacity(vs.real_servers.len() + 1);
+        let mut live_weight: i64 = 0;
+        let mut live = Vec::with_capacity(vs.real_servers.len());
+        for (r, rs) in vs.real_servers.iter().enumerate() {
+            let up = self.rs_probes.of(v, r).all(|id| self.health[id]);
+            let before = self.rs_up[v][r].replace(up);
+            if before.is_some_and(|b| b != up) {
+                let (script, event) = if up {
+                    (&rs.notify_up, "notify_up")
+                } else {
+                    (&rs.notify_down, "notify_down")
+                };
+                if let Some(script) = script {
+                    scripts.push(ScriptRun {
+                        script: Script::clone(script),
+                        event,
+                        subject: format!("{} rs={}", describe_vs(vs), rs_name(rs.addr, rs.port)),
+                    });
+                }
+            }
+            if up {
+                // The usual case (no dynamic check) looks nothing up.
+                let weight = if self.weights.is_empty() {
+                    rs.weight
+                } else {
+                    let asked = self.weights.of(self.rs_probes.of(v, r));
+                    asked.unwrap_or(rs.weight)
+                };
+                live_weight += i64::from(weight);
+                live.push(desired::keyed(desired::destination(rs, weight)));
+            } else if rs.inhibit_on_failure {
+                dests.push(desired::keyed(desired::destination(rs, 0)));
+            }
+        }
+        // A virtual server starts without quorum, as in keepalived: its
+        // first evaluation with enough live weight is a gain, and runs
+        // `quorum_up` (observed with keepalived 2.2.7 in the guest).
+        let quorum_up = self.quorum.entry(ident).or_insert(false);
+        match quorum::evaluate(quorum_up, live_weight, vs.quorum, vs.hysteresis) {
+            QuorumChange::Same => {}
+            change => {
+                let (script, event) = if change == QuorumChange::Lost {
+                    (&vs.quorum_down, "quorum_down")
+                } else {
+                    (&vs.quorum_up, "quorum_up")
+                };
+                if change == QuorumChange::Lost {
+                    tracing::warn!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "lost quorum");
+                } else {
+                    tracing::info!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "gained quorum");
+                }
+                if let Some(script) = script {
+                    scripts.push(ScriptRun {
+                        script: Script::clone(script),
+                        event,
+                        subject: describe_vs(vs),
+                    });
+                }
+            }
+        }
+        match (&vs.sorry_server, *quorum_up) {
+            (Some(sorry), false) => {
+                dests.push(desired::keyed(desired::sorry_destination(sorry, 1)))
+            }
+            (sorry, _) => {
+                if let Some(sorry) = sorry.as_ref().filter(|s| s.inhibit) {
+                    dests.push(desired::keyed(desired::sorry_destination(sorry, 0)));
+                }
+                dests.append(&mut live);
+            }
+        }
+        let dests = desired::dest_map(dests);
+        // One service per virtual server unless it is a group: the last
+        // key takes the destinations, the others get copies.
+        if let Some((last, others)) = self.vs_keys[v].split_last() {
+            for key in others {
+                table.insert(*key, (desired::service(vs, *key), dests.clone()));
+            }
+            table.insert(*last, (desired::service(vs, *last), dests));
+        }
+    }
+
+    /// What to change now: the diff between the desired table and the last
+    /// known kernel table, and the scripts due. Only the virtual servers
+    /// whose health or config moved since the last plan are looked at (see
+    /// [`super::dirty`]); the others cannot have changed.
+    pub fn plan(&mut self) -> Plan {
+        let mut scripts = Vec::new();
+        let mut desired = Table::new();
+        let ops = match self.dirty.take() {
+            Scope::All => {
+                for v in 0..self.config.virtual_servers.len() {
+                    self.desired_vs(v, &mut scripts, &mut desired);
+                }
+                diff::diff(&desired, &self.actual, &self.owned)
+            }
+            Scope::Some(list) => {
+                let mut scope = BTreeSet::new();
+                for v in list {
+                    self.desired_vs(v, &mut scripts, &mut desired);
+                    scope.extend(self.vs_keys[v].iter().copied());
+                }
+                diff::diff(&desired, &self.actual, &scope)
+            }
+        };
+        // Only services the cache lacks can be taken whole by `applied`;
+        // when there are none, nothing is kept (a plan that changes nothing
+        // is not followed by `applied`).
+        desired.retain(|key, _| !self.actual.contains_key(key));
+        self.planned = desired;
+        Plan { ops, scripts }
+    }
+}
