@@ -70,23 +70,34 @@ pub fn write_op(op: &TableOp, header: Header, out: &mut Vec<u8>) {
             block.service_key_nested(key);
             block.patch_len32();
         }),
-        TableOp::AddDest(key, d) | TableOp::UpdateDest(key, d) => in_place(out, |block| {
-            block.headers(header, command);
-            block.service_key_nested(key);
-            let nest = block.open(cmd::DEST);
-            block.destination(d);
-            block.close(nest);
-            block.patch_len32();
-        }),
-        TableOp::RemoveDest(key, d) => in_place(out, |block| {
-            block.headers(header, command);
-            block.service_key_nested(key);
-            let nest = block.open(cmd::DEST);
-            block.dest_key(d);
-            block.close(nest);
-            block.patch_len32();
-        }),
+        TableOp::AddDest(key, d) | TableOp::UpdateDest(key, d) => {
+            dest_request(out, header, command, key, |block| block.destination(d))
+        }
+        TableOp::RemoveDest(key, d) => {
+            dest_request(out, header, command, key, |block| block.dest_key(d))
+        }
     }
+}
+
+/// Append a request about one destination of service `key`: what `dest`
+/// writes (the whole destination, or only its key) nested in
+/// `IPVS_CMD_ATTR_DEST`.
+#[inline(always)]
+fn dest_request(
+    out: &mut Vec<u8>,
+    header: Header,
+    command: IpvsCommand,
+    key: &ServiceKey,
+    dest: impl FnOnce(&mut Block<'_>),
+) {
+    in_place(out, |block| {
+        block.headers(header, command);
+        block.service_key_nested(key);
+        let nest = block.open(cmd::DEST);
+        dest(block);
+        block.close(nest);
+        block.patch_len32();
+    })
 }
 
 /// Append to `out` what `write` lays out in a [`Block`]: the block is the
