@@ -47,7 +47,8 @@ pub struct ProbeState {
     pub consecutive_failures: u32,
     /// Probes done so far (counted when their result is in).
     pub probes_sent: u64,
-    /// False for check kinds lvsd does not probe (always reported up).
+    /// False for check kinds lvsd does not probe (refused by the config;
+    /// reported down should one reach the engine).
     pub supported: bool,
 }
 
@@ -121,21 +122,22 @@ impl Engine {
                 if slot.supported {
                     continue;
                 }
-                // Unsupported kinds are up from the start: one event, one
-                // warning per kind and engine, and never a probe.
+                // The config refuses kinds lvsd does not probe; one that
+                // reaches the engine anyway is down from the start: one
+                // event, one warning per kind and engine, and never a probe.
                 let initially_up = slot.state.up();
                 let result = ProbeResult {
-                    ok: true,
+                    ok: false,
                     reason: probe::unsupported_reason(&slot.spec.check).into(),
                     latency: Duration::ZERO,
                     weight: None,
                 };
-                slot.state = HealthState::new(true);
+                slot.state = HealthState::new(false);
                 slot.last = Some(result.clone());
                 unsupported.push(HealthEvent {
                     probe: Arc::clone(&slot.spec),
-                    up: true,
-                    changed: !initially_up,
+                    up: false,
+                    changed: initially_up,
                     result,
                 });
             }
@@ -228,28 +230,31 @@ mod tests {
         }
     }
 
+    /// BFD_CHECK is the last kind to be probed: while some kind is not,
+    /// this test uses it.
     #[tokio::test]
-    async fn unsupported_kinds_are_up_with_one_warning_and_no_probe() {
+    async fn unsupported_kinds_are_down_with_one_warning_and_no_probe() {
         let (tx, mut rx) = unbounded_channel();
         let mut engine = Engine::new(tx).unwrap();
-        let dns = |port| {
+        let bfd = |port| {
             let mut c = common();
             c.connect_port = port;
-            ProbeSpec::new(&Check::Dns(Box::new(OtherCheck {
+            ProbeSpec::new(&Check::Bfd(Box::new(OtherCheck {
                 common: c,
                 settings: vec![],
             })))
         };
-        engine.set_probes(vec![(dns(53), false), (dns(54), true)]);
+        assert!(!bfd(1).check.is_probed());
+        engine.set_probes(vec![(bfd(53), false), (bfd(54), true)]);
         let mut events = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];
         events.sort_by_key(|e| e.changed);
-        assert!(events[0].up && !events[0].changed);
-        assert!(events[1].up && events[1].changed);
+        assert!(!events[0].up && !events[0].changed);
+        assert!(!events[1].up && events[1].changed);
         assert_eq!(engine.warned.len(), 1);
         let states = engine.states();
         assert_eq!(states.len(), 2);
         assert!(states
             .iter()
-            .all(|s| s.up && !s.supported && s.probes_sent == 0));
+            .all(|s| !s.up && !s.supported && s.probes_sent == 0));
     }
 }

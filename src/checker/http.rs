@@ -12,7 +12,7 @@
 //!
 //! The probe passes when every URL passes. The whole fetch of one URL is
 //! bounded by `connect_timeout`. Not done yet: `regex` (ignored), `SSL_GET`
-//! (reported up without probing, see `probe.rs`).
+//! (refused by the config until it is built).
 
 use std::fmt::Write as _;
 

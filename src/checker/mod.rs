@@ -17,8 +17,10 @@
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
 //!
 //! Check kinds not listed (`SSL_GET`, `SMTP_CHECK`, `DNS_CHECK`,
-//! `UDP_CHECK`, `PING_CHECK`, `FILE_CHECK`, `BFD_CHECK`) are not probed yet:
-//! the engine reports them **up**, once, and logs one warning per kind.
+//! `UDP_CHECK`, `PING_CHECK`, `FILE_CHECK`, `BFD_CHECK`) are not probed yet.
+//! lvsd never reports a real server healthy for a check it does not
+//! perform: the config refuses them (`CheckKw::is_probed` is the one list),
+//! and should one reach the engine anyway it is reported **down**.
 
 pub mod driver;
 pub mod engine;

@@ -5,7 +5,8 @@
 //! nothing but a socket and epoll. The prober hands the other kinds
 //! (`HTTP_GET`, `MISC_CHECK`) to tokio, which runs [`attempt`] and sends the
 //! [`ProbeResult`] back. Kinds lvsd cannot probe yet are recognised by
-//! [`is_supported`]; the engine reports those up without probing.
+//! [`is_supported`]: the config refuses them, and the engine reports any
+//! that reach it down without probing.
 
 use std::time::Duration;
 
@@ -15,13 +16,11 @@ use super::{http, misc, ProbeResult};
 use crate::config::Check;
 use crate::script_policy::ScriptPolicy;
 
-/// Whether lvsd probes this kind of check (otherwise it is reported up).
+/// Whether lvsd probes this kind of check. The config refuses the kinds it
+/// does not (see [`Check::is_probed`]); should one reach the engine anyway,
+/// it is reported **down**, never up.
 pub fn is_supported(check: &Check) -> bool {
-    match check {
-        Check::Tcp(_) | Check::Misc(_) => true,
-        Check::Http(http_check) => !http_check.tls,
-        _ => false,
-    }
+    check.is_probed()
 }
 
 /// What a check probes, for logs: `10.0.0.1:80`, `[2001:db8::1]:80`, or a
@@ -45,7 +44,7 @@ pub async fn attempt(check: &Check) -> ProbeResult {
 
 /// Runs one probe of an `HTTP_GET` or `MISC_CHECK` check, never longer than
 /// its time limit; a `MISC_CHECK` command runs under `policy`. `TCP_CHECK`
-/// runs on the prober thread, not here, and unsupported kinds pass: both are
+/// runs on the prober thread, not here, and unsupported kinds fail: both are
 /// answered without probing.
 pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
     let started = Instant::now();
@@ -66,16 +65,13 @@ pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
             "TCP_CHECK is probed by the engine's prober thread",
             started,
         ),
-        other => result(true, unsupported_reason(other), started),
+        other => result(false, unsupported_reason(other), started),
     }
 }
 
 /// The reason reported for a check kind lvsd does not probe.
 pub fn unsupported_reason(check: &Check) -> String {
-    format!(
-        "{} is not supported by lvsd yet: considered up without probing",
-        check.keyword()
-    )
+    format!("{} is not probed by lvsd: considered down", check.keyword())
 }
 
 pub(super) fn result(

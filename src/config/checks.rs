@@ -111,6 +111,18 @@ impl Typer<'_> {
                 None => self.unknown(ckw, &format!("in {}", kw.text)),
             }
         }
+        if !kind.is_probed() {
+            self.error(
+                kw,
+                format!(
+                    "lvsd does not probe {} yet, and never reports a real server healthy \
+                     for a check it does not perform: replace it with a check lvsd probes ({}), \
+                     or keep this virtual server under keepalived",
+                    kw.text,
+                    CheckKw::probed_names().join(", ")
+                ),
+            );
+        }
         let location = self.loc(kw);
         let common = |conn: &Connection, r: &Reading| {
             resolve(kind, location, conn, &r.inherited, addr, port)

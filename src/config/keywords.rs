@@ -280,6 +280,34 @@ keyword_table! {
     }
 }
 
+impl CheckKw {
+    /// Whether lvsd probes this kind of checker. A config that holds a kind
+    /// lvsd does not probe is refused (an error at the block), because lvsd
+    /// never reports a real server healthy for a check it does not perform.
+    /// This is the one list of what lvsd probes: the engine asks it too.
+    pub fn is_probed(self) -> bool {
+        match self {
+            CheckKw::Tcp | CheckKw::HttpGet | CheckKw::Misc => true,
+            CheckKw::SslGet
+            | CheckKw::Smtp
+            | CheckKw::Dns
+            | CheckKw::Udp
+            | CheckKw::Ping
+            | CheckKw::File
+            | CheckKw::Bfd => false,
+        }
+    }
+
+    /// The spellings of the kinds lvsd probes, for messages.
+    pub fn probed_names() -> Vec<&'static str> {
+        CHECK_KEYWORDS
+            .iter()
+            .copied()
+            .filter(|name| CheckKw::from_name(name).is_some_and(CheckKw::is_probed))
+            .collect()
+    }
+}
+
 keyword_table! {
     /// What every checker block accepts (with [`InheritKw`]'s timing keywords).
     CommonKw, COMMON_KEYWORDS {

@@ -520,6 +520,13 @@ impl Check {
         }
     }
 
+    /// Whether lvsd probes this kind of check (see
+    /// [`CheckKw::is_probed`](super::keywords::CheckKw::is_probed)).
+    pub fn is_probed(&self) -> bool {
+        super::keywords::CheckKw::from_name(self.keyword())
+            .is_some_and(super::keywords::CheckKw::is_probed)
+    }
+
     /// The keyword that opens this checker's block.
     pub fn keyword(&self) -> &'static str {
         match self {
