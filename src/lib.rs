@@ -11,6 +11,7 @@
 //! - [`ipvs`]: the IPVS table, over generic netlink or in memory.
 //! - [`daemon`]: start, reload, drift repair, stop.
 //! - [`script_policy`]: who runs scripts and checks, and which may not run.
+//! - [`fx_hash`]: the fast hasher of lvsd's own maps.
 
 pub mod checker;
 pub mod config;

@@ -24,6 +24,20 @@
 //! dump), which is how the tests prove that a restart or an unchanged reload
 //! writes nothing. `lvs_timeouts` and `lvs_sync_daemon` are applied at start
 //! and when a reload changes them (see `kernel_settings`).
+//!
+//! Its files:
+//!
+//! - `event_loop`: the loop itself, and start, reload and stop.
+//! - `change_log`: how table changes are logged (one line each, or a summary).
+//! - `drift_pace`: how often drift is checked.
+//! - `dry_run`: `--dry-run`, an in-memory table printing `ipvsadm` lines.
+//! - `fd_limit`: the open file limit a probe per real server needs.
+//! - `ha_suspend`: probes that run only while their virtual address is local.
+//! - `kernel_settings`: `lvs_timeouts` and `lvs_sync_daemon`.
+//! - `notify`: systemd's notify protocol.
+//! - `pidfile`: the pid file.
+//! - [`scripts`]: `notify_up`/`notify_down`/`quorum_up`/`quorum_down`.
+//! - `state`: the SIGUSR1 state dump.
 
 mod change_log;
 mod drift_pace;

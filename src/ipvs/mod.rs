@@ -1,6 +1,17 @@
 //! The IPVS table: its model, the [`IpvsTable`] trait, and two implementations
 //! of it — the kernel's, over generic netlink, and an in-memory one with the
 //! kernel's semantics for tests and `--dry-run`.
+//!
+//! - [`model`]: the identity and attribute structs of a table (services,
+//!   destinations), mirroring `linux/ip_vs.h` in Rust terms.
+//! - [`netlink`]: the kernel's table over generic netlink.
+//! - [`memory`]: the in-memory table with the kernel's identity rules and errors.
+//! - [`settings`]: IPVS settings outside the table (timeouts, sync daemons).
+//! - [`format`](mod@format): a table rendered exactly as `ipvsadm -Sn` / `-Ln` print it.
+//! - [`restore`]: `ipvsadm -Sn` / `-R` lines parsed into table changes.
+//! - [`command`]: `lvsd ipvs list|save|restore`.
+//! - [`suite`]: the behaviour suite's case format, run against both tables.
+//! - `format_tests`, `restore_tests`: their unit tests.
 
 pub mod command;
 pub mod format;

@@ -1,8 +1,10 @@
-//! The table the config asks for, given the health of every real server.
+//! The pieces of the table the config asks for: a virtual server's service
+//! keys and service, a real server's destination, the table type itself.
 //!
-//! This is a pure function of its inputs (config, health, quorum state): the
-//! same inputs always give the same table, which is what makes a reload with
-//! an unchanged config cost zero netlink writes.
+//! Each is a pure function of the config: the same config always gives the
+//! same services and destinations, which is what makes a reload with an
+//! unchanged config cost zero netlink writes. Which destinations are wanted
+//! given the health (and quorum) is decided in `plan.rs`.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -7,6 +7,23 @@
 //! given the current health. Drift repair compares the kernel's table with
 //! that cache service by service ([`drift`]) and plans again only the
 //! virtual servers whose services it found changed.
+//!
+//! Its files:
+//!
+//! - `plan`: the table the config and the health ask for now, and the
+//!   changes that take the kernel there.
+//! - [`desired`]: the pieces of the wanted table (service keys, services,
+//!   destinations), pure functions of the config.
+//! - [`diff`]: the fewest operations that turn one table into another.
+//! - [`dirty`]: which virtual servers the next plan has to look at.
+//! - [`drift`]: where the kernel's table has moved away from the cached one.
+//! - [`quorum`]: quorum with hysteresis, per virtual server.
+//! - [`dynamic_weight`]: weights that checks ask for (`misc_dynamic`).
+//! - [`carried_up`]: what a reload carries over of each real server's state.
+//! - [`first_round`]: whether every probe has given its first verdict.
+//! - [`probe_index`]: the distinct probes of a config, found by their spec.
+//! - [`rs_probes`]: which probes decide each real server's health.
+//! - `tests`: the reconciler's behaviour against an in-memory table.
 
 pub mod carried_up;
 pub mod desired;

@@ -6,6 +6,9 @@
 //! - [`socket`]: the socket, family resolution, framing.
 //! - [`datagram`]: received messages read in place.
 //! - [`client`]: [`NetlinkTable`], pipelined changes and dumps.
+//! - [`wire`]: table changes written straight into the send buffer (the
+//!   bulk of a start's requests).
+//! - `tests`: the wire format, byte for byte as `linux/ip_vs.h` lays it out.
 
 pub mod attrs;
 pub mod client;
