@@ -144,6 +144,7 @@ async fn misc_dynamic_exit_codes() {
 
 /// Whether this test may change users (root); panics under CI when not.
 fn can_switch_users() -> bool {
+    // SAFETY: geteuid(2) has no arguments and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     checker_support::can_run(root, "needs root (to run a MISC_CHECK as `nobody`)")
 }

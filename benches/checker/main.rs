@@ -137,6 +137,7 @@ pub fn pin_to(cpu: usize) {
 }
 
 fn thread_usage() -> libc::rusage {
+    // SAFETY: rusage is plain integers, for which all zeroes is a value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: a valid out pointer.
     unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };

@@ -137,6 +137,7 @@ async fn run_in_turn<F: std::future::Future<Output = ()>>(futures: impl Iterator
 /// CPU time this process has used so far, user and system, in ms, and
 /// its minor page faults (fresh memory is what a big parse costs most).
 fn cpu_so_far() -> (u64, u64, u64) {
+    // SAFETY: rusage is plain integers, for which all zeroes is a value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: a valid out pointer; RUSAGE_SELF cannot fail.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };

@@ -62,11 +62,9 @@ mod tests {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        // SAFETY: as above.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-            0
-        );
+        // SAFETY: a valid out pointer to a local rlimit.
+        let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+        assert_eq!(status, 0);
         (limit.rlim_cur, limit.rlim_max)
     }
 

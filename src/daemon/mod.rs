@@ -36,7 +36,8 @@
 //! - `kernel_settings`: `lvs_timeouts` and `lvs_sync_daemon`.
 //! - `notify`: systemd's notify protocol.
 //! - `pidfile`: the pid file.
-//! - [`scripts`]: `notify_up`/`notify_down`/`quorum_up`/`quorum_down`.
+//! - [`scripts`]: running the `notify_up`, `notify_down`, `quorum_up` and
+//!   `quorum_down` scripts.
 //! - `state`: the SIGUSR1 state dump.
 
 mod change_log;

@@ -38,6 +38,7 @@ pub const MARK: u32 = 0x7;
 /// Returns false (after printing why) when the test must be skipped, and
 /// panics when it cannot run under CI.
 pub fn can_use_netns() -> bool {
+    // SAFETY: geteuid(2) has no arguments and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     let ip = Command::new("ip").arg("-V").output().is_ok();
     can_run(root && ip, "needs root and iproute2 (`ip netns`)")
@@ -150,6 +151,8 @@ impl NetPair {
         let path = format!("/run/netns/{ns}");
         std::thread::spawn(move || {
             let file = std::fs::File::open(&path).expect("open netns");
+            // SAFETY: an open namespace file's descriptor; setns(2) moves
+            // only this new thread into it.
             let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
             assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
             f()
