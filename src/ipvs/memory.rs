@@ -40,11 +40,11 @@ impl MemoryTable {
     /// prefix outside 1..=128 (`EINVAL`).
     fn check_service(s: &Service) -> Result<(), IpvsError> {
         if !KNOWN_SCHEDULERS.contains(&s.scheduler.as_str()) {
-            return Err(IpvsError::NoDestination);
+            return Err(IpvsError::no_scheduler(s));
         }
         if let Some(pe) = &s.pe_name {
             if !KNOWN_PERSISTENCE_ENGINES.contains(&pe.as_str()) {
-                return Err(IpvsError::NoDestination);
+                return Err(IpvsError::no_scheduler(s));
             }
         }
         if s.key.family() == Family::Inet6 && !(1..=128).contains(&s.netmask) {

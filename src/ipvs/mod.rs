@@ -37,17 +37,27 @@ pub enum IpvsError {
     /// `ESRCH`: no such service.
     #[error("no such service")]
     NoService,
-    /// `ENOENT`: no such destination (or scheduler / persistence engine).
+    /// `ENOENT` on a destination: no such destination.
     #[error("no such destination")]
     NoDestination,
+    /// `ENOENT` on a service add or update: the kernel has no scheduler of
+    /// that name, or (when one is asked for) no such persistence engine.
+    #[error("{}", no_scheduler_message(scheduler, persistence_engine.as_deref()))]
+    NoScheduler {
+        /// The service's scheduler (`lb_algo`).
+        scheduler: String,
+        /// The service's persistence engine (`persistence_engine`), if any.
+        persistence_engine: Option<String>,
+    },
     /// `EPERM` / `EACCES`: not allowed (needs CAP_NET_ADMIN).
     #[error("permission denied (lvsd needs CAP_NET_ADMIN)")]
     Permission,
     /// The kernel has no IPVS (no `IPVS` generic netlink family).
     #[error("this kernel has no IPVS (the ip_vs module is not loaded); use --dry-run to run against an in-memory table")]
     NotAvailable,
-    /// Any other errno from the kernel.
-    #[error("kernel error: {0}")]
+    /// Any other errno from the kernel, printed with its name
+    /// ("Invalid argument (os error 22)").
+    #[error("kernel error: {}", std::io::Error::from_raw_os_error(*.0))]
     Errno(i32),
     /// A malformed or unexpected netlink message.
     #[error("netlink: {0}")]
@@ -58,6 +68,44 @@ pub enum IpvsError {
     /// The socket itself failed.
     #[error("netlink socket: {0}")]
     Io(String),
+}
+
+/// The message of [`IpvsError::NoScheduler`], with the fix.
+fn no_scheduler_message(scheduler: &str, persistence_engine: Option<&str>) -> String {
+    match persistence_engine {
+        None => format!(
+            "the kernel has no scheduler `{scheduler}`: fix `lb_algo`, or load its module \
+             (`modprobe ip_vs_{scheduler}`)"
+        ),
+        Some(pe) => format!(
+            "the kernel has no scheduler `{scheduler}` or no persistence engine `{pe}`: fix \
+             `lb_algo` / `persistence_engine`, or load their modules (`modprobe \
+             ip_vs_{scheduler}`, `modprobe ip_vs_pe_{pe}`)"
+        ),
+    }
+}
+
+impl IpvsError {
+    /// This error as the answer to `op`: the kernel says `ENOENT` both for
+    /// a missing destination and for a service whose scheduler or
+    /// persistence engine it does not have; on a service add or update it
+    /// is the latter.
+    pub fn for_op(self, op: &TableOp) -> IpvsError {
+        match (self, op) {
+            (IpvsError::NoDestination, TableOp::AddService(s) | TableOp::UpdateService(s)) => {
+                IpvsError::no_scheduler(s)
+            }
+            (other, _) => other,
+        }
+    }
+
+    /// The kernel's refusal of service `s`'s scheduler or persistence engine.
+    pub fn no_scheduler(s: &Service) -> IpvsError {
+        IpvsError::NoScheduler {
+            scheduler: s.scheduler.clone(),
+            persistence_engine: s.pe_name.clone(),
+        }
+    }
 }
 
 /// A table of virtual services, as the kernel keeps it.
@@ -116,5 +164,46 @@ pub trait IpvsTable {
     /// Tables without sync daemons (in memory) accept and ignore it.
     fn stop_sync_daemon(&mut self, _state: settings::SyncState) -> Result<(), IpvsError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_say_what_the_kernel_meant_and_the_fix() {
+        let errno = IpvsError::Errno(libc::EINVAL).to_string();
+        assert!(errno.contains("Invalid argument"), "{errno}");
+        let service = Service {
+            key: ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "10.0.0.1".parse().unwrap(),
+                port: 80,
+            },
+            scheduler: "wrrr".into(),
+            flags: ServiceFlags::default(),
+            timeout: 0,
+            netmask: u32::MAX,
+            pe_name: None,
+        };
+        let add = TableOp::AddService(service.clone());
+        let refused = IpvsError::NoDestination.for_op(&add);
+        assert_eq!(refused, IpvsError::no_scheduler(&service));
+        let said = refused.to_string();
+        assert!(said.contains("no scheduler `wrrr`"), "{said}");
+        assert!(said.contains("modprobe ip_vs_wrrr"), "{said}");
+        // On a destination, ENOENT is what it says.
+        let remove = TableOp::RemoveDest(
+            service.key,
+            DestKey {
+                addr: "10.0.1.1".parse().unwrap(),
+                port: 80,
+            },
+        );
+        assert_eq!(
+            IpvsError::NoDestination.for_op(&remove),
+            IpvsError::NoDestination
+        );
     }
 }

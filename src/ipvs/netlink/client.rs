@@ -352,11 +352,16 @@ impl IpvsTable for NetlinkTable {
     }
 
     fn apply_one(&mut self, op: &TableOp) -> Result<(), IpvsError> {
-        self.one_request(Request::Op(op))
+        self.one_request(Request::Op(op)).map_err(|e| e.for_op(op))
     }
 
     fn apply(&mut self, ops: &[TableOp]) -> Vec<Result<(), IpvsError>> {
-        self.transact(ops.iter().map(Request::Op))
+        let results = self.transact(ops.iter().map(Request::Op));
+        results
+            .into_iter()
+            .zip(ops)
+            .map(|(result, op)| result.map_err(|e| e.for_op(op)))
+            .collect()
     }
 
     fn flush(&mut self) -> Result<(), IpvsError> {
