@@ -61,6 +61,10 @@ struct Cli {
     /// Leave lvsd's services in the IPVS table at stop (for a restart).
     #[arg(long = "keep-table")]
     keep_table: bool,
+    /// Run a config that asks for no IPVS service: at start, and on a
+    /// reload that would remove every service lvsd runs (refused otherwise).
+    #[arg(long = "allow-empty-config")]
+    allow_empty_config: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -148,6 +152,7 @@ fn run() -> anyhow::Result<ExitCode> {
             .context("--drift-interval takes a number of seconds")?,
         state_file: cli.state_file.clone(),
         keep_table: cli.keep_table,
+        allow_empty_config: cli.allow_empty_config,
     })?;
     Ok(ExitCode::SUCCESS)
 }

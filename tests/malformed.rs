@@ -261,7 +261,7 @@ fn self_include_is_a_cycle() {
 }
 
 #[test]
-fn missing_include_is_a_warning_and_an_empty_glob_is_silent() {
+fn missing_include_is_a_warning_and_an_empty_glob_only_a_note() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("a.conf"),
@@ -269,13 +269,23 @@ fn missing_include_is_a_warning_and_an_empty_glob_is_silent() {
     )
     .unwrap();
     let loaded = load(&dir.path().join("a.conf"), &LoadOptions::default()).unwrap();
-    assert_eq!(loaded.diagnostics.len(), 1, "{:?}", loaded.diagnostics);
+    assert_eq!(loaded.diagnostics.len(), 2, "{:?}", loaded.diagnostics);
     let d = &loaded.diagnostics[0];
     assert_eq!(
         (d.severity, d.location.line, d.location.col),
         (Severity::Warning, 1, 1)
     );
     assert!(d.message.contains("does not exist"));
+    // keepalived -t says nothing of an empty glob: a note (shown with -D).
+    let d = &loaded.diagnostics[1];
+    assert_eq!(
+        (d.severity, d.location.line, d.location.col),
+        (Severity::Info, 2, 1)
+    );
+    assert!(d.message.contains("matches no file"));
+    // Both are remembered: a reload refuses them.
+    let unread: Vec<_> = loaded.unread_includes.iter().map(|u| &u.pattern).collect();
+    assert_eq!(unread, ["nothere.conf", "conf.d/*.conf"]);
 }
 
 #[test]

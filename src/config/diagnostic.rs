@@ -79,6 +79,11 @@ pub struct Loaded {
     pub config: super::Config,
     /// Warnings and informational notes, in file order.
     pub diagnostics: Vec<Diagnostic>,
+    /// The `include` lines that read no file (each also has a diagnostic).
+    pub unread_includes: Vec<super::UnreadInclude>,
+    /// How many top-level statements the config holds: 0 for a file that
+    /// is empty or only comments.
+    pub statements: usize,
 }
 
 /// Options that change how a config reads.

@@ -30,10 +30,14 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
     let config_id = opts.config_id.clone().unwrap_or_else(default_config_id);
     let mut pre_diagnostics = Vec::new();
     let mut typer = Typer::new(&sources, &mut diagnostics);
+    let mut statements = 0usize;
     {
         let mut parser = BlockParser::new();
         let mut sink = |event: Event<'_, '_>| match event {
-            Event::Statement(tree) => typer.top_level(tree),
+            Event::Statement(tree) => {
+                statements += 1;
+                typer.top_level(tree)
+            }
             Event::StrayClose(tok) => typer.error(
                 &tok,
                 "`}` closes no block (one `}` too many, or a `{` missing before)",
@@ -71,6 +75,8 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
     Ok(Loaded {
         config,
         diagnostics,
+        unread_includes: sources.unread_includes,
+        statements,
     })
 }
 

@@ -49,6 +49,30 @@ impl SourceFile {
 pub struct Sources {
     /// Files in the order they were first read; index 0 is the main file.
     pub files: Vec<SourceFile>,
+    /// The `include` lines that read no file (see [`UnreadInclude`]).
+    pub unread_includes: Vec<UnreadInclude>,
+}
+
+/// An `include` line that read no file: the file is missing or unreadable,
+/// or the pattern matches nothing. keepalived goes on without it, and so
+/// does a start; a reload refuses a config with one, since the running
+/// config had what it named (see `daemon::config_guard`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadInclude {
+    /// The `include` line.
+    pub location: Location,
+    /// The file name or pattern, as written.
+    pub pattern: String,
+}
+
+impl std::fmt::Display for UnreadInclude {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: `include {}` reads no file",
+            self.location, self.pattern
+        )
+    }
 }
 
 impl Sources {
@@ -243,7 +267,29 @@ impl<'d> SourceLoader<'d> {
                 col,
                 format!("included file `{pattern}` does not exist"),
             );
+        } else if paths.is_empty() {
+            // keepalived says nothing; `-t` stays as quiet (a note shows
+            // with -D), the daemon's log says it.
+            self.report(
+                Severity::Info,
+                from,
+                line,
+                col,
+                format!("include pattern `{pattern}` matches no file"),
+            );
         }
+        let ids = self.read_included(from, line, col, paths);
+        if ids.is_empty() {
+            self.sources.unread_includes.push(UnreadInclude {
+                location: self.sources.location(from, line, col),
+                pattern: pattern.to_owned(),
+            });
+        }
+        ids
+    }
+
+    /// Read the files an include pattern matched.
+    fn read_included(&mut self, from: u32, line: u32, col: u32, paths: Vec<PathBuf>) -> Vec<u32> {
         let mut ids = Vec::new();
         for p in paths {
             if !p.is_file() {

@@ -8,17 +8,22 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::change_log::{log_op, ChangeCounts, LOG_EACH_CHANGE_UP_TO};
+use super::config_guard;
 use super::drift_pace::DriftPace;
-use super::notify::{notify, Status};
+use super::notify::{notify, notify_with_status, Status};
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
 use super::state::{self, ProbeDump, RealServerState, StateDump};
 use super::{fd_limit, ha_suspend, kernel_settings, DaemonError, DaemonOptions, PrintingTable};
 use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
-use crate::config::{self, Config, FlushOnStop, LoadOptions, Severity};
+use crate::config::{self, Config, FlushOnStop, LoadOptions, Loaded, Severity};
 use crate::ipvs::{IpvsError, IpvsTable, ServiceEntry, TableOp};
 use crate::reconcile::{describe_vs, drift, Plan, Reconciler};
+
+mod reload;
+
+use reload::in_one_line;
 
 /// The table, shared with the blocking threads that talk to the kernel.
 type SharedTable = Arc<Mutex<Box<dyn IpvsTable + Send>>>;
@@ -66,7 +71,7 @@ pub struct Daemon {
 }
 
 /// Read and validate the config, logging what needs saying.
-async fn load_config(opts: &DaemonOptions) -> Result<Config, config::ConfigError> {
+async fn load_config(opts: &DaemonOptions) -> Result<Loaded, config::ConfigError> {
     let path = opts.config.clone();
     let load_opts = LoadOptions {
         config_id: opts.config_id.clone(),
@@ -84,7 +89,7 @@ async fn load_config(opts: &DaemonOptions) -> Result<Config, config::ConfigError
             Severity::Error => tracing::error!("{d}"),
         }
     }
-    Ok(loaded.config)
+    Ok(loaded)
 }
 
 fn open_table(opts: &DaemonOptions) -> Result<SharedTable, IpvsError> {
@@ -153,7 +158,17 @@ impl Daemon {
     pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
         let signals = Signals::register()?;
         tracing::debug!(config = %opts.config.display(), "start: reading the config");
-        let config = load_config(&opts).await?;
+        let loaded = load_config(&opts).await.inspect_err(|e| {
+            notify_with_status(
+                Status::Stopping,
+                &format!("config refused: {}", in_one_line(e)),
+            )
+        })?;
+        if let Err(why) = config_guard::at_start(&loaded, &opts.config, opts.allow_empty_config) {
+            notify_with_status(Status::Stopping, &format!("config refused: {why}"));
+            return Err(DaemonError::Refused(why));
+        }
+        let config = loaded.config;
         tracing::debug!(
             virtual_servers = config.virtual_servers.len(),
             "start: config read"
@@ -221,7 +236,7 @@ impl Daemon {
             probes = daemon.reconciler.probe_count(),
             "lvsd started"
         );
-        notify(Status::Ready);
+        notify_with_status(Status::Ready, &daemon.running_status("running"));
         Ok(daemon)
     }
 
@@ -408,65 +423,6 @@ impl Daemon {
             );
         }
         took
-    }
-
-    /// SIGHUP: the new config in full, or nothing at all.
-    async fn reload(&mut self) {
-        notify(Status::Reloading);
-        tracing::info!(config = %self.opts.config.display(), "reloading");
-        let at_start = cpu_so_far();
-        // CPU (ms) and minor faults since the reload began, for the debug log.
-        let spent = || {
-            let now = cpu_so_far();
-            (now.0 - at_start.0, now.1 - at_start.1, now.2 - at_start.2)
-        };
-        match load_config(&self.opts).await {
-            Ok(config) => match ScriptPolicy::from_config(&config.global) {
-                Ok(policy) => {
-                    let (user_ms, system_ms, minflt) = spent();
-                    tracing::debug!(user_ms, system_ms, minflt, "reload: config read");
-                    self.policy = policy;
-                    self.engine.set_script_policy(policy);
-                    let old = self.reconciler.config().global.clone();
-                    let new = config.global.clone();
-                    with_table(&self.table, move |t| {
-                        kernel_settings::apply(t, Some(&old), &new)
-                    })
-                    .await;
-                    let reloaded = self.reconciler.reload(config);
-                    let changed = reloaded.changed;
-                    // The config no longer needed is freed on a blocking
-                    // thread, and the memory given back after it: the event
-                    // loop goes on at once.
-                    tokio::task::spawn_blocking(move || {
-                        drop(reloaded.spare);
-                        super::release_free_memory();
-                    });
-                    let (user_ms, system_ms, minflt) = spent();
-                    tracing::debug!(
-                        changed,
-                        user_ms,
-                        system_ms,
-                        minflt,
-                        "reload: config compared and indexed"
-                    );
-                    self.ha_wanted = ha_suspend::wanted(self.reconciler.config());
-                    let suspended = suspended_now(self.reconciler.config());
-                    // The same probes as before: the engine already runs
-                    // exactly these, so spare it 100,000 spec comparisons.
-                    if changed || suspended != self.suspended {
-                        self.suspended = suspended;
-                        self.engine
-                            .set_probes(self.reconciler.probes_except(&self.suspended));
-                    }
-                    let changes = self.reconcile().await;
-                    tracing::info!(changes, writes_total = self.writes_total, "reload complete");
-                }
-                Err(e) => tracing::error!(error = %e, "reload refused; the running config stays"),
-            },
-            Err(e) => tracing::error!("reload refused; the running config stays:\n{e}"),
-        }
-        notify(Status::Ready);
     }
 
     /// SIGUSR1: the full state as JSON to the state file, a summary to the log.

@@ -14,10 +14,30 @@
 //!    together and turned into the fewest table changes. Every drift interval
 //!    the kernel's table is read again and hand-made changes are undone.
 //! 3. **Reload** (SIGHUP): the new config is read in full before anything
-//!    changes; on error the old one keeps running. Only the difference is
+//!    changes; on error the old one keeps running, and so it does when an
+//!    `include` read no file or the new config would empty the table
+//!    (`config_guard`); systemd's `STATUS=` says why. Only the difference is
 //!    applied, and unchanged probes keep their state and timers.
 //! 4. **Stop** (SIGTERM/SIGINT): probes stop; lvsd's services are removed as
 //!    `lvs_flush_onstop` says, or left in place with `--keep-table`.
+//!
+//! The files:
+//!
+//! | file | what |
+//! |---|---|
+//! | `event_loop.rs` | [`Daemon`]: start, the loop, SIGUSR1, stop |
+//! | `event_loop/reload.rs` | SIGHUP: read, check, switch or refuse |
+//! | `config_guard.rs` | configs that parse but are refused (unread includes, no service) |
+//! | `change_log.rs` | how table changes are logged |
+//! | `drift_pace.rs` | how often drift is checked |
+//! | `dry_run.rs` | `--dry-run`'s printing table |
+//! | `fd_limit.rs` | the open file limit |
+//! | `ha_suspend.rs` | probes only while the virtual address is local |
+//! | `kernel_settings.rs` | `lvs_timeouts`, `lvs_sync_daemon` |
+//! | `notify.rs` | systemd's notify protocol (`READY=1`, `STATUS=`) |
+//! | `pidfile.rs` | `-p` |
+//! | `scripts.rs` | `notify_*`/`quorum_*` scripts |
+//! | `state.rs` | the SIGUSR1 state dump |
 //!
 //! Every table change is one netlink request; the daemon counts them
 //! (`writes_total`, logged with each "applied N changes" and in the SIGUSR1
@@ -26,6 +46,7 @@
 //! and when a reload changes them (see `kernel_settings`).
 
 mod change_log;
+mod config_guard;
 mod drift_pace;
 mod dry_run;
 mod event_loop;
@@ -60,6 +81,9 @@ pub struct DaemonOptions {
     pub state_file: PathBuf,
     /// Leave lvsd's services in the table at stop (for a restart).
     pub keep_table: bool,
+    /// `--allow-empty-config`: run a config that asks for no service (at
+    /// start, or on a reload that removes every service lvsd runs).
+    pub allow_empty_config: bool,
 }
 
 impl Default for DaemonOptions {
@@ -72,6 +96,7 @@ impl Default for DaemonOptions {
             drift_interval: Duration::from_secs(5),
             state_file: PathBuf::from("/tmp/lvsd.json"),
             keep_table: false,
+            allow_empty_config: false,
         }
     }
 }
@@ -91,6 +116,9 @@ pub enum DaemonError {
     /// A setting that cannot work (an unknown `script_user`).
     #[error("{0}")]
     Setting(String),
+    /// A config that parsed but is not run (see `config_guard`).
+    #[error("{0}")]
+    Refused(config_guard::Refusal),
 }
 
 /// Run until SIGTERM/SIGINT.

@@ -1,0 +1,303 @@
+//! Operators' mistakes, one test each: what the operator sees (exit code,
+//! a message naming the cause, systemd's `STATUS=`) and that the table is
+//! unchanged where it must be.
+//!
+//! The daemon runs on the host with `--dry-run` (an in-memory table whose
+//! changes are printed as `ipvsadm` lines); every address is on loopback
+//! and no real server has a check, so nothing is probed.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long anything here may take.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A `virtual_server` on loopback with one real server and no check.
+fn virtual_server(port: u16) -> String {
+    format!(
+        "virtual_server 127.0.0.1 {port} {{
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 127.0.0.2 {port} {{
+        weight 1
+    }}
+}}
+"
+    )
+}
+
+/// `lvsd --dry-run` under test, killed when dropped.
+struct Lvsd {
+    child: Child,
+    /// The `ipvsadm` lines it printed (its table changes).
+    changes: mpsc::Receiver<String>,
+    /// Its log lines.
+    log: mpsc::Receiver<String>,
+    /// What it sent to `NOTIFY_SOCKET`.
+    notify: UnixDatagram,
+    state_file: PathBuf,
+    /// Every log line read so far.
+    seen: Vec<String>,
+}
+
+impl Drop for Lvsd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Lines of `reader`, one by one, on a channel.
+fn lines_of(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Lvsd {
+    /// Start lvsd on `config` with `args` besides, its files in `dir`.
+    fn start(dir: &Path, config: &Path, args: &[&str]) -> Lvsd {
+        let notify_path = dir.join("notify");
+        let notify = UnixDatagram::bind(&notify_path).unwrap();
+        notify.set_read_timeout(Some(PATIENCE)).unwrap();
+        let state_file = dir.join("state.json");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+            .args(["--dry-run", "--drift-interval", "0", "--state-file"])
+            .arg(&state_file)
+            .args(args)
+            .arg("-f")
+            .arg(config)
+            .env("LVSD_LOG", "info")
+            .env("NOTIFY_SOCKET", &notify_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("lvsd starts");
+        let changes = lines_of(child.stdout.take().unwrap());
+        let log = lines_of(child.stderr.take().unwrap());
+        Lvsd {
+            child,
+            changes,
+            log,
+            notify,
+            state_file,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next notification that contains `wanted`.
+    fn notified(&self, wanted: &str) -> String {
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            let n = self.notify.recv(&mut buf).expect("a notification");
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.contains(wanted) {
+                return text;
+            }
+        }
+        panic!("no notification with `{wanted}`");
+    }
+
+    /// The first log line containing `wanted` (seen before or arriving now).
+    fn logged(&mut self, wanted: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(wanted)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(wanted) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line with `{wanted}`; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The table as the SIGUSR1 state dump shows it.
+    fn table(&mut self) -> serde_json::Value {
+        let before = std::fs::metadata(&self.state_file)
+            .and_then(|m| m.modified())
+            .ok();
+        self.seen.retain(|l| !l.contains("state written"));
+        self.signal("-USR1");
+        self.logged("state written");
+        let after = std::fs::metadata(&self.state_file)
+            .and_then(|m| m.modified())
+            .ok();
+        assert!(after.is_some() && (before.is_none() || after >= before));
+        let text = std::fs::read(&self.state_file).unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        state["table"].clone()
+    }
+
+    /// Table changes printed so far: every line until none came for 300 ms
+    /// (lvsd writes them before what a test waits for, but they come on a
+    /// pipe of their own).
+    fn changes_so_far(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Ok(line) = self.changes.recv_timeout(Duration::from_millis(300)) {
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+/// SIGHUP after `mistake`: the reload is refused for `cause`, which the
+/// log and systemd's `STATUS=` name, and the table stays as it was.
+fn reload_is_refused(lvsd: &mut Lvsd, mistake: impl FnOnce(), cause: &str) {
+    lvsd.notified("READY=1");
+    let table = lvsd.table();
+    assert_eq!(table.as_array().map(Vec::len), Some(2), "{table}");
+    assert_eq!(
+        lvsd.changes_so_far().len(),
+        4,
+        "two services, a real server each"
+    );
+    mistake();
+    lvsd.signal("-HUP");
+    let status = lvsd.notified("STATUS=reload refused");
+    assert!(status.contains(cause), "STATUS names `{cause}`: {status}");
+    let line = lvsd.logged("reload refused");
+    assert!(line.contains(cause), "the log names `{cause}`: {line}");
+    assert_eq!(lvsd.table(), table, "the table is unchanged");
+    assert_eq!(lvsd.changes_so_far(), Vec::<String>::new());
+}
+
+#[test]
+fn a_reload_whose_include_file_went_missing_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepalived.conf");
+    let extra = dir.path().join("extra.conf");
+    std::fs::write(&extra, virtual_server(81)).unwrap();
+    std::fs::write(
+        &config,
+        format!("include extra.conf\n{}", virtual_server(80)),
+    )
+    .unwrap();
+    let mut lvsd = Lvsd::start(dir.path(), &config, &[]);
+    let moved = dir.path().join("extra.conf.moved");
+    reload_is_refused(
+        &mut lvsd,
+        || std::fs::rename(&extra, &moved).unwrap(),
+        "keepalived.conf:1:1: `include extra.conf` reads no file",
+    );
+}
+
+#[test]
+fn a_reload_whose_include_glob_matches_nothing_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepalived.conf");
+    let conf_d = dir.path().join("conf.d");
+    std::fs::create_dir(&conf_d).unwrap();
+    std::fs::write(conf_d.join("a.conf"), virtual_server(81)).unwrap();
+    std::fs::write(
+        &config,
+        format!("{}include conf.d/*.conf\n", virtual_server(80)),
+    )
+    .unwrap();
+    let mut lvsd = Lvsd::start(dir.path(), &config, &[]);
+    reload_is_refused(
+        &mut lvsd,
+        || std::fs::remove_file(conf_d.join("a.conf")).unwrap(),
+        "keepalived.conf:9:1: `include conf.d/*.conf` reads no file",
+    );
+}
+
+#[test]
+fn a_reload_into_an_empty_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &config,
+        format!("{}{}", virtual_server(80), virtual_server(81)),
+    )
+    .unwrap();
+    let mut lvsd = Lvsd::start(dir.path(), &config, &[]);
+    reload_is_refused(
+        &mut lvsd,
+        || std::fs::write(&config, "").unwrap(),
+        "the reload would remove all 2 services lvsd runs",
+    );
+}
+
+#[test]
+fn a_reload_into_an_empty_file_empties_the_table_when_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepalived.conf");
+    std::fs::write(&config, virtual_server(80)).unwrap();
+    let mut lvsd = Lvsd::start(dir.path(), &config, &["--allow-empty-config"]);
+    lvsd.notified("READY=1");
+    std::fs::write(&config, "").unwrap();
+    lvsd.signal("-HUP");
+    lvsd.notified("STATUS=reloaded: 0 services");
+    assert_eq!(lvsd.table(), serde_json::json!([]));
+}
+
+#[test]
+fn an_empty_file_at_start_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepalived.conf");
+    std::fs::write(&config, "# nothing yet\n").unwrap();
+    let mut lvsd = Lvsd::start(dir.path(), &config, &[]);
+    let status = lvsd.child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let said = lvsd.logged("is empty");
+    assert!(
+        said.contains("keepalived.conf is empty") && said.contains("--allow-empty-config"),
+        "{said}"
+    );
+    assert!(lvsd.notified("STATUS=config refused").contains("is empty"));
+    assert_eq!(lvsd.changes_so_far(), Vec::<String>::new());
+}
+
+#[test]
+fn a_missing_include_at_start_is_a_warning_as_in_keepalived() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "include extra.conf\ninclude conf.d/*.conf\n{}",
+            virtual_server(80)
+        ),
+    )
+    .unwrap();
+    let mut lvsd = Lvsd::start(dir.path(), &config, &[]);
+    lvsd.notified("READY=1");
+    let warned = lvsd.logged("extra.conf");
+    assert!(
+        warned.contains("WARN") && warned.contains("does not exist"),
+        "{warned}"
+    );
+    let noted = lvsd.logged("conf.d/*.conf");
+    assert!(noted.contains("matches no file"), "{noted}");
+    assert_eq!(lvsd.table().as_array().map(Vec::len), Some(1));
+}
