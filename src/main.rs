@@ -55,9 +55,10 @@ struct Cli {
     /// Seconds between comparisons of the kernel's table with the desired one (0 = never).
     #[arg(long = "drift-interval", default_value_t = 5.0)]
     drift_interval: f64,
-    /// Where SIGUSR1 writes the full state as JSON.
-    #[arg(long = "state-file", default_value = "/tmp/lvsd.json")]
-    state_file: PathBuf,
+    /// Where SIGUSR1 writes the full state as JSON (mode 0600) [default:
+    /// state.json in $RUNTIME_DIRECTORY, else /run/lvsd/state.json].
+    #[arg(long = "state-file")]
+    state_file: Option<PathBuf>,
     /// Leave lvsd's services in the IPVS table at stop (for a restart).
     #[arg(long = "keep-table")]
     keep_table: bool,
@@ -150,7 +151,10 @@ fn run() -> anyhow::Result<ExitCode> {
         dry_run: cli.dry_run,
         drift_interval: std::time::Duration::try_from_secs_f64(cli.drift_interval)
             .context("--drift-interval takes a number of seconds")?,
-        state_file: cli.state_file.clone(),
+        state_file: cli
+            .state_file
+            .clone()
+            .unwrap_or_else(|| lvsd::daemon::run_dir::runtime_dir().join("state.json")),
         keep_table: cli.keep_table,
         allow_empty_config: cli.allow_empty_config,
     })?;

@@ -301,3 +301,38 @@ fn a_missing_include_at_start_is_a_warning_as_in_keepalived() {
     assert!(noted.contains("matches no file"), "{noted}");
     assert_eq!(lvsd.table().as_array().map(Vec::len), Some(1));
 }
+
+#[test]
+fn a_symlink_planted_at_the_state_file_is_never_written_through() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepalived.conf");
+    std::fs::write(&config, virtual_server(80)).unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let mut lvsd = Lvsd::start(dir.path(), &config, &[]);
+    lvsd.notified("READY=1");
+    // At the state file, and at every temporary name lvsd ever used.
+    let state = lvsd.state_file.clone();
+    let planted = [
+        state.clone(),
+        state.with_extension("tmp"),
+        dir.path().join(".state.json.tmp"),
+    ];
+    for link in &planted {
+        std::os::unix::fs::symlink(&victim, link).unwrap();
+    }
+    assert_eq!(lvsd.table().as_array().map(Vec::len), Some(1));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let meta = std::fs::symlink_metadata(&state).unwrap();
+    assert!(meta.file_type().is_file(), "the link was replaced");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    for link in &planted[1..] {
+        let meta = std::fs::symlink_metadata(link).unwrap();
+        assert!(
+            meta.file_type().is_symlink(),
+            "{} left alone",
+            link.display()
+        );
+    }
+}

@@ -36,6 +36,7 @@
 //! | `kernel_settings.rs` | `lvs_timeouts`, `lvs_sync_daemon` |
 //! | `notify.rs` | systemd's notify protocol (`READY=1`, `STATUS=`) |
 //! | `pidfile.rs` | `-p` |
+//! | `run_dir.rs` | `/run/lvsd`, and writing there without following links |
 //! | `scripts.rs` | `notify_*`/`quorum_*` scripts |
 //! | `state.rs` | the SIGUSR1 state dump |
 //!
@@ -55,6 +56,7 @@ mod ha_suspend;
 mod kernel_settings;
 mod notify;
 mod pidfile;
+pub mod run_dir;
 pub mod scripts;
 mod state;
 
@@ -94,7 +96,7 @@ impl Default for DaemonOptions {
             pid_file: None,
             dry_run: false,
             drift_interval: Duration::from_secs(5),
-            state_file: PathBuf::from("/tmp/lvsd.json"),
+            state_file: run_dir::runtime_dir().join("state.json"),
             keep_table: false,
             allow_empty_config: false,
         }
