@@ -157,6 +157,7 @@ fn run() -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| lvsd::daemon::run_dir::runtime_dir().join("state.json")),
         keep_table: cli.keep_table,
         allow_empty_config: cli.allow_empty_config,
+        run_dir: lvsd::daemon::run_dir::runtime_dir(),
     })?;
     Ok(ExitCode::SUCCESS)
 }

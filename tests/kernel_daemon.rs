@@ -315,8 +315,9 @@ fn log_lines(guest: &mut Guest, name: &str, pattern: &str) -> Vec<String> {
 
 /// `kill -9` and restart with healthy backends: a poller reading
 /// `ipvsadm -Sn` every 50 ms sees one table throughout. Then SIGHUP with
-/// the same config writes nothing, a broken include changes nothing and is
-/// logged, and one added real server costs exactly one write.
+/// the same config writes nothing, a second lvsd refuses to start, a broken
+/// include changes nothing and is logged, and one added real server costs
+/// exactly one write.
 #[test]
 fn restart_and_reload_write_only_what_changed() {
     let Some(mut guest) = guest() else { return };
@@ -381,6 +382,22 @@ fn restart_and_reload_write_only_what_changed() {
     wait_log(guest, "lvsd", "reload complete", 1);
     let reloads = log_lines(guest, "lvsd", "reload complete");
     assert!(reloads[0].contains("changes=0"), "{reloads:?}");
+    assert_eq!(writes_total(guest, "lvsd", state), 0);
+
+    // A second lvsd on the same table refuses at once, naming the first,
+    // and writes nothing.
+    let second = guest
+        .run("lvsd -n -l -f /tmp/reload/main.conf --state-file /tmp/second.json")
+        .unwrap();
+    let first = guest.run_ok("cat /run/bg/lvsd.pid");
+    assert_eq!(second.status, 1, "{second}");
+    assert!(
+        second
+            .stderr
+            .contains(&format!("another lvsd (pid {}) already runs", first.trim())),
+        "{second}"
+    );
+    assert_eq!(canonical(&guest.run_ok("ipvsadm -Sn")), canonical(FULL));
     assert_eq!(writes_total(guest, "lvsd", state), 0);
 
     // A broken include: the running config stays, the error is logged.

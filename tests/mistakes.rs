@@ -336,3 +336,55 @@ fn a_symlink_planted_at_the_state_file_is_never_written_through() {
         );
     }
 }
+
+/// `lvsd` (not `--dry-run`) on `config` with `run_dir` as its runtime
+/// directory, run to its end: exit code and what it printed.
+fn lvsd_on_the_kernel(run_dir: &Path, config: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+        .args(["-l", "-f"])
+        .arg(config)
+        .env("RUNTIME_DIRECTORY", run_dir)
+        .env("LVSD_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_second_lvsd_on_the_same_table_refuses_naming_the_first() {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepalived.conf");
+    std::fs::write(&config, virtual_server(80)).unwrap();
+    // The lock a running lvsd holds: its netns's file, locked, its pid in it.
+    let netns = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+    let lock_path = dir.path().join(format!("ipvs-{netns}.lock"));
+    let mut lock = std::fs::File::create(&lock_path).unwrap();
+    writeln!(lock, "{}", std::process::id()).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    let (code, said) = lvsd_on_the_kernel(dir.path(), &config);
+    assert_eq!(code, Some(1), "{said}");
+    let first = format!("another lvsd (pid {}) already runs", std::process::id());
+    assert!(said.contains(&first), "{said}");
+    assert!(
+        said.contains(&format!("network namespace {netns}")),
+        "{said}"
+    );
+    assert_eq!(said.lines().count(), 1, "one line: {said}");
+
+    // --dry-run has no kernel table, so no lock.
+    let dry = Lvsd::start(dir.path(), &config, &[]);
+    dry.notified("READY=1");
+    drop(dry);
+
+    // A lock file left by a process that is gone locks nothing: this lvsd
+    // goes past the lock (and fails later, on this host without IPVS).
+    drop(lock);
+    let (_, said) = lvsd_on_the_kernel(dir.path(), &config);
+    assert!(!said.contains("already runs"), "{said}");
+}

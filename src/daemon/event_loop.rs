@@ -10,6 +10,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use super::change_log::{log_op, ChangeCounts, LOG_EACH_CHANGE_UP_TO};
 use super::config_guard;
 use super::drift_pace::DriftPace;
+use super::instance_lock::{self, InstanceLock};
 use super::notify::{notify, notify_with_status, Status};
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
@@ -68,6 +69,8 @@ pub struct Daemon {
     /// Whether any virtual server has `ha_suspend` (local addresses are polled).
     ha_wanted: bool,
     _pid_file: Option<PidFile>,
+    /// Held until lvsd exits (none with `--dry-run`).
+    _instance_lock: Option<InstanceLock>,
 }
 
 /// Read and validate the config, logging what needs saying.
@@ -157,6 +160,11 @@ impl Daemon {
     /// Start: config, table, adoption, probes, first reconcile.
     pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
         let signals = Signals::register()?;
+        // Before anything is read: a second lvsd must not touch the table.
+        let instance_lock = match opts.dry_run {
+            true => None,
+            false => Some(instance_lock::take(&opts.run_dir)?),
+        };
         tracing::debug!(config = %opts.config.display(), "start: reading the config");
         let loaded = load_config(&opts).await.inspect_err(|e| {
             notify_with_status(
@@ -218,6 +226,7 @@ impl Daemon {
             suspended,
             ha_wanted,
             _pid_file: pid_file,
+            _instance_lock: instance_lock,
         };
         // The table first, then the probes: the initial health (up unless
         // `alpha`) already says what the table should hold, and 20,000

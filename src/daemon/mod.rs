@@ -4,7 +4,8 @@
 //!
 //! The life of lvsd:
 //!
-//! 1. **Start**: read and validate the whole config; open the table; read it
+//! 1. **Start**: take the instance lock (one lvsd per IPVS table); read and
+//!    validate the whole config; open the table; read it
 //!    *first*, adopting real servers already present (a restart changes
 //!    nothing while the first probes run); raise the open file limit to one
 //!    per probe; bring the table in line with the initial health (up unless
@@ -33,6 +34,7 @@
 //! | `dry_run.rs` | `--dry-run`'s printing table |
 //! | `fd_limit.rs` | the open file limit |
 //! | `ha_suspend.rs` | probes only while the virtual address is local |
+//! | `instance_lock.rs` | one lvsd per IPVS table (network namespace) |
 //! | `kernel_settings.rs` | `lvs_timeouts`, `lvs_sync_daemon` |
 //! | `notify.rs` | systemd's notify protocol (`READY=1`, `STATUS=`) |
 //! | `pidfile.rs` | `-p` |
@@ -53,6 +55,7 @@ mod dry_run;
 mod event_loop;
 mod fd_limit;
 mod ha_suspend;
+pub mod instance_lock;
 mod kernel_settings;
 mod notify;
 mod pidfile;
@@ -83,6 +86,8 @@ pub struct DaemonOptions {
     pub state_file: PathBuf,
     /// Leave lvsd's services in the table at stop (for a restart).
     pub keep_table: bool,
+    /// The runtime directory (`/run/lvsd`): the instance lock lives there.
+    pub run_dir: PathBuf,
     /// `--allow-empty-config`: run a config that asks for no service (at
     /// start, or on a reload that removes every service lvsd runs).
     pub allow_empty_config: bool,
@@ -99,6 +104,7 @@ impl Default for DaemonOptions {
             state_file: run_dir::runtime_dir().join("state.json"),
             keep_table: false,
             allow_empty_config: false,
+            run_dir: run_dir::runtime_dir(),
         }
     }
 }
@@ -118,6 +124,9 @@ pub enum DaemonError {
     /// A setting that cannot work (an unknown `script_user`).
     #[error("{0}")]
     Setting(String),
+    /// Another lvsd runs on this table.
+    #[error(transparent)]
+    Lock(#[from] instance_lock::LockError),
     /// A config that parsed but is not run (see `config_guard`).
     #[error("{0}")]
     Refused(config_guard::Refusal),
