@@ -141,7 +141,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
         // Bytes and sizes.
         ("non-utf8 in keyword", b"global_defs {\n router_\xff\xfeid x\n}\n".to_vec(), Error(2, 9, "not UTF-8")),
         ("non-utf8 in comment", b"# caf\xe9\nglobal_defs {\n router_id x ! \xff\n}\n".to_vec(), Clean),
-        ("nul bytes", b"\0\0\0\n".to_vec(), Warning(1, 1, "unknown keyword")),
+        ("nul bytes", b"\0\0\0\n".to_vec(), Error(1, 1, "looks like a binary file")),
         ("huge line", o(format!("global_defs {{\n router_id {}\n bogus{}\n}}\n", "x".repeat(1_000_000), "y".repeat(1_000_000))), Warning(3, 2, "unknown keyword")),
         ("many braces", o(format!("{}\n", "{".repeat(100_000))), Error(1, 1, "opens no block")),
         ("deep nesting", o(format!("global_defs {{\n{}\n", "a {".repeat(50_000))), Error(1, 13, "never closed")),

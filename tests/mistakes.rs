@@ -388,3 +388,122 @@ fn a_second_lvsd_on_the_same_table_refuses_naming_the_first() {
     let (_, said) = lvsd_on_the_kernel(dir.path(), &config);
     assert!(!said.contains("already runs"), "{said}");
 }
+
+/// What `lvsd -t` did with one input: exit code, what it printed, how
+/// long it took and its peak memory.
+struct Cost {
+    code: Option<i32>,
+    said: Vec<u8>,
+    took: Duration,
+    peak_rss_mb: u64,
+}
+
+/// `lvsd -t` on `bytes`, timed, its peak RSS read from `wait4(2)`.
+fn config_test_cost(bytes: &[u8]) -> Cost {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepalived.conf");
+    std::fs::write(&config, bytes).unwrap();
+    let said_path = dir.path().join("said");
+    let started = Instant::now();
+    // Waited for by wait4 below, which also gives its peak memory.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+        .arg("-t")
+        .arg("-f")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&said_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: all-zero is a valid rusage, which wait4 fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pid is our own unwaited child; both pointers are to
+    // locals that outlive the call.
+    let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let took = started.elapsed();
+    assert_eq!(waited, child.id() as i32);
+    Cost {
+        code: std::process::ExitStatus::from_raw(status).code(),
+        said: std::fs::read(&said_path).unwrap(),
+        took,
+        peak_rss_mb: usage.ru_maxrss as u64 / 1024,
+    }
+}
+
+/// Within 2 s and 200 MB, a bounded report that names the problem, with
+/// no byte a terminal would act on.
+fn cost_is_bounded(input: &[u8], expect: &str) -> Vec<String> {
+    let cost = config_test_cost(input);
+    let said = String::from_utf8_lossy(&cost.said);
+    assert_eq!(cost.code, Some(5), "{said}");
+    assert!(cost.took < Duration::from_secs(2), "took {:?}", cost.took);
+    assert!(cost.peak_rss_mb < 200, "peak RSS {} MB", cost.peak_rss_mb);
+    assert!(said.contains(expect), "names `{expect}`: {said:.2000}");
+    let hidden = cost
+        .said
+        .iter()
+        .find(|&&b| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f);
+    assert_eq!(hidden, None, "a control byte reached the terminal");
+    let lines: Vec<String> = said.lines().map(str::to_owned).collect();
+    assert!(lines.len() <= 3 * 1001, "{} lines", lines.len());
+    lines
+}
+
+#[test]
+fn two_million_stray_braces_cost_little_and_say_so_briefly() {
+    let lines = cost_is_bounded(
+        "}\n".repeat(2_000_000).as_bytes(),
+        "... and 1999000 more diagnostics, not shown",
+    );
+    assert!(lines[0].contains("`}` closes no block"), "{}", lines[0]);
+}
+
+#[test]
+fn a_three_megabyte_line_of_nested_braces_costs_little() {
+    let n = 1_500_000;
+    let line = format!("{}{}\n", "{".repeat(n), "}".repeat(n));
+    cost_is_bounded(line.as_bytes(), "more diagnostics, not shown");
+}
+
+#[test]
+fn a_ten_megabyte_config_on_one_line_costs_little() {
+    let mut line = String::new();
+    let mut port = 0u32;
+    while line.len() < 10_000_000 {
+        port += 1;
+        line.push_str(
+            &virtual_server(port as u16)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        line.push(' ');
+    }
+    line.push('\n');
+    // keepalived reads one keyword a line: the rest is warned about.
+    cost_is_bounded(line.as_bytes(), "more diagnostics, not shown");
+}
+
+#[test]
+fn binary_input_is_called_binary_in_one_line() {
+    let mut elf = b"\x7fELF\x02\x01\x01\x00\x1b[2J".to_vec();
+    elf.extend((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    let lines = cost_is_bounded(&elf, "looks like a binary file");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+}
+
+#[test]
+fn control_bytes_in_a_config_are_shown_escaped() {
+    let text = format!(
+        "{}\x1b[31mred\x1b[0m 1\n\u{202e}reversed 2\n",
+        virtual_server(80)
+    );
+    let cost = config_test_cost(text.as_bytes());
+    let said = String::from_utf8_lossy(&cost.said);
+    assert_eq!(cost.code, Some(5));
+    assert!(said.contains(r"\x1b[31mred\x1b[0m"), "{said}");
+    assert!(said.contains(r"\u{202e}reversed"), "{said}");
+    assert!(!cost.said.contains(&0x1b), "{said}");
+}
