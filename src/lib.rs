@@ -11,11 +11,13 @@
 //! - [`ipvs`]: the IPVS table, over generic netlink or in memory.
 //! - [`daemon`]: start, reload, drift repair, stop.
 //! - [`script_policy`]: who runs scripts and checks, and which may not run.
+//! - [`logging`]: syslog (journald) by default, the console with `-l`.
 
 pub mod checker;
 pub mod config;
 pub mod daemon;
 pub mod fx_hash;
 pub mod ipvs;
+pub mod logging;
 pub mod reconcile;
 pub mod script_policy;

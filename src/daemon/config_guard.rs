@@ -19,6 +19,7 @@
 use std::fmt;
 use std::path::Path;
 
+use super::DaemonOptions;
 use crate::config::{Config, Loaded, UnreadInclude};
 use crate::reconcile::desired::service_keys;
 
@@ -49,7 +50,7 @@ impl fmt::Display for Refusal {
                 if unread.len() > 1 {
                     write!(f, ", and {} more include(s) like it", unread.len() - 1)?;
                 }
-                write!(f, "; a reload needs every file the config names")
+                write!(f, "; every file the config names must be read")
             }
             Refusal::EmptyFile(path) => write!(
                 f,
@@ -79,12 +80,16 @@ fn has_service(config: &Config) -> bool {
         .any(|vs| !service_keys(config, vs).is_empty())
 }
 
-/// The checks at start: a config with no service is refused unless allowed.
-pub fn at_start(loaded: &Loaded, path: &Path, allow_empty: bool) -> Result<(), Refusal> {
-    if allow_empty || has_service(&loaded.config) {
+/// The checks at start: a config with no service is refused unless
+/// allowed, and one whose include reads no file with `-e` (`all_config`).
+pub fn at_start(loaded: &Loaded, opts: &DaemonOptions) -> Result<(), Refusal> {
+    if opts.all_config && !loaded.unread_includes.is_empty() {
+        return Err(Refusal::UnreadIncludes(loaded.unread_includes.clone()));
+    }
+    if opts.allow_empty_config || has_service(&loaded.config) {
         return Ok(());
     }
-    let path = path.display().to_string();
+    let path = opts.config.display().to_string();
     Err(if loaded.statements == 0 {
         Refusal::EmptyFile(path)
     } else {
@@ -130,21 +135,29 @@ mod tests {
     const ONE_VS: &str =
         "virtual_server 127.0.0.1 80 {\n protocol TCP\n real_server 127.0.0.2 80 {\n }\n}\n";
 
+    fn start_opts(allow_empty_config: bool, all_config: bool) -> DaemonOptions {
+        DaemonOptions {
+            config: "k.conf".into(),
+            allow_empty_config,
+            all_config,
+            ..DaemonOptions::default()
+        }
+    }
+
     #[test]
     fn an_empty_file_is_refused_at_start_unless_allowed() {
-        let path = Path::new("k.conf");
         let empty = loaded("# nothing\n\n");
         assert!(matches!(
-            at_start(&empty, path, false),
+            at_start(&empty, &start_opts(false, false)),
             Err(Refusal::EmptyFile(_))
         ));
-        assert!(at_start(&empty, path, true).is_ok());
+        assert!(at_start(&empty, &start_opts(true, false)).is_ok());
         let vrrp_only = loaded("global_defs {\n router_id x\n}\n");
         assert!(matches!(
-            at_start(&vrrp_only, path, false),
+            at_start(&vrrp_only, &start_opts(false, false)),
             Err(Refusal::NoService(_))
         ));
-        assert!(at_start(&loaded(ONE_VS), path, false).is_ok());
+        assert!(at_start(&loaded(ONE_VS), &start_opts(false, false)).is_ok());
     }
 
     #[test]
@@ -171,6 +184,11 @@ mod tests {
             said.contains("k.conf:1:1") && said.contains("include /nonexistent/conf.d/*.conf"),
             "{said}"
         );
-        assert!(at_start(&with_glob, Path::new("k.conf"), false).is_ok());
+        assert!(at_start(&with_glob, &start_opts(false, false)).is_ok());
+        // -e: every include must read a file at start too.
+        assert!(matches!(
+            at_start(&with_glob, &start_opts(false, true)),
+            Err(Refusal::UnreadIncludes(_))
+        ));
     }
 }

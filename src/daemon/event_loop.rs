@@ -68,7 +68,7 @@ pub struct Daemon {
     suspended: HashSet<usize>,
     /// Whether any virtual server has `ha_suspend` (local addresses are polled).
     ha_wanted: bool,
-    _pid_file: Option<PidFile>,
+    _pid_files: Vec<PidFile>,
     /// Held until lvsd exits (none with `--dry-run`).
     _instance_lock: Option<InstanceLock>,
 }
@@ -99,6 +99,7 @@ fn open_table(opts: &DaemonOptions) -> Result<SharedTable, IpvsError> {
     let table: Box<dyn IpvsTable + Send> = if opts.dry_run {
         Box::new(PrintingTable::new(std::io::stdout()))
     } else {
+        super::ip_vs_module::ensure_loaded();
         Box::new(crate::ipvs::netlink::NetlinkTable::open()?)
     };
     Ok(Arc::new(Mutex::new(table)))
@@ -172,11 +173,18 @@ impl Daemon {
                 &format!("config refused: {}", in_one_line(e)),
             )
         })?;
-        if let Err(why) = config_guard::at_start(&loaded, &opts.config, opts.allow_empty_config) {
+        if let Err(why) = config_guard::at_start(&loaded, &opts) {
             notify_with_status(Status::Stopping, &format!("config refused: {why}"));
             return Err(DaemonError::Refused(why));
         }
         let config = loaded.config;
+        if opts.dump_conf {
+            // -d, as keepalived's: the config as read, into the log.
+            match serde_json::to_string(&config) {
+                Ok(json) => tracing::info!("config: {json}"),
+                Err(e) => tracing::warn!(error = %e, "-d: cannot show the config"),
+            }
+        }
         tracing::debug!(
             virtual_servers = config.virtual_servers.len(),
             "start: config read"
@@ -208,10 +216,11 @@ impl Daemon {
             }
         }
         fd_limit::raise_for(reconciler.probe_count());
-        let pid_file = match &opts.pid_file {
-            Some(path) => Some(PidFile::create(path)?),
-            None => None,
-        };
+        let pid_files = opts
+            .pid_files
+            .iter()
+            .map(|path| PidFile::create(path))
+            .collect::<Result<Vec<_>, _>>()?;
         let adopted = reconciler.owned().len();
         let ha_wanted = ha_suspend::wanted(reconciler.config());
         let mut daemon = Daemon {
@@ -225,7 +234,7 @@ impl Daemon {
             signals: Some(signals),
             suspended,
             ha_wanted,
-            _pid_file: pid_file,
+            _pid_files: pid_files,
             _instance_lock: instance_lock,
         };
         // The table first, then the probes: the initial health (up unless

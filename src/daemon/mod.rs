@@ -34,8 +34,10 @@
 //! | `dry_run.rs` | `--dry-run`'s printing table |
 //! | `fd_limit.rs` | the open file limit |
 //! | `ha_suspend.rs` | probes only while the virtual address is local |
+//! | `ip_vs_module.rs` | `modprobe ip_vs` when the kernel has not loaded it |
 //! | `instance_lock.rs` | one lvsd per IPVS table (network namespace) |
 //! | `kernel_settings.rs` | `lvs_timeouts`, `lvs_sync_daemon` |
+//! | `netns.rs` | `-s`/`--namespace`: run in a named network namespace |
 //! | `notify.rs` | systemd's notify protocol (`READY=1`, `STATUS=`) |
 //! | `pidfile.rs` | `-p` |
 //! | `run_dir.rs` | `/run/lvsd`, and writing there without following links |
@@ -56,7 +58,9 @@ mod event_loop;
 mod fd_limit;
 mod ha_suspend;
 pub mod instance_lock;
+mod ip_vs_module;
 mod kernel_settings;
+pub mod netns;
 mod notify;
 mod pidfile;
 pub mod run_dir;
@@ -76,8 +80,8 @@ pub struct DaemonOptions {
     pub config: PathBuf,
     /// `-i`: conditional config id.
     pub config_id: Option<String>,
-    /// `-p`: the pid file.
-    pub pid_file: Option<PathBuf>,
+    /// `-p`, `-c`: the pid files.
+    pub pid_files: Vec<PathBuf>,
     /// `--dry-run`: an in-memory table, every change printed as `ipvsadm` lines.
     pub dry_run: bool,
     /// How often the kernel's table is compared with the desired one (0 = never).
@@ -88,6 +92,10 @@ pub struct DaemonOptions {
     pub keep_table: bool,
     /// The runtime directory (`/run/lvsd`): the instance lock lives there.
     pub run_dir: PathBuf,
+    /// `-e`: refuse to start when an include reads no file.
+    pub all_config: bool,
+    /// `-d`: log the resolved config at start.
+    pub dump_conf: bool,
     /// `--allow-empty-config`: run a config that asks for no service (at
     /// start, or on a reload that removes every service lvsd runs).
     pub allow_empty_config: bool,
@@ -98,12 +106,14 @@ impl Default for DaemonOptions {
         DaemonOptions {
             config: PathBuf::from("/etc/keepalived/keepalived.conf"),
             config_id: None,
-            pid_file: None,
+            pid_files: Vec::new(),
             dry_run: false,
             drift_interval: Duration::from_secs(5),
             state_file: run_dir::runtime_dir().join("state.json"),
             keep_table: false,
             allow_empty_config: false,
+            all_config: false,
+            dump_conf: false,
             run_dir: run_dir::runtime_dir(),
         }
     }
