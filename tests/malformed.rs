@@ -147,6 +147,10 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ("deep nesting", o(format!("global_defs {{\n{}\n", "a {".repeat(50_000))), Error(1, 13, "never closed")),
         ("deep nesting closed", o(format!("global_defs {{\n{}\n}}\n", "notification_email {".repeat(50_000) + &"}".repeat(50_000))), Clean),
         ("vertical tab between words", b"global_defs {\x0b\n router_id\x0bx\x0c\n}\n".to_vec(), Clean),
+        ("notify_fifo, not done", s("global_defs {\n notify_fifo /run/k.fifo\n}\n"), Warning(2, 2, "no real server or virtual server events to a notify FIFO")),
+        ("lvs_notify_fifo, not done", s("global_defs {\n lvs_notify_fifo /run/k.fifo\n}\n"), Warning(2, 2, "notify FIFO")),
+        ("smtp_alert, no mail", s("global_defs {\n smtp_alert\n}\n"), Warning(2, 2, "sends no mail")),
+        ("enable_snmp_checker, no agent", s("global_defs {\n enable_snmp_checker\n}\n"), Warning(2, 2, "no SNMP agent")),
         ("empty file", s(""), Clean),
         ("only comments", s("# nothing\n! here\n"), Clean),
     ]

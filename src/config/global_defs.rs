@@ -6,17 +6,44 @@ use super::keywords::{GlobalKw, GLOBAL_OTHER_KEYWORDS};
 use super::typer::Typer;
 use super::{values, FlushOnStop, LvsTimeouts, SyncDaemon};
 
+/// Checker duties keepalived has that lvsd does not do (yet): each is a
+/// warning at its line, never silence (they are in
+/// [`GLOBAL_OTHER_KEYWORDS`] too).
+const NOT_DONE: &[(&str, &str)] = &[
+    ("notify_fifo", NO_FIFO),
+    ("notify_fifo_script", NO_FIFO),
+    ("lvs_notify_fifo", NO_FIFO),
+    ("lvs_notify_fifo_script", NO_FIFO),
+    (
+        "enable_snmp_checker",
+        "lvsd has no SNMP agent, so the checker's MIB is not served; SIGUSR1 \
+         writes the whole state as JSON (--state-file)",
+    ),
+];
+
+const NO_FIFO: &str = "lvsd writes no real server or virtual server events to a \
+    notify FIFO yet (keepalived --vrrp still writes its own); notify_up and \
+    notify_down scripts do run";
+
+const SENDS_NO_MAIL: &str = "lvsd sends no mail on real server changes; they \
+    are logged, and notify_up/notify_down scripts run";
+
 impl Typer<'_> {
     /// Type a `global_defs` block.
     pub fn global_defs(&mut self, tree: &Tree<'_>, node: u32) {
         for child in tree.children(node) {
             let kw = tree.keyword(child).clone();
             let Some(which) = GlobalKw::from_name(&kw.text) else {
-                if !GLOBAL_OTHER_KEYWORDS.contains(&kw.text.as_ref()) {
+                if let Some((_, why)) = NOT_DONE.iter().find(|(k, _)| *k == kw.text) {
+                    self.warning(&kw, format!("`{}`: {why}", kw.text));
+                } else if !GLOBAL_OTHER_KEYWORDS.contains(&kw.text.as_ref()) {
                     self.unknown(&kw, "in global_defs");
                 }
                 continue;
             };
+            if matches!(which, GlobalKw::SmtpAlert | GlobalKw::SmtpAlertChecker) {
+                self.warning(&kw, format!("`{}`: {SENDS_NO_MAIL}", kw.text));
+            }
             if which != GlobalKw::NotificationEmail {
                 self.no_block(tree, child);
             }
