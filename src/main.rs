@@ -186,10 +186,6 @@ fn run_daemon(cli: &Cli, umask: Option<u32>) -> anyhow::Result<ExitCode> {
         std::fs::write("/proc/sys/kernel/core_pattern", pattern)
             .context("-M/--core-dump-pattern: cannot set /proc/sys/kernel/core_pattern")?;
     }
-    if let Some(name) = &k.namespace {
-        // Before any thread starts: threads made later inherit it.
-        lvsd::daemon::netns::enter(name)?;
-    }
     let pid_files = cli.pid.iter().chain(&k.checkers_pid).cloned().collect();
     lvsd::daemon::run(lvsd::daemon::DaemonOptions {
         config: cli.use_file.clone(),
@@ -206,6 +202,7 @@ fn run_daemon(cli: &Cli, umask: Option<u32>) -> anyhow::Result<ExitCode> {
         allow_empty_config: cli.allow_empty_config,
         run_dir: lvsd::daemon::run_dir::runtime_dir(),
         all_config: k.all_config,
+        namespace: k.namespace.clone(),
         dump_conf: k.dump_conf,
     })?;
     Ok(ExitCode::SUCCESS)

@@ -246,26 +246,17 @@ impl Drop for Netns {
     }
 }
 
-#[test]
-fn namespace_flag_runs_lvsd_in_that_network_namespace() {
+/// The network namespace inode lvsd runs in once it is ready, started
+/// with `args` on [`CONFIG`] preceded by `head`.
+fn netns_of_lvsd(args: &[&str], head: &str) -> u64 {
     use std::os::unix::fs::MetadataExt;
-    let made = Command::new("ip")
-        .args(["netns", "add", &format!("lvsd-cli-{}", std::process::id())])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !made {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "cannot run under CI: needs root and iproute2 (`ip netns add`)"
-        );
-        eprintln!("skipped: needs root and iproute2 (`ip netns add`)");
-        return;
-    }
-    let ns = Netns(format!("lvsd-cli-{}", std::process::id()));
     let dir = tempfile::tempdir().unwrap();
     let (config, notify_path, notify) = config_and_notify(dir.path());
+    std::fs::write(&config, format!("{head}{CONFIG}")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_lvsd"))
-        .args(["--dry-run", "-s", &ns.0, "-f"])
+        .arg("--dry-run")
+        .args(args)
+        .arg("-f")
         .arg(&config)
         .env("NOTIFY_SOCKET", &notify_path)
         .stdout(Stdio::null())
@@ -278,8 +269,46 @@ fn namespace_flag_runs_lvsd_in_that_network_namespace() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(ready.is_ok_and(|r| r.starts_with(b"READY=1")));
-    let wanted = std::fs::metadata(format!("/run/netns/{}", ns.0))
-        .unwrap()
-        .ino();
-    assert_eq!(inside.unwrap(), wanted, "lvsd runs in {}", ns.0);
+    inside.unwrap()
+}
+
+/// A namespace for the test, or None (after saying why) when it cannot run.
+fn test_netns(tag: &str) -> Option<Netns> {
+    let name = format!("lvsd-cli-{tag}-{}", std::process::id());
+    let made = Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "cannot run under CI: needs root and iproute2 (`ip netns add`)"
+        );
+        eprintln!("skipped: needs root and iproute2 (`ip netns add`)");
+        return None;
+    }
+    Some(Netns(name))
+}
+
+#[test]
+fn net_namespace_and_the_namespace_flag_run_lvsd_there() {
+    use std::os::unix::fs::MetadataExt;
+    let (Some(blue), Some(green)) = (test_netns("blue"), test_netns("green")) else {
+        return;
+    };
+    let inode = |ns: &Netns| {
+        std::fs::metadata(format!("/run/netns/{}", ns.0))
+            .unwrap()
+            .ino()
+    };
+    // keepalived's net_namespace, in global_defs or at top level.
+    let in_global_defs = format!("global_defs {{\n    net_namespace {}\n}}\n", blue.0);
+    assert_eq!(netns_of_lvsd(&[], &in_global_defs), inode(&blue));
+    let at_top = format!("net_namespace {}\n", green.0);
+    assert_eq!(netns_of_lvsd(&[], &at_top), inode(&green));
+    // -s wins over the config.
+    assert_eq!(
+        netns_of_lvsd(&["-s", &green.0], &in_global_defs),
+        inode(&green)
+    );
 }

@@ -33,6 +33,11 @@ impl Typer<'_> {
     pub fn global_defs(&mut self, tree: &Tree<'_>, node: u32) {
         for child in tree.children(node) {
             let kw = tree.keyword(child).clone();
+            if kw.text == "net_namespace" {
+                // Listed with the keywords lvsd does not type (it was one).
+                self.net_namespace(tree, child);
+                continue;
+            }
             let Some(which) = GlobalKw::from_name(&kw.text) else {
                 if let Some((_, why)) = NOT_DONE.iter().find(|(k, _)| *k == kw.text) {
                     self.warning(&kw, format!("`{}`: {why}", kw.text));
@@ -136,6 +141,15 @@ impl Typer<'_> {
                         .push((kw.text.to_string(), value));
                 }
             }
+        }
+    }
+
+    /// `net_namespace NAME`, in `global_defs` or at top level, as keepalived
+    /// takes it: lvsd runs in `/run/netns/NAME`.
+    pub fn net_namespace(&mut self, tree: &Tree<'_>, node: u32) {
+        self.no_block(tree, node);
+        if let Some(name) = self.string_arg(tree, node, "a network namespace name") {
+            self.config.global.net_namespace = Some(name);
         }
     }
 

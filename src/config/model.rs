@@ -93,6 +93,8 @@ pub struct GlobalDefs {
     pub checker_log_all_failures: bool,
     /// `notification_email_from`, `smtp_server` and the like: kept as raw text.
     pub notification: Vec<(String, String)>,
+    /// `net_namespace NAME`: the network namespace lvsd runs in.
+    pub net_namespace: Option<String>,
 }
 
 /// A command line to run on an event, with its optional `timeout`.

@@ -77,6 +77,7 @@ impl<'a> Typer<'a> {
                     format!("`{}` is not the checker's: block skipped", kw.text),
                 );
             }
+            None if kw.text == "net_namespace" => self.net_namespace(tree, 0),
             None => self.unknown(kw, "at top level"),
         }
     }

@@ -17,7 +17,6 @@
 //! A refusal is logged with its cause and sent to systemd as `STATUS=`.
 
 use std::fmt;
-use std::path::Path;
 
 use super::DaemonOptions;
 use crate::config::{Config, Loaded, UnreadInclude};
@@ -32,6 +31,13 @@ pub enum Refusal {
     EmptyFile(String),
     /// The config asks for no IPVS service.
     NoService(String),
+    /// A reload would move lvsd to another network namespace.
+    NamespaceChanged {
+        /// The namespace lvsd runs in (None: the one it was started in).
+        running: Option<String>,
+        /// The one the new config names.
+        wanted: Option<String>,
+    },
     /// A reload would remove every service lvsd runs.
     WouldRemoveAll {
         /// The config file.
@@ -62,6 +68,19 @@ impl fmt::Display for Refusal {
                 "{path} defines no virtual_server with a real server: lvsd would \
                  check nothing; --allow-empty-config runs it anyway"
             ),
+            Refusal::NamespaceChanged { running, wanted } => {
+                let name = |n: &Option<String>| match n {
+                    Some(n) => format!("`{n}`"),
+                    None => "none".to_owned(),
+                };
+                write!(
+                    f,
+                    "net_namespace changes from {} to {}: lvsd enters a namespace \
+                     only at start; restart it to move",
+                    name(running),
+                    name(wanted)
+                )
+            }
             Refusal::WouldRemoveAll { path, services } => write!(
                 f,
                 "{path} defines no virtual_server with a real server: the reload would remove all \
@@ -97,18 +116,27 @@ pub fn at_start(loaded: &Loaded, opts: &DaemonOptions) -> Result<(), Refusal> {
     })
 }
 
-/// The checks on a reload, while lvsd runs `running` services: every
-/// include must read a file, and a config that empties the table must be
-/// allowed.
+/// The checks on a reload, while lvsd runs `running` services of the
+/// config `now`: every include must read a file, the network namespace
+/// stays (unless `-s` chose it), and a config that empties the table must
+/// be allowed.
 pub fn at_reload(
     loaded: &Loaded,
-    path: &Path,
+    opts: &DaemonOptions,
+    now: &Config,
     running: usize,
-    allow_empty: bool,
 ) -> Result<(), Refusal> {
     if !loaded.unread_includes.is_empty() {
         return Err(Refusal::UnreadIncludes(loaded.unread_includes.clone()));
     }
+    let wanted = &loaded.config.global.net_namespace;
+    if opts.namespace.is_none() && *wanted != now.global.net_namespace {
+        return Err(Refusal::NamespaceChanged {
+            running: now.global.net_namespace.clone(),
+            wanted: wanted.clone(),
+        });
+    }
+    let (path, allow_empty) = (&opts.config, opts.allow_empty_config);
     if allow_empty || running == 0 || has_service(&loaded.config) {
         return Ok(());
     }
@@ -125,7 +153,7 @@ mod tests {
 
     fn loaded(text: &str) -> Loaded {
         load_bytes(
-            Path::new("/nonexistent/k.conf"),
+            std::path::Path::new("/nonexistent/k.conf"),
             text.as_bytes().to_vec(),
             &LoadOptions::default(),
         )
@@ -162,23 +190,43 @@ mod tests {
 
     #[test]
     fn a_reload_that_empties_the_table_is_refused_unless_allowed() {
-        let path = Path::new("k.conf");
         let empty = loaded("");
-        let refused = at_reload(&empty, path, 3, false).unwrap_err();
+        let now = loaded(ONE_VS).config;
+        let refused = at_reload(&empty, &start_opts(false, false), &now, 3).unwrap_err();
         assert!(
             refused.to_string().contains("remove all 3 services"),
             "{refused}"
         );
-        assert!(at_reload(&empty, path, 3, true).is_ok());
-        assert!(at_reload(&empty, path, 0, false).is_ok());
-        assert!(at_reload(&loaded(ONE_VS), path, 3, false).is_ok());
+        assert!(at_reload(&empty, &start_opts(true, false), &now, 3).is_ok());
+        assert!(at_reload(&empty, &start_opts(false, false), &now, 0).is_ok());
+        assert!(at_reload(&loaded(ONE_VS), &start_opts(false, false), &now, 3).is_ok());
+    }
+
+    #[test]
+    fn a_reload_cannot_move_lvsd_to_another_namespace() {
+        let now = loaded(&format!("net_namespace blue\n{ONE_VS}")).config;
+        let moved = loaded(&format!(
+            "global_defs {{\n net_namespace green\n}}\n{ONE_VS}"
+        ));
+        let refused = at_reload(&moved, &start_opts(false, false), &now, 1).unwrap_err();
+        assert!(
+            refused.to_string().contains("from `blue` to `green`"),
+            "{refused}"
+        );
+        // -s chose the namespace: the config's does not matter.
+        let mut opts = start_opts(false, false);
+        opts.namespace = Some("red".into());
+        assert!(at_reload(&moved, &opts, &now, 1).is_ok());
+        let same = loaded(&format!("net_namespace blue\n{ONE_VS}"));
+        assert!(at_reload(&same, &start_opts(false, false), &now, 1).is_ok());
     }
 
     #[test]
     fn a_reload_with_an_include_that_reads_nothing_is_refused() {
         let text = format!("include /nonexistent/conf.d/*.conf\n{ONE_VS}");
         let with_glob = loaded(&text);
-        let refused = at_reload(&with_glob, Path::new("k.conf"), 1, true).unwrap_err();
+        let now = loaded(ONE_VS).config;
+        let refused = at_reload(&with_glob, &start_opts(true, false), &now, 1).unwrap_err();
         let said = refused.to_string();
         assert!(
             said.contains("k.conf:1:1") && said.contains("include /nonexistent/conf.d/*.conf"),

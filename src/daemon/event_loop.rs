@@ -15,7 +15,9 @@ use super::notify::{notify, notify_with_status, Status};
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
 use super::state::{self, ProbeDump, RealServerState, StateDump};
-use super::{fd_limit, ha_suspend, kernel_settings, DaemonError, DaemonOptions, PrintingTable};
+use super::{
+    fd_limit, ha_suspend, kernel_settings, netns, DaemonError, DaemonOptions, PrintingTable,
+};
 use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
 use crate::config::{self, Config, FlushOnStop, LoadOptions, Loaded, Severity};
@@ -74,17 +76,11 @@ pub struct Daemon {
 }
 
 /// Read and validate the config, logging what needs saying.
-async fn load_config(opts: &DaemonOptions) -> Result<Loaded, config::ConfigError> {
-    let path = opts.config.clone();
+fn read_config(opts: &DaemonOptions) -> Result<Loaded, config::ConfigError> {
     let load_opts = LoadOptions {
         config_id: opts.config_id.clone(),
     };
-    let loaded = tokio::task::spawn_blocking(move || config::load(&path, &load_opts))
-        .await
-        .map_err(|e| config::ConfigError::Io {
-            path: opts.config.clone(),
-            source: std::io::Error::other(e),
-        })??;
+    let loaded = config::load(&opts.config, &load_opts)?;
     for d in &loaded.diagnostics {
         match d.severity {
             Severity::Info => tracing::info!("{d}"),
@@ -93,6 +89,17 @@ async fn load_config(opts: &DaemonOptions) -> Result<Loaded, config::ConfigError
         }
     }
     Ok(loaded)
+}
+
+/// [`read_config`] on a blocking thread, off the event loop (a reload).
+async fn load_config(opts: &DaemonOptions) -> Result<Loaded, config::ConfigError> {
+    let opts_for_read = opts.clone();
+    tokio::task::spawn_blocking(move || read_config(&opts_for_read))
+        .await
+        .map_err(|e| config::ConfigError::Io {
+            path: opts.config.clone(),
+            source: std::io::Error::other(e),
+        })?
 }
 
 fn open_table(opts: &DaemonOptions) -> Result<SharedTable, IpvsError> {
@@ -161,13 +168,10 @@ impl Daemon {
     /// Start: config, table, adoption, probes, first reconcile.
     pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
         let signals = Signals::register()?;
-        // Before anything is read: a second lvsd must not touch the table.
-        let instance_lock = match opts.dry_run {
-            true => None,
-            false => Some(instance_lock::take(&opts.run_dir)?),
-        };
         tracing::debug!(config = %opts.config.display(), "start: reading the config");
-        let loaded = load_config(&opts).await.inspect_err(|e| {
+        // On this thread, while it is the only one: the network namespace
+        // the config names can still be entered by the whole process.
+        let loaded = read_config(&opts).inspect_err(|e| {
             notify_with_status(
                 Status::Stopping,
                 &format!("config refused: {}", in_one_line(e)),
@@ -177,6 +181,19 @@ impl Daemon {
             notify_with_status(Status::Stopping, &format!("config refused: {why}"));
             return Err(DaemonError::Refused(why));
         }
+        // -s, else the config's net_namespace.
+        if let Some(name) = opts
+            .namespace
+            .as_ref()
+            .or(loaded.config.global.net_namespace.as_ref())
+        {
+            netns::enter(name)?;
+        }
+        // Before the table is opened: a second lvsd must not touch it.
+        let instance_lock = match opts.dry_run {
+            true => None,
+            false => Some(instance_lock::take(&opts.run_dir)?),
+        };
         let config = loaded.config;
         if opts.dump_conf {
             // -d, as keepalived's: the config as read, into the log.

@@ -4,8 +4,9 @@
 //!
 //! The life of lvsd:
 //!
-//! 1. **Start**: take the instance lock (one lvsd per IPVS table); read and
-//!    validate the whole config; open the table; read it
+//! 1. **Start**: read and validate the whole config; enter the network
+//!    namespace it names (or `-s`); take the instance lock (one lvsd per
+//!    IPVS table); open the table; read it
 //!    *first*, adopting real servers already present (a restart changes
 //!    nothing while the first probes run); raise the open file limit to one
 //!    per probe; bring the table in line with the initial health (up unless
@@ -37,7 +38,7 @@
 //! | `ip_vs_module.rs` | `modprobe ip_vs` when the kernel has not loaded it |
 //! | `instance_lock.rs` | one lvsd per IPVS table (network namespace) |
 //! | `kernel_settings.rs` | `lvs_timeouts`, `lvs_sync_daemon` |
-//! | `netns.rs` | `-s`/`--namespace`: run in a named network namespace |
+//! | `netns.rs` | `net_namespace`, `-s`: run in a named network namespace |
 //! | `notify.rs` | systemd's notify protocol (`READY=1`, `STATUS=`) |
 //! | `pidfile.rs` | `-p` |
 //! | `run_dir.rs` | `/run/lvsd`, and writing there without following links |
@@ -92,6 +93,9 @@ pub struct DaemonOptions {
     pub keep_table: bool,
     /// The runtime directory (`/run/lvsd`): the instance lock lives there.
     pub run_dir: PathBuf,
+    /// `-s`: the network namespace to run in (else the config's
+    /// `net_namespace`, else this process's).
+    pub namespace: Option<String>,
     /// `-e`: refuse to start when an include reads no file.
     pub all_config: bool,
     /// `-d`: log the resolved config at start.
@@ -113,6 +117,7 @@ impl Default for DaemonOptions {
             keep_table: false,
             allow_empty_config: false,
             all_config: false,
+            namespace: None,
             dump_conf: false,
             run_dir: run_dir::runtime_dir(),
         }

@@ -68,9 +68,8 @@ impl Daemon {
             Err(e) => return Err((in_one_line(&e), format!("\n{e}"))),
         };
         let running = self.reconciler.owned().len();
-        let allow_empty = self.opts.allow_empty_config;
-        if let Err(why) = config_guard::at_reload(&loaded, &self.opts.config, running, allow_empty)
-        {
+        let now = self.reconciler.config();
+        if let Err(why) = config_guard::at_reload(&loaded, &self.opts, now, running) {
             return Err((why.to_string(), why.to_string()));
         }
         match ScriptPolicy::from_config(&loaded.config.global) {
