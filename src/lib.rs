@@ -12,6 +12,7 @@
 //! - [`daemon`]: start, reload, drift repair, stop.
 //! - [`script_policy`]: who runs scripts and checks, and which may not run.
 //! - [`logging`]: syslog (journald) by default, the console with `-l`.
+//! - [`script_audit`]: what `-t` says about the `MISC_CHECK` commands.
 
 pub mod checker;
 pub mod config;
@@ -20,4 +21,5 @@ pub mod fx_hash;
 pub mod ipvs;
 pub mod logging;
 pub mod reconcile;
+pub mod script_audit;
 pub mod script_policy;

@@ -248,7 +248,9 @@ fn config_test(cli: &Cli, opts: &lvsd::config::LoadOptions) -> anyhow::Result<Ex
     // Buffered: a broken config can have a thousand diagnostics.
     let mut out = std::io::BufWriter::new(out);
     match lvsd::config::load(&cli.use_file, opts) {
-        Ok(loaded) => {
+        Ok(mut loaded) => {
+            let audit = lvsd::script_audit::audit(&loaded.config);
+            loaded.diagnostics.extend(audit);
             let mut said = false;
             for d in &loaded.diagnostics {
                 if d.severity >= lvsd::config::Severity::Warning {

@@ -81,7 +81,8 @@ fn read_config(opts: &DaemonOptions) -> Result<Loaded, config::ConfigError> {
         config_id: opts.config_id.clone(),
     };
     let loaded = config::load(&opts.config, &load_opts)?;
-    for d in &loaded.diagnostics {
+    let audit = crate::script_audit::audit(&loaded.config);
+    for d in loaded.diagnostics.iter().chain(&audit) {
         match d.severity {
             Severity::Info => tracing::info!("{d}"),
             Severity::Warning => tracing::warn!("{d}"),
