@@ -12,6 +12,7 @@ use super::config_guard;
 use super::drift_pace::DriftPace;
 use super::instance_lock::{self, InstanceLock};
 use super::notify::{notify, notify_with_status, Status};
+use super::notify_fifo::NotifyFifos;
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
 use super::state::{self, ProbeDump, RealServerState, StateDump};
@@ -73,6 +74,8 @@ pub struct Daemon {
     _pid_files: Vec<PidFile>,
     /// Held until lvsd exits (none with `--dry-run`).
     _instance_lock: Option<InstanceLock>,
+    /// `notify_fifo`, `lvs_notify_fifo`.
+    fifos: NotifyFifos,
 }
 
 /// Read and validate the config, logging what needs saying.
@@ -254,7 +257,9 @@ impl Daemon {
             ha_wanted,
             _pid_files: pid_files,
             _instance_lock: instance_lock,
+            fifos: NotifyFifos::default(),
         };
+        daemon.fifos = NotifyFifos::open(daemon.reconciler.config());
         // The table first, then the probes: the initial health (up unless
         // `alpha`) already says what the table should hold, and 20,000
         // probes starting at once would only slow the 20,000 writes down.
@@ -387,7 +392,10 @@ impl Daemon {
         changes
     }
 
-    fn run_scripts(&self, plan: &Plan) {
+    /// What a plan saw happen: its scripts run, its lines to the FIFOs.
+    fn run_scripts(&mut self, plan: &Plan) {
+        self.fifos
+            .write(self.reconciler.config(), &plan.transitions);
         for run in &plan.scripts {
             scripts::spawn(
                 run.script.command.clone(),
@@ -530,6 +538,7 @@ impl Daemon {
             }
         });
         run_in_turn(finals).await;
+        self.fifos.close();
         if self.opts.keep_table {
             tracing::info!("stopping; the IPVS table is left as it is (--keep-table)");
             return Ok(());

@@ -39,6 +39,7 @@
 //! | `instance_lock.rs` | one lvsd per IPVS table (network namespace) |
 //! | `kernel_settings.rs` | `lvs_timeouts`, `lvs_sync_daemon` |
 //! | `netns.rs` | `net_namespace`, `-s`: run in a named network namespace |
+//! | `notify_fifo.rs` | `notify_fifo`/`lvs_notify_fifo`: state changes as keepalived's lines |
 //! | `notify.rs` | systemd's notify protocol (`READY=1`, `STATUS=`) |
 //! | `pidfile.rs` | `-p` |
 //! | `run_dir.rs` | `/run/lvsd`, and writing there without following links |
@@ -63,6 +64,7 @@ mod ip_vs_module;
 mod kernel_settings;
 pub mod netns;
 mod notify;
+mod notify_fifo;
 mod pidfile;
 pub mod run_dir;
 pub mod scripts;

@@ -89,6 +89,7 @@ impl Daemon {
         })
         .await;
         let reloaded = self.reconciler.reload(config);
+        self.fifos.reload(self.reconciler.config());
         let changed = reloaded.changed;
         // The config no longer needed is freed on a blocking thread, and
         // the memory given back after it: the event loop goes on at once.
