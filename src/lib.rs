@@ -12,11 +12,15 @@
 //! - [`daemon`]: start, reload, drift repair, stop.
 //! - [`script_policy`]: who runs scripts and checks, and which may not run.
 //! - [`fx_hash`]: the fast hasher of lvsd's own maps.
+//! - [`logging`]: syslog (journald) by default, the console with `-l`.
+//! - [`script_audit`]: what `-t` says about the `MISC_CHECK` commands.
 
 pub mod checker;
 pub mod config;
 pub mod daemon;
 pub mod fx_hash;
 pub mod ipvs;
+pub mod logging;
 pub mod reconcile;
+pub mod script_audit;
 pub mod script_policy;

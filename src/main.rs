@@ -1,14 +1,18 @@
 //! The `lvsd` binary: the command line at the edge of the library.
 //!
 //! Options follow `keepalived`'s where keepalived has them, so an existing
-//! unit file or script can call lvsd the same way.
+//! unit file or script can call lvsd the same way: the common ones are
+//! here, the rest of keepalived's in `keepalived_flags.rs`.
+
+mod keepalived_flags;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use keepalived_flags::KeepalivedFlags;
 
 /// A health checker for Linux IPVS that reads keepalived.conf.
 #[derive(Debug, Parser)]
@@ -28,7 +32,8 @@ struct Cli {
     /// Stay in the foreground (lvsd always does; accepted for keepalived compatibility).
     #[arg(short = 'n', long = "dont-fork")]
     dont_fork: bool,
-    /// Log to the console (stderr).
+    /// Log to the console (stderr) too; without it lvsd logs to syslog
+    /// (journald) only, as keepalived does.
     #[arg(short = 'l', long = "log-console")]
     log_console: bool,
     /// Detailed logging (debug level).
@@ -37,16 +42,25 @@ struct Cli {
     /// Write the process id to this file.
     #[arg(short = 'p', long = "pid")]
     pid: Option<PathBuf>,
-    /// Check the config and exit: 0 if nothing needed saying, non-zero otherwise.
-    #[arg(short = 't', long = "config-test")]
-    config_test: bool,
+    /// Check the config and exit: 0 if nothing needed saying, 5 otherwise;
+    /// the report goes to stderr, or to LOG_FILE.
+    #[arg(
+        short = 't',
+        long = "config-test",
+        value_name = "LOG_FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "-"
+    )]
+    config_test: Option<PathBuf>,
     /// Select `@ID` conditional config lines.
     #[arg(short = 'i', long = "config-id")]
     config_id: Option<String>,
     /// Print the version and exit.
     #[arg(short = 'v', long = "version")]
     version: bool,
-    /// Use an in-memory IPVS table and print every change as `ipvsadm -Sn` lines.
+    /// Use an in-memory IPVS table and print every change as `ipvsadm -Sn`
+    /// lines (it logs to the console, not to syslog).
     #[arg(long = "dry-run")]
     dry_run: bool,
     /// Print the resolved config model as JSON and exit.
@@ -55,12 +69,19 @@ struct Cli {
     /// Seconds between comparisons of the kernel's table with the desired one (0 = never).
     #[arg(long = "drift-interval", default_value_t = 5.0)]
     drift_interval: f64,
-    /// Where SIGUSR1 writes the full state as JSON.
-    #[arg(long = "state-file", default_value = "/tmp/lvsd.json")]
-    state_file: PathBuf,
+    /// Where SIGUSR1 writes the full state as JSON (mode 0600) [default:
+    /// state.json in $RUNTIME_DIRECTORY, else /run/lvsd/state.json].
+    #[arg(long = "state-file")]
+    state_file: Option<PathBuf>,
     /// Leave lvsd's services in the IPVS table at stop (for a restart).
     #[arg(long = "keep-table")]
     keep_table: bool,
+    /// Run a config that asks for no IPVS service: at start, and on a
+    /// reload that would remove every service lvsd runs (refused otherwise).
+    #[arg(long = "allow-empty-config")]
+    allow_empty_config: bool,
+    #[command(flatten)]
+    keepalived: KeepalivedFlags,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -108,58 +129,129 @@ fn run() -> anyhow::Result<ExitCode> {
         println!("lvsd {}", env!("CARGO_PKG_VERSION"));
         return Ok(ExitCode::SUCCESS);
     }
-    init_tracing(&cli);
-    if let Some(Command::Ipvs { action }) = &cli.command {
-        let mut out = std::io::stdout().lock();
-        match action {
-            IpvsAction::List { json: false } => lvsd::ipvs::command::list(&mut out)?,
-            IpvsAction::List { json: true } => lvsd::ipvs::command::list_json(&mut out)?,
-            IpvsAction::Save => lvsd::ipvs::command::save(&mut out)?,
-            IpvsAction::Restore { report: false } => {
-                lvsd::ipvs::command::restore(&mut std::io::stdin().lock())?
-            }
-            IpvsAction::Restore { report: true } => {
-                let mut table = lvsd::ipvs::NetlinkTable::open()?;
-                let result = lvsd::ipvs::command::restore_into(
-                    &mut table,
-                    &mut std::io::stdin().lock(),
-                    Some(&mut out),
-                );
-                if let Err(e) = result {
-                    eprintln!("lvsd: {e}");
-                    return Ok(ExitCode::FAILURE);
-                }
-            }
-        }
+    if let Some(why) = cli.keepalived.refused() {
+        bail!("{why}");
+    }
+    if let Some(function) = &cli.keepalived.signum {
+        println!(
+            "{}",
+            keepalived_flags::signum(function).map_err(anyhow::Error::msg)?
+        );
         return Ok(ExitCode::SUCCESS);
+    }
+    let facility = cli.keepalived.facility().map_err(anyhow::Error::msg)?;
+    let umask = cli.keepalived.umask().map_err(anyhow::Error::msg)?;
+    // Only the daemon logs to syslog: a dry run, a config test and the
+    // `ipvs` tools talk to whoever runs them.
+    let daemon = cli.command.is_none() && cli.config_test.is_none() && !cli.dump_config;
+    let syslog = daemon && !cli.dry_run && !cli.keepalived.no_syslog;
+    let console = cli.log_console || !daemon || cli.dry_run;
+    let syslog = lvsd::logging::init(lvsd::logging::LogTo {
+        console,
+        syslog: syslog.then_some(facility),
+        detail: cli.log_detail,
+    });
+    if let Some(Command::Ipvs { action }) = &cli.command {
+        return ipvs_command(action);
     }
     let opts = lvsd::config::LoadOptions {
         config_id: cli.config_id.clone(),
     };
-    if cli.config_test || cli.dump_config {
+    if cli.config_test.is_some() || cli.dump_config {
         return config_test(&cli, &opts);
     }
+    let result = run_daemon(&cli, umask);
+    if let (Err(e), true) = (&result, syslog) {
+        // The console shows it (main prints it); syslog must too.
+        tracing::error!("{e:#}");
+    }
+    result
+}
+
+/// The daemon, with keepalived's process settings applied first.
+fn run_daemon(cli: &Cli, umask: Option<u32>) -> anyhow::Result<ExitCode> {
+    let k = &cli.keepalived;
+    if let Some(mask) = umask {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
+    }
+    if k.core_dump || k.core_dump_pattern.is_some() {
+        let unlimited = rustix::process::Rlimit {
+            current: None,
+            maximum: None,
+        };
+        rustix::process::setrlimit(rustix::process::Resource::Core, unlimited)
+            .context("-m/--core-dump: cannot lift the core size limit")?;
+    }
+    if let Some(pattern) = &k.core_dump_pattern {
+        std::fs::write("/proc/sys/kernel/core_pattern", pattern)
+            .context("-M/--core-dump-pattern: cannot set /proc/sys/kernel/core_pattern")?;
+    }
+    let pid_files = cli.pid.iter().chain(&k.checkers_pid).cloned().collect();
     lvsd::daemon::run(lvsd::daemon::DaemonOptions {
         config: cli.use_file.clone(),
         config_id: cli.config_id.clone(),
-        pid_file: cli.pid.clone(),
+        pid_files,
         dry_run: cli.dry_run,
         drift_interval: std::time::Duration::try_from_secs_f64(cli.drift_interval)
             .context("--drift-interval takes a number of seconds")?,
-        state_file: cli.state_file.clone(),
-        keep_table: cli.keep_table,
+        state_file: cli
+            .state_file
+            .clone()
+            .unwrap_or_else(|| lvsd::daemon::run_dir::runtime_dir().join("state.json")),
+        keep_table: cli.keep_table || k.dont_release_ipvs,
+        allow_empty_config: cli.allow_empty_config,
+        run_dir: lvsd::daemon::run_dir::runtime_dir(),
+        all_config: k.all_config,
+        namespace: k.namespace.clone(),
+        dump_conf: k.dump_conf,
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lvsd ipvs ...`.
+fn ipvs_command(action: &IpvsAction) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match action {
+        IpvsAction::List { json: false } => lvsd::ipvs::command::list(&mut out)?,
+        IpvsAction::List { json: true } => lvsd::ipvs::command::list_json(&mut out)?,
+        IpvsAction::Save => lvsd::ipvs::command::save(&mut out)?,
+        IpvsAction::Restore { report: false } => {
+            lvsd::ipvs::command::restore(&mut std::io::stdin().lock())?
+        }
+        IpvsAction::Restore { report: true } => {
+            let mut table = lvsd::ipvs::NetlinkTable::open()?;
+            let result = lvsd::ipvs::command::restore_into(
+                &mut table,
+                &mut std::io::stdin().lock(),
+                Some(&mut out),
+            );
+            if let Err(e) = result {
+                eprintln!("lvsd: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `-t` and `--dump-config`: read the config, say what needs saying.
 fn config_test(cli: &Cli, opts: &lvsd::config::LoadOptions) -> anyhow::Result<ExitCode> {
     prefer_huge_pages();
+    // -t=LOG_FILE: the report goes there rather than to stderr.
+    let out: Box<dyn Write> = match &cli.config_test {
+        Some(file) if file.as_os_str() != "-" => Box::new(
+            std::fs::File::create(file)
+                .with_context(|| format!("-t: cannot write {}", file.display()))?,
+        ),
+        _ => Box::new(std::io::stderr().lock()),
+    };
+    // Buffered: a broken config can have a thousand diagnostics.
+    let mut out = std::io::BufWriter::new(out);
     match lvsd::config::load(&cli.use_file, opts) {
-        Ok(loaded) => {
+        Ok(mut loaded) => {
+            let audit = lvsd::script_audit::audit(&loaded.config);
+            loaded.diagnostics.extend(audit);
             let mut said = false;
-            // Buffered: a broken config can have 100,000 diagnostics.
-            let mut err = std::io::BufWriter::new(std::io::stderr().lock());
             for d in &loaded.diagnostics {
                 if d.severity >= lvsd::config::Severity::Warning {
                     said = true;
@@ -168,40 +260,28 @@ fn config_test(cli: &Cli, opts: &lvsd::config::LoadOptions) -> anyhow::Result<Ex
                     // silent where keepalived's is.
                     continue;
                 }
-                writeln!(err, "{d}")?;
+                writeln!(out, "{d}")?;
             }
-            err.flush()?;
-            drop(err);
+            out.flush()?;
+            drop(out);
             if cli.dump_config {
                 println!("{}", serde_json::to_string_pretty(&loaded.config)?);
             }
             // The process ends now: freeing a model of 100,000 real
             // servers piece by piece would only cost time.
             std::mem::forget(loaded);
-            Ok(if said && cli.config_test {
+            Ok(if said && cli.config_test.is_some() {
                 ExitCode::from(5)
             } else {
                 ExitCode::SUCCESS
             })
         }
         Err(e) => {
-            let mut err = std::io::BufWriter::new(std::io::stderr().lock());
-            writeln!(err, "{e}")?;
-            err.flush()?;
+            writeln!(out, "{e}")?;
+            out.flush()?;
             Ok(ExitCode::from(5))
         }
     }
-}
-
-fn init_tracing(cli: &Cli) {
-    let level = if cli.log_detail { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LVSD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }
 
 /// A big config builds a model of tens of megabytes; faulting it in 4 KB

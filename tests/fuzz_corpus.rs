@@ -25,9 +25,13 @@ fn fuzz_corpus_replays_without_panic() {
     let mut errors = 0;
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
+        let started = std::time::Instant::now();
         if load_bytes(path, bytes, &opts).is_err() {
             errors += 1;
         }
+        // The fuzzer's budget (docs/config.md): a slow input is a failure.
+        let took = started.elapsed();
+        assert!(took.as_secs() < 2, "{} took {took:?}", f.display());
     }
     // The corpus is mostly mutated garbage: most inputs are rejected, and
     // the keepalived samples in it are accepted.

@@ -38,6 +38,11 @@ fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
                 0o755,
             )
             .bytes(
+                "/etc/lvsd-test/fifo-reader.sh",
+                include_str!("data/daemon/fifo-reader.sh"),
+                0o755,
+            )
+            .bytes(
                 "/etc/lvsd-test/lib.sh",
                 include_str!("data/daemon/lib.sh"),
                 0o644,
@@ -49,6 +54,28 @@ fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
 
 /// Where the scenario's notify scripts write, one line per call.
 const NOTIFY_LOG: &str = "/tmp/lvsd-test-notify.log";
+/// Where the scenario's `lvs_notify_fifo` reader writes what it read.
+const FIFO_LOG: &str = "/tmp/lvsd-test-fifo.log";
+
+/// The `lvs_notify_fifo` line keepalived 2.2.7 writes for a notify call of
+/// the scenario (`down A 1`, `quorum_up A`), as watched in the guest.
+fn fifo_line(call: &str) -> String {
+    let words: Vec<&str> = call.split_whitespace().collect();
+    let (vs, port) = if words[1] == "A" {
+        ("[10.10.0.1]:tcp:80", 8081)
+    } else {
+        ("[10.10.0.2]:tcp:80", 8082)
+    };
+    match words[0] {
+        "quorum_up" => format!("VS {vs} UP"),
+        "quorum_down" => format!("VS {vs} DOWN"),
+        state => format!(
+            "RS [10.200.{}.2]:tcp:{port} {vs} {}",
+            words[2],
+            state.to_uppercase()
+        ),
+    }
+}
 const SCENARIO: &str = "/etc/lvsd-test/scenario.conf";
 
 /// The program under test.
@@ -159,7 +186,7 @@ fn kill_and_count(guest: &mut Guest, name: &str) -> (u64, f64) {
 /// differently from the expected table or notify calls.
 fn run_scenario(guest: &mut Guest, program: Program) {
     guest.run_ok(&format!(
-        "ipvsadm -C; rm -f {NOTIFY_LOG}; touch {NOTIFY_LOG}"
+        "ipvsadm -C; rm -f {NOTIFY_LOG} {FIFO_LOG}; touch {NOTIFY_LOG} {FIFO_LOG}"
     ));
     start_backends(guest, &ALL_BACKENDS);
     let opens = guest.run_ok(". /etc/lvsd-test/lib.sh; passive_opens_all");
@@ -167,8 +194,8 @@ fn run_scenario(guest: &mut Guest, program: Program) {
         .spawn(program.name(), &program.command(SCENARIO))
         .unwrap();
     let mut failures = Vec::new();
-    for step in STEPS {
-        guest.run_ok(&format!(": > {NOTIFY_LOG}"));
+    for (n, step) in STEPS.iter().enumerate() {
+        guest.run_ok(&format!(": > {NOTIFY_LOG}; : > {FIFO_LOG}"));
         match step.action {
             Action::Nothing => {
                 // Every backend probed at least once (both virtual servers'
@@ -226,6 +253,30 @@ fn run_scenario(guest: &mut Guest, program: Program) {
         if calls != expected {
             failures.push(format!(
                 "{}: {}: notify calls {calls:?}, expected {expected:?}",
+                program.name(),
+                step.what
+            ));
+        }
+        // The FIFO says the same, in keepalived's words; at start B gains
+        // its quorum too (it has no quorum script).
+        let mut expected: Vec<String> = step.notify.iter().map(|c| fifo_line(c)).collect();
+        if n == 0 {
+            expected.push("VS [10.10.0.2]:tcp:80 UP".into());
+        }
+        expected.sort();
+        let _ = guest.wait_for(
+            &format!("[ $(wc -l < {FIFO_LOG}) -ge {} ]", expected.len()),
+            Duration::from_secs(5),
+        );
+        let mut lines: Vec<String> = guest
+            .run_ok(&format!("cat {FIFO_LOG}"))
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        if lines != expected {
+            failures.push(format!(
+                "{}: {}: lvs_notify_fifo lines {lines:?}, expected {expected:?}",
                 program.name(),
                 step.what
             ));
@@ -315,8 +366,9 @@ fn log_lines(guest: &mut Guest, name: &str, pattern: &str) -> Vec<String> {
 
 /// `kill -9` and restart with healthy backends: a poller reading
 /// `ipvsadm -Sn` every 50 ms sees one table throughout. Then SIGHUP with
-/// the same config writes nothing, a broken include changes nothing and is
-/// logged, and one added real server costs exactly one write.
+/// the same config writes nothing, a second lvsd refuses to start, a broken
+/// include changes nothing and is logged, and one added real server costs
+/// exactly one write.
 #[test]
 fn restart_and_reload_write_only_what_changed() {
     let Some(mut guest) = guest() else { return };
@@ -381,6 +433,22 @@ fn restart_and_reload_write_only_what_changed() {
     wait_log(guest, "lvsd", "reload complete", 1);
     let reloads = log_lines(guest, "lvsd", "reload complete");
     assert!(reloads[0].contains("changes=0"), "{reloads:?}");
+    assert_eq!(writes_total(guest, "lvsd", state), 0);
+
+    // A second lvsd on the same table refuses at once, naming the first,
+    // and writes nothing.
+    let second = guest
+        .run("lvsd -n -l -f /tmp/reload/main.conf --state-file /tmp/second.json")
+        .unwrap();
+    let first = guest.run_ok("cat /run/bg/lvsd.pid");
+    assert_eq!(second.status, 1, "{second}");
+    assert!(
+        second
+            .stderr
+            .contains(&format!("another lvsd (pid {}) already runs", first.trim())),
+        "{second}"
+    );
+    assert_eq!(canonical(&guest.run_ok("ipvsadm -Sn")), canonical(FULL));
     assert_eq!(writes_total(guest, "lvsd", state), 0);
 
     // A broken include: the running config stays, the error is logged.

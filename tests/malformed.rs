@@ -141,12 +141,16 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
         // Bytes and sizes.
         ("non-utf8 in keyword", b"global_defs {\n router_\xff\xfeid x\n}\n".to_vec(), Error(2, 9, "not UTF-8")),
         ("non-utf8 in comment", b"# caf\xe9\nglobal_defs {\n router_id x ! \xff\n}\n".to_vec(), Clean),
-        ("nul bytes", b"\0\0\0\n".to_vec(), Warning(1, 1, "unknown keyword")),
+        ("nul bytes", b"\0\0\0\n".to_vec(), Error(1, 1, "looks like a binary file")),
         ("huge line", o(format!("global_defs {{\n router_id {}\n bogus{}\n}}\n", "x".repeat(1_000_000), "y".repeat(1_000_000))), Warning(3, 2, "unknown keyword")),
         ("many braces", o(format!("{}\n", "{".repeat(100_000))), Error(1, 1, "opens no block")),
         ("deep nesting", o(format!("global_defs {{\n{}\n", "a {".repeat(50_000))), Error(1, 13, "never closed")),
         ("deep nesting closed", o(format!("global_defs {{\n{}\n}}\n", "notification_email {".repeat(50_000) + &"}".repeat(50_000))), Clean),
         ("vertical tab between words", b"global_defs {\x0b\n router_id\x0bx\x0c\n}\n".to_vec(), Clean),
+        ("notify_fifo", s("global_defs {\n notify_fifo /run/k.fifo\n notify_fifo_script /bin/reader\n}\n"), Clean),
+        ("lvs_notify_fifo_script alone", s("global_defs {\n lvs_notify_fifo_script /bin/reader\n}\n"), Warning(1, 1, "without `lvs_notify_fifo`")),
+        ("smtp_alert, no mail", s("global_defs {\n smtp_alert\n}\n"), Warning(2, 2, "sends no mail")),
+        ("enable_snmp_checker, no agent", s("global_defs {\n enable_snmp_checker\n}\n"), Warning(2, 2, "no SNMP agent")),
         ("empty file", s(""), Clean),
         ("only comments", s("# nothing\n! here\n"), Clean),
     ]
@@ -261,7 +265,7 @@ fn self_include_is_a_cycle() {
 }
 
 #[test]
-fn missing_include_is_a_warning_and_an_empty_glob_is_silent() {
+fn missing_include_is_a_warning_and_an_empty_glob_only_a_note() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("a.conf"),
@@ -269,13 +273,23 @@ fn missing_include_is_a_warning_and_an_empty_glob_is_silent() {
     )
     .unwrap();
     let loaded = load(&dir.path().join("a.conf"), &LoadOptions::default()).unwrap();
-    assert_eq!(loaded.diagnostics.len(), 1, "{:?}", loaded.diagnostics);
+    assert_eq!(loaded.diagnostics.len(), 2, "{:?}", loaded.diagnostics);
     let d = &loaded.diagnostics[0];
     assert_eq!(
         (d.severity, d.location.line, d.location.col),
         (Severity::Warning, 1, 1)
     );
     assert!(d.message.contains("does not exist"));
+    // keepalived -t says nothing of an empty glob: a note (shown with -D).
+    let d = &loaded.diagnostics[1];
+    assert_eq!(
+        (d.severity, d.location.line, d.location.col),
+        (Severity::Info, 2, 1)
+    );
+    assert!(d.message.contains("matches no file"));
+    // Both are remembered: a reload refuses them.
+    let unread: Vec<_> = loaded.unread_includes.iter().map(|u| &u.pattern).collect();
+    assert_eq!(unread, ["nothere.conf", "conf.d/*.conf"]);
 }
 
 #[test]

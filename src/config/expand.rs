@@ -26,7 +26,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::diagnostic::{Diagnostic, Severity};
+use super::diagnostic::{Diagnostics, Severity};
 use super::lexer::{scan_plain_line, Span};
 use super::source::{strip_comment, Sources};
 use super::values::{self, SeqSpec};
@@ -69,7 +69,7 @@ pub struct Preprocessor<'s, 'd> {
     sources: &'s Sources,
     config_id: String,
     vars: HashMap<String, String>,
-    diagnostics: &'d mut Vec<Diagnostic>,
+    diagnostics: &'d mut Diagnostics,
     produced: u64,
     /// Bytes of text made by expansion so far.
     expanded_bytes: u64,
@@ -79,11 +79,7 @@ pub struct Preprocessor<'s, 'd> {
 
 impl<'s, 'd> Preprocessor<'s, 'd> {
     /// A preprocessor for `sources`, selecting `@ID` lines by `config_id`.
-    pub fn new(
-        sources: &'s Sources,
-        config_id: String,
-        diagnostics: &'d mut Vec<Diagnostic>,
-    ) -> Self {
+    pub fn new(sources: &'s Sources, config_id: String, diagnostics: &'d mut Diagnostics) -> Self {
         Preprocessor {
             sources,
             config_id,
@@ -459,12 +455,12 @@ mod tests {
     }
 
     fn tokens(text: &str) -> Vec<(u32, u32, TokKind, String, bool)> {
-        let mut diagnostics = Vec::new();
+        let mut diagnostics = Diagnostics::default();
         let sources = SourceLoader::new(&mut diagnostics).load_bytes(
             std::path::Path::new("/nonexistent-lvsd-test/keepalived.conf"),
             text.as_bytes().to_vec(),
         );
-        let mut pre_diagnostics = Vec::new();
+        let mut pre_diagnostics = Diagnostics::default();
         let mut sink = Collect::default();
         Preprocessor::new(&sources, "main".into(), &mut pre_diagnostics).run(&mut sink);
         assert!(pre_diagnostics.is_empty(), "{pre_diagnostics:?}");

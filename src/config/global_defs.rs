@@ -6,17 +6,49 @@ use super::keywords::{GlobalKw, GLOBAL_OTHER_KEYWORDS};
 use super::typer::Typer;
 use super::{values, FlushOnStop, LvsTimeouts, SyncDaemon};
 
+/// Checker duties keepalived has that lvsd does not do (yet): each is a
+/// warning at its line, never silence (they are in
+/// [`GLOBAL_OTHER_KEYWORDS`] too).
+const NOT_DONE: &[(&str, &str)] = &[(
+    "enable_snmp_checker",
+    "lvsd has no SNMP agent, so the checker's MIB is not served; SIGUSR1 \
+         writes the whole state as JSON (--state-file)",
+)];
+
+const SENDS_NO_MAIL: &str = "lvsd sends no mail on real server changes; they \
+    are logged, and notify_up/notify_down scripts run";
+
 impl Typer<'_> {
     /// Type a `global_defs` block.
     pub fn global_defs(&mut self, tree: &Tree<'_>, node: u32) {
         for child in tree.children(node) {
             let kw = tree.keyword(child).clone();
+            // Listed with the keywords lvsd does not type (they were).
+            match kw.text.as_ref() {
+                "net_namespace" => {
+                    self.net_namespace(tree, child);
+                    continue;
+                }
+                "notify_fifo"
+                | "lvs_notify_fifo"
+                | "notify_fifo_script"
+                | "lvs_notify_fifo_script" => {
+                    self.notify_fifo(tree, child);
+                    continue;
+                }
+                _ => {}
+            }
             let Some(which) = GlobalKw::from_name(&kw.text) else {
-                if !GLOBAL_OTHER_KEYWORDS.contains(&kw.text.as_ref()) {
+                if let Some((_, why)) = NOT_DONE.iter().find(|(k, _)| *k == kw.text) {
+                    self.warning(&kw, format!("`{}`: {why}", kw.text));
+                } else if !GLOBAL_OTHER_KEYWORDS.contains(&kw.text.as_ref()) {
                     self.unknown(&kw, "in global_defs");
                 }
                 continue;
             };
+            if matches!(which, GlobalKw::SmtpAlert | GlobalKw::SmtpAlertChecker) {
+                self.warning(&kw, format!("`{}`: {SENDS_NO_MAIL}", kw.text));
+            }
             if which != GlobalKw::NotificationEmail {
                 self.no_block(tree, child);
             }
@@ -109,6 +141,71 @@ impl Typer<'_> {
                         .push((kw.text.to_string(), value));
                 }
             }
+        }
+        self.fifo_needs_a_path(tree, node);
+    }
+
+    /// A `[lvs_]notify_fifo_script` without its `[lvs_]notify_fifo` has no
+    /// FIFO to read: a warning, and nothing is run.
+    fn fifo_needs_a_path(&mut self, tree: &Tree<'_>, node: u32) {
+        let kw = tree.keyword(node).clone();
+        for lvs in [false, true] {
+            let g = &mut self.config.global;
+            let slot = if lvs {
+                &mut g.lvs_notify_fifo
+            } else {
+                &mut g.notify_fifo
+            };
+            if slot.as_ref().is_some_and(|f| f.path.is_empty()) {
+                *slot = None;
+                let name = if lvs {
+                    "lvs_notify_fifo"
+                } else {
+                    "notify_fifo"
+                };
+                self.warning(&kw, format!("`{name}_script` without `{name}`: there is no FIFO for it to read; ignored"));
+            }
+        }
+    }
+
+    /// `net_namespace NAME`, in `global_defs` or at top level, as keepalived
+    /// takes it: lvsd runs in `/run/netns/NAME`.
+    pub fn net_namespace(&mut self, tree: &Tree<'_>, node: u32) {
+        self.no_block(tree, node);
+        if let Some(name) = self.string_arg(tree, node, "a network namespace name") {
+            self.config.global.net_namespace = Some(name);
+        }
+    }
+
+    /// `[lvs_]notify_fifo FILE [USER [GROUP]]` and
+    /// `[lvs_]notify_fifo_script COMMAND`: where the checker's state changes
+    /// are written, one line each, and what reads them.
+    fn notify_fifo(&mut self, tree: &Tree<'_>, node: u32) {
+        self.no_block(tree, node);
+        let kw = tree.keyword(node).clone();
+        let lvs = kw.text.starts_with("lvs_");
+        let is_script = kw.text.ends_with("_script");
+        let what = if is_script {
+            "a command"
+        } else {
+            "a file name"
+        };
+        let Some(first) = self.string_arg(tree, node, what) else {
+            return;
+        };
+        let g = &mut self.config.global;
+        let fifo = if lvs {
+            &mut g.lvs_notify_fifo
+        } else {
+            &mut g.notify_fifo
+        }
+        .get_or_insert_default();
+        if is_script {
+            let words: Vec<&str> = tree.args(node).iter().map(|t| t.text.as_ref()).collect();
+            fifo.script = Some(words.join(" "));
+        } else {
+            // USER and GROUP own the FIFO in keepalived; lvsd's is root's, 0600.
+            fifo.path = first;
         }
     }
 

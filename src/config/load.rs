@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::block::{BlockParser, Event};
-use super::diagnostic::{ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
+use super::diagnostic::{ConfigError, Diagnostic, Diagnostics, LoadOptions, Loaded, Severity};
 use super::expand::{LineSink, LogicalLine, Preprocessor};
 use super::lexer::Span;
 use super::source::SourceLoader;
@@ -25,15 +25,19 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
 
 /// Like [`load`], with the main file's content given (see [`super::load_bytes`]).
 pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
-    let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    let mut diagnostics = Diagnostics::default();
     let sources = SourceLoader::new(&mut diagnostics).load_bytes(path, bytes);
     let config_id = opts.config_id.clone().unwrap_or_else(default_config_id);
-    let mut pre_diagnostics = Vec::new();
+    let mut pre_diagnostics = Diagnostics::default();
     let mut typer = Typer::new(&sources, &mut diagnostics);
+    let mut statements = 0usize;
     {
         let mut parser = BlockParser::new();
         let mut sink = |event: Event<'_, '_>| match event {
-            Event::Statement(tree) => typer.top_level(tree),
+            Event::Statement(tree) => {
+                statements += 1;
+                typer.top_level(tree)
+            }
             Event::StrayClose(tok) => typer.error(
                 &tok,
                 "`}` closes no block (one `}` too many, or a `{` missing before)",
@@ -52,11 +56,12 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
     check_group_references(&mut typer);
     let config = std::mem::take(&mut typer.config);
     drop(typer);
-    diagnostics.extend(pre_diagnostics);
+    diagnostics.append(pre_diagnostics);
+    let invalid = diagnostics.has_errors();
     // The main file first, then the others by name; by line and column
     // within a file. Two locations of one file (nearly always the case)
     // skip the comparison of names.
-    diagnostics.sort_by(|a, b| {
+    let diagnostics = diagnostics.into_sorted(|a, b| {
         let (fa, fb) = (a.location.file, b.location.file);
         let files = if fa == fb {
             std::cmp::Ordering::Equal
@@ -65,12 +70,14 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
         };
         files.then((a.location.line, a.location.col).cmp(&(b.location.line, b.location.col)))
     });
-    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+    if invalid {
         return Err(ConfigError::Invalid(diagnostics));
     }
     Ok(Loaded {
         config,
         diagnostics,
+        unread_includes: sources.unread_includes,
+        statements,
     })
 }
 

@@ -46,3 +46,4 @@ mod virtual_server;
 
 pub use diagnostic::{load, load_bytes, ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
 pub use model::*;
+pub use source::UnreadInclude;

@@ -93,6 +93,22 @@ pub struct GlobalDefs {
     pub checker_log_all_failures: bool,
     /// `notification_email_from`, `smtp_server` and the like: kept as raw text.
     pub notification: Vec<(String, String)>,
+    /// `net_namespace NAME`: the network namespace lvsd runs in.
+    pub net_namespace: Option<String>,
+    /// `notify_fifo` (and `notify_fifo_script`): every event, VRRP's too.
+    pub notify_fifo: Option<NotifyFifo>,
+    /// `lvs_notify_fifo` (and `lvs_notify_fifo_script`): the checker's events.
+    pub lvs_notify_fifo: Option<NotifyFifo>,
+}
+
+/// A FIFO keepalived writes one line per state change to, and the script
+/// that reads it (run with the FIFO's path as its argument).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NotifyFifo {
+    /// The FIFO (empty when only the script was given).
+    pub path: String,
+    /// The reader, as a command line.
+    pub script: Option<String>,
 }
 
 /// A command line to run on an event, with its optional `timeout`.

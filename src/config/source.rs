@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::diagnostic::{Diagnostic, Severity};
+use super::diagnostic::{Diagnostic, Diagnostics, Severity};
 use super::{FileName, Location};
 
 /// One file of the config.
@@ -30,8 +30,10 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
-    /// The text of line `line` (1-based), without its newline.
-    pub fn line_text(&self, line: u32) -> Option<&str> {
+    /// The first `max` bytes at most of line `line` (1-based), without its
+    /// newline. Bounded, so that a thousand diagnostics on one 10 MB line
+    /// cost a thousand short reads, not a thousand scans of the line.
+    pub fn line_prefix(&self, line: u32, max: usize) -> Option<&str> {
         let starts = self.line_starts.get_or_init(|| {
             std::iter::once(0)
                 .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
@@ -39,8 +41,13 @@ impl SourceFile {
         });
         let start = *starts.get(line.checked_sub(1)? as usize)?;
         let rest = self.text.get(start..)?;
-        let end = rest.find('\n').unwrap_or(rest.len());
-        Some(rest[..end].trim_end_matches('\r'))
+        let mut end = rest.len().min(max);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let head = &rest[..end];
+        let end = head.find('\n').unwrap_or(head.len());
+        Some(head[..end].trim_end_matches('\r'))
     }
 }
 
@@ -49,6 +56,30 @@ impl SourceFile {
 pub struct Sources {
     /// Files in the order they were first read; index 0 is the main file.
     pub files: Vec<SourceFile>,
+    /// The `include` lines that read no file (see [`UnreadInclude`]).
+    pub unread_includes: Vec<UnreadInclude>,
+}
+
+/// An `include` line that read no file: the file is missing or unreadable,
+/// or the pattern matches nothing. keepalived goes on without it, and so
+/// does a start; a reload refuses a config with one, since the running
+/// config had what it named (see `daemon::config_guard`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadInclude {
+    /// The `include` line.
+    pub location: Location,
+    /// The file name or pattern, as written.
+    pub pattern: String,
+}
+
+impl std::fmt::Display for UnreadInclude {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: `include {}` reads no file",
+            self.location, self.pattern
+        )
+    }
 }
 
 impl Sources {
@@ -73,11 +104,12 @@ impl Sources {
         col: u32,
         message: impl Into<String>,
     ) -> Diagnostic {
+        // A huge line is shown by its first part only.
         let source_line = self
             .files
             .get(file as usize)
-            .and_then(|f| f.line_text(line))
-            .map(|l| truncate_for_display(l).to_owned());
+            .and_then(|f| f.line_prefix(line, 200))
+            .map(str::to_owned);
         Diagnostic {
             severity,
             location: self.location(file, line, col),
@@ -85,19 +117,6 @@ impl Sources {
             source_line,
         }
     }
-}
-
-/// A huge line is shown by its first part only.
-fn truncate_for_display(line: &str) -> &str {
-    const MAX: usize = 200;
-    if line.len() <= MAX {
-        return line;
-    }
-    let mut end = MAX;
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    &line[..end]
 }
 
 /// Include nesting deeper than this is refused (keepalived runs out of file
@@ -111,7 +130,7 @@ const MAX_FILE_BYTES: u64 = 1 << 30;
 /// Reads the main file and, recursively, what it includes.
 pub struct SourceLoader<'d> {
     sources: Sources,
-    diagnostics: &'d mut Vec<Diagnostic>,
+    diagnostics: &'d mut Diagnostics,
     /// Files being read, innermost last: a cycle is a file already here.
     stack: Vec<PathBuf>,
 }
@@ -137,7 +156,7 @@ fn include_keyword(line: &str) -> Option<(usize, &str)> {
 
 impl<'d> SourceLoader<'d> {
     /// A loader that reports into `diagnostics`.
-    pub fn new(diagnostics: &'d mut Vec<Diagnostic>) -> Self {
+    pub fn new(diagnostics: &'d mut Diagnostics) -> Self {
         SourceLoader {
             sources: Sources::default(),
             diagnostics,
@@ -155,6 +174,38 @@ impl<'d> SourceLoader<'d> {
     /// Register a file read from disk and resolve its includes.
     fn add_file(&mut self, path: PathBuf, bytes: Vec<u8>) -> u32 {
         let id = self.sources.files.len() as u32;
+        // No text holds a NUL byte: this is not a config, and thousands of
+        // diagnostics about its "words" would only hide that.
+        if let Some(at) = memchr_nul(&bytes) {
+            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+            let line_start = bytes[..at]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            let col = String::from_utf8_lossy(&bytes[line_start..at])
+                .chars()
+                .count() as u32
+                + 1;
+            self.sources.files.push(SourceFile {
+                name: FileName::intern(&path),
+                path: path.clone(),
+                text: String::new(),
+                includes: Vec::new(),
+                line_starts: std::cell::OnceCell::new(),
+            });
+            // No source line: it would be binary too.
+            self.diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                location: self.sources.location(id, line, col),
+                message: format!(
+                    "`{}` looks like a binary file (a NUL byte here), not a config: \
+                     nothing of it is read",
+                    path.display()
+                ),
+                source_line: None,
+            });
+            return id;
+        }
         let (text, bad_bytes) = decode(bytes);
         self.sources.files.push(SourceFile {
             name: FileName::intern(&path),
@@ -243,7 +294,29 @@ impl<'d> SourceLoader<'d> {
                 col,
                 format!("included file `{pattern}` does not exist"),
             );
+        } else if paths.is_empty() {
+            // keepalived says nothing; `-t` stays as quiet (a note shows
+            // with -D), the daemon's log says it.
+            self.report(
+                Severity::Info,
+                from,
+                line,
+                col,
+                format!("include pattern `{pattern}` matches no file"),
+            );
         }
+        let ids = self.read_included(from, line, col, paths);
+        if ids.is_empty() {
+            self.sources.unread_includes.push(UnreadInclude {
+                location: self.sources.location(from, line, col),
+                pattern: pattern.to_owned(),
+            });
+        }
+        ids
+    }
+
+    /// Read the files an include pattern matched.
+    fn read_included(&mut self, from: u32, line: u32, col: u32, paths: Vec<PathBuf>) -> Vec<u32> {
         let mut ids = Vec::new();
         for p in paths {
             if !p.is_file() {
@@ -356,8 +429,15 @@ fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// Where the first NUL byte is.
+fn memchr_nul(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == 0)
+}
+
 /// Text from bytes, and where bytes that are not UTF-8 sit outside a comment
-/// (line, column), one position a line.
+/// (line, column), one position a line. Linear in the input: lines are
+/// counted on from the previous bad byte, and the rest of a line that
+/// already has one is skipped.
 fn decode(bytes: Vec<u8>) -> (String, Vec<(u32, u32)>) {
     let bytes = match String::from_utf8(bytes) {
         Ok(text) => return (text, Vec::new()),
@@ -365,23 +445,32 @@ fn decode(bytes: Vec<u8>) -> (String, Vec<(u32, u32)>) {
     };
     let mut bad = Vec::new();
     let mut offset = 0usize;
+    // Lines counted up to `counted`; `line_start` is where line `line_no` starts.
+    let (mut counted, mut line_no, mut line_start) = (0usize, 1u32, 0usize);
     while offset < bytes.len() {
         let err = match std::str::from_utf8(&bytes[offset..]) {
             Ok(_) => break,
             Err(err) => err,
         };
         let at = offset + err.valid_up_to();
-        let line_start = bytes[..at]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1);
-        let line_no = bytes[..at].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+        for (i, &b) in bytes[counted..at].iter().enumerate() {
+            if b == b'\n' {
+                line_no += 1;
+                line_start = counted + i + 1;
+            }
+        }
+        counted = at;
         let before = String::from_utf8_lossy(&bytes[line_start..at]);
         let in_comment = strip_comment(&before).len() < before.len();
-        if !in_comment && bad.last().map(|&(l, _)| l) != Some(line_no) {
+        if !in_comment {
             bad.push((line_no, before.chars().count() as u32 + 1));
         }
-        offset = at + err.error_len().unwrap_or(bytes.len() - at).max(1);
+        // One position a line, and the rest of a comment is comment: go on
+        // from the line's end.
+        match bytes[at..].iter().position(|&b| b == b'\n') {
+            Some(n) => offset = at + n,
+            None => break,
+        }
     }
     (String::from_utf8_lossy(&bytes).into_owned(), bad)
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::block::{Tok, Tree};
 use super::check_memo::CheckMemo;
-use super::diagnostic::{Diagnostic, Severity};
+use super::diagnostic::{Diagnostics, Severity};
 use super::keywords::{TopKw, SKIPPED_BLOCKS};
 use super::source::Sources;
 use super::{values, Check, Config, Location, Timer};
@@ -21,7 +21,7 @@ pub struct Typer<'a> {
     /// The files, for locations and source lines.
     pub sources: &'a Sources,
     /// Where diagnostics go.
-    pub diagnostics: &'a mut Vec<Diagnostic>,
+    pub diagnostics: &'a mut Diagnostics,
     /// The model being built.
     pub config: Config,
     /// Where a real server's checkers are gathered before they are stored
@@ -33,7 +33,7 @@ pub struct Typer<'a> {
 
 impl<'a> Typer<'a> {
     /// A pass writing into `diagnostics`.
-    pub fn new(sources: &'a Sources, diagnostics: &'a mut Vec<Diagnostic>) -> Self {
+    pub fn new(sources: &'a Sources, diagnostics: &'a mut Diagnostics) -> Self {
         Typer {
             sources,
             diagnostics,
@@ -77,6 +77,7 @@ impl<'a> Typer<'a> {
                     format!("`{}` is not the checker's: block skipped", kw.text),
                 );
             }
+            None if kw.text == "net_namespace" => self.net_namespace(tree, 0),
             None => self.unknown(kw, "at top level"),
         }
     }

@@ -14,15 +14,17 @@ pub fn service_name(key: &ServiceKey) -> String {
             protocol,
             addr,
             port,
-        } => {
-            let proto = match protocol {
-                Protocol::Tcp => "tcp",
-                Protocol::Udp => "udp",
-                Protocol::Sctp => "sctp",
-            };
-            format!("{}:{proto}:{port}", bracket(*addr))
-        }
+        } => format!("{}:{}:{port}", bracket(*addr), protocol_name(*protocol)),
         ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
+    }
+}
+
+/// `tcp`, `udp`, `sctp`: a protocol as keepalived writes it in names.
+pub fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
     }
 }
 

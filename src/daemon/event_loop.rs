@@ -8,17 +8,26 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::change_log::{log_op, ChangeCounts, LOG_EACH_CHANGE_UP_TO};
+use super::config_guard;
 use super::drift_pace::DriftPace;
-use super::notify::{notify, Status};
+use super::instance_lock::{self, InstanceLock};
+use super::notify::{notify, notify_with_status, Status};
+use super::notify_fifo::NotifyFifos;
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
 use super::state::{self, ProbeDump, RealServerState, StateDump};
-use super::{fd_limit, ha_suspend, kernel_settings, DaemonError, DaemonOptions, PrintingTable};
+use super::{
+    fd_limit, ha_suspend, kernel_settings, netns, DaemonError, DaemonOptions, PrintingTable,
+};
 use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
-use crate::config::{self, Config, FlushOnStop, LoadOptions, Severity};
+use crate::config::{self, Config, FlushOnStop, LoadOptions, Loaded, Severity};
 use crate::ipvs::{IpvsError, IpvsTable, ServiceEntry, TableOp};
 use crate::reconcile::{describe_vs, drift, Plan, Reconciler};
+
+mod reload;
+
+use reload::in_one_line;
 
 /// The table, shared with the blocking threads that talk to the kernel.
 type SharedTable = Arc<Mutex<Box<dyn IpvsTable + Send>>>;
@@ -62,35 +71,46 @@ pub struct Daemon {
     suspended: HashSet<usize>,
     /// Whether any virtual server has `ha_suspend` (local addresses are polled).
     ha_wanted: bool,
-    _pid_file: Option<PidFile>,
+    _pid_files: Vec<PidFile>,
+    /// Held until lvsd exits (none with `--dry-run`).
+    _instance_lock: Option<InstanceLock>,
+    /// `notify_fifo`, `lvs_notify_fifo`.
+    fifos: NotifyFifos,
 }
 
 /// Read and validate the config, logging what needs saying.
-async fn load_config(opts: &DaemonOptions) -> Result<Config, config::ConfigError> {
-    let path = opts.config.clone();
+fn read_config(opts: &DaemonOptions) -> Result<Loaded, config::ConfigError> {
     let load_opts = LoadOptions {
         config_id: opts.config_id.clone(),
     };
-    let loaded = tokio::task::spawn_blocking(move || config::load(&path, &load_opts))
-        .await
-        .map_err(|e| config::ConfigError::Io {
-            path: opts.config.clone(),
-            source: std::io::Error::other(e),
-        })??;
-    for d in &loaded.diagnostics {
+    let loaded = config::load(&opts.config, &load_opts)?;
+    let audit = crate::script_audit::audit(&loaded.config);
+    for d in loaded.diagnostics.iter().chain(&audit) {
         match d.severity {
             Severity::Info => tracing::info!("{d}"),
             Severity::Warning => tracing::warn!("{d}"),
             Severity::Error => tracing::error!("{d}"),
         }
     }
-    Ok(loaded.config)
+    Ok(loaded)
+}
+
+/// [`read_config`] on a blocking thread, off the event loop (a reload).
+async fn load_config(opts: &DaemonOptions) -> Result<Loaded, config::ConfigError> {
+    let opts_for_read = opts.clone();
+    tokio::task::spawn_blocking(move || read_config(&opts_for_read))
+        .await
+        .map_err(|e| config::ConfigError::Io {
+            path: opts.config.clone(),
+            source: std::io::Error::other(e),
+        })?
 }
 
 fn open_table(opts: &DaemonOptions) -> Result<SharedTable, IpvsError> {
     let table: Box<dyn IpvsTable + Send> = if opts.dry_run {
         Box::new(PrintingTable::new(std::io::stdout()))
     } else {
+        super::ip_vs_module::ensure_loaded();
         Box::new(crate::ipvs::netlink::NetlinkTable::open()?)
     };
     Ok(Arc::new(Mutex::new(table)))
@@ -154,7 +174,39 @@ impl Daemon {
     pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
         let signals = Signals::register()?;
         tracing::debug!(config = %opts.config.display(), "start: reading the config");
-        let config = load_config(&opts).await?;
+        // On this thread, while it is the only one: the network namespace
+        // the config names can still be entered by the whole process.
+        let loaded = read_config(&opts).inspect_err(|e| {
+            notify_with_status(
+                Status::Stopping,
+                &format!("config refused: {}", in_one_line(e)),
+            )
+        })?;
+        if let Err(why) = config_guard::at_start(&loaded, &opts) {
+            notify_with_status(Status::Stopping, &format!("config refused: {why}"));
+            return Err(DaemonError::Refused(why));
+        }
+        // -s, else the config's net_namespace.
+        if let Some(name) = opts
+            .namespace
+            .as_ref()
+            .or(loaded.config.global.net_namespace.as_ref())
+        {
+            netns::enter(name)?;
+        }
+        // Before the table is opened: a second lvsd must not touch it.
+        let instance_lock = match opts.dry_run {
+            true => None,
+            false => Some(instance_lock::take(&opts.run_dir)?),
+        };
+        let config = loaded.config;
+        if opts.dump_conf {
+            // -d, as keepalived's: the config as read, into the log.
+            match serde_json::to_string(&config) {
+                Ok(json) => tracing::info!("config: {json}"),
+                Err(e) => tracing::warn!(error = %e, "-d: cannot show the config"),
+            }
+        }
         tracing::debug!(
             virtual_servers = config.virtual_servers.len(),
             "start: config read"
@@ -186,10 +238,11 @@ impl Daemon {
             }
         }
         fd_limit::raise_for(reconciler.probe_count());
-        let pid_file = match &opts.pid_file {
-            Some(path) => Some(PidFile::create(path)?),
-            None => None,
-        };
+        let pid_files = opts
+            .pid_files
+            .iter()
+            .map(|path| PidFile::create(path))
+            .collect::<Result<Vec<_>, _>>()?;
         let adopted = reconciler.owned().len();
         let ha_wanted = ha_suspend::wanted(reconciler.config());
         let mut daemon = Daemon {
@@ -203,8 +256,11 @@ impl Daemon {
             signals: Some(signals),
             suspended,
             ha_wanted,
-            _pid_file: pid_file,
+            _pid_files: pid_files,
+            _instance_lock: instance_lock,
+            fifos: NotifyFifos::default(),
         };
+        daemon.fifos = NotifyFifos::open(daemon.reconciler.config());
         // The table first, then the probes: the initial health (up unless
         // `alpha`) already says what the table should hold, and 20,000
         // probes starting at once would only slow the 20,000 writes down.
@@ -222,7 +278,7 @@ impl Daemon {
             probes = daemon.reconciler.probe_count(),
             "lvsd started"
         );
-        notify(Status::Ready);
+        notify_with_status(Status::Ready, &daemon.running_status("running"));
         Ok(daemon)
     }
 
@@ -337,7 +393,10 @@ impl Daemon {
         changes
     }
 
-    fn run_scripts(&self, plan: &Plan) {
+    /// What a plan saw happen: its scripts run, its lines to the FIFOs.
+    fn run_scripts(&mut self, plan: &Plan) {
+        self.fifos
+            .write(self.reconciler.config(), &plan.transitions);
         for run in &plan.scripts {
             scripts::spawn(
                 run.script.command.clone(),
@@ -411,65 +470,6 @@ impl Daemon {
         took
     }
 
-    /// SIGHUP: the new config in full, or nothing at all.
-    async fn reload(&mut self) {
-        notify(Status::Reloading);
-        tracing::info!(config = %self.opts.config.display(), "reloading");
-        let at_start = cpu_so_far();
-        // CPU (ms) and minor faults since the reload began, for the debug log.
-        let spent = || {
-            let now = cpu_so_far();
-            (now.0 - at_start.0, now.1 - at_start.1, now.2 - at_start.2)
-        };
-        match load_config(&self.opts).await {
-            Ok(config) => match ScriptPolicy::from_config(&config.global) {
-                Ok(policy) => {
-                    let (user_ms, system_ms, minflt) = spent();
-                    tracing::debug!(user_ms, system_ms, minflt, "reload: config read");
-                    self.policy = policy;
-                    self.engine.set_script_policy(policy);
-                    let old = self.reconciler.config().global.clone();
-                    let new = config.global.clone();
-                    with_table(&self.table, move |t| {
-                        kernel_settings::apply(t, Some(&old), &new)
-                    })
-                    .await;
-                    let reloaded = self.reconciler.reload(config);
-                    let changed = reloaded.changed;
-                    // The config no longer needed is freed on a blocking
-                    // thread, and the memory given back after it: the event
-                    // loop goes on at once.
-                    tokio::task::spawn_blocking(move || {
-                        drop(reloaded.spare);
-                        super::release_free_memory();
-                    });
-                    let (user_ms, system_ms, minflt) = spent();
-                    tracing::debug!(
-                        changed,
-                        user_ms,
-                        system_ms,
-                        minflt,
-                        "reload: config compared and indexed"
-                    );
-                    self.ha_wanted = ha_suspend::wanted(self.reconciler.config());
-                    let suspended = suspended_now(self.reconciler.config());
-                    // The same probes as before: the engine already runs
-                    // exactly these, so spare it 100,000 spec comparisons.
-                    if changed || suspended != self.suspended {
-                        self.suspended = suspended;
-                        self.engine
-                            .set_probes(self.reconciler.probes_except(&self.suspended));
-                    }
-                    let changes = self.reconcile().await;
-                    tracing::info!(changes, writes_total = self.writes_total, "reload complete");
-                }
-                Err(e) => tracing::error!(error = %e, "reload refused; the running config stays"),
-            },
-            Err(e) => tracing::error!("reload refused; the running config stays:\n{e}"),
-        }
-        notify(Status::Ready);
-    }
-
     /// SIGUSR1: the full state as JSON to the state file, a summary to the log.
     async fn dump_state(&self) {
         let table: Vec<ServiceEntry> = with_table(&self.table, |t| t.dump())
@@ -539,6 +539,7 @@ impl Daemon {
             }
         });
         run_in_turn(finals).await;
+        self.fifos.close();
         if self.opts.keep_table {
             tracing::info!("stopping; the IPVS table is left as it is (--keep-table)");
             return Ok(());

@@ -4,7 +4,9 @@
 //!
 //! The life of lvsd:
 //!
-//! 1. **Start**: read and validate the whole config; open the table; read it
+//! 1. **Start**: read and validate the whole config; enter the network
+//!    namespace it names (or `-s`); take the instance lock (one lvsd per
+//!    IPVS table); open the table; read it
 //!    *first*, adopting real servers already present (a restart changes
 //!    nothing while the first probes run); raise the open file limit to one
 //!    per probe; bring the table in line with the initial health (up unless
@@ -14,10 +16,35 @@
 //!    together and turned into the fewest table changes. Every drift interval
 //!    the kernel's table is read again and hand-made changes are undone.
 //! 3. **Reload** (SIGHUP): the new config is read in full before anything
-//!    changes; on error the old one keeps running. Only the difference is
+//!    changes; on error the old one keeps running, and so it does when an
+//!    `include` read no file or the new config would empty the table
+//!    (`config_guard`); systemd's `STATUS=` says why. Only the difference is
 //!    applied, and unchanged probes keep their state and timers.
 //! 4. **Stop** (SIGTERM/SIGINT): probes stop; lvsd's services are removed as
 //!    `lvs_flush_onstop` says, or left in place with `--keep-table`.
+//!
+//! The files:
+//!
+//! | file | what |
+//! |---|---|
+//! | `event_loop.rs` | [`Daemon`]: start, the loop, SIGUSR1, stop |
+//! | `event_loop/reload.rs` | SIGHUP: read, check, switch or refuse |
+//! | `config_guard.rs` | configs that parse but are refused (unread includes, no service) |
+//! | `change_log.rs` | how table changes are logged |
+//! | `drift_pace.rs` | how often drift is checked |
+//! | `dry_run.rs` | `--dry-run`'s printing table |
+//! | `fd_limit.rs` | the open file limit |
+//! | `ha_suspend.rs` | probes only while the virtual address is local |
+//! | `ip_vs_module.rs` | `modprobe ip_vs` when the kernel has not loaded it |
+//! | `instance_lock.rs` | one lvsd per IPVS table (network namespace) |
+//! | `kernel_settings.rs` | `lvs_timeouts`, `lvs_sync_daemon` |
+//! | `netns.rs` | `net_namespace`, `-s`: run in a named network namespace |
+//! | `notify_fifo.rs` | `notify_fifo`/`lvs_notify_fifo`: state changes as keepalived's lines |
+//! | `notify.rs` | systemd's notify protocol (`READY=1`, `STATUS=`) |
+//! | `pidfile.rs` | `-p` |
+//! | `run_dir.rs` | `/run/lvsd`, and writing there without following links |
+//! | `scripts.rs` | `notify_*`/`quorum_*` scripts |
+//! | `state.rs` | the SIGUSR1 state dump |
 //!
 //! Every table change is one netlink request; the daemon counts them
 //! (`writes_total`, logged with each "applied N changes" and in the SIGUSR1
@@ -39,16 +66,30 @@
 //! - [`scripts`]: running the `notify_up`, `notify_down`, `quorum_up` and
 //!   `quorum_down` scripts.
 //! - `state`: the SIGUSR1 state dump.
+//! - `config_guard`: what a config must have before lvsd runs it (the
+//!   mistakes that parse cleanly but would empty the table).
+//! - `instance_lock`: one lvsd per IPVS table, a lock held until exit.
+//! - `ip_vs_module`: loading the `ip_vs` module at start.
+//! - `netns`: `net_namespace` / `-s`: running in a named network namespace.
+//! - `notify_fifo`: `notify_fifo` and `lvs_notify_fifo` lines.
+//! - `run_dir`: `/run/lvsd` (or `$RUNTIME_DIRECTORY`), and writing files
+//!   there that no planted link can redirect.
 
 mod change_log;
+mod config_guard;
 mod drift_pace;
 mod dry_run;
 mod event_loop;
 mod fd_limit;
 mod ha_suspend;
+pub mod instance_lock;
+mod ip_vs_module;
 mod kernel_settings;
+pub mod netns;
 mod notify;
+mod notify_fifo;
 mod pidfile;
+pub mod run_dir;
 pub mod scripts;
 mod state;
 
@@ -65,8 +106,8 @@ pub struct DaemonOptions {
     pub config: PathBuf,
     /// `-i`: conditional config id.
     pub config_id: Option<String>,
-    /// `-p`: the pid file.
-    pub pid_file: Option<PathBuf>,
+    /// `-p`, `-c`: the pid files.
+    pub pid_files: Vec<PathBuf>,
     /// `--dry-run`: an in-memory table, every change printed as `ipvsadm` lines.
     pub dry_run: bool,
     /// How often the kernel's table is compared with the desired one (0 = never).
@@ -75,6 +116,18 @@ pub struct DaemonOptions {
     pub state_file: PathBuf,
     /// Leave lvsd's services in the table at stop (for a restart).
     pub keep_table: bool,
+    /// The runtime directory (`/run/lvsd`): the instance lock lives there.
+    pub run_dir: PathBuf,
+    /// `-s`: the network namespace to run in (else the config's
+    /// `net_namespace`, else this process's).
+    pub namespace: Option<String>,
+    /// `-e`: refuse to start when an include reads no file.
+    pub all_config: bool,
+    /// `-d`: log the resolved config at start.
+    pub dump_conf: bool,
+    /// `--allow-empty-config`: run a config that asks for no service (at
+    /// start, or on a reload that removes every service lvsd runs).
+    pub allow_empty_config: bool,
 }
 
 impl Default for DaemonOptions {
@@ -82,11 +135,16 @@ impl Default for DaemonOptions {
         DaemonOptions {
             config: PathBuf::from("/etc/keepalived/keepalived.conf"),
             config_id: None,
-            pid_file: None,
+            pid_files: Vec::new(),
             dry_run: false,
             drift_interval: Duration::from_secs(5),
-            state_file: PathBuf::from("/tmp/lvsd.json"),
+            state_file: run_dir::runtime_dir().join("state.json"),
             keep_table: false,
+            allow_empty_config: false,
+            all_config: false,
+            namespace: None,
+            dump_conf: false,
+            run_dir: run_dir::runtime_dir(),
         }
     }
 }
@@ -106,6 +164,12 @@ pub enum DaemonError {
     /// A setting that cannot work (an unknown `script_user`).
     #[error("{0}")]
     Setting(String),
+    /// Another lvsd runs on this table.
+    #[error(transparent)]
+    Lock(#[from] instance_lock::LockError),
+    /// A config that parsed but is not run (see `config_guard`).
+    #[error("{0}")]
+    Refused(config_guard::Refusal),
 }
 
 /// Run until SIGTERM/SIGINT.

@@ -1,5 +1,7 @@
 //! systemd's notify protocol: `READY=1`, `RELOADING=1`, `STOPPING=1` sent as
-//! datagrams to `$NOTIFY_SOCKET` when it is set (a `Type=notify` unit).
+//! datagrams to `$NOTIFY_SOCKET` when it is set (a `Type=notify` unit), with
+//! a `STATUS=` line `systemctl status` shows (what runs, or why a reload
+//! was refused).
 
 use std::os::unix::net::UnixDatagram;
 
@@ -16,13 +18,28 @@ pub enum Status {
 
 /// Send `status` if `NOTIFY_SOCKET` is set; errors are logged, never fatal.
 pub fn notify(status: Status) {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let message = match status {
+    send_if_wanted(message(status));
+}
+
+/// Send `status` with `text` as the unit's `STATUS=` (on one line).
+pub fn notify_with_status(status: Status, text: &str) {
+    let mut message = message(status);
+    message.push_str("\nSTATUS=");
+    message.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c }));
+    send_if_wanted(message);
+}
+
+fn message(status: Status) -> String {
+    match status {
         Status::Ready => "READY=1".to_string(),
         Status::Reloading => format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()),
         Status::Stopping => "STOPPING=1".to_string(),
+    }
+}
+
+fn send_if_wanted(message: String) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
     };
     if let Err(e) = send(&path.to_string_lossy(), &message) {
         tracing::warn!(error = %e, "could not notify the service manager");

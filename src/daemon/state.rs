@@ -47,10 +47,10 @@ pub struct ProbeDump {
     pub real_servers: usize,
 }
 
-/// Write `dump` to `path` (atomically: a temporary file renamed).
+/// Write `dump` to `path`: atomically, mode 0600 (it holds the whole
+/// config), and never through a link planted there (see
+/// [`super::run_dir::write_privately`]).
 pub fn write(path: &Path, dump: &StateDump<'_>) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
     let text = serde_json::to_vec_pretty(dump).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    super::run_dir::write_privately(path, &text)
 }

@@ -79,6 +79,27 @@ pub struct ScriptRun {
     pub subject: String,
 }
 
+/// A state change, as keepalived reports them on its notify FIFOs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Real server `rs` of virtual server `vs` (indices) went up or down.
+    RealServer {
+        /// The virtual server.
+        vs: usize,
+        /// The real server in it.
+        rs: usize,
+        /// Up now.
+        up: bool,
+    },
+    /// Virtual server `vs` gained (up) or lost its quorum.
+    VirtualServer {
+        /// The virtual server.
+        vs: usize,
+        /// Up now.
+        up: bool,
+    },
+}
+
 /// What to do to bring the kernel in line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -86,6 +107,8 @@ pub struct Plan {
     pub ops: Vec<TableOp>,
     /// Scripts to run for the state changes this plan saw.
     pub scripts: Vec<ScriptRun>,
+    /// The state changes themselves, in order.
+    pub transitions: Vec<Transition>,
 }
 
 /// What [`Reconciler::reload`] did.

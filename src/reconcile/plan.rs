@@ -5,20 +5,29 @@
 //! that may have changed (see [`super::dirty`]), one virtual server at a
 //! time: which real servers are up (with their configured or dynamic
 //! weight), whether the virtual server has quorum, and the sorry server,
-//! noting the `notify_*` and `quorum_*` scripts each transition calls for.
+//! noting each transition ([`super::Transition`]) and the `notify_*` and
+//! `quorum_*` scripts it calls for.
 //! The changes are the [`diff`] of that against the last known kernel table.
 
 use std::collections::BTreeSet;
 
 use super::dirty::Scope;
 use super::quorum::{self, QuorumChange};
-use super::{describe_vs, desired, diff, rs_name, vs_ident, Plan, Reconciler, ScriptRun, Table};
+use super::{
+    describe_vs, desired, diff, rs_name, vs_ident, Plan, Reconciler, ScriptRun, Table, Transition,
+};
 use crate::config::Script;
 
 impl Reconciler {
     /// The services virtual server `v` asks for now, into `table`; records
     /// its real server and quorum transitions and the scripts they call for.
-    fn desired_vs(&mut self, v: usize, scripts: &mut Vec<ScriptRun>, table: &mut Table) {
+    fn desired_vs(
+        &mut self,
+        v: usize,
+        scripts: &mut Vec<ScriptRun>,
+        transitions: &mut Vec<Transition>,
+        table: &mut Table,
+    ) {
         let Some(vs) = self.config.virtual_servers.get(v) else {
             return;
         };
@@ -34,6 +43,7 @@ impl Reconciler {
             let up = self.rs_probes.of(v, r).all(|id| self.health[id]);
             let before = self.rs_up[v][r].replace(up);
             if before.is_some_and(|b| b != up) {
+                transitions.push(Transition::RealServer { vs: v, rs: r, up });
                 let (script, event) = if up {
                     (&rs.notify_up, "notify_up")
                 } else {
@@ -68,6 +78,8 @@ impl Reconciler {
         match quorum::evaluate(quorum_up, live_weight, vs.quorum, vs.hysteresis) {
             QuorumChange::Same => {}
             change => {
+                let up = change != QuorumChange::Lost;
+                transitions.push(Transition::VirtualServer { vs: v, up });
                 let (script, event) = if change == QuorumChange::Lost {
                     (&vs.quorum_down, "quorum_down")
                 } else {
@@ -115,18 +127,19 @@ impl Reconciler {
     /// [`super::dirty`]); the others cannot have changed.
     pub fn plan(&mut self) -> Plan {
         let mut scripts = Vec::new();
+        let mut transitions = Vec::new();
         let mut desired = Table::new();
         let ops = match self.dirty.take() {
             Scope::All => {
                 for v in 0..self.config.virtual_servers.len() {
-                    self.desired_vs(v, &mut scripts, &mut desired);
+                    self.desired_vs(v, &mut scripts, &mut transitions, &mut desired);
                 }
                 diff::diff(&desired, &self.actual, &self.owned)
             }
             Scope::Some(list) => {
                 let mut scope = BTreeSet::new();
                 for v in list {
-                    self.desired_vs(v, &mut scripts, &mut desired);
+                    self.desired_vs(v, &mut scripts, &mut transitions, &mut desired);
                     scope.extend(self.vs_keys[v].iter().copied());
                 }
                 diff::diff(&desired, &self.actual, &scope)
@@ -137,6 +150,10 @@ impl Reconciler {
         // is not followed by `applied`).
         desired.retain(|key, _| !self.actual.contains_key(key));
         self.planned = desired;
-        Plan { ops, scripts }
+        Plan {
+            ops,
+            scripts,
+            transitions,
+        }
     }
 }

@@ -1,0 +1,113 @@
+//! SIGHUP: read the new config in full, check it (`config_guard`), and
+//! only then switch to it; or refuse, saying why in the log and to systemd.
+
+use super::*;
+
+/// A config error in one line for `STATUS=`: the first diagnostic's first
+/// line, and how many more there are.
+pub(super) fn in_one_line(e: &config::ConfigError) -> String {
+    match e {
+        config::ConfigError::Invalid(all) => {
+            let first = all.first().map(|d| d.to_string()).unwrap_or_default();
+            let first = first.lines().next().unwrap_or_default();
+            match all.len() {
+                0 | 1 => first.to_owned(),
+                n => format!("{first} (and {} more)", n - 1),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// CPU (ms) and minor faults since `at_start`, at debug level.
+fn log_cpu_since(at_start: (u64, u64, u64), phase: &str) {
+    let now = cpu_so_far();
+    tracing::debug!(
+        user_ms = now.0 - at_start.0,
+        system_ms = now.1 - at_start.1,
+        minflt = now.2 - at_start.2,
+        "{phase}"
+    );
+}
+
+impl Daemon {
+    /// `STATUS=` for systemd: what runs now.
+    pub(super) fn running_status(&self, what: &str) -> String {
+        format!(
+            "{what}: {} services, {} probes",
+            self.reconciler.owned().len(),
+            self.reconciler.probe_count()
+        )
+    }
+
+    /// SIGHUP: the new config in full, or nothing at all.
+    pub(super) async fn reload(&mut self) {
+        notify(Status::Reloading);
+        tracing::info!(config = %self.opts.config.display(), "reloading");
+        let at_start = cpu_so_far();
+        match self.read_for_reload().await {
+            Ok((config, policy)) => {
+                log_cpu_since(at_start, "reload: config read");
+                self.switch_to(config, policy).await;
+                log_cpu_since(at_start, "reload: applied");
+                notify_with_status(Status::Ready, &self.running_status("reloaded"));
+            }
+            Err((why, in_detail)) => {
+                tracing::error!("reload refused; the running config stays: {in_detail}");
+                let status = format!("reload refused, the previous config runs: {why}");
+                notify_with_status(Status::Ready, &status);
+            }
+        }
+    }
+
+    /// The new config and its script policy, or why the reload is refused
+    /// (in one line for systemd, and in full for the log).
+    async fn read_for_reload(&self) -> Result<(Config, ScriptPolicy), (String, String)> {
+        let loaded = match load_config(&self.opts).await {
+            Ok(loaded) => loaded,
+            Err(e) => return Err((in_one_line(&e), format!("\n{e}"))),
+        };
+        let running = self.reconciler.owned().len();
+        let now = self.reconciler.config();
+        if let Err(why) = config_guard::at_reload(&loaded, &self.opts, now, running) {
+            return Err((why.to_string(), why.to_string()));
+        }
+        match ScriptPolicy::from_config(&loaded.config.global) {
+            Ok(policy) => Ok((loaded.config, policy)),
+            Err(e) => Err((e.clone(), e)),
+        }
+    }
+
+    /// Run `config` from now on: kernel settings, the table, the probes.
+    async fn switch_to(&mut self, config: Config, policy: ScriptPolicy) {
+        self.policy = policy;
+        self.engine.set_script_policy(policy);
+        let old = self.reconciler.config().global.clone();
+        let new = config.global.clone();
+        with_table(&self.table, move |t| {
+            kernel_settings::apply(t, Some(&old), &new)
+        })
+        .await;
+        let reloaded = self.reconciler.reload(config);
+        self.fifos.reload(self.reconciler.config());
+        let changed = reloaded.changed;
+        // The config no longer needed is freed on a blocking thread, and
+        // the memory given back after it: the event loop goes on at once.
+        tokio::task::spawn_blocking(move || {
+            drop(reloaded.spare);
+            crate::daemon::release_free_memory();
+        });
+        tracing::debug!(changed, "reload: config compared and indexed");
+        self.ha_wanted = ha_suspend::wanted(self.reconciler.config());
+        let suspended = suspended_now(self.reconciler.config());
+        // The same probes as before: the engine already runs exactly
+        // these, so spare it 100,000 spec comparisons.
+        if changed || suspended != self.suspended {
+            self.suspended = suspended;
+            self.engine
+                .set_probes(self.reconciler.probes_except(&self.suspended));
+        }
+        let changes = self.reconcile().await;
+        tracing::info!(changes, writes_total = self.writes_total, "reload complete");
+    }
+}
