@@ -7,12 +7,33 @@ use super::typer::Typer;
 use super::{values, FlushOnStop, LvsTimeouts, SyncDaemon};
 
 impl Typer<'_> {
+    /// A `script_user` must exist: lvsd could run no script (it refuses
+    /// the config, as its daemon would), where keepalived runs on without
+    /// every MISC_CHECK that has no `user` of its own.
+    fn script_user_exists(&mut self, tree: &Tree<'_>, node: u32, user: &str, group: Option<&str>) {
+        use crate::script_policy::{lookup_user, AccountError};
+        let Err(e) = lookup_user(user, group) else {
+            return;
+        };
+        let args = tree.args(node);
+        let at = match e {
+            AccountError::NoGroup(_) => args.get(1),
+            _ => args.first(),
+        };
+        if let Some(at) = at {
+            self.error(at, format!("script_user: {e}: no script could run (keepalived would drop every MISC_CHECK without its own `user`, leaving its real server unchecked)"));
+        }
+        self.script_user_missing = Some(e.to_string());
+    }
+
     /// Type a `global_defs` block.
     pub fn global_defs(&mut self, tree: &Tree<'_>, node: u32) {
         for child in tree.children(node) {
             let kw = tree.keyword(child).clone();
             let Some(which) = GlobalKw::from_name(&kw.text) else {
-                if !GLOBAL_OTHER_KEYWORDS.contains(&kw.text.as_ref()) {
+                if kw.text == "net_namespace" {
+                    self.warning(&kw, "`net_namespace` is not supported yet: ignored; lvsd works in the network namespace it is started in (`ip netns exec NAME lvsd ...`)");
+                } else if !GLOBAL_OTHER_KEYWORDS.contains(&kw.text.as_ref()) {
                     self.unknown(&kw, "in global_defs");
                 }
                 continue;
@@ -56,6 +77,7 @@ impl Typer<'_> {
                 GlobalKw::ScriptUser => {
                     if let Some(user) = self.string_arg(tree, child, "a user name") {
                         let group = tree.args(child).get(1).map(|t| t.text.to_string());
+                        self.script_user_exists(tree, child, &user, group.as_deref());
                         self.config.global.script_user = Some((user, group));
                     }
                 }

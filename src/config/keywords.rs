@@ -346,6 +346,21 @@ keyword_table! {
     }
 }
 
+/// Whether `kw` may open a block inside a `parent` block: not when it is
+/// unknown there (a misspelled checker in a `real_server`), since
+/// keepalived ignores such a `{` but not the `}` meant to close it; `None`
+/// where lvsd leaves that to the typing pass.
+pub fn opens_block(parent: &str, kw: &str) -> Option<bool> {
+    let known = InheritKw::from_name(kw).is_some()
+        || CheckKw::from_name(kw).is_some()
+        || RsKw::from_name(kw).is_some();
+    match parent {
+        "virtual_server" => Some(known || VsKw::from_name(kw).is_some()),
+        "real_server" => Some(known),
+        _ => None,
+    }
+}
+
 /// Which [`SpecificKw`] each checker type accepts.
 pub fn accepts(check: CheckKw, kw: SpecificKw) -> bool {
     use SpecificKw as S;

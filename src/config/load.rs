@@ -12,7 +12,8 @@ use super::expand::{LineSink, LogicalLine, Preprocessor};
 use super::lexer::Span;
 use super::source::SourceLoader;
 use super::typer::Typer;
-use super::VsAddress;
+use super::{GroupEntry, VsAddress};
+use crate::ipvs::ForwardMethod;
 
 /// Read and validate `path` (see [`super::load`]).
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
@@ -32,7 +33,8 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
     let mut typer = Typer::new(&sources, &mut diagnostics);
     {
         let mut parser = BlockParser::new();
-        let mut sink = |event: Event<'_, '_>| match event {
+        let mut sink = |event: Event<'_, '_>| {
+            match event {
             Event::Statement(tree) => typer.top_level(tree),
             Event::StrayClose(tok) => typer.error(
                 &tok,
@@ -41,6 +43,21 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
             Event::StrayOpen(tok) => {
                 typer.error(&tok, "`{` opens no block: expected a keyword before it")
             }
+            Event::IgnoredOpen { open, keyword, parent } => typer.warning(
+                &open,
+                format!(
+                    "`{}` is unknown in `{}`, so its `{{` is ignored, as keepalived does: \
+                     the `}}` meant for it closes `{}` instead, and what follows is read \
+                     one block further out (a real server or virtual server written after \
+                     it is lost, as with keepalived)",
+                    keyword.text, parent.text, parent.text
+                ),
+            ),
+            Event::UnbalancedClose(tok) => typer.warning(
+                &tok,
+                "`}` closes nothing: a `{` was ignored above (see there); keepalived ignores this `}` too",
+            ),
+        }
         };
         let mut pre = Preprocessor::new(&sources, config_id, &mut pre_diagnostics);
         pre.run(&mut Feed {
@@ -50,6 +67,7 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
         parser.finish(&mut sink);
     }
     check_group_references(&mut typer);
+    check_group_ports(&mut typer);
     let config = std::mem::take(&mut typer.config);
     drop(typer);
     diagnostics.extend(pre_diagnostics);
@@ -113,6 +131,45 @@ fn check_group_references(typer: &mut Typer<'_>) {
             source_line: None,
         });
     }
+}
+
+/// A group's real servers that are not NAT reach their backend on the
+/// port the client used: keepalived warns about each group entry whose
+/// port differs from such a real server's (and changes nothing), and so
+/// does lvsd, at the real server.
+fn check_group_ports(typer: &mut Typer<'_>) {
+    let mut found = Vec::new();
+    for vs in &typer.config.virtual_servers {
+        let VsAddress::Group(name) = &vs.address else {
+            continue;
+        };
+        let Some(group) = typer.config.groups.iter().find(|g| &g.name == name) else {
+            continue;
+        };
+        for rs in vs
+            .real_servers
+            .iter()
+            .filter(|r| r.method != ForwardMethod::Masq && r.port != 0)
+        {
+            for entry in &group.entries {
+                let differs = match entry {
+                    GroupEntry::Addr { first, port, .. } => {
+                        (*port != rs.port).then(|| format!("entry {first} port {port}"))
+                    }
+                    GroupEntry::Fwmark(m) => Some(format!("entry fwmark {m}")),
+                };
+                if let Some(entry) = differs {
+                    found.push(Diagnostic {
+                        severity: Severity::Warning,
+                        location: rs.location,
+                        message: format!("virtual_server_group `{name}` {entry} and real server [{}]:{} ports differ, which only NAT can do: that entry's traffic keeps its own port, as with keepalived", rs.addr, rs.port),
+                        source_line: None,
+                    });
+                }
+            }
+        }
+    }
+    typer.diagnostics.extend(found);
 }
 
 /// keepalived's default config id: the host name up to its first dot.
