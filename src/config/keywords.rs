@@ -351,12 +351,16 @@ keyword_table! {
 /// keepalived ignores such a `{` but not the `}` meant to close it; `None`
 /// where lvsd leaves that to the typing pass.
 pub fn opens_block(parent: &str, kw: &str) -> Option<bool> {
-    let known = InheritKw::from_name(kw).is_some()
-        || CheckKw::from_name(kw).is_some()
-        || RsKw::from_name(kw).is_some();
+    // The common cases first: a checker in a real_server, a real_server
+    // in a virtual_server.
+    let known = || {
+        CheckKw::from_name(kw).is_some()
+            || RsKw::from_name(kw).is_some()
+            || InheritKw::from_name(kw).is_some()
+    };
     match parent {
-        "virtual_server" => Some(known || VsKw::from_name(kw).is_some()),
-        "real_server" => Some(known),
+        "real_server" => Some(known()),
+        "virtual_server" => Some(kw == "real_server" || VsKw::from_name(kw).is_some() || known()),
         _ => None,
     }
 }
