@@ -44,10 +44,10 @@ const ROWS: &[Row] = &[
     Row {
         name: "alpha_argument",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp rr p0 q1 h0 alpha",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
-            "VS [127.0.1.2]:80 Tcp rr p0 q1 h0 alpha",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0 alpha",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
+            "VS [192.0.2.2]:80 Tcp rr p0 q1 h0 alpha",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
         ]),
         moved: &[],
         ours_only: &[7, 19],
@@ -56,9 +56,9 @@ const ROWS: &[Row] = &[
     Row {
         name: "seq_variables",
         runs: Some(&[
-            "GROUP web 127.0.1.1:80 127.0.1.2:80 127.0.1.3:80",
+            "GROUP web 192.0.2.1:80 192.0.2.2:80 192.0.2.3:80",
             "VS group web Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
         ]),
         moved: &[],
         ours_only: &[],
@@ -67,8 +67,8 @@ const ROWS: &[Row] = &[
     Row {
         name: "multiline_definition",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:8080",
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:8080",
         ]),
         moved: &[],
         ours_only: &[],
@@ -77,8 +77,8 @@ const ROWS: &[Row] = &[
     Row {
         name: "multiline_empty_end",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w2 inhibit Tcp:80",
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w2 inhibit Tcp:80",
         ]),
         moved: &[],
         ours_only: &[],
@@ -87,10 +87,10 @@ const ROWS: &[Row] = &[
     Row {
         name: "seq_real_server_block",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
-            "  RS 127.0.2.2:80 Masq w2 Tcp:80",
-            "  RS 127.0.2.3:80 Masq w3 Tcp:80",
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
+            "  RS 198.51.100.2:80 Masq w2 Tcp:80",
+            "  RS 198.51.100.3:80 Masq w3 Tcp:80",
         ]),
         moved: &[],
         ours_only: &[],
@@ -99,8 +99,8 @@ const ROWS: &[Row] = &[
     Row {
         name: "lb_kind_lower_case",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
         ]),
         moved: &[],
         ours_only: &[],
@@ -112,10 +112,10 @@ const ROWS: &[Row] = &[
     Row {
         name: "misspelled_checker",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1",
-            "VS [127.0.1.2]:80 Tcp rr p0 q1 h0",
-            "  RS 127.0.2.3:80 Masq w1 Tcp:80",
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1",
+            "VS [192.0.2.2]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.3:80 Masq w1 Tcp:80",
         ]),
         moved: &[(14, 13), (15, 13), (16, 13), (17, 13)],
         ours_only: &[],
@@ -131,8 +131,8 @@ const ROWS: &[Row] = &[
     Row {
         name: "nb_get_retry",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Http:80 retry4",
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Http:80 retry4",
         ]),
         moved: &[],
         ours_only: &[],
@@ -140,11 +140,11 @@ const ROWS: &[Row] = &[
     Row {
         name: "quorum",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp rr p0 q5 h0",
-            "  RS 127.0.2.1:80 Masq w2 Tcp:80",
-            "  RS 127.0.2.2:80 Masq w3 Tcp:80",
-            "VS [127.0.1.2]:80 Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
+            "VS [192.0.2.1]:80 Tcp rr p0 q5 h0",
+            "  RS 198.51.100.1:80 Masq w2 Tcp:80",
+            "  RS 198.51.100.2:80 Masq w3 Tcp:80",
+            "VS [192.0.2.2]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
         ]),
         moved: &[],
         ours_only: &[],
@@ -152,8 +152,8 @@ const ROWS: &[Row] = &[
     Row {
         name: "persistence_timeout_zero",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
         ]),
         moved: &[],
         ours_only: &[],
@@ -161,10 +161,10 @@ const ROWS: &[Row] = &[
     Row {
         name: "unknown_scheduler",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp wlc p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
-            "VS [127.0.1.2]:80 Tcp wlc p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
+            "VS [192.0.2.1]:80 Tcp wlc p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
+            "VS [192.0.2.2]:80 Tcp wlc p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
         ]),
         moved: &[],
         ours_only: &[],
@@ -176,14 +176,14 @@ const ROWS: &[Row] = &[
     Row {
         name: "ports",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp rr p0 q1 h0 sorry 127.0.2.9:80 Tunnel",
-            "  RS 127.0.2.1:80 Tunnel w1 Tcp:8080",
-            "VS [127.0.1.2]:80 Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
-            "VS fwmark 7 Tcp rr p0 q1 h0 sorry 127.0.2.9:0 Route",
-            "  RS 127.0.2.1:0 Route w1 Tcp:80",
-            "VS [127.0.1.3]:0 Tcp rr p360 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0 sorry 198.51.100.9:80 Tunnel",
+            "  RS 198.51.100.1:80 Tunnel w1 Tcp:8080",
+            "VS [192.0.2.2]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
+            "VS fwmark 7 Tcp rr p0 q1 h0 sorry 198.51.100.9:0 Route",
+            "  RS 198.51.100.1:0 Route w1 Tcp:80",
+            "VS [192.0.2.3]:0 Tcp rr p360 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
         ]),
         moved: &[],
         ours_only: &[],
@@ -191,9 +191,9 @@ const ROWS: &[Row] = &[
     Row {
         name: "group_ports",
         runs: Some(&[
-            "GROUP web 127.0.1.1:80 127.0.1.2:443",
+            "GROUP web 192.0.2.1:80 192.0.2.2:443",
             "VS group web Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Route w1 Tcp:80",
+            "  RS 198.51.100.1:80 Route w1 Tcp:80",
         ]),
         moved: &[],
         ours_only: &[],
@@ -202,8 +202,8 @@ const ROWS: &[Row] = &[
     Row {
         name: "address_family",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
         ]),
         moved: &[(11, 7)],
         ours_only: &[],
@@ -213,8 +213,8 @@ const ROWS: &[Row] = &[
     Row {
         name: "net_namespace",
         runs: Some(&[
-            "VS [127.0.1.1]:80 Tcp rr p0 q1 h0",
-            "  RS 127.0.2.1:80 Masq w1 Tcp:80",
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
         ]),
         moved: &[],
         ours_only: &[],
