@@ -32,7 +32,7 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 #[test]
 fn checker_defaults_by_type() {
     let c = read(
-        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 8080 {\n  TCP_CHECK {\n  }\n  HTTP_GET {\n   url {\n    path /\n   }\n  }\n  MISC_CHECK {\n   misc_path /bin/true\n  }\n  DNS_CHECK {\n   type A\n  }\n }\n}\n",
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 8080 {\n  TCP_CHECK {\n  }\n  HTTP_GET {\n   url {\n    path /\n   }\n  }\n  MISC_CHECK {\n   misc_path /nonexistent/lvsd-check\n  }\n  DNS_CHECK {\n   type A\n  }\n }\n}\n",
     );
     let checks = &c.virtual_servers[0].real_servers[0].checks;
     let tcp = checks[0].common();

@@ -208,6 +208,27 @@ const ROWS: &[Row] = &[
         moved: &[(11, 7)],
         ours_only: &[],
     },
+    // A script that exists, without enable_script_security.
+    Row {
+        name: "scripts_without_security",
+        runs: Some(&[
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
+        ]),
+        moved: &[],
+        ours_only: &[],
+    },
+    // enable_script_security without script_user: keepalived's default
+    // script user must exist (this host has no keepalived_script).
+    Row {
+        name: "script_default_user_missing",
+        runs: Some(&[
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
+        ]),
+        moved: &[],
+        ours_only: &[],
+    },
     // Recognised, not supported yet: a warning (this keepalived build
     // calls it unknown).
     Row {
@@ -242,6 +263,7 @@ const LINELESS: &[(&str, &str)] = &[
     ("has port specified - clearing", "which only NAT can do"),
     ("zero port only valid for persistent", "needs persistence"),
     ("ports don't match", "virtual_server_group `web` entry"),
+    ("SECURITY VIOLATION", "without `enable_script_security`"),
 ];
 
 fn dir() -> PathBuf {

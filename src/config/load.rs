@@ -12,8 +12,6 @@ use super::expand::{LineSink, LogicalLine, Preprocessor};
 use super::lexer::Span;
 use super::source::SourceLoader;
 use super::typer::Typer;
-use super::{GroupEntry, VsAddress};
-use crate::ipvs::ForwardMethod;
 
 /// Read and validate `path` (see [`super::load`]).
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
@@ -66,8 +64,7 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
         });
         parser.finish(&mut sink);
     }
-    check_group_references(&mut typer);
-    check_group_ports(&mut typer);
+    super::cross_checks::run(&mut typer);
     let config = std::mem::take(&mut typer.config);
     drop(typer);
     diagnostics.extend(pre_diagnostics);
@@ -108,68 +105,6 @@ impl<'s> LineSink<'s> for Feed<'_, '_, 's> {
         self.parser
             .push_plain(file, line, text, start, tokens, self.sink);
     }
-}
-
-/// `virtual_server group NAME` must name a `virtual_server_group`.
-fn check_group_references(typer: &mut Typer<'_>) {
-    let missing: Vec<(String, super::Location)> = typer
-        .config
-        .virtual_servers
-        .iter()
-        .filter_map(|vs| match &vs.address {
-            VsAddress::Group(g) if !typer.config.groups.iter().any(|x| &x.name == g) => {
-                Some((g.clone(), vs.location))
-            }
-            _ => None,
-        })
-        .collect();
-    for (name, location) in missing {
-        typer.diagnostics.push(Diagnostic {
-            severity: Severity::Error,
-            location,
-            message: format!("virtual_server_group `{name}` is not defined"),
-            source_line: None,
-        });
-    }
-}
-
-/// A group's real servers that are not NAT reach their backend on the
-/// port the client used: keepalived warns about each group entry whose
-/// port differs from such a real server's (and changes nothing), and so
-/// does lvsd, at the real server.
-fn check_group_ports(typer: &mut Typer<'_>) {
-    let mut found = Vec::new();
-    for vs in &typer.config.virtual_servers {
-        let VsAddress::Group(name) = &vs.address else {
-            continue;
-        };
-        let Some(group) = typer.config.groups.iter().find(|g| &g.name == name) else {
-            continue;
-        };
-        for rs in vs
-            .real_servers
-            .iter()
-            .filter(|r| r.method != ForwardMethod::Masq && r.port != 0)
-        {
-            for entry in &group.entries {
-                let differs = match entry {
-                    GroupEntry::Addr { first, port, .. } => {
-                        (*port != rs.port).then(|| format!("entry {first} port {port}"))
-                    }
-                    GroupEntry::Fwmark(m) => Some(format!("entry fwmark {m}")),
-                };
-                if let Some(entry) = differs {
-                    found.push(Diagnostic {
-                        severity: Severity::Warning,
-                        location: rs.location,
-                        message: format!("virtual_server_group `{name}` {entry} and real server [{}]:{} ports differ, which only NAT can do: that entry's traffic keeps its own port, as with keepalived", rs.addr, rs.port),
-                        source_line: None,
-                    });
-                }
-            }
-        }
-    }
-    typer.diagnostics.extend(found);
 }
 
 /// keepalived's default config id: the host name up to its first dot.
