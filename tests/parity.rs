@@ -39,6 +39,12 @@ struct Row {
     ours_only: &'static [u32],
 }
 
+/// The table of the configs with one service and one real server, NAT.
+const ONE_SERVER: &[&str] = &[
+    "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+    "  RS 198.51.100.1:80 Masq w1 Tcp:80",
+];
+
 const ROWS: &[Row] = &[
     // `alpha 1`, `alpha no` in a virtual_server: alpha on (lvsd says so).
     Row {
@@ -98,10 +104,7 @@ const ROWS: &[Row] = &[
     // `lb_kind dr`: NAT.
     Row {
         name: "lb_kind_lower_case",
-        runs: Some(&[
-            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
-            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
-        ]),
+        runs: Some(ONE_SERVER),
         moved: &[],
         ours_only: &[],
     },
@@ -151,10 +154,7 @@ const ROWS: &[Row] = &[
     },
     Row {
         name: "persistence_timeout_zero",
-        runs: Some(&[
-            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
-            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
-        ]),
+        runs: Some(ONE_SERVER),
         moved: &[],
         ours_only: &[],
     },
@@ -201,20 +201,14 @@ const ROWS: &[Row] = &[
     // keepalived reports at the real server's `}`, lvsd at its address.
     Row {
         name: "address_family",
-        runs: Some(&[
-            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
-            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
-        ]),
+        runs: Some(ONE_SERVER),
         moved: &[(11, 7)],
         ours_only: &[],
     },
     // A script that exists, without enable_script_security.
     Row {
         name: "scripts_without_security",
-        runs: Some(&[
-            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
-            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
-        ]),
+        runs: Some(ONE_SERVER),
         moved: &[],
         ours_only: &[],
     },
@@ -222,10 +216,7 @@ const ROWS: &[Row] = &[
     // script user must exist (this host has no keepalived_script).
     Row {
         name: "script_default_user_missing",
-        runs: Some(&[
-            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
-            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
-        ]),
+        runs: Some(ONE_SERVER),
         moved: &[],
         ours_only: &[],
     },
@@ -233,10 +224,7 @@ const ROWS: &[Row] = &[
     // calls it unknown).
     Row {
         name: "net_namespace",
-        runs: Some(&[
-            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
-            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
-        ]),
+        runs: Some(ONE_SERVER),
         moved: &[],
         ours_only: &[],
     },
