@@ -95,7 +95,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ("status_code out of range", o(check("HTTP_GET", "  url {\n   path /\n   status_code 99\n  }")), Error(9, 16, "status code")),
         ("digest not hex", o(check("HTTP_GET", "  url {\n   path /\n   digest zz\n  }")), Error(9, 11, "MD5")),
         ("ip_family", o(vs(" ip_family inet5")), Error(5, 12, "inet or inet6")),
-        ("alpha not a bool", o(rs("  alpha maybe")), Error(6, 9, "on|off")),
+        ("alpha not a bool", o(rs("  alpha maybe")), Warning(6, 9, "on|off")),
         ("lvs_timeouts value", s("global_defs {\n lvs_timeouts tcp x\n}\n"), Error(2, 19, "seconds")),
         ("lvs_timeouts key", s("global_defs {\n lvs_timeouts foo 1\n}\n"), Error(2, 15, "`tcp`, `tcpfin` or `udp`")),
         ("lvs_flush_onstop value", s("global_defs {\n lvs_flush_onstop XX\n}\n"), Error(2, 19, "`VS` or `RS`")),

@@ -46,17 +46,22 @@ const ONE_SERVER: &[&str] = &[
 ];
 
 const ROWS: &[Row] = &[
-    // `alpha 1`, `alpha no` in a virtual_server: alpha on (lvsd says so).
+    // `alpha 1`, `alpha no`, `inhibit_on_failure no` in a virtual_server:
+    // on (lvsd says so); `alpha 1`, `inhibit_on_failure ON` in a
+    // real_server: ignored.
     Row {
         name: "alpha_argument",
         runs: Some(&[
             "VS [192.0.2.1]:80 Tcp rr p0 q1 h0 alpha",
-            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80 alpha",
             "VS [192.0.2.2]:80 Tcp rr p0 q1 h0 alpha",
+            "  RS 198.51.100.1:80 Masq w1 inhibit Tcp:80 alpha",
+            "VS [192.0.2.3]:80 Tcp rr p0 q1 h0",
             "  RS 198.51.100.1:80 Masq w1 Tcp:80",
+            "  RS 198.51.100.2:80 Masq w1 Tcp:80 alpha",
         ]),
         moved: &[],
-        ours_only: &[7, 19],
+        ours_only: &[9, 21, 22],
     },
     // ~SEQ(n, $FIRST, $STEP, $LAST): three group entries.
     Row {
@@ -148,6 +153,9 @@ const ROWS: &[Row] = &[
             "  RS 198.51.100.2:80 Masq w3 Tcp:80",
             "VS [192.0.2.2]:80 Tcp rr p0 q1 h0",
             "  RS 198.51.100.1:80 Masq w1 Tcp:80",
+            "VS [192.0.2.3]:80 Tcp rr p0 q2 h1",
+            "  RS 198.51.100.1:80 Masq w1 Tcp:80",
+            "  RS 198.51.100.2:80 Masq w1 Tcp:80",
         ]),
         moved: &[],
         ours_only: &[],
@@ -252,6 +260,7 @@ const LINELESS: &[(&str, &str)] = &[
     ("zero port only valid for persistent", "needs persistence"),
     ("ports don't match", "virtual_server_group `web` entry"),
     ("SECURITY VIOLATION", "without `enable_script_security`"),
+    ("hysteresis", "is not below quorum"),
 ];
 
 fn dir() -> PathBuf {
@@ -337,6 +346,9 @@ fn table(c: &Config) -> Vec<String> {
                 line.push_str(&format!(" {kind}:{}", common.connect_port));
                 if common.retry != 1 {
                     line.push_str(&format!(" retry{}", common.retry));
+                }
+                if common.alpha {
+                    line.push_str(" alpha");
                 }
             }
             out.push(line);

@@ -46,8 +46,8 @@ impl Typer<'_> {
                 continue;
             }
             if let Some(ik) = InheritKw::from_name(&ckw.text) {
-                if ik == InheritKw::Alpha {
-                    self.vs_alpha(tree, child, &mut inherited);
+                if matches!(ik, InheritKw::Alpha | InheritKw::InhibitOnFailure) {
+                    self.vs_flag(tree, child, ik, &mut inherited);
                 } else {
                     self.inherit_keyword(tree, child, ik, &mut inherited);
                 }
@@ -257,14 +257,18 @@ impl Typer<'_> {
         self.config.virtual_servers.push(vs);
     }
 
-    /// `alpha` in a virtual_server: keepalived reads no value there and
-    /// turns alpha on whatever follows (`alpha no` included), so lvsd does
-    /// too, and says so when something follows.
-    fn vs_alpha(&mut self, tree: &Tree<'_>, node: u32, into: &mut Inherited) {
+    /// `alpha` or `inhibit_on_failure` in a virtual_server: keepalived
+    /// reads no value there and turns it on whatever follows (`alpha no`
+    /// included), so lvsd does too, and says so when something follows.
+    fn vs_flag(&mut self, tree: &Tree<'_>, node: u32, kw: InheritKw, into: &mut Inherited) {
         self.no_block(tree, node);
-        into.alpha = Some(true);
+        match kw {
+            InheritKw::Alpha => into.alpha = Some(true),
+            _ => into.inhibit_on_failure = Some(true),
+        }
         if let Some(value) = tree.args(node).first() {
-            self.warning(value, format!("`alpha` in a virtual_server takes no value: `{}` is ignored and alpha is on, as keepalived does", value.text));
+            let name = &tree.keyword(node).text;
+            self.warning(value, format!("`{name}` in a virtual_server takes no value: `{}` is ignored and {name} is on, as keepalived does", value.text));
         }
     }
 
