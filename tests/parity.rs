@@ -213,6 +213,13 @@ const ROWS: &[Row] = &[
         moved: &[(11, 7)],
         ours_only: &[],
     },
+    // A sorry server and no real server: the virtual server is ignored.
+    Row {
+        name: "sorry_server_only",
+        runs: Some(&[]),
+        moved: &[],
+        ours_only: &[],
+    },
     // A script that exists, without enable_script_security.
     Row {
         name: "scripts_without_security",
@@ -261,6 +268,7 @@ const LINELESS: &[(&str, &str)] = &[
     ("ports don't match", "virtual_server_group `web` entry"),
     ("SECURITY VIOLATION", "without `enable_script_security`"),
     ("hysteresis", "is not below quorum"),
+    ("has no real servers", "has no real servers: ignored"),
 ];
 
 fn dir() -> PathBuf {

@@ -215,6 +215,18 @@ impl Typer<'_> {
             self.real_server(tree, rs, &mut vs, &inherited, &mut seen);
         }
         let name = describe(&vs.address);
+        if vs.real_servers.is_empty() {
+            let sorry = if vs.sorry_server.is_some() {
+                " (its sorry server too), as keepalived does"
+            } else {
+                ""
+            };
+            self.warning(
+                kw,
+                format!("virtual server {name} has no real servers: ignored{sorry}"),
+            );
+            return;
+        }
         self.sorry_server_port(&mut vs, sorry_at);
         self.quorum_within_weight(&mut vs, quorum_at.or(Some(kw)), hysteresis_at.or(Some(kw)));
         match (&vs.address, protocol) {
@@ -245,13 +257,6 @@ impl Typer<'_> {
                 kw,
                 format!("virtual server {name}: no `lb_kind`/`lvs_method` set: NAT"),
             );
-        }
-        if vs.real_servers.is_empty() && vs.sorry_server.is_none() {
-            self.warning(
-                kw,
-                format!("virtual server {name} has no real servers: ignored"),
-            );
-            return;
         }
         vs.real_servers.shrink_to_fit();
         self.config.virtual_servers.push(vs);
