@@ -155,6 +155,7 @@ impl Typer<'_> {
                     self.error(kw, "MISC_CHECK needs `misc_path COMMAND`");
                     return;
                 };
+                self.scripts_seen = true;
                 if let (None, Some(why)) = (&x.user, &self.script_user_missing) {
                     let why = why.clone();
                     self.warning(

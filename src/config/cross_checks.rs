@@ -84,6 +84,9 @@ fn check_group_ports(typer: &mut Typer<'_>) {
 /// with it but without `script_user`, that the default script user
 /// `keepalived_script` does not exist, so scripts run as lvsd's own user.
 fn check_scripts(typer: &mut Typer<'_>) {
+    if !typer.scripts_seen {
+        return;
+    }
     let config = &typer.config;
     // notify and quorum scripts, and the MISC_CHECKs without a user of their own.
     let mut scripts: Vec<(&str, Location)> = Vec::new();

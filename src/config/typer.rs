@@ -31,6 +31,8 @@ pub struct Typer<'a> {
     pub check_memo: CheckMemo,
     /// Why `script_user` cannot be used, if it cannot.
     pub script_user_missing: Option<String>,
+    /// Whether any script (notify, quorum, MISC_CHECK) was read.
+    pub scripts_seen: bool,
 }
 
 impl<'a> Typer<'a> {
@@ -43,6 +45,7 @@ impl<'a> Typer<'a> {
             check_scratch: Vec::new(),
             check_memo: CheckMemo::default(),
             script_user_missing: None,
+            scripts_seen: false,
         }
     }
 
