@@ -1,16 +1,30 @@
-//! Reading keepalived.conf: a lexer that does keepalived's include,
-//! conditional, `$VAR` and `~SEQ` expansion, a nom parser into the typed
-//! [`model`], and diagnostics that name file:line:col.
+//! Reading keepalived.conf: the files (with their includes) → keepalived's
+//! line-level preprocessor → words → a tree of blocks → the typed
+//! [`model`], with diagnostics that name file:line:col.
 //!
-//! - `load.rs`: the pipeline, file → [`Loaded`]; `source.rs`: files and
-//!   includes; `expand.rs`: the preprocessor; `lexer.rs`: words and braces;
-//!   `block.rs`: statements and blocks; `location.rs`, [`diagnostic`].
-//! - The typing pass: `typer.rs` (its state and helpers), `global_defs.rs`,
-//!   `virtual_server.rs`, `real_server.rs`, `checks.rs`, `inherit.rs`,
-//!   `timer.rs`, `values.rs` (value parsers), [`keywords`] (the tables),
-//!   `check_memo.rs` and `check_list.rs` (a big config's checkers, cheaply);
-//!   `cross_checks.rs`: what needs the whole config (group references and
-//!   ports, who runs scripts).
+//! The front end, in the order a config passes through it:
+//!
+//! - `load`: the whole front end, file → [`Loaded`].
+//! - `source`: the main file and its includes (globs too), read into memory once.
+//! - `expand`: the preprocessor: `@ID` conditionals, `$VAR` parameters, `~SEQ`.
+//! - `lexer`: one logical line → words and braces, each with its column.
+//! - `block`: words → a tree of statements, one top-level block at a time.
+//! - `typer`: the typing pass, block tree → [`Config`], with keepalived's defaults.
+//! - `global_defs`: `global_defs { }`, the checker's own keywords typed.
+//! - `virtual_server`: `virtual_server` and `virtual_server_group`.
+//! - `real_server`: `real_server IP [PORT] { }`.
+//! - `checks`: the checker blocks (TCP_CHECK, HTTP_GET, MISC_CHECK, ...).
+//! - `check_list`: the checks of one real server, small for the common one.
+//! - `check_memo`: the last TCP_CHECK's reading, reused when written the same way.
+//! - `inherit`: settings that flow virtual server → real server → checker.
+//! - `cross_checks`: what needs the whole config (group references and
+//!   ports, who runs scripts), once it is read.
+//! - [`keywords`]: every keyword lvsd knows, block by block, as data.
+//! - `values`: small nom grammars for values (numbers, timers, addresses, ranges).
+//! - `timer`: a `<TIMER>` setting in eight bytes.
+//! - `location`: where something was read (file:line:col), in 12 bytes.
+//! - [`diagnostic`]: what was wrong, where, and what was expected.
+//! - [`model`]: the typed, resolved model.
 
 mod block;
 mod check_list;
