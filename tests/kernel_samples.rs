@@ -3,7 +3,8 @@
 //! equals the one keepalived 2.2.7 (`keepalived -C`) builds, read back by
 //! `ipvsadm -Sn` in the same guest (one boot for the whole file, see
 //! `tests/vm`), and the counts of `lvsd --dump-config` equal the services
-//! and real servers keepalived created.
+//! and real servers keepalived created. The same holds for the configs of
+//! `tests/parity.rs` whose class changes what runs ([`PARITY`]).
 //!
 //! ## The moment compared: the start table
 //!
@@ -70,6 +71,29 @@ const SAMPLES: &[&str] = &[
     "keepalived.conf.vrrp.lvs_syncd",
 ];
 
+/// The configs of `tests/parity.rs` whose class changes what runs (how
+/// keepalived reads them: `alpha VALUE`, `~SEQ` with parameters, multi-line
+/// definitions, `lb_kind dr`, a misspelled checker, unknown schedulers,
+/// ports beyond DR, real servers of another family): the same start table
+/// under both programs. In the guest as `NAME.conf`.
+const PARITY: &[&str] = &[
+    "address_family",
+    "alpha_argument",
+    "lb_kind_lower_case",
+    "misspelled_checker",
+    "multiline_definition",
+    "ports",
+    "seq_real_server_block",
+    "seq_variables",
+    "unknown_scheduler",
+];
+
+/// Where [`PARITY`]'s configs are.
+const PARITY_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/keepalived-t/parity"
+);
+
 static GUEST: SharedGuest = SharedGuest::new();
 
 fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
@@ -82,10 +106,16 @@ fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
             // The MISC_CHECK samples' script: healthy.
             .bytes("/usr/local/bin/script.sh", "#!/bin/sh\nexit 0\n", 0o755)
             .dir(GUEST_DIR);
-        SAMPLES.iter().fold(spec, |spec, name| {
+        let spec = SAMPLES.iter().fold(spec, |spec, name| {
             spec.file(
                 format!("{SAMPLES_DIR}/{name}"),
                 &format!("{GUEST_DIR}/{name}"),
+            )
+        });
+        PARITY.iter().fold(spec, |spec, name| {
+            spec.file(
+                format!("{PARITY_DIR}/{name}.conf"),
+                &format!("{GUEST_DIR}/{name}.conf"),
             )
         })
     })?;
@@ -449,4 +479,34 @@ sample_tests! {
     virtual_server_group => "keepalived.conf.virtual_server_group",
     virtualhost => "keepalived.conf.virtualhost",
     vrrp_lvs_syncd => "keepalived.conf.vrrp.lvs_syncd",
+}
+
+macro_rules! parity_tests {
+    ($($test:ident => $name:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                compare(concat!($name, ".conf"));
+            }
+        )*
+        /// Every config of [`PARITY`] has its test.
+        #[test]
+        fn every_parity_config_is_compared() {
+            let mut tested = vec![$($name),*];
+            tested.sort_unstable();
+            assert_eq!(tested, PARITY);
+        }
+    };
+}
+
+parity_tests! {
+    parity_address_family => "address_family",
+    parity_alpha_argument => "alpha_argument",
+    parity_lb_kind_lower_case => "lb_kind_lower_case",
+    parity_misspelled_checker => "misspelled_checker",
+    parity_multiline_definition => "multiline_definition",
+    parity_ports => "ports",
+    parity_seq_real_server_block => "seq_real_server_block",
+    parity_seq_variables => "seq_variables",
+    parity_unknown_scheduler => "unknown_scheduler",
 }

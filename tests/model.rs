@@ -32,7 +32,7 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 #[test]
 fn checker_defaults_by_type() {
     let c = read(
-        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 8080 {\n  TCP_CHECK {\n  }\n  HTTP_GET {\n   url {\n    path /\n   }\n  }\n  MISC_CHECK {\n   misc_path /bin/true\n  }\n }\n}\n",
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 8080 {\n  TCP_CHECK {\n  }\n  HTTP_GET {\n   url {\n    path /\n   }\n  }\n  MISC_CHECK {\n   misc_path /nonexistent/lvsd-check\n  }\n }\n}\n",
     );
     let checks = &c.virtual_servers[0].real_servers[0].checks;
     let tcp = checks[0].common();
@@ -110,7 +110,7 @@ fn settings_flow_from_virtual_server_to_real_server_to_checker() {
 #[test]
 fn virtual_server_keywords() {
     let c = read(
-        "virtual_server fwmark 5 {\n lvs_sched sh\n sh-port\n sh-fallback\n ops\n lvs_method TUN type gue port 6080 csum\n persistence_timeout\n persistence_granularity 255.255.255.0\n quorum 3\n hysteresis 1\n quorum_up \"/bin/up now\"\n ha_suspend\n omega\n ip_family inet6\n sorry_server fe80::9 80\n sorry_server_inhibit\n sorry_server_lvs_method DR\n real_server fe80::2 {\n  weight 0\n  uthreshold 100\n  lthreshold 10\n  lvs_method NAT\n  notify_down /bin/down\n }\n}\n",
+        "virtual_server fwmark 5 {\n lvs_sched sh\n sh-port\n sh-fallback\n ops\n lvs_method TUN type gue port 6080 csum\n persistence_timeout\n persistence_granularity 255.255.255.0\n quorum 3\n hysteresis 1\n quorum_up \"/bin/up now\"\n ha_suspend\n omega\n ip_family inet6\n sorry_server fe80::9\n sorry_server_inhibit\n sorry_server_lvs_method DR\n real_server fe80::2 {\n  weight 5\n  uthreshold 100\n  lthreshold 10\n  lvs_method NAT\n  notify_down /bin/down\n }\n}\n",
     );
     let vs = &c.virtual_servers[0];
     assert_eq!(vs.address, VsAddress::Fwmark(5));
@@ -129,12 +129,12 @@ fn virtual_server_keywords() {
     let sorry = vs.sorry_server.as_ref().unwrap();
     assert_eq!(
         (sorry.port, sorry.inhibit, sorry.method),
-        (80, true, ForwardMethod::Route)
+        (0, true, ForwardMethod::Route)
     );
     let rs = &vs.real_servers[0];
     assert_eq!(
         (rs.port, rs.weight, rs.u_threshold, rs.l_threshold),
-        (0, 0, 100, 10)
+        (0, 5, 100, 10)
     );
     assert_eq!((rs.method, rs.tunnel), (ForwardMethod::Masq, None));
     assert_eq!(rs.notify_down.as_ref().unwrap().command, "/bin/down");

@@ -6,6 +6,9 @@
 //! block, and a `}` anywhere closes the innermost open block. Words after a
 //! `{` or `}` on the same line begin a new statement, so
 //! `real_server 10.0.0.9 80 { weight 3 }` is one block with one statement.
+//! As in keepalived, a keyword unknown in a `virtual_server` or
+//! `real_server` (a misspelled checker) opens no block: its `{` is ignored
+//! and the `}` meant for it closes the enclosing block ([`Event::IgnoredOpen`]).
 //!
 //! The tree of a finished top-level statement is handed to a consumer and
 //! its storage reused, so memory stays bounded by the largest top-level
@@ -122,6 +125,20 @@ pub enum Event<'t, 's> {
     StrayClose(Tok<'s>),
     /// A `{` with no statement to open.
     StrayOpen(Tok<'s>),
+    /// A `{` after a keyword that cannot open a block where it is (a
+    /// misspelled checker in a `real_server`): keepalived ignores such a
+    /// `{` but not the `}` meant to close it, and so does this parser.
+    IgnoredOpen {
+        /// The `{`.
+        open: Tok<'s>,
+        /// The keyword before it.
+        keyword: Tok<'s>,
+        /// The keyword of the block the next `}` closes instead.
+        parent: Tok<'s>,
+    },
+    /// A `}` with no open block, once a `{` was ignored: most likely the
+    /// one that closed the block the ignored `{` sat in.
+    UnbalancedClose(Tok<'s>),
 }
 
 /// Builds trees from logical lines.
@@ -133,6 +150,9 @@ pub struct BlockParser<'s> {
     current: Option<u32>,
     /// The last statement read, which a `{` at the start of a line may open.
     last: Option<u32>,
+    /// How many `{` were ignored (see [`Event::IgnoredOpen`]) and not yet
+    /// matched by a `}` that closes nothing.
+    ignored_opens: u32,
 }
 
 impl Default for BlockParser<'_> {
@@ -149,6 +169,7 @@ impl<'s> BlockParser<'s> {
             stack: Vec::new(),
             current: None,
             last: None,
+            ignored_opens: 0,
         }
     }
 
@@ -256,6 +277,7 @@ impl<'s> BlockParser<'s> {
                     None => None,
                 };
                 match target {
+                    Some(node) if !self.may_open(node) => self.ignore_open(node, tok, sink),
                     Some(node) => {
                         let at = self.tree.toks.len() as u32;
                         self.tree.toks.push(tok);
@@ -283,8 +305,48 @@ impl<'s> BlockParser<'s> {
                     self.flush(sink);
                 }
             }
+            None if self.ignored_opens > 0 => {
+                self.ignored_opens -= 1;
+                sink(Event::UnbalancedClose(tok()));
+            }
             None => sink(Event::StrayClose(tok())),
         }
+    }
+
+    /// Whether `node` may open a block where it is: keepalived's rule
+    /// where lvsd knows the enclosing block's keywords (see
+    /// [`super::keywords::opens_block`]), else yes.
+    #[inline(always)]
+    fn may_open(&self, node: u32) -> bool {
+        let Some(&parent) = self.stack.last() else {
+            return true;
+        };
+        let parent = &self.tree.keyword(parent).text;
+        // Only `real_server` and `virtual_server` blocks are looked at (of
+        // lengths 11 and 14: most blocks are ruled out without a compare).
+        if !matches!(parent.len(), 11 | 14) {
+            return true;
+        }
+        let kw = &self.tree.keyword(node).text;
+        // Nearly every block of a big config, without a lookup.
+        if kw == "TCP_CHECK" || (kw == "real_server" && parent.len() == 14) {
+            return true;
+        }
+        super::keywords::opens_block(parent, kw).unwrap_or(true)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn ignore_open(&mut self, node: u32, open: Tok<'s>, sink: &mut dyn FnMut(Event<'_, 's>)) {
+        self.ignored_opens += 1;
+        self.current = None;
+        self.last = None;
+        let parent = self.stack.last().map_or(node, |&p| p);
+        sink(Event::IgnoredOpen {
+            open,
+            keyword: self.tree.keyword(node).clone(),
+            parent: self.tree.keyword(parent).clone(),
+        });
     }
 
     #[inline(always)]

@@ -167,6 +167,16 @@ impl Typer<'_> {
                     self.error(kw, "MISC_CHECK needs `misc_path COMMAND`");
                     return;
                 };
+                self.scripts_seen = true;
+                if let (None, Some(why)) = (&x.user, &self.script_user_missing) {
+                    let why = why.clone();
+                    self.warning(
+                        kw,
+                        format!(
+                            "this MISC_CHECK would run as script_user ({why}): keepalived drops it"
+                        ),
+                    );
+                }
                 Check::Misc(Box::new(MiscCheck {
                     common: common(&r.conn, &r),
                     path,
@@ -281,6 +291,8 @@ impl Typer<'_> {
                 }
             }
             SpecificKw::NbGetRetry => {
+                let kw = tree.keyword(node);
+                self.warning(kw, "`nb_get_retry` is deprecated: write `retry` (it is read as `retry`, as keepalived does)");
                 if let Some(v) = self.uint_arg::<u32>(tree, node, "a number of retries") {
                     r.inherited.retry = Some(v);
                 }

@@ -6,9 +6,10 @@
 //! 1. comments (`#`, `!` outside quotes) are cut off;
 //! 2. `@ID` / `@^ID`: the line is kept only if the config id matches
 //!    (or, with `^`, does not);
-//! 3. `$NAME=value` defines a parameter (a value of just `\` starts a
+//! 3. `$NAME=value` defines a parameter (a value ending in `\` starts a
 //!    multi-line definition: following lines ending in `\` and the first one
-//!    that does not);
+//!    that does not; an empty or comment line ends it, and a line whose last
+//!    byte is `\` goes on even after a comment, as keepalived reads them);
 //! 4. `~SEQ(var, start, step, end)`, `~SEQx(...)` and `~LST(var, v1, ...)`
 //!    repeat the rest of the line with `$var` set to each value;
 //! 5. `$NAME` (followed by whitespace or the line's end) and `${NAME}` are
@@ -143,19 +144,24 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
             if text.trim().is_empty() {
                 continue;
             }
-            if text.trim_end().ends_with('\\') && is_multiline_definition(text) {
+            if continues(raw) && is_multiline_definition(text) {
                 let first_line = line_no;
                 let mut joined = text.trim_end().trim_end_matches('\\').to_owned();
-                let mut last_ended_with_backslash = true;
-                while last_ended_with_backslash {
+                let mut goes_on = true;
+                while goes_on {
                     let Some(next) = next_line(source.text.as_str(), &mut pos) else {
                         break;
                     };
                     line_no += 1;
-                    let next = strip_comment(next).trim_end();
-                    last_ended_with_backslash = next.ends_with('\\');
-                    joined.push('\n');
-                    joined.push_str(next.trim_end_matches('\\'));
+                    // As keepalived reads it: an empty line ends the
+                    // definition, and so does a comment line, unless it
+                    // ends in a backslash (`# note \`: it adds nothing).
+                    goes_on = continues(next);
+                    let part = strip_comment(next).trim().trim_end_matches('\\');
+                    if !part.is_empty() {
+                        joined.push('\n');
+                        joined.push_str(part);
+                    }
                 }
                 self.process(file, first_line, 0, Cow::Owned(joined), 0, sink);
                 continue;
@@ -236,7 +242,8 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         // Step 4: ~SEQ / ~LST.
         if trimmed.starts_with("~SEQ") || trimmed.starts_with("~LST") {
             let col = col_offset + indent + 1;
-            match values::seq_spec(trimmed) {
+            let head = self.seq_arguments(file, trimmed);
+            match values::seq_spec(head.as_deref().unwrap_or(trimmed)) {
                 Ok((rest, spec)) => {
                     let rest = rest.to_owned();
                     self.repeat(file, line, col, &spec, &rest, depth, sink);
@@ -350,6 +357,40 @@ impl<'s, 'd> Preprocessor<'s, 'd> {
         changed.then_some(out)
     }
 
+    /// `~SEQ(VAR, START, STEP, END) rest` with the parameters among START,
+    /// STEP and END replaced (`~SEQ(i, $FIRST, 1, $LAST)`), as keepalived
+    /// does before reading the numbers; `None` if there are none. A name
+    /// ends at the first byte that cannot be part of it (`$LAST)`).
+    fn seq_arguments(&self, file: u32, text: &str) -> Option<String> {
+        let close = text.find(')')?;
+        let (args, rest) = text.split_at(close);
+        if !text.starts_with("~SEQ") || !args.contains('$') {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len() + 16);
+        let mut pieces = args.split('$');
+        out.push_str(pieces.next().unwrap_or(""));
+        for piece in pieces {
+            let (name, used) = match values::braced_name(piece) {
+                Some((name, used)) => (name, used),
+                None => match values::bare_name(piece) {
+                    Some(name) => (name, name.len()),
+                    None => ("", 0),
+                },
+            };
+            match self.lookup(file, name).filter(|_| used > 0) {
+                Some(value) => out.push_str(value.trim()),
+                None => {
+                    out.push('$');
+                    out.push_str(&piece[..used]);
+                }
+            }
+            out.push_str(&piece[used..]);
+        }
+        out.push_str(rest);
+        Some(out)
+    }
+
     /// A parameter's value, including keepalived's predefined ones.
     fn lookup(&self, file: u32, name: &str) -> Option<String> {
         if let Some(v) = self.vars.get(name) {
@@ -392,7 +433,14 @@ fn is_multiline_definition(text: &str) -> bool {
             .trim_start_matches(|c: char| !c.is_whitespace())
             .trim_start();
     }
-    matches!(values::definition(t), Some((_, value)) if value.trim() == "\\")
+    values::definition(t).is_some()
+}
+
+/// Does a physical line of a multi-line definition go on in the next one?
+/// As keepalived reads it: when the line without its comment ends in a
+/// backslash, or when its very last byte is one (even inside a comment).
+fn continues(raw: &str) -> bool {
+    raw.ends_with('\\') || strip_comment(raw).trim_end().ends_with('\\')
 }
 
 /// `text[skip..]`, staying borrowed when `text` is.

@@ -49,6 +49,25 @@ pub const DEFAULT_DELAY_LOOP: Timer = Timer::from_secs(60);
 pub const DEFAULT_CONNECT_TIMEOUT: Timer = Timer::from_secs(5);
 
 impl Typer<'_> {
+    /// `alpha` / `inhibit_on_failure [BOOL]` in a real server or checker,
+    /// read as keepalived reads it: on without a value; a value other than
+    /// on|off|true|false|yes|no (lower case) is a warning and the keyword
+    /// is ignored.
+    fn lenient_flag(&mut self, tree: &Tree<'_>, node: u32) -> Option<bool> {
+        let Some(value) = tree.args(node).first() else {
+            return Some(true);
+        };
+        match value.text.as_ref() {
+            "on" | "true" | "yes" => Some(true),
+            "off" | "false" | "no" => Some(false),
+            other => {
+                let kw = &tree.keyword(node).text;
+                self.warning(value, format!("expected on|off|true|false|yes|no (lower case), found `{other}`: `{kw}` is ignored, as keepalived does"));
+                None
+            }
+        }
+    }
+
     /// Apply one inheritable keyword to `into`.
     pub fn inherit_keyword(
         &mut self,
@@ -91,12 +110,12 @@ impl Typer<'_> {
                 }
             }
             InheritKw::Alpha => {
-                if let Some(v) = self.flag_arg(tree, node) {
+                if let Some(v) = self.lenient_flag(tree, node) {
                     into.alpha = Some(v);
                 }
             }
             InheritKw::InhibitOnFailure => {
-                if let Some(v) = self.flag_arg(tree, node) {
+                if let Some(v) = self.lenient_flag(tree, node) {
                     into.inhibit_on_failure = Some(v);
                 }
             }

@@ -374,6 +374,25 @@ keyword_table! {
     }
 }
 
+/// Whether `kw` may open a block inside a `parent` block: not when it is
+/// unknown there (a misspelled checker in a `real_server`), since
+/// keepalived ignores such a `{` but not the `}` meant to close it; `None`
+/// where lvsd leaves that to the typing pass.
+pub fn opens_block(parent: &str, kw: &str) -> Option<bool> {
+    // The common cases first: a checker in a real_server, a real_server
+    // in a virtual_server.
+    let known = || {
+        CheckKw::from_name(kw).is_some()
+            || RsKw::from_name(kw).is_some()
+            || InheritKw::from_name(kw).is_some()
+    };
+    match parent {
+        "real_server" => Some(known()),
+        "virtual_server" => Some(kw == "real_server" || VsKw::from_name(kw).is_some() || known()),
+        _ => None,
+    }
+}
+
 /// Which [`SpecificKw`] each checker type accepts.
 pub fn accepts(check: CheckKw, kw: SpecificKw) -> bool {
     use SpecificKw as S;

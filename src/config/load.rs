@@ -7,12 +7,11 @@
 use std::path::Path;
 
 use super::block::{BlockParser, Event};
-use super::diagnostic::{ConfigError, Diagnostic, Diagnostics, LoadOptions, Loaded, Severity};
+use super::diagnostic::{ConfigError, Diagnostics, LoadOptions, Loaded};
 use super::expand::{LineSink, LogicalLine, Preprocessor};
 use super::lexer::Span;
 use super::source::SourceLoader;
 use super::typer::Typer;
-use super::VsAddress;
 
 /// Read and validate `path` (see [`super::load`]).
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
@@ -33,7 +32,8 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
     let mut statements = 0usize;
     {
         let mut parser = BlockParser::new();
-        let mut sink = |event: Event<'_, '_>| match event {
+        let mut sink = |event: Event<'_, '_>| {
+            match event {
             Event::Statement(tree) => {
                 statements += 1;
                 typer.top_level(tree)
@@ -45,6 +45,21 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
             Event::StrayOpen(tok) => {
                 typer.error(&tok, "`{` opens no block: expected a keyword before it")
             }
+            Event::IgnoredOpen { open, keyword, parent } => typer.warning(
+                &open,
+                format!(
+                    "`{}` is unknown in `{}`, so its `{{` is ignored, as keepalived does: \
+                     the `}}` meant for it closes `{}` instead, and what follows is read \
+                     one block further out (a real server or virtual server written after \
+                     it is lost, as with keepalived)",
+                    keyword.text, parent.text, parent.text
+                ),
+            ),
+            Event::UnbalancedClose(tok) => typer.warning(
+                &tok,
+                "`}` closes nothing: a `{` was ignored above (see there); keepalived ignores this `}` too",
+            ),
+        }
         };
         let mut pre = Preprocessor::new(&sources, config_id, &mut pre_diagnostics);
         pre.run(&mut Feed {
@@ -53,7 +68,7 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
         });
         parser.finish(&mut sink);
     }
-    check_group_references(&mut typer);
+    super::cross_checks::run(&mut typer);
     let config = std::mem::take(&mut typer.config);
     drop(typer);
     diagnostics.append(pre_diagnostics);
@@ -96,29 +111,6 @@ impl<'s> LineSink<'s> for Feed<'_, '_, 's> {
     fn plain_line(&mut self, file: u32, line: u32, text: &'s str, start: usize, tokens: &[Span]) {
         self.parser
             .push_plain(file, line, text, start, tokens, self.sink);
-    }
-}
-
-/// `virtual_server group NAME` must name a `virtual_server_group`.
-fn check_group_references(typer: &mut Typer<'_>) {
-    let missing: Vec<(String, super::Location)> = typer
-        .config
-        .virtual_servers
-        .iter()
-        .filter_map(|vs| match &vs.address {
-            VsAddress::Group(g) if !typer.config.groups.iter().any(|x| &x.name == g) => {
-                Some((g.clone(), vs.location))
-            }
-            _ => None,
-        })
-        .collect();
-    for (name, location) in missing {
-        typer.diagnostics.push(Diagnostic {
-            severity: Severity::Error,
-            location,
-            message: format!("virtual_server_group `{name}` is not defined"),
-            source_line: None,
-        });
     }
 }
 

@@ -17,6 +17,8 @@
 //! - `check_list`: the checks of one real server, small for the common one.
 //! - `check_memo`: the last TCP_CHECK's reading, reused when written the same way.
 //! - `inherit`: settings that flow virtual server → real server → checker.
+//! - `cross_checks`: what needs the whole config (group references and
+//!   ports, who runs scripts), once it is read.
 //! - [`keywords`]: every keyword lvsd knows, block by block, as data.
 //! - `values`: small nom grammars for values (numbers, timers, addresses, ranges).
 //! - `timer`: a `<TIMER>` setting in eight bytes.
@@ -28,6 +30,7 @@ mod block;
 mod check_list;
 mod check_memo;
 mod checks;
+mod cross_checks;
 pub mod diagnostic;
 mod expand;
 mod global_defs;

@@ -34,12 +34,18 @@ impl Typer<'_> {
             VsAddress::Addr { port, .. } => Some(port),
             _ => None,
         };
-        let mut port = match tree.args(node).get(1) {
+        // Port 0 is no port: the virtual server's, as keepalived reads it.
+        let port = match tree.args(node).get(1) {
             Some(p) => match self.value(p, "a port (0-65535)", values::uint::<u16>) {
                 Some(p) => p,
                 None => return,
             },
-            None => vs_port.unwrap_or(0),
+            None => 0,
+        };
+        let port = if port == 0 {
+            vs_port.unwrap_or(0)
+        } else {
+            port
         };
         self.max_args(tree, node, 2);
         // Copied only if this real server sets something of its own.
@@ -117,21 +123,26 @@ impl Typer<'_> {
             }
         }
         rs.inhibit_on_failure = inherited.inhibit_on_failure.unwrap_or(false);
-        if let VsAddress::Addr { addr: vip, .. } = vs.address {
-            if vip.is_ipv4() != addr.is_ipv4() && rs.method != ForwardMethod::Tunnel {
+        if let Some(family) = vs_family(vs) {
+            if family != addr.is_ipv4() && rs.method != ForwardMethod::Tunnel {
                 let at = &tree.args(node)[0];
-                self.error(at, format!("real server {addr} and virtual server {} are of different address families; only tunnelled real servers may differ", describe(&vs.address)));
+                self.warning(at, format!("real server {addr} and virtual server {} are of different address families (only tunnelled real servers may differ): skipped, as keepalived does", describe(&vs.address)));
                 return;
             }
         }
-        if rs.method == ForwardMethod::Route {
-            if let Some(vp) = vs_port.filter(|&vp| vp != 0 && vp != port) {
-                if tree.args(node).get(1).is_some() {
-                    let at = &tree.args(node)[1];
-                    self.warning(at, format!("virtual server {} and real server [{addr}]:{port} ports don't match, which DR cannot do: {vp} is used", describe(&vs.address)));
-                }
-                port = vp;
-                rs.port = vp;
+        // Only NAT can change the port: keepalived resets any other's to the
+        // service's (a fwmark service has none). Its checkers still probe
+        // the port as written, as keepalived's do.
+        if rs.method != ForwardMethod::Masq {
+            let want = match vs.address {
+                VsAddress::Addr { port, .. } => Some(port),
+                VsAddress::Fwmark(_) => Some(0),
+                VsAddress::Group(_) => None,
+            };
+            if let Some(want) = want.filter(|&w| w != port) {
+                let at = tree.args(node).get(1).unwrap_or(kw);
+                self.warning(at, format!("virtual server {} and real server [{addr}]:{port} ports differ, which only NAT can do: {want} is used, as keepalived does", describe(&vs.address)));
+                rs.port = want;
             }
         }
         // One TCP_CHECK written like the last one read: its reading, with
@@ -174,7 +185,7 @@ impl Typer<'_> {
             self.check_scratch = found;
         }
         if !seen.insert(addr, port) {
-            self.warning(kw, format!("real server [{addr}]:{port} appears twice in virtual server {}: the second is ignored", describe(&vs.address)));
+            self.warning(kw, format!("real server [{addr}]:{} appears twice in virtual server {}: the second is ignored", rs.port, describe(&vs.address)));
             return;
         }
         vs.real_servers.push(rs);
@@ -193,6 +204,23 @@ impl Typer<'_> {
         if self.need_block(tree, node) {
             self.check(tree, node, kind, target, inherited, out);
         }
+    }
+}
+
+/// Whether a virtual server's real servers must be IPv4 (`true`) or IPv6,
+/// as keepalived decides it: the service's own address, else its
+/// `ip_family`, else the first real server that is not tunnelled.
+fn vs_family(vs: &VirtualServer) -> Option<bool> {
+    match vs.address {
+        VsAddress::Addr { addr, .. } => Some(addr.is_ipv4()),
+        _ => match vs.ip_family {
+            Some(f) => Some(f == crate::ipvs::Family::Inet),
+            None => vs
+                .real_servers
+                .iter()
+                .find(|r| r.method != ForwardMethod::Tunnel)
+                .map(|r| r.addr.is_ipv4()),
+        },
     }
 }
 

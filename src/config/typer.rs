@@ -29,6 +29,10 @@ pub struct Typer<'a> {
     pub check_scratch: Vec<Arc<Check>>,
     /// The last `TCP_CHECK` block's reading, for the next one written alike.
     pub check_memo: CheckMemo,
+    /// Why `script_user` cannot be used, if it cannot.
+    pub script_user_missing: Option<String>,
+    /// Whether any script (notify, quorum, MISC_CHECK) was read.
+    pub scripts_seen: bool,
 }
 
 impl<'a> Typer<'a> {
@@ -40,6 +44,8 @@ impl<'a> Typer<'a> {
             config: Config::default(),
             check_scratch: Vec::new(),
             check_memo: CheckMemo::default(),
+            script_user_missing: None,
+            scripts_seen: false,
         }
     }
 

@@ -13,6 +13,12 @@ use super::{
     VsAddress,
 };
 
+/// The schedulers keepalived 2.2.7 accepts (it ignores any other name).
+const SCHEDULERS: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos",
+];
+/// The longest `persistence_timeout` keepalived accepts (31 days).
+const MAX_PERSISTENCE: u32 = 2_678_400;
 /// `IP_VS_SVC_F_SCHED3` (flag-3), which [`ServiceFlags`] does not name.
 const SCHED3: u32 = 0x0020;
 /// `persistence_timeout` without a value: keepalived's 6 minutes.
@@ -31,6 +37,7 @@ impl Typer<'_> {
         let mut sorry_method = None;
         let mut sorry_inhibit = false;
         let mut rs_nodes = Vec::new();
+        let (mut quorum_at, mut hysteresis_at, mut sorry_at) = (None, None, None);
         for child in tree.children(node) {
             let ckw = tree.keyword(child);
             // Nearly every statement of a big virtual server: straight to the list.
@@ -39,7 +46,11 @@ impl Typer<'_> {
                 continue;
             }
             if let Some(ik) = InheritKw::from_name(&ckw.text) {
-                self.inherit_keyword(tree, child, ik, &mut inherited);
+                if matches!(ik, InheritKw::Alpha | InheritKw::InhibitOnFailure) {
+                    self.vs_flag(tree, child, ik, &mut inherited);
+                } else {
+                    self.inherit_keyword(tree, child, ik, &mut inherited);
+                }
                 continue;
             }
             let Some(which) = VsKw::from_name(&ckw.text) else {
@@ -57,20 +68,20 @@ impl Typer<'_> {
             match which {
                 VsKw::RealServer => rs_nodes.push(child),
                 VsKw::LbAlgo | VsKw::LvsSched => {
-                    if let Some(s) = self.parsed(
-                        tree,
-                        child,
-                        0,
-                        "a scheduler name (rr, wrr, lc, wlc, sh, mh...)",
-                        |w| {
-                            (!w.is_empty()
-                                && w.len() <= 15
-                                && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-                            .then(|| w.to_owned())
-                        },
-                    ) {
-                        vs.scheduler = s;
-                        scheduler = true;
+                    if let Some(name) = self.arg(tree, child, 0, "a scheduler name") {
+                        if SCHEDULERS.contains(&name.text.as_ref()) {
+                            vs.scheduler = name.text.to_string();
+                            scheduler = true;
+                        } else {
+                            let known = SCHEDULERS.join(", ");
+                            self.warning(
+                                name,
+                                format!(
+                                    "unknown scheduler `{}` (keepalived knows {known}): ignored",
+                                    name.text
+                                ),
+                            );
+                        }
                     }
                 }
                 VsKw::LbKind | VsKw::LvsMethod => {
@@ -81,11 +92,20 @@ impl Typer<'_> {
                     }
                 }
                 VsKw::PersistenceTimeout => {
-                    vs.persistence_timeout = if tree.args(child).is_empty() {
-                        DEFAULT_PERSISTENCE
-                    } else {
-                        self.uint_arg::<u32>(tree, child, "a number of seconds")
-                            .unwrap_or(vs.persistence_timeout)
+                    if tree.args(child).is_empty() {
+                        vs.persistence_timeout = DEFAULT_PERSISTENCE;
+                    } else if let Some(t) = self.uint_arg::<u64>(tree, child, "a number of seconds")
+                    {
+                        match u32::try_from(t)
+                            .ok()
+                            .filter(|t| (1..=MAX_PERSISTENCE).contains(t))
+                        {
+                            Some(t) => vs.persistence_timeout = t,
+                            None => {
+                                let at = &tree.args(child)[0];
+                                self.warning(at, format!("`persistence_timeout` {t} is outside 1-{MAX_PERSISTENCE}: ignored, as keepalived does (write nothing for no persistence)"));
+                            }
+                        }
                     }
                 }
                 VsKw::PersistenceGranularity => {
@@ -120,9 +140,19 @@ impl Typer<'_> {
                 VsKw::HaSuspend => vs.ha_suspend = true,
                 VsKw::Omega => vs.omega = true,
                 VsKw::Quorum => {
-                    vs.quorum = self.uint_arg(tree, child, "a weight").unwrap_or(vs.quorum)
+                    quorum_at = Some(ckw);
+                    vs.quorum = self.uint_arg(tree, child, "a weight").unwrap_or(vs.quorum);
+                    if vs.quorum == 0 {
+                        let at = &tree.args(child)[0];
+                        self.warning(
+                            at,
+                            "`quorum` must be at least 1: 1 is used, as keepalived does",
+                        );
+                        vs.quorum = 1;
+                    }
                 }
                 VsKw::Hysteresis => {
+                    hysteresis_at = Some(ckw);
                     vs.hysteresis = self
                         .uint_arg(tree, child, "a weight")
                         .unwrap_or(vs.hysteresis)
@@ -130,6 +160,7 @@ impl Typer<'_> {
                 VsKw::QuorumUp => vs.quorum_up = self.script(tree, child),
                 VsKw::QuorumDown => vs.quorum_down = self.script(tree, child),
                 VsKw::SorryServer => {
+                    sorry_at = Some(ckw);
                     let addr = self.ip_arg(tree, child);
                     let port = match tree.args(child).get(1) {
                         Some(p) => self.value(p, "a port (0-65535)", values::uint::<u16>),
@@ -184,6 +215,20 @@ impl Typer<'_> {
             self.real_server(tree, rs, &mut vs, &inherited, &mut seen);
         }
         let name = describe(&vs.address);
+        if vs.real_servers.is_empty() {
+            let sorry = if vs.sorry_server.is_some() {
+                " (its sorry server too), as keepalived does"
+            } else {
+                ""
+            };
+            self.warning(
+                kw,
+                format!("virtual server {name} has no real servers: ignored{sorry}"),
+            );
+            return;
+        }
+        self.sorry_server_port(&mut vs, sorry_at);
+        self.quorum_within_weight(&mut vs, quorum_at.or(Some(kw)), hysteresis_at.or(Some(kw)));
         match (&vs.address, protocol) {
             (VsAddress::Fwmark(_), Some(p)) => {
                 self.warning(p, format!("virtual server {name}: `protocol` does not apply to a fwmark service: ignored"));
@@ -194,6 +239,12 @@ impl Typer<'_> {
                 format!("virtual server {name}: no `protocol` set: UDP, as keepalived defaults"),
             ),
             _ => {}
+        }
+        if let VsAddress::Addr { port: 0, .. } = vs.address {
+            if vs.persistence_timeout == 0 {
+                self.warning(kw, format!("virtual server {name}: port 0 (none) needs persistence: `persistence_timeout` {DEFAULT_PERSISTENCE} is set, as keepalived does"));
+                vs.persistence_timeout = DEFAULT_PERSISTENCE;
+            }
         }
         if !scheduler {
             self.warning(
@@ -207,15 +258,75 @@ impl Typer<'_> {
                 format!("virtual server {name}: no `lb_kind`/`lvs_method` set: NAT"),
             );
         }
-        if vs.real_servers.is_empty() && vs.sorry_server.is_none() {
-            self.warning(
-                kw,
-                format!("virtual server {name} has no real servers: ignored"),
-            );
-            return;
-        }
         vs.real_servers.shrink_to_fit();
         self.config.virtual_servers.push(vs);
+    }
+
+    /// `alpha` or `inhibit_on_failure` in a virtual_server: keepalived
+    /// reads no value there and turns it on whatever follows (`alpha no`
+    /// included), so lvsd does too, and says so when something follows.
+    fn vs_flag(&mut self, tree: &Tree<'_>, node: u32, kw: InheritKw, into: &mut Inherited) {
+        self.no_block(tree, node);
+        match kw {
+            InheritKw::Alpha => into.alpha = Some(true),
+            _ => into.inhibit_on_failure = Some(true),
+        }
+        if let Some(value) = tree.args(node).first() {
+            let name = &tree.keyword(node).text;
+            self.warning(value, format!("`{name}` in a virtual_server takes no value: `{}` is ignored and {name} is on, as keepalived does", value.text));
+        }
+    }
+
+    /// keepalived's port rules for a sorry server that is not NAT: a fwmark
+    /// service's has its port cleared; an address service's takes the
+    /// service's port (a different one is reset to it).
+    fn sorry_server_port(&mut self, vs: &mut VirtualServer, at: Option<&Tok<'_>>) {
+        let (Some(s), Some(at)) = (vs.sorry_server.as_mut(), at) else {
+            return;
+        };
+        if s.method == ForwardMethod::Masq {
+            return;
+        }
+        let want = match vs.address {
+            VsAddress::Fwmark(_) => 0,
+            VsAddress::Addr { port, .. } if s.port != 0 => port,
+            VsAddress::Addr { port, .. } => {
+                s.port = port;
+                return;
+            }
+            VsAddress::Group(_) => return,
+        };
+        if s.port != want {
+            let message = format!("sorry server [{}]:{} of virtual server {}: its forwarding cannot change the port, so {want} is used, as keepalived does", s.addr, s.port, describe(&vs.address));
+            s.port = want;
+            self.warning(at, message);
+        }
+    }
+
+    /// A `quorum` above the real servers' total weight could never be
+    /// reached: keepalived lowers it to that total (and `hysteresis` below
+    /// it), and lvsd does the same.
+    fn quorum_within_weight(
+        &mut self,
+        vs: &mut VirtualServer,
+        quorum_at: Option<&Tok<'_>>,
+        hysteresis_at: Option<&Tok<'_>>,
+    ) {
+        let total: u64 = vs.real_servers.iter().map(|r| r.weight.max(0) as u64).sum();
+        let name = describe(&vs.address);
+        if u64::from(vs.quorum) > total {
+            let total = u32::try_from(total).unwrap_or(u32::MAX);
+            if let Some(at) = quorum_at {
+                self.warning(at, format!("virtual server {name}: quorum {} exceeds the real servers' total weight {total}: lowered to {total}, as keepalived does", vs.quorum));
+            }
+            vs.quorum = total;
+        }
+        if vs.quorum > 0 && vs.hysteresis >= vs.quorum {
+            if let Some(at) = hysteresis_at {
+                self.warning(at, format!("virtual server {name}: hysteresis {} is not below quorum {}: {} is used, as keepalived does", vs.hysteresis, vs.quorum, vs.quorum - 1));
+            }
+            vs.hysteresis = vs.quorum - 1;
+        }
     }
 
     /// `IP [PORT]`, `fwmark N` or `group NAME`.
@@ -260,14 +371,23 @@ impl Typer<'_> {
         tree: &Tree<'_>,
         node: u32,
     ) -> Option<(ForwardMethod, Option<TunnelOptions>)> {
-        let m = self.parsed(tree, node, 0, "NAT, DR or TUN", |w| {
-            match w.to_ascii_uppercase().as_str() {
-                "NAT" => Some(ForwardMethod::Masq),
-                "DR" => Some(ForwardMethod::Route),
-                "TUN" => Some(ForwardMethod::Tunnel),
-                _ => None,
+        let word = self.arg(tree, node, 0, "NAT, DR or TUN")?;
+        // keepalived compares case-sensitively: `dr` is not `DR`.
+        let m = match word.text.as_ref() {
+            "NAT" => ForwardMethod::Masq,
+            "DR" => ForwardMethod::Route,
+            "TUN" => ForwardMethod::Tunnel,
+            other => {
+                let upper = other.to_ascii_uppercase();
+                let hint = if ["NAT", "DR", "TUN"].contains(&upper.as_str()) {
+                    format!(": keepalived reads only upper case, so `{other}` is not `{upper}`")
+                } else {
+                    String::new()
+                };
+                self.warning(word, format!("unknown forwarding method `{other}`{hint}; ignored, as keepalived does (the method stays NAT unless set elsewhere)"));
+                return None;
             }
-        })?;
+        };
         let args = tree.args(node);
         if m != ForwardMethod::Tunnel {
             self.max_args(tree, node, 1);
@@ -328,6 +448,7 @@ impl Typer<'_> {
     /// `notify_up`/`quorum_up`-style script: command [user [group]].
     pub fn script(&mut self, tree: &Tree<'_>, node: u32) -> Option<Script> {
         let tok = self.arg(tree, node, 0, "a command")?;
+        self.scripts_seen = true;
         Some(Script {
             command: tok.text.to_string(),
             location: self.loc(tok),
