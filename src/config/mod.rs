@@ -18,6 +18,7 @@ pub mod model;
 mod real_server;
 mod source;
 mod timer;
+mod track_file;
 mod typer;
 mod values;
 mod virtual_server;

@@ -13,7 +13,9 @@ use super::notify::{notify, Status};
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
 use super::state::{self, ProbeDump, RealServerState, StateDump};
-use super::{fd_limit, ha_suspend, kernel_settings, DaemonError, DaemonOptions, PrintingTable};
+use super::{
+    fd_limit, ha_suspend, kernel_settings, track_files, DaemonError, DaemonOptions, PrintingTable,
+};
 use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
 use crate::config::{self, Config, FlushOnStop, LoadOptions, Severity};
@@ -168,9 +170,11 @@ impl Daemon {
         with_table(&table, move |t| kernel_settings::apply(t, None, &global)).await;
         let dump = with_table(&table, |t| t.dump()).await?;
         tracing::debug!(services = dump.len(), "start: table read");
+        track_files::initialise(&config.track_files, false);
         let mut reconciler = Reconciler::new(config);
         reconciler.adopt(&dump);
         drop(dump);
+        track_files::prime(&mut reconciler);
         tracing::debug!(probes = reconciler.probe_count(), "start: config indexed");
         let (tx, events) = unbounded_channel();
         let engine = Engine::new(tx)?;
@@ -301,8 +305,8 @@ impl Daemon {
         }
     }
 
-    /// Give the reconciler a probe's verdict, and the weight a
-    /// `misc_dynamic` check asked for; whether anything changed.
+    /// Give the reconciler a probe's verdict, and what it asks of the
+    /// weight (`misc_dynamic`, a weighted `FILE_CHECK`); whether anything changed.
     fn record(&mut self, event: &HealthEvent) -> bool {
         let mut changed = self.reconciler.set_health(&event.probe, event.up);
         if let Some(weight) = event.result.weight {
@@ -433,8 +437,12 @@ impl Daemon {
                         kernel_settings::apply(t, Some(&old), &new)
                     })
                     .await;
+                    track_files::initialise(&config.track_files, true);
                     let reloaded = self.reconciler.reload(config);
                     let changed = reloaded.changed;
+                    if changed {
+                        track_files::prime(&mut self.reconciler);
+                    }
                     // The config no longer needed is freed on a blocking
                     // thread, and the memory given back after it: the event
                     // loop goes on at once.

@@ -36,6 +36,7 @@ mod notify;
 mod pidfile;
 pub mod scripts;
 mod state;
+mod track_files;
 
 use std::path::PathBuf;
 use std::time::Duration;
