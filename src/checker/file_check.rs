@@ -87,6 +87,25 @@ pub fn parse(bytes: &[u8]) -> Option<i64> {
         .then_some(value)
 }
 
+/// What keepalived itself reads from `bytes`: the C library's
+/// `strtol(bytes, NULL, 0)` with keepalived's range check. The reference
+/// [`parse`] is tested against (unit tests, the fuzz target and its corpus);
+/// lvsd does not use it.
+#[doc(hidden)]
+pub fn c_strtol(bytes: &[u8]) -> Option<i64> {
+    let mut buf = bytes.to_vec();
+    buf.push(0);
+    // SAFETY: `buf` is NUL-terminated and outlives the call; errno is this
+    // thread's own.
+    let (value, errno) = unsafe {
+        *libc::__errno_location() = 0;
+        let v = libc::strtol(buf.as_ptr().cast(), std::ptr::null_mut(), 0);
+        (v, *libc::__errno_location())
+    };
+    let in_range = (i64::from(i32::MIN)..=i64::from(i32::MAX) + 1).contains(&value);
+    (errno == 0 && in_range).then_some(value)
+}
+
 /// The value of the file at `path` now: 0 when it cannot be opened or read
 /// or is empty, `None` when its number is out of range (keep the previous).
 pub fn read(path: &Path) -> Option<i64> {
@@ -198,6 +217,30 @@ mod tests {
         ];
         for (bytes, want) in cases {
             assert_eq!(parse(bytes), *want, "{:?}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    #[test]
+    fn parse_agrees_with_the_c_library_on_random_input() {
+        use rand::{Rng, SeedableRng};
+        // Bytes that reach every branch: space, signs, every base's digits
+        // and prefix, letters past 'f', NUL, a non-ASCII byte.
+        const ALPHABET: &[u8] = b" \t\n\x0b+-0123456789aAfFgxX\0\xa0z";
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        for _ in 0..200_000 {
+            let len = rng.random_range(0..=14);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())])
+                .collect();
+            assert_eq!(parse(&bytes), c_strtol(&bytes), "{bytes:?}");
+        }
+        // Long runs of digits: around and far past the range.
+        for digits in 9..=40 {
+            for lead in [b"", b"-" as &[u8], b"0x", b"-0", b"0"] {
+                let mut bytes = lead.to_vec();
+                bytes.extend(std::iter::repeat_n(b'7', digits));
+                assert_eq!(parse(&bytes), c_strtol(&bytes), "{bytes:?}");
+            }
         }
     }
 

@@ -275,6 +275,18 @@ impl Watcher {
                     changed.extend((0..self.files.len()).map(|at| (at, None)));
                     continue;
                 }
+                if event.mask.contains(AddWatchFlags::IN_IGNORED) {
+                    // The directory went away (its files' deletions came
+                    // first: they read 0). As in keepalived, a directory
+                    // made again is not watched again until a reload.
+                    for file in self.files.iter_mut() {
+                        if file.watch.as_ref().is_ok_and(|(wd, _)| *wd == event.wd) {
+                            tracing::warn!(file = %file.read_from.display(), "the directory of a tracked file was removed: it is no longer watched");
+                            file.watch = Err("its directory was removed".into());
+                        }
+                    }
+                    continue;
+                }
                 if event.mask.contains(AddWatchFlags::IN_ISDIR) {
                     continue;
                 }

@@ -66,6 +66,7 @@ pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
             "TCP_CHECK is probed by the engine's prober thread",
             started,
         ),
+        Check::File(_) => result(false, "FILE_CHECK is reported by the file watcher", started),
         other => result(false, unsupported_reason(other), started),
     }
 }
