@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use checker_support::tcp_check;
-use lvsd::checker::probe;
+use lvsd::checker::{probe, WeightAsk};
 use lvsd::config::{Check, HttpCheck, MiscCheck, Url};
 use lvsd::script_policy::{lookup_user, RunAs, ScriptPolicy};
 
@@ -129,9 +129,9 @@ async fn misc_dynamic_exit_codes() {
     };
     let up = probe::attempt(&misc(&script(5), None, true)).await;
     assert!(up.ok && up.reason.contains("weight 3"), "{up:?}");
-    assert_eq!(up.weight, Some(3));
+    assert_eq!(up.weight, Some(WeightAsk::Set(3)));
     let top = probe::attempt(&misc(&script(255), None, true)).await;
-    assert_eq!((top.ok, top.weight), (true, Some(253)));
+    assert_eq!((top.ok, top.weight), (true, Some(WeightAsk::Set(253))));
     // Exit 0 keeps the weight as it is; 1 is down.
     let zero = probe::attempt(&misc(&script(0), None, true)).await;
     assert_eq!((zero.ok, zero.weight), (true, None));

@@ -1,5 +1,7 @@
-//! Replays the checked-in fuzz corpus (fuzz/corpus/front_end) through the
-//! whole config front end, as the fuzz target does: nothing may panic.
+//! Replays the checked-in fuzz corpora as their fuzz targets do:
+//! fuzz/corpus/front_end through the whole config front end (nothing may
+//! panic), fuzz/corpus/track_file_value through FILE_CHECK's number reader
+//! (the C library's `strtol` must agree).
 
 use std::path::Path;
 
@@ -40,4 +42,27 @@ fn fuzz_corpus_replays_without_panic() {
         "{errors} of {} rejected",
         files.len()
     );
+}
+
+/// Replays fuzz/corpus/track_file_value (the FILE_CHECK number reader's
+/// corpus) as its fuzz target does: the same number as the C library's
+/// `strtol(buf, NULL, 0)` with keepalived's range check.
+#[test]
+fn track_file_value_corpus_agrees_with_strtol() {
+    use lvsd::checker::file_check::{c_strtol, parse, READ_LIMIT};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/track_file_value");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fuzz/corpus/track_file_value")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        files.len() >= 10,
+        "the corpus has only {} inputs",
+        files.len()
+    );
+    for f in &files {
+        let data = std::fs::read(f).unwrap();
+        let data = &data[..data.len().min(READ_LIMIT)];
+        assert_eq!(parse(data), c_strtol(data), "{}", f.display());
+    }
 }

@@ -18,6 +18,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("specific_keyword", kw::SPECIFIC_KEYWORDS),
     ("url_keyword", kw::URL_KEYWORDS),
     ("ssl_keyword", kw::SSL_KEYWORDS),
+    ("track_file_keyword", kw::TRACK_FILE_KEYWORDS),
 ];
 
 fn grammar() -> String {

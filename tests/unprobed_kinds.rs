@@ -28,7 +28,6 @@ const UNPROBED: &[(&str, &str)] = &[
     ("DNS_CHECK", "DNS_CHECK {\n }"),
     ("UDP_CHECK", "UDP_CHECK {\n }"),
     ("PING_CHECK", "PING_CHECK {\n }"),
-    ("FILE_CHECK", "FILE_CHECK {\n track_file t\n }"),
     ("BFD_CHECK", "BFD_CHECK {\n name b\n }"),
 ];
 

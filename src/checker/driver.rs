@@ -572,7 +572,7 @@ fn epoll_oneshot(poll: &Poll, socket: &Socket, idx: u32, op: libc::c_int) -> std
     }
 }
 
-fn log_change(slot: &Slot, step: &Step, result: &ProbeResult) {
+pub(super) fn log_change(slot: &Slot, step: &Step, result: &ProbeResult) {
     let check = slot.spec.check.keyword();
     let target = probe::target(&slot.spec.check);
     if step.up {

@@ -15,7 +15,9 @@
 //! The engine owns the [`ProbeTable`] (shared with the prober under a lock)
 //! and the prober thread. `TCP_CHECK` probes run entirely on that thread;
 //! `HTTP_GET` and `MISC_CHECK` attempts run on the tokio runtime the engine
-//! was made in, and only their scheduling is the prober's.
+//! was made in, and only their scheduling is the prober's. `FILE_CHECK`
+//! probes have no schedule: the file watcher (`file_watch.rs`, a thread of
+//! its own, started with the first one) reports them when their file changes.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -27,11 +29,13 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::driver::{lock, Driver, Shared, WAKE};
+use super::file_watch::FileWatcher;
 use super::lag::LagHistogram;
 use super::probe;
 use super::probe_table::ProbeTable;
 use super::schedule::HealthState;
 use super::{HealthEvent, ProbeResult, ProbeSpec};
+use crate::config::Check;
 use crate::script_policy::ScriptPolicy;
 
 /// A probe's state, as the state dump shows it.
@@ -58,6 +62,8 @@ pub struct Engine {
     shared: Arc<Shared>,
     events: UnboundedSender<HealthEvent>,
     prober: Option<JoinHandle<()>>,
+    /// The thread that watches `FILE_CHECK` files, from the first one on.
+    files: Option<FileWatcher>,
     warned: HashSet<&'static str>,
 }
 
@@ -96,6 +102,7 @@ impl Engine {
             shared,
             events,
             prober: Some(prober),
+            files: None,
             warned: HashSet::new(),
         })
     }
@@ -112,9 +119,18 @@ impl Engine {
     /// health its target had (not `true` blindly), so a reload never flaps.
     pub fn set_probes(&mut self, specs: impl IntoIterator<Item = (ProbeSpec, bool)>) {
         let mut unsupported = Vec::new();
+        let watched;
         {
             let mut table = lock(&self.shared.table);
             let changes = table.set(specs, Instant::now());
+            // The watcher hears of every change to the FILE_CHECK probes
+            // (none in most configs: then nothing is looked at).
+            let file_added = changes.added.iter().any(|&id| {
+                table
+                    .slot_mut(id)
+                    .is_some_and(|s| matches!(*s.spec.check, Check::File(_)))
+            });
+            watched = (file_added || self.files.is_some()).then(|| table.watched());
             for id in changes.added {
                 let Some(slot) = table.slot_mut(id) else {
                     continue;
@@ -142,6 +158,9 @@ impl Engine {
                 });
             }
         }
+        if let Some(watched) = watched {
+            self.watch_files(watched);
+        }
         for event in unsupported {
             let keyword = event.probe.check.keyword();
             if self.warned.insert(keyword) {
@@ -152,6 +171,45 @@ impl Engine {
         // The prober arms the new probes' timers when it wakes.
         if let Err(e) = self.shared.waker.wake() {
             tracing::error!(error = %e, "cannot wake the prober thread");
+        }
+    }
+
+    /// Hands the `FILE_CHECK` probes to the file watcher, started on first
+    /// use. If it cannot start, they are reported down: lvsd never reports
+    /// up a check it does not perform.
+    fn watch_files(&mut self, watched: Vec<super::file_watch::Watched>) {
+        if self.files.is_none() {
+            match FileWatcher::spawn(Arc::clone(&self.shared), self.events.clone()) {
+                Ok(watcher) => self.files = Some(watcher),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch tracked files (inotify)");
+                    let mut table = lock(&self.shared.table);
+                    for (id, gen, spec) in &watched {
+                        let Some(slot) = table.get_mut(*id, *gen) else {
+                            continue;
+                        };
+                        let result = ProbeResult {
+                            ok: false,
+                            reason: format!("cannot watch tracked files: {e}").into(),
+                            latency: Duration::ZERO,
+                            weight: None,
+                        };
+                        let was_up = slot.state.up();
+                        slot.state = HealthState::new(false);
+                        slot.last = Some(result.clone());
+                        let _ = self.events.send(HealthEvent {
+                            probe: Arc::clone(spec),
+                            up: false,
+                            changed: was_up,
+                            result,
+                        });
+                    }
+                    return;
+                }
+            }
+        }
+        if let Some(files) = &self.files {
+            files.set(watched);
         }
     }
 
@@ -206,6 +264,7 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        self.files = None;
         lock(&self.shared.table).stop = true;
         let _ = self.shared.waker.wake();
         if let Some(prober) = self.prober.take() {

@@ -13,17 +13,21 @@
 //! - [`tcp`]: `TCP_CHECK`, with a close that never leaves an RST behind.
 //! - [`http`]: `HTTP_GET` over plain HTTP: status codes and MD5 digest.
 //! - [`misc`]: `MISC_CHECK`, a command's exit status.
+//! - [`file_check`]: `FILE_CHECK`: a tracked file's number and its verdict.
+//! - [`file_watch`]: the thread that watches tracked files with inotify.
 //! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time.
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
 //!
 //! Check kinds not listed (`SSL_GET`, `SMTP_CHECK`, `DNS_CHECK`,
-//! `UDP_CHECK`, `PING_CHECK`, `FILE_CHECK`, `BFD_CHECK`) are not probed yet.
+//! `UDP_CHECK`, `PING_CHECK`, `BFD_CHECK`) are not probed yet.
 //! lvsd never reports a real server healthy for a check it does not
 //! perform: the config refuses them (`CheckKw::is_probed` is the one list),
 //! and should one reach the engine anyway it is reported **down**.
 
 pub mod driver;
 pub mod engine;
+pub mod file_check;
+pub mod file_watch;
 pub mod http;
 pub mod lag;
 pub mod misc;
@@ -81,10 +85,27 @@ pub struct ProbeResult {
     pub reason: std::borrow::Cow<'static, str>,
     /// Time from start to verdict (the handshake latency on success).
     pub latency: Duration,
-    /// The weight the check asks its real server to have: a `MISC_CHECK`
-    /// with `misc_dynamic` that exited 2–255 asks for the status minus 2.
-    /// None for every other result (exit 0 keeps the weight as it is).
-    pub weight: Option<u32>,
+    /// What the check asks of its real servers' weight (see [`WeightAsk`]);
+    /// `None` for most results.
+    pub weight: Option<WeightAsk>,
+}
+
+/// What a probe's result asks of the weight of the real servers it serves.
+///
+/// The reconciler keeps the latest ask of each probe (a reload keeps those
+/// of the probes that stay) and gives a real server that is up the weight
+/// `base + Σ Add`, clamped to 0..=2147483647 as keepalived's effective
+/// weight is: `base` is the first `Set` among its probes, else the
+/// configured weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum WeightAsk {
+    /// `MISC_CHECK` with `misc_dynamic` that exited 2–255: this weight (the
+    /// status minus 2) in place of the configured one. Exit 0 asks nothing:
+    /// the weight stays as it is.
+    Set(u32),
+    /// `FILE_CHECK` with a weight: value × weight added to the weight
+    /// (0 when the value is 0, or when the check fails).
+    Add(i32),
 }
 
 /// A probe's verdict after keepalived's retry rules were applied.

@@ -23,11 +23,12 @@ pub fn is_supported(check: &Check) -> bool {
     check.is_probed()
 }
 
-/// What a check probes, for logs: `10.0.0.1:80`, `[2001:db8::1]:80`, or a
-/// script's command line.
+/// What a check probes, for logs: `10.0.0.1:80`, `[2001:db8::1]:80`, a
+/// script's command line, or a tracked file's path.
 pub fn target(check: &Check) -> String {
     match check {
         Check::Misc(m) => m.path.clone(),
+        Check::File(f) => f.path.display().to_string(),
         other => {
             let c = other.common();
             std::net::SocketAddr::new(c.connect_ip, c.connect_port).to_string()
@@ -56,7 +57,7 @@ pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
         Check::Misc(misc_check) => {
             let (ok, reason, weight) = misc::run(misc_check, policy).await;
             ProbeResult {
-                weight,
+                weight: weight.map(super::WeightAsk::Set),
                 ..result(ok, reason, started)
             }
         }
@@ -65,6 +66,7 @@ pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
             "TCP_CHECK is probed by the engine's prober thread",
             started,
         ),
+        Check::File(_) => result(false, "FILE_CHECK is reported by the file watcher", started),
         other => result(false, unsupported_reason(other), started),
     }
 }

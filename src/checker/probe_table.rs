@@ -16,6 +16,7 @@ use rand::Rng;
 use super::probe;
 use super::schedule::HealthState;
 use super::{ProbeResult, ProbeSpec};
+use crate::config::Check;
 
 /// One probe.
 #[derive(Debug)]
@@ -137,8 +138,10 @@ impl ProbeTable {
                     (self.slots.len() - 1) as u32
                 }
             };
+            // FILE_CHECK has no schedule: the file watcher reports it.
+            let timed = supported && !matches!(*spec.check, Check::File(_));
             self.by_spec.insert(spec, id);
-            if supported {
+            if timed {
                 self.armed.push(Armed {
                     id,
                     gen: self.next_gen,
@@ -178,6 +181,19 @@ impl ProbeTable {
         self.slots.get_mut(id as usize).and_then(Option::as_mut)
     }
 
+    /// The `FILE_CHECK` probes, for the file watcher.
+    pub fn watched(&self) -> Vec<(u32, u32, Arc<ProbeSpec>)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(id, slot)| {
+                let slot = slot.as_ref()?;
+                matches!(*slot.spec.check, Check::File(_))
+                    .then(|| (id as u32, slot.gen, Arc::clone(&slot.spec)))
+            })
+            .collect()
+    }
+
     /// Every probe.
     pub fn iter(&self) -> impl Iterator<Item = &Slot> {
         self.slots.iter().flatten()
@@ -197,7 +213,7 @@ impl ProbeTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Check, CheckCommon, TcpCheck};
+    use crate::config::{CheckCommon, TcpCheck};
 
     fn check(port: u16) -> Arc<Check> {
         Arc::new(Check::Tcp(TcpCheck {

@@ -14,8 +14,8 @@ use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
 use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw, UrlKw};
 use super::typer::Typer;
 use super::{
-    values, Binding, Check, CheckCommon, CloseMode, HttpCheck, Location, MiscCheck, OtherCheck,
-    TcpCheck, Timer, Url,
+    values, Binding, Check, CheckCommon, CloseMode, FileCheck, HttpCheck, Location, MiscCheck,
+    OtherCheck, TcpCheck, Timer, TrackFile, Url,
 };
 use crate::script_policy::AccountError;
 
@@ -52,6 +52,12 @@ struct Extra {
     misc_timeout: Option<Duration>,
     misc_dynamic: bool,
     user: Option<(String, Option<String>)>,
+    /// FILE_CHECK's `track_file`, resolved; `track_file_named` is set even
+    /// when the name is unknown (said at the name).
+    track_file: Option<TrackFile>,
+    track_file_named: bool,
+    /// FILE_CHECK's `weight W [reverse|noreverse]`.
+    file_weight: Option<(i32, bool)>,
 }
 
 impl Reading {
@@ -205,6 +211,30 @@ impl Typer<'_> {
                 }));
                 return;
             }
+            CheckKw::File => {
+                let x = r.take_extra();
+                let Some(file) = x.track_file else {
+                    if !x.track_file_named {
+                        self.error(kw, "FILE_CHECK needs `track_file NAME`");
+                    }
+                    return;
+                };
+                let (weight, reverse) = x.file_weight.unwrap_or((file.weight, file.reverse));
+                // Nothing of the real server: equal checks of one file are one probe.
+                let unspecified = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+                Check::File(Box::new(FileCheck {
+                    common: CheckCommon {
+                        location,
+                        warmup: Timer::from_secs(0),
+                        retry: 0,
+                        ..CheckCommon::new(unspecified, 0)
+                    },
+                    track_file: file.name,
+                    path: file.path,
+                    weight,
+                    reverse,
+                }))
+            }
             other => {
                 let x = r.take_extra();
                 let c = Box::new(OtherCheck {
@@ -215,7 +245,6 @@ impl Typer<'_> {
                     CheckKw::Dns => Check::Dns(c),
                     CheckKw::Udp => Check::Udp(c),
                     CheckKw::Ping => Check::Ping(c),
-                    CheckKw::File => Check::File(c),
                     _ => Check::Bfd(c),
                 }
             }
@@ -323,34 +352,69 @@ impl Typer<'_> {
                     r.extra().user = Some((u, group));
                 }
             }
-            SpecificKw::MinReplyLength | SpecificKw::MaxReplyLength | SpecificKw::Weight => {
-                let ok = if kw == SpecificKw::Weight {
-                    self.parsed(tree, node, 0, "a weight", values::int)
-                        .is_some()
-                } else {
-                    self.uint_arg::<u32>(tree, node, "a length").is_some()
-                };
-                if ok {
+            SpecificKw::MinReplyLength | SpecificKw::MaxReplyLength => {
+                if self.uint_arg::<u32>(tree, node, "a length").is_some() {
                     r.extra().settings.push((name, joined()));
+                }
+            }
+            SpecificKw::Weight => self.file_check_weight(tree, node, r),
+            SpecificKw::TrackFile => {
+                self.max_args(tree, node, 1);
+                if let Some(t) = self.arg(tree, node, 0, "a track_file name") {
+                    let known = self.config.track_files.iter().find(|f| f.name == t.text);
+                    let known = known.cloned();
+                    if known.is_none() {
+                        self.error(
+                            t,
+                            format!(
+                                "no track_file `{}` is defined before this FILE_CHECK \
+                                 (a `track_file {} {{ file PATH }}` block must come first)",
+                                t.text, t.text
+                            ),
+                        );
+                    }
+                    let x = r.extra();
+                    x.track_file_named = true;
+                    x.track_file = known;
                 }
             }
             SpecificKw::HeloName
             | SpecificKw::Type
             | SpecificKw::Name
             | SpecificKw::Payload
-            | SpecificKw::TrackFile
             | SpecificKw::HttpProtocol => {
                 if self.arg(tree, node, 0, "a value").is_some() {
                     r.extra().settings.push((name, joined()));
                 }
             }
-            SpecificKw::FastRecovery
-            | SpecificKw::EnableSni
-            | SpecificKw::Dynamic
-            | SpecificKw::RequireReply => {
+            SpecificKw::FastRecovery | SpecificKw::EnableSni | SpecificKw::RequireReply => {
                 r.extra().settings.push((name, joined()));
             }
         }
+    }
+
+    /// FILE_CHECK's `weight W [reverse|noreverse]`: W within ±2147483647
+    /// (keepalived's IPVS_WEIGHT_LIMIT).
+    fn file_check_weight(&mut self, tree: &Tree<'_>, node: u32, r: &mut Reading) {
+        self.max_args(tree, node, 2);
+        let limit = i64::from(i32::MAX);
+        let Some(w) = self.parsed(tree, node, 0, "a weight (-2147483647..2147483647)", |w| {
+            values::int(w).filter(|w| (-limit..=limit).contains(w))
+        }) else {
+            return;
+        };
+        let reverse = match tree.args(node).get(1) {
+            None => false,
+            Some(t) => match self.value(t, "`reverse` or `noreverse`", |w| match w {
+                "reverse" => Some(true),
+                "noreverse" => Some(false),
+                _ => None,
+            }) {
+                Some(reverse) => reverse,
+                None => return,
+            },
+        };
+        r.extra().file_weight = Some((w as i32, reverse));
     }
 
     /// `url { path ...; digest ...; status_code ...; ... }`.

@@ -36,6 +36,8 @@ keyword_table! {
         "virtual_server_group" => VirtualServerGroup,
         "virtual_server" => VirtualServer,
         "SSL" => Ssl,
+        "track_file" => TrackFile,
+        "vrrp_track_file" => VrrpTrackFile,
     }
 }
 
@@ -50,12 +52,10 @@ pub const SKIPPED_BLOCKS: &[&str] = &[
     "static_routes",
     "static_rules",
     "static_track_group",
-    "track_file",
     "track_process",
     "vrrp_instance",
     "vrrp_script",
     "vrrp_sync_group",
-    "vrrp_track_file",
     "vrrp_track_process",
 ];
 
@@ -287,13 +287,12 @@ impl CheckKw {
     /// This is the one list of what lvsd probes: the engine asks it too.
     pub fn is_probed(self) -> bool {
         match self {
-            CheckKw::Tcp | CheckKw::HttpGet | CheckKw::Misc => true,
+            CheckKw::Tcp | CheckKw::HttpGet | CheckKw::Misc | CheckKw::File => true,
             CheckKw::SslGet
             | CheckKw::Smtp
             | CheckKw::Dns
             | CheckKw::Udp
             | CheckKw::Ping
-            | CheckKw::File
             | CheckKw::Bfd => false,
         }
     }
@@ -343,8 +342,16 @@ keyword_table! {
         "min_reply_length" => MinReplyLength,
         "max_reply_length" => MaxReplyLength,
         "track_file" => TrackFile,
-        "dynamic" => Dynamic,
         "weight" => Weight,
+    }
+}
+
+keyword_table! {
+    /// The global `track_file NAME { ... }` block (and `vrrp_track_file`).
+    TrackFileKw, TRACK_FILE_KEYWORDS {
+        "file" => File,
+        "weight" => Weight,
+        "init_file" => InitFile,
     }
 }
 
@@ -408,7 +415,7 @@ pub fn accepts(check: CheckKw, kw: SpecificKw) -> bool {
             kw,
             S::Payload | S::RequireReply | S::MinReplyLength | S::MaxReplyLength
         ),
-        CheckKw::File => matches!(kw, S::TrackFile | S::Dynamic | S::Weight),
+        CheckKw::File => matches!(kw, S::TrackFile | S::Weight),
         CheckKw::Bfd => matches!(kw, S::Name),
         CheckKw::Tcp | CheckKw::Ping => false,
     }

@@ -13,6 +13,7 @@
 //! - `global_defs`: `global_defs { }`, the checker's own keywords typed.
 //! - `virtual_server`: `virtual_server` and `virtual_server_group`.
 //! - `real_server`: `real_server IP [PORT] { }`.
+//! - `track_file`: the global `track_file` blocks FILE_CHECK names.
 //! - `checks`: the checker blocks (TCP_CHECK, HTTP_GET, MISC_CHECK, ...).
 //! - `check_list`: the checks of one real server, small for the common one.
 //! - `check_memo`: the last TCP_CHECK's reading, reused when written the same way.
@@ -43,6 +44,7 @@ pub mod model;
 mod real_server;
 mod source;
 mod timer;
+mod track_file;
 mod typer;
 mod values;
 mod virtual_server;

@@ -7,6 +7,7 @@
 //! read from, for diagnostics.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -26,6 +27,36 @@ pub struct Config {
     pub groups: Vec<VirtualServerGroup>,
     /// `virtual_server` blocks, in file order.
     pub virtual_servers: Vec<VirtualServer>,
+    /// `track_file` blocks (and the deprecated `vrrp_track_file`), in file order.
+    pub track_files: Vec<TrackFile>,
+}
+
+/// A global `track_file NAME { file PATH; weight W [reverse]; init_file [V] [overwrite] }`:
+/// a file whose number `FILE_CHECK`s follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackFile {
+    /// The name `FILE_CHECK { track_file NAME }` uses.
+    pub name: String,
+    /// `file`: the path as written.
+    pub path: PathBuf,
+    /// `weight` (-254..254, default 1): what a `FILE_CHECK` without its own uses.
+    pub weight: i32,
+    /// `weight W reverse`.
+    pub reverse: bool,
+    /// `init_file`: what to write at start.
+    pub init: Option<InitFile>,
+    /// Where the block starts.
+    pub location: Location,
+}
+
+/// `init_file [VALUE] [overwrite]`: write `VALUE` (default 0) to the file
+/// at start if it does not exist, or always with `overwrite`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct InitFile {
+    /// The number written (`"%d\n"`).
+    pub value: i32,
+    /// Write even if the file exists (never on a reload).
+    pub overwrite: bool,
 }
 
 /// `lvs_flush_onstop`: what happens to the table when the checker stops.
@@ -485,6 +516,26 @@ pub struct MiscCheck {
     pub user: Option<Box<(String, Option<String>)>>,
 }
 
+/// `FILE_CHECK { track_file NAME; weight W [reverse|noreverse] }`, with
+/// its `track_file` resolved: everything the watcher needs, so two checks
+/// of the same file with the same weight are one probe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct FileCheck {
+    /// Only `location` means anything: FILE_CHECK takes none of the
+    /// connection or timing keywords, and the rest is the same for every
+    /// FILE_CHECK (so checks of different real servers share a probe).
+    pub common: CheckCommon,
+    /// The `track_file` it names.
+    pub track_file: String,
+    /// That track_file's `file`.
+    pub path: PathBuf,
+    /// `weight` (±2147483647), else the track_file's: 0 = the real server is
+    /// down while the value says so; else value × weight is added to its weight.
+    pub weight: i32,
+    /// `reverse`, else the track_file's (with the track_file's weight).
+    pub reverse: bool,
+}
+
 /// A checker whose probing lvsd does not do yet: kept with its keywords so
 /// the model and `--dump-config` show it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -515,7 +566,7 @@ pub enum Check {
     /// `PING_CHECK`.
     Ping(Box<OtherCheck>),
     /// `FILE_CHECK`.
-    File(Box<OtherCheck>),
+    File(Box<FileCheck>),
     /// `BFD_CHECK`.
     Bfd(Box<OtherCheck>),
 }
@@ -527,12 +578,10 @@ impl Check {
             Check::Tcp(c) => &c.common,
             Check::Http(c) => &c.common,
             Check::Misc(c) => &c.common,
-            Check::Smtp(c)
-            | Check::Dns(c)
-            | Check::Udp(c)
-            | Check::Ping(c)
-            | Check::File(c)
-            | Check::Bfd(c) => &c.common,
+            Check::File(c) => &c.common,
+            Check::Smtp(c) | Check::Dns(c) | Check::Udp(c) | Check::Ping(c) | Check::Bfd(c) => {
+                &c.common
+            }
         }
     }
 

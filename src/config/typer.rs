@@ -3,8 +3,8 @@
 //!
 //! This file has the pass's state and the helpers every block uses (reading
 //! an argument as a number, a timer, an address...); the blocks themselves
-//! are in `global_defs.rs`, `virtual_server.rs`, `real_server.rs` and
-//! `checks.rs`.
+//! are in `global_defs.rs`, `track_file.rs`, `virtual_server.rs`,
+//! `real_server.rs` and `checks.rs`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -75,6 +75,11 @@ impl<'a> Typer<'a> {
             Some(TopKw::Ssl) => {
                 if self.need_block(tree, 0) {
                     self.ssl_block(tree, 0);
+                }
+            }
+            Some(TopKw::TrackFile | TopKw::VrrpTrackFile) => {
+                if self.need_block(tree, 0) {
+                    self.track_file(tree, 0);
                 }
             }
             None if SKIPPED_BLOCKS.contains(&kw.text.as_ref()) => {

@@ -17,7 +17,8 @@ use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
 use super::state::{self, ProbeDump, RealServerState, StateDump};
 use super::{
-    fd_limit, ha_suspend, kernel_settings, netns, DaemonError, DaemonOptions, PrintingTable,
+    fd_limit, ha_suspend, kernel_settings, netns, track_files, DaemonError, DaemonOptions,
+    PrintingTable,
 };
 use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
@@ -221,9 +222,11 @@ impl Daemon {
         with_table(&table, move |t| kernel_settings::apply(t, None, &global)).await;
         let dump = with_table(&table, |t| t.dump()).await?;
         tracing::debug!(services = dump.len(), "start: table read");
+        track_files::initialise(&config.track_files, false);
         let mut reconciler = Reconciler::new(config);
         reconciler.adopt(&dump);
         drop(dump);
+        track_files::prime(&mut reconciler);
         tracing::debug!(probes = reconciler.probe_count(), "start: config indexed");
         let (tx, events) = unbounded_channel();
         let engine = Engine::new(tx)?;
@@ -358,8 +361,8 @@ impl Daemon {
         }
     }
 
-    /// Give the reconciler a probe's verdict, and the weight a
-    /// `misc_dynamic` check asked for; whether anything changed.
+    /// Give the reconciler a probe's verdict, and what it asks of the
+    /// weight (`misc_dynamic`, a weighted `FILE_CHECK`); whether anything changed.
     fn record(&mut self, event: &HealthEvent) -> bool {
         let mut changed = self.reconciler.set_health(&event.probe, event.up);
         if let Some(weight) = event.result.weight {

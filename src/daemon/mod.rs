@@ -71,6 +71,8 @@
 //! - `instance_lock`: one lvsd per IPVS table, a lock held until exit.
 //! - `ip_vs_module`: loading the `ip_vs` module at start.
 //! - `netns`: `net_namespace` / `-s`: running in a named network namespace.
+//! - `track_files`: `init_file` at start, and the tracked files read before
+//!   the table is first planned.
 //! - `notify_fifo`: `notify_fifo` and `lvs_notify_fifo` lines.
 //! - `run_dir`: `/run/lvsd` (or `$RUNTIME_DIRECTORY`), and writing files
 //!   there that no planted link can redirect.
@@ -92,6 +94,7 @@ mod pidfile;
 pub mod run_dir;
 pub mod scripts;
 mod state;
+mod track_files;
 
 use std::path::PathBuf;
 use std::time::Duration;

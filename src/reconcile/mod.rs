@@ -43,7 +43,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::checker::ProbeSpec;
+use crate::checker::{ProbeSpec, WeightAsk};
 use crate::config::{Config, FlushOnStop, Script, VirtualServer, VsAddress};
 use crate::ipvs::{DestKey, IpvsError, Protocol, ServiceEntry, ServiceKey, TableOp};
 use carried_up::CarriedUp;
@@ -128,7 +128,7 @@ pub struct Reconciler {
     probes: ProbeIndex,
     /// Health of each probe, by id.
     health: Vec<bool>,
-    /// Weights `misc_dynamic` checks asked for, by probe id.
+    /// What `misc_dynamic` and weighted `FILE_CHECK`s asked of weights, by probe id.
     weights: DynamicWeights,
     /// Probe ids of each real server: `[vs][rs]`.
     rs_probes: RsProbes,
@@ -399,12 +399,12 @@ impl Reconciler {
         }
     }
 
-    /// Record the weight a `misc_dynamic` check asked for (see
+    /// Record what a check asked of its real servers' weight (see
     /// [`dynamic_weight`]). Unknown probes are ignored. Returns whether
     /// anything changed.
-    pub fn set_weight(&mut self, spec: &ProbeSpec, weight: u32) -> bool {
+    pub fn set_weight(&mut self, spec: &ProbeSpec, ask: WeightAsk) -> bool {
         match self.probes.find(&self.config, spec) {
-            Some(id) if self.weights.set(id, weight) => {
+            Some(id) if self.weights.set(id, ask) => {
                 self.dirty.probe(id);
                 true
             }

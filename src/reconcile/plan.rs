@@ -3,10 +3,11 @@
 //!
 //! [`Reconciler::plan`] builds the desired services of the virtual servers
 //! that may have changed (see [`super::dirty`]), one virtual server at a
-//! time: which real servers are up (with their configured or dynamic
-//! weight), whether the virtual server has quorum, and the sorry server,
-//! noting each transition ([`super::Transition`]) and the `notify_*` and
-//! `quorum_*` scripts it calls for.
+//! time: which real servers are up (with their configured weight, or what
+//! their checks ask: see [`super::dynamic_weight`]), whether the virtual
+//! server has quorum, and the sorry server, noting each transition
+//! ([`super::Transition`]) and the `notify_*` and `quorum_*` scripts it calls
+//! for.
 //! The changes are the [`diff`] of that against the last known kernel table.
 
 use std::collections::BTreeSet;
@@ -62,8 +63,7 @@ impl Reconciler {
                 let weight = if self.weights.is_empty() {
                     rs.weight
                 } else {
-                    let asked = self.weights.of(self.rs_probes.of(v, r));
-                    asked.unwrap_or(rs.weight)
+                    self.weights.of(self.rs_probes.of(v, r), rs.weight)
                 };
                 live_weight += i64::from(weight);
                 live.push(desired::keyed(desired::destination(rs, weight)));

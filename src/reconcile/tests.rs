@@ -700,7 +700,7 @@ fn a_dynamic_checks_weight_goes_to_every_real_server_it_serves() {
     assert_eq!(weight_of(&mut t, "TCP 10.0.0.1"), Some(5));
     // One probe serves both virtual servers: both take its weight.
     let probe = ProbeSpec::new(&misc);
-    assert!(r.set_weight(&probe, 9));
+    assert!(r.set_weight(&probe, WeightAsk::Set(9)));
     let plan = round(&mut r, &mut t);
     assert_eq!(plan.ops.len(), 2, "{:?}", plan.ops);
     assert!(plan
@@ -709,7 +709,10 @@ fn a_dynamic_checks_weight_goes_to_every_real_server_it_serves() {
         .all(|op| matches!(op, TableOp::UpdateDest(_, d) if d.weight == 9)));
     assert_eq!(weight_of(&mut t, "TCP 10.0.0.1"), Some(9));
     assert_eq!(weight_of(&mut t, "TCP 10.0.0.2"), Some(9));
-    assert!(!r.set_weight(&probe, 9), "the same weight changes nothing");
+    assert!(
+        !r.set_weight(&probe, WeightAsk::Set(9)),
+        "the same weight changes nothing"
+    );
     assert!(r.plan().ops.is_empty());
     // A reload keeps the weight: the changed config adds one real server.
     r.reload(cfg(true));
@@ -717,7 +720,7 @@ fn a_dynamic_checks_weight_goes_to_every_real_server_it_serves() {
     assert_eq!(plan.ops.len(), 1, "{:?}", plan.ops);
     assert_eq!(weight_of(&mut t, "TCP 10.0.0.2"), Some(9));
     // Weight 0 keeps the real server in the table, unused.
-    assert!(r.set_weight(&probe, 0));
+    assert!(r.set_weight(&probe, WeightAsk::Set(0)));
     round(&mut r, &mut t);
     assert_eq!(weight_of(&mut t, "TCP 10.0.0.1"), Some(0));
 }

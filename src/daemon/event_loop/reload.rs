@@ -88,9 +88,13 @@ impl Daemon {
             kernel_settings::apply(t, Some(&old), &new)
         })
         .await;
+        track_files::initialise(&config.track_files, true);
         let reloaded = self.reconciler.reload(config);
         self.fifos.reload(self.reconciler.config());
         let changed = reloaded.changed;
+        if changed {
+            track_files::prime(&mut self.reconciler);
+        }
         // The config no longer needed is freed on a blocking thread, and
         // the memory given back after it: the event loop goes on at once.
         tokio::task::spawn_blocking(move || {
