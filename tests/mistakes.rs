@@ -402,9 +402,17 @@ fn a_second_lvsd_on_the_same_table_refuses_naming_the_first() {
     drop(dry);
 
     // A lock file left by a process that is gone locks nothing: this lvsd
-    // goes past the lock (and fails later, on this host without IPVS).
+    // goes past the lock, and stops at the next step, before any table
+    // (its script_user does not exist), whatever IPVS the host has.
     drop(lock);
-    let (_, said) = lvsd_on_the_kernel(dir.path(), &config);
+    let stops_after_the_lock = format!(
+        "global_defs {{\n    script_user lvsd-test-no-such-user\n}}\n{}",
+        virtual_server(80)
+    );
+    std::fs::write(&config, stops_after_the_lock).unwrap();
+    let (code, said) = lvsd_on_the_kernel(dir.path(), &config);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("lvsd-test-no-such-user"), "{said}");
     assert!(!said.contains("already runs"), "{said}");
 }
 
