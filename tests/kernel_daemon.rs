@@ -364,7 +364,8 @@ fn log_lines(guest: &mut Guest, name: &str, pattern: &str) -> Vec<String> {
         .collect()
 }
 
-/// `kill -9` and restart with healthy backends: a poller reading
+/// `kill -9` and restart (with the ExecStart line of Debian's
+/// keepalived.service) with healthy backends: a poller reading
 /// `ipvsadm -Sn` every 50 ms sees one table throughout. Then SIGHUP with
 /// the same config writes nothing, a second lvsd refuses to start, a broken
 /// include changes nothing and is logged, and one added real server costs
@@ -409,7 +410,21 @@ fn restart_and_reload_write_only_what_changed() {
             Duration::from_secs(5),
         )
         .unwrap();
-    guest.spawn("lvsd", &lvsd("restarted")).unwrap();
+    // Restarted as Debian's keepalived.service starts keepalived, with
+    // lvsd for keepalived and the options in /etc/default/keepalived.
+    guest
+        .write_file(
+            "/etc/default/keepalived",
+            format!("DAEMON_ARGS=\"-l -f /tmp/reload/main.conf --state-file {state}\"\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    guest
+        .spawn(
+            "lvsd",
+            "sh -c '. /etc/default/keepalived; exec lvsd --dont-fork $DAEMON_ARGS'",
+        )
+        .unwrap();
     wait_log(guest, "lvsd", "lvsd started", 1);
     // Several probe rounds of the restarted lvsd.
     std::thread::sleep(Duration::from_secs(3));

@@ -150,6 +150,8 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ("notify_fifo", s("global_defs {\n notify_fifo /run/k.fifo\n notify_fifo_script /bin/reader\n}\n"), Clean),
         ("lvs_notify_fifo_script alone", s("global_defs {\n lvs_notify_fifo_script /bin/reader\n}\n"), Warning(1, 1, "without `lvs_notify_fifo`")),
         ("smtp_alert, no mail", s("global_defs {\n smtp_alert\n}\n"), Warning(2, 2, "sends no mail")),
+        ("smtp_alert in a real server", s("virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.1.1 80 {\n  smtp_alert on\n }\n}\n"), Warning(6, 3, "sends no mail")),
+        ("smtp_alert off", s("virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n smtp_alert off\n real_server 10.0.1.1 80 {\n }\n}\n"), Clean),
         ("enable_snmp_checker, no agent", s("global_defs {\n enable_snmp_checker\n}\n"), Warning(2, 2, "no SNMP agent")),
         ("empty file", s(""), Clean),
         ("only comments", s("# nothing\n! here\n"), Clean),

@@ -5,6 +5,25 @@
 //! The daemon runs on the host with `--dry-run` (an in-memory table whose
 //! changes are printed as `ipvsadm` lines); every address is on loopback
 //! and no real server has a check, so nothing is probed.
+//!
+//! | mistake | what the operator sees | test |
+//! |---|---|---|
+//! | an included file moved away, then SIGHUP | reload refused, naming the include (log, `STATUS=`); table unchanged | `a_reload_whose_include_file_went_missing_is_refused` |
+//! | `conf.d/` emptied, then SIGHUP | the same, for the glob | `a_reload_whose_include_glob_matches_nothing_is_refused` |
+//! | the config emptied, then SIGHUP | refused: it would remove every service | `a_reload_into_an_empty_file_is_refused` |
+//! | ... with `--allow-empty-config` | the table empties, as asked | `a_reload_into_an_empty_file_empties_the_table_when_allowed` |
+//! | an empty file at start | exit 1, "... is empty" | `an_empty_file_at_start_is_refused` |
+//! | a missing include at start | a warning, as keepalived | `a_missing_include_at_start_is_a_warning_as_in_keepalived` |
+//! | a symlink planted at the state file | written around, never through; 0600 | `a_symlink_planted_at_the_state_file_is_never_written_through` |
+//! | a second lvsd on the same table | exit 1, one line naming the first's pid (guest: `tests/kernel_daemon.rs`) | `a_second_lvsd_on_the_same_table_refuses_naming_the_first` |
+//! | 2,000,000 stray `}` | 1,000 diagnostics and a count, < 2 s CPU, < 200 MB | `two_million_stray_braces_cost_little_and_say_so_briefly` |
+//! | a 3 MB line of nested braces | the same bounds | `a_three_megabyte_line_of_nested_braces_costs_little` |
+//! | a 10 MB config on one line | the same bounds | `a_ten_megabyte_config_on_one_line_costs_little` |
+//! | a binary file as the config | one line: "looks like a binary file" | `binary_input_is_called_binary_in_one_line` |
+//! | control bytes in the config | shown escaped, never sent raw | `control_bytes_in_a_config_are_shown_escaped` |
+//!
+//! keepalived's command line (`-C`, Debian's unit line, `-s`,
+//! `net_namespace`) is in `tests/keepalived_cli.rs`.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
@@ -383,9 +402,17 @@ fn a_second_lvsd_on_the_same_table_refuses_naming_the_first() {
     drop(dry);
 
     // A lock file left by a process that is gone locks nothing: this lvsd
-    // goes past the lock (and fails later, on this host without IPVS).
+    // goes past the lock, and stops at the next step, before any table
+    // (its script_user does not exist), whatever IPVS the host has.
     drop(lock);
-    let (_, said) = lvsd_on_the_kernel(dir.path(), &config);
+    let stops_after_the_lock = format!(
+        "global_defs {{\n    script_user lvsd-test-no-such-user\n}}\n{}",
+        virtual_server(80)
+    );
+    std::fs::write(&config, stops_after_the_lock).unwrap();
+    let (code, said) = lvsd_on_the_kernel(dir.path(), &config);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("lvsd-test-no-such-user"), "{said}");
     assert!(!said.contains("already runs"), "{said}");
 }
 

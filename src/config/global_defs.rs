@@ -66,7 +66,7 @@ impl Typer<'_> {
                 continue;
             };
             if matches!(which, GlobalKw::SmtpAlert | GlobalKw::SmtpAlertChecker) {
-                self.warning(&kw, format!("`{}`: {SENDS_NO_MAIL}", kw.text));
+                self.sends_no_mail(tree, child);
             }
             if which != GlobalKw::NotificationEmail {
                 self.no_block(tree, child);
@@ -185,6 +185,19 @@ impl Typer<'_> {
                 };
                 self.warning(&kw, format!("`{name}_script` without `{name}`: there is no FIFO for it to read; ignored"));
             }
+        }
+    }
+
+    /// `smtp_alert [on|off]` (global, virtual server or real server): lvsd
+    /// sends no mail, so one that is on is a warning at its line.
+    pub fn sends_no_mail(&mut self, tree: &Tree<'_>, node: u32) {
+        let kw = tree.keyword(node).clone();
+        let off = tree
+            .args(node)
+            .first()
+            .is_some_and(|t| super::values::boolean(&t.text) == Some(false));
+        if !off {
+            self.warning(&kw, format!("`{}`: {SENDS_NO_MAIL}", kw.text));
         }
     }
 

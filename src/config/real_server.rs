@@ -116,6 +116,7 @@ impl Typer<'_> {
                 }
                 RsKw::SmtpAlert => {
                     self.flag_arg(tree, child);
+                    self.sends_no_mail(tree, child);
                 }
                 RsKw::SnmpName => {
                     self.string_arg(tree, child, "a name");

@@ -192,6 +192,7 @@ impl Typer<'_> {
                 VsKw::Flag3 => vs.flags |= SCHED3,
                 VsKw::SmtpAlert => {
                     self.flag_arg(tree, child);
+                    self.sends_no_mail(tree, child);
                 }
                 VsKw::SnmpName => {
                     self.string_arg(tree, child, "a name");

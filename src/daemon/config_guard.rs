@@ -51,8 +51,9 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::UnreadIncludes(unread) => {
-                let first = &unread[0];
-                write!(f, "{first} (missing, unreadable, or matching nothing)")?;
+                if let Some(first) = unread.first() {
+                    write!(f, "{first} (missing, unreadable, or matching nothing)")?;
+                }
                 if unread.len() > 1 {
                     write!(f, ", and {} more include(s) like it", unread.len() - 1)?;
                 }

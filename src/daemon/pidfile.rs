@@ -1,4 +1,5 @@
-//! The pid file: written at start, removed at stop.
+//! The pid file: written at start (a new file renamed into place, never
+//! through a link), removed at stop.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -28,7 +29,9 @@ impl PidFile {
                 }
             }
         }
-        std::fs::write(path, format!("{}\n", std::process::id()))?;
+        // Never through a link planted at the name (see `run_dir`).
+        let pid = format!("{}\n", std::process::id());
+        super::run_dir::write_new(path, pid.as_bytes(), 0o644)?;
         Ok(PidFile {
             path: path.to_path_buf(),
         })
@@ -56,5 +59,17 @@ mod tests {
             assert_eq!(text.trim(), std::process::id().to_string());
         }
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_link_planted_at_the_pid_file_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let path = dir.path().join("lvsd.pid");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let _pid = PidFile::create(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
     }
 }

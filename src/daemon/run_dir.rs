@@ -42,6 +42,11 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 /// link (see the module documentation). The directory is created if it
 /// is missing (see [`ensure_dir`]).
 pub fn write_privately(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_new(path, bytes, 0o600)
+}
+
+/// [`write_privately`] with another mode (a pid file others may read).
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -63,7 +68,7 @@ pub fn write_privately(path: &Path, bytes: &[u8]) -> io::Result<()> {
             name.to_string_lossy(),
             rand::random::<u64>()
         );
-        match rustix::fs::openat(&dir_fd, &tmp, flags, Mode::from_raw_mode(0o600)) {
+        match rustix::fs::openat(&dir_fd, &tmp, flags, Mode::from_raw_mode(mode)) {
             Ok(fd) => break (tmp, fd),
             // Someone else's file at that name: never touch it, pick another.
             Err(rustix::io::Errno::EXIST) if attempts < 8 => attempts += 1,
