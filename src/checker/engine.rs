@@ -14,7 +14,7 @@
 //!
 //! The engine owns the [`ProbeTable`] (shared with the prober under a lock)
 //! and the prober thread. `TCP_CHECK` probes run entirely on that thread;
-//! `HTTP_GET` and `MISC_CHECK` attempts run on the tokio runtime the engine
+//! `HTTP_GET`, `MISC_CHECK`, `SMTP_CHECK` and `DNS_CHECK` attempts run on the tokio runtime the engine
 //! was made in, and only their scheduling is the prober's.
 
 use std::collections::HashSet;

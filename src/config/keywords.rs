@@ -287,14 +287,8 @@ impl CheckKw {
     /// This is the one list of what lvsd probes: the engine asks it too.
     pub fn is_probed(self) -> bool {
         match self {
-            CheckKw::Tcp | CheckKw::HttpGet | CheckKw::Misc => true,
-            CheckKw::SslGet
-            | CheckKw::Smtp
-            | CheckKw::Dns
-            | CheckKw::Udp
-            | CheckKw::Ping
-            | CheckKw::File
-            | CheckKw::Bfd => false,
+            CheckKw::Tcp | CheckKw::HttpGet | CheckKw::Misc | CheckKw::Smtp | CheckKw::Dns => true,
+            CheckKw::SslGet | CheckKw::Udp | CheckKw::Ping | CheckKw::File | CheckKw::Bfd => false,
         }
     }
 

@@ -16,6 +16,7 @@ mod load;
 mod location;
 pub mod model;
 mod real_server;
+mod smtp_dns;
 mod source;
 mod timer;
 mod typer;
