@@ -126,13 +126,21 @@ pub async fn run(check: &SmtpCheck) -> (bool, String) {
 /// Banner, HELO, QUIT: Ok if the server answered as it should.
 async fn dialog(stream: &mut TcpStream, check: &SmtpCheck, step: Duration) -> Result<(), String> {
     let mut buf = [0u8; MAX_LINE];
-    let banner = read_line(stream, &mut buf, step).await?;
+    let banner = read_line(stream, &mut buf, step)
+        .await
+        .map_err(|e| format!("banner: {e}"))?;
     expect_code(banner, 220).map_err(|e| format!("bad greeting banner: {e}"))?;
     let helo = format!("HELO {}\r\n", check.helo_name);
-    write(stream, helo.as_bytes(), step).await?;
-    let answer = read_line(stream, &mut buf, step).await?;
+    write(stream, helo.as_bytes(), step)
+        .await
+        .map_err(|e| format!("HELO: {e}"))?;
+    let answer = read_line(stream, &mut buf, step)
+        .await
+        .map_err(|e| format!("after HELO: {e}"))?;
     expect_code(answer, 250).map_err(|e| format!("bad HELO response: {e}"))?;
-    write(stream, b"QUIT\r\n", step).await?;
+    write(stream, b"QUIT\r\n", step)
+        .await
+        .map_err(|e| format!("QUIT: {e}"))?;
     read_line(stream, &mut buf, step)
         .await
         .map_err(|e| format!("after QUIT: {e}"))?;
