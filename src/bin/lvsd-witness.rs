@@ -5,7 +5,7 @@
 //! ```text
 //! lvsd-witness syns IFACE PORT     # ip netns exec rs lvsd-witness syns veth-rs 8081
 //! lvsd-witness udp IFACE PORT      # ip netns exec rs lvsd-witness udp veth-rs 53
-//! lvsd-witness ipvs ADDR:PORT      # lvsd-witness ipvs 10.200.1.2:8081
+//! lvsd-witness ipvs ADDR:PORT...   # lvsd-witness ipvs 10.200.1.2:8081
 //! ```
 //!
 //! Times are seconds of `CLOCK_REALTIME` with microseconds: the same clock
@@ -39,6 +39,9 @@
 //! present 1795234567.123456
 //! absent 1795234569.130201
 //! ```
+//!
+//! Given several real servers, it watches them all with one read and names
+//! the one that changed: `absent 1795234569.130201 10.201.3.2:25`.
 //!
 //! **table** tells when the IPVS table is complete: it lists SERVICES
 //! services of PER_SERVICE real servers each. Every 10 ms it asks the
@@ -76,7 +79,7 @@ const TCP_ACK: u8 = 0x10;
 const IPVS_PERIOD: Duration = Duration::from_millis(5);
 /// How often the table mode looks.
 const TABLE_PERIOD: Duration = Duration::from_millis(10);
-const USAGE: &str = "usage: lvsd-witness syns|udp IFACE PORT | lvsd-witness ipvs ADDR:PORT \
+const USAGE: &str = "usage: lvsd-witness syns|udp IFACE PORT | lvsd-witness ipvs ADDR:PORT... \
                      | lvsd-witness table SERVICES PER_SERVICE";
 
 fn main() {
@@ -95,10 +98,16 @@ fn main() {
             Ok(port) => watch_syns(iface, port, Probe::Udp),
             Err(e) => fail(&format!("bad port {port:?}: {e}")),
         },
-        ["ipvs", target] => match target.parse::<SocketAddrV4>() {
-            Ok(target) => watch_ipvs(target),
-            Err(e) => fail(&format!("bad address {target:?} (want 1.2.3.4:80): {e}")),
-        },
+        ["ipvs", targets @ ..] if !targets.is_empty() => {
+            let parsed: Result<Vec<SocketAddrV4>, _> =
+                targets.iter().map(|t| t.parse::<SocketAddrV4>()).collect();
+            match parsed {
+                Ok(targets) => watch_ipvs(&targets),
+                Err(e) => fail(&format!(
+                    "bad address in {targets:?} (want 1.2.3.4:80): {e}"
+                )),
+            }
+        }
         ["table", services, per_service] => match (services.parse(), per_service.parse()) {
             (Ok(services), Ok(per_service)) => watch_table(services, per_service),
             _ => fail(USAGE),
@@ -223,24 +232,31 @@ fn received_at(fd: libc::c_int) -> libc::timespec {
 }
 
 /// The ipvs mode: a line at start and at every change of `target`'s presence.
-fn watch_ipvs(target: SocketAddrV4) -> ! {
-    let key = proc_key(target);
+fn watch_ipvs(targets: &[SocketAddrV4]) -> ! {
+    let keys: Vec<String> = targets.iter().map(|t| proc_key(*t)).collect();
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "watching ipvs {target}");
-    let mut last = None;
+    let list: Vec<String> = targets.iter().map(ToString::to_string).collect();
+    let _ = writeln!(out, "watching ipvs {}", list.join(" "));
+    let mut last: Vec<Option<bool>> = vec![None; targets.len()];
     loop {
         let table = match std::fs::read_to_string("/proc/net/ip_vs") {
             Ok(t) => t,
             Err(e) => fail(&format!("cannot read /proc/net/ip_vs: {e}")),
         };
         let at = now();
-        let present = listed_with_weight(&table, &key);
-        if last != Some(present) {
-            let word = if present { "present" } else { "absent" };
-            let _ = writeln!(out, "{word} {}", stamp(at));
-            let _ = out.flush();
-            last = Some(present);
+        for (i, key) in keys.iter().enumerate() {
+            let present = listed_with_weight(&table, key);
+            if last[i] != Some(present) {
+                let word = if present { "present" } else { "absent" };
+                // One target: `present T`; several: `present T ADDR:PORT`.
+                let _ = match targets {
+                    [_] => writeln!(out, "{word} {}", stamp(at)),
+                    _ => writeln!(out, "{word} {} {}", stamp(at), targets[i]),
+                };
+                last[i] = Some(present);
+            }
         }
+        let _ = out.flush();
         std::thread::sleep(IPVS_PERIOD);
     }
 }
