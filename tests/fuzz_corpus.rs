@@ -66,3 +66,66 @@ fn track_file_value_corpus_agrees_with_strtol() {
         assert_eq!(parse(data), c_strtol(data), "{}", f.display());
     }
 }
+
+/// The inputs of fuzz/corpus/`target`, sorted (at least `min` of them).
+fn corpus(target: &str, min: usize) -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= min, "{target}: only {} inputs", files.len());
+    files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+}
+
+/// fuzz/corpus/smtp_reply through SMTP_CHECK's reply reading, as the fuzz
+/// target does: nothing panics, a code is three digits at the line's start.
+#[test]
+fn smtp_reply_corpus_replays() {
+    use lvsd::checker::smtp::{expect_code, first_line, reply_code, Line};
+    let mut passed = 0;
+    for data in corpus("smtp_reply", 10) {
+        if let Line::Complete(line) = first_line(&data) {
+            if let Some(code) = reply_code(line) {
+                assert!(code < 1000 && line[..3].iter().all(u8::is_ascii_digit));
+            }
+            passed += usize::from(expect_code(line, 220).is_ok());
+        }
+    }
+    assert!(passed > 0, "no input is a good banner");
+}
+
+/// fuzz/corpus/dns_answer through DNS_CHECK's judgement (the first two
+/// bytes are the query's id) and query builder, as the fuzz target does.
+#[test]
+fn dns_answer_corpus_replays() {
+    use lvsd::checker::dns::{judge, query, Answer};
+    use lvsd::config::{dns_name, CheckCommon, DnsCheck, DnsType};
+    let (mut up, mut down, mut ignored) = (0, 0, 0);
+    for data in corpus("dns_answer", 10) {
+        let Some((id, datagram)) = data.split_first_chunk::<2>() else {
+            continue;
+        };
+        let id = u16::from_be_bytes(*id);
+        match judge(id, datagram) {
+            Answer::Up => up += 1,
+            Answer::Down(_) => down += 1,
+            Answer::Ignored(_) => ignored += 1,
+        }
+        if let Ok(Ok(name)) = std::str::from_utf8(datagram).map(dns_name) {
+            let check = DnsCheck {
+                common: CheckCommon::new([127, 0, 0, 1].into(), 53),
+                query_type: DnsType::Soa,
+                name,
+            };
+            assert!(query(id, &check).len() <= 12 + 255 + 4);
+        }
+    }
+    assert!(
+        up > 0 && down > 0 && ignored > 0,
+        "{up} up, {down} down, {ignored} ignored"
+    );
+}

@@ -25,7 +25,7 @@
 //!
 //! lvsd never reports a real server healthy for a check it does not
 //! perform: a sample holding a kind it does not probe yet (SSL_GET,
-//! SMTP_CHECK, PING_CHECK, UDP_CHECK today) is refused, and its test
+//! PING_CHECK, UDP_CHECK today) is refused, and its test
 //! asserts the refusal (`lvsd -t` names the kind, the start fails, the
 //! table stays empty) instead of comparing tables.
 //!

@@ -32,7 +32,7 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 #[test]
 fn checker_defaults_by_type() {
     let c = read(
-        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 8080 {\n  TCP_CHECK {\n  }\n  HTTP_GET {\n   url {\n    path /\n   }\n  }\n  MISC_CHECK {\n   misc_path /nonexistent/lvsd-check\n  }\n }\n}\n",
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 8080 {\n  TCP_CHECK {\n  }\n  HTTP_GET {\n   url {\n    path /\n   }\n  }\n  MISC_CHECK {\n   misc_path /nonexistent/lvsd-check\n  }\n  DNS_CHECK {\n   type A\n  }\n }\n}\n",
     );
     let checks = &c.virtual_servers[0].real_servers[0].checks;
     let tcp = checks[0].common();
@@ -60,6 +60,13 @@ fn checker_defaults_by_type() {
         (1, SECS(3))
     );
     assert_eq!(checks[2].common().retry, 0);
+    assert_eq!(
+        (
+            checks[3].common().retry,
+            checks[3].common().delay_before_retry.duration()
+        ),
+        (3, SECS(60))
+    );
     let Check::Http(h) = &*checks[1] else {
         panic!()
     };
@@ -248,4 +255,98 @@ fn binding_serialises_as_four_fields() {
     assert_eq!(json["bind_if"], "eth1");
     assert_eq!(json["fwmark"], 7);
     assert_eq!(Binding::default().boxed(), None);
+}
+
+/// SMTP_CHECK `host` blocks as keepalived 2.2.7 reads them: each is a
+/// checker with its own connection (nothing merged from the checker's);
+/// the checker probes its own target too when it sets a connection option
+/// or `connect_timeout` itself, else the first host is the checker. A host
+/// without `connect_timeout` gets the real server's (2.2.7: 0).
+#[test]
+fn smtp_hosts_are_independent_checkers() {
+    let c = read(
+        "virtual_server 10.0.0.1 25 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n connect_timeout 4\n real_server 10.0.0.2 2525 {\n  connect_timeout 7\n  SMTP_CHECK {\n   helo_name probe.example\n   bindto 10.0.0.9\n   host {\n    connect_ip 10.0.0.3\n   }\n   host {\n    connect_port 587\n    connect_timeout 2\n    retry 5\n   }\n  }\n }\n real_server 10.0.0.4 25 {\n  SMTP_CHECK {\n   host {\n    connect_ip 10.0.0.5\n   }\n   host {\n    connect_ip 10.0.0.6\n   }\n  }\n  SMTP_CHECK {\n  }\n }\n}\n",
+    );
+    let smtp =
+        |rs: usize, i: usize| -> (String, u16, Option<std::net::IpAddr>, Duration, u32, String) {
+            let check = &c.virtual_servers[0].real_servers[rs].checks[i];
+            let Check::Smtp(s) = &**check else {
+                panic!("{check:?}")
+            };
+            let common = &s.common;
+            (
+                common.connect_ip.to_string(),
+                common.connect_port,
+                common.bindto(),
+                common.connect_timeout.duration(),
+                common.retry,
+                s.helo_name.clone(),
+            )
+        };
+    let rs0 = &c.virtual_servers[0].real_servers[0].checks;
+    assert_eq!(rs0.len(), 3, "own target (bindto set) + two hosts");
+    let bind = Some("10.0.0.9".parse().unwrap());
+    let helo = || "probe.example".to_string();
+    assert_eq!(
+        smtp(0, 0),
+        ("10.0.0.2".into(), 2525, bind, SECS(7), 5, helo())
+    );
+    assert_eq!(
+        smtp(0, 1),
+        ("10.0.0.3".into(), 2525, None, SECS(7), 5, helo())
+    );
+    assert_eq!(
+        smtp(0, 2),
+        ("10.0.0.2".into(), 587, None, SECS(2), 5, helo())
+    );
+    let rs1 = &c.virtual_servers[0].real_servers[1].checks;
+    assert_eq!(
+        rs1.len(),
+        3,
+        "first host is the checker, one more host, one plain"
+    );
+    let default_helo = || lvsd::config::DEFAULT_HELO_NAME.to_string();
+    assert_eq!(
+        smtp(1, 0),
+        ("10.0.0.5".into(), 25, None, SECS(4), 1, default_helo())
+    );
+    assert_eq!(
+        smtp(1, 1),
+        ("10.0.0.6".into(), 25, None, SECS(4), 1, default_helo())
+    );
+    assert_eq!(
+        smtp(1, 2),
+        ("10.0.0.4".into(), 25, None, SECS(4), 1, default_helo())
+    );
+    assert_eq!(
+        rs1[2].common().delay_before_retry.duration(),
+        SECS(1),
+        "SMTP's default delay_before_retry"
+    );
+}
+
+#[test]
+fn dns_check_type_name_and_port() {
+    let c = read(
+        "virtual_server 10.0.0.1 53 {\n protocol UDP\n lb_algo rr\n lb_kind NAT\n delay_loop 6\n real_server 10.0.0.2 5353 {\n  DNS_CHECK {\n   type mx\n   name Example.ORG.\n  }\n  DNS_CHECK {\n   retry 1\n   delay_before_retry 2\n  }\n }\n}\n",
+    );
+    let checks = &c.virtual_servers[0].real_servers[0].checks;
+    let dns = |i: usize| {
+        let Check::Dns(d) = &*checks[i] else {
+            panic!("{:?}", checks[i])
+        };
+        (
+            d.query_type,
+            d.name.clone(),
+            d.common.connect_port,
+            d.common.retry,
+            d.common.delay_before_retry.duration(),
+        )
+    };
+    use lvsd::config::DnsType;
+    assert_eq!(
+        dns(0),
+        (DnsType::Mx, "Example.ORG".into(), 5353, 3, SECS(6))
+    );
+    assert_eq!(dns(1), (DnsType::Soa, String::new(), 5353, 1, SECS(2)));
 }

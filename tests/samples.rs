@@ -15,13 +15,15 @@ use lvsd::config::{load_bytes, ConfigError, Diagnostic, LoadOptions, Loaded, Sev
 const SAMPLES: &str = "/usr/share/doc/keepalived/samples";
 
 /// (sample, virtual servers, real servers, checks): read off each file.
-/// SMTP_CHECK: the first `host` block configures the checker, each further
-/// one adds a checker (keepalived 2.2's handling of the deprecated block).
+/// SMTP_CHECK (keepalived 2.2.7's check_smtp.c): every `host` block is a
+/// checker of its own; the checker itself probes its real server too when
+/// it sets a connection option or `connect_timeout` (the sample's do: 1 +
+/// 3 + 1 + 3 + 1), else the first host takes its place.
 const COUNTS: &[(&str, usize, usize, usize)] = &[
     ("keepalived.conf.HTTP_GET.port", 1, 1, 1),
     ("keepalived.conf.IPv6", 1, 1, 1),
     ("keepalived.conf.PING_CHECK", 1, 1, 1),
-    ("keepalived.conf.SMTP_CHECK", 1, 3, 7),
+    ("keepalived.conf.SMTP_CHECK", 1, 3, 9),
     ("keepalived.conf.SSL_GET", 2, 2, 2),
     ("keepalived.conf.UDP_CHECK", 1, 1, 1),
     ("keepalived.conf.conditional_conf", 0, 0, 0),

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! lvsd-witness syns IFACE PORT     # ip netns exec rs lvsd-witness syns veth-rs 8081
-//! lvsd-witness ipvs ADDR:PORT      # lvsd-witness ipvs 10.200.1.2:8081
+//! lvsd-witness udp IFACE PORT      # ip netns exec rs lvsd-witness udp veth-rs 53
+//! lvsd-witness ipvs ADDR:PORT...   # lvsd-witness ipvs 10.200.1.2:8081
 //! ```
 //!
 //! Times are seconds of `CLOCK_REALTIME` with microseconds: the same clock
@@ -27,6 +28,9 @@
 //! A retransmitted SYN repeats the source port of its connection attempt,
 //! so one probe is one distinct source port.
 //!
+//! **udp** is the same for UDP datagrams to PORT (a `DNS_CHECK`'s
+//! queries): one line `udp TIME FROM:PORT` each.
+//!
 //! **ipvs** reads `/proc/net/ip_vs` every 5 ms (no process to start per
 //! look, unlike `ipvsadm`) and prints whether ADDR:PORT (IPv4) is listed as
 //! a real server with a weight above 0, once at start and at every change:
@@ -35,6 +39,9 @@
 //! present 1795234567.123456
 //! absent 1795234569.130201
 //! ```
+//!
+//! Given several real servers, it watches them all with one read and names
+//! the one that changed: `absent 1795234569.130201 10.201.3.2:25`.
 //!
 //! **table** tells when the IPVS table is complete: it lists SERVICES
 //! services of PER_SERVICE real servers each. Every 10 ms it asks the
@@ -72,7 +79,7 @@ const TCP_ACK: u8 = 0x10;
 const IPVS_PERIOD: Duration = Duration::from_millis(5);
 /// How often the table mode looks.
 const TABLE_PERIOD: Duration = Duration::from_millis(10);
-const USAGE: &str = "usage: lvsd-witness syns IFACE PORT | lvsd-witness ipvs ADDR:PORT \
+const USAGE: &str = "usage: lvsd-witness syns|udp IFACE PORT | lvsd-witness ipvs ADDR:PORT... \
                      | lvsd-witness table SERVICES PER_SERVICE";
 
 fn main() {
@@ -84,13 +91,23 @@ fn main() {
         .as_slice()
     {
         ["syns", iface, port] => match port.parse::<u16>() {
-            Ok(port) => watch_syns(iface, port),
+            Ok(port) => watch_syns(iface, port, Probe::Syn),
             Err(e) => fail(&format!("bad port {port:?}: {e}")),
         },
-        ["ipvs", target] => match target.parse::<SocketAddrV4>() {
-            Ok(target) => watch_ipvs(target),
-            Err(e) => fail(&format!("bad address {target:?} (want 1.2.3.4:80): {e}")),
+        ["udp", iface, port] => match port.parse::<u16>() {
+            Ok(port) => watch_syns(iface, port, Probe::Udp),
+            Err(e) => fail(&format!("bad port {port:?}: {e}")),
         },
+        ["ipvs", targets @ ..] if !targets.is_empty() => {
+            let parsed: Result<Vec<SocketAddrV4>, _> =
+                targets.iter().map(|t| t.parse::<SocketAddrV4>()).collect();
+            match parsed {
+                Ok(targets) => watch_ipvs(&targets),
+                Err(e) => fail(&format!(
+                    "bad address in {targets:?} (want 1.2.3.4:80): {e}"
+                )),
+            }
+        }
         ["table", services, per_service] => match (services.parse(), per_service.parse()) {
             (Ok(services), Ok(per_service)) => watch_table(services, per_service),
             _ => fail(USAGE),
@@ -99,14 +116,28 @@ fn main() {
     }
 }
 
-/// The syns mode: one line per SYN to `port` arriving on `iface`.
-fn watch_syns(iface: &str, port: u16) -> ! {
+/// What the syns and udp modes count.
+#[derive(Clone, Copy)]
+enum Probe {
+    /// A TCP SYN (a connection attempt).
+    Syn,
+    /// A UDP datagram.
+    Udp,
+}
+
+/// The syns and udp modes: one line per SYN (or UDP datagram) to `port`
+/// arriving on `iface`.
+fn watch_syns(iface: &str, port: u16, what: Probe) -> ! {
     let fd = match open_packet_socket(iface) {
         Ok(fd) => fd,
         Err(e) => fail(&format!("cannot read packets on {iface}: {e}")),
     };
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "watching syns {iface} {port}");
+    let label = match what {
+        Probe::Syn => "syn",
+        Probe::Udp => "udp",
+    };
+    let _ = writeln!(out, "watching {label}s {iface} {port}");
     let _ = out.flush();
     let mut buf = [0u8; 2048];
     loop {
@@ -119,10 +150,15 @@ fn watch_syns(iface: &str, port: u16) -> ! {
             }
             fail(&format!("recv: {e}"));
         }
-        let Some((from, from_port)) = syn_to(&buf[..n as usize], port) else {
+        let packet = &buf[..n as usize];
+        let seen = match what {
+            Probe::Syn => syn_to(packet, port),
+            Probe::Udp => udp_to(packet, port),
+        };
+        let Some((from, from_port)) = seen else {
             continue;
         };
-        let _ = writeln!(out, "syn {} {from}:{from_port}", stamp(received_at(fd)));
+        let _ = writeln!(out, "{label} {} {from}:{from_port}", stamp(received_at(fd)));
         let _ = out.flush();
     }
 }
@@ -169,6 +205,19 @@ fn syn_to(packet: &[u8], port: u16) -> Option<(Ipv4Addr, u16)> {
     (to_port == port && flags & TCP_SYN != 0 && flags & TCP_ACK == 0).then_some((from, from_port))
 }
 
+/// The sender of `packet` (an IPv4 packet) when it is a UDP datagram to `port`.
+fn udp_to(packet: &[u8], port: u16) -> Option<(Ipv4Addr, u16)> {
+    let first = *packet.first()?;
+    if first >> 4 != 4 || *packet.get(9)? != libc::IPPROTO_UDP as u8 {
+        return None;
+    }
+    let from = Ipv4Addr::new(*packet.get(12)?, packet[13], packet[14], packet[15]);
+    let udp = packet.get(usize::from(first & 0x0f) * 4..)?;
+    let from_port = u16::from_be_bytes([*udp.first()?, *udp.get(1)?]);
+    let to_port = u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]);
+    (to_port == port).then_some((from, from_port))
+}
+
 /// When the kernel received the last packet read from `fd`; the time of
 /// reading if the kernel cannot say.
 fn received_at(fd: libc::c_int) -> libc::timespec {
@@ -183,24 +232,31 @@ fn received_at(fd: libc::c_int) -> libc::timespec {
 }
 
 /// The ipvs mode: a line at start and at every change of `target`'s presence.
-fn watch_ipvs(target: SocketAddrV4) -> ! {
-    let key = proc_key(target);
+fn watch_ipvs(targets: &[SocketAddrV4]) -> ! {
+    let keys: Vec<String> = targets.iter().map(|t| proc_key(*t)).collect();
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "watching ipvs {target}");
-    let mut last = None;
+    let list: Vec<String> = targets.iter().map(ToString::to_string).collect();
+    let _ = writeln!(out, "watching ipvs {}", list.join(" "));
+    let mut last: Vec<Option<bool>> = vec![None; targets.len()];
     loop {
         let table = match std::fs::read_to_string("/proc/net/ip_vs") {
             Ok(t) => t,
             Err(e) => fail(&format!("cannot read /proc/net/ip_vs: {e}")),
         };
         let at = now();
-        let present = listed_with_weight(&table, &key);
-        if last != Some(present) {
-            let word = if present { "present" } else { "absent" };
-            let _ = writeln!(out, "{word} {}", stamp(at));
-            let _ = out.flush();
-            last = Some(present);
+        for (i, key) in keys.iter().enumerate() {
+            let present = listed_with_weight(&table, key);
+            if last[i] != Some(present) {
+                let word = if present { "present" } else { "absent" };
+                // One target: `present T`; several: `present T ADDR:PORT`.
+                let _ = match targets {
+                    [_] => writeln!(out, "{word} {}", stamp(at)),
+                    _ => writeln!(out, "{word} {} {}", stamp(at), targets[i]),
+                };
+                last[i] = Some(present);
+            }
         }
+        let _ = out.flush();
         std::thread::sleep(IPVS_PERIOD);
     }
 }
@@ -382,6 +438,17 @@ mod tests {
         assert_eq!(syn_to(&udp, 8090), None);
         assert_eq!(syn_to(&packet(8090, TCP_SYN)[..30], 8090), None);
         assert_eq!(syn_to(&[], 8090), None);
+    }
+
+    #[test]
+    fn only_a_udp_datagram_to_the_port_counts() {
+        let from = Some((Ipv4Addr::new(10, 201, 1, 1), 43512));
+        let mut udp = packet(53, 0);
+        udp[9] = 17;
+        assert_eq!(udp_to(&udp, 53), from);
+        assert_eq!(udp_to(&udp, 54), None);
+        assert_eq!(udp_to(&packet(53, TCP_SYN), 53), None);
+        assert_eq!(udp_to(&udp[..22], 53), None);
     }
 
     #[test]

@@ -49,7 +49,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::lag::LagHistogram;
 use super::probe_table::{ProbeTable, Slot};
-use super::schedule::{Step, Timing};
+use super::schedule::{RetryRule, Step, Timing};
 use super::{probe, tcp, HealthEvent, ProbeResult, ProbeSpec};
 use crate::config::{Check, CloseMode};
 use crate::script_policy::ScriptPolicy;
@@ -494,7 +494,8 @@ impl Driver {
     ) -> Option<Duration> {
         let slot = table.get_mut(owner.id, owner.gen)?;
         let timing = Timing::of(slot.spec.check.common());
-        let step = slot.state.record(result.ok, &timing);
+        let rule = RetryRule::of(&slot.spec.check);
+        let step = slot.state.record_with(result.ok, &timing, rule);
         let due = next_due(owner.due, result.latency, step.next_in, Instant::now());
         let timer = Timer::Probe {
             id: owner.id,

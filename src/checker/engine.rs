@@ -14,10 +14,11 @@
 //!
 //! The engine owns the [`ProbeTable`] (shared with the prober under a lock)
 //! and the prober thread. `TCP_CHECK` probes run entirely on that thread;
-//! `HTTP_GET` and `MISC_CHECK` attempts run on the tokio runtime the engine
-//! was made in, and only their scheduling is the prober's. `FILE_CHECK`
-//! probes have no schedule: the file watcher (`file_watch.rs`, a thread of
-//! its own, started with the first one) reports them when their file changes.
+//! `HTTP_GET`, `MISC_CHECK`, `SMTP_CHECK` and `DNS_CHECK` attempts run on the
+//! tokio runtime the engine was made in, and only their scheduling is the
+//! prober's. `FILE_CHECK` probes have no schedule: the file watcher
+//! (`file_watch.rs`, a thread of its own, started with the first one)
+//! reports them when their file changes.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

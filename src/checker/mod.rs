@@ -13,17 +13,20 @@
 //! - [`tcp`]: `TCP_CHECK`, with a close that never leaves an RST behind.
 //! - [`http`]: `HTTP_GET` over plain HTTP: status codes and MD5 digest.
 //! - [`misc`]: `MISC_CHECK`, a command's exit status.
+//! - [`smtp`]: `SMTP_CHECK`: banner, `HELO`, `QUIT`, and a FIN.
+//! - [`dns`]: `DNS_CHECK`: one UDP query, judged on its answer's RCODE.
 //! - [`file_check`]: `FILE_CHECK`: a tracked file's number and its verdict.
 //! - [`file_watch`]: the thread that watches tracked files with inotify.
 //! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time.
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
 //!
-//! Check kinds not listed (`SSL_GET`, `SMTP_CHECK`, `DNS_CHECK`,
-//! `UDP_CHECK`, `PING_CHECK`, `BFD_CHECK`) are not probed yet.
+//! Check kinds not listed (`SSL_GET`, `UDP_CHECK`, `PING_CHECK`,
+//! `BFD_CHECK`) are not probed yet.
 //! lvsd never reports a real server healthy for a check it does not
 //! perform: the config refuses them (`CheckKw::is_probed` is the one list),
 //! and should one reach the engine anyway it is reported **down**.
 
+pub mod dns;
 pub mod driver;
 pub mod engine;
 pub mod file_check;
@@ -34,6 +37,7 @@ pub mod misc;
 pub mod probe;
 pub mod probe_table;
 pub mod schedule;
+pub mod smtp;
 pub mod tcp;
 
 pub use engine::{Engine, ProbeState};

@@ -3,7 +3,7 @@
 //! `TCP_CHECK` attempts run on the engine's prober thread itself (see
 //! `driver.rs` and `tcp.rs`): they are the bulk of all probes and need
 //! nothing but a socket and epoll. The prober hands the other kinds
-//! (`HTTP_GET`, `MISC_CHECK`) to tokio, which runs [`attempt`] and sends the
+//! (`HTTP_GET`, `MISC_CHECK`, `SMTP_CHECK`, `DNS_CHECK`) to tokio, which runs [`attempt`] and sends the
 //! [`ProbeResult`] back. Kinds lvsd cannot probe yet are recognised by
 //! [`is_supported`]: the config refuses them, and the engine reports any
 //! that reach it down without probing.
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use std::time::Instant;
 
-use super::{http, misc, ProbeResult};
+use super::{dns, http, misc, smtp, ProbeResult};
 use crate::config::Check;
 use crate::script_policy::ScriptPolicy;
 
@@ -60,6 +60,14 @@ pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
                 weight: weight.map(super::WeightAsk::Set),
                 ..result(ok, reason, started)
             }
+        }
+        Check::Smtp(smtp_check) => {
+            let (ok, reason) = smtp::run(smtp_check).await;
+            result(ok, reason, started)
+        }
+        Check::Dns(dns_check) => {
+            let (ok, reason) = dns::run(dns_check).await;
+            result(ok, reason, started)
         }
         Check::Tcp(_) => result(
             false,

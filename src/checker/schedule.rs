@@ -25,10 +25,40 @@
 //! - While down, probes continue every `delay_loop`; one success brings the
 //!   server up.
 //! - `alpha` only sets the initial state (down); the rules are the same.
+//!
+//! `SMTP_CHECK` counts differently ([`RetryRule::PerCycle`], keepalived's
+//! check_smtp.c): its retry count restarts at every `delay_loop` cycle, and
+//! every cycle makes up to `retry + 1` attempts, `delay_before_retry`
+//! apart, whatever the state: at the very first probe (no down at the first
+//! failure), while up, and while down (a down server is retried too). A cycle
+//! ends at its first success (up) or its `retry + 1`th failure (down).
+//! `DNS_CHECK` follows the rules above, with its own defaults (`retry` 3,
+//! `delay_before_retry` = `delay_loop`, set by the config).
 
 use std::time::Duration;
 
-use crate::config::CheckCommon;
+use crate::config::{Check, CheckCommon};
+
+/// How a kind of check counts failures before its server goes down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryRule {
+    /// `retry + 1` failures in a row while up; one at the very first
+    /// probe; no retries while down (TCP_CHECK and most kinds).
+    Consecutive,
+    /// `retry + 1` failures within one `delay_loop` cycle, in any state
+    /// (SMTP_CHECK).
+    PerCycle,
+}
+
+impl RetryRule {
+    /// The rule a check follows.
+    pub fn of(check: &Check) -> RetryRule {
+        match check {
+            Check::Smtp(_) => RetryRule::PerCycle,
+            _ => RetryRule::Consecutive,
+        }
+    }
+}
 
 /// The three numbers that drive a probe's schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +122,43 @@ impl HealthState {
         self.consecutive_failures
     }
 
-    /// Applies one probe result and says when to probe next.
+    /// Applies one probe result under `rule` and says when to probe next.
+    pub fn record_with(&mut self, ok: bool, timing: &Timing, rule: RetryRule) -> Step {
+        match rule {
+            RetryRule::Consecutive => self.record(ok, timing),
+            RetryRule::PerCycle => self.record_per_cycle(ok, timing),
+        }
+    }
+
+    /// [`RetryRule::PerCycle`]. A cycle is `retry + 1` attempts at most and
+    /// ends at its first success, so the failures of the current cycle are
+    /// the failures in a row modulo `retry + 1`: no counter of its own.
+    fn record_per_cycle(&mut self, ok: bool, timing: &Timing) -> Step {
+        let was_up = self.up;
+        self.has_run = true;
+        let next_in = if ok {
+            self.consecutive_failures = 0;
+            self.up = true;
+            timing.delay_loop
+        } else {
+            self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+            let attempts = timing.retry.saturating_add(1);
+            if self.consecutive_failures % attempts != 0 {
+                timing.delay_before_retry
+            } else {
+                self.up = false;
+                timing.delay_loop
+            }
+        };
+        Step {
+            up: self.up,
+            changed: self.up != was_up,
+            next_in,
+        }
+    }
+
+    /// Applies one probe result ([`RetryRule::Consecutive`]) and says when
+    /// to probe next.
     pub fn record(&mut self, ok: bool, timing: &Timing) -> Step {
         let was_up = self.up;
         let first = !self.has_run;
@@ -142,13 +208,31 @@ mod tests {
         alive: impl Fn(u64) -> bool,
         until_ms: u64,
     ) -> Vec<(u64, bool, bool, bool)> {
+        simulate_rule(
+            RetryRule::Consecutive,
+            initially_up,
+            t,
+            latency_ms,
+            alive,
+            until_ms,
+        )
+    }
+
+    fn simulate_rule(
+        rule: RetryRule,
+        initially_up: bool,
+        t: Timing,
+        latency_ms: u64,
+        alive: impl Fn(u64) -> bool,
+        until_ms: u64,
+    ) -> Vec<(u64, bool, bool, bool)> {
         let mut state = HealthState::new(initially_up);
         let mut now = 0;
         let mut out = Vec::new();
         while now <= until_ms {
             let ok = alive(now);
             let done = now + latency_ms;
-            let step = state.record(ok, &t);
+            let step = state.record_with(ok, &t, rule);
             out.push((now, ok, step.up, step.changed));
             now = done + step.next_in.as_millis() as u64;
         }
@@ -293,6 +377,135 @@ mod tests {
             let got: Vec<(u64, bool)> = got.iter().map(|p| (p.0, p.2)).collect();
             assert_eq!(got, case.expected, "{}", case.name);
         }
+    }
+
+    /// SMTP_CHECK (keepalived's smtp_final / smtp_start_check_thread):
+    /// delay_loop 1 s, delay_before_retry 200 ms, retry 2 unless said.
+    #[test]
+    fn smtp_per_cycle_sequences() {
+        /// (name, initially up, timing, latency, dead from..to, until, expected).
+        type Row = (
+            &'static str,
+            bool,
+            Timing,
+            u64,
+            (u64, u64),
+            u64,
+            &'static [(u64, bool)],
+        );
+        let cases: [Row; 6] = [
+            (
+                "dead at start: three attempts in the first cycle before down",
+                true,
+                timing(1000, 200, 2),
+                0,
+                (0, u64::MAX),
+                1800,
+                &[
+                    (0, true),
+                    (200, true),
+                    (400, false),
+                    (1400, false),
+                    (1600, false),
+                    (1800, false),
+                ],
+            ),
+            (
+                "while down every cycle still makes retry + 1 attempts",
+                false,
+                timing(1000, 200, 1),
+                0,
+                (0, u64::MAX),
+                2400,
+                &[
+                    (0, false),
+                    (200, false),
+                    (1200, false),
+                    (1400, false),
+                    (2400, false),
+                ],
+            ),
+            (
+                "death while up: retry + 1 failures, as TCP_CHECK",
+                true,
+                timing(1000, 200, 2),
+                0,
+                (1500, u64::MAX),
+                3400,
+                &[
+                    (0, true),
+                    (1000, true),
+                    (2000, true),
+                    (2200, true),
+                    (2400, false),
+                    (3400, false),
+                ],
+            ),
+            (
+                "a success mid-cycle ends the cycle: up, next at delay_loop",
+                true,
+                timing(1000, 200, 2),
+                0,
+                (900, 1300),
+                3000,
+                &[
+                    (0, true),
+                    (1000, true),
+                    (1200, true),
+                    (1400, true),
+                    (2400, true),
+                ],
+            ),
+            (
+                "recovery while down: the first success of a cycle brings it up",
+                true,
+                timing(1000, 200, 1),
+                0,
+                (0, 1300),
+                2500,
+                &[
+                    (0, true),
+                    (200, false),
+                    (1200, false),
+                    (1400, true),
+                    (2400, true),
+                ],
+            ),
+            (
+                "retry 0: one attempt per cycle",
+                true,
+                timing(1000, 200, 0),
+                0,
+                (500, u64::MAX),
+                2000,
+                &[(0, true), (1000, false), (2000, false)],
+            ),
+        ];
+        for (name, initially_up, t, latency, dead, until, expected) in cases {
+            let got = simulate_rule(
+                RetryRule::PerCycle,
+                initially_up,
+                t,
+                latency,
+                |at| !(at >= dead.0 && at < dead.1),
+                until,
+            );
+            let got: Vec<(u64, bool)> = got.iter().map(|p| (p.0, p.2)).collect();
+            assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_rule_follows_the_kind() {
+        use crate::config::{SmtpCheck, TcpCheck};
+        let common = CheckCommon::new("127.0.0.1".parse().unwrap(), 25);
+        let smtp = Check::Smtp(Box::new(SmtpCheck {
+            common: common.clone(),
+            helo_name: "h".into(),
+        }));
+        assert_eq!(RetryRule::of(&smtp), RetryRule::PerCycle);
+        let tcp = Check::Tcp(TcpCheck { common });
+        assert_eq!(RetryRule::of(&tcp), RetryRule::Consecutive);
     }
 
     #[test]

@@ -94,7 +94,7 @@ pub async fn connect(common: &CheckCommon) -> Result<Connection, TcpProbeError> 
 /// [`handshake_outcome`].
 pub fn start(common: &CheckCommon) -> Result<Socket, TcpProbeError> {
     let target = SocketAddr::new(common.connect_ip, common.connect_port);
-    let socket = prepare_socket(common, target)?;
+    let socket = prepare_socket(common, target, Type::STREAM, Protocol::TCP)?;
     match socket.connect(&target.into()) {
         Ok(()) => Ok(socket),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
@@ -148,16 +148,43 @@ pub fn drain(socket: &Socket) -> bool {
     drained_now(&SockRef::from(socket))
 }
 
-/// Creates the non-blocking socket with the check's source options.
-fn prepare_socket(common: &CheckCommon, target: SocketAddr) -> Result<Socket, TcpProbeError> {
+/// Closes a connected stream of a check that talked over it (`SMTP_CHECK`)
+/// the way `mode` says, as the prober closes `TCP_CHECK`'s sockets:
+/// graceful is our FIN at once (`shutdown(SHUT_WR)`), then whatever arrives
+/// is read and discarded until the backend's FIN or for at most `budget`;
+/// reset is `SO_LINGER` 0 and an RST. Meant to be spawned: the verdict
+/// does not wait for it.
+pub async fn close_stream(mut stream: TcpStream, mode: CloseMode, budget: Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if mode == CloseMode::Reset {
+        // If this fails the close is merely graceful; nothing to report.
+        let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        return;
+    }
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 2048];
+    let to_eof = async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(budget, to_eof).await;
+}
+
+/// Creates a non-blocking socket of type `ty` (a TCP stream, or the UDP
+/// socket of `DNS_CHECK`) with the check's source options.
+pub(super) fn prepare_socket(
+    common: &CheckCommon,
+    target: SocketAddr,
+    ty: Type,
+    protocol: Protocol,
+) -> Result<Socket, TcpProbeError> {
     let setup = |what| move |source| TcpProbeError::Setup { what, source };
     let domain = Domain::for_address(target);
-    let socket = Socket::new(
-        domain,
-        Type::STREAM.nonblocking().cloexec(),
-        Some(Protocol::TCP),
-    )
-    .map_err(setup("socket"))?;
+    let socket =
+        Socket::new(domain, ty.nonblocking().cloexec(), Some(protocol)).map_err(setup("socket"))?;
     if let Some(mark) = common.fwmark() {
         socket.set_mark(mark).map_err(setup("fwmark (SO_MARK)"))?;
     }
@@ -168,7 +195,7 @@ fn prepare_socket(common: &CheckCommon, target: SocketAddr) -> Result<Socket, Tc
     }
     if common.bindto().is_some() || common.bind_port().is_some() {
         let port = common.bind_port().unwrap_or(0);
-        if port == 0 {
+        if port == 0 && ty == Type::STREAM {
             // Choose the source port at connect() time, from the full 4-tuple
             // space, instead of reserving one port per probe at bind() time.
             set_bind_address_no_port(&socket).map_err(setup("IP_BIND_ADDRESS_NO_PORT"))?;

@@ -14,8 +14,8 @@ use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
 use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw, UrlKw};
 use super::typer::Typer;
 use super::{
-    values, Binding, Check, CheckCommon, CloseMode, FileCheck, HttpCheck, Location, MiscCheck,
-    OtherCheck, TcpCheck, Timer, TrackFile, Url,
+    values, Binding, Check, CheckCommon, CloseMode, DnsCheck, DnsType, FileCheck, HttpCheck,
+    Location, MiscCheck, OtherCheck, SmtpCheck, TcpCheck, Timer, TrackFile, Url, DEFAULT_HELO_NAME,
 };
 use crate::script_policy::AccountError;
 
@@ -29,6 +29,24 @@ struct Connection {
     bind_if: Option<String>,
     fwmark: Option<u32>,
     close: CloseMode,
+    /// `connect_timeout` written in this block itself (an SMTP `host`
+    /// has its own; a checker's also goes to its inherited settings).
+    connect_timeout: Option<Timer>,
+}
+
+impl Connection {
+    /// Whether the block sets any connection option of its own (keepalived
+    /// 2.2.7's test for whether an `SMTP_CHECK` with `host` blocks probes its
+    /// own target too).
+    fn is_set(&self) -> bool {
+        self.connect_ip.is_some()
+            || self.connect_port.is_some()
+            || self.bindto.is_some()
+            || self.bind_port.is_some()
+            || self.bind_if.is_some()
+            || self.fwmark.is_some()
+            || self.connect_timeout.is_some()
+    }
 }
 
 /// Everything read from a checker block before resolution.
@@ -58,6 +76,9 @@ struct Extra {
     track_file_named: bool,
     /// FILE_CHECK's `weight W [reverse|noreverse]`.
     file_weight: Option<(i32, bool)>,
+    helo_name: Option<String>,
+    dns_type: Option<DnsType>,
+    dns_name: Option<String>,
 }
 
 impl Reading {
@@ -104,6 +125,9 @@ impl Typer<'_> {
                     continue;
                 }
                 self.inherit_keyword(tree, child, ik, &mut r.inherited);
+                if ik == InheritKw::ConnectTimeout && tree.args(child).len() == 1 {
+                    r.conn.connect_timeout = r.inherited.connect_timeout;
+                }
                 continue;
             }
             if let Some(ck) =
@@ -113,7 +137,7 @@ impl Typer<'_> {
                 continue;
             }
             match SpecificKw::from_name(&ckw.text).filter(|&s| accepts(kind, s)) {
-                Some(sk) => self.specific(tree, child, sk, &mut r),
+                Some(sk) => self.specific(tree, child, kind, sk, &mut r),
                 None => self.unknown(ckw, &format!("in {}", kw.text)),
             }
         }
@@ -192,21 +216,31 @@ impl Typer<'_> {
                 }))
             }
             CheckKw::Smtp => {
-                let x = r.take_extra();
-                // The first `host` configures the checker itself; each further one is another checker.
-                let mut conns = vec![r.conn.clone()];
-                for (i, h) in x.hosts.iter().enumerate() {
-                    let merged = merge(&r.conn, h);
-                    if i == 0 {
-                        conns[0] = merged;
-                    } else {
-                        conns.push(merged);
-                    }
+                let mut x = r.take_extra();
+                // keepalived 2.2.7: the checker probes its own target (the
+                // real server, or its connect_ip/port) when it sets a
+                // connection option or connect_timeout itself, or has no
+                // `host`; else the first `host` is the checker. Every
+                // other `host` is one more checker, with the host's own
+                // connection only (nothing merged from the checker).
+                let mut conns = Vec::with_capacity(1 + x.hosts.len());
+                if r.conn.is_set() || x.hosts.is_empty() {
+                    conns.push(r.conn.clone());
                 }
+                // A host without its own connect_timeout gets the real
+                // server's (else the virtual server's, else 5 s). keepalived
+                // 2.2.7 gives it 0 (it times out at once): see
+                // docs/differences.md.
+                let host_timeout = rs.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+                conns.extend(x.hosts.drain(..).map(|mut h| {
+                    h.connect_timeout = h.connect_timeout.or(Some(host_timeout));
+                    h
+                }));
+                let helo_name = x.helo_name.unwrap_or_else(|| DEFAULT_HELO_NAME.into());
                 out.extend(conns.iter().map(|c| {
-                    Arc::new(Check::Smtp(Box::new(OtherCheck {
+                    Arc::new(Check::Smtp(Box::new(SmtpCheck {
                         common: common(c, &r),
-                        settings: x.settings.clone(),
+                        helo_name: helo_name.clone(),
                     })))
                 }));
                 return;
@@ -235,6 +269,14 @@ impl Typer<'_> {
                     reverse,
                 }))
             }
+            CheckKw::Dns => {
+                let x = r.take_extra();
+                Check::Dns(Box::new(DnsCheck {
+                    common: common(&r.conn, &r),
+                    query_type: x.dns_type.unwrap_or_default(),
+                    name: x.dns_name.unwrap_or_default(),
+                }))
+            }
             other => {
                 let x = r.take_extra();
                 let c = Box::new(OtherCheck {
@@ -242,7 +284,6 @@ impl Typer<'_> {
                     settings: x.settings,
                 });
                 match other {
-                    CheckKw::Dns => Check::Dns(c),
                     CheckKw::Udp => Check::Udp(c),
                     CheckKw::Ping => Check::Ping(c),
                     _ => Check::Bfd(c),
@@ -286,7 +327,14 @@ impl Typer<'_> {
         }
     }
 
-    fn specific(&mut self, tree: &Tree<'_>, node: u32, kw: SpecificKw, r: &mut Reading) {
+    fn specific(
+        &mut self,
+        tree: &Tree<'_>,
+        node: u32,
+        kind: CheckKw,
+        kw: SpecificKw,
+        r: &mut Reading,
+    ) {
         let name = tree.keyword(node).text.to_string();
         if !matches!(kw, SpecificKw::Url | SpecificKw::Host) {
             self.no_block(tree, node);
@@ -308,14 +356,7 @@ impl Typer<'_> {
             }
             SpecificKw::Host => {
                 if self.need_block(tree, node) {
-                    let mut conn = Connection::default();
-                    for child in tree.children(node) {
-                        let ckw = tree.keyword(child);
-                        match CommonKw::from_name(&ckw.text) {
-                            Some(ck) => self.connection_keyword(tree, child, ck, &mut conn),
-                            None => self.unknown(ckw, "in host"),
-                        }
-                    }
+                    let conn = self.smtp_host(tree, node, &mut r.inherited);
                     r.extra().hosts.push(conn);
                 }
             }
@@ -378,11 +419,22 @@ impl Typer<'_> {
                     x.track_file = known;
                 }
             }
-            SpecificKw::HeloName
-            | SpecificKw::Type
-            | SpecificKw::Name
-            | SpecificKw::Payload
-            | SpecificKw::HttpProtocol => {
+            SpecificKw::HeloName => {
+                if let Some(helo) = self.string_arg(tree, node, "a name to send in HELO") {
+                    r.extra().helo_name = Some(helo);
+                }
+            }
+            SpecificKw::Type => {
+                let expected = format!(
+                    "a DNS record type ({})",
+                    DnsType::names().collect::<Vec<_>>().join(" ")
+                );
+                if let Some(t) = self.parsed(tree, node, 0, &expected, DnsType::from_name) {
+                    r.extra().dns_type = Some(t);
+                }
+            }
+            SpecificKw::Name if kind == CheckKw::Dns => self.dns_name(tree, node, r),
+            SpecificKw::Name | SpecificKw::Payload | SpecificKw::HttpProtocol => {
                 if self.arg(tree, node, 0, "a value").is_some() {
                     r.extra().settings.push((name, joined()));
                 }
@@ -415,6 +467,57 @@ impl Typer<'_> {
             },
         };
         r.extra().file_weight = Some((w as i32, reverse));
+    }
+
+    /// An `SMTP_CHECK`'s `host { ... }` (deprecated): its own connection
+    /// options and `connect_timeout`, as keepalived 2.2.7 reads them. The
+    /// timing keywords written in it (`retry`, `delay_loop`...) set the
+    /// enclosing checker's, as in keepalived.
+    fn smtp_host(&mut self, tree: &Tree<'_>, node: u32, checker: &mut Inherited) -> Connection {
+        self.info(
+            tree.keyword(node),
+            "the SMTP_CHECK `host` block is deprecated (keepalived says so too): \
+             write one SMTP_CHECK per target instead",
+        );
+        let mut conn = Connection::default();
+        for child in tree.children(node) {
+            let ckw = tree.keyword(child);
+            if let Some(ck) = CommonKw::from_name(&ckw.text) {
+                self.connection_keyword(tree, child, ck, &mut conn);
+                continue;
+            }
+            match InheritKw::from_name(&ckw.text) {
+                Some(InheritKw::ConnectTimeout) => {
+                    let mut own = Inherited::default();
+                    self.inherit_keyword(tree, child, InheritKw::ConnectTimeout, &mut own);
+                    conn.connect_timeout = own.connect_timeout.or(conn.connect_timeout);
+                }
+                Some(ik) if !matches!(ik, InheritKw::InhibitOnFailure | InheritKw::Virtualhost) => {
+                    self.inherit_keyword(tree, child, ik, checker)
+                }
+                _ => self.unknown(ckw, "in host"),
+            }
+        }
+        conn
+    }
+
+    /// `DNS_CHECK`'s `name`: a valid DNS name, else an error at it. As in
+    /// keepalived, a second `name` is ignored (with a warning here).
+    fn dns_name(&mut self, tree: &Tree<'_>, node: u32, r: &mut Reading) {
+        let Some(tok) = self.arg(tree, node, 0, "a DNS name") else {
+            return;
+        };
+        if r.extra().dns_name.is_some() {
+            self.warning(
+                tok,
+                "a second `name` is ignored: the first one is used, as keepalived does",
+            );
+            return;
+        }
+        match super::dns_name(&tok.text) {
+            Ok(name) => r.extra().dns_name = Some(name),
+            Err(e) => self.error(tok, format!("`name {}` is not a DNS name: {e}", tok.text)),
+        }
     }
 
     /// `url { path ...; digest ...; status_code ...; ... }`.
@@ -488,23 +591,6 @@ impl Typer<'_> {
     }
 }
 
-/// An SMTP `host` on top of the checker's own settings.
-fn merge(base: &Connection, host: &Connection) -> Connection {
-    Connection {
-        connect_ip: host.connect_ip.or(base.connect_ip),
-        connect_port: host.connect_port.or(base.connect_port),
-        bindto: host.bindto.or(base.bindto),
-        bind_port: host.bind_port.or(base.bind_port),
-        bind_if: host.bind_if.clone().or_else(|| base.bind_if.clone()),
-        fwmark: host.fwmark.or(base.fwmark),
-        close: if host.close == CloseMode::Reset {
-            host.close
-        } else {
-            base.close
-        },
-    }
-}
-
 /// Fill a checker's settings with what was inherited and keepalived's
 /// defaults for its type.
 fn resolve(
@@ -533,7 +619,10 @@ fn resolve(
             fwmark: conn.fwmark,
         }
         .boxed(),
-        connect_timeout: inh.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        connect_timeout: conn
+            .connect_timeout
+            .or(inh.connect_timeout)
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         delay_loop,
         retry: inh.retry.unwrap_or(retry),
         delay_before_retry: inh.delay_before_retry.unwrap_or(delay_before_retry),

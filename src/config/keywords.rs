@@ -287,13 +287,13 @@ impl CheckKw {
     /// This is the one list of what lvsd probes: the engine asks it too.
     pub fn is_probed(self) -> bool {
         match self {
-            CheckKw::Tcp | CheckKw::HttpGet | CheckKw::Misc | CheckKw::File => true,
-            CheckKw::SslGet
+            CheckKw::Tcp
+            | CheckKw::HttpGet
+            | CheckKw::Misc
+            | CheckKw::File
             | CheckKw::Smtp
-            | CheckKw::Dns
-            | CheckKw::Udp
-            | CheckKw::Ping
-            | CheckKw::Bfd => false,
+            | CheckKw::Dns => true,
+            CheckKw::SslGet | CheckKw::Udp | CheckKw::Ping | CheckKw::Bfd => false,
         }
     }
 

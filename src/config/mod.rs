@@ -14,6 +14,7 @@
 //! - `virtual_server`: `virtual_server` and `virtual_server_group`.
 //! - `real_server`: `real_server IP [PORT] { }`.
 //! - `track_file`: the global `track_file` blocks FILE_CHECK names.
+//! - `smtp_dns`: SMTP_CHECK's and DNS_CHECK's own settings (DNS names and types).
 //! - `checks`: the checker blocks (TCP_CHECK, HTTP_GET, MISC_CHECK, ...).
 //! - `check_list`: the checks of one real server, small for the common one.
 //! - `check_memo`: the last TCP_CHECK's reading, reused when written the same way.
@@ -42,6 +43,7 @@ mod load;
 mod location;
 pub mod model;
 mod real_server;
+mod smtp_dns;
 mod source;
 mod timer;
 mod track_file;

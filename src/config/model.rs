@@ -16,6 +16,9 @@ use crate::ipvs::{ForwardMethod, Protocol, TunnelType};
 
 pub use super::check_list::Checks;
 pub use super::location::{FileName, Location};
+pub use super::smtp_dns::{
+    dns_name, DnsCheck, DnsNameError, DnsType, SmtpCheck, DEFAULT_HELO_NAME,
+};
 pub use super::timer::Timer;
 
 /// A whole configuration: what lvsd acts on.
@@ -557,10 +560,10 @@ pub enum Check {
     Http(Box<HttpCheck>),
     /// `MISC_CHECK`.
     Misc(Box<MiscCheck>),
-    /// `SMTP_CHECK`.
-    Smtp(Box<OtherCheck>),
+    /// `SMTP_CHECK` (one per `host` block).
+    Smtp(Box<SmtpCheck>),
     /// `DNS_CHECK`.
-    Dns(Box<OtherCheck>),
+    Dns(Box<DnsCheck>),
     /// `UDP_CHECK`.
     Udp(Box<OtherCheck>),
     /// `PING_CHECK`.
@@ -578,10 +581,10 @@ impl Check {
             Check::Tcp(c) => &c.common,
             Check::Http(c) => &c.common,
             Check::Misc(c) => &c.common,
+            Check::Smtp(c) => &c.common,
+            Check::Dns(c) => &c.common,
             Check::File(c) => &c.common,
-            Check::Smtp(c) | Check::Dns(c) | Check::Udp(c) | Check::Ping(c) | Check::Bfd(c) => {
-                &c.common
-            }
+            Check::Udp(c) | Check::Ping(c) | Check::Bfd(c) => &c.common,
         }
     }
 

@@ -1,0 +1,198 @@
+//! `DNS_CHECK`: one query over UDP, judged on the answer's RCODE alone.
+//!
+//! The query is the one keepalived 2.2.7 sends (check_dns.c), byte for byte
+//! but for its random id ([`query`]):
+//!
+//! ```text
+//!   id (random)  flags 0x0100 (RD only)  qdcount 1  an/ns/ar 0   12 bytes
+//!   QNAME (labels of `name`; the root by default)  QTYPE (`type`, SOA)  QCLASS IN
+//! ```
+//!
+//! No EDNS, no TCP fallback (TC is ignored). The answer ([`judge`]):
+//!
+//! - datagrams shorter than 12 bytes, with another id, or that are not
+//!   responses (QR = 0) are ignored: the probe keeps waiting;
+//! - the first response with our id decides: RCODE 0 (NOERROR) is up,
+//!   whatever it holds (NODATA included), any other RCODE (NXDOMAIN,
+//!   SERVFAIL, REFUSED...) is down;
+//! - an error on the socket (an ICMP port unreachable makes `recv` fail
+//!   with ECONNREFUSED) is down, and so is silence.
+//!
+//! One `connect_timeout` covers the send and the wait for the answer.
+//! keepalived 2.2.7 reads datagrams of 8 to 11 bytes as answers; lvsd
+//! ignores them, as keepalived does since 2.4.0.
+
+use std::net::SocketAddr;
+
+use socket2::{Protocol, Type};
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+use super::probe::seconds;
+use super::tcp;
+use crate::config::DnsCheck;
+
+/// The most of an answer read (keepalived's buffer); the header is all
+/// that is judged.
+pub const MAX_ANSWER: usize = 768;
+
+/// The query for `check`, with `id`.
+pub fn query(id: u16, check: &DnsCheck) -> Vec<u8> {
+    let mut q = Vec::with_capacity(12 + check.name.len() + 6);
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00]); // RD
+    q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // qd 1, an 0, ns 0, ar 0
+                                                    // The config checked the labels (1-63 bytes, 255 in all).
+    for label in check.name.split('.').filter(|l| !l.is_empty()) {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&check.query_type.code().to_be_bytes());
+    q.extend_from_slice(&1u16.to_be_bytes()); // IN
+    q
+}
+
+/// What one received datagram says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Not an answer to our query: keep waiting.
+    Ignored(&'static str),
+    /// Our answer, with RCODE 0.
+    Up,
+    /// Our answer, with this RCODE.
+    Down(u8),
+}
+
+/// Judges one datagram received for the query with `id`.
+pub fn judge(id: u16, datagram: &[u8]) -> Answer {
+    let Some(header) = datagram.get(..12) else {
+        return Answer::Ignored("shorter than a DNS header");
+    };
+    if u16::from_be_bytes([header[0], header[1]]) != id {
+        return Answer::Ignored("another id");
+    }
+    if header[2] & 0x80 == 0 {
+        return Answer::Ignored("not a response (QR = 0)");
+    }
+    match header[3] & 0x0f {
+        0 => Answer::Up,
+        rcode => Answer::Down(rcode),
+    }
+}
+
+/// RCODE names for reasons (RFC 1035, RFC 2136).
+fn rcode_name(rcode: u8) -> &'static str {
+    match rcode {
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        6 => "YXDOMAIN",
+        7 => "YXRRSET",
+        8 => "NXRRSET",
+        9 => "NOTAUTH",
+        10 => "NOTZONE",
+        _ => "unassigned",
+    }
+}
+
+/// Sends one query and waits for its answer: (up?, reason).
+pub async fn run(check: &DnsCheck) -> (bool, String) {
+    let limit = check.common.connect_timeout.duration();
+    match timeout(limit, exchange(check)).await {
+        Ok(Ok(())) => (true, "NOERROR".into()),
+        Ok(Err(reason)) => (false, reason),
+        Err(_) => (false, format!("no answer within {}", seconds(limit))),
+    }
+}
+
+async fn exchange(check: &DnsCheck) -> Result<(), String> {
+    let common = &check.common;
+    let target = SocketAddr::new(common.connect_ip, common.connect_port);
+    let socket = tcp::prepare_socket(common, target, Type::DGRAM, Protocol::UDP)
+        .map_err(|e| e.to_string())?;
+    socket
+        .connect(&target.into())
+        .map_err(|e| format!("connect: {e}"))?;
+    let socket = UdpSocket::from_std(std::net::UdpSocket::from(socket))
+        .map_err(|e| format!("cannot register the probe socket: {e}"))?;
+    let id = rand::random::<u16>();
+    let q = query(id, check);
+    match socket.send(&q).await {
+        Ok(n) if n == q.len() => {}
+        Ok(_) => return Err("the query was not sent whole".into()),
+        Err(e) => return Err(format!("sending the query: {e}")),
+    }
+    let mut buf = [0u8; MAX_ANSWER];
+    loop {
+        let n = socket
+            .recv(&mut buf)
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?;
+        match judge(id, &buf[..n]) {
+            Answer::Ignored(_) => continue,
+            Answer::Up => return Ok(()),
+            Answer::Down(rcode) => {
+                return Err(format!("answered {} (rcode {rcode})", rcode_name(rcode)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CheckCommon, DnsType};
+
+    fn check(query_type: DnsType, name: &str) -> DnsCheck {
+        DnsCheck {
+            common: CheckCommon::new("127.0.0.1".parse().unwrap(), 53),
+            query_type,
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn the_query_is_keepalived_s() {
+        // The default: SOA of the root.
+        assert_eq!(
+            query(0xbeef, &check(DnsType::Soa, "")),
+            [0xbe, 0xef, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 1]
+        );
+        let q = query(0x0102, &check(DnsType::Mx, "Mail.example.org"));
+        let mut want = vec![1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        want.extend_from_slice(b"\x04Mail\x07example\x03org\x00");
+        want.extend_from_slice(&[0, 15, 0, 1]);
+        assert_eq!(q, want);
+    }
+
+    #[test]
+    fn answers_are_judged_on_id_qr_and_rcode() {
+        let header = |id: u16, b2: u8, b3: u8| {
+            let mut h = id.to_be_bytes().to_vec();
+            h.extend_from_slice(&[b2, b3, 0, 1, 0, 0, 0, 0, 0, 0]);
+            h
+        };
+        assert_eq!(judge(7, &header(7, 0x81, 0x80)), Answer::Up);
+        // NODATA (no answer records) is still NOERROR: up.
+        assert_eq!(judge(7, &header(7, 0x85, 0x00)), Answer::Up);
+        assert_eq!(judge(7, &header(7, 0x81, 0x83)), Answer::Down(3));
+        assert_eq!(judge(7, &header(7, 0x81, 0x85)), Answer::Down(5));
+        assert_eq!(judge(7, &header(7, 0x81, 0x82)), Answer::Down(2));
+        assert!(matches!(
+            judge(7, &header(8, 0x81, 0x80)),
+            Answer::Ignored(_)
+        ));
+        assert!(matches!(
+            judge(7, &header(7, 0x01, 0x80)),
+            Answer::Ignored(_)
+        ));
+        assert!(matches!(
+            judge(7, &header(7, 0x81, 0x80)[..11]),
+            Answer::Ignored(_)
+        ));
+        assert!(matches!(judge(7, &[]), Answer::Ignored(_)));
+    }
+}

@@ -1,0 +1,3 @@
+#!/bin/busybox sh
+# Accepts, never says a word.
+exec sleep 30
