@@ -26,8 +26,6 @@ const UNPROBED: &[(&str, &str)] = &[
     ("SSL_GET", "SSL_GET {\n url {\n path /\n }\n }"),
     ("SMTP_CHECK", "SMTP_CHECK {\n }"),
     ("DNS_CHECK", "DNS_CHECK {\n }"),
-    ("UDP_CHECK", "UDP_CHECK {\n }"),
-    ("PING_CHECK", "PING_CHECK {\n }"),
     ("FILE_CHECK", "FILE_CHECK {\n track_file t\n }"),
     ("BFD_CHECK", "BFD_CHECK {\n name b\n }"),
 ];

@@ -13,11 +13,13 @@
 //! - [`tcp`]: `TCP_CHECK`, with a close that never leaves an RST behind.
 //! - [`http`]: `HTTP_GET` over plain HTTP: status codes and MD5 digest.
 //! - [`misc`]: `MISC_CHECK`, a command's exit status.
+//! - [`udp`]: `UDP_CHECK`, one datagram; ICMP unreachable fails, silence passes.
+//! - [`ping`]: `PING_CHECK`, an ICMP/ICMPv6 echo and its reply.
 //! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time.
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
 //!
 //! Check kinds not listed (`SSL_GET`, `SMTP_CHECK`, `DNS_CHECK`,
-//! `UDP_CHECK`, `PING_CHECK`, `FILE_CHECK`, `BFD_CHECK`) are not probed yet.
+//! `FILE_CHECK`, `BFD_CHECK`) are not probed yet.
 //! lvsd never reports a real server healthy for a check it does not
 //! perform: the config refuses them (`CheckKw::is_probed` is the one list),
 //! and should one reach the engine anyway it is reported **down**.
@@ -27,10 +29,12 @@ pub mod engine;
 pub mod http;
 pub mod lag;
 pub mod misc;
+pub mod ping;
 pub mod probe;
 pub mod probe_table;
 pub mod schedule;
 pub mod tcp;
+pub mod udp;
 
 pub use engine::{Engine, ProbeState};
 pub use lag::LagHistogram;

@@ -94,7 +94,7 @@ pub async fn connect(common: &CheckCommon) -> Result<Connection, TcpProbeError> 
 /// [`handshake_outcome`].
 pub fn start(common: &CheckCommon) -> Result<Socket, TcpProbeError> {
     let target = SocketAddr::new(common.connect_ip, common.connect_port);
-    let socket = prepare_socket(common, target)?;
+    let socket = prepare_socket(common, target, Type::STREAM, Protocol::TCP)?;
     match socket.connect(&target.into()) {
         Ok(()) => Ok(socket),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
@@ -148,16 +148,19 @@ pub fn drain(socket: &Socket) -> bool {
     drained_now(&SockRef::from(socket))
 }
 
-/// Creates the non-blocking socket with the check's source options.
-fn prepare_socket(common: &CheckCommon, target: SocketAddr) -> Result<Socket, TcpProbeError> {
+/// Creates the non-blocking socket of type `ty` with the check's source
+/// options (`fwmark`, `bind_if`, `bindto`, `bind_port`), not connected yet;
+/// `UDP_CHECK` makes its socket here too.
+pub(super) fn prepare_socket(
+    common: &CheckCommon,
+    target: SocketAddr,
+    ty: Type,
+    protocol: Protocol,
+) -> Result<Socket, TcpProbeError> {
     let setup = |what| move |source| TcpProbeError::Setup { what, source };
     let domain = Domain::for_address(target);
-    let socket = Socket::new(
-        domain,
-        Type::STREAM.nonblocking().cloexec(),
-        Some(Protocol::TCP),
-    )
-    .map_err(setup("socket"))?;
+    let socket =
+        Socket::new(domain, ty.nonblocking().cloexec(), Some(protocol)).map_err(setup("socket"))?;
     if let Some(mark) = common.fwmark() {
         socket.set_mark(mark).map_err(setup("fwmark (SO_MARK)"))?;
     }

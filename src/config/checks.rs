@@ -13,9 +13,10 @@ use super::block::Tree;
 use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
 use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw, UrlKw};
 use super::typer::Typer;
+use super::udp_keywords::UdpReading;
 use super::{
     values, Binding, Check, CheckCommon, CloseMode, HttpCheck, Location, MiscCheck, OtherCheck,
-    TcpCheck, Timer, Url,
+    PingCheck, TcpCheck, Timer, Url,
 };
 use crate::script_policy::AccountError;
 
@@ -52,6 +53,7 @@ struct Extra {
     misc_timeout: Option<Duration>,
     misc_dynamic: bool,
     user: Option<(String, Option<String>)>,
+    udp: UdpReading,
 }
 
 impl Reading {
@@ -195,6 +197,14 @@ impl Typer<'_> {
                 }));
                 return;
             }
+            CheckKw::Udp => {
+                let x = r.take_extra();
+                self.udp_finish(tree, node, &x.udp);
+                Check::Udp(Box::new(x.udp.into_check(common(&r.conn, &r))))
+            }
+            CheckKw::Ping => Check::Ping(Box::new(PingCheck {
+                common: common(&r.conn, &r),
+            })),
             other => {
                 let x = r.take_extra();
                 let c = Box::new(OtherCheck {
@@ -203,8 +213,6 @@ impl Typer<'_> {
                 });
                 match other {
                     CheckKw::Dns => Check::Dns(c),
-                    CheckKw::Udp => Check::Udp(c),
-                    CheckKw::Ping => Check::Ping(c),
                     CheckKw::File => Check::File(c),
                     _ => Check::Bfd(c),
                 }
@@ -311,31 +319,28 @@ impl Typer<'_> {
                     r.extra().user = Some((u, group));
                 }
             }
-            SpecificKw::MinReplyLength | SpecificKw::MaxReplyLength | SpecificKw::Weight => {
-                let ok = if kw == SpecificKw::Weight {
-                    self.parsed(tree, node, 0, "a weight", values::int)
-                        .is_some()
-                } else {
-                    self.uint_arg::<u32>(tree, node, "a length").is_some()
-                };
-                if ok {
+            SpecificKw::Payload
+            | SpecificKw::RequireReply
+            | SpecificKw::MinReplyLength
+            | SpecificKw::MaxReplyLength => self.udp_keyword(tree, node, kw, &mut r.extra().udp),
+            SpecificKw::Weight => {
+                if self
+                    .parsed(tree, node, 0, "a weight", values::int)
+                    .is_some()
+                {
                     r.extra().settings.push((name, joined()));
                 }
             }
             SpecificKw::HeloName
             | SpecificKw::Type
             | SpecificKw::Name
-            | SpecificKw::Payload
             | SpecificKw::TrackFile
             | SpecificKw::HttpProtocol => {
                 if self.arg(tree, node, 0, "a value").is_some() {
                     r.extra().settings.push((name, joined()));
                 }
             }
-            SpecificKw::FastRecovery
-            | SpecificKw::EnableSni
-            | SpecificKw::Dynamic
-            | SpecificKw::RequireReply => {
+            SpecificKw::FastRecovery | SpecificKw::EnableSni | SpecificKw::Dynamic => {
                 r.extra().settings.push((name, joined()));
             }
         }

@@ -288,13 +288,8 @@ impl CheckKw {
     pub fn is_probed(self) -> bool {
         match self {
             CheckKw::Tcp | CheckKw::HttpGet | CheckKw::Misc => true,
-            CheckKw::SslGet
-            | CheckKw::Smtp
-            | CheckKw::Dns
-            | CheckKw::Udp
-            | CheckKw::Ping
-            | CheckKw::File
-            | CheckKw::Bfd => false,
+            CheckKw::Udp | CheckKw::Ping => true,
+            CheckKw::SslGet | CheckKw::Smtp | CheckKw::Dns | CheckKw::File | CheckKw::Bfd => false,
         }
     }
 
