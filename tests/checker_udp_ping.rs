@@ -185,23 +185,26 @@ impl Dnsmasq {
             return None;
         }
         let port = closed_port();
-        let child = Command::new("dnsmasq")
-            .args([
-                "--keep-in-foreground",
-                "--no-resolv",
-                "--no-hosts",
-                "--conf-file=/dev/null",
-                "--listen-address=127.0.0.1",
-                "--bind-interfaces",
-                "--user=root",
-                "--pid-file=",
-                &format!("--port={port}"),
-                "--address=/lvsd.test/192.0.2.7",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dnsmasq");
+        let dns = Dnsmasq(
+            Command::new("dnsmasq")
+                .args([
+                    "--keep-in-foreground",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--conf-file=/dev/null",
+                    "--listen-address=127.0.0.1",
+                    "--bind-interfaces",
+                    "--user=root",
+                    "--pid-file=",
+                    &format!("--port={port}"),
+                    "--address=/lvsd.test/192.0.2.7",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start dnsmasq"),
+            port,
+        );
         // Ready when it answers.
         let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
         probe
@@ -210,7 +213,7 @@ impl Dnsmasq {
         for _ in 0..50 {
             let _ = probe.send_to(&query(1), ("127.0.0.1", port));
             if probe.recv(&mut [0u8; 512]).is_ok() {
-                return Some(Dnsmasq(child, port));
+                return Some(dns);
             }
         }
         panic!("dnsmasq did not answer on port {port}");
