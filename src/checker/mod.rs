@@ -16,6 +16,7 @@
 //! - [`udp`]: `UDP_CHECK`, one datagram; ICMP unreachable fails, silence passes.
 //! - [`ping`]: `PING_CHECK`, an ICMP/ICMPv6 echo and its reply.
 //! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time.
+//! - [`fuzz_input`]: arbitrary bytes as a UDP or PING reply (fuzzing).
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
 //!
 //! Check kinds not listed (`SSL_GET`, `SMTP_CHECK`, `DNS_CHECK`,
@@ -26,6 +27,7 @@
 
 pub mod driver;
 pub mod engine;
+pub mod fuzz_input;
 pub mod http;
 pub mod lag;
 pub mod misc;

@@ -210,18 +210,23 @@ async fn wait_reply(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(format!("reading the reply: {e}")),
         };
-        let packet = match kind {
-            SocketKind::Raw if !expect.v6 => strip_ip_header(&buffer[..n]),
-            _ => &buffer[..n],
-        };
-        // keepalived reads one echo's worth at most.
-        let packet = &packet[..packet.len().min(PACKET_LEN)];
-        match judge(packet, expect) {
+        match received(&buffer[..n], kind, expect) {
             Verdict::NotOurs => continue,
             Verdict::Reply => return Ok(()),
             Verdict::Bad(reason) => return Err(reason),
         }
     }
+}
+
+/// Judges what one read from a socket of `kind` returned: a raw IPv4
+/// socket's read starts with the IP header, which is skipped; then at most
+/// one echo's worth ([`PACKET_LEN`], as keepalived reads) is judged.
+pub fn received(read: &[u8], kind: SocketKind, expect: &Expect) -> Verdict {
+    let packet = match kind {
+        SocketKind::Raw if !expect.v6 => strip_ip_header(read),
+        _ => read,
+    };
+    judge(&packet[..packet.len().min(PACKET_LEN)], expect)
 }
 
 /// The ICMP message inside an IPv4 packet (as a raw socket reads it).
