@@ -486,3 +486,54 @@ fn fuzz_corpus_of_udp_and_ping_replies_replays() {
         assert!(!passed.iter().any(|p| p == seed), "{seed} passed");
     }
 }
+
+/// The engine runs UDP and PING attempts on its prober thread (not through
+/// `probe::attempt`): the same verdicts there.
+#[tokio::test]
+async fn the_engine_s_prober_gives_the_same_udp_verdicts() {
+    use checker_support::engine_probe_once;
+    let echo = udp_server(|d| Some(d.to_vec()));
+    let pattern: Option<(&[u8], &[u8])> = Some((b"keep", b"\xff\xff\xff\xff"));
+    let r = engine_probe_once(udp("127.0.0.1", echo, pattern, 0, 255)).await;
+    passes(&r, "engine: echo");
+    let r = engine_probe_once(udp(
+        "127.0.0.1",
+        echo,
+        Some((b"keeq", b"\xff\xff\xff\xff")),
+        0,
+        255,
+    ))
+    .await;
+    fails(&r, "engine: wrong reply", "reply byte 3");
+    let r = engine_probe_once(udp("127.0.0.1", closed_port(), None, 0, 255)).await;
+    fails(
+        &r,
+        "engine: closed port",
+        "ICMP destination unreachable (type 3 code 3)",
+    );
+    let silent = udp_server(|_| None);
+    let quick = |c| with_timeout(c, Duration::from_millis(300));
+    let r = engine_probe_once(quick(udp("127.0.0.1", silent, None, 0, 255))).await;
+    passes(&r, "engine: silence");
+    let r = engine_probe_once(quick(udp("127.0.0.1", silent, Some((b"", b"")), 0, 255))).await;
+    fails(
+        &r,
+        "engine: silence, reply required",
+        "no reply within 300 ms",
+    );
+}
+
+#[test]
+fn the_engine_s_prober_gives_the_same_ping_verdicts() {
+    if !can_use_netns() {
+        return;
+    }
+    let net = NetPair::new("pingeng");
+    let r = net.client_run(|| checker_support::engine_probe_once(ping(BACKEND6)));
+    passes(&r, "engine: ping (raw socket)");
+    NetPair::ip_in(&net.backend, &["route", "add", "blackhole", "192.0.2.1/32"]);
+    let r = net.client_run(|| {
+        checker_support::engine_probe_once(with_timeout(ping(BACKEND), Duration::from_millis(300)))
+    });
+    fails(&r, "engine: dropped", "no echo reply within 300 ms");
+}

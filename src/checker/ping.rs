@@ -30,6 +30,9 @@
 //! 3. else the check fails with a reason that names both ways out: the
 //!    sysctl and the capability.
 //!
+//! The engine runs an attempt on its prober thread (see `datagram.rs`);
+//! [`run`] does the same on tokio for one-off probes.
+//!
 //! A new socket is made for every attempt (as keepalived 2.2.7 does;
 //! keepalived 2.3.0+ keeps it open between successes): an attempt holds
 //! no state between probes, and a late reply to an earlier echo can never be
@@ -47,7 +50,6 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::time::timeout;
 
@@ -89,14 +91,55 @@ impl SocketKind {
     }
 }
 
-/// Runs one `PING_CHECK` attempt: (up?, reason).
-pub async fn run(check: &PingCheck) -> (bool, Cow<'static, str>) {
-    let common = &check.common;
-    let target = common.connect_ip;
-    let (socket, kind) = match open(target, common.bindto(), common.bind_if()) {
-        Ok(opened) => opened,
+/// A verdict: (up?, reason).
+pub type Outcome = (bool, Cow<'static, str>);
+
+/// An echo under way: the socket it was sent from, and what the reply must
+/// carry.
+#[derive(Debug, Clone, Copy)]
+pub struct Echo {
+    /// The kind of socket.
+    pub kind: SocketKind,
+    /// What the reply must carry.
+    pub expect: Expect,
+}
+
+/// Runs one `PING_CHECK` attempt on tokio (the engine runs the same steps
+/// on its prober thread: [`start`], [`on_ready`], [`on_timeout`]).
+pub async fn run(check: &PingCheck) -> Outcome {
+    let (socket, echo) = match start(check) {
+        Ok(started) => started,
         Err(reason) => return (false, reason.into()),
     };
+    let socket = match super::probe::watch(socket, Interest::READABLE) {
+        Ok(socket) => socket,
+        Err(e) => return (false, format!("cannot set up the probe socket: {e}").into()),
+    };
+    let wait = async {
+        loop {
+            let mut guard = match socket.readable().await {
+                Ok(guard) => guard,
+                Err(e) => return (false, format!("waiting for the reply: {e}").into()),
+            };
+            match on_ready(socket.get_ref(), &echo) {
+                Some(outcome) => return outcome,
+                None => guard.clear_ready(),
+            }
+        }
+    };
+    match timeout(check.common.connect_timeout.duration(), wait).await {
+        Ok(outcome) => outcome,
+        Err(_) => on_timeout(check, &echo),
+    }
+}
+
+/// Opens the socket and sends the echo request; then wait for it to turn
+/// readable and ask [`on_ready`], for at most `connect_timeout`, then
+/// [`on_timeout`].
+pub fn start(check: &PingCheck) -> Result<(Socket, Echo), String> {
+    let common = &check.common;
+    let target = common.connect_ip;
+    let (socket, kind) = open(target, common.bindto(), common.bind_if())?;
     let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
     // The kernel sets a ping socket's identifier; a raw socket's is ours.
     let id = match kind {
@@ -107,30 +150,50 @@ pub async fn run(check: &PingCheck) -> (bool, Cow<'static, str>) {
     let to = SockAddr::from(SocketAddr::new(target, 0));
     match socket.send_to(&request, &to) {
         Ok(n) if n == request.len() => {}
-        Ok(n) => return (false, format!("sent {n} of {} bytes", request.len()).into()),
-        Err(e) => return (false, format!("send: {e}").into()),
+        Ok(n) => return Err(format!("sent {n} of {} bytes", request.len())),
+        Err(e) => return Err(format!("send: {e}")),
     }
-    let socket = match super::probe::watch(socket, Interest::READABLE) {
-        Ok(socket) => socket,
-        Err(e) => return (false, format!("cannot set up the probe socket: {e}").into()),
-    };
     let expect = Expect {
         v6: target.is_ipv6(),
         id: (kind == SocketKind::Raw).then_some(id),
         seq,
     };
-    let limit = common.connect_timeout.duration();
-    match timeout(limit, wait_reply(&socket, kind, &expect)).await {
-        Ok(Ok(())) => (
-            true,
-            format!("echo reply seq {seq} ({})", kind.name()).into(),
-        ),
-        Ok(Err(reason)) => (false, reason.into()),
-        Err(_) => (
-            false,
-            format!("no echo reply within {} ({})", seconds(limit), kind.name()).into(),
-        ),
+    Ok((socket, Echo { kind, expect }))
+}
+
+/// Reads what the readable socket holds: the verdict once this echo's
+/// reply (or a failing answer) is read; `None` when nothing of ours was
+/// there (wait again).
+pub fn on_ready(socket: &Socket, echo: &Echo) -> Option<Outcome> {
+    // A raw IPv4 socket hands over the IP header too (60 bytes at most).
+    let mut buffer = [0u8; 60 + PACKET_LEN];
+    loop {
+        // SAFETY: u8 viewed as MaybeUninit<u8> (same layout, always valid);
+        // recv only writes initialised bytes.
+        let uninit =
+            unsafe { std::slice::from_raw_parts_mut(buffer.as_mut_ptr().cast(), buffer.len()) };
+        let n = match socket.recv(uninit) {
+            Ok(n) => n.min(buffer.len()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Some((false, format!("reading the reply: {e}").into())),
+        };
+        match received(&buffer[..n], echo.kind, &echo.expect) {
+            Verdict::NotOurs => continue,
+            Verdict::Reply => {
+                let reason = format!("echo reply seq {} ({})", echo.expect.seq, echo.kind.name());
+                return Some((true, reason.into()));
+            }
+            Verdict::Bad(reason) => return Some((false, reason.into())),
+        }
     }
+}
+
+/// The verdict when no reply came within `connect_timeout`.
+pub fn on_timeout(check: &PingCheck, echo: &Echo) -> Outcome {
+    let limit = seconds(check.common.connect_timeout.duration());
+    let reason = format!("no echo reply within {limit} ({})", echo.kind.name());
+    (false, reason.into())
 }
 
 /// What a reply must carry.
@@ -182,40 +245,6 @@ pub fn judge(packet: &[u8], expect: &Expect) -> Verdict {
         ));
     }
     Verdict::Reply
-}
-
-/// Reads until this probe's reply (`Ok`) or a failing answer.
-async fn wait_reply(
-    socket: &AsyncFd<Socket>,
-    kind: SocketKind,
-    expect: &Expect,
-) -> Result<(), String> {
-    // A raw IPv4 socket hands over the IP header too (60 bytes at most).
-    let mut buffer = [0u8; 60 + PACKET_LEN];
-    loop {
-        let mut guard = socket
-            .readable()
-            .await
-            .map_err(|e| format!("waiting for the reply: {e}"))?;
-        // SAFETY: u8 viewed as MaybeUninit<u8> (same layout, always valid);
-        // recv only writes initialised bytes.
-        let uninit =
-            unsafe { std::slice::from_raw_parts_mut(buffer.as_mut_ptr().cast(), buffer.len()) };
-        let n = match socket.get_ref().recv(uninit) {
-            Ok(n) => n.min(buffer.len()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                guard.clear_ready();
-                continue;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("reading the reply: {e}")),
-        };
-        match received(&buffer[..n], kind, expect) {
-            Verdict::NotOurs => continue,
-            Verdict::Reply => return Ok(()),
-            Verdict::Bad(reason) => return Err(reason),
-        }
-    }
 }
 
 /// Judges what one read from a socket of `kind` returned: a raw IPv4

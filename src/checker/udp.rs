@@ -1,7 +1,8 @@
 //! `UDP_CHECK`: one datagram to the target, and keepalived's judgement of
 //! what comes back (or does not).
 //!
-//! The probe, on tokio:
+//! The probe (on the engine's prober thread, see `datagram.rs`; [`run`]
+//! does the same on tokio for one-off probes):
 //!
 //! 1. A UDP socket with `IP_RECVERR` (`IPV6_RECVERR`), so that ICMP errors
 //!    about our datagram are queued on it; `fwmark`, `bind_if`, `bindto`
@@ -32,7 +33,6 @@ use nix::sys::socket::{
     recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
 };
 use socket2::{Protocol, Socket, Type};
-use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::time::timeout;
 
@@ -67,9 +67,13 @@ pub enum Heard<'a> {
     Error(io::Error),
 }
 
-/// Runs one `UDP_CHECK` attempt: (up?, reason).
-pub async fn run(check: &UdpCheck) -> (bool, Cow<'static, str>) {
-    let socket = match send(check) {
+/// A verdict: (up?, reason).
+pub type Verdict = (bool, Cow<'static, str>);
+
+/// Runs one `UDP_CHECK` attempt on tokio (the engine runs the same steps
+/// on its prober thread: [`start`], [`on_ready`], [`on_timeout`]).
+pub async fn run(check: &UdpCheck) -> Verdict {
+    let socket = match start(check) {
         Ok(socket) => socket,
         Err(reason) => return (false, reason.into()),
     };
@@ -78,19 +82,28 @@ pub async fn run(check: &UdpCheck) -> (bool, Cow<'static, str>) {
         Err(e) => return (false, format!("cannot set up the probe socket: {e}").into()),
     };
     let limit = check.common.connect_timeout.duration();
-    let mut buffer = vec![0u8; reply_buffer_len(check)];
-    match timeout(limit, listen(&socket, &mut buffer)).await {
-        Ok(Ok(len)) => judge(check, Heard::Reply(&buffer[..len])),
-        Ok(Err(heard)) => judge(check, heard),
-        Err(_) => match judge(check, Heard::Silence) {
-            (true, _) => (true, format!("no answer within {}", seconds(limit)).into()),
-            (false, _) => (false, format!("no reply within {}", seconds(limit)).into()),
-        },
+    let listen = async {
+        loop {
+            let mut guard = match socket.ready(Interest::READABLE | Interest::ERROR).await {
+                Ok(guard) => guard,
+                Err(e) => return judge(check, Heard::Error(e)),
+            };
+            match on_ready(socket.get_ref(), check, guard.ready().is_error()) {
+                Some(verdict) => return verdict,
+                None => guard.clear_ready(),
+            }
+        }
+    };
+    match timeout(limit, listen).await {
+        Ok(verdict) => verdict,
+        Err(_) => on_timeout(check),
     }
 }
 
-/// The socket, set up, connected, with the payload sent.
-fn send(check: &UdpCheck) -> Result<Socket, String> {
+/// Opens the socket (with `IP_RECVERR`), connects it and sends the
+/// payload; then wait for it to turn readable (or report an error) and ask
+/// [`on_ready`], for at most `connect_timeout`, then [`on_timeout`].
+pub fn start(check: &UdpCheck) -> Result<Socket, String> {
     let common = &check.common;
     let target = SocketAddr::new(common.connect_ip, common.connect_port);
     let socket = tcp::prepare_socket(common, target, Type::DGRAM, Protocol::UDP)
@@ -111,6 +124,42 @@ fn send(check: &UdpCheck) -> Result<Socket, String> {
     }
 }
 
+/// The verdict once the socket is readable, or reported an error
+/// (`error`: `EPOLLERR`); `None` when there was nothing to read after all
+/// (wait again).
+pub fn on_ready(socket: &Socket, check: &UdpCheck, error: bool) -> Option<Verdict> {
+    if error {
+        match read_error_queue(socket) {
+            Ok(Some(heard)) => return Some(judge(check, heard)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // Not from ICMP, or unreadable: keepalived passes the check.
+            Ok(None) | Err(_) => return Some(judge(check, Heard::OtherError)),
+        }
+    }
+    let mut buffer = vec![0u8; reply_buffer_len(check)];
+    // SAFETY: a u8 buffer viewed as MaybeUninit<u8>: every u8 is a valid
+    // MaybeUninit, and recv only writes initialised bytes into it.
+    let uninit =
+        unsafe { std::slice::from_raw_parts_mut(buffer.as_mut_ptr().cast(), buffer.len()) };
+    loop {
+        return match socket.recv(uninit) {
+            Ok(n) => Some(judge(check, Heard::Reply(&buffer[..n.min(buffer.len())]))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Some(judge(check, Heard::Error(e))),
+        };
+    }
+}
+
+/// The verdict when nothing came back within `connect_timeout`: silence.
+pub fn on_timeout(check: &UdpCheck) -> Verdict {
+    let limit = seconds(check.common.connect_timeout.duration());
+    match judge(check, Heard::Silence) {
+        (true, _) => (true, format!("no answer within {limit}").into()),
+        (false, _) => (false, format!("no reply within {limit}").into()),
+    }
+}
+
 /// How much of a reply is read: with a reply pattern, one byte more than
 /// `max_reply_length` (so a longer reply shows as too long); else one byte,
 /// as any datagram passes.
@@ -118,34 +167,6 @@ pub fn reply_buffer_len(check: &UdpCheck) -> usize {
     match &check.require_reply {
         Some(pattern) if !pattern.value.is_empty() => usize::from(check.max_reply_length) + 1,
         _ => 1,
-    }
-}
-
-/// Waits for a datagram (`Ok(its length)`) or an ICMP error.
-async fn listen(socket: &AsyncFd<Socket>, buffer: &mut [u8]) -> Result<usize, Heard<'static>> {
-    loop {
-        let mut guard = socket
-            .ready(Interest::READABLE | Interest::ERROR)
-            .await
-            .map_err(Heard::Error)?;
-        if guard.ready().is_error() {
-            match read_error_queue(socket.get_ref()) {
-                Ok(Some(heard)) => return Err(heard),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // Not from ICMP, or unreadable: keepalived passes the check.
-                Ok(None) | Err(_) => return Err(Heard::OtherError),
-            }
-        }
-        // SAFETY: a u8 buffer viewed as MaybeUninit<u8>: every u8 is a valid
-        // MaybeUninit, and recv only writes initialised bytes into it.
-        let uninit =
-            unsafe { std::slice::from_raw_parts_mut(buffer.as_mut_ptr().cast(), buffer.len()) };
-        match socket.get_ref().recv(uninit) {
-            Ok(n) => return Ok(n.min(buffer.len())),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Heard::Error(e)),
-        }
     }
 }
 
@@ -187,7 +208,7 @@ const ICMP_DEST_UNREACH: u8 = 3;
 const ICMP6_DST_UNREACH: u8 = 1;
 
 /// keepalived's verdict on what was heard: (up?, reason).
-pub fn judge(check: &UdpCheck, heard: Heard<'_>) -> (bool, Cow<'static, str>) {
+pub fn judge(check: &UdpCheck, heard: Heard<'_>) -> Verdict {
     match heard {
         Heard::Silence => match check.require_reply {
             None => (
@@ -223,11 +244,7 @@ pub fn judge(check: &UdpCheck, heard: Heard<'_>) -> (bool, Cow<'static, str>) {
 /// compared: a reply shorter than the pattern need only match its own
 /// length (an empty reply passes when `min_reply_length` is 0), as in
 /// keepalived.
-fn judge_reply(
-    check: &UdpCheck,
-    pattern: &ReplyPattern,
-    reply: &[u8],
-) -> (bool, Cow<'static, str>) {
+fn judge_reply(check: &UdpCheck, pattern: &ReplyPattern, reply: &[u8]) -> Verdict {
     let (min, max) = (
         usize::from(check.min_reply_length),
         usize::from(check.max_reply_length),
