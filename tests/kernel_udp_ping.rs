@@ -13,7 +13,7 @@
 //! port (ICMP port unreachable), a blackhole route (silence), netem (an
 //! answer 1.5 s late, past `connect_timeout` 1 s).
 //!
-//! Every check: `delay_loop 2`, `connect_timeout 1`, `retry 2`,
+//! Every check: `delay_loop 3`, `connect_timeout 1`, `retry 2`,
 //! `delay_before_retry 1`. A real server that fails its very first probe
 //! leaves at once (1 probe); one that dies while up leaves after
 //! `retry + 1` = 3 probes from its death.
@@ -174,7 +174,7 @@ fn config(c: usize, rows: &[Row]) -> String {
         let check = row.check.replace("PAYLOAD", DNS_QUERY);
         text.push_str(&format!(
             "virtual_server 10.13.{c}.{r} 53 {{
-    delay_loop 2
+    delay_loop 3
     lb_algo rr
     lb_kind NAT
     protocol UDP
@@ -250,8 +250,9 @@ fn udp_and_ping_behave_as_keepalived_row_by_row() {
         )
         .unwrap();
     // Both start tables in (every real server added) before the watch
-    // begins: from then on, a real server absent at the first look was
-    // removed by its first probe, and the next comes delay_loop later.
+    // begins: from then on, a real server absent at the watch's first look
+    // was removed by its first probe, and the next probe comes delay_loop
+    // (3 s: room for a busy host) later.
     guest
         .wait_for(
             &format!(
@@ -270,7 +271,7 @@ fn udp_and_ping_behave_as_keepalived_row_by_row() {
         .unwrap();
     // Let every check give a few verdicts: warmup (up to delay_loop) and two
     // rounds. Then the deaths and recoveries, at once for both checkers.
-    guest.run_ok("sleep 7");
+    guest.run_ok("sleep 8");
     let mut during = format!("{lib}\n");
     for c in 0..2 {
         for (i, row) in rows.iter().enumerate() {
@@ -293,7 +294,7 @@ fn udp_and_ping_behave_as_keepalived_row_by_row() {
         .run_ok("for f in /run/removed.* /run/death.* /run/base.*; do echo \"$f $(cat $f)\"; done 2>/dev/null");
     let keepalived_log = guest.stop("keepalived").unwrap();
     let lvsd_log = guest.stop("lvsd").unwrap();
-    let _ = guest.stop("watch");
+    let watch_log = guest.stop("watch").unwrap_or_default();
     let count = |kind: &str, n: usize| -> Option<u64> {
         counts
             .lines()
@@ -340,7 +341,7 @@ fn udp_and_ping_behave_as_keepalived_row_by_row() {
     eprintln!("{report}\nwall time {:?}", started.elapsed());
     assert!(
         wrong.is_empty() && !said.contains("not up"),
-        "rows that differ: {wrong:?}\n{report}\n{said}\ntable:\n{table}\ncounts:\n{counts}\n\
+        "rows that differ: {wrong:?}\n{report}\n{said}\ntable:\n{table}\ncounts:\n{counts}\nwatch log:\n{watch_log}\n\
          keepalived log:\n{keepalived_log}\nlvsd log:\n{lvsd_log}"
     );
 }
