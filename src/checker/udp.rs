@@ -141,13 +141,16 @@ pub fn on_ready(socket: &Socket, check: &UdpCheck, error: bool) -> Option<Verdic
     // MaybeUninit, and recv only writes initialised bytes into it.
     let uninit =
         unsafe { std::slice::from_raw_parts_mut(buffer.as_mut_ptr().cast(), buffer.len()) };
-    loop {
-        return match socket.recv(uninit) {
-            Ok(n) => Some(judge(check, Heard::Reply(&buffer[..n.min(buffer.len())]))),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+    let read = loop {
+        match socket.recv(uninit) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => Some(judge(check, Heard::Error(e))),
-        };
+            read => break read,
+        }
+    };
+    match read {
+        Ok(n) => Some(judge(check, Heard::Reply(&buffer[..n.min(buffer.len())]))),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+        Err(e) => Some(judge(check, Heard::Error(e))),
     }
 }
 
