@@ -13,7 +13,7 @@
 //! - [`tcp`]: `TCP_CHECK`, with a close that never leaves an RST behind.
 //! - [`http`]: `HTTP_GET` over plain HTTP: status codes and MD5 digest.
 //! - [`misc`]: `MISC_CHECK`, a command's exit status.
-//! - [`datagram`]: `UDP_CHECK` and `PING_CHECK` attempts on the prober thread.
+//! - `datagram`: `UDP_CHECK` and `PING_CHECK` attempts on the prober thread.
 //! - [`udp`]: `UDP_CHECK`, one datagram; ICMP unreachable fails, silence passes.
 //! - [`ping`]: `PING_CHECK`, an ICMP/ICMPv6 echo and its reply.
 //! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time.
