@@ -24,8 +24,8 @@
 //! sample's (`delay_loop 60`) would cost minutes.
 //!
 //! lvsd never reports a real server healthy for a check it does not
-//! perform: a sample holding a kind it does not probe yet (SSL_GET,
-//! PING_CHECK, UDP_CHECK today) is refused, and its test
+//! perform: a sample holding a kind it does not probe yet (SSL_GET
+//! today) is refused, and its test
 //! asserts the refusal (`lvsd -t` names the kind, the start fails, the
 //! table stays empty) instead of comparing tables.
 //!

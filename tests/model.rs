@@ -350,3 +350,40 @@ fn dns_check_type_name_and_port() {
     );
     assert_eq!(dns(1), (DnsType::Soa, String::new(), 5353, 1, SECS(2)));
 }
+
+#[test]
+fn udp_check_keywords_are_typed_with_keepalived_s_defaults() {
+    let c = read(
+        "virtual_server 10.0.0.1 53 {\n protocol UDP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 53 {\n  UDP_CHECK {\n  }\n  UDP_CHECK {\n   payload Ab12f 3 456 546443123\n   require_reply 1x X2\n   min_reply_length 2\n   max_reply_length 600\n  }\n  UDP_CHECK {\n   require_reply\n  }\n  PING_CHECK {\n  }\n }\n}\n",
+    );
+    let checks = &c.virtual_servers[0].real_servers[0].checks;
+    let udp = |i: usize| match &*checks[i] {
+        Check::Udp(u) => u.clone(),
+        other => panic!("{other:?}"),
+    };
+    let plain = udp(0);
+    assert_eq!(plain.payload, None, "the default payload is the probe's");
+    assert_eq!(plain.require_reply, None);
+    assert_eq!((plain.min_reply_length, plain.max_reply_length), (0, 255));
+    assert_eq!((plain.common.connect_port, plain.common.retry), (53, 1));
+    assert_eq!(plain.common.delay_before_retry.duration(), SECS(1));
+    let full = udp(1);
+    assert_eq!(
+        full.payload.as_deref(),
+        Some(&[0xAB, 0x12, 0x0F, 0x03, 0x45, 0x06, 0x54, 0x64, 0x43, 0x12, 0x03][..])
+    );
+    let reply = full.require_reply.expect("require_reply");
+    assert_eq!(
+        (reply.value, reply.mask),
+        (vec![0x10, 0x02], vec![0xf0, 0x0f])
+    );
+    assert_eq!((full.min_reply_length, full.max_reply_length), (2, 600));
+    let any = udp(2).require_reply.expect("require_reply without HEX");
+    assert!(any.value.is_empty() && any.mask.is_empty());
+    let Check::Ping(ping) = &*checks[3] else {
+        panic!("{:?}", checks[3]);
+    };
+    assert_eq!(ping.common.connect_ip.to_string(), "10.0.0.2");
+    assert_eq!(ping.common.retry, 1);
+    assert!(checks.iter().all(|c| c.is_probed()));
+}

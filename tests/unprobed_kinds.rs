@@ -24,8 +24,6 @@ use lvsd::config::keywords::{CheckKw, CHECK_KEYWORDS};
 /// keepalived accepts for it.
 const UNPROBED: &[(&str, &str)] = &[
     ("SSL_GET", "SSL_GET {\n url {\n path /\n }\n }"),
-    ("UDP_CHECK", "UDP_CHECK {\n }"),
-    ("PING_CHECK", "PING_CHECK {\n }"),
     ("BFD_CHECK", "BFD_CHECK {\n name b\n }"),
 ];
 

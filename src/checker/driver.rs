@@ -17,8 +17,10 @@
 //! A `TCP_CHECK` attempt is a non-blocking socket registered here; nothing
 //! else runs for it: no task, no future, no per-probe timer object. That is
 //! what keeps a probe as cheap as a minimal epoll loop (`benches/checker`)
-//! and a sleeping probe a few hundred bytes. Other kinds are handed to the
-//! tokio runtime, and their results come back through a channel.
+//! and a sleeping probe a few hundred bytes. `UDP_CHECK` and `PING_CHECK`
+//! attempts are sockets here too, registered for reading (`datagram.rs`).
+//! Other kinds are handed to the tokio runtime, and their results come back
+//! through a channel.
 //!
 //! Timers are one binary heap of `(instant, what)`. Entries are never
 //! removed: an entry whose probe or connection has moved on (its generation
@@ -47,6 +49,7 @@ use socket2::Socket;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::datagram::{self, Datagram};
 use super::lag::LagHistogram;
 use super::probe_table::{ProbeTable, Slot};
 use super::schedule::{RetryRule, Step, Timing};
@@ -147,6 +150,9 @@ struct Owner {
 enum Phase {
     /// Handshake under way, bounded by `limit` (connect_timeout).
     Connecting { limit: Duration, close: CloseMode },
+    /// A `UDP_CHECK` or `PING_CHECK` datagram is sent; waiting for what
+    /// comes back, bounded by connect_timeout (see `datagram.rs`).
+    Datagram(Datagram),
     /// Our FIN is sent; reading to the backend's FIN until `deadline`.
     Closing { deadline: Instant },
 }
@@ -314,6 +320,7 @@ impl Driver {
                 let spec = Arc::clone(&slot.spec);
                 match &*spec.check {
                     Check::Tcp(_) => self.start_tcp(table, owner, &spec),
+                    Check::Udp(_) | Check::Ping(_) => self.start_datagram(table, owner, &spec),
                     _ => self.dispatch(owner, spec),
                 }
             }
@@ -327,6 +334,15 @@ impl Driver {
                         self.free_conn(idx);
                         let reason = format!("no answer within {}", probe::seconds(limit));
                         self.complete(table, owner, probe::result(false, reason, owner.started));
+                    }
+                    Phase::Datagram(waiting) => {
+                        let owner = conn.owner;
+                        self.free_conn(idx);
+                        let Some(slot) = table.get_mut(owner.id, owner.gen) else {
+                            return;
+                        };
+                        let (ok, reason) = datagram::on_timeout(waiting, &slot.spec.check);
+                        self.complete(table, owner, probe::result(ok, reason, owner.started));
                     }
                     // Closing sockets have no timer of their own.
                     Phase::Closing { .. } => {}
@@ -377,17 +393,48 @@ impl Driver {
     /// [`Driver::on_io`] or the connect_timeout timer.
     fn start_tcp(&mut self, table: &mut ProbeTable, owner: Owner, spec: &ProbeSpec) {
         let common = spec.check.common();
-        let socket = match tcp::start(common) {
-            Ok(socket) => socket,
-            Err(e) => {
-                self.complete(
-                    table,
-                    owner,
-                    probe::result(false, e.to_string(), owner.started),
-                );
-                return;
+        match tcp::start(common) {
+            Ok(socket) => {
+                let limit = common.connect_timeout.duration();
+                let phase = Phase::Connecting {
+                    limit,
+                    close: common.close,
+                };
+                self.watch(table, owner, (socket, phase, HANDSHAKE_EVENTS), limit);
             }
-        };
+            Err(e) => {
+                let result = probe::result(false, e.to_string(), owner.started);
+                self.complete(table, owner, result);
+            }
+        }
+    }
+
+    /// Opens the socket of a `UDP_CHECK` or `PING_CHECK` and sends its
+    /// datagram; the verdict comes from [`Driver::on_io`] or the
+    /// connect_timeout timer.
+    fn start_datagram(&mut self, table: &mut ProbeTable, owner: Owner, spec: &Arc<ProbeSpec>) {
+        match datagram::start(&spec.check) {
+            Some(Ok((socket, waiting))) => {
+                let limit = spec.check.common().connect_timeout.duration();
+                let attempt = (socket, Phase::Datagram(waiting), READ_EVENTS);
+                self.watch(table, owner, attempt, limit);
+            }
+            Some(Err(reason)) => {
+                self.complete(table, owner, probe::result(false, reason, owner.started));
+            }
+            None => self.dispatch(owner, Arc::clone(spec)),
+        }
+    }
+
+    /// Registers an attempt's socket (`events`, one shot) and its timer,
+    /// `limit` (connect_timeout) after the attempt started.
+    fn watch(
+        &mut self,
+        table: &mut ProbeTable,
+        owner: Owner,
+        (socket, phase, events): (Socket, Phase, libc::c_int),
+        limit: Duration,
+    ) {
         let idx = match self.free_conns.pop() {
             Some(idx) => idx,
             None => {
@@ -395,7 +442,7 @@ impl Driver {
                 (self.conns.len() - 1) as u32
             }
         };
-        if let Err(e) = epoll_oneshot(&self.poll, &socket, idx, libc::EPOLL_CTL_ADD) {
+        if let Err(e) = epoll_oneshot(&self.poll, &socket, idx, libc::EPOLL_CTL_ADD, events) {
             self.free_conns.push(idx);
             let reason = format!("cannot set up the probe socket (epoll): {e}");
             self.complete(table, owner, probe::result(false, reason, owner.started));
@@ -406,12 +453,9 @@ impl Driver {
             socket,
             serial,
             owner,
-            phase: Phase::Connecting {
-                limit: common.connect_timeout.duration(),
-                close: common.close,
-            },
+            phase,
         });
-        let deadline = owner.started + common.connect_timeout.duration();
+        let deadline = owner.started + limit;
         self.timers
             .push(Reverse((deadline, Timer::Conn { idx, serial })));
     }
@@ -426,7 +470,8 @@ impl Driver {
                 if !(event.is_writable() || event.is_error() || event.is_write_closed()) {
                     // Not the handshake's end (cannot happen before it):
                     // listen again; connect_timeout still bounds it.
-                    let _ = epoll_oneshot(&self.poll, &conn.socket, idx, libc::EPOLL_CTL_MOD);
+                    let (op, events) = (libc::EPOLL_CTL_MOD, HANDSHAKE_EVENTS);
+                    let _ = epoll_oneshot(&self.poll, &conn.socket, idx, op, events);
                     return;
                 }
                 let owner = conn.owner;
@@ -443,6 +488,25 @@ impl Driver {
                             owner,
                             probe::result(false, e.to_string(), owner.started),
                         );
+                    }
+                }
+            }
+            Phase::Datagram(waiting) => {
+                let owner = conn.owner;
+                let Some(slot) = table.get_mut(owner.id, owner.gen) else {
+                    self.free_conn(idx);
+                    return;
+                };
+                let spec = Arc::clone(&slot.spec);
+                match datagram::on_ready(waiting, &conn.socket, &spec.check, event.is_error()) {
+                    Some((ok, reason)) => {
+                        self.free_conn(idx);
+                        self.complete(table, owner, probe::result(ok, reason, owner.started));
+                    }
+                    // Nothing for us yet: listen again, still bounded.
+                    None => {
+                        let (op, events) = (libc::EPOLL_CTL_MOD, READ_EVENTS);
+                        let _ = epoll_oneshot(&self.poll, &conn.socket, idx, op, events);
                     }
                 }
             }
@@ -549,18 +613,28 @@ impl Driver {
     }
 }
 
-/// Registers a probe socket for its handshake's end only: writable
+/// What a TCP probe socket waits for: its handshake's end only: writable
 /// (connected), an error (refused…), or readable / the backend's FIN if they
-/// come with it. `EPOLLONESHOT` disables it after that one event, so a
-/// closing socket never wakes the prober; closing the fd removes it.
-/// `op` is `EPOLL_CTL_ADD`, or `EPOLL_CTL_MOD` to arm it again.
-fn epoll_oneshot(poll: &Poll, socket: &Socket, idx: u32, op: libc::c_int) -> std::io::Result<()> {
+/// come with it.
+const HANDSHAKE_EVENTS: libc::c_int =
+    libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLONESHOT | libc::EPOLLET;
+
+/// What a datagram probe socket waits for: something to read, or an error
+/// (`EPOLLERR` is always reported: an ICMP error on a UDP socket).
+const READ_EVENTS: libc::c_int = libc::EPOLLIN | libc::EPOLLONESHOT;
+
+/// Registers a probe socket for `events`. `EPOLLONESHOT` disables it after
+/// one event, so a closing socket never wakes the prober; closing the fd
+/// removes it. `op` is `EPOLL_CTL_ADD`, or `EPOLL_CTL_MOD` to arm it again.
+fn epoll_oneshot(
+    poll: &Poll,
+    socket: &Socket,
+    idx: u32,
+    op: libc::c_int,
+    events: libc::c_int,
+) -> std::io::Result<()> {
     let mut event = libc::epoll_event {
-        events: (libc::EPOLLIN
-            | libc::EPOLLOUT
-            | libc::EPOLLRDHUP
-            | libc::EPOLLONESHOT
-            | libc::EPOLLET) as u32,
+        events: events as u32,
         u64: u64::from(idx),
     };
     // SAFETY: both fds are open, and the event is a valid epoll_event. The

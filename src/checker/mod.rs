@@ -17,28 +17,35 @@
 //! - [`dns`]: `DNS_CHECK`: one UDP query, judged on its answer's RCODE.
 //! - [`file_check`]: `FILE_CHECK`: a tracked file's number and its verdict.
 //! - [`file_watch`]: the thread that watches tracked files with inotify.
+//! - `datagram`: `UDP_CHECK` and `PING_CHECK` attempts on the prober thread.
+//! - [`udp`]: `UDP_CHECK`, one datagram; ICMP unreachable fails, silence passes.
+//! - [`ping`]: `PING_CHECK`, an ICMP/ICMPv6 echo and its reply.
 //! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time.
+//! - [`fuzz_input`]: arbitrary bytes as a UDP or PING reply (fuzzing).
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
 //!
-//! Check kinds not listed (`SSL_GET`, `UDP_CHECK`, `PING_CHECK`,
-//! `BFD_CHECK`) are not probed yet.
+//! Check kinds not listed (`SSL_GET`, `BFD_CHECK`) are not probed yet.
 //! lvsd never reports a real server healthy for a check it does not
 //! perform: the config refuses them (`CheckKw::is_probed` is the one list),
 //! and should one reach the engine anyway it is reported **down**.
 
+mod datagram;
 pub mod dns;
 pub mod driver;
 pub mod engine;
 pub mod file_check;
 pub mod file_watch;
+pub mod fuzz_input;
 pub mod http;
 pub mod lag;
 pub mod misc;
+pub mod ping;
 pub mod probe;
 pub mod probe_table;
 pub mod schedule;
 pub mod smtp;
 pub mod tcp;
+pub mod udp;
 
 pub use engine::{Engine, ProbeState};
 pub use lag::LagHistogram;

@@ -2,17 +2,19 @@
 //!
 //! `TCP_CHECK` attempts run on the engine's prober thread itself (see
 //! `driver.rs` and `tcp.rs`): they are the bulk of all probes and need
-//! nothing but a socket and epoll. The prober hands the other kinds
-//! (`HTTP_GET`, `MISC_CHECK`, `SMTP_CHECK`, `DNS_CHECK`) to tokio, which runs [`attempt`] and sends the
-//! [`ProbeResult`] back. Kinds lvsd cannot probe yet are recognised by
-//! [`is_supported`]: the config refuses them, and the engine reports any
-//! that reach it down without probing.
+//! nothing but a socket and epoll; so do `UDP_CHECK` and `PING_CHECK`
+//! (`datagram.rs`). The prober hands the other kinds (`HTTP_GET`,
+//! `MISC_CHECK`, `SMTP_CHECK`, `DNS_CHECK`) to tokio, which runs [`attempt`]
+//! and sends the [`ProbeResult`] back. [`attempt`] runs every kind but
+//! `TCP_CHECK`, for one-off probes and tests. Kinds lvsd cannot probe yet
+//! are recognised by [`is_supported`]: the config refuses them, and the
+//! engine reports any that reach it down without probing.
 
 use std::time::Duration;
 
 use std::time::Instant;
 
-use super::{dns, http, misc, smtp, ProbeResult};
+use super::{dns, http, misc, ping, smtp, udp, ProbeResult};
 use crate::config::Check;
 use crate::script_policy::ScriptPolicy;
 
@@ -29,6 +31,7 @@ pub fn target(check: &Check) -> String {
     match check {
         Check::Misc(m) => m.path.clone(),
         Check::File(f) => f.path.display().to_string(),
+        Check::Ping(p) => p.common.connect_ip.to_string(),
         other => {
             let c = other.common();
             std::net::SocketAddr::new(c.connect_ip, c.connect_port).to_string()
@@ -36,15 +39,15 @@ pub fn target(check: &Check) -> String {
     }
 }
 
-/// Runs one probe of an `HTTP_GET` or `MISC_CHECK` check, never longer than
-/// its time limit, with the default [`ScriptPolicy`] (no `script_user`, no
+/// Runs one probe of a check that runs on tokio, never longer than its
+/// time limit, with the default [`ScriptPolicy`] (no `script_user`, no
 /// `enable_script_security`). See [`attempt_with`].
 pub async fn attempt(check: &Check) -> ProbeResult {
     attempt_with(check, &ScriptPolicy::default()).await
 }
 
-/// Runs one probe of an `HTTP_GET` or `MISC_CHECK` check, never longer than
-/// its time limit; a `MISC_CHECK` command runs under `policy`. `TCP_CHECK`
+/// Runs one probe of an `HTTP_GET`, `MISC_CHECK`, `UDP_CHECK` or
+/// `PING_CHECK` check, never longer than its time limit; a `MISC_CHECK` command runs under `policy`. `TCP_CHECK`
 /// runs on the prober thread, not here, and unsupported kinds fail: both are
 /// answered without probing.
 pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
@@ -67,6 +70,14 @@ pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
         }
         Check::Dns(dns_check) => {
             let (ok, reason) = dns::run(dns_check).await;
+            result(ok, reason, started)
+        }
+        Check::Udp(udp_check) => {
+            let (ok, reason) = udp::run(udp_check).await;
+            result(ok, reason, started)
+        }
+        Check::Ping(ping_check) => {
+            let (ok, reason) = ping::run(ping_check).await;
             result(ok, reason, started)
         }
         Check::Tcp(_) => result(
@@ -95,6 +106,19 @@ pub(super) fn result(
         latency: started.elapsed(),
         weight: None,
     }
+}
+
+/// Registers a probe's socket with tokio for `interest` (`UDP_CHECK`,
+/// `PING_CHECK`); dropping the result closes the socket.
+pub(super) fn watch(
+    socket: socket2::Socket,
+    interest: tokio::io::Interest,
+) -> std::io::Result<tokio::io::unix::AsyncFd<socket2::Socket>> {
+    // SAFETY: the Socket owns its fd, and the AsyncFd owns the Socket: the
+    // fd stays open and the same until the AsyncFd (and its registration)
+    // is dropped.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(socket, interest) }
+        .map_err(|e| e.into_parts().1)
 }
 
 /// `2 s`, `1.5 s`, `200 ms`: how a timeout is written in reasons.

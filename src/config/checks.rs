@@ -13,9 +13,11 @@ use super::block::Tree;
 use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
 use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw, UrlKw};
 use super::typer::Typer;
+use super::udp_keywords::UdpReading;
 use super::{
     values, Binding, Check, CheckCommon, CloseMode, DnsCheck, DnsType, FileCheck, HttpCheck,
-    Location, MiscCheck, OtherCheck, SmtpCheck, TcpCheck, Timer, TrackFile, Url, DEFAULT_HELO_NAME,
+    Location, MiscCheck, OtherCheck, PingCheck, SmtpCheck, TcpCheck, Timer, TrackFile, Url,
+    DEFAULT_HELO_NAME,
 };
 use crate::script_policy::AccountError;
 
@@ -79,6 +81,7 @@ struct Extra {
     helo_name: Option<String>,
     dns_type: Option<DnsType>,
     dns_name: Option<String>,
+    udp: UdpReading,
 }
 
 impl Reading {
@@ -277,17 +280,21 @@ impl Typer<'_> {
                     name: x.dns_name.unwrap_or_default(),
                 }))
             }
-            other => {
+            CheckKw::Udp => {
                 let x = r.take_extra();
-                let c = Box::new(OtherCheck {
+                self.udp_finish(tree, node, &x.udp);
+                Check::Udp(Box::new(x.udp.into_check(common(&r.conn, &r))))
+            }
+            CheckKw::Ping => Check::Ping(Box::new(PingCheck {
+                common: common(&r.conn, &r),
+            })),
+            // BFD_CHECK: refused above until lvsd runs BFD sessions.
+            _ => {
+                let x = r.take_extra();
+                Check::Bfd(Box::new(OtherCheck {
                     common: common(&r.conn, &r),
                     settings: x.settings,
-                });
-                match other {
-                    CheckKw::Udp => Check::Udp(c),
-                    CheckKw::Ping => Check::Ping(c),
-                    _ => Check::Bfd(c),
-                }
+                }))
             }
         };
         out.push(Arc::new(check));
@@ -393,11 +400,10 @@ impl Typer<'_> {
                     r.extra().user = Some((u, group));
                 }
             }
-            SpecificKw::MinReplyLength | SpecificKw::MaxReplyLength => {
-                if self.uint_arg::<u32>(tree, node, "a length").is_some() {
-                    r.extra().settings.push((name, joined()));
-                }
-            }
+            SpecificKw::Payload
+            | SpecificKw::RequireReply
+            | SpecificKw::MinReplyLength
+            | SpecificKw::MaxReplyLength => self.udp_keyword(tree, node, kw, &mut r.extra().udp),
             SpecificKw::Weight => self.file_check_weight(tree, node, r),
             SpecificKw::TrackFile => {
                 self.max_args(tree, node, 1);
@@ -434,12 +440,12 @@ impl Typer<'_> {
                 }
             }
             SpecificKw::Name if kind == CheckKw::Dns => self.dns_name(tree, node, r),
-            SpecificKw::Name | SpecificKw::Payload | SpecificKw::HttpProtocol => {
+            SpecificKw::Name | SpecificKw::HttpProtocol => {
                 if self.arg(tree, node, 0, "a value").is_some() {
                     r.extra().settings.push((name, joined()));
                 }
             }
-            SpecificKw::FastRecovery | SpecificKw::EnableSni | SpecificKw::RequireReply => {
+            SpecificKw::FastRecovery | SpecificKw::EnableSni => {
                 r.extra().settings.push((name, joined()));
             }
         }

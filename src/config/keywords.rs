@@ -292,8 +292,10 @@ impl CheckKw {
             | CheckKw::Misc
             | CheckKw::File
             | CheckKw::Smtp
-            | CheckKw::Dns => true,
-            CheckKw::SslGet | CheckKw::Udp | CheckKw::Ping | CheckKw::Bfd => false,
+            | CheckKw::Dns
+            | CheckKw::Udp
+            | CheckKw::Ping => true,
+            CheckKw::SslGet | CheckKw::Bfd => false,
         }
     }
 

@@ -15,6 +15,8 @@
 //! - `real_server`: `real_server IP [PORT] { }`.
 //! - `track_file`: the global `track_file` blocks FILE_CHECK names.
 //! - `smtp_dns`: SMTP_CHECK's and DNS_CHECK's own settings (DNS names and types).
+//! - `hex`: HEX arguments (`payload`, `require_reply`) as keepalived reads them.
+//! - `udp_keywords`: UDP_CHECK's own settings.
 //! - `checks`: the checker blocks (TCP_CHECK, HTTP_GET, MISC_CHECK, ...).
 //! - `check_list`: the checks of one real server, small for the common one.
 //! - `check_memo`: the last TCP_CHECK's reading, reused when written the same way.
@@ -36,6 +38,7 @@ mod cross_checks;
 pub mod diagnostic;
 mod expand;
 mod global_defs;
+mod hex;
 mod inherit;
 pub mod keywords;
 mod lexer;
@@ -48,6 +51,7 @@ mod source;
 mod timer;
 mod track_file;
 mod typer;
+mod udp_keywords;
 mod values;
 mod virtual_server;
 

@@ -539,6 +539,39 @@ pub struct FileCheck {
     pub reverse: bool,
 }
 
+/// What `UDP_CHECK`'s `require_reply` asks of the reply.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ReplyPattern {
+    /// The bytes the reply starts with (`require_reply HEX`); empty when no
+    /// HEX was given: then any datagram, even an empty one, passes.
+    pub value: Vec<u8>,
+    /// Per byte of `value`, the bits that must match (`x` nibbles are 0).
+    pub mask: Vec<u8>,
+}
+
+/// `UDP_CHECK`: one datagram out; an ICMP "destination unreachable" back
+/// fails, silence passes unless a reply is required.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct UdpCheck {
+    /// Common settings.
+    pub common: CheckCommon,
+    /// `payload HEX`; `None` sends keepalived's fixed 32 bytes.
+    pub payload: Option<Vec<u8>>,
+    /// `require_reply [HEX]`; `None` when no reply is required.
+    pub require_reply: Option<ReplyPattern>,
+    /// `min_reply_length` (default 0): checked only with a reply HEX.
+    pub min_reply_length: u16,
+    /// `max_reply_length` (default 255): checked only with a reply HEX.
+    pub max_reply_length: u16,
+}
+
+/// `PING_CHECK`: an ICMP (or ICMPv6) echo to `connect_ip`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct PingCheck {
+    /// Common settings (`connect_port` and `fwmark` are not used).
+    pub common: CheckCommon,
+}
+
 /// A checker whose probing lvsd does not do yet: kept with its keywords so
 /// the model and `--dump-config` show it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -565,9 +598,9 @@ pub enum Check {
     /// `DNS_CHECK`.
     Dns(Box<DnsCheck>),
     /// `UDP_CHECK`.
-    Udp(Box<OtherCheck>),
+    Udp(Box<UdpCheck>),
     /// `PING_CHECK`.
-    Ping(Box<OtherCheck>),
+    Ping(Box<PingCheck>),
     /// `FILE_CHECK`.
     File(Box<FileCheck>),
     /// `BFD_CHECK`.
@@ -583,8 +616,10 @@ impl Check {
             Check::Misc(c) => &c.common,
             Check::Smtp(c) => &c.common,
             Check::Dns(c) => &c.common,
+            Check::Udp(c) => &c.common,
+            Check::Ping(c) => &c.common,
             Check::File(c) => &c.common,
-            Check::Udp(c) | Check::Ping(c) | Check::Bfd(c) => &c.common,
+            Check::Bfd(c) => &c.common,
         }
     }
 

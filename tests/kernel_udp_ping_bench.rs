@@ -1,0 +1,162 @@
+//! The UDP_CHECK and PING_CHECK benchmark (ignored; `bench/udp_ping.sh`
+//! runs it with a release build): CPU per 1,000 probes, lvsd beside
+//! keepalived 2.2.7 (`keepalived -C`) in the same guest, at 200 healthy
+//! real servers and `delay_loop 1`.
+//!
+//! The real servers are 10.128.0.1–200, made local in a network namespace
+//! `bench` by one `local` route (AnyIP), behind a veth pair. There dnsmasq
+//! (listening on every address) answers the UDP_CHECK's DNS query, which
+//! the check requires (`require_reply`); the kernel answers the echo.
+//!
+//! Each program runs alone, from an empty table: once its table is
+//! complete and a few seconds have passed, its CPU time (user + system,
+//! every process and thread; keepalived's parent and checker child summed)
+//! and the probes the namespace received (`/proc/net/snmp`: UDP datagrams,
+//! ICMP echo requests) are read twice, `LVSD_BENCH_SECONDS` apart (default
+//! 20). Every real server must still be in the table at the end: the
+//! figures are for passing probes.
+
+use std::time::Duration;
+
+use lvsd_vm::{Guest, GuestSpec};
+
+const SERVERS: usize = 200;
+
+const DNS_QUERY: &str = "4c56 0100 0001 0000 0000 0000 046c 7673 6404 7465 7374 0000 0100 01";
+
+fn config(check: &str) -> String {
+    let mut text = String::from(
+        "virtual_server 10.14.0.1 53 {\n delay_loop 1\n lb_algo rr\n lb_kind NAT\n protocol UDP\n",
+    );
+    for i in 1..=SERVERS {
+        text.push_str(&format!(
+            " real_server 10.128.0.{i} 53 {{\n  connect_timeout 2\n  {check}\n }}\n"
+        ));
+    }
+    text.push_str("}\n");
+    text
+}
+
+fn guest() -> Option<Guest> {
+    let spec = GuestSpec::new("kernel_udp_ping_bench")
+        .net_tools()
+        .keepalived()
+        .tool("dnsmasq")
+        .binary_at(env!("CARGO_BIN_EXE_lvsd"), "/usr/local/bin/lvsd");
+    lvsd_vm::boot_or_skip(spec)
+}
+
+const SETUP: &str = "ip link set lo up
+ip netns add bench
+ip link add veth-b type veth peer name veth-bn
+ip link set veth-bn netns bench
+ip addr add 10.210.0.1/24 dev veth-b
+ip link set veth-b up
+ip netns exec bench ip addr add 10.210.0.2/24 dev veth-bn
+ip netns exec bench ip link set veth-bn up
+ip netns exec bench ip link set lo up
+ip netns exec bench ip route add local 10.128.0.0/24 dev lo
+ip route add 10.128.0.0/24 via 10.210.0.2
+ip netns exec bench dnsmasq --no-resolv --no-hosts --conf-file=/dev/null --user=root \
+    --pid-file=/run/dnsmasq.pid --port=53 --address=/lvsd.test/192.0.2.7
+";
+
+/// Shell: prints CPU ticks (10 ms) of program `who` (pid in /run/bg) and
+/// its children, then the probes the namespace received.
+const SAMPLE: &str = r#"p=$(cat /run/bg/$WHO.pid)
+kids=$(for s in /proc/[0-9]*/stat; do awk -v p=$p '$4 == p { print $1 }' $s 2>/dev/null; done)
+for q in $p $kids; do cut -d' ' -f14,15 /proc/$q/stat; done | awk '{ t += $1 + $2 } END { print t }'
+ip netns exec bench awk '
+    /^Udp:/ { if (u) print_u = $2; u = 1 }
+    /^Icmp:/ { if (i) { split($0, f, " "); e = f[c] } else { i = 1; for (k = 1; k <= NF; k++) if ($k == "InEchos") c = k } }
+    END { print print_u + e }' /proc/net/snmp
+"#;
+
+/// Runs `program` on `conf` and returns (CPU seconds, probes) over the window.
+fn measure(guest: &mut Guest, who: &str, command: &str, seconds: u64) -> (f64, f64) {
+    guest.run_ok("ipvsadm -C");
+    guest.spawn(who, command).unwrap();
+    let complete = format!("[ $(ipvsadm -Sn | grep -c -- '-r 10.128') -eq {SERVERS} ]");
+    guest
+        .wait_for(&complete, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{who}: no complete table: {e}"));
+    guest.run_ok("sleep 4");
+    let sample = |guest: &mut Guest| -> (f64, f64) {
+        let out = guest.run_ok(&format!("WHO={who}\n{SAMPLE}"));
+        let v: Vec<f64> = out.split_whitespace().map(|w| w.parse().unwrap()).collect();
+        (v[0] / 100.0, v[1])
+    };
+    let (cpu0, probes0) = sample(guest);
+    guest.run_ok(&format!("sleep {seconds}"));
+    let (cpu1, probes1) = sample(guest);
+    let still = guest.run_ok("ipvsadm -Sn | grep -c -- '-r 10.128' || true");
+    let log = guest.stop(who).unwrap();
+    assert_eq!(
+        still.trim(),
+        SERVERS.to_string(),
+        "{who}: real servers failed during the bench\n{log}"
+    );
+    guest.run_ok("ipvsadm -C");
+    (cpu1 - cpu0, probes1 - probes0)
+}
+
+#[test]
+#[ignore = "a benchmark: bench/udp_ping.sh runs it"]
+fn cpu_per_1000_udp_and_ping_probes_beside_keepalived() {
+    let Some(mut guest) = guest() else { return };
+    let seconds: u64 = std::env::var("LVSD_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    guest.run_ok(SETUP);
+    let kinds = [
+        (
+            "UDP_CHECK",
+            format!("UDP_CHECK {{\n   payload {DNS_QUERY}\n   require_reply 4c56 8x x0\n  }}"),
+        ),
+        ("PING_CHECK", "PING_CHECK {\n  }".to_string()),
+    ];
+    for (kind, check) in kinds {
+        let conf = format!("/tmp/{kind}.conf");
+        guest.write_file(&conf, config(&check).as_bytes()).unwrap();
+        let k = measure(
+            &mut guest,
+            "keepalived",
+            &format!("keepalived -C -n -l -f {conf}"),
+            seconds,
+        );
+        // lvsd with a ping socket (keepalived's kind), and for PING_CHECK
+        // also with a raw one (the group range allowing nobody).
+        let ranges: &[(&str, &str)] = if kind == "PING_CHECK" {
+            &[("ping socket", "0 2147483647"), ("raw socket", "1 0")]
+        } else {
+            &[("", "0 2147483647")]
+        };
+        for (socket, range) in ranges {
+            guest.run_ok(&format!("sysctl -qw net.ipv4.ping_group_range='{range}'"));
+            let l = measure(
+                &mut guest,
+                "lvsd",
+                &format!("lvsd -n -l -f {conf} --state-file /tmp/bench.json"),
+                seconds,
+            );
+            let per = |(cpu, probes): (f64, f64)| cpu / probes * 1000.0;
+            let what = if socket.is_empty() {
+                kind.to_string()
+            } else {
+                format!("{kind} (lvsd: {socket})")
+            };
+            println!(
+                "{what}: keepalived {:.2} s CPU for {} probes, lvsd {:.2} s for {}",
+                k.0, k.1, l.0, l.1
+            );
+            println!(
+                "figure: CPU per 1,000 {what} probes, {SERVERS} real servers, delay_loop 1, \
+                 guest (s): lvsd {:.3} | reference {:.3} | ratio {:.2}",
+                per(l),
+                per(k),
+                per(l) / per(k)
+            );
+        }
+    }
+}
