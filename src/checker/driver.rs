@@ -312,9 +312,10 @@ impl Driver {
                     started,
                 };
                 let spec = Arc::clone(&slot.spec);
+                let url = slot.urls.url();
                 match &*spec.check {
                     Check::Tcp(_) => self.start_tcp(table, owner, &spec),
-                    _ => self.dispatch(owner, spec),
+                    _ => self.dispatch(owner, spec, url),
                 }
             }
             Timer::Conn { idx, serial } => {
@@ -470,13 +471,14 @@ impl Driver {
         self.arm_sweep();
     }
 
-    /// Hands an attempt of another kind to tokio.
-    fn dispatch(&self, owner: Owner, spec: Arc<ProbeSpec>) {
+    /// Hands an attempt of another kind to tokio (`url`: which url of an
+    /// `HTTP_GET`).
+    fn dispatch(&self, owner: Owner, spec: Arc<ProbeSpec>, url: usize) {
         let done = self.done_tx.clone();
         let shared = Arc::clone(&self.shared);
         let policy = self.shared.script_policy();
         self.runtime.spawn(async move {
-            let result = probe::attempt_with(&spec.check, &policy).await;
+            let result = probe::attempt_url(&spec.check, url, &policy).await;
             // Gone only when the engine stopped.
             if done.send(Done { owner, result }).is_ok() {
                 let _ = shared.waker.wake();
@@ -494,7 +496,14 @@ impl Driver {
     ) -> Option<Duration> {
         let slot = table.get_mut(owner.id, owner.gen)?;
         let timing = Timing::of(slot.spec.check.common());
-        let step = slot.state.record(result.ok, &timing);
+        let step = match &*slot.spec.check {
+            Check::Http(h) => {
+                let (urls, fast) = (h.urls.len(), h.fast_recovery);
+                slot.state
+                    .record_url(&mut slot.urls, result.ok, &timing, urls, fast)
+            }
+            _ => slot.state.record(result.ok, &timing),
+        };
         let due = next_due(owner.due, result.latency, step.next_in, Instant::now());
         let timer = Timer::Probe {
             id: owner.id,

@@ -30,6 +30,9 @@ use std::time::Duration;
 
 use crate::config::CheckCommon;
 
+mod urls;
+pub use urls::UrlCursor;
+
 /// The three numbers that drive a probe's schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {

@@ -9,6 +9,7 @@ mod checks;
 pub mod diagnostic;
 mod expand;
 mod global_defs;
+mod http_regex;
 mod inherit;
 pub mod keywords;
 mod lexer;
@@ -19,6 +20,7 @@ mod real_server;
 mod source;
 mod timer;
 mod typer;
+mod url;
 mod values;
 mod virtual_server;
 
