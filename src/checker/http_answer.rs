@@ -276,3 +276,43 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .windows(needle.len())
         .position(|window| window == needle)
 }
+
+/// One fuzz input (the `http_answer` fuzz target and the corpus replay
+/// test): byte 0 picks the url's rules (digest, regex, offsets, status
+/// codes), byte 1 the read size, the rest is the answer. Panics if the
+/// verdict depends on how the answer was split into reads.
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    use crate::config::{HttpRegex, UrlRegex};
+    let (Some(&rules), Some(&piece)) = (data.first(), data.get(1)) else {
+        return;
+    };
+    let answer = &data[2..];
+    let mut url = Url::new("/");
+    if rules & 1 != 0 {
+        url.digest = Some("5d41402abc4b2a76b9719d911017c592".into());
+    }
+    if rules & 2 != 0 {
+        url.regex = HttpRegex::compile(r"(?<=\n)ok\d*", &[], None)
+            .ok()
+            .map(|regex| UrlRegex {
+                regex,
+                no_match: rules & 4 != 0,
+                min_offset: usize::from(rules >> 4),
+                max_offset: (rules & 8 != 0).then_some(usize::from(rules)),
+            });
+    }
+    if rules & 16 != 0 {
+        url.status_codes = vec![(100, 199), (404, 404)];
+    }
+    let whole = judge(&url, answer);
+    let mut split = Answer::new(&url);
+    for chunk in answer.chunks(usize::from(piece).max(1)) {
+        split.feed(chunk);
+    }
+    assert_eq!(
+        split.verdict(&url),
+        whole,
+        "the verdict depends on the reads"
+    );
+}
