@@ -318,12 +318,19 @@ fn bench_http_get_cpu_against_keepalived() {
     let mut guest = lvsd_vm::require_guest!(spec);
     // The row servers are not needed: one busybox on every address.
     guest.run_ok("bash /etc/lvsd-http/setup.sh 0");
-    guest.run_ok(&format!(
-        "ip route add 10.202.1.0/24 dev veth-web
-        for i in $(seq 1 {servers}); do ip netns exec web ip addr add 10.202.1.$i/32 dev veth-webr; done
-        ip netns exec web busybox httpd -f -p 80 -h /srv/www > /dev/null 2>&1 < /dev/null &
-        sleep 1"
-    ));
+    let setup = guest
+        .run_timeout(
+            &format!(
+                "ip route add 10.202.1.0/24 dev veth-web
+                for i in $(seq 1 {servers}); do echo addr add 10.202.1.$i/32 dev veth-webr; done > /tmp/addrs
+                ip -n web -batch /tmp/addrs
+                ip netns exec web busybox httpd -f -p 80 -h /srv/www > /dev/null 2>&1 < /dev/null &
+                sleep 1"
+            ),
+            Duration::from_secs(120),
+        )
+        .unwrap();
+    assert!(setup.success(), "{setup}");
     let mut figures = Vec::new();
     for (who, command, started) in [
         (
