@@ -15,11 +15,13 @@
 //! `connect_timeout`. keepalived bounds each read instead, so a server that
 //! trickles its answer can hold it forever (its issue #1822); lvsd fails it.
 //!
-//! Every attempt ends politely, passing or failing: our FIN is sent
-//! (`shutdown`), what the server still sends is read and dropped until its
-//! FIN, then the socket is closed: the server never sees an RST
-//! ([`close_politely`], in the background, at most [`DRAIN_BUDGET`]). With
-//! `close_with_reset` the socket is reset instead, as `TCP_CHECK` does.
+//! Every attempt ends politely, passing or failing: when the answer was
+//! read to the server's end, nothing is left unread and the close is a
+//! plain FIN; when the attempt broke off (timeout, read error), our FIN is
+//! sent (`shutdown`), what the server still sends is read and dropped until
+//! its FIN, then the socket is closed ([`close_politely`], in the
+//! background, at most [`DRAIN_BUDGET`]): the server never sees an RST.
+//! With `close_with_reset` the socket is reset instead, as `TCP_CHECK` does.
 //!
 //! The exchange is generic over the stream ([`exchange`]): `SSL_GET` runs
 //! the same code over a TLS stream made from the TCP one in [`run`].
@@ -76,18 +78,27 @@ pub async fn run(check: &HttpCheck, url: usize) -> Result<Cow<'static, str>, Cow
     }
     // SSL_GET: the TLS stream is made from `stream` here, within `deadline`.
     let request = request(check, u);
-    let verdict = timeout_at(deadline, exchange(&mut stream, request.as_bytes(), u)).await;
-    finish(stream, close);
-    match verdict {
-        Ok(Ok(())) => Ok("URL passed".into()),
-        Ok(Err(reason)) => Err(format!("{}: {reason}", u.path).into()),
+    let outcome = timeout_at(deadline, exchange(&mut stream, request.as_bytes(), u)).await;
+    // Read to the server's end: nothing is left unread, and the close is a
+    // plain one (a FIN). Else the polite close reads what is still coming.
+    let at_eof = matches!(outcome, Ok(Ok(_)));
+    finish(stream, close, at_eof);
+    match outcome {
+        Ok(Ok(Ok(()))) => Ok("URL passed".into()),
+        Ok(Ok(Err(reason)) | Err(reason)) => Err(format!("{}: {reason}", u.path).into()),
         Err(_) => Err(late()),
     }
 }
 
-/// Sends `request` and judges the answer, read until the server closes.
-/// Works over any stream: TCP for `HTTP_GET`, TLS for `SSL_GET`.
-pub async fn exchange<S>(stream: &mut S, request: &[u8], url: &Url) -> Result<(), Cow<'static, str>>
+/// Sends `request` and reads the answer until the server closes; works over
+/// any stream: TCP for `HTTP_GET`, TLS for `SSL_GET`. `Ok` holds the
+/// verdict on the answer (the server's end was reached); `Err` says why the
+/// exchange broke off before (the send or a read failed).
+pub async fn exchange<S>(
+    stream: &mut S,
+    request: &[u8],
+    url: &Url,
+) -> Result<Result<(), Cow<'static, str>>, Cow<'static, str>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -107,16 +118,18 @@ where
             Err(e) => return Err(format!("Read error: {e}").into()),
         }
     }
-    answer.verdict(url).map_err(|f| f.reason())
+    Ok(answer.verdict(url).map_err(|f| f.reason()))
 }
 
-/// Closes a probe's stream in the background: reset at once with
-/// `close_with_reset` (its `SO_LINGER` 0 is set), else [`close_politely`].
-fn finish<S>(stream: S, close: CloseMode)
+/// Closes a probe's stream: reset at once with `close_with_reset` (its
+/// `SO_LINGER` 0 is set); dropped at once when the server's end was read
+/// (`at_eof`: nothing unread, so the close is a FIN); else
+/// [`close_politely`], in the background.
+fn finish<S>(stream: S, close: CloseMode, at_eof: bool)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    if close == CloseMode::Reset {
+    if close == CloseMode::Reset || at_eof {
         drop(stream);
     } else {
         tokio::spawn(close_politely(stream, DRAIN_BUDGET));
