@@ -562,3 +562,45 @@ fn no_resets_at_the_backend_passing_or_failing() {
     assert_eq!(sent, 0, "the client namespace sent RSTs");
     drop(busybox);
 }
+
+/// Through the engine, as lvsd runs it: one url a probe, in order; the
+/// second url failing takes the server down (its first sweep is not
+/// complete, so at once), then only that url is probed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_probes_one_url_at_a_time_then_only_the_failed_one() {
+    let port = free_port();
+    let Some(_server) = Busybox::start(None, "127.0.0.1", port) else {
+        return;
+    };
+    let mut check = http_check("127.0.0.1", port, vec![url("/index.html"), url("/missing")]);
+    check.common.delay_loop = Duration::from_millis(200).into();
+    check.common.delay_before_retry = Duration::from_millis(100).into();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut engine = lvsd::checker::Engine::new(tx).expect("engine");
+    let spec = lvsd::checker::ProbeSpec::new(&Check::Http(Box::new(check)));
+    engine.set_probes(vec![(spec, true)]);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let e = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a verdict")
+            .expect("the engine runs");
+        seen.push((e.result.ok, e.up, e.changed, e.result.reason.into_owned()));
+    }
+    engine.set_probes(Vec::new());
+    let brief: Vec<(bool, bool, bool)> = seen.iter().map(|s| (s.0, s.1, s.2)).collect();
+    assert_eq!(
+        brief,
+        [
+            (true, true, false),
+            (false, false, true),
+            (false, false, false),
+            (false, false, false)
+        ],
+        "{seen:#?}"
+    );
+    assert!(
+        seen[1..].iter().all(|s| s.3.starts_with("/missing:")),
+        "{seen:#?}"
+    );
+}
