@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use checker_support::tcp_check;
 use lvsd::checker::{probe, WeightAsk};
-use lvsd::config::{Check, HttpCheck, MiscCheck, Url};
+use lvsd::config::{Check, HttpCheck, HttpProtocol, MiscCheck, Url};
 use lvsd::script_policy::{lookup_user, RunAs, ScriptPolicy};
 
 /// A loopback HTTP server answering every request with `answer`, after
@@ -36,13 +36,18 @@ fn http(port: u16, codes: Vec<(u16, u16)>, digest: Option<&str>) -> Check {
         common: tcp_check("127.0.0.1", port),
         tls: false,
         urls: vec![Url {
-            path: "/health".into(),
             digest: digest.map(String::from),
-            status_codes: codes,
-            virtualhost: None,
-            regex: None,
+            status_codes: if codes.is_empty() {
+                vec![(200, 299)]
+            } else {
+                codes
+            },
+            ..Url::new("/health")
         }],
         virtualhost: Some("www.example.test".into()),
+        protocol: HttpProtocol::Http10,
+        fast_recovery: false,
+        enable_sni: false,
     }))
 }
 
@@ -59,7 +64,7 @@ async fn http_get_checks_status_and_digest() {
     let error = http_server("HTTP/1.0 500 Oops\r\n\r\n");
     let result = probe::attempt(&http(error, vec![], None)).await;
     assert!(
-        !result.ok && result.reason.contains("status 500"),
+        !result.ok && result.reason.contains("status code error: 500"),
         "{result:?}"
     );
     assert!(

@@ -129,3 +129,23 @@ fn dns_answer_corpus_replays() {
         "{up} up, {down} down, {ignored} ignored"
     );
 }
+
+/// Replays fuzz/corpus/http_answer through the HTTP answer parser, as the
+/// `http_answer` fuzz target does: nothing panics, and the verdict does not
+/// depend on how the answer is split into reads.
+#[test]
+fn http_answer_corpus_replays_without_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/http_answer");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fuzz/corpus/http_answer")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        files.len() >= 60,
+        "the corpus has only {} inputs",
+        files.len()
+    );
+    for f in &files {
+        lvsd::checker::http_answer::fuzz_one(&std::fs::read(f).unwrap());
+    }
+}

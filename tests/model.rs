@@ -387,3 +387,32 @@ fn udp_check_keywords_are_typed_with_keepalived_s_defaults() {
     assert_eq!(ping.common.retry, 1);
     assert!(checks.iter().all(|c| c.is_probed()));
 }
+
+#[test]
+fn http_get_typed_as_keepalived_reads_it() {
+    let c = read(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n real_server 10.0.0.2 8080 {\n  HTTP_GET {\n   http_protocol 1.1\n   fast_recovery\n   url {\n    path /a?b=1\n    digest 5D41402ABC4B2A76B9719D911017C592\n    status_code 200\n    status_code 300-399 404\n    regex \"\\\\d+ OK\"\n    regex_no_match\n    regex_min_offset 3\n    regex_max_offset 40\n   }\n   url {\n    path /b\n    regex \\d+\\.\n   }\n  }\n }\n}\n",
+    );
+    let Check::Http(h) = &*c.virtual_servers[0].real_servers[0].checks[0] else {
+        panic!("not HTTP_GET");
+    };
+    assert_eq!(h.protocol, lvsd::config::HttpProtocol::Http11);
+    assert!(h.fast_recovery && !h.enable_sni);
+    let (a, b) = (&h.urls[0], &h.urls[1]);
+    assert_eq!(a.path, "/a?b=1");
+    assert_eq!(
+        a.digest.as_deref(),
+        Some("5d41402abc4b2a76b9719d911017c592")
+    );
+    assert_eq!(a.status_codes, [(200, 200), (300, 399), (404, 404)]);
+    let rx = a.regex.as_ref().unwrap();
+    // Quoted: the lexer turned `\\d` into `\d`, PCRE2's digit class.
+    assert_eq!(rx.regex.pattern(), r"\d+ OK");
+    assert_eq!(
+        (rx.no_match, rx.min_offset, rx.max_offset),
+        (true, 3, Some(40))
+    );
+    // Unquoted: keepalived's escapes apply all the same, `\d` is `d`.
+    assert_eq!(b.regex.as_ref().unwrap().regex.pattern(), "d+.");
+    assert_eq!(b.status_codes, [(200, 299)]);
+}

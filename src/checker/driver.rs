@@ -318,10 +318,11 @@ impl Driver {
                     started,
                 };
                 let spec = Arc::clone(&slot.spec);
+                let url = slot.urls.url();
                 match &*spec.check {
                     Check::Tcp(_) => self.start_tcp(table, owner, &spec),
                     Check::Udp(_) | Check::Ping(_) => self.start_datagram(table, owner, &spec),
-                    _ => self.dispatch(owner, spec),
+                    _ => self.dispatch(owner, spec, url),
                 }
             }
             Timer::Conn { idx, serial } => {
@@ -422,7 +423,8 @@ impl Driver {
             Some(Err(reason)) => {
                 self.complete(table, owner, probe::result(false, reason, owner.started));
             }
-            None => self.dispatch(owner, Arc::clone(spec)),
+            // Not a datagram kind after all: tokio runs it (no urls).
+            None => self.dispatch(owner, Arc::clone(spec), 0),
         }
     }
 
@@ -534,13 +536,14 @@ impl Driver {
         self.arm_sweep();
     }
 
-    /// Hands an attempt of another kind to tokio.
-    fn dispatch(&self, owner: Owner, spec: Arc<ProbeSpec>) {
+    /// Hands an attempt of another kind to tokio (`url`: which url of an
+    /// `HTTP_GET`).
+    fn dispatch(&self, owner: Owner, spec: Arc<ProbeSpec>, url: usize) {
         let done = self.done_tx.clone();
         let shared = Arc::clone(&self.shared);
         let policy = self.shared.script_policy();
         self.runtime.spawn(async move {
-            let result = probe::attempt_with(&spec.check, &policy).await;
+            let result = probe::attempt_url(&spec.check, url, &policy).await;
             // Gone only when the engine stopped.
             if done.send(Done { owner, result }).is_ok() {
                 let _ = shared.waker.wake();
@@ -558,8 +561,16 @@ impl Driver {
     ) -> Option<Duration> {
         let slot = table.get_mut(owner.id, owner.gen)?;
         let timing = Timing::of(slot.spec.check.common());
-        let rule = RetryRule::of(&slot.spec.check);
-        let step = slot.state.record_with(result.ok, &timing, rule);
+        let step = match &*slot.spec.check {
+            Check::Http(h) => {
+                let (urls, fast) = (h.urls.len(), h.fast_recovery);
+                slot.state
+                    .record_url(&mut slot.urls, result.ok, &timing, urls, fast)
+            }
+            check => slot
+                .state
+                .record_with(result.ok, &timing, RetryRule::of(check)),
+        };
         let due = next_due(owner.due, result.latency, step.next_in, Instant::now());
         let timer = Timer::Probe {
             id: owner.id,

@@ -9,9 +9,12 @@
 //! - [`engine`]: the [`Engine`]: the probe set, diffs on reload, states.
 //! - [`driver`]: the prober thread: timers and sockets in one epoll loop.
 //! - [`probe_table`]: the probes, as the engine and the prober share them.
-//! - [`schedule`]: keepalived's timing and retry rules, as pure logic.
+//! - [`schedule`]: keepalived's timing and retry rules, as pure logic
+//!   (`schedule/urls.rs`: `HTTP_GET`'s per-url rules).
 //! - [`tcp`]: `TCP_CHECK`, with a close that never leaves an RST behind.
-//! - [`http`]: `HTTP_GET` over plain HTTP: status codes and MD5 digest.
+//! - [`http`]: `HTTP_GET`: the request, one url per connection, the close.
+//! - [`http_answer`]: an HTTP answer judged as keepalived judges it.
+//! - `http_answer_tests`: its unit tests.
 //! - [`misc`]: `MISC_CHECK`, a command's exit status.
 //! - [`smtp`]: `SMTP_CHECK`: banner, `HELO`, `QUIT`, and a FIN.
 //! - [`dns`]: `DNS_CHECK`: one UDP query, judged on its answer's RCODE.
@@ -37,6 +40,9 @@ pub mod file_check;
 pub mod file_watch;
 pub mod fuzz_input;
 pub mod http;
+pub mod http_answer;
+#[cfg(test)]
+mod http_answer_tests;
 pub mod lag;
 pub mod misc;
 pub mod ping;

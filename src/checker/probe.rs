@@ -51,12 +51,18 @@ pub async fn attempt(check: &Check) -> ProbeResult {
 /// runs on the prober thread, not here, and unsupported kinds fail: both are
 /// answered without probing.
 pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
+    attempt_url(check, 0, policy).await
+}
+
+/// [`attempt_with`], for url number `url` of an `HTTP_GET` (one url per
+/// attempt, as keepalived: the schedule says which).
+pub async fn attempt_url(check: &Check, url: usize, policy: &ScriptPolicy) -> ProbeResult {
     let started = Instant::now();
     match check {
-        Check::Http(http_check) if !http_check.tls => {
-            let (ok, reason) = http::run(http_check).await;
-            result(ok, reason, started)
-        }
+        Check::Http(http_check) if !http_check.tls => match http::run(http_check, url).await {
+            Ok(what) => result(true, what, started),
+            Err(why) => result(false, why, started),
+        },
         Check::Misc(misc_check) => {
             let (ok, reason, weight) = misc::run(misc_check, policy).await;
             ProbeResult {

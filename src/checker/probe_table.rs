@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use super::probe;
-use super::schedule::HealthState;
+use super::schedule::{HealthState, UrlCursor};
 use super::{ProbeResult, ProbeSpec};
 use crate::config::Check;
 
@@ -27,6 +27,8 @@ pub struct Slot {
     pub gen: u32,
     /// Its health under keepalived's retry rules.
     pub state: HealthState,
+    /// `HTTP_GET`: which url is probed next (see `schedule/urls.rs`).
+    pub urls: UrlCursor,
     /// The latest result, if it has run.
     pub last: Option<ProbeResult>,
     /// Results counted so far.
@@ -121,6 +123,7 @@ impl ProbeTable {
             self.next_gen = self.next_gen.wrapping_add(1);
             let slot = Slot {
                 state: HealthState::new(initially_up),
+                urls: UrlCursor::default(),
                 spec: Arc::clone(&spec),
                 gen: self.next_gen,
                 last: None,

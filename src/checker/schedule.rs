@@ -60,6 +60,9 @@ impl RetryRule {
     }
 }
 
+mod urls;
+pub use urls::UrlCursor;
+
 /// The three numbers that drive a probe's schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {

@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use super::block::Tree;
 use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
-use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw, UrlKw};
+use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw};
 use super::typer::Typer;
 use super::udp_keywords::UdpReading;
 use super::{
     values, Binding, Check, CheckCommon, CloseMode, DnsCheck, DnsType, FileCheck, HttpCheck,
-    Location, MiscCheck, OtherCheck, PingCheck, SmtpCheck, TcpCheck, Timer, TrackFile, Url,
-    DEFAULT_HELO_NAME,
+    HttpProtocol, Location, MiscCheck, OtherCheck, PingCheck, SmtpCheck, TcpCheck, Timer,
+    TrackFile, Url, DEFAULT_HELO_NAME,
 };
 use crate::script_policy::AccountError;
 
@@ -82,6 +82,9 @@ struct Extra {
     dns_type: Option<DnsType>,
     dns_name: Option<String>,
     udp: UdpReading,
+    http_protocol: HttpProtocol,
+    fast_recovery: bool,
+    enable_sni: bool,
 }
 
 impl Reading {
@@ -192,6 +195,9 @@ impl Typer<'_> {
                     tls,
                     urls: std::mem::take(&mut x.urls),
                     virtualhost: vhost,
+                    protocol: x.http_protocol,
+                    fast_recovery: x.fast_recovery,
+                    enable_sni: x.enable_sni,
                 }))
             }
             CheckKw::Misc => {
@@ -372,6 +378,25 @@ impl Typer<'_> {
                 self.warning(kw, "`nb_get_retry` is deprecated: write `retry` (it is read as `retry`, as keepalived does)");
                 if let Some(v) = self.uint_arg::<u32>(tree, node, "a number of retries") {
                     r.inherited.retry = Some(v);
+                    self.warning(
+                        tree.keyword(node),
+                        "`nb_get_retry` is deprecated: use `retry` (the value is applied)",
+                    );
+                }
+            }
+            SpecificKw::HttpProtocol => {
+                if let Some(p) = self.http_protocol(tree, node) {
+                    r.extra().http_protocol = p;
+                }
+            }
+            SpecificKw::FastRecovery => {
+                if let Some(on) = self.flag_arg(tree, node) {
+                    r.extra().fast_recovery = on;
+                }
+            }
+            SpecificKw::EnableSni => {
+                if let Some(on) = self.flag_arg(tree, node) {
+                    r.extra().enable_sni = on;
                 }
             }
             SpecificKw::MiscPath => r.extra().misc_path = self.string_arg(tree, node, "a command"),
@@ -440,13 +465,10 @@ impl Typer<'_> {
                 }
             }
             SpecificKw::Name if kind == CheckKw::Dns => self.dns_name(tree, node, r),
-            SpecificKw::Name | SpecificKw::HttpProtocol => {
+            SpecificKw::Name => {
                 if self.arg(tree, node, 0, "a value").is_some() {
                     r.extra().settings.push((name, joined()));
                 }
-            }
-            SpecificKw::FastRecovery | SpecificKw::EnableSni => {
-                r.extra().settings.push((name, joined()));
             }
         }
     }
@@ -524,76 +546,6 @@ impl Typer<'_> {
             Ok(name) => r.extra().dns_name = Some(name),
             Err(e) => self.error(tok, format!("`name {}` is not a DNS name: {e}", tok.text)),
         }
-    }
-
-    /// `url { path ...; digest ...; status_code ...; ... }`.
-    fn url(&mut self, tree: &Tree<'_>, node: u32) -> Option<Url> {
-        let mut u = Url {
-            path: String::new(),
-            digest: None,
-            status_codes: Vec::new(),
-            virtualhost: None,
-            regex: None,
-        };
-        let mut has_path = false;
-        for child in tree.children(node) {
-            let ckw = tree.keyword(child);
-            let Some(kw) = UrlKw::from_name(&ckw.text) else {
-                self.unknown(ckw, "in url");
-                continue;
-            };
-            self.no_block(tree, child);
-            match kw {
-                UrlKw::Path => {
-                    if let Some(p) = self.string_arg(tree, child, "a path") {
-                        u.path = p;
-                        has_path = true;
-                    }
-                }
-                UrlKw::Digest => {
-                    u.digest = self.parsed(tree, child, 0, "an MD5 digest (32 hex digits)", |w| {
-                        (w.len() == 32 && w.bytes().all(|b| b.is_ascii_hexdigit()))
-                            .then(|| w.to_ascii_lowercase())
-                    })
-                }
-                UrlKw::StatusCode => {
-                    if self
-                        .arg(tree, child, 0, "status codes or ranges (200, 200-299)")
-                        .is_some()
-                    {
-                        for t in tree.args(child) {
-                            if let Some(r) = self.value(
-                                t,
-                                "a status code or range (100-999)",
-                                values::status_range,
-                            ) {
-                                u.status_codes.push(r);
-                            }
-                        }
-                    }
-                }
-                UrlKw::Virtualhost => u.virtualhost = self.string_arg(tree, child, "a host name"),
-                UrlKw::Regex => u.regex = self.string_arg(tree, child, "a regular expression"),
-                UrlKw::RegexNoMatch | UrlKw::RegexOptions => {}
-                UrlKw::RegexStack => {
-                    self.parsed(
-                        tree,
-                        child,
-                        1,
-                        "a start and a maximum size",
-                        values::uint::<u64>,
-                    );
-                }
-                UrlKw::RegexMinOffset | UrlKw::RegexMaxOffset => {
-                    self.uint_arg::<u64>(tree, child, "an offset");
-                }
-            }
-        }
-        if !has_path {
-            self.error(tree.keyword(node), "`url` needs `path PATH`");
-            return None;
-        }
-        Some(u)
     }
 }
 

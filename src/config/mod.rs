@@ -17,6 +17,8 @@
 //! - `smtp_dns`: SMTP_CHECK's and DNS_CHECK's own settings (DNS names and types).
 //! - `hex`: HEX arguments (`payload`, `require_reply`) as keepalived reads them.
 //! - `udp_keywords`: UDP_CHECK's own settings.
+//! - `url`: HTTP_GET's `url { }` blocks and `http_protocol`.
+//! - `http_regex`: a url's `regex`, as keepalived reads it and PCRE2 compiles it.
 //! - `checks`: the checker blocks (TCP_CHECK, HTTP_GET, MISC_CHECK, ...).
 //! - `check_list`: the checks of one real server, small for the common one.
 //! - `check_memo`: the last TCP_CHECK's reading, reused when written the same way.
@@ -39,6 +41,7 @@ pub mod diagnostic;
 mod expand;
 mod global_defs;
 mod hex;
+mod http_regex;
 mod inherit;
 pub mod keywords;
 mod lexer;
@@ -52,6 +55,7 @@ mod timer;
 mod track_file;
 mod typer;
 mod udp_keywords;
+mod url;
 mod values;
 mod virtual_server;
 

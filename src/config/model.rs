@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::ipvs::{ForwardMethod, Protocol, TunnelType};
 
 pub use super::check_list::Checks;
+pub use super::http_regex::{HttpRegex, RegexOption};
 pub use super::location::{FileName, Location};
 pub use super::smtp_dns::{
     dns_name, DnsCheck, DnsNameError, DnsType, SmtpCheck, DEFAULT_HELO_NAME,
@@ -478,16 +479,57 @@ pub struct TcpCheck {
 /// One `url { ... }` of `HTTP_GET` / `SSL_GET`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Url {
-    /// `path`.
+    /// `path`, sent as written (query string included).
     pub path: String,
-    /// `digest` (hex MD5 of the body).
+    /// `digest`: the MD5 of the body, 32 lowercase hex digits.
     pub digest: Option<String>,
-    /// `status_code` ranges, empty = 2xx.
+    /// `status_code` values and ranges (100–599), in the order written;
+    /// 200–299 when none is given.
     pub status_codes: Vec<(u16, u16)>,
     /// `virtualhost` for this URL.
     pub virtualhost: Option<String>,
-    /// `regex`.
-    pub regex: Option<String>,
+    /// `regex` with its `regex_*` settings.
+    pub regex: Option<UrlRegex>,
+}
+
+impl Url {
+    /// A URL with keepalived's defaults: any 2xx, no digest, no regex.
+    pub fn new(path: impl Into<String>) -> Url {
+        Url {
+            path: path.into(),
+            digest: None,
+            status_codes: vec![(200, 299)],
+            virtualhost: None,
+            regex: None,
+        }
+    }
+}
+
+/// A url's `regex`, `regex_no_match`, `regex_min_offset` and
+/// `regex_max_offset`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct UrlRegex {
+    /// The compiled pattern (with `regex_options` and `regex_stack`).
+    pub regex: HttpRegex,
+    /// `regex_no_match`: the URL passes when the pattern does *not* match.
+    pub no_match: bool,
+    /// `regex_min_offset`: a match may not start before this byte of the
+    /// answer (the status line's first byte is 0).
+    pub min_offset: usize,
+    /// `regex_max_offset`: a match must start at or before this byte.
+    pub max_offset: Option<usize>,
+}
+
+/// `http_protocol`: the request line's version and `Connection: close`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+pub enum HttpProtocol {
+    /// `1.0` (keepalived's default): `HTTP/1.0`, no `Connection` header.
+    #[default]
+    Http10,
+    /// `1.0C`: `HTTP/1.0` with `Connection: close`.
+    Http10Close,
+    /// `1.1`: `HTTP/1.1` with `Connection: close`.
+    Http11,
 }
 
 /// `HTTP_GET` / `SSL_GET`.
@@ -497,10 +539,19 @@ pub struct HttpCheck {
     pub common: CheckCommon,
     /// `SSL_GET` or `enable_ssl`.
     pub tls: bool,
-    /// URLs to fetch.
+    /// URLs to fetch, one per connection, in order.
     pub urls: Vec<Url>,
-    /// `virtualhost` of the checker (else the virtual server's).
+    /// The Host header's default when a url has no `virtualhost`: the
+    /// checker's `virtualhost`, else the real server's, else the virtual
+    /// server's.
     pub virtualhost: Option<String>,
+    /// `http_protocol`.
+    pub protocol: HttpProtocol,
+    /// `fast_recovery`: while the server is down (or has not run), the next
+    /// URL is probed at once after one passes.
+    pub fast_recovery: bool,
+    /// `enable_sni` (SSL_GET only).
+    pub enable_sni: bool,
 }
 
 /// `MISC_CHECK`.

@@ -415,7 +415,7 @@ pub fn status_range(word: &str) -> Option<(u16, u16)> {
         all_consuming(pair(code, opt(preceded(char('-'), code))))(word);
     let (_, (a, b)) = parsed.ok()?;
     let b = b.unwrap_or(a);
-    ((100..=999).contains(&a) && (100..=999).contains(&b) && a <= b).then_some((a, b))
+    ((100..=599).contains(&a) && (100..=599).contains(&b) && a <= b).then_some((a, b))
 }
 
 #[cfg(test)]

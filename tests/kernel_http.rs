@@ -1,0 +1,386 @@
+//! HTTP_GET, keepalived 2.2.7 and lvsd side by side in a real kernel (one
+//! guest): a behaviour table, one row a backend case, each row a virtual
+//! server whose real server is a busybox httpd (a server nobody here wrote)
+//! in a network namespace.
+//!
+//! For each program in turn, from an empty table: start it on the same
+//! config, let every check give its verdicts (one url a `delay_loop`: the
+//! slowest row needs two), then compare per row whether the real server is
+//! still in `ipvsadm -Sn`, and for the rows taken out, how many requests its
+//! backend had received when it left the table (`tests/data/http/watch.sh`).
+//! Every row must be the same under both, except the one that names a
+//! documented difference (docs/differences.md): a body slower than
+//! `connect_timeout` in all passes keepalived (it re-arms its timer every
+//! read) and fails lvsd (one deadline for the whole exchange).
+//!
+//! Needs qemu, the cached kernel and the keepalived package (`bash
+//! .ci/setup`); skips without them unless `CI=true`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use lvsd_vm::{Guest, GuestSpec};
+
+/// One row: what it shows, its checker block's body, and whether its real
+/// server stays in the table under keepalived and under lvsd.
+struct Row {
+    name: &'static str,
+    check: &'static str,
+    keepalived_up: bool,
+    lvsd_up: bool,
+}
+
+const fn row(name: &'static str, check: &'static str, up: bool) -> Row {
+    Row {
+        name,
+        check,
+        keepalived_up: up,
+        lvsd_up: up,
+    }
+}
+
+/// md5("hello\n"), index.html's body.
+const HELLO: &str = "b1946ac92492d2347c6235b4d2611184";
+
+fn rows() -> Vec<Row> {
+    vec![
+        row("200", "url {\n path /index.html\n}", true),
+        row(
+            "404 against the default 200-299",
+            "url {\n path /missing\n}",
+            false,
+        ),
+        row(
+            "404 listed",
+            "url {\n path /missing\n status_code 404\n}",
+            true,
+        ),
+        row("302 against the default", "url {\n path /dir\n}", false),
+        row(
+            "302 listed as a range",
+            "url {\n path /dir\n status_code 300-399\n}",
+            true,
+        ),
+        row(
+            "503 against the default",
+            "url {\n path /cgi-bin/busy\n}",
+            false,
+        ),
+        row(
+            "503 listed",
+            "url {\n path /cgi-bin/busy\n status_code 200 500-599\n}",
+            true,
+        ),
+        row(
+            "digest matches",
+            "url {\n path /index.html\n digest b1946ac92492d2347c6235b4d2611184\n}",
+            true,
+        ),
+        row(
+            "digest differs",
+            "url {\n path /index.html\n digest 00000000000000000000000000000000\n}",
+            false,
+        ),
+        row(
+            "regex matches (\\\\d as keepalived unescapes it)",
+            "url {\n path /status.txt\n regex \"ready \\\\d+\"\n}",
+            true,
+        ),
+        row(
+            "regex does not match",
+            "url {\n path /status.txt\n regex broken\n}",
+            false,
+        ),
+        row(
+            "regex_no_match",
+            "url {\n path /status.txt\n regex broken\n regex_no_match\n}",
+            true,
+        ),
+        row(
+            "regex_max_offset before the match",
+            "url {\n path /status.txt\n regex OK\n regex_max_offset 5\n}",
+            false,
+        ),
+        row(
+            "regex_min_offset past the match",
+            "url {\n path /status.txt\n regex HTTP\n regex_min_offset 1\n}",
+            false,
+        ),
+        row(
+            "http_protocol 1.1",
+            "http_protocol 1.1\nurl {\n path /index.html\n}",
+            true,
+        ),
+        row(
+            "virtualhost",
+            "virtualhost www.example.test\nurl {\n path /index.html\n}",
+            true,
+        ),
+        row(
+            "keeps the connection open",
+            "url {\n path /cgi-bin/open\n}",
+            false,
+        ),
+        Row {
+            name: "body slower than connect_timeout (documented difference)",
+            check: "url {\n path /cgi-bin/slow\n}",
+            keepalived_up: true,
+            lvsd_up: false,
+        },
+        row(
+            "two urls, the second fails",
+            "url {\n path /index.html\n}\nurl {\n path /missing\n}",
+            false,
+        ),
+    ]
+}
+
+/// One virtual server a row (10.203.0.N:80 → 10.202.0.2:800N).
+fn config(rows: &[Row]) -> String {
+    let mut c = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        let n = i + 1;
+        c.push_str(&format!(
+            "virtual_server 10.203.0.{n} 80 {{\n delay_loop 2\n lb_algo rr\n lb_kind NAT\n protocol TCP\n \
+             real_server 10.202.0.2 {port} {{\n  weight 1\n  HTTP_GET {{\n   connect_timeout 5\n{check}\n  }}\n }}\n}}\n",
+            port = 8000 + n,
+            check = r.check
+        ));
+    }
+    c
+}
+
+/// The settled state of one program: per port, in the table or not, and
+/// for those taken out, the requests their backend had by then.
+#[derive(Debug, Default)]
+struct Settled {
+    present: BTreeMap<u16, bool>,
+    removed_after: BTreeMap<u16, u64>,
+    table: String,
+    log: String,
+}
+
+fn run(guest: &mut Guest, who: &str, command: &str, started: &str, n: usize) -> Settled {
+    guest.run_ok("ipvsadm -C");
+    guest.run_ok(&format!(
+        "for i in $(seq 1 {n}); do : > /run/bg/bb$((8000 + i)).log; done"
+    ));
+    guest.spawn(who, command).unwrap();
+    guest
+        .wait_for(
+            &format!("grep -q '{started}' /run/bg/{who}.log"),
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| panic!("{who} did not start: {e}"));
+    // The slowest rows: a warmup of up to delay_loop, then the slow body
+    // (8 s), or url 1, delay_loop, url 2.
+    let watched = guest
+        .run_timeout(
+            &format!("bash /etc/lvsd-http/watch.sh {n} 16"),
+            Duration::from_secs(40),
+        )
+        .unwrap();
+    let table = guest.run_ok("ipvsadm -Sn");
+    let log = guest.stop(who).unwrap();
+    guest.run_ok("ipvsadm -C");
+    let mut s = Settled {
+        table: table.clone(),
+        log,
+        ..Settled::default()
+    };
+    for i in 1..=n {
+        let port = 8000 + i as u16;
+        let present = table.contains(&format!("-r 10.202.0.2:{port} "));
+        s.present.insert(port, present);
+    }
+    for line in watched.stdout.lines() {
+        if let Some((port, count)) = line.split_once(' ') {
+            if let (Ok(port), Ok(count)) = (port.parse(), count.parse()) {
+                s.removed_after.insert(port, count);
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn http_get_behaviour_table_against_keepalived() {
+    let rows = rows();
+    let n = rows.len();
+    let conf = config(&rows);
+    let spec = lvsd_vm::with_lvsd!(GuestSpec::new("kernel_http").net_tools().keepalived())
+        .bytes(
+            "/etc/lvsd-http/setup.sh",
+            include_str!("data/http/setup.sh"),
+            0o644,
+        )
+        .bytes(
+            "/etc/lvsd-http/watch.sh",
+            include_str!("data/http/watch.sh"),
+            0o644,
+        )
+        .bytes("/etc/lvsd-http/keepalived.conf", conf.clone(), 0o644);
+    let mut guest = lvsd_vm::require_guest!(spec);
+    let started = std::time::Instant::now();
+    guest.run_ok(&format!("bash /etc/lvsd-http/setup.sh {n}"));
+    let test = guest
+        .run("lvsd -t -f /etc/lvsd-http/keepalived.conf")
+        .unwrap();
+    assert_eq!(test.status, 0, "lvsd -t\n{test}\n{conf}");
+    let keepalived = run(
+        &mut guest,
+        "keepalived",
+        "keepalived -C -n -l -f /etc/lvsd-http/keepalived.conf",
+        "Activating healthchecker",
+        n,
+    );
+    let lvsd = run(
+        &mut guest,
+        "lvsd",
+        "lvsd -n -l -f /etc/lvsd-http/keepalived.conf --state-file /tmp/lvsd-http.json",
+        "lvsd started",
+        n,
+    );
+    let mut report = String::new();
+    let mut wrong = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let port = 8000 + 1 + i as u16;
+        let (k, l) = (keepalived.present[&port], lvsd.present[&port]);
+        let (kc, lc) = (
+            keepalived.removed_after.get(&port),
+            lvsd.removed_after.get(&port),
+        );
+        report.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            r.name,
+            if k { "up" } else { "down" },
+            if l { "up" } else { "down" },
+            kc.map_or("-".into(), u64::to_string),
+            lc.map_or("-".into(), u64::to_string),
+        ));
+        if (k, l) != (r.keepalived_up, r.lvsd_up) {
+            wrong.push(format!("{}: keepalived {k}, lvsd {l}", r.name));
+        }
+        // Removed under both: after the same number of probes.
+        if !k && !l && kc != lc {
+            wrong.push(format!(
+                "{}: removed after {kc:?} / {lc:?} requests",
+                r.name
+            ));
+        }
+    }
+    eprintln!(
+        "| row | keepalived | lvsd | requests before removal (keepalived) | (lvsd) |\n|---|---|---|---|---|\n{report}\
+         guest time {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{wrong:#?}\nkeepalived table:\n{}\nlvsd table:\n{}\nkeepalived log:\n{}\nlvsd log:\n{}",
+        keepalived.table,
+        lvsd.table,
+        keepalived.log,
+        lvsd.log
+    );
+}
+
+/// The bench (`bench/http.sh`; ignored in the suite): CPU per 1,000
+/// HTTP_GET probes, keepalived 2.2.7's checker vs lvsd, in one guest: 200
+/// real servers (addresses of one busybox httpd in a namespace), delay_loop
+/// 1, each program alone for `LVSD_BENCH_SECONDS` (default 20) after a 5 s
+/// settling. Probes are counted by the backend namespace's TCP
+/// `PassiveOpens`; CPU is every process of the program (keepalived's
+/// parent and checker child), user + system.
+#[test]
+#[ignore]
+fn bench_http_get_cpu_against_keepalived() {
+    let servers = 200;
+    let seconds: u64 = std::env::var("LVSD_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let mut conf = String::from(
+        "virtual_server 10.203.0.1 80 {\n delay_loop 1\n lb_algo rr\n lb_kind NAT\n protocol TCP\n",
+    );
+    for i in 1..=servers {
+        conf.push_str(&format!(
+            " real_server 10.202.1.{i} 80 {{\n  weight 1\n  HTTP_GET {{\n   connect_timeout 3\n   url {{\n    path /index.html\n    digest {HELLO}\n   }}\n  }}\n }}\n"
+        ));
+    }
+    conf.push_str("}\n");
+    let spec = lvsd_vm::with_lvsd!(GuestSpec::new("kernel_http_bench").net_tools().keepalived())
+        .bytes(
+            "/etc/lvsd-http/setup.sh",
+            include_str!("data/http/setup.sh"),
+            0o644,
+        )
+        .bytes("/etc/lvsd-http/bench.conf", conf, 0o644);
+    let mut guest = lvsd_vm::require_guest!(spec);
+    // The row servers are not needed: one busybox on every address.
+    guest.run_ok("bash /etc/lvsd-http/setup.sh 0");
+    let setup = guest
+        .run_timeout(
+            &format!(
+                "ip route add 10.202.1.0/24 dev veth-web
+                for i in $(seq 1 {servers}); do echo addr add 10.202.1.$i/32 dev veth-webr; done > /tmp/addrs
+                ip -n web -batch /tmp/addrs
+                ip netns exec web busybox httpd -f -p 80 -h /srv/www > /dev/null 2>&1 < /dev/null &
+                sleep 1"
+            ),
+            Duration::from_secs(120),
+        )
+        .unwrap();
+    assert!(setup.success(), "{setup}");
+    let mut figures = Vec::new();
+    for (who, command, started) in [
+        (
+            "keepalived",
+            "keepalived -C -n -l -f /etc/lvsd-http/bench.conf",
+            "Activating healthchecker",
+        ),
+        (
+            "lvsd",
+            "lvsd -n -l -f /etc/lvsd-http/bench.conf --state-file /dev/null",
+            "lvsd started",
+        ),
+    ] {
+        guest.run_ok("ipvsadm -C");
+        guest.spawn(who, command).unwrap();
+        guest
+            .wait_for(
+                &format!("grep -q '{started}' /run/bg/{who}.log"),
+                Duration::from_secs(30),
+            )
+            .unwrap();
+        // CPU ticks (10 ms) of every process of the program, and the
+        // backend's accepted connections, before and after the window.
+        let sample = format!(
+            "t=0; for p in $(pidof {who}); do set -- $(cut -d' ' -f14,15 /proc/$p/stat); t=$((t + $1 + $2)); done
+            echo $t $(ip netns exec web cat /proc/net/snmp | awk '/^Tcp:/ {{ n++ }} n == 2 && /^Tcp:/ {{ print $7; exit }}')"
+        );
+        let out = guest
+            .run_timeout(
+                &format!("sleep 5; {sample}; sleep {seconds}; {sample}"),
+                Duration::from_secs(seconds + 60),
+            )
+            .unwrap();
+        guest.stop(who).unwrap();
+        let nums: Vec<f64> = out
+            .stdout
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        assert_eq!(nums.len(), 4, "{out}");
+        let (cpu, probes) = ((nums[2] - nums[0]) / 100.0, nums[3] - nums[1]);
+        eprintln!(
+            "{who}: {probes} probes in {seconds} s ({:.0}/s), CPU {cpu:.2} s",
+            probes / seconds as f64
+        );
+        figures.push(cpu / (probes / 1000.0));
+    }
+    let (k, l) = (figures[0], figures[1]);
+    println!(
+        "figure: CPU per 1,000 HTTP_GET probes, 200 real servers, delay_loop 1, guest (s; goal 0.8): lvsd {l:.3} | reference {k:.3} | ratio {:.3}",
+        l / k
+    );
+}
