@@ -35,6 +35,7 @@ fn http(port: u16, codes: Vec<(u16, u16)>, digest: Option<&str>) -> Check {
     Check::Http(Box::new(HttpCheck {
         common: tcp_check("127.0.0.1", port),
         tls: false,
+        tls_options: Default::default(),
         urls: vec![Url {
             path: "/health".into(),
             digest: digest.map(String::from),

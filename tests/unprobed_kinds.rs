@@ -23,7 +23,6 @@ use lvsd::config::keywords::{CheckKw, CHECK_KEYWORDS};
 /// The kinds lvsd does not probe yet, each with the smallest block
 /// keepalived accepts for it.
 const UNPROBED: &[(&str, &str)] = &[
-    ("SSL_GET", "SSL_GET {\n url {\n path /\n }\n }"),
     ("SMTP_CHECK", "SMTP_CHECK {\n }"),
     ("DNS_CHECK", "DNS_CHECK {\n }"),
     ("UDP_CHECK", "UDP_CHECK {\n }"),

@@ -11,16 +11,16 @@
 //!   `digest` is set, the MD5 of the body matches (hex, any case).
 //!
 //! The probe passes when every URL passes. The whole fetch of one URL is
-//! bounded by `connect_timeout`. Not done yet: `regex` (ignored), `SSL_GET`
-//! (refused by the config until it is built).
+//! bounded by `connect_timeout`. `SSL_GET` is the same over TLS (`tls.rs`).
+//! Not done yet: `regex` (ignored).
 
 use std::fmt::Write as _;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 
 use super::probe::seconds;
-use super::tcp;
+use super::{tcp, tls};
 use crate::config::{HttpCheck, Url};
 
 /// The most of a body lvsd reads (and hashes); past it the URL fails.
@@ -43,10 +43,29 @@ pub async fn run(check: &HttpCheck) -> (bool, String) {
 
 /// One URL: Ok if it passes, else why not.
 async fn fetch(check: &HttpCheck, url: &Url) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + check.common.connect_timeout.duration();
     let connection = tcp::connect(&check.common)
         .await
         .map_err(|e| e.to_string())?;
-    let mut stream = connection.into_stream();
+    let stream = connection.into_stream();
+    if !check.tls {
+        let mut stream = stream;
+        return judge(url, &exchange(check, url, &mut stream).await?);
+    }
+    let mut stream = tls::handshake(check, url, stream, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = exchange(check, url, &mut stream).await;
+    // close_notify and FIN whatever the verdict, without making it wait.
+    tokio::spawn(tls::close(stream, check.common.connect_timeout.duration()));
+    judge(url, &answer?)
+}
+
+/// Sends the request of `url` and reads the whole answer.
+async fn exchange<S>(check: &HttpCheck, url: &Url, stream: &mut S) -> Result<Vec<u8>, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let request = request(check, url);
     stream
         .write_all(request.as_bytes())
@@ -67,7 +86,7 @@ async fn fetch(check: &HttpCheck, url: &Url) -> Result<(), String> {
             return Err(format!("answer longer than {MAX_BODY} bytes"));
         }
     }
-    judge(url, &answer)
+    Ok(answer)
 }
 
 fn request(check: &HttpCheck, url: &Url) -> String {

@@ -11,12 +11,16 @@
 //! - [`probe_table`]: the probes, as the engine and the prober share them.
 //! - [`schedule`]: keepalived's timing and retry rules, as pure logic.
 //! - [`tcp`]: `TCP_CHECK`, with a close that never leaves an RST behind.
-//! - [`http`]: `HTTP_GET` over plain HTTP: status codes and MD5 digest.
+//! - [`http`]: `HTTP_GET` and `SSL_GET`: status codes and MD5 digest.
+//! - [`tls`]: `SSL_GET`'s TLS: any certificate, SNI, client certificate,
+//!   sessions resumed per target, close_notify then FIN.
+//! - [`tls_verify`]: what `SSL_GET` checks of a server's certificate: only
+//!   that the server holds its key.
 //! - [`misc`]: `MISC_CHECK`, a command's exit status.
 //! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time.
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
 //!
-//! Check kinds not listed (`SSL_GET`, `SMTP_CHECK`, `DNS_CHECK`,
+//! Check kinds not listed (`SMTP_CHECK`, `DNS_CHECK`,
 //! `UDP_CHECK`, `PING_CHECK`, `FILE_CHECK`, `BFD_CHECK`) are not probed yet.
 //! lvsd never reports a real server healthy for a check it does not
 //! perform: the config refuses them (`CheckKw::is_probed` is the one list),
@@ -31,6 +35,8 @@ pub mod probe;
 pub mod probe_table;
 pub mod schedule;
 pub mod tcp;
+pub mod tls;
+pub mod tls_verify;
 
 pub use engine::{Engine, ProbeState};
 pub use lag::LagHistogram;

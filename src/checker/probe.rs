@@ -3,7 +3,7 @@
 //! `TCP_CHECK` attempts run on the engine's prober thread itself (see
 //! `driver.rs` and `tcp.rs`): they are the bulk of all probes and need
 //! nothing but a socket and epoll. The prober hands the other kinds
-//! (`HTTP_GET`, `MISC_CHECK`) to tokio, which runs [`attempt`] and sends the
+//! (`HTTP_GET`, `SSL_GET`, `MISC_CHECK`) to tokio, which runs [`attempt`] and sends the
 //! [`ProbeResult`] back. Kinds lvsd cannot probe yet are recognised by
 //! [`is_supported`]: the config refuses them, and the engine reports any
 //! that reach it down without probing.
@@ -49,7 +49,7 @@ pub async fn attempt(check: &Check) -> ProbeResult {
 pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
     let started = Instant::now();
     match check {
-        Check::Http(http_check) if !http_check.tls => {
+        Check::Http(http_check) => {
             let (ok, reason) = http::run(http_check).await;
             result(ok, reason, started)
         }

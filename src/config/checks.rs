@@ -15,7 +15,7 @@ use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw, UrlKw};
 use super::typer::Typer;
 use super::{
     values, Binding, Check, CheckCommon, CloseMode, HttpCheck, Location, MiscCheck, OtherCheck,
-    TcpCheck, Timer, Url,
+    TcpCheck, Timer, TlsOptions, Url,
 };
 use crate::script_policy::AccountError;
 
@@ -52,6 +52,10 @@ struct Extra {
     misc_timeout: Option<Duration>,
     misc_dynamic: bool,
     user: Option<(String, Option<String>)>,
+    /// `enable_sni`, or `sni_name` (which implies it).
+    enable_sni: bool,
+    /// `sni_name NAME`.
+    sni_name: Option<String>,
 }
 
 impl Reading {
@@ -149,16 +153,24 @@ impl Typer<'_> {
                     );
                 }
                 let tls = kind == CheckKw::SslGet;
-                let vhost = r
-                    .inherited
-                    .virtualhost
-                    .take()
-                    .or_else(|| rs.virtualhost.clone());
+                let own_vhost = r.inherited.virtualhost.take();
+                // SNI skips the real server's virtualhost (keepalived's order).
+                let tls_options = match tls && x.enable_sni {
+                    true => TlsOptions {
+                        enable_sni: true,
+                        sni_name: x.sni_name.take(),
+                        sni_virtualhost: own_vhost.clone().or_else(|| self.vs_virtualhost.clone()),
+                        client: None,
+                    },
+                    false => TlsOptions::default(),
+                };
+                let vhost = own_vhost.or_else(|| rs.virtualhost.clone());
                 Check::Http(Box::new(HttpCheck {
                     common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
                     tls,
                     urls: std::mem::take(&mut x.urls),
                     virtualhost: vhost,
+                    tls_options,
                 }))
             }
             CheckKw::Misc => {
@@ -332,10 +344,23 @@ impl Typer<'_> {
                     r.extra().settings.push((name, joined()));
                 }
             }
-            SpecificKw::FastRecovery
-            | SpecificKw::EnableSni
-            | SpecificKw::Dynamic
-            | SpecificKw::RequireReply => {
+            SpecificKw::EnableSni => {
+                if let Some(on) = self.flag_arg(tree, node) {
+                    r.extra().enable_sni = on;
+                }
+            }
+            // `sni_name` alone turns SNI on with keepalived's order of names.
+            SpecificKw::SniName => {
+                let name = tree.args(node).first().map(|t| t.text.to_string());
+                let x = r.extra();
+                x.enable_sni = true;
+                x.sni_name = name;
+            }
+            // lvsd always ends with close_notify (see checker/tls.rs).
+            SpecificKw::TlsCompliant => {
+                self.flag_arg(tree, node);
+            }
+            SpecificKw::FastRecovery | SpecificKw::Dynamic | SpecificKw::RequireReply => {
                 r.extra().settings.push((name, joined()));
             }
         }
@@ -390,6 +415,9 @@ impl Typer<'_> {
                 UrlKw::Virtualhost => u.virtualhost = self.string_arg(tree, child, "a host name"),
                 UrlKw::Regex => u.regex = self.string_arg(tree, child, "a regular expression"),
                 UrlKw::RegexNoMatch | UrlKw::RegexOptions => {}
+                UrlKw::TlsCompliant => {
+                    self.flag_arg(tree, child);
+                }
                 UrlKw::RegexStack => {
                     self.parsed(
                         tree,

@@ -287,9 +287,8 @@ impl CheckKw {
     /// This is the one list of what lvsd probes: the engine asks it too.
     pub fn is_probed(self) -> bool {
         match self {
-            CheckKw::Tcp | CheckKw::HttpGet | CheckKw::Misc => true,
-            CheckKw::SslGet
-            | CheckKw::Smtp
+            CheckKw::Tcp | CheckKw::HttpGet | CheckKw::SslGet | CheckKw::Misc => true,
+            CheckKw::Smtp
             | CheckKw::Dns
             | CheckKw::Udp
             | CheckKw::Ping
@@ -345,6 +344,8 @@ keyword_table! {
         "track_file" => TrackFile,
         "dynamic" => Dynamic,
         "weight" => Weight,
+        "sni_name" => SniName,
+        "tls_compliant" => TlsCompliant,
     }
 }
 
@@ -361,6 +362,7 @@ keyword_table! {
         "regex_stack" => RegexStack,
         "regex_min_offset" => RegexMinOffset,
         "regex_max_offset" => RegexMaxOffset,
+        "tls_compliant" => TlsCompliant,
     }
 }
 
@@ -378,9 +380,19 @@ keyword_table! {
 pub fn accepts(check: CheckKw, kw: SpecificKw) -> bool {
     use SpecificKw as S;
     match check {
-        CheckKw::HttpGet | CheckKw::SslGet => matches!(
+        CheckKw::HttpGet => matches!(
             kw,
-            S::Url | S::HttpProtocol | S::FastRecovery | S::EnableSni | S::NbGetRetry
+            S::Url | S::HttpProtocol | S::FastRecovery | S::EnableSni | S::SniName | S::NbGetRetry
+        ),
+        CheckKw::SslGet => matches!(
+            kw,
+            S::Url
+                | S::HttpProtocol
+                | S::FastRecovery
+                | S::EnableSni
+                | S::SniName
+                | S::TlsCompliant
+                | S::NbGetRetry
         ),
         CheckKw::Smtp => matches!(kw, S::HeloName | S::Host),
         CheckKw::Dns => matches!(kw, S::Type | S::Name),

@@ -50,6 +50,7 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
         parser.finish(&mut sink);
     }
     check_group_references(&mut typer);
+    super::ssl::give_client_certificate(&mut typer.config);
     let config = std::mem::take(&mut typer.config);
     drop(typer);
     diagnostics.extend(pre_diagnostics);

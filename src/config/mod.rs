@@ -17,6 +17,7 @@ mod location;
 pub mod model;
 mod real_server;
 mod source;
+mod ssl;
 mod timer;
 mod typer;
 mod values;

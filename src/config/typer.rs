@@ -3,8 +3,8 @@
 //!
 //! This file has the pass's state and the helpers every block uses (reading
 //! an argument as a number, a timer, an address...); the blocks themselves
-//! are in `global_defs.rs`, `virtual_server.rs`, `real_server.rs` and
-//! `checks.rs`.
+//! are in `global_defs.rs`, `virtual_server.rs`, `real_server.rs`,
+//! `checks.rs` and `ssl.rs`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -29,6 +29,9 @@ pub struct Typer<'a> {
     pub check_scratch: Vec<Arc<Check>>,
     /// The last `TCP_CHECK` block's reading, for the next one written alike.
     pub check_memo: CheckMemo,
+    /// The `virtualhost` of the virtual server being typed (an `SSL_GET`'s
+    /// last choice of server name, which skips the real server's).
+    pub vs_virtualhost: Option<String>,
 }
 
 impl<'a> Typer<'a> {
@@ -40,6 +43,7 @@ impl<'a> Typer<'a> {
             config: Config::default(),
             check_scratch: Vec::new(),
             check_memo: CheckMemo::default(),
+            vs_virtualhost: None,
         }
     }
 
@@ -308,18 +312,6 @@ impl<'a> Typer<'a> {
                 extra.text
             ),
         );
-    }
-
-    /// The top-level `SSL { ... }`: the keys are checked, not kept.
-    fn ssl_block(&mut self, tree: &Tree<'_>, node: u32) {
-        for child in tree.children(node) {
-            let kw = tree.keyword(child);
-            if super::keywords::SslKw::from_name(&kw.text).is_some() {
-                self.arg(tree, child, 0, "a value");
-            } else {
-                self.unknown(kw, "in SSL");
-            }
-        }
     }
 }
 
