@@ -121,16 +121,69 @@ where
         // rustls sends no SNI for an address: the name only files the session.
         None => ServerName::IpAddress(target.ip().into()),
     };
-    let config = stores()
-        .config(target, check.tls_options.client.as_ref())
-        .map_err(TlsError::Setup)?;
+    let client = check.tls_options.client.as_ref();
     let limit = check.common.connect_timeout.duration();
+    connect(target, name, client, io, deadline, limit).await
+}
+
+/// The handshake with `target` under `name`, presenting `client`.
+async fn connect<IO>(
+    target: SocketAddr,
+    name: ServerName<'static>,
+    client: Option<&Arc<ClientCertificate>>,
+    io: IO,
+    deadline: tokio::time::Instant,
+    limit: Duration,
+) -> Result<TlsStream<IO>, TlsError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let config = stores().config(target, client).map_err(TlsError::Setup)?;
     let connect = TlsConnector::from(config).connect(name, io);
     match tokio::time::timeout_at(deadline, connect).await {
         Ok(Ok(inner)) => Ok(TlsStream { inner }),
         Ok(Err(e)) => Err(TlsError::Handshake(e)),
         Err(_) => Err(TlsError::Timeout(limit)),
     }
+}
+
+/// One exchange (handshake, request, answer, close) with a "server" that
+/// sends `server_bytes` whatever lvsd says, over an in-memory pipe: what
+/// the fuzz target (`fuzz/fuzz_targets/tls_client.rs`) and its corpus
+/// replay run. Whatever the bytes, this must end (within a second) and
+/// never panic. Returns whether the handshake succeeded.
+#[doc(hidden)]
+pub async fn exchange_with_bytes(server_bytes: &[u8]) -> bool {
+    let (client_io, mut server_io) = tokio::io::duplex(1 << 16);
+    let server = async move {
+        let _ = server_io.write_all(server_bytes).await;
+        let _ = server_io.shutdown().await;
+        // Take whatever the client sends, so it never waits on a full pipe.
+        let mut sink = [0u8; 4096];
+        while let Ok(n) = server_io.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let client = async {
+        let target = SocketAddr::from(([192, 0, 2, 1], 443));
+        let name = ServerName::IpAddress(target.ip().into());
+        let limit = Duration::from_secs(1);
+        let deadline = tokio::time::Instant::now() + limit;
+        let Ok(mut tls) = connect(target, name, None, client_io, deadline, limit).await else {
+            return false;
+        };
+        let talk = async {
+            tls.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
+            let mut answer = Vec::new();
+            tls.read_to_end(&mut answer).await
+        };
+        let _ = tokio::time::timeout_at(deadline, talk).await;
+        close(tls, Duration::from_millis(100)).await;
+        true
+    };
+    tokio::join!(server, client).1
 }
 
 /// Ends a probe's TLS connection politely: close_notify, the TCP FIN, then
