@@ -356,8 +356,8 @@ fn ssl_block_errors_name_their_line() {
 }
 
 /// Over many probes, passing and failing (a status the backend does not
-/// give), no connection ends with a reset on either side: every probe sends
-/// close_notify and its FIN, and reads to the backend's end.
+/// give), every probe sends close_notify (the backends count them) and its
+/// FIN, and no connection ends with a reset on either side.
 #[test]
 fn no_resets_over_many_probes_passing_and_failing() {
     if !have_openssl() || !checker_support::can_use_netns() {
@@ -366,7 +366,7 @@ fn no_resets_over_many_probes_passing_and_failing() {
     let certs = Certs::new();
     let pair = NetPair::new("tls");
     let mut servers = Vec::new();
-    for (port, extra) in [(8443u16, &[][..]), (8444, &["-tls1_2"][..])] {
+    for (port, extra) in [(8443u16, &["-msg"][..]), (8444, &["-msg", "-tls1_2"][..])] {
         servers.push(SServer::start_in(
             Some(&pair.backend),
             BACKEND,
@@ -406,6 +406,11 @@ fn no_resets_over_many_probes_passing_and_failing() {
         verdicts
     });
     assert_eq!(verdicts, [100, 100], "[failed, passed]");
+    let notified: Vec<u64> = servers
+        .iter()
+        .map(|s| s.close_notifies.load(std::sync::atomic::Ordering::Relaxed))
+        .collect();
+    assert_eq!(notified, [100, 100], "close_notify alerts received");
     let after = counters();
     assert_eq!(
         (after.0 - before.0, after.1 - before.1, after.2 - before.2),

@@ -6,7 +6,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use lvsd::config::{load_bytes, Check, ConfigError, LoadOptions};
@@ -225,6 +226,8 @@ impl Certs {
 /// An `openssl s_server -www` on 127.0.0.1 (or in a namespace), killed on drop.
 pub struct SServer {
     child: Child,
+    /// close_notify alerts received (counted when started with `-msg`).
+    pub close_notifies: Arc<AtomicU64>,
     pub port: u16,
     /// The address it listens on.
     pub ip: String,
@@ -269,10 +272,15 @@ impl SServer {
         // (so it never blocks on a full pipe).
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
+        let close_notifies = Arc::new(AtomicU64::new(0));
+        let count = Arc::clone(&close_notifies);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if line.starts_with("ACCEPT") {
                     let _ = tx.send(());
+                }
+                if line.starts_with("<<<") && line.contains("close_notify") {
+                    count.fetch_add(1, Ordering::Relaxed);
                 }
             }
         });
@@ -280,6 +288,7 @@ impl SServer {
             .expect("s_server listening");
         SServer {
             child,
+            close_notifies,
             port,
             ip: ip.to_owned(),
         }
