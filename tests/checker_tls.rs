@@ -366,7 +366,12 @@ fn no_resets_over_many_probes_passing_and_failing() {
     let certs = Certs::new();
     let pair = NetPair::new("tls");
     let mut servers = Vec::new();
-    for (port, extra) in [(8443u16, &["-msg"][..]), (8444, &["-msg", "-tls1_2"][..])] {
+    for (port, extra) in [
+        (8443u16, &["-msg"][..]),
+        (8444, &["-msg", "-tls1_2"][..]),
+        (8445, &["-Verify", "1", "-CAfile", "ca.pem"][..]),
+        (8446, &["-Verify", "1", "-CAfile", "ca.pem", "-tls1_2"][..]),
+    ] {
         servers.push(SServer::start_in(
             Some(&pair.backend),
             BACKEND,
@@ -377,7 +382,7 @@ fn no_resets_over_many_probes_passing_and_failing() {
             extra,
         ));
     }
-    let checks: Vec<Check> = [8443u16, 8444]
+    let mut checks: Vec<Check> = [8443u16, 8444]
         .iter()
         .flat_map(|&port| {
             [
@@ -386,6 +391,11 @@ fn no_resets_over_many_probes_passing_and_failing() {
             ]
         })
         .collect();
+    // Refused for want of a client certificate: in the handshake (TLS
+    // 1.2), or by an alert after it (TLS 1.3).
+    for port in [8445u16, 8446] {
+        checks.push(ssl_get(&certs, "", BACKEND, port, &url(None)));
+    }
     let counters = || {
         (
             NetPair::tcp_counter(&pair.backend, "EstabResets"),
@@ -405,12 +415,12 @@ fn no_resets_over_many_probes_passing_and_failing() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         verdicts
     });
-    assert_eq!(verdicts, [100, 100], "[failed, passed]");
+    assert_eq!(verdicts, [200, 100], "[failed, passed]");
     let notified: Vec<u64> = servers
         .iter()
         .map(|s| s.close_notifies.load(std::sync::atomic::Ordering::Relaxed))
         .collect();
-    assert_eq!(notified, [100, 100], "close_notify alerts received");
+    assert_eq!(notified[..2], [100, 100], "close_notify alerts received");
     let after = counters();
     assert_eq!(
         (after.0 - before.0, after.1 - before.1, after.2 - before.2),

@@ -139,10 +139,24 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let config = stores().config(target, client).map_err(TlsError::Setup)?;
-    let connect = TlsConnector::from(config).connect(name, io);
+    let connect = TlsConnector::from(config).connect(name, io).into_fallible();
     match tokio::time::timeout_at(deadline, connect).await {
         Ok(Ok(inner)) => Ok(TlsStream { inner }),
-        Ok(Err(e)) => Err(TlsError::Handshake(e)),
+        Ok(Err((e, mut io))) => {
+            // A refused handshake closes politely too: our FIN, then the
+            // server's alert and FIN read, so the close sends no RST.
+            let polite = async {
+                let _ = io.shutdown().await;
+                let mut sink = [0u8; 2048];
+                while let Ok(n) = io.read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout_at(deadline, polite).await;
+            Err(TlsError::Handshake(e))
+        }
         Err(_) => Err(TlsError::Timeout(limit)),
     }
 }
