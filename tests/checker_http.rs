@@ -109,7 +109,7 @@ fn http_check(ip: &str, port: u16, urls: Vec<Url>) -> HttpCheck {
         virtualhost: None,
         protocol: HttpProtocol::Http10,
         fast_recovery: false,
-        enable_sni: false,
+        tls_options: Default::default(),
     }
 }
 

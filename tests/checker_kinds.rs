@@ -35,6 +35,7 @@ fn http(port: u16, codes: Vec<(u16, u16)>, digest: Option<&str>) -> Check {
     Check::Http(Box::new(HttpCheck {
         common: tcp_check("127.0.0.1", port),
         tls: false,
+        tls_options: Default::default(),
         urls: vec![Url {
             digest: digest.map(String::from),
             status_codes: if codes.is_empty() {
@@ -47,7 +48,6 @@ fn http(port: u16, codes: Vec<(u16, u16)>, digest: Option<&str>) -> Check {
         virtualhost: Some("www.example.test".into()),
         protocol: HttpProtocol::Http10,
         fast_recovery: false,
-        enable_sni: false,
     }))
 }
 

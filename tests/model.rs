@@ -76,7 +76,7 @@ fn checker_defaults_by_type() {
 #[test]
 fn settings_flow_from_virtual_server_to_real_server_to_checker() {
     let c = read(
-        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n delay_loop 10\n connect_timeout 2.5\n retry 4\n alpha\n inhibit_on_failure\n virtualhost vs.example\n real_server 10.0.0.2 80 {\n  delay_before_retry 7\n  virtualhost rs.example\n  HTTP_GET {\n   retry 9\n   close_with_reset\n   url {\n    path /\n   }\n  }\n }\n real_server 10.0.0.3 80 {\n  inhibit_on_failure off\n  alpha no\n  HTTP_GET {\n   url {\n    path /\n   }\n  }\n }\n}\n",
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n delay_loop 10\n connect_timeout 2.5\n retry 4\n alpha\n inhibit_on_failure\n virtualhost vs.example\n real_server 10.0.0.2 80 {\n  delay_before_retry 7\n  virtualhost rs.example\n  HTTP_GET {\n   retry 9\n   close_with_reset\n   url {\n    path /\n   }\n  }\n }\n real_server 10.0.0.3 80 {\n  inhibit_on_failure off\n  alpha no\n  SSL_GET {\n   url {\n    path /\n   }\n  }\n }\n}\n",
     );
     let vs = &c.virtual_servers[0];
     assert!(vs.alpha && vs.inhibit_on_failure);
@@ -110,7 +110,7 @@ fn settings_flow_from_virtual_server_to_real_server_to_checker() {
         ),
         (4, SECS(3), false)
     );
-    assert!(!hb.tls);
+    assert!(hb.tls);
     assert_eq!(hb.virtualhost.as_deref(), Some("vs.example"));
 }
 
@@ -397,7 +397,7 @@ fn http_get_typed_as_keepalived_reads_it() {
         panic!("not HTTP_GET");
     };
     assert_eq!(h.protocol, lvsd::config::HttpProtocol::Http11);
-    assert!(h.fast_recovery && !h.enable_sni);
+    assert!(h.fast_recovery && !h.tls_options.enable_sni);
     let (a, b) = (&h.urls[0], &h.urls[1]);
     assert_eq!(a.path, "/a?b=1");
     assert_eq!(

@@ -22,10 +22,7 @@ use lvsd::config::keywords::{CheckKw, CHECK_KEYWORDS};
 
 /// The kinds lvsd does not probe yet, each with the smallest block
 /// keepalived accepts for it.
-const UNPROBED: &[(&str, &str)] = &[
-    ("SSL_GET", "SSL_GET {\n url {\n path /\n }\n }"),
-    ("BFD_CHECK", "BFD_CHECK {\n name b\n }"),
-];
+const UNPROBED: &[(&str, &str)] = &[("BFD_CHECK", "BFD_CHECK {\n name b\n }")];
 
 /// A config with one virtual server whose real server 127.0.0.1:`port` is
 /// checked by `check` (a block); the check starts on line 7, column 9.

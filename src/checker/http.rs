@@ -39,7 +39,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::http_answer::Answer;
 use super::probe::seconds;
-use super::tcp;
+use super::{tcp, tls};
 use crate::config::{CloseMode, HttpCheck, HttpProtocol, Url};
 
 /// How long a closing probe connection waits for the server's FIN after
@@ -76,13 +76,27 @@ pub async fn run(check: &HttpCheck, url: usize) -> Result<Cow<'static, str>, Cow
         // If this fails the close is merely graceful; nothing to report.
         let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
     }
-    // SSL_GET: the TLS stream is made from `stream` here, within `deadline`.
     let request = request(check, u);
-    let outcome = timeout_at(deadline, exchange(&mut stream, request.as_bytes(), u)).await;
-    // Read to the server's end: nothing is left unread, and the close is a
-    // plain one (a FIN). Else the polite close reads what is still coming.
-    let at_eof = matches!(outcome, Ok(Ok(_)));
-    finish(stream, close, at_eof);
+    let outcome = if check.tls {
+        // SSL_GET: the handshake shares the connect's deadline; whatever
+        // the verdict, close_notify, our FIN and a read to the server's
+        // end follow, without making the verdict wait.
+        let mut stream = match tls::handshake(check, u, stream, deadline).await {
+            Ok(stream) => stream,
+            Err(e) => return Err(format!("{}: {e}", u.path).into()),
+        };
+        let outcome = timeout_at(deadline, exchange(&mut stream, request.as_bytes(), u)).await;
+        tokio::spawn(tls::close(stream, limit));
+        outcome
+    } else {
+        let outcome = timeout_at(deadline, exchange(&mut stream, request.as_bytes(), u)).await;
+        // Read to the server's end: nothing is left unread, and the close
+        // is a plain one (a FIN). Else the polite close reads what is
+        // still coming.
+        let at_eof = matches!(outcome, Ok(Ok(_)));
+        finish(stream, close, at_eof);
+        outcome
+    };
     match outcome {
         Ok(Ok(Ok(()))) => Ok("URL passed".into()),
         Ok(Ok(Err(reason)) | Err(reason)) => Err(format!("{}: {reason}", u.path).into()),
@@ -203,7 +217,7 @@ mod tests {
             virtualhost: vhost.map(String::from),
             protocol,
             fast_recovery: false,
-            enable_sni: false,
+            tls_options: Default::default(),
         }
     }
 

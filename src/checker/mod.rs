@@ -12,9 +12,14 @@
 //! - [`schedule`]: keepalived's timing and retry rules, as pure logic
 //!   (`schedule/urls.rs`: `HTTP_GET`'s per-url rules).
 //! - [`tcp`]: `TCP_CHECK`, with a close that never leaves an RST behind.
-//! - [`http`]: `HTTP_GET`: the request, one url per connection, the close.
+//! - [`http`]: `HTTP_GET` and `SSL_GET`: the request, one url per
+//!   connection, the close.
 //! - [`http_answer`]: an HTTP answer judged as keepalived judges it.
 //! - `http_answer_tests`: its unit tests.
+//! - [`tls`]: `SSL_GET`'s TLS: any certificate, SNI, client certificate,
+//!   sessions resumed per target, close_notify then FIN.
+//! - [`tls_verify`]: what `SSL_GET` checks of a server's certificate: only
+//!   that the server holds its key.
 //! - [`misc`]: `MISC_CHECK`, a command's exit status.
 //! - [`smtp`]: `SMTP_CHECK`: banner, `HELO`, `QUIT`, and a FIN.
 //! - [`dns`]: `DNS_CHECK`: one UDP query, judged on its answer's RCODE.
@@ -27,7 +32,7 @@
 //! - [`fuzz_input`]: arbitrary bytes as a UDP or PING reply (fuzzing).
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
 //!
-//! Check kinds not listed (`SSL_GET`, `BFD_CHECK`) are not probed yet.
+//! Check kinds not listed (`BFD_CHECK`) are not probed yet.
 //! lvsd never reports a real server healthy for a check it does not
 //! perform: the config refuses them (`CheckKw::is_probed` is the one list),
 //! and should one reach the engine anyway it is reported **down**.
@@ -51,6 +56,8 @@ pub mod probe_table;
 pub mod schedule;
 pub mod smtp;
 pub mod tcp;
+pub mod tls;
+pub mod tls_verify;
 pub mod udp;
 
 pub use engine::{Engine, ProbeState};

@@ -4,7 +4,7 @@
 //! `driver.rs` and `tcp.rs`): they are the bulk of all probes and need
 //! nothing but a socket and epoll; so do `UDP_CHECK` and `PING_CHECK`
 //! (`datagram.rs`). The prober hands the other kinds (`HTTP_GET`,
-//! `MISC_CHECK`, `SMTP_CHECK`, `DNS_CHECK`) to tokio, which runs [`attempt`]
+//! `SSL_GET`, `MISC_CHECK`, `SMTP_CHECK`, `DNS_CHECK`) to tokio, which runs [`attempt`]
 //! and sends the [`ProbeResult`] back. [`attempt`] runs every kind but
 //! `TCP_CHECK`, for one-off probes and tests. Kinds lvsd cannot probe yet
 //! are recognised by [`is_supported`]: the config refuses them, and the
@@ -59,7 +59,7 @@ pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
 pub async fn attempt_url(check: &Check, url: usize, policy: &ScriptPolicy) -> ProbeResult {
     let started = Instant::now();
     match check {
-        Check::Http(http_check) if !http_check.tls => match http::run(http_check, url).await {
+        Check::Http(http_check) => match http::run(http_check, url).await {
             Ok(what) => result(true, what, started),
             Err(why) => result(false, why, started),
         },

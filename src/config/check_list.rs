@@ -43,6 +43,15 @@ impl std::ops::Deref for Checks {
     }
 }
 
+impl std::ops::DerefMut for Checks {
+    fn deref_mut(&mut self) -> &mut [Arc<Check>] {
+        match &mut self.0 {
+            ChecksRepr::One(check) => std::slice::from_mut(check),
+            ChecksRepr::Many(checks) => checks,
+        }
+    }
+}
+
 impl From<Arc<Check>> for Checks {
     fn from(check: Arc<Check>) -> Self {
         Checks(ChecksRepr::One(check))

@@ -17,7 +17,7 @@ use super::udp_keywords::UdpReading;
 use super::{
     values, Binding, Check, CheckCommon, CloseMode, DnsCheck, DnsType, FileCheck, HttpCheck,
     HttpProtocol, Location, MiscCheck, OtherCheck, PingCheck, SmtpCheck, TcpCheck, Timer,
-    TrackFile, Url, DEFAULT_HELO_NAME,
+    TlsOptions, TrackFile, Url, DEFAULT_HELO_NAME,
 };
 use crate::script_policy::AccountError;
 
@@ -85,6 +85,8 @@ struct Extra {
     http_protocol: HttpProtocol,
     fast_recovery: bool,
     enable_sni: bool,
+    /// `sni_name NAME` (implies `enable_sni`).
+    sni_name: Option<String>,
 }
 
 impl Reading {
@@ -185,11 +187,18 @@ impl Typer<'_> {
                     );
                 }
                 let tls = kind == CheckKw::SslGet;
-                let vhost = r
-                    .inherited
-                    .virtualhost
-                    .take()
-                    .or_else(|| rs.virtualhost.clone());
+                let own_vhost = r.inherited.virtualhost.take();
+                // SNI skips the real server's virtualhost (keepalived's order).
+                let tls_options = match tls && x.enable_sni {
+                    true => TlsOptions {
+                        enable_sni: true,
+                        sni_name: x.sni_name.take(),
+                        sni_virtualhost: own_vhost.clone().or_else(|| self.vs_virtualhost.clone()),
+                        client: None,
+                    },
+                    false => TlsOptions::default(),
+                };
+                let vhost = own_vhost.or_else(|| rs.virtualhost.clone());
                 Check::Http(Box::new(HttpCheck {
                     common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
                     tls,
@@ -197,7 +206,7 @@ impl Typer<'_> {
                     virtualhost: vhost,
                     protocol: x.http_protocol,
                     fast_recovery: x.fast_recovery,
-                    enable_sni: x.enable_sni,
+                    tls_options,
                 }))
             }
             CheckKw::Misc => {
@@ -469,6 +478,17 @@ impl Typer<'_> {
                 if self.arg(tree, node, 0, "a value").is_some() {
                     r.extra().settings.push((name, joined()));
                 }
+            }
+            // `sni_name` alone turns SNI on with keepalived's order of names.
+            SpecificKw::SniName => {
+                let name = tree.args(node).first().map(|t| t.text.to_string());
+                let x = r.extra();
+                x.enable_sni = true;
+                x.sni_name = name;
+            }
+            // lvsd always ends with close_notify (see checker/tls.rs).
+            SpecificKw::TlsCompliant => {
+                self.flag_arg(tree, node);
             }
         }
     }

@@ -289,13 +289,14 @@ impl CheckKw {
         match self {
             CheckKw::Tcp
             | CheckKw::HttpGet
+            | CheckKw::SslGet
             | CheckKw::Misc
             | CheckKw::File
             | CheckKw::Smtp
             | CheckKw::Dns
             | CheckKw::Udp
             | CheckKw::Ping => true,
-            CheckKw::SslGet | CheckKw::Bfd => false,
+            CheckKw::Bfd => false,
         }
     }
 
@@ -345,6 +346,8 @@ keyword_table! {
         "max_reply_length" => MaxReplyLength,
         "track_file" => TrackFile,
         "weight" => Weight,
+        "sni_name" => SniName,
+        "tls_compliant" => TlsCompliant,
     }
 }
 
@@ -370,6 +373,7 @@ keyword_table! {
         "regex_stack" => RegexStack,
         "regex_min_offset" => RegexMinOffset,
         "regex_max_offset" => RegexMaxOffset,
+        "tls_compliant" => TlsCompliant,
     }
 }
 
@@ -406,9 +410,19 @@ pub fn opens_block(parent: &str, kw: &str) -> Option<bool> {
 pub fn accepts(check: CheckKw, kw: SpecificKw) -> bool {
     use SpecificKw as S;
     match check {
-        CheckKw::HttpGet | CheckKw::SslGet => matches!(
+        CheckKw::HttpGet => matches!(
             kw,
-            S::Url | S::HttpProtocol | S::FastRecovery | S::EnableSni | S::NbGetRetry
+            S::Url | S::HttpProtocol | S::FastRecovery | S::EnableSni | S::SniName | S::NbGetRetry
+        ),
+        CheckKw::SslGet => matches!(
+            kw,
+            S::Url
+                | S::HttpProtocol
+                | S::FastRecovery
+                | S::EnableSni
+                | S::SniName
+                | S::TlsCompliant
+                | S::NbGetRetry
         ),
         CheckKw::Smtp => matches!(kw, S::HeloName | S::Host),
         CheckKw::Dns => matches!(kw, S::Type | S::Name),

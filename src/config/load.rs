@@ -69,6 +69,7 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
         parser.finish(&mut sink);
     }
     super::cross_checks::run(&mut typer);
+    super::ssl::give_client_certificate(&mut typer.config);
     let config = std::mem::take(&mut typer.config);
     drop(typer);
     diagnostics.append(pre_diagnostics);

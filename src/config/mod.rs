@@ -19,6 +19,7 @@
 //! - `udp_keywords`: UDP_CHECK's own settings.
 //! - `url`: HTTP_GET's `url { }` blocks and `http_protocol`.
 //! - `http_regex`: a url's `regex`, as keepalived reads it and PCRE2 compiles it.
+//! - `ssl`: the global `SSL { }` block, SSL_GET's client certificate.
 //! - `checks`: the checker blocks (TCP_CHECK, HTTP_GET, MISC_CHECK, ...).
 //! - `check_list`: the checks of one real server, small for the common one.
 //! - `check_memo`: the last TCP_CHECK's reading, reused when written the same way.
@@ -51,6 +52,7 @@ pub mod model;
 mod real_server;
 mod smtp_dns;
 mod source;
+mod ssl;
 mod timer;
 mod track_file;
 mod typer;

@@ -33,6 +33,9 @@ pub struct Config {
     pub virtual_servers: Vec<VirtualServer>,
     /// `track_file` blocks (and the deprecated `vrrp_track_file`), in file order.
     pub track_files: Vec<TrackFile>,
+    /// The client certificate of the global `SSL { }` block, which every
+    /// `SSL_GET` presents (also in each one's [`TlsOptions`]).
+    pub client_certificate: Option<std::sync::Arc<ClientCertificate>>,
 }
 
 /// A global `track_file NAME { file PATH; weight W [reverse]; init_file [V] [overwrite] }`:
@@ -550,8 +553,104 @@ pub struct HttpCheck {
     /// `fast_recovery`: while the server is down (or has not run), the next
     /// URL is probed at once after one passes.
     pub fast_recovery: bool,
-    /// `enable_sni` (SSL_GET only).
+    /// `SSL_GET`'s TLS settings: SNI and the client certificate
+    /// (unused by `HTTP_GET`).
+    pub tls_options: TlsOptions,
+}
+
+/// How an `SSL_GET` speaks TLS (see `checker/tls.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct TlsOptions {
+    /// `enable_sni`, or implied by `sni_name`: send a server name.
     pub enable_sni: bool,
+    /// `sni_name NAME` (keepalived after 2.4.3): the server name, before
+    /// any `virtualhost`.
+    pub sni_name: Option<String>,
+    /// The server name when neither `sni_name` nor the URL's `virtualhost`
+    /// gives one: the checker's `virtualhost`, else the virtual server's.
+    /// keepalived never uses the real server's here (it does for `Host:`).
+    pub sni_virtualhost: Option<String>,
+    /// The client certificate of the global `SSL { }` block, if it has one.
+    pub client: Option<std::sync::Arc<ClientCertificate>>,
+}
+
+impl TlsOptions {
+    /// The server name sent for `url` (SNI), if any: keepalived's order,
+    /// `sni_name`, then the URL's `virtualhost`, then [`Self::sni_virtualhost`];
+    /// none unless `enable_sni`.
+    pub fn sni<'a>(&'a self, url: &'a Url) -> Option<&'a str> {
+        if !self.enable_sni {
+            return None;
+        }
+        self.sni_name
+            .as_deref()
+            .or(url.virtualhost.as_deref())
+            .or(self.sni_virtualhost.as_deref())
+    }
+}
+
+/// The client certificate and key of the global `SSL { certificate key }`
+/// block, read and decrypted when the config is loaded (a file that cannot
+/// be read or decrypted is an error at its line). Compares by content, so a
+/// reload that reads the same files changes no probe; prints and serialises
+/// as its file names only, never the key.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ClientCertificate {
+    /// `certificate FILE`: a PEM chain, the client's own certificate first.
+    pub certificate_file: std::path::PathBuf,
+    /// `key FILE`: a PEM private key (PKCS#8, PKCS#1 or SEC1; PKCS#8 may be
+    /// encrypted, with `password`).
+    pub key_file: std::path::PathBuf,
+    /// The chain, DER.
+    pub chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// The private key, decrypted, DER (PKCS#8, PKCS#1 or SEC1 as
+    /// `key_format` says).
+    pub key_der: Vec<u8>,
+    /// The form of [`Self::key_der`].
+    pub key_format: KeyFormat,
+}
+
+/// The form of a private key's DER.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum KeyFormat {
+    /// PKCS#8 (`PRIVATE KEY`, or `ENCRYPTED PRIVATE KEY` once decrypted).
+    Pkcs8,
+    /// PKCS#1 (`RSA PRIVATE KEY`).
+    Pkcs1,
+    /// SEC1 (`EC PRIVATE KEY`).
+    Sec1,
+}
+
+impl ClientCertificate {
+    /// The private key, for rustls.
+    pub fn private_key(&self) -> rustls_pki_types::PrivateKeyDer<'static> {
+        use rustls_pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+        let der = self.key_der.clone();
+        match self.key_format {
+            KeyFormat::Pkcs8 => PrivatePkcs8KeyDer::from(der).into(),
+            KeyFormat::Pkcs1 => PrivatePkcs1KeyDer::from(der).into(),
+            KeyFormat::Sec1 => PrivateSec1KeyDer::from(der).into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCertificate")
+            .field("certificate_file", &self.certificate_file)
+            .field("key_file", &self.key_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for ClientCertificate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("ClientCertificate", 2)?;
+        s.serialize_field("certificate_file", &self.certificate_file)?;
+        s.serialize_field("key_file", &self.key_file)?;
+        s.end()
+    }
 }
 
 /// `MISC_CHECK`.

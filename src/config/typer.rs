@@ -4,7 +4,7 @@
 //! This file has the pass's state and the helpers every block uses (reading
 //! an argument as a number, a timer, an address...); the blocks themselves
 //! are in `global_defs.rs`, `track_file.rs`, `virtual_server.rs`,
-//! `real_server.rs` and `checks.rs`.
+//! `real_server.rs`, `checks.rs` and `ssl.rs`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -33,6 +33,9 @@ pub struct Typer<'a> {
     pub script_user_missing: Option<String>,
     /// Whether any script (notify, quorum, MISC_CHECK) was read.
     pub scripts_seen: bool,
+    /// The `virtualhost` of the virtual server being typed (an `SSL_GET`'s
+    /// last choice of server name, which skips the real server's).
+    pub vs_virtualhost: Option<String>,
 }
 
 impl<'a> Typer<'a> {
@@ -46,6 +49,7 @@ impl<'a> Typer<'a> {
             check_memo: CheckMemo::default(),
             script_user_missing: None,
             scripts_seen: false,
+            vs_virtualhost: None,
         }
     }
 
@@ -320,18 +324,6 @@ impl<'a> Typer<'a> {
                 extra.text
             ),
         );
-    }
-
-    /// The top-level `SSL { ... }`: the keys are checked, not kept.
-    fn ssl_block(&mut self, tree: &Tree<'_>, node: u32) {
-        for child in tree.children(node) {
-            let kw = tree.keyword(child);
-            if super::keywords::SslKw::from_name(&kw.text).is_some() {
-                self.arg(tree, child, 0, "a value");
-            } else {
-                self.unknown(kw, "in SSL");
-            }
-        }
     }
 }
 

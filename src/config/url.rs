@@ -107,6 +107,11 @@ impl Typer<'_> {
                         }
                     }
                 }
+                // SSL_GET's (keepalived 2.2.8+): lvsd always ends with
+                // close_notify (see checker/tls.rs), so it changes nothing.
+                UrlKw::TlsCompliant => {
+                    self.flag_arg(tree, child);
+                }
                 UrlKw::RegexStack => {
                     let start = self.parsed(tree, child, 0, "a start size", values::uint::<usize>);
                     let max = self.parsed(tree, child, 1, "a maximum size", values::uint::<usize>);

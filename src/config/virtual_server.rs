@@ -206,6 +206,7 @@ impl Typer<'_> {
         vs.alpha = inherited.alpha.unwrap_or(false);
         vs.inhibit_on_failure = inherited.inhibit_on_failure.unwrap_or(false);
         vs.virtualhost = inherited.virtualhost.clone();
+        self.vs_virtualhost.clone_from(&vs.virtualhost);
         if let Some(s) = vs.sorry_server.as_mut() {
             s.inhibit = sorry_inhibit;
             s.method = sorry_method.map_or(vs.method, |(m, _)| m);
