@@ -216,7 +216,7 @@ const ROWS: &[Row] = &[
         name: "group_ports",
         runs: Some(&[
             "GROUP web 192.0.2.1:80 192.0.2.2:443",
-            "VS group web Tcp rr p0 q1 h0",
+            "VS group web Tcp rr p0 q1 h0 sorry 198.51.100.9:8080 Route",
             "  RS 198.51.100.1:80 Route w1 Tcp:80",
         ]),
         moved: &[],
@@ -275,6 +275,10 @@ const LINELESS: &[(&str, &str)] = &[
     (
         "exceeds total weight",
         "exceeds the real servers' total weight",
+    ),
+    (
+        "sorry server has port specified - port will be ignored",
+        "and sorry server",
     ),
     (
         "sorry server ports don't match",

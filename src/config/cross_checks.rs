@@ -39,10 +39,11 @@ fn check_group_references(typer: &mut Typer<'_>) {
     }
 }
 
-/// A group's real servers that are not NAT reach their backend on the
-/// port the client used: keepalived warns about each group entry whose
-/// port differs from such a real server's (and changes nothing), and so
-/// does lvsd, at the real server.
+/// A group's real servers (and sorry server) that are not NAT reach their
+/// backend on the port the client used: keepalived warns about each group
+/// entry whose port differs from such a server's (and changes nothing), and
+/// so does lvsd, at the real server (the sorry server's: at the virtual
+/// server).
 fn check_group_ports(typer: &mut Typer<'_>) {
     let mut found = Vec::new();
     for vs in &typer.config.virtual_servers {
@@ -52,23 +53,30 @@ fn check_group_ports(typer: &mut Typer<'_>) {
         let Some(group) = typer.config.groups.iter().find(|g| &g.name == name) else {
             continue;
         };
-        for rs in vs
+        // The real servers and the sorry server that are not NAT, with a port.
+        let servers = vs
             .real_servers
             .iter()
-            .filter(|r| r.method != ForwardMethod::Masq && r.port != 0)
-        {
+            .map(|r| (r.method, r.addr, r.port, "real", r.location))
+            .chain(
+                vs.sorry_server
+                    .iter()
+                    .map(|s| (s.method, s.addr, s.port, "sorry", vs.location)),
+            )
+            .filter(|&(method, _, port, ..)| method != ForwardMethod::Masq && port != 0);
+        for (_, addr, port, what, location) in servers {
             for entry in &group.entries {
                 let differs = match entry {
-                    GroupEntry::Addr { first, port, .. } => {
-                        (*port != rs.port).then(|| format!("entry {first} port {port}"))
+                    GroupEntry::Addr { first, port: p, .. } => {
+                        (*p != port).then(|| format!("entry {first} port {p}"))
                     }
                     GroupEntry::Fwmark(m) => Some(format!("entry fwmark {m}")),
                 };
                 if let Some(entry) = differs {
                     found.push(Diagnostic {
                         severity: Severity::Warning,
-                        location: rs.location,
-                        message: format!("virtual_server_group `{name}` {entry} and real server [{}]:{} ports differ, which only NAT can do: that entry's traffic keeps its own port, as with keepalived", rs.addr, rs.port),
+                        location,
+                        message: format!("virtual_server_group `{name}` {entry} and {what} server [{addr}]:{port} ports differ, which only NAT can do: that entry's traffic keeps its own port, as with keepalived"),
                         source_line: None,
                     });
                 }
