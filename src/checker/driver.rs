@@ -429,7 +429,10 @@ impl Driver {
     }
 
     /// Registers an attempt's socket (`events`, one shot) and its timer,
-    /// `limit` (connect_timeout) after the attempt started.
+    /// `limit` (connect_timeout) after now: after the connect (or the
+    /// datagram) went out, as keepalived arms its timer, so that the time
+    /// the socket's setup took on a busy machine is not taken from the
+    /// backend's `connect_timeout`.
     fn watch(
         &mut self,
         table: &mut ProbeTable,
@@ -457,7 +460,7 @@ impl Driver {
             owner,
             phase,
         });
-        let deadline = owner.started + limit;
+        let deadline = Instant::now() + limit;
         self.timers
             .push(Reverse((deadline, Timer::Conn { idx, serial })));
     }
