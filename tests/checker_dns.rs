@@ -220,3 +220,31 @@ async fn a_closed_port_is_down_at_once() {
     assert!(down.reason.contains("refused"), "{down:?}");
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+/// The engine runs DNS_CHECK attempts on its prober thread (not through
+/// `probe::attempt`): the same verdicts there, noise ignored, silence and
+/// a closed port down.
+#[tokio::test]
+async fn the_engine_s_prober_gives_the_same_verdicts() {
+    use checker_support::engine_probe_once;
+    let (port, _) = responder(Script::NoiseThen(0));
+    let up = engine_probe_once(dns(port, DnsType::Soa, "", 1000)).await;
+    assert!(up.ok, "engine: noise then NOERROR: {up:?}");
+    let (port, _) = responder(Script::NoiseThen(3));
+    let nx = engine_probe_once(dns(port, DnsType::A, "x.test", 1000)).await;
+    assert!(
+        !nx.ok && nx.reason.contains("NXDOMAIN"),
+        "engine: NXDOMAIN: {nx:?}"
+    );
+    let (port, _) = responder(Script::NoiseOnly);
+    let silent = engine_probe_once(dns(port, DnsType::A, "x.test", 300)).await;
+    assert!(
+        !silent.ok && silent.reason.contains("no answer within 300 ms"),
+        "engine: noise only: {silent:?}"
+    );
+    let closed = engine_probe_once(dns(free_udp_port(), DnsType::A, "x.test", 2000)).await;
+    assert!(
+        !closed.ok && closed.reason.contains("refused"),
+        "engine: closed port: {closed:?}"
+    );
+}

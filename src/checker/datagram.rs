@@ -1,4 +1,4 @@
-//! `UDP_CHECK` and `PING_CHECK` attempts on the prober thread.
+//! `UDP_CHECK`, `PING_CHECK` and `DNS_CHECK` attempts on the prober thread.
 //!
 //! Like a `TCP_CHECK` attempt, a datagram attempt is one non-blocking
 //! socket in the prober's epoll (`driver.rs`), registered once for reading
@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 use socket2::Socket;
 
-use super::{ping, udp};
+use super::{dns, ping, udp};
 use crate::config::Check;
 
 /// What an attempt under way is waiting for.
@@ -24,6 +24,8 @@ pub(super) enum Datagram {
     Udp,
     /// The reply to this echo.
     Echo(ping::Echo),
+    /// The answer to the DNS query with this id.
+    Dns(u16),
 }
 
 /// A verdict: (up?, reason).
@@ -35,6 +37,7 @@ pub(super) fn start(check: &Check) -> Option<Result<(Socket, Datagram), String>>
     match check {
         Check::Udp(c) => Some(udp::start(c).map(|socket| (socket, Datagram::Udp))),
         Check::Ping(c) => Some(ping::start(c).map(|(socket, echo)| (socket, Datagram::Echo(echo)))),
+        Check::Dns(c) => Some(dns::start(c).map(|(socket, id)| (socket, Datagram::Dns(id)))),
         _ => None,
     }
 }
@@ -50,6 +53,7 @@ pub(super) fn on_ready(
     match (datagram, check) {
         (Datagram::Udp, Check::Udp(c)) => udp::on_ready(socket, c, error),
         (Datagram::Echo(echo), Check::Ping(_)) => ping::on_ready(socket, &echo),
+        (Datagram::Dns(id), Check::Dns(_)) => dns::on_ready(socket, id),
         _ => Some(mismatch()),
     }
 }
@@ -59,6 +63,7 @@ pub(super) fn on_timeout(datagram: Datagram, check: &Check) -> Verdict {
     match (datagram, check) {
         (Datagram::Udp, Check::Udp(c)) => udp::on_timeout(c),
         (Datagram::Echo(echo), Check::Ping(c)) => ping::on_timeout(c, &echo),
+        (Datagram::Dns(_), Check::Dns(c)) => dns::on_timeout(c),
         _ => mismatch(),
     }
 }

@@ -18,14 +18,20 @@
 //! - an error on the socket (an ICMP port unreachable makes `recv` fail
 //!   with ECONNREFUSED) is down, and so is silence.
 //!
-//! One `connect_timeout` covers the send and the wait for the answer.
+//! One `connect_timeout` covers the send and the wait for the answer. The
+//! engine runs the attempt on its prober thread like `UDP_CHECK`'s (see
+//! `datagram.rs`): [`start`] sends, [`on_ready`] reads, [`on_timeout`]
+//! ends it; [`run`] does the same on tokio for one-off probes.
 //! keepalived 2.2.7 reads datagrams of 8 to 11 bytes as answers; lvsd
 //! ignores them, as keepalived does since 2.4.0.
 
+use std::borrow::Cow;
+use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 
-use socket2::{Protocol, Type};
-use tokio::net::UdpSocket;
+use socket2::{Protocol, Socket, Type};
+use tokio::io::Interest;
 use tokio::time::timeout;
 
 use super::probe::seconds;
@@ -98,17 +104,43 @@ fn rcode_name(rcode: u8) -> &'static str {
     }
 }
 
-/// Sends one query and waits for its answer: (up?, reason).
-pub async fn run(check: &DnsCheck) -> (bool, String) {
-    let limit = check.common.connect_timeout.duration();
-    match timeout(limit, exchange(check)).await {
-        Ok(Ok(())) => (true, "NOERROR".into()),
-        Ok(Err(reason)) => (false, reason),
-        Err(_) => (false, format!("no answer within {}", seconds(limit))),
+/// A verdict: (up?, reason).
+pub type Verdict = (bool, Cow<'static, str>);
+
+/// Runs one `DNS_CHECK` attempt on tokio (the engine runs the same steps
+/// on its prober thread: [`start`], [`on_ready`], [`on_timeout`]).
+pub async fn run(check: &DnsCheck) -> Verdict {
+    let (socket, id) = match start(check) {
+        Ok(started) => started,
+        Err(reason) => return (false, reason.into()),
+    };
+    let socket = match super::probe::watch(socket, Interest::READABLE | Interest::ERROR) {
+        Ok(socket) => socket,
+        Err(e) => return (false, format!("cannot set up the probe socket: {e}").into()),
+    };
+    let listen = async {
+        loop {
+            let mut guard = match socket.ready(Interest::READABLE | Interest::ERROR).await {
+                Ok(guard) => guard,
+                Err(e) => return (false, format!("reading the answer: {e}").into()),
+            };
+            match on_ready(socket.get_ref(), id) {
+                Some(verdict) => return verdict,
+                None => guard.clear_ready(),
+            }
+        }
+    };
+    match timeout(check.common.connect_timeout.duration(), listen).await {
+        Ok(verdict) => verdict,
+        Err(_) => on_timeout(check),
     }
 }
 
-async fn exchange(check: &DnsCheck) -> Result<(), String> {
+/// Opens the socket, connects it and sends the query; returns the socket
+/// and the query's id. Then wait for it to turn readable (or report an
+/// error) and ask [`on_ready`], for at most `connect_timeout`, then
+/// [`on_timeout`].
+pub fn start(check: &DnsCheck) -> Result<(Socket, u16), String> {
     let common = &check.common;
     let target = SocketAddr::new(common.connect_ip, common.connect_port);
     let socket = tcp::prepare_socket(common, target, Type::DGRAM, Protocol::UDP)
@@ -116,29 +148,44 @@ async fn exchange(check: &DnsCheck) -> Result<(), String> {
     socket
         .connect(&target.into())
         .map_err(|e| format!("connect: {e}"))?;
-    let socket = UdpSocket::from_std(std::net::UdpSocket::from(socket))
-        .map_err(|e| format!("cannot register the probe socket: {e}"))?;
     let id = rand::random::<u16>();
     let q = query(id, check);
-    match socket.send(&q).await {
-        Ok(n) if n == q.len() => {}
-        Ok(_) => return Err("the query was not sent whole".into()),
-        Err(e) => return Err(format!("sending the query: {e}")),
+    match socket.send(&q) {
+        Ok(n) if n == q.len() => Ok((socket, id)),
+        Ok(_) => Err("the query was not sent whole".into()),
+        Err(e) => Err(format!("sending the query: {e}")),
     }
-    let mut buf = [0u8; MAX_ANSWER];
+}
+
+/// Reads what the socket holds: the verdict once our answer (or an error:
+/// an ICMP port unreachable makes `recv` fail with ECONNREFUSED) is there,
+/// `None` when only datagrams that are not our answer came (wait again).
+pub fn on_ready(socket: &Socket, id: u16) -> Option<Verdict> {
+    let mut buf = [MaybeUninit::<u8>::uninit(); MAX_ANSWER];
     loop {
-        let n = socket
-            .recv(&mut buf)
-            .await
-            .map_err(|e| format!("reading the answer: {e}"))?;
-        match judge(id, &buf[..n]) {
+        let n = match socket.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) => return Some((false, format!("reading the answer: {e}").into())),
+        };
+        // SAFETY: recv initialised the first n bytes of buf (n ≤ its length).
+        let datagram = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+        match judge(id, datagram) {
             Answer::Ignored(_) => continue,
-            Answer::Up => return Ok(()),
+            Answer::Up => return Some((true, "NOERROR".into())),
             Answer::Down(rcode) => {
-                return Err(format!("answered {} (rcode {rcode})", rcode_name(rcode)))
+                let reason = format!("answered {} (rcode {rcode})", rcode_name(rcode));
+                return Some((false, reason.into()));
             }
         }
     }
+}
+
+/// The verdict when no answer came within `connect_timeout`.
+pub fn on_timeout(check: &DnsCheck) -> Verdict {
+    let limit = seconds(check.common.connect_timeout.duration());
+    (false, format!("no answer within {limit}").into())
 }
 
 #[cfg(test)]

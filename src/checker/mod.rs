@@ -25,7 +25,8 @@
 //! - [`dns`]: `DNS_CHECK`: one UDP query, judged on its answer's RCODE.
 //! - [`file_check`]: `FILE_CHECK`: a tracked file's number and its verdict.
 //! - [`file_watch`]: the thread that watches tracked files with inotify.
-//! - `datagram`: `UDP_CHECK` and `PING_CHECK` attempts on the prober thread.
+//! - `datagram`: `UDP_CHECK`, `PING_CHECK` and `DNS_CHECK` attempts on the
+//!   prober thread.
 //! - [`udp`]: `UDP_CHECK`, one datagram; ICMP unreachable fails, silence passes.
 //! - [`ping`]: `PING_CHECK`, an ICMP/ICMPv6 echo and its reply.
 //! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time.
