@@ -11,14 +11,12 @@
 //! - [`ipvs`]: the IPVS table, over generic netlink or in memory.
 //! - [`daemon`]: start, reload, drift repair, stop.
 //! - [`script_policy`]: who runs scripts and checks, and which may not run.
-//! - [`fx_hash`]: the fast hasher of lvsd's own maps.
 //! - [`logging`]: syslog (journald) by default, the console with `-l`.
 //! - [`script_audit`]: what `-t` says about the `MISC_CHECK` commands.
 
 pub mod checker;
 pub mod config;
 pub mod daemon;
-pub mod fx_hash;
 pub mod ipvs;
 pub mod logging;
 pub mod reconcile;

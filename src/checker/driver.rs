@@ -321,7 +321,9 @@ impl Driver {
                 let url = slot.urls.url();
                 match &*spec.check {
                     Check::Tcp(_) => self.start_tcp(table, owner, &spec),
-                    Check::Udp(_) | Check::Ping(_) | Check::Dns(_) => self.start_datagram(table, owner, &spec),
+                    Check::Udp(_) | Check::Ping(_) | Check::Dns(_) => {
+                        self.start_datagram(table, owner, &spec)
+                    }
                     _ => self.dispatch(owner, spec, url),
                 }
             }

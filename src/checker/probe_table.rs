@@ -7,7 +7,7 @@
 //! probe costs its slot (about 150 bytes), a map entry and its spec, nothing
 //! more: no task, no timer object, no lock of its own.
 
-use crate::fx_hash::FxHashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! `real_server IP [PORT] { ... }`.
 
-use crate::fx_hash::FxBuildHasher;
+use rustc_hash::FxBuildHasher;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr};
@@ -235,7 +235,7 @@ fn vs_family(vs: &VirtualServer) -> Option<bool> {
 /// appended to `ascending`, which stays sorted. A key that breaks the order
 /// is looked for there by binary search and kept in a hash set of its own.
 /// Every key is in exactly one of the two. IPv6 ones go to a set of their
-/// own. Hashed with [`crate::fx_hash`] rather than std's SipHash: the keys
+/// own. Hashed with FxHash (`rustc-hash`) rather than std's SipHash: the keys
 /// come from the administrator's own config, so there is no attacker to
 /// resist.
 #[derive(Default)]

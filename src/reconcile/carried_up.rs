@@ -7,13 +7,13 @@
 //! server's address and a keyed hash (SipHash) of it, twice. Here a virtual
 //! server's identity is numbered once, and a real server is keyed by that
 //! number with its address and port: a few words, hashed with
-//! [`FxHasher`](crate::fx_hash::FxHasher).
+//! FxHash (the `rustc-hash` crate).
 
 use std::net::IpAddr;
 
 use super::VsIdent;
 use crate::config::Config;
-use crate::fx_hash::FxHashMap;
+use rustc_hash::FxHashMap;
 
 /// The last known state of the real servers of a config, by identity.
 #[derive(Debug, Default)]

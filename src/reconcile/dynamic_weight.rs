@@ -21,7 +21,7 @@
 //! that is usually empty, and a plan looks at it only when it is not.
 
 use crate::checker::WeightAsk;
-use crate::fx_hash::FxHashMap;
+use rustc_hash::FxHashMap;
 
 /// The latest weight ask of each probe that made one, by probe id.
 #[derive(Debug, Default)]

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::checker::ProbeSpec;
 use crate::config::{Check, Config};
-use crate::fx_hash::FxBuildHasher;
+use rustc_hash::FxBuildHasher;
 
 /// Where a check is in a config: virtual server, real server, check.
 type Position = (usize, usize, usize);
@@ -38,8 +38,14 @@ pub struct ProbeIndex {
 
 /// A check's hash (unkeyed: equal checks hash equal across calls). A
 /// [`ProbeSpec`] hashes as its check does.
+///
+/// FxHash (`rustc-hash`), not std's SipHash: a check is its addresses,
+/// ports, timers and options, and SipHash spent some 3,500 instructions on
+/// one, for every one of 20,000 probes, several times a start. SipHash's
+/// key resists hash flooding from the network; these come from the
+/// administrator's own config.
 fn check_hash(check: &Check) -> u64 {
-    FxBuildHasher::default().hash_one(check)
+    FxBuildHasher.hash_one(check)
 }
 
 fn check_at(config: &Config, (v, r, c): Position) -> &Arc<Check> {
