@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
+use super::address_events::AddressEvents;
 use super::change_log::{log_op, ChangeCounts, LOG_EACH_CHANGE_UP_TO};
 use super::config_guard;
 use super::drift_pace::DriftPace;
@@ -115,6 +116,14 @@ fn open_table(opts: &DaemonOptions) -> Result<SharedTable, IpvsError> {
         Box::new(crate::ipvs::netlink::NetlinkTable::open()?)
     };
     Ok(Arc::new(Mutex::new(table)))
+}
+
+/// The next address change, or never without a subscription.
+async fn address_change(addresses: &mut Option<AddressEvents>) -> std::io::Result<()> {
+    match addresses {
+        Some(events) => events.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The virtual servers `ha_suspend` suspends now (none when no virtual
@@ -295,8 +304,8 @@ impl Daemon {
         let mut pace = DriftPace::default();
         let next_drift = tokio::time::sleep(interval);
         tokio::pin!(next_drift);
-        let mut ha_poll = tokio::time::interval(ha_suspend::POLL_INTERVAL);
-        ha_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut addresses = None;
+        self.follow_addresses(&mut addresses);
         loop {
             tokio::select! {
                 Some(event) = self.events.recv() => self.on_events(event).await,
@@ -305,14 +314,40 @@ impl Daemon {
                     let took = self.repair_drift().await;
                     next_drift.as_mut().reset(started + pace.next(interval, took));
                 }
-                _ = ha_poll.tick(), if self.ha_wanted => self.check_suspension(),
-                _ = signals.hup.recv() => self.reload().await,
+                heard = address_change(&mut addresses), if self.ha_wanted => {
+                    if let Err(e) = heard {
+                        tracing::error!(error = %e, "ha_suspend: lost the kernel's address announcements; addresses are read again at reload only");
+                        addresses = None;
+                    }
+                    self.check_suspension();
+                }
+                _ = signals.hup.recv() => {
+                    self.reload().await;
+                    self.follow_addresses(&mut addresses);
+                }
                 _ = signals.usr1.recv() => self.dump_state().await,
                 _ = signals.term.recv() => break,
                 _ = signals.int.recv() => break,
             }
         }
         self.stop().await
+    }
+
+    /// Subscribes to address announcements once some virtual server asks
+    /// for `ha_suspend`, then reads the addresses (any change before the
+    /// subscription would otherwise go unheard).
+    fn follow_addresses(&mut self, addresses: &mut Option<AddressEvents>) {
+        if !self.ha_wanted || addresses.is_some() {
+            return;
+        }
+        match AddressEvents::subscribe() {
+            Ok(events) => *addresses = Some(events),
+            Err(e) => tracing::error!(
+                error = %e,
+                "ha_suspend: cannot subscribe to address announcements (rtnetlink); addresses are read at start and reload only"
+            ),
+        }
+        self.check_suspension();
     }
 
     /// `ha_suspend`: stop or resume the probes of virtual servers whose

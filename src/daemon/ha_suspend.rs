@@ -1,7 +1,8 @@
 //! `ha_suspend`: a virtual server's probes run only while its address is
 //! one of this machine's own (the VIP is here, e.g. this node is VRRP
-//! master). lvsd runs no VRRP, so it looks: every second, when any virtual
-//! server asks for `ha_suspend`, it reads the local addresses
+//! master). lvsd runs no VRRP, so it listens: when any virtual server
+//! asks for `ha_suspend`, the kernel tells lvsd of every address added or
+//! removed (`address_events.rs`), and lvsd reads the local addresses again
 //! (`getifaddrs`). A suspended virtual server keeps its table entries and
 //! its real servers keep their last health; its probes resume, each with
 //! that health, when the address comes back. Virtual servers named by
@@ -9,12 +10,8 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::time::Duration;
 
 use crate::config::{Config, VsAddress};
-
-/// How often local addresses are read while some virtual server has `ha_suspend`.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Whether any virtual server of `config` asks for `ha_suspend`.
 pub fn wanted(config: &Config) -> bool {
@@ -39,34 +36,17 @@ pub fn suspended(config: &Config, local: &HashSet<IpAddr>) -> HashSet<usize> {
 
 /// Every address configured on an interface of this network namespace.
 pub fn local_addresses() -> std::io::Result<HashSet<IpAddr>> {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we free below.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let mut out = HashSet::new();
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned.
-        let ifa = unsafe { &*cur };
-        if !ifa.ifa_addr.is_null() {
-            // SAFETY: ifa_addr points to a sockaddr whose family says its type.
-            let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
-            if family == libc::AF_INET {
-                // SAFETY: AF_INET: a sockaddr_in.
-                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                out.insert(IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()));
-            } else if family == libc::AF_INET6 {
-                // SAFETY: AF_INET6: a sockaddr_in6.
-                let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-                out.insert(IpAddr::from(sin6.sin6_addr.s6_addr));
+    let addresses = nix::ifaddrs::getifaddrs()?;
+    Ok(addresses
+        .filter_map(|ifa| {
+            let address = ifa.address?;
+            if let Some(v4) = address.as_sockaddr_in() {
+                Some(IpAddr::V4(v4.ip()))
+            } else {
+                address.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
             }
-        }
-        cur = ifa.ifa_next;
-    }
-    // SAFETY: `head` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    Ok(out)
+        })
+        .collect())
 }
 
 #[cfg(test)]

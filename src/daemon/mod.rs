@@ -35,6 +35,7 @@
 //! | `dry_run.rs` | `--dry-run`'s printing table |
 //! | `fd_limit.rs` | the open file limit |
 //! | `ha_suspend.rs` | probes only while the virtual address is local |
+//! | `address_events.rs` | the kernel's address announcements, for `ha_suspend` |
 //! | `ip_vs_module.rs` | `modprobe ip_vs` when the kernel has not loaded it |
 //! | `instance_lock.rs` | one lvsd per IPVS table (network namespace) |
 //! | `kernel_settings.rs` | `lvs_timeouts`, `lvs_sync_daemon` |
@@ -60,6 +61,7 @@
 //! - `dry_run`: `--dry-run`, an in-memory table printing `ipvsadm` lines.
 //! - `fd_limit`: the open file limit a probe per real server needs.
 //! - `ha_suspend`: probes that run only while their virtual address is local.
+//! - `address_events`: local address changes as the kernel announces them.
 //! - `kernel_settings`: `lvs_timeouts` and `lvs_sync_daemon`.
 //! - `notify`: systemd's notify protocol.
 //! - `pidfile`: the pid file.
@@ -77,6 +79,7 @@
 //! - `run_dir`: `/run/lvsd` (or `$RUNTIME_DIRECTORY`), and writing files
 //!   there that no planted link can redirect.
 
+mod address_events;
 mod change_log;
 mod config_guard;
 mod drift_pace;
