@@ -4,6 +4,7 @@
 //! unit file or script can call lvsd the same way: the common ones are
 //! here, the rest of keepalived's in `keepalived_flags.rs`.
 
+mod generate;
 mod keepalived_flags;
 
 use std::io::Write;
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use keepalived_flags::KeepalivedFlags;
 
 /// A health checker for Linux IPVS that reads keepalived.conf.
@@ -124,6 +125,12 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
+    // `lvsd generate man|completions DIR`, for packaging/build-deb: read
+    // before clap so that it shows in no man page and no completion.
+    if let Some((what, dir)) = generate::requested(std::env::args_os())? {
+        generate::run(what, &dir, Cli::command())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let cli = Cli::parse();
     if cli.version {
         println!("lvsd {}", env!("CARGO_PKG_VERSION"));
