@@ -14,7 +14,9 @@
 //! - [`fx_hash`]: the fast hasher of lvsd's own maps.
 //! - [`logging`]: syslog (journald) by default, the console with `-l`.
 //! - [`script_audit`]: what `-t` says about the `MISC_CHECK` commands.
+//! - [`capability`]: the capabilities lvsd uses, named when one is missing.
 
+pub mod capability;
 pub mod checker;
 pub mod config;
 pub mod daemon;
