@@ -10,6 +10,10 @@
 //! - Restart, reload and drift: `kill -9` and restart changes nothing,
 //!   SIGHUP writes only the difference, hand edits are undone, foreign
 //!   services are left alone.
+//! - Least privilege: in the scenario and the drift test lvsd runs as the
+//!   packaged unit runs it, with exactly `packaging/lvsd.service`'s
+//!   `CapabilityBoundingSet` and no new privileges (`setpriv`); without
+//!   `CAP_NET_ADMIN` it fails at start, naming it.
 //!
 //! Needs qemu and the cached kernel (`bash .ci/setup`); skips without them
 //! unless `CI=true`.
@@ -27,6 +31,7 @@ static GUEST: SharedGuest = SharedGuest::new();
 fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
     let mut guest = GUEST.get(|| {
         lvsd_vm::with_lvsd!(GuestSpec::new("kernel_daemon").net_tools().keepalived())
+            .tool("setpriv")
             .bytes(
                 "/etc/lvsd-test/scenario.conf",
                 include_str!("data/daemon/scenario.conf"),
@@ -88,7 +93,9 @@ enum Program {
 impl Program {
     fn command(self, conf: &str) -> String {
         match self {
-            Program::Lvsd => format!("lvsd -n -l -f {conf} --state-file /tmp/lvsd.json"),
+            Program::Lvsd => {
+                as_the_unit(&format!("lvsd -n -l -f {conf} --state-file /tmp/lvsd.json"))
+            }
             Program::Keepalived => format!("keepalived -C -n -l -f {conf}"),
         }
     }
@@ -99,6 +106,54 @@ impl Program {
             Program::Keepalived => "keepalived",
         }
     }
+}
+
+/// The packaged unit's `CapabilityBoundingSet`, as capabilities(7) names them.
+fn unit_capabilities() -> Vec<&'static str> {
+    include_str!("../packaging/lvsd.service")
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("lvsd.service has a CapabilityBoundingSet")
+        .split_whitespace()
+        .collect()
+}
+
+/// `command` (an lvsd line) run as lvsd.service runs it: root, with the
+/// unit's capabilities and no other, and no new privileges. `without`
+/// names one capability of the unit to leave out as well.
+fn as_the_unit_without(command: &str, without: Option<&str>) -> String {
+    let caps: Vec<String> = unit_capabilities()
+        .into_iter()
+        .filter(|c| Some(*c) != without)
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_ascii_lowercase()))
+        .collect();
+    format!(
+        "/usr/bin/setpriv --no-new-privs --inh-caps=-all --bounding-set=-all,{} {command}",
+        caps.join(",")
+    )
+}
+
+fn as_the_unit(command: &str) -> String {
+    as_the_unit_without(command, None)
+}
+
+/// Asserts that NAME (an lvsd) runs with exactly the unit's capabilities.
+fn assert_unit_capabilities(guest: &mut Guest, name: &str) {
+    let status = guest.run_ok(&format!("cat /proc/$(cat /run/bg/{name}.pid)/status"));
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("no CapEff in\n{status}"));
+    let mut want = unit_capabilities();
+    want.sort_unstable();
+    let mut got: Vec<String> = lvsd::capability::names(effective)
+        .split(' ')
+        .map(str::to_string)
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, want, "{name}'s effective capabilities");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
 }
 
 /// Backend NAME is `be-<vs><n>`: virtual server `a` (port 8081) or `b`
@@ -228,6 +283,9 @@ fn run_scenario(guest: &mut Guest, program: Program) {
             Action::Revive(names) => start_backends(guest, names),
         }
         let table = wait_table(guest, step.table, Duration::from_secs(20));
+        if n == 0 && program == Program::Lvsd {
+            assert_unit_capabilities(guest, program.name());
+        }
         if table != canonical(step.table) {
             failures.push(format!(
                 "{}: {}: table\n{table}expected\n{}",
@@ -532,9 +590,9 @@ fn drift_is_repaired_and_foreign_services_are_left_alone() {
     guest
         .spawn(
             "lvsd",
-            &format!(
+            &as_the_unit(&format!(
                 "lvsd -n -l -f {SCENARIO} --drift-interval 1 --state-file /tmp/lvsd-drift.json"
-            ),
+            )),
         )
         .unwrap();
     let both = format!("{FULL}{FOREIGN}");
@@ -542,6 +600,7 @@ fn drift_is_repaired_and_foreign_services_are_left_alone() {
         wait_table(guest, &both, Duration::from_secs(20)),
         canonical(&both)
     );
+    assert_unit_capabilities(guest, "lvsd");
 
     // Remove one real server and change another's weight by hand; time
     // until the table is whole again (every 20 ms in the guest).
@@ -574,6 +633,35 @@ fn drift_is_repaired_and_foreign_services_are_left_alone() {
     let after = guest.run_ok("ipvsadm -Sn");
     guest.run_ok("ipvsadm -C");
     assert_eq!(canonical(&after), canonical(FOREIGN), "lvsd log:\n{log}");
+}
+
+/// With the unit's capabilities but `CAP_NET_ADMIN`, lvsd stops at start
+/// with a message naming the capability and how to grant it, and leaves
+/// the table as it found it.
+#[test]
+fn without_cap_net_admin_lvsd_fails_at_start_naming_it() {
+    let Some(mut guest) = guest() else { return };
+    let guest = &mut *guest;
+    guest.run_ok("ipvsadm -C; ipvsadm -A -t 10.99.0.1:80 -s rr");
+    let command = as_the_unit_without(
+        &format!("lvsd -n -l -f {SCENARIO} --state-file /tmp/lvsd-nocap.json"),
+        Some("CAP_NET_ADMIN"),
+    );
+    let out = guest.run(&format!("timeout 20 {command}")).unwrap();
+    let table = guest.run_ok("ipvsadm -Sn");
+    guest.run_ok("ipvsadm -C");
+    eprintln!("{out}");
+    assert_eq!(out.status, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("lvsd lacks CAP_NET_ADMIN, which every IPVS request needs"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("CapabilityBoundingSet=CAP_NET_ADMIN"),
+        "{out}"
+    );
+    assert_eq!(table, "-A -t 10.99.0.1:80 -s rr\n");
 }
 
 /// `lvs_timeouts` and `lvs_sync_daemon` from `global_defs` reach the kernel
