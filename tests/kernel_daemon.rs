@@ -13,7 +13,8 @@
 //! - Least privilege: in the scenario and the drift test lvsd runs as the
 //!   packaged unit runs it, with exactly `packaging/lvsd.service`'s
 //!   `CapabilityBoundingSet` and no new privileges (`setpriv`); without
-//!   `CAP_NET_ADMIN` it fails at start, naming it.
+//!   `CAP_NET_ADMIN` it fails at start, naming it; scripts run as another
+//!   user need the unit's `CAP_SETUID` and `CAP_KILL`, shown by removing each.
 //!
 //! Needs qemu and the cached kernel (`bash .ci/setup`); skips without them
 //! unless `CI=true`.
@@ -807,4 +808,100 @@ fn ha_suspend_probes_only_while_the_address_is_local() {
         later - at_suspension <= 1,
         "probes ran after suspension\n{log}"
     );
+}
+
+/// MISC_CHECKs run as `user nobody`: one writes its uid, one outlives its
+/// `misc_timeout` and must be killed.
+const SCRIPTS_CONF: &str = "virtual_server 10.10.0.6 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.200.1.2 8081 {
+        MISC_CHECK {
+            misc_path /tmp/scripts/whoami.sh
+            user nobody
+        }
+    }
+    real_server 10.200.2.2 8081 {
+        MISC_CHECK {
+            misc_path /tmp/scripts/linger.sh
+            misc_timeout 1
+            user nobody
+        }
+    }
+}
+";
+
+/// How many `sleep` processes run as nobody (the lingering scripts).
+fn nobodys_sleeps(guest: &mut Guest) -> usize {
+    guest
+        .run_ok(
+            "for p in /proc/[0-9]*; do
+                grep -qE '^Uid:\\s+65534' $p/status 2>/dev/null && cat $p/comm 2>/dev/null
+            done | grep -c '^sleep$' || true",
+        )
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Scripts run as another user need the unit's CAP_SETUID/CAP_SETGID (to
+/// switch) and CAP_KILL (to stop one past its timeout): with the unit's set
+/// both work; without CAP_KILL timed-out scripts pile up; without
+/// CAP_SETUID the check fails with a message naming it.
+#[test]
+fn scripts_as_another_user_need_exactly_the_units_setuid_setgid_and_kill() {
+    let Some(mut guest) = guest() else { return };
+    let guest = &mut *guest;
+    guest.run_ok(
+        "ipvsadm -C; chmod 1777 /tmp; mkdir -p /tmp/scripts; rm -f /tmp/misc-uid
+        grep -q '^nobody:' /etc/passwd 2>/dev/null ||
+            echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >> /etc/passwd
+        grep -q '^nogroup:' /etc/group 2>/dev/null || echo 'nogroup:x:65534:' >> /etc/group
+        printf '#!/bin/sh\\nid -u > /tmp/misc-uid\\n' > /tmp/scripts/whoami.sh
+        printf '#!/bin/sh\\nexec sleep 30\\n' > /tmp/scripts/linger.sh
+        chmod 755 /tmp/scripts /tmp/scripts/*.sh",
+    );
+    guest
+        .write_file("/tmp/scripts/lvsd.conf", SCRIPTS_CONF.as_bytes())
+        .unwrap();
+    let lvsd = |without: Option<&str>| {
+        as_the_unit_without(
+            "lvsd -n -l -f /tmp/scripts/lvsd.conf --state-file /tmp/lvsd-scripts.json",
+            without,
+        )
+    };
+
+    // The unit's set: the script ran as nobody, and each timed-out one was
+    // killed (at most the current one runs).
+    guest.spawn("lvsd", &lvsd(None)).unwrap();
+    guest
+        .wait_for("[ -s /tmp/misc-uid ]", Duration::from_secs(10))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let uid = guest.run_ok("cat /tmp/misc-uid");
+    let sleeps = nobodys_sleeps(guest);
+    let log = guest.stop("lvsd").unwrap();
+    assert_eq!(uid.trim(), "65534", "lvsd log:\n{log}");
+    assert!(sleeps <= 1, "{sleeps} timed-out scripts still run\n{log}");
+    guest.run_ok("pkill -9 -x sleep || true; ipvsadm -C");
+
+    // Without CAP_KILL, lvsd cannot stop them.
+    guest.spawn("lvsd", &lvsd(Some("CAP_KILL"))).unwrap();
+    wait_log(guest, "lvsd", "lvsd started", 1);
+    std::thread::sleep(Duration::from_secs(5));
+    let sleeps = nobodys_sleeps(guest);
+    let log = guest.stop("lvsd").unwrap();
+    guest.run_ok("pkill -9 -x sleep || true; ipvsadm -C");
+    assert!(
+        sleeps >= 2,
+        "{sleeps} lingering scripts without CAP_KILL\n{log}"
+    );
+
+    // Without CAP_SETUID, the check fails and says why.
+    guest.spawn("lvsd", &lvsd(Some("CAP_SETUID"))).unwrap();
+    wait_log(guest, "lvsd", "lacks CAP_SETUID", 1);
+    guest.stop("lvsd").unwrap();
+    guest.run_ok("ipvsadm -C");
 }
