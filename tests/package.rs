@@ -134,6 +134,7 @@ fn the_package_holds_the_daemon_unit_pages_and_completions() {
         "/usr/share/doc/lvsd/README.md.gz",
         "/usr/share/doc/lvsd/migrating.md.gz",
         "/usr/share/doc/lvsd/differences.md.gz",
+        "/usr/share/doc/lvsd/examples/notify-reload.conf",
     ]
     .map(String::from)
     .into();
