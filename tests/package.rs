@@ -3,6 +3,9 @@
 //!
 //! - its file list, conffiles and maintainer scripts: what an operator gets,
 //!   and that installing never enables or starts lvsd nor owns keepalived.conf;
+//! - install, upgrade, remove and purge with dpkg in a scratch root: the
+//!   operator's keepalived.conf is never touched, /etc/default/lvsd is a
+//!   conffile;
 //! - `lintian`: no error;
 //! - `systemd-analyze verify` on the packaged unit, and its `security`
 //!   exposure (printed beside Debian's keepalived.service);
@@ -343,4 +346,59 @@ fn every_man_page_renders_without_warnings() {
             "lvsd(8) lacks {section}"
         );
     }
+}
+
+/// `dpkg ARGS` into the root `root` (its own database; maintainer scripts
+/// run outside a chroot, with `DPKG_ROOT` set, so they touch nothing here).
+fn dpkg(root: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("dpkg");
+    cmd.arg(format!("--root={}", root.display()))
+        .args([
+            "--force-not-root",
+            "--force-script-chrootless",
+            "--force-depends",
+            "--log=/dev/null",
+        ])
+        .args(args);
+    run(&mut cmd)
+}
+
+/// Install, upgrade, remove and purge in a scratch root holding an
+/// operator's keepalived.conf: it is never touched; /etc/default/lvsd is a
+/// conffile (an edit survives the upgrade and the removal, purge deletes it).
+#[test]
+fn install_upgrade_remove_and_purge_leave_keepalived_conf_alone() {
+    let Some(pkg) = package() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("var/lib/dpkg/info")).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/dpkg/updates")).unwrap();
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    std::fs::create_dir_all(root.join("etc/keepalived")).unwrap();
+    let conf = root.join("etc/keepalived/keepalived.conf");
+    let operators = "# the operator's\nvirtual_server 10.0.0.1 80 {\n}\n";
+    std::fs::write(&conf, operators).unwrap();
+    let deb = pkg.deb.to_str().unwrap();
+    let default = root.join("etc/default/lvsd");
+
+    dpkg(root, &["-i", deb]);
+    assert!(root.join("usr/sbin/lvsd").exists());
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), operators);
+    let edited = "LVSD_OPTIONS=\"--drift-interval 10\"\n";
+    std::fs::write(&default, edited).unwrap();
+
+    // The same package again is an upgrade (postinst configure OLD-VERSION).
+    dpkg(root, &["-i", deb]);
+    assert_eq!(std::fs::read_to_string(&default).unwrap(), edited);
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), operators);
+
+    dpkg(root, &["-r", "lvsd"]);
+    assert!(!root.join("usr/sbin/lvsd").exists());
+    assert!(!root.join("lib/systemd/system/lvsd.service").exists());
+    assert_eq!(std::fs::read_to_string(&default).unwrap(), edited);
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), operators);
+
+    dpkg(root, &["-P", "lvsd"]);
+    assert!(!default.exists());
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), operators);
 }
