@@ -19,7 +19,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap_complete::Shell;
 use clap_mangen::Man;
 
@@ -44,7 +43,7 @@ const CONF_PAGE: &str = include_str!("../packaging/man/lvsd.conf.5");
 /// definition, so no page or completion shows it.
 pub fn requested(
     args: impl IntoIterator<Item = std::ffi::OsString>,
-) -> anyhow::Result<Option<(What, PathBuf)>> {
+) -> Result<Option<(What, PathBuf)>, String> {
     let args: Vec<_> = args.into_iter().skip(1).collect();
     if args.first().is_none_or(|a| a != "generate") {
         return Ok(None);
@@ -52,18 +51,17 @@ pub fn requested(
     match &args[1..] {
         [what, dir] if what == "man" => Ok(Some((What::Man, dir.into()))),
         [what, dir] if what == "completions" => Ok(Some((What::Completions, dir.into()))),
-        _ => anyhow::bail!("usage: lvsd generate man|completions DIR"),
+        _ => Err("usage: lvsd generate man|completions DIR".into()),
     }
 }
 
 /// Write `what` for `cmd` (lvsd's whole command line) into `dir`.
-pub fn run(what: What, dir: &Path, cmd: clap::Command) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+pub fn run(what: What, dir: &Path, cmd: clap::Command) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
     match what {
         What::Man => man_pages(dir, cmd),
         What::Completions => completions(dir, cmd),
     }
-    .with_context(|| format!("cannot write into {}", dir.display()))
 }
 
 fn page(cmd: clap::Command) -> Man {
@@ -117,4 +115,61 @@ fn completions(dir: &Path, mut cmd: clap::Command) -> std::io::Result<()> {
     // clap_complete names the bash script `lvsd.bash`; bash-completion
     // looks for the command's own name.
     std::fs::rename(dir.join("lvsd.bash"), dir.join("lvsd"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<std::ffi::OsString> {
+        words.iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn only_generate_as_the_first_word_is_taken() {
+        assert_eq!(requested(args(&["lvsd", "-f", "generate"])), Ok(None));
+        assert_eq!(requested(args(&["lvsd"])), Ok(None));
+        assert_eq!(
+            requested(args(&["lvsd", "generate", "man", "out"])),
+            Ok(Some((What::Man, PathBuf::from("out"))))
+        );
+        assert_eq!(
+            requested(args(&["lvsd", "generate", "completions", "out"])),
+            Ok(Some((What::Completions, PathBuf::from("out"))))
+        );
+        assert!(requested(args(&["lvsd", "generate", "html", "out"])).is_err());
+    }
+
+    #[test]
+    fn a_page_per_visible_subcommand_with_the_daemons_sections() {
+        let cmd = clap::Command::new("lvsd")
+            .arg(clap::arg!(--"keep-table" "Leave the table"))
+            .subcommand(
+                clap::Command::new("ipvs")
+                    .about("The table")
+                    .subcommand(clap::Command::new("list").about("List it")),
+            )
+            .subcommand(clap::Command::new("secret").hide(true));
+        let dir = tempfile::tempdir().unwrap();
+        run(What::Man, dir.path(), cmd).unwrap();
+        let mut pages: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        pages.sort();
+        assert_eq!(
+            pages,
+            ["lvsd-ipvs-list.8", "lvsd-ipvs.8", "lvsd.8", "lvsd.conf.5"]
+        );
+        let main = std::fs::read_to_string(dir.path().join("lvsd.8")).unwrap();
+        assert!(main.contains("keep\\-table"), "{main}");
+        for section in [
+            ".SH SIGNALS",
+            ".SH FILES",
+            ".SH \"EXIT STATUS\"",
+            ".SH EXAMPLES",
+        ] {
+            assert!(main.contains(section), "{section}");
+        }
+    }
 }

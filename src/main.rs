@@ -127,8 +127,11 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<ExitCode> {
     // `lvsd generate man|completions DIR`, for packaging/build-deb: read
     // before clap so that it shows in no man page and no completion.
-    if let Some((what, dir)) = generate::requested(std::env::args_os())? {
-        generate::run(what, &dir, Cli::command())?;
+    if let Some((what, dir)) =
+        generate::requested(std::env::args_os()).map_err(anyhow::Error::msg)?
+    {
+        generate::run(what, &dir, Cli::command())
+            .with_context(|| format!("cannot write into {}", dir.display()))?;
         return Ok(ExitCode::SUCCESS);
     }
     let cli = Cli::parse();
