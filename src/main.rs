@@ -2,7 +2,8 @@
 //!
 //! Options follow `keepalived`'s where keepalived has them, so an existing
 //! unit file or script can call lvsd the same way: the common ones are
-//! here, the rest of keepalived's in `keepalived_flags.rs`.
+//! here, the rest of keepalived's in `keepalived_flags.rs`. `generate.rs`
+//! writes the man pages and shell completions from this same definition.
 
 mod generate;
 mod keepalived_flags;
