@@ -14,7 +14,8 @@
 //!   packaged unit runs it, with exactly `packaging/lvsd.service`'s
 //!   `CapabilityBoundingSet` and no new privileges (`setpriv`); without
 //!   `CAP_NET_ADMIN` it fails at start, naming it; scripts run as another
-//!   user need the unit's `CAP_SETUID` and `CAP_KILL`, shown by removing each.
+//!   user need the unit's `CAP_SETUID` and `CAP_KILL`, and PING_CHECK its
+//!   `CAP_NET_RAW`, shown by removing each.
 //!
 //! Needs qemu and the cached kernel (`bash .ci/setup`); skips without them
 //! unless `CI=true`.
@@ -121,11 +122,11 @@ fn unit_capabilities() -> Vec<&'static str> {
 
 /// `command` (an lvsd line) run as lvsd.service runs it: root, with the
 /// unit's capabilities and no other, and no new privileges. `without`
-/// names one capability of the unit to leave out as well.
-fn as_the_unit_without(command: &str, without: Option<&str>) -> String {
+/// names capabilities of the unit to leave out as well.
+fn as_the_unit_without(command: &str, without: &[&str]) -> String {
     let caps: Vec<String> = unit_capabilities()
         .into_iter()
-        .filter(|c| Some(*c) != without)
+        .filter(|c| !without.contains(c))
         .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_ascii_lowercase()))
         .collect();
     format!(
@@ -135,7 +136,7 @@ fn as_the_unit_without(command: &str, without: Option<&str>) -> String {
 }
 
 fn as_the_unit(command: &str) -> String {
-    as_the_unit_without(command, None)
+    as_the_unit_without(command, &[])
 }
 
 /// Asserts that NAME (an lvsd) runs with exactly the unit's capabilities.
@@ -646,7 +647,7 @@ fn without_cap_net_admin_lvsd_fails_at_start_naming_it() {
     guest.run_ok("ipvsadm -C; ipvsadm -A -t 10.99.0.1:80 -s rr");
     let command = as_the_unit_without(
         &format!("lvsd -n -l -f {SCENARIO} --state-file /tmp/lvsd-nocap.json"),
-        Some("CAP_NET_ADMIN"),
+        &["CAP_NET_ADMIN"],
     );
     let out = guest.run(&format!("timeout 20 {command}")).unwrap();
     let table = guest.run_ok("ipvsadm -Sn");
@@ -811,7 +812,9 @@ fn ha_suspend_probes_only_while_the_address_is_local() {
 }
 
 /// MISC_CHECKs run as `user nobody`: one writes its uid, one outlives its
-/// `misc_timeout` and must be killed.
+/// `misc_timeout` and must be killed. And a PING_CHECK: the guest's
+/// `net.ipv4.ping_group_range` is the kernel's default (nobody may use
+/// ping sockets), so it needs a raw socket.
 const SCRIPTS_CONF: &str = "virtual_server 10.10.0.6 80 {
     delay_loop 1
     lb_algo rr
@@ -828,6 +831,11 @@ const SCRIPTS_CONF: &str = "virtual_server 10.10.0.6 80 {
             misc_path /tmp/scripts/linger.sh
             misc_timeout 1
             user nobody
+        }
+    }
+    real_server 10.200.3.2 8081 {
+        PING_CHECK {
+            connect_timeout 1
         }
     }
 }
@@ -847,11 +855,12 @@ fn nobodys_sleeps(guest: &mut Guest) -> usize {
 }
 
 /// Scripts run as another user need the unit's CAP_SETUID/CAP_SETGID (to
-/// switch) and CAP_KILL (to stop one past its timeout): with the unit's set
-/// both work; without CAP_KILL timed-out scripts pile up; without
-/// CAP_SETUID the check fails with a message naming it.
+/// switch) and CAP_KILL (to stop one past its timeout), and PING_CHECK its
+/// CAP_NET_RAW: with the unit's set all work; without CAP_KILL timed-out
+/// scripts pile up; without CAP_SETUID or CAP_NET_RAW the checks fail with
+/// a message naming the capability.
 #[test]
-fn scripts_as_another_user_need_exactly_the_units_setuid_setgid_and_kill() {
+fn scripts_and_ping_need_exactly_the_units_setuid_setgid_kill_and_net_raw() {
     let Some(mut guest) = guest() else { return };
     let guest = &mut *guest;
     guest.run_ok(
@@ -866,7 +875,7 @@ fn scripts_as_another_user_need_exactly_the_units_setuid_setgid_and_kill() {
     guest
         .write_file("/tmp/scripts/lvsd.conf", SCRIPTS_CONF.as_bytes())
         .unwrap();
-    let lvsd = |without: Option<&str>| {
+    let lvsd = |without: &[&str]| {
         as_the_unit_without(
             "lvsd -n -l -f /tmp/scripts/lvsd.conf --state-file /tmp/lvsd-scripts.json",
             without,
@@ -875,20 +884,25 @@ fn scripts_as_another_user_need_exactly_the_units_setuid_setgid_and_kill() {
 
     // The unit's set: the script ran as nobody, and each timed-out one was
     // killed (at most the current one runs).
-    guest.spawn("lvsd", &lvsd(None)).unwrap();
+    guest.spawn("lvsd", &lvsd(&[])).unwrap();
     guest
         .wait_for("[ -s /tmp/misc-uid ]", Duration::from_secs(10))
         .unwrap();
     std::thread::sleep(Duration::from_secs(4));
     let uid = guest.run_ok("cat /tmp/misc-uid");
     let sleeps = nobodys_sleeps(guest);
+    let table = guest.run_ok("ipvsadm -Sn");
     let log = guest.stop("lvsd").unwrap();
     assert_eq!(uid.trim(), "65534", "lvsd log:\n{log}");
     assert!(sleeps <= 1, "{sleeps} timed-out scripts still run\n{log}");
+    assert!(
+        table.contains("-r 10.200.3.2:8081") && !log.contains("ICMP"),
+        "PING_CHECK failed under the unit's capabilities:\n{table}{log}"
+    );
     guest.run_ok("pkill -9 -x sleep || true; ipvsadm -C");
 
     // Without CAP_KILL, lvsd cannot stop them.
-    guest.spawn("lvsd", &lvsd(Some("CAP_KILL"))).unwrap();
+    guest.spawn("lvsd", &lvsd(&["CAP_KILL"])).unwrap();
     wait_log(guest, "lvsd", "lvsd started", 1);
     std::thread::sleep(Duration::from_secs(5));
     let sleeps = nobodys_sleeps(guest);
@@ -899,9 +913,12 @@ fn scripts_as_another_user_need_exactly_the_units_setuid_setgid_and_kill() {
         "{sleeps} lingering scripts without CAP_KILL\n{log}"
     );
 
-    // Without CAP_SETUID, the check fails and says why.
-    guest.spawn("lvsd", &lvsd(Some("CAP_SETUID"))).unwrap();
+    // Without CAP_SETUID and CAP_NET_RAW, the checks fail and say why.
+    guest
+        .spawn("lvsd", &lvsd(&["CAP_SETUID", "CAP_NET_RAW"]))
+        .unwrap();
     wait_log(guest, "lvsd", "lacks CAP_SETUID", 1);
+    wait_log(guest, "lvsd", "lacks CAP_NET_RAW", 1);
     guest.stop("lvsd").unwrap();
     guest.run_ok("ipvsadm -C");
 }
