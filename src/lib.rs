@@ -13,7 +13,9 @@
 //! - [`script_policy`]: who runs scripts and checks, and which may not run.
 //! - [`logging`]: syslog (journald) by default, the console with `-l`.
 //! - [`script_audit`]: what `-t` says about the `MISC_CHECK` commands.
+//! - [`capability`]: the capabilities lvsd uses, named when one is missing.
 
+pub mod capability;
 pub mod checker;
 pub mod config;
 pub mod daemon;

@@ -2,8 +2,10 @@
 //!
 //! Options follow `keepalived`'s where keepalived has them, so an existing
 //! unit file or script can call lvsd the same way: the common ones are
-//! here, the rest of keepalived's in `keepalived_flags.rs`.
+//! here, the rest of keepalived's in `keepalived_flags.rs`. `generate.rs`
+//! writes the man pages and shell completions from this same definition.
 
+mod generate;
 mod keepalived_flags;
 
 use std::io::Write;
@@ -11,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use keepalived_flags::KeepalivedFlags;
 
 /// A health checker for Linux IPVS that reads keepalived.conf.
@@ -124,6 +126,15 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
+    // `lvsd generate man|completions DIR`, for packaging/build-deb: read
+    // before clap so that it shows in no man page and no completion.
+    if let Some((what, dir)) =
+        generate::requested(std::env::args_os()).map_err(anyhow::Error::msg)?
+    {
+        generate::run(what, &dir, Cli::command())
+            .with_context(|| format!("cannot write into {}", dir.display()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let cli = Cli::parse();
     if cli.version {
         println!("lvsd {}", env!("CARGO_PKG_VERSION"));

@@ -10,6 +10,12 @@
 //! - Restart, reload and drift: `kill -9` and restart changes nothing,
 //!   SIGHUP writes only the difference, hand edits are undone, foreign
 //!   services are left alone.
+//! - Least privilege: in the scenario and the drift test lvsd runs as the
+//!   packaged unit runs it, with exactly `packaging/lvsd.service`'s
+//!   `CapabilityBoundingSet` and no new privileges (`setpriv`); without
+//!   `CAP_NET_ADMIN` it fails at start, naming it; scripts run as another
+//!   user need the unit's `CAP_SETUID` and `CAP_KILL`, and PING_CHECK its
+//!   `CAP_NET_RAW`, shown by removing each.
 //!
 //! Needs qemu and the cached kernel (`bash .ci/setup`); skips without them
 //! unless `CI=true`.
@@ -27,6 +33,7 @@ static GUEST: SharedGuest = SharedGuest::new();
 fn guest() -> Option<std::sync::MutexGuard<'static, Guest>> {
     let mut guest = GUEST.get(|| {
         lvsd_vm::with_lvsd!(GuestSpec::new("kernel_daemon").net_tools().keepalived())
+            .tool("setpriv")
             .bytes(
                 "/etc/lvsd-test/scenario.conf",
                 include_str!("data/daemon/scenario.conf"),
@@ -88,7 +95,9 @@ enum Program {
 impl Program {
     fn command(self, conf: &str) -> String {
         match self {
-            Program::Lvsd => format!("lvsd -n -l -f {conf} --state-file /tmp/lvsd.json"),
+            Program::Lvsd => {
+                as_the_unit(&format!("lvsd -n -l -f {conf} --state-file /tmp/lvsd.json"))
+            }
             Program::Keepalived => format!("keepalived -C -n -l -f {conf}"),
         }
     }
@@ -99,6 +108,54 @@ impl Program {
             Program::Keepalived => "keepalived",
         }
     }
+}
+
+/// The packaged unit's `CapabilityBoundingSet`, as capabilities(7) names them.
+fn unit_capabilities() -> Vec<&'static str> {
+    include_str!("../packaging/lvsd.service")
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("lvsd.service has a CapabilityBoundingSet")
+        .split_whitespace()
+        .collect()
+}
+
+/// `command` (an lvsd line) run as lvsd.service runs it: root, with the
+/// unit's capabilities and no other, and no new privileges. `without`
+/// names capabilities of the unit to leave out as well.
+fn as_the_unit_without(command: &str, without: &[&str]) -> String {
+    let caps: Vec<String> = unit_capabilities()
+        .into_iter()
+        .filter(|c| !without.contains(c))
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_ascii_lowercase()))
+        .collect();
+    format!(
+        "/usr/bin/setpriv --no-new-privs --inh-caps=-all --bounding-set=-all,{} {command}",
+        caps.join(",")
+    )
+}
+
+fn as_the_unit(command: &str) -> String {
+    as_the_unit_without(command, &[])
+}
+
+/// Asserts that NAME (an lvsd) runs with exactly the unit's capabilities.
+fn assert_unit_capabilities(guest: &mut Guest, name: &str) {
+    let status = guest.run_ok(&format!("cat /proc/$(cat /run/bg/{name}.pid)/status"));
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("no CapEff in\n{status}"));
+    let mut want = unit_capabilities();
+    want.sort_unstable();
+    let mut got: Vec<String> = lvsd::capability::names(effective)
+        .split(' ')
+        .map(str::to_string)
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, want, "{name}'s effective capabilities");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
 }
 
 /// Backend NAME is `be-<vs><n>`: virtual server `a` (port 8081) or `b`
@@ -228,6 +285,9 @@ fn run_scenario(guest: &mut Guest, program: Program) {
             Action::Revive(names) => start_backends(guest, names),
         }
         let table = wait_table(guest, step.table, Duration::from_secs(20));
+        if n == 0 && program == Program::Lvsd {
+            assert_unit_capabilities(guest, program.name());
+        }
         if table != canonical(step.table) {
             failures.push(format!(
                 "{}: {}: table\n{table}expected\n{}",
@@ -532,9 +592,9 @@ fn drift_is_repaired_and_foreign_services_are_left_alone() {
     guest
         .spawn(
             "lvsd",
-            &format!(
+            &as_the_unit(&format!(
                 "lvsd -n -l -f {SCENARIO} --drift-interval 1 --state-file /tmp/lvsd-drift.json"
-            ),
+            )),
         )
         .unwrap();
     let both = format!("{FULL}{FOREIGN}");
@@ -542,6 +602,7 @@ fn drift_is_repaired_and_foreign_services_are_left_alone() {
         wait_table(guest, &both, Duration::from_secs(20)),
         canonical(&both)
     );
+    assert_unit_capabilities(guest, "lvsd");
 
     // Remove one real server and change another's weight by hand; time
     // until the table is whole again (every 20 ms in the guest).
@@ -574,6 +635,35 @@ fn drift_is_repaired_and_foreign_services_are_left_alone() {
     let after = guest.run_ok("ipvsadm -Sn");
     guest.run_ok("ipvsadm -C");
     assert_eq!(canonical(&after), canonical(FOREIGN), "lvsd log:\n{log}");
+}
+
+/// With the unit's capabilities but `CAP_NET_ADMIN`, lvsd stops at start
+/// with a message naming the capability and how to grant it, and leaves
+/// the table as it found it.
+#[test]
+fn without_cap_net_admin_lvsd_fails_at_start_naming_it() {
+    let Some(mut guest) = guest() else { return };
+    let guest = &mut *guest;
+    guest.run_ok("ipvsadm -C; ipvsadm -A -t 10.99.0.1:80 -s rr");
+    let command = as_the_unit_without(
+        &format!("lvsd -n -l -f {SCENARIO} --state-file /tmp/lvsd-nocap.json"),
+        &["CAP_NET_ADMIN"],
+    );
+    let out = guest.run(&format!("timeout 20 {command}")).unwrap();
+    let table = guest.run_ok("ipvsadm -Sn");
+    guest.run_ok("ipvsadm -C");
+    eprintln!("{out}");
+    assert_eq!(out.status, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("lvsd lacks CAP_NET_ADMIN, which every IPVS request needs"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("CapabilityBoundingSet=CAP_NET_ADMIN"),
+        "{out}"
+    );
+    assert_eq!(table, "-A -t 10.99.0.1:80 -s rr\n");
 }
 
 /// `lvs_timeouts` and `lvs_sync_daemon` from `global_defs` reach the kernel
@@ -760,4 +850,116 @@ fn ha_suspend_probes_only_while_the_address_is_local() {
         later - at_suspension <= 1,
         "probes ran after suspension\n{log}"
     );
+}
+
+/// MISC_CHECKs run as `user nobody`: one writes its uid, one outlives its
+/// `misc_timeout` and must be killed. And a PING_CHECK: the guest's
+/// `net.ipv4.ping_group_range` is the kernel's default (nobody may use
+/// ping sockets), so it needs a raw socket.
+const SCRIPTS_CONF: &str = "virtual_server 10.10.0.6 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.200.1.2 8081 {
+        MISC_CHECK {
+            misc_path /tmp/scripts/whoami.sh
+            user nobody
+        }
+    }
+    real_server 10.200.2.2 8081 {
+        MISC_CHECK {
+            misc_path /tmp/scripts/linger.sh
+            misc_timeout 1
+            user nobody
+        }
+    }
+    real_server 10.200.3.2 8081 {
+        PING_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+";
+
+/// How many `sleep` processes run as nobody (the lingering scripts).
+fn nobodys_sleeps(guest: &mut Guest) -> usize {
+    guest
+        .run_ok(
+            "for p in /proc/[0-9]*; do
+                grep -qE '^Uid:\\s+65534' $p/status 2>/dev/null && cat $p/comm 2>/dev/null
+            done | grep -c '^sleep$' || true",
+        )
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Scripts run as another user need the unit's CAP_SETUID/CAP_SETGID (to
+/// switch) and CAP_KILL (to stop one past its timeout), and PING_CHECK its
+/// CAP_NET_RAW: with the unit's set all work; without CAP_KILL timed-out
+/// scripts pile up; without CAP_SETUID or CAP_NET_RAW the checks fail with
+/// a message naming the capability.
+#[test]
+fn scripts_and_ping_need_exactly_the_units_setuid_setgid_kill_and_net_raw() {
+    let Some(mut guest) = guest() else { return };
+    let guest = &mut *guest;
+    guest.run_ok(
+        "ipvsadm -C; chmod 1777 /tmp; mkdir -p /tmp/scripts; rm -f /tmp/misc-uid
+        grep -q '^nobody:' /etc/passwd 2>/dev/null ||
+            echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >> /etc/passwd
+        grep -q '^nogroup:' /etc/group 2>/dev/null || echo 'nogroup:x:65534:' >> /etc/group
+        printf '#!/bin/sh\\nid -u > /tmp/misc-uid\\n' > /tmp/scripts/whoami.sh
+        printf '#!/bin/sh\\nexec sleep 30\\n' > /tmp/scripts/linger.sh
+        chmod 755 /tmp/scripts /tmp/scripts/*.sh",
+    );
+    guest
+        .write_file("/tmp/scripts/lvsd.conf", SCRIPTS_CONF.as_bytes())
+        .unwrap();
+    let lvsd = |without: &[&str]| {
+        as_the_unit_without(
+            "lvsd -n -l -f /tmp/scripts/lvsd.conf --state-file /tmp/lvsd-scripts.json",
+            without,
+        )
+    };
+
+    // The unit's set: the script ran as nobody, and each timed-out one was
+    // killed (at most the current one runs).
+    guest.spawn("lvsd", &lvsd(&[])).unwrap();
+    guest
+        .wait_for("[ -s /tmp/misc-uid ]", Duration::from_secs(10))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let uid = guest.run_ok("cat /tmp/misc-uid");
+    let sleeps = nobodys_sleeps(guest);
+    let table = guest.run_ok("ipvsadm -Sn");
+    let log = guest.stop("lvsd").unwrap();
+    assert_eq!(uid.trim(), "65534", "lvsd log:\n{log}");
+    assert!(sleeps <= 1, "{sleeps} timed-out scripts still run\n{log}");
+    assert!(
+        table.contains("-r 10.200.3.2:8081") && !log.contains("ICMP"),
+        "PING_CHECK failed under the unit's capabilities:\n{table}{log}"
+    );
+    guest.run_ok("pkill -9 -x sleep || true; ipvsadm -C");
+
+    // Without CAP_KILL, lvsd cannot stop them.
+    guest.spawn("lvsd", &lvsd(&["CAP_KILL"])).unwrap();
+    wait_log(guest, "lvsd", "lvsd started", 1);
+    std::thread::sleep(Duration::from_secs(5));
+    let sleeps = nobodys_sleeps(guest);
+    let log = guest.stop("lvsd").unwrap();
+    guest.run_ok("pkill -9 -x sleep || true; ipvsadm -C");
+    assert!(
+        sleeps >= 2,
+        "{sleeps} lingering scripts without CAP_KILL\n{log}"
+    );
+
+    // Without CAP_SETUID and CAP_NET_RAW, the checks fail and say why.
+    guest
+        .spawn("lvsd", &lvsd(&["CAP_SETUID", "CAP_NET_RAW"]))
+        .unwrap();
+    wait_log(guest, "lvsd", "lacks CAP_SETUID", 1);
+    wait_log(guest, "lvsd", "lacks CAP_NET_RAW", 1);
+    guest.stop("lvsd").unwrap();
+    guest.run_ok("ipvsadm -C");
 }

@@ -64,7 +64,10 @@ pub async fn run(check: &MiscCheck, policy: &ScriptPolicy) -> (bool, String, Opt
         .spawn();
     let mut child = match child {
         Ok(child) => child,
-        Err(e) => return (false, format!("cannot run {program}: {e}"), None),
+        Err(e) => {
+            let why = crate::capability::script_spawn_error(program, &e, ids.is_some());
+            return (false, why, None);
+        }
     };
     let status = match timeout(limit, child.wait()).await {
         Ok(Ok(status)) => status,

@@ -95,7 +95,9 @@ pub async fn run(line: &str, policy: &ScriptPolicy) -> Result<std::process::Exit
         cmd.uid(ids.uid).gid(ids.gid);
     }
     cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| crate::capability::script_spawn_error(program, &e, policy.user.is_some()))?;
     match tokio::time::timeout(SCRIPT_TIMEOUT, child.wait()).await {
         Ok(status) => status.map_err(|e| e.to_string()),
         Err(_) => {

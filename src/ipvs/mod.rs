@@ -49,8 +49,9 @@ pub enum IpvsError {
         /// The service's persistence engine (`persistence_engine`), if any.
         persistence_engine: Option<String>,
     },
-    /// `EPERM` / `EACCES`: not allowed (needs CAP_NET_ADMIN).
-    #[error("permission denied (lvsd needs CAP_NET_ADMIN)")]
+    /// `EPERM` / `EACCES`: not allowed. The message names the capability
+    /// missing (`CAP_NET_ADMIN`) and how to grant it (see [`crate::capability`]).
+    #[error("{}", crate::capability::ipvs_denied())]
     Permission,
     /// The kernel has no IPVS (no `IPVS` generic netlink family).
     #[error("this kernel has no IPVS (the ip_vs module is not loaded); use --dry-run to run against an in-memory table")]
