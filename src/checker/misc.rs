@@ -38,7 +38,10 @@ pub fn run_as(check: &MiscCheck, policy: &ScriptPolicy) -> Result<Option<RunAs>,
 /// Runs the check's command once under `policy`: (up?, reason, the weight
 /// asked for with `misc_dynamic`).
 pub async fn run(check: &MiscCheck, policy: &ScriptPolicy) -> (bool, String, Option<u32>) {
-    let mut words = check.path.split_whitespace();
+    // Quotes group words, as keepalived splits misc_path:
+    // `/bin/sh -c 'test -e /run/ok'` is three words.
+    let words = crate::daemon::scripts::split_words(&check.path);
+    let mut words = words.iter();
     let Some(program) = words.next() else {
         return (false, "misc_path is empty".into(), None);
     };

@@ -15,9 +15,6 @@ const NOT_DONE: &[(&str, &str)] = &[(
          writes the whole state as JSON (--state-file)",
 )];
 
-const SENDS_NO_MAIL: &str = "lvsd sends no mail on real server changes; they \
-    are logged, and notify_up/notify_down scripts run";
-
 impl Typer<'_> {
     /// A `script_user` must exist: lvsd could run no script (it refuses
     /// the config, as its daemon would), where keepalived runs on without
@@ -65,9 +62,6 @@ impl Typer<'_> {
                 }
                 continue;
             };
-            if matches!(which, GlobalKw::SmtpAlert | GlobalKw::SmtpAlertChecker) {
-                self.sends_no_mail(tree, child);
-            }
             if which != GlobalKw::NotificationEmail {
                 self.no_block(tree, child);
             }
@@ -185,19 +179,6 @@ impl Typer<'_> {
                 };
                 self.warning(&kw, format!("`{name}_script` without `{name}`: there is no FIFO for it to read; ignored"));
             }
-        }
-    }
-
-    /// `smtp_alert [on|off]` (global, virtual server or real server): lvsd
-    /// sends no mail, so one that is on is a warning at its line.
-    pub fn sends_no_mail(&mut self, tree: &Tree<'_>, node: u32) {
-        let kw = tree.keyword(node).clone();
-        let off = tree
-            .args(node)
-            .first()
-            .is_some_and(|t| super::values::boolean(&t.text) == Some(false));
-        if !off {
-            self.warning(&kw, format!("`{}`: {SENDS_NO_MAIL}", kw.text));
         }
     }
 

@@ -58,7 +58,7 @@ mod track_file;
 mod typer;
 mod udp_keywords;
 mod url;
-mod values;
+pub(crate) mod values;
 mod virtual_server;
 
 pub use diagnostic::{load, load_bytes, ConfigError, Diagnostic, LoadOptions, Loaded, Severity};

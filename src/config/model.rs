@@ -272,6 +272,8 @@ pub struct VirtualServer {
     pub inhibit_on_failure: bool,
     /// `virtualhost` (HTTP checks' default Host header).
     pub virtualhost: Option<String>,
+    /// `smtp_alert`: mail on quorum changes (unset: global_defs decides).
+    pub smtp_alert: Option<bool>,
     /// The real servers.
     pub real_servers: Vec<RealServer>,
 }
@@ -302,6 +304,7 @@ impl VirtualServer {
             sorry_server: None,
             inhibit_on_failure: false,
             virtualhost: None,
+            smtp_alert: None,
             real_servers: Vec::new(),
         }
     }
@@ -333,6 +336,8 @@ pub struct RealServer {
     pub notify_up: Option<Box<Script>>,
     /// `notify_down` (boxed, as `notify_up`).
     pub notify_down: Option<Box<Script>>,
+    /// `smtp_alert`: mail on health changes (unset: global_defs decides).
+    pub smtp_alert: Option<bool>,
     /// The health checks; a real server with none is always up. Shared
     /// with the checker, whose probes are these very checks.
     pub checks: Checks,

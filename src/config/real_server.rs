@@ -64,6 +64,7 @@ impl Typer<'_> {
             l_threshold: 0,
             notify_up: None,
             notify_down: None,
+            smtp_alert: None,
             checks: Checks::default(),
         };
         // First pass: the real server's own settings (which its checkers
@@ -114,10 +115,7 @@ impl Typer<'_> {
                         .uint_arg(tree, child, "a number of connections")
                         .unwrap_or(0)
                 }
-                RsKw::SmtpAlert => {
-                    self.flag_arg(tree, child);
-                    self.sends_no_mail(tree, child);
-                }
+                RsKw::SmtpAlert => rs.smtp_alert = self.flag_arg(tree, child),
                 RsKw::SnmpName => {
                     self.string_arg(tree, child, "a name");
                 }

@@ -190,10 +190,7 @@ impl Typer<'_> {
                     vs.flags |= ServiceFlags::SCHED1
                 }
                 VsKw::Flag3 => vs.flags |= SCHED3,
-                VsKw::SmtpAlert => {
-                    self.flag_arg(tree, child);
-                    self.sends_no_mail(tree, child);
-                }
+                VsKw::SmtpAlert => vs.smtp_alert = self.flag_arg(tree, child),
                 VsKw::SnmpName => {
                     self.string_arg(tree, child, "a name");
                 }

@@ -16,6 +16,7 @@ use super::notify::{notify, notify_with_status, Status};
 use super::notify_fifo::NotifyFifos;
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
+use super::smtp_alert::Mailer;
 use super::state::{self, ProbeDump, RealServerState, StateDump};
 use super::{
     fd_limit, ha_suspend, kernel_settings, netns, track_files, DaemonError, DaemonOptions,
@@ -78,6 +79,8 @@ pub struct Daemon {
     _instance_lock: Option<InstanceLock>,
     /// `notify_fifo`, `lvs_notify_fifo`.
     fifos: NotifyFifos,
+    /// `smtp_alert`.
+    mailer: Mailer,
 }
 
 /// Read and validate the config, logging what needs saying.
@@ -271,6 +274,7 @@ impl Daemon {
             _pid_files: pid_files,
             _instance_lock: instance_lock,
             fifos: NotifyFifos::default(),
+            mailer: Mailer::default(),
         };
         daemon.fifos = NotifyFifos::open(daemon.reconciler.config());
         // The table first, then the probes: the initial health (up unless
@@ -435,6 +439,8 @@ impl Daemon {
     fn run_scripts(&mut self, plan: &Plan) {
         self.fifos
             .write(self.reconciler.config(), &plan.transitions);
+        self.mailer
+            .send(self.reconciler.config(), &plan.transitions);
         for run in &plan.scripts {
             scripts::spawn(
                 run.script.command.clone(),

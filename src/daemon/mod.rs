@@ -36,6 +36,7 @@
 //! | `fd_limit.rs` | the open file limit |
 //! | `ha_suspend.rs` | probes only while the virtual address is local |
 //! | `address_events.rs` | the kernel's address announcements, for `ha_suspend` |
+//! | `smtp_alert.rs` | a mail for each real server and quorum change, as keepalived sends it |
 //! | `ip_vs_module.rs` | `modprobe ip_vs` when the kernel has not loaded it |
 //! | `instance_lock.rs` | one lvsd per IPVS table (network namespace) |
 //! | `kernel_settings.rs` | `lvs_timeouts`, `lvs_sync_daemon` |
@@ -62,6 +63,7 @@
 //! - `fd_limit`: the open file limit a probe per real server needs.
 //! - `ha_suspend`: probes that run only while their virtual address is local.
 //! - `address_events`: local address changes as the kernel announces them.
+//! - `smtp_alert`: mail on real server and quorum changes (`smtp_alert`).
 //! - `kernel_settings`: `lvs_timeouts` and `lvs_sync_daemon`.
 //! - `notify`: systemd's notify protocol.
 //! - `pidfile`: the pid file.
@@ -96,6 +98,7 @@ mod notify_fifo;
 mod pidfile;
 pub mod run_dir;
 pub mod scripts;
+mod smtp_alert;
 mod state;
 mod track_files;
 

@@ -187,7 +187,7 @@ fn vs_name(address: &VsAddress, protocol: Protocol) -> String {
 fn line(config: &Config, t: Transition) -> Option<String> {
     let state = |up: bool| if up { "UP" } else { "DOWN" };
     match t {
-        Transition::VirtualServer { vs, up } => {
+        Transition::VirtualServer { vs, up, .. } => {
             let vs = config.virtual_servers.get(vs)?;
             Some(format!(
                 "VS {} {}",
@@ -252,7 +252,12 @@ mod tests {
         fifos.write(
             &config,
             &[
-                Transition::VirtualServer { vs: 0, up: true },
+                Transition::VirtualServer {
+                    vs: 0,
+                    up: true,
+                    live_weight: 1,
+                    first: true,
+                },
                 Transition::RealServer {
                     vs: 0,
                     rs: 0,

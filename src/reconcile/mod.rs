@@ -97,6 +97,10 @@ pub enum Transition {
         vs: usize,
         /// Up now.
         up: bool,
+        /// The summed weight of its live real servers.
+        live_weight: i64,
+        /// Its first gain since lvsd started (or the virtual server came).
+        first: bool,
     },
 }
 

@@ -74,12 +74,18 @@ impl Reconciler {
         // A virtual server starts without quorum, as in keepalived: its
         // first evaluation with enough live weight is a gain, and runs
         // `quorum_up` (observed with keepalived 2.2.7 in the guest).
+        let first = !self.quorum.contains_key(&ident);
         let quorum_up = self.quorum.entry(ident).or_insert(false);
         match quorum::evaluate(quorum_up, live_weight, vs.quorum, vs.hysteresis) {
             QuorumChange::Same => {}
             change => {
                 let up = change != QuorumChange::Lost;
-                transitions.push(Transition::VirtualServer { vs: v, up });
+                transitions.push(Transition::VirtualServer {
+                    vs: v,
+                    up,
+                    live_weight,
+                    first,
+                });
                 let (script, event) = if change == QuorumChange::Lost {
                     (&vs.quorum_down, "quorum_down")
                 } else {

@@ -28,6 +28,7 @@ fn rs(addr: &str, port: u16, weight: i32, alpha: bool) -> RealServer {
         l_threshold: 0,
         notify_up: None,
         notify_down: None,
+        smtp_alert: None,
         checks: std::sync::Arc::new(check(addr, port, alpha)).into(),
     }
 }
