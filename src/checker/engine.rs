@@ -280,7 +280,7 @@ impl Drop for Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Check, CheckCommon, OtherCheck};
+    use crate::config::{BfdCheck, BfdInstance, Check, CheckCommon, Location};
     use tokio::sync::mpsc::unbounded_channel;
 
     fn common() -> CheckCommon {
@@ -299,9 +299,22 @@ mod tests {
         let bfd = |port| {
             let mut c = common();
             c.connect_port = port;
-            ProbeSpec::new(&Check::Bfd(Box::new(OtherCheck {
+            ProbeSpec::new(&Check::Bfd(Box::new(BfdCheck {
                 common: c,
-                settings: vec![],
+                instance: BfdInstance {
+                    name: "b".into(),
+                    neighbor: "127.0.0.1".parse().unwrap(),
+                    source: None,
+                    min_rx: Duration::from_millis(10),
+                    min_tx: Duration::from_millis(10),
+                    idle_tx: Duration::from_secs(1),
+                    multiplier: 3,
+                    passive: false,
+                    ttl: 255,
+                    max_hops: Some(0),
+                    to_checker: true,
+                    location: Location::default(),
+                },
             })))
         };
         assert!(!bfd(1).check.is_probed());
