@@ -15,6 +15,7 @@
 //! - [`logging`]: syslog (journald) by default, the console with `-l`.
 //! - [`script_audit`]: what `-t` says about the `MISC_CHECK` commands.
 
+pub mod bfd;
 pub mod checker;
 pub mod config;
 pub mod daemon;
