@@ -212,6 +212,7 @@ impl Session {
         if self.state == State::AdminDown {
             return Received::Ignored;
         }
+        let interval_before = self.tx_interval();
         self.last_rx = now;
         self.remote_disc = p.my_disc;
         self.remote_state = p.state;
@@ -228,7 +229,6 @@ impl Session {
             self.owe_final = true;
         }
         let before = self.state;
-        let basis = self.tx_basis;
         match (self.state, p.state) {
             (State::Down, State::AdminDown) => {}
             (_, State::AdminDown) => self.down(Diag::NeighborDown),
@@ -246,10 +246,11 @@ impl Session {
             // A passive session speaks once it has heard the peer; a
             // session whose peer asked for nothing resumes when it asks.
             self.schedule(now, None);
-        } else if self.tx_basis < basis {
-            // Faster from now on: the next packet goes no later than the
-            // new interval after the last one.
-            if let (Some(last), Some(interval)) = (self.last_tx, self.tx_interval()) {
+        } else if let (Some(last), Some(interval)) = (self.last_tx, self.tx_interval()) {
+            // Faster from now on (we went Up, or the peer asks for more):
+            // the next packet goes no later than the new interval after
+            // the last one.
+            if interval_before.is_none_or(|i| interval < i) {
                 let sooner = (last + interval.mul_f64(0.75)).max(now);
                 self.next_tx = self.next_tx.map(|at| at.min(sooner));
             }

@@ -302,3 +302,37 @@ fn an_admin_down_session_ignores_what_it_receives() {
     assert_eq!(s.receive(&peer, now), Received::Ignored);
     assert_eq!(s.state(), State::AdminDown);
 }
+
+#[test]
+fn a_peer_asking_for_a_faster_rate_is_served_from_the_next_packet() {
+    let now = Instant::now();
+    let mut s = Session::new(timing(50, 50, 3), 5, now);
+    let _ = s.transmit(now, || 0.0);
+    let mut peer = Control {
+        diag: Diag::None,
+        state: State::Init,
+        poll: false,
+        fin: false,
+        cpi: false,
+        demand: false,
+        detect_mult: 3,
+        my_disc: 9,
+        your_disc: 5,
+        desired_min_tx: 1_000_000,
+        required_min_rx: 1_000_000,
+        required_min_echo_rx: 0,
+    };
+    let t1 = now + Duration::from_millis(10);
+    s.receive(&peer, t1);
+    assert_eq!(s.state(), State::Up);
+    // Up, but the peer still asks for 1 s: that is the rate.
+    assert_eq!(s.tx_interval(), Some(Duration::from_secs(1)));
+    // The peer now asks for 50 ms: the next packet is due within 50 ms of
+    // the last one, not a second later.
+    peer.state = State::Up;
+    peer.required_min_rx = 50_000;
+    let t2 = now + Duration::from_millis(20);
+    s.receive(&peer, t2);
+    let due = s.deadline().unwrap();
+    assert!(due <= now + Duration::from_millis(50), "{:?}", due - now);
+}

@@ -25,6 +25,8 @@
 //! - [`dns`]: `DNS_CHECK`: one UDP query, judged on its answer's RCODE.
 //! - [`file_check`]: `FILE_CHECK`: a tracked file's number and its verdict.
 //! - [`file_watch`]: the thread that watches tracked files with inotify.
+//! - [`bfd_runner`]: the thread that runs `BFD_CHECK`s' BFD sessions (the
+//!   protocol itself is in `crate::bfd`).
 //! - `datagram`: `UDP_CHECK` and `PING_CHECK` attempts on the prober thread.
 //! - [`udp`]: `UDP_CHECK`, one datagram; ICMP unreachable fails, silence passes.
 //! - [`ping`]: `PING_CHECK`, an ICMP/ICMPv6 echo and its reply.
@@ -37,6 +39,7 @@
 //! perform: the config refuses them (`CheckKw::is_probed` is the one list),
 //! and should one reach the engine anyway it is reported **down**.
 
+pub mod bfd_runner;
 mod datagram;
 pub mod dns;
 pub mod driver;

@@ -295,8 +295,8 @@ impl CheckKw {
             | CheckKw::Smtp
             | CheckKw::Dns
             | CheckKw::Udp
-            | CheckKw::Ping => true,
-            CheckKw::Bfd => false,
+            | CheckKw::Ping
+            | CheckKw::Bfd => true,
         }
     }
 
