@@ -1,0 +1,311 @@
+//! BFD_CHECK against a real peer: FRR's bfdd (Debian's `frr`, 8.4) in the
+//! backend namespace, lvsd (`--dry-run`, its table printed) in the client
+//! namespace, joined by a veth pair (tests/checker_support). One session,
+//! taken through what the issue asks, in order:
+//!
+//! 1. it comes Up, and the real server is added;
+//! 2. the peer changes its timers (a Poll from bfdd), then lvsd does (a
+//!    reload with another `min_tx`: a Poll from lvsd): no flap either way;
+//! 3. the peer goes AdminDown (`shutdown` in its `peer` block): the real
+//!    server is removed; `no shutdown` brings it back;
+//! 4. the peer dies (SIGKILL): the real server is removed within the
+//!    detection time plus one receive interval.
+//!
+//! Needs root, iproute2 and frr: skipped (said) otherwise, a failure under CI.
+
+mod checker_support;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use checker_support::{can_run, can_use_netns, NetPair, BACKEND, BACKEND6, CLIENT, CLIENT6};
+
+const BFDD: &str = "/usr/lib/frr/bfdd";
+
+/// bfdd, killed when dropped; its vty socket in `dir`.
+struct Bfdd {
+    child: Child,
+    dir: PathBuf,
+    /// lvsd's address and bfdd's, as the `peer` block names them.
+    peer: (&'static str, &'static str),
+}
+
+impl Bfdd {
+    fn start(ns: &str, dir: &Path, ms: u32, peer: (&'static str, &'static str)) -> Bfdd {
+        let (remote, local) = peer;
+        let conf = dir.join("bfdd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "bfd\n peer {remote} local-address {local}\n  receive-interval {ms}\n  \
+                 transmit-interval {ms}\n  detect-multiplier 3\n !\n!\n"
+            ),
+        )
+        .unwrap();
+        let d = dir.display();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, BFDD, "-f"])
+            .arg(&conf)
+            .args(["-u", "frr", "-g", "frr", "-P", "0"])
+            .arg("-i")
+            .arg(format!("{d}/bfdd.pid"))
+            .arg("--vty_socket")
+            .arg(dir)
+            .arg("--bfdctl")
+            .arg(format!("{d}/bfdd.sock"))
+            .arg("-z")
+            .arg(format!("{d}/zserv.api"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bfdd");
+        let bfdd = Bfdd {
+            child,
+            dir: dir.to_path_buf(),
+            peer,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dir.join("bfdd.vty").exists() {
+            assert!(Instant::now() < deadline, "bfdd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bfdd
+    }
+
+    /// Runs vtysh commands against this bfdd; its output.
+    fn vtysh(&self, commands: &[&str]) -> String {
+        let mut cmd = Command::new("vtysh");
+        cmd.arg("--vty_socket").arg(&self.dir).args(["-d", "bfdd"]);
+        for c in commands {
+            cmd.args(["-c", c]);
+        }
+        let out = cmd.output().expect("vtysh");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `show bfd peers`, once it contains `needle` (within 5 s), or a panic.
+    fn peers_with(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let peers = self.vtysh(&["show bfd peers"]);
+            if peers.contains(needle) {
+                return peers;
+            }
+            assert!(Instant::now() < deadline, "no `{needle}` in:\n{peers}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs commands in the `peer` block of the configuration.
+    fn peer(&self, commands: &[&str]) {
+        let peer = format!("peer {} local-address {}", self.peer.0, self.peer.1);
+        let mut all = vec!["configure terminal", "bfd", peer.as_str()];
+        all.extend_from_slice(commands);
+        self.vtysh(&all);
+    }
+}
+
+impl Drop for Bfdd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// lvsd in a namespace, killed when dropped; its stdout and stderr lines.
+struct Lvsd {
+    child: Child,
+    lines: mpsc::Receiver<(Instant, String)>,
+}
+
+impl Lvsd {
+    fn start(ns: &str, config: &Path) -> Lvsd {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_lvsd")])
+            .args(["--dry-run", "-l", "--drift-interval", "0"])
+            .args(["--state-file", "/dev/null", "-f"])
+            .arg(config)
+            .env("LVSD_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lvsd");
+        let (tx, lines) = mpsc::channel();
+        let streams: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for stream in streams {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send((Instant::now(), line)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Lvsd { child, lines }
+    }
+
+    /// The first line containing `needle` within `limit` (and when it came),
+    /// or a panic with the lines seen.
+    fn until(&self, needle: &str, limit: Duration) -> Instant {
+        let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((at, line)) => {
+                    if line.contains(needle) {
+                        return at;
+                    }
+                    seen.push(line);
+                }
+                Err(_) => panic!("no `{needle}` within {limit:?}:\n{seen:#?}"),
+            }
+        }
+    }
+
+    /// Every line for `d`: none may contain `needle`.
+    fn never(&self, needle: &str, d: Duration) {
+        let deadline = Instant::now() + d;
+        while let Ok((_, line)) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            assert!(!line.contains(needle), "unexpected: {line}");
+        }
+    }
+
+    fn reload(&self) {
+        // SAFETY: kill(2) on our own child's pid (`ip netns exec` execs
+        // lvsd, so the pid is lvsd's); it is reaped only on drop.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGHUP) };
+        assert_eq!(rc, 0);
+    }
+}
+
+impl Drop for Lvsd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One virtual server whose real server `backend` follows a session from
+/// `client` to `backend`.
+fn config(min_tx: u32, client: &str, backend: &str) -> String {
+    let vip = if backend.contains(':') {
+        "2001:db8:ff::1"
+    } else {
+        "10.0.0.1"
+    };
+    format!(
+        "bfd_instance peer {{\n neighbor_ip {backend}\n source_ip {client}\n min_rx 50\n \
+         min_tx {min_tx}\n multiplier 3\n}}\n\
+         virtual_server {vip} 80 {{\n lb_algo rr\n lb_kind NAT\n protocol TCP\n \
+         real_server {backend} 80 {{\n  BFD_CHECK {{\n   name peer\n  }}\n }}\n}}\n"
+    )
+}
+
+fn can_run_bfdd() -> bool {
+    can_use_netns()
+        && can_run(
+            Path::new(BFDD).exists() && Command::new("vtysh").arg("--help").output().is_ok(),
+            "needs FRR's bfdd and vtysh (Debian package `frr`)",
+        )
+}
+
+#[test]
+fn a_session_with_frr_bfdd_comes_up_survives_timer_changes_and_goes_down_as_the_peer_does() {
+    if !can_run_bfdd() {
+        return;
+    }
+    let net = NetPair::new("bfd");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bfdd = Bfdd::start(&net.backend, dir.path(), 50, (CLIENT, BACKEND));
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(50, CLIENT, BACKEND)).unwrap();
+    let lvsd = Lvsd::start(&net.client, &conf);
+    let added = format!("-a -t 10.0.0.1:80 -r {BACKEND}:80");
+    let removed = format!("-d -t 10.0.0.1:80 -r {BACKEND}:80");
+
+    // 1. Up.
+    lvsd.until(&added, Duration::from_secs(10));
+    bfdd.peers_with("Status: up");
+
+    // 2. The peer's timers change (its Poll), then lvsd's (a reload): no flap.
+    bfdd.peer(&["transmit-interval 100", "receive-interval 100"]);
+    lvsd.never(&removed, Duration::from_secs(2));
+    std::fs::write(&conf, config(80, CLIENT, BACKEND)).unwrap();
+    lvsd.reload();
+    lvsd.never(&removed, Duration::from_secs(2));
+    // bfdd sees lvsd's new rate, and the session stayed up.
+    let peers = bfdd.peers_with("Transmission interval: 80ms");
+    assert!(peers.contains("Status: up"), "{peers}");
+    bfdd.peer(&["transmit-interval 50", "receive-interval 50"]);
+    lvsd.never(&removed, Duration::from_secs(1));
+    // Nor at the peer: the session never went down (a restarted session
+    // would, even if the real server stayed in the table).
+    let counters = bfdd.vtysh(&["show bfd peers counters"]);
+    assert!(
+        counters.contains("Session down events: 0") && counters.contains("Session up events: 1"),
+        "the session flapped at the peer:\n{counters}"
+    );
+
+    // 3. AdminDown, then back.
+    bfdd.peer(&["shutdown"]);
+    // Told, not timed out: the session is down with "Neighbor Signaled
+    // Session Down", before any detection time could expire.
+    lvsd.until("diag NeighborDown", Duration::from_secs(2));
+    lvsd.until(&removed, Duration::from_secs(2));
+    bfdd.peer(&["no shutdown"]);
+    lvsd.until(&added, Duration::from_secs(10));
+    lvsd.never(&removed, Duration::from_secs(1));
+
+    // 4. The peer dies: Down within the detection time (3 × 50 ms) plus
+    // one receive interval (50 ms).
+    let mut bfdd = bfdd;
+    let killed = Instant::now();
+    let _ = bfdd.child.kill();
+    let down = lvsd.until(&removed, Duration::from_secs(2)) - killed;
+    eprintln!("lvsd: peer killed → real server removed in {down:?} (limit 200 ms)");
+    assert!(
+        down <= Duration::from_millis(200),
+        "detected in {down:?}, more than detection time + one rx interval"
+    );
+}
+
+#[test]
+fn an_ipv6_session_with_frr_bfdd_comes_up_and_goes_down_when_the_peer_dies() {
+    if !can_run_bfdd() {
+        return;
+    }
+    let net = NetPair::new("bfd6");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut bfdd = Bfdd::start(&net.backend, dir.path(), 50, (CLIENT6, BACKEND6));
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(50, CLIENT6, BACKEND6)).unwrap();
+    let lvsd = Lvsd::start(&net.client, &conf);
+    lvsd.until(
+        &format!("-a -t [2001:db8:ff::1]:80 -r [{BACKEND6}]:80"),
+        Duration::from_secs(10),
+    );
+    bfdd.peers_with("Status: up");
+    let killed = Instant::now();
+    let _ = bfdd.child.kill();
+    let down = lvsd.until(
+        &format!("-d -t [2001:db8:ff::1]:80 -r [{BACKEND6}]:80"),
+        Duration::from_secs(2),
+    ) - killed;
+    eprintln!("lvsd (IPv6): peer killed → real server removed in {down:?} (limit 200 ms)");
+    assert!(down <= Duration::from_millis(200), "detected in {down:?}");
+}
