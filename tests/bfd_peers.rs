@@ -123,11 +123,14 @@ struct Lvsd {
 }
 
 impl Lvsd {
+    /// lvsd on `config`, its state dump in `state.json` beside it.
     fn start(ns: &str, config: &Path) -> Lvsd {
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_lvsd")])
             .args(["--dry-run", "-l", "--drift-interval", "0"])
-            .args(["--state-file", "/dev/null", "-f"])
+            .arg("--state-file")
+            .arg(config.with_file_name("state.json"))
+            .arg("-f")
             .arg(config)
             .env("LVSD_LOG", "info")
             .stdin(Stdio::null())
@@ -181,6 +184,19 @@ impl Lvsd {
         {
             assert!(!line.contains(needle), "unexpected: {line}");
         }
+    }
+
+    /// The state dump's `bfd` part (SIGUSR1, then the file read).
+    fn bfd_state(&self, config: &Path) -> serde_json::Value {
+        let path = config.with_file_name("state.json");
+        let _ = std::fs::remove_file(&path);
+        // SAFETY: kill(2) on our own child's pid, as in `reload`.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGUSR1) };
+        assert_eq!(rc, 0);
+        self.until("state written", Duration::from_secs(5));
+        let dump: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        dump["bfd"].clone()
     }
 
     fn reload(&self) {
@@ -240,6 +256,34 @@ fn a_session_with_frr_bfdd_comes_up_survives_timer_changes_and_goes_down_as_the_
     // 1. Up.
     lvsd.until(&added, Duration::from_secs(10));
     bfdd.peers_with("Status: up");
+
+    // Junk, a packet with TTL 64 and one for no session, all from the
+    // peer's address: dropped and counted, and the session stays up.
+    NetPair::spawn_in(&net.backend, || {
+        let s = std::net::UdpSocket::bind((BACKEND, 0)).unwrap();
+        let to = (CLIENT, 3784);
+        s.send_to(&[0x20; 10], to).unwrap();
+        let mut p = [0u8; 24];
+        p[0] = 0x20; // version 1
+        p[1] = 1 << 6; // Down
+        p[2] = 3;
+        p[3] = 24;
+        p[7] = 9; // my discriminator 9, yours 0
+        s.set_ttl(64).unwrap();
+        s.send_to(&p, to).unwrap();
+        s.set_ttl(255).unwrap();
+        p[11] = 77; // your discriminator 77: no such session
+        s.send_to(&p, to).unwrap();
+    })
+    .join()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let bfd = lvsd.bfd_state(&conf);
+    assert_eq!(bfd["sessions"][0]["state"], "Up", "{bfd:#}");
+    assert_eq!(bfd["drops"]["malformed"][0], 1, "short: {bfd:#}");
+    assert_eq!(bfd["drops"]["wrong_ttl"], 1, "{bfd:#}");
+    assert_eq!(bfd["drops"]["unknown_session"], 1, "{bfd:#}");
+    lvsd.never(&removed, Duration::from_millis(500));
 
     // 2. The peer's timers change (its Poll), then lvsd's (a reload): no flap.
     bfdd.peer(&["transmit-interval 100", "receive-interval 100"]);

@@ -53,6 +53,46 @@ const WAKE: Token = Token(2);
 enum Command {
     /// The `BFD_CHECK` probes now in the table.
     Probes(Vec<Watched>),
+    /// Send the sessions' states back (the state dump).
+    Status(mpsc::Sender<BfdStatus>),
+}
+
+/// One session as the state dump shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SessionStatus {
+    /// The `bfd_instance`.
+    pub name: String,
+    /// Its neighbour.
+    pub neighbor: IpAddr,
+    /// bfd.SessionState.
+    pub state: State,
+    /// The peer's last state.
+    pub remote_state: State,
+    /// Why it last went down.
+    pub diag: crate::bfd::packet::Diag,
+    /// Our discriminator.
+    pub local_disc: u32,
+    /// The peer's (0 until heard).
+    pub remote_disc: u32,
+    /// The detection time in force (none until the peer was heard).
+    pub detection_time: Option<Duration>,
+    /// The transmit interval before jitter.
+    pub tx_interval: Option<Duration>,
+    /// Packets sent.
+    pub sent: u64,
+    /// Packets accepted.
+    pub received: u64,
+    /// Why it cannot run, if it cannot (its probes are down).
+    pub fault: Option<String>,
+}
+
+/// Every session and the packets dropped before any session saw them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct BfdStatus {
+    /// The sessions, in no particular order.
+    pub sessions: Vec<SessionStatus>,
+    /// Packets dropped.
+    pub drops: Drops,
 }
 
 /// Packets dropped before any session saw them, by reason.
@@ -106,6 +146,15 @@ impl BfdRunner {
             waker,
             thread: Some(thread),
         })
+    }
+
+    /// The sessions' states (`None` if the thread does not answer within
+    /// a second).
+    pub(super) fn status(&self) -> Option<BfdStatus> {
+        let (tx, rx) = mpsc::channel();
+        self.commands.send(Command::Status(tx)).ok()?;
+        self.waker.wake().ok()?;
+        rx.recv_timeout(Duration::from_secs(1)).ok()
     }
 
     /// The `BFD_CHECK` probes are now `probes` (every one, not a change).
@@ -202,6 +251,9 @@ impl Runner {
             loop {
                 match self.commands.try_recv() {
                     Ok(Command::Probes(probes)) => self.set(probes),
+                    Ok(Command::Status(reply)) => {
+                        let _ = reply.send(self.status());
+                    }
                     Err(mpsc::TryRecvError::Empty) => break,
                     Err(mpsc::TryRecvError::Disconnected) => return,
                 }
@@ -223,6 +275,32 @@ impl Runner {
                     self.service(slot, now);
                 }
             }
+        }
+    }
+
+    fn status(&self) -> BfdStatus {
+        let sessions = self
+            .sessions
+            .iter()
+            .flatten()
+            .map(|e| SessionStatus {
+                name: e.instance.name.clone(),
+                neighbor: e.instance.neighbor,
+                state: e.session.state(),
+                remote_state: e.session.remote_state(),
+                diag: e.session.diag(),
+                local_disc: e.session.local_disc(),
+                remote_disc: e.session.remote_disc(),
+                detection_time: e.session.detection_time(),
+                tx_interval: e.session.tx_interval(),
+                sent: e.sent,
+                received: e.received,
+                fault: e.tx.as_ref().err().cloned(),
+            })
+            .collect();
+        BfdStatus {
+            sessions,
+            drops: self.drops,
         }
     }
 

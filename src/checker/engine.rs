@@ -280,6 +280,15 @@ impl Engine {
             .collect()
     }
 
+    /// The BFD sessions `BFD_CHECK`s follow, and the packets dropped
+    /// (empty when the config has no `BFD_CHECK`).
+    pub fn bfd_status(&self) -> super::bfd_runner::BfdStatus {
+        self.bfd
+            .as_ref()
+            .and_then(BfdRunner::status)
+            .unwrap_or_default()
+    }
+
     /// Probes done so far by every probe, summed.
     pub fn probes_sent(&self) -> u64 {
         lock(&self.shared.table)
