@@ -11,7 +11,12 @@
 //! 4. the peer dies (SIGKILL): the real server is removed within the
 //!    detection time plus one receive interval.
 //!
-//! Needs root, iproute2 and frr: skipped (said) otherwise, a failure under CI.
+//! Then keepalived 2.2.7's own BFD as the peer: up, a silent peer (its BFD
+//! child stopped) detected in time, timer changes on both sides without a
+//! flap (keepalived has no AdminDown to give).
+//!
+//! Needs root, iproute2, frr and keepalived: skipped (said) otherwise, a
+//! failure under CI.
 
 mod checker_support;
 
@@ -352,4 +357,151 @@ fn an_ipv6_session_with_frr_bfdd_comes_up_and_goes_down_when_the_peer_dies() {
     ) - killed;
     eprintln!("lvsd (IPv6): peer killed → real server removed in {down:?} (limit 200 ms)");
     assert!(down <= Duration::from_millis(200), "detected in {down:?}");
+}
+
+/// keepalived 2.2.7 (`-C`, which still forks its BFD child) with one
+/// `bfd_instance` towards lvsd; stopped when dropped.
+struct Keepalived {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Keepalived {
+    fn config(min_tx: u32) -> String {
+        format!(
+            "global_defs {{\n router_id peer\n}}\nbfd_instance lvsd {{\n neighbor_ip {CLIENT}\n \
+             source_ip {BACKEND}\n min_rx 50\n min_tx {min_tx}\n multiplier 3\n}}\n"
+        )
+    }
+
+    fn start(ns: &str, dir: &Path) -> Keepalived {
+        std::fs::write(dir.join("peer.conf"), Keepalived::config(50)).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "keepalived", "-n", "-l", "-C", "-f"])
+            .arg(dir.join("peer.conf"))
+            .arg("-p")
+            .arg(dir.join("k.pid"))
+            .arg("-c")
+            .arg(dir.join("c.pid"))
+            .arg("-r")
+            .arg(dir.join("v.pid"))
+            .arg("-b")
+            .arg(dir.join("b.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start keepalived");
+        Keepalived {
+            child,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The BFD child's pid, once it has written it.
+    fn bfd_pid(&self) -> libc::pid_t {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(pid) = std::fs::read_to_string(self.dir.join("b.pid"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                return pid;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "keepalived's BFD child did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(pid: libc::pid_t, signal: libc::c_int) {
+        // SAFETY: kill(2) on keepalived's own processes, which this test
+        // started (the parent is our child; the BFD child is its child).
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill {pid}");
+    }
+
+    fn reload(&self, min_tx: u32) {
+        std::fs::write(self.dir.join("peer.conf"), Keepalived::config(min_tx)).unwrap();
+        Keepalived::signal(self.child.id() as libc::pid_t, libc::SIGHUP);
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("b.pid")) {
+            if let Ok(pid) = pid.trim().parse::<libc::pid_t>() {
+                // SAFETY: as in `signal`; it may have gone: errors are moot.
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+            }
+        }
+        // SAFETY: our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+/// keepalived 2.2.7's own BFD as the peer. It has no administrative
+/// shutdown, and sends no AdminDown when it stops or drops the instance
+/// (it goes silent): AdminDown is shown with bfdd above.
+#[test]
+fn a_session_with_keepalived_bfd_comes_up_survives_timer_changes_and_detects_a_silent_peer() {
+    if !can_use_netns()
+        || !can_run(
+            Command::new("keepalived").arg("-v").output().is_ok(),
+            "needs keepalived 2.2.7",
+        )
+    {
+        return;
+    }
+    let net = NetPair::new("kbfd");
+    let dir = tempfile::tempdir().unwrap();
+    let keepalived = Keepalived::start(&net.backend, dir.path());
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(50, CLIENT, BACKEND)).unwrap();
+    let lvsd = Lvsd::start(&net.client, &conf);
+    let added = format!("-a -t 10.0.0.1:80 -r {BACKEND}:80");
+    let removed = format!("-d -t 10.0.0.1:80 -r {BACKEND}:80");
+
+    // 1. Up, at the fast rate both sides asked for.
+    lvsd.until(&added, Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let bfd = lvsd.bfd_state(&conf);
+        if bfd["sessions"][0]["detection_time"]["nanos"] == 150_000_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never at 3 × 50 ms: {bfd:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // 2. The peer goes silent (its BFD child stopped): Down within the
+    // detection time plus one receive interval.
+    let bfd_child = keepalived.bfd_pid();
+    let stopped = Instant::now();
+    Keepalived::signal(bfd_child, libc::SIGSTOP);
+    let down = lvsd.until(&removed, Duration::from_secs(2)) - stopped;
+    eprintln!("lvsd: keepalived's BFD stopped → real server removed in {down:?} (limit 200 ms)");
+    assert!(down <= Duration::from_millis(200), "detected in {down:?}");
+    Keepalived::signal(bfd_child, libc::SIGCONT);
+    lvsd.until(&added, Duration::from_secs(10));
+
+    // 3. Timer changes: keepalived's (a reload), then lvsd's: no flap,
+    // and lvsd's session is the same one (its discriminator kept).
+    lvsd.never(&removed, Duration::from_secs(1));
+    let disc = lvsd.bfd_state(&conf)["sessions"][0]["local_disc"].clone();
+    keepalived.reload(100);
+    lvsd.never(&removed, Duration::from_secs(3));
+    std::fs::write(&conf, config(80, CLIENT, BACKEND)).unwrap();
+    lvsd.reload();
+    lvsd.never(&removed, Duration::from_secs(2));
+    // lvsd sees keepalived's new rate: 3 × max(50, 100) ms.
+    let bfd = lvsd.bfd_state(&conf);
+    assert_eq!(bfd["sessions"][0]["state"], "Up", "{bfd:#}");
+    assert_eq!(bfd["sessions"][0]["local_disc"], disc, "a new session: {bfd:#}");
+    assert_eq!(
+        bfd["sessions"][0]["detection_time"]["nanos"], 300_000_000,
+        "{bfd:#}"
+    );
 }
