@@ -499,7 +499,10 @@ fn a_session_with_keepalived_bfd_comes_up_survives_timer_changes_and_detects_a_s
     // lvsd sees keepalived's new rate: 3 × max(50, 100) ms.
     let bfd = lvsd.bfd_state(&conf);
     assert_eq!(bfd["sessions"][0]["state"], "Up", "{bfd:#}");
-    assert_eq!(bfd["sessions"][0]["local_disc"], disc, "a new session: {bfd:#}");
+    assert_eq!(
+        bfd["sessions"][0]["local_disc"], disc,
+        "a new session: {bfd:#}"
+    );
     assert_eq!(
         bfd["sessions"][0]["detection_time"]["nanos"], 300_000_000,
         "{bfd:#}"

@@ -191,6 +191,9 @@ struct Entry {
     reported: Option<bool>,
     /// When the start grace ends.
     grace_until: Instant,
+    /// The deadline this session has on the heap (one at a time: a later
+    /// one waits until that one comes up; an earlier one replaces it).
+    armed: Option<Instant>,
     /// Packets sent and accepted.
     sent: u64,
     received: u64,
@@ -271,7 +274,13 @@ impl Runner {
                     break;
                 }
                 self.heap.pop();
-                if self.entry(slot).is_some_and(|e| e.gen == gen) {
+                // Only the session's armed deadline counts; older entries
+                // (replaced by an earlier one) are skipped.
+                if let Some(e) = self
+                    .entry(slot)
+                    .filter(|e| e.gen == gen && e.armed == Some(at))
+                {
+                    e.armed = None;
                     self.service(slot, now);
                 }
             }
@@ -392,6 +401,7 @@ impl Runner {
             gen,
             reported: None,
             grace_until: now + grace,
+            armed: None,
             sent: 0,
             received: 0,
         });
@@ -543,7 +553,10 @@ impl Runner {
             deadline = Some(deadline.map_or(entry.grace_until, |d| d.min(entry.grace_until)));
         }
         if let Some(at) = deadline {
-            self.heap.push(Reverse((at, slot, entry.gen)));
+            if entry.armed.is_none_or(|armed| at < armed) {
+                entry.armed = Some(at);
+                self.heap.push(Reverse((at, slot, entry.gen)));
+            }
         }
         if verdict_due {
             let probes = std::mem::take(&mut entry.probes);
