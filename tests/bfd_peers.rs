@@ -508,3 +508,41 @@ fn a_session_with_keepalived_bfd_comes_up_survives_timer_changes_and_detects_a_s
         "{bfd:#}"
     );
 }
+
+/// Port 3784 taken (another BFD daemon in lvsd's namespace): the
+/// session cannot run, its real server is down with the reason, nothing
+/// panics; the session tries again every 5 s, and runs once the port is free.
+#[test]
+fn a_taken_port_takes_the_real_server_down_with_why_until_it_is_free() {
+    if !can_run_bfdd() {
+        return;
+    }
+    let net = NetPair::new("bfdport");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (release, released) = mpsc::channel::<()>();
+    let (bound, is_bound) = mpsc::channel();
+    let holder = NetPair::spawn_in(&net.client, move || {
+        let s = std::net::UdpSocket::bind(("0.0.0.0", 3784)).unwrap();
+        bound.send(()).unwrap();
+        let _ = released.recv();
+        drop(s);
+    });
+    is_bound.recv().unwrap();
+    let _bfdd = Bfdd::start(&net.backend, dir.path(), 50, (CLIENT, BACKEND));
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(50, CLIENT, BACKEND)).unwrap();
+    let lvsd = Lvsd::start(&net.client, &conf);
+    lvsd.until("cannot listen on UDP port 3784", Duration::from_secs(10));
+    lvsd.until(
+        &format!("-d -t 10.0.0.1:80 -r {BACKEND}:80"),
+        Duration::from_secs(5),
+    );
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    lvsd.reload();
+    lvsd.until(
+        &format!("-a -t 10.0.0.1:80 -r {BACKEND}:80"),
+        Duration::from_secs(10),
+    );
+}

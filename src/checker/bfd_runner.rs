@@ -49,6 +49,9 @@ const RX4: Token = Token(0);
 const RX6: Token = Token(1);
 const WAKE: Token = Token(2);
 
+/// How long a session that cannot open its sockets waits to try again.
+const RETRY: Duration = Duration::from_secs(5);
+
 /// What the engine tells the BFD thread.
 enum Command {
     /// The `BFD_CHECK` probes now in the table.
@@ -208,8 +211,8 @@ struct Runner {
     free: Vec<usize>,
     by_disc: FxHashMap<u32, usize>,
     by_neighbor: FxHashMap<IpAddr, usize>,
-    rx4: Option<Result<UdpSocket, String>>,
-    rx6: Option<Result<UdpSocket, String>>,
+    rx4: Option<UdpSocket>,
+    rx6: Option<UdpSocket>,
     /// (deadline, slot, generation), earliest first.
     heap: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     drops: Drops,
@@ -335,13 +338,15 @@ impl Runner {
             let Some(entry) = self.sessions[slot].as_mut() else {
                 continue;
             };
+            // A session that could not run is started again (it may now).
+            let runs = entry.tx.is_ok();
             let found = wanted
                 .iter()
-                .position(|(i, _)| *i == entry.instance)
+                .position(|(i, _)| runs && *i == entry.instance)
                 .or_else(|| {
                     wanted
                         .iter()
-                        .position(|(i, _)| same_but_min_tx(&entry.instance, i))
+                        .position(|(i, _)| runs && same_but_min_tx(&entry.instance, i))
                 });
             match found {
                 Some(at) => {
@@ -406,12 +411,18 @@ impl Runner {
             received: 0,
         });
         if failed {
-            // No session can run: its probes are down at once, with why.
+            // No session can run: its probes are down at once, with why;
+            // it tries again every RETRY.
             let probes = self.sessions[slot]
                 .as_ref()
                 .map(|e| e.probes.clone())
                 .unwrap_or_default();
             self.report(slot, &probes);
+            if let Some(e) = self.entry(slot) {
+                e.reported = Some(false);
+                e.armed = Some(now + RETRY);
+                self.heap.push(Reverse((now + RETRY, slot, gen)));
+            }
             return;
         }
         self.service(slot, now);
@@ -433,31 +444,38 @@ impl Runner {
         self.free.push(slot);
     }
 
-    /// Opens the receiving socket of a family on first use.
+    /// Opens the receiving socket of a family on first use. A failure is
+    /// not kept: the next session of that family (a reload) tries again.
     fn listen(&mut self, v6: bool) -> Result<(), String> {
         let (rx, token) = match v6 {
             false => (&mut self.rx4, RX4),
             true => (&mut self.rx6, RX6),
         };
-        let rx = rx.get_or_insert_with(|| {
-            let s = socket::listen(v6)
-                .map_err(|e| format!("cannot listen on UDP port {}: {e}", socket::CONTROL_PORT))?;
-            use std::os::fd::AsRawFd;
-            self.poll
-                .registry()
-                .register(
-                    &mut mio::unix::SourceFd(&s.as_raw_fd()),
-                    token,
-                    Interest::READABLE,
-                )
-                .map_err(|e| format!("cannot poll the BFD socket: {e}"))?;
-            Ok(s)
-        });
-        match rx {
-            Ok(_) => Ok(()),
+        if rx.is_some() {
+            return Ok(());
+        }
+        let opened = socket::listen(v6)
+            .map_err(|e| format!("cannot listen on UDP port {}: {e}", socket::CONTROL_PORT))
+            .and_then(|s| {
+                use std::os::fd::AsRawFd;
+                self.poll
+                    .registry()
+                    .register(
+                        &mut mio::unix::SourceFd(&s.as_raw_fd()),
+                        token,
+                        Interest::READABLE,
+                    )
+                    .map_err(|e| format!("cannot poll the BFD socket: {e}"))?;
+                Ok(s)
+            });
+        match opened {
+            Ok(s) => {
+                *rx = Some(s);
+                Ok(())
+            }
             Err(why) => {
                 tracing::error!(error = %why, "BFD");
-                Err(why.clone())
+                Err(why)
             }
         }
     }
@@ -466,7 +484,7 @@ impl Runner {
     fn read(&mut self, v6: bool, buf: &mut [u8]) {
         loop {
             let rx = match (v6, &self.rx4, &self.rx6) {
-                (false, Some(Ok(s)), _) | (true, _, Some(Ok(s))) => s,
+                (false, Some(s), _) | (true, _, Some(s)) => s,
                 _ => return,
             };
             let d = match socket::receive(rx, buf) {
@@ -527,9 +545,12 @@ impl Runner {
         let Some(entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        if entry.tx.is_err() {
+        if entry.tx.is_err() && !self.reopen(slot, now) {
             return;
         }
+        let Some(entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
         if let Some(change) = entry.session.on_timer(now) {
             tracing::debug!(bfd = %entry.instance.name, from = %change.from, to = %change.to, "BFD: detection time expired");
         }
@@ -563,6 +584,44 @@ impl Runner {
             self.report(slot, &probes);
             if let Some(entry) = self.entry(slot) {
                 entry.probes = probes;
+            }
+        }
+    }
+
+    /// Tries again to open the sockets of a session that could not run
+    /// (the port was taken...); on failure, again in `RETRY`.
+    fn reopen(&mut self, slot: usize, now: Instant) -> bool {
+        let Some(entry) = self.entry(slot) else {
+            return false;
+        };
+        let (neighbor, source, ttl) = (
+            entry.instance.neighbor,
+            entry.instance.source,
+            entry.instance.ttl,
+        );
+        let opened = self.listen(neighbor.is_ipv6()).and_then(|()| {
+            socket::sender(neighbor, source, ttl)
+                .map_err(|e| format!("cannot send BFD to {neighbor}: {e}"))
+        });
+        let Some(entry) = self.entry(slot) else {
+            return false;
+        };
+        match opened {
+            Ok(tx) => {
+                tracing::info!(bfd = %entry.instance.name, "BFD session can run now");
+                entry.tx = Ok(tx);
+                let disc = entry.session.local_disc();
+                entry.session = Session::new(timing(&entry.instance), disc, now);
+                true
+            }
+            Err(why) => {
+                entry.tx = Err(why);
+                let (at, gen) = (now + RETRY, entry.gen);
+                if entry.armed.is_none_or(|armed| at < armed) {
+                    entry.armed = Some(at);
+                    self.heap.push(Reverse((at, slot, gen)));
+                }
+                false
             }
         }
     }
