@@ -282,7 +282,7 @@ impl Engine {
 
     /// The BFD sessions `BFD_CHECK`s follow, and the packets dropped
     /// (empty when the config has no `BFD_CHECK`).
-    pub fn bfd_status(&self) -> super::bfd_runner::BfdStatus {
+    pub fn bfd_status(&self) -> super::bfd_status::BfdStatus {
         self.bfd
             .as_ref()
             .and_then(BfdRunner::status)

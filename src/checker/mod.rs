@@ -27,6 +27,7 @@
 //! - [`file_watch`]: the thread that watches tracked files with inotify.
 //! - [`bfd_runner`]: the thread that runs `BFD_CHECK`s' BFD sessions (the
 //!   protocol itself is in `crate::bfd`).
+//! - [`bfd_status`]: the BFD sessions and dropped packets, for the state dump.
 //! - `datagram`: `UDP_CHECK` and `PING_CHECK` attempts on the prober thread.
 //! - [`udp`]: `UDP_CHECK`, one datagram; ICMP unreachable fails, silence passes.
 //! - [`ping`]: `PING_CHECK`, an ICMP/ICMPv6 echo and its reply.
@@ -40,6 +41,7 @@
 //! and should one reach the engine anyway it is reported **down**.
 
 pub mod bfd_runner;
+pub mod bfd_status;
 mod datagram;
 pub mod dns;
 pub mod driver;
