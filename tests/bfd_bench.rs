@@ -409,9 +409,9 @@ fn bfd_sessions_cost_and_detection() {
         big.whole,
         big.whole / 5.0
     );
-    // The 5 % goal is not met yet (12 % measured): each packet is one
-    // system call (~2.7 µs here), so the cost is the kernel's; batching
-    // (recvmmsg, and sendmmsg from one socket a family) is the next step.
+    // The 5 % goal is not met yet (11 % measured): each packet sent is
+    // one system call, so the cost is mostly the kernel's; sendmmsg from
+    // one socket a family is the next step (docs/bfd.md).
     // The figure says it; the behaviour (no false down, detection in
     // time) is what this asserts.
 }

@@ -4,15 +4,16 @@
 //!
 //! The receiving sockets ask the kernel for each datagram's TTL or hop
 //! limit (`IP_RECVTTL`, `IPV6_RECVHOPLIMIT`), so a packet that did not come
-//! from the link itself (GTSM, RFC 5881 §5) is dropped. A datagram is read
-//! into a buffer the caller keeps: receiving allocates nothing.
+//! from the link itself (GTSM, RFC 5881 §5) is dropped. Datagrams are read
+//! up to [`BATCH`] a system call (`recvmmsg`) into a [`Batch`] made once:
+//! receiving allocates nothing.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
 
 use nix::sys::socket::{
-    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
+    recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -96,21 +97,75 @@ pub fn sender(neighbor: IpAddr, source: Option<IpAddr>, ttl: u8) -> io::Result<U
     Ok(s.into())
 }
 
-/// Reads one datagram from a receiving socket into `buf`; `Ok(None)` when
-/// there is nothing more to read.
-pub fn receive(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Option<Datagram>> {
-    let mut iov = [io::IoSliceMut::new(buf)];
-    let mut cmsg = [0u8; 64];
-    let msg = match recvmsg::<SockaddrStorage>(
+/// How many datagrams one `recvmmsg` reads at most.
+pub const BATCH: usize = 32;
+
+/// The longest datagram read whole (a Control packet with the longest
+/// authentication section is 24 + 28 bytes).
+const DATAGRAM: usize = 128;
+
+/// Buffers for reading up to [`BATCH`] datagrams in one system call, made
+/// once: reading allocates nothing.
+pub struct Batch {
+    headers: MultiHeaders<SockaddrStorage>,
+    bufs: Box<[[u8; DATAGRAM]; BATCH]>,
+    meta: [Datagram; BATCH],
+}
+
+impl Default for Batch {
+    fn default() -> Batch {
+        let none = Datagram {
+            len: 0,
+            from: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ttl: None,
+        };
+        Batch {
+            headers: MultiHeaders::preallocate(BATCH, Some(nix::cmsg_space!(libc::c_int))),
+            bufs: Box::new([[0; DATAGRAM]; BATCH]),
+            meta: [none; BATCH],
+        }
+    }
+}
+
+impl Batch {
+    /// Datagram `i` of the last read: its bytes and where it came from.
+    pub fn get(&self, i: usize) -> (&[u8], Datagram) {
+        let d = self.meta[i];
+        (&self.bufs[i][..d.len.min(DATAGRAM)], d)
+    }
+}
+
+/// Reads the datagrams waiting on a receiving socket into `batch` (at most
+/// [`BATCH`], in one system call); how many (0: nothing was waiting).
+pub fn receive_batch(socket: &UdpSocket, batch: &mut Batch) -> io::Result<usize> {
+    let Batch {
+        headers,
+        bufs,
+        meta,
+    } = batch;
+    let mut iovs: [[io::IoSliceMut<'_>; 1]; BATCH] =
+        bufs.each_mut().map(|b| [io::IoSliceMut::new(b)]);
+    let results = match recvmmsg(
         socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
+        headers,
+        iovs.iter_mut(),
         MsgFlags::MSG_DONTWAIT,
+        None,
     ) {
-        Ok(m) => m,
-        Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+        Ok(r) => r,
+        Err(nix::errno::Errno::EAGAIN) => return Ok(0),
         Err(e) => return Err(e.into()),
     };
+    let mut n = 0;
+    for msg in results {
+        meta[n] = describe(&msg);
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A received message's length, source and TTL.
+fn describe(msg: &nix::sys::socket::RecvMsg<'_, '_, SockaddrStorage>) -> Datagram {
     let from = msg.address.and_then(|a| {
         a.as_sockaddr_in()
             .map(|v4| IpAddr::V4(v4.ip()))
@@ -126,14 +181,11 @@ pub fn receive(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Option<Datagram
             }
         }
     }
-    let len = msg.bytes;
-    match from {
-        Some(from) => Ok(Some(Datagram { len, from, ttl })),
-        // A datagram without a source is not ours to judge: read on.
-        None => Ok(Some(Datagram {
-            len: 0,
-            from: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            ttl: None,
-        })),
+    Datagram {
+        // A datagram without a source is not ours to judge: it reads as
+        // empty, and is counted as malformed.
+        len: if from.is_some() { msg.bytes } else { 0 },
+        from: from.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        ttl,
     }
 }

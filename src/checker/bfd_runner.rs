@@ -192,7 +192,7 @@ fn same_but_min_tx(a: &BfdInstance, b: &BfdInstance) -> bool {
 impl Runner {
     fn run(&mut self) {
         let mut events = Events::with_capacity(16);
-        let mut buf = [0u8; 512];
+        let mut batch = socket::Batch::default();
         loop {
             let now = Instant::now();
             let timeout = self
@@ -218,8 +218,8 @@ impl Runner {
             }
             for event in events.iter() {
                 match event.token() {
-                    RX4 => self.read(false, &mut buf),
-                    RX6 => self.read(true, &mut buf),
+                    RX4 => self.read(false, &mut batch),
+                    RX6 => self.read(true, &mut batch),
                     _ => {}
                 }
             }
@@ -432,23 +432,29 @@ impl Runner {
         }
     }
 
-    /// Reads every datagram waiting on a receiving socket.
-    fn read(&mut self, v6: bool, buf: &mut [u8]) {
+    /// Reads every datagram waiting on a receiving socket, up to
+    /// `socket::BATCH` a system call.
+    fn read(&mut self, v6: bool, batch: &mut socket::Batch) {
         loop {
             let rx = match (v6, &self.rx4, &self.rx6) {
                 (false, Some(s), _) | (true, _, Some(s)) => s,
                 _ => return,
             };
-            let d = match socket::receive(rx, buf) {
-                Ok(Some(d)) => d,
-                Ok(None) => return,
+            let n = match socket::receive_batch(rx, batch) {
+                Ok(n) => n,
                 Err(e) => {
                     tracing::debug!(error = %e, "BFD: receive failed");
                     return;
                 }
             };
             let now = Instant::now();
-            self.datagram(&buf[..d.len.min(buf.len())], d.from, d.ttl, now);
+            for i in 0..n {
+                let (bytes, d) = batch.get(i);
+                self.datagram(bytes, d.from, d.ttl, now);
+            }
+            if n < socket::BATCH {
+                return;
+            }
         }
     }
 
