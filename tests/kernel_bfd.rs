@@ -9,6 +9,9 @@
 //! 2. the peer goes silent (its BFD child stopped): it is removed;
 //! 3. the peer is back: it is added again.
 //!
+//! A second test runs a session that never comes up (no peer, no
+//! `alpha`) under both: the same table after 8 s.
+//!
 //! Timers are 200 ms × 3: the guest runs under TCG, about ten times slower
 //! than the host. Needs qemu and the cached kernel (`bash .ci/setup`);
 //! skips without them unless `CI=true`.
@@ -130,4 +133,48 @@ fn bfd_check_changes_the_table_as_keepalived_does() {
     }
     assert_eq!(ka, lv, "the tables differ after some step");
     assert!(ka[0].contains("10.203.0.2:80") && !ka[1].contains("10.203.0.2:80"));
+}
+
+/// A session that never comes up (no peer), without `alpha`: lvsd takes
+/// the real server out once the start grace (`idle_tx` × `multiplier`,
+/// 3 s) has passed; keepalived 2.2.7 has it out too: the same table.
+#[test]
+fn a_session_that_never_comes_up() {
+    let Some(mut guest) = guest() else { return };
+    let g = &mut *guest;
+    let conf = CHECKER
+        .replace("10.203.0.2", "10.203.0.9")
+        .replace("            alpha\n", "");
+    g.run_ok("mkdir -p /run/bfd && ipvsadm -C");
+    g.write_file("/run/bfd/lonely.conf", conf.as_bytes())
+        .unwrap();
+    let mut tables = Vec::new();
+    for (name, start) in [
+        (
+            "keepalived",
+            "keepalived -C -n -l -f /run/bfd/lonely.conf -p /run/bfd/kl.pid \
+             -c /run/bfd/kl-c.pid -r /run/bfd/kl-v.pid -b /run/bfd/kl-bfd.pid",
+        ),
+        (
+            "lvsd",
+            "lvsd -n -l -f /run/bfd/lonely.conf --state-file /tmp/lvsd-lonely.json --drift-interval 0",
+        ),
+    ] {
+        g.spawn(name, start).unwrap();
+        std::thread::sleep(Duration::from_secs(8));
+        tables.push(g.run_ok("ipvsadm -Sn"));
+        g.stop(name).unwrap();
+        g.run_ok("ipvsadm -C");
+        g.wait_for("! grep -q ':0EB8 ' /proc/net/udp", Duration::from_secs(10))
+            .unwrap();
+    }
+    println!(
+        "after 8 s without a peer:\nkeepalived:\n{}lvsd:\n{}",
+        tables[0], tables[1]
+    );
+    assert!(
+        !tables[1].contains("10.203.0.9:80"),
+        "lvsd kept it: {}",
+        tables[1]
+    );
 }
