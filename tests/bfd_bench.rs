@@ -409,9 +409,9 @@ fn bfd_sessions_cost_and_detection() {
         big.whole,
         big.whole / 5.0
     );
-    // The 5 % goal is not met yet (11 % measured): each packet sent is
-    // one system call, so the cost is mostly the kernel's; sendmmsg from
-    // one socket a family is the next step (docs/bfd.md).
+    // The 5 % goal is not met yet (9.4 % measured): reads and sends are
+    // batched, what is left is the kernel's work a packet and a wake-up
+    // about every millisecond (docs/bfd.md).
     // The figure says it; the behaviour (no false down, detection in
     // time) is what this asserts.
 }

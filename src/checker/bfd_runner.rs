@@ -90,6 +90,10 @@ impl BfdRunner {
             by_neighbor: FxHashMap::default(),
             rx4: None,
             rx6: None,
+            tx4: None,
+            tx6: None,
+            out4: socket::SendBatch::default(),
+            out6: socket::SendBatch::default(),
             heap: BinaryHeap::new(),
             drops: Drops::default(),
         };
@@ -137,8 +141,9 @@ impl Drop for BfdRunner {
 struct Entry {
     instance: BfdInstance,
     session: Session,
-    /// The sending socket, or why there is none (the probes are then down).
-    tx: Result<UdpSocket, String>,
+    /// Why it cannot run, if it cannot (its probes are then down): its
+    /// family's sockets could not be opened.
+    tx: Result<(), String>,
     probes: Vec<Watched>,
     /// Changes when the entry's slot is reused (stale heap entries).
     gen: u32,
@@ -165,6 +170,11 @@ struct Runner {
     by_neighbor: FxHashMap<IpAddr, usize>,
     rx4: Option<UdpSocket>,
     rx6: Option<UdpSocket>,
+    /// The sending socket of each family, and the packets waiting on it.
+    tx4: Option<UdpSocket>,
+    tx6: Option<UdpSocket>,
+    out4: socket::SendBatch,
+    out6: socket::SendBatch,
     /// (deadline, slot, generation), earliest first.
     heap: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     drops: Drops,
@@ -239,6 +249,8 @@ impl Runner {
                     self.service(slot, now);
                 }
             }
+            // What this wake-up made goes out together.
+            self.flush();
         }
     }
 
@@ -331,11 +343,7 @@ impl Runner {
     /// Starts a session for `instance`.
     fn add(&mut self, instance: BfdInstance, probes: Vec<Watched>, now: Instant) {
         let v6 = instance.neighbor.is_ipv6();
-        let listening = self.listen(v6);
-        let tx = listening.and_then(|()| {
-            socket::sender(instance.neighbor, instance.source, instance.ttl)
-                .map_err(|e| format!("cannot send BFD to {}: {e}", instance.neighbor))
-        });
+        let tx = self.listen(v6).and_then(|()| self.sender(v6));
         let mut disc = 0;
         while disc == 0 || self.by_disc.contains_key(&disc) {
             disc = rand::random::<u32>();
@@ -387,8 +395,9 @@ impl Runner {
             return;
         };
         entry.session.admin_down(now);
-        if let (Ok(tx), Some(p)) = (&entry.tx, entry.session.transmit(now, || 1.0)) {
-            send(tx, &p);
+        if let (Ok(()), Some(p)) = (&entry.tx, entry.session.transmit(now, || 1.0)) {
+            self.queue(&entry.instance, &p);
+            self.flush();
         }
         tracing::info!(bfd = %entry.instance.name, neighbor = %entry.instance.neighbor, "BFD session stopped");
         self.by_disc.remove(&entry.session.local_disc());
@@ -506,22 +515,33 @@ impl Runner {
         if entry.tx.is_err() && !self.reopen(slot, now) {
             return;
         }
-        let Some(entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(mut entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         if let Some(change) = entry.session.on_timer(now) {
             tracing::debug!(bfd = %entry.instance.name, from = %change.from, to = %change.to, "BFD: detection time expired");
         }
-        if let Ok(tx) = &entry.tx {
-            while let Some(p) = entry.session.transmit(now, rand::random::<f64>) {
-                tracing::trace!(bfd = %entry.instance.name, state = %p.state, poll = p.poll, fin = p.fin, tx = p.desired_min_tx, "BFD: sent");
-                send(tx, &p);
-                entry.sent += 1;
-                if entry.session.deadline().is_none_or(|d| d > now) {
-                    break;
-                }
+        while let Some(p) = entry.session.transmit(now, rand::random::<f64>) {
+            tracing::trace!(bfd = %entry.instance.name, state = %p.state, poll = p.poll, fin = p.fin, tx = p.desired_min_tx, "BFD: sent");
+            let (neighbor, source, ttl) = (
+                entry.instance.neighbor,
+                entry.instance.source,
+                entry.instance.ttl,
+            );
+            entry.sent += 1;
+            let again = entry.session.deadline().is_some_and(|d| d <= now);
+            self.queue_to(neighbor, source, ttl, &p);
+            if !again {
+                break;
             }
+            let Some(e) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
+            entry = e;
         }
+        let Some(entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
         let up = entry.session.state() == State::Up;
         let verdict_due = match entry.reported {
             Some(was) => was != up,
@@ -552,15 +572,8 @@ impl Runner {
         let Some(entry) = self.entry(slot) else {
             return false;
         };
-        let (neighbor, source, ttl) = (
-            entry.instance.neighbor,
-            entry.instance.source,
-            entry.instance.ttl,
-        );
-        let opened = self.listen(neighbor.is_ipv6()).and_then(|()| {
-            socket::sender(neighbor, source, ttl)
-                .map_err(|e| format!("cannot send BFD to {neighbor}: {e}"))
-        });
+        let v6 = entry.instance.neighbor.is_ipv6();
+        let opened = self.listen(v6).and_then(|()| self.sender(v6));
         let Some(entry) = self.entry(slot) else {
             return false;
         };
@@ -580,6 +593,52 @@ impl Runner {
                     self.heap.push(Reverse((at, slot, gen)));
                 }
                 false
+            }
+        }
+    }
+
+    /// Opens the sending socket of a family on first use (a failure is
+    /// not kept, as for `listen`).
+    fn sender(&mut self, v6: bool) -> Result<(), String> {
+        let tx = if v6 { &mut self.tx6 } else { &mut self.tx4 };
+        if tx.is_some() {
+            return Ok(());
+        }
+        let s = socket::shared_sender(v6).map_err(|e| {
+            let why = format!("cannot open a BFD sending socket: {e}");
+            tracing::error!(error = %why, "BFD");
+            why
+        })?;
+        *tx = Some(s);
+        Ok(())
+    }
+
+    /// Queues a packet of `instance`'s session.
+    fn queue(&mut self, instance: &BfdInstance, p: &Control) {
+        self.queue_to(instance.neighbor, instance.source, instance.ttl, p);
+    }
+
+    /// Queues a packet to `to`, sending the batch first if it is full.
+    fn queue_to(&mut self, to: IpAddr, from: Option<IpAddr>, ttl: u8, p: &Control) {
+        let mut bytes = [0u8; LEN];
+        p.write(&mut bytes);
+        let (out, tx) = match to {
+            IpAddr::V4(_) => (&mut self.out4, &self.tx4),
+            IpAddr::V6(_) => (&mut self.out6, &self.tx6),
+        };
+        if out.is_full() {
+            if let Some(tx) = tx {
+                out.flush(tx);
+            }
+        }
+        out.push(&bytes, to, from, ttl);
+    }
+
+    /// Sends every queued packet.
+    fn flush(&mut self) {
+        for (out, tx) in [(&mut self.out4, &self.tx4), (&mut self.out6, &self.tx6)] {
+            if let (false, Some(tx)) = (out.is_empty(), tx) {
+                out.flush(tx);
             }
         }
     }
@@ -618,15 +677,5 @@ impl Runner {
             }
         };
         report_at_once(&self.shared, &self.events, probes, |_| Some(result.clone()));
-    }
-}
-
-/// Sends one packet from a session's socket. A failure (no route, the
-/// peer's ICMP) is not the session's to judge: the peer's silence is.
-fn send(tx: &UdpSocket, p: &Control) {
-    let mut out = [0u8; LEN];
-    p.write(&mut out);
-    if let Err(e) = tx.send(&out) {
-        tracing::trace!(error = %e, "BFD: send failed");
     }
 }
