@@ -346,3 +346,64 @@ fn write_cmsgs(buf: &mut [u64; CMSG_ROOM / 8], from: Option<IpAddr>, ttl: u8, v6
     }
     used
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The control messages of one packet, read back as the kernel walks
+    /// them (CMSG_FIRSTHDR / CMSG_NXTHDR): (level, type, data).
+    fn walk(buf: &mut [u64; CMSG_ROOM / 8], len: usize) -> Vec<(i32, i32, Vec<u8>)> {
+        // SAFETY: msghdr is plain old data; all zeroes is a valid value.
+        let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+        h.msg_control = buf.as_mut_ptr().cast();
+        h.msg_controllen = len as _;
+        let mut out = Vec::new();
+        // SAFETY: `h` describes `len` bytes of `buf`, which write_cmsgs
+        // filled with well-formed messages; the macros stay within it.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&h);
+            while !c.is_null() {
+                let data_len = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let data = std::slice::from_raw_parts(libc::CMSG_DATA(c), data_len).to_vec();
+                out.push(((*c).cmsg_level, (*c).cmsg_type, data));
+                c = libc::CMSG_NXTHDR(&h, c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_packet_carries_its_source_and_ttl_as_the_kernel_reads_them() {
+        let mut buf = [0u64; CMSG_ROOM / 8];
+        let len = write_cmsgs(&mut buf, Some("192.0.2.1".parse().unwrap()), 255, false);
+        let got = walk(&mut buf, len);
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].0, got[0].1), (libc::IPPROTO_IP, libc::IP_PKTINFO));
+        assert_eq!(&got[0].2[4..8], &[192, 0, 2, 1], "ipi_spec_dst");
+        assert_eq!((got[1].0, got[1].1), (libc::IPPROTO_IP, libc::IP_TTL));
+        assert_eq!(got[1].2, 255i32.to_ne_bytes());
+
+        let mut buf = [0u64; CMSG_ROOM / 8];
+        let len = write_cmsgs(&mut buf, Some("2001:db8::1".parse().unwrap()), 64, true);
+        let got = walk(&mut buf, len);
+        assert_eq!(
+            (got[0].0, got[0].1),
+            (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO)
+        );
+        assert_eq!(
+            got[0].2[..16],
+            "2001:db8::1".parse::<Ipv6Addr>().unwrap().octets()
+        );
+        assert_eq!(
+            (got[1].0, got[1].1),
+            (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT)
+        );
+        assert_eq!(got[1].2, 64i32.to_ne_bytes());
+
+        // No source: the TTL alone.
+        let mut buf = [0u64; CMSG_ROOM / 8];
+        let len = write_cmsgs(&mut buf, None, 255, false);
+        assert_eq!(walk(&mut buf, len).len(), 1);
+    }
+}
