@@ -10,7 +10,7 @@
 //!   a source port in 49152–65535, TTL 255 sent.
 //!
 //! The thread that runs the sessions for `BFD_CHECK` is the checker's
-//! (`checker/bfd_runner.rs`).
+//! (`checker/bfd_runner/`).
 
 pub mod fuzz_input;
 pub mod packet;
