@@ -66,6 +66,15 @@ const ROWS: &[Row] = &[
         ours_only: &[],
         theirs_only: &[],
     },
+    // One real server with two BFD_CHECKs of one instance: keepalived
+    // names the second's `name` line, lvsd its block.
+    Row {
+        name: "bfd_check_twice",
+        runs: None,
+        moved: &[(13, 12)],
+        ours_only: &[],
+        theirs_only: &[],
+    },
     Row {
         name: "bfd_instance",
         runs: None,

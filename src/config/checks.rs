@@ -317,6 +317,22 @@ impl Typer<'_> {
                     }
                     return;
                 };
+                // keepalived: an RS may not track one instance twice.
+                let tracked = out
+                    .iter()
+                    .any(|c| matches!(&**c, Check::Bfd(b) if b.instance.name == instance.name));
+                if tracked {
+                    // keepalived -t fails on it (and runs without it).
+                    self.error(
+                        kw,
+                        format!(
+                            "this real server follows bfd_instance `{}` already \
+                             (keepalived ignores this BFD_CHECK)",
+                            instance.name
+                        ),
+                    );
+                    return;
+                }
                 let alpha = r.inherited.alpha.unwrap_or(false);
                 Check::Bfd(Box::new(bfd_instance::bfd_check(location, alpha, instance)))
             }
