@@ -7,6 +7,7 @@
 //!
 //! - [`config`]: keepalived.conf → typed model, with file:line:col diagnostics.
 //! - [`checker`]: the probe engine (one probe per distinct target and check).
+//! - [`bfd`]: BFD (RFC 5880/5881): the packet and the session `BFD_CHECK` follows.
 //! - [`reconcile`]: desired table = f(config, health), diffed against the kernel.
 //! - [`ipvs`]: the IPVS table, over generic netlink or in memory.
 //! - [`daemon`]: start, reload, drift repair, stop.
@@ -15,6 +16,7 @@
 //! - [`script_audit`]: what `-t` says about the `MISC_CHECK` commands.
 //! - [`capability`]: the capabilities lvsd uses, named when one is missing.
 
+pub mod bfd;
 pub mod capability;
 pub mod checker;
 pub mod config;

@@ -81,6 +81,17 @@ fn corpus(target: &str, min: usize) -> Vec<Vec<u8>> {
     files.iter().map(|f| std::fs::read(f).unwrap()).collect()
 }
 
+/// fuzz/corpus/bfd_packet as the fuzz target runs it: nothing panics,
+/// the session keeps its rules, and the handshakes in it are accepted.
+#[test]
+fn bfd_packet_corpus_replays() {
+    let accepted: usize = corpus("bfd_packet", 4)
+        .iter()
+        .map(|data| lvsd::bfd::fuzz_input::datagrams(data))
+        .sum();
+    assert!(accepted >= 8, "only {accepted} datagrams accepted");
+}
+
 /// fuzz/corpus/smtp_reply through SMTP_CHECK's reply reading, as the fuzz
 /// target does: nothing panics, a code is three digits at the line's start.
 #[test]

@@ -19,6 +19,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("url_keyword", kw::URL_KEYWORDS),
     ("ssl_keyword", kw::SSL_KEYWORDS),
     ("track_file_keyword", kw::TRACK_FILE_KEYWORDS),
+    ("bfd_instance_keyword", kw::BFD_INSTANCE_KEYWORDS),
 ];
 
 fn grammar() -> String {

@@ -49,6 +49,39 @@ const ONE_SERVER: &[&str] = &[
 ];
 
 const ROWS: &[Row] = &[
+    // bfd_instance values out of keepalived's ranges, `multihop` (unknown
+    // in 2.2.7), a second instance for one neighbour (keepalived names the
+    // block's end, lvsd its start) and a BFD_CHECK naming no instance:
+    // keepalived drops them, lvsd refuses the config.
+    // Every bfd_instance keyword keepalived 2.2.7 knows, and BFD_CHECKs
+    // (one with `alpha`) of one instance: accepted by both.
+    Row {
+        name: "bfd_check",
+        runs: Some(&[
+            "VS [192.0.2.1]:80 Tcp rr p0 q1 h0",
+            "  RS 198.51.100.1:80 Masq w1 Other:0 retry0 alpha",
+            "  RS 198.51.100.2:80 Masq w1 Other:0 retry0",
+        ]),
+        moved: &[],
+        ours_only: &[],
+        theirs_only: &[],
+    },
+    // One real server with two BFD_CHECKs of one instance: keepalived
+    // names the second's `name` line, lvsd its block.
+    Row {
+        name: "bfd_check_twice",
+        runs: None,
+        moved: &[(13, 12)],
+        ours_only: &[],
+        theirs_only: &[],
+    },
+    Row {
+        name: "bfd_instance",
+        runs: None,
+        moved: &[(9, 7)],
+        ours_only: &[],
+        theirs_only: &[],
+    },
     // `alpha 1`, `alpha no`, `inhibit_on_failure no` in a virtual_server:
     // on (lvsd says so); `alpha 1`, `inhibit_on_failure ON` in a
     // real_server: ignored.

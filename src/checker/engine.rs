@@ -29,6 +29,7 @@ use serde::Serialize;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::bfd_runner::BfdRunner;
 use super::driver::{lock, Driver, Shared, WAKE};
 use super::file_watch::FileWatcher;
 use super::lag::LagHistogram;
@@ -65,6 +66,8 @@ pub struct Engine {
     prober: Option<JoinHandle<()>>,
     /// The thread that watches `FILE_CHECK` files, from the first one on.
     files: Option<FileWatcher>,
+    /// The thread that runs `BFD_CHECK`s' sessions, from the first one on.
+    bfd: Option<BfdRunner>,
     warned: HashSet<&'static str>,
 }
 
@@ -104,6 +107,7 @@ impl Engine {
             events,
             prober: Some(prober),
             files: None,
+            bfd: None,
             warned: HashSet::new(),
         })
     }
@@ -121,17 +125,22 @@ impl Engine {
     pub fn set_probes(&mut self, specs: impl IntoIterator<Item = (ProbeSpec, bool)>) {
         let mut unsupported = Vec::new();
         let watched;
+        let bfd;
         {
             let mut table = lock(&self.shared.table);
             let changes = table.set(specs, Instant::now());
-            // The watcher hears of every change to the FILE_CHECK probes
-            // (none in most configs: then nothing is looked at).
-            let file_added = changes.added.iter().any(|&id| {
-                table
-                    .slot_mut(id)
-                    .is_some_and(|s| matches!(*s.spec.check, Check::File(_)))
-            });
-            watched = (file_added || self.files.is_some()).then(|| table.watched());
+            // The watcher and the BFD thread hear of every change to their
+            // probes (none in most configs: then nothing is looked at).
+            let mut added = |kind: fn(&Check) -> bool| {
+                changes.added.iter().any(|&id| {
+                    table
+                        .slot_mut(id)
+                        .is_some_and(|s| s.supported && kind(&s.spec.check))
+                })
+            };
+            let (file_added, bfd_added) = (added(is_file), added(is_bfd));
+            watched = (file_added || self.files.is_some()).then(|| table.watched(is_file));
+            bfd = (bfd_added || self.bfd.is_some()).then(|| table.watched(is_bfd));
             for id in changes.added {
                 let Some(slot) = table.slot_mut(id) else {
                     continue;
@@ -161,6 +170,9 @@ impl Engine {
         }
         if let Some(watched) = watched {
             self.watch_files(watched);
+        }
+        if let Some(bfd) = bfd {
+            self.run_bfd(bfd);
         }
         for event in unsupported {
             let keyword = event.probe.check.keyword();
@@ -214,6 +226,32 @@ impl Engine {
         }
     }
 
+    /// Hands the `BFD_CHECK` probes to the BFD thread, started on first
+    /// use. If it cannot start, they are reported down.
+    fn run_bfd(&mut self, probes: Vec<super::file_watch::Watched>) {
+        if self.bfd.is_none() {
+            match BfdRunner::spawn(Arc::clone(&self.shared), self.events.clone()) {
+                Ok(runner) => self.bfd = Some(runner),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the BFD thread");
+                    let why = format!("cannot start the BFD thread: {e}");
+                    super::file_watch::report_at_once(&self.shared, &self.events, &probes, |_| {
+                        Some(ProbeResult {
+                            ok: false,
+                            reason: why.clone().into(),
+                            latency: Duration::ZERO,
+                            weight: None,
+                        })
+                    });
+                    return;
+                }
+            }
+        }
+        if let Some(bfd) = &self.bfd {
+            bfd.set(probes);
+        }
+    }
+
     /// Sets who runs `MISC_CHECK` commands: global_defs' `script_user` and
     /// `enable_script_security` (a check's own `user` still comes first).
     /// The default is lvsd's own user, unchecked. Attempts that start from
@@ -242,6 +280,15 @@ impl Engine {
             .collect()
     }
 
+    /// The BFD sessions `BFD_CHECK`s follow, and the packets dropped
+    /// (empty when the config has no `BFD_CHECK`).
+    pub fn bfd_status(&self) -> super::bfd_status::BfdStatus {
+        self.bfd
+            .as_ref()
+            .and_then(BfdRunner::status)
+            .unwrap_or_default()
+    }
+
     /// Probes done so far by every probe, summed.
     pub fn probes_sent(&self) -> u64 {
         lock(&self.shared.table)
@@ -266,6 +313,7 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.files = None;
+        self.bfd = None;
         lock(&self.shared.table).stop = true;
         let _ = self.shared.waker.wake();
         if let Some(prober) = self.prober.take() {
@@ -275,12 +323,20 @@ impl Drop for Engine {
     }
 }
 
+fn is_file(check: &Check) -> bool {
+    matches!(check, Check::File(_))
+}
+
+fn is_bfd(check: &Check) -> bool {
+    matches!(check, Check::Bfd(_))
+}
+
 /// The engine's behaviour with real sockets on loopback lives in
 /// `tests/checker_*.rs`; these cover what needs no network.
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Check, CheckCommon, OtherCheck};
+    use crate::config::{BfdCheck, BfdInstance, Check, CheckCommon, Location};
     use tokio::sync::mpsc::unbounded_channel;
 
     fn common() -> CheckCommon {
@@ -290,21 +346,35 @@ mod tests {
         }
     }
 
-    /// BFD_CHECK is the last kind to be probed: while some kind is not,
-    /// this test uses it.
+    /// Every kind is probed now: the test makes the table treat
+    /// BFD_CHECK as a kind lvsd does not probe, and checks the engine's
+    /// answer to one: down, one warning, never a probe.
     #[tokio::test]
     async fn unsupported_kinds_are_down_with_one_warning_and_no_probe() {
         let (tx, mut rx) = unbounded_channel();
         let mut engine = Engine::new(tx).unwrap();
+        lock(&engine.shared.table).pretend_unprobed = Some("BFD_CHECK");
         let bfd = |port| {
             let mut c = common();
             c.connect_port = port;
-            ProbeSpec::new(&Check::Bfd(Box::new(OtherCheck {
+            ProbeSpec::new(&Check::Bfd(Box::new(BfdCheck {
                 common: c,
-                settings: vec![],
+                instance: BfdInstance {
+                    name: "b".into(),
+                    neighbor: "127.0.0.1".parse().unwrap(),
+                    source: None,
+                    min_rx: Duration::from_millis(10),
+                    min_tx: Duration::from_millis(10),
+                    idle_tx: Duration::from_secs(1),
+                    multiplier: 3,
+                    passive: false,
+                    ttl: 255,
+                    max_hops: Some(0),
+                    to_checker: true,
+                    location: Location::default(),
+                },
             })))
         };
-        assert!(!bfd(1).check.is_probed());
         engine.set_probes(vec![(bfd(53), false), (bfd(54), true)]);
         let mut events = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];
         events.sort_by_key(|e| e.changed);

@@ -146,7 +146,7 @@ struct Watcher {
     files: Vec<Tracked>,
 }
 
-/// FILE_CHECK has no retries: one failure is down, one success up.
+/// FILE_CHECK and BFD_CHECK have no retries: one failure is down, one success up.
 const AT_ONCE: Timing = Timing {
     delay_loop: Duration::ZERO,
     delay_before_retry: Duration::ZERO,
@@ -326,43 +326,59 @@ impl Watcher {
     /// watch's failure).
     fn report(&self, at: usize, probes: &[Watched]) {
         let file = &self.files[at];
-        let mut out = Vec::with_capacity(probes.len());
-        {
-            let mut table = lock(&self.shared.table);
-            for (id, gen, spec) in probes {
-                let Check::File(check) = &*spec.check else {
-                    continue;
-                };
-                let Some(slot) = table.get_mut(*id, *gen) else {
-                    continue; // removed since
-                };
-                let result = match &file.watch {
-                    Ok(_) => file_check::result(check, file.value),
-                    Err(why) => ProbeResult {
-                        ok: false,
-                        reason: why.clone().into(),
-                        latency: Duration::ZERO,
-                        weight: None,
-                    },
-                };
-                let step = slot.state.record(result.ok, &AT_ONCE);
-                if step.changed {
-                    log_change(slot, &step, &result);
-                }
-                slot.probes_sent += 1;
-                slot.last = Some(result.clone());
-                out.push(HealthEvent {
-                    probe: Arc::clone(&slot.spec),
-                    up: step.up,
-                    changed: step.changed,
-                    result,
-                });
+        report_at_once(&self.shared, &self.events, probes, |check| {
+            let Check::File(check) = check else {
+                return None;
+            };
+            Some(match &file.watch {
+                Ok(_) => file_check::result(check, file.value),
+                Err(why) => ProbeResult {
+                    ok: false,
+                    reason: why.clone().into(),
+                    latency: Duration::ZERO,
+                    weight: None,
+                },
+            })
+        });
+    }
+}
+
+/// Gives each of `probes` still in the table the result `judge` makes of
+/// its check (none: skipped), with no retry (the event-driven kinds:
+/// `FILE_CHECK`, `BFD_CHECK`), and sends the events.
+pub(super) fn report_at_once(
+    shared: &Shared,
+    events: &UnboundedSender<HealthEvent>,
+    probes: &[Watched],
+    judge: impl Fn(&Check) -> Option<ProbeResult>,
+) {
+    let mut out = Vec::with_capacity(probes.len());
+    {
+        let mut table = lock(&shared.table);
+        for (id, gen, spec) in probes {
+            let Some(result) = judge(&spec.check) else {
+                continue;
+            };
+            let Some(slot) = table.get_mut(*id, *gen) else {
+                continue; // removed since
+            };
+            let step = slot.state.record(result.ok, &AT_ONCE);
+            if step.changed {
+                log_change(slot, &step, &result);
             }
+            slot.probes_sent += 1;
+            slot.last = Some(result.clone());
+            out.push(HealthEvent {
+                probe: Arc::clone(&slot.spec),
+                up: step.up,
+                changed: step.changed,
+                result,
+            });
         }
-        for event in out {
-            // The receiver is gone only while lvsd shuts down.
-            let _ = self.events.send(event);
-        }
+    }
+    for event in out {
+        // The receiver is gone only while lvsd shuts down.
+        let _ = events.send(event);
     }
 }
 

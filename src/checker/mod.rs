@@ -25,6 +25,9 @@
 //! - [`dns`]: `DNS_CHECK`: one UDP query, judged on its answer's RCODE.
 //! - [`file_check`]: `FILE_CHECK`: a tracked file's number and its verdict.
 //! - [`file_watch`]: the thread that watches tracked files with inotify.
+//! - [`bfd_runner`]: the thread that runs `BFD_CHECK`s' BFD sessions (the
+//!   protocol itself is in `crate::bfd`).
+//! - [`bfd_status`]: the BFD sessions and dropped packets, for the state dump.
 //! - `datagram`: `UDP_CHECK`, `PING_CHECK` and `DNS_CHECK` attempts on the
 //!   prober thread.
 //! - [`udp`]: `UDP_CHECK`, one datagram; ICMP unreachable fails, silence passes.
@@ -38,6 +41,8 @@
 //! perform: the config refuses them (`CheckKw::is_probed` is the one list),
 //! and should one reach the engine anyway it is reported **down**.
 
+pub mod bfd_runner;
+pub mod bfd_status;
 mod datagram;
 pub mod dns;
 pub mod driver;

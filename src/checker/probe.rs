@@ -92,7 +92,7 @@ pub async fn attempt_url(check: &Check, url: usize, policy: &ScriptPolicy) -> Pr
             started,
         ),
         Check::File(_) => result(false, "FILE_CHECK is reported by the file watcher", started),
-        other => result(false, unsupported_reason(other), started),
+        Check::Bfd(_) => result(false, "BFD_CHECK is reported by its BFD session", started),
     }
 }
 

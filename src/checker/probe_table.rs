@@ -63,6 +63,10 @@ pub struct ProbeTable {
     pub(super) armed: Vec<Armed>,
     /// Set when the engine is dropped: the prober thread ends.
     pub(super) stop: bool,
+    /// Tests: a kind treated as one lvsd does not probe (every kind is
+    /// probed now, and the engine's answer to one that is not stays tested).
+    #[cfg(test)]
+    pub(super) pretend_unprobed: Option<&'static str>,
 }
 
 /// What [`ProbeTable::set`] did.
@@ -113,6 +117,8 @@ impl ProbeTable {
             }
             let spec = Arc::new(spec);
             let supported = probe::is_supported(&spec.check);
+            #[cfg(test)]
+            let supported = supported && self.pretend_unprobed != Some(spec.check.keyword());
             let common = spec.check.common();
             let warmup = common.warmup.duration();
             let first_delay = if warmup.is_zero() {
@@ -141,8 +147,9 @@ impl ProbeTable {
                     (self.slots.len() - 1) as u32
                 }
             };
-            // FILE_CHECK has no schedule: the file watcher reports it.
-            let timed = supported && !matches!(*spec.check, Check::File(_));
+            // FILE_CHECK and BFD_CHECK have no schedule: the file watcher
+            // and the BFD thread report them.
+            let timed = supported && !matches!(*spec.check, Check::File(_) | Check::Bfd(_));
             self.by_spec.insert(spec, id);
             if timed {
                 self.armed.push(Armed {
@@ -184,14 +191,15 @@ impl ProbeTable {
         self.slots.get_mut(id as usize).and_then(Option::as_mut)
     }
 
-    /// The `FILE_CHECK` probes, for the file watcher.
-    pub fn watched(&self) -> Vec<(u32, u32, Arc<ProbeSpec>)> {
+    /// The probes of the checks `kind` picks (the `FILE_CHECK`s for the
+    /// file watcher, the `BFD_CHECK`s for the BFD thread).
+    pub fn watched(&self, kind: fn(&Check) -> bool) -> Vec<(u32, u32, Arc<ProbeSpec>)> {
         self.slots
             .iter()
             .enumerate()
             .filter_map(|(id, slot)| {
                 let slot = slot.as_ref()?;
-                matches!(*slot.spec.check, Check::File(_))
+                (slot.supported && kind(&slot.spec.check))
                     .then(|| (id as u32, slot.gen, Arc::clone(&slot.spec)))
             })
             .collect()

@@ -9,14 +9,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::bfd_instance;
 use super::block::Tree;
 use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
 use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw};
 use super::typer::Typer;
 use super::udp_keywords::UdpReading;
 use super::{
-    values, Binding, Check, CheckCommon, CloseMode, DnsCheck, DnsType, FileCheck, HttpCheck,
-    HttpProtocol, Location, MiscCheck, OtherCheck, PingCheck, SmtpCheck, TcpCheck, Timer,
+    values, BfdInstance, Binding, Check, CheckCommon, CloseMode, DnsCheck, DnsType, FileCheck,
+    HttpCheck, HttpProtocol, Location, MiscCheck, PingCheck, SmtpCheck, TcpCheck, Timer,
     TlsOptions, TrackFile, Url, DEFAULT_HELO_NAME,
 };
 use crate::script_policy::AccountError;
@@ -66,7 +67,6 @@ struct Reading {
 #[derive(Default)]
 struct Extra {
     urls: Vec<Url>,
-    settings: Vec<(String, String)>,
     hosts: Vec<Connection>,
     misc_path: Option<String>,
     misc_timeout: Option<Duration>,
@@ -76,6 +76,9 @@ struct Extra {
     /// when the name is unknown (said at the name).
     track_file: Option<TrackFile>,
     track_file_named: bool,
+    /// BFD_CHECK's `name`, resolved (like `track_file`).
+    bfd: Option<BfdInstance>,
+    bfd_named: bool,
     /// FILE_CHECK's `weight W [reverse|noreverse]`.
     file_weight: Option<(i32, bool)>,
     helo_name: Option<String>,
@@ -127,7 +130,10 @@ impl Typer<'_> {
         let standard = !matches!(kind, CheckKw::Bfd | CheckKw::File);
         for child in tree.children(node) {
             let ckw = tree.keyword(child);
-            if let Some(ik) = InheritKw::from_name(&ckw.text).filter(|_| standard) {
+            // BFD_CHECK takes `alpha` and nothing else of the timing keywords.
+            let bfd_alpha = |ik: &InheritKw| kind == CheckKw::Bfd && *ik == InheritKw::Alpha;
+            if let Some(ik) = InheritKw::from_name(&ckw.text).filter(|ik| standard || bfd_alpha(ik))
+            {
                 if ik == InheritKw::InhibitOnFailure {
                     self.unknown(ckw, &format!("in {}", kw.text));
                     continue;
@@ -303,13 +309,32 @@ impl Typer<'_> {
             CheckKw::Ping => Check::Ping(Box::new(PingCheck {
                 common: common(&r.conn, &r),
             })),
-            // BFD_CHECK: refused above until lvsd runs BFD sessions.
-            _ => {
+            CheckKw::Bfd => {
                 let x = r.take_extra();
-                Check::Bfd(Box::new(OtherCheck {
-                    common: common(&r.conn, &r),
-                    settings: x.settings,
-                }))
+                let Some(instance) = x.bfd else {
+                    if !x.bfd_named {
+                        self.error(kw, "BFD_CHECK needs `name BFD_INSTANCE`");
+                    }
+                    return;
+                };
+                // keepalived: an RS may not track one instance twice.
+                let tracked = out
+                    .iter()
+                    .any(|c| matches!(&**c, Check::Bfd(b) if b.instance.name == instance.name));
+                if tracked {
+                    // keepalived -t fails on it (and runs without it).
+                    self.error(
+                        kw,
+                        format!(
+                            "this real server follows bfd_instance `{}` already \
+                             (keepalived ignores this BFD_CHECK)",
+                            instance.name
+                        ),
+                    );
+                    return;
+                }
+                let alpha = r.inherited.alpha.unwrap_or(false);
+                Check::Bfd(Box::new(bfd_instance::bfd_check(location, alpha, instance)))
             }
         };
         out.push(Arc::new(check));
@@ -357,17 +382,9 @@ impl Typer<'_> {
         kw: SpecificKw,
         r: &mut Reading,
     ) {
-        let name = tree.keyword(node).text.to_string();
         if !matches!(kw, SpecificKw::Url | SpecificKw::Host) {
             self.no_block(tree, node);
         }
-        let joined = || {
-            tree.args(node)
-                .iter()
-                .map(|t| t.text.as_ref())
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
         match kw {
             SpecificKw::Url => {
                 if self.need_block(tree, node) {
@@ -475,9 +492,10 @@ impl Typer<'_> {
             }
             SpecificKw::Name if kind == CheckKw::Dns => self.dns_name(tree, node, r),
             SpecificKw::Name => {
-                if self.arg(tree, node, 0, "a value").is_some() {
-                    r.extra().settings.push((name, joined()));
-                }
+                let instance = self.bfd_check_instance(tree, node);
+                let x = r.extra();
+                x.bfd_named = true;
+                x.bfd = instance;
             }
             // `sni_name` alone turns SNI on with keepalived's order of names.
             SpecificKw::SniName => {

@@ -38,13 +38,13 @@ keyword_table! {
         "SSL" => Ssl,
         "track_file" => TrackFile,
         "vrrp_track_file" => VrrpTrackFile,
+        "bfd_instance" => BfdInstance,
     }
 }
 
-/// Top-level blocks that belong to VRRP, BFD or the static/track machinery:
+/// Top-level blocks that belong to VRRP or the static/track machinery:
 /// read as whole blocks and skipped, with one Info diagnostic each.
 pub const SKIPPED_BLOCKS: &[&str] = &[
-    "bfd_instance",
     "garp_group",
     "interface_up_down_delays",
     "linkbeat_interfaces",
@@ -295,8 +295,8 @@ impl CheckKw {
             | CheckKw::Smtp
             | CheckKw::Dns
             | CheckKw::Udp
-            | CheckKw::Ping => true,
-            CheckKw::Bfd => false,
+            | CheckKw::Ping
+            | CheckKw::Bfd => true,
         }
     }
 
@@ -359,6 +359,8 @@ keyword_table! {
         "init_file" => InitFile,
     }
 }
+
+pub use super::bfd_instance::BFD_INSTANCE_KEYWORDS;
 
 keyword_table! {
     /// `url { ... }` of HTTP_GET / SSL_GET.

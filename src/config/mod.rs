@@ -14,6 +14,7 @@
 //! - `virtual_server`: `virtual_server` and `virtual_server_group`.
 //! - `real_server`: `real_server IP [PORT] { }`.
 //! - `track_file`: the global `track_file` blocks FILE_CHECK names.
+//! - `bfd_instance`: the global `bfd_instance` blocks BFD_CHECK names.
 //! - `smtp_dns`: SMTP_CHECK's and DNS_CHECK's own settings (DNS names and types).
 //! - `hex`: HEX arguments (`payload`, `require_reply`) as keepalived reads them.
 //! - `udp_keywords`: UDP_CHECK's own settings.
@@ -33,6 +34,7 @@
 //! - [`diagnostic`]: what was wrong, where, and what was expected.
 //! - [`model`]: the typed, resolved model.
 
+mod bfd_instance;
 mod block;
 mod check_list;
 mod check_memo;

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::ipvs::{ForwardMethod, Protocol, TunnelType};
 
+pub use super::bfd_instance::{BfdCheck, BfdInstance};
 pub use super::check_list::Checks;
 pub use super::http_regex::{HttpRegex, RegexOption};
 pub use super::location::{FileName, Location};
@@ -33,6 +34,8 @@ pub struct Config {
     pub virtual_servers: Vec<VirtualServer>,
     /// `track_file` blocks (and the deprecated `vrrp_track_file`), in file order.
     pub track_files: Vec<TrackFile>,
+    /// `bfd_instance` blocks, in file order (those `BFD_CHECK`s name).
+    pub bfd_instances: Vec<BfdInstance>,
     /// The client certificate of the global `SSL { }` block, which every
     /// `SSL_GET` presents (also in each one's [`TlsOptions`]).
     pub client_certificate: Option<std::sync::Arc<ClientCertificate>>,
@@ -727,16 +730,6 @@ pub struct PingCheck {
     pub common: CheckCommon,
 }
 
-/// A checker whose probing lvsd does not do yet: kept with its keywords so
-/// the model and `--dump-config` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct OtherCheck {
-    /// Common settings.
-    pub common: CheckCommon,
-    /// Keyword/value pairs as written.
-    pub settings: Vec<(String, String)>,
-}
-
 /// One checker of a real server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub enum Check {
@@ -759,7 +752,7 @@ pub enum Check {
     /// `FILE_CHECK`.
     File(Box<FileCheck>),
     /// `BFD_CHECK`.
-    Bfd(Box<OtherCheck>),
+    Bfd(Box<BfdCheck>),
 }
 
 impl Check {

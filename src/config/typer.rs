@@ -3,7 +3,7 @@
 //!
 //! This file has the pass's state and the helpers every block uses (reading
 //! an argument as a number, a timer, an address...); the blocks themselves
-//! are in `global_defs.rs`, `track_file.rs`, `virtual_server.rs`,
+//! are in `global_defs.rs`, `track_file.rs`, `bfd_instance.rs`, `virtual_server.rs`,
 //! `real_server.rs`, `checks.rs` and `ssl.rs`.
 
 use std::net::IpAddr;
@@ -84,6 +84,11 @@ impl<'a> Typer<'a> {
             Some(TopKw::TrackFile | TopKw::VrrpTrackFile) => {
                 if self.need_block(tree, 0) {
                     self.track_file(tree, 0);
+                }
+            }
+            Some(TopKw::BfdInstance) => {
+                if self.need_block(tree, 0) {
+                    self.bfd_instance(tree, 0);
                 }
             }
             None if SKIPPED_BLOCKS.contains(&kw.text.as_ref()) => {

@@ -553,6 +553,7 @@ impl Daemon {
             real_servers,
             probes,
             table,
+            bfd: self.engine.bfd_status(),
         };
         match state::write(&self.opts.state_file, &dump) {
             Ok(()) => tracing::info!(

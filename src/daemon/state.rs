@@ -35,6 +35,8 @@ pub struct StateDump<'a> {
     pub probes: Vec<ProbeDump>,
     /// The kernel's table (lvsd's services and any other).
     pub table: Vec<ServiceEntry>,
+    /// The BFD sessions `BFD_CHECK`s follow, and the packets dropped.
+    pub bfd: crate::checker::bfd_status::BfdStatus,
 }
 
 /// A probe in the dump.

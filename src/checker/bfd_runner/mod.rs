@@ -1,0 +1,542 @@
+//! The BFD thread: the sessions `BFD_CHECK`s follow, on timers and sockets
+//! of their own, and each probe's verdict: up exactly while its session
+//! is Up.
+//!
+//! This file: the thread, its sessions (made, kept, stopped as the probes
+//! change), their timers and verdicts.
+//!
+//! - `wire`: the sockets: datagrams read, checked and handed to their
+//!   session; packets queued and sent a batch at a time.
+//!
+//! ```text
+//!   Engine::set_probes ──(BFD_CHECK probes)──▶ BFD thread
+//!                                              │ one session per bfd_instance named
+//!   UDP 3784 (v4, v6) ──▶ parse, TTL 255?, ────┤ (a changed min_tx: Poll/Final,
+//!                         find the session     │  the session goes on)
+//!   timer heap ──▶ detection, transmit ────────┴─▶ Up ⇄ not Up ─▶ HealthEvent
+//!                                                  of every probe of the session
+//! ```
+//!
+//! Why a thread of its own rather than the prober's: BFD timers are tens of
+//! milliseconds and must not wait behind a batch of 10,000 TCP probes (nor
+//! make them wait); the thread sleeps in `epoll_wait` until its earliest
+//! deadline or a datagram, and works in microseconds when it wakes. A
+//! session's timer is an entry in a binary heap (stale entries are skipped
+//! when they come up); a received datagram is read into one buffer and
+//! parsed in place: no allocation per packet.
+//!
+//! A new session is given a start grace of its slow rate × multiplier
+//! (what a peer needs to bring it up): its probes hear nothing before the
+//! session is Up or the grace ends, so a start does not take every BFD real
+//! server down for a moment. Sessions run only for the instances
+//! `BFD_CHECK`s name.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+use std::net::{IpAddr, UdpSocket};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::bfd_status::{BfdStatus, Drops, SessionStatus};
+use super::driver::Shared;
+use super::file_watch::{report_at_once, Watched};
+use super::{HealthEvent, ProbeResult};
+use crate::bfd::packet::State;
+use crate::bfd::session::{Session, Timing};
+use crate::bfd::socket;
+use crate::config::{BfdInstance, Check};
+use rustc_hash::FxHashMap;
+
+mod wire;
+
+const RX4: Token = Token(0);
+const RX6: Token = Token(1);
+const WAKE: Token = Token(2);
+
+/// How long a session that cannot open its sockets waits to try again.
+const RETRY: Duration = Duration::from_secs(5);
+
+/// What the engine tells the BFD thread.
+enum Command {
+    /// The `BFD_CHECK` probes now in the table.
+    Probes(Vec<Watched>),
+    /// Send the sessions' states back (the state dump).
+    Status(mpsc::Sender<BfdStatus>),
+}
+
+/// The engine's handle on the BFD thread. Dropping it stops the thread
+/// (its sessions send nothing more; peers see them time out).
+#[derive(Debug)]
+pub(super) struct BfdRunner {
+    commands: mpsc::Sender<Command>,
+    waker: mio::Waker,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BfdRunner {
+    /// Starts the thread. Fails only if epoll cannot be had.
+    pub(super) fn spawn(
+        shared: Arc<Shared>,
+        events: UnboundedSender<HealthEvent>,
+    ) -> io::Result<BfdRunner> {
+        let poll = Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKE)?;
+        let (commands, rx) = mpsc::channel();
+        let mut runner = Runner {
+            poll,
+            shared,
+            events,
+            commands: rx,
+            sessions: Vec::new(),
+            free: Vec::new(),
+            by_disc: FxHashMap::default(),
+            by_neighbor: FxHashMap::default(),
+            rx4: None,
+            rx6: None,
+            tx4: None,
+            tx6: None,
+            out4: socket::SendBatch::default(),
+            out6: socket::SendBatch::default(),
+            heap: BinaryHeap::new(),
+            drops: Drops::default(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("lvsd-bfd".into())
+            .spawn(move || runner.run())?;
+        Ok(BfdRunner {
+            commands,
+            waker,
+            thread: Some(thread),
+        })
+    }
+
+    /// The sessions' states (`None` if the thread does not answer within
+    /// a second).
+    pub(super) fn status(&self) -> Option<BfdStatus> {
+        let (tx, rx) = mpsc::channel();
+        self.commands.send(Command::Status(tx)).ok()?;
+        self.waker.wake().ok()?;
+        rx.recv_timeout(Duration::from_secs(1)).ok()
+    }
+
+    /// The `BFD_CHECK` probes are now `probes` (every one, not a change).
+    pub(super) fn set(&self, probes: Vec<Watched>) {
+        if self.commands.send(Command::Probes(probes)).is_ok() {
+            if let Err(e) = self.waker.wake() {
+                tracing::error!(error = %e, "cannot wake the BFD thread");
+            }
+        }
+    }
+}
+
+impl Drop for BfdRunner {
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.commands, closed));
+        let _ = self.waker.wake();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One session and the probes that follow it.
+struct Entry {
+    instance: BfdInstance,
+    session: Session,
+    /// Why it cannot run, if it cannot (its probes are then down): its
+    /// family's sockets could not be opened.
+    tx: Result<(), String>,
+    probes: Vec<Watched>,
+    /// Changes when the entry's slot is reused (stale heap entries).
+    gen: u32,
+    /// The verdict last given to the probes (`None`: within the start grace).
+    reported: Option<bool>,
+    /// When the start grace ends.
+    grace_until: Instant,
+    /// The deadline this session has on the heap (one at a time: a later
+    /// one waits until that one comes up; an earlier one replaces it).
+    armed: Option<Instant>,
+    /// Packets sent and accepted.
+    sent: u64,
+    received: u64,
+}
+
+struct Runner {
+    poll: Poll,
+    shared: Arc<Shared>,
+    events: UnboundedSender<HealthEvent>,
+    commands: mpsc::Receiver<Command>,
+    sessions: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    by_disc: FxHashMap<u32, usize>,
+    by_neighbor: FxHashMap<IpAddr, usize>,
+    rx4: Option<UdpSocket>,
+    rx6: Option<UdpSocket>,
+    /// The sending socket of each family, and the packets waiting on it.
+    tx4: Option<UdpSocket>,
+    tx6: Option<UdpSocket>,
+    out4: socket::SendBatch,
+    out6: socket::SendBatch,
+    /// (deadline, slot, generation), earliest first.
+    heap: BinaryHeap<Reverse<(Instant, usize, u32)>>,
+    drops: Drops,
+}
+
+fn timing(i: &BfdInstance) -> Timing {
+    Timing {
+        min_tx: i.min_tx,
+        idle_tx: i.idle_tx,
+        min_rx: i.min_rx,
+        detect_mult: i.multiplier,
+        passive: i.passive,
+    }
+}
+
+/// Whether `a` and `b` are one session whose Up rate alone differs (a
+/// change the session takes with a Poll, without starting again).
+fn same_but_min_tx(a: &BfdInstance, b: &BfdInstance) -> bool {
+    BfdInstance {
+        min_tx: b.min_tx,
+        ..a.clone()
+    } == *b
+}
+
+impl Runner {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(16);
+        let mut batch = socket::Batch::default();
+        loop {
+            let now = Instant::now();
+            let timeout = self
+                .heap
+                .peek()
+                .map(|Reverse((at, _, _))| at.saturating_duration_since(now));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(error = %e, "BFD thread: epoll_wait failed");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            loop {
+                match self.commands.try_recv() {
+                    Ok(Command::Probes(probes)) => self.set(probes),
+                    Ok(Command::Status(reply)) => {
+                        let _ = reply.send(self.status());
+                    }
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => return,
+                }
+            }
+            for event in events.iter() {
+                match event.token() {
+                    RX4 => self.read(false, &mut batch),
+                    RX6 => self.read(true, &mut batch),
+                    _ => {}
+                }
+            }
+            let now = Instant::now();
+            while let Some(&Reverse((at, slot, gen))) = self.heap.peek() {
+                if at > now {
+                    break;
+                }
+                self.heap.pop();
+                // Only the session's armed deadline counts; older entries
+                // (replaced by an earlier one) are skipped.
+                if let Some(e) = self
+                    .entry(slot)
+                    .filter(|e| e.gen == gen && e.armed == Some(at))
+                {
+                    e.armed = None;
+                    self.service(slot, now);
+                }
+            }
+            // What this wake-up made goes out together.
+            self.flush();
+        }
+    }
+
+    fn status(&self) -> BfdStatus {
+        let sessions = self
+            .sessions
+            .iter()
+            .flatten()
+            .map(|e| SessionStatus {
+                name: e.instance.name.clone(),
+                neighbor: e.instance.neighbor,
+                state: e.session.state(),
+                remote_state: e.session.remote_state(),
+                diag: e.session.diag(),
+                local_disc: e.session.local_disc(),
+                remote_disc: e.session.remote_disc(),
+                detection_time: e.session.detection_time(),
+                tx_interval: e.session.tx_interval(),
+                sent: e.sent,
+                received: e.received,
+                fault: e.tx.as_ref().err().cloned(),
+            })
+            .collect();
+        BfdStatus {
+            sessions,
+            drops: self.drops,
+        }
+    }
+
+    fn entry(&mut self, slot: usize) -> Option<&mut Entry> {
+        self.sessions.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    /// Makes the sessions exactly those `probes` name.
+    fn set(&mut self, probes: Vec<Watched>) {
+        let now = Instant::now();
+        let mut wanted: Vec<(BfdInstance, Vec<Watched>)> = Vec::new();
+        for probe in probes {
+            let Check::Bfd(check) = &*probe.2.check else {
+                continue;
+            };
+            match wanted.iter_mut().find(|(i, _)| *i == check.instance) {
+                Some((_, list)) => list.push(probe),
+                None => wanted.push((check.instance.clone(), vec![probe])),
+            }
+        }
+        // Sessions that stay (or change only their Up rate) keep running.
+        for slot in 0..self.sessions.len() {
+            let Some(entry) = self.sessions[slot].as_mut() else {
+                continue;
+            };
+            // A session that could not run is started again (it may now).
+            let runs = entry.tx.is_ok();
+            let found = wanted
+                .iter()
+                .position(|(i, _)| runs && *i == entry.instance)
+                .or_else(|| {
+                    wanted
+                        .iter()
+                        .position(|(i, _)| runs && same_but_min_tx(&entry.instance, i))
+                });
+            match found {
+                Some(at) => {
+                    let (instance, probes) = wanted.swap_remove(at);
+                    if instance.min_tx != entry.instance.min_tx {
+                        tracing::info!(bfd = %instance.name, min_tx = ?instance.min_tx, "BFD session: new min_tx, announced with a Poll");
+                        entry.session.set_min_tx(instance.min_tx);
+                    }
+                    entry.instance = instance;
+                    let new: Vec<Watched> = probes
+                        .iter()
+                        .filter(|p| !entry.probes.iter().any(|q| q.0 == p.0 && q.1 == p.1))
+                        .cloned()
+                        .collect();
+                    entry.probes = probes;
+                    if entry.reported.is_some() {
+                        // New probes of a running session hear its state now.
+                        self.report(slot, &new);
+                    }
+                    self.service(slot, now);
+                }
+                None => self.remove(slot, now),
+            }
+        }
+        for (instance, probes) in wanted {
+            self.add(instance, probes, now);
+        }
+    }
+
+    /// Starts a session for `instance`.
+    fn add(&mut self, instance: BfdInstance, probes: Vec<Watched>, now: Instant) {
+        let v6 = instance.neighbor.is_ipv6();
+        let tx = self.listen(v6).and_then(|()| self.sender(v6));
+        let mut disc = 0;
+        while disc == 0 || self.by_disc.contains_key(&disc) {
+            disc = rand::random::<u32>();
+        }
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.sessions.push(None);
+            self.sessions.len() - 1
+        });
+        let grace = instance.idle_tx.max(Duration::from_secs(1)) * u32::from(instance.multiplier);
+        let gen = rand::random::<u32>();
+        tracing::info!(bfd = %instance.name, neighbor = %instance.neighbor, disc, "BFD session started");
+        self.by_disc.insert(disc, slot);
+        self.by_neighbor.insert(instance.neighbor, slot);
+        let failed = tx.is_err();
+        self.sessions[slot] = Some(Entry {
+            session: Session::new(timing(&instance), disc, now),
+            instance,
+            tx,
+            probes,
+            gen,
+            reported: None,
+            grace_until: now + grace,
+            armed: None,
+            sent: 0,
+            received: 0,
+        });
+        if failed {
+            // No session can run: its probes are down at once, with why;
+            // it tries again every RETRY.
+            let probes = self.sessions[slot]
+                .as_ref()
+                .map(|e| e.probes.clone())
+                .unwrap_or_default();
+            self.report(slot, &probes);
+            if let Some(e) = self.entry(slot) {
+                e.reported = Some(false);
+                e.armed = Some(now + RETRY);
+                self.heap.push(Reverse((now + RETRY, slot, gen)));
+            }
+            return;
+        }
+        self.service(slot, now);
+    }
+
+    /// Stops a session no probe names any more: one AdminDown packet tells
+    /// the peer (RFC 5880 §6.8.16), then it is gone.
+    fn remove(&mut self, slot: usize, now: Instant) {
+        let Some(mut entry) = self.sessions[slot].take() else {
+            return;
+        };
+        entry.session.admin_down(now);
+        if let (Ok(()), Some(p)) = (&entry.tx, entry.session.transmit(now, || 1.0)) {
+            self.queue(&entry.instance, &p);
+            self.flush();
+        }
+        tracing::info!(bfd = %entry.instance.name, neighbor = %entry.instance.neighbor, "BFD session stopped");
+        self.by_disc.remove(&entry.session.local_disc());
+        self.by_neighbor.remove(&entry.instance.neighbor);
+        self.free.push(slot);
+    }
+
+    /// Runs a session's timers: detection, transmission, its verdict, and
+    /// its next deadline on the heap.
+    fn service(&mut self, slot: usize, now: Instant) {
+        let Some(entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if entry.tx.is_err() && !self.reopen(slot, now) {
+            return;
+        }
+        let Some(mut entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if let Some(change) = entry.session.on_timer(now) {
+            tracing::debug!(bfd = %entry.instance.name, from = %change.from, to = %change.to, "BFD: detection time expired");
+        }
+        while let Some(p) = entry.session.transmit(now, rand::random::<f64>) {
+            tracing::trace!(bfd = %entry.instance.name, state = %p.state, poll = p.poll, fin = p.fin, tx = p.desired_min_tx, "BFD: sent");
+            let (neighbor, source, ttl) = (
+                entry.instance.neighbor,
+                entry.instance.source,
+                entry.instance.ttl,
+            );
+            entry.sent += 1;
+            let again = entry.session.deadline().is_some_and(|d| d <= now);
+            self.queue_to(neighbor, source, ttl, &p);
+            if !again {
+                break;
+            }
+            let Some(e) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
+            entry = e;
+        }
+        let Some(entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let up = entry.session.state() == State::Up;
+        let verdict_due = match entry.reported {
+            Some(was) => was != up,
+            None => up || now >= entry.grace_until,
+        };
+        let mut deadline = entry.session.deadline();
+        if entry.reported.is_none() && !verdict_due {
+            deadline = Some(deadline.map_or(entry.grace_until, |d| d.min(entry.grace_until)));
+        }
+        if let Some(at) = deadline {
+            if entry.armed.is_none_or(|armed| at < armed) {
+                entry.armed = Some(at);
+                self.heap.push(Reverse((at, slot, entry.gen)));
+            }
+        }
+        if verdict_due {
+            let probes = std::mem::take(&mut entry.probes);
+            self.report(slot, &probes);
+            if let Some(entry) = self.entry(slot) {
+                entry.probes = probes;
+            }
+        }
+    }
+
+    /// Tries again to open the sockets of a session that could not run
+    /// (the port was taken...); on failure, again in `RETRY`.
+    fn reopen(&mut self, slot: usize, now: Instant) -> bool {
+        let Some(entry) = self.entry(slot) else {
+            return false;
+        };
+        let v6 = entry.instance.neighbor.is_ipv6();
+        let opened = self.listen(v6).and_then(|()| self.sender(v6));
+        let Some(entry) = self.entry(slot) else {
+            return false;
+        };
+        match opened {
+            Ok(tx) => {
+                tracing::info!(bfd = %entry.instance.name, "BFD session can run now");
+                entry.tx = Ok(tx);
+                let disc = entry.session.local_disc();
+                entry.session = Session::new(timing(&entry.instance), disc, now);
+                true
+            }
+            Err(why) => {
+                entry.tx = Err(why);
+                let (at, gen) = (now + RETRY, entry.gen);
+                if entry.armed.is_none_or(|armed| at < armed) {
+                    entry.armed = Some(at);
+                    self.heap.push(Reverse((at, slot, gen)));
+                }
+                false
+            }
+        }
+    }
+
+    /// Gives `probes` their session's verdict.
+    fn report(&mut self, slot: usize, probes: &[Watched]) {
+        let Some(entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let result = match &entry.tx {
+            Err(why) => ProbeResult {
+                ok: false,
+                reason: why.clone().into(),
+                latency: Duration::ZERO,
+                weight: None,
+            },
+            Ok(_) => {
+                let s = &entry.session;
+                let up = s.state() == State::Up;
+                entry.reported = Some(up);
+                ProbeResult {
+                    ok: up,
+                    reason: format!(
+                        "BFD session {} to {} is {} (diag {:?}, peer {}, detection {:?})",
+                        entry.instance.name,
+                        entry.instance.neighbor,
+                        s.state(),
+                        s.diag(),
+                        s.remote_state(),
+                        s.detection_time().unwrap_or_default()
+                    )
+                    .into(),
+                    latency: Duration::ZERO,
+                    weight: None,
+                }
+            }
+        };
+        report_at_once(&self.shared, &self.events, probes, |_| Some(result.clone()));
+    }
+}

@@ -1,0 +1,420 @@
+//! The BFD benchmark (ignored; `bench/bfd.sh` runs it with a release
+//! build), on the host, in two network namespaces the test makes:
+//! `SESSIONS` sessions (default 1,000) at 50 ms (3 × 50 ms detection)
+//! between lvsd (`--dry-run`, one real server a session, each with a
+//! `BFD_CHECK`) and FRR's bfdd (one peer a session, one address a peer).
+//!
+//! Once every real server is in lvsd's table, for `LVSD_BENCH_SECONDS`
+//! (default 30): the CPU of lvsd's BFD thread and of the whole lvsd
+//! process, and of bfdd for the same sessions, from `/proc`; any real
+//! server removed in that window is a false Down. Then bfdd is stopped
+//! (SIGSTOP): every session must go down within the detection time plus
+//! one receive interval (200 ms) of it; the spread of those times is
+//! printed (p50, p99, max).
+//!
+//! FRR's bfdd cannot keep 1,000 sessions at 50 ms here (it spends most of a
+//! core on 300), so the CPU comparison with it runs at
+//! `LVSD_BENCH_BFDD_SESSIONS` (default 200), and the 1,000 sessions run
+//! against a second lvsd, mirrored.
+//!
+//! Figures: `figure: WHAT (UNIT): lvsd X | reference Y | ratio Z`.
+
+mod checker_support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use checker_support::{can_run, can_use_netns};
+
+const BFDD: &str = "/usr/lib/frr/bfdd";
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The `i`th session's address on bfdd's side: 10.200.1.1 onwards.
+fn peer(i: usize) -> String {
+    format!("10.200.{}.{}", 1 + i / 250, 1 + i % 250)
+}
+
+/// The `i`th session's address on lvsd's side: 10.201.1.1 onwards (bfdd
+/// keeps one single-hop session per peer address, so each session has its
+/// own pair).
+fn ours(i: usize) -> String {
+    format!("10.201.{}.{}", 1 + i / 250, 1 + i % 250)
+}
+
+/// Runs `ip -n ns -batch -` on `commands`.
+fn ip_batch(ns: &str, commands: &str) {
+    let mut child = Command::new("ip")
+        .args(["-n", ns, "-batch", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(commands.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "ip -batch");
+}
+
+/// CPU seconds (user + system) of a process, or of one of its threads.
+fn cpu(stat: &str) -> f64 {
+    let text = std::fs::read_to_string(stat).unwrap_or_default();
+    // Fields after the command (which may hold spaces) end with ')'.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|u| u.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf(3) with a valid name.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// The `/proc` stat file of `pid`'s thread named `name`.
+fn thread_stat(pid: u32, name: &str) -> Option<String> {
+    let dir = format!("/proc/{pid}/task");
+    std::fs::read_dir(&dir).ok()?.flatten().find_map(|t| {
+        let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+        (comm.trim() == name).then(|| t.path().join("stat").display().to_string())
+    })
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        // SAFETY: our own child; SIGCONT first in case it is stopped.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGCONT) };
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at.min(sorted.len() - 1)]
+}
+
+/// The peer of the measured lvsd.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Peer {
+    /// FRR's bfdd (its CPU is the reference).
+    Bfdd,
+    /// Another lvsd, mirrored (bfdd cannot keep 1,000 sessions at 50 ms).
+    Lvsd,
+}
+
+/// What one run measured: (lvsd's BFD thread %, whole lvsd %, peer %).
+struct Run {
+    thread: f64,
+    whole: f64,
+    peer: f64,
+}
+
+/// `n` sessions against `peer` for `seconds`, then the peer stopped.
+fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
+    let tag = format!("{}-{}", std::process::id(), peer_kind as u8);
+    let (c, b) = (
+        Netns(format!("lvsdbfd-c-{tag}")),
+        Netns(format!("lvsdbfd-b-{tag}")),
+    );
+    for ns in [&c.0, &b.0] {
+        let ok = Command::new("ip")
+            .args(["netns", "add", ns])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip netns add {ns}");
+    }
+    ip_batch(
+        &c.0,
+        &format!(
+            "link add eth0 type veth peer name eth0 netns {}\nlink set eth0 up\nlink set lo up\n",
+            b.0
+        ),
+    );
+    let (mut ours_batch, mut peers_batch) = (String::new(), String::new());
+    for i in 0..n {
+        ours_batch += &format!("addr add {}/15 dev eth0\n", ours(i));
+        peers_batch += &format!("addr add {}/15 dev eth0\n", peer(i));
+    }
+    ip_batch(&c.0, &ours_batch);
+    peers_batch += "link set eth0 up\nlink set lo up\n";
+    ip_batch(&b.0, &peers_batch);
+    // A thousand neighbours a side: more than the kernel's ARP table keeps
+    // at ease (gc_thresh2 512, gc_thresh3 1,024, global), so the entries
+    // are made permanent, which the garbage collector does not count.
+    let mac = |ns: &str| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, "cat", "/sys/class/net/eth0/address"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let (c_mac, b_mac) = (mac(&c.0), mac(&b.0));
+    let (mut c_neigh, mut b_neigh) = (String::new(), String::new());
+    for i in 0..n {
+        c_neigh += &format!(
+            "neigh replace {} lladdr {b_mac} dev eth0 nud permanent\n",
+            peer(i)
+        );
+        b_neigh += &format!(
+            "neigh replace {} lladdr {c_mac} dev eth0 nud permanent\n",
+            ours(i)
+        );
+    }
+    ip_batch(&c.0, &c_neigh);
+    ip_batch(&b.0, &b_neigh);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut bfdd_conf = String::from("bfd\n");
+    for i in 0..n {
+        bfdd_conf += &format!(
+            " peer {} local-address {}\n  receive-interval 50\n  transmit-interval 50\n  detect-multiplier 3\n !\n",
+            ours(i),
+            peer(i)
+        );
+    }
+    std::fs::write(dir.path().join("bfdd.conf"), bfdd_conf).unwrap();
+    let d = dir.path().display();
+    let peer_conf = |i0: &dyn Fn(usize) -> String, i1: &dyn Fn(usize) -> String, vip: &str| {
+        let mut conf = String::new();
+        for i in 0..n {
+            conf += &format!(
+                "bfd_instance s{i} {{\n neighbor_ip {}\n source_ip {}\n min_rx 50\n min_tx 50\n multiplier 3\n}}\n",
+                i0(i),
+                i1(i)
+            );
+        }
+        conf += &format!("virtual_server {vip} 80 {{\n lb_algo rr\n lb_kind NAT\n protocol TCP\n");
+        for i in 0..n {
+            conf += &format!(
+                " real_server {} 80 {{\n  BFD_CHECK {{\n   name s{i}\n   alpha\n  }}\n }}\n",
+                i0(i)
+            );
+        }
+        conf + "}\n"
+    };
+    let peer_proc = match peer_kind {
+        Peer::Bfdd => Killed(
+            Command::new("ip")
+                .args([
+                    "netns", "exec", &b.0, BFDD, "-u", "frr", "-g", "frr", "-P", "0",
+                ])
+                .arg("-f")
+                .arg(format!("{d}/bfdd.conf"))
+                .arg("-i")
+                .arg(format!("{d}/bfdd.pid"))
+                .arg("--vty_socket")
+                .arg(dir.path())
+                .arg("--bfdctl")
+                .arg(format!("{d}/bfdd.sock"))
+                .arg("-z")
+                .arg(format!("{d}/zserv.api"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ),
+        Peer::Lvsd => {
+            let path = dir.path().join("peer.conf");
+            std::fs::write(&path, peer_conf(&ours, &peer, "10.0.0.2")).unwrap();
+            Killed(
+                Command::new("ip")
+                    .args(["netns", "exec", &b.0, env!("CARGO_BIN_EXE_lvsd")])
+                    .args([
+                        "--dry-run",
+                        "--drift-interval",
+                        "0",
+                        "--state-file",
+                        "/dev/null",
+                        "-f",
+                    ])
+                    .arg(&path)
+                    .env("LVSD_LOG", "error")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        }
+    };
+    let conf = peer_conf(&peer, &ours, "10.0.0.1");
+    let path = dir.path().join("keepalived.conf");
+    std::fs::write(&path, conf).unwrap();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &c.0, env!("CARGO_BIN_EXE_lvsd")])
+        .args([
+            "--dry-run",
+            "-l",
+            "--drift-interval",
+            "0",
+            "--state-file",
+            "/dev/null",
+            "-f",
+        ])
+        .arg(&path)
+        .env(
+            "LVSD_LOG",
+            std::env::var("LVSD_BENCH_LOG").unwrap_or("warn".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(match std::env::var("LVSD_BENCH_LOG") {
+            Ok(_) => Stdio::inherit(),
+            Err(_) => Stdio::null(),
+        })
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lvsd = Killed(child);
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+
+    // Every real server in the table.
+    let started = Instant::now();
+    let mut up = 0;
+    while up < n {
+        let (_, line) = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("only {up} of {n} sessions up after 30 s"));
+        if line.starts_with("-a ") && line.contains(" -r ") {
+            up += 1;
+        }
+        if line.starts_with("-d ") {
+            up -= 1;
+        }
+    }
+    eprintln!("{n} sessions up in {:?}", started.elapsed());
+    std::thread::sleep(Duration::from_secs(3));
+    while lines.try_recv().is_ok() {}
+
+    let pid = lvsd.0.id();
+    let bfd_thread = thread_stat(pid, "lvsd-bfd").expect("the lvsd-bfd thread");
+    let bfdd_pid: u32 = match peer_kind {
+        Peer::Bfdd => std::fs::read_to_string(dir.path().join("bfdd.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap(),
+        Peer::Lvsd => peer_proc.0.id(),
+    };
+    let lvsd_stat = format!("/proc/{pid}/stat");
+    let bfdd_stat = format!("/proc/{bfdd_pid}/stat");
+    let before = (cpu(&bfd_thread), cpu(&lvsd_stat), cpu(&bfdd_stat));
+    let t0 = Instant::now();
+    let mut false_downs = Vec::new();
+    while t0.elapsed() < Duration::from_secs(seconds) {
+        if let Ok((_, line)) = lines.recv_timeout(Duration::from_millis(200)) {
+            if line.starts_with("-d ") {
+                false_downs.push(line);
+            }
+        }
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let after = (cpu(&bfd_thread), cpu(&lvsd_stat), cpu(&bfdd_stat));
+    let pct = |a: f64, b: f64| 100.0 * (b - a) / wall;
+    let (thread, whole, frr) = (
+        pct(before.0, after.0),
+        pct(before.1, after.1),
+        pct(before.2, after.2),
+    );
+    println!(
+        "{n} sessions vs {peer_kind:?}: CPU % of one core over {seconds} s: lvsd's BFD thread {thread:.2}, lvsd {whole:.2}, the peer {frr:.2}; false downs {}",
+        false_downs.len()
+    );
+
+    // The peer stops: every session down within 200 ms.
+    let stopped = Instant::now();
+    // SAFETY: kill(2) on bfdd, which this test started.
+    unsafe { libc::kill(bfdd_pid as libc::pid_t, libc::SIGSTOP) };
+    let mut downs = Vec::with_capacity(n);
+    while downs.len() < n {
+        let Ok((at, line)) = lines.recv_timeout(Duration::from_secs(5)) else {
+            break;
+        };
+        if line.starts_with("-d ") && line.contains(" -r ") {
+            downs.push(at - stopped);
+        }
+    }
+    downs.sort();
+    assert_eq!(downs.len(), n, "not every session went down");
+    let (p50, p99, max) = (
+        percentile(&downs, 0.5),
+        percentile(&downs, 0.99),
+        percentile(&downs, 1.0),
+    );
+    println!(
+        "figure: {n} sessions vs {peer_kind:?}, peer stopped → real server removed, p99 (ms; vs detection 150 + one rx interval 50): lvsd {:.1} | reference 200.0 | ratio {:.2}",
+        p99.as_secs_f64() * 1000.0,
+        p99.as_secs_f64() / 0.2
+    );
+    println!("stop → removed: p50 {p50:?}, p99 {p99:?}, max {max:?}");
+    drop(peer_proc);
+    assert!(false_downs.is_empty(), "false downs: {false_downs:?}");
+    assert!(max <= Duration::from_millis(200), "max {max:?}");
+    Run {
+        thread,
+        whole,
+        peer: frr,
+    }
+}
+
+#[test]
+#[ignore = "a benchmark: bench/bfd.sh"]
+fn bfd_sessions_cost_and_detection() {
+    if !can_use_netns() || !can_run(Path::new(BFDD).exists(), "needs FRR's bfdd") {
+        return;
+    }
+    let seconds = env_or("LVSD_BENCH_SECONDS", 30);
+    // FRR's bfdd spends most of a core on 300 sessions at 50 ms here and
+    // cannot bring 1,000 up: it is compared at LVSD_BENCH_BFDD_SESSIONS
+    // (0: not at all).
+    let m = env_or("LVSD_BENCH_BFDD_SESSIONS", 200) as usize;
+    if m > 0 {
+        let frr = run(m, seconds, Peer::Bfdd);
+        println!(
+            "figure: {m} BFD sessions at 50 ms, CPU % of one core (lvsd's BFD thread vs FRR bfdd): lvsd {:.2} | reference {:.2} | ratio {:.2}",
+            frr.thread,
+            frr.peer,
+            frr.thread / frr.peer.max(0.001)
+        );
+    }
+    let n = env_or("LVSD_BENCH_SESSIONS", 1000) as usize;
+    let big = run(n, seconds, Peer::Lvsd);
+    println!(
+        "figure: {n} BFD sessions at 50 ms, CPU % of one core (the whole lvsd vs the 5 % goal; its peer, another lvsd, {:.2}): lvsd {:.2} | reference 5.00 | ratio {:.2}",
+        big.peer,
+        big.whole,
+        big.whole / 5.0
+    );
+    // The 5 % goal is not met yet (9.4 % measured): reads and sends are
+    // batched, what is left is the kernel's work a packet and a wake-up
+    // about every millisecond (docs/bfd.md).
+    // The figure says it; the behaviour (no false down, detection in
+    // time) is what this asserts.
+}

@@ -1,0 +1,548 @@
+//! BFD_CHECK against a real peer: FRR's bfdd (Debian's `frr`, 8.4) in the
+//! backend namespace, lvsd (`--dry-run`, its table printed) in the client
+//! namespace, joined by a veth pair (tests/checker_support). One session,
+//! taken through what the issue asks, in order:
+//!
+//! 1. it comes Up, and the real server is added;
+//! 2. the peer changes its timers (a Poll from bfdd), then lvsd does (a
+//!    reload with another `min_tx`: a Poll from lvsd): no flap either way;
+//! 3. the peer goes AdminDown (`shutdown` in its `peer` block): the real
+//!    server is removed; `no shutdown` brings it back;
+//! 4. the peer dies (SIGKILL): the real server is removed within the
+//!    detection time plus one receive interval.
+//!
+//! Then keepalived 2.2.7's own BFD as the peer: up, a silent peer (its BFD
+//! child stopped) detected in time, timer changes on both sides without a
+//! flap (keepalived has no AdminDown to give).
+//!
+//! Needs root, iproute2, frr and keepalived: skipped (said) otherwise, a
+//! failure under CI.
+
+mod checker_support;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use checker_support::{can_run, can_use_netns, NetPair, BACKEND, BACKEND6, CLIENT, CLIENT6};
+
+const BFDD: &str = "/usr/lib/frr/bfdd";
+
+/// bfdd, killed when dropped; its vty socket in `dir`.
+struct Bfdd {
+    child: Child,
+    dir: PathBuf,
+    /// lvsd's address and bfdd's, as the `peer` block names them.
+    peer: (&'static str, &'static str),
+}
+
+impl Bfdd {
+    fn start(ns: &str, dir: &Path, ms: u32, peer: (&'static str, &'static str)) -> Bfdd {
+        let (remote, local) = peer;
+        let conf = dir.join("bfdd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "bfd\n peer {remote} local-address {local}\n  receive-interval {ms}\n  \
+                 transmit-interval {ms}\n  detect-multiplier 3\n !\n!\n"
+            ),
+        )
+        .unwrap();
+        let d = dir.display();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, BFDD, "-f"])
+            .arg(&conf)
+            .args(["-u", "frr", "-g", "frr", "-P", "0"])
+            .arg("-i")
+            .arg(format!("{d}/bfdd.pid"))
+            .arg("--vty_socket")
+            .arg(dir)
+            .arg("--bfdctl")
+            .arg(format!("{d}/bfdd.sock"))
+            .arg("-z")
+            .arg(format!("{d}/zserv.api"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bfdd");
+        let bfdd = Bfdd {
+            child,
+            dir: dir.to_path_buf(),
+            peer,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dir.join("bfdd.vty").exists() {
+            assert!(Instant::now() < deadline, "bfdd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bfdd
+    }
+
+    /// Runs vtysh commands against this bfdd; its output.
+    fn vtysh(&self, commands: &[&str]) -> String {
+        let mut cmd = Command::new("vtysh");
+        cmd.arg("--vty_socket").arg(&self.dir).args(["-d", "bfdd"]);
+        for c in commands {
+            cmd.args(["-c", c]);
+        }
+        let out = cmd.output().expect("vtysh");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `show bfd peers`, once it contains `needle` (within 5 s), or a panic.
+    fn peers_with(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let peers = self.vtysh(&["show bfd peers"]);
+            if peers.contains(needle) {
+                return peers;
+            }
+            assert!(Instant::now() < deadline, "no `{needle}` in:\n{peers}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs commands in the `peer` block of the configuration.
+    fn peer(&self, commands: &[&str]) {
+        let peer = format!("peer {} local-address {}", self.peer.0, self.peer.1);
+        let mut all = vec!["configure terminal", "bfd", peer.as_str()];
+        all.extend_from_slice(commands);
+        self.vtysh(&all);
+    }
+}
+
+impl Drop for Bfdd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// lvsd in a namespace, killed when dropped; its stdout and stderr lines.
+struct Lvsd {
+    child: Child,
+    lines: mpsc::Receiver<(Instant, String)>,
+}
+
+impl Lvsd {
+    /// lvsd on `config`, its state dump in `state.json` beside it.
+    fn start(ns: &str, config: &Path) -> Lvsd {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_lvsd")])
+            .args(["--dry-run", "-l", "--drift-interval", "0"])
+            .arg("--state-file")
+            .arg(config.with_file_name("state.json"))
+            .arg("-f")
+            .arg(config)
+            .env("LVSD_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lvsd");
+        let (tx, lines) = mpsc::channel();
+        let streams: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for stream in streams {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send((Instant::now(), line)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Lvsd { child, lines }
+    }
+
+    /// The first line containing `needle` within `limit` (and when it came),
+    /// or a panic with the lines seen.
+    fn until(&self, needle: &str, limit: Duration) -> Instant {
+        let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((at, line)) => {
+                    if line.contains(needle) {
+                        return at;
+                    }
+                    seen.push(line);
+                }
+                Err(_) => panic!("no `{needle}` within {limit:?}:\n{seen:#?}"),
+            }
+        }
+    }
+
+    /// Every line for `d`: none may contain `needle`.
+    fn never(&self, needle: &str, d: Duration) {
+        let deadline = Instant::now() + d;
+        while let Ok((_, line)) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            assert!(!line.contains(needle), "unexpected: {line}");
+        }
+    }
+
+    /// The state dump's `bfd` part (SIGUSR1, then the file read).
+    fn bfd_state(&self, config: &Path) -> serde_json::Value {
+        let path = config.with_file_name("state.json");
+        let _ = std::fs::remove_file(&path);
+        // SAFETY: kill(2) on our own child's pid, as in `reload`.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGUSR1) };
+        assert_eq!(rc, 0);
+        self.until("state written", Duration::from_secs(5));
+        let dump: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        dump["bfd"].clone()
+    }
+
+    fn reload(&self) {
+        // SAFETY: kill(2) on our own child's pid (`ip netns exec` execs
+        // lvsd, so the pid is lvsd's); it is reaped only on drop.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGHUP) };
+        assert_eq!(rc, 0);
+    }
+}
+
+impl Drop for Lvsd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One virtual server whose real server `backend` follows a session from
+/// `client` to `backend`.
+fn config(min_tx: u32, client: &str, backend: &str) -> String {
+    let vip = if backend.contains(':') {
+        "2001:db8:ff::1"
+    } else {
+        "10.0.0.1"
+    };
+    format!(
+        "bfd_instance peer {{\n neighbor_ip {backend}\n source_ip {client}\n min_rx 50\n \
+         min_tx {min_tx}\n multiplier 3\n}}\n\
+         virtual_server {vip} 80 {{\n lb_algo rr\n lb_kind NAT\n protocol TCP\n \
+         real_server {backend} 80 {{\n  BFD_CHECK {{\n   name peer\n  }}\n }}\n}}\n"
+    )
+}
+
+fn can_run_bfdd() -> bool {
+    can_use_netns()
+        && can_run(
+            Path::new(BFDD).exists() && Command::new("vtysh").arg("--help").output().is_ok(),
+            "needs FRR's bfdd and vtysh (Debian package `frr`)",
+        )
+}
+
+#[test]
+fn a_session_with_frr_bfdd_comes_up_survives_timer_changes_and_goes_down_as_the_peer_does() {
+    if !can_run_bfdd() {
+        return;
+    }
+    let net = NetPair::new("bfd");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bfdd = Bfdd::start(&net.backend, dir.path(), 50, (CLIENT, BACKEND));
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(50, CLIENT, BACKEND)).unwrap();
+    let lvsd = Lvsd::start(&net.client, &conf);
+    let added = format!("-a -t 10.0.0.1:80 -r {BACKEND}:80");
+    let removed = format!("-d -t 10.0.0.1:80 -r {BACKEND}:80");
+
+    // 1. Up.
+    lvsd.until(&added, Duration::from_secs(10));
+    bfdd.peers_with("Status: up");
+
+    // Junk, a packet with TTL 64 and one for no session, all from the
+    // peer's address: dropped and counted, and the session stays up.
+    NetPair::spawn_in(&net.backend, || {
+        let s = std::net::UdpSocket::bind((BACKEND, 0)).unwrap();
+        let to = (CLIENT, 3784);
+        s.send_to(&[0x20; 10], to).unwrap();
+        let mut p = [0u8; 24];
+        p[0] = 0x20; // version 1
+        p[1] = 1 << 6; // Down
+        p[2] = 3;
+        p[3] = 24;
+        p[7] = 9; // my discriminator 9, yours 0
+        s.set_ttl(64).unwrap();
+        s.send_to(&p, to).unwrap();
+        s.set_ttl(255).unwrap();
+        p[11] = 77; // your discriminator 77: no such session
+        s.send_to(&p, to).unwrap();
+    })
+    .join()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let bfd = lvsd.bfd_state(&conf);
+    assert_eq!(bfd["sessions"][0]["state"], "Up", "{bfd:#}");
+    assert_eq!(bfd["drops"]["malformed"][0], 1, "short: {bfd:#}");
+    assert_eq!(bfd["drops"]["wrong_ttl"], 1, "{bfd:#}");
+    assert_eq!(bfd["drops"]["unknown_session"], 1, "{bfd:#}");
+    lvsd.never(&removed, Duration::from_millis(500));
+
+    // 2. The peer's timers change (its Poll), then lvsd's (a reload): no flap.
+    bfdd.peer(&["transmit-interval 100", "receive-interval 100"]);
+    lvsd.never(&removed, Duration::from_secs(2));
+    std::fs::write(&conf, config(80, CLIENT, BACKEND)).unwrap();
+    lvsd.reload();
+    lvsd.never(&removed, Duration::from_secs(2));
+    // bfdd sees lvsd's new rate, and the session stayed up.
+    let peers = bfdd.peers_with("Transmission interval: 80ms");
+    assert!(peers.contains("Status: up"), "{peers}");
+    bfdd.peer(&["transmit-interval 50", "receive-interval 50"]);
+    lvsd.never(&removed, Duration::from_secs(1));
+    // Nor at the peer: the session never went down (a restarted session
+    // would, even if the real server stayed in the table).
+    let counters = bfdd.vtysh(&["show bfd peers counters"]);
+    assert!(
+        counters.contains("Session down events: 0") && counters.contains("Session up events: 1"),
+        "the session flapped at the peer:\n{counters}"
+    );
+
+    // 3. AdminDown, then back.
+    bfdd.peer(&["shutdown"]);
+    // Told, not timed out: the session is down with "Neighbor Signaled
+    // Session Down", before any detection time could expire.
+    lvsd.until("diag NeighborDown", Duration::from_secs(2));
+    lvsd.until(&removed, Duration::from_secs(2));
+    bfdd.peer(&["no shutdown"]);
+    lvsd.until(&added, Duration::from_secs(10));
+    lvsd.never(&removed, Duration::from_secs(1));
+
+    // 4. The peer dies: Down within the detection time (3 × 50 ms) plus
+    // one receive interval (50 ms).
+    let mut bfdd = bfdd;
+    let killed = Instant::now();
+    let _ = bfdd.child.kill();
+    let down = lvsd.until(&removed, Duration::from_secs(2)) - killed;
+    eprintln!("lvsd: peer killed → real server removed in {down:?} (limit 200 ms)");
+    assert!(
+        down <= Duration::from_millis(200),
+        "detected in {down:?}, more than detection time + one rx interval"
+    );
+}
+
+#[test]
+fn an_ipv6_session_with_frr_bfdd_comes_up_and_goes_down_when_the_peer_dies() {
+    if !can_run_bfdd() {
+        return;
+    }
+    let net = NetPair::new("bfd6");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut bfdd = Bfdd::start(&net.backend, dir.path(), 50, (CLIENT6, BACKEND6));
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(50, CLIENT6, BACKEND6)).unwrap();
+    let lvsd = Lvsd::start(&net.client, &conf);
+    lvsd.until(
+        &format!("-a -t [2001:db8:ff::1]:80 -r [{BACKEND6}]:80"),
+        Duration::from_secs(10),
+    );
+    bfdd.peers_with("Status: up");
+    let killed = Instant::now();
+    let _ = bfdd.child.kill();
+    let down = lvsd.until(
+        &format!("-d -t [2001:db8:ff::1]:80 -r [{BACKEND6}]:80"),
+        Duration::from_secs(2),
+    ) - killed;
+    eprintln!("lvsd (IPv6): peer killed → real server removed in {down:?} (limit 200 ms)");
+    assert!(down <= Duration::from_millis(200), "detected in {down:?}");
+}
+
+/// keepalived 2.2.7 (`-C`, which still forks its BFD child) with one
+/// `bfd_instance` towards lvsd; stopped when dropped.
+struct Keepalived {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Keepalived {
+    fn config(min_tx: u32) -> String {
+        format!(
+            "global_defs {{\n router_id peer\n}}\nbfd_instance lvsd {{\n neighbor_ip {CLIENT}\n \
+             source_ip {BACKEND}\n min_rx 50\n min_tx {min_tx}\n multiplier 3\n}}\n"
+        )
+    }
+
+    fn start(ns: &str, dir: &Path) -> Keepalived {
+        std::fs::write(dir.join("peer.conf"), Keepalived::config(50)).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "keepalived", "-n", "-l", "-C", "-f"])
+            .arg(dir.join("peer.conf"))
+            .arg("-p")
+            .arg(dir.join("k.pid"))
+            .arg("-c")
+            .arg(dir.join("c.pid"))
+            .arg("-r")
+            .arg(dir.join("v.pid"))
+            .arg("-b")
+            .arg(dir.join("b.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start keepalived");
+        Keepalived {
+            child,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The BFD child's pid, once it has written it.
+    fn bfd_pid(&self) -> libc::pid_t {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(pid) = std::fs::read_to_string(self.dir.join("b.pid"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                return pid;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "keepalived's BFD child did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(pid: libc::pid_t, signal: libc::c_int) {
+        // SAFETY: kill(2) on keepalived's own processes, which this test
+        // started (the parent is our child; the BFD child is its child).
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill {pid}");
+    }
+
+    fn reload(&self, min_tx: u32) {
+        std::fs::write(self.dir.join("peer.conf"), Keepalived::config(min_tx)).unwrap();
+        Keepalived::signal(self.child.id() as libc::pid_t, libc::SIGHUP);
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("b.pid")) {
+            if let Ok(pid) = pid.trim().parse::<libc::pid_t>() {
+                // SAFETY: as in `signal`; it may have gone: errors are moot.
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+            }
+        }
+        // SAFETY: our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+/// keepalived 2.2.7's own BFD as the peer. It has no administrative
+/// shutdown, and sends no AdminDown when it stops or drops the instance
+/// (it goes silent): AdminDown is shown with bfdd above.
+#[test]
+fn a_session_with_keepalived_bfd_comes_up_survives_timer_changes_and_detects_a_silent_peer() {
+    if !can_use_netns()
+        || !can_run(
+            Command::new("keepalived").arg("-v").output().is_ok(),
+            "needs keepalived 2.2.7",
+        )
+    {
+        return;
+    }
+    let net = NetPair::new("kbfd");
+    let dir = tempfile::tempdir().unwrap();
+    let keepalived = Keepalived::start(&net.backend, dir.path());
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(50, CLIENT, BACKEND)).unwrap();
+    let lvsd = Lvsd::start(&net.client, &conf);
+    let added = format!("-a -t 10.0.0.1:80 -r {BACKEND}:80");
+    let removed = format!("-d -t 10.0.0.1:80 -r {BACKEND}:80");
+
+    // 1. Up, at the fast rate both sides asked for.
+    lvsd.until(&added, Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let bfd = lvsd.bfd_state(&conf);
+        if bfd["sessions"][0]["detection_time"]["nanos"] == 150_000_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never at 3 × 50 ms: {bfd:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // 2. The peer goes silent (its BFD child stopped): Down within the
+    // detection time plus one receive interval.
+    let bfd_child = keepalived.bfd_pid();
+    let stopped = Instant::now();
+    Keepalived::signal(bfd_child, libc::SIGSTOP);
+    let down = lvsd.until(&removed, Duration::from_secs(2)) - stopped;
+    eprintln!("lvsd: keepalived's BFD stopped → real server removed in {down:?} (limit 200 ms)");
+    assert!(down <= Duration::from_millis(200), "detected in {down:?}");
+    Keepalived::signal(bfd_child, libc::SIGCONT);
+    lvsd.until(&added, Duration::from_secs(10));
+
+    // 3. Timer changes: keepalived's (a reload), then lvsd's: no flap,
+    // and lvsd's session is the same one (its discriminator kept).
+    lvsd.never(&removed, Duration::from_secs(1));
+    let disc = lvsd.bfd_state(&conf)["sessions"][0]["local_disc"].clone();
+    keepalived.reload(100);
+    lvsd.never(&removed, Duration::from_secs(3));
+    std::fs::write(&conf, config(80, CLIENT, BACKEND)).unwrap();
+    lvsd.reload();
+    lvsd.never(&removed, Duration::from_secs(2));
+    // lvsd sees keepalived's new rate: 3 × max(50, 100) ms.
+    let bfd = lvsd.bfd_state(&conf);
+    assert_eq!(bfd["sessions"][0]["state"], "Up", "{bfd:#}");
+    assert_eq!(
+        bfd["sessions"][0]["local_disc"], disc,
+        "a new session: {bfd:#}"
+    );
+    assert_eq!(
+        bfd["sessions"][0]["detection_time"]["nanos"], 300_000_000,
+        "{bfd:#}"
+    );
+}
+
+/// Port 3784 taken (another BFD daemon in lvsd's namespace): the
+/// session cannot run, its real server is down with the reason, nothing
+/// panics; the session tries again every 5 s, and runs once the port is free.
+#[test]
+fn a_taken_port_takes_the_real_server_down_with_why_until_it_is_free() {
+    if !can_run_bfdd() {
+        return;
+    }
+    let net = NetPair::new("bfdport");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (release, released) = mpsc::channel::<()>();
+    let (bound, is_bound) = mpsc::channel();
+    let holder = NetPair::spawn_in(&net.client, move || {
+        let s = std::net::UdpSocket::bind(("0.0.0.0", 3784)).unwrap();
+        bound.send(()).unwrap();
+        let _ = released.recv();
+        drop(s);
+    });
+    is_bound.recv().unwrap();
+    let _bfdd = Bfdd::start(&net.backend, dir.path(), 50, (CLIENT, BACKEND));
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(50, CLIENT, BACKEND)).unwrap();
+    let lvsd = Lvsd::start(&net.client, &conf);
+    lvsd.until("cannot listen on UDP port 3784", Duration::from_secs(10));
+    lvsd.until(
+        &format!("-d -t 10.0.0.1:80 -r {BACKEND}:80"),
+        Duration::from_secs(5),
+    );
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    lvsd.reload();
+    lvsd.until(
+        &format!("-a -t 10.0.0.1:80 -r {BACKEND}:80"),
+        Duration::from_secs(10),
+    );
+}
