@@ -10,6 +10,7 @@
 //! - [`reconcile`]: desired table = f(config, health), diffed against the kernel.
 //! - [`ipvs`]: the IPVS table, over generic netlink or in memory.
 //! - [`daemon`]: start, reload, drift repair, stop.
+//! - [`control`]: the control socket and `lvsd ctl` (status, drain, reload…).
 //! - [`script_policy`]: who runs scripts and checks, and which may not run.
 //! - [`fx_hash`]: the fast hasher of lvsd's own maps.
 //! - [`logging`]: syslog (journald) by default, the console with `-l`.
@@ -17,6 +18,7 @@
 
 pub mod checker;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod fx_hash;
 pub mod ipvs;

@@ -26,6 +26,9 @@ use crate::config::{self, Config, FlushOnStop, LoadOptions, Loaded, Severity};
 use crate::ipvs::{IpvsError, IpvsTable, ServiceEntry, TableOp};
 use crate::reconcile::{describe_vs, drift, Plan, Reconciler};
 
+mod ctl;
+mod ctl_show;
+mod drain;
 mod reload;
 
 use reload::in_one_line;
@@ -77,6 +80,14 @@ pub struct Daemon {
     _instance_lock: Option<InstanceLock>,
     /// `notify_fifo`, `lvs_notify_fifo`.
     fifos: NotifyFifos,
+    /// Requests from the control socket (none without one).
+    ctl_jobs: Option<tokio::sync::mpsc::Receiver<crate::control::server::Job>>,
+    /// The control socket, removed when lvsd stops.
+    _ctl_socket: Option<crate::control::server::Bound>,
+    /// The last reload's outcome, for `ctl status`.
+    last_reload: Option<crate::control::view::ReloadSummary>,
+    /// The admin state as last written to `admin-state.json`.
+    saved_admin: Option<crate::reconcile::admin::Persisted>,
 }
 
 /// Read and validate the config, logging what needs saying.
@@ -133,7 +144,7 @@ fn suspended_now(config: &Config) -> HashSet<usize> {
 }
 
 /// Run `f` on the table in a blocking thread, off the event loop.
-async fn with_table<T: Send + 'static>(
+pub(super) async fn with_table<T: Send + 'static>(
     table: &SharedTable,
     f: impl FnOnce(&mut dyn IpvsTable) -> T + Send + 'static,
 ) -> T {
@@ -145,6 +156,16 @@ async fn with_table<T: Send + 'static>(
     match tokio::task::spawn_blocking(job).await {
         Ok(v) => v,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// The next control request, or never when there is no control socket.
+async fn recv_job(
+    jobs: &mut Option<tokio::sync::mpsc::Receiver<crate::control::server::Job>>,
+) -> Option<crate::control::server::Job> {
+    match jobs {
+        Some(jobs) => jobs.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -224,8 +245,13 @@ impl Daemon {
         tracing::debug!(services = dump.len(), "start: table read");
         track_files::initialise(&config.track_files, false);
         let mut reconciler = Reconciler::new(config);
+        reconciler.set_drain_timeout(opts.drain_timeout);
         reconciler.adopt(&dump);
         drop(dump);
+        // After adoption: drains resume at weight 0 with their deadlines;
+        // a real server found at weight 0 with nothing asked of it gets its
+        // weight back.
+        reconciler.restore_admin(drain::load(&drain::admin_file(&opts.run_dir)));
         track_files::prime(&mut reconciler);
         tracing::debug!(probes = reconciler.probe_count(), "start: config indexed");
         let (tx, events) = unbounded_channel();
@@ -247,6 +273,14 @@ impl Daemon {
             .map(|path| PidFile::create(path))
             .collect::<Result<Vec<_>, _>>()?;
         let adopted = reconciler.owned().len();
+        let (ctl_jobs, ctl_socket) = match &opts.ctl {
+            Some(ctl) => {
+                let (jobs, bound) = crate::control::server::start(ctl)
+                    .map_err(|e| DaemonError::Setting(e.to_string()))?;
+                (Some(jobs), Some(bound))
+            }
+            None => (None, None),
+        };
         let ha_wanted = ha_suspend::wanted(reconciler.config());
         let mut daemon = Daemon {
             opts,
@@ -262,12 +296,17 @@ impl Daemon {
             _pid_files: pid_files,
             _instance_lock: instance_lock,
             fifos: NotifyFifos::default(),
+            ctl_jobs,
+            _ctl_socket: ctl_socket,
+            last_reload: None,
+            saved_admin: None,
         };
         daemon.fifos = NotifyFifos::open(daemon.reconciler.config());
         // The table first, then the probes: the initial health (up unless
         // `alpha`) already says what the table should hold, and 20,000
         // probes starting at once would only slow the 20,000 writes down.
         let changes = daemon.reconcile().await;
+        daemon.save_admin();
         let (user_ms, system_ms, minflt) = cpu_so_far();
         tracing::debug!(user_ms, system_ms, minflt, "start: table written");
         daemon
@@ -297,8 +336,14 @@ impl Daemon {
         tokio::pin!(next_drift);
         let mut ha_poll = tokio::time::interval(ha_suspend::POLL_INTERVAL);
         ha_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut drain_poll = tokio::time::interval(self.opts.drain_poll);
+        drain_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ctl_jobs = self.ctl_jobs.take();
         loop {
+            let draining = self.reconciler.draining();
             tokio::select! {
+                Some(job) = recv_job(&mut ctl_jobs) => self.on_ctl(job).await,
+                _ = drain_poll.tick(), if draining => self.poll_drains().await,
                 Some(event) = self.events.recv() => self.on_events(event).await,
                 _ = &mut next_drift, if !interval.is_zero() => {
                     let started = tokio::time::Instant::now();
@@ -306,7 +351,9 @@ impl Daemon {
                     next_drift.as_mut().reset(started + pace.next(interval, took));
                 }
                 _ = ha_poll.tick(), if self.ha_wanted => self.check_suspension(),
-                _ = signals.hup.recv() => self.reload().await,
+                _ = signals.hup.recv() => {
+                    self.reload().await;
+                }
                 _ = signals.usr1.recv() => self.dump_state().await,
                 _ = signals.term.recv() => break,
                 _ = signals.int.recv() => break,

@@ -170,7 +170,8 @@ pub struct Reconciler {
 /// cached table (see [`desired::repacked`]).
 const REPACK_AFTER: usize = 1000;
 
-fn vs_ident(vs: &VirtualServer) -> VsIdent {
+/// A virtual server's identity (see [`VsIdent`]).
+pub fn vs_ident(vs: &VirtualServer) -> VsIdent {
     (vs.address.clone(), vs.protocol)
 }
 
@@ -558,6 +559,16 @@ impl Reconciler {
             }
         }
         out
+    }
+
+    /// Whether virtual server `vs` has quorum now.
+    pub fn has_quorum(&self, vs: &VirtualServer) -> bool {
+        self.quorum.get(&vs_ident(vs)).copied().unwrap_or(false)
+    }
+
+    /// The kernel services virtual server `v` stands for.
+    pub fn service_keys(&self, v: usize) -> &[ServiceKey] {
+        self.vs_keys.get(v).map_or(&[], Vec::as_slice)
     }
 
     /// Health of every real server, for the state dump.

@@ -1,0 +1,30 @@
+//! The control socket and `lvsd ctl`: status, tables, drains, disables,
+//! weight overrides, checks on demand and reloads that answer, over a Unix
+//! socket (default `/run/lvsd/lvsd.sock`, mode 0660) with one JSON object
+//! per line each way. `docs/control.md` is the operator's guide.
+//!
+//! Its files:
+//!
+//! | file | what |
+//! |---|---|
+//! | `protocol.rs` | the request and answer objects, and bounded line reading |
+//! | `selector.rs` | naming virtual and real servers (`10.0.0.1:80/tcp`, `10.0.1.5:8080`) |
+//! | `peer.rs` | the caller's uid, gid and groups, from the kernel |
+//! | `auth.rs` | who may read and who may change |
+//! | `server.rs` | the listener: bind, connection cap, timeouts, hand-off to the daemon |
+//! | `view.rs` | what each command answers, typed |
+//! | `client.rs` | `lvsd ctl`'s side of the socket |
+//! | `render.rs` | the answers as tables for people |
+//!
+//! The daemon's side (what each command does to the running lvsd) is
+//! `src/daemon/ctl.rs`; the admin state it changes is
+//! `src/reconcile/admin.rs`.
+
+pub mod auth;
+pub mod client;
+pub mod peer;
+pub mod protocol;
+pub mod render;
+pub mod selector;
+pub mod server;
+pub mod view;
