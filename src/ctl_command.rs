@@ -104,7 +104,7 @@ enum CtlCommand {
 
 fn request(command: &CtlCommand) -> anyhow::Result<Request> {
     Ok(match command {
-        CtlCommand::Status => Request::Status,
+        CtlCommand::Status => Request::Status {},
         CtlCommand::Show { what, vs } => Request::Show {
             what: match what {
                 Table::Vs => ShowWhat::Vs,
@@ -140,7 +140,7 @@ fn request(command: &CtlCommand) -> anyhow::Result<Request> {
             rs: rs.clone(),
             vs: vs.clone(),
         },
-        CtlCommand::Reload => Request::Reload,
+        CtlCommand::Reload => Request::Reload {},
     })
 }
 

@@ -38,8 +38,9 @@ pub enum ShowWhat {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Request {
-    /// Counts, the config, the last reload.
-    Status,
+    /// Counts, the config, the last reload. (Variants without fields are
+    /// written `{}` so that an unknown field is refused for them too.)
+    Status {},
     /// A table of virtual servers, real servers or probes; `vs` narrows it.
     Show {
         /// Which table.
@@ -95,27 +96,27 @@ pub enum Request {
         vs: Option<String>,
     },
     /// Reload the config as SIGHUP does, answering with its diagnostics.
-    Reload,
+    Reload {},
 }
 
 impl Request {
     /// Whether the request changes anything (or runs checks, which may run
     /// scripts): those need the admin group.
     pub fn changes(&self) -> bool {
-        !matches!(self, Request::Status | Request::Show { .. })
+        !matches!(self, Request::Status {} | Request::Show { .. })
     }
 
     /// The command's name, for messages.
     pub fn name(&self) -> &'static str {
         match self {
-            Request::Status => "status",
+            Request::Status {} => "status",
             Request::Show { .. } => "show",
             Request::Drain { .. } => "drain",
             Request::Disable { .. } => "disable",
             Request::Enable { .. } => "enable",
             Request::Weight { .. } => "weight",
             Request::Check { .. } => "check",
-            Request::Reload => "reload",
+            Request::Reload {} => "reload",
         }
     }
 }
@@ -265,10 +266,13 @@ mod tests {
 
     #[test]
     fn requests_parse_with_or_without_a_version() {
-        assert_eq!(parse_request(br#"{"cmd":"status"}"#), Ok(Request::Status));
+        assert_eq!(
+            parse_request(br#"{"cmd":"status"}"#),
+            Ok(Request::Status {})
+        );
         assert_eq!(
             parse_request(br#"{"v":1,"cmd":"reload"}"#),
-            Ok(Request::Reload)
+            Ok(Request::Reload {})
         );
         assert_eq!(
             parse_request(br#"{"cmd":"drain","rs":"10.0.1.5:8080","timeout":60}"#),
@@ -318,13 +322,13 @@ mod tests {
 
     #[test]
     fn only_reads_need_no_admin_group() {
-        assert!(!Request::Status.changes());
+        assert!(!Request::Status {}.changes());
         assert!(!Request::Show {
             what: ShowWhat::Vs,
             vs: None
         }
         .changes());
-        assert!(Request::Reload.changes());
+        assert!(Request::Reload {}.changes());
         assert!(Request::Check {
             rs: "x".into(),
             vs: None

@@ -29,7 +29,7 @@ impl Daemon {
     /// Answer one control request.
     pub(super) async fn on_ctl(&mut self, job: Job) {
         let response = match job.request {
-            Request::Status => Response::ok(self.status_view()),
+            Request::Status {} => Response::ok(self.status_view()),
             Request::Show { what, vs } => match self.vs_filter(vs.as_deref()) {
                 Err(e) => e,
                 Ok(filter) => match what {
@@ -89,7 +89,7 @@ impl Daemon {
                     return;
                 }
             },
-            Request::Reload => {
+            Request::Reload {} => {
                 let outcome = self.reload().await;
                 let error = (!outcome.ok).then(|| {
                     format!(
