@@ -5,19 +5,17 @@
 //!
 //! Its files:
 //!
-//! | file | what |
-//! |---|---|
-//! | `protocol.rs` | the request and answer objects, and bounded line reading |
-//! | `selector.rs` | naming virtual and real servers (`10.0.0.1:80/tcp`, `10.0.1.5:8080`) |
-//! | `peer.rs` | the caller's uid, gid and groups, from the kernel |
-//! | `auth.rs` | who may read and who may change |
-//! | `server.rs` | the listener: bind, connection cap, timeouts, hand-off to the daemon |
-//! | `view.rs` | what each command answers, typed |
-//! | `client.rs` | `lvsd ctl`'s side of the socket |
-//! | `render.rs` | the answers as tables for people |
+//! - `protocol`: the request and answer objects, and bounded line reading.
+//! - `selector`: naming virtual and real servers (`10.0.0.1:80/tcp`, `10.0.1.5:8080`).
+//! - `peer`: the caller's uid, gid and groups, from the kernel.
+//! - `auth`: who may read and who may change.
+//! - `server`: the listener: bind, connection cap, timeouts, hand-off to the daemon.
+//! - `view`: what each command answers, typed.
+//! - `client`: `lvsd ctl`'s side of the socket.
+//! - `render`: the answers as tables for people.
 //!
 //! The daemon's side (what each command does to the running lvsd) is
-//! `src/daemon/ctl.rs`; the admin state it changes is
+//! `src/daemon/event_loop/ctl.rs`; the admin state it changes is
 //! `src/reconcile/admin.rs`.
 
 pub mod auth;

@@ -27,8 +27,9 @@
 //! - [`first_round`]: whether every probe has given its first verdict.
 //! - [`probe_index`]: the distinct probes of a config, found by their spec.
 //! - [`rs_probes`]: which probes decide each real server's health.
-//! - `tests`: the reconciler's behaviour against an in-memory table;
-//!   `tests_admin`: with admin state (drains, disables, weight overrides).
+//! - `tests`: the reconciler's behaviour against an in-memory table.
+//! - `tests_admin`: the same with admin state (drains, disables, weight
+//!   overrides).
 
 pub mod admin;
 pub mod carried_up;
