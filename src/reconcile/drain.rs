@@ -104,9 +104,40 @@ impl Reconciler {
 
     /// Start with `admin` (read back from the file at start): entries for
     /// real servers the config does not have are dropped.
+    ///
+    /// Call after [`Reconciler::adopt`]: a drain whose destination is no
+    /// longer in the kernel (lvsd stopped and removed its services, or
+    /// someone deleted it) is over, and is not put back at weight 0 only to
+    /// be deleted again.
     pub fn restore_admin(&mut self, admin: AdminState) {
         self.admin = admin;
         self.prune_admin();
+        let mut over = Vec::new();
+        for (v, vs) in self.config.virtual_servers.iter().enumerate() {
+            let Some(entries) = self.admin.of_vs(&vs_ident(vs)) else {
+                continue;
+            };
+            for (rs, a) in entries {
+                let present = self.vs_keys[v]
+                    .iter()
+                    .any(|k| self.actual.get(k).is_some_and(|(_, d)| d.contains_key(rs)));
+                if a.drain.is_some_and(|d| !d.done) && !present {
+                    over.push((vs_ident(vs), *rs));
+                }
+            }
+        }
+        for (ident, rs) in over {
+            tracing::info!(rs = %rs, "a drain read back is over: its real server is no longer in the table");
+            self.admin.update(&ident, rs, |a| {
+                if let Some(d) = &mut a.drain {
+                    if d.removed.is_some() {
+                        a.drain = None;
+                    } else {
+                        d.done = true;
+                    }
+                }
+            });
+        }
         self.dirty.all();
     }
 

@@ -259,3 +259,46 @@ fn a_restart_resumes_drains_and_never_leaves_a_healthy_server_at_weight_0() {
     );
     assert!(second.draining());
 }
+
+#[test]
+fn a_drain_read_back_for_a_real_server_no_longer_in_the_table_is_over() {
+    let c = two_by_three();
+    let mut t = MemoryTable::new();
+    let mut first = Reconciler::new(c.clone());
+    first.set_drain_timeout(Duration::from_secs(300));
+    round(&mut first, &mut t);
+    first.update_admin(0, key("192.0.2.1", 80), |a| a.drain = Some(drain_for(300)));
+    first.reload(without_second(&c));
+    round(&mut first, &mut t);
+    assert_eq!(
+        weight_of(&mut t, "TCP 10.0.0.1:80", "192.0.2.2:80"),
+        Some(0)
+    );
+    let saved = first.admin().persisted();
+    // A clean stop removed the services; the restart finds an empty table.
+    let mut empty = MemoryTable::new();
+    let mut second = Reconciler::new(without_second(&c));
+    second.adopt(&empty.dump().unwrap());
+    second.restore_admin(AdminState::from_persisted(saved));
+    round(&mut second, &mut empty);
+    assert_eq!(
+        weight_of(&mut empty, "TCP 10.0.0.1:80", "192.0.2.2:80"),
+        None,
+        "not put back"
+    );
+    assert_eq!(
+        weight_of(&mut empty, "TCP 10.0.0.1:80", "192.0.2.1:80"),
+        None,
+        "drained: stays out"
+    );
+    assert!(!second.draining());
+    let ident = vs_ident(&second.config().virtual_servers[0]);
+    assert_eq!(
+        second
+            .admin()
+            .get(&ident, &key("192.0.2.1", 80))
+            .unwrap()
+            .word(),
+        "drained"
+    );
+}
