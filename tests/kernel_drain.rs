@@ -12,8 +12,8 @@
 //! (10.201.N.2:80; TCP_CHECK on :81, a separate process, so the service on
 //! :80 can end while the real server stays healthy), a client namespace cl
 //! (10.201.9.2) whose bash holds connections open with `/dev/tcp`, the
-//! virtual address 10.11.0.1 on the guest's lo. `lvs_timeouts tcpfin 2`
-//! lets a connection the backend closed leave IPVS in 2 s.
+//! virtual address 10.11.0.1 on the guest's lo. `lvs_timeouts tcpfin 4`
+//! lets a connection the backend closed leave IPVS in 4 s.
 //!
 //! Needs qemu and the cached kernel (`bash .ci/setup`); skips without them
 //! unless `CI=true`.
@@ -46,7 +46,7 @@ fn config(with_rs2: bool) -> String {
         )
     };
     format!(
-        "global_defs {{\n    lvs_timeouts tcp 900 tcpfin 2 udp 300\n}}\n\
+        "global_defs {{\n    lvs_timeouts tcp 900 tcpfin 4 udp 300\n}}\n\
          virtual_server 10.11.0.1 80 {{\n    delay_loop 2\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n{}{}}}\n",
         rs(1),
         if with_rs2 { rs(2) } else { String::new() }
@@ -193,10 +193,10 @@ fn a_drained_real_server_keeps_its_connections_takes_no_new_ones_and_goes_when_t
     // (1 s) of the kernel counting none.
     guest.stop("b1-80").unwrap();
     let watched = guest.run_ok(
-        "t0=; end=$(( ${EPOCHREALTIME%.*} + 30 ))
+        "start=$EPOCHREALTIME; t0=; end=$(( ${EPOCHREALTIME%.*} + 30 ))
          while [ ${EPOCHREALTIME%.*} -lt $end ]; do
            line=$(ipvsadm -Ln | grep ' 10.201.1.2:80 ')
-           if [ -z \"$line\" ]; then echo \"gone $EPOCHREALTIME ${t0:-$EPOCHREALTIME}\"; exit 0; fi
+           if [ -z \"$line\" ]; then g=$EPOCHREALTIME; echo \"gone $g ${t0:-$g} $start\"; exit 0; fi
            set -- $line
            [ -z \"$t0\" ] && [ $(($5 + $6)) -eq 0 ] && t0=$EPOCHREALTIME
            sleep 0.05
@@ -209,6 +209,14 @@ fn a_drained_real_server_keeps_its_connections_takes_no_new_ones_and_goes_when_t
         gone - zero <= 1.0 + 0.8,
         "deleted {:.2} s after the last connection ended",
         gone - zero
+    );
+    // Not before the kernel let go of the closed connections (FIN_WAIT
+    // entries, counted as inactive, live `tcpfin` = 4 s): a drain that
+    // counted active connections only would end within a poll of the stop.
+    let since_stop = gone - w[3].parse::<f64>().unwrap();
+    assert!(
+        since_stop >= 2.5,
+        "deleted {since_stop:.2} s after the backend closed its connections: {watched}"
     );
     assert_eq!(counts(&mut guest, rs2), Some((1, 50, 0)), "rs2 untouched");
     let log = guest.run_ok("cat /run/bg/lvsd2.log");
