@@ -66,9 +66,12 @@ pub fn status(s: &view::Status) -> String {
         "admin: {} draining, {} drained, {} disabled, {} weight overrides (drain timeout {} s)",
         s.draining, s.drained, s.disabled, s.weight_overrides, s.drain_timeout_s
     );
+    let lag = s
+        .probe_lag_p99_ms
+        .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"));
     let _ = writeln!(
         out,
-        "probes: {} ({} up)   table writes since start: {}",
+        "probes: {} ({} up), schedule lag p99 {lag}   table writes since start: {}",
         s.probes, s.probes_up, s.writes_total
     );
     let sysctls: Vec<String> = s

@@ -34,6 +34,10 @@ pub struct Status {
     pub probes: usize,
     /// Of which up.
     pub probes_up: usize,
+    /// How late probes started against their schedule, 99th percentile
+    /// since start (ms; `None` before the first probe): a checker that
+    /// falls behind shows here.
+    pub probe_lag_p99_ms: Option<f64>,
     /// Table changes sent to the kernel since start.
     pub writes_total: u64,
     /// How long a drain lasts at most (s) unless `drain --timeout` says.

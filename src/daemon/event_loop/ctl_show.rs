@@ -51,6 +51,11 @@ impl Daemon {
             real_servers_up: up,
             probes: r.probe_count(),
             probes_up: r.probes_up(),
+            probe_lag_p99_ms: self
+                .engine
+                .lag()
+                .quantile(0.99)
+                .map(|d| d.as_secs_f64() * 1000.0),
             writes_total: self.writes_total,
             drain_timeout_s: self.opts.drain_timeout.as_secs(),
             sysctls: SYSCTLS.iter().map(|n| (n.to_string(), sysctl(n))).collect(),
