@@ -279,8 +279,19 @@ fn malformed_oversized_and_idle_requests_get_an_error_never_a_hang() {
         assert_eq!(answer["ok"], false, "{answer}");
         assert_eq!(answer["kind"], "bad_request", "{answer}");
     }
-    // The same connection still answers.
+    // The same connection still answers; a timeout no clock can reach is
+    // taken (and kept at the end of time), not an overflow.
     assert_eq!(raw(&mut s, b"{\"cmd\":\"status\"}\n")["ok"], true);
+    let huge = raw(
+        &mut s,
+        b"{\"cmd\":\"drain\",\"rs\":\"127.0.0.2\",\"timeout\":18446744073709551615}\n",
+    );
+    assert_eq!(huge["ok"], true, "{huge}");
+    let weight = raw(
+        &mut s,
+        b"{\"cmd\":\"weight\",\"rs\":\"127.0.0.1\",\"weight\":-1}\n",
+    );
+    assert_eq!(weight["kind"], "bad_request", "{weight}");
     // 100 KB without a newline: an error, then the connection is closed.
     let answer = raw(&mut s, &vec![b'x'; 100_000]);
     assert_eq!(answer["kind"], "too_long", "{answer}");

@@ -59,7 +59,7 @@ pub fn status(s: &view::Status) -> String {
         s.virtual_servers,
         s.real_servers,
         s.real_servers_up,
-        s.real_servers - s.real_servers_up
+        s.real_servers.saturating_sub(s.real_servers_up)
     );
     let _ = writeln!(
         out,

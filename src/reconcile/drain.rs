@@ -90,7 +90,7 @@ pub struct Ended {
 fn removed_entry(started_ms: u64, timeout_ms: u64, dest: crate::ipvs::Destination) -> Drain {
     Drain {
         started_ms,
-        deadline_ms: started_ms + timeout_ms,
+        deadline_ms: started_ms.saturating_add(timeout_ms),
         done: false,
         removed: Some(crate::ipvs::Destination { weight: 0, ..dest }),
     }
@@ -145,7 +145,7 @@ impl Reconciler {
     /// are deleted at once, as keepalived does (the default here, so the
     /// reconciler alone behaves as keepalived; the daemon sets its option).
     pub fn set_drain_timeout(&mut self, timeout: Duration) {
-        self.drain_timeout_ms = timeout.as_millis() as u64;
+        self.drain_timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
     }
 
     /// The index of the virtual server with identity `ident`.
@@ -206,9 +206,9 @@ impl Reconciler {
                     };
                     if let Some(d) = entry.dests.iter().find(|d| d.dest.key == *rs) {
                         let (sum, persistent) = found.get_or_insert((DestCounts::default(), false));
-                        sum.active += d.counts.active;
-                        sum.inactive += d.counts.inactive;
-                        sum.persistent += d.counts.persistent;
+                        sum.active = sum.active.saturating_add(d.counts.active);
+                        sum.inactive = sum.inactive.saturating_add(d.counts.inactive);
+                        sum.persistent = sum.persistent.saturating_add(d.counts.persistent);
                         *persistent |= entry.service.timeout > 0;
                     }
                 }

@@ -47,7 +47,8 @@ impl Daemon {
                 let now = now_ms();
                 let drain = Drain {
                     started_ms: now,
-                    deadline_ms: now + timeout.as_millis() as u64,
+                    deadline_ms: now
+                        .saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
                     done: false,
                     removed: None,
                 };
@@ -83,7 +84,7 @@ impl Daemon {
                     let runs = self.check_runs(&targets);
                     let policy = self.policy;
                     tokio::spawn(async move {
-                        let results = futures_join(runs, policy).await;
+                        let results = run_checks(runs, policy).await;
                         let _ = job.reply.send(Response::ok(results));
                     });
                     return;
@@ -212,7 +213,7 @@ impl Daemon {
 }
 
 /// Run every check once, all at the same time; their results in order.
-async fn futures_join(
+async fn run_checks(
     runs: Vec<(String, String, std::sync::Arc<crate::config::Check>)>,
     policy: crate::script_policy::ScriptPolicy,
 ) -> Vec<view::CheckRun> {
