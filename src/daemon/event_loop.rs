@@ -159,16 +159,6 @@ pub(super) async fn with_table<T: Send + 'static>(
     }
 }
 
-/// The next control request, or never when there is no control socket.
-async fn recv_job(
-    jobs: &mut Option<tokio::sync::mpsc::Receiver<crate::control::server::Job>>,
-) -> Option<crate::control::server::Job> {
-    match jobs {
-        Some(jobs) => jobs.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Run the futures one after another (omega scripts at stop are few).
 async fn run_in_turn<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
     for f in futures {
@@ -273,14 +263,7 @@ impl Daemon {
             .map(|path| PidFile::create(path))
             .collect::<Result<Vec<_>, _>>()?;
         let adopted = reconciler.owned().len();
-        let (ctl_jobs, ctl_socket) = match &opts.ctl {
-            Some(ctl) => {
-                let (jobs, bound) = crate::control::server::start(ctl)
-                    .map_err(|e| DaemonError::Setting(e.to_string()))?;
-                (Some(jobs), Some(bound))
-            }
-            None => (None, None),
-        };
+        let (ctl_jobs, ctl_socket) = ctl::open_socket(&opts)?;
         let ha_wanted = ha_suspend::wanted(reconciler.config());
         let mut daemon = Daemon {
             opts,
@@ -342,7 +325,7 @@ impl Daemon {
         loop {
             let draining = self.reconciler.draining();
             tokio::select! {
-                Some(job) = recv_job(&mut ctl_jobs) => self.on_ctl(job).await,
+                Some(job) = ctl::next_job(&mut ctl_jobs) => self.on_ctl(job).await,
                 _ = drain_poll.tick(), if draining => self.poll_drains().await,
                 Some(event) = self.events.recv() => self.on_events(event).await,
                 _ = &mut next_drift, if !interval.is_zero() => {

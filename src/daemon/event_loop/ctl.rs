@@ -212,6 +212,33 @@ impl Daemon {
     }
 }
 
+/// The control socket the options ask for, bound and served (nothing
+/// without one).
+pub(super) fn open_socket(
+    opts: &crate::daemon::DaemonOptions,
+) -> Result<
+    (
+        Option<tokio::sync::mpsc::Receiver<Job>>,
+        Option<crate::control::server::Bound>,
+    ),
+    crate::daemon::DaemonError,
+> {
+    let Some(ctl) = &opts.ctl else {
+        return Ok((None, None));
+    };
+    let (jobs, bound) = crate::control::server::start(ctl)
+        .map_err(|e| crate::daemon::DaemonError::Setting(e.to_string()))?;
+    Ok((Some(jobs), Some(bound)))
+}
+
+/// The next control request, or never when there is no control socket.
+pub(super) async fn next_job(jobs: &mut Option<tokio::sync::mpsc::Receiver<Job>>) -> Option<Job> {
+    match jobs {
+        Some(jobs) => jobs.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Run every check once, all at the same time; their results in order.
 async fn run_checks(
     runs: Vec<(String, String, std::sync::Arc<crate::config::Check>)>,
