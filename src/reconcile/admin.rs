@@ -14,7 +14,7 @@
 //!   `misc_dynamic`) one, while the real server is up.
 //!
 //! The admin state is one input of the desired table (`plan.rs` asks
-//! [`AdminState::effect`] for every real server), so drift repair, reloads
+//! [`effect`] for every real server), so drift repair, reloads
 //! and verdicts all respect it without knowing of it. It is kept by identity
 //! (virtual server address and protocol, real server address and port), so
 //! it survives a reload; the daemon writes it to `admin-state.json` in the

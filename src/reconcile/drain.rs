@@ -9,10 +9,12 @@
 //! over, it is not put back). The daemon reads the counts from a dump every
 //! `--drain-poll` ([`Reconciler::finish_drains`]).
 //!
-//! A reload that removes a real server from a virtual server that stays
-//! drains it (unless `--drain-timeout 0`, keepalived's immediate delete):
-//! the destination it had is kept at weight 0 until the drain ends. A reload
-//! that lists it again cancels that drain. A real server whose checks fail
+//! A reload that removes a real server drains it (unless `--drain-timeout
+//! 0`, keepalived's immediate delete): the destination it had is kept at
+//! weight 0 until the drain ends. A reload that lists it again cancels that
+//! drain. A reload that removes a whole virtual server (not a group) drains
+//! its real servers the same way: its service stays, as the kernel has it,
+//! until the last of them is gone (`Reconciler::desired_orphans`). A real server whose checks fail
 //! is never drained: it has no connection worth keeping (as keepalived).
 
 use std::collections::{HashMap, HashSet};
@@ -20,7 +22,7 @@ use std::time::Duration;
 
 use super::admin::{now_ms, AdminState, Drain};
 use super::{describe_vs, vs_ident, Reconciler, VsIdent};
-use crate::config::Config;
+use crate::config::{Config, VsAddress};
 use crate::ipvs::{DestCounts, DestKey, ServiceEntry, ServiceKey};
 
 /// How a drain ended.
@@ -86,6 +88,38 @@ pub struct Ended {
     pub took_ms: u64,
 }
 
+/// The kernel service of a removed virtual server (not a group) that holds
+/// real server `rs`: its address's, or its fwmark's in `rs`'s family.
+pub fn orphan_key(ident: &VsIdent, rs: &DestKey) -> Option<ServiceKey> {
+    match &ident.0 {
+        VsAddress::Addr { addr, port } => Some(ServiceKey::Addr {
+            protocol: ident.1,
+            addr: *addr,
+            port: *port,
+        }),
+        VsAddress::Fwmark(mark) => Some(ServiceKey::Fwmark {
+            family: crate::ipvs::Family::of(&rs.addr),
+            mark: *mark,
+        }),
+        VsAddress::Group(_) => None,
+    }
+}
+
+/// A removed virtual server as the log names it.
+pub fn orphan_name(ident: &VsIdent) -> String {
+    match &ident.0 {
+        VsAddress::Addr { addr, port } => {
+            format!(
+                "{}:{}:{port} (removed)",
+                super::bracket(*addr),
+                format!("{:?}", ident.1).to_lowercase()
+            )
+        }
+        VsAddress::Fwmark(m) => format!("FWM {m} (removed)"),
+        VsAddress::Group(g) => format!("group {g} (removed)"),
+    }
+}
+
 /// What a reload found for a real server it removed.
 fn removed_entry(started_ms: u64, timeout_ms: u64, dest: crate::ipvs::Destination) -> Drain {
     Drain {
@@ -124,6 +158,19 @@ impl Reconciler {
                 if a.drain.is_some_and(|d| !d.done) && !present {
                     over.push((vs_ident(vs), *rs));
                 }
+            }
+        }
+        let configured: HashSet<VsIdent> =
+            self.config.virtual_servers.iter().map(vs_ident).collect();
+        for (ident, rs, a) in self.admin.iter() {
+            if configured.contains(ident) || a.drain.is_none_or(|d| d.done) {
+                continue;
+            }
+            let present = orphan_key(ident, rs)
+                .and_then(|k| self.actual.get(&k))
+                .is_some_and(|(_, d)| d.contains_key(rs));
+            if !present {
+                over.push((ident.clone(), *rs));
             }
         }
         for (ident, rs) in over {
@@ -223,6 +270,40 @@ impl Reconciler {
                 }
             }
         }
+        // Real servers of removed virtual servers, in the service the
+        // virtual server's address names.
+        let configured: HashSet<VsIdent> =
+            self.config.virtual_servers.iter().map(vs_ident).collect();
+        let mut orphans_ended = Vec::new();
+        for (ident, rs, a) in self.admin.iter() {
+            let Some(drain) = a.drain.filter(|d| !d.done) else {
+                continue;
+            };
+            if configured.contains(ident) {
+                continue;
+            }
+            let found = orphan_key(ident, rs)
+                .and_then(|key| in_dump.get(&key))
+                .and_then(|entry| {
+                    let d = entry.dests.iter().find(|d| d.dest.key == *rs)?;
+                    Some((d.counts, entry.service.timeout > 0))
+                });
+            if let Some(end) = drain_end(found, now_ms, drain.deadline_ms) {
+                ended.push(Ended {
+                    vs: orphan_name(ident),
+                    rs: *rs,
+                    end,
+                    took_ms: now_ms.saturating_sub(drain.started_ms),
+                });
+                orphans_ended.push((ident.clone(), *rs));
+            }
+        }
+        if !orphans_ended.is_empty() {
+            self.dirty.all();
+        }
+        for (ident, rs) in orphans_ended {
+            self.admin.update(&ident, rs, |a| a.drain = None);
+        }
         for (v, rs) in dirty {
             self.update_admin(v, rs, |a| {
                 if let Some(d) = &mut a.drain {
@@ -235,6 +316,37 @@ impl Reconciler {
             });
         }
         ended
+    }
+
+    /// Into `desired`: the services of removed virtual servers whose real
+    /// servers still drain, with those real servers at weight 0 (the
+    /// service as the kernel has it). When the last drain of one ends, it is
+    /// no longer desired and the next plan (a whole one: see
+    /// [`Reconciler::finish_drains`]) removes it.
+    pub(super) fn desired_orphans(&self, desired: &mut super::Table) {
+        if self.admin.is_empty() {
+            return;
+        }
+        let configured: HashSet<VsIdent> =
+            self.config.virtual_servers.iter().map(vs_ident).collect();
+        for (ident, _, a) in self.admin.iter() {
+            let Some(dest) = a.drain.filter(|d| !d.done).and_then(|d| d.removed) else {
+                continue;
+            };
+            if configured.contains(ident) {
+                continue;
+            }
+            let Some(key) = orphan_key(ident, &dest.key) else {
+                continue;
+            };
+            let Some((service, _)) = self.actual.get(&key) else {
+                continue;
+            };
+            let (_, dests) = desired
+                .entry(key)
+                .or_insert_with(|| (service.clone(), Default::default()));
+            dests.insert(dest.key, dest);
+        }
     }
 
     /// Before a reload switches to `new`: every healthy real server it
@@ -264,15 +376,19 @@ impl Reconciler {
         let mut starts = Vec::new();
         for (v, vs) in self.config.virtual_servers.iter().enumerate() {
             let ident = vs_ident(vs);
-            let Some(listed) = kept.get(&ident) else {
-                continue; // a removed virtual server is deleted at once
+            // A removed virtual server drains all its real servers (a group
+            // is deleted at once: its services cannot be named without it).
+            let listed = match kept.get(&ident) {
+                Some(listed) => Some(listed),
+                None if matches!(vs.address, VsAddress::Group(_)) => continue,
+                None => None,
             };
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 let key = DestKey {
                     addr: rs.addr,
                     port: rs.port,
                 };
-                if listed.contains(&key) || !self.rs_healthy(v, r) {
+                if listed.is_some_and(|l| l.contains(&key)) || !self.rs_healthy(v, r) {
                     continue;
                 }
                 let dest = self.vs_keys[v]
@@ -333,7 +449,8 @@ impl Reconciler {
             .collect();
         self.admin.retain(|vs, rs, a| {
             let Some(set) = listed.get(vs) else {
-                return false;
+                // A removed virtual server: only its drains stay.
+                return a.drain.is_some_and(|d| !d.done && d.removed.is_some());
             };
             let removed_drain = a.drain.is_some_and(|d| d.removed.is_some());
             if set.contains(rs) {

@@ -164,6 +164,7 @@ impl Reconciler {
                 for v in 0..self.config.virtual_servers.len() {
                     self.desired_vs(v, &mut scripts, &mut transitions, &mut desired);
                 }
+                self.desired_orphans(&mut desired);
                 diff::diff(&desired, &self.actual, &self.owned)
             }
             Scope::Some(list) => {

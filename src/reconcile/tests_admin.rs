@@ -302,3 +302,75 @@ fn a_drain_read_back_for_a_real_server_no_longer_in_the_table_is_over() {
         "drained"
     );
 }
+
+#[test]
+fn a_reload_that_removes_a_virtual_server_drains_its_real_servers_then_removes_it() {
+    let c = two_by_three();
+    let mut only_first = c.clone();
+    only_first.virtual_servers.truncate(1);
+    let mut r = Reconciler::new(c.clone());
+    r.set_drain_timeout(Duration::from_secs(300));
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    r.set_health(&super::tests::spec("192.0.2.3", 443), false);
+    round(&mut r, &mut t);
+    r.reload(only_first.clone());
+    round(&mut r, &mut t);
+    // The service stays, its healthy real servers at weight 0; the failed one is gone.
+    assert_eq!(
+        weight_of(&mut t, "TCP 10.0.0.2:443", "192.0.2.1:443"),
+        Some(0)
+    );
+    assert_eq!(
+        weight_of(&mut t, "TCP 10.0.0.2:443", "192.0.2.2:443"),
+        Some(0)
+    );
+    assert_eq!(weight_of(&mut t, "TCP 10.0.0.2:443", "192.0.2.3:443"), None);
+    assert!(r.draining());
+    // A verdict elsewhere replans part of the table: the drains hold.
+    r.set_health(&super::tests::spec("192.0.2.1", 80), false);
+    round(&mut r, &mut t);
+    assert_eq!(
+        weight_of(&mut t, "TCP 10.0.0.2:443", "192.0.2.1:443"),
+        Some(0)
+    );
+    // One drain ends, then the other: then the service goes.
+    let mut dump = t.dump().unwrap();
+    for s in &mut dump {
+        for d in &mut s.dests {
+            d.counts.active =
+                u32::from(d.dest.key.addr == "192.0.2.2".parse::<std::net::IpAddr>().unwrap());
+        }
+    }
+    assert_eq!(r.finish_drains(&dump, now_ms()).len(), 1);
+    round(&mut r, &mut t);
+    assert_eq!(weight_of(&mut t, "TCP 10.0.0.2:443", "192.0.2.1:443"), None);
+    assert_eq!(
+        weight_of(&mut t, "TCP 10.0.0.2:443", "192.0.2.2:443"),
+        Some(0)
+    );
+    let idle = with_conns(&mut t, 0);
+    assert_eq!(r.finish_drains(&idle, now_ms()).len(), 1);
+    round(&mut r, &mut t);
+    assert!(
+        !weights(&mut t)
+            .iter()
+            .any(|(s, _, _)| s == "TCP 10.0.0.2:443"),
+        "{:?}",
+        weights(&mut t)
+    );
+    assert!(r.admin().is_empty());
+    // With a drain timeout of 0, as keepalived: removed at once.
+    let mut k = Reconciler::new(c);
+    let mut t = MemoryTable::new();
+    round(&mut k, &mut t);
+    k.reload(only_first);
+    let plan = round(&mut k, &mut t);
+    assert!(
+        plan.ops
+            .iter()
+            .any(|op| matches!(op, TableOp::RemoveService(_))),
+        "{:?}",
+        plan.ops
+    );
+}

@@ -11,7 +11,7 @@ use crate::control::selector::VsSelector;
 use crate::control::view;
 use crate::ipvs::{DestCounts, DestKey, ServiceKey};
 use crate::reconcile::admin::{now_ms, RsAdmin};
-use crate::reconcile::{describe_vs, rs_name, vs_ident};
+use crate::reconcile::{describe_vs, drain, rs_name, vs_ident};
 
 /// The IPVS sysctls that decide how a drain behaves (see docs/control.md).
 const SYSCTLS: [&str; 3] = [
@@ -147,6 +147,32 @@ impl Daemon {
                 if a.drain.is_some_and(|d| d.removed.is_some()) {
                     out.push(row(*key, None, None, Some(a)));
                 }
+            }
+        }
+        // Real servers of virtual servers a reload removed, still draining.
+        if filter.is_none() {
+            let configured: std::collections::HashSet<_> =
+                r.config().virtual_servers.iter().map(vs_ident).collect();
+            for (ident, key, a) in r.admin().iter() {
+                if configured.contains(ident) || a.drain.is_none_or(|d| d.done) {
+                    continue;
+                }
+                let found = drain::orphan_key(ident, key).and_then(|k| kernel.get(&(k, *key)));
+                out.push(view::RealServer {
+                    vs: drain::orphan_name(ident),
+                    rs: rs_name(key.addr, key.port),
+                    up: None,
+                    admin: a.word().to_string(),
+                    config_weight: None,
+                    weight_override: a.weight,
+                    kernel_weight: found.map(|f| f.0),
+                    active: found.map_or(0, |f| f.1.active),
+                    inactive: found.map_or(0, |f| f.1.inactive),
+                    persistent: found.map_or(0, |f| f.1.persistent),
+                    drain_left_s: a
+                        .drain
+                        .map(|d| d.deadline_ms.saturating_sub(now).div_ceil(1000)),
+                });
             }
         }
         out
