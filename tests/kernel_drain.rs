@@ -5,8 +5,9 @@
 //! deadline, and it is deleted within one `--drain-poll` of its last
 //! connection's end; counts read with `ipvsadm -Ln`, an independent reader.
 //! Then a reload that removes a real server drains it, a reload that brings
-//! it back cancels, and with `--drain-timeout 0` a reload deletes it at
-//! once, as keepalived does.
+//! it back cancels, a reload that removes a whole virtual server keeps its
+//! service with its real servers drained, and with `--drain-timeout 0` a
+//! reload deletes a real server at once, as keepalived does.
 //!
 //! The guest: backends `lvsd-backend` in namespaces rs1, rs2
 //! (10.201.N.2:80; TCP_CHECK on :81, a separate process, so the service on
@@ -26,6 +27,7 @@ const SETUP: &str = r#"
 echo 1 > /proc/sys/net/ipv4/ip_forward
 ip link set lo up
 ip addr add 10.11.0.1/32 dev lo
+ip addr add 10.11.0.2/32 dev lo
 mk() {
   ip netns add $1
   ip link add veth-$1 type veth peer name eth0 netns $1
@@ -58,10 +60,19 @@ const LVSD: &str = "lvsd -n -l -f /run/drain/k.conf --state-file /run/drain/stat
 /// Weight, ActiveConn, InActConn of real server `rs` as `ipvsadm -Ln` shows
 /// it; `None` when it is not in the table.
 fn counts(guest: &mut Guest, rs: &str) -> Option<(i64, i64, i64)> {
+    counts_in(guest, "10.11.0.1:80", rs)
+}
+
+/// [`counts`] in the service of virtual address `vs` (`IP:PORT`).
+fn counts_in(guest: &mut Guest, vs: &str, rs: &str) -> Option<(i64, i64, i64)> {
     let table = guest.run_ok("ipvsadm -Ln");
+    let mut service = "";
     table.lines().find_map(|line| {
         let w: Vec<&str> = line.split_whitespace().collect();
-        (w.len() >= 6 && w[0] == "->" && w[1] == rs).then(|| {
+        if w.len() >= 2 && w[0] == "TCP" {
+            service = w[1];
+        }
+        (w.len() >= 6 && w[0] == "->" && w[1] == rs && service == vs).then(|| {
             let n = |i: usize| w[i].parse::<i64>().unwrap();
             (n(3), n(4), n(5))
         })
@@ -87,10 +98,15 @@ fn wait_counts(guest: &mut Guest, rs: &str, want: Option<(i64, i64, i64)>, secs:
 
 /// 50 connections to the virtual server held open by one bash in cl.
 fn connect_50(guest: &mut Guest, name: &str) {
+    connect(guest, name, "10.11.0.1", 50);
+}
+
+/// `n` connections to `vip`:80 held open by one bash in cl.
+fn connect(guest: &mut Guest, name: &str, vip: &str, n: u32) {
     guest
         .spawn(
             name,
-            "ip netns exec cl bash -c 'for i in $(seq 50); do exec {fd}<>/dev/tcp/10.11.0.1/80 || exit 1; done; echo opened; exec sleep 100000'",
+            &format!("ip netns exec cl bash -c 'for i in $(seq {n}); do exec {{fd}}<>/dev/tcp/{vip}/80 || exit 1; done; echo opened; exec sleep 100000'"),
         )
         .unwrap();
     guest
@@ -248,6 +264,31 @@ fn a_drained_real_server_keeps_its_connections_takes_no_new_ones_and_goes_when_t
         .unwrap();
     ctl(&mut guest, "reload");
     assert_eq!(counts(&mut guest, rs2), Some((1, 50, 0)));
+
+    // A reload that removes a whole virtual server drains its real
+    // servers: its service stays, they stay at weight 0 with their
+    // connections.
+    let vs2 = "virtual_server 10.11.0.2 80 {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.201.2.2 80 {\n        weight 1\n    }\n}\n";
+    guest
+        .write_file("/run/drain/k.conf", (config(true) + vs2).as_bytes())
+        .unwrap();
+    ctl(&mut guest, "reload");
+    connect(&mut guest, "client3", "10.11.0.2", 5);
+    assert_eq!(counts_in(&mut guest, "10.11.0.2:80", rs2), Some((1, 5, 0)));
+    guest
+        .write_file("/run/drain/k.conf", config(true).as_bytes())
+        .unwrap();
+    ctl(&mut guest, "reload");
+    assert_eq!(
+        counts_in(&mut guest, "10.11.0.2:80", rs2),
+        Some((0, 5, 0)),
+        "kept, drained"
+    );
+    let shown = ctl(&mut guest, "show rs");
+    assert!(
+        shown.contains("(removed)") && shown.contains("draining"),
+        "{shown}"
+    );
 
     // --drain-timeout 0: a reload deletes at once, as keepalived does.
     guest.signal("lvsd2", "KILL").unwrap();
