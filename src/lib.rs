@@ -11,6 +11,7 @@
 //! - [`reconcile`]: desired table = f(config, health), diffed against the kernel.
 //! - [`ipvs`]: the IPVS table, over generic netlink or in memory.
 //! - [`daemon`]: start, reload, drift repair, stop.
+//! - [`control`]: the control socket and `lvsd ctl` (status, drain, reload…).
 //! - [`script_policy`]: who runs scripts and checks, and which may not run.
 //! - [`logging`]: syslog (journald) by default, the console with `-l`.
 //! - [`script_audit`]: what `-t` says about the `MISC_CHECK` commands.
@@ -20,6 +21,7 @@ pub mod bfd;
 pub mod capability;
 pub mod checker;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod ipvs;
 pub mod logging;

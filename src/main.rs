@@ -5,6 +5,7 @@
 //! here, the rest of keepalived's in `keepalived_flags.rs`. `generate.rs`
 //! writes the man pages and shell completions from this same definition.
 
+mod ctl_command;
 mod generate;
 mod keepalived_flags;
 
@@ -82,6 +83,25 @@ struct Cli {
     /// reload that would remove every service lvsd runs (refused otherwise).
     #[arg(long = "allow-empty-config")]
     allow_empty_config: bool,
+    /// The control socket for `lvsd ctl`: a path, or `none` [default:
+    /// lvsd.sock in the run directory; none with --dry-run].
+    #[arg(long = "ctl-socket", value_name = "PATH|none")]
+    ctl_socket: Option<String>,
+    /// The control socket's group: its members may read (status, show)
+    /// [default: `lvsd` if that group exists, else root only].
+    #[arg(long = "ctl-group", value_name = "GROUP")]
+    ctl_group: Option<String>,
+    /// A group whose members may change things over the control socket
+    /// (drain, disable, enable, weight, check, reload) besides root.
+    #[arg(long = "ctl-admin-group", value_name = "GROUP")]
+    ctl_admin_group: Option<String>,
+    /// Seconds a real server that a reload removes drains (weight 0) before
+    /// it is deleted; 0 deletes it at once, as keepalived does.
+    #[arg(long = "drain-timeout", default_value_t = 300, value_name = "SECS")]
+    drain_timeout: u64,
+    /// Seconds between counts of draining real servers' connections.
+    #[arg(long = "drain-poll", default_value_t = 2.0, value_name = "SECS")]
+    drain_poll: f64,
     #[command(flatten)]
     keepalived: KeepalivedFlags,
     #[command(subcommand)]
@@ -90,6 +110,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Talk to the running lvsd over its control socket (see docs/control.md).
+    Ctl(ctl_command::CtlArgs),
     /// Read or write the kernel's IPVS table.
     Ipvs {
         #[command(subcommand)]
@@ -162,8 +184,10 @@ fn run() -> anyhow::Result<ExitCode> {
         syslog: syslog.then_some(facility),
         detail: cli.log_detail,
     });
-    if let Some(Command::Ipvs { action }) = &cli.command {
-        return ipvs_command(action);
+    match &cli.command {
+        Some(Command::Ipvs { action }) => return ipvs_command(action),
+        Some(Command::Ctl(args)) => return ctl_command::run(args),
+        None => {}
     }
     let opts = lvsd::config::LoadOptions {
         config_id: cli.config_id.clone(),
@@ -215,8 +239,37 @@ fn run_daemon(cli: &Cli, umask: Option<u32>) -> anyhow::Result<ExitCode> {
         all_config: k.all_config,
         namespace: k.namespace.clone(),
         dump_conf: k.dump_conf,
+        ctl: ctl_options(cli),
+        drain_timeout: std::time::Duration::from_secs(cli.drain_timeout),
+        drain_poll: std::time::Duration::try_from_secs_f64(cli.drain_poll)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .context("--drain-poll takes a number of seconds above 0")?,
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The control socket the options ask for: `--ctl-socket`, else the run
+/// directory's `lvsd.sock` (none for a dry run); `none` turns it off. The
+/// group is `--ctl-group`, else `lvsd` when that group exists.
+fn ctl_options(cli: &Cli) -> Option<lvsd::control::server::Options> {
+    let path = match cli.ctl_socket.as_deref() {
+        Some("none") => return None,
+        Some(path) => PathBuf::from(path),
+        None if cli.dry_run => return None,
+        None => lvsd::daemon::run_dir::runtime_dir().join("lvsd.sock"),
+    };
+    let group = cli.ctl_group.clone().or_else(|| {
+        nix::unistd::Group::from_name("lvsd")
+            .ok()
+            .flatten()
+            .map(|_| "lvsd".to_string())
+    });
+    Some(lvsd::control::server::Options {
+        path,
+        group,
+        admin_group: cli.ctl_admin_group.clone(),
+    })
 }
 
 /// `lvsd ipvs ...`.

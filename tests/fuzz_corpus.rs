@@ -160,3 +160,39 @@ fn http_answer_corpus_replays_without_panic() {
         lvsd::checker::http_answer::fuzz_one(&std::fs::read(f).unwrap());
     }
 }
+
+/// Replays fuzz/corpus/ctl_request through the control socket's request
+/// parser, as the `ctl_request` fuzz target does: nothing panics, what is
+/// accepted reads back the same once written out, and the seeds (one per
+/// command, and a few refusals) are there.
+#[test]
+fn ctl_request_corpus_replays_and_round_trips() {
+    use lvsd::control::protocol::{parse_request, MAX_REQUEST};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ctl_request");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fuzz/corpus/ctl_request")
+        .map(|e| e.unwrap().path())
+        .collect();
+    let (mut accepted, mut refused) = (0, 0);
+    for f in &files {
+        let data = std::fs::read(f).unwrap();
+        let data = &data[..data.len().min(MAX_REQUEST)];
+        match parse_request(data) {
+            Ok(request) => {
+                accepted += 1;
+                let line = serde_json::to_vec(&request).unwrap();
+                assert_eq!(
+                    parse_request(&line).as_ref(),
+                    Ok(&request),
+                    "{}",
+                    f.display()
+                );
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(
+        accepted >= 10 && refused >= 2,
+        "{accepted} accepted, {refused} refused"
+    );
+}

@@ -95,9 +95,9 @@ enum Program {
 impl Program {
     fn command(self, conf: &str) -> String {
         match self {
-            Program::Lvsd => {
-                as_the_unit(&format!("lvsd -n -l -f {conf} --state-file /tmp/lvsd.json"))
-            }
+            Program::Lvsd => as_the_unit(&format!(
+                "lvsd -n -l -f {conf} --state-file /tmp/lvsd.json --drain-timeout 0"
+            )),
             Program::Keepalived => format!("keepalived -C -n -l -f {conf}"),
         }
     }

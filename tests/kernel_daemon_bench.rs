@@ -337,7 +337,9 @@ fn run_lvsd_until(guest: &mut Guest, services: usize) -> (f64, f64) {
     let start = start_until_table(
         guest,
         "lvsd",
-        &format!("{log_env}lvsd -n -l -f /tmp/bench.conf --state-file /tmp/bench.json"),
+        &format!(
+            "{log_env}lvsd -n -l -f /tmp/bench.conf --state-file /tmp/bench.json --drain-timeout 0"
+        ),
         services,
     );
     std::thread::sleep(Duration::from_secs(5));
@@ -464,7 +466,7 @@ fn bench_daemon_against_keepalived() {
         let start = start_until_table(
             guest,
             "lvsd",
-            &format!("{log_env}lvsd -n -l -f /tmp/bench.conf --state-file /tmp/bench.json"),
+            &format!("{log_env}lvsd -n -l -f /tmp/bench.conf --state-file /tmp/bench.json --drain-timeout 0"),
             services,
         );
         guest

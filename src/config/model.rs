@@ -161,8 +161,8 @@ pub struct Script {
     pub location: Location,
 }
 
-/// How a virtual server is addressed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+/// How a virtual server is addressed (read back from `admin-state.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum VsAddress {
     /// `virtual_server IP PORT`.
     Addr {

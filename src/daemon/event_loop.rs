@@ -28,6 +28,9 @@ use crate::config::{self, Config, FlushOnStop, LoadOptions, Loaded, Severity};
 use crate::ipvs::{IpvsError, IpvsTable, ServiceEntry, TableOp};
 use crate::reconcile::{describe_vs, drift, Plan, Reconciler};
 
+mod ctl;
+mod ctl_show;
+mod drain;
 mod reload;
 
 use reload::in_one_line;
@@ -81,6 +84,14 @@ pub struct Daemon {
     fifos: NotifyFifos,
     /// `smtp_alert`.
     mailer: Mailer,
+    /// Requests from the control socket (none without one).
+    ctl_jobs: Option<tokio::sync::mpsc::Receiver<crate::control::server::Job>>,
+    /// The control socket, removed when lvsd stops.
+    _ctl_socket: Option<crate::control::server::Bound>,
+    /// The last reload's outcome, for `ctl status`.
+    last_reload: Option<crate::control::view::ReloadSummary>,
+    /// The admin state as last written to `admin-state.json`.
+    saved_admin: Option<crate::reconcile::admin::Persisted>,
 }
 
 /// Read and validate the config, logging what needs saying.
@@ -145,7 +156,7 @@ fn suspended_now(config: &Config) -> HashSet<usize> {
 }
 
 /// Run `f` on the table in a blocking thread, off the event loop.
-async fn with_table<T: Send + 'static>(
+pub(super) async fn with_table<T: Send + 'static>(
     table: &SharedTable,
     f: impl FnOnce(&mut dyn IpvsTable) -> T + Send + 'static,
 ) -> T {
@@ -236,8 +247,13 @@ impl Daemon {
         tracing::debug!(services = dump.len(), "start: table read");
         track_files::initialise(&config.track_files, false);
         let mut reconciler = Reconciler::new(config);
+        reconciler.set_drain_timeout(opts.drain_timeout);
         reconciler.adopt(&dump);
         drop(dump);
+        // After adoption: drains resume at weight 0 with their deadlines;
+        // a real server found at weight 0 with nothing asked of it gets its
+        // weight back.
+        reconciler.restore_admin(drain::load(&drain::admin_file(&opts.run_dir)));
         track_files::prime(&mut reconciler);
         tracing::debug!(probes = reconciler.probe_count(), "start: config indexed");
         let (tx, events) = unbounded_channel();
@@ -259,6 +275,7 @@ impl Daemon {
             .map(|path| PidFile::create(path))
             .collect::<Result<Vec<_>, _>>()?;
         let adopted = reconciler.owned().len();
+        let (ctl_jobs, ctl_socket) = ctl::open_socket(&opts)?;
         let ha_wanted = ha_suspend::wanted(reconciler.config());
         let mut daemon = Daemon {
             opts,
@@ -275,12 +292,17 @@ impl Daemon {
             _instance_lock: instance_lock,
             fifos: NotifyFifos::default(),
             mailer: Mailer::default(),
+            ctl_jobs,
+            _ctl_socket: ctl_socket,
+            last_reload: None,
+            saved_admin: None,
         };
         daemon.fifos = NotifyFifos::open(daemon.reconciler.config());
         // The table first, then the probes: the initial health (up unless
         // `alpha`) already says what the table should hold, and 20,000
         // probes starting at once would only slow the 20,000 writes down.
         let changes = daemon.reconcile().await;
+        daemon.save_admin();
         let (user_ms, system_ms, minflt) = cpu_so_far();
         tracing::debug!(user_ms, system_ms, minflt, "start: table written");
         daemon
@@ -310,8 +332,18 @@ impl Daemon {
         tokio::pin!(next_drift);
         let mut addresses = None;
         self.follow_addresses(&mut addresses);
+        let mut drain_poll = tokio::time::interval(self.opts.drain_poll);
+        drain_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ctl_jobs = self.ctl_jobs.take();
         loop {
+            let draining = self.reconciler.draining();
             tokio::select! {
+                Some(job) = ctl::next_job(&mut ctl_jobs) => {
+                    // `ctl reload` may bring the first `ha_suspend`.
+                    self.on_ctl(job).await;
+                    self.follow_addresses(&mut addresses);
+                }
+                _ = drain_poll.tick(), if draining => self.poll_drains().await,
                 Some(event) = self.events.recv() => self.on_events(event).await,
                 _ = &mut next_drift, if !interval.is_zero() => {
                     let started = tokio::time::Instant::now();

@@ -28,7 +28,10 @@
 //! | file | what |
 //! |---|---|
 //! | `event_loop.rs` | [`Daemon`]: start, the loop, SIGUSR1, stop |
-//! | `event_loop/reload.rs` | SIGHUP: read, check, switch or refuse |
+//! | `event_loop/reload.rs` | SIGHUP and `ctl reload`: read, check, switch or refuse |
+//! | `event_loop/ctl.rs` | control requests: admin changes, checks on demand, reload |
+//! | `event_loop/ctl_show.rs` | control reads: `status`, `show vs/rs/probes` |
+//! | `event_loop/drain.rs` | the drain poll, and `admin-state.json` |
 //! | `config_guard.rs` | configs that parse but are refused (unread includes, no service) |
 //! | `change_log.rs` | how table changes are logged |
 //! | `drift_pace.rs` | how often drift is checked |
@@ -137,6 +140,13 @@ pub struct DaemonOptions {
     /// `--allow-empty-config`: run a config that asks for no service (at
     /// start, or on a reload that removes every service lvsd runs).
     pub allow_empty_config: bool,
+    /// The control socket (`--ctl-socket`; `None`: no socket).
+    pub ctl: Option<crate::control::server::Options>,
+    /// `--drain-timeout`: how long a real server a reload removes drains
+    /// (0 = deleted at once, as keepalived does); `ctl drain`'s default.
+    pub drain_timeout: Duration,
+    /// `--drain-poll`: how often draining real servers' connections are counted.
+    pub drain_poll: Duration,
 }
 
 impl Default for DaemonOptions {
@@ -154,6 +164,9 @@ impl Default for DaemonOptions {
             namespace: None,
             dump_conf: false,
             run_dir: run_dir::runtime_dir(),
+            ctl: None,
+            drain_timeout: Duration::from_secs(300),
+            drain_poll: Duration::from_secs(2),
         }
     }
 }

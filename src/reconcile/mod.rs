@@ -16,6 +16,10 @@
 //!   destinations), pure functions of the config.
 //! - [`diff`]: the fewest operations that turn one table into another.
 //! - [`dirty`]: which virtual servers the next plan has to look at.
+//! - [`admin`]: what an operator asked of real servers (drain, disable,
+//!   weight), an input of the desired table.
+//! - [`drain`]: when a draining real server may leave the table; drains a
+//!   reload starts by removing a real server.
 //! - [`drift`]: where the kernel's table has moved away from the cached one.
 //! - [`quorum`]: quorum with hysteresis, per virtual server.
 //! - [`dynamic_weight`]: weights that checks ask for (`misc_dynamic`).
@@ -24,11 +28,15 @@
 //! - [`probe_index`]: the distinct probes of a config, found by their spec.
 //! - [`rs_probes`]: which probes decide each real server's health.
 //! - `tests`: the reconciler's behaviour against an in-memory table.
+//! - `tests_admin`: the same with admin state (drains, disables, weight
+//!   overrides).
 
+pub mod admin;
 pub mod carried_up;
 pub mod desired;
 pub mod diff;
 pub mod dirty;
+pub mod drain;
 pub mod drift;
 pub mod dynamic_weight;
 pub mod first_round;
@@ -157,13 +165,18 @@ pub struct Reconciler {
     dirty: Dirty,
     /// Which probes have given a verdict yet.
     first_round: FirstRound,
+    /// What an operator asked of real servers (see [`admin`]).
+    admin: admin::AdminState,
+    /// How long a drain a reload starts lasts (ms); 0 = delete at once.
+    drain_timeout_ms: u64,
 }
 
 /// Batches of at least this many changes (a start, a big reload) repack the
 /// cached table (see [`desired::repacked`]).
 const REPACK_AFTER: usize = 1000;
 
-fn vs_ident(vs: &VirtualServer) -> VsIdent {
+/// A virtual server's identity (see [`VsIdent`]).
+pub fn vs_ident(vs: &VirtualServer) -> VsIdent {
     (vs.address.clone(), vs.protocol)
 }
 
@@ -193,6 +206,8 @@ impl Reconciler {
             planned: Table::new(),
             dirty: Dirty::default(),
             first_round: FirstRound::default(),
+            admin: admin::AdminState::default(),
+            drain_timeout_ms: 0,
         };
         drop(r.install(config));
         r
@@ -444,13 +459,17 @@ impl Reconciler {
                 spare: config,
             };
         }
+        self.drain_removed(&config);
+        let spare = self.install(config);
+        self.prune_admin();
         Reloaded {
             changed: true,
-            spare: self.install(config),
+            spare,
         }
     }
 
-    fn rs_healthy(&self, v: usize, r: usize) -> bool {
+    /// Whether real server `r` of virtual server `v` passes its checks.
+    pub fn rs_healthy(&self, v: usize, r: usize) -> bool {
         self.rs_probes.of(v, r).all(|id| self.health[id])
     }
 
@@ -547,6 +566,16 @@ impl Reconciler {
         out
     }
 
+    /// Whether virtual server `vs` has quorum now.
+    pub fn has_quorum(&self, vs: &VirtualServer) -> bool {
+        self.quorum.get(&vs_ident(vs)).copied().unwrap_or(false)
+    }
+
+    /// The kernel services virtual server `v` stands for.
+    pub fn service_keys(&self, v: usize) -> &[ServiceKey] {
+        self.vs_keys.get(v).map_or(&[], Vec::as_slice)
+    }
+
     /// Health of every real server, for the state dump.
     pub fn real_server_states(&self) -> Vec<(String, String, bool)> {
         let mut out = Vec::new();
@@ -619,3 +648,5 @@ fn new_service_run(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_admin;

@@ -7,17 +7,21 @@
 //! their checks ask: see [`super::dynamic_weight`]), whether the virtual
 //! server has quorum, and the sorry server, noting each transition
 //! ([`super::Transition`]) and the `notify_*` and `quorum_*` scripts it calls
-//! for.
+//! for. What an operator asked (see [`super::admin`]) is applied to each
+//! real server on the way: drained ones at weight 0, disabled ones as if
+//! their checks failed, weight overrides.
 //! The changes are the [`diff`] of that against the last known kernel table.
 
 use std::collections::BTreeSet;
 
+use super::admin::{self, Effect};
 use super::dirty::Scope;
 use super::quorum::{self, QuorumChange};
 use super::{
     describe_vs, desired, diff, rs_name, vs_ident, Plan, Reconciler, ScriptRun, Table, Transition,
 };
 use crate::config::Script;
+use crate::ipvs::DestKey;
 
 impl Reconciler {
     /// The services virtual server `v` asks for now, into `table`; records
@@ -40,6 +44,21 @@ impl Reconciler {
         let mut dests = Vec::with_capacity(vs.real_servers.len() + 1);
         let mut live_weight: i64 = 0;
         let mut live = Vec::with_capacity(vs.real_servers.len());
+        // What an operator asked of this virtual server's real servers (no
+        // lookup at all in the usual case: nothing asked of anyone).
+        let admin = if self.admin.is_empty() {
+            None
+        } else {
+            self.admin.of_vs(&ident)
+        };
+        if let Some(entries) = admin {
+            // Real servers a reload removed, kept at weight 0 while they drain.
+            for a in entries.values() {
+                if let Some(dest) = a.drain.filter(|d| !d.done).and_then(|d| d.removed) {
+                    dests.push(desired::keyed(dest));
+                }
+            }
+        }
         for (r, rs) in vs.real_servers.iter().enumerate() {
             let up = self.rs_probes.of(v, r).all(|id| self.health[id]);
             let before = self.rs_up[v][r].replace(up);
@@ -58,9 +77,20 @@ impl Reconciler {
                     });
                 }
             }
-            if up {
+            let effect = admin::effect(admin.and_then(|entries| {
+                entries.get(&DestKey {
+                    addr: rs.addr,
+                    port: rs.port,
+                })
+            }));
+            let up = up && effect != Effect::Out;
+            if up && effect == Effect::Quiesced {
+                dests.push(desired::keyed(desired::destination(rs, 0)));
+            } else if up {
                 // The usual case (no dynamic check) looks nothing up.
-                let weight = if self.weights.is_empty() {
+                let weight = if let Effect::AsChecked(Some(weight)) = effect {
+                    weight
+                } else if self.weights.is_empty() {
                     rs.weight
                 } else {
                     self.weights.of(self.rs_probes.of(v, r), rs.weight)
@@ -140,6 +170,7 @@ impl Reconciler {
                 for v in 0..self.config.virtual_servers.len() {
                     self.desired_vs(v, &mut scripts, &mut transitions, &mut desired);
                 }
+                self.desired_orphans(&mut desired);
                 diff::diff(&desired, &self.actual, &self.owned)
             }
             Scope::Some(list) => {

@@ -15,7 +15,7 @@ fn check(addr: &str, port: u16, alpha: bool) -> Check {
     })
 }
 
-fn rs(addr: &str, port: u16, weight: i32, alpha: bool) -> RealServer {
+pub(super) fn rs(addr: &str, port: u16, weight: i32, alpha: bool) -> RealServer {
     RealServer {
         location: Location::default(),
         addr: addr.parse().unwrap(),
@@ -33,7 +33,7 @@ fn rs(addr: &str, port: u16, weight: i32, alpha: bool) -> RealServer {
     }
 }
 
-fn vs(addr: &str, port: u16, real_servers: Vec<RealServer>) -> VirtualServer {
+pub(super) fn vs(addr: &str, port: u16, real_servers: Vec<RealServer>) -> VirtualServer {
     VirtualServer {
         protocol: Protocol::Tcp,
         real_servers,
@@ -54,14 +54,14 @@ fn script(cmd: &str) -> Option<Script> {
     })
 }
 
-fn config(vss: Vec<VirtualServer>) -> Config {
+pub(super) fn config(vss: Vec<VirtualServer>) -> Config {
     Config {
         virtual_servers: vss,
         ..Config::default()
     }
 }
 
-fn two_by_three() -> Config {
+pub(super) fn two_by_three() -> Config {
     config(vec![
         vs(
             "10.0.0.1",
@@ -85,18 +85,18 @@ fn two_by_three() -> Config {
 }
 
 /// Plan, apply to `table`, record: one reconcile round. Returns the ops.
-fn round(r: &mut Reconciler, table: &mut MemoryTable) -> Plan {
+pub(super) fn round(r: &mut Reconciler, table: &mut MemoryTable) -> Plan {
     let plan = r.plan();
     let results = table.apply(&plan.ops);
     assert!(r.applied(&plan.ops, &results).is_empty(), "{results:?}");
     plan
 }
 
-fn spec(addr: &str, port: u16) -> ProbeSpec {
+pub(super) fn spec(addr: &str, port: u16) -> ProbeSpec {
     ProbeSpec::new(&check(addr, port, false))
 }
 
-fn weights(table: &mut MemoryTable) -> Vec<(String, String, i32)> {
+pub(super) fn weights(table: &mut MemoryTable) -> Vec<(String, String, i32)> {
     table
         .dump()
         .unwrap()

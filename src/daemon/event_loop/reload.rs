@@ -19,6 +19,14 @@ pub(super) fn in_one_line(e: &config::ConfigError) -> String {
     }
 }
 
+/// Why a reload was refused: in one line (systemd's `STATUS=`, `ctl`), in
+/// full (the log), and every diagnostic of the config.
+struct Refused {
+    why: String,
+    in_detail: String,
+    diagnostics: Vec<String>,
+}
+
 /// CPU (ms) and minor faults since `at_start`, at debug level.
 fn log_cpu_since(at_start: (u64, u64, u64), phase: &str) {
     let now = cpu_so_far();
@@ -40,41 +48,83 @@ impl Daemon {
         )
     }
 
-    /// SIGHUP: the new config in full, or nothing at all.
-    pub(super) async fn reload(&mut self) {
+    /// SIGHUP and `ctl reload`: the new config in full, or nothing at all.
+    /// Returns what happened, with the config's diagnostics.
+    pub(super) async fn reload(&mut self) -> crate::control::view::Reload {
         notify(Status::Reloading);
         tracing::info!(config = %self.opts.config.display(), "reloading");
         let at_start = cpu_so_far();
-        match self.read_for_reload().await {
-            Ok((config, policy)) => {
+        let outcome = match self.read_for_reload().await {
+            Ok((config, policy, diagnostics)) => {
                 log_cpu_since(at_start, "reload: config read");
                 self.switch_to(config, policy).await;
                 log_cpu_since(at_start, "reload: applied");
-                notify_with_status(Status::Ready, &self.running_status("reloaded"));
+                let message = self.running_status("reloaded");
+                notify_with_status(Status::Ready, &message);
+                crate::control::view::Reload {
+                    ok: true,
+                    diagnostics,
+                    message,
+                }
             }
-            Err((why, in_detail)) => {
+            Err(Refused {
+                why,
+                in_detail,
+                diagnostics,
+            }) => {
                 tracing::error!("reload refused; the running config stays: {in_detail}");
                 let status = format!("reload refused, the previous config runs: {why}");
                 notify_with_status(Status::Ready, &status);
+                crate::control::view::Reload {
+                    ok: false,
+                    diagnostics,
+                    message: why,
+                }
             }
-        }
+        };
+        self.last_reload = Some(crate::control::view::ReloadSummary {
+            ok: outcome.ok,
+            message: outcome.message.clone(),
+        });
+        outcome
     }
 
-    /// The new config and its script policy, or why the reload is refused
-    /// (in one line for systemd, and in full for the log).
-    async fn read_for_reload(&self) -> Result<(Config, ScriptPolicy), (String, String)> {
+    /// The new config, its script policy and what needs saying about it
+    /// (warnings and notes); or why the reload is refused.
+    async fn read_for_reload(&self) -> Result<(Config, ScriptPolicy, Vec<String>), Refused> {
         let loaded = match load_config(&self.opts).await {
             Ok(loaded) => loaded,
-            Err(e) => return Err((in_one_line(&e), format!("\n{e}"))),
+            Err(e) => {
+                let diagnostics = match &e {
+                    config::ConfigError::Invalid(all) => {
+                        all.iter().map(|d| d.to_string()).collect()
+                    }
+                    other => vec![other.to_string()],
+                };
+                return Err(Refused {
+                    why: in_one_line(&e),
+                    in_detail: format!("\n{e}"),
+                    diagnostics,
+                });
+            }
         };
+        let diagnostics: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
         let running = self.reconciler.owned().len();
         let now = self.reconciler.config();
         if let Err(why) = config_guard::at_reload(&loaded, &self.opts, now, running) {
-            return Err((why.to_string(), why.to_string()));
+            return Err(Refused {
+                why: why.to_string(),
+                in_detail: why.to_string(),
+                diagnostics,
+            });
         }
         match ScriptPolicy::from_config(&loaded.config.global) {
-            Ok(policy) => Ok((loaded.config, policy)),
-            Err(e) => Err((e.clone(), e)),
+            Ok(policy) => Ok((loaded.config, policy, diagnostics)),
+            Err(e) => Err(Refused {
+                why: e.clone(),
+                in_detail: e,
+                diagnostics,
+            }),
         }
     }
 
@@ -112,6 +162,7 @@ impl Daemon {
                 .set_probes(self.reconciler.probes_except(&self.suspended));
         }
         let changes = self.reconcile().await;
+        self.save_admin();
         tracing::info!(changes, writes_total = self.writes_total, "reload complete");
     }
 }
