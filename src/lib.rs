@@ -10,6 +10,7 @@
 //! - [`reconcile`]: desired table = f(config, health), diffed against the kernel.
 //! - [`ipvs`]: the IPVS table, over generic netlink or in memory.
 //! - [`daemon`]: start, reload, drift repair, stop.
+//! - [`metrics`]: Prometheus metrics, `/status` and `/healthz` over HTTP.
 //! - [`script_policy`]: who runs scripts and checks, and which may not run.
 //! - [`fx_hash`]: the fast hasher of lvsd's own maps.
 //! - [`logging`]: syslog (journald) by default, the console with `-l`.
@@ -21,6 +22,7 @@ pub mod daemon;
 pub mod fx_hash;
 pub mod ipvs;
 pub mod logging;
+pub mod metrics;
 pub mod reconcile;
 pub mod script_audit;
 pub mod script_policy;

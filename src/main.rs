@@ -80,6 +80,14 @@ struct Cli {
     /// reload that would remove every service lvsd runs (refused otherwise).
     #[arg(long = "allow-empty-config")]
     allow_empty_config: bool,
+    /// Serve /metrics (Prometheus), /status (JSON) and /healthz over HTTP on
+    /// this address (e.g. 127.0.0.1:9650); off by default.
+    #[arg(long = "metrics-listen", value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Per-real-server series on /metrics (false: per virtual service only,
+    /// for very large tables).
+    #[arg(long = "metrics-per-real-server", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    metrics_per_real_server: bool,
     #[command(flatten)]
     keepalived: KeepalivedFlags,
     #[command(subcommand)]
@@ -204,6 +212,12 @@ fn run_daemon(cli: &Cli, umask: Option<u32>) -> anyhow::Result<ExitCode> {
         all_config: k.all_config,
         namespace: k.namespace.clone(),
         dump_conf: k.dump_conf,
+        metrics: cli
+            .metrics_listen
+            .map(|listen| lvsd::metrics::MetricsOptions {
+                listen,
+                per_real_server: cli.metrics_per_real_server,
+            }),
     })?;
     Ok(ExitCode::SUCCESS)
 }

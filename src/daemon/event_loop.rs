@@ -26,8 +26,10 @@ use crate::config::{self, Config, FlushOnStop, LoadOptions, Loaded, Severity};
 use crate::ipvs::{IpvsError, IpvsTable, ServiceEntry, TableOp};
 use crate::reconcile::{describe_vs, drift, Plan, Reconciler};
 
+mod metrics;
 mod reload;
 
+use metrics::DaemonMetrics;
 use reload::in_one_line;
 
 /// The table, shared with the blocking threads that talk to the kernel.
@@ -77,6 +79,8 @@ pub struct Daemon {
     _instance_lock: Option<InstanceLock>,
     /// `notify_fifo`, `lvs_notify_fifo`.
     fifos: NotifyFifos,
+    /// `--metrics-listen`: the counters and the listener's requests.
+    metrics: Option<DaemonMetrics>,
 }
 
 /// Read and validate the config, logging what needs saying.
@@ -248,6 +252,10 @@ impl Daemon {
             .collect::<Result<Vec<_>, _>>()?;
         let adopted = reconciler.owned().len();
         let ha_wanted = ha_suspend::wanted(reconciler.config());
+        let metrics = match opts.metrics {
+            Some(o) => Some(DaemonMetrics::start(o, &opts.config, reconciler.config()).await?),
+            None => None,
+        };
         let mut daemon = Daemon {
             opts,
             reconciler,
@@ -262,6 +270,7 @@ impl Daemon {
             _pid_files: pid_files,
             _instance_lock: instance_lock,
             fifos: NotifyFifos::default(),
+            metrics,
         };
         daemon.fifos = NotifyFifos::open(daemon.reconciler.config());
         // The table first, then the probes: the initial health (up unless
@@ -306,6 +315,7 @@ impl Daemon {
                     next_drift.as_mut().reset(started + pace.next(interval, took));
                 }
                 _ = ha_poll.tick(), if self.ha_wanted => self.check_suspension(),
+                Some(request) = Self::next_request(&mut self.metrics) => self.answer(request).await,
                 _ = signals.hup.recv() => self.reload().await,
                 _ = signals.usr1.recv() => self.dump_state().await,
                 _ = signals.term.recv() => break,
@@ -364,6 +374,7 @@ impl Daemon {
     /// Give the reconciler a probe's verdict, and what it asks of the
     /// weight (`misc_dynamic`, a weighted `FILE_CHECK`); whether anything changed.
     fn record(&mut self, event: &HealthEvent) -> bool {
+        self.count_verdict(&event.probe, &event.result);
         let mut changed = self.reconciler.set_health(&event.probe, event.up);
         if let Some(weight) = event.result.weight {
             changed |= self.reconciler.set_weight(&event.probe, weight);
@@ -398,6 +409,7 @@ impl Daemon {
 
     /// What a plan saw happen: its scripts run, its lines to the FIFOs.
     fn run_scripts(&mut self, plan: &Plan) {
+        self.count_plan(plan);
         self.fifos
             .write(self.reconciler.config(), &plan.transitions);
         for run in &plan.scripts {
@@ -421,6 +433,7 @@ impl Daemon {
             (ops, results)
         })
         .await;
+        self.count_writes(&ops, &results);
         let detail = ops.len() <= LOG_EACH_CHANGE_UP_TO;
         if !detail {
             ChangeCounts::of(&ops, &results).log();
@@ -452,6 +465,7 @@ impl Daemon {
             services = drift.changed.len(),
             "drift checked"
         );
+        self.count_drift(drift.changed.len());
         if !drift.is_empty() {
             tracing::warn!(
                 services = drift.changed.len(),
@@ -478,6 +492,25 @@ impl Daemon {
         let table: Vec<ServiceEntry> = with_table(&self.table, |t| t.dump())
             .await
             .unwrap_or_default();
+        let dump = self.state_dump(table);
+        let up = dump.real_servers.iter().filter(|r| r.up).count();
+        match state::write(&self.opts.state_file, &dump) {
+            Ok(()) => tracing::info!(
+                file = %self.opts.state_file.display(),
+                virtual_servers = dump.config.virtual_servers.len(),
+                real_servers = dump.real_servers.len(),
+                up,
+                probes = dump.probes.len(),
+                "state written"
+            ),
+            Err(e) => {
+                tracing::error!(file = %self.opts.state_file.display(), error = %e, "cannot write the state")
+            }
+        }
+    }
+
+    /// The state dump (SIGUSR1's file, `/status`), with `table` as read now.
+    fn state_dump(&self, table: Vec<ServiceEntry>) -> StateDump<'_> {
         let fanout: std::collections::HashMap<_, _> = self
             .reconciler
             .probes()
@@ -504,27 +537,13 @@ impl Daemon {
                 up,
             })
             .collect();
-        let up = real_servers.iter().filter(|r| r.up).count();
-        let dump = StateDump {
+        StateDump {
             version: env!("CARGO_PKG_VERSION"),
             writes_total: self.writes_total,
             config: self.reconciler.config(),
             real_servers,
             probes,
             table,
-        };
-        match state::write(&self.opts.state_file, &dump) {
-            Ok(()) => tracing::info!(
-                file = %self.opts.state_file.display(),
-                virtual_servers = dump.config.virtual_servers.len(),
-                real_servers = dump.real_servers.len(),
-                up,
-                probes = dump.probes.len(),
-                "state written"
-            ),
-            Err(e) => {
-                tracing::error!(file = %self.opts.state_file.display(), error = %e, "cannot write the state")
-            }
         }
     }
 

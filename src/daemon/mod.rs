@@ -29,6 +29,7 @@
 //! |---|---|
 //! | `event_loop.rs` | [`Daemon`]: start, the loop, SIGUSR1, stop |
 //! | `event_loop/reload.rs` | SIGHUP: read, check, switch or refuse |
+//! | `event_loop/metrics.rs` | what the loop counts, and its answers to the metrics listener |
 //! | `config_guard.rs` | configs that parse but are refused (unread includes, no service) |
 //! | `change_log.rs` | how table changes are logged |
 //! | `drift_pace.rs` | how often drift is checked |
@@ -131,6 +132,9 @@ pub struct DaemonOptions {
     /// `--allow-empty-config`: run a config that asks for no service (at
     /// start, or on a reload that removes every service lvsd runs).
     pub allow_empty_config: bool,
+    /// `--metrics-listen` (and `--metrics-per-real-server`): the HTTP
+    /// listener of `/metrics`, `/status`, `/healthz`; none by default.
+    pub metrics: Option<crate::metrics::MetricsOptions>,
 }
 
 impl Default for DaemonOptions {
@@ -148,6 +152,7 @@ impl Default for DaemonOptions {
             namespace: None,
             dump_conf: false,
             run_dir: run_dir::runtime_dir(),
+            metrics: None,
         }
     }
 }

@@ -50,10 +50,12 @@ impl Daemon {
                 log_cpu_since(at_start, "reload: config read");
                 self.switch_to(config, policy).await;
                 log_cpu_since(at_start, "reload: applied");
+                self.count_reload(true);
                 notify_with_status(Status::Ready, &self.running_status("reloaded"));
             }
             Err((why, in_detail)) => {
                 tracing::error!("reload refused; the running config stays: {in_detail}");
+                self.count_reload(false);
                 let status = format!("reload refused, the previous config runs: {why}");
                 notify_with_status(Status::Ready, &status);
             }
