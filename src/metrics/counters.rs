@@ -345,3 +345,17 @@ impl Counters {
         &self.registry
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::snapshot::Format;
+
+    #[test]
+    fn the_classic_format_types_the_build_info_as_a_gauge() {
+        let c = Counters::new();
+        let mut out = String::new();
+        Format::Text.encode(&mut out, c.registry());
+        assert!(out.contains("# TYPE lvsd_build_info gauge\n"), "{out}");
+    }
+}

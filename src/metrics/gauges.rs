@@ -9,6 +9,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::kind::CheckKind;
+use super::snapshot::Format;
 use crate::checker::lag::LagHistogram;
 
 /// The edges of `lvsd_check_schedule_lag_seconds` (the prober's own
@@ -110,12 +111,11 @@ impl Collector for Gauges {
     }
 }
 
-/// Appends `gauges` to `out`, with the `lvsd_` prefix.
-pub fn encode(out: &mut String, gauges: Gauges) {
+/// Appends `gauges` to `out` in `format`, with the `lvsd_` prefix.
+pub fn encode(out: &mut String, format: Format, gauges: Gauges) {
     let mut registry = Registry::with_prefix("lvsd");
     registry.register_collector(Box::new(gauges));
-    // Writing to a String cannot fail.
-    let _ = prometheus_client::encoding::text::encode_registry(out, &registry);
+    format.encode(out, &registry);
 }
 
 #[cfg(test)]
@@ -131,7 +131,11 @@ mod tests {
         lag.record(Duration::from_millis(30)); // ≤ 50 ms
         lag.record(Duration::from_secs(3)); // +Inf
         let mut out = String::new();
-        encode(&mut out, Gauges::default().with_lag(&lag));
+        encode(
+            &mut out,
+            Format::OpenMetrics,
+            Gauges::default().with_lag(&lag),
+        );
         for want in [
             "lvsd_check_schedule_lag_seconds_bucket{le=\"0.00025\"} 1\n",
             "lvsd_check_schedule_lag_seconds_bucket{le=\"0.0005\"} 1\n",

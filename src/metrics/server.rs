@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::health::{Health, LOOP_ANSWER};
-use super::snapshot::{Pieces, Snapshot};
+use super::snapshot::{Format, Pieces, Snapshot};
 
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -38,14 +38,11 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a connection may stay open (keep-alive included).
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
-/// OpenMetrics' content type, as prometheus-client writes it.
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
 /// What the listener asks of the event loop.
 #[derive(Debug)]
 pub enum Request {
-    /// `/metrics`.
-    Metrics(oneshot::Sender<Snapshot>),
+    /// `/metrics`, in this format.
+    Metrics(Format, oneshot::Sender<Snapshot>),
     /// `/status`: the state dump as JSON.
     Status(oneshot::Sender<Vec<u8>>),
     /// `/healthz`.
@@ -102,17 +99,22 @@ async fn answer(
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n".into());
     }
     match req.uri().path() {
-        "/metrics" => match ask(loop_tx, Request::Metrics).await {
-            Ok(snapshot) => {
-                let mut response =
-                    Response::new(ScrapeBody::Pieces(Box::new(Pieces::new(snapshot))));
-                response
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS));
-                response
+        "/metrics" => {
+            let accept = req.headers().get(hyper::header::ACCEPT);
+            let format = Format::for_accept(accept.and_then(|a| a.to_str().ok()));
+            match ask(loop_tx, |tx| Request::Metrics(format, tx)).await {
+                Ok(snapshot) => {
+                    let mut response =
+                        Response::new(ScrapeBody::Pieces(Box::new(Pieces::new(snapshot))));
+                    response.headers_mut().insert(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static(format.content_type()),
+                    );
+                    response
+                }
+                Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
             }
-            Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
-        },
+        }
         "/status" => match ask(loop_tx, Request::Status).await {
             Ok(json) => {
                 let mut response = Response::new(ScrapeBody::Whole(Some(Bytes::from(json))));

@@ -8,6 +8,10 @@
 //! the whole 13 MB answer. Each piece goes through prometheus-client's own
 //! text encoder; a family cut in several pieces keeps its `# HELP`/`# TYPE`
 //! lines in the first only.
+//!
+//! Two formats, as the client asks (`Accept`): OpenMetrics 1.0 (what
+//! Prometheus asks for) or Prometheus' classic text format 0.0.4 (curl,
+//! `promtool check metrics`, older scrapers).
 
 use std::sync::Arc;
 
@@ -19,6 +23,55 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::labels::{DestLabels, ServiceLabels};
+
+/// The exposition format of a scrape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 text (ends with `# EOF`).
+    #[default]
+    OpenMetrics,
+    /// Prometheus text 0.0.4.
+    Text,
+}
+
+impl Format {
+    /// The format a request's `Accept` header asks for: OpenMetrics when it
+    /// names it, else the classic text format.
+    pub fn for_accept(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    /// The `Content-Type` of an answer in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        }
+    }
+
+    /// Appends `registry`'s families to `out`, without an end marker.
+    pub fn encode(self, out: &mut String, registry: &Registry) {
+        // Writing to a String cannot fail, and the encoders only fail on
+        // a failing writer.
+        let _ = match self {
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode_registry(out, registry)
+            }
+            Format::Text => prometheus_client::encoding::prometheus_text::encode(out, registry),
+        };
+    }
+
+    /// What ends an answer.
+    fn end(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "# EOF\n",
+            Format::Text => "",
+        }
+    }
+}
 
 /// One kernel destination lvsd owns (a real server of a service).
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +106,8 @@ pub struct ServiceRow {
 /// A scrape's data.
 #[derive(Debug, Default)]
 pub struct Snapshot {
+    /// The format of `head` and of what follows.
+    pub format: Format,
     /// The families with few series, already encoded (counters, histograms,
     /// counts), without `# EOF`.
     pub head: String,
@@ -198,6 +253,7 @@ impl<R: Labelled + Send + Sync + 'static> Collector for Piece<R> {
 /// Encodes rows `range` of `family`: with its `# HELP`/`# TYPE` lines when
 /// the range is the family's first.
 fn encode_piece<R: Labelled + Send + Sync + 'static>(
+    format: Format,
     family: &'static RowFamily<R>,
     rows: &Arc<[R]>,
     range: std::ops::Range<usize>,
@@ -211,9 +267,7 @@ fn encode_piece<R: Labelled + Send + Sync + 'static>(
         range,
     }));
     let mark = out.len();
-    // Writing to a String cannot fail, and the encoders only fail on a
-    // failing writer.
-    let _ = prometheus_client::encoding::text::encode_registry(out, &registry);
+    format.encode(out, &registry);
     if !first {
         // Drop the descriptor lines the encoder wrote: they all start with
         // "# " and come before the first sample.
@@ -273,7 +327,7 @@ impl Iterator for Pieces {
                 (self.snapshot.services.len(), self.row + ROWS_PER_PIECE)
             } else {
                 self.done = true;
-                out.push_str("# EOF\n");
+                out.push_str(self.snapshot.format.end());
                 return Some(out);
             };
             if self.row >= len {
@@ -286,10 +340,23 @@ impl Iterator for Pieces {
             self.row = range.end;
             out.reserve(range.len() * 160);
             if s <= dests {
-                encode_piece(&DEST_FAMILIES[s - 1], &self.snapshot.dests, range, &mut out);
+                let f = &DEST_FAMILIES[s - 1];
+                encode_piece(
+                    self.snapshot.format,
+                    f,
+                    &self.snapshot.dests,
+                    range,
+                    &mut out,
+                );
             } else {
                 let f = &SERVICE_FAMILIES[s - 1 - dests];
-                encode_piece(f, &self.snapshot.services, range, &mut out);
+                encode_piece(
+                    self.snapshot.format,
+                    f,
+                    &self.snapshot.services,
+                    range,
+                    &mut out,
+                );
             }
             return Some(out);
         }
@@ -327,6 +394,7 @@ mod tests {
             })
             .collect();
         Snapshot {
+            format: Format::OpenMetrics,
             head: "# HELP lvsd_x x.\n# TYPE lvsd_x gauge\nlvsd_x 1\n".into(),
             dests: dests.into(),
             services: vec![ServiceRow {
@@ -360,6 +428,17 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn the_classic_text_format_has_no_eof_and_counters_typed_with_total() {
+        let text = encode_all(Snapshot {
+            format: Format::Text,
+            ..snapshot(3)
+        });
+        assert!(!text.contains("# EOF"));
+        assert!(text.contains("# TYPE lvsd_real_server_transitions_total counter\n"));
+        assert_eq!(text.matches("\nlvsd_real_server_up{").count(), 3);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::*;
 use crate::checker::ProbeResult;
 use crate::metrics::gauges::Gauges;
 use crate::metrics::labels::{DestLabels, ServiceLabels};
-use crate::metrics::snapshot::{DestRow, ServiceRow};
+use crate::metrics::snapshot::{DestRow, Format, ServiceRow};
 use crate::metrics::{
     server, CheckKind, Counters, HealthJudge, MetricsOptions, Request, Snapshot, Transitions,
 };
@@ -122,8 +122,8 @@ impl Daemon {
     /// Answers one request of the listener.
     pub(super) async fn answer(&mut self, request: Request) {
         match request {
-            Request::Metrics(reply) => {
-                let snapshot = self.snapshot();
+            Request::Metrics(format, reply) => {
+                let snapshot = self.snapshot(format);
                 let _ = reply.send(snapshot);
             }
             Request::Status(reply) => {
@@ -148,14 +148,12 @@ impl Daemon {
     }
 
     /// The scrape's data, read now.
-    fn snapshot(&self) -> Snapshot {
+    fn snapshot(&self, format: Format) -> Snapshot {
         let Some(m) = &self.metrics else {
             return Snapshot::default();
         };
         let mut head = String::new();
-        // Writing to a String cannot fail.
-        let _ =
-            prometheus_client::encoding::text::encode_registry(&mut head, m.counters.registry());
+        format.encode(&mut head, m.counters.registry());
         let config = self.reconciler.config();
         let mut dests = Vec::new();
         if m.options.per_real_server {
@@ -206,8 +204,9 @@ impl Daemon {
             probes,
             ..Gauges::default()
         };
-        crate::metrics::gauges::encode(&mut head, gauges.with_lag(self.engine.lag()));
+        crate::metrics::gauges::encode(&mut head, format, gauges.with_lag(self.engine.lag()));
         Snapshot {
+            format,
             head,
             dests: dests.into(),
             services: services.into(),
