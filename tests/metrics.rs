@@ -5,25 +5,17 @@
 //! away and comes back, and a reload that removes it.
 
 mod checker_support;
+mod metrics_support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use checker_support::can_run;
-
-/// A process killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use metrics_support::{free_port, get, lvsd, request, sample, wait_for, Killed};
 
 /// A TCP backend on 127.0.0.1 that accepts and closes, until stopped
 /// (then its port refuses).
@@ -71,15 +63,6 @@ impl Drop for Backend {
     }
 }
 
-/// A port free on 127.0.0.1 now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A config with one virtual server and these real servers (TCP_CHECK,
 /// every second, down at the first failure).
 fn config(real_ports: &[u16]) -> String {
@@ -93,71 +76,6 @@ fn config(real_ports: &[u16]) -> String {
     }
     text.push_str("}\n");
     text
-}
-
-/// lvsd `--dry-run` on `conf`, serving metrics on `port`.
-fn lvsd(conf: &std::path::Path, port: u16) -> Killed {
-    let child = Command::new(env!("CARGO_BIN_EXE_lvsd"))
-        .args([
-            "--dry-run",
-            "--drift-interval",
-            "0",
-            "--state-file",
-            "/dev/null",
-        ])
-        .arg("--metrics-listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("-f")
-        .arg(conf)
-        .env("LVSD_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("lvsd starts");
-    let lvsd = Killed(child);
-    wait_for(
-        || get(port, "/healthz", None).is_some_and(|(code, _)| code == 200),
-        "/healthz 200",
-    );
-    lvsd
-}
-
-/// `GET path` over HTTP/1.0: (status, body), or `None` if nothing answers.
-fn get(port: u16, path: &str, accept: Option<&str>) -> Option<(u16, String)> {
-    request(port, "GET", path, accept)
-}
-
-fn request(port: u16, method: &str, path: &str, accept: Option<&str>) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let accept = accept
-        .map(|a| format!("Accept: {a}\r\n"))
-        .unwrap_or_default();
-    write!(s, "{method} {path} HTTP/1.0\r\n{accept}\r\n").ok()?;
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).ok()?;
-    let code = answer.get(9..12)?.parse().ok()?;
-    let body = answer.split_once("\r\n\r\n")?.1.to_owned();
-    Some((code, body))
-}
-
-/// Polls `ok` every 100 ms for 15 s.
-fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("not within 15 s: {what}");
-}
-
-/// The value of the sample `series` (name and labels as written) in `text`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.split(' ').next()?.parse().ok())
 }
 
 fn labels(rs_port: u16) -> String {
