@@ -340,3 +340,42 @@ fn prometheus_sees_a_real_server_go_down_and_come_back() {
     )
     .is_some_and(|n| n >= 1.0));
 }
+
+#[test]
+fn per_real_server_series_can_be_turned_off_for_large_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::on(0);
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(&[backend.port])).unwrap();
+    let port = free_port();
+    let _lvsd = metrics_support::lvsd_with(&conf, Some(port), &["--metrics-per-real-server=false"]);
+    let text = scrape(port);
+    assert!(!text.contains("lvsd_real_server_up"), "{text}");
+    let vs = "local_address=\"127.0.0.1\",local_port=\"80\",proto=\"TCP\",local_mark=\"\"";
+    assert_eq!(
+        sample(&text, &format!("lvsd_virtual_server_real_servers{{{vs}}}")),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_address_it_cannot_listen_on_stops_the_start_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(&[free_port()])).unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+        .args(["--dry-run", "--state-file", "/dev/null", "-f"])
+        .arg(&conf)
+        .arg(format!("--metrics-listen=127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("--metrics-listen 127.0.0.1:{port}: cannot listen")),
+        "{err}"
+    );
+}
