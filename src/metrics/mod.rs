@@ -17,19 +17,18 @@
 //! removes its series, and nothing per server is kept in between but its
 //! transition counts.
 //!
-//! The files:
+//! Its files:
 //!
-//! | file | what |
-//! |---|---|
-//! | `counters.rs` | [`Counters`]: checks, failures, durations, table writes, reloads, drift, scripts |
-//! | `gauges.rs` | what is read at scrape time: config size, probes, schedule lag |
-//! | `health.rs` | `/healthz`: the loop turns, the prober turns, probes start on time |
-//! | `kind.rs` | the `check` label |
-//! | `labels.rs` | node_exporter's IPVS labels, formatted as it formats them |
-//! | `reason.rs` | failure reasons as a fixed set of values |
-//! | `server.rs` | the HTTP listener and its bounds |
-//! | `snapshot.rs` | one scrape's rows and their encoding, piece by piece |
-//! | `transitions.rs` | per-real-server up/down counts, kept across reloads |
+//! - [`counters`]: [`Counters`]: checks, failures, durations, table writes,
+//!   reloads, drift, scripts (fixed labels, one registry for the daemon's life).
+//! - [`gauges`]: what is read at scrape time: config size, probes, schedule lag.
+//! - [`health`]: `/healthz`: the loop turns, the prober turns, probes start on time.
+//! - [`kind`]: the `check` label.
+//! - [`labels`]: node_exporter's IPVS labels, formatted as it formats them.
+//! - [`reason`]: failure reasons as a fixed set of values.
+//! - [`server`]: the HTTP listener and its bounds.
+//! - [`snapshot`]: one scrape's rows and their encoding, piece by piece.
+//! - [`transitions`]: per-real-server up/down counts, kept across reloads.
 
 pub mod counters;
 pub mod gauges;
