@@ -117,6 +117,8 @@ fn series_follow_a_real_server_that_goes_down_and_a_reload_that_removes_it() {
         Some(5.0)
     );
     assert_eq!(sample(&before, &to_down), Some(0.0));
+    assert!(sample(&before, "process_resident_memory_bytes").is_some_and(|b| b > 1e6));
+    assert!(sample(&before, "process_cpu_seconds_total").is_some());
 
     let gone = backend.stop();
     wait_for(

@@ -25,6 +25,7 @@
 //! - [`health`]: `/healthz`: the loop turns, the prober turns, probes start on time.
 //! - [`kind`]: the `check` label.
 //! - [`labels`]: node_exporter's IPVS labels, formatted as it formats them.
+//! - [`process`]: the `process_*` series (start time, CPU, memory, open files).
 //! - [`reason`]: failure reasons as a fixed set of values.
 //! - [`server`]: the HTTP listener and its bounds.
 //! - [`snapshot`]: one scrape's rows and their encoding, piece by piece.
@@ -35,6 +36,7 @@ pub mod gauges;
 pub mod health;
 pub mod kind;
 pub mod labels;
+pub mod process;
 pub mod reason;
 pub mod server;
 pub mod snapshot;

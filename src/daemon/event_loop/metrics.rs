@@ -205,6 +205,7 @@ impl Daemon {
             ..Gauges::default()
         };
         crate::metrics::gauges::encode(&mut head, format, gauges.with_lag(self.engine.lag()));
+        crate::metrics::process::encode(&mut head, format);
         Snapshot {
             format,
             head,
