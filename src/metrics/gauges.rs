@@ -6,7 +6,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Unit;
 
 use super::kind::CheckKind;
 use super::snapshot::Format;
@@ -113,9 +113,7 @@ impl Collector for Gauges {
 
 /// Appends `gauges` to `out` in `format`, with the `lvsd_` prefix.
 pub fn encode(out: &mut String, format: Format, gauges: Gauges) {
-    let mut registry = Registry::with_prefix("lvsd");
-    registry.register_collector(Box::new(gauges));
-    format.encode(out, &registry);
+    format.encode_collector(out, Some("lvsd"), gauges);
 }
 
 #[cfg(test)]

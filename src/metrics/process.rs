@@ -114,9 +114,7 @@ impl Collector for Process {
 /// cannot be read).
 pub fn encode(out: &mut String, format: super::snapshot::Format) {
     if let Some(process) = Process::read() {
-        let mut registry = prometheus_client::registry::Registry::default();
-        registry.register_collector(Box::new(process));
-        format.encode(out, &registry);
+        format.encode_collector(out, None, process);
     }
 }
 

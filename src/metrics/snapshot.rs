@@ -64,6 +64,19 @@ impl Format {
         };
     }
 
+    /// Appends the families `collector` writes to `out`, their names
+    /// prefixed with `prefix_` if given.
+    pub fn encode_collector(
+        self,
+        out: &mut String,
+        prefix: Option<&str>,
+        collector: impl Collector,
+    ) {
+        let mut registry = prefix.map_or_else(Registry::default, Registry::with_prefix);
+        registry.register_collector(Box::new(collector));
+        self.encode(out, &registry);
+    }
+
     /// What ends an answer.
     fn end(self) -> &'static str {
         match self {
@@ -260,14 +273,13 @@ fn encode_piece<R: Labelled + Send + Sync + 'static>(
     out: &mut String,
 ) {
     let first = range.start == 0;
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(Piece {
+    let mark = out.len();
+    let piece = Piece {
         family,
         rows: Arc::clone(rows),
         range,
-    }));
-    let mark = out.len();
-    format.encode(out, &registry);
+    };
+    format.encode_collector(out, None, piece);
     if !first {
         // Drop the descriptor lines the encoder wrote: they all start with
         // "# " and come before the first sample.
