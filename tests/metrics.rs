@@ -170,6 +170,14 @@ fn series_follow_a_real_server_that_goes_down_and_a_reload_that_removes_it() {
     assert_eq!(get(port, "/nothing", None).unwrap().0, 404);
     assert_eq!(request(port, "POST", "/metrics", None).unwrap().0, 405);
 
+    let md5 = |text: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("lvsd_config_info{"))
+            .unwrap();
+        line.split("md5=\"").nth(1).unwrap()[..32].to_owned()
+    };
+    let md5_before = md5(&after);
     // A reload without that real server: its series go with it.
     std::fs::write(&conf, config(&[other.port])).unwrap();
     // SAFETY: kill(2) on our own child's pid.

@@ -25,6 +25,8 @@ pub(super) struct DaemonMetrics {
     pub(super) counters: Counters,
     transitions: Transitions,
     judge: HealthJudge,
+    /// The hash of a config being switched to (see `hash_for_metrics`).
+    next_hash: Option<String>,
     /// The listener's requests.
     pub(super) requests: mpsc::Receiver<Request>,
 }
@@ -53,6 +55,7 @@ impl DaemonMetrics {
             counters,
             transitions: Transitions::default(),
             judge: HealthJudge::default(),
+            next_hash: None,
             requests,
         })
     }
@@ -91,15 +94,35 @@ impl Daemon {
         }
     }
 
+    /// Hashes a config about to run, for `lvsd_config_info`, on a blocking
+    /// thread: serialising 100,000 real servers takes a few hundred ms,
+    /// which the event loop should not wait for. Hands the config back.
+    pub(super) async fn hash_for_metrics(&mut self, config: Config) -> Config {
+        let Some(m) = &mut self.metrics else {
+            return config;
+        };
+        let hashed = tokio::task::spawn_blocking(move || {
+            let hash = crate::metrics::config_hash(&config);
+            (config, hash)
+        })
+        .await;
+        match hashed {
+            Ok((config, hash)) => {
+                m.next_hash = Some(hash);
+                config
+            }
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
     /// Counts a reload, applied (the new config runs) or refused.
     pub(super) fn count_reload(&mut self, applied: bool) {
         if let Some(m) = &mut self.metrics {
             m.counters.reload(applied);
             if applied {
-                let config = self.reconciler.config();
-                m.counters
-                    .config_loaded(&self.opts.config, crate::metrics::config_hash(config));
-                m.transitions.retain(config);
+                let hash = m.next_hash.take().unwrap_or_default();
+                m.counters.config_loaded(&self.opts.config, hash);
+                m.transitions.retain(self.reconciler.config());
             }
         }
     }

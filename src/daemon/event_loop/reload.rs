@@ -64,7 +64,7 @@ impl Daemon {
 
     /// The new config and its script policy, or why the reload is refused
     /// (in one line for systemd, and in full for the log).
-    async fn read_for_reload(&self) -> Result<(Config, ScriptPolicy), (String, String)> {
+    async fn read_for_reload(&mut self) -> Result<(Config, ScriptPolicy), (String, String)> {
         let loaded = match load_config(&self.opts).await {
             Ok(loaded) => loaded,
             Err(e) => return Err((in_one_line(&e), format!("\n{e}"))),
@@ -75,7 +75,7 @@ impl Daemon {
             return Err((why.to_string(), why.to_string()));
         }
         match ScriptPolicy::from_config(&loaded.config.global) {
-            Ok(policy) => Ok((loaded.config, policy)),
+            Ok(policy) => Ok((self.hash_for_metrics(loaded.config).await, policy)),
             Err(e) => Err((e.clone(), e)),
         }
     }
