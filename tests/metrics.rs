@@ -389,3 +389,47 @@ fn an_address_it_cannot_listen_on_stops_the_start_with_the_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn the_listener_is_bounded_and_survives_bad_requests() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(&[free_port()])).unwrap();
+    let port = free_port();
+    let _lvsd = lvsd(&conf, port);
+    let status_of = |bytes: &[u8]| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(bytes);
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer)
+            .get(9..12)
+            .map(str::to_owned)
+    };
+    // Not HTTP: 400. A head over 8 kB: refused, never read whole.
+    assert_eq!(status_of(b"HELLO\r\n\r\n").as_deref(), Some("400"));
+    let huge = format!(
+        "GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    assert_ne!(status_of(huge.as_bytes()).as_deref(), Some("200"));
+    assert_eq!(get(port, "/healthz", None).unwrap().0, 200);
+    // 16 clients that never send a request take every slot: the next
+    // connection is closed at once, until their heads time out (5 s).
+    let idle: Vec<_> = (0..16)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        get(port, "/healthz", None),
+        None,
+        "a 17th connection is closed"
+    );
+    wait_for(
+        || get(port, "/healthz", None).is_some_and(|(code, _)| code == 200),
+        "the idle connections timed out",
+    );
+    drop(idle);
+}
