@@ -207,6 +207,7 @@ fn series_follow_a_real_server_that_goes_down_and_a_reload_that_removes_it() {
         sample(&reloaded, "lvsd_config_last_reload_successful"),
         Some(1.0)
     );
+    assert_ne!(md5(&reloaded), md5_before, "the new config's hash");
 }
 
 #[test]
