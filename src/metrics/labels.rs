@@ -24,30 +24,47 @@ use prometheus_client::encoding::{
 
 use crate::ipvs::{Protocol, ServiceKey};
 
-/// An address as Go's `net.IP.String()` writes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GoIp(pub IpAddr);
-
-impl std::fmt::Display for GoIp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            IpAddr::V4(a) => write!(f, "{a}"),
-            // Go prints a 4-in-6 address as its IPv4 form; Rust's Display
-            // keeps the `::ffff:` prefix.
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => write!(f, "{v4}"),
-                None => write!(f, "{a}"),
-            },
-        }
-    }
-}
-
 /// A value written with `Display` (no allocation).
 struct Shown<T>(T);
 
 impl<T: std::fmt::Display> EncodeLabelValue for Shown<T> {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
         write!(encoder, "{}", self.0)
+    }
+}
+
+/// A port, written without `fmt` (a scrape writes 100,000 of them).
+struct Port(u16);
+
+impl EncodeLabelValue for Port {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(itoa::Buffer::new().format(self.0))
+    }
+}
+
+/// An address as Go's `net.IP.String()` writes it: dotted quad,
+/// compressed IPv6, and an IPv4-mapped IPv6 address as its IPv4 form (where
+/// Rust's `Display` keeps the `::ffff:` prefix). IPv4 is written without
+/// `fmt`: a scrape writes 100,000 addresses.
+struct Address(IpAddr);
+
+impl EncodeLabelValue for Address {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        let v4 = match self.0 {
+            IpAddr::V4(a) => a,
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(a) => a,
+                None => return write!(encoder, "{a}"),
+            },
+        };
+        let mut digits = itoa::Buffer::new();
+        for (i, octet) in v4.octets().into_iter().enumerate() {
+            if i > 0 {
+                encoder.write_str(".")?;
+            }
+            encoder.write_str(digits.format(octet))?;
+        }
+        Ok(())
     }
 }
 
@@ -77,8 +94,8 @@ fn proto(key: &ServiceKey) -> &'static str {
 fn encode_local(key: &ServiceKey, e: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
     match key {
         ServiceKey::Addr { addr, port, .. } => {
-            ("local_address", Shown(GoIp(*addr))).encode(e.encode_label())?;
-            ("local_port", Shown(*port)).encode(e.encode_label())
+            ("local_address", Address(*addr)).encode(e.encode_label())?;
+            ("local_port", Port(*port)).encode(e.encode_label())
         }
         ServiceKey::Fwmark { .. } => {
             ("local_address", "").encode(e.encode_label())?;
@@ -113,8 +130,8 @@ pub struct DestLabels {
 impl EncodeLabelSet for DestLabels {
     fn encode(&self, e: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
         encode_local(&self.service, e)?;
-        ("remote_address", Shown(GoIp(self.addr))).encode(e.encode_label())?;
-        ("remote_port", Shown(self.port)).encode(e.encode_label())?;
+        ("remote_address", Address(self.addr)).encode(e.encode_label())?;
+        ("remote_port", Port(self.port)).encode(e.encode_label())?;
         encode_proto_mark(&self.service, e)
     }
 }
