@@ -5,7 +5,7 @@
 //! strings) and hands it to the listener; encoding happens as the client
 //! reads, in pieces of [`ROWS_PER_PIECE`] rows, so a scrape of 20,000 real
 //! servers holds the rows (~2 MB) and one piece of text (~70 kB) rather than
-//! the whole 13 MB answer. Each piece goes through prometheus-client's own
+//! the whole 15 MB answer. Each piece goes through prometheus-client's own
 //! text encoder; a family cut in several pieces keeps its `# HELP`/`# TYPE`
 //! lines in the first only.
 //!
