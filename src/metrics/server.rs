@@ -9,7 +9,8 @@
 //!
 //! Bounded on every side: at most [`MAX_CONNECTIONS`] connections (more are
 //! closed at once), request heads of at most [`MAX_HEAD`] bytes read within
-//! [`HEAD_TIMEOUT`], a connection lives at most [`CONNECTION_LIFETIME`],
+//! [`HEAD_TIMEOUT`], a connection lives at most [`CONNECTION_LIFETIME`]
+//! (and [`GRACE`] to finish the request under way),
 //! only `GET`/`HEAD` of the three paths, request bodies never read.
 
 use std::convert::Infallible;
@@ -35,8 +36,11 @@ pub const MAX_CONNECTIONS: usize = 16;
 pub const MAX_HEAD: usize = 8192;
 /// How long a client has to send a request head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a connection may stay open (keep-alive included).
+/// How long a connection may stay open (keep-alive included); then the
+/// request under way may finish within [`GRACE`], and it is closed.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// See [`CONNECTION_LIFETIME`].
+pub const GRACE: Duration = Duration::from_secs(10);
 
 /// What the listener asks of the event loop.
 #[derive(Debug)]
@@ -82,7 +86,19 @@ pub async fn serve(listener: TcpListener, loop_tx: mpsc::Sender<Request>) {
                 .header_read_timeout(HEAD_TIMEOUT)
                 .max_buf_size(MAX_HEAD)
                 .serve_connection(TokioIo::new(stream), service);
-            if let Ok(Err(e)) = tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+            tokio::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                _ = tokio::time::sleep(CONNECTION_LIFETIME) => {
+                    // Finish the request under way (a scrape cut short
+                    // would be a failed scrape), then close.
+                    connection.as_mut().graceful_shutdown();
+                    tokio::time::timeout(GRACE, connection.as_mut())
+                        .await
+                        .unwrap_or(Ok(()))
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "metrics listener: connection ended");
             }
             drop(slot);
