@@ -12,6 +12,7 @@
 //! - [`ipvs`]: the IPVS table, over generic netlink or in memory.
 //! - [`daemon`]: start, reload, drift repair, stop.
 //! - [`control`]: the control socket and `lvsd ctl` (status, drain, reload…).
+//! - [`metrics`]: Prometheus metrics, `/status` and `/healthz` over HTTP.
 //! - [`script_policy`]: who runs scripts and checks, and which may not run.
 //! - [`logging`]: syslog (journald) by default, the console with `-l`.
 //! - [`script_audit`]: what `-t` says about the `MISC_CHECK` commands.
@@ -25,6 +26,7 @@ pub mod control;
 pub mod daemon;
 pub mod ipvs;
 pub mod logging;
+pub mod metrics;
 pub mod reconcile;
 pub mod script_audit;
 pub mod script_policy;

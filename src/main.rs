@@ -102,6 +102,14 @@ struct Cli {
     /// Seconds between counts of draining real servers' connections.
     #[arg(long = "drain-poll", default_value_t = 2.0, value_name = "SECS")]
     drain_poll: f64,
+    /// Serve /metrics (Prometheus), /status (JSON) and /healthz over HTTP on
+    /// this address (e.g. 127.0.0.1:9650); off by default.
+    #[arg(long = "metrics-listen", value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Per-real-server series on /metrics (false: per virtual service only,
+    /// for very large tables).
+    #[arg(long = "metrics-per-real-server", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    metrics_per_real_server: bool,
     #[command(flatten)]
     keepalived: KeepalivedFlags,
     #[command(subcommand)]
@@ -245,6 +253,12 @@ fn run_daemon(cli: &Cli, umask: Option<u32>) -> anyhow::Result<ExitCode> {
             .ok()
             .filter(|d| !d.is_zero())
             .context("--drain-poll takes a number of seconds above 0")?,
+        metrics: cli
+            .metrics_listen
+            .map(|listen| lvsd::metrics::MetricsOptions {
+                listen,
+                per_real_server: cli.metrics_per_real_server,
+            }),
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -47,7 +47,7 @@ pub struct BfdStatus {
 /// Packets dropped before any session saw them, by reason.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Drops {
-    /// Malformed, by [`Malformed::ALL`] order.
+    /// Malformed, by [`crate::bfd::packet::Malformed::ALL`] order.
     pub malformed: [u64; 8],
     /// A TTL (hop limit) below the session's minimum (255 by default).
     pub wrong_ttl: u64,

@@ -234,10 +234,9 @@ impl Driver {
         let mut events = Events::with_capacity(64);
         let shared = Arc::clone(&self.shared);
         loop {
-            let timeout = self
-                .timers
-                .peek()
-                .map(|Reverse((due, _))| due.saturating_duration_since(Instant::now()));
+            let wake = self.timers.peek().map(|Reverse((due, _))| *due);
+            shared.lag.expect_wake(wake);
+            let timeout = wake.map(|due| due.saturating_duration_since(Instant::now()));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     tracing::error!(error = %e, "prober: epoll_wait failed");

@@ -11,8 +11,9 @@ use super::{values, FlushOnStop, LvsTimeouts, SyncDaemon};
 /// [`GLOBAL_OTHER_KEYWORDS`] too).
 const NOT_DONE: &[(&str, &str)] = &[(
     "enable_snmp_checker",
-    "lvsd has no SNMP agent, so the checker's MIB is not served; SIGUSR1 \
-         writes the whole state as JSON (--state-file)",
+    "lvsd has no SNMP agent, so the checker's MIB is not served; \
+         --metrics-listen serves Prometheus metrics and /status (JSON), and \
+         `lvsd ctl status` shows the state",
 )];
 
 impl Typer<'_> {

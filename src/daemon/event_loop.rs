@@ -31,8 +31,10 @@ use crate::reconcile::{describe_vs, drift, Plan, Reconciler};
 mod ctl;
 mod ctl_show;
 mod drain;
+mod metrics;
 mod reload;
 
+use metrics::DaemonMetrics;
 use reload::in_one_line;
 
 /// The table, shared with the blocking threads that talk to the kernel.
@@ -92,6 +94,8 @@ pub struct Daemon {
     last_reload: Option<crate::control::view::ReloadSummary>,
     /// The admin state as last written to `admin-state.json`.
     saved_admin: Option<crate::reconcile::admin::Persisted>,
+    /// `--metrics-listen`: the counters and the listener's requests.
+    metrics: Option<DaemonMetrics>,
 }
 
 /// Read and validate the config, logging what needs saying.
@@ -277,6 +281,10 @@ impl Daemon {
         let adopted = reconciler.owned().len();
         let (ctl_jobs, ctl_socket) = ctl::open_socket(&opts)?;
         let ha_wanted = ha_suspend::wanted(reconciler.config());
+        let metrics = match opts.metrics {
+            Some(o) => Some(DaemonMetrics::start(o, &opts.config, reconciler.config()).await?),
+            None => None,
+        };
         let mut daemon = Daemon {
             opts,
             reconciler,
@@ -296,6 +304,7 @@ impl Daemon {
             _ctl_socket: ctl_socket,
             last_reload: None,
             saved_admin: None,
+            metrics,
         };
         daemon.fifos = NotifyFifos::open(daemon.reconciler.config());
         // The table first, then the probes: the initial health (up unless
@@ -357,6 +366,7 @@ impl Daemon {
                     }
                     self.check_suspension();
                 }
+                Some(request) = Self::next_request(&mut self.metrics) => self.answer(request).await,
                 _ = signals.hup.recv() => {
                     self.reload().await;
                     self.follow_addresses(&mut addresses);
@@ -435,6 +445,7 @@ impl Daemon {
     /// Give the reconciler a probe's verdict, and what it asks of the
     /// weight (`misc_dynamic`, a weighted `FILE_CHECK`); whether anything changed.
     fn record(&mut self, event: &HealthEvent) -> bool {
+        self.count_verdict(&event.probe, &event.result);
         let mut changed = self.reconciler.set_health(&event.probe, event.up);
         if let Some(weight) = event.result.weight {
             changed |= self.reconciler.set_weight(&event.probe, weight);
@@ -469,6 +480,7 @@ impl Daemon {
 
     /// What a plan saw happen: its scripts run, its lines to the FIFOs.
     fn run_scripts(&mut self, plan: &Plan) {
+        self.count_plan(plan);
         self.fifos
             .write(self.reconciler.config(), &plan.transitions);
         self.mailer
@@ -494,6 +506,7 @@ impl Daemon {
             (ops, results)
         })
         .await;
+        self.count_writes(&ops, &results);
         let detail = ops.len() <= LOG_EACH_CHANGE_UP_TO;
         if !detail {
             ChangeCounts::of(&ops, &results).log();
@@ -525,6 +538,7 @@ impl Daemon {
             services = drift.changed.len(),
             "drift checked"
         );
+        self.count_drift(drift.changed.len());
         if !drift.is_empty() {
             tracing::warn!(
                 services = drift.changed.len(),
@@ -551,6 +565,25 @@ impl Daemon {
         let table: Vec<ServiceEntry> = with_table(&self.table, |t| t.dump())
             .await
             .unwrap_or_default();
+        let dump = self.state_dump(table);
+        let up = dump.real_servers.iter().filter(|r| r.up).count();
+        match state::write(&self.opts.state_file, &dump) {
+            Ok(()) => tracing::info!(
+                file = %self.opts.state_file.display(),
+                virtual_servers = dump.config.virtual_servers.len(),
+                real_servers = dump.real_servers.len(),
+                up,
+                probes = dump.probes.len(),
+                "state written"
+            ),
+            Err(e) => {
+                tracing::error!(file = %self.opts.state_file.display(), error = %e, "cannot write the state")
+            }
+        }
+    }
+
+    /// The state dump (SIGUSR1's file, `/status`), with `table` as read now.
+    fn state_dump(&self, table: Vec<ServiceEntry>) -> StateDump<'_> {
         let fanout: std::collections::HashMap<_, _> = self
             .reconciler
             .probes()
@@ -577,8 +610,7 @@ impl Daemon {
                 up,
             })
             .collect();
-        let up = real_servers.iter().filter(|r| r.up).count();
-        let dump = StateDump {
+        StateDump {
             version: env!("CARGO_PKG_VERSION"),
             writes_total: self.writes_total,
             config: self.reconciler.config(),
@@ -586,19 +618,6 @@ impl Daemon {
             probes,
             table,
             bfd: self.engine.bfd_status(),
-        };
-        match state::write(&self.opts.state_file, &dump) {
-            Ok(()) => tracing::info!(
-                file = %self.opts.state_file.display(),
-                virtual_servers = dump.config.virtual_servers.len(),
-                real_servers = dump.real_servers.len(),
-                up,
-                probes = dump.probes.len(),
-                "state written"
-            ),
-            Err(e) => {
-                tracing::error!(file = %self.opts.state_file.display(), error = %e, "cannot write the state")
-            }
         }
     }
 

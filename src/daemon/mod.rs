@@ -32,6 +32,8 @@
 //! | `event_loop/ctl.rs` | control requests: admin changes, checks on demand, reload |
 //! | `event_loop/ctl_show.rs` | control reads: `status`, `show vs/rs/probes` |
 //! | `event_loop/drain.rs` | the drain poll, and `admin-state.json` |
+//! | `event_loop/reload.rs` | SIGHUP: read, check, switch or refuse |
+//! | `event_loop/metrics.rs` | what the loop counts, and its answers to the metrics listener |
 //! | `config_guard.rs` | configs that parse but are refused (unread includes, no service) |
 //! | `change_log.rs` | how table changes are logged |
 //! | `drift_pace.rs` | how often drift is checked |
@@ -147,6 +149,9 @@ pub struct DaemonOptions {
     pub drain_timeout: Duration,
     /// `--drain-poll`: how often draining real servers' connections are counted.
     pub drain_poll: Duration,
+    /// `--metrics-listen` (and `--metrics-per-real-server`): the HTTP
+    /// listener of `/metrics`, `/status`, `/healthz`; none by default.
+    pub metrics: Option<crate::metrics::MetricsOptions>,
 }
 
 impl Default for DaemonOptions {
@@ -167,6 +172,7 @@ impl Default for DaemonOptions {
             ctl: None,
             drain_timeout: Duration::from_secs(300),
             drain_poll: Duration::from_secs(2),
+            metrics: None,
         }
     }
 }

@@ -27,6 +27,7 @@
 //! - [`first_round`]: whether every probe has given its first verdict.
 //! - [`probe_index`]: the distinct probes of a config, found by their spec.
 //! - [`rs_probes`]: which probes decide each real server's health.
+//! - [`view`]: the state per kernel destination and service, for the metrics.
 //! - `tests`: the reconciler's behaviour against an in-memory table.
 //! - `tests_admin`: the same with admin state (drains, disables, weight
 //!   overrides).
@@ -44,6 +45,7 @@ mod plan;
 pub mod probe_index;
 pub mod quorum;
 pub mod rs_probes;
+pub mod view;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;

@@ -59,6 +59,7 @@ impl Daemon {
                 log_cpu_since(at_start, "reload: config read");
                 self.switch_to(config, policy).await;
                 log_cpu_since(at_start, "reload: applied");
+                self.count_reload(true);
                 let message = self.running_status("reloaded");
                 notify_with_status(Status::Ready, &message);
                 crate::control::view::Reload {
@@ -73,6 +74,7 @@ impl Daemon {
                 diagnostics,
             }) => {
                 tracing::error!("reload refused; the running config stays: {in_detail}");
+                self.count_reload(false);
                 let status = format!("reload refused, the previous config runs: {why}");
                 notify_with_status(Status::Ready, &status);
                 crate::control::view::Reload {
@@ -91,7 +93,7 @@ impl Daemon {
 
     /// The new config, its script policy and what needs saying about it
     /// (warnings and notes); or why the reload is refused.
-    async fn read_for_reload(&self) -> Result<(Config, ScriptPolicy, Vec<String>), Refused> {
+    async fn read_for_reload(&mut self) -> Result<(Config, ScriptPolicy, Vec<String>), Refused> {
         let loaded = match load_config(&self.opts).await {
             Ok(loaded) => loaded,
             Err(e) => {
@@ -119,7 +121,11 @@ impl Daemon {
             });
         }
         match ScriptPolicy::from_config(&loaded.config.global) {
-            Ok(policy) => Ok((loaded.config, policy, diagnostics)),
+            Ok(policy) => Ok((
+                self.hash_for_metrics(loaded.config).await,
+                policy,
+                diagnostics,
+            )),
             Err(e) => Err(Refused {
                 why: e.clone(),
                 in_detail: e,
