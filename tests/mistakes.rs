@@ -272,7 +272,10 @@ fn a_reload_into_an_empty_file_empties_the_table_when_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("keepalived.conf");
     std::fs::write(&config, virtual_server(80)).unwrap();
-    let mut lvsd = Lvsd::start(dir.path(), &config, &["--allow-empty-config"]);
+    // --drain-timeout 0: the services go at once, as keepalived removes
+    // them (a drain would keep them until their connections end).
+    let args = ["--allow-empty-config", "--drain-timeout", "0"];
+    let mut lvsd = Lvsd::start(dir.path(), &config, &args);
     lvsd.notified("READY=1");
     std::fs::write(&config, "").unwrap();
     lvsd.signal("-HUP");
