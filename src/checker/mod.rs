@@ -36,9 +36,10 @@
 //! - [`fuzz_input`]: arbitrary bytes as a UDP or PING reply (fuzzing).
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
 //!
-//! Check kinds not listed (`BFD_CHECK`) are not probed yet.
-//! lvsd never reports a real server healthy for a check it does not
-//! perform: the config refuses them (`CheckKw::is_probed` is the one list),
+//! Every kind keepalived 2.2.7 knows is probed (`BFD_CHECK` through the
+//! sessions `bfd_runner` runs). lvsd never reports a real server healthy
+//! for a check it does not perform: a kind it did not probe would be refused
+//! by the config (`CheckKw::is_probed` is the one list),
 //! and should one reach the engine anyway it is reported **down**.
 
 pub mod bfd_runner;
