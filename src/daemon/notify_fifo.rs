@@ -173,8 +173,9 @@ fn open_one(wanted: &NotifyFifo) -> io::Result<OpenFifo> {
     })
 }
 
-/// `[10.10.0.1]:tcp:80`, as keepalived names a virtual server there.
-fn vs_name(address: &VsAddress, protocol: Protocol) -> String {
+/// `[10.10.0.1]:tcp:80`, as keepalived names a service in its FIFO lines
+/// and its `smtp_alert` mails.
+pub(super) fn vs_name(address: &VsAddress, protocol: Protocol) -> String {
     let proto = protocol_name(protocol);
     match address {
         VsAddress::Addr { addr, port } => format!("[{addr}]:{proto}:{port}"),

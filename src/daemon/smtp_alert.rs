@@ -49,7 +49,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use super::change_log::protocol_name;
+use super::notify_fifo::vs_name;
 use crate::config::{Check, Config, VsAddress};
 use crate::reconcile::Transition;
 
@@ -143,17 +143,17 @@ pub fn alerts(config: &Config, settings: &MailSettings, transitions: &[Transitio
                 if !r.smtp_alert.or(settings.default).unwrap_or(true) {
                     return None;
                 }
-                let rs_name = address_name(
+                let rs_name = vs_name(
                     &VsAddress::Addr {
                         addr: r.addr,
                         port: r.port,
                     },
-                    v,
+                    v.protocol,
                 );
                 Some(Alert {
                     subject: format!(
                         "Realserver {rs_name} of virtual server {} - {}",
-                        address_name(&v.address, v),
+                        vs_name(&v.address, v.protocol),
                         state(up)
                     ),
                     body: check_body(r.checks.first().map(|c| &**c), up),
@@ -178,7 +178,7 @@ pub fn alerts(config: &Config, settings: &MailSettings, transitions: &[Transitio
                 Some(Alert {
                     subject: format!(
                         "Virtualserver {} - {}",
-                        address_name(&v.address, v),
+                        vs_name(&v.address, v.protocol),
                         state(up)
                     ),
                     body: format!(
@@ -189,16 +189,6 @@ pub fn alerts(config: &Config, settings: &MailSettings, transitions: &[Transitio
             }
         })
         .collect()
-}
-
-/// `[10.0.0.1]:tcp:80`, as keepalived names a service in its mails.
-fn address_name(address: &VsAddress, vs: &crate::config::VirtualServer) -> String {
-    let proto = protocol_name(vs.protocol);
-    match address {
-        VsAddress::Addr { addr, port } => format!("[{addr}]:{proto}:{port}"),
-        VsAddress::Fwmark(mark) => format!("FWM {mark}"),
-        VsAddress::Group(name) => format!("[{name}]"),
-    }
 }
 
 /// A real server's body: keepalived's words for `TCP_CHECK` and
