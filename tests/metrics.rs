@@ -93,8 +93,9 @@ fn series_follow_a_real_server_that_goes_down_and_a_reload_that_removes_it() {
     let dir = tempfile::tempdir().unwrap();
     let backend = Backend::on(0);
     let other = Backend::on(0);
+    let third = Backend::on(0);
     let conf = dir.path().join("keepalived.conf");
-    std::fs::write(&conf, config(&[backend.port, other.port])).unwrap();
+    std::fs::write(&conf, config(&[backend.port, other.port, third.port])).unwrap();
     let port = free_port();
     let lvsd = lvsd(&conf, port);
     let rs = labels(backend.port);
@@ -149,7 +150,7 @@ fn series_follow_a_real_server_that_goes_down_and_a_reload_that_removes_it() {
             &after,
             &format!("lvsd_virtual_server_real_servers_up{{{vs}}}")
         ),
-        Some(1.0)
+        Some(2.0)
     );
     // OpenMetrics on request, ending with `# EOF`.
     let (code, om) = get(
@@ -166,7 +167,12 @@ fn series_follow_a_real_server_that_goes_down_and_a_reload_that_removes_it() {
     let (code, status) = get(port, "/status", None).unwrap();
     assert_eq!(code, 200);
     let status: serde_json::Value = serde_json::from_str(&status).expect("/status is JSON");
-    assert_eq!(status["real_servers"].as_array().map(Vec::len), Some(2));
+    assert_eq!(status["real_servers"].as_array().map(Vec::len), Some(3));
+    let (code, ready) = get(port, "/readyz", None).unwrap();
+    assert_eq!(
+        (code, ready.as_str()),
+        (200, "ready: every probe has given a verdict\n")
+    );
     assert_eq!(get(port, "/nothing", None).unwrap().0, 404);
     assert_eq!(request(port, "POST", "/metrics", None).unwrap().0, 405);
 
@@ -178,7 +184,10 @@ fn series_follow_a_real_server_that_goes_down_and_a_reload_that_removes_it() {
         line.split("md5=\"").nth(1).unwrap()[..32].to_owned()
     };
     let md5_before = md5(&after);
-    // A reload without that real server: its series go with it.
+    // A reload without that real server (down, so out of the table) and
+    // without `third` (up, so drained: the dry-run table has no
+    // connections, and the drain completes at its first poll): their series
+    // go with them.
     std::fs::write(&conf, config(&[other.port])).unwrap();
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(lvsd.0.id() as libc::pid_t, libc::SIGHUP) };
@@ -208,6 +217,17 @@ fn series_follow_a_real_server_that_goes_down_and_a_reload_that_removes_it() {
         Some(1.0)
     );
     assert_ne!(md5(&reloaded), md5_before, "the new config's hash");
+    wait_for(
+        || sample(&scrape(port), "lvsd_drains_total{result=\"completed\"}") == Some(1.0),
+        "the drain of the removed real server counted",
+    );
+    let drained = scrape(port);
+    assert_eq!(
+        sample(&drained, "lvsd_drains_total{result=\"timed_out\"}"),
+        None,
+        "{drained}"
+    );
+    drop(third);
 }
 
 #[test]
@@ -433,4 +453,83 @@ fn the_listener_is_bounded_and_survives_bad_requests() {
         "the idle connections timed out",
     );
     drop(idle);
+}
+
+#[test]
+fn readyz_says_which_probes_have_not_given_a_first_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::on(0);
+    let conf = dir.path().join("keepalived.conf");
+    // A MISC_CHECK that takes 30 s gives no verdict within this test.
+    let slow = "  real_server 127.0.0.2 80 {\n    MISC_CHECK {\n      misc_path \"/bin/sleep 30\"\n      misc_timeout 60\n    }\n  }\n}\n";
+    let text = config(&[backend.port]);
+    let text = text.strip_suffix("}\n").unwrap().to_owned() + slow;
+    std::fs::write(&conf, &text).unwrap();
+    let port = free_port();
+    let _lvsd = lvsd(&conf, port);
+    wait_for(
+        || {
+            sample(
+                &scrape(port),
+                "lvsd_checks_total{check=\"tcp\",result=\"success\"}",
+            )
+            .is_some_and(|n| n >= 1.0)
+        },
+        "a passing TCP check",
+    );
+    let (code, ready) = get(port, "/readyz", None).unwrap();
+    assert_eq!(
+        (code, ready.as_str()),
+        (
+            200,
+            "ready: the table is written; 1 of 2 probes have not given their first verdict yet\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn readyz_says_starting_until_the_first_table_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("keepalived.conf");
+    // 50,000 real servers on loopback addresses (refused at once when
+    // probed): writing their table takes long enough to be seen.
+    let mut text = String::from(
+        "virtual_server 127.0.0.1 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n",
+    );
+    for i in 0..50_000u32 {
+        text.push_str(&format!(
+            "  real_server 127.1.{}.{} 80 {{\n    TCP_CHECK {{\n      delay_loop 60\n    }}\n  }}\n",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    text.push_str("}\n");
+    std::fs::write(&conf, text).unwrap();
+    let port = free_port();
+    let listen = format!("--metrics-listen=127.0.0.1:{port}");
+    let _lvsd = metrics_support::lvsd_with(&conf, None, &[&listen]);
+    let mut seen: Vec<(u16, String)> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while seen.last().is_none_or(|(code, _)| *code != 200) {
+        assert!(std::time::Instant::now() < deadline, "{seen:?}");
+        match get(port, "/readyz", None) {
+            Some(answer) if seen.last() != Some(&answer) => seen.push(answer),
+            Some(_) => {}
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    assert_eq!(
+        seen.first(),
+        Some(&(
+            503,
+            "starting: the IPVS table is not written yet\n".to_owned()
+        )),
+        "{seen:?}"
+    );
+    assert!(
+        seen.last()
+            .is_some_and(|(_, text)| text.starts_with("ready: ")),
+        "{seen:?}"
+    );
 }

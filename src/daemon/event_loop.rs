@@ -326,6 +326,7 @@ impl Daemon {
             "lvsd started"
         );
         notify_with_status(Status::Ready, &daemon.running_status("running"));
+        daemon.tell_started();
         Ok(daemon)
     }
 

@@ -11,8 +11,7 @@
 //! value has been seen.
 //!
 //! Adding a counter is a field and one `register` line in [`Counters::new`]
-//! (and a call where it happens): e.g. `drains: Family<ResultLabel, Counter>`
-//! and `r.register("drains", "Drains, by how they ended", drains.clone())`.
+//! (and a call where it happens), as `drains` shows.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,6 +26,7 @@ use prometheus_client::registry::{Registry, Unit};
 use super::kind::CheckKind;
 use super::reason::FailureReason;
 use crate::ipvs::TableOp;
+use crate::reconcile::drain::DrainEnd;
 
 /// `result` of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
@@ -120,6 +120,35 @@ pub struct ResultLabel {
     pub result: Outcome,
 }
 
+/// `result` of a drain: how it ended (the words of the log and `lvsd ctl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum DrainResult {
+    /// No connection was left.
+    completed,
+    /// `--drain-timeout` passed with connections left.
+    timed_out,
+    /// The real server left the kernel's table by other means.
+    gone,
+}
+
+impl DrainResult {
+    fn of(end: &DrainEnd) -> DrainResult {
+        match end {
+            DrainEnd::Empty => DrainResult::completed,
+            DrainEnd::TimedOut(_) => DrainResult::timed_out,
+            DrainEnd::Gone => DrainResult::gone,
+        }
+    }
+}
+
+/// `{result}` of a drain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct DrainLabel {
+    /// How it ended.
+    pub result: DrainResult,
+}
+
 /// `{script}`: which of keepalived's notify scripts ran.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ScriptLabel {
@@ -167,6 +196,7 @@ pub struct Counters {
     drift_checks: Counter,
     drift_repairs: Counter,
     scripts: Family<ScriptLabel, Counter>,
+    drains: Family<DrainLabel, Counter>,
 }
 
 impl Default for Counters {
@@ -192,6 +222,7 @@ impl Counters {
             drift_checks: Counter::default(),
             drift_repairs: Counter::default(),
             scripts: Family::default(),
+            drains: Family::default(),
         };
         let r = &mut registry;
         r.register(
@@ -255,8 +286,22 @@ impl Counters {
             "notify_up/notify_down/quorum_up/quorum_down scripts started",
             c.scripts.clone(),
         );
+        r.register(
+            "drains",
+            "Drains of real servers that ended, by how (completed, timed_out, gone)",
+            c.drains.clone(),
+        );
         c.last_reload_successful.set(1);
         Counters { registry, ..c }
+    }
+
+    /// A drain ended.
+    pub fn drain_ended(&self, end: &DrainEnd) {
+        self.drains
+            .get_or_create(&DrainLabel {
+                result: DrainResult::of(end),
+            })
+            .inc();
     }
 
     /// One check result.

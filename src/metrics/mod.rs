@@ -1,6 +1,6 @@
 //! Prometheus metrics and the read-only HTTP listener (`--metrics-listen
 //! ADDR`, off by default): `/metrics` (OpenMetrics text, prometheus-client),
-//! `/status` (the SIGUSR1 state dump as JSON) and `/healthz`.
+//! `/status` (the SIGUSR1 state dump as JSON), `/healthz` and `/readyz`.
 //! `docs/metrics.md` lists every series with example queries.
 //!
 //! ```text

@@ -1,17 +1,21 @@
 //! The read-only HTTP listener (`--metrics-listen ADDR`): `GET /metrics`,
-//! `GET /status`, `GET /healthz`, on the daemon's tokio runtime.
+//! `GET /status`, `GET /healthz`, `GET /readyz`, on the daemon's tokio runtime.
 //!
 //! The listener holds no state of the daemon's: each request becomes a
 //! [`Request`] to the event loop, which answers with what it has now (a
 //! [`Snapshot`] for `/metrics`, the SIGUSR1 state dump as JSON for
-//! `/status`, a [`Health`] for `/healthz`). A loop that does not answer
-//! within [`LOOP_ANSWER`] gets a 503 saying so.
+//! `/status`, a [`Health`] for `/healthz`, a line for `/readyz`). A loop
+//! that does not answer within [`LOOP_ANSWER`] gets a 503 saying so.
+//!
+//! The one thing the listener knows by itself is whether lvsd has started
+//! ([`Started`]): while the first table is written the loop does not turn
+//! yet, and `/readyz` says "starting" at once instead of waiting for it.
 //!
 //! Bounded on every side: at most [`MAX_CONNECTIONS`] connections (more are
 //! closed at once), request heads of at most [`MAX_HEAD`] bytes read within
 //! [`HEAD_TIMEOUT`], a connection lives at most [`CONNECTION_LIFETIME`]
 //! (and [`GRACE`] to finish the request under way),
-//! only `GET`/`HEAD` of the three paths, request bodies never read.
+//! only `GET`/`HEAD` of the four paths, request bodies never read.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -51,6 +55,25 @@ pub enum Request {
     Status(oneshot::Sender<Vec<u8>>),
     /// `/healthz`.
     Health(oneshot::Sender<Health>),
+    /// `/readyz`, once started: how far the first verdicts are.
+    Ready(oneshot::Sender<String>),
+}
+
+/// Whether lvsd has started: its first table is written and it told systemd
+/// `READY=1`. Set once by the daemon, read by `/readyz`.
+#[derive(Debug, Clone, Default)]
+pub struct Started(Arc<std::sync::atomic::AtomicBool>);
+
+impl Started {
+    /// The daemon has started.
+    pub fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether it has.
+    pub fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 /// Binds `addr` (at start, so a bad address stops lvsd with the reason).
@@ -59,7 +82,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `listener` until the daemon's runtime ends; requests go to `loop_tx`.
-pub async fn serve(listener: TcpListener, loop_tx: mpsc::Sender<Request>) {
+pub async fn serve(listener: TcpListener, loop_tx: mpsc::Sender<Request>, started: Started) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -76,10 +99,12 @@ pub async fn serve(listener: TcpListener, loop_tx: mpsc::Sender<Request>) {
             continue;
         };
         let loop_tx = loop_tx.clone();
+        let started = started.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let loop_tx = loop_tx.clone();
-                async move { Ok::<_, Infallible>(answer(req, &loop_tx).await) }
+                let started = started.clone();
+                async move { Ok::<_, Infallible>(answer(req, &loop_tx, &started).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -110,6 +135,7 @@ pub async fn serve(listener: TcpListener, loop_tx: mpsc::Sender<Request>) {
 async fn answer(
     req: hyper::Request<Incoming>,
     loop_tx: &mpsc::Sender<Request>,
+    started: &Started,
 ) -> Response<ScrapeBody> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n".into());
@@ -145,9 +171,17 @@ async fn answer(
             Ok(Ok(fine)) => text(StatusCode::OK, fine + "\n"),
             Ok(Err(why)) | Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why + "\n"),
         },
+        "/readyz" if !started.get() => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting: the IPVS table is not written yet\n".into(),
+        ),
+        "/readyz" => match ask(loop_tx, Request::Ready).await {
+            Ok(ready) => text(StatusCode::OK, ready + "\n"),
+            Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why + "\n"),
+        },
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: lvsd serves /metrics, /status and /healthz\n".into(),
+            "not found: lvsd serves /metrics, /status, /healthz and /readyz\n".into(),
         ),
     }
 }

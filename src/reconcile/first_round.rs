@@ -42,6 +42,11 @@ impl FirstRound {
         }
     }
 
+    /// How many probes have not reported yet.
+    pub fn missing(&self) -> usize {
+        self.missing
+    }
+
     /// True once, when the last probe has given its first verdict.
     pub fn just_completed(&mut self) -> bool {
         if self.missing == 0 && !self.announced {
@@ -68,6 +73,8 @@ mod tests {
         assert!(r.just_completed());
         assert!(!r.just_completed(), "announced once");
         assert!(r.seen(0) && r.seen(2) && !r.seen(7));
+        assert_eq!(r.missing(), 0);
+        assert_eq!(FirstRound::new(vec![false, true, false]).missing(), 2);
         assert!(
             !FirstRound::new(vec![true]).just_completed(),
             "nothing new to wait for"

@@ -439,6 +439,11 @@ impl Reconciler {
         self.first_round.just_completed()
     }
 
+    /// How many probes have not given their first verdict yet.
+    pub fn probes_without_verdict(&self) -> usize {
+        self.first_round.missing()
+    }
+
     /// How many probes are up now.
     pub fn probes_up(&self) -> usize {
         self.health.iter().filter(|up| **up).count()

@@ -90,6 +90,7 @@ impl Daemon {
             return;
         }
         for e in &ended {
+            self.count_drain(&e.end);
             match e.end {
                 DrainEnd::TimedOut(left) => tracing::warn!(
                     vs = %e.vs, rs = %e.rs, took_s = e.took_ms / 1000,

@@ -29,6 +29,8 @@ pub(super) struct DaemonMetrics {
     next_hash: Option<String>,
     /// The listener's requests.
     pub(super) requests: mpsc::Receiver<Request>,
+    /// Told to the listener once lvsd has started.
+    started: server::Started,
 }
 
 impl DaemonMetrics {
@@ -46,8 +48,12 @@ impl DaemonMetrics {
         })?;
         let bound = listener.local_addr()?;
         let (tx, requests) = mpsc::channel(QUEUED_REQUESTS);
-        tokio::spawn(server::serve(listener, tx));
-        tracing::info!(listen = %bound, "metrics: serving /metrics, /status and /healthz");
+        let started = server::Started::default();
+        tokio::spawn(server::serve(listener, tx, started.clone()));
+        tracing::info!(
+            listen = %bound,
+            "metrics: serving /metrics, /status, /healthz and /readyz"
+        );
         let counters = Counters::new();
         counters.config_loaded(config_file, crate::metrics::config_hash(config));
         Ok(DaemonMetrics {
@@ -57,6 +63,7 @@ impl DaemonMetrics {
             judge: HealthJudge::default(),
             next_hash: None,
             requests,
+            started,
         })
     }
 }
@@ -135,6 +142,20 @@ impl Daemon {
         }
     }
 
+    /// lvsd has started: `/readyz` answers 200 from now on.
+    pub(super) fn tell_started(&self) {
+        if let Some(m) = &self.metrics {
+            m.started.set();
+        }
+    }
+
+    /// Counts a drain that ended.
+    pub(super) fn count_drain(&self, end: &crate::reconcile::drain::DrainEnd) {
+        if let Some(m) = &self.metrics {
+            m.counters.drain_ended(end);
+        }
+    }
+
     /// Counts a drift check that found `changed` services changed.
     pub(super) fn count_drift(&self, changed: usize) {
         if let Some(m) = &self.metrics {
@@ -158,6 +179,17 @@ impl Daemon {
                     format!("{{\"error\": \"cannot encode the state: {e}\"}}").into_bytes()
                 });
                 let _ = reply.send(json);
+            }
+            Request::Ready(reply) => {
+                let missing = self.reconciler.probes_without_verdict();
+                let ready = match missing {
+                    0 => "ready: every probe has given a verdict".to_owned(),
+                    n => format!(
+                        "ready: the table is written; {n} of {} probes have not given their first verdict yet",
+                        self.reconciler.probe_count()
+                    ),
+                };
+                let _ = reply.send(ready);
             }
             Request::Health(reply) => {
                 let lag = self.engine.lag();
