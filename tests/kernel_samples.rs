@@ -306,7 +306,7 @@ fn dump_counts(guest: &mut Guest, name: &str) -> (usize, usize) {
         .expect("virtual_servers")
     {
         let address = &vs["address"];
-        let n = if let Some(group) = address["Group"].as_str() {
+        let n = if let Some(group) = address["group"].as_str() {
             let group = groups
                 .iter()
                 .find(|g| g["name"] == group)
@@ -315,7 +315,7 @@ fn dump_counts(guest: &mut Guest, name: &str) -> (usize, usize) {
                 .as_array()
                 .expect("entries")
                 .iter()
-                .map(|entry| match entry.get("Addr") {
+                .map(|entry| match entry.get("addr") {
                     Some(range) => range_len(&range["first"], &range["last"]),
                     None => 1,
                 })

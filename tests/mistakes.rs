@@ -21,6 +21,7 @@
 //! | a 10 MB config on one line | the same bounds | `a_ten_megabyte_config_on_one_line_costs_little` |
 //! | a binary file as the config | one line: "looks like a binary file" | `binary_input_is_called_binary_in_one_line` |
 //! | control bytes in the config | shown escaped, never sent raw | `control_bytes_in_a_config_are_shown_escaped` |
+//! | reading `--dump-config` or the state dump | keepalived's words: `DR`, `TCP`, `TCP_CHECK`, seconds, netmasks as addresses, flags by name | `the_dumps_speak_the_operators_words` |
 //!
 //! keepalived's command line (`-C`, Debian's unit line, `-s`,
 //! `net_namespace`) is in `tests/keepalived_cli.rs`.
@@ -547,4 +548,86 @@ fn control_bytes_in_a_config_are_shown_escaped() {
     assert!(said.contains(r"\x1b[31mred\x1b[0m"), "{said}");
     assert!(said.contains(r"\u{202e}reversed"), "{said}");
     assert!(!cost.said.contains(&0x1b), "{said}");
+}
+
+#[test]
+fn the_dumps_speak_the_operators_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &config,
+        "virtual_server 127.0.0.1 80 {
+    lb_algo sh
+    lb_kind DR
+    sh-port
+    persistence_timeout 50
+    persistence_granularity 255.255.255.0
+    protocol TCP
+    real_server 127.0.0.2 80 {
+        weight 1
+    }
+}
+virtual_server 127.0.0.1 443 {
+    lb_algo rr
+    lb_kind TUN
+    protocol TCP
+    real_server 127.0.0.3 443 {
+        TCP_CHECK {
+            delay_loop 2.5
+            connect_timeout 3
+        }
+        SSL_GET {
+            url {
+                path /
+                status_code 200
+            }
+            http_protocol 1.1
+        }
+    }
+}
+",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+        .arg("--dump-config")
+        .arg("-f")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let vs = &dump["virtual_servers"];
+    assert_eq!(vs[0]["method"], "DR");
+    assert_eq!(vs[0]["protocol"], "TCP");
+    assert_eq!(vs[0]["persistence_granularity"], "255.255.255.0");
+    assert_eq!(vs[0]["flags"], serde_json::json!(["flag-2"]));
+    assert_eq!(vs[0]["address"]["addr"]["port"], 80);
+    assert_eq!(vs[1]["method"], "TUN");
+    let checks = &vs[1]["real_servers"][0]["checks"];
+    assert_eq!(checks[0]["TCP_CHECK"]["common"]["delay_loop"], 2.5);
+    assert_eq!(checks[0]["TCP_CHECK"]["common"]["connect_timeout"], 3);
+    assert_eq!(checks[0]["TCP_CHECK"]["common"]["close"], "graceful");
+    assert_eq!(checks[1]["SSL_GET"]["protocol"], "1.1", "{checks}");
+
+    // The state dump's table: the kernel's words, as ipvsadm's.
+    std::fs::write(
+        &config,
+        virtual_server(80).replace(
+            "lb_kind NAT",
+            "lb_kind DR\n    persistence_timeout 50\n    persistence_granularity 255.255.255.0",
+        ),
+    )
+    .unwrap();
+    let mut lvsd = Lvsd::start(dir.path(), &config, &[]);
+    lvsd.notified("READY=1");
+    let table = lvsd.table();
+    let service = &table[0]["service"];
+    assert_eq!(service["key"]["addr"]["protocol"], "TCP", "{table}");
+    assert_eq!(service["netmask"], "255.255.255.0");
+    assert_eq!(service["flags"], serde_json::json!(["persistent"]));
+    assert_eq!(table[0]["dests"][0]["dest"]["fwd"], "DR");
 }

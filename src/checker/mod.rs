@@ -114,7 +114,9 @@ pub struct ProbeResult {
     /// what succeeded ("connected"). The common reasons are static text, so
     /// a passing probe allocates nothing for its result.
     pub reason: std::borrow::Cow<'static, str>,
-    /// Time from start to verdict (the handshake latency on success).
+    /// Time from start to verdict (the handshake latency on success); in
+    /// seconds in the state dump.
+    #[serde(serialize_with = "crate::config::seconds::serialize")]
     pub latency: Duration,
     /// What the check asks of its real servers' weight (see [`WeightAsk`]);
     /// `None` for most results.

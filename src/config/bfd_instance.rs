@@ -48,10 +48,13 @@ pub struct BfdInstance {
     /// `source_ip`: the local address (else the kernel chooses).
     pub source: Option<IpAddr>,
     /// `min_rx`: Required Min RX Interval (default 10 ms).
+    #[serde(serialize_with = "super::timer::seconds::serialize")]
     pub min_rx: Duration,
     /// `min_tx`: Desired Min TX Interval while Up (default 10 ms).
+    #[serde(serialize_with = "super::timer::seconds::serialize")]
     pub min_tx: Duration,
     /// `idle_tx`: Desired Min TX Interval while not Up (default 1 s).
+    #[serde(serialize_with = "super::timer::seconds::serialize")]
     pub idle_tx: Duration,
     /// `multiplier`: Detect Mult (default 5).
     pub multiplier: u8,

@@ -66,3 +66,4 @@ mod virtual_server;
 pub use diagnostic::{load, load_bytes, ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
 pub use model::*;
 pub use source::UnreadInclude;
+pub use timer::seconds;

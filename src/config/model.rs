@@ -71,6 +71,7 @@ pub struct InitFile {
 
 /// `lvs_flush_onstop`: what happens to the table when the checker stops.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FlushOnStop {
     /// Remove the services this config owns (keepalived's default).
     #[default]
@@ -163,8 +164,10 @@ pub struct Script {
 
 /// How a virtual server is addressed (read back from `admin-state.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum VsAddress {
-    /// `virtual_server IP PORT`.
+    /// `virtual_server IP PORT` (`Addr` in files written before 0.2).
+    #[serde(alias = "Addr")]
     Addr {
         /// Virtual address.
         addr: IpAddr,
@@ -172,13 +175,16 @@ pub enum VsAddress {
         port: u16,
     },
     /// `virtual_server fwmark N`.
+    #[serde(alias = "Fwmark")]
     Fwmark(u32),
     /// `virtual_server group NAME`.
+    #[serde(alias = "Group")]
     Group(String),
 }
 
 /// One entry of a `virtual_server_group`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GroupEntry {
     /// `IP PORT`, or a range `10.0.0.1-10 PORT` expanded to its addresses.
     Addr {
@@ -248,10 +254,12 @@ pub struct VirtualServer {
     pub tunnel: Option<TunnelOptions>,
     /// Scheduler and service flags: `ops`, `sh-port`/`mh-port` (SCHED2),
     /// `sh-fallback`/`mh-fallback` (SCHED1), as `IP_VS_SVC_F_*` bits.
+    #[serde(serialize_with = "crate::ipvs::ServiceFlags::serialize_bits")]
     pub flags: u32,
     /// `persistence_timeout`, seconds (0 = none).
     pub persistence_timeout: u32,
     /// `persistence_granularity` as the kernel's netmask value.
+    #[serde(serialize_with = "crate::ipvs::model::netmask::option")]
     pub persistence_granularity: Option<u32>,
     /// `persistence_engine`.
     pub persistence_engine: Option<String>,
@@ -348,6 +356,7 @@ pub struct RealServer {
 
 /// How a probe's connection is closed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CloseMode {
     /// An orderly close: FIN, never blocking (lvsd's default).
     #[default]
@@ -536,10 +545,13 @@ pub struct UrlRegex {
 pub enum HttpProtocol {
     /// `1.0` (keepalived's default): `HTTP/1.0`, no `Connection` header.
     #[default]
+    #[serde(rename = "1.0")]
     Http10,
     /// `1.0C`: `HTTP/1.0` with `Connection: close`.
+    #[serde(rename = "1.0C")]
     Http10Close,
     /// `1.1`: `HTTP/1.1` with `Connection: close`.
+    #[serde(rename = "1.1")]
     Http11,
 }
 
@@ -620,6 +632,7 @@ pub struct ClientCertificate {
 
 /// The form of a private key's DER.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum KeyFormat {
     /// PKCS#8 (`PRIVATE KEY`, or `ENCRYPTED PRIVATE KEY` once decrypted).
     Pkcs8,
@@ -669,6 +682,7 @@ pub struct MiscCheck {
     /// `misc_path`.
     pub path: String,
     /// `misc_timeout`.
+    #[serde(serialize_with = "super::timer::seconds::option")]
     pub timeout: Option<Duration>,
     /// `misc_dynamic`: the exit code sets the weight.
     pub dynamic: bool,
@@ -730,8 +744,9 @@ pub struct PingCheck {
     pub common: CheckCommon,
 }
 
-/// One checker of a real server.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+/// One checker of a real server. It serialises under the keyword that
+/// opens its block (`{"TCP_CHECK": {...}}`, `{"SSL_GET": {...}}`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Check {
     /// `TCP_CHECK`.
     Tcp(TcpCheck),
@@ -753,6 +768,25 @@ pub enum Check {
     File(Box<FileCheck>),
     /// `BFD_CHECK`.
     Bfd(Box<BfdCheck>),
+}
+
+impl Serialize for Check {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        match self {
+            Check::Tcp(c) => map.serialize_entry(self.keyword(), c)?,
+            Check::Http(c) => map.serialize_entry(self.keyword(), c)?,
+            Check::Misc(c) => map.serialize_entry(self.keyword(), c)?,
+            Check::Smtp(c) => map.serialize_entry(self.keyword(), c)?,
+            Check::Dns(c) => map.serialize_entry(self.keyword(), c)?,
+            Check::Udp(c) => map.serialize_entry(self.keyword(), c)?,
+            Check::Ping(c) => map.serialize_entry(self.keyword(), c)?,
+            Check::File(c) => map.serialize_entry(self.keyword(), c)?,
+            Check::Bfd(c) => map.serialize_entry(self.keyword(), c)?,
+        }
+        map.end()
+    }
 }
 
 impl Check {

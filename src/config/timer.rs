@@ -9,9 +9,10 @@
 //! checker keeps its timers as microseconds and hands them out as
 //! `Duration`s ([`Timer::duration`]).
 //!
-//! A timer prints (`Debug`) and serialises exactly as the `Duration` it
-//! stands for, so the model's `--dump-config` and its debug output read as
-//! they did when the fields were `Duration`s.
+//! A timer prints (`Debug`) as the `Duration` it stands for, and serialises
+//! (`--dump-config`, the state dump) as keepalived's configs write it: a
+//! number of seconds, `6` or `0.5` ([`seconds`] does the same for the few
+//! settings kept as `Duration`s).
 
 use std::time::Duration;
 
@@ -71,7 +72,34 @@ impl std::fmt::Debug for Timer {
 
 impl Serialize for Timer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.duration().serialize(serializer)
+        seconds::serialize(&self.duration(), serializer)
+    }
+}
+
+/// A `Duration` serialised as a number of seconds: whole seconds as an
+/// integer, anything finer as a decimal (`#[serde(serialize_with =
+/// "seconds::serialize")]`, or [`seconds::option`] for an `Option`).
+pub mod seconds {
+    use std::time::Duration;
+
+    /// `d` in seconds.
+    pub fn serialize<S: serde::Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        if d.subsec_nanos() == 0 {
+            serializer.serialize_u64(d.as_secs())
+        } else {
+            serializer.serialize_f64(d.as_secs_f64())
+        }
+    }
+
+    /// `d` in seconds, or `null`.
+    pub fn option<S: serde::Serializer>(
+        d: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => serialize(d, serializer),
+            None => serializer.serialize_none(),
+        }
     }
 }
 
@@ -79,7 +107,8 @@ impl Serialize for Timer {
 mod tests {
     use super::*;
 
-    /// A timer reads, prints and serialises as the `Duration` it came from.
+    /// A timer reads and prints as the `Duration` it came from, and
+    /// serialises as seconds.
     #[test]
     fn reads_as_its_duration() {
         for d in [
@@ -93,11 +122,12 @@ mod tests {
             assert_eq!(Duration::from(t), d);
             assert_eq!(t, d);
             assert_eq!(format!("{t:?}"), format!("{d:?}"));
-            assert_eq!(
-                serde_json::to_string(&t).unwrap(),
-                serde_json::to_string(&d).unwrap()
-            );
         }
+        let json = |t: Timer| serde_json::to_string(&t).unwrap();
+        assert_eq!(json(Timer::from_secs(6)), "6");
+        assert_eq!(json(Timer::from_micros(2_500_000)), "2.5");
+        assert_eq!(json(Timer::from_micros(1)), "1e-6");
+        assert_eq!(json(Timer::from_secs(0)), "0");
         assert_eq!(Timer::from_secs(5), Duration::from_secs(5));
         assert_eq!(Timer::from_micros(1_500_000).as_micros(), 1_500_000);
         assert_eq!(std::mem::size_of::<Timer>(), 8);

@@ -15,10 +15,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Protocol {
     /// `IPPROTO_TCP` (6).
+    #[serde(rename = "TCP", alias = "Tcp")]
     Tcp,
     /// `IPPROTO_UDP` (17).
+    #[serde(rename = "UDP", alias = "Udp")]
     Udp,
     /// `IPPROTO_SCTP` (132).
+    #[serde(rename = "SCTP", alias = "Sctp")]
     Sctp,
 }
 
@@ -47,8 +50,10 @@ impl Protocol {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Family {
     /// IPv4 (`AF_INET`, 2).
+    #[serde(rename = "inet", alias = "Inet")]
     Inet,
     /// IPv6 (`AF_INET6`, 10).
+    #[serde(rename = "inet6", alias = "Inet6")]
     Inet6,
 }
 
@@ -74,6 +79,7 @@ impl Family {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ServiceKey {
     /// `-t/-u/--sctp-service ADDR:PORT`.
+    #[serde(rename = "addr", alias = "Addr")]
     Addr {
         /// Transport protocol.
         protocol: Protocol,
@@ -83,6 +89,7 @@ pub enum ServiceKey {
         port: u16,
     },
     /// `-f MARK` (with `-6` for an IPv6 fwmark service).
+    #[serde(rename = "fwmark", alias = "Fwmark")]
     Fwmark {
         /// Address family of the marked packets.
         family: Family,
@@ -131,10 +138,10 @@ impl fmt::Display for ServiceKey {
     }
 }
 
-/// Service flags (`IP_VS_SVC_F_*`).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+/// Service flags (`IP_VS_SVC_F_*`). They serialise as ipvsadm's words
+/// (`["persistent", "ops", "flag-1"]`, see [`ServiceFlags::words`]), and
+/// read back from those or from the number.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServiceFlags(pub u32);
 
 impl ServiceFlags {
@@ -150,6 +157,115 @@ impl ServiceFlags {
     pub const SCHED2: u32 = 0x0010;
     /// `IP_VS_SVC_F_SCHED3`.
     pub const SCHED3: u32 = 0x0020;
+
+    /// Each flag's word, as ipvsadm's `--sched-flags` and listing name them
+    /// (the scheduler flags by their generic names).
+    const WORDS: [(u32, &'static str); 6] = [
+        (Self::PERSISTENT, "persistent"),
+        (Self::HASHED, "hashed"),
+        (Self::ONEPACKET, "ops"),
+        (Self::SCHED1, "flag-1"),
+        (Self::SCHED2, "flag-2"),
+        (Self::SCHED3, "flag-3"),
+    ];
+
+    /// The words of the flags set; a bit IPVS does not define shows as its
+    /// hexadecimal value.
+    pub fn words(self) -> Vec<String> {
+        let mut words: Vec<String> = Self::WORDS
+            .iter()
+            .filter(|(bit, _)| self.0 & bit != 0)
+            .map(|(_, word)| (*word).to_owned())
+            .collect();
+        let unknown = self.0 & !Self::WORDS.iter().fold(0, |all, (bit, _)| all | bit);
+        if unknown != 0 {
+            words.push(format!("{unknown:#x}"));
+        }
+        words
+    }
+}
+
+impl ServiceFlags {
+    /// Serialises bare flag bits (a config's `flags`) as [`Self::words`].
+    pub fn serialize_bits<S: serde::Serializer>(
+        bits: &u32,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        ServiceFlags(*bits).serialize(serializer)
+    }
+}
+
+impl Serialize for ServiceFlags {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.words().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ServiceFlags {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Bits(u32),
+            Words(Vec<String>),
+        }
+        match Form::deserialize(deserializer)? {
+            Form::Bits(bits) => Ok(ServiceFlags(bits)),
+            Form::Words(words) => words.iter().try_fold(ServiceFlags(0), |flags, word| {
+                let bit = Self::WORDS
+                    .iter()
+                    .find(|(_, w)| w == word)
+                    .map(|(bit, _)| *bit)
+                    .or_else(|| u32::from_str_radix(word.trim_start_matches("0x"), 16).ok())
+                    .ok_or_else(|| serde::de::Error::custom(format!("unknown flag {word:?}")))?;
+                Ok(ServiceFlags(flags.0 | bit))
+            }),
+        }
+    }
+}
+
+/// A persistence netmask (`Service::netmask`) serialised as people write
+/// it: an IPv4 mask as an address (`255.255.255.0`), an IPv6 prefix length
+/// as a number (`64`). IPv4 masks are contiguous from the top bit, so any
+/// value above 128 is one; read back from either form.
+pub mod netmask {
+    use std::net::Ipv4Addr;
+
+    use serde::{Deserialize, Serialize};
+
+    /// `mask` as an address or a prefix length.
+    pub fn serialize<S: serde::Serializer>(mask: &u32, serializer: S) -> Result<S::Ok, S::Error> {
+        if *mask > 128 {
+            Ipv4Addr::from(*mask).serialize(serializer)
+        } else {
+            serializer.serialize_u32(*mask)
+        }
+    }
+
+    /// An `Option` of [`serialize`].
+    pub fn option<S: serde::Serializer>(
+        mask: &Option<u32>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match mask {
+            Some(mask) => serialize(mask, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// A mask written either way.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Number(u32),
+            Address(Ipv4Addr),
+        }
+        Ok(match Form::deserialize(deserializer)? {
+            Form::Number(n) => n,
+            Form::Address(a) => u32::from(a),
+        })
+    }
 }
 
 /// A virtual service's attributes, apart from its counters.
@@ -165,6 +281,7 @@ pub struct Service {
     pub timeout: u32,
     /// Persistence netmask: for IPv4 the mask as a big-endian u32
     /// (`0xffffffff` = /32), for IPv6 the prefix length (128 default).
+    #[serde(with = "netmask")]
     pub netmask: u32,
     /// Persistence engine (`sip`), if any.
     pub pe_name: Option<String>,
@@ -173,15 +290,20 @@ pub struct Service {
 /// Forwarding method of a destination (`IP_VS_CONN_F_FWD_MASK`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ForwardMethod {
-    /// NAT (`-m`, masquerading).
+    /// NAT (`-m`, masquerading; keepalived's `lb_kind NAT`).
+    #[serde(rename = "NAT", alias = "Masq")]
     Masq,
     /// Local node (shown as `Local`).
+    #[serde(rename = "local", alias = "Local")]
     Local,
-    /// IP-in-IP tunnelling (`-i`).
+    /// IP-in-IP tunnelling (`-i`; `lb_kind TUN`).
+    #[serde(rename = "TUN", alias = "Tunnel")]
     Tunnel,
-    /// Direct routing (`-g`, gatewaying).
+    /// Direct routing (`-g`, gatewaying; `lb_kind DR`).
+    #[serde(rename = "DR", alias = "Route")]
     Route,
     /// Cache bypass.
+    #[serde(rename = "bypass", alias = "Bypass")]
     Bypass,
 }
 
@@ -192,10 +314,13 @@ pub enum ForwardMethod {
 pub enum TunnelType {
     /// Plain IPIP (the default).
     #[default]
+    #[serde(rename = "ipip", alias = "Ipip")]
     Ipip,
     /// Generic UDP Encapsulation, to `port`.
+    #[serde(rename = "gue", alias = "Gue")]
     Gue,
     /// GRE.
+    #[serde(rename = "gre", alias = "Gre")]
     Gre,
 }
 
@@ -321,4 +446,57 @@ pub enum TableOp {
     UpdateDest(ServiceKey, Destination),
     /// `IPVS_CMD_DEL_DEST`.
     RemoveDest(ServiceKey, DestKey),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_read_back_from_words_or_bits() {
+        let flags = ServiceFlags(ServiceFlags::PERSISTENT | ServiceFlags::SCHED2 | 0x100);
+        let json = serde_json::to_string(&flags).unwrap();
+        assert_eq!(json, r#"["persistent","flag-2","0x100"]"#);
+        assert_eq!(serde_json::from_str::<ServiceFlags>(&json).unwrap(), flags);
+        assert_eq!(
+            serde_json::from_str::<ServiceFlags>("17").unwrap(),
+            ServiceFlags(17)
+        );
+        assert!(serde_json::from_str::<ServiceFlags>(r#"["sticky"]"#).is_err());
+    }
+
+    #[test]
+    fn a_netmask_is_an_address_for_ipv4_and_a_length_for_ipv6() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Mask(#[serde(with = "netmask")] u32);
+        for (mask, json) in [
+            (0xffff_ff00, r#""255.255.255.0""#),
+            (u32::MAX, r#""255.255.255.255""#),
+            (64, "64"),
+            (128, "128"),
+        ] {
+            assert_eq!(serde_json::to_string(&Mask(mask)).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Mask>(json).unwrap(), Mask(mask));
+        }
+        assert_eq!(
+            serde_json::from_str::<Mask>("4294967040").unwrap(),
+            Mask(0xffff_ff00)
+        );
+    }
+
+    /// `admin-state.json` written before the words changed still reads.
+    #[test]
+    fn the_old_names_still_read() {
+        let key: ServiceKey =
+            serde_json::from_str(r#"{"Addr":{"protocol":"Tcp","addr":"10.0.0.1","port":80}}"#)
+                .unwrap();
+        assert_eq!(
+            serde_json::to_string(&key).unwrap(),
+            r#"{"addr":{"protocol":"TCP","addr":"10.0.0.1","port":80}}"#
+        );
+        let fwd: ForwardMethod = serde_json::from_str(r#""Route""#).unwrap();
+        assert_eq!(fwd, ForwardMethod::Route);
+        let family: Family = serde_json::from_str(r#""Inet6""#).unwrap();
+        assert_eq!(serde_json::to_string(&family).unwrap(), r#""inet6""#);
+    }
 }
