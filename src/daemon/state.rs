@@ -37,6 +37,9 @@ pub struct StateDump<'a> {
     pub table: Vec<ServiceEntry>,
     /// The BFD sessions `BFD_CHECK`s follow, and the packets dropped.
     pub bfd: crate::checker::bfd_status::BfdStatus,
+    /// The kernel's connection sync daemons (`ipvsadm -L --daemon`), as
+    /// the VRRP side runs them: lvsd never starts or stops one.
+    pub sync_daemons: Vec<crate::ipvs::settings::SyncDaemon>,
 }
 
 /// A probe in the dump.
