@@ -93,8 +93,10 @@ virtual_server {VIP} 80 {{
     )
 }
 
-/// Start keepalived -P and lvsd on both directors with `sync` or not; wait
-/// until d1 holds the VIP and both lvsd have the real server in.
+/// Start lvsd, then keepalived -P, on both directors with `sync` or not;
+/// wait until d1 holds the VIP and both lvsd have the real server in.
+/// lvsd first: an lvsd that started the sync daemon itself would make
+/// keepalived's own start of it fail, which the test would see.
 fn start_directors(guest: &mut Guest, run: &str, sync: bool) {
     for n in 1..=2 {
         guest
@@ -102,19 +104,27 @@ fn start_directors(guest: &mut Guest, run: &str, sync: bool) {
             .unwrap();
         guest
             .spawn(
+                &format!("lvsd{n}-{run}"),
+                &format!(
+                    "ip netns exec d{n} env RUNTIME_DIRECTORY=/run/d{n} lvsd -n -l \
+                     -f /run/d{n}/k.conf --sync-daemon-grace 15"
+                ),
+            )
+            .unwrap();
+    }
+    guest
+        .wait_for(
+            &format!("grep -q 'lvsd started' /run/bg/lvsd1-{run}.log && grep -q 'lvsd started' /run/bg/lvsd2-{run}.log"),
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", logs(guest, run)));
+    for n in 1..=2 {
+        guest
+            .spawn(
                 &format!("ka{n}-{run}"),
                 &format!(
                     "ip netns exec d{n} keepalived -P -n -l -D -f /run/d{n}/k.conf \
                      -p /run/d{n}/ka.pid -r /run/d{n}/vrrp.pid"
-                ),
-            )
-            .unwrap();
-        guest
-            .spawn(
-                &format!("lvsd{n}-{run}"),
-                &format!(
-                    "ip netns exec d{n} env RUNTIME_DIRECTORY=/run/d{n} lvsd -n -l \
-                     -f /run/d{n}/k.conf --sync-daemon-grace 5"
                 ),
             )
             .unwrap();
