@@ -24,6 +24,11 @@
 //! outage an application on it would have seen. Each connection that did
 //! not live to the end also gets a line `broken INDEX KIND after_ms=T`.
 //!
+//! A file `STOP.mark` splits the run into phases (a failover, then a
+//! failback): when it appears, `hold` prints `phase max_silence_ms=T` for
+//! the silences that ended since the start or the last mark, and removes
+//! it; the last phase's line comes before the summary.
+//!
 //! The connections are what TCP calls thin streams (a little data now and
 //! then, never more than a segment in flight: Nagle is left on), and ask
 //! for the linear retransmission timeouts Linux offers such streams
@@ -192,7 +197,14 @@ fn hold(addr: SocketAddr, n: usize, every: Duration, stop: PathBuf) -> Result<()
     }
     let mut next_send = started;
     let mut buf = [0u8; 1024];
+    let mark = PathBuf::from(format!("{}.mark", stop.display()));
+    let mut phase_silence = Duration::ZERO;
     while !Path::new(&stop).exists() {
+        if mark.exists() {
+            println!("phase max_silence_ms={}", phase_silence.as_millis());
+            phase_silence = Duration::ZERO;
+            let _ = std::fs::remove_file(&mark);
+        }
         if Instant::now() >= next_send {
             for f in flows.iter_mut().filter(|f| f.end == End::Alive) {
                 // A line is far smaller than the socket buffer: written whole
@@ -223,6 +235,7 @@ fn hold(addr: SocketAddr, n: usize, every: Duration, stop: PathBuf) -> Result<()
                 Ok(_) => {
                     let now = Instant::now();
                     f.max_silence = f.max_silence.max(now - f.last_echo);
+                    phase_silence = phase_silence.max(now - f.last_echo);
                     f.last_echo = now;
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
@@ -230,6 +243,7 @@ fn hold(addr: SocketAddr, n: usize, every: Duration, stop: PathBuf) -> Result<()
             }
         }
     }
+    println!("phase max_silence_ms={}", phase_silence.as_millis());
     for (i, f) in flows.iter().enumerate() {
         if f.end != End::Alive {
             println!(
