@@ -22,7 +22,8 @@
 //! Cutting d1's port on the bridge makes d2 master; bringing it back makes
 //! d1 master again (preempt). With `lvs_sync_daemon eth0 VI_1`, which
 //! keepalived's VRRP drives and lvsd only watches, all 100 live through
-//! both moves, none silent longer than the takeover plus 1 s, and both
+//! both moves, none silent longer than that move's takeover plus 1 s
+//! (`lvsd-flows` reports each move's longest silence), and both
 //! directors list the same connections (`ipvsadm -Lnc`) within 2 s; neither
 //! program logs a sync daemon error, and lvsd's state dump shows the
 //! daemons as keepalived set them. The same run without `lvs_sync_daemon`
