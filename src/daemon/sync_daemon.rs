@@ -15,9 +15,10 @@
 //!   [`POLL`] while the config names one (the kernel announces no change),
 //!   logs each one that appears, goes or changes role, and shows them in
 //!   the state dump and `lvsd ctl status`;
-//! - once, a grace time after a start or a reload that asks for one, warns
-//!   when no daemon runs (nothing runs keepalived's VRRP: connections will
-//!   not survive a failover) or when none uses the interface the config names.
+//! - once, a grace time after a start or a reload that brings or changes
+//!   `lvs_sync_daemon`, warns when no daemon runs (nothing runs keepalived's
+//!   VRRP: connections will not survive a failover) or when none uses the
+//!   interface the config names.
 //!
 //! [`SyncWatch`] is the pure part (what was seen, what to say); the event
 //! loop feeds it what the table reports.
