@@ -1,5 +1,6 @@
-//! The state dump SIGUSR1 writes: config, health, last verdicts and table,
-//! as JSON to a file, and a one-line summary to the log.
+//! The state dump SIGUSR1 writes: config, health, last verdicts, table,
+//! BFD sessions and the kernel's sync daemons, as JSON to a file, and a
+//! one-line summary to the log.
 
 use std::path::Path;
 
