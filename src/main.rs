@@ -110,6 +110,11 @@ struct Cli {
     /// for very large tables).
     #[arg(long = "metrics-per-real-server", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     metrics_per_real_server: bool,
+    /// Seconds after a start or reload before lvsd warns that no sync
+    /// daemon runs though `lvs_sync_daemon` asks for one (the VRRP side,
+    /// `keepalived -P`, runs it; lvsd only watches).
+    #[arg(long = "sync-daemon-grace", default_value_t = 30, value_name = "SECS")]
+    sync_daemon_grace: u64,
     #[command(flatten)]
     keepalived: KeepalivedFlags,
     #[command(subcommand)]
@@ -259,6 +264,7 @@ fn run_daemon(cli: &Cli, umask: Option<u32>) -> anyhow::Result<ExitCode> {
                 listen,
                 per_real_server: cli.metrics_per_real_server,
             }),
+        sync_daemon_grace: std::time::Duration::from_secs(cli.sync_daemon_grace),
     })?;
     Ok(ExitCode::SUCCESS)
 }

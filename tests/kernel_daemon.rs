@@ -666,11 +666,13 @@ fn without_cap_net_admin_lvsd_fails_at_start_naming_it() {
     assert_eq!(table, "-A -t 10.99.0.1:80 -s rr\n");
 }
 
-/// `lvs_timeouts` and `lvs_sync_daemon` from `global_defs` reach the kernel
-/// at start; a reload that changes the sync daemon restarts it, and lvsd's
-/// stop stops it.
+/// `lvs_timeouts` from `global_defs` reaches the kernel at start. The sync
+/// daemon `lvs_sync_daemon` names belongs to the VRRP side: lvsd neither
+/// starts nor stops it, warns once when none runs after the grace time,
+/// logs the daemons the VRRP side starts, and shows them in `ctl status`
+/// and the state dump.
 #[test]
-fn global_timeouts_and_sync_daemon_follow_start_reload_and_stop() {
+fn global_timeouts_are_set_and_the_sync_daemon_is_left_to_vrrp() {
     let Some(mut guest) = guest() else { return };
     let guest = &mut *guest;
     guest
@@ -695,23 +697,41 @@ virtual_server 10.10.0.3 80 {
         )
         .unwrap();
     // The kernel's defaults are 900 120 300: lvsd's values differ.
-    guest.run_ok("ipvsadm -C; ipvsadm --set 900 120 300; ipvsadm --stop-daemon backup || true");
+    guest.run_ok(
+        "ipvsadm -C; ipvsadm --set 900 120 300; ipvsadm --stop-daemon backup || true; \
+         ipvsadm --stop-daemon master || true",
+    );
     let before = guest.run_ok("ipvsadm -L --timeout");
     guest
-        .spawn("lvsd", "lvsd -n -l -f /tmp/settings.conf")
+        .spawn(
+            "lvsd-sync",
+            "lvsd -n -l -f /tmp/settings.conf --sync-daemon-grace 2 --state-file /tmp/sync-state.json",
+        )
         .unwrap();
-    wait_log(guest, "lvsd", "lvsd started", 1);
+    wait_log(guest, "lvsd-sync", "lvsd started", 1);
     let timeouts = guest.run_ok("ipvsadm -L --timeout");
-    let daemons = guest.run_ok("ipvsadm -L --daemon");
-    // A reload with another sync id restarts the daemon with it.
-    guest.run_ok("sed -i 's/VI_1 id 7/VI_1 id 9/' /tmp/settings.conf");
-    guest.signal("lvsd", "HUP").unwrap();
-    wait_log(guest, "lvsd", "reload complete", 1);
-    let reloaded = guest.run_ok("ipvsadm -L --daemon");
-    // Stopping stops it.
-    let log = guest.stop("lvsd").unwrap();
+    let started = guest.run_ok("ipvsadm -L --daemon");
+    // Nothing runs it: one warning after the grace time.
+    wait_log(
+        guest,
+        "lvsd-sync",
+        "lvs_sync_daemon: no sync daemon runs",
+        1,
+    );
+    // The VRRP side (keepalived -P, here by hand) starts it: lvsd follows.
+    guest.run_ok("ipvsadm --start-daemon master --mcast-interface veth-lb1 --syncid 7");
+    wait_log(guest, "lvsd-sync", "sync daemon running.*role=master", 1);
+    let status = guest.run_ok("lvsd ctl status");
+    guest.signal("lvsd-sync", "USR1").unwrap();
+    guest
+        .wait_for("[ -s /tmp/sync-state.json ]", Duration::from_secs(10))
+        .unwrap();
+    let dump: serde_json::Value =
+        serde_json::from_str(&guest.run_ok("cat /tmp/sync-state.json")).unwrap();
+    // Stopping lvsd leaves it running.
+    let log = guest.stop("lvsd-sync").unwrap();
     let stopped = guest.run_ok("ipvsadm -L --daemon");
-    guest.run_ok("ipvsadm --stop-daemon backup || true; ipvsadm --set 900 120 300; ipvsadm -C");
+    guest.run_ok("ipvsadm --stop-daemon master || true; ipvsadm --set 900 120 300; ipvsadm -C");
     assert_eq!(before.trim(), "Timeout (tcp tcpfin udp): 900 120 300");
     assert_eq!(
         timeouts.trim(),
@@ -719,15 +739,19 @@ virtual_server 10.10.0.3 80 {
         "lvsd log:\n{log}"
     );
     assert!(
-        daemons.contains("backup sync daemon (mcast=veth-lb1, syncid=7,"),
-        "{daemons}\nlvsd log:\n{log}"
+        !started.contains("sync daemon"),
+        "lvsd started one: {started}\nlvsd log:\n{log}"
     );
+    assert_eq!(log.matches("no sync daemon runs").count(), 1, "{log}");
     assert!(
-        reloaded.contains("backup sync daemon (mcast=veth-lb1, syncid=9,"),
-        "{reloaded}\nlvsd log:\n{log}"
+        status.contains("sync daemon (run by VRRP): master mcast=veth-lb1 syncid=7"),
+        "{status}"
     );
+    let daemons = &dump["sync_daemons"];
+    assert_eq!(daemons[0]["state"], "Master", "{daemons}");
+    assert_eq!(daemons[0]["mcast_ifn"], "veth-lb1", "{daemons}");
     assert!(
-        !stopped.contains("sync daemon"),
+        stopped.contains("master sync daemon (mcast=veth-lb1, syncid=7"),
         "{stopped}\nlvsd log:\n{log}"
     );
 }

@@ -80,6 +80,13 @@ pub fn status(s: &view::Status) -> String {
         .map(|(k, v)| format!("{k}={}", opt(*v)))
         .collect();
     let _ = writeln!(out, "sysctl: {}", sysctls.join(" "));
+    if let Some(daemons) = &s.sync_daemons {
+        let running = match daemons.is_empty() {
+            true => "none runs".to_string(),
+            false => daemons.join(", "),
+        };
+        let _ = writeln!(out, "sync daemon (run by VRRP): {running}");
+    }
     out
 }
 

@@ -44,6 +44,11 @@ pub struct Status {
     pub drain_timeout_s: u64,
     /// IPVS sysctls that decide how drains behave (`None`: unreadable).
     pub sysctls: Vec<(String, Option<i64>)>,
+    /// The kernel's sync daemons as last read, one `master mcast=eth1
+    /// syncid=1` each (run by the VRRP side); `None` when the config has
+    /// no `lvs_sync_daemon`.
+    #[serde(default)]
+    pub sync_daemons: Option<Vec<String>>,
 }
 
 /// A reload's outcome, as `status` remembers it.

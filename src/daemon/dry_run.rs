@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use crate::ipvs::format::op_line;
+use crate::ipvs::settings::SyncDaemon;
 use crate::ipvs::{IpvsError, IpvsTable, MemoryTable, ServiceEntry, TableOp};
 
 /// A [`MemoryTable`] that writes each successful change to `out`.
@@ -33,6 +34,10 @@ impl<W: Write> IpvsTable for PrintingTable<W> {
         let _ = writeln!(self.out, "{}", op_line(op));
         let _ = self.out.flush();
         Ok(())
+    }
+
+    fn sync_daemons(&mut self) -> Result<Vec<SyncDaemon>, IpvsError> {
+        self.table.sync_daemons()
     }
 
     fn flush(&mut self) -> Result<(), IpvsError> {

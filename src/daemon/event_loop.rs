@@ -18,6 +18,7 @@ use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
 use super::smtp_alert::Mailer;
 use super::state::{self, ProbeDump, RealServerState, StateDump};
+use super::sync_daemon::{self, SyncWatch};
 use super::{
     fd_limit, ha_suspend, kernel_settings, netns, track_files, DaemonError, DaemonOptions,
     PrintingTable,
@@ -96,6 +97,8 @@ pub struct Daemon {
     saved_admin: Option<crate::reconcile::admin::Persisted>,
     /// `--metrics-listen`: the counters and the listener's requests.
     metrics: Option<DaemonMetrics>,
+    /// `lvs_sync_daemon`: the kernel's sync daemons, run by the VRRP side.
+    sync: SyncWatch,
 }
 
 /// Read and validate the config, logging what needs saying.
@@ -247,6 +250,11 @@ impl Daemon {
         }
         let global = config.global.clone();
         with_table(&table, move |t| kernel_settings::apply(t, None, &global)).await;
+        let sync = SyncWatch::new(
+            config.global.lvs_sync_daemon.as_ref(),
+            opts.sync_daemon_grace,
+            std::time::Instant::now(),
+        );
         let dump = with_table(&table, |t| t.dump()).await?;
         tracing::debug!(services = dump.len(), "start: table read");
         track_files::initialise(&config.track_files, false);
@@ -305,6 +313,7 @@ impl Daemon {
             last_reload: None,
             saved_admin: None,
             metrics,
+            sync,
         };
         daemon.fifos = NotifyFifos::open(daemon.reconciler.config());
         // The table first, then the probes: the initial health (up unless
@@ -312,6 +321,7 @@ impl Daemon {
         // probes starting at once would only slow the 20,000 writes down.
         let changes = daemon.reconcile().await;
         daemon.save_admin();
+        daemon.watch_sync_daemons().await;
         let (user_ms, system_ms, minflt) = cpu_so_far();
         tracing::debug!(user_ms, system_ms, minflt, "start: table written");
         daemon
@@ -345,6 +355,8 @@ impl Daemon {
         let mut drain_poll = tokio::time::interval(self.opts.drain_poll);
         drain_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ctl_jobs = self.ctl_jobs.take();
+        let mut sync_poll = tokio::time::interval(sync_daemon::POLL);
+        sync_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let draining = self.reconciler.draining();
             tokio::select! {
@@ -354,6 +366,7 @@ impl Daemon {
                     self.follow_addresses(&mut addresses);
                 }
                 _ = drain_poll.tick(), if draining => self.poll_drains().await,
+                _ = sync_poll.tick(), if self.sync.wanted() => self.watch_sync_daemons().await,
                 Some(event) = self.events.recv() => self.on_events(event).await,
                 _ = &mut next_drift, if !interval.is_zero() => {
                     let started = tokio::time::Instant::now();
@@ -561,12 +574,29 @@ impl Daemon {
         took
     }
 
+    /// `lvs_sync_daemon`: read the kernel's sync daemons, log what changed
+    /// (see [`sync_daemon`]).
+    async fn watch_sync_daemons(&mut self) {
+        match with_table(&self.table, |t| t.sync_daemons()).await {
+            Ok(running) => {
+                let notices = self.sync.observe(running, std::time::Instant::now());
+                sync_daemon::log(&notices);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the sync daemons"),
+        }
+    }
+
     /// SIGUSR1: the full state as JSON to the state file, a summary to the log.
     async fn dump_state(&self) {
-        let table: Vec<ServiceEntry> = with_table(&self.table, |t| t.dump())
-            .await
-            .unwrap_or_default();
-        let dump = self.state_dump(table);
+        let (table, sync_daemons) = with_table(&self.table, |t| {
+            (
+                t.dump().unwrap_or_default(),
+                t.sync_daemons().unwrap_or_default(),
+            )
+        })
+        .await;
+        let mut dump = self.state_dump(table);
+        dump.sync_daemons = sync_daemons;
         let up = dump.real_servers.iter().filter(|r| r.up).count();
         match state::write(&self.opts.state_file, &dump) {
             Ok(()) => tracing::info!(
@@ -619,6 +649,7 @@ impl Daemon {
             probes,
             table,
             bfd: self.engine.bfd_status(),
+            sync_daemons: self.sync.running().to_vec(),
         }
     }
 
@@ -652,9 +683,6 @@ impl Daemon {
         } else {
             let ops = self.reconciler.stop_ops(mode);
             self.apply(ops).await;
-        }
-        if self.reconciler.config().global.lvs_sync_daemon.is_some() {
-            with_table(&self.table, kernel_settings::stop_sync_daemon).await;
         }
         tracing::info!("stopped");
         Ok(())

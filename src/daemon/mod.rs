@@ -44,7 +44,8 @@
 //! | `smtp_alert.rs` | a mail for each real server and quorum change, as keepalived sends it |
 //! | `ip_vs_module.rs` | `modprobe ip_vs` when the kernel has not loaded it |
 //! | `instance_lock.rs` | one lvsd per IPVS table (network namespace) |
-//! | `kernel_settings.rs` | `lvs_timeouts`, `lvs_sync_daemon` |
+//! | `kernel_settings.rs` | `lvs_timeouts` |
+//! | `sync_daemon.rs` | `lvs_sync_daemon`: the sync daemons the VRRP side runs, watched |
 //! | `netns.rs` | `net_namespace`, `-s`: run in a named network namespace |
 //! | `notify_fifo.rs` | `notify_fifo`/`lvs_notify_fifo`: state changes as keepalived's lines |
 //! | `notify.rs` | systemd's notify protocol (`READY=1`, `STATUS=`) |
@@ -56,8 +57,9 @@
 //! Every table change is one netlink request; the daemon counts them
 //! (`writes_total`, logged with each "applied N changes" and in the SIGUSR1
 //! dump), which is how the tests prove that a restart or an unchanged reload
-//! writes nothing. `lvs_timeouts` and `lvs_sync_daemon` are applied at start
-//! and when a reload changes them (see `kernel_settings`).
+//! writes nothing. `lvs_timeouts` is applied at start and when a reload
+//! changes it (see `kernel_settings`); the sync daemon `lvs_sync_daemon`
+//! names is left to the VRRP side and only watched (see `sync_daemon`).
 //!
 //! Its files:
 //!
@@ -69,7 +71,8 @@
 //! - `ha_suspend`: probes that run only while their virtual address is local.
 //! - `address_events`: local address changes as the kernel announces them.
 //! - `smtp_alert`: mail on real server and quorum changes (`smtp_alert`).
-//! - `kernel_settings`: `lvs_timeouts` and `lvs_sync_daemon`.
+//! - `kernel_settings`: `lvs_timeouts`.
+//! - `sync_daemon`: `lvs_sync_daemon`, watched, never started or stopped.
 //! - `notify`: systemd's notify protocol.
 //! - `pidfile`: the pid file.
 //! - [`scripts`]: running the `notify_up`, `notify_down`, `quorum_up` and
@@ -105,6 +108,7 @@ pub mod run_dir;
 pub mod scripts;
 mod smtp_alert;
 mod state;
+mod sync_daemon;
 mod track_files;
 
 use std::path::PathBuf;
@@ -152,6 +156,10 @@ pub struct DaemonOptions {
     /// `--metrics-listen` (and `--metrics-per-real-server`): the HTTP
     /// listener of `/metrics`, `/status`, `/healthz`; none by default.
     pub metrics: Option<crate::metrics::MetricsOptions>,
+    /// `--sync-daemon-grace`: how long after a start or reload lvsd waits
+    /// for the VRRP side to run the sync daemon `lvs_sync_daemon` names
+    /// before it warns that none runs.
+    pub sync_daemon_grace: Duration,
 }
 
 impl Default for DaemonOptions {
@@ -173,6 +181,7 @@ impl Default for DaemonOptions {
             drain_timeout: Duration::from_secs(300),
             drain_poll: Duration::from_secs(2),
             metrics: None,
+            sync_daemon_grace: Duration::from_secs(30),
         }
     }
 }

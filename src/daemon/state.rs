@@ -1,5 +1,6 @@
-//! The state dump SIGUSR1 writes: config, health, last verdicts and table,
-//! as JSON to a file, and a one-line summary to the log.
+//! The state dump SIGUSR1 writes: config, health, last verdicts, table,
+//! BFD sessions and the kernel's sync daemons, as JSON to a file, and a
+//! one-line summary to the log.
 
 use std::path::Path;
 
@@ -37,6 +38,9 @@ pub struct StateDump<'a> {
     pub table: Vec<ServiceEntry>,
     /// The BFD sessions `BFD_CHECK`s follow, and the packets dropped.
     pub bfd: crate::checker::bfd_status::BfdStatus,
+    /// The kernel's connection sync daemons (`ipvsadm -L --daemon`), as
+    /// the VRRP side runs them: lvsd never starts or stops one.
+    pub sync_daemons: Vec<crate::ipvs::settings::SyncDaemon>,
 }
 
 /// A probe in the dump.

@@ -1,8 +1,11 @@
 //! An in-memory IPVS table with the kernel's identity rules and errors, for
-//! unit tests and `--dry-run`.
+//! unit tests and `--dry-run`. It keeps connection sync daemons too, as
+//! the kernel does (one master and one backup at most), so what another
+//! program (keepalived's VRRP) starts there can be read back.
 
 use std::collections::BTreeMap;
 
+use super::settings::{SyncDaemon, SyncState};
 use super::{
     DestCounts, DestEntry, DestKey, Destination, Family, ForwardMethod, IpvsError, IpvsTable,
     Service, ServiceEntry, ServiceFlags, ServiceKey, Stats, TableOp, TunnelType,
@@ -22,6 +25,8 @@ pub const KNOWN_PERSISTENCE_ENGINES: &[&str] = &["sip"];
 pub struct MemoryTable {
     services: BTreeMap<ServiceKey, (Service, BTreeMap<DestKey, Destination>)>,
     writes: u64,
+    /// The running sync daemons, master first.
+    daemons: Vec<SyncDaemon>,
 }
 
 impl MemoryTable {
@@ -151,5 +156,29 @@ impl IpvsTable for MemoryTable {
         self.services.clear();
         self.writes += 1;
         Ok(())
+    }
+
+    /// As the kernel: `EEXIST` when a daemon in that role already runs.
+    fn start_sync_daemon(&mut self, daemon: &SyncDaemon) -> Result<(), IpvsError> {
+        if self.daemons.iter().any(|d| d.state == daemon.state) {
+            return Err(IpvsError::Exists);
+        }
+        self.daemons.push(daemon.clone());
+        self.daemons.sort_by_key(|d| d.state.number());
+        Ok(())
+    }
+
+    /// As the kernel: `ESRCH` when no daemon runs in that role.
+    fn stop_sync_daemon(&mut self, state: SyncState) -> Result<(), IpvsError> {
+        let before = self.daemons.len();
+        self.daemons.retain(|d| d.state != state);
+        match self.daemons.len() < before {
+            true => Ok(()),
+            false => Err(IpvsError::NoService),
+        }
+    }
+
+    fn sync_daemons(&mut self) -> Result<Vec<SyncDaemon>, IpvsError> {
+        Ok(self.daemons.clone())
     }
 }

@@ -166,6 +166,13 @@ pub trait IpvsTable {
     fn stop_sync_daemon(&mut self, _state: settings::SyncState) -> Result<(), IpvsError> {
         Ok(())
     }
+
+    /// The connection sync daemons running now (`ipvsadm -L --daemon`,
+    /// `IPVS_CMD_GET_DAEMON`): at most one master and one backup. Tables
+    /// without sync daemons report none.
+    fn sync_daemons(&mut self) -> Result<Vec<settings::SyncDaemon>, IpvsError> {
+        Ok(Vec::new())
+    }
 }
 
 #[cfg(test)]

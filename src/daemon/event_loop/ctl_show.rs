@@ -59,6 +59,13 @@ impl Daemon {
             writes_total: self.writes_total,
             drain_timeout_s: self.opts.drain_timeout.as_secs(),
             sysctls: SYSCTLS.iter().map(|n| (n.to_string(), sysctl(n))).collect(),
+            sync_daemons: self.sync.wanted().then(|| {
+                self.sync
+                    .running()
+                    .iter()
+                    .map(super::super::sync_daemon::describe)
+                    .collect()
+            }),
             ..Default::default()
         };
         for (_, _, a) in r.admin().iter() {

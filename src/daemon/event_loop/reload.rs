@@ -144,6 +144,10 @@ impl Daemon {
             kernel_settings::apply(t, Some(&old), &new)
         })
         .await;
+        self.sync.reload(
+            config.global.lvs_sync_daemon.as_ref(),
+            std::time::Instant::now(),
+        );
         track_files::initialise(&config.track_files, true);
         let reloaded = self.reconciler.reload(config);
         self.fifos.reload(self.reconciler.config());

@@ -351,6 +351,10 @@ impl IpvsTable for NetlinkTable {
         self.stop_daemon(state)
     }
 
+    fn sync_daemons(&mut self) -> Result<Vec<SyncDaemon>, IpvsError> {
+        self.daemons()
+    }
+
     fn apply_one(&mut self, op: &TableOp) -> Result<(), IpvsError> {
         self.one_request(Request::Op(op)).map_err(|e| e.for_op(op))
     }
