@@ -748,7 +748,7 @@ virtual_server 10.10.0.3 80 {
         "{status}"
     );
     let daemons = &dump["sync_daemons"];
-    assert_eq!(daemons[0]["state"], "Master", "{daemons}");
+    assert_eq!(daemons[0]["state"], "master", "{daemons}");
     assert_eq!(daemons[0]["mcast_ifn"], "veth-lb1", "{daemons}");
     assert!(
         stopped.contains("master sync daemon (mcast=veth-lb1, syncid=7"),

@@ -39,6 +39,7 @@ pub struct Timeouts {
 
 /// Role of a connection sync daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SyncState {
     /// Sends connection state (`IP_VS_STATE_MASTER`).
     Master,
