@@ -16,6 +16,8 @@
 //!   `CAP_NET_ADMIN` it fails at start, naming it; scripts run as another
 //!   user need the unit's `CAP_SETUID` and `CAP_KILL`, and PING_CHECK its
 //!   `CAP_NET_RAW`, shown by removing each.
+//! - `net_namespace` (`kernel_daemon/net_namespace.rs`): the table and the
+//!   probes in the namespace the config names, beside keepalived run there.
 //!
 //! Needs qemu and the cached kernel (`bash .ci/setup`); skips without them
 //! unless `CI=true`.
@@ -24,6 +26,8 @@ use std::time::Duration;
 
 use lvsd_vm::{Guest, GuestSpec, SharedGuest};
 
+#[path = "kernel_daemon/net_namespace.rs"]
+mod net_namespace;
 #[path = "kernel_daemon/scenario.rs"]
 mod scenario;
 use scenario::{Action, FULL, STEPS};
