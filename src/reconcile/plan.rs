@@ -21,7 +21,6 @@ use super::{
     describe_vs, desired, diff, rs_name, vs_ident, Plan, Reconciler, ScriptRun, Table, Transition,
 };
 use crate::config::Script;
-use crate::ipvs::DestKey;
 
 impl Reconciler {
     /// The services virtual server `v` asks for now, into `table`; records
@@ -77,12 +76,8 @@ impl Reconciler {
                     });
                 }
             }
-            let effect = admin::effect(admin.and_then(|entries| {
-                entries.get(&DestKey {
-                    addr: rs.addr,
-                    port: rs.port,
-                })
-            }));
+            let effect =
+                admin::effect(admin.and_then(|entries| entries.get(&desired::dest_key(rs))));
             let up = up && effect != Effect::Out;
             if up && effect == Effect::Quiesced {
                 dests.push(desired::keyed(desired::destination(rs, 0)));
@@ -160,7 +155,7 @@ impl Reconciler {
     /// What to change now: the diff between the desired table and the last
     /// known kernel table, and the scripts due. Only the virtual servers
     /// whose health or config moved since the last plan are looked at (see
-    /// [`super::dirty`]); the others cannot have changed.
+    /// `dirty`); the others cannot have changed.
     pub fn plan(&mut self) -> Plan {
         let mut scripts = Vec::new();
         let mut transitions = Vec::new();

@@ -1,10 +1,11 @@
 //! The reconciler's behaviour, against an in-memory table.
 
 use super::*;
+use crate::checker::{ProbeSpec, WeightAsk};
 use crate::config::{
-    Check, CheckCommon, Location, RealServer, SorryServer, TcpCheck, VirtualServer,
+    Check, CheckCommon, FlushOnStop, Location, RealServer, SorryServer, TcpCheck, VirtualServer,
 };
-use crate::ipvs::{ForwardMethod, IpvsTable, MemoryTable};
+use crate::ipvs::{ForwardMethod, IpvsError, IpvsTable, MemoryTable};
 
 fn check(addr: &str, port: u16, alpha: bool) -> Check {
     Check::Tcp(TcpCheck {
