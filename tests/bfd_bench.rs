@@ -20,15 +20,16 @@
 //! Figures: `figure: WHAT (UNIT): lvsd X | reference Y | ratio Z`.
 
 mod checker_support;
+mod dry_run_support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use checker_support::{can_run, can_use_netns};
+use dry_run_support::{dry_run_in, Killed};
 
 const BFDD: &str = "/usr/lib/frr/bfdd";
 
@@ -86,17 +87,6 @@ fn thread_stat(pid: u32, name: &str) -> Option<String> {
         let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
         (comm.trim() == name).then(|| t.path().join("stat").display().to_string())
     })
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        // SAFETY: our own child; SIGCONT first in case it is stopped.
-        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGCONT) };
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 struct Netns(String);
@@ -236,72 +226,31 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
         Peer::Lvsd => {
             let path = dir.path().join("peer.conf");
             std::fs::write(&path, peer_conf(&ours, &peer, "10.0.0.2")).unwrap();
-            Killed(
-                Command::new("ip")
-                    .args(["netns", "exec", &b.0, env!("CARGO_BIN_EXE_lvsd")])
-                    .args([
-                        "--dry-run",
-                        "--drift-interval",
-                        "0",
-                        "--state-file",
-                        "/dev/null",
-                        "-f",
-                    ])
-                    .arg(&path)
-                    .env("LVSD_LOG", "error")
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            )
+            dry_run_in(&b.0, &path)
+                .env("LVSD_LOG", "error")
+                .quiet()
+                .start()
+                .process
         }
     };
     let conf = peer_conf(&peer, &ours, "10.0.0.1");
     let path = dir.path().join("keepalived.conf");
     std::fs::write(&path, conf).unwrap();
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &c.0, env!("CARGO_BIN_EXE_lvsd")])
-        .args([
-            "--dry-run",
-            "-l",
-            "--drift-interval",
-            "0",
-            "--state-file",
-            "/dev/null",
-            "-f",
-        ])
-        .arg(&path)
-        .env(
-            "LVSD_LOG",
-            std::env::var("LVSD_BENCH_LOG").unwrap_or("warn".into()),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(match std::env::var("LVSD_BENCH_LOG") {
-            Ok(_) => Stdio::inherit(),
-            Err(_) => Stdio::null(),
-        })
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lvsd = Killed(child);
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
+    let start = dry_run_in(&c.0, &path).args(["-l"]);
+    let lvsd = match std::env::var("LVSD_BENCH_LOG") {
+        Ok(level) => start.log_shown(&level),
+        Err(_) => start,
+    }
+    .start();
+    let lines = &lvsd.out;
 
     // Every real server in the table.
     let started = Instant::now();
     let mut up = 0;
     while up < n {
         let (_, line) = lines
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("only {up} of {n} sessions up after 30 s"));
+            .recv(Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("only {up} of {n} sessions up after 30 s"));
         if line.starts_with("-a ") && line.contains(" -r ") {
             up += 1;
         }
@@ -311,9 +260,9 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
     }
     eprintln!("{n} sessions up in {:?}", started.elapsed());
     std::thread::sleep(Duration::from_secs(3));
-    while lines.try_recv().is_ok() {}
+    lines.skip_arrived();
 
-    let pid = lvsd.0.id();
+    let pid = lvsd.pid();
     let bfd_thread = thread_stat(pid, "lvsd-bfd").expect("the lvsd-bfd thread");
     let bfdd_pid: u32 = match peer_kind {
         Peer::Bfdd => std::fs::read_to_string(dir.path().join("bfdd.pid"))
@@ -329,7 +278,7 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
     let t0 = Instant::now();
     let mut false_downs = Vec::new();
     while t0.elapsed() < Duration::from_secs(seconds) {
-        if let Ok((_, line)) = lines.recv_timeout(Duration::from_millis(200)) {
+        if let Some((_, line)) = lines.recv(Duration::from_millis(200)) {
             if line.starts_with("-d ") {
                 false_downs.push(line);
             }
@@ -354,7 +303,7 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
     unsafe { libc::kill(bfdd_pid as libc::pid_t, libc::SIGSTOP) };
     let mut downs = Vec::with_capacity(n);
     while downs.len() < n {
-        let Ok((at, line)) = lines.recv_timeout(Duration::from_secs(5)) else {
+        let Some((at, line)) = lines.recv(Duration::from_secs(5)) else {
             break;
         };
         if line.starts_with("-d ") && line.contains(" -r ") {

@@ -19,8 +19,9 @@
 //! failure under CI.
 
 mod checker_support;
+mod dry_run_support;
 
-use std::io::{BufRead, BufReader};
+use dry_run_support::dry_run_in;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -122,71 +123,28 @@ impl Drop for Bfdd {
 }
 
 /// lvsd in a namespace, killed when dropped; its stdout and stderr lines.
-struct Lvsd {
-    child: Child,
-    lines: mpsc::Receiver<(Instant, String)>,
-}
+struct Lvsd(dry_run_support::Lvsd);
 
 impl Lvsd {
     /// lvsd on `config`, its state dump in `state.json` beside it.
     fn start(ns: &str, config: &Path) -> Lvsd {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_lvsd")])
-            .args(["--dry-run", "-l", "--drift-interval", "0"])
-            .arg("--state-file")
-            .arg(config.with_file_name("state.json"))
-            .arg("-f")
-            .arg(config)
-            .env("LVSD_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start lvsd");
-        let (tx, lines) = mpsc::channel();
-        let streams: [Box<dyn std::io::Read + Send>; 2] = [
-            Box::new(child.stdout.take().unwrap()),
-            Box::new(child.stderr.take().unwrap()),
-        ];
-        for stream in streams {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if tx.send((Instant::now(), line)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Lvsd { child, lines }
+        let lvsd = dry_run_in(ns, config)
+            .args(["-l"])
+            .state_file(&config.with_file_name("state.json"))
+            .log_merged("info")
+            .start();
+        Lvsd(lvsd)
     }
 
     /// The first line containing `needle` within `limit` (and when it came),
     /// or a panic with the lines seen.
     fn until(&self, needle: &str, limit: Duration) -> Instant {
-        let deadline = Instant::now() + limit;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok((at, line)) => {
-                    if line.contains(needle) {
-                        return at;
-                    }
-                    seen.push(line);
-                }
-                Err(_) => panic!("no `{needle}` within {limit:?}:\n{seen:#?}"),
-            }
-        }
+        self.0.out.next_containing(needle, limit)
     }
 
     /// Every line for `d`: none may contain `needle`.
     fn never(&self, needle: &str, d: Duration) {
-        let deadline = Instant::now() + d;
-        while let Ok((_, line)) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
+        for line in self.0.out.within(d) {
             assert!(!line.contains(needle), "unexpected: {line}");
         }
     }
@@ -195,9 +153,7 @@ impl Lvsd {
     fn bfd_state(&self, config: &Path) -> serde_json::Value {
         let path = config.with_file_name("state.json");
         let _ = std::fs::remove_file(&path);
-        // SAFETY: kill(2) on our own child's pid, as in `reload`.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGUSR1) };
-        assert_eq!(rc, 0);
+        self.0.signal(libc::SIGUSR1);
         self.until("state written", Duration::from_secs(5));
         let dump: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
@@ -205,17 +161,7 @@ impl Lvsd {
     }
 
     fn reload(&self) {
-        // SAFETY: kill(2) on our own child's pid (`ip netns exec` execs
-        // lvsd, so the pid is lvsd's); it is reaped only on drop.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGHUP) };
-        assert_eq!(rc, 0);
-    }
-}
-
-impl Drop for Lvsd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.signal(libc::SIGHUP);
     }
 }
 

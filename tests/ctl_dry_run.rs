@@ -6,29 +6,22 @@
 //! `MISC_CHECK /bin/true` and the real servers loopback addresses.
 
 mod checker_support;
+mod dry_run_support;
 
+use dry_run_support::{dry_run, Lvsd};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const LVSD: &str = env!("CARGO_BIN_EXE_lvsd");
 
-/// lvsd, killed when dropped.
+/// lvsd with its control socket.
 struct Daemon {
-    child: Child,
-    lines: mpsc::Receiver<String>,
+    lvsd: Lvsd,
     socket: PathBuf,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn config(two: bool) -> String {
@@ -48,44 +41,18 @@ fn config(two: bool) -> String {
 /// there, once the socket answers.
 fn start(dir: &Path, extra: &[&str]) -> Daemon {
     let socket = dir.join("lvsd.sock");
-    let mut child = Command::new(LVSD)
-        .args([
-            "--dry-run",
-            "--drift-interval",
-            "0",
-            "--state-file",
-            "/dev/null",
-        ])
+    let lvsd = dry_run(&dir.join("keepalived.conf"))
         .args(["--drain-poll", "0.2", "--ctl-socket"])
-        .arg(&socket)
+        .args([&socket])
         .args(extra)
-        .arg("-f")
-        .arg(dir.join("keepalived.conf"))
         .env("RUNTIME_DIRECTORY", dir)
-        .env("LVSD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("lvsd starts");
-    let stdout = child.stdout.take().expect("piped");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+        .start();
     let deadline = Instant::now() + Duration::from_secs(10);
     while UnixStream::connect(&socket).is_err() {
         assert!(Instant::now() < deadline, "no control socket within 10 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Daemon {
-        child,
-        lines,
-        socket,
-    }
+    Daemon { lvsd, socket }
 }
 
 impl Daemon {
@@ -96,28 +63,12 @@ impl Daemon {
 
     /// The next table change that starts with `prefix` and contains `has`.
     fn change(&self, prefix: &str, has: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) && line.contains(has) => return line,
-                Ok(_) => continue,
-                Err(e) => panic!("no `{prefix}…{has}` change within 10 s: {e}"),
-            }
-        }
+        self.lvsd.out.next_starting(prefix, has)
     }
 
     /// Every change printed in the next `wait`.
     fn changes_for(&self, wait: Duration) -> Vec<String> {
-        let deadline = Instant::now() + wait;
-        let mut out = Vec::new();
-        while let Ok(line) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            out.push(line);
-        }
-        out
+        self.lvsd.out.within(wait)
     }
 }
 

@@ -3,63 +3,9 @@
 //! the table, end to end. No IPVS, no root, no network: the checks here are
 //! `MISC_CHECK` commands.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod dry_run_support;
 
-/// lvsd, killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `lvsd --dry-run` on `config`; its table changes arrive on the
-/// receiver, one line each.
-fn dry_run(config: &std::path::Path) -> (Daemon, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lvsd"))
-        .args([
-            "--dry-run",
-            "--drift-interval",
-            "0",
-            "--state-file",
-            "/dev/null",
-            "-f",
-        ])
-        .arg(config)
-        .env("LVSD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("lvsd starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (Daemon(child), rx)
-}
-
-/// The next line that starts with `prefix`, within 10 s.
-fn next_change(rx: &mpsc::Receiver<String>, prefix: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.starts_with(prefix) => return line,
-            Ok(_) => continue,
-            Err(e) => panic!("no `{prefix}` line within 10 s: {e}"),
-        }
-    }
-}
+use dry_run_support::dry_run;
 
 #[test]
 fn misc_dynamic_exit_statuses_set_the_real_servers_weight() {
@@ -96,20 +42,20 @@ fn misc_dynamic_exit_statuses_set_the_real_servers_weight() {
         ),
     )
     .unwrap();
-    let (_lvsd, rx) = dry_run(&config);
+    let lvsd = dry_run(&config).start();
     // At start the configured weight; after the first run, 7 - 2.
-    let added = next_change(&rx, "-a ");
+    let added = lvsd.out.next_starting("-a ", "");
     assert!(added.ends_with("-w 3"), "{added}");
-    let changed = next_change(&rx, "-e ");
+    let changed = lvsd.out.next_starting("-e ", "");
     assert!(
         changed.contains("-r 127.0.0.1:8080") && changed.ends_with("-w 5"),
         "{changed}"
     );
     std::fs::write(&code, "12").unwrap();
-    let changed = next_change(&rx, "-e ");
+    let changed = lvsd.out.next_starting("-e ", "");
     assert!(changed.ends_with("-w 10"), "{changed}");
     // Exit 1: down, so out of the table.
     std::fs::write(&code, "1").unwrap();
-    let removed = next_change(&rx, "-d ");
+    let removed = lvsd.out.next_starting("-d ", "");
     assert!(removed.contains("-r 127.0.0.1:8080"), "{removed}");
 }

@@ -10,101 +10,11 @@
 //!   `init_file`;
 //! - between changes lvsd does nothing: no CPU time, no thread woken.
 
-use std::io::{BufRead, BufReader};
+mod dry_run_support;
+
+use dry_run_support::dry_run;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// lvsd, killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A line of lvsd's stdout and when it arrived.
-type Line = (Instant, String);
-
-/// Starts `lvsd --dry-run` on `config`, drift repair off.
-fn dry_run(config: &Path) -> (Daemon, mpsc::Receiver<Line>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lvsd"))
-        .args([
-            "--dry-run",
-            "--drift-interval",
-            "0",
-            "--state-file",
-            "/dev/null",
-            "-f",
-        ])
-        .arg(config)
-        .env("LVSD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("lvsd starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
-    (Daemon(child), rx)
-}
-
-/// Waits for the line `want` (within 5 s), returning when it came; panics
-/// with the lines seen if it does not come.
-fn line(rx: &mpsc::Receiver<Line>, want: &str) -> Instant {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((at, l)) if l == want => return at,
-            Ok((_, l)) => seen.push(l),
-            Err(e) => panic!("no `{want}` within 5 s ({e}); seen: {seen:#?}"),
-        }
-    }
-}
-
-/// Waits for every line of `want`, in any order (within 5 s), returning
-/// when the last came.
-fn lines(rx: &mpsc::Receiver<Line>, want: &[String]) -> Instant {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut missing: Vec<&String> = want.iter().collect();
-    let mut seen = Vec::new();
-    let mut last = Instant::now();
-    while !missing.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((at, l)) => {
-                if let Some(i) = missing.iter().position(|m| **m == l) {
-                    missing.swap_remove(i);
-                    last = at;
-                }
-                seen.push(l);
-            }
-            Err(e) => panic!("no {missing:?} within 5 s ({e}); seen: {seen:#?}"),
-        }
-    }
-    last
-}
-
-/// Every line that arrives within `wait`.
-fn lines_within(rx: &mpsc::Receiver<Line>, wait: Duration) -> Vec<String> {
-    let deadline = Instant::now() + wait;
-    let mut out = Vec::new();
-    while let Ok((_, l)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        out.push(l);
-    }
-    out
-}
 
 const VS: &str = "-t 127.0.0.1:80";
 
@@ -160,15 +70,17 @@ fn the_table_follows_the_file_within_50_ms() {
     let conf = dir.path().join("keepalived.conf");
     std::fs::write(&conf, config(dir.path(), "")).unwrap();
     let (bin, w) = (dir.path().join("bin"), dir.path().join("w"));
-    let (_lvsd, rx) = dry_run(&conf);
+    let lvsd = dry_run(&conf).start();
     // At start: `bin` is missing (0): .2 up, .3 (reverse) down; `w` is
     // created by init_file with 2: .4 at 10 + 2 × 5.
-    line(&rx, &format!("-a {VS} -r 127.0.0.2:80 -m -w 10"));
-    line(&rx, &format!("-a {VS} -r 127.0.0.4:80 -m -w 20"));
+    lvsd.out
+        .exactly(&format!("-a {VS} -r 127.0.0.2:80 -m -w 10"));
+    lvsd.out
+        .exactly(&format!("-a {VS} -r 127.0.0.4:80 -m -w 20"));
     assert_eq!(std::fs::read_to_string(&w).unwrap(), "2\n");
     let mut worst = Duration::ZERO;
     let mut step = |name: &str, wrote: Instant, want: &[String]| {
-        let took = lines(&rx, want).saturating_duration_since(wrote);
+        let took = lvsd.out.all_of(want).saturating_duration_since(wrote);
         eprintln!("{name}: {want:?} {took:?} after the write");
         assert!(took < Duration::from_millis(50), "{name}: {took:?}");
         worst = worst.max(took);
@@ -250,7 +162,7 @@ fn the_table_follows_the_file_within_50_ms() {
     );
     // Out of range: ignored, the weight stays.
     write(&w, "99999999999");
-    let quiet = lines_within(&rx, Duration::from_millis(300));
+    let quiet = lvsd.out.within(Duration::from_millis(300));
     assert!(
         quiet.is_empty(),
         "an out-of-range value changed the table: {quiet:?}"
@@ -264,24 +176,26 @@ fn a_reload_keeps_the_weights_and_never_rewrites_init_file() {
     let conf = dir.path().join("keepalived.conf");
     std::fs::write(&conf, config(dir.path(), "")).unwrap();
     let w = dir.path().join("w");
-    let (lvsd, rx) = dry_run(&conf);
-    line(&rx, &format!("-a {VS} -r 127.0.0.4:80 -m -w 20"));
+    let lvsd = dry_run(&conf).start();
+    lvsd.out
+        .exactly(&format!("-a {VS} -r 127.0.0.4:80 -m -w 20"));
     write(&w, "3");
-    line(&rx, &format!("-e {VS} -r 127.0.0.4:80 -m -w 25"));
+    lvsd.out
+        .exactly(&format!("-e {VS} -r 127.0.0.4:80 -m -w 25"));
     // A changed config: one more real server. The file keeps 3, the real
     // server its 25.
     let extra = "    real_server 127.0.0.5 80 {\n        weight 1\n    }\n";
     std::fs::write(&conf, config(dir.path(), extra)).unwrap();
-    // SAFETY: kill(2) on our own child, not reaped before `lvsd` is dropped.
-    let sent = unsafe { libc::kill(lvsd.0.id() as libc::pid_t, libc::SIGHUP) };
-    assert_eq!(sent, 0);
-    line(&rx, &format!("-a {VS} -r 127.0.0.5:80 -m -w 1"));
-    let after = lines_within(&rx, Duration::from_millis(300));
+    lvsd.signal(libc::SIGHUP);
+    lvsd.out
+        .exactly(&format!("-a {VS} -r 127.0.0.5:80 -m -w 1"));
+    let after = lvsd.out.within(Duration::from_millis(300));
     assert!(after.is_empty(), "the reload changed more: {after:?}");
     assert_eq!(std::fs::read_to_string(&w).unwrap(), "3");
     // The file is still watched after the reload.
     write(&w, "1");
-    line(&rx, &format!("-e {VS} -r 127.0.0.4:80 -m -w 15"));
+    lvsd.out
+        .exactly(&format!("-e {VS} -r 127.0.0.4:80 -m -w 15"));
 }
 
 /// (CPU ticks of the whole process, voluntary + involuntary context
@@ -313,13 +227,15 @@ fn between_changes_lvsd_spends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("keepalived.conf");
     std::fs::write(&conf, config(dir.path(), "")).unwrap();
-    let (lvsd, rx) = dry_run(&conf);
-    line(&rx, &format!("-a {VS} -r 127.0.0.4:80 -m -w 20"));
+    let lvsd = dry_run(&conf).start();
+    lvsd.out
+        .exactly(&format!("-a {VS} -r 127.0.0.4:80 -m -w 20"));
     // One change, so the watcher has run, then let the start settle.
     write(&dir.path().join("w"), "1");
-    line(&rx, &format!("-e {VS} -r 127.0.0.4:80 -m -w 15"));
+    lvsd.out
+        .exactly(&format!("-e {VS} -r 127.0.0.4:80 -m -w 15"));
     std::thread::sleep(Duration::from_millis(300));
-    let pid = lvsd.0.id();
+    let pid = lvsd.pid();
     let before = activity(pid);
     std::thread::sleep(Duration::from_secs(2));
     let after = activity(pid);
@@ -334,5 +250,6 @@ fn between_changes_lvsd_spends_nothing() {
     );
     // And it still answers.
     write(&dir.path().join("w"), "2");
-    line(&rx, &format!("-e {VS} -r 127.0.0.4:80 -m -w 20"));
+    lvsd.out
+        .exactly(&format!("-e {VS} -r 127.0.0.4:80 -m -w 20"));
 }

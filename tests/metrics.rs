@@ -5,6 +5,7 @@
 //! away and comes back, and a reload that removes it.
 
 mod checker_support;
+mod dry_run_support;
 mod metrics_support;
 
 use std::io::Write;

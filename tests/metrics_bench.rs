@@ -23,6 +23,7 @@
 //!   also measured alone: 1,000,000 verdicts through the counters the
 //!   event loop uses, added to the CPU of 1,000 probes without metrics.
 
+mod dry_run_support;
 mod metrics_support;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -26,15 +26,13 @@
 //! keepalived's command line (`-C`, Debian's unit line, `-s`,
 //! `net_namespace`) is in `tests/keepalived_cli.rs`.
 
-use std::io::{BufRead, BufReader};
+mod dry_run_support;
+
+use dry_run_support::{dry_run, PATIENCE};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// How long anything here may take.
-const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A `virtual_server` on loopback with one real server and no check.
 fn virtual_server(port: u16) -> String {
@@ -51,38 +49,15 @@ fn virtual_server(port: u16) -> String {
     )
 }
 
-/// `lvsd --dry-run` under test, killed when dropped.
+/// `lvsd --dry-run` under test (its table changes on `lvsd.out`, its log
+/// on `lvsd.log`), and what it told systemd.
 struct Lvsd {
-    child: Child,
-    /// The `ipvsadm` lines it printed (its table changes).
-    changes: mpsc::Receiver<String>,
-    /// Its log lines.
-    log: mpsc::Receiver<String>,
+    lvsd: dry_run_support::Lvsd,
     /// What it sent to `NOTIFY_SOCKET`.
     notify: UnixDatagram,
     state_file: PathBuf,
     /// Every log line read so far.
     seen: Vec<String>,
-}
-
-impl Drop for Lvsd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Lines of `reader`, one by one, on a channel.
-fn lines_of(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(reader).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 impl Lvsd {
@@ -92,24 +67,14 @@ impl Lvsd {
         let notify = UnixDatagram::bind(&notify_path).unwrap();
         notify.set_read_timeout(Some(PATIENCE)).unwrap();
         let state_file = dir.join("state.json");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lvsd"))
-            .args(["--dry-run", "--drift-interval", "0", "--state-file"])
-            .arg(&state_file)
+        let lvsd = dry_run(config)
+            .state_file(&state_file)
             .args(args)
-            .arg("-f")
-            .arg(config)
-            .env("LVSD_LOG", "info")
+            .log("info")
             .env("NOTIFY_SOCKET", &notify_path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("lvsd starts");
-        let changes = lines_of(child.stdout.take().unwrap());
-        let log = lines_of(child.stderr.take().unwrap());
+            .start();
         Lvsd {
-            child,
-            changes,
-            log,
+            lvsd,
             notify,
             state_file,
             seen: Vec::new(),
@@ -135,30 +100,13 @@ impl Lvsd {
         if let Some(line) = self.seen.iter().find(|l| l.contains(wanted)) {
             return line.clone();
         }
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(wanted) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "no log line with `{wanted}`; saw:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let seen = &mut self.seen;
+        let what = format!("log line with `{wanted}`");
+        let (_, line) = self.lvsd.log.next_where(&what, PATIENCE, |line| {
+            seen.push(line.to_owned());
+            line.contains(wanted)
+        });
+        line
     }
 
     /// The table as the SIGUSR1 state dump shows it.
@@ -167,7 +115,7 @@ impl Lvsd {
             .and_then(|m| m.modified())
             .ok();
         self.seen.retain(|l| !l.contains("state written"));
-        self.signal("-USR1");
+        self.lvsd.signal(libc::SIGUSR1);
         self.logged("state written");
         let after = std::fs::metadata(&self.state_file)
             .and_then(|m| m.modified())
@@ -182,11 +130,7 @@ impl Lvsd {
     /// (lvsd writes them before what a test waits for, but they come on a
     /// pipe of their own).
     fn changes_so_far(&self) -> Vec<String> {
-        let mut lines = Vec::new();
-        while let Ok(line) = self.changes.recv_timeout(Duration::from_millis(300)) {
-            lines.push(line);
-        }
-        lines
+        self.lvsd.out.until_quiet(Duration::from_millis(300))
     }
 }
 
@@ -202,7 +146,7 @@ fn reload_is_refused(lvsd: &mut Lvsd, mistake: impl FnOnce(), cause: &str) {
         "two services, a real server each"
     );
     mistake();
-    lvsd.signal("-HUP");
+    lvsd.lvsd.signal(libc::SIGHUP);
     let status = lvsd.notified("STATUS=reload refused");
     assert!(status.contains(cause), "STATUS names `{cause}`: {status}");
     let line = lvsd.logged("reload refused");
@@ -279,7 +223,7 @@ fn a_reload_into_an_empty_file_empties_the_table_when_allowed() {
     let mut lvsd = Lvsd::start(dir.path(), &config, &args);
     lvsd.notified("READY=1");
     std::fs::write(&config, "").unwrap();
-    lvsd.signal("-HUP");
+    lvsd.lvsd.signal(libc::SIGHUP);
     lvsd.notified("STATUS=reloaded: 0 services");
     assert_eq!(lvsd.table(), serde_json::json!([]));
 }
@@ -290,7 +234,7 @@ fn an_empty_file_at_start_is_refused() {
     let config = dir.path().join("keepalived.conf");
     std::fs::write(&config, "# nothing yet\n").unwrap();
     let mut lvsd = Lvsd::start(dir.path(), &config, &[]);
-    let status = lvsd.child.wait().unwrap();
+    let status = lvsd.lvsd.process.0.wait().unwrap();
     assert_eq!(status.code(), Some(1));
     let said = lvsd.logged("is empty");
     assert!(

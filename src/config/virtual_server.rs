@@ -24,32 +24,91 @@ const SCHED3: u32 = 0x0020;
 /// `persistence_timeout` without a value: keepalived's 6 minutes.
 const DEFAULT_PERSISTENCE: u32 = 360;
 
+/// What a `virtual_server`'s statements said beyond its own fields: what
+/// typing its real servers and the checks after them need.
+#[derive(Default)]
+struct VsStatements<'t, 's> {
+    /// The `real_server` blocks, typed once the other statements are (they
+    /// inherit from them).
+    real_servers: Vec<u32>,
+    /// What its real servers and checks inherit.
+    inherited: Inherited,
+    /// Where each was set (for the checks that name it), if it was.
+    protocol: Option<&'t Tok<'s>>,
+    quorum: Option<&'t Tok<'s>>,
+    hysteresis: Option<&'t Tok<'s>>,
+    sorry_server: Option<&'t Tok<'s>>,
+    /// Whether a scheduler and a forwarding method were set.
+    scheduler: bool,
+    method: bool,
+    /// `sorry_server_lvs_method` and `sorry_server_inhibit`.
+    sorry_method: Option<(ForwardMethod, Option<TunnelOptions>)>,
+    sorry_inhibit: bool,
+}
+
 impl Typer<'_> {
-    /// Type a `virtual_server` block.
+    /// Type a `virtual_server` block: its statements, then its real
+    /// servers, then the checks that need both.
     pub fn virtual_server(&mut self, tree: &Tree<'_>, node: u32) {
         let kw = tree.keyword(node);
         let Some(address) = self.vs_address(tree, node) else {
             return;
         };
         let mut vs = VirtualServer::new(self.loc(kw), address);
-        let mut inherited = Inherited::default();
-        let (mut protocol, mut scheduler, mut method) = (None::<&Tok<'_>>, false, false);
-        let mut sorry_method = None;
-        let mut sorry_inhibit = false;
-        let mut rs_nodes = Vec::new();
-        let (mut quorum_at, mut hysteresis_at, mut sorry_at) = (None, None, None);
+        let said = self.vs_statements(tree, node, &mut vs);
+        let inherited = &said.inherited;
+        vs.alpha = inherited.alpha.unwrap_or(false);
+        vs.inhibit_on_failure = inherited.inhibit_on_failure.unwrap_or(false);
+        vs.virtualhost = inherited.virtualhost.clone();
+        self.vs_virtualhost.clone_from(&vs.virtualhost);
+        if let Some(s) = vs.sorry_server.as_mut() {
+            s.inhibit = said.sorry_inhibit;
+            s.method = said.sorry_method.as_ref().map_or(vs.method, |(m, _)| *m);
+        }
+        let mut seen = SeenRealServers::with_capacity(said.real_servers.len());
+        vs.real_servers.reserve_exact(said.real_servers.len());
+        for &rs in &said.real_servers {
+            self.real_server(tree, rs, &mut vs, inherited, &mut seen);
+        }
+        if vs.real_servers.is_empty() {
+            let sorry = if vs.sorry_server.is_some() {
+                " (its sorry server too), as keepalived does"
+            } else {
+                ""
+            };
+            let name = describe(&vs.address);
+            self.warning(
+                kw,
+                format!("virtual server {name} has no real servers: ignored{sorry}"),
+            );
+            return;
+        }
+        self.vs_checks(&mut vs, kw, &said);
+        vs.real_servers.shrink_to_fit();
+        self.config.virtual_servers.push(vs);
+    }
+
+    /// The statements of a `virtual_server`, into `vs`; what they said
+    /// beyond its fields is returned.
+    fn vs_statements<'t, 's>(
+        &mut self,
+        tree: &'t Tree<'s>,
+        node: u32,
+        vs: &mut VirtualServer,
+    ) -> VsStatements<'t, 's> {
+        let mut said = VsStatements::default();
         for child in tree.children(node) {
             let ckw = tree.keyword(child);
             // Nearly every statement of a big virtual server: straight to the list.
             if ckw.text == "real_server" {
-                rs_nodes.push(child);
+                said.real_servers.push(child);
                 continue;
             }
             if let Some(ik) = InheritKw::from_name(&ckw.text) {
                 if matches!(ik, InheritKw::Alpha | InheritKw::InhibitOnFailure) {
-                    self.vs_flag(tree, child, ik, &mut inherited);
+                    self.vs_flag(tree, child, ik, &mut said.inherited);
                 } else {
-                    self.inherit_keyword(tree, child, ik, &mut inherited);
+                    self.inherit_keyword(tree, child, ik, &mut said.inherited);
                 }
                 continue;
             }
@@ -65,170 +124,180 @@ impl Typer<'_> {
             if which != VsKw::RealServer {
                 self.no_block(tree, child);
             }
-            match which {
-                VsKw::RealServer => rs_nodes.push(child),
-                VsKw::LbAlgo | VsKw::LvsSched => {
-                    if let Some(name) = self.arg(tree, child, 0, "a scheduler name") {
-                        if SCHEDULERS.contains(&name.text.as_ref()) {
-                            vs.scheduler = name.text.to_string();
-                            scheduler = true;
-                        } else {
-                            let known = SCHEDULERS.join(", ");
-                            self.warning(
-                                name,
-                                format!(
-                                    "unknown scheduler `{}` (keepalived knows {known}): ignored",
-                                    name.text
-                                ),
-                            );
-                        }
-                    }
-                }
-                VsKw::LbKind | VsKw::LvsMethod => {
-                    if let Some((m, t)) = self.forward_method(tree, child) {
-                        vs.method = m;
-                        vs.tunnel = t;
-                        method = true;
-                    }
-                }
-                VsKw::PersistenceTimeout => {
-                    if tree.args(child).is_empty() {
-                        vs.persistence_timeout = DEFAULT_PERSISTENCE;
-                    } else if let Some(t) = self.uint_arg::<u64>(tree, child, "a number of seconds")
-                    {
-                        match u32::try_from(t)
-                            .ok()
-                            .filter(|t| (1..=MAX_PERSISTENCE).contains(t))
-                        {
-                            Some(t) => vs.persistence_timeout = t,
-                            None => {
-                                let at = &tree.args(child)[0];
-                                self.warning(at, format!("`persistence_timeout` {t} is outside 1-{MAX_PERSISTENCE}: ignored, as keepalived does (write nothing for no persistence)"));
-                            }
-                        }
-                    }
-                }
-                VsKw::PersistenceGranularity => {
-                    vs.persistence_granularity = self.parsed(
-                        tree,
-                        child,
-                        0,
-                        "a netmask (255.255.255.0) or prefix length",
-                        |w| match values::ip(w) {
-                            Some(std::net::IpAddr::V4(m)) => Some(u32::from(m)),
-                            Some(_) => None,
-                            None => values::uint::<u32>(w).filter(|&b| (1..=128).contains(&b)),
-                        },
-                    );
-                }
-                VsKw::PersistenceEngine => {
-                    vs.persistence_engine = self.string_arg(tree, child, "an engine name (sip)")
-                }
-                VsKw::Protocol => {
-                    if let Some(p) = self.parsed(tree, child, 0, "TCP, UDP or SCTP", |w| {
-                        match w.to_ascii_uppercase().as_str() {
-                            "TCP" => Some(Protocol::Tcp),
-                            "UDP" => Some(Protocol::Udp),
-                            "SCTP" => Some(Protocol::Sctp),
-                            _ => None,
-                        }
-                    }) {
-                        vs.protocol = p;
-                        protocol = Some(ckw);
-                    }
-                }
-                VsKw::HaSuspend => vs.ha_suspend = true,
-                VsKw::Omega => vs.omega = true,
-                VsKw::Quorum => {
-                    quorum_at = Some(ckw);
-                    vs.quorum = self.uint_arg(tree, child, "a weight").unwrap_or(vs.quorum);
-                    if vs.quorum == 0 {
-                        let at = &tree.args(child)[0];
-                        self.warning(
-                            at,
-                            "`quorum` must be at least 1: 1 is used, as keepalived does",
-                        );
-                        vs.quorum = 1;
-                    }
-                }
-                VsKw::Hysteresis => {
-                    hysteresis_at = Some(ckw);
-                    vs.hysteresis = self
-                        .uint_arg(tree, child, "a weight")
-                        .unwrap_or(vs.hysteresis)
-                }
-                VsKw::QuorumUp => vs.quorum_up = self.script(tree, child),
-                VsKw::QuorumDown => vs.quorum_down = self.script(tree, child),
-                VsKw::SorryServer => {
-                    sorry_at = Some(ckw);
-                    let addr = self.ip_arg(tree, child);
-                    let port = match tree.args(child).get(1) {
-                        Some(p) => self.value(p, "a port (0-65535)", values::uint::<u16>),
-                        None => Some(0),
-                    };
-                    if let (Some(addr), Some(port)) = (addr, port) {
-                        vs.sorry_server = Some(SorryServer {
-                            addr,
-                            port,
-                            inhibit: false,
-                            method: ForwardMethod::Masq,
-                        });
-                    }
-                }
-                VsKw::SorryServerInhibit => sorry_inhibit = true,
-                VsKw::SorryServerLvsMethod => sorry_method = self.forward_method(tree, child),
-                VsKw::IpFamily => {
-                    vs.ip_family = self.parsed(tree, child, 0, "inet or inet6", |w| match w {
-                        "inet" => Some(Family::Inet),
-                        "inet6" => Some(Family::Inet6),
-                        _ => None,
-                    })
-                }
-                VsKw::Ops => vs.flags |= ServiceFlags::ONEPACKET,
-                VsKw::ShPort | VsKw::MhPort | VsKw::Flag2 => vs.flags |= ServiceFlags::SCHED2,
-                VsKw::ShFallback | VsKw::MhFallback | VsKw::Flag1 => {
-                    vs.flags |= ServiceFlags::SCHED1
-                }
-                VsKw::Flag3 => vs.flags |= SCHED3,
-                VsKw::SmtpAlert => vs.smtp_alert = self.flag_arg(tree, child),
-                VsKw::SnmpName => {
-                    self.string_arg(tree, child, "a name");
-                }
-                // Accepted by keepalived 2.2 in a virtual_server, with no effect on the checker.
-                VsKw::Weight => {
-                    self.parsed(tree, child, 0, "a weight", values::int);
+            self.vs_statement(tree, child, which, vs, &mut said);
+        }
+        said
+    }
+
+    /// One statement `which` of a `virtual_server` (not an inherited one).
+    fn vs_statement<'t, 's>(
+        &mut self,
+        tree: &'t Tree<'s>,
+        child: u32,
+        which: VsKw,
+        vs: &mut VirtualServer,
+        said: &mut VsStatements<'t, 's>,
+    ) {
+        let at = Some(tree.keyword(child));
+        match which {
+            VsKw::RealServer => said.real_servers.push(child),
+            VsKw::LbAlgo | VsKw::LvsSched => said.scheduler |= self.vs_scheduler(tree, child, vs),
+            VsKw::LbKind | VsKw::LvsMethod => {
+                if let Some((m, t)) = self.forward_method(tree, child) {
+                    vs.method = m;
+                    vs.tunnel = t;
+                    said.method = true;
                 }
             }
+            VsKw::PersistenceTimeout => self.persistence_timeout(tree, child, vs),
+            VsKw::PersistenceGranularity => {
+                vs.persistence_granularity = self.parsed(
+                    tree,
+                    child,
+                    0,
+                    "a netmask (255.255.255.0) or prefix length",
+                    |w| match values::ip(w) {
+                        Some(std::net::IpAddr::V4(m)) => Some(u32::from(m)),
+                        Some(_) => None,
+                        None => values::uint::<u32>(w).filter(|&b| (1..=128).contains(&b)),
+                    },
+                );
+            }
+            VsKw::PersistenceEngine => {
+                vs.persistence_engine = self.string_arg(tree, child, "an engine name (sip)")
+            }
+            VsKw::Protocol => {
+                if let Some(p) = self.parsed(tree, child, 0, "TCP, UDP or SCTP", |w| {
+                    match w.to_ascii_uppercase().as_str() {
+                        "TCP" => Some(Protocol::Tcp),
+                        "UDP" => Some(Protocol::Udp),
+                        "SCTP" => Some(Protocol::Sctp),
+                        _ => None,
+                    }
+                }) {
+                    vs.protocol = p;
+                    said.protocol = at;
+                }
+            }
+            VsKw::HaSuspend => vs.ha_suspend = true,
+            VsKw::Omega => vs.omega = true,
+            VsKw::Quorum => {
+                said.quorum = at;
+                vs.quorum = self.uint_arg(tree, child, "a weight").unwrap_or(vs.quorum);
+                if vs.quorum == 0 {
+                    let at = &tree.args(child)[0];
+                    self.warning(
+                        at,
+                        "`quorum` must be at least 1: 1 is used, as keepalived does",
+                    );
+                    vs.quorum = 1;
+                }
+            }
+            VsKw::Hysteresis => {
+                said.hysteresis = at;
+                vs.hysteresis = self
+                    .uint_arg(tree, child, "a weight")
+                    .unwrap_or(vs.hysteresis)
+            }
+            VsKw::QuorumUp => vs.quorum_up = self.script(tree, child),
+            VsKw::QuorumDown => vs.quorum_down = self.script(tree, child),
+            VsKw::SorryServer => {
+                said.sorry_server = at;
+                self.sorry_server(tree, child, vs);
+            }
+            VsKw::SorryServerInhibit => said.sorry_inhibit = true,
+            VsKw::SorryServerLvsMethod => said.sorry_method = self.forward_method(tree, child),
+            VsKw::IpFamily => {
+                vs.ip_family = self.parsed(tree, child, 0, "inet or inet6", |w| match w {
+                    "inet" => Some(Family::Inet),
+                    "inet6" => Some(Family::Inet6),
+                    _ => None,
+                })
+            }
+            VsKw::Ops => vs.flags |= ServiceFlags::ONEPACKET,
+            VsKw::ShPort | VsKw::MhPort | VsKw::Flag2 => vs.flags |= ServiceFlags::SCHED2,
+            VsKw::ShFallback | VsKw::MhFallback | VsKw::Flag1 => vs.flags |= ServiceFlags::SCHED1,
+            VsKw::Flag3 => vs.flags |= SCHED3,
+            VsKw::SmtpAlert => vs.smtp_alert = self.flag_arg(tree, child),
+            VsKw::SnmpName => {
+                self.string_arg(tree, child, "a name");
+            }
+            // Accepted by keepalived 2.2 in a virtual_server, with no effect on the checker.
+            VsKw::Weight => {
+                self.parsed(tree, child, 0, "a weight", values::int);
+            }
         }
-        vs.alpha = inherited.alpha.unwrap_or(false);
-        vs.inhibit_on_failure = inherited.inhibit_on_failure.unwrap_or(false);
-        vs.virtualhost = inherited.virtualhost.clone();
-        self.vs_virtualhost.clone_from(&vs.virtualhost);
-        if let Some(s) = vs.sorry_server.as_mut() {
-            s.inhibit = sorry_inhibit;
-            s.method = sorry_method.map_or(vs.method, |(m, _)| m);
+    }
+
+    /// `lb_algo`/`lvs_sched NAME`: whether it set the scheduler (a name
+    /// keepalived does not know is ignored, with a warning).
+    fn vs_scheduler(&mut self, tree: &Tree<'_>, node: u32, vs: &mut VirtualServer) -> bool {
+        let Some(name) = self.arg(tree, node, 0, "a scheduler name") else {
+            return false;
+        };
+        if SCHEDULERS.contains(&name.text.as_ref()) {
+            vs.scheduler = name.text.to_string();
+            return true;
         }
-        let mut seen = SeenRealServers::with_capacity(rs_nodes.len());
-        vs.real_servers.reserve_exact(rs_nodes.len());
-        for rs in rs_nodes {
-            self.real_server(tree, rs, &mut vs, &inherited, &mut seen);
-        }
-        let name = describe(&vs.address);
-        if vs.real_servers.is_empty() {
-            let sorry = if vs.sorry_server.is_some() {
-                " (its sorry server too), as keepalived does"
-            } else {
-                ""
-            };
-            self.warning(
-                kw,
-                format!("virtual server {name} has no real servers: ignored{sorry}"),
-            );
+        let known = SCHEDULERS.join(", ");
+        self.warning(
+            name,
+            format!(
+                "unknown scheduler `{}` (keepalived knows {known}): ignored",
+                name.text
+            ),
+        );
+        false
+    }
+
+    /// `persistence_timeout [SECONDS]`: none is keepalived's default; a
+    /// value outside 1 s to 31 days is ignored, as keepalived does.
+    fn persistence_timeout(&mut self, tree: &Tree<'_>, node: u32, vs: &mut VirtualServer) {
+        if tree.args(node).is_empty() {
+            vs.persistence_timeout = DEFAULT_PERSISTENCE;
             return;
         }
-        self.sorry_server_port(&mut vs, sorry_at);
-        self.quorum_within_weight(&mut vs, quorum_at.or(Some(kw)), hysteresis_at.or(Some(kw)));
-        match (&vs.address, protocol) {
+        let Some(t) = self.uint_arg::<u64>(tree, node, "a number of seconds") else {
+            return;
+        };
+        match u32::try_from(t)
+            .ok()
+            .filter(|t| (1..=MAX_PERSISTENCE).contains(t))
+        {
+            Some(t) => vs.persistence_timeout = t,
+            None => {
+                let at = &tree.args(node)[0];
+                self.warning(at, format!("`persistence_timeout` {t} is outside 1-{MAX_PERSISTENCE}: ignored, as keepalived does (write nothing for no persistence)"));
+            }
+        }
+    }
+
+    /// `sorry_server IP [PORT]` (its method and inhibit come later, from
+    /// their own statements).
+    fn sorry_server(&mut self, tree: &Tree<'_>, node: u32, vs: &mut VirtualServer) {
+        let addr = self.ip_arg(tree, node);
+        let port = match tree.args(node).get(1) {
+            Some(p) => self.value(p, "a port (0-65535)", values::uint::<u16>),
+            None => Some(0),
+        };
+        if let (Some(addr), Some(port)) = (addr, port) {
+            vs.sorry_server = Some(SorryServer {
+                addr,
+                port,
+                inhibit: false,
+                method: ForwardMethod::Masq,
+            });
+        }
+    }
+
+    /// The checks of a virtual server with its real servers: the sorry
+    /// server's port, quorum against the weights, the protocol, persistence
+    /// on port 0, and the defaults keepalived fills in (said, not silent).
+    fn vs_checks(&mut self, vs: &mut VirtualServer, kw: &Tok<'_>, said: &VsStatements<'_, '_>) {
+        let name = describe(&vs.address);
+        self.sorry_server_port(vs, said.sorry_server);
+        self.quorum_within_weight(vs, said.quorum.or(Some(kw)), said.hysteresis.or(Some(kw)));
+        match (&vs.address, said.protocol) {
             (VsAddress::Fwmark(_), Some(p)) => {
                 self.warning(p, format!("virtual server {name}: `protocol` does not apply to a fwmark service: ignored"));
             }
@@ -245,20 +314,18 @@ impl Typer<'_> {
                 vs.persistence_timeout = DEFAULT_PERSISTENCE;
             }
         }
-        if !scheduler {
+        if !said.scheduler {
             self.warning(
                 kw,
                 format!("virtual server {name}: no `lb_algo`/`lvs_sched` set: wlc"),
             );
         }
-        if !method {
+        if !said.method {
             self.warning(
                 kw,
                 format!("virtual server {name}: no `lb_kind`/`lvs_method` set: NAT"),
             );
         }
-        vs.real_servers.shrink_to_fit();
-        self.config.virtual_servers.push(vs);
     }
 
     /// `alpha` or `inhibit_on_failure` in a virtual_server: keepalived

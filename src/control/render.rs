@@ -4,10 +4,12 @@ use std::fmt::Write as _;
 
 use super::view;
 
-/// Rows as aligned columns, the header first.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+/// One row per item of `list` (its cells from `row`), as aligned columns
+/// under `header`.
+fn table<T>(header: &[&str], list: &[T], row: impl Fn(&T) -> Vec<String>) -> String {
+    let rows: Vec<Vec<String>> = list.iter().map(row).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
@@ -22,12 +24,13 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     };
     line(&mut header.iter().copied());
-    for row in rows {
+    for row in &rows {
         line(&mut row.iter().map(String::as_str));
     }
     out
 }
 
+/// A value, or `-` for none.
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
@@ -66,9 +69,7 @@ pub fn status(s: &view::Status) -> String {
         "admin: {} draining, {} drained, {} disabled, {} weight overrides (drain timeout {} s)",
         s.draining, s.drained, s.disabled, s.weight_overrides, s.drain_timeout_s
     );
-    let lag = s
-        .probe_lag_p99_ms
-        .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"));
+    let lag = opt(s.probe_lag_p99_ms.map(|ms| format!("{ms:.1} ms")));
     let _ = writeln!(
         out,
         "probes: {} ({} up), schedule lag p99 {lag}   table writes since start: {}",
@@ -92,9 +93,10 @@ pub fn status(s: &view::Status) -> String {
 
 /// `show vs`.
 pub fn virtual_servers(list: &[view::VirtualServer]) -> String {
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|v| {
+    table(
+        &["VIRTUAL SERVER", "SCHED", "UP", "ADMIN", "QUORUM"],
+        list,
+        |v| {
             vec![
                 v.vs.clone(),
                 v.scheduler.clone(),
@@ -102,16 +104,27 @@ pub fn virtual_servers(list: &[view::VirtualServer]) -> String {
                 v.admin.to_string(),
                 if v.quorum { "up" } else { "DOWN" }.into(),
             ]
-        })
-        .collect();
-    table(&["VIRTUAL SERVER", "SCHED", "UP", "ADMIN", "QUORUM"], &rows)
+        },
+    )
 }
 
 /// `show rs`.
 pub fn real_servers(list: &[view::RealServer]) -> String {
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|r| {
+    table(
+        &[
+            "VIRTUAL SERVER",
+            "REAL SERVER",
+            "HEALTH",
+            "ADMIN",
+            "WEIGHT",
+            "KERNEL",
+            "ACTIVE",
+            "INACT",
+            "PERSIST",
+            "DRAIN LEFT",
+        ],
+        list,
+        |r| {
             let weight = match (r.weight_override, r.config_weight) {
                 (Some(o), _) => format!("{o}*"),
                 (None, w) => opt(w),
@@ -130,82 +143,45 @@ pub fn real_servers(list: &[view::RealServer]) -> String {
                 r.active.to_string(),
                 r.inactive.to_string(),
                 r.persistent.to_string(),
-                r.drain_left_s
-                    .map_or_else(|| "-".into(), |s| format!("{s}s")),
+                opt(r.drain_left_s.map(|s| format!("{s}s"))),
             ]
-        })
-        .collect();
-    table(
-        &[
-            "VIRTUAL SERVER",
-            "REAL SERVER",
-            "HEALTH",
-            "ADMIN",
-            "WEIGHT",
-            "KERNEL",
-            "ACTIVE",
-            "INACT",
-            "PERSIST",
-            "DRAIN LEFT",
-        ],
-        &rows,
+        },
     )
 }
 
 /// `show probes`.
 pub fn probes(list: &[view::Probe]) -> String {
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|p| {
+    table(
+        &["CHECK", "TARGET", "STATE", "FAILS", "RS", "LATENCY", "LAST"],
+        list,
+        |p| {
             vec![
                 p.check.clone(),
                 p.target.clone(),
                 if p.up { "up" } else { "DOWN" }.into(),
                 p.failures.to_string(),
                 p.real_servers.to_string(),
-                p.latency_ms
-                    .map_or_else(|| "-".into(), |ms| format!("{ms:.1}ms")),
+                opt(p.latency_ms.map(|ms| format!("{ms:.1}ms"))),
                 opt(p.last.clone()),
             ]
-        })
-        .collect();
-    table(
-        &["CHECK", "TARGET", "STATE", "FAILS", "RS", "LATENCY", "LAST"],
-        &rows,
+        },
     )
 }
 
 /// `drain`, `disable`, `enable`, `weight`.
 pub fn changed(list: &[view::Changed]) -> String {
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|c| {
-            vec![
-                c.vs.clone(),
-                c.rs.clone(),
-                c.admin.clone(),
-                if c.changed { "changed" } else { "unchanged" }.into(),
-            ]
-        })
-        .collect();
-    table(&["VIRTUAL SERVER", "REAL SERVER", "ADMIN", ""], &rows)
+    table(&["VIRTUAL SERVER", "REAL SERVER", "ADMIN", ""], list, |c| {
+        vec![
+            c.vs.clone(),
+            c.rs.clone(),
+            c.admin.clone(),
+            if c.changed { "changed" } else { "unchanged" }.into(),
+        ]
+    })
 }
 
 /// `check`.
 pub fn checks(list: &[view::CheckRun]) -> String {
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|c| {
-            vec![
-                c.vs.clone(),
-                c.rs.clone(),
-                c.check.clone(),
-                if c.ok { "ok" } else { "FAILED" }.into(),
-                format!("{:.1}ms", c.latency_ms),
-                c.reason.clone(),
-            ]
-        })
-        .collect();
     table(
         &[
             "VIRTUAL SERVER",
@@ -215,7 +191,17 @@ pub fn checks(list: &[view::CheckRun]) -> String {
             "TOOK",
             "REASON",
         ],
-        &rows,
+        list,
+        |c| {
+            vec![
+                c.vs.clone(),
+                c.rs.clone(),
+                c.check.clone(),
+                if c.ok { "ok" } else { "FAILED" }.into(),
+                format!("{:.1}ms", c.latency_ms),
+                c.reason.clone(),
+            ]
+        },
     )
 }
 
@@ -244,7 +230,9 @@ mod tests {
 
     #[test]
     fn columns_line_up() {
-        let t = table(&["A", "LONG"], &[vec!["wide cell".into(), "x".into()]]);
+        let t = table(&["A", "LONG"], &["wide cell"], |a| {
+            vec![a.to_string(), "x".into()]
+        });
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0].find("LONG"), lines[1].find('x'));
     }

@@ -136,13 +136,18 @@ pub fn service(vs: &VirtualServer, key: ServiceKey) -> Service {
     }
 }
 
+/// The kernel destination a real server stands for, by identity.
+pub fn dest_key(rs: &RealServer) -> DestKey {
+    DestKey {
+        addr: rs.addr,
+        port: rs.port,
+    }
+}
+
 /// The destination a real server is when present, at `weight`.
 pub fn destination(rs: &RealServer, weight: i32) -> Destination {
     Destination {
-        key: DestKey {
-            addr: rs.addr,
-            port: rs.port,
-        },
+        key: dest_key(rs),
         fwd: rs.method,
         weight,
         u_threshold: rs.u_threshold,

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::admin::{now_ms, AdminState, Drain};
-use super::{describe_vs, vs_ident, Reconciler, VsIdent};
+use super::{describe_vs, desired, vs_ident, Reconciler, VsIdent};
 use crate::config::{Config, VsAddress};
 use crate::ipvs::{DestCounts, DestKey, ServiceEntry, ServiceKey};
 
@@ -128,6 +128,18 @@ fn removed_entry(started_ms: u64, timeout_ms: u64, dest: crate::ipvs::Destinatio
         done: false,
         removed: Some(crate::ipvs::Destination { weight: 0, ..dest }),
     }
+}
+
+/// The real servers `config` lists, by virtual server.
+fn listed_real_servers(config: &Config) -> HashMap<VsIdent, HashSet<DestKey>> {
+    config
+        .virtual_servers
+        .iter()
+        .map(|vs| {
+            let rs = vs.real_servers.iter().map(desired::dest_key).collect();
+            (vs_ident(vs), rs)
+        })
+        .collect()
 }
 
 impl Reconciler {
@@ -357,21 +369,7 @@ impl Reconciler {
         if self.drain_timeout_ms == 0 {
             return;
         }
-        let kept: HashMap<VsIdent, HashSet<DestKey>> = new
-            .virtual_servers
-            .iter()
-            .map(|vs| {
-                let rs = vs
-                    .real_servers
-                    .iter()
-                    .map(|rs| DestKey {
-                        addr: rs.addr,
-                        port: rs.port,
-                    })
-                    .collect();
-                (vs_ident(vs), rs)
-            })
-            .collect();
+        let kept = listed_real_servers(new);
         let now = now_ms();
         let mut starts = Vec::new();
         for (v, vs) in self.config.virtual_servers.iter().enumerate() {
@@ -384,10 +382,7 @@ impl Reconciler {
                 None => None,
             };
             for (r, rs) in vs.real_servers.iter().enumerate() {
-                let key = DestKey {
-                    addr: rs.addr,
-                    port: rs.port,
-                };
+                let key = desired::dest_key(rs);
                 if listed.is_some_and(|l| l.contains(&key)) || !self.rs_healthy(v, r) {
                     continue;
                 }
@@ -431,22 +426,7 @@ impl Reconciler {
         if self.admin.is_empty() {
             return;
         }
-        let listed: HashMap<VsIdent, HashSet<DestKey>> = self
-            .config
-            .virtual_servers
-            .iter()
-            .map(|vs| {
-                let rs = vs
-                    .real_servers
-                    .iter()
-                    .map(|rs| DestKey {
-                        addr: rs.addr,
-                        port: rs.port,
-                    })
-                    .collect();
-                (vs_ident(vs), rs)
-            })
-            .collect();
+        let listed = listed_real_servers(&self.config);
         self.admin.retain(|vs, rs, a| {
             let Some(set) = listed.get(vs) else {
                 // A removed virtual server: only its drains stay.

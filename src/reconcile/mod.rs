@@ -15,37 +15,48 @@
 //! - [`desired`]: the pieces of the wanted table (service keys, services,
 //!   destinations), pure functions of the config.
 //! - [`diff`]: the fewest operations that turn one table into another.
-//! - [`dirty`]: which virtual servers the next plan has to look at.
+//! - `dirty`: which virtual servers the next plan has to look at.
 //! - [`admin`]: what an operator asked of real servers (drain, disable,
 //!   weight), an input of the desired table.
 //! - [`drain`]: when a draining real server may leave the table; drains a
 //!   reload starts by removing a real server.
+//! - `kernel_cache`: the cached kernel table every plan is diffed against,
+//!   and how it follows the kernel (adopt, applied changes, refresh, drift).
 //! - [`drift`]: where the kernel's table has moved away from the cached one.
-//! - [`quorum`]: quorum with hysteresis, per virtual server.
-//! - [`dynamic_weight`]: weights that checks ask for (`misc_dynamic`).
-//! - [`carried_up`]: what a reload carries over of each real server's state.
-//! - [`first_round`]: whether every probe has given its first verdict.
-//! - [`probe_index`]: the distinct probes of a config, found by their spec.
-//! - [`rs_probes`]: which probes decide each real server's health.
+//! - `verdicts`: the checker's side: the probes a config asks for, their
+//!   verdicts and the weights they ask for.
+//! - `quorum`: quorum with hysteresis, per virtual server.
+//! - `dynamic_weight`: weights that checks ask for (`misc_dynamic`).
+//! - `carried_up`: what a reload carries over of each real server's state.
+//! - `first_round`: whether every probe has given its first verdict.
+//! - `probe_index`: the distinct probes of a config, found by their spec.
+//! - `rs_probes`: which probes decide each real server's health.
 //! - [`view`]: the state per kernel destination and service, for the metrics.
+//! - `names`: how the log names virtual and real servers.
 //! - `tests`: the reconciler's behaviour against an in-memory table.
 //! - `tests_admin`: the same with admin state (drains, disables, weight
 //!   overrides).
 
 pub mod admin;
-pub mod carried_up;
+mod carried_up;
 pub mod desired;
 pub mod diff;
-pub mod dirty;
+mod dirty;
 pub mod drain;
 pub mod drift;
-pub mod dynamic_weight;
-pub mod first_round;
+mod dynamic_weight;
+mod first_round;
+mod kernel_cache;
+mod names;
 mod plan;
-pub mod probe_index;
-pub mod quorum;
-pub mod rs_probes;
+mod probe_index;
+mod quorum;
+mod rs_probes;
+mod verdicts;
 pub mod view;
+
+pub use kernel_cache::table_from_dump;
+pub use names::{bracket, describe_vs, rs_name};
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -53,9 +64,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::checker::{ProbeSpec, WeightAsk};
-use crate::config::{Config, FlushOnStop, Script, VirtualServer, VsAddress};
-use crate::ipvs::{DestKey, IpvsError, Protocol, ServiceEntry, ServiceKey, TableOp};
+use crate::config::{Config, Script, VirtualServer, VsAddress};
+use crate::ipvs::{Protocol, ServiceKey, TableOp};
 use carried_up::CarriedUp;
 use desired::Table;
 use dirty::Dirty;
@@ -173,21 +183,9 @@ pub struct Reconciler {
     drain_timeout_ms: u64,
 }
 
-/// Batches of at least this many changes (a start, a big reload) repack the
-/// cached table (see [`desired::repacked`]).
-const REPACK_AFTER: usize = 1000;
-
 /// A virtual server's identity (see [`VsIdent`]).
 pub fn vs_ident(vs: &VirtualServer) -> VsIdent {
     (vs.address.clone(), vs.protocol)
-}
-
-/// A dump as a [`Table`], keeping only `scope` and dropping kernel-internal flags.
-pub fn table_from_dump(dump: &[ServiceEntry], scope: &BTreeSet<ServiceKey>) -> Table {
-    dump.iter()
-        .filter(|e| scope.contains(&e.service.key))
-        .map(|e| (e.service.key, drift::cached(e)))
-        .collect()
 }
 
 impl Reconciler {
@@ -276,179 +274,6 @@ impl Reconciler {
         &self.owned
     }
 
-    /// Every distinct probe with its current health: what the engine runs.
-    pub fn probes(&self) -> Vec<(ProbeSpec, bool)> {
-        (0..self.probe_count())
-            .map(|id| self.probes.spec(&self.config, id))
-            .zip(self.health.iter().copied())
-            .collect()
-    }
-
-    /// How many distinct probes the config asks for.
-    pub fn probe_count(&self) -> usize {
-        self.probes.len()
-    }
-
-    /// The probes that serve at least one virtual server not in
-    /// `suspended` (indices into the config's virtual servers; see
-    /// `ha_suspend`), with their current health. Made one at a time, as the
-    /// engine takes them: no list of 100,000 spec copies at once.
-    pub fn probes_except<'a>(
-        &'a self,
-        suspended: &std::collections::HashSet<usize>,
-    ) -> impl Iterator<Item = (ProbeSpec, bool)> + 'a {
-        let active: Option<Vec<bool>> = (!suspended.is_empty()).then(|| {
-            let mut active = vec![false; self.probes.len()];
-            for v in 0..self.rs_probes.vs_count() {
-                if !suspended.contains(&v) {
-                    for id in self.rs_probes.of_vs(v) {
-                        active[id] = true;
-                    }
-                }
-            }
-            active
-        });
-        self.health
-            .iter()
-            .enumerate()
-            .filter(move |(id, _)| active.as_ref().is_none_or(|a| a[*id]))
-            .map(|(id, up)| (self.probes.spec(&self.config, id), *up))
-    }
-
-    /// How many real servers (over all virtual servers) each probe serves.
-    pub fn probe_fanout(&self) -> Vec<usize> {
-        let mut n = vec![0; self.probes.len()];
-        for id in self.rs_probes.all() {
-            n[id] += 1;
-        }
-        n
-    }
-
-    /// Adopt what the kernel has at start: a real server already present in
-    /// one of our services starts up (whatever `alpha` says), so a restart
-    /// removes and re-adds nothing while the first probes run. A real server
-    /// present at weight 0 under `inhibit_on_failure` was down and starts down.
-    pub fn adopt(&mut self, dump: &[ServiceEntry]) {
-        self.actual = Arc::new(table_from_dump(dump, &self.owned));
-        // Nothing of ours in the kernel (a first start): nothing to adopt.
-        let adoptable = if self.actual.is_empty() {
-            &[][..]
-        } else {
-            &self.config.virtual_servers[..]
-        };
-        for (v, vs) in adoptable.iter().enumerate() {
-            // The kernel's destinations of this virtual server's services,
-            // looked up once for all its real servers.
-            let present_in: Vec<_> = self.vs_keys[v]
-                .iter()
-                .filter_map(|key| self.actual.get(key).map(|(_, dests)| dests))
-                .collect();
-            for (r, rs) in vs.real_servers.iter().enumerate() {
-                let target = DestKey {
-                    addr: rs.addr,
-                    port: rs.port,
-                };
-                let present = present_in.iter().find_map(|dests| dests.get(&target));
-                if let Some(dest) = present {
-                    let up = !(rs.inhibit_on_failure && dest.weight == 0 && rs.weight != 0);
-                    for id in self.rs_probes.of(v, r) {
-                        self.health[id] = up;
-                    }
-                }
-            }
-        }
-        self.dirty.all();
-    }
-
-    /// Replace the cached kernel table with a fresh dump (after a change
-    /// the kernel refused).
-    pub fn refresh(&mut self, dump: &[ServiceEntry]) {
-        self.actual = Arc::new(table_from_dump(dump, &self.owned));
-        self.dirty.all();
-    }
-
-    /// What a drift check compares the kernel's table with (see
-    /// [`drift::find`]): the cache, shared rather than copied.
-    pub fn drift_basis(&self) -> drift::Expected {
-        drift::Expected {
-            table: Arc::clone(&self.actual),
-            owned: self.owned.clone(),
-        }
-    }
-
-    /// Take in what a drift check found: the cache follows the kernel for
-    /// each service that differs, and the next plan looks at the virtual
-    /// servers that ask for it (at everything, for a service no virtual
-    /// server asks for any more). Nothing found, nothing to plan.
-    pub fn absorb(&mut self, drift: drift::Drift) {
-        if drift.is_empty() {
-            return;
-        }
-        let actual = Arc::make_mut(&mut self.actual);
-        for (key, now) in drift.changed {
-            match now {
-                Some(service) => actual.insert(key, service),
-                None => actual.remove(&key),
-            };
-            let mut asked = false;
-            for (v, keys) in self.vs_keys.iter().enumerate() {
-                if keys.contains(&key) {
-                    self.dirty.vs(v);
-                    asked = true;
-                }
-            }
-            if !asked {
-                self.dirty.all();
-            }
-        }
-    }
-
-    /// Record a probe's verdict. Unknown probes (from a config since
-    /// replaced) are ignored. Returns whether anything changed.
-    pub fn set_health(&mut self, spec: &ProbeSpec, up: bool) -> bool {
-        let id = self.probes.find(&self.config, spec);
-        if let Some(id) = id {
-            self.first_round.report(id);
-        }
-        match id {
-            Some(id) if self.health[id] != up => {
-                self.health[id] = up;
-                self.dirty.probe(id);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Record what a check asked of its real servers' weight (see
-    /// [`dynamic_weight`]). Unknown probes are ignored. Returns whether
-    /// anything changed.
-    pub fn set_weight(&mut self, spec: &ProbeSpec, ask: WeightAsk) -> bool {
-        match self.probes.find(&self.config, spec) {
-            Some(id) if self.weights.set(id, ask) => {
-                self.dirty.probe(id);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// True once per config, when the last of its probes has given its
-    /// first verdict (see [`first_round`]).
-    pub fn first_round_just_completed(&mut self) -> bool {
-        self.first_round.just_completed()
-    }
-
-    /// How many probes have not given their first verdict yet.
-    pub fn probes_without_verdict(&self) -> usize {
-        self.first_round.missing()
-    }
-
-    /// How many probes are up now.
-    pub fn probes_up(&self) -> usize {
-        self.health.iter().filter(|up| **up).count()
-    }
-
     /// Switch to a new, fully validated config. Probes that stay keep their
     /// health; services the old config owned and the new one does not are
     /// removed by the next plan. An identical config (the common SIGHUP) is
@@ -478,70 +303,6 @@ impl Reconciler {
     /// Whether real server `r` of virtual server `v` passes its checks.
     pub fn rs_healthy(&self, v: usize, r: usize) -> bool {
         self.rs_probes.of(v, r).all(|id| self.health[id])
-    }
-
-    /// Record the outcome of applying `ops`; the cached table follows every
-    /// success. Returns the failures (the caller should refresh from a dump).
-    pub fn applied<'a>(
-        &mut self,
-        ops: &'a [TableOp],
-        results: &[Result<(), IpvsError>],
-    ) -> Vec<(&'a TableOp, IpvsError)> {
-        let failures: Vec<_> = ops
-            .iter()
-            .zip(results)
-            .filter_map(|(op, result)| result.as_ref().err().map(|e| (op, e.clone())))
-            .collect();
-        // Changes applied one by one (a map grown insert by insert).
-        let mut singly = 0;
-        // The cache is written (and copied first, if a drift check still
-        // shares it) only when something was accepted.
-        let mut planned = std::mem::take(&mut self.planned);
-        if failures.len() < ops.len() {
-            let table = Arc::make_mut(&mut self.actual);
-            let mut i = 0;
-            while i < ops.len() {
-                if let Some(end) = new_service_run(table, ops, results, i) {
-                    diff::insert_new_service(table, &ops[i..end], &mut planned);
-                    i = end;
-                    continue;
-                }
-                if results[i].is_ok() {
-                    diff::apply_to(table, &ops[i]);
-                    singly += 1;
-                }
-                i += 1;
-            }
-        }
-        if !failures.is_empty() {
-            // The cache and the kernel disagree somewhere: the next plan
-            // looks at everything, so a refused change is tried again.
-            self.dirty.all();
-        }
-        if singly >= REPACK_AFTER {
-            let table = std::mem::take(Arc::make_mut(&mut self.actual));
-            self.actual = Arc::new(desired::repacked(table));
-        }
-        let wanted: BTreeSet<ServiceKey> = self.vs_keys.iter().flatten().copied().collect();
-        self.owned
-            .retain(|k| wanted.contains(k) || self.actual.contains_key(k));
-        failures
-    }
-
-    /// The changes a stop makes under `mode` (see `lvs_flush_onstop`).
-    pub fn stop_ops(&self, mode: FlushOnStop) -> Vec<TableOp> {
-        match mode {
-            FlushOnStop::Own | FlushOnStop::All | FlushOnStop::VirtualServers => self
-                .actual
-                .keys()
-                .map(|k| TableOp::RemoveService(*k))
-                .collect(),
-            FlushOnStop::RealServers => self
-                .actual
-                .iter()
-                .flat_map(|(k, (_, dests))| dests.keys().map(|d| TableOp::RemoveDest(*k, *d)))
-                .collect(),
-        }
     }
 
     /// The scripts `omega` asks for at stop: `notify_down` of every live real
@@ -597,60 +358,6 @@ impl Reconciler {
         }
         out
     }
-}
-
-/// A virtual server as the log names it.
-pub fn describe_vs(vs: &VirtualServer) -> String {
-    let proto = match vs.protocol {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-        Protocol::Sctp => "sctp",
-    };
-    match &vs.address {
-        VsAddress::Addr { addr, port } => format!("{}:{proto}:{port}", bracket(*addr)),
-        VsAddress::Fwmark(m) => format!("FWM {m}"),
-        VsAddress::Group(g) => format!("group {g}"),
-    }
-}
-
-/// A real server as the log names it.
-pub fn rs_name(addr: IpAddr, port: u16) -> String {
-    format!("{}:{port}", bracket(addr))
-}
-
-/// An address as the log writes it before a `:port`: IPv6 in brackets.
-pub fn bracket(addr: IpAddr) -> String {
-    match addr {
-        IpAddr::V4(a) => a.to_string(),
-        IpAddr::V6(a) => format!("[{a}]"),
-    }
-}
-
-/// Where the run of accepted changes that adds a service the cache lacks,
-/// with its real servers, ends (exclusive), if `ops[start]` begins one:
-/// `AddService` then the `AddDest`s of that service. A start or a new
-/// virtual server is such runs, and [`diff::insert_new_service`] builds
-/// each service's map at once instead of insert by insert.
-fn new_service_run(
-    table: &Table,
-    ops: &[TableOp],
-    results: &[Result<(), IpvsError>],
-    start: usize,
-) -> Option<usize> {
-    let TableOp::AddService(service) = &ops[start] else {
-        return None;
-    };
-    if results[start].is_err() || table.contains_key(&service.key) {
-        return None;
-    }
-    let run = ops[start + 1..]
-        .iter()
-        .zip(&results[start + 1..])
-        .take_while(|(op, result)| {
-            result.is_ok() && matches!(op, TableOp::AddDest(key, _) if *key == service.key)
-        })
-        .count();
-    Some(start + 1 + run)
 }
 
 #[cfg(test)]

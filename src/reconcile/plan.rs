@@ -20,8 +20,7 @@ use super::quorum::{self, QuorumChange};
 use super::{
     describe_vs, desired, diff, rs_name, vs_ident, Plan, Reconciler, ScriptRun, Table, Transition,
 };
-use crate::config::Script;
-use crate::ipvs::DestKey;
+use crate::config::{Script, VirtualServer};
 
 impl Reconciler {
     /// The services virtual server `v` asks for now, into `table`; records
@@ -63,26 +62,10 @@ impl Reconciler {
             let up = self.rs_probes.of(v, r).all(|id| self.health[id]);
             let before = self.rs_up[v][r].replace(up);
             if before.is_some_and(|b| b != up) {
-                transitions.push(Transition::RealServer { vs: v, rs: r, up });
-                let (script, event) = if up {
-                    (&rs.notify_up, "notify_up")
-                } else {
-                    (&rs.notify_down, "notify_down")
-                };
-                if let Some(script) = script {
-                    scripts.push(ScriptRun {
-                        script: Script::clone(script),
-                        event,
-                        subject: format!("{} rs={}", describe_vs(vs), rs_name(rs.addr, rs.port)),
-                    });
-                }
+                rs_changed(vs, v, r, up, scripts, transitions);
             }
-            let effect = admin::effect(admin.and_then(|entries| {
-                entries.get(&DestKey {
-                    addr: rs.addr,
-                    port: rs.port,
-                })
-            }));
+            let effect =
+                admin::effect(admin.and_then(|entries| entries.get(&desired::dest_key(rs))));
             let up = up && effect != Effect::Out;
             if up && effect == Effect::Quiesced {
                 dests.push(desired::keyed(desired::destination(rs, 0)));
@@ -106,34 +89,9 @@ impl Reconciler {
         // `quorum_up` (observed with keepalived 2.2.7 in the guest).
         let first = !self.quorum.contains_key(&ident);
         let quorum_up = self.quorum.entry(ident).or_insert(false);
-        match quorum::evaluate(quorum_up, live_weight, vs.quorum, vs.hysteresis) {
-            QuorumChange::Same => {}
-            change => {
-                let up = change != QuorumChange::Lost;
-                transitions.push(Transition::VirtualServer {
-                    vs: v,
-                    up,
-                    live_weight,
-                    first,
-                });
-                let (script, event) = if change == QuorumChange::Lost {
-                    (&vs.quorum_down, "quorum_down")
-                } else {
-                    (&vs.quorum_up, "quorum_up")
-                };
-                if change == QuorumChange::Lost {
-                    tracing::warn!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "lost quorum");
-                } else {
-                    tracing::info!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "gained quorum");
-                }
-                if let Some(script) = script {
-                    scripts.push(ScriptRun {
-                        script: Script::clone(script),
-                        event,
-                        subject: describe_vs(vs),
-                    });
-                }
-            }
+        let change = quorum::evaluate(quorum_up, live_weight, vs.quorum, vs.hysteresis);
+        if change != QuorumChange::Same {
+            quorum_changed(vs, v, change, live_weight, first, scripts, transitions);
         }
         match (&vs.sorry_server, *quorum_up) {
             (Some(sorry), false) => {
@@ -160,7 +118,7 @@ impl Reconciler {
     /// What to change now: the diff between the desired table and the last
     /// known kernel table, and the scripts due. Only the virtual servers
     /// whose health or config moved since the last plan are looked at (see
-    /// [`super::dirty`]); the others cannot have changed.
+    /// `dirty`); the others cannot have changed.
     pub fn plan(&mut self) -> Plan {
         let mut scripts = Vec::new();
         let mut transitions = Vec::new();
@@ -192,5 +150,66 @@ impl Reconciler {
             scripts,
             transitions,
         }
+    }
+}
+
+/// Real server `r` of virtual server `v` went `up` (or down): the
+/// transition, and the `notify_up`/`notify_down` script it calls for.
+fn rs_changed(
+    vs: &VirtualServer,
+    v: usize,
+    r: usize,
+    up: bool,
+    scripts: &mut Vec<ScriptRun>,
+    transitions: &mut Vec<Transition>,
+) {
+    let rs = &vs.real_servers[r];
+    transitions.push(Transition::RealServer { vs: v, rs: r, up });
+    let (script, event) = if up {
+        (&rs.notify_up, "notify_up")
+    } else {
+        (&rs.notify_down, "notify_down")
+    };
+    if let Some(script) = script {
+        scripts.push(ScriptRun {
+            script: Script::clone(script),
+            event,
+            subject: format!("{} rs={}", describe_vs(vs), rs_name(rs.addr, rs.port)),
+        });
+    }
+}
+
+/// Virtual server `v` gained or lost its quorum (`change` is not `Same`)
+/// at `live_weight`: the transition, a log line, and the `quorum_up`/
+/// `quorum_down` script it calls for.
+fn quorum_changed(
+    vs: &VirtualServer,
+    v: usize,
+    change: QuorumChange,
+    live_weight: i64,
+    first: bool,
+    scripts: &mut Vec<ScriptRun>,
+    transitions: &mut Vec<Transition>,
+) {
+    let lost = change == QuorumChange::Lost;
+    transitions.push(Transition::VirtualServer {
+        vs: v,
+        up: !lost,
+        live_weight,
+        first,
+    });
+    let (script, event) = if lost {
+        tracing::warn!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "lost quorum");
+        (&vs.quorum_down, "quorum_down")
+    } else {
+        tracing::info!(vs = %describe_vs(vs), live_weight, quorum = vs.quorum, "gained quorum");
+        (&vs.quorum_up, "quorum_up")
+    };
+    if let Some(script) = script {
+        scripts.push(ScriptRun {
+            script: Script::clone(script),
+            event,
+            subject: describe_vs(vs),
+        });
     }
 }

@@ -25,7 +25,7 @@ fn index(n: usize) -> u32 {
 }
 
 impl RsProbes {
-    /// Empty, ready for [`RsProbes::push_vs`].
+    /// Empty (tests fill it with `push_vs` and `push_rs`).
     pub fn new() -> Self {
         RsProbes {
             ids: Vec::new(),
@@ -61,13 +61,16 @@ impl RsProbes {
         }
     }
 
-    /// Start the next virtual server's real servers.
+    /// Start the next virtual server's real servers (tests build tables by
+    /// hand this way; a config's is made by `of_config`).
+    #[cfg(test)]
     pub fn push_vs(&mut self) {
         self.vs_start.push(index(self.rs_start.len() - 1));
     }
 
     /// Add the next real server of the current virtual server, with its
     /// probe ids.
+    #[cfg(test)]
     pub fn push_rs(&mut self, ids: impl IntoIterator<Item = usize>) {
         self.ids.extend(ids.into_iter().map(index));
         self.rs_start.push(index(self.ids.len()));

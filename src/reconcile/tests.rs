@@ -1,10 +1,11 @@
 //! The reconciler's behaviour, against an in-memory table.
 
 use super::*;
+use crate::checker::{ProbeSpec, WeightAsk};
 use crate::config::{
-    Check, CheckCommon, Location, RealServer, SorryServer, TcpCheck, VirtualServer,
+    Check, CheckCommon, FlushOnStop, Location, RealServer, SorryServer, TcpCheck, VirtualServer,
 };
-use crate::ipvs::{ForwardMethod, IpvsTable, MemoryTable};
+use crate::ipvs::{ForwardMethod, IpvsError, IpvsTable, MemoryTable};
 
 fn check(addr: &str, port: u16, alpha: bool) -> Check {
     Check::Tcp(TcpCheck {
@@ -200,6 +201,23 @@ fn lost_quorum_brings_the_sorry_server_and_its_script() {
     let plan = round(&mut r, &mut t);
     assert_eq!(plan.scripts.len(), 1);
     assert_eq!(plan.scripts[0].event, "quorum_down");
+    // The transitions, in order: the real server, then the quorum it took.
+    assert_eq!(
+        plan.transitions,
+        vec![
+            Transition::RealServer {
+                vs: 0,
+                rs: 2,
+                up: false
+            },
+            Transition::VirtualServer {
+                vs: 0,
+                up: false,
+                live_weight: 3,
+                first: false
+            },
+        ]
+    );
     let w: Vec<_> = weights(&mut t)
         .into_iter()
         .filter(|(s, _, _)| s == "TCP 10.0.0.1:80")
@@ -211,6 +229,12 @@ fn lost_quorum_brings_the_sorry_server_and_its_script() {
     r.set_health(&spec("192.0.2.3", 80), true);
     let plan = round(&mut r, &mut t);
     assert_eq!(plan.scripts[0].event, "quorum_up");
+    assert!(plan.transitions.contains(&Transition::VirtualServer {
+        vs: 0,
+        up: true,
+        live_weight: 6,
+        first: false
+    }));
     let w: Vec<_> = weights(&mut t)
         .into_iter()
         .filter(|(s, _, _)| s == "TCP 10.0.0.1:80")

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::admin::{now_ms, AdminState, Drain};
 use super::tests::{config, round, rs, two_by_three, vs, weights};
 use super::*;
-use crate::ipvs::{Destination, IpvsTable, MemoryTable};
+use crate::ipvs::{DestKey, Destination, IpvsTable, MemoryTable, ServiceEntry};
 
 fn key(addr: &str, port: u16) -> DestKey {
     DestKey {

@@ -3,9 +3,9 @@
 
 use std::net::IpAddr;
 
-use crate::ipvs::{DestKey, ServiceKey};
+use crate::ipvs::ServiceKey;
 
-use super::{vs_ident, Reconciler};
+use super::{desired, vs_ident, Reconciler};
 
 /// A real server under one of its virtual server's kernel services.
 #[derive(Debug, Clone, Copy)]
@@ -49,10 +49,7 @@ impl Reconciler {
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 let up = self.rs_healthy(v, r);
                 for service in keys {
-                    let dest = DestKey {
-                        addr: rs.addr,
-                        port: rs.port,
-                    };
+                    let dest = desired::dest_key(rs);
                     let weight = self
                         .actual
                         .get(service)

@@ -1,22 +1,15 @@
 //! What the metrics tests and the metrics bench share: lvsd `--dry-run`
-//! with `--metrics-listen` on loopback, and a minimal HTTP client.
+//! (started by `tests/dry_run_support`, which every crate that uses this
+//! module declares too) with `--metrics-listen` on loopback, and a minimal
+//! HTTP client.
 
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A process killed when dropped.
-pub struct Killed(pub Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub use crate::dry_run_support::Killed;
 
 /// A port free on 127.0.0.1 now.
 pub fn free_port() -> u16 {
@@ -35,23 +28,13 @@ pub fn lvsd(conf: &std::path::Path, port: u16) -> Killed {
 /// lvsd `--dry-run` on `conf` with `extra` arguments, serving metrics on
 /// `port` if given (returns once `/healthz` answers 200).
 pub fn lvsd_with(conf: &std::path::Path, port: Option<u16>, extra: &[&str]) -> Killed {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lvsd"));
-    command
-        .args(["--dry-run", "--drift-interval", "0"])
-        .args(["--state-file", "/dev/null"])
-        .args(extra);
-    if let Some(port) = port {
-        command.arg(format!("--metrics-listen=127.0.0.1:{port}"));
-    }
-    let child = command
-        .arg("-f")
-        .arg(conf)
-        .env("LVSD_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("lvsd starts");
-    let lvsd = Killed(child);
+    let metrics = port.map(|port| format!("--metrics-listen=127.0.0.1:{port}"));
+    let lvsd = crate::dry_run_support::dry_run(conf)
+        .args(extra)
+        .args(metrics)
+        .quiet()
+        .start()
+        .process;
     if let Some(port) = port {
         wait_for(
             || get(port, "/healthz", None).is_some_and(|(code, _)| code == 200),
