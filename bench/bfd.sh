@@ -11,7 +11,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
 cargo test --release -q --test bfd_bench -- --ignored --nocapture > "$out" 2>&1 || status=$?
-grep -E "^(figure:|false downs|stop →)|sessions up in" "$out" || true
+grep -E "^(figure:|false downs|stop →)|sessions (up in|vs)" "$out" || true
 if ((status != 0)); then
     cat "$out" >&2
     exit "$status"

@@ -7,6 +7,8 @@
 //!
 //! - `wire`: the sockets: datagrams read, checked and handed to their
 //!   session; packets queued and sent a batch at a time.
+//! - `pace`: whether a receiving socket wakes the thread at each datagram
+//!   or is read every 2 ms (many datagrams).
 //!
 //! ```text
 //!   Engine::set_probes ──(BFD_CHECK probes)──▶ BFD thread
@@ -59,6 +61,7 @@ use crate::bfd::socket;
 use crate::config::{BfdInstance, Check};
 use rustc_hash::FxHashMap;
 
+mod pace;
 mod wire;
 
 const RX4: Token = Token(0);
@@ -123,6 +126,7 @@ impl BfdRunner {
             by_neighbor: FxHashMap::default(),
             rx4: None,
             rx6: None,
+            pace: [pace::Pace::new(Instant::now()); 2],
             tx4: None,
             tx6: None,
             out4: socket::SendBatch::default(),
@@ -206,6 +210,8 @@ struct Runner {
     by_neighbor: FxHashMap<IpAddr, usize>,
     rx4: Option<UdpSocket>,
     rx6: Option<UdpSocket>,
+    /// How each receiving socket is read (v4, v6).
+    pace: [pace::Pace; 2],
     /// The sending socket of each family, and the packets waiting on it.
     tx4: Option<UdpSocket>,
     tx6: Option<UdpSocket>,
@@ -271,6 +277,12 @@ impl Runner {
                     _ => {}
                 }
             }
+            // A polled socket is read at every wake-up (every 2 ms at least).
+            for v6 in [false, true] {
+                if self.pace[usize::from(v6)].polled() {
+                    self.read(v6, &mut batch);
+                }
+            }
             self.expire(Instant::now());
             // What this wake-up made goes out together.
             self.flush();
@@ -321,6 +333,12 @@ impl Runner {
             }
             self.heap.pop();
         };
+        let next = self
+            .pace
+            .iter()
+            .filter_map(|p| p.next_read())
+            .chain(next)
+            .min();
         let now = Instant::now();
         if next == self.timer_at && next.is_none_or(|at| at > now) {
             return;
