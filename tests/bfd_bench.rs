@@ -21,6 +21,10 @@
 //! `LVSD_BENCH_BFDD_SESSIONS` (default 200), and the 1,000 sessions run
 //! against a second lvsd, mirrored.
 //!
+//! `tcp_probe_lag_beside_bfd`: `LVSD_BENCH_TCP` TCP_CHECKs (default
+//! 10,000, every 5 s) beside the sessions, then alone: their schedule lag
+//! p50/p99 from lvsd's metrics, side by side.
+//!
 //! Figures: `figure: WHAT (UNIT): lvsd X | reference Y | ratio Z`.
 
 #[path = "bfd_support/capture.rs"]
@@ -164,10 +168,79 @@ struct Run {
     thread: f64,
     whole: f64,
     peer: f64,
+    /// The TCP checks' schedule lag over the window, p50 and p99 (ms, the
+    /// upper edge of the metrics bucket they fall in).
+    lag: Option<(f64, f64, u64)>,
+}
+
+/// Where the TCP checks' targets listen, in lvsd's namespace.
+const TCP_PORT: u16 = 8080;
+
+/// Where lvsd serves its metrics, in its namespace.
+const METRICS: &str = "127.0.0.1:9650";
+
+/// Moves the calling thread into network namespace `ns`.
+fn enter(ns: &str) {
+    let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("the namespace");
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns(2) on this thread only, with a namespace fd we hold.
+    let entered = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(entered, 0, "setns {ns}");
+}
+
+/// The schedule lag histogram of lvsd's metrics: (upper edge in s,
+/// cumulative count), `+Inf` last.
+fn lag_buckets(ns: &str) -> Vec<(f64, u64)> {
+    let ns = ns.to_string();
+    let text = std::thread::spawn(move || {
+        use std::io::Read;
+        enter(&ns);
+        let mut s = std::net::TcpStream::connect(METRICS).expect("lvsd's metrics");
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text
+    })
+    .join()
+    .unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("lvsd_check_schedule_lag_seconds_bucket{le=\""))
+        .filter_map(|l| {
+            let (edge, count) = l.split_once("\"} ")?;
+            let edge = if edge == "+Inf" {
+                f64::INFINITY
+            } else {
+                edge.parse().ok()?
+            };
+            Some((edge, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// p50 and p99 (ms) of the lags counted between two readings, and how
+/// many probes they are.
+fn lag_percentiles(before: &[(f64, u64)], after: &[(f64, u64)]) -> (f64, f64, u64) {
+    let diff: Vec<(f64, u64)> = after
+        .iter()
+        .map(|&(edge, n)| {
+            let was = before.iter().find(|b| b.0 == edge).map_or(0, |b| b.1);
+            (edge, n.saturating_sub(was))
+        })
+        .collect();
+    let total = diff.last().map_or(0, |d| d.1).max(1);
+    let at = |p: f64| {
+        diff.iter()
+            .find(|d| d.1 as f64 >= p * total as f64)
+            .map_or(f64::INFINITY, |d| d.0 * 1000.0)
+    };
+    (at(0.5), at(0.99), total)
 }
 
 /// `n` sessions against `peer` for `seconds`, then the peer stopped.
-fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
+/// `tcp` TCP_CHECKs (every 5 s, against a listener in lvsd's namespace)
+/// run beside the sessions when it is not 0; with `n` 0, they run alone
+/// (no peer is stopped then).
+fn run(n: usize, seconds: u64, peer_kind: Peer, tcp: usize) -> Run {
     let tag = format!("{}-{}", std::process::id(), peer_kind as u8);
     let (c, b) = (
         Netns(format!("lvsdbfd-c-{tag}")),
@@ -295,7 +368,29 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
             )
         }
     };
-    let conf = peer_conf(&peer, &ours, "10.0.0.1");
+    let mut conf = peer_conf(&peer, &ours, "10.0.0.1");
+    if tcp > 0 {
+        conf += "virtual_server 10.0.0.3 80 {\n delay_loop 5\n lb_algo rr\n lb_kind NAT\n protocol TCP\n";
+        for i in 0..tcp {
+            conf += &format!(
+                " real_server 127.1.{}.{} {TCP_PORT} {{\n  TCP_CHECK {{\n   connect_timeout 3\n  }}\n }}\n",
+                i / 250,
+                1 + i % 250
+            );
+        }
+        conf += "}\n";
+        let ns = c.0.clone();
+        let (ready, listening) = mpsc::channel();
+        std::thread::spawn(move || {
+            enter(&ns);
+            let l = std::net::TcpListener::bind(("0.0.0.0", TCP_PORT)).expect("the TCP targets");
+            let _ = ready.send(());
+            for stream in l.incoming() {
+                drop(stream);
+            }
+        });
+        listening.recv().unwrap();
+    }
     let path = dir.path().join("keepalived.conf");
     std::fs::write(&path, conf).unwrap();
     let mut child = Command::new("ip")
@@ -307,8 +402,13 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
             "0",
             "--state-file",
             "/dev/null",
-            "-f",
         ])
+        .args(if tcp > 0 {
+            vec!["--metrics-listen", METRICS]
+        } else {
+            vec![]
+        })
+        .arg("-f")
         .arg(&path)
         .env(
             "LVSD_LOG",
@@ -340,6 +440,9 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
         let (_, line) = lines
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("only {up} of {n} sessions up after 30 s"));
+        if !line.contains(" -t 10.0.0.1:80 ") {
+            continue;
+        }
         if line.starts_with("-a ") && line.contains(" -r ") {
             up += 1;
         }
@@ -352,7 +455,7 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
     while lines.try_recv().is_ok() {}
 
     let pid = lvsd.0.id();
-    let bfd_thread = thread_stat(pid, "lvsd-bfd").expect("the lvsd-bfd thread");
+    let bfd_thread = thread_stat(pid, "lvsd-bfd").unwrap_or_default();
     let bfdd_pid: u32 = match peer_kind {
         Peer::Bfdd => std::fs::read_to_string(dir.path().join("bfdd.pid"))
             .unwrap()
@@ -372,6 +475,7 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
     let rounds = env_or("LVSD_BENCH_ROUNDS", 5).max(1);
     let window = Duration::from_secs_f64(seconds as f64 / rounds as f64);
     let mut false_downs = Vec::new();
+    let lag_before = (tcp > 0).then(|| lag_buckets(&c.0));
     let mut samples: [Vec<f64>; 5] = Default::default();
     for _ in 0..rounds {
         let before = (
@@ -384,7 +488,7 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
         let t0 = Instant::now();
         while t0.elapsed() < window {
             if let Ok((_, line)) = lines.recv_timeout(Duration::from_millis(200)) {
-                if line.starts_with("-d ") {
+                if line.starts_with("-d ") && line.contains(" -t 10.0.0.1:80 ") {
                     false_downs.push(line);
                 }
             }
@@ -403,6 +507,12 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
         samples[3].push((after.3 - before.3) as f64 / wall);
         samples[4].push(100.0 * (after.4 - before.4) / wall);
     }
+    let lag = lag_before.map(|before| lag_percentiles(&before, &lag_buckets(&c.0)));
+    if let Some((p50, p99, probes)) = lag {
+        println!(
+            "{tcp} TCP checks beside {n} BFD sessions: schedule lag p50 ≤ {p50} ms, p99 ≤ {p99} ms over {probes} probes"
+        );
+    }
     let [thread, whole, frr, wake, run_time] = samples.map(|mut v| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
@@ -411,6 +521,14 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
         "{n} sessions vs {peer_kind:?}: CPU % of one core, median of {rounds} × {window:?}: lvsd's BFD thread {thread:.2}, lvsd {whole:.2} (its run time by schedstat {run_time:.2}), the peer {frr:.2}; BFD thread wake-ups/s {wake:.0}; false downs {}",
         false_downs.len()
     );
+    if n == 0 {
+        return Run {
+            thread,
+            whole,
+            peer: frr,
+            lag,
+        };
+    }
 
     // The peer stops: every session down within 200 ms. The packets that
     // reach lvsd's namespace are captured meanwhile: a session's detection
@@ -475,6 +593,7 @@ fn run(n: usize, seconds: u64, peer_kind: Peer) -> Run {
         thread,
         whole,
         peer: frr,
+        lag,
     }
 }
 
@@ -490,7 +609,7 @@ fn bfd_sessions_cost_and_detection() {
     // (0: not at all).
     let m = env_or("LVSD_BENCH_BFDD_SESSIONS", 200) as usize;
     if m > 0 {
-        let frr = run(m, seconds, Peer::Bfdd);
+        let frr = run(m, seconds, Peer::Bfdd, 0);
         println!(
             "figure: {m} BFD sessions at 50 ms, CPU % of one core (lvsd's BFD thread vs FRR bfdd): lvsd {:.2} | reference {:.2} | ratio {:.2}",
             frr.thread,
@@ -499,16 +618,47 @@ fn bfd_sessions_cost_and_detection() {
         );
     }
     let n = env_or("LVSD_BENCH_SESSIONS", 1000) as usize;
-    let big = run(n, seconds, Peer::Lvsd);
+    let big = run(n, seconds, Peer::Lvsd, 0);
     println!(
         "figure: {n} BFD sessions at 50 ms, CPU % of one core (the whole lvsd vs the 5 % goal; its peer, another lvsd, {:.2}): lvsd {:.2} | reference 5.00 | ratio {:.2}",
         big.peer,
         big.whole,
         big.whole / 5.0
     );
-    // The 5 % goal is not met yet (9.4 % measured): reads and sends are
-    // batched, what is left is the kernel's work a packet and a wake-up
-    // about every millisecond (docs/bfd.md).
+    // The 5 % goal is not met yet (11–13 % on a loaded machine): sends
+    // are batched and wake-ups few (~500 a second), what is left is the
+    // kernel's work a packet, the peer's receive path included on a veth
+    // (docs/bfd.md).
     // The figure says it; the behaviour (no false down, detection in
     // time) is what this asserts.
+}
+
+/// The TCP probe lag beside BFD: `LVSD_BENCH_TCP` TCP_CHECKs (default
+/// 10,000, every 5 s) beside `LVSD_BENCH_SESSIONS` BFD sessions, then the
+/// same checks alone; their schedule lag (lvsd's metrics) side by side.
+#[test]
+#[ignore = "a benchmark: bench/bfd.sh"]
+fn tcp_probe_lag_beside_bfd() {
+    if !can_use_netns() {
+        return;
+    }
+    let seconds = env_or("LVSD_BENCH_SECONDS", 30);
+    let n = env_or("LVSD_BENCH_SESSIONS", 1000) as usize;
+    let tcp = env_or("LVSD_BENCH_TCP", 10_000) as usize;
+    let beside = run(n, seconds, Peer::Lvsd, tcp).lag.expect("a lag reading");
+    let alone = run(0, seconds, Peer::Lvsd, tcp).lag.expect("a lag reading");
+    println!(
+        "figure: {tcp} TCP checks' schedule lag p99 (ms, bucket edge; p50 {} beside, {} alone) beside {n} BFD sessions vs alone: lvsd {} | reference {} | ratio {:.2}",
+        beside.0,
+        alone.0,
+        beside.1,
+        alone.1,
+        beside.1 / alone.1
+    );
+    // The issue's bound: p99 within 10 ms beside BFD.
+    assert!(
+        beside.1 <= 10.0,
+        "TCP probe lag p99 {} ms beside BFD",
+        beside.1
+    );
 }
