@@ -406,6 +406,26 @@ mod tests {
     }
 
     #[test]
+    fn the_ipv4_sender_sets_dont_fragment() {
+        let s = shared_sender(false).unwrap();
+        let mut mode: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt(2) into a c_int of the size given.
+        let r = unsafe {
+            libc::getsockopt(
+                s.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                (&mut mode as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(r, 0);
+        // DO, not the default WANT: only then does the kernel skip the IP ID.
+        assert_eq!(mode, libc::IP_PMTUDISC_DO);
+    }
+
+    #[test]
     fn a_packet_carries_its_source_and_ttl_as_the_kernel_reads_them() {
         let mut buf = [0u64; CMSG_ROOM / 8];
         let len = write_cmsgs(&mut buf, Some("192.0.2.1".parse().unwrap()), 255, false);
