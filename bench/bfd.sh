@@ -12,7 +12,7 @@ cargo test --release -q --test bfd_bench --no-run
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
-cargo test --release -q --test bfd_bench -- --ignored --nocapture > "$out" 2>&1 || status=$?
+cargo test --release -q --test bfd_bench -- --ignored --nocapture --test-threads=1 > "$out" 2>&1 || status=$?
 grep -E "^(figure:|false downs|stop →)|sessions (up in|vs)|TCP checks beside" "$out" || true
 if ((status != 0)); then
     cat "$out" >&2

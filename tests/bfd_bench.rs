@@ -173,6 +173,9 @@ struct Run {
     lag: Option<(f64, f64, u64)>,
 }
 
+/// One run at a time (the tests of this file run in parallel threads).
+static RUNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Where the TCP checks' targets listen, in lvsd's namespace.
 const TCP_PORT: u16 = 8080;
 
@@ -241,7 +244,15 @@ fn lag_percentiles(before: &[(f64, u64)], after: &[(f64, u64)]) -> (f64, f64, u6
 /// run beside the sessions when it is not 0; with `n` 0, they run alone
 /// (no peer is stopped then).
 fn run(n: usize, seconds: u64, peer_kind: Peer, tcp: usize) -> Run {
-    let tag = format!("{}-{}", std::process::id(), peer_kind as u8);
+    // Unique within the process too (the runs share port 3784 and the
+    // metrics port, so they also run one at a time: RUNS).
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let _one = RUNS.lock().unwrap_or_else(|e| e.into_inner());
+    let tag = format!(
+        "{}-{}",
+        std::process::id(),
+        RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     let (c, b) = (
         Netns(format!("lvsdbfd-c-{tag}")),
         Netns(format!("lvsdbfd-b-{tag}")),
