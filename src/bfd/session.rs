@@ -99,6 +99,8 @@ pub struct Session {
     owe_final: bool,
     /// When the last packet went.
     last_tx: Option<Instant>,
+    /// When the last periodic packet went (a Final goes between them).
+    last_periodic: Option<Instant>,
     /// When the next periodic packet goes.
     next_tx: Option<Instant>,
     /// When the peer is declared gone (Init or Up only).
@@ -128,6 +130,7 @@ impl Session {
             polling: false,
             owe_final: false,
             last_tx: None,
+            last_periodic: None,
             next_tx: (!timing.passive).then_some(now),
             detect_at: None,
             last_rx: now,
@@ -197,14 +200,37 @@ impl Session {
     /// The earliest instant the session needs to be called back
     /// ([`Session::on_timer`], [`Session::transmit`]).
     pub fn deadline(&self) -> Option<Instant> {
+        self.wake_at(Duration::ZERO)
+    }
+
+    /// When a caller that batches transmissions ([`Session::transmit_early`])
+    /// should call back: `lead` before the next packet is due (so that a
+    /// late wake-up does not make it late), but not before the packet may
+    /// go; detection and an owed Final exactly when due.
+    pub fn wake_at(&self, lead: Duration) -> Option<Instant> {
         if self.owe_final {
             // At once: the Poll's receipt time has passed already.
             return Some(self.last_rx);
         }
-        match (self.next_tx, self.detect_at) {
+        // Never more than the window of `transmit_early`: woken, it sends.
+        let lead = self
+            .tx_interval()
+            .map_or(Duration::ZERO, |i| lead.min(i / 10));
+        let tx = self.next_tx.map(|due| {
+            let early = due.checked_sub(lead).unwrap_or(due);
+            early.max(self.earliest_tx().unwrap_or(early)).min(due)
+        });
+        match (tx, self.detect_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// The earliest instant the next periodic packet may go: 75 % of the
+    /// transmit interval after the last one (§6.8.7), whatever the jitter
+    /// drew (`None`: no packet sent yet, any time).
+    fn earliest_tx(&self) -> Option<Instant> {
+        Some(self.last_periodic? + self.tx_interval()?.mul_f64(0.75))
     }
 
     /// Takes a packet the socket accepted for this session.
@@ -289,7 +315,29 @@ impl Session {
     /// a Poll asked for), with the next transmission scheduled. `jitter`
     /// gives a number in 0..1 for the §6.8.7 jitter.
     pub fn transmit(&mut self, now: Instant, jitter: impl FnOnce() -> f64) -> Option<Control> {
-        let periodic = self.next_tx.is_some_and(|at| at <= now);
+        self.transmit_early(now, Duration::ZERO, jitter)
+    }
+
+    /// As [`Session::transmit`], but a periodic packet due within `window`
+    /// (at most a tenth of the transmit interval) goes now if it may: 75 %
+    /// of the interval after the last one has passed. Packets of many
+    /// sessions then leave in one batch, at one wake-up. A gap is never
+    /// longer than the jittered one, nor shorter than 75 % of the interval,
+    /// so §6.8.7 holds; the average gap shrinks by half the window at most.
+    pub fn transmit_early(
+        &mut self,
+        now: Instant,
+        window: Duration,
+        jitter: impl FnOnce() -> f64,
+    ) -> Option<Control> {
+        let window = self
+            .tx_interval()
+            .map_or(Duration::ZERO, |i| window.min(i / 10));
+        // Due: it goes. Early: only within the window, and only once 75 %
+        // of the interval has passed.
+        let periodic = self.next_tx.is_some_and(|at| {
+            at <= now || (at <= now + window && self.earliest_tx().is_none_or(|first| first <= now))
+        });
         if !periodic && !self.owe_final {
             return None;
         }
@@ -302,6 +350,7 @@ impl Session {
         let fin = std::mem::take(&mut self.owe_final);
         self.last_tx = Some(now);
         if periodic || self.next_tx.is_none() {
+            self.last_periodic = Some(now);
             self.schedule(now, Some(jitter()));
         }
         Some(Control {
@@ -328,6 +377,8 @@ impl Session {
         self.diag = Diag::AdminDown;
         self.detect_at = None;
         self.next_tx = Some(now);
+        // The news goes at once, whatever the last packet's time.
+        self.last_periodic = None;
     }
 
     /// Schedules the next periodic packet: the interval, jittered by

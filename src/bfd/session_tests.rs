@@ -336,3 +336,119 @@ fn a_peer_asking_for_a_faster_rate_is_served_from_the_next_packet() {
     let due = s.deadline().unwrap();
     assert!(due <= now + Duration::from_millis(50), "{:?}", due - now);
 }
+
+/// What [`batched`] saw.
+struct Batched {
+    /// Every packet: (pair, side, packet, time).
+    sent: Vec<(usize, char, Control, Instant)>,
+    wakeups: usize,
+    pairs: Vec<(Session, Session)>,
+}
+
+/// `n` pairs of sessions served as lvsd's BFD thread serves them: woken
+/// at the earliest `wake_at`, every session within the batch window of
+/// that instant is given `transmit_early`; the jitter drawn at random.
+fn batched(n: usize, mult: u8, run: Duration) -> Batched {
+    const WINDOW: Duration = Duration::from_millis(4);
+    const LEAD: Duration = Duration::from_micros(250);
+    let start = Instant::now();
+    let mut pairs: Vec<(Session, Session)> = (0..n)
+        .map(|i| {
+            let i = i as u32;
+            (
+                Session::new(timing(50, 50, mult), 1000 + i, start),
+                Session::new(timing(50, 50, mult), 5000 + i, start),
+            )
+        })
+        .collect();
+    // xorshift: a fixed sequence, so a failure repeats.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut random = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut sent = Vec::new();
+    let mut wakeups = 0;
+    while let Some(now) = pairs
+        .iter()
+        .flat_map(|(a, b)| [a.wake_at(LEAD), b.wake_at(LEAD)])
+        .flatten()
+        .min()
+        .filter(|&now| now <= start + run)
+    {
+        wakeups += 1;
+        // A wake-up that serves nothing, over and over, is a spin.
+        assert!(wakeups < 1_000_000, "the sessions do not move on");
+        let horizon = now + WINDOW - LEAD;
+        for (i, pair) in pairs.iter_mut().enumerate() {
+            for side in ['a', 'b'] {
+                let (me, peer) = match side {
+                    'a' => (&mut pair.0, &mut pair.1),
+                    _ => (&mut pair.1, &mut pair.0),
+                };
+                if me.wake_at(LEAD).is_none_or(|at| at > horizon) {
+                    continue;
+                }
+                me.on_timer(now);
+                while let Some(p) = me.transmit_early(now, WINDOW, &mut random) {
+                    sent.push((i, side, p, now));
+                    let mut bytes = [0u8; LEN];
+                    p.write(&mut bytes);
+                    let p = Control::parse(&bytes).expect("a session writes valid packets");
+                    peer.receive(&p, now);
+                }
+            }
+        }
+    }
+    Batched {
+        sent,
+        wakeups,
+        pairs,
+    }
+}
+
+#[test]
+fn batched_sends_keep_every_gap_within_75_to_100_percent_and_share_wake_ups() {
+    // Detect Mult 1: at most 90 % of the interval (§6.8.7).
+    for (mult, ceiling) in [(3, 1.0), (1, 0.9)] {
+        let n = 40;
+        let Batched {
+            sent,
+            wakeups,
+            pairs,
+        } = batched(n, mult, Duration::from_secs(12));
+        for (a, b) in &pairs {
+            assert_eq!((a.state(), b.state()), (State::Up, State::Up));
+            assert!(!a.polling() && !b.polling());
+        }
+        // Steady state: both Up at 50 ms, the Poll Sequences done.
+        let settled = sent[0].3 + Duration::from_secs(5);
+        let interval = Duration::from_millis(50);
+        let mut gaps = 0;
+        for i in 0..n {
+            for side in ['a', 'b'] {
+                let times: Vec<Instant> = sent
+                    .iter()
+                    .filter(|s| s.0 == i && s.1 == side && s.3 >= settled)
+                    .inspect(|s| assert!(!s.2.poll && !s.2.fin, "a Poll or Final at steady state"))
+                    .map(|s| s.3)
+                    .collect();
+                for w in times.windows(2) {
+                    let gap = w[1] - w[0];
+                    assert!(
+                        gap >= interval.mul_f64(0.75) && gap <= interval.mul_f64(ceiling),
+                        "mult {mult}: pair {i}{side}: a gap of {gap:?}"
+                    );
+                    gaps += 1;
+                }
+            }
+        }
+        // ~2 × 40 sessions × 7 s / 45 ms: the check saw them all.
+        assert!(gaps > 10_000, "{gaps} gaps");
+        // Batched: many packets a wake-up (one each would be ~1).
+        let per_wakeup = sent.len() as f64 / wakeups as f64;
+        assert!(per_wakeup > 4.0, "{per_wakeup:.1} packets a wake-up");
+    }
+}

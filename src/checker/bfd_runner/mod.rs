@@ -7,6 +7,8 @@
 //!
 //! - `wire`: the sockets: datagrams read, checked and handed to their
 //!   session; packets queued and sent a batch at a time.
+//! - `pace`: whether a receiving socket wakes the thread at each datagram
+//!   or is read every 2 ms (many datagrams).
 //!
 //! ```text
 //!   Engine::set_probes ──(BFD_CHECK probes)──▶ BFD thread
@@ -22,7 +24,10 @@
 //! make them wait); the thread sleeps in `epoll_wait` until its earliest
 //! deadline or a datagram, and works in microseconds when it wakes. A
 //! session's timer is an entry in a binary heap (stale entries are skipped
-//! when they come up); a received datagram is read into one buffer and
+//! when they come up); a wake-up serves every session due within
+//! `BATCH_WINDOW` that may send (`Session::transmit_early`), so packets
+//! leave in batches and the thread wakes far less often than once a packet;
+//! a received datagram is read into one buffer and
 //! parsed in place: no allocation per packet.
 //!
 //! A new session is given a start grace of its slow rate × multiplier
@@ -39,7 +44,11 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Poll, Token};
+use std::os::fd::{AsFd, AsRawFd};
+
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::bfd_status::{BfdStatus, Drops, SessionStatus};
@@ -52,11 +61,21 @@ use crate::bfd::socket;
 use crate::config::{BfdInstance, Check};
 use rustc_hash::FxHashMap;
 
+mod pace;
 mod wire;
 
 const RX4: Token = Token(0);
 const RX6: Token = Token(1);
 const WAKE: Token = Token(2);
+const TIMER: Token = Token(3);
+
+/// A packet due within this of a wake-up goes with it (at most a tenth of
+/// its session's interval, and never before 75 % of it: `transmit_early`).
+const BATCH_WINDOW: Duration = Duration::from_millis(4);
+
+/// How long before a packet is due the thread wakes for it, so that the
+/// kernel's wake-up delay does not make it late.
+const WAKE_LEAD: Duration = Duration::from_micros(250);
 
 /// How long a session that cannot open its sockets waits to try again.
 const RETRY: Duration = Duration::from_secs(5);
@@ -86,6 +105,15 @@ impl BfdRunner {
     ) -> io::Result<BfdRunner> {
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKE)?;
+        let timer = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
+        poll.registry().register(
+            &mut mio::unix::SourceFd(&timer.as_fd().as_raw_fd()),
+            TIMER,
+            Interest::READABLE,
+        )?;
         let (commands, rx) = mpsc::channel();
         let mut runner = Runner {
             poll,
@@ -98,11 +126,15 @@ impl BfdRunner {
             by_neighbor: FxHashMap::default(),
             rx4: None,
             rx6: None,
+            pace: [pace::Pace::new(Instant::now()); 2],
             tx4: None,
             tx6: None,
             out4: socket::SendBatch::default(),
             out6: socket::SendBatch::default(),
             heap: BinaryHeap::new(),
+            timer,
+            timer_at: None,
+            due: Vec::new(),
             drops: Drops::default(),
         };
         let thread = std::thread::Builder::new()
@@ -159,8 +191,8 @@ struct Entry {
     reported: Option<bool>,
     /// When the start grace ends.
     grace_until: Instant,
-    /// The deadline this session has on the heap (one at a time: a later
-    /// one waits until that one comes up; an earlier one replaces it).
+    /// The deadline this session has on the heap (others of its entries
+    /// there are stale, skipped when they come up).
     armed: Option<Instant>,
     /// Packets sent and accepted.
     sent: u64,
@@ -178,6 +210,8 @@ struct Runner {
     by_neighbor: FxHashMap<IpAddr, usize>,
     rx4: Option<UdpSocket>,
     rx6: Option<UdpSocket>,
+    /// How each receiving socket is read (v4, v6).
+    pace: [pace::Pace; 2],
     /// The sending socket of each family, and the packets waiting on it.
     tx4: Option<UdpSocket>,
     tx6: Option<UdpSocket>,
@@ -185,6 +219,12 @@ struct Runner {
     out6: socket::SendBatch,
     /// (deadline, slot, generation), earliest first.
     heap: BinaryHeap<Reverse<(Instant, usize, u32)>>,
+    /// The thread's alarm clock (epoll_wait counts in milliseconds; a
+    /// timerfd in nanoseconds), and what it is set to.
+    timer: TimerFd,
+    timer_at: Option<Instant>,
+    /// The sessions a wake-up serves (kept to allocate once).
+    due: Vec<usize>,
     drops: Drops,
 }
 
@@ -212,12 +252,8 @@ impl Runner {
         let mut events = Events::with_capacity(16);
         let mut batch = socket::Batch::default();
         loop {
-            let now = Instant::now();
-            let timeout = self
-                .heap
-                .peek()
-                .map(|Reverse((at, _, _))| at.saturating_duration_since(now));
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            self.set_timer();
+            if let Err(e) = self.poll.poll(&mut events, None) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     tracing::error!(error = %e, "BFD thread: epoll_wait failed");
                     std::thread::sleep(Duration::from_millis(10));
@@ -241,24 +277,86 @@ impl Runner {
                     _ => {}
                 }
             }
-            let now = Instant::now();
-            while let Some(&Reverse((at, slot, gen))) = self.heap.peek() {
-                if at > now {
-                    break;
-                }
-                self.heap.pop();
-                // Only the session's armed deadline counts; older entries
-                // (replaced by an earlier one) are skipped.
-                if let Some(e) = self
-                    .entry(slot)
-                    .filter(|e| e.gen == gen && e.armed == Some(at))
-                {
-                    e.armed = None;
-                    self.service(slot, now);
+            // A polled socket is read at every wake-up (every 2 ms at least).
+            for v6 in [false, true] {
+                if self.pace[usize::from(v6)].polled() {
+                    self.read(v6, &mut batch);
                 }
             }
+            self.expire(Instant::now());
             // What this wake-up made goes out together.
             self.flush();
+        }
+    }
+
+    /// Serves every session whose deadline falls within the batch window
+    /// of `now`: those that may send now do (one batch), the others are
+    /// armed again for later (after the heap is walked, so none comes up
+    /// twice).
+    fn expire(&mut self, now: Instant) {
+        let horizon = now + BATCH_WINDOW.saturating_sub(WAKE_LEAD);
+        let mut due = std::mem::take(&mut self.due);
+        while let Some(&Reverse((at, slot, gen))) = self.heap.peek() {
+            if at > horizon {
+                break;
+            }
+            self.heap.pop();
+            // Only the session's armed deadline counts; others are stale.
+            if let Some(e) = self
+                .entry(slot)
+                .filter(|e| e.gen == gen && e.armed == Some(at))
+            {
+                e.armed = None;
+                due.push(slot);
+            }
+        }
+        for slot in due.drain(..) {
+            self.service(slot, now);
+        }
+        self.due = due;
+    }
+
+    /// Sets the alarm to the earliest live deadline (stale ones on top are
+    /// dropped first); unchanged, it is left alone.
+    fn set_timer(&mut self) {
+        let next = loop {
+            let Some(&Reverse((at, slot, gen))) = self.heap.peek() else {
+                break None;
+            };
+            let live = self
+                .sessions
+                .get(slot)
+                .and_then(Option::as_ref)
+                .is_some_and(|e| e.gen == gen && e.armed == Some(at));
+            if live {
+                break Some(at);
+            }
+            self.heap.pop();
+        };
+        let next = self
+            .pace
+            .iter()
+            .filter_map(|p| p.next_read())
+            .chain(next)
+            .min();
+        let now = Instant::now();
+        if next == self.timer_at && next.is_none_or(|at| at > now) {
+            return;
+        }
+        self.timer_at = next;
+        let set = match next {
+            // A zero time would disarm the timer: one nanosecond at least.
+            Some(at) => self.timer.set(
+                Expiration::OneShot(TimeSpec::from_duration(
+                    at.saturating_duration_since(now)
+                        .max(Duration::from_nanos(1)),
+                )),
+                TimerSetTimeFlags::empty(),
+            ),
+            None => self.timer.unset(),
+        };
+        if let Err(e) = set {
+            tracing::error!(error = %e, "BFD thread: cannot set its timer");
         }
     }
 
@@ -428,7 +526,10 @@ impl Runner {
         if let Some(change) = entry.session.on_timer(now) {
             tracing::debug!(bfd = %entry.instance.name, from = %change.from, to = %change.to, "BFD: detection time expired");
         }
-        while let Some(p) = entry.session.transmit(now, rand::random::<f64>) {
+        while let Some(p) = entry
+            .session
+            .transmit_early(now, BATCH_WINDOW, rand::random::<f64>)
+        {
             tracing::trace!(bfd = %entry.instance.name, state = %p.state, poll = p.poll, fin = p.fin, tx = p.desired_min_tx, "BFD: sent");
             let (neighbor, source, ttl) = (
                 entry.instance.neighbor,
@@ -454,13 +555,13 @@ impl Runner {
             Some(was) => was != up,
             None => up || now >= entry.grace_until,
         };
-        let mut deadline = entry.session.deadline();
+        let mut deadline = entry.session.wake_at(WAKE_LEAD);
         if entry.reported.is_none() && !verdict_due {
             deadline = Some(deadline.map_or(entry.grace_until, |d| d.min(entry.grace_until)));
         }
-        if let Some(at) = deadline {
-            if entry.armed.is_none_or(|armed| at < armed) {
-                entry.armed = Some(at);
+        if deadline != entry.armed {
+            entry.armed = deadline;
+            if let Some(at) = deadline {
                 self.heap.push(Reverse((at, slot, entry.gen)));
             }
         }
@@ -495,7 +596,7 @@ impl Runner {
             Err(why) => {
                 entry.tx = Err(why);
                 let (at, gen) = (now + RETRY, entry.gen);
-                if entry.armed.is_none_or(|armed| at < armed) {
+                if entry.armed != Some(at) {
                     entry.armed = Some(at);
                     self.heap.push(Reverse((at, slot, gen)));
                 }

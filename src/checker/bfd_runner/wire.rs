@@ -1,12 +1,15 @@
 //! The BFD thread's sockets: each family's receiving socket (datagrams
 //! read a batch at a time, checked, and handed to their session) and
 //! sending socket (packets queued, then sent a batch at a time).
+//! A receiving socket is watched by epoll or polled, as its `pace` says.
 
 use std::net::IpAddr;
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use mio::Interest;
 
+use super::pace::Pace;
 use super::{Runner, RX4, RX6};
 use crate::bfd::packet::{Control, LEN};
 use crate::bfd::session::Received;
@@ -27,7 +30,6 @@ impl Runner {
         let opened = socket::listen(v6)
             .map_err(|e| format!("cannot listen on UDP port {}: {e}", socket::CONTROL_PORT))
             .and_then(|s| {
-                use std::os::fd::AsRawFd;
                 self.poll
                     .registry()
                     .register(
@@ -41,6 +43,7 @@ impl Runner {
         match opened {
             Ok(s) => {
                 *rx = Some(s);
+                self.pace[usize::from(v6)] = Pace::new(Instant::now());
                 Ok(())
             }
             Err(why) => {
@@ -50,9 +53,34 @@ impl Runner {
         }
     }
 
+    /// Has epoll watch a receiving socket again (`on`), or no longer (it
+    /// is polled: `pace`).
+    fn watch(&mut self, v6: bool, on: bool) {
+        let (Some(rx), token) = (if v6 {
+            (&self.rx6, RX6)
+        } else {
+            (&self.rx4, RX4)
+        }) else {
+            return;
+        };
+        let mut fd = mio::unix::SourceFd(&rx.as_raw_fd());
+        let done = match on {
+            true => self
+                .poll
+                .registry()
+                .register(&mut fd, token, Interest::READABLE),
+            false => self.poll.registry().deregister(&mut fd),
+        };
+        match done {
+            Ok(()) => tracing::debug!(v6, polled = !on, "BFD: receiving socket's pace"),
+            Err(e) => tracing::error!(error = %e, "BFD: cannot change how a socket is read"),
+        }
+    }
+
     /// Reads every datagram waiting on a receiving socket, up to
     /// `socket::BATCH` a system call.
     pub(super) fn read(&mut self, v6: bool, batch: &mut socket::Batch) {
+        let mut total = 0;
         loop {
             let rx = match (v6, &self.rx4, &self.rx6) {
                 (false, Some(s), _) | (true, _, Some(s)) => s,
@@ -66,11 +94,15 @@ impl Runner {
                 }
             };
             let now = Instant::now();
+            total += n;
             for i in 0..n {
                 let (bytes, d) = batch.get(i);
                 self.datagram(bytes, d.from, d.ttl, now);
             }
             if n < socket::BATCH {
+                if let Some(polled) = self.pace[usize::from(v6)].read(total, now) {
+                    self.watch(v6, !polled);
+                }
                 return;
             }
         }
