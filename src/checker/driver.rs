@@ -22,9 +22,10 @@
 //! Other kinds are handed to the tokio runtime, and their results come back
 //! through a channel.
 //!
-//! Timers are one binary heap of `(instant, what)`. Entries are never
-//! removed: an entry whose probe or connection has moved on (its generation
-//! or serial changed) is skipped when it comes up.
+//! Timers are a binary heap of `(instant, what)` and a queue per
+//! `connect_timeout` (`timers.rs`). Entries are never removed: an entry
+//! whose probe or connection has moved on (its generation or serial
+//! changed) is skipped when it comes up.
 //!
 //! ## Cheap in system calls and wake-ups
 //!
@@ -38,8 +39,6 @@
 //! wait), so the thread that receives them is woken a few hundred times a
 //! second at most, not once per verdict.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::os::fd::AsRawFd;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -53,6 +52,7 @@ use super::datagram::{self, Datagram};
 use super::lag::LagHistogram;
 use super::probe_table::{ProbeTable, Slot};
 use super::schedule::{RetryRule, Step, Timing};
+use super::timers::{next_due, Timer, Timers, START_BATCH};
 use super::{probe, tcp, HealthEvent, ProbeResult, ProbeSpec};
 use crate::config::{Check, CloseMode};
 use crate::script_policy::ScriptPolicy;
@@ -99,42 +99,6 @@ const FLUSH: Duration = Duration::from_millis(5);
 /// How many verdicts may wait at most.
 const FLUSH_COUNT: usize = 256;
 
-/// How much lateness of a probe's start is not carried into the next due
-/// time (see [`next_due`]).
-const ABSORBED_LATENESS: Duration = Duration::from_millis(10);
-
-/// When the next probe is due: `next_in` after the verdict, like keepalived.
-///
-/// The verdict is taken as "when the probe was due + how long it took", so
-/// that the timer's lateness (epoll_wait counts in milliseconds) does not
-/// add up over a retry sequence. Lateness beyond [`ABSORBED_LATENESS`] (an
-/// overloaded prober) is carried: probes then drift, as keepalived's do,
-/// rather than bunching up to catch up.
-pub(super) fn next_due(
-    due: Instant,
-    latency: Duration,
-    next_in: Duration,
-    now: Instant,
-) -> Instant {
-    let ideal = due + latency + next_in;
-    let floor = (now + next_in)
-        .checked_sub(ABSORBED_LATENESS)
-        .unwrap_or(now);
-    ideal.max(floor)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    /// Probe `id` (generation `gen`) is due.
-    Probe { id: u32, gen: u32 },
-    /// Connection `idx` (serial `serial`) ran out of time.
-    Conn { idx: u32, serial: u32 },
-    /// Read the closing sockets.
-    Sweep,
-    /// Send the waiting verdicts.
-    Flush,
-}
-
 /// The probe an attempt belongs to.
 #[derive(Debug, Clone, Copy)]
 struct Owner {
@@ -179,7 +143,7 @@ pub(super) struct Driver {
     shared: Arc<Shared>,
     events: UnboundedSender<HealthEvent>,
     runtime: Handle,
-    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    timers: Timers,
     conns: Vec<Option<Conn>>,
     free_conns: Vec<u32>,
     serial: u32,
@@ -211,7 +175,7 @@ impl Driver {
             shared,
             events,
             runtime,
-            timers: BinaryHeap::new(),
+            timers: Timers::default(),
             conns: Vec::new(),
             free_conns: Vec::new(),
             serial: 0,
@@ -229,12 +193,14 @@ impl Driver {
     /// Runs until the engine is dropped.
     pub(super) fn run(mut self) {
         // A round handles at most this many socket events before it starts
-        // the probes that are due: a bounded round keeps the schedule's lag
-        // small under load (a thousand handshakes would take ~10 ms).
+        // the probes that are due, and starts at most `START_BATCH`: a
+        // bounded round keeps the schedule's lag small under load (a
+        // thousand handshakes would take ~10 ms), and fair under overload
+        // (see `Timers::pop_due`).
         let mut events = Events::with_capacity(64);
         let shared = Arc::clone(&self.shared);
         loop {
-            let wake = self.timers.peek().map(|Reverse((due, _))| *due);
+            let wake = self.timers.next();
             shared.lag.expect_wake(wake);
             let timeout = wake.map(|due| due.saturating_duration_since(Instant::now()));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -256,7 +222,7 @@ impl Driver {
                     id: armed.id,
                     gen: armed.gen,
                 };
-                self.timers.push(Reverse((armed.due, timer)));
+                self.timers.push(armed.due, timer);
             }
             for event in events.iter() {
                 if event.token() != WAKE {
@@ -267,11 +233,8 @@ impl Driver {
                 self.complete(&mut table, done.owner, done.result);
             }
             let now = Instant::now();
-            while let Some(&Reverse((due, timer))) = self.timers.peek() {
-                if due > now {
-                    break;
-                }
-                self.timers.pop();
+            let mut starts = START_BATCH;
+            while let Some((due, timer)) = self.timers.pop_due(now, &mut starts) {
                 self.on_timer(&mut table, due, timer);
             }
             drop(table);
@@ -296,7 +259,7 @@ impl Driver {
             self.outbox_urgent = false;
         } else if !self.flush_armed {
             self.flush_armed = true;
-            self.timers.push(Reverse((due, Timer::Flush)));
+            self.timers.push(due, Timer::Flush);
         }
     }
 
@@ -387,7 +350,7 @@ impl Driver {
         if !self.sweep_armed && !self.closing.is_empty() {
             self.sweep_armed = true;
             let at = Instant::now() + SWEEP;
-            self.timers.push(Reverse((at, Timer::Sweep)));
+            self.timers.push(at, Timer::Sweep);
         }
     }
 
@@ -461,9 +424,8 @@ impl Driver {
             owner,
             phase,
         });
-        let deadline = Instant::now() + limit;
         self.timers
-            .push(Reverse((deadline, Timer::Conn { idx, serial })));
+            .push_deadline(Instant::now(), limit, idx, serial);
     }
 
     fn on_io(&mut self, table: &mut ProbeTable, event: &mio::event::Event) {
@@ -580,7 +542,7 @@ impl Driver {
             id: owner.id,
             gen: owner.gen,
         };
-        self.timers.push(Reverse((due, timer)));
+        self.timers.push(due, timer);
         if step.changed {
             log_change(slot, &step, &result);
         }
@@ -670,22 +632,5 @@ pub(super) fn log_change(slot: &Slot, step: &Step, result: &ProbeResult) {
     } else {
         let failures = slot.state.consecutive_failures();
         tracing::warn!(check, %target, reason = %result.reason, failures, "down");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_due_absorbs_small_lateness_only() {
-        let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        // Started 1 ms late, took 2 ms: next is 1 s after the ideal verdict.
-        let due = next_due(t0, ms(2), ms(1000), t0 + ms(3));
-        assert_eq!(due, t0 + ms(1002));
-        // Started 500 ms late: the schedule drifts instead of catching up.
-        let due = next_due(t0, ms(2), ms(1000), t0 + ms(502));
-        assert_eq!(due, t0 + ms(1492));
     }
 }
