@@ -49,7 +49,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::datagram::{self, Datagram};
-use super::lag::LagHistogram;
+use super::lag::{LagHistogram, ScheduleNews, ScheduleWatch};
 use super::probe_table::{ProbeTable, Slot};
 use super::schedule::{RetryRule, Step, Timing};
 use super::timers::{next_due, Timer, Timers, START_BATCH};
@@ -199,6 +199,7 @@ impl Driver {
         // (see `Timers::pop_due`).
         let mut events = Events::with_capacity(64);
         let shared = Arc::clone(&self.shared);
+        let mut watch = ScheduleWatch::new(Instant::now());
         loop {
             let wake = self.timers.next();
             shared.lag.expect_wake(wake);
@@ -239,6 +240,7 @@ impl Driver {
             }
             drop(table);
             self.flush(false);
+            log_schedule(watch.tick(now, &shared.lag));
         }
     }
 
@@ -270,9 +272,9 @@ impl Driver {
                     return; // the probe was removed
                 };
                 let started = Instant::now();
-                self.shared
-                    .lag
-                    .record(started.saturating_duration_since(due));
+                let lag = started.saturating_duration_since(due);
+                self.shared.lag.record(lag);
+                slot.lag_micros = lag.as_micros().min(u32::MAX.into()) as u32;
                 let owner = Owner {
                     id,
                     gen,
@@ -621,6 +623,21 @@ fn epoll_oneshot(
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Says in the log when the prober falls behind its schedule, while it
+/// stays behind (once a minute), and when it keeps it again.
+fn log_schedule(news: Option<ScheduleNews>) {
+    match news {
+        Some(ScheduleNews::Behind { lag, started }) => tracing::warn!(
+            lag_ms = lag.as_millis() as u64,
+            started,
+            "probes start late: more checks are asked for than this machine can start on time; \
+             every probe's interval is stretched by the lag (probes are started in turn, none skipped)"
+        ),
+        Some(ScheduleNews::OnTime) => tracing::info!("probes start on time again"),
+        None => {}
     }
 }
 

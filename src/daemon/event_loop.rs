@@ -618,6 +618,7 @@ impl Daemon {
             probes,
             table,
             bfd: self.engine.bfd_status(),
+            schedule: self.engine.lag().summary(),
         }
     }
 

@@ -37,6 +37,9 @@ pub struct StateDump<'a> {
     pub table: Vec<ServiceEntry>,
     /// The BFD sessions `BFD_CHECK`s follow, and the packets dropped.
     pub bfd: crate::checker::bfd_status::BfdStatus,
+    /// How late probes start: by how much an overloaded prober stretches
+    /// every probe's interval (each probe's own latest lag is in `probes`).
+    pub schedule: crate::checker::lag::LagSummary,
 }
 
 /// A probe in the dump.
