@@ -20,6 +20,15 @@ instruction count only where the machine has a PMU, which VMs often lack), check
 counted by the namespace's TCP ActiveOpens over the same window.
 FLOOR_ROUNDS rounds (default 3), in rotating order; the figure is the
 median of the rounds of each program.
+
+Overload (FLOOR_OVERLOAD_CPU, default 0.1 of one core; 0 skips it): lvsd
+with 20,000 targets at delay_loop 1 (20,000 checks/s asked) in a cpu
+cgroup capped at that share, against the same lvsd at delay_loop 4 (5,000/s)
+uncapped: checks per CPU second (goal: not fewer when overloaded), and the
+longest interval any target saw between two probes over the median one
+(goal <= 3), as the listener sees them (`listener PORTS gaps`). lvsd's own
+warning with the lag, and how many checks it saw go down (every target is
+up: any is a false down), are printed as commentary.
 """
 import os
 import re
@@ -38,6 +47,8 @@ ROUNDS = int(os.environ.get("FLOOR_ROUNDS", "3"))
 SIZES = [int(s) for s in os.environ.get("FLOOR_SIZES", "5000 20000").split()]
 ONLY = os.environ.get("FLOOR_ONLY", "").split()
 PROBER_CPU, OTHER_CPU = "0", "1"
+# What the latest measure() saw in the program's log.
+LAST = {"downs": 0}
 
 
 def ports_for(n):
@@ -65,22 +76,35 @@ def active_opens(ns):
     return int(values[head.index("ActiveOpens")])
 
 
-def measure(ns, command, warm):
-    """Starts `command` in `ns` on PROBER_CPU, warms up, measures; returns
-    (checks, cpu seconds, instructions)."""
-    proc = subprocess.Popen(["ip", "netns", "exec", ns, "taskset", "-c", PROBER_CPU] + command,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+def measure(ns, command, warm, cgroup=None, window=None):
+    """Starts `command` in `ns` on PROBER_CPU (in `cgroup`'s procs file if
+    given), warms up, measures; returns (checks, cpu seconds, instructions).
+    `window` is called with "start" and "end" around the measured window."""
+    prefix = []
+    if cgroup:
+        prefix = ["sh", "-c", f'echo $$ > {cgroup} && exec "$@"', "sh"]
+    # The log goes to a file: a pipe nobody reads while it runs would fill
+    # and stop the program at its next line.
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(prefix + ["ip", "netns", "exec", ns, "taskset", "-c", PROBER_CPU]
+                            + command,
+                            stdout=subprocess.DEVNULL, stderr=log,
                             env=dict(os.environ, LVSD_LOG="warn"))
     try:
         time.sleep(warm)
         if proc.poll() is not None:
-            sys.exit(f"{command[0]} exited early: {proc.stderr.read().decode()}")
+            log.seek(0)
+            sys.exit(f"{command[0]} exited early: {log.read().decode(errors='replace')}")
         # `ip netns exec` and taskset exec the program: same pid.
         opens0 = active_opens(ns)
+        if window:
+            window("start")
         perf = subprocess.run(["perf", "stat", "-x", ",", "-e", "task-clock,instructions",
                                "-p", str(proc.pid), "--", "sleep", str(SECONDS)],
                               capture_output=True, text=True)
         checks = active_opens(ns) - opens0
+        if window:
+            window("end")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -88,6 +112,13 @@ def measure(ns, command, warm):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.seek(0)
+        lines = log.read().decode(errors="replace").splitlines()
+        for line in [l for l in lines if "late" in l or "on time" in l][:3]:
+            print(f"    lvsd said: {line.strip()[:300]}")
+        downs = LAST["downs"] = sum(" down " in l for l in lines)
+        if downs:
+            print(f"    lvsd logged {downs} checks going down")
     cpu_ms = instructions = None
     for line in perf.stderr.splitlines():
         fields = line.split(",")
@@ -111,6 +142,8 @@ def main():
     try:
         for n in SIZES:
             run_size(n, lvsd, prober, listener, tmp)
+        if float(os.environ.get("FLOOR_OVERLOAD_CPU", "0.1")) > 0:
+            overload(lvsd, listener, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -180,6 +213,78 @@ def report(n, runs):
             print(f"figure: {n} loopback targets at {RATE}/s, whole-process instructions per check "
                   f"vs the {ref} floor (median of {ROUNDS}): "
                   f"lvsd {lv:,.0f} | reference {rf:,.0f} | ratio {lv / rf:.2f}")
+
+
+def cpu_cgroup(share):
+    """A cpu cgroup capped at `share` of one core: (its procs file, cleanup)."""
+    v1 = "/sys/fs/cgroup/cpu"
+    name = f"lvsd-floor-{os.getpid()}"
+    if os.path.isdir(v1):
+        path = os.path.join(v1, name)
+        os.mkdir(path)
+        with open(os.path.join(path, "cpu.cfs_period_us"), "w") as f:
+            f.write("100000")
+        with open(os.path.join(path, "cpu.cfs_quota_us"), "w") as f:
+            f.write(str(int(share * 100000)))
+    else:
+        path = os.path.join("/sys/fs/cgroup", name)
+        os.mkdir(path)
+        with open(os.path.join(path, "cpu.max"), "w") as f:
+            f.write(f"{int(share * 100000)} 100000")
+    return os.path.join(path, "cgroup.procs"), lambda: os.rmdir(path)
+
+
+def overload(lvsd, listener, tmp):
+    n, share = 20000, float(os.environ.get("FLOOR_OVERLOAD_CPU", "0.1"))
+    ns = f"lvsd-floor-{os.getpid()}-overload"
+    ports = ports_for(n)
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    backend = None
+    try:
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
+        backend = subprocess.Popen(["ip", "netns", "exec", ns, "taskset", "-c", OTHER_CPU,
+                                    listener, str(ports), "gaps"],
+                                   stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        gaps = {}
+
+        def window(which):
+            backend.send_signal(signal.SIGUSR1)
+            line = backend.stdout.readline().split()
+            if which == "end":
+                gaps["count"], gaps["median"], gaps["max"] = int(line[1]), float(line[2]), float(line[3])
+
+        results = {}
+        for name, delay_loop, capped in (("moderate", 4, False), ("overloaded", 1, True)):
+            conf = os.path.join(tmp, f"overload-{delay_loop}.conf")
+            with open(conf, "w") as f:
+                f.write(config(n, ports, str(delay_loop)))
+            procs, cleanup = cpu_cgroup(share) if capped else (None, lambda: None)
+            try:
+                checks, cpu, _ = measure(ns, [lvsd, "--dry-run", "--state-file", "/dev/null",
+                                              "-f", conf], delay_loop + 5, procs, window)
+            finally:
+                cleanup()
+            results[name] = (checks, cpu, dict(gaps), LAST["downs"])
+            print(f"  overload, {name:10}: asked {n / delay_loop:.0f}/s, did {checks / SECONDS:.0f}/s, "
+                  f"cpu {cpu / SECONDS:.2f} of a core, {checks / max(cpu, 1e-9):.0f} checks per cpu s; "
+                  f"interval median {gaps['median']:.0f} ms, longest {gaps['max']:.0f} ms "
+                  f"({gaps['count']} intervals)")
+        (mc, mcpu, _, _), (oc, ocpu, og, downs) = results["moderate"], results["overloaded"]
+        per_cpu = lambda c, t: c / max(t, 1e-9)
+        print(f"figure: 20000 loopback targets, checks per CPU second overloaded (asked 20,000/s, "
+              f"{share:g} of a core) vs moderate (5,000/s, uncapped), goal ratio >= 1: "
+              f"lvsd {per_cpu(oc, ocpu):.0f} | reference {per_cpu(mc, mcpu):.0f} | "
+              f"ratio {per_cpu(oc, ocpu) / per_cpu(mc, mcpu):.2f}")
+        print(f"figure: 20000 loopback targets overloaded, longest interval a target saw vs the "
+              f"median interval (goal ratio <= 3): lvsd {og['max']:.0f} ms | reference "
+              f"{og['median']:.0f} ms | ratio {og['max'] / max(og['median'], 1e-9):.2f}")
+        print(f"  overloaded, checks that went down (every target is up; should be 0): {downs}")
+    finally:
+        if backend:
+            backend.terminate()
+            backend.wait()
+        subprocess.run(["ip", "netns", "del", ns])
 
 
 if __name__ == "__main__":
