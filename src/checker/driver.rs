@@ -543,11 +543,8 @@ impl Driver {
                 .record_with(result.ok, &timing, RetryRule::of(check)),
         };
         let due = next_due(owner.due, result.latency, step.next_in, Instant::now());
-        let timer = Timer::Probe {
-            id: owner.id,
-            gen: owner.gen,
-        };
-        self.timers.push(due, timer);
+        self.timers
+            .push_probe(due, step.next_in, owner.id, owner.gen);
         if step.changed {
             log_change(slot, &step, &result);
         }

@@ -1,24 +1,26 @@
 //! The prober's timers: when each probe is next due, when each attempt runs
 //! out of time, and the prober's own chores (sweep, flush).
 //!
-//! Two structures, because the two kinds of deadline come in different
-//! orders:
+//! Two structures, because deadlines come in two kinds of order:
 //!
-//! - **A binary heap** for probes and chores. A probe's next due time is
-//!   its verdict plus its interval, so probes with different intervals, or
-//!   verdicts that took different times, come out of order: the heap sorts
-//!   them. Its entries are never removed: an entry whose probe has moved
-//!   on (its generation changed) is skipped when it comes up.
-//! - **A queue per `connect_timeout`** for attempts. An attempt's deadline
-//!   is the moment it started plus its probe's `connect_timeout`; for one
-//!   timeout those moments only grow, so a plain FIFO is already sorted.
-//!   Nearly every attempt ends long before its deadline, and its entry then
-//!   only waits to be dropped: in the heap, 25,000 such entries (5,000
-//!   attempts a second, 5 s each) more than doubled its size, and each was
-//!   sifted in and out again; at the front of a queue, dropping one costs
-//!   next to nothing. A config
-//!   has a handful of distinct timeouts; past [`MAX_QUEUES`] of them the
-//!   rest go to the heap.
+//! - **Sorted queues**, one per interval, for what is due a fixed time
+//!   after now. An attempt runs out of time its probe's `connect_timeout`
+//!   after it started; a probe is next due its interval after its verdict
+//!   (give or take the few milliseconds [`next_due`] absorbs). For one
+//!   interval those moments nearly only grow, so a new entry goes at the
+//!   back of its queue, or a few places before it: no sifting through a
+//!   heap of 20,000 probes (its levels beyond the cache were the prober's
+//!   dearest loads) or of the 25,000 attempt deadlines that wait there to
+//!   be dropped (5,000 attempts a second, 5 s each, nearly all over long
+//!   before). A config has a handful of distinct intervals; past
+//!   [`MAX_QUEUES`] of them, or an entry that would go far from the back,
+//!   the heap takes it.
+//! - **A binary heap** for the rest: a probe's first start (spread at
+//!   random over its warmup), the prober's chores, and what the queues
+//!   leave.
+//!
+//! Entries are never removed: an entry whose probe or connection has moved
+//! on (its generation or serial changed) is skipped when it comes up.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -41,22 +43,33 @@ pub(super) enum Timer {
 /// [`Timers::pop_due`]); as many as the socket events it handles.
 pub(super) const START_BATCH: usize = 64;
 
-/// Distinct `connect_timeout`s that get a queue of their own.
-const MAX_QUEUES: usize = 16;
+/// Distinct intervals that get a queue of their own (each for attempts
+/// and for probes).
+const MAX_QUEUES: usize = 32;
+
+/// How far from the back of its queue an entry may go; farther, it goes to
+/// the heap.
+const MAX_SCAN: usize = 64;
 
 /// Every timer of the prober.
 #[derive(Debug, Default)]
 pub(super) struct Timers {
     heap: BinaryHeap<Reverse<(Instant, Timer)>>,
-    /// Attempt deadlines, one sorted FIFO per timeout.
-    queues: Vec<(Duration, VecDeque<Deadline>)>,
+    /// Sorted FIFOs, by interval and kind.
+    queues: Vec<Queue>,
 }
 
-/// An attempt's deadline: `(when, idx, serial)` of its [`Timer::Conn`].
-type Deadline = (Instant, u32, u32);
+/// The timers of one interval and kind, in due order.
+#[derive(Debug)]
+struct Queue {
+    interval: Duration,
+    /// Probes (else attempt deadlines).
+    probes: bool,
+    entries: VecDeque<(Instant, Timer)>,
+}
 
 impl Timers {
-    /// `timer` fires at `at`.
+    /// `timer` fires at `at` (in the heap).
     pub(super) fn push(&mut self, at: Instant, timer: Timer) {
         self.heap.push(Reverse((at, timer)));
     }
@@ -64,22 +77,46 @@ impl Timers {
     /// Connection `idx` (serial `serial`) runs out of time `limit` after
     /// `now`.
     pub(super) fn push_deadline(&mut self, now: Instant, limit: Duration, idx: u32, serial: u32) {
-        let at = now + limit;
-        let queue = match self.queues.iter().position(|(l, _)| *l == limit) {
-            Some(i) => Some(i),
+        self.push_sorted(limit, false, now + limit, Timer::Conn { idx, serial });
+    }
+
+    /// Probe `id` (generation `gen`) is due at `at`, `interval` after its
+    /// verdict (see [`next_due`]).
+    pub(super) fn push_probe(&mut self, at: Instant, interval: Duration, id: u32, gen: u32) {
+        self.push_sorted(interval, true, at, Timer::Probe { id, gen });
+    }
+
+    /// Puts `timer` in the queue of `interval` and kind, in order, if it
+    /// goes near the back; else in the heap.
+    fn push_sorted(&mut self, interval: Duration, probes: bool, at: Instant, timer: Timer) {
+        let found = self
+            .queues
+            .iter()
+            .position(|q| q.interval == interval && q.probes == probes);
+        let index = match found {
+            Some(i) => i,
             None if self.queues.len() < MAX_QUEUES => {
-                self.queues.push((limit, VecDeque::new()));
-                Some(self.queues.len() - 1)
+                self.queues.push(Queue {
+                    interval,
+                    probes,
+                    entries: VecDeque::new(),
+                });
+                self.queues.len() - 1
             }
-            None => None,
+            None => return self.push(at, timer),
         };
-        match queue {
-            // `now` never goes back, so the queue stays sorted; should the
-            // caller's clock ever disagree, the heap keeps the order.
-            Some(i) if self.queues[i].1.back().is_none_or(|(last, ..)| *last <= at) => {
-                self.queues[i].1.push_back((at, idx, serial));
-            }
-            _ => self.push(at, Timer::Conn { idx, serial }),
+        let entries = &mut self.queues[index].entries;
+        // How many entries from the back are due later: nearly always none.
+        let later = entries
+            .iter()
+            .rev()
+            .take(MAX_SCAN)
+            .take_while(|(due, _)| *due > at)
+            .count();
+        if later == MAX_SCAN {
+            self.push(at, timer);
+        } else {
+            entries.insert(entries.len() - later, (at, timer));
         }
     }
 
@@ -88,7 +125,7 @@ impl Timers {
         let heap = self.heap.peek().map(|Reverse((at, _))| *at);
         self.queues
             .iter()
-            .filter_map(|(_, q)| q.front().map(|(at, ..)| *at))
+            .filter_map(|q| q.entries.front().map(|(at, _)| *at))
             .chain(heap)
             .min()
     }
@@ -108,29 +145,25 @@ impl Timers {
         let mut earliest = self
             .heap
             .peek()
-            .map(|Reverse((at, _))| (*at, None))
-            .filter(|(at, _)| *at <= now);
-        for (i, (_, queue)) in self.queues.iter().enumerate() {
-            if let Some(&(at, ..)) = queue.front() {
-                if at <= now && earliest.is_none_or(|(e, _)| at < e) {
-                    earliest = Some((at, Some(i)));
+            .map(|Reverse(entry)| (*entry, None))
+            .filter(|((at, _), _)| *at <= now);
+        for (i, queue) in self.queues.iter().enumerate() {
+            if let Some(&(at, timer)) = queue.entries.front() {
+                if at <= now && earliest.is_none_or(|((e, _), _)| at < e) {
+                    earliest = Some(((at, timer), Some(i)));
                 }
             }
         }
-        match earliest? {
-            (_, None) => {
-                if let Some(Reverse((_, Timer::Probe { .. }))) = self.heap.peek() {
-                    if *starts == 0 {
-                        return None;
-                    }
-                    *starts -= 1;
-                }
-                self.heap.pop().map(|Reverse(entry)| entry)
+        let ((_, timer), from) = earliest?;
+        if let Timer::Probe { .. } = timer {
+            if *starts == 0 {
+                return None;
             }
-            (_, Some(i)) => {
-                let (at, idx, serial) = self.queues[i].1.pop_front()?;
-                Some((at, Timer::Conn { idx, serial }))
-            }
+            *starts -= 1;
+        }
+        match from {
+            None => self.heap.pop().map(|Reverse(entry)| entry),
+            Some(i) => self.queues[i].entries.pop_front(),
         }
     }
 }
@@ -185,6 +218,10 @@ mod tests {
         timers.push_deadline(t0 + ms(5), ms(20), 8, 2);
         timers.push_deadline(t0, ms(40), 9, 3);
         timers.push(t0 + ms(10), Timer::Sweep);
+        // Probes of one interval, one out of order: sorted in its queue.
+        timers.push_probe(t0 + ms(35), ms(1000), 3, 1);
+        timers.push_probe(t0 + ms(33), ms(1000), 4, 1);
+        timers.push_probe(t0 + ms(36), ms(1000), 5, 1);
         // More timeouts than queues: the rest go to the heap.
         for i in 0..MAX_QUEUES as u64 {
             timers.push_deadline(t0, ms(100 + i), 100 + i as u32, 0);
@@ -200,6 +237,9 @@ mod tests {
             (ms(20), Timer::Conn { idx: 7, serial: 1 }),
             (ms(25), Timer::Conn { idx: 8, serial: 2 }),
             (ms(30), Timer::Probe { id: 1, gen: 1 }),
+            (ms(33), Timer::Probe { id: 4, gen: 1 }),
+            (ms(35), Timer::Probe { id: 3, gen: 1 }),
+            (ms(36), Timer::Probe { id: 5, gen: 1 }),
             (ms(40), Timer::Conn { idx: 9, serial: 3 }),
         ];
         for (i, (at, timer)) in expected.iter().enumerate() {
@@ -208,7 +248,24 @@ mod tests {
         assert_eq!(order.len(), expected.len() + MAX_QUEUES);
         assert!(order.windows(2).all(|w| w[0].0 <= w[1].0));
         assert_eq!(timers.next(), None);
-        assert_eq!(*starts, START_BATCH - 1);
+        assert_eq!(*starts, START_BATCH - 4);
+        // Far out of order: the heap takes it, and the order holds.
+        for id in 0..MAX_SCAN as u32 {
+            timers.push_probe(t0 + ms(500 + u64::from(id)), ms(1000), id, 2);
+        }
+        timers.push_probe(t0 + ms(499), ms(1000), 99, 2);
+        let firsts: Vec<Timer> = std::iter::from_fn(|| timers.pop_due(t0 + ms(600), &mut 2))
+            .map(|(_, timer)| timer)
+            .take(2)
+            .collect();
+        assert_eq!(
+            firsts,
+            [
+                Timer::Probe { id: 99, gen: 2 },
+                Timer::Probe { id: 0, gen: 2 }
+            ]
+        );
+        timers = Timers::default();
         // A spent batch holds probes back, and only them.
         timers.push(t0 + ms(1), Timer::Probe { id: 2, gen: 1 });
         timers.push(t0 + ms(2), Timer::Flush);
@@ -260,7 +317,7 @@ mod tests {
                                 attempts[idx as usize] = None;
                                 now += verdict_cost;
                                 let next = next_due(due, rtt, interval, now);
-                                timers.push(next, Timer::Probe { id: idx, gen: 1 });
+                                timers.push_probe(next, interval, idx, 1);
                                 busy = true;
                             }
                         }
@@ -288,7 +345,7 @@ mod tests {
                                 timed_out += 1;
                                 attempts[idx as usize] = None;
                                 let next = next_due(due, timeout, interval, now);
-                                timers.push(next, Timer::Probe { id: idx, gen: 1 });
+                                timers.push_probe(next, interval, idx, 1);
                             }
                         }
                     }
