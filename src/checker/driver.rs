@@ -35,10 +35,13 @@
 //! `SWEEP`, each read until end of file or its budget runs out. A probe thus
 //! costs one wake-up, like the minimal loop in `benches/checker`, not two.
 //! Verdicts are sent in batches: at once when one changes a health state,
-//! else when `FLUSH` has passed since the oldest waiting one (or many
-//! wait), so the thread that receives them is woken some twenty times a
-//! second, not once per verdict. (Such a verdict only counts: the daemon
-//! acts on changes. At 5 ms, the wake-ups, each a switch to the daemon's
+//! else when `FLUSH` (50 ms) has passed since the oldest waiting one, or
+//! `FLUSH_SMALL` (5 ms) for a batch of a few, or when many wait, or at once
+//! when the prober has nothing to do before then. A busy prober thus
+//! wakes the daemon's thread some twenty times a second, not once per
+//! verdict, and a quiet one sends its verdicts within milliseconds. (A
+//! verdict that changes nothing only counts: the daemon acts on changes.
+//! At 5 ms for every batch, the wake-ups, each a switch to the daemon's
 //! thread and back, made lvsd's whole CPU per probe some 13% dearer at
 //! 5,000 probes a second: `bench/floor.sh`.)
 
@@ -97,8 +100,15 @@ pub(super) fn lock(table: &Mutex<ProbeTable>) -> MutexGuard<'_, ProbeTable> {
 /// How often closing sockets are read for the backend's FIN.
 const SWEEP: Duration = Duration::from_millis(5);
 
-/// How long a verdict that changed nothing may wait to be sent.
+/// How long a verdict that changed nothing may wait to be sent, in a
+/// batch of at least [`SMALL_BATCH`].
 const FLUSH: Duration = Duration::from_millis(50);
+/// How long it may wait in a smaller batch: a prober doing fewer than
+/// some 3,000 probes a second wakes the daemon as often as before, and its
+/// verdicts come within a few milliseconds.
+const FLUSH_SMALL: Duration = Duration::from_millis(5);
+/// See [`FLUSH_SMALL`].
+const SMALL_BATCH: usize = 16;
 /// How many verdicts may wait at most.
 const FLUSH_COUNT: usize = 1024;
 
@@ -248,14 +258,27 @@ impl Driver {
     }
 
     /// Sends the waiting verdicts if one changed a state, if the oldest has
-    /// waited [`FLUSH`], if many wait, or if `now`; else makes sure a
+    /// waited [`FLUSH`], if many wait, if the prober would sleep past then
+    /// anyway (a quiet prober: sending now costs the same one wake-up, and
+    /// the verdicts come on time), or if `now`; else makes sure a
     /// [`Timer::Flush`] will.
     fn flush(&mut self, now: bool) {
         let Some(since) = self.outbox_since else {
             return;
         };
-        let due = since + FLUSH;
-        if now || self.outbox_urgent || self.outbox.len() >= FLUSH_COUNT || due <= Instant::now() {
+        let due = since
+            + if self.outbox.len() < SMALL_BATCH {
+                FLUSH_SMALL
+            } else {
+                FLUSH
+            };
+        let idle_till_due = self.timers.next().is_none_or(|next| next >= due);
+        if now
+            || idle_till_due
+            || self.outbox_urgent
+            || self.outbox.len() >= FLUSH_COUNT
+            || due <= Instant::now()
+        {
             for event in self.outbox.drain(..) {
                 // The receiver is gone only while lvsd shuts down.
                 let _ = self.events.send(event);
@@ -324,7 +347,8 @@ impl Driver {
             }
             Timer::Flush => {
                 self.flush_armed = false;
-                self.flush(true);
+                // The batch may have grown past a small one's wait since.
+                self.flush(false);
             }
         }
     }
