@@ -22,9 +22,10 @@
 //! Other kinds are handed to the tokio runtime, and their results come back
 //! through a channel.
 //!
-//! Timers are one binary heap of `(instant, what)`. Entries are never
-//! removed: an entry whose probe or connection has moved on (its generation
-//! or serial changed) is skipped when it comes up.
+//! Timers are a binary heap of `(instant, what)` and a queue per
+//! `connect_timeout` (`timers.rs`). Entries are never removed: an entry
+//! whose probe or connection has moved on (its generation or serial
+//! changed) is skipped when it comes up.
 //!
 //! ## Cheap in system calls and wake-ups
 //!
@@ -34,12 +35,16 @@
 //! `SWEEP`, each read until end of file or its budget runs out. A probe thus
 //! costs one wake-up, like the minimal loop in `benches/checker`, not two.
 //! Verdicts are sent in batches: at once when one changes a health state,
-//! else when `FLUSH` has passed since the oldest waiting one (or many
-//! wait), so the thread that receives them is woken a few hundred times a
-//! second at most, not once per verdict.
+//! else when `FLUSH` (50 ms) has passed since the oldest waiting one, or
+//! `FLUSH_SMALL` (5 ms) for a batch of a few, or when many wait, or at once
+//! when the prober has nothing to do before then. A busy prober thus
+//! wakes the daemon's thread some twenty times a second, not once per
+//! verdict, and a quiet one sends its verdicts within milliseconds. (A
+//! verdict that changes nothing only counts: the daemon acts on changes.
+//! At 5 ms for every batch, the wake-ups, each a switch to the daemon's
+//! thread and back, made lvsd's whole CPU per probe some 13% dearer at
+//! 5,000 probes a second: `bench/floor.sh`.)
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::os::fd::AsRawFd;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -50,9 +55,10 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::datagram::{self, Datagram};
-use super::lag::LagHistogram;
+use super::lag::{LagHistogram, ScheduleNews, ScheduleWatch};
 use super::probe_table::{ProbeTable, Slot};
 use super::schedule::{RetryRule, Step, Timing};
+use super::timers::{next_due, Timer, Timers, START_BATCH};
 use super::{probe, tcp, HealthEvent, ProbeResult, ProbeSpec};
 use crate::config::{Check, CloseMode};
 use crate::script_policy::ScriptPolicy;
@@ -94,46 +100,17 @@ pub(super) fn lock(table: &Mutex<ProbeTable>) -> MutexGuard<'_, ProbeTable> {
 /// How often closing sockets are read for the backend's FIN.
 const SWEEP: Duration = Duration::from_millis(5);
 
-/// How long a verdict that changed nothing may wait to be sent.
-const FLUSH: Duration = Duration::from_millis(5);
+/// How long a verdict that changed nothing may wait to be sent, in a
+/// batch of at least [`SMALL_BATCH`].
+const FLUSH: Duration = Duration::from_millis(50);
+/// How long it may wait in a smaller batch: a prober doing fewer than
+/// some 3,000 probes a second wakes the daemon as often as before, and its
+/// verdicts come within a few milliseconds.
+const FLUSH_SMALL: Duration = Duration::from_millis(5);
+/// See [`FLUSH_SMALL`].
+const SMALL_BATCH: usize = 16;
 /// How many verdicts may wait at most.
-const FLUSH_COUNT: usize = 256;
-
-/// How much lateness of a probe's start is not carried into the next due
-/// time (see [`next_due`]).
-const ABSORBED_LATENESS: Duration = Duration::from_millis(10);
-
-/// When the next probe is due: `next_in` after the verdict, like keepalived.
-///
-/// The verdict is taken as "when the probe was due + how long it took", so
-/// that the timer's lateness (epoll_wait counts in milliseconds) does not
-/// add up over a retry sequence. Lateness beyond [`ABSORBED_LATENESS`] (an
-/// overloaded prober) is carried: probes then drift, as keepalived's do,
-/// rather than bunching up to catch up.
-pub(super) fn next_due(
-    due: Instant,
-    latency: Duration,
-    next_in: Duration,
-    now: Instant,
-) -> Instant {
-    let ideal = due + latency + next_in;
-    let floor = (now + next_in)
-        .checked_sub(ABSORBED_LATENESS)
-        .unwrap_or(now);
-    ideal.max(floor)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    /// Probe `id` (generation `gen`) is due.
-    Probe { id: u32, gen: u32 },
-    /// Connection `idx` (serial `serial`) ran out of time.
-    Conn { idx: u32, serial: u32 },
-    /// Read the closing sockets.
-    Sweep,
-    /// Send the waiting verdicts.
-    Flush,
-}
+const FLUSH_COUNT: usize = 1024;
 
 /// The probe an attempt belongs to.
 #[derive(Debug, Clone, Copy)]
@@ -179,7 +156,7 @@ pub(super) struct Driver {
     shared: Arc<Shared>,
     events: UnboundedSender<HealthEvent>,
     runtime: Handle,
-    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    timers: Timers,
     conns: Vec<Option<Conn>>,
     free_conns: Vec<u32>,
     serial: u32,
@@ -211,7 +188,7 @@ impl Driver {
             shared,
             events,
             runtime,
-            timers: BinaryHeap::new(),
+            timers: Timers::default(),
             conns: Vec::new(),
             free_conns: Vec::new(),
             serial: 0,
@@ -229,12 +206,15 @@ impl Driver {
     /// Runs until the engine is dropped.
     pub(super) fn run(mut self) {
         // A round handles at most this many socket events before it starts
-        // the probes that are due: a bounded round keeps the schedule's lag
-        // small under load (a thousand handshakes would take ~10 ms).
+        // the probes that are due, and starts at most `START_BATCH`: a
+        // bounded round keeps the schedule's lag small under load (a
+        // thousand handshakes would take ~10 ms), and fair under overload
+        // (see `Timers::pop_due`).
         let mut events = Events::with_capacity(64);
         let shared = Arc::clone(&self.shared);
+        let mut watch = ScheduleWatch::new(Instant::now());
         loop {
-            let wake = self.timers.peek().map(|Reverse((due, _))| *due);
+            let wake = self.timers.next();
             shared.lag.expect_wake(wake);
             let timeout = wake.map(|due| due.saturating_duration_since(Instant::now()));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -256,7 +236,7 @@ impl Driver {
                     id: armed.id,
                     gen: armed.gen,
                 };
-                self.timers.push(Reverse((armed.due, timer)));
+                self.timers.push(armed.due, timer);
             }
             for event in events.iter() {
                 if event.token() != WAKE {
@@ -267,27 +247,38 @@ impl Driver {
                 self.complete(&mut table, done.owner, done.result);
             }
             let now = Instant::now();
-            while let Some(&Reverse((due, timer))) = self.timers.peek() {
-                if due > now {
-                    break;
-                }
-                self.timers.pop();
+            let mut starts = START_BATCH;
+            while let Some((due, timer)) = self.timers.pop_due(now, &mut starts) {
                 self.on_timer(&mut table, due, timer);
             }
             drop(table);
             self.flush(false);
+            log_schedule(watch.tick(now, &shared.lag));
         }
     }
 
     /// Sends the waiting verdicts if one changed a state, if the oldest has
-    /// waited [`FLUSH`], if many wait, or if `now`; else makes sure a
+    /// waited [`FLUSH`], if many wait, if the prober would sleep past then
+    /// anyway (a quiet prober: sending now costs the same one wake-up, and
+    /// the verdicts come on time), or if `now`; else makes sure a
     /// [`Timer::Flush`] will.
     fn flush(&mut self, now: bool) {
         let Some(since) = self.outbox_since else {
             return;
         };
-        let due = since + FLUSH;
-        if now || self.outbox_urgent || self.outbox.len() >= FLUSH_COUNT || due <= Instant::now() {
+        let due = since
+            + if self.outbox.len() < SMALL_BATCH {
+                FLUSH_SMALL
+            } else {
+                FLUSH
+            };
+        let idle_till_due = self.timers.next().is_none_or(|next| next >= due);
+        if now
+            || idle_till_due
+            || self.outbox_urgent
+            || self.outbox.len() >= FLUSH_COUNT
+            || due <= Instant::now()
+        {
             for event in self.outbox.drain(..) {
                 // The receiver is gone only while lvsd shuts down.
                 let _ = self.events.send(event);
@@ -296,7 +287,7 @@ impl Driver {
             self.outbox_urgent = false;
         } else if !self.flush_armed {
             self.flush_armed = true;
-            self.timers.push(Reverse((due, Timer::Flush)));
+            self.timers.push(due, Timer::Flush);
         }
     }
 
@@ -307,9 +298,9 @@ impl Driver {
                     return; // the probe was removed
                 };
                 let started = Instant::now();
-                self.shared
-                    .lag
-                    .record(started.saturating_duration_since(due));
+                let lag = started.saturating_duration_since(due);
+                self.shared.lag.record(lag);
+                slot.lag_micros = lag.as_micros().min(u32::MAX.into()) as u32;
                 let owner = Owner {
                     id,
                     gen,
@@ -356,7 +347,8 @@ impl Driver {
             }
             Timer::Flush => {
                 self.flush_armed = false;
-                self.flush(true);
+                // The batch may have grown past a small one's wait since.
+                self.flush(false);
             }
         }
     }
@@ -387,7 +379,7 @@ impl Driver {
         if !self.sweep_armed && !self.closing.is_empty() {
             self.sweep_armed = true;
             let at = Instant::now() + SWEEP;
-            self.timers.push(Reverse((at, Timer::Sweep)));
+            self.timers.push(at, Timer::Sweep);
         }
     }
 
@@ -461,9 +453,8 @@ impl Driver {
             owner,
             phase,
         });
-        let deadline = Instant::now() + limit;
         self.timers
-            .push(Reverse((deadline, Timer::Conn { idx, serial })));
+            .push_deadline(Instant::now(), limit, idx, serial);
     }
 
     fn on_io(&mut self, table: &mut ProbeTable, event: &mio::event::Event) {
@@ -576,11 +567,8 @@ impl Driver {
                 .record_with(result.ok, &timing, RetryRule::of(check)),
         };
         let due = next_due(owner.due, result.latency, step.next_in, Instant::now());
-        let timer = Timer::Probe {
-            id: owner.id,
-            gen: owner.gen,
-        };
-        self.timers.push(Reverse((due, timer)));
+        self.timers
+            .push_probe(due, step.next_in, owner.id, owner.gen);
         if step.changed {
             log_change(slot, &step, &result);
         }
@@ -662,6 +650,21 @@ fn epoll_oneshot(
     }
 }
 
+/// Says in the log when the prober falls behind its schedule, while it
+/// stays behind (once a minute), and when it keeps it again.
+fn log_schedule(news: Option<ScheduleNews>) {
+    match news {
+        Some(ScheduleNews::Behind { lag, started }) => tracing::warn!(
+            lag_ms = lag.as_millis() as u64,
+            started,
+            "probes start late: more checks are asked for than this machine can start on time; \
+             every probe's interval is stretched by the lag (probes are started in turn, none skipped)"
+        ),
+        Some(ScheduleNews::OnTime) => tracing::info!("probes start on time again"),
+        None => {}
+    }
+}
+
 pub(super) fn log_change(slot: &Slot, step: &Step, result: &ProbeResult) {
     let check = slot.spec.check.keyword();
     let target = probe::target(&slot.spec.check);
@@ -670,22 +673,5 @@ pub(super) fn log_change(slot: &Slot, step: &Step, result: &ProbeResult) {
     } else {
         let failures = slot.state.consecutive_failures();
         tracing::warn!(check, %target, reason = %result.reason, failures, "down");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_due_absorbs_small_lateness_only() {
-        let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        // Started 1 ms late, took 2 ms: next is 1 s after the ideal verdict.
-        let due = next_due(t0, ms(2), ms(1000), t0 + ms(3));
-        assert_eq!(due, t0 + ms(1002));
-        // Started 500 ms late: the schedule drifts instead of catching up.
-        let due = next_due(t0, ms(2), ms(1000), t0 + ms(502));
-        assert_eq!(due, t0 + ms(1492));
     }
 }

@@ -53,6 +53,10 @@ pub struct ProbeState {
     pub consecutive_failures: u32,
     /// Probes done so far (counted when their result is in).
     pub probes_sent: u64,
+    /// How late its latest attempt started (µs): an overloaded prober
+    /// stretches every probe's interval by about this much (see
+    /// `checker/lag.rs`).
+    pub lag_us: u32,
     /// False for check kinds lvsd does not probe (refused by the config;
     /// reported down should one reach the engine).
     pub supported: bool,
@@ -275,6 +279,7 @@ impl Engine {
                 last: slot.last.clone(),
                 consecutive_failures: slot.state.consecutive_failures(),
                 probes_sent: slot.probes_sent,
+                lag_us: slot.lag_micros,
                 supported: slot.supported,
             })
             .collect()

@@ -8,6 +8,8 @@
 //!
 //! - [`engine`]: the [`Engine`]: the probe set, diffs on reload, states.
 //! - [`driver`]: the prober thread: timers and sockets in one epoll loop.
+//! - `timers`: the prober's timers: sorted queues per interval for
+//!   probes and attempt deadlines, a heap for the rest.
 //! - [`probe_table`]: the probes, as the engine and the prober share them.
 //! - [`schedule`]: keepalived's timing and retry rules, as pure logic
 //!   (`schedule/urls.rs`: `HTTP_GET`'s per-url rules).
@@ -63,6 +65,7 @@ pub mod probe_table;
 pub mod schedule;
 pub mod smtp;
 pub mod tcp;
+mod timers;
 pub mod tls;
 pub mod tls_verify;
 pub mod udp;

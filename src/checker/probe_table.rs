@@ -33,6 +33,8 @@ pub struct Slot {
     pub last: Option<ProbeResult>,
     /// Results counted so far.
     pub probes_sent: u64,
+    /// How late its latest attempt started, in µs (saturating).
+    pub lag_micros: u32,
     /// False for kinds lvsd does not probe (always up, never scheduled).
     pub supported: bool,
     /// The latest [`ProbeTable::set`] that listed it.
@@ -134,6 +136,7 @@ impl ProbeTable {
                 gen: self.next_gen,
                 last: None,
                 probes_sent: 0,
+                lag_micros: 0,
                 supported,
                 seen: self.epoch,
             };

@@ -138,7 +138,12 @@ pub fn begin_close(socket: &Socket, mode: CloseMode, peer_closed: bool) -> bool 
         // everything: close() now sends our FIN from CLOSE_WAIT, never an
         // RST, and the shutdown() is not needed.
         CloseMode::Graceful if peer_closed && drained_now(&sock) => true,
-        CloseMode::Graceful => sock.shutdown(Shutdown::Write).is_err() || drained_now(&sock),
+        // Not read at once: the backend's FIN has rarely come back by the
+        // end of our shutdown() (the backend must see ours, or its process
+        // run, first), so the read would nearly always say "not yet": a
+        // system call for nothing on most probes. The prober's next sweep
+        // reads it.
+        CloseMode::Graceful => sock.shutdown(Shutdown::Write).is_err(),
     }
 }
 
@@ -266,9 +271,6 @@ impl Connection {
 
 /// Reads and discards what is already there, without waiting: true if that
 /// reached end of file (or an error), so the socket can be closed now.
-///
-/// On loopback and fast links the backend's FIN often arrives during our
-/// `shutdown()`, and this saves a trip through the event loop.
 fn drained_now(sock: &SockRef<'_>) -> bool {
     !matches!(read_until_blocked(sock), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }

@@ -650,6 +650,7 @@ impl Daemon {
             table,
             bfd: self.engine.bfd_status(),
             sync_daemons: self.sync.running().to_vec(),
+            schedule: self.engine.lag().summary(),
         }
     }
 

@@ -41,6 +41,9 @@ pub struct StateDump<'a> {
     /// The kernel's connection sync daemons (`ipvsadm -L --daemon`), as
     /// the VRRP side runs them: lvsd never starts or stops one.
     pub sync_daemons: Vec<crate::ipvs::settings::SyncDaemon>,
+    /// How late probes start: by how much an overloaded prober stretches
+    /// every probe's interval (each probe's own latest lag is in `probes`).
+    pub schedule: crate::checker::lag::LagSummary,
 }
 
 /// A probe in the dump.
