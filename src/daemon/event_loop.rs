@@ -17,7 +17,6 @@ use super::notify_fifo::NotifyFifos;
 use super::pidfile::PidFile;
 use super::scripts::{self, ScriptPolicy};
 use super::smtp_alert::Mailer;
-use super::state::{self, ProbeDump, RealServerState, StateDump};
 use super::sync_daemon::{self, SyncWatch};
 use super::{
     fd_limit, ha_suspend, kernel_settings, netns, track_files, DaemonError, DaemonOptions,
@@ -26,14 +25,16 @@ use super::{
 use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
 use crate::config::{self, Config, FlushOnStop, LoadOptions, Loaded, Severity};
-use crate::ipvs::{IpvsError, IpvsTable, ServiceEntry, TableOp};
-use crate::reconcile::{describe_vs, drift, Plan, Reconciler};
+use crate::ipvs::{IpvsError, IpvsTable, TableOp};
+use crate::reconcile::{describe_vs, Plan, Reconciler};
 
 mod ctl;
 mod ctl_show;
 mod drain;
+mod kernel_watch;
 mod metrics;
 mod reload;
+mod state_dump;
 
 use metrics::DaemonMetrics;
 use reload::in_one_line;
@@ -529,129 +530,6 @@ impl Daemon {
             log_op(op, result, detail);
         }
         self.reconciler.applied(&ops, &results).len()
-    }
-
-    /// Read lvsd's services back from the kernel and undo whatever was
-    /// changed by hand (see [`crate::reconcile::drift`]). Returns how long
-    /// reading and comparing took (not the repair), which paces the checks
-    /// (see [`super::drift_pace`]).
-    async fn repair_drift(&mut self) -> std::time::Duration {
-        let started = std::time::Instant::now();
-        let expected = self.reconciler.drift_basis();
-        let found = with_table(&self.table, move |t| drift::find(t, &expected)).await;
-        let took = started.elapsed();
-        let drift = match found {
-            Ok(drift) => drift,
-            Err(e) => {
-                tracing::error!(error = %e, "drift check: cannot read the IPVS table");
-                return took;
-            }
-        };
-        tracing::debug!(
-            took_ms = took.as_millis() as u64,
-            services = drift.changed.len(),
-            "drift checked"
-        );
-        self.count_drift(drift.changed.len());
-        if !drift.is_empty() {
-            tracing::warn!(
-                services = drift.changed.len(),
-                "drift: the IPVS table was changed outside lvsd; putting it back"
-            );
-        }
-        self.reconciler.absorb(drift);
-        let plan = self.reconciler.plan();
-        self.run_scripts(&plan);
-        let before = self.writes_total;
-        self.apply(plan.ops).await;
-        if self.writes_total > before {
-            tracing::info!(
-                changes = self.writes_total - before,
-                writes_total = self.writes_total,
-                "drift repaired"
-            );
-        }
-        took
-    }
-
-    /// `lvs_sync_daemon`: read the kernel's sync daemons, log what changed
-    /// (see [`sync_daemon`]).
-    async fn watch_sync_daemons(&mut self) {
-        match with_table(&self.table, |t| t.sync_daemons()).await {
-            Ok(running) => {
-                let notices = self.sync.observe(running, std::time::Instant::now());
-                sync_daemon::log(&notices);
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read the sync daemons"),
-        }
-    }
-
-    /// SIGUSR1: the full state as JSON to the state file, a summary to the log.
-    async fn dump_state(&self) {
-        let (table, sync_daemons) = with_table(&self.table, |t| {
-            (
-                t.dump().unwrap_or_default(),
-                t.sync_daemons().unwrap_or_default(),
-            )
-        })
-        .await;
-        let mut dump = self.state_dump(table);
-        dump.sync_daemons = sync_daemons;
-        let up = dump.real_servers.iter().filter(|r| r.up).count();
-        match state::write(&self.opts.state_file, &dump) {
-            Ok(()) => tracing::info!(
-                file = %self.opts.state_file.display(),
-                virtual_servers = dump.config.virtual_servers.len(),
-                real_servers = dump.real_servers.len(),
-                up,
-                probes = dump.probes.len(),
-                "state written"
-            ),
-            Err(e) => {
-                tracing::error!(file = %self.opts.state_file.display(), error = %e, "cannot write the state")
-            }
-        }
-    }
-
-    /// The state dump (SIGUSR1's file, `/status`), with `table` as read now.
-    fn state_dump(&self, table: Vec<ServiceEntry>) -> StateDump<'_> {
-        let fanout: std::collections::HashMap<_, _> = self
-            .reconciler
-            .probes()
-            .into_iter()
-            .map(|(spec, _)| spec)
-            .zip(self.reconciler.probe_fanout())
-            .collect();
-        let probes: Vec<ProbeDump> = self
-            .engine
-            .states()
-            .into_iter()
-            .map(|state| ProbeDump {
-                real_servers: fanout.get(&state.spec).copied().unwrap_or(0),
-                state,
-            })
-            .collect();
-        let real_servers: Vec<RealServerState> = self
-            .reconciler
-            .real_server_states()
-            .into_iter()
-            .map(|(virtual_server, real_server, up)| RealServerState {
-                virtual_server,
-                real_server,
-                up,
-            })
-            .collect();
-        StateDump {
-            version: env!("CARGO_PKG_VERSION"),
-            writes_total: self.writes_total,
-            config: self.reconciler.config(),
-            real_servers,
-            probes,
-            table,
-            bfd: self.engine.bfd_status(),
-            sync_daemons: self.sync.running().to_vec(),
-            schedule: self.engine.lag().summary(),
-        }
     }
 
     /// Stop probing; remove lvsd's services unless told to keep them.

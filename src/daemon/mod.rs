@@ -27,12 +27,13 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `event_loop.rs` | [`Daemon`]: start, the loop, SIGUSR1, stop |
+//! | `event_loop.rs` | [`Daemon`]: start, the loop, stop |
 //! | `event_loop/reload.rs` | SIGHUP and `ctl reload`: read, check, switch or refuse |
 //! | `event_loop/ctl.rs` | control requests: admin changes, checks on demand, reload |
 //! | `event_loop/ctl_show.rs` | control reads: `status`, `show vs/rs/probes` |
 //! | `event_loop/drain.rs` | the drain poll, and `admin-state.json` |
-//! | `event_loop/reload.rs` | SIGHUP: read, check, switch or refuse |
+//! | `event_loop/kernel_watch.rs` | what the loop reads back from the kernel: drift repair, the sync daemons |
+//! | `event_loop/state_dump.rs` | SIGUSR1's state dump (and `/status`'s) |
 //! | `event_loop/metrics.rs` | what the loop counts, and its answers to the metrics listener |
 //! | `config_guard.rs` | configs that parse but are refused (unread includes, no service) |
 //! | `change_log.rs` | how table changes are logged |

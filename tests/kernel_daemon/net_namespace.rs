@@ -79,8 +79,12 @@ fn net_namespace_puts_the_table_and_the_probes_in_that_namespace() {
     let settled = |ns: &str| {
         format!("[ \"$(ip netns exec {ns} ipvsadm -Sn | sort)\" = \"$(cat /tmp/netns-wanted)\" ]")
     };
-    let lv_ok = g.wait_for(&settled("lvns"), Duration::from_secs(20)).is_ok();
-    let ka_ok = g.wait_for(&settled("kans"), Duration::from_secs(20)).is_ok();
+    let lv_ok = g
+        .wait_for(&settled("lvns"), Duration::from_secs(20))
+        .is_ok();
+    let ka_ok = g
+        .wait_for(&settled("kans"), Duration::from_secs(20))
+        .is_ok();
     let lv = canonical(&g.run_ok("ip netns exec lvns ipvsadm -Sn"));
     let ka = canonical(&g.run_ok("ip netns exec kans ipvsadm -Sn"));
     let root = g.run_ok("ipvsadm -Sn");
