@@ -60,6 +60,16 @@ impl Reconciler {
         n
     }
 
+    /// [`Self::probe_fanout`] by probe, for views that list the engine's
+    /// probes (the state dump, `ctl show probes`).
+    pub fn probe_fanout_by_spec(&self) -> std::collections::HashMap<ProbeSpec, usize> {
+        self.probes()
+            .into_iter()
+            .map(|(spec, _)| spec)
+            .zip(self.probe_fanout())
+            .collect()
+    }
+
     /// Record a probe's verdict. Unknown probes (from a config since
     /// replaced) are ignored. Returns whether anything changed.
     pub fn set_health(&mut self, spec: &ProbeSpec, up: bool) -> bool {

@@ -187,13 +187,7 @@ impl Daemon {
 
     /// `show probes`.
     pub(super) fn probe_views(&self) -> Vec<view::Probe> {
-        let fanout: HashMap<_, _> = self
-            .reconciler
-            .probes()
-            .into_iter()
-            .map(|(spec, _)| spec)
-            .zip(self.reconciler.probe_fanout())
-            .collect();
+        let fanout = self.reconciler.probe_fanout_by_spec();
         let mut out: Vec<view::Probe> = self
             .engine
             .states()

@@ -36,13 +36,7 @@ impl Daemon {
 
     /// The state dump (SIGUSR1's file, `/status`), with `table` as read now.
     pub(super) fn state_dump(&self, table: Vec<ServiceEntry>) -> StateDump<'_> {
-        let fanout: std::collections::HashMap<_, _> = self
-            .reconciler
-            .probes()
-            .into_iter()
-            .map(|(spec, _)| spec)
-            .zip(self.reconciler.probe_fanout())
-            .collect();
+        let fanout = self.reconciler.probe_fanout_by_spec();
         let probes: Vec<ProbeDump> = self
             .engine
             .states()
