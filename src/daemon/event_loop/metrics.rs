@@ -171,10 +171,7 @@ impl Daemon {
                 let _ = reply.send(snapshot);
             }
             Request::Status(reply) => {
-                let table = with_table(&self.table, |t| t.dump())
-                    .await
-                    .unwrap_or_default();
-                let dump = self.state_dump(table);
+                let dump = self.state_dump().await;
                 let json = serde_json::to_vec_pretty(&dump).unwrap_or_else(|e| {
                     format!("{{\"error\": \"cannot encode the state: {e}\"}}").into_bytes()
                 });

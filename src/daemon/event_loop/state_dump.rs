@@ -4,20 +4,11 @@
 
 use super::{with_table, Daemon};
 use crate::daemon::state::{self, ProbeDump, RealServerState, StateDump};
-use crate::ipvs::ServiceEntry;
 
 impl Daemon {
     /// SIGUSR1: the full state as JSON to the state file, a summary to the log.
     pub(super) async fn dump_state(&self) {
-        let (table, sync_daemons) = with_table(&self.table, |t| {
-            (
-                t.dump().unwrap_or_default(),
-                t.sync_daemons().unwrap_or_default(),
-            )
-        })
-        .await;
-        let mut dump = self.state_dump(table);
-        dump.sync_daemons = sync_daemons;
+        let dump = self.state_dump().await;
         let up = dump.real_servers.iter().filter(|r| r.up).count();
         match state::write(&self.opts.state_file, &dump) {
             Ok(()) => tracing::info!(
@@ -34,8 +25,16 @@ impl Daemon {
         }
     }
 
-    /// The state dump (SIGUSR1's file, `/status`), with `table` as read now.
-    pub(super) fn state_dump(&self, table: Vec<ServiceEntry>) -> StateDump<'_> {
+    /// The state dump (SIGUSR1's file, `/status`), with the kernel's table
+    /// and sync daemons as read now.
+    pub(super) async fn state_dump(&self) -> StateDump<'_> {
+        let (table, sync_daemons) = with_table(&self.table, |t| {
+            (
+                t.dump().unwrap_or_default(),
+                t.sync_daemons().unwrap_or_default(),
+            )
+        })
+        .await;
         let fanout = self.reconciler.probe_fanout_by_spec();
         let probes: Vec<ProbeDump> = self
             .engine
@@ -64,7 +63,7 @@ impl Daemon {
             probes,
             table,
             bfd: self.engine.bfd_status(),
-            sync_daemons: self.sync.running().to_vec(),
+            sync_daemons,
             schedule: self.engine.lag().summary(),
         }
     }
