@@ -120,33 +120,12 @@ pub struct ResultLabel {
     pub result: Outcome,
 }
 
-/// `result` of a drain: how it ended (the words of the log and `lvsd ctl`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum DrainResult {
-    /// No connection was left.
-    completed,
-    /// `--drain-timeout` passed with connections left.
-    timed_out,
-    /// The real server left the kernel's table by other means.
-    gone,
-}
-
-impl DrainResult {
-    fn of(end: &DrainEnd) -> DrainResult {
-        match end {
-            DrainEnd::Empty => DrainResult::completed,
-            DrainEnd::TimedOut(_) => DrainResult::timed_out,
-            DrainEnd::Gone => DrainResult::gone,
-        }
-    }
-}
-
 /// `{result}` of a drain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct DrainLabel {
-    /// How it ended.
-    pub result: DrainResult,
+    /// How it ended, in the log's and `lvsd ctl`'s word
+    /// ([`DrainEnd::word`]: `completed`, `timed_out`, `gone`).
+    pub result: &'static str,
 }
 
 /// `{script}`: which of keepalived's notify scripts ran.
@@ -298,9 +277,7 @@ impl Counters {
     /// A drain ended.
     pub fn drain_ended(&self, end: &DrainEnd) {
         self.drains
-            .get_or_create(&DrainLabel {
-                result: DrainResult::of(end),
-            })
+            .get_or_create(&DrainLabel { result: end.word() })
             .inc();
     }
 
