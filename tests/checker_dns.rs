@@ -18,7 +18,12 @@ use lvsd::checker::probe;
 use lvsd::config::{Check, DnsCheck, DnsType};
 
 fn dns(port: u16, query_type: DnsType, name: &str, timeout_ms: u64) -> Check {
-    let mut common = tcp_check("127.0.0.1", port);
+    dns_at("127.0.0.1", port, query_type, name, timeout_ms)
+}
+
+/// [`dns`] to another loopback address.
+fn dns_at(addr: &str, port: u16, query_type: DnsType, name: &str, timeout_ms: u64) -> Check {
+    let mut common = tcp_check(addr, port);
     common.connect_timeout = Duration::from_millis(timeout_ms).into();
     Check::Dns(Box::new(DnsCheck {
         common,
@@ -213,9 +218,15 @@ async fn noise_silence_and_late_answers_time_out() {
 #[tokio::test]
 async fn a_closed_port_is_down_at_once() {
     // Nothing listens: the kernel's ICMP port unreachable makes recv fail.
-    let port = free_udp_port();
+    // On an address of its own: a port just freed on 127.0.0.1 may be
+    // taken meanwhile by another test's socket here.
+    let port = UdpSocket::bind("127.0.0.77:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let started = Instant::now();
-    let down = probe::attempt(&dns(port, DnsType::A, "x.test", 2000)).await;
+    let down = probe::attempt(&dns_at("127.0.0.77", port, DnsType::A, "x.test", 2000)).await;
     assert!(!down.ok, "{down:?}");
     assert!(down.reason.contains("refused"), "{down:?}");
     assert!(started.elapsed() < Duration::from_secs(1));
