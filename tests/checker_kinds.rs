@@ -161,7 +161,22 @@ fn script_in(dir_mode: u32, name: &str, body: &str) -> (tempfile::TempDir, Strin
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(dir_mode)).unwrap();
     let path = dir.path().join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    // Written by `cp`, so that no process of this test's ever holds the
+    // script open for writing: a fork by another test thread could inherit
+    // that descriptor for an instant, and exec would fail with ETXTBSY.
+    let source = dir.path().join(format!("{name}.text"));
+    std::fs::write(&source, format!("#!/bin/sh\n{body}\n")).unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg(&source)
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(
+        copied.success(),
+        "cp {} {}",
+        source.display(),
+        path.display()
+    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = path.display().to_string();
     (dir, path)
