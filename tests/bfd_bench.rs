@@ -393,7 +393,7 @@ fn bfd_sessions_cost_and_detection() {
         shared.c, shared.c_ran, shared.b, connected.c, connected.c_ran, connected.b
     );
     println!(
-        "figure: {n} BFD sessions at 50 ms, CPU % of one core (the whole lvsd vs the floor: a C program sending and receiving the same packets, bench/floor/bfd_floor.c; the 5 % goal is below it here): lvsd {:.2} | reference {:.2} | ratio {:.2}",
+        "figure: {n} BFD sessions at 50 ms, CPU % of one core (the whole lvsd vs the floor: a C program sending and receiving the same packets, bench/floor/bfd_floor.c, in the same namespaces): lvsd {:.2} | reference {:.2} | ratio {:.2}",
         big.whole,
         shared.c,
         big.whole / shared.c.max(0.001)
