@@ -230,7 +230,7 @@ impl Session {
     /// transmit interval after the last one (§6.8.7), whatever the jitter
     /// drew (`None`: no packet sent yet, any time).
     fn earliest_tx(&self) -> Option<Instant> {
-        Some(self.last_periodic? + self.tx_interval()?.mul_f64(0.75))
+        Some(self.last_periodic? + three_quarters(self.tx_interval()?))
     }
 
     /// Takes a packet the socket accepted for this session.
@@ -277,7 +277,7 @@ impl Session {
             // the next packet goes no later than the new interval after
             // the last one.
             if interval_before.is_none_or(|i| interval < i) {
-                let sooner = (last + interval.mul_f64(0.75)).max(now);
+                let sooner = (last + three_quarters(interval)).max(now);
                 self.next_tx = self.next_tx.map(|at| at.min(sooner));
             }
         }
@@ -437,6 +437,13 @@ impl Session {
             self.change_desired_tx(to);
         }
     }
+}
+
+/// 75 % of `d`, the shortest gap §6.8.7 allows, in integer arithmetic:
+/// it is reckoned at every wake-up of every session (`mul_f64` went
+/// through `from_secs_f64`, ~1 % of the BFD thread at 1,000 sessions).
+fn three_quarters(d: Duration) -> Duration {
+    d - d / 4
 }
 
 #[cfg(test)]

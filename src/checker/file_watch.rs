@@ -34,7 +34,6 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use mio::{Events, Interest, Poll, Token};
@@ -45,6 +44,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::driver::{lock, log_change, Shared};
 use super::file_check;
 use super::schedule::Timing;
+use super::side_thread::SideThread;
 use super::{HealthEvent, ProbeResult, ProbeSpec};
 use crate::config::Check;
 
@@ -63,11 +63,7 @@ enum Command {
 
 /// The engine's handle on the watcher thread. Dropping it stops the thread.
 #[derive(Debug)]
-pub(super) struct FileWatcher {
-    commands: mpsc::Sender<Command>,
-    waker: mio::Waker,
-    thread: Option<JoinHandle<()>>,
-}
+pub(super) struct FileWatcher(SideThread<Command>);
 
 impl FileWatcher {
     /// Starts the thread. Fails only if inotify or epoll cannot be had.
@@ -83,44 +79,23 @@ impl FileWatcher {
             Interest::READABLE,
         )?;
         let waker = mio::Waker::new(poll.registry(), WAKE)?;
-        let (commands, rx) = mpsc::channel();
-        let mut watcher = Watcher {
-            poll,
-            inotify,
-            shared,
-            events,
-            commands: rx,
-            files: Vec::new(),
-        };
-        let thread = std::thread::Builder::new()
-            .name("lvsd-files".into())
-            .spawn(move || watcher.run())?;
-        Ok(FileWatcher {
-            commands,
-            waker,
-            thread: Some(thread),
-        })
+        let thread = SideThread::spawn("lvsd-files", waker, move |commands| {
+            Watcher {
+                poll,
+                inotify,
+                shared,
+                events,
+                commands,
+                files: Vec::new(),
+            }
+            .run()
+        })?;
+        Ok(FileWatcher(thread))
     }
 
     /// The `FILE_CHECK` probes are now `probes` (every one, not a change).
     pub(super) fn set(&self, probes: Vec<Watched>) {
-        if self.commands.send(Command::Probes(probes)).is_ok() {
-            if let Err(e) = self.waker.wake() {
-                tracing::error!(error = %e, "cannot wake the file watcher");
-            }
-        }
-    }
-}
-
-impl Drop for FileWatcher {
-    fn drop(&mut self) {
-        // A closed channel is the stop signal.
-        let (closed, _) = mpsc::channel();
-        drop(std::mem::replace(&mut self.commands, closed));
-        let _ = self.waker.wake();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.0.send(Command::Probes(probes));
     }
 }
 

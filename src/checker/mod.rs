@@ -30,6 +30,8 @@
 //! - [`bfd_runner`]: the thread that runs `BFD_CHECK`s' BFD sessions (the
 //!   protocol itself is in `crate::bfd`).
 //! - [`bfd_status`]: the BFD sessions and dropped packets, for the state dump.
+//! - `side_thread`: how the engine starts, commands and stops those two
+//!   threads (the file watcher's, the BFD thread).
 //! - `datagram`: `UDP_CHECK`, `PING_CHECK` and `DNS_CHECK` attempts on the
 //!   prober thread.
 //! - [`udp`]: `UDP_CHECK`, one datagram; ICMP unreachable fails, silence passes.
@@ -63,6 +65,7 @@ pub mod ping;
 pub mod probe;
 pub mod probe_table;
 pub mod schedule;
+mod side_thread;
 pub mod smtp;
 pub mod tcp;
 mod timers;

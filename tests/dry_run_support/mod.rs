@@ -72,8 +72,14 @@ pub fn dry_run(config: &Path) -> DryRun {
 /// As [`dry_run`], inside the network namespace `ns` (`ip netns exec`, which
 /// execs lvsd: the child's pid is lvsd's).
 pub fn dry_run_in(ns: &str, config: &Path) -> DryRun {
+    dry_run_bin_in(OsStr::new(env!("CARGO_BIN_EXE_lvsd")), ns, config)
+}
+
+/// As [`dry_run_in`], with another lvsd binary (a bench comparing two
+/// builds on the same machine and load).
+pub fn dry_run_bin_in(lvsd: &OsStr, ns: &str, config: &Path) -> DryRun {
     let mut command = Command::new("ip");
-    command.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_lvsd")]);
+    command.args(["netns", "exec", ns]).arg(lvsd);
     DryRun::new(command, config)
 }
 

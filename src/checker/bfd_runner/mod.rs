@@ -41,7 +41,6 @@ use std::collections::BinaryHeap;
 use std::io;
 use std::net::{IpAddr, UdpSocket};
 use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use std::os::fd::{AsFd, AsRawFd};
@@ -54,6 +53,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::bfd_status::{BfdStatus, Drops, SessionStatus};
 use super::driver::Shared;
 use super::file_watch::{report_at_once, Watched};
+use super::side_thread::SideThread;
 use super::{HealthEvent, ProbeResult};
 use crate::bfd::packet::State;
 use crate::bfd::session::{Session, Timing};
@@ -91,11 +91,7 @@ enum Command {
 /// The engine's handle on the BFD thread. Dropping it stops the thread
 /// (its sessions send nothing more; peers see them time out).
 #[derive(Debug)]
-pub(super) struct BfdRunner {
-    commands: mpsc::Sender<Command>,
-    waker: mio::Waker,
-    thread: Option<JoinHandle<()>>,
-}
+pub(super) struct BfdRunner(SideThread<Command>);
 
 impl BfdRunner {
     /// Starts the thread. Fails only if epoll cannot be had.
@@ -114,66 +110,47 @@ impl BfdRunner {
             TIMER,
             Interest::READABLE,
         )?;
-        let (commands, rx) = mpsc::channel();
-        let mut runner = Runner {
-            poll,
-            shared,
-            events,
-            commands: rx,
-            sessions: Vec::new(),
-            free: Vec::new(),
-            by_disc: FxHashMap::default(),
-            by_neighbor: FxHashMap::default(),
-            rx4: None,
-            rx6: None,
-            pace: [pace::Pace::new(Instant::now()); 2],
-            tx4: None,
-            tx6: None,
-            out4: socket::SendBatch::default(),
-            out6: socket::SendBatch::default(),
-            heap: BinaryHeap::new(),
-            timer,
-            timer_at: None,
-            due: Vec::new(),
-            drops: Drops::default(),
-        };
-        let thread = std::thread::Builder::new()
-            .name("lvsd-bfd".into())
-            .spawn(move || runner.run())?;
-        Ok(BfdRunner {
-            commands,
-            waker,
-            thread: Some(thread),
-        })
+        let thread = SideThread::spawn("lvsd-bfd", waker, move |commands| {
+            Runner {
+                poll,
+                shared,
+                events,
+                commands,
+                sessions: Vec::new(),
+                free: Vec::new(),
+                by_disc: FxHashMap::default(),
+                by_neighbor: FxHashMap::default(),
+                rx4: None,
+                rx6: None,
+                pace: [pace::Pace::new(Instant::now()); 2],
+                tx4: None,
+                tx6: None,
+                out4: socket::SendBatch::default(),
+                out6: socket::SendBatch::default(),
+                heap: BinaryHeap::new(),
+                timer,
+                timer_at: None,
+                due: Vec::new(),
+                drops: Drops::default(),
+            }
+            .run()
+        })?;
+        Ok(BfdRunner(thread))
     }
 
     /// The sessions' states (`None` if the thread does not answer within
     /// a second).
     pub(super) fn status(&self) -> Option<BfdStatus> {
         let (tx, rx) = mpsc::channel();
-        self.commands.send(Command::Status(tx)).ok()?;
-        self.waker.wake().ok()?;
+        if !self.0.send(Command::Status(tx)) {
+            return None;
+        }
         rx.recv_timeout(Duration::from_secs(1)).ok()
     }
 
     /// The `BFD_CHECK` probes are now `probes` (every one, not a change).
     pub(super) fn set(&self, probes: Vec<Watched>) {
-        if self.commands.send(Command::Probes(probes)).is_ok() {
-            if let Err(e) = self.waker.wake() {
-                tracing::error!(error = %e, "cannot wake the BFD thread");
-            }
-        }
-    }
-}
-
-impl Drop for BfdRunner {
-    fn drop(&mut self) {
-        let (closed, _) = mpsc::channel();
-        drop(std::mem::replace(&mut self.commands, closed));
-        let _ = self.waker.wake();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.0.send(Command::Probes(probes));
     }
 }
 
