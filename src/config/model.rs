@@ -397,7 +397,13 @@ impl Binding {
 ///
 /// Serialised with the four [`Binding`] settings as fields of their own
 /// (`null` when unset), as they were before they moved out of line.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Compares and hashes as the probe it makes: every field but `location`.
+/// So a check (and a [`crate::checker::ProbeSpec`]) equals the same check
+/// written elsewhere: two virtual servers' identical checks are one probe,
+/// and a reload after lines moved keeps every probe. A config compares the
+/// locations of its checks too (see [`Checks`]).
+#[derive(Debug, Clone)]
 pub struct CheckCommon {
     /// Where the checker block starts.
     pub location: Location,
@@ -423,6 +429,66 @@ pub struct CheckCommon {
     pub alpha: bool,
     /// How the probe's connection ends.
     pub close: CloseMode,
+}
+
+impl CheckCommon {
+    /// Every field but `location`, for `==` and hashing. Listed without
+    /// `..`, so a new field cannot be left out.
+    #[allow(clippy::type_complexity)]
+    fn identity(
+        &self,
+    ) -> (
+        &IpAddr,
+        u16,
+        &Option<Box<Binding>>,
+        &Timer,
+        &Timer,
+        u32,
+        &Timer,
+        &Timer,
+        bool,
+        &CloseMode,
+    ) {
+        let CheckCommon {
+            location: _,
+            connect_ip,
+            connect_port,
+            binding,
+            connect_timeout,
+            delay_loop,
+            retry,
+            delay_before_retry,
+            warmup,
+            alpha,
+            close,
+        } = self;
+        (
+            connect_ip,
+            *connect_port,
+            binding,
+            connect_timeout,
+            delay_loop,
+            *retry,
+            delay_before_retry,
+            warmup,
+            *alpha,
+            close,
+        )
+    }
+}
+
+impl PartialEq for CheckCommon {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for CheckCommon {}
+
+impl std::hash::Hash for CheckCommon {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.identity().hash(state)
+    }
 }
 
 impl CheckCommon {

@@ -753,3 +753,55 @@ fn a_dynamic_checks_weight_goes_to_every_real_server_it_serves() {
     round(&mut r, &mut t);
     assert_eq!(weight_of(&mut t, "TCP 10.0.0.1"), Some(0));
 }
+
+/// The same config read again after its lines moved is a new config: a
+/// reload takes it (the state dump shows the new lines), yet every probe
+/// is the one it was, so health carries over and nothing is written.
+#[test]
+fn a_reload_after_lines_moved_takes_the_new_lines_and_keeps_every_probe() {
+    let text = "virtual_server 10.0.0.1 80 {
+ lb_algo rr
+ lb_kind NAT
+ protocol TCP
+ real_server 192.0.2.1 80 {
+  TCP_CHECK {
+   connect_timeout 1
+  }
+ }
+ real_server 192.0.2.2 80 {
+  TCP_CHECK {
+   connect_timeout 1
+  }
+ }
+}
+";
+    let load = |text: &str| {
+        let path = std::path::Path::new("/etc/lvsd-test.conf");
+        let opts = crate::config::LoadOptions::default();
+        crate::config::load_bytes(path, text.as_bytes().to_vec(), &opts)
+            .unwrap()
+            .config
+    };
+    let check_line = |config: &Config| {
+        let rs = &config.virtual_servers[0].real_servers[1];
+        (rs.location.line, rs.checks[0].common().location.line)
+    };
+    let mut r = Reconciler::new(load(text));
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    let second = ProbeSpec::shared(&r.config().virtual_servers[0].real_servers[1].checks[0]);
+    assert!(r.set_health(&second, false));
+    assert_eq!(round(&mut r, &mut t).ops().len(), 1);
+    assert_eq!(check_line(r.config()), (10, 11));
+
+    let moved = format!("\n\n{text}");
+    assert!(load(&moved) != load(text), "a config whose lines moved");
+    let reloaded = r.reload(load(&moved));
+    assert!(reloaded.changed);
+    assert_eq!(check_line(r.config()), (12, 13), "the new lines");
+    // The same two probes, the second still down: nothing to write.
+    let probes = r.probes();
+    assert_eq!(probes.len(), 2);
+    assert!(probes.contains(&(second, false)), "{probes:?}");
+    assert!(round(&mut r, &mut t).ops().is_empty());
+}
