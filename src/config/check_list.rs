@@ -93,9 +93,8 @@ impl<'a> IntoIterator for &'a Checks {
 /// new one's.
 impl PartialEq for Checks {
     fn eq(&self, other: &Checks) -> bool {
-        let same = |a: &Arc<Check>, b: &Arc<Check>| {
-            Arc::ptr_eq(a, b) || (**a == **b && a.common().location == b.common().location)
-        };
+        let same =
+            |a: &Arc<Check>, b: &Arc<Check>| Arc::ptr_eq(a, b) || a.same_and_at_same_place(b);
         match (&self.0, &other.0) {
             (ChecksRepr::One(a), ChecksRepr::One(b)) => same(a, b),
             _ => {

@@ -198,6 +198,15 @@ mod tests {
                 ..check(4)
             }
         );
+        // A real server's checks compare where they were written, too.
+        let checks = |line| {
+            let tcp = crate::config::TcpCheck {
+                common: check(line),
+            };
+            crate::config::Checks::from(vec![std::sync::Arc::new(crate::config::Check::Tcp(tcp))])
+        };
+        assert_eq!(checks(4), checks(4));
+        assert_ne!(checks(4), checks(9));
     }
 
     /// A location prints, debugs and serialises with its file's path.

@@ -432,8 +432,8 @@ pub struct CheckCommon {
 }
 
 impl CheckCommon {
-    /// Every field but `location`, for `==` and hashing. Listed without
-    /// `..`, so a new field cannot be left out.
+    /// Every field but `location`, for hashing. Listed without `..`, so a
+    /// new field cannot be left out (nor from `==`, written the same way).
     #[allow(clippy::type_complexity)]
     fn identity(
         &self,
@@ -478,8 +478,32 @@ impl CheckCommon {
 }
 
 impl PartialEq for CheckCommon {
+    /// Field by field (as a derived `==`, the cheap ones first): a reload
+    /// compares every check of the old config with the new one's.
     fn eq(&self, other: &Self) -> bool {
-        self.identity() == other.identity()
+        let CheckCommon {
+            location: _,
+            connect_ip,
+            connect_port,
+            binding,
+            connect_timeout,
+            delay_loop,
+            retry,
+            delay_before_retry,
+            warmup,
+            alpha,
+            close,
+        } = self;
+        *connect_port == other.connect_port
+            && *retry == other.retry
+            && *alpha == other.alpha
+            && *close == other.close
+            && *connect_timeout == other.connect_timeout
+            && *delay_loop == other.delay_loop
+            && *delay_before_retry == other.delay_before_retry
+            && *warmup == other.warmup
+            && *connect_ip == other.connect_ip
+            && *binding == other.binding
     }
 }
 
@@ -868,6 +892,29 @@ impl Check {
             Check::Ping(c) => &c.common,
             Check::File(c) => &c.common,
             Check::Bfd(c) => &c.common,
+        }
+    }
+
+    /// The same check written at the same place: how a config compares
+    /// its checks (`==` alone is the probe's identity, wherever written).
+    /// One match for both, as a reload compares every check.
+    pub fn same_and_at_same_place(&self, other: &Check) -> bool {
+        macro_rules! same {
+            ($a:expr, $b:expr) => {
+                $a.common.location == $b.common.location && $a == $b
+            };
+        }
+        match (self, other) {
+            (Check::Tcp(a), Check::Tcp(b)) => same!(a, b),
+            (Check::Http(a), Check::Http(b)) => same!(a, b),
+            (Check::Misc(a), Check::Misc(b)) => same!(a, b),
+            (Check::Smtp(a), Check::Smtp(b)) => same!(a, b),
+            (Check::Dns(a), Check::Dns(b)) => same!(a, b),
+            (Check::Udp(a), Check::Udp(b)) => same!(a, b),
+            (Check::Ping(a), Check::Ping(b)) => same!(a, b),
+            (Check::File(a), Check::File(b)) => same!(a, b),
+            (Check::Bfd(a), Check::Bfd(b)) => same!(a, b),
+            _ => false,
         }
     }
 
