@@ -35,9 +35,7 @@ pub fn audit(config: &Config) -> Vec<Diagnostic> {
         let Check::Misc(misc) = check.as_ref() else {
             continue;
         };
-        // Every Location equals every other (see its docs): compare the parts.
-        let at = misc.common.location;
-        if !seen.insert((at.file, at.line, at.col)) {
+        if !seen.insert(misc.common.location) {
             continue;
         }
         let Some(program) = misc.path.split_whitespace().next() else {

@@ -85,9 +85,9 @@ use crate::config::Check;
 
 /// What one probe checks, with its schedule: the identity of a probe.
 ///
-/// Equal specs are probed once. A check's `Location` compares equal to any
-/// other (see [`crate::config::Location`]), so the same check written in two
-/// virtual servers is still one probe. The check is shared with the config
+/// Equal specs are probed once. A check compares as the probe it makes,
+/// wherever it was written (see [`crate::config::CheckCommon`]), so the
+/// same check written in two virtual servers is still one probe. The check is shared with the config
 /// that wrote it: a spec costs a pointer, not a copy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct ProbeSpec {

@@ -39,7 +39,10 @@ use super::{values, CheckCommon, Location, Timer};
 pub const BFD_NAME_MAX: usize = 31;
 
 /// A global `bfd_instance`: one BFD session to a neighbour.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+///
+/// Compares and hashes as the session it runs: every field but `location`
+/// (a reload after its lines moved keeps the session).
+#[derive(Debug, Clone, Serialize)]
 pub struct BfdInstance {
     /// The name `BFD_CHECK { name NAME }` uses.
     pub name: String,
@@ -70,6 +73,69 @@ pub struct BfdInstance {
     pub to_checker: bool,
     /// Where the block starts.
     pub location: Location,
+}
+
+impl BfdInstance {
+    /// Every field but `location`, for `==` and hashing. Listed without
+    /// `..`, so a new field cannot be left out.
+    #[allow(clippy::type_complexity)]
+    fn identity(
+        &self,
+    ) -> (
+        &str,
+        &IpAddr,
+        &Option<IpAddr>,
+        &Duration,
+        &Duration,
+        &Duration,
+        u8,
+        bool,
+        u8,
+        &Option<u8>,
+        bool,
+    ) {
+        let BfdInstance {
+            name,
+            neighbor,
+            source,
+            min_rx,
+            min_tx,
+            idle_tx,
+            multiplier,
+            passive,
+            ttl,
+            max_hops,
+            to_checker,
+            location: _,
+        } = self;
+        (
+            name,
+            neighbor,
+            source,
+            min_rx,
+            min_tx,
+            idle_tx,
+            *multiplier,
+            *passive,
+            *ttl,
+            max_hops,
+            *to_checker,
+        )
+    }
+}
+
+impl PartialEq for BfdInstance {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for BfdInstance {}
+
+impl std::hash::Hash for BfdInstance {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.identity().hash(state)
+    }
 }
 
 impl BfdInstance {

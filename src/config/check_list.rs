@@ -85,14 +85,21 @@ impl<'a> IntoIterator for &'a Checks {
     }
 }
 
-/// Compares as the slices do; two single checkers (nearly every real
-/// server's) directly, without going through slices: a reload compares
-/// every real server of the old config with the new one's.
+/// The same checks written at the same places: a check alone compares as
+/// the probe it makes, wherever written (see [`super::CheckCommon`]), but a
+/// config whose checks moved is not the same config. Two single checkers
+/// (nearly every real server's) compare directly, without going through
+/// slices: a reload compares every real server of the old config with the
+/// new one's.
 impl PartialEq for Checks {
     fn eq(&self, other: &Checks) -> bool {
+        let same =
+            |a: &Arc<Check>, b: &Arc<Check>| Arc::ptr_eq(a, b) || a.same_and_at_same_place(b);
         match (&self.0, &other.0) {
-            (ChecksRepr::One(a), ChecksRepr::One(b)) => Arc::ptr_eq(a, b) || **a == **b,
-            _ => **self == **other,
+            (ChecksRepr::One(a), ChecksRepr::One(b)) => same(a, b),
+            _ => {
+                self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| same(a, b))
+            }
         }
     }
 }

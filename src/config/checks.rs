@@ -1,47 +1,45 @@
 //! Checker blocks: TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, SMTP_CHECK,
 //! DNS_CHECK, UDP_CHECK, PING_CHECK, FILE_CHECK, BFD_CHECK.
 //!
-//! Each is read into its settings, then resolved into a [`CheckCommon`]
-//! with what the real server and virtual server passed down and
-//! keepalived's defaults for the checker's type.
+//! [`Typer::check`] goes in two phases: the block's statements are read
+//! into a [`Reading`] here (its connection, what it inherits, and what only
+//! some types have), then made into checks in [`super::check_build`], with
+//! what the real server and virtual server passed down and keepalived's
+//! defaults for the checker's type.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::bfd_instance;
 use super::block::Tree;
-use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
+use super::check_build::Site;
+use super::inherit::Inherited;
 use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw};
 use super::typer::Typer;
 use super::udp_keywords::UdpReading;
-use super::{
-    values, BfdInstance, Binding, Check, CheckCommon, CloseMode, DnsCheck, DnsType, FileCheck,
-    HttpCheck, HttpProtocol, Location, MiscCheck, PingCheck, SmtpCheck, TcpCheck, Timer,
-    TlsOptions, TrackFile, Url, DEFAULT_HELO_NAME,
-};
+use super::{values, BfdInstance, Check, CloseMode, DnsType, HttpProtocol, Timer, TrackFile, Url};
 use crate::script_policy::AccountError;
 
 /// The connection settings of one checker (or one SMTP `host`).
 #[derive(Debug, Clone, Default)]
-struct Connection {
-    connect_ip: Option<IpAddr>,
-    connect_port: Option<u16>,
-    bindto: Option<IpAddr>,
-    bind_port: Option<u16>,
-    bind_if: Option<String>,
-    fwmark: Option<u32>,
-    close: CloseMode,
+pub(super) struct Connection {
+    pub(super) connect_ip: Option<IpAddr>,
+    pub(super) connect_port: Option<u16>,
+    pub(super) bindto: Option<IpAddr>,
+    pub(super) bind_port: Option<u16>,
+    pub(super) bind_if: Option<String>,
+    pub(super) fwmark: Option<u32>,
+    pub(super) close: CloseMode,
     /// `connect_timeout` written in this block itself (an SMTP `host`
     /// has its own; a checker's also goes to its inherited settings).
-    connect_timeout: Option<Timer>,
+    pub(super) connect_timeout: Option<Timer>,
 }
 
 impl Connection {
     /// Whether the block sets any connection option of its own (keepalived
     /// 2.2.7's test for whether an `SMTP_CHECK` with `host` blocks probes its
     /// own target too).
-    fn is_set(&self) -> bool {
+    pub(super) fn is_set(&self) -> bool {
         self.connect_ip.is_some()
             || self.connect_port.is_some()
             || self.bindto.is_some()
@@ -54,9 +52,9 @@ impl Connection {
 
 /// Everything read from a checker block before resolution.
 #[derive(Default)]
-struct Reading {
-    conn: Connection,
-    inherited: Inherited,
+pub(super) struct Reading {
+    pub(super) conn: Connection,
+    pub(super) inherited: Inherited,
     /// What only some checker types have: boxed and made on first use, so
     /// that a TCP_CHECK (nearly every checker of a big config) neither fills
     /// nor drops it.
@@ -65,31 +63,31 @@ struct Reading {
 
 /// The settings of the checker types beyond TCP_CHECK.
 #[derive(Default)]
-struct Extra {
-    urls: Vec<Url>,
-    hosts: Vec<Connection>,
-    misc_path: Option<String>,
-    misc_timeout: Option<Duration>,
-    misc_dynamic: bool,
-    user: Option<(String, Option<String>)>,
+pub(super) struct Extra {
+    pub(super) urls: Vec<Url>,
+    pub(super) hosts: Vec<Connection>,
+    pub(super) misc_path: Option<String>,
+    pub(super) misc_timeout: Option<Duration>,
+    pub(super) misc_dynamic: bool,
+    pub(super) user: Option<(String, Option<String>)>,
     /// FILE_CHECK's `track_file`, resolved; `track_file_named` is set even
     /// when the name is unknown (said at the name).
-    track_file: Option<TrackFile>,
-    track_file_named: bool,
+    pub(super) track_file: Option<TrackFile>,
+    pub(super) track_file_named: bool,
     /// BFD_CHECK's `name`, resolved (like `track_file`).
-    bfd: Option<BfdInstance>,
-    bfd_named: bool,
+    pub(super) bfd: Option<BfdInstance>,
+    pub(super) bfd_named: bool,
     /// FILE_CHECK's `weight W [reverse|noreverse]`.
-    file_weight: Option<(i32, bool)>,
-    helo_name: Option<String>,
-    dns_type: Option<DnsType>,
-    dns_name: Option<String>,
-    udp: UdpReading,
-    http_protocol: HttpProtocol,
-    fast_recovery: bool,
-    enable_sni: bool,
+    pub(super) file_weight: Option<(i32, bool)>,
+    pub(super) helo_name: Option<String>,
+    pub(super) dns_type: Option<DnsType>,
+    pub(super) dns_name: Option<String>,
+    pub(super) udp: UdpReading,
+    pub(super) http_protocol: HttpProtocol,
+    pub(super) fast_recovery: bool,
+    pub(super) enable_sni: bool,
     /// `sni_name NAME` (implies `enable_sni`).
-    sni_name: Option<String>,
+    pub(super) sni_name: Option<String>,
 }
 
 impl Reading {
@@ -99,7 +97,7 @@ impl Reading {
     }
 
     /// The type-specific settings, taken out (empty if none were read).
-    fn take_extra(&mut self) -> Extra {
+    pub(super) fn take_extra(&mut self) -> Extra {
         self.extra.take().map_or_else(Extra::default, |b| *b)
     }
 }
@@ -117,12 +115,38 @@ impl Typer<'_> {
         rs: &Inherited,
         out: &mut Vec<Arc<Check>>,
     ) {
-        let (addr, port) = target;
         let kw = tree.keyword(node);
         let diagnostics_before = self.diagnostics.len();
         self.max_args(tree, node, 0);
+        let r = self.read_check(tree, node, kind, rs);
+        if !kind.is_probed() {
+            self.error(
+                kw,
+                format!(
+                    "lvsd does not probe {} yet, and never reports a real server healthy \
+                     for a check it does not perform: replace it with a check lvsd probes ({}), \
+                     or keep this virtual server under keepalived",
+                    kw.text,
+                    CheckKw::probed_names().join(", ")
+                ),
+            );
+        }
+        let site = Site {
+            kind,
+            location: self.loc(kw),
+            target,
+        };
+        let clean = self.diagnostics.len() == diagnostics_before;
+        self.build_checks(tree, node, site, rs, r, clean, out);
+    }
+
+    /// Read the statements of checker block `node` (of type `kind`, in a
+    /// real server that passes down `rs`): the first phase of [`Typer::check`].
+    fn read_check(&mut self, tree: &Tree<'_>, node: u32, kind: CheckKw, rs: &Inherited) -> Reading {
+        let kw = tree.keyword(node);
         // The checker's own virtualhost overrides; the inherited one is the
-        // default (taken below, for the HTTP checks that use it).
+        // default (taken when the checks are made, for the HTTP checks that
+        // use it).
         let mut r = Reading {
             inherited: rs.without_virtualhost(),
             ..Reading::default()
@@ -155,189 +179,7 @@ impl Typer<'_> {
                 None => self.unknown(ckw, &format!("in {}", kw.text)),
             }
         }
-        if !kind.is_probed() {
-            self.error(
-                kw,
-                format!(
-                    "lvsd does not probe {} yet, and never reports a real server healthy \
-                     for a check it does not perform: replace it with a check lvsd probes ({}), \
-                     or keep this virtual server under keepalived",
-                    kw.text,
-                    CheckKw::probed_names().join(", ")
-                ),
-            );
-        }
-        let location = self.loc(kw);
-        let common = |conn: &Connection, r: &Reading| {
-            resolve(kind, location, conn, &r.inherited, addr, port)
-        };
-        let check = match kind {
-            // The common case, without copying the location.
-            CheckKw::Tcp => {
-                let common = resolve(kind, location, &r.conn, &r.inherited, addr, port);
-                if self.diagnostics.len() == diagnostics_before {
-                    let own = (r.conn.connect_ip.is_some(), r.conn.connect_port.is_some());
-                    self.check_memo.remember(tree, node, rs, &common, own);
-                }
-                Check::Tcp(TcpCheck { common })
-            }
-            CheckKw::HttpGet | CheckKw::SslGet => {
-                let mut x = r.take_extra();
-                if x.urls.is_empty() {
-                    self.warning(
-                        kw,
-                        format!(
-                            "{} has no `url {{ path ... }}`: it cannot check anything",
-                            kw.text
-                        ),
-                    );
-                }
-                let tls = kind == CheckKw::SslGet;
-                let own_vhost = r.inherited.virtualhost.take();
-                // SNI skips the real server's virtualhost (keepalived's order).
-                let tls_options = match tls && x.enable_sni {
-                    true => TlsOptions {
-                        enable_sni: true,
-                        sni_name: x.sni_name.take(),
-                        sni_virtualhost: own_vhost.clone().or_else(|| self.vs_virtualhost.clone()),
-                        client: None,
-                    },
-                    false => TlsOptions::default(),
-                };
-                let vhost = own_vhost.or_else(|| rs.virtualhost.clone());
-                Check::Http(Box::new(HttpCheck {
-                    common: resolve(kind, location, &r.conn, &r.inherited, addr, port),
-                    tls,
-                    urls: std::mem::take(&mut x.urls),
-                    virtualhost: vhost,
-                    protocol: x.http_protocol,
-                    fast_recovery: x.fast_recovery,
-                    tls_options,
-                }))
-            }
-            CheckKw::Misc => {
-                let x = r.take_extra();
-                let Some(path) = x.misc_path else {
-                    self.error(kw, "MISC_CHECK needs `misc_path COMMAND`");
-                    return;
-                };
-                self.scripts_seen = true;
-                if let (None, Some(why)) = (&x.user, &self.script_user_missing) {
-                    let why = why.clone();
-                    self.warning(
-                        kw,
-                        format!(
-                            "this MISC_CHECK would run as script_user ({why}): keepalived drops it"
-                        ),
-                    );
-                }
-                Check::Misc(Box::new(MiscCheck {
-                    common: common(&r.conn, &r),
-                    path,
-                    timeout: x.misc_timeout,
-                    dynamic: x.misc_dynamic,
-                    user: x.user.map(Box::new),
-                }))
-            }
-            CheckKw::Smtp => {
-                let mut x = r.take_extra();
-                // keepalived 2.2.7: the checker probes its own target (the
-                // real server, or its connect_ip/port) when it sets a
-                // connection option or connect_timeout itself, or has no
-                // `host`; else the first `host` is the checker. Every
-                // other `host` is one more checker, with the host's own
-                // connection only (nothing merged from the checker).
-                let mut conns = Vec::with_capacity(1 + x.hosts.len());
-                if r.conn.is_set() || x.hosts.is_empty() {
-                    conns.push(r.conn.clone());
-                }
-                // A host without its own connect_timeout gets the real
-                // server's (else the virtual server's, else 5 s). keepalived
-                // 2.2.7 gives it 0 (it times out at once): see
-                // docs/differences.md.
-                let host_timeout = rs.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-                conns.extend(x.hosts.drain(..).map(|mut h| {
-                    h.connect_timeout = h.connect_timeout.or(Some(host_timeout));
-                    h
-                }));
-                let helo_name = x.helo_name.unwrap_or_else(|| DEFAULT_HELO_NAME.into());
-                out.extend(conns.iter().map(|c| {
-                    Arc::new(Check::Smtp(Box::new(SmtpCheck {
-                        common: common(c, &r),
-                        helo_name: helo_name.clone(),
-                    })))
-                }));
-                return;
-            }
-            CheckKw::File => {
-                let x = r.take_extra();
-                let Some(file) = x.track_file else {
-                    if !x.track_file_named {
-                        self.error(kw, "FILE_CHECK needs `track_file NAME`");
-                    }
-                    return;
-                };
-                let (weight, reverse) = x.file_weight.unwrap_or((file.weight, file.reverse));
-                // Nothing of the real server: equal checks of one file are one probe.
-                let unspecified = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
-                Check::File(Box::new(FileCheck {
-                    common: CheckCommon {
-                        location,
-                        warmup: Timer::from_secs(0),
-                        retry: 0,
-                        ..CheckCommon::new(unspecified, 0)
-                    },
-                    track_file: file.name,
-                    path: file.path,
-                    weight,
-                    reverse,
-                }))
-            }
-            CheckKw::Dns => {
-                let x = r.take_extra();
-                Check::Dns(Box::new(DnsCheck {
-                    common: common(&r.conn, &r),
-                    query_type: x.dns_type.unwrap_or_default(),
-                    name: x.dns_name.unwrap_or_default(),
-                }))
-            }
-            CheckKw::Udp => {
-                let x = r.take_extra();
-                self.udp_finish(tree, node, &x.udp);
-                Check::Udp(Box::new(x.udp.into_check(common(&r.conn, &r))))
-            }
-            CheckKw::Ping => Check::Ping(Box::new(PingCheck {
-                common: common(&r.conn, &r),
-            })),
-            CheckKw::Bfd => {
-                let x = r.take_extra();
-                let Some(instance) = x.bfd else {
-                    if !x.bfd_named {
-                        self.error(kw, "BFD_CHECK needs `name BFD_INSTANCE`");
-                    }
-                    return;
-                };
-                // keepalived: an RS may not track one instance twice.
-                let tracked = out
-                    .iter()
-                    .any(|c| matches!(&**c, Check::Bfd(b) if b.instance.name == instance.name));
-                if tracked {
-                    // keepalived -t fails on it (and runs without it).
-                    self.error(
-                        kw,
-                        format!(
-                            "this real server follows bfd_instance `{}` already \
-                             (keepalived ignores this BFD_CHECK)",
-                            instance.name
-                        ),
-                    );
-                    return;
-                }
-                let alpha = r.inherited.alpha.unwrap_or(false);
-                Check::Bfd(Box::new(bfd_instance::bfd_check(location, alpha, instance)))
-            }
-        };
-        out.push(Arc::new(check));
+        r
     }
 
     fn connection_keyword(
@@ -584,46 +426,5 @@ impl Typer<'_> {
             Ok(name) => r.extra().dns_name = Some(name),
             Err(e) => self.error(tok, format!("`name {}` is not a DNS name: {e}", tok.text)),
         }
-    }
-}
-
-/// Fill a checker's settings with what was inherited and keepalived's
-/// defaults for its type.
-fn resolve(
-    kind: CheckKw,
-    location: Location,
-    conn: &Connection,
-    inh: &Inherited,
-    addr: IpAddr,
-    port: u16,
-) -> CheckCommon {
-    let delay_loop = inh.delay_loop.unwrap_or(DEFAULT_DELAY_LOOP);
-    let (retry, delay_before_retry) = match kind {
-        CheckKw::Misc => (0, Timer::from_secs(1)),
-        CheckKw::Dns => (3, delay_loop),
-        CheckKw::HttpGet | CheckKw::SslGet => (1, Timer::from_secs(3)),
-        _ => (1, Timer::from_secs(1)),
-    };
-    CheckCommon {
-        location,
-        connect_ip: conn.connect_ip.unwrap_or(addr),
-        connect_port: conn.connect_port.unwrap_or(port),
-        binding: Binding {
-            bindto: conn.bindto,
-            bind_port: conn.bind_port,
-            bind_if: conn.bind_if.clone(),
-            fwmark: conn.fwmark,
-        }
-        .boxed(),
-        connect_timeout: conn
-            .connect_timeout
-            .or(inh.connect_timeout)
-            .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-        delay_loop,
-        retry: inh.retry.unwrap_or(retry),
-        delay_before_retry: inh.delay_before_retry.unwrap_or(delay_before_retry),
-        warmup: inh.warmup.unwrap_or(delay_loop),
-        alpha: inh.alpha.unwrap_or(false),
-        close: conn.close,
     }
 }

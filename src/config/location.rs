@@ -118,12 +118,13 @@ impl Serialize for FileName {
 
 /// Where something was read: file, line and column (1-based).
 ///
-/// A location says where a value was written, not what it is: every
-/// location equals every other (and hashes to nothing), so a check or a real
-/// server compares equal to the same one written elsewhere. That is what
-/// makes two virtual servers' identical checks one probe, and a reload after
-/// lines moved keep every probe.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+/// Compares and hashes as what it is: two locations are equal when they
+/// name the same place. A config read again after lines moved is a
+/// different config (its state dump shows the new lines). What must not
+/// depend on where it was written says so itself: a check compares as the
+/// probe it makes ([`super::CheckCommon`]), a `bfd_instance` as the session
+/// it runs ([`super::BfdInstance`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Location {
     /// The file, as it was named (after include resolution).
     pub file: FileName,
@@ -131,18 +132,6 @@ pub struct Location {
     pub line: u32,
     /// Column, 1-based.
     pub col: u32,
-}
-
-impl PartialEq for Location {
-    fn eq(&self, _: &Location) -> bool {
-        true
-    }
-}
-
-impl Eq for Location {}
-
-impl std::hash::Hash for Location {
-    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }
 
 impl std::fmt::Display for Location {
@@ -175,6 +164,49 @@ mod tests {
         let double = FileName::intern(Path::new("/etc/location-test//x.conf"));
         assert_ne!(single, double);
         assert_eq!(double.as_os_str(), "/etc/location-test//x.conf");
+    }
+
+    /// Locations compare as the places they name; a check compares as the
+    /// probe it makes, wherever written.
+    #[test]
+    fn locations_compare_as_places_and_checks_as_probes() {
+        let file = FileName::intern(Path::new("/etc/keepalived/location-test-eq.conf"));
+        let at = |line| Location { file, line, col: 3 };
+        assert_eq!(at(4), at(4));
+        assert_ne!(at(4), at(5));
+        let other = FileName::intern(Path::new("/etc/keepalived/location-test-other.conf"));
+        assert_ne!(
+            at(4),
+            Location {
+                file: other,
+                ..at(4)
+            }
+        );
+        let check = |line| crate::config::CheckCommon {
+            location: at(line),
+            ..crate::config::CheckCommon::new("192.0.2.1".parse().unwrap(), 80)
+        };
+        assert_eq!(check(4), check(9));
+        let hash = |c: &crate::config::CheckCommon| {
+            std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, c)
+        };
+        assert_eq!(hash(&check(4)), hash(&check(9)));
+        assert_ne!(
+            check(4),
+            crate::config::CheckCommon {
+                retry: 7,
+                ..check(4)
+            }
+        );
+        // A real server's checks compare where they were written, too.
+        let checks = |line| {
+            let tcp = crate::config::TcpCheck {
+                common: check(line),
+            };
+            crate::config::Checks::from(vec![std::sync::Arc::new(crate::config::Check::Tcp(tcp))])
+        };
+        assert_eq!(checks(4), checks(4));
+        assert_ne!(checks(4), checks(9));
     }
 
     /// A location prints, debugs and serialises with its file's path.

@@ -21,7 +21,8 @@
 //! - `url`: HTTP_GET's `url { }` blocks and `http_protocol`.
 //! - `http_regex`: a url's `regex`, as keepalived reads it and PCRE2 compiles it.
 //! - `ssl`: the global `SSL { }` block, SSL_GET's client certificate.
-//! - `checks`: the checker blocks (TCP_CHECK, HTTP_GET, MISC_CHECK, ...).
+//! - `checks`: the checker blocks (TCP_CHECK, HTTP_GET, MISC_CHECK, ...), read.
+//! - `check_build`: a checker block's reading made into its checks.
 //! - `check_list`: the checks of one real server, small for the common one.
 //! - `check_memo`: the last TCP_CHECK's reading, reused when written the same way.
 //! - `inherit`: settings that flow virtual server → real server → checker.
@@ -36,6 +37,7 @@
 
 mod bfd_instance;
 mod block;
+mod check_build;
 mod check_list;
 mod check_memo;
 mod checks;

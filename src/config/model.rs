@@ -397,7 +397,13 @@ impl Binding {
 ///
 /// Serialised with the four [`Binding`] settings as fields of their own
 /// (`null` when unset), as they were before they moved out of line.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Compares and hashes as the probe it makes: every field but `location`.
+/// So a check (and a [`crate::checker::ProbeSpec`]) equals the same check
+/// written elsewhere: two virtual servers' identical checks are one probe,
+/// and a reload after lines moved keeps every probe. A config compares the
+/// locations of its checks too (see [`Checks`]).
+#[derive(Debug, Clone)]
 pub struct CheckCommon {
     /// Where the checker block starts.
     pub location: Location,
@@ -423,6 +429,90 @@ pub struct CheckCommon {
     pub alpha: bool,
     /// How the probe's connection ends.
     pub close: CloseMode,
+}
+
+impl CheckCommon {
+    /// Every field but `location`, for hashing. Listed without `..`, so a
+    /// new field cannot be left out (nor from `==`, written the same way).
+    #[allow(clippy::type_complexity)]
+    fn identity(
+        &self,
+    ) -> (
+        &IpAddr,
+        u16,
+        &Option<Box<Binding>>,
+        &Timer,
+        &Timer,
+        u32,
+        &Timer,
+        &Timer,
+        bool,
+        &CloseMode,
+    ) {
+        let CheckCommon {
+            location: _,
+            connect_ip,
+            connect_port,
+            binding,
+            connect_timeout,
+            delay_loop,
+            retry,
+            delay_before_retry,
+            warmup,
+            alpha,
+            close,
+        } = self;
+        (
+            connect_ip,
+            *connect_port,
+            binding,
+            connect_timeout,
+            delay_loop,
+            *retry,
+            delay_before_retry,
+            warmup,
+            *alpha,
+            close,
+        )
+    }
+}
+
+impl PartialEq for CheckCommon {
+    /// Field by field (as a derived `==`, the cheap ones first): a reload
+    /// compares every check of the old config with the new one's.
+    fn eq(&self, other: &Self) -> bool {
+        let CheckCommon {
+            location: _,
+            connect_ip,
+            connect_port,
+            binding,
+            connect_timeout,
+            delay_loop,
+            retry,
+            delay_before_retry,
+            warmup,
+            alpha,
+            close,
+        } = self;
+        *connect_port == other.connect_port
+            && *retry == other.retry
+            && *alpha == other.alpha
+            && *close == other.close
+            && *connect_timeout == other.connect_timeout
+            && *delay_loop == other.delay_loop
+            && *delay_before_retry == other.delay_before_retry
+            && *warmup == other.warmup
+            && *connect_ip == other.connect_ip
+            && *binding == other.binding
+    }
+}
+
+impl Eq for CheckCommon {}
+
+impl std::hash::Hash for CheckCommon {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.identity().hash(state)
+    }
 }
 
 impl CheckCommon {
@@ -802,6 +892,29 @@ impl Check {
             Check::Ping(c) => &c.common,
             Check::File(c) => &c.common,
             Check::Bfd(c) => &c.common,
+        }
+    }
+
+    /// The same check written at the same place: how a config compares
+    /// its checks (`==` alone is the probe's identity, wherever written).
+    /// One match for both, as a reload compares every check.
+    pub fn same_and_at_same_place(&self, other: &Check) -> bool {
+        macro_rules! same {
+            ($a:expr, $b:expr) => {
+                $a.common.location == $b.common.location && $a == $b
+            };
+        }
+        match (self, other) {
+            (Check::Tcp(a), Check::Tcp(b)) => same!(a, b),
+            (Check::Http(a), Check::Http(b)) => same!(a, b),
+            (Check::Misc(a), Check::Misc(b)) => same!(a, b),
+            (Check::Smtp(a), Check::Smtp(b)) => same!(a, b),
+            (Check::Dns(a), Check::Dns(b)) => same!(a, b),
+            (Check::Udp(a), Check::Udp(b)) => same!(a, b),
+            (Check::Ping(a), Check::Ping(b)) => same!(a, b),
+            (Check::File(a), Check::File(b)) => same!(a, b),
+            (Check::Bfd(a), Check::Bfd(b)) => same!(a, b),
+            _ => false,
         }
     }
 

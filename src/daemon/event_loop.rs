@@ -26,7 +26,7 @@ use crate::checker::engine::Engine;
 use crate::checker::HealthEvent;
 use crate::config::{self, Config, FlushOnStop, LoadOptions, Loaded, Severity};
 use crate::ipvs::{IpvsError, IpvsTable, TableOp};
-use crate::reconcile::{describe_vs, Plan, Reconciler};
+use crate::reconcile::{describe_vs, Changes, Plan, Reconciler};
 
 mod ctl;
 mod ctl_show;
@@ -474,13 +474,13 @@ impl Daemon {
     async fn reconcile(&mut self) -> u64 {
         let before = self.writes_total;
         let plan = self.reconciler.plan();
-        tracing::debug!(changes = plan.ops.len(), "planned");
+        tracing::debug!(changes = plan.changes.len(), "planned");
         self.run_scripts(&plan);
-        if self.apply(plan.ops).await > 0 {
+        if self.apply(plan.changes).await > 0 {
             if let Ok(dump) = with_table(&self.table, |t| t.dump()).await {
                 self.reconciler.refresh(&dump);
                 let retry = self.reconciler.plan();
-                self.apply(retry.ops).await;
+                self.apply(retry.changes).await;
             }
         }
         let changes = self.writes_total - before;
@@ -510,26 +510,27 @@ impl Daemon {
         }
     }
 
-    /// Apply `ops`; returns how many failed.
-    async fn apply(&mut self, ops: Vec<TableOp>) -> usize {
-        if ops.is_empty() {
+    /// Apply `changes`; returns how many failed.
+    async fn apply(&mut self, changes: Changes) -> usize {
+        if changes.is_empty() {
             return 0;
         }
-        self.writes_total += ops.len() as u64;
-        let (ops, results) = with_table(&self.table, move |t| {
-            let results = t.apply(&ops);
-            (ops, results)
+        self.writes_total += changes.len() as u64;
+        let (changes, results) = with_table(&self.table, move |t| {
+            let results = t.apply(changes.ops());
+            (changes, results)
         })
         .await;
-        self.count_writes(&ops, &results);
+        let ops = changes.ops();
+        self.count_writes(ops, &results);
         let detail = ops.len() <= LOG_EACH_CHANGE_UP_TO;
         if !detail {
-            ChangeCounts::of(&ops, &results).log();
+            ChangeCounts::of(ops, &results).log();
         }
         for (op, result) in ops.iter().zip(&results) {
             log_op(op, result, detail);
         }
-        self.reconciler.applied(&ops, &results).len()
+        self.reconciler.applied(changes, &results).len()
     }
 
     /// Stop probing; remove lvsd's services unless told to keep them.
@@ -560,8 +561,8 @@ impl Daemon {
         if mode == FlushOnStop::All {
             with_table(&self.table, |t| t.flush()).await?;
         } else {
-            let ops = self.reconciler.stop_ops(mode);
-            self.apply(ops).await;
+            let changes = self.reconciler.stop_changes(mode);
+            self.apply(changes).await;
         }
         tracing::info!("stopped");
         Ok(())

@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::desired::{self, Table};
-use super::{diff, drift, Reconciler};
+use super::{diff, drift, Changes, Reconciler};
 use crate::config::FlushOnStop;
 use crate::ipvs::{IpvsError, ServiceEntry, ServiceKey, TableOp};
 
@@ -113,28 +113,36 @@ impl Reconciler {
         }
     }
 
-    /// Record the outcome of applying `ops`; the cached table follows every
-    /// success. Returns the failures (the caller should refresh from a dump).
-    pub fn applied<'a>(
+    /// Record the outcome of sending `changes` (`results`, one a change);
+    /// the cached table follows every success. Returns the failures (the
+    /// caller should refresh from a dump).
+    pub fn applied(
         &mut self,
-        ops: &'a [TableOp],
+        changes: Changes,
         results: &[Result<(), IpvsError>],
-    ) -> Vec<(&'a TableOp, IpvsError)> {
-        let failures: Vec<_> = ops
-            .iter()
-            .zip(results)
-            .filter_map(|(op, result)| result.as_ref().err().map(|e| (op, e.clone())))
-            .collect();
+    ) -> Vec<(TableOp, IpvsError)> {
+        let Changes {
+            ops,
+            new_services: mut planned,
+        } = changes;
+        // Refusals are rare: the failures are gathered only when there are.
+        let failures: Vec<_> = if results.iter().all(Result::is_ok) {
+            Vec::new()
+        } else {
+            ops.iter()
+                .zip(results)
+                .filter_map(|(op, result)| result.as_ref().err().map(|e| (op.clone(), e.clone())))
+                .collect()
+        };
         // Changes applied one by one (a map grown insert by insert).
         let mut singly = 0;
         // The cache is written (and copied first, if a drift check still
         // shares it) only when something was accepted.
-        let mut planned = std::mem::take(&mut self.planned);
         if failures.len() < ops.len() {
             let table = Arc::make_mut(&mut self.actual);
             let mut i = 0;
             while i < ops.len() {
-                if let Some(end) = new_service_run(table, ops, results, i) {
+                if let Some(end) = new_service_run(table, &ops, results, i) {
                     diff::insert_new_service(table, &ops[i..end], &mut planned);
                     i = end;
                     continue;
@@ -162,8 +170,8 @@ impl Reconciler {
     }
 
     /// The changes a stop makes under `mode` (see `lvs_flush_onstop`).
-    pub fn stop_ops(&self, mode: FlushOnStop) -> Vec<TableOp> {
-        match mode {
+    pub fn stop_changes(&self, mode: FlushOnStop) -> Changes {
+        let ops = match mode {
             FlushOnStop::Own | FlushOnStop::All | FlushOnStop::VirtualServers => self
                 .actual
                 .keys()
@@ -174,6 +182,10 @@ impl Reconciler {
                 .iter()
                 .flat_map(|(k, (_, dests))| dests.keys().map(|d| TableOp::RemoveDest(*k, *d)))
                 .collect(),
+        };
+        Changes {
+            ops,
+            new_services: Table::new(),
         }
     }
 }

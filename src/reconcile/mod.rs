@@ -127,12 +127,50 @@ pub enum Transition {
 /// What to do to bring the kernel in line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Table changes, in order.
-    pub ops: Vec<TableOp>,
+    /// Table changes, in order, for [`Reconciler::applied`] once sent.
+    pub changes: Changes,
     /// Scripts to run for the state changes this plan saw.
     pub scripts: Vec<ScriptRun>,
     /// The state changes themselves, in order.
     pub transitions: Vec<Transition>,
+}
+
+impl Plan {
+    /// The table changes, in order.
+    pub fn ops(&self) -> &[TableOp] {
+        self.changes.ops()
+    }
+}
+
+/// Table changes to send to the kernel, and what recording them needs: the
+/// desired entries of the services they add (the cache lacks them), which
+/// [`Reconciler::applied`] moves into the cache instead of building them
+/// again (see [`diff::insert_new_service`]).
+///
+/// Made by [`Reconciler::plan`] (or [`Reconciler::stop_changes`]) and
+/// consumed by [`Reconciler::applied`], so each recording uses the entries
+/// of its own plan: nothing is handed over in a field between the two.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    ops: Vec<TableOp>,
+    new_services: Table,
+}
+
+impl Changes {
+    /// The changes, in order.
+    pub fn ops(&self) -> &[TableOp] {
+        &self.ops
+    }
+
+    /// How many changes.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether there is nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
 }
 
 /// What [`Reconciler::reload`] did.
@@ -168,11 +206,6 @@ pub struct Reconciler {
     /// services. Shared with a running drift check ([`drift::Expected`]),
     /// and copied on write only if one still holds it.
     actual: Arc<Table>,
-    /// The services the last plan adds (desired, absent from `actual`),
-    /// kept until its changes are recorded: a new service the kernel
-    /// accepted whole is moved from here into `actual` instead of being
-    /// built again (see [`diff::insert_new_service`]).
-    planned: Table,
     /// The virtual servers the next plan must look at.
     dirty: Dirty,
     /// Which probes have given a verdict yet.
@@ -203,7 +236,6 @@ impl Reconciler {
             rs_up: Vec::new(),
             owned: BTreeSet::new(),
             actual: Arc::default(),
-            planned: Table::new(),
             dirty: Dirty::default(),
             first_round: FirstRound::default(),
             admin: admin::AdminState::default(),

@@ -18,7 +18,8 @@ use super::admin::{self, Effect};
 use super::dirty::Scope;
 use super::quorum::{self, QuorumChange};
 use super::{
-    describe_vs, desired, diff, rs_name, vs_ident, Plan, Reconciler, ScriptRun, Table, Transition,
+    describe_vs, desired, diff, rs_name, vs_ident, Changes, Plan, Reconciler, ScriptRun, Table,
+    Transition,
 };
 use crate::config::{Script, VirtualServer};
 
@@ -140,13 +141,13 @@ impl Reconciler {
                 diff::diff(&desired, &self.actual, &scope)
             }
         };
-        // Only services the cache lacks can be taken whole by `applied`;
-        // when there are none, nothing is kept (a plan that changes nothing
-        // is not followed by `applied`).
+        // Only services the cache lacks can be taken whole by `applied`.
         desired.retain(|key, _| !self.actual.contains_key(key));
-        self.planned = desired;
         Plan {
-            ops,
+            changes: Changes {
+                ops,
+                new_services: desired,
+            },
             scripts,
             transitions,
         }

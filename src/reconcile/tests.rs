@@ -88,8 +88,11 @@ pub(super) fn two_by_three() -> Config {
 /// Plan, apply to `table`, record: one reconcile round. Returns the ops.
 pub(super) fn round(r: &mut Reconciler, table: &mut MemoryTable) -> Plan {
     let plan = r.plan();
-    let results = table.apply(&plan.ops);
-    assert!(r.applied(&plan.ops, &results).is_empty(), "{results:?}");
+    let results = table.apply(plan.ops());
+    assert!(
+        r.applied(plan.changes.clone(), &results).is_empty(),
+        "{results:?}"
+    );
     plan
 }
 
@@ -119,9 +122,9 @@ fn healthy_config_builds_the_table_then_rests() {
     let mut r = Reconciler::new(two_by_three());
     let mut t = MemoryTable::new();
     let plan = round(&mut r, &mut t);
-    assert_eq!(plan.ops.len(), 2 + 6);
+    assert_eq!(plan.ops().len(), 2 + 6);
     assert_eq!(weights(&mut t).len(), 6);
-    assert!(r.plan().ops.is_empty());
+    assert!(r.plan().ops().is_empty());
 }
 
 #[test]
@@ -131,25 +134,26 @@ fn a_refused_addition_in_the_middle_of_a_new_service_is_tried_again() {
     let plan = r.plan();
     // The kernel refuses the second real server of the first service.
     let refused = plan
-        .ops
+        .ops()
         .iter()
         .position(|op| matches!(op, TableOp::AddDest(..)))
         .map(|first| first + 1)
         .unwrap();
     let mut results = Vec::new();
-    for (i, op) in plan.ops.iter().enumerate() {
+    for (i, op) in plan.ops().iter().enumerate() {
         results.push(if i == refused {
             Err(IpvsError::Errno(22))
         } else {
             t.apply_one(op)
         });
     }
-    let failures = r.applied(&plan.ops, &results);
+    let refused_op = plan.ops()[refused].clone();
+    let failures = r.applied(plan.changes, &results);
     assert_eq!(failures.len(), 1);
-    assert_eq!(failures[0].0, &plan.ops[refused]);
+    assert_eq!(failures[0].0, refused_op);
     // The cache holds what the kernel holds, so the next plan is exactly
     // the refused change.
-    assert_eq!(r.plan().ops, vec![plan.ops[refused].clone()]);
+    assert_eq!(r.plan().ops(), [refused_op]);
 }
 
 #[test]
@@ -162,7 +166,7 @@ fn failed_server_is_removed_or_inhibited() {
     assert!(r.set_health(&spec("192.0.2.2", 80), false));
     assert!(r.set_health(&spec("192.0.2.2", 443), false));
     let plan = round(&mut r, &mut t);
-    assert_eq!(plan.ops.len(), 2);
+    assert_eq!(plan.ops().len(), 2);
     let w = weights(&mut t);
     assert!(!w
         .iter()
@@ -278,7 +282,7 @@ fn one_probe_serves_every_virtual_server_that_lists_the_target() {
     let mut t = MemoryTable::new();
     round(&mut r, &mut t);
     r.set_health(&spec("192.0.2.1", 80), false);
-    assert_eq!(round(&mut r, &mut t).ops.len(), 2);
+    assert_eq!(round(&mut r, &mut t).ops().len(), 2);
     assert!(weights(&mut t).is_empty());
 }
 
@@ -379,7 +383,7 @@ fn alpha_starts_down_unless_the_kernel_already_has_the_server() {
     // A restart finds 192.0.2.1 present and adopts it: no change at all.
     let mut r2 = Reconciler::new(cfg);
     r2.adopt(&t.dump().unwrap());
-    assert!(r2.plan().ops.is_empty());
+    assert!(r2.plan().ops().is_empty());
     let up: Vec<bool> = r2.probes().iter().map(|(_, up)| *up).collect();
     assert_eq!(up, vec![true, false]);
 }
@@ -397,7 +401,7 @@ fn reload_applies_only_the_difference_and_keeps_health() {
         !r.reload(two_by_three()).changed,
         "an identical config is no change"
     );
-    assert!(round(&mut r, &mut t).ops.is_empty());
+    assert!(round(&mut r, &mut t).ops().is_empty());
     assert_eq!(t.writes(), writes);
     // One real server more: one write.
     let mut cfg = two_by_three();
@@ -411,13 +415,13 @@ fn reload_applies_only_the_difference_and_keeps_health() {
         two_by_three(),
         "the replaced config comes back"
     );
-    assert_eq!(round(&mut r, &mut t).ops.len(), 1);
+    assert_eq!(round(&mut r, &mut t).ops().len(), 1);
     // A virtual server gone: its service goes, and only it.
     cfg.virtual_servers.remove(1);
     drop(r.reload(cfg));
     let plan = round(&mut r, &mut t);
     assert_eq!(
-        plan.ops,
+        plan.ops(),
         vec![TableOp::RemoveService(ServiceKey::Addr {
             protocol: Protocol::Tcp,
             addr: "10.0.0.2".parse().unwrap(),
@@ -462,10 +466,10 @@ fn drift_is_repaired_and_foreign_services_are_left_alone() {
     assert_eq!(found.changed.len(), 1, "one service drifted: {found:?}");
     r.absorb(found);
     let plan = round(&mut r, &mut t);
-    assert_eq!(plan.ops.len(), 2);
+    assert_eq!(plan.ops().len(), 2);
     assert_eq!(weights(&mut t).len(), 6);
     assert_eq!(t.dump().unwrap().len(), 3, "the foreign service stays");
-    assert_eq!(r.stop_ops(FlushOnStop::Own).len(), 2);
+    assert_eq!(r.stop_changes(FlushOnStop::Own).len(), 2);
 }
 
 #[test]
@@ -504,7 +508,7 @@ fn a_reordered_config_keeps_each_probe_health_by_identity() {
         vs.real_servers.reverse();
     }
     assert!(r.reload(cfg).changed);
-    assert!(round(&mut r, &mut t).ops.is_empty());
+    assert!(round(&mut r, &mut t).ops().is_empty());
     assert_eq!(weights(&mut t), before);
     assert!(!r.set_health(&spec("192.0.2.3", 443), false), "still down");
     assert!(r.set_health(&spec("192.0.2.3", 443), true));
@@ -512,7 +516,7 @@ fn a_reordered_config_keeps_each_probe_health_by_identity() {
         !r.set_health(&spec("192.0.2.9", 443), true),
         "unknown probe"
     );
-    assert_eq!(round(&mut r, &mut t).ops.len(), 1);
+    assert_eq!(round(&mut r, &mut t).ops().len(), 1);
 }
 
 /// A plan that looks only at the marked virtual servers gives exactly the
@@ -727,9 +731,9 @@ fn a_dynamic_checks_weight_goes_to_every_real_server_it_serves() {
     let probe = ProbeSpec::new(&misc);
     assert!(r.set_weight(&probe, WeightAsk::Set(9)));
     let plan = round(&mut r, &mut t);
-    assert_eq!(plan.ops.len(), 2, "{:?}", plan.ops);
+    assert_eq!(plan.ops().len(), 2, "{:?}", plan.ops());
     assert!(plan
-        .ops
+        .ops()
         .iter()
         .all(|op| matches!(op, TableOp::UpdateDest(_, d) if d.weight == 9)));
     assert_eq!(weight_of(&mut t, "TCP 10.0.0.1"), Some(9));
@@ -738,14 +742,66 @@ fn a_dynamic_checks_weight_goes_to_every_real_server_it_serves() {
         !r.set_weight(&probe, WeightAsk::Set(9)),
         "the same weight changes nothing"
     );
-    assert!(r.plan().ops.is_empty());
+    assert!(r.plan().ops().is_empty());
     // A reload keeps the weight: the changed config adds one real server.
     r.reload(cfg(true));
     let plan = round(&mut r, &mut t);
-    assert_eq!(plan.ops.len(), 1, "{:?}", plan.ops);
+    assert_eq!(plan.ops().len(), 1, "{:?}", plan.ops());
     assert_eq!(weight_of(&mut t, "TCP 10.0.0.2"), Some(9));
     // Weight 0 keeps the real server in the table, unused.
     assert!(r.set_weight(&probe, WeightAsk::Set(0)));
     round(&mut r, &mut t);
     assert_eq!(weight_of(&mut t, "TCP 10.0.0.1"), Some(0));
+}
+
+/// The same config read again after its lines moved is a new config: a
+/// reload takes it (the state dump shows the new lines), yet every probe
+/// is the one it was, so health carries over and nothing is written.
+#[test]
+fn a_reload_after_lines_moved_takes_the_new_lines_and_keeps_every_probe() {
+    let text = "virtual_server 10.0.0.1 80 {
+ lb_algo rr
+ lb_kind NAT
+ protocol TCP
+ real_server 192.0.2.1 80 {
+  TCP_CHECK {
+   connect_timeout 1
+  }
+ }
+ real_server 192.0.2.2 80 {
+  TCP_CHECK {
+   connect_timeout 1
+  }
+ }
+}
+";
+    let load = |text: &str| {
+        let path = std::path::Path::new("/etc/lvsd-test.conf");
+        let opts = crate::config::LoadOptions::default();
+        crate::config::load_bytes(path, text.as_bytes().to_vec(), &opts)
+            .unwrap()
+            .config
+    };
+    let check_line = |config: &Config| {
+        let rs = &config.virtual_servers[0].real_servers[1];
+        (rs.location.line, rs.checks[0].common().location.line)
+    };
+    let mut r = Reconciler::new(load(text));
+    let mut t = MemoryTable::new();
+    round(&mut r, &mut t);
+    let second = ProbeSpec::shared(&r.config().virtual_servers[0].real_servers[1].checks[0]);
+    assert!(r.set_health(&second, false));
+    assert_eq!(round(&mut r, &mut t).ops().len(), 1);
+    assert_eq!(check_line(r.config()), (10, 11));
+
+    let moved = format!("\n\n{text}");
+    assert!(load(&moved) != load(text), "a config whose lines moved");
+    let reloaded = r.reload(load(&moved));
+    assert!(reloaded.changed);
+    assert_eq!(check_line(r.config()), (12, 13), "the new lines");
+    // The same two probes, the second still down: nothing to write.
+    let probes = r.probes();
+    assert_eq!(probes.len(), 2);
+    assert!(probes.contains(&(second, false)), "{probes:?}");
+    assert!(round(&mut r, &mut t).ops().is_empty());
 }

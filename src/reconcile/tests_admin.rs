@@ -49,7 +49,7 @@ fn a_drained_real_server_stays_at_weight_0_until_its_connections_are_gone() {
     round(&mut r, &mut t);
     assert!(r.update_admin(0, key("192.0.2.2", 80), |a| a.drain = Some(drain_for(300))));
     let plan = round(&mut r, &mut t);
-    assert_eq!(plan.ops.len(), 1, "{:?}", plan.ops);
+    assert_eq!(plan.ops().len(), 1, "{:?}", plan.ops());
     assert_eq!(
         weight_of(&mut t, "TCP 10.0.0.1:80", "192.0.2.2:80"),
         Some(0)
@@ -69,7 +69,7 @@ fn a_drained_real_server_stays_at_weight_0_until_its_connections_are_gone() {
     // Connections left: nothing ends.
     let busy = with_conns(&mut t, 3);
     assert!(r.finish_drains(&busy, now_ms()).is_empty());
-    assert!(round(&mut r, &mut t).ops.is_empty());
+    assert!(round(&mut r, &mut t).ops().is_empty());
     // The last one closed: deleted, and stays out.
     let idle = with_conns(&mut t, 0);
     let ended = r.finish_drains(&idle, now_ms());
@@ -168,7 +168,12 @@ fn a_reload_that_removes_a_real_server_drains_it_and_one_that_restores_it_cancel
     round(&mut r, &mut t);
     r.reload(without_second(&two_by_three()));
     let plan = round(&mut r, &mut t);
-    assert_eq!(plan.ops.len(), 1, "only a weight change: {:?}", plan.ops);
+    assert_eq!(
+        plan.ops().len(),
+        1,
+        "only a weight change: {:?}",
+        plan.ops()
+    );
     assert_eq!(
         weight_of(&mut t, "TCP 10.0.0.1:80", "192.0.2.2:80"),
         Some(0)
@@ -200,9 +205,9 @@ fn drain_timeout_0_deletes_a_removed_real_server_at_once_as_keepalived() {
     r.reload(without_second(&two_by_three()));
     let plan = round(&mut r, &mut t);
     assert!(
-        matches!(plan.ops[..], [TableOp::RemoveDest(_, _)]),
+        matches!(plan.ops()[..], [TableOp::RemoveDest(_, _)]),
         "{:?}",
-        plan.ops
+        plan.ops()
     );
     assert!(r.admin().is_empty());
 }
@@ -367,10 +372,10 @@ fn a_reload_that_removes_a_virtual_server_drains_its_real_servers_then_removes_i
     k.reload(only_first);
     let plan = round(&mut k, &mut t);
     assert!(
-        plan.ops
+        plan.ops()
             .iter()
             .any(|op| matches!(op, TableOp::RemoveService(_))),
         "{:?}",
-        plan.ops
+        plan.ops()
     );
 }

@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-use super::{canonical, guest};
+use super::guest;
+use super::watch::canonical;
 
 /// The config both run, lvsd's with `net_namespace` first. The real server
 /// on 8081 listens in each namespace; nothing listens on 8089.

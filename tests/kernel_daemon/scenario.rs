@@ -3,6 +3,9 @@
 //! `ipvsadm -Sn` prints it, compared as a set of lines) and the notify
 //! script calls it must cause. The config is `tests/data/daemon/scenario.conf`.
 
+/// Where the guest holds the scenario's config.
+pub const SCENARIO: &str = "/etc/lvsd-test/scenario.conf";
+
 /// The whole table of the scenario, every real server up.
 pub const FULL: &str = "\
 -A -t 10.10.0.1:80 -s rr

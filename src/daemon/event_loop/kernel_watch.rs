@@ -40,7 +40,7 @@ impl Daemon {
         let plan = self.reconciler.plan();
         self.run_scripts(&plan);
         let before = self.writes_total;
-        self.apply(plan.ops).await;
+        self.apply(plan.changes).await;
         if self.writes_total > before {
             tracing::info!(
                 changes = self.writes_total - before,

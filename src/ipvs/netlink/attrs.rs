@@ -1,4 +1,6 @@
-//! The IPVS attribute schema: lvsd's model ↔ netlink attributes.
+//! The IPVS attribute schema: the attribute numbers, the model's values in
+//! their wire form, and the model read back from a reply's attributes
+//! (`parse_*`, over a [`View`]); [`super::wire`] writes them.
 //!
 //! Every number here is from `linux/ip_vs.h`. Byte order follows the kernel:
 //! ports and IPv4 netmasks are big-endian (`__be16`/`__be32`), everything
@@ -7,7 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::message::{Attr, View};
+use super::message::View;
 use crate::ipvs::settings::{SyncDaemon, SyncState, Timeouts};
 use crate::ipvs::{
     DestCounts, DestEntry, DestKey, Destination, Family, ForwardMethod, IpvsError, Protocol,
@@ -124,11 +126,6 @@ fn proto(msg: &str) -> IpvsError {
     IpvsError::Protocol(msg.to_string())
 }
 
-/// A top-level unsigned number (`GET_INFO`, `GET_CONFIG` replies).
-pub fn get_uint(attrs: &[Attr], kind: u16) -> Option<u64> {
-    View::over(attrs, |v| v.uint(kind))
-}
-
 fn need<T>(v: Option<T>, what: &str) -> Result<T, IpvsError> {
     v.ok_or_else(|| proto(&format!("reply lacks {what}")))
 }
@@ -215,7 +212,7 @@ pub(super) fn tunnel_type_number(t: TunnelType) -> u8 {
 
 /// Counters from a nested stats attribute (either width).
 pub fn parse_stats(bytes: &[u8]) -> Result<Stats, IpvsError> {
-    let a = View::parse(bytes).map_err(|e| proto(&e.to_string()))?;
+    let a = View::parse(bytes)?;
     let g = |k| a.uint(k).unwrap_or(0);
     Ok(Stats {
         conns: g(1),
@@ -250,7 +247,7 @@ fn stats_of(attrs: &View, wide: u16, narrow: u16) -> Result<Stats, IpvsError> {
 }
 
 fn nested_of<'a>(top: &View<'a>, kind: u16, what: &str) -> Result<View<'a>, IpvsError> {
-    View::parse(need(top.get(kind), what)?).map_err(|e| proto(&e.to_string()))
+    View::parse(need(top.get(kind), what)?)
 }
 
 /// A service (without destinations) from a `GET_SERVICE` reply's top-level
@@ -352,56 +349,14 @@ pub fn parse_dest(
     })
 }
 
-/// The attributes of `SET_CONFIG`; zero values are left out (unchanged).
-pub fn timeout_attrs(t: &Timeouts) -> Vec<Attr> {
-    [
-        (cmd::TIMEOUT_TCP, t.tcp),
-        (cmd::TIMEOUT_TCP_FIN, t.tcp_fin),
-        (cmd::TIMEOUT_UDP, t.udp),
-    ]
-    .into_iter()
-    .filter(|(_, v)| *v != 0)
-    .map(|(k, v)| Attr::u32(k, v))
-    .collect()
-}
-
 /// Timeouts from a `GET_CONFIG` reply.
-pub fn parse_timeouts(top: &[Attr]) -> Timeouts {
-    let g = |k| get_uint(top, k).unwrap_or(0) as u32;
+pub fn parse_timeouts(top: &View<'_>) -> Timeouts {
+    let g = |k| top.uint(k).unwrap_or(0) as u32;
     Timeouts {
         tcp: g(cmd::TIMEOUT_TCP),
         tcp_fin: g(cmd::TIMEOUT_TCP_FIN),
         udp: g(cmd::TIMEOUT_UDP),
     }
-}
-
-/// The nested daemon attribute of `NEW_DAEMON`.
-pub fn daemon_attrs(d: &SyncDaemon) -> Attr {
-    let mut a = vec![
-        Attr::u32(daemon::STATE, d.state.number()),
-        Attr::string(daemon::MCAST_IFN, &d.mcast_ifn),
-        Attr::u32(daemon::SYNC_ID, d.syncid),
-    ];
-    if d.sync_maxlen != 0 {
-        a.push(Attr::u16(daemon::SYNC_MAXLEN, d.sync_maxlen));
-    }
-    match d.mcast_group {
-        Some(IpAddr::V4(g)) => a.push(Attr::bytes(daemon::MCAST_GROUP, g.octets())),
-        Some(IpAddr::V6(g)) => a.push(Attr::bytes(daemon::MCAST_GROUP6, g.octets())),
-        None => {}
-    }
-    if d.mcast_port != 0 {
-        a.push(Attr::u16(daemon::MCAST_PORT, d.mcast_port));
-    }
-    if d.mcast_ttl != 0 {
-        a.push(Attr::u8(daemon::MCAST_TTL, d.mcast_ttl));
-    }
-    Attr::nested(cmd::DAEMON, a)
-}
-
-/// The nested daemon attribute of `DEL_DAEMON`.
-pub fn daemon_state_attr(state: SyncState) -> Attr {
-    Attr::nested(cmd::DAEMON, vec![Attr::u32(daemon::STATE, state.number())])
 }
 
 /// A sync daemon from a `GET_DAEMON` dump message's top-level attributes.

@@ -16,9 +16,9 @@ use std::path::Path;
 
 use super::attrs::{self, Counters};
 use super::datagram::Frame;
-use super::message::{IpvsCommand, IpvsMessage, View};
-use super::socket::{errno_error, IpvsSocket, Reply, Request};
-use super::wire;
+use super::message::View;
+use super::socket::{errno_error, IpvsSocket};
+use super::wire::Request;
 use crate::ipvs::settings::{Info, SyncDaemon, SyncState, Timeouts};
 use crate::ipvs::{DestEntry, IpvsError, IpvsTable, ServiceEntry, ServiceKey, TableOp};
 
@@ -85,7 +85,7 @@ impl NetlinkTable {
                 let closes = count + 1 == self.window
                     || buf.len() >= MAX_DATAGRAM - 2048
                     || msgs.peek().is_none();
-                last = self.socket.encode_request(m, closes, &mut buf);
+                last = self.socket.encode(&m, closes, false, &mut buf);
                 if count == 0 {
                     first = last;
                 }
@@ -103,8 +103,8 @@ impl NetlinkTable {
                 continue;
             }
             'window: loop {
-                let replies = match self.socket.receive() {
-                    Ok(r) => r,
+                let frames = match self.socket.receive_frames() {
+                    Ok(frames) => frames,
                     Err(e) => {
                         // Replies may have been lost (an overrun): say so
                         // for the whole window; the caller reads the table
@@ -115,9 +115,18 @@ impl NetlinkTable {
                         break;
                     }
                 };
-                for (seq, reply) in replies {
+                for frame in frames {
+                    let (seq, frame) = match frame {
+                        Ok(frame) => frame,
+                        Err(e) => {
+                            for r in &mut results[base..] {
+                                *r = Err(e.clone());
+                            }
+                            break 'window;
+                        }
+                    };
                     let offset = seq.wrapping_sub(first) as usize;
-                    if let (true, Reply::Ack(r)) = (offset < count, reply) {
+                    if let (true, Frame::Ack(r)) = (offset < count, frame) {
                         results[base + offset] = r.map_err(errno_error);
                         if seq == last {
                             break 'window;
@@ -129,20 +138,22 @@ impl NetlinkTable {
         results
     }
 
-    /// Send one request and wait for its single reply message.
-    fn request(&mut self, msg: IpvsMessage) -> Result<IpvsMessage, IpvsError> {
+    /// Send one request and read its single reply message with `parse`.
+    fn request<T>(
+        &mut self,
+        request: Request<'_>,
+        parse: impl FnOnce(&View<'_>) -> Result<T, IpvsError>,
+    ) -> Result<T, IpvsError> {
         let mut buf = Vec::new();
-        let seq = self.socket.encode(msg, false, false, &mut buf);
+        let seq = self.socket.encode(&request, false, false, &mut buf);
         self.socket.send(&buf)?;
         loop {
-            for (s, reply) in self.socket.receive()? {
-                if s != seq {
-                    continue;
-                }
-                match reply {
-                    Reply::Message(m) => return Ok(m),
-                    Reply::Ack(Err(e)) | Reply::Done(Err(e)) => return Err(errno_error(e)),
-                    Reply::Ack(Ok(())) | Reply::Done(Ok(())) => {
+            for frame in self.socket.receive_frames()? {
+                match frame? {
+                    (s, _) if s != seq => {}
+                    (_, Frame::Message(_, attrs)) => return parse(&View::parse(attrs)?),
+                    (_, Frame::Ack(Err(e)) | Frame::Done(Err(e))) => return Err(errno_error(e)),
+                    (_, Frame::Ack(Ok(())) | Frame::Done(Ok(()))) => {
                         return Err(IpvsError::Protocol("ack without a reply".into()))
                     }
                 }
@@ -156,11 +167,11 @@ impl NetlinkTable {
     /// returned once the dump has ended, so no part of it is left unread.
     fn dump_each(
         &mut self,
-        msg: IpvsMessage,
+        request: Request<'_>,
         mut each: impl FnMut(&View<'_>) -> Result<(), IpvsError>,
     ) -> Result<(), IpvsError> {
         let mut buf = Vec::new();
-        let seq = self.socket.encode(msg, false, true, &mut buf);
+        let seq = self.socket.encode(&request, false, true, &mut buf);
         self.socket.send(&buf)?;
         let mut failed = None;
         loop {
@@ -172,9 +183,7 @@ impl NetlinkTable {
                 let outcome = match frame {
                     Frame::Message(_, attrs) => match failed {
                         Some(_) => Ok(()),
-                        None => View::parse(attrs)
-                            .map_err(|e| IpvsError::Protocol(e.to_string()))
-                            .and_then(|view| each(&view)),
+                        None => View::parse(attrs).and_then(|view| each(&view)),
                     },
                     Frame::Done(end) | Frame::Ack(end) => {
                         let end = end.map_err(errno_error);
@@ -194,11 +203,11 @@ impl NetlinkTable {
     /// Run a dump to its end and decode every message of it with `parse`.
     fn dump_all<T>(
         &mut self,
-        msg: IpvsMessage,
+        request: Request<'_>,
         parse: impl Fn(&View<'_>) -> Result<T, IpvsError>,
     ) -> Result<Vec<T>, IpvsError> {
         let mut out = Vec::new();
-        self.dump_each(msg, |top| {
+        self.dump_each(request, |top| {
             out.push(parse(top)?);
             Ok(())
         })?;
@@ -207,19 +216,12 @@ impl NetlinkTable {
 
     /// Every service, without destinations, in the kernel's order.
     pub fn services(&mut self) -> Result<Vec<ServiceEntry>, IpvsError> {
-        self.dump_all(
-            IpvsMessage::new(IpvsCommand::GetService, vec![]),
-            attrs::parse_service,
-        )
+        self.dump_all(Request::Services, attrs::parse_service)
     }
 
     /// One service (without destinations); `NoService` if absent.
     pub fn service(&mut self, key: &ServiceKey) -> Result<ServiceEntry, IpvsError> {
-        let m = self.request(IpvsMessage::new(
-            IpvsCommand::GetService,
-            vec![wire::service_key_attr(key)],
-        ))?;
-        View::over(&m.attrs, attrs::parse_service)
+        self.request(Request::Service(key), attrs::parse_service)
     }
 
     /// The destinations of a service, in the kernel's order.
@@ -240,73 +242,55 @@ impl NetlinkTable {
     ) -> Result<(), IpvsError> {
         out.clear();
         let family = key.family();
-        self.dump_each(
-            IpvsMessage::new(IpvsCommand::GetDest, vec![wire::service_key_attr(key)]),
-            |top| {
-                out.push(attrs::parse_dest(top, family, counters)?);
-                Ok(())
-            },
-        )
+        self.dump_each(Request::Dests(key), |top| {
+            out.push(attrs::parse_dest(top, family, counters)?);
+            Ok(())
+        })
     }
 
     /// Version and connection table size (`IPVS_CMD_GET_INFO`).
     pub fn info(&mut self) -> Result<Info, IpvsError> {
-        let m = self.request(IpvsMessage::new(IpvsCommand::GetInfo, vec![]))?;
-        let g = |k| attrs::get_uint(&m.attrs, k).unwrap_or(0) as u32;
-        Ok(Info {
-            version: g(attrs::info::VERSION),
-            conn_tab_size: g(attrs::info::CONN_TAB_SIZE),
+        self.request(Request::Info, |top| {
+            let g = |k| top.uint(k).unwrap_or(0) as u32;
+            Ok(Info {
+                version: g(attrs::info::VERSION),
+                conn_tab_size: g(attrs::info::CONN_TAB_SIZE),
+            })
         })
     }
 
     /// Protocol timeouts (`IPVS_CMD_GET_CONFIG`).
     pub fn timeouts(&mut self) -> Result<Timeouts, IpvsError> {
-        let m = self.request(IpvsMessage::new(IpvsCommand::GetConfig, vec![]))?;
-        Ok(attrs::parse_timeouts(&m.attrs))
+        self.request(Request::Timeouts, |top| Ok(attrs::parse_timeouts(top)))
     }
 
     /// Set protocol timeouts; zero fields stay as they are.
     pub fn set_timeouts(&mut self, t: &Timeouts) -> Result<(), IpvsError> {
-        self.one(IpvsMessage::new(
-            IpvsCommand::SetConfig,
-            attrs::timeout_attrs(t),
-        ))
+        self.one(Request::SetTimeouts(t))
     }
 
     /// Running sync daemons.
     pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>, IpvsError> {
-        self.dump_all(
-            IpvsMessage::new(IpvsCommand::GetDaemon, vec![]),
-            attrs::parse_daemon,
-        )
+        self.dump_all(Request::Daemons, attrs::parse_daemon)
     }
 
     /// Start a sync daemon.
     pub fn start_daemon(&mut self, d: &SyncDaemon) -> Result<(), IpvsError> {
-        self.one(IpvsMessage::new(
-            IpvsCommand::NewDaemon,
-            vec![attrs::daemon_attrs(d)],
-        ))
+        self.one(Request::StartDaemon(d))
     }
 
     /// Stop the sync daemon in this role.
     pub fn stop_daemon(&mut self, state: SyncState) -> Result<(), IpvsError> {
-        self.one(IpvsMessage::new(
-            IpvsCommand::DelDaemon,
-            vec![attrs::daemon_state_attr(state)],
-        ))
+        self.one(Request::StopDaemon(state))
     }
 
     /// Zero every counter.
     pub fn zero(&mut self) -> Result<(), IpvsError> {
-        self.one(IpvsMessage::new(IpvsCommand::Zero, vec![]))
+        self.one(Request::Zero)
     }
 
-    fn one(&mut self, msg: IpvsMessage) -> Result<(), IpvsError> {
-        self.one_request(Request::Message(msg))
-    }
-
-    fn one_request(&mut self, request: Request<'_>) -> Result<(), IpvsError> {
+    /// Send one change and wait for its ack.
+    fn one(&mut self, request: Request<'_>) -> Result<(), IpvsError> {
         self.transact([request])
             .pop()
             .unwrap_or_else(|| Err(IpvsError::Protocol("no result".into())))
@@ -356,7 +340,7 @@ impl IpvsTable for NetlinkTable {
     }
 
     fn apply_one(&mut self, op: &TableOp) -> Result<(), IpvsError> {
-        self.one_request(Request::Op(op)).map_err(|e| e.for_op(op))
+        self.one(Request::Op(op)).map_err(|e| e.for_op(op))
     }
 
     fn apply(&mut self, ops: &[TableOp]) -> Vec<Result<(), IpvsError>> {
@@ -369,6 +353,6 @@ impl IpvsTable for NetlinkTable {
     }
 
     fn flush(&mut self) -> Result<(), IpvsError> {
-        self.one(IpvsMessage::new(IpvsCommand::Flush, vec![]))
+        self.one(Request::Flush)
     }
 }

@@ -1,21 +1,19 @@
 //! The generic netlink socket under the IPVS client: opening it (in a given
 //! network namespace if asked), sizing its buffers, resolving the family id,
-//! and framing messages with sequence numbers.
+//! and numbering requests. Requests are written by [`super::wire`] and
+//! replies read by [`super::datagram`], the family's lookup (`GETFAMILY`
+//! to the generic netlink controller) included.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
-use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
-use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
-use netlink_packet_generic::GenlMessage;
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
 
 use super::datagram::{Frame, Messages};
-use super::message::{parse_attrs, IpvsCommand, IpvsMessage, IPVS_GENL_NAME};
-use super::wire;
-use crate::ipvs::{IpvsError, TableOp};
+use super::message::{View, IPVS_GENL_NAME};
+use super::wire::{self, Request};
+use crate::ipvs::IpvsError;
 
 /// Receive buffer handed to `recv`: large enough for any dump part the
 /// kernel builds (it caps them at 32 KiB) and for runs of acks.
@@ -24,23 +22,10 @@ const RECV_CHUNK: usize = 256 * 1024;
 /// root, capped by `rmem_max`/`wmem_max` otherwise).
 const SOCKET_BUFFER: libc::c_int = 8 * 1024 * 1024;
 
-/// One request to send.
-pub enum Request<'a> {
-    /// A message built as an attribute tree.
-    Message(IpvsMessage),
-    /// A table change, written straight into the buffer.
-    Op(&'a TableOp),
-}
-
-/// One decoded message as the client sees it.
-pub enum Reply {
-    /// An IPVS message (a reply or one part of a dump).
-    Message(IpvsMessage),
-    /// An ack: `Ok` or the kernel's errno (positive).
-    Ack(Result<(), i32>),
-    /// The end of a dump (`NLMSG_DONE`), with its errno if it failed.
-    Done(Result<(), i32>),
-}
+/// `NLM_F_REQUEST`, `NLM_F_ACK`, `NLM_F_DUMP` (`linux/netlink.h`).
+const NLM_F_REQUEST: u16 = libc::NLM_F_REQUEST as u16;
+const NLM_F_ACK: u16 = libc::NLM_F_ACK as u16;
+const NLM_F_DUMP: u16 = libc::NLM_F_DUMP as u16;
 
 /// A generic netlink socket bound to the IPVS family.
 pub struct IpvsSocket {
@@ -117,40 +102,41 @@ impl IpvsSocket {
         .map_err(|_| IpvsError::Io("namespace thread panicked".into()))?
     }
 
+    /// The IPVS family's id, asked of the generic netlink controller
+    /// (`CTRL_CMD_GETFAMILY`); `NotAvailable` when the kernel has none.
     fn resolve_family(&mut self) -> Result<u16, IpvsError> {
-        let mut genl = GenlMessage::from_payload(GenlCtrl {
-            cmd: GenlCtrlCmd::GetFamily,
-            nlas: vec![GenlCtrlAttrs::FamilyName(IPVS_GENL_NAME.to_string())],
+        const CTRL: u16 = libc::GENL_ID_CTRL as u16;
+        self.seq = self.seq.wrapping_add(1);
+        let header = wire::Header {
+            family: CTRL,
+            flags: NLM_F_REQUEST,
+            seq: self.seq,
+        };
+        let mut buf = Vec::new();
+        wire::message(&mut buf, header, libc::CTRL_CMD_GETFAMILY as u8, |w| {
+            w.put_str(libc::CTRL_ATTR_FAMILY_NAME as u16, IPVS_GENL_NAME)
         });
-        genl.finalize();
-        let mut nl = NetlinkMessage::from(genl);
-        nl.header.flags = NLM_F_REQUEST;
-        self.seq += 1;
-        nl.header.sequence_number = self.seq;
-        nl.finalize();
-        let mut buf = vec![0u8; nl.buffer_len()];
-        nl.serialize(&mut buf);
-        self.socket.send(&buf, 0).map_err(io)?;
+        self.send(&buf)?;
         let n = self.recv()?;
-        let msg = NetlinkMessage::<GenlMessage<GenlCtrl>>::deserialize(&self.rx[..n])
-            .map_err(|e| IpvsError::Protocol(e.to_string()))?;
-        match msg.payload {
-            NetlinkPayload::InnerMessage(m) => m
-                .payload
-                .nlas
-                .iter()
-                .find_map(|a| match a {
-                    GenlCtrlAttrs::FamilyId(id) => Some(*id),
-                    _ => None,
-                })
-                .ok_or_else(|| IpvsError::Protocol("no family id in reply".into())),
-            NetlinkPayload::Error(e) => match e.code.map(|c| -c.get()) {
-                Some(libc::ENOENT) => Err(IpvsError::NotAvailable),
-                Some(errno) => Err(errno_error(errno)),
-                None => Err(IpvsError::Protocol("ack without family".into())),
-            },
-            _ => Err(IpvsError::Protocol("unexpected reply to GETFAMILY".into())),
+        for frame in Messages::new(&self.rx[..n], CTRL) {
+            match frame? {
+                (seq, _) if seq != header.seq => {}
+                (_, Frame::Message(_, attrs)) => {
+                    return View::parse(attrs)?
+                        .uint(libc::CTRL_ATTR_FAMILY_ID as u16)
+                        .map(|id| id as u16)
+                        .ok_or_else(|| IpvsError::Protocol("no family id in reply".into()));
+                }
+                (_, Frame::Ack(Err(libc::ENOENT))) => return Err(IpvsError::NotAvailable),
+                (_, Frame::Ack(Err(errno)) | Frame::Done(Err(errno))) => {
+                    return Err(errno_error(errno))
+                }
+                (_, Frame::Ack(Ok(())) | Frame::Done(Ok(()))) => {
+                    return Err(IpvsError::Protocol("ack without family".into()))
+                }
+            }
         }
+        Err(IpvsError::Protocol("no reply to GETFAMILY".into()))
     }
 
     /// The next request's netlink header: the next sequence number, and
@@ -171,34 +157,18 @@ impl IpvsSocket {
         }
     }
 
-    /// Frame `msg` with the next sequence number into `out`; returns it.
-    /// `ack` asks for an ack, `dump` for a dump.
-    pub fn encode(&mut self, msg: IpvsMessage, ack: bool, dump: bool, out: &mut Vec<u8>) -> u32 {
+    /// Write `request` with the next sequence number into `out`; returns
+    /// the number. `ack` asks for an ack, `dump` for a dump.
+    pub fn encode(
+        &mut self,
+        request: &Request<'_>,
+        ack: bool,
+        dump: bool,
+        out: &mut Vec<u8>,
+    ) -> u32 {
         let header = self.next_header(ack, dump);
-        let mut genl = GenlMessage::from_payload(msg);
-        genl.set_resolved_family_id(header.family);
-        let mut nl = NetlinkMessage::from(genl);
-        nl.header.flags = header.flags;
-        nl.header.sequence_number = header.seq;
-        nl.finalize();
-        let start = out.len();
-        out.resize(start + nl.buffer_len(), 0);
-        nl.serialize(&mut out[start..]);
+        wire::write_request(request, header, out);
         header.seq
-    }
-
-    /// Frame one request (a message, or a table change written in place;
-    /// see [`super::wire`]) with the next sequence number into `out`;
-    /// returns it.
-    pub fn encode_request(&mut self, request: Request<'_>, ack: bool, out: &mut Vec<u8>) -> u32 {
-        match request {
-            Request::Message(msg) => self.encode(msg, ack, false, out),
-            Request::Op(op) => {
-                let header = self.next_header(ack, false);
-                wire::write_op(op, header, out);
-                header.seq
-            }
-        }
     }
 
     /// Send framed messages in one datagram.
@@ -226,30 +196,6 @@ impl IpvsSocket {
     pub fn receive_frames(&mut self) -> Result<Messages<'_>, IpvsError> {
         let n = self.recv()?;
         Ok(Messages::new(&self.rx[..n], self.family))
-    }
-
-    /// Receive one datagram and decode every message in it, with its
-    /// sequence number.
-    pub fn receive(&mut self) -> Result<Vec<(u32, Reply)>, IpvsError> {
-        let mut out = Vec::new();
-        for frame in self.receive_frames()? {
-            let (seq, frame) = frame?;
-            out.push((
-                seq,
-                match frame {
-                    Frame::Message(cmd, attrs) => Reply::Message(IpvsMessage {
-                        cmd: IpvsCommand::from_number(cmd).ok_or_else(|| {
-                            IpvsError::Protocol(format!("unknown IPVS command {cmd}"))
-                        })?,
-                        attrs: parse_attrs(attrs)
-                            .map_err(|e| IpvsError::Protocol(e.to_string()))?,
-                    }),
-                    Frame::Ack(r) => Reply::Ack(r),
-                    Frame::Done(r) => Reply::Done(r),
-                },
-            ));
-        }
-        Ok(out)
     }
 }
 

@@ -1,14 +1,16 @@
 //! Wire-format tests: requests encoded byte for byte as `linux/ip_vs.h`
 //! lays them out, and kernel-style replies decoded. The expected bytes are
-//! built by hand here, independently of [`super::message::Attr`].
-
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST};
-use netlink_packet_generic::GenlMessage;
+//! built by hand here, independently of [`super::wire`]'s writer.
 
 use super::attrs::{parse_dest, parse_service, Counters};
-use super::message::{IpvsMessage, View};
-use super::wire::{write_op, Header, BLOCK};
+use super::datagram::{Frame, Messages};
+use super::message::View;
+use super::wire::{write_op, write_request, Header, Request, BLOCK};
+use crate::ipvs::settings::{SyncDaemon, SyncState, Timeouts};
 use crate::ipvs::*;
+
+const NLM_F_REQUEST: u16 = libc::NLM_F_REQUEST as u16;
+const NLM_F_ACK: u16 = libc::NLM_F_ACK as u16;
 
 /// One attribute: `struct nlattr` (len, type) + payload + padding to 4.
 fn nla(kind: u16, payload: &[u8]) -> Vec<u8> {
@@ -43,25 +45,23 @@ fn encode_op(op: &TableOp, family: u16, seq: u32) -> Vec<u8> {
     out
 }
 
-fn encode(msg: IpvsMessage, family: u16, seq: u32) -> Vec<u8> {
-    let mut genl = GenlMessage::from_payload(msg);
-    genl.set_resolved_family_id(family);
-    let mut nl = NetlinkMessage::from(genl);
-    nl.header.flags = NLM_F_REQUEST | NLM_F_ACK;
-    nl.header.sequence_number = seq;
-    nl.finalize();
-    let mut buf = vec![0; nl.buffer_len()];
-    nl.serialize(&mut buf);
-    buf
+/// Any request as lvsd sends it, asking for an ack.
+fn encode(request: Request<'_>, family: u16, seq: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let flags = NLM_F_REQUEST | NLM_F_ACK;
+    write_request(&request, Header { family, flags, seq }, &mut out);
+    out
 }
 
-fn decode(bytes: &[u8]) -> IpvsMessage {
-    match NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(bytes)
-        .unwrap()
-        .payload
-    {
-        NetlinkPayload::InnerMessage(m) => m.payload,
-        other => panic!("not an IPVS message: {other:?}"),
+/// Calls `read` with a view of the attributes of the one IPVS message in
+/// `datagram` (family 0x22), as the client reads a reply.
+fn decode<R>(datagram: &[u8], read: impl FnOnce(&View<'_>) -> R) -> R {
+    let frames: Vec<_> = Messages::new(datagram, 0x22)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    match frames.as_slice() {
+        [(_, Frame::Message(_, attrs))] => read(&View::parse(attrs).unwrap()),
+        other => panic!("not one IPVS message: {other:?}"),
     }
 }
 
@@ -254,14 +254,15 @@ fn removals_updates_and_ipv6_services_are_encoded_as_the_uapi_says() {
             &[nla(1, &v6_key), nla(2, &d_full)].concat()
         )
     );
-    // GET_DEST names its service the same way, through the attribute tree.
-    let get = IpvsMessage::new(
-        super::message::IpvsCommand::GetDest,
-        vec![super::wire::service_key_attr(&key)],
+    // GET_DEST and GET_SERVICE name their service the same way, through
+    // the general writer.
+    assert_eq!(
+        encode(Request::Dests(&key), 0x22, 6),
+        nlmsg(0x22, flags, 6, 8, &nla(1, &v6_key))
     );
     assert_eq!(
-        encode(get, 0x22, 6),
-        nlmsg(0x22, flags, 6, 8, &nla(1, &v6_key))
+        encode(Request::Service(&key), 0x22, 7),
+        nlmsg(0x22, flags, 7, 4, &nla(1, &v6_key))
     );
 }
 
@@ -308,8 +309,10 @@ fn kernel_dest_reply_is_decoded_preferring_stats64() {
         stats(12, true, 1 << 40),
     ]
     .concat();
-    let msg = decode(&nlmsg(0x22, 2, 3, 5, &nla(2, &d)));
-    let e = View::over(&msg.attrs, |v| parse_dest(v, Family::Inet, Counters::Read)).unwrap();
+    let e = decode(&nlmsg(0x22, 2, 3, 5, &nla(2, &d)), |v| {
+        parse_dest(v, Family::Inet, Counters::Read)
+    })
+    .unwrap();
     assert_eq!(
         e.dest.key.addr,
         "2001:db8::7".parse::<std::net::IpAddr>().unwrap()
@@ -355,8 +358,7 @@ fn kernel_service_reply_is_decoded() {
         stats(10, false, 0),
     ]
     .concat();
-    let msg = decode(&nlmsg(0x22, 2, 3, 1, &nla(1, &svc)));
-    let e = View::over(&msg.attrs, parse_service).unwrap();
+    let e = decode(&nlmsg(0x22, 2, 3, 1, &nla(1, &svc)), parse_service).unwrap();
     assert_eq!(
         e.service,
         Service {
@@ -377,19 +379,79 @@ fn kernel_service_reply_is_decoded() {
 
 #[test]
 fn truncated_replies_are_errors_not_panics() {
-    let msg = decode(&nlmsg(
-        0x22,
-        2,
-        3,
-        5,
-        &nla(2, &nla(2, &80u16.to_be_bytes())),
-    ));
-    assert!(View::over(&msg.attrs, |v| parse_dest(v, Family::Inet, Counters::Read)).is_err());
-    let msg = decode(&nlmsg(0x22, 2, 3, 1, &nla(1, &nla(1, &2u16.to_ne_bytes()))));
-    assert!(View::over(&msg.attrs, parse_service).is_err());
-    assert!(
-        NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(&nlmsg(0x22, 2, 3, 99, &[]))
-            .is_err()
+    let dest_without_address = nlmsg(0x22, 2, 3, 5, &nla(2, &nla(2, &80u16.to_be_bytes())));
+    assert!(decode(&dest_without_address, |v| parse_dest(
+        v,
+        Family::Inet,
+        Counters::Read
+    ))
+    .is_err());
+    let service_without_key = nlmsg(0x22, 2, 3, 1, &nla(1, &nla(1, &2u16.to_ne_bytes())));
+    assert!(decode(&service_without_key, parse_service).is_err());
+    // A nested attribute whose length runs past its parent's end.
+    let mut overrun = nla(1, &nla(1, &2u16.to_ne_bytes()));
+    overrun[4] = 40;
+    assert!(decode(&nlmsg(0x22, 2, 3, 1, &overrun), parse_service).is_err());
+}
+
+#[test]
+fn reads_and_settings_are_encoded_as_the_uapi_says() {
+    let flags = NLM_F_REQUEST | NLM_F_ACK;
+    for (request, cmd) in [
+        (Request::Services, 4),
+        (Request::Daemons, 11),
+        (Request::Timeouts, 13),
+        (Request::Info, 15),
+        (Request::Zero, 16),
+        (Request::Flush, 17),
+    ] {
+        assert_eq!(
+            encode(request, 0x22, 9),
+            nlmsg(0x22, flags, 9, cmd, &[]),
+            "{request:?}"
+        );
+    }
+    // Zero timeouts are left out: they stay as they are.
+    let timeouts = Timeouts {
+        tcp: 901,
+        tcp_fin: 0,
+        udp: 301,
+    };
+    assert_eq!(
+        encode(Request::SetTimeouts(&timeouts), 0x22, 1),
+        nlmsg(
+            0x22,
+            flags,
+            1,
+            12,
+            &[nla(4, &901u32.to_ne_bytes()), nla(6, &301u32.to_ne_bytes())].concat()
+        )
+    );
+    let daemon = SyncDaemon {
+        state: SyncState::Backup,
+        mcast_ifn: "eth0".into(),
+        syncid: 7,
+        sync_maxlen: 1400,
+        mcast_group: Some("239.1.1.1".parse().unwrap()),
+        mcast_port: 0,
+        mcast_ttl: 2,
+    };
+    let body = [
+        nla(1, &2u32.to_ne_bytes()),
+        nla(2, b"eth0\0"),
+        nla(3, &7u32.to_ne_bytes()),
+        nla(4, &1400u16.to_ne_bytes()),
+        nla(5, &[239, 1, 1, 1]),
+        nla(8, &[2]),
+    ]
+    .concat();
+    assert_eq!(
+        encode(Request::StartDaemon(&daemon), 0x22, 2),
+        nlmsg(0x22, flags, 2, 9, &nla(3, &body))
+    );
+    assert_eq!(
+        encode(Request::StopDaemon(SyncState::Master), 0x22, 3),
+        nlmsg(0x22, flags, 3, 10, &nla(3, &nla(1, &1u32.to_ne_bytes())))
     );
 }
 

@@ -1,8 +1,10 @@
-//! Table changes written straight into the send buffer.
+//! The one writer of IPVS requests: every request lvsd sends, table
+//! changes, reads and settings alike, is written here straight into the
+//! send buffer (the reader is [`super::datagram`] and [`super::message::View`]).
 //!
 //! A start or a big reload sends tens of thousands of requests, nearly all
-//! of them "add this destination". Built as a tree of [`super::message::Attr`]
-//! and serialized by the netlink crates, each one cost about 11,000
+//! of them "add this destination". Built as a tree of attributes and
+//! serialized by the netlink crates, each one cost about 11,000
 //! instructions and twenty allocations, more than reading its line of the
 //! config. Here a request is written in place, header then attributes, with
 //! no allocation at all: the same bytes (`tests.rs` checks them against
@@ -17,25 +19,31 @@
 //! A nested attribute is written with its length left open and patched
 //! once its children are in.
 //!
-//! Every request but a service's has a bounded size (no strings: at most
-//! 164 bytes, a destination's), so the buffer grows by that much, zeroed,
-//! at once, and the request is laid out there in a `Block`, whose
-//! offsets the compiler works out at build time, then the buffer is cut to
-//! what was written: about 150 instructions a destination instead of a
-//! thousand for attribute-by-attribute appends, each checking the buffer's
-//! room. A service (with its scheduler's and persistence engine's names,
-//! of any length) is appended to the buffer piece by piece; there are a
-//! hundred times fewer of them.
+//! Two ways in, one layout:
+//!
+//! - [`Writer`] appends to the buffer attribute by attribute: `put`,
+//!   `put_str`, `nest(kind, |w| …)`. Any request can be written this way;
+//!   services (their scheduler's and persistence engine's names have any
+//!   length), reads and settings are.
+//! - A `Block` is the fast path for what has a bounded size (no strings: at
+//!   most 164 bytes, a destination request). The buffer grows by that
+//!   much, zeroed, at once, the request is laid out there with constant
+//!   offsets the compiler works out at build time, then the buffer is cut
+//!   to what was written: about 150 instructions a destination instead of
+//!   a thousand for attribute-by-attribute appends, each checking the
+//!   buffer's room. A [`Writer`] uses blocks too, for a service's key and
+//!   settings.
 
-use super::attrs::{cmd, dest, fwd_number, inet_addr_bytes, netmask_bytes, svc};
+use super::attrs::{cmd, daemon, dest, fwd_number, inet_addr_bytes, netmask_bytes, svc};
 use super::attrs::{tunnel_type_number, wire_flags};
-use super::message::{Attr, IpvsCommand, IPVS_GENL_VERSION};
+use super::message::{IpvsCommand, IPVS_GENL_VERSION};
+use crate::ipvs::settings::{SyncDaemon, SyncState, Timeouts};
 use crate::ipvs::{DestKey, Destination, Family, Service, ServiceKey, TableOp};
 
 /// The netlink header fields of one request.
 #[derive(Debug, Clone, Copy)]
 pub struct Header {
-    /// The IPVS generic netlink family's id (the message type).
+    /// The generic netlink family's id (the message type).
     pub family: u16,
     /// `NLM_F_*`.
     pub flags: u16,
@@ -43,9 +51,67 @@ pub struct Header {
     pub seq: u32,
 }
 
+/// Every request lvsd sends to the IPVS family.
+#[derive(Debug, Clone, Copy)]
+pub enum Request<'a> {
+    /// A table change.
+    Op(&'a TableOp),
+    /// Every service (a dump).
+    Services,
+    /// One service.
+    Service(&'a ServiceKey),
+    /// The destinations of a service (a dump).
+    Dests(&'a ServiceKey),
+    /// The running sync daemons (a dump).
+    Daemons,
+    /// The version and connection table size.
+    Info,
+    /// The protocol timeouts.
+    Timeouts,
+    /// Set the protocol timeouts (zero ones stay as they are).
+    SetTimeouts(&'a Timeouts),
+    /// Start a sync daemon.
+    StartDaemon(&'a SyncDaemon),
+    /// Stop the sync daemon in this role.
+    StopDaemon(SyncState),
+    /// Zero every counter.
+    Zero,
+    /// Remove every service.
+    Flush,
+}
+
 /// The largest request without strings: headers (20), a service key (48)
 /// and a whole destination (96).
 pub(super) const BLOCK: usize = 164;
+
+/// Append `request` as one complete message to `out`.
+pub fn write_request(request: &Request<'_>, header: Header, out: &mut Vec<u8>) {
+    use IpvsCommand::*;
+    match *request {
+        Request::Op(op) => write_op(op, header, out),
+        Request::Services => message(out, header, GetService as u8, |_| {}),
+        Request::Service(key) => message(out, header, GetService as u8, |w| {
+            w.nest(cmd::SERVICE, |w| w.block(|b| b.service_key(key)))
+        }),
+        Request::Dests(key) => message(out, header, GetDest as u8, |w| {
+            w.nest(cmd::SERVICE, |w| w.block(|b| b.service_key(key)))
+        }),
+        Request::Daemons => message(out, header, GetDaemon as u8, |_| {}),
+        Request::Info => message(out, header, GetInfo as u8, |_| {}),
+        Request::Timeouts => message(out, header, GetConfig as u8, |_| {}),
+        Request::SetTimeouts(t) => message(out, header, SetConfig as u8, |w| timeouts(w, t)),
+        Request::StartDaemon(d) => message(out, header, NewDaemon as u8, |w| {
+            w.nest(cmd::DAEMON, |w| sync_daemon(w, d))
+        }),
+        Request::StopDaemon(state) => message(out, header, DelDaemon as u8, |w| {
+            w.nest(cmd::DAEMON, |w| {
+                w.put(daemon::STATE, &state.number().to_ne_bytes())
+            })
+        }),
+        Request::Zero => message(out, header, Zero as u8, |_| {}),
+        Request::Flush => message(out, header, Flush as u8, |_| {}),
+    }
+}
 
 /// Append `op` as one complete request to `out`.
 pub fn write_op(op: &TableOp, header: Header, out: &mut Vec<u8>) {
@@ -60,13 +126,12 @@ pub fn write_op(op: &TableOp, header: Header, out: &mut Vec<u8>) {
     };
     match op {
         TableOp::AddService(s) | TableOp::UpdateService(s) => {
-            let start = out.len();
-            in_place(out, |block| block.headers(header, command));
-            service(out, s);
-            patch_len32(out, start);
+            message(out, header, command as u8, |w| {
+                w.nest(cmd::SERVICE, |w| service(w, s))
+            })
         }
         TableOp::RemoveService(key) => in_place(out, |block| {
-            block.headers(header, command);
+            block.headers(header, command as u8);
             block.service_key_nested(key);
             block.patch_len32();
         }),
@@ -77,6 +142,21 @@ pub fn write_op(op: &TableOp, header: Header, out: &mut Vec<u8>) {
             dest_request(out, header, command, key, |block| block.dest_key(d))
         }
     }
+}
+
+/// Append one message of generic netlink command `command` to `out`: the
+/// headers, then what `body` writes, then its length patched in.
+pub(super) fn message(
+    out: &mut Vec<u8>,
+    header: Header,
+    command: u8,
+    body: impl FnOnce(&mut Writer<'_>),
+) {
+    let start = out.len();
+    in_place(out, |block| block.headers(header, command));
+    body(&mut Writer { out });
+    let len = (out.len() - start) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_ne_bytes());
 }
 
 /// Append a request about one destination of service `key`: what `dest`
@@ -91,7 +171,7 @@ fn dest_request(
     dest: impl FnOnce(&mut Block<'_>),
 ) {
     in_place(out, |block| {
-        block.headers(header, command);
+        block.headers(header, command as u8);
         block.service_key_nested(key);
         let nest = block.open(cmd::DEST);
         dest(block);
@@ -106,6 +186,7 @@ fn in_place(out: &mut Vec<u8>, write: impl FnOnce(&mut Block<'_>)) {
     let start = out.len();
     out.resize(start + BLOCK, 0);
     let mut len = 0;
+    // The slice is BLOCK bytes long, just made so: the chunk is always there.
     if let Some(bytes) = out[start..].first_chunk_mut::<BLOCK>() {
         let mut block = Block { bytes, len: 0 };
         write(&mut block);
@@ -114,12 +195,92 @@ fn in_place(out: &mut Vec<u8>, write: impl FnOnce(&mut Block<'_>)) {
     out.truncate(start + len);
 }
 
-/// A service's identity as one attribute tree node (for `GET_SERVICE` and
-/// `GET_DEST`, which go through [`super::message::IpvsMessage`]).
-pub fn service_key_attr(key: &ServiceKey) -> Attr {
-    let mut bytes = Vec::with_capacity(BLOCK);
-    in_place(&mut bytes, |block| block.service_key(key));
-    Attr::bytes(cmd::SERVICE, bytes)
+/// Attributes appended one by one to a request being written.
+pub struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl Writer<'_> {
+    /// One attribute with its payload, padded to 4 bytes.
+    pub fn put(&mut self, kind: u16, payload: &[u8]) {
+        self.out
+            .extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
+        self.out.extend_from_slice(&kind.to_ne_bytes());
+        self.out.extend_from_slice(payload);
+        self.out.resize(self.out.len().next_multiple_of(4), 0);
+    }
+
+    /// A NUL-terminated string attribute (`NLA_NUL_STRING`).
+    pub fn put_str(&mut self, kind: u16, s: &str) {
+        self.out
+            .extend_from_slice(&((4 + s.len() + 1) as u16).to_ne_bytes());
+        self.out.extend_from_slice(&kind.to_ne_bytes());
+        self.out.extend_from_slice(s.as_bytes());
+        self.out.push(0);
+        self.out.resize(self.out.len().next_multiple_of(4), 0);
+    }
+
+    /// A nested attribute holding what `children` writes.
+    pub fn nest(&mut self, kind: u16, children: impl FnOnce(&mut Writer<'_>)) {
+        let start = self.out.len();
+        // The header, its length patched once the children are in.
+        self.out.extend_from_slice(&[0, 0]);
+        self.out.extend_from_slice(&kind.to_ne_bytes());
+        children(self);
+        let len = (self.out.len() - start) as u16;
+        self.out[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+    }
+
+    /// Bounded attributes laid out in place (see the module's doc).
+    fn block(&mut self, write: impl FnOnce(&mut Block<'_>)) {
+        in_place(self.out, write)
+    }
+}
+
+/// A whole service (`NEW_SERVICE` / `SET_SERVICE`): its key and settings
+/// in blocks, its names between them.
+fn service(w: &mut Writer<'_>, s: &Service) {
+    w.block(|block| block.service_key(&s.key));
+    w.put_str(svc::SCHED_NAME, &s.scheduler);
+    if let Some(pe) = &s.pe_name {
+        w.put_str(svc::PE_NAME, pe);
+    }
+    w.block(|block| block.service_settings(s));
+}
+
+/// The attributes of `SET_CONFIG`; zero values are left out (unchanged).
+fn timeouts(w: &mut Writer<'_>, t: &Timeouts) {
+    for (kind, v) in [
+        (cmd::TIMEOUT_TCP, t.tcp),
+        (cmd::TIMEOUT_TCP_FIN, t.tcp_fin),
+        (cmd::TIMEOUT_UDP, t.udp),
+    ] {
+        if v != 0 {
+            w.put(kind, &v.to_ne_bytes());
+        }
+    }
+}
+
+/// A sync daemon's attributes (`NEW_DAEMON`); zero values are left to the
+/// kernel's defaults.
+fn sync_daemon(w: &mut Writer<'_>, d: &SyncDaemon) {
+    w.put(daemon::STATE, &d.state.number().to_ne_bytes());
+    w.put_str(daemon::MCAST_IFN, &d.mcast_ifn);
+    w.put(daemon::SYNC_ID, &d.syncid.to_ne_bytes());
+    if d.sync_maxlen != 0 {
+        w.put(daemon::SYNC_MAXLEN, &d.sync_maxlen.to_ne_bytes());
+    }
+    match d.mcast_group {
+        Some(std::net::IpAddr::V4(g)) => w.put(daemon::MCAST_GROUP, &g.octets()),
+        Some(std::net::IpAddr::V6(g)) => w.put(daemon::MCAST_GROUP6, &g.octets()),
+        None => {}
+    }
+    if d.mcast_port != 0 {
+        w.put(daemon::MCAST_PORT, &d.mcast_port.to_ne_bytes());
+    }
+    if d.mcast_ttl != 0 {
+        w.put(daemon::MCAST_TTL, &[d.mcast_ttl]);
+    }
 }
 
 /// Attributes laid out at a cursor in a fixed-size, zeroed array: padding
@@ -144,13 +305,13 @@ impl Block<'_> {
 
     /// The two headers, with the message length left to patch (at 0).
     #[inline(always)]
-    fn headers(&mut self, header: Header, command: IpvsCommand) {
+    fn headers(&mut self, header: Header, command: u8) {
         self.write(0u32.to_ne_bytes(), 0);
         self.write(header.family.to_ne_bytes(), 0);
         self.write(header.flags.to_ne_bytes(), 0);
         self.write(header.seq.to_ne_bytes(), 0);
         self.write(0u32.to_ne_bytes(), 0);
-        self.write([command as u8, IPVS_GENL_VERSION, 0, 0], 0);
+        self.write([command, IPVS_GENL_VERSION, 0, 0], 0);
     }
 
     /// Set the message's `u32` length to the bytes written.
@@ -243,35 +404,4 @@ impl Block<'_> {
         self.put(svc::TIMEOUT, s.timeout.to_ne_bytes());
         self.put(svc::NETMASK, netmask_bytes(s.key.family(), s.netmask));
     }
-}
-
-/// Set the `u32` length at `start` to the bytes written since.
-fn patch_len32(out: &mut [u8], start: usize) {
-    let len = (out.len() - start) as u32;
-    out[start..start + 4].copy_from_slice(&len.to_ne_bytes());
-}
-
-/// A NUL-terminated string attribute.
-fn put_string(out: &mut Vec<u8>, kind: u16, s: &str) {
-    out.extend_from_slice(&((4 + s.len() + 1) as u16).to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(s.as_bytes());
-    out.push(0);
-    out.resize(out.len().next_multiple_of(4), 0);
-}
-
-/// A whole service (`NEW_SERVICE` / `SET_SERVICE`), nested, appended to
-/// `out`: its names have no bound, so it is not laid out in a [`Block`].
-fn service(out: &mut Vec<u8>, s: &Service) {
-    let start = out.len();
-    out.extend_from_slice(&0u16.to_ne_bytes());
-    out.extend_from_slice(&cmd::SERVICE.to_ne_bytes());
-    in_place(out, |block| block.service_key(&s.key));
-    put_string(out, svc::SCHED_NAME, &s.scheduler);
-    if let Some(pe) = &s.pe_name {
-        put_string(out, svc::PE_NAME, pe);
-    }
-    in_place(out, |block| block.service_settings(s));
-    let len = (out.len() - start) as u16;
-    out[start..start + 2].copy_from_slice(&len.to_ne_bytes());
 }
