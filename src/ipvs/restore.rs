@@ -86,242 +86,305 @@ fn number<T: std::str::FromStr>(v: &str, what: &str) -> Result<T, String> {
     v.parse().map_err(|_| format!("illegal {what} `{v}'"))
 }
 
-/// Parse one line's words (without the program name).
-fn parse_words(words: &[&str]) -> Result<Option<RestoreLine>, String> {
-    let mut cmd = None;
-    let mut svc: Option<(Option<Protocol>, IpAddr, Option<u16>)> = None;
-    let mut fwmark: Option<u32> = None;
-    let mut v6 = false;
-    let (mut sched, mut timeout, mut netmask, mut pe) = (None, 0u32, None, None);
-    let mut flags = 0u32;
-    let mut sched_flag_arg: Option<String> = None;
-    let mut real: Option<(IpAddr, Option<u16>)> = None;
-    let (mut fwd, mut weight, mut ut, mut lt) = (ForwardMethod::Route, 1i32, 0u32, 0u32);
-    let (mut tun_type, mut tun_port, mut tun_flags, mut tun_opts) = (None, 0u16, 0u16, false);
-    let mut i = 0;
-    while i < words.len() {
-        let (opt, inline) = match words[i].split_once('=') {
-            Some((o, v)) if o.starts_with("--") => (o, Some(v)),
-            _ => (words[i], None),
-        };
-        i += 1;
-        let mut value = |what: &str| -> Result<&str, String> {
-            if let Some(v) = inline {
-                return Ok(v);
-            }
-            let v = words
-                .get(i)
-                .ok_or_else(|| format!("option {what} needs a value"))?;
-            i += 1;
-            Ok(v)
-        };
-        let mut set_cmd = |c| {
-            if cmd.replace(c).is_some() {
-                Err("more than one command".to_string())
-            } else {
-                Ok(())
-            }
-        };
-        match opt {
-            "-A" | "--add-service" => set_cmd(Cmd::AddService)?,
-            "-E" | "--edit-service" => set_cmd(Cmd::EditService)?,
-            "-D" | "--delete-service" => set_cmd(Cmd::DelService)?,
-            "-a" | "--add-server" => set_cmd(Cmd::AddDest)?,
-            "-e" | "--edit-server" => set_cmd(Cmd::EditDest)?,
-            "-d" | "--delete-server" => set_cmd(Cmd::DelDest)?,
-            "-C" | "--clear" => set_cmd(Cmd::Flush)?,
-            "-t" | "--tcp-service" | "-u" | "--udp-service" | "--sctp-service" => {
-                let p = match opt {
-                    "-t" | "--tcp-service" => Protocol::Tcp,
-                    "-u" | "--udp-service" => Protocol::Udp,
-                    _ => Protocol::Sctp,
-                };
-                let (a, port) = parse_addr_port(value(opt)?)?;
-                svc = Some((Some(p), a, port));
-            }
-            "-f" | "--fwmark-service" => fwmark = Some(number(value(opt)?, "fwmark")?),
-            "-6" | "--ipv6" => v6 = true,
-            "-s" | "--scheduler" => sched = Some(value(opt)?.to_string()),
-            "-p" | "--persistent" => {
-                timeout = 360;
-                let next = inline.or_else(|| words.get(i).copied().filter(|w| !w.starts_with('-')));
-                if let Some(v) = next {
-                    timeout = number(v, "persistent timeout")?;
-                    if inline.is_none() {
-                        i += 1;
-                    }
-                }
-                flags |= ServiceFlags::PERSISTENT;
-            }
-            "-M" | "--netmask" => netmask = Some(value(opt)?.to_string()),
-            "--pe" => pe = Some(value(opt)?.to_string()),
-            "-o" | "--ops" => flags |= ServiceFlags::ONEPACKET,
-            "-b" | "--sched-flags" => sched_flag_arg = Some(value(opt)?.to_string()),
-            "-r" | "--real-server" => real = Some(parse_addr_port(value(opt)?)?),
-            "-g" | "--gatewaying" => fwd = ForwardMethod::Route,
-            "-i" | "--ipip" => fwd = ForwardMethod::Tunnel,
-            "-m" | "--masquerading" => fwd = ForwardMethod::Masq,
-            "-w" | "--weight" => weight = number(value(opt)?, "weight")?,
-            "-x" | "--u-threshold" => ut = number(value(opt)?, "u-threshold")?,
-            "-y" | "--l-threshold" => lt = number(value(opt)?, "l-threshold")?,
-            "--tun-type" => {
-                tun_opts = true;
-                tun_type = Some(match value(opt)? {
-                    "ipip" => TunnelType::Ipip,
-                    "gue" => TunnelType::Gue,
-                    "gre" => TunnelType::Gre,
-                    other => return Err(format!("illegal tunnel type `{other}'")),
-                })
-            }
-            "--tun-port" => {
-                tun_opts = true;
-                tun_port = number(value(opt)?, "tunnel port")?
-            }
-            "--tun-nocsum" => {
-                tun_opts = true;
-                tun_flags = 0
-            }
-            "--tun-csum" => {
-                tun_opts = true;
-                tun_flags |= 1
-            }
-            "--tun-remcsum" => {
-                tun_opts = true;
-                tun_flags |= 2
-            }
-            other => return Err(format!("invalid option `{other}'")),
+/// What one line's options said, before they are checked against its
+/// command (ipvsadm's defaults filled in where an option is absent).
+struct Options {
+    cmd: Option<Cmd>,
+    svc: Option<(Protocol, IpAddr, Option<u16>)>,
+    fwmark: Option<u32>,
+    v6: bool,
+    sched: Option<String>,
+    timeout: u32,
+    netmask: Option<String>,
+    pe: Option<String>,
+    flags: u32,
+    sched_flag_arg: Option<String>,
+    real: Option<(IpAddr, Option<u16>)>,
+    fwd: ForwardMethod,
+    weight: i32,
+    u_threshold: u32,
+    l_threshold: u32,
+    tunnel: TunnelOptions,
+}
+
+/// The `--tun-*` options, and whether any was given.
+#[derive(Default)]
+struct TunnelOptions {
+    kind: Option<TunnelType>,
+    port: u16,
+    flags: u16,
+    given: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            cmd: None,
+            svc: None,
+            fwmark: None,
+            v6: false,
+            sched: None,
+            timeout: 0,
+            netmask: None,
+            pe: None,
+            flags: 0,
+            sched_flag_arg: None,
+            real: None,
+            fwd: ForwardMethod::Route,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+            tunnel: TunnelOptions::default(),
         }
     }
-    let Some(cmd) = cmd else {
-        return Err("no command (-A -E -D -a -e -d -C)".into());
-    };
+}
+
+impl Options {
+    /// Read every option of a line's words (`--opt=value` or `--opt value`).
+    fn read(words: &[&str]) -> Result<Options, String> {
+        let mut o = Options::default();
+        let mut i = 0;
+        while i < words.len() {
+            let (opt, inline) = match words[i].split_once('=') {
+                Some((o, v)) if o.starts_with("--") => (o, Some(v)),
+                _ => (words[i], None),
+            };
+            i += 1;
+            let mut value = |what: &str| -> Result<&str, String> {
+                if let Some(v) = inline {
+                    return Ok(v);
+                }
+                let v = words
+                    .get(i)
+                    .ok_or_else(|| format!("option {what} needs a value"))?;
+                i += 1;
+                Ok(v)
+            };
+            match opt {
+                "-A" | "--add-service" => o.command(Cmd::AddService)?,
+                "-E" | "--edit-service" => o.command(Cmd::EditService)?,
+                "-D" | "--delete-service" => o.command(Cmd::DelService)?,
+                "-a" | "--add-server" => o.command(Cmd::AddDest)?,
+                "-e" | "--edit-server" => o.command(Cmd::EditDest)?,
+                "-d" | "--delete-server" => o.command(Cmd::DelDest)?,
+                "-C" | "--clear" => o.command(Cmd::Flush)?,
+                "-t" | "--tcp-service" | "-u" | "--udp-service" | "--sctp-service" => {
+                    let p = match opt {
+                        "-t" | "--tcp-service" => Protocol::Tcp,
+                        "-u" | "--udp-service" => Protocol::Udp,
+                        _ => Protocol::Sctp,
+                    };
+                    let (a, port) = parse_addr_port(value(opt)?)?;
+                    o.svc = Some((p, a, port));
+                }
+                "-f" | "--fwmark-service" => o.fwmark = Some(number(value(opt)?, "fwmark")?),
+                "-6" | "--ipv6" => o.v6 = true,
+                "-s" | "--scheduler" => o.sched = Some(value(opt)?.to_string()),
+                "-p" | "--persistent" => {
+                    // The timeout is optional: the next word is it unless
+                    // it is an option.
+                    o.timeout = 360;
+                    let next =
+                        inline.or_else(|| words.get(i).copied().filter(|w| !w.starts_with('-')));
+                    if let Some(v) = next {
+                        o.timeout = number(v, "persistent timeout")?;
+                        if inline.is_none() {
+                            i += 1;
+                        }
+                    }
+                    o.flags |= ServiceFlags::PERSISTENT;
+                }
+                "-M" | "--netmask" => o.netmask = Some(value(opt)?.to_string()),
+                "--pe" => o.pe = Some(value(opt)?.to_string()),
+                "-o" | "--ops" => o.flags |= ServiceFlags::ONEPACKET,
+                "-b" | "--sched-flags" => o.sched_flag_arg = Some(value(opt)?.to_string()),
+                "-r" | "--real-server" => o.real = Some(parse_addr_port(value(opt)?)?),
+                "-g" | "--gatewaying" => o.fwd = ForwardMethod::Route,
+                "-i" | "--ipip" => o.fwd = ForwardMethod::Tunnel,
+                "-m" | "--masquerading" => o.fwd = ForwardMethod::Masq,
+                "-w" | "--weight" => o.weight = number(value(opt)?, "weight")?,
+                "-x" | "--u-threshold" => o.u_threshold = number(value(opt)?, "u-threshold")?,
+                "-y" | "--l-threshold" => o.l_threshold = number(value(opt)?, "l-threshold")?,
+                "--tun-type" => {
+                    o.tunnel.kind = Some(match value(opt)? {
+                        "ipip" => TunnelType::Ipip,
+                        "gue" => TunnelType::Gue,
+                        "gre" => TunnelType::Gre,
+                        other => return Err(format!("illegal tunnel type `{other}'")),
+                    });
+                    o.tunnel.given = true;
+                }
+                "--tun-port" => {
+                    o.tunnel.port = number(value(opt)?, "tunnel port")?;
+                    o.tunnel.given = true;
+                }
+                "--tun-nocsum" | "--tun-csum" | "--tun-remcsum" => {
+                    o.tunnel.flags = match opt {
+                        "--tun-nocsum" => 0,
+                        "--tun-csum" => o.tunnel.flags | 1,
+                        _ => o.tunnel.flags | 2,
+                    };
+                    o.tunnel.given = true;
+                }
+                other => return Err(format!("invalid option `{other}'")),
+            }
+        }
+        Ok(o)
+    }
+
+    /// Note the line's command; a line has one.
+    fn command(&mut self, cmd: Cmd) -> Result<(), String> {
+        match self.cmd.replace(cmd) {
+            Some(_) => Err("more than one command".to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// The service the line names, and its port (0 for a fwmark).
+    fn service_key(&self) -> Result<(ServiceKey, u16), String> {
+        match (self.svc, self.fwmark) {
+            (Some((protocol, addr, port)), None) => {
+                let port = port.unwrap_or(0);
+                Ok((
+                    ServiceKey::Addr {
+                        protocol,
+                        addr,
+                        port,
+                    },
+                    port,
+                ))
+            }
+            (None, Some(mark)) => {
+                let family = if self.v6 { Family::Inet6 } else { Family::Inet };
+                Ok((ServiceKey::Fwmark { family, mark }, 0))
+            }
+            _ => Err("exactly one service (-t, -u, --sctp-service or -f) is needed".into()),
+        }
+    }
+
+    /// The service of `-A`/`-E`, checked as ipvsadm checks it.
+    fn service(self, key: ServiceKey, port: u16) -> Result<Service, String> {
+        let is_fwmark = matches!(key, ServiceKey::Fwmark { .. });
+        let mut flags = self.flags;
+        if !is_fwmark && port == 0 && flags & ServiceFlags::PERSISTENT == 0 {
+            return Err("Zero port specified for non-persistent service".into());
+        }
+        let udp = matches!(
+            key,
+            ServiceKey::Addr {
+                protocol: Protocol::Udp,
+                ..
+            }
+        );
+        if flags & ServiceFlags::ONEPACKET != 0 && !is_fwmark && !udp {
+            return Err("One-Packet Scheduling is only for UDP virtual services".into());
+        }
+        let netmask = match (key.family(), self.netmask) {
+            (Family::Inet, None) => 0xffff_ffff,
+            (Family::Inet6, None) => 128,
+            (Family::Inet, Some(m)) => {
+                let a: std::net::Ipv4Addr = m
+                    .parse()
+                    .map_err(|_| format!("illegal persistent mask `{m}'"))?;
+                u32::from(a)
+            }
+            (Family::Inet6, Some(m)) => match m.parse::<u32>() {
+                Ok(n) if (1..=128).contains(&n) => n,
+                _ => return Err(format!("illegal ipv6 netmask `{m}'")),
+            },
+        };
+        let scheduler = self.sched.unwrap_or_else(|| "wlc".into());
+        if let Some(arg) = &self.sched_flag_arg {
+            flags |= sched_flags(&scheduler, arg)?;
+        }
+        Ok(Service {
+            key,
+            scheduler,
+            flags: ServiceFlags(flags),
+            timeout: self.timeout,
+            netmask,
+            pe_name: self.pe,
+        })
+    }
+
+    /// The real server of `-a`/`-e`, checked as ipvsadm checks it: its port
+    /// is the service's unless it is masqueraded (or the service a fwmark).
+    fn destination(self, key: &ServiceKey, svc_port: u16) -> Result<Destination, String> {
+        let (addr, port) = self.real.ok_or("a real server (-r) is needed")?;
+        let is_fwmark = matches!(key, ServiceKey::Fwmark { .. });
+        let fwd = self.fwd;
+        let port = match port {
+            _ if !is_fwmark && matches!(fwd, ForwardMethod::Tunnel | ForwardMethod::Route) => {
+                svc_port
+            }
+            port => port.unwrap_or(svc_port),
+        };
+        if Family::of(&addr) != key.family() && fwd != ForwardMethod::Tunnel {
+            return Err("Different address family is allowed only for tunneling servers".into());
+        }
+        let tunnel = &self.tunnel;
+        if tunnel.given && fwd != ForwardMethod::Tunnel {
+            return Err("Tunnel options conflict with forward method".into());
+        }
+        let kind = tunnel.kind.unwrap_or(TunnelType::Ipip);
+        if kind == TunnelType::Gue && tunnel.port == 0 {
+            return Err(
+                "You need to supply the 'tun-port' option for the 'gue' tunnel type".into(),
+            );
+        }
+        if kind != TunnelType::Gue && tunnel.port != 0 {
+            return Err("Illegal 'tun-port' option for this tunnel type".into());
+        }
+        if kind == TunnelType::Gre && tunnel.flags & 2 != 0 {
+            return Err("Illegal 'tun-remcsum' option with the 'gre' tunnel type".into());
+        }
+        if kind == TunnelType::Ipip && tunnel.flags != 0 {
+            return Err("Illegal checksum option with the 'ipip' tunnel type".into());
+        }
+        Ok(Destination {
+            key: DestKey { addr, port },
+            fwd,
+            weight: self.weight,
+            u_threshold: self.u_threshold,
+            l_threshold: self.l_threshold,
+            tunnel: Tunnel {
+                kind,
+                port: tunnel.port,
+                flags: tunnel.flags,
+            },
+        })
+    }
+}
+
+/// Parse one line's words (without the program name): read its options,
+/// then make its command's change from them.
+fn parse_words(words: &[&str]) -> Result<Option<RestoreLine>, String> {
+    let options = Options::read(words)?;
+    let cmd = options.cmd.ok_or("no command (-A -E -D -a -e -d -C)")?;
     if cmd == Cmd::Flush {
         return Ok(Some(RestoreLine::Flush));
     }
-    let (key, svc_port) = match (svc, fwmark) {
-        (Some((Some(protocol), addr, port)), None) => {
-            let port = port.unwrap_or(0);
-            (
-                ServiceKey::Addr {
-                    protocol,
-                    addr,
-                    port,
-                },
-                port,
-            )
+    let (key, svc_port) = options.service_key()?;
+    let op = match cmd {
+        Cmd::AddService => TableOp::AddService(options.service(key, svc_port)?),
+        Cmd::EditService => TableOp::UpdateService(options.service(key, svc_port)?),
+        Cmd::DelService => TableOp::RemoveService(key),
+        Cmd::DelDest => {
+            let (addr, port) = options.real.ok_or("a real server (-r) is needed")?;
+            let port = port.unwrap_or(svc_port);
+            TableOp::RemoveDest(key, DestKey { addr, port })
         }
-        (None, Some(mark)) => {
-            let family = if v6 { Family::Inet6 } else { Family::Inet };
-            (ServiceKey::Fwmark { family, mark }, 0)
+        Cmd::AddDest => {
+            let dest = options.destination(&key, svc_port)?;
+            TableOp::AddDest(key, dest)
         }
-        _ => return Err("exactly one service (-t, -u, --sctp-service or -f) is needed".into()),
+        Cmd::EditDest => {
+            let dest = options.destination(&key, svc_port)?;
+            TableOp::UpdateDest(key, dest)
+        }
+        Cmd::Flush => return Ok(Some(RestoreLine::Flush)),
     };
-    let family = key.family();
-    match cmd {
-        Cmd::AddService | Cmd::EditService => {
-            let is_fwmark = matches!(key, ServiceKey::Fwmark { .. });
-            if !is_fwmark && svc_port == 0 && flags & ServiceFlags::PERSISTENT == 0 {
-                return Err("Zero port specified for non-persistent service".into());
-            }
-            let udp = matches!(
-                key,
-                ServiceKey::Addr {
-                    protocol: Protocol::Udp,
-                    ..
-                }
-            );
-            if flags & ServiceFlags::ONEPACKET != 0 && !is_fwmark && !udp {
-                return Err("One-Packet Scheduling is only for UDP virtual services".into());
-            }
-            let netmask = match (family, netmask) {
-                (Family::Inet, None) => 0xffff_ffff,
-                (Family::Inet6, None) => 128,
-                (Family::Inet, Some(m)) => {
-                    let a: std::net::Ipv4Addr = m
-                        .parse()
-                        .map_err(|_| format!("illegal persistent mask `{m}'"))?;
-                    u32::from(a)
-                }
-                (Family::Inet6, Some(m)) => match m.parse::<u32>() {
-                    Ok(n) if (1..=128).contains(&n) => n,
-                    _ => return Err(format!("illegal ipv6 netmask `{m}'")),
-                },
-            };
-            let scheduler = sched.unwrap_or_else(|| "wlc".into());
-            if let Some(arg) = &sched_flag_arg {
-                flags |= sched_flags(&scheduler, arg)?;
-            }
-            let service = Service {
-                key,
-                scheduler,
-                flags: ServiceFlags(flags),
-                timeout,
-                netmask,
-                pe_name: pe,
-            };
-            Ok(Some(RestoreLine::Op(if cmd == Cmd::AddService {
-                TableOp::AddService(service)
-            } else {
-                TableOp::UpdateService(service)
-            })))
-        }
-        Cmd::DelService => Ok(Some(RestoreLine::Op(TableOp::RemoveService(key)))),
-        Cmd::AddDest | Cmd::EditDest | Cmd::DelDest => {
-            let (addr, port) = real.ok_or("a real server (-r) is needed")?;
-            let mut port = port.unwrap_or(svc_port);
-            if cmd == Cmd::DelDest {
-                return Ok(Some(RestoreLine::Op(TableOp::RemoveDest(
-                    key,
-                    DestKey { addr, port },
-                ))));
-            }
-            let is_fwmark = matches!(key, ServiceKey::Fwmark { .. });
-            if !is_fwmark && matches!(fwd, ForwardMethod::Tunnel | ForwardMethod::Route) {
-                port = svc_port;
-            }
-            if Family::of(&addr) != family && fwd != ForwardMethod::Tunnel {
-                return Err(
-                    "Different address family is allowed only for tunneling servers".into(),
-                );
-            }
-            if tun_opts && fwd != ForwardMethod::Tunnel {
-                return Err("Tunnel options conflict with forward method".into());
-            }
-            let kind = tun_type.unwrap_or(TunnelType::Ipip);
-            if kind == TunnelType::Gue && tun_port == 0 {
-                return Err(
-                    "You need to supply the 'tun-port' option for the 'gue' tunnel type".into(),
-                );
-            }
-            if kind != TunnelType::Gue && tun_port != 0 {
-                return Err("Illegal 'tun-port' option for this tunnel type".into());
-            }
-            if kind == TunnelType::Gre && tun_flags & 2 != 0 {
-                return Err("Illegal 'tun-remcsum' option with the 'gre' tunnel type".into());
-            }
-            if kind == TunnelType::Ipip && tun_flags != 0 {
-                return Err("Illegal checksum option with the 'ipip' tunnel type".into());
-            }
-            let dest = Destination {
-                key: DestKey { addr, port },
-                fwd,
-                weight,
-                u_threshold: ut,
-                l_threshold: lt,
-                tunnel: Tunnel {
-                    kind,
-                    port: tun_port,
-                    flags: tun_flags,
-                },
-            };
-            Ok(Some(RestoreLine::Op(if cmd == Cmd::AddDest {
-                TableOp::AddDest(key, dest)
-            } else {
-                TableOp::UpdateDest(key, dest)
-            })))
-        }
-        Cmd::Flush => Ok(Some(RestoreLine::Flush)),
-    }
+    Ok(Some(RestoreLine::Op(op)))
 }
 
 /// Parse one line; blank lines and `#` comments give `None`. A leading
