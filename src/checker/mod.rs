@@ -8,6 +8,7 @@
 //!
 //! - [`engine`]: the [`Engine`]: the probe set, diffs on reload, states.
 //! - [`driver`]: the prober thread: timers and sockets in one epoll loop.
+//! - `conns`: the prober's open attempts: sockets, owners, phases.
 //! - `timers`: the prober's timers: sorted queues per interval for
 //!   probes and attempt deadlines, a heap for the rest.
 //! - [`probe_table`]: the probes, as the engine and the prober share them.
@@ -37,6 +38,7 @@
 //! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time.
 //! - [`fuzz_input`]: arbitrary bytes as a UDP or PING reply (fuzzing).
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
+//! - `outbox`: the prober's verdicts, sent to the daemon in batches.
 //!
 //! Every kind keepalived 2.2.7 knows is probed (`BFD_CHECK` through the
 //! sessions `bfd_runner` runs). lvsd never reports a real server healthy
@@ -46,6 +48,7 @@
 
 pub mod bfd_runner;
 pub mod bfd_status;
+mod conns;
 mod datagram;
 pub mod dns;
 pub mod driver;
@@ -59,6 +62,7 @@ pub mod http_answer;
 mod http_answer_tests;
 pub mod lag;
 pub mod misc;
+mod outbox;
 pub mod ping;
 pub mod probe;
 pub mod probe_table;
