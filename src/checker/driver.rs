@@ -468,6 +468,7 @@ impl Driver {
         slot.probes_sent += 1;
         let event = HealthEvent {
             probe: Arc::clone(&slot.spec),
+            key: slot.key,
             up: step.up,
             changed: step.changed,
             result: result.clone(),

@@ -112,7 +112,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::{ProbeResult, ProbeSpec};
+    use crate::checker::{ProbeKey, ProbeResult, ProbeSpec};
     use crate::config::{Check, CheckCommon, TcpCheck};
     use std::sync::Arc;
     use tokio::sync::mpsc::unbounded_channel;
@@ -121,6 +121,10 @@ mod tests {
         let common = CheckCommon::new("127.0.0.1".parse().unwrap(), 9);
         HealthEvent {
             probe: Arc::new(ProbeSpec::new(&Check::Tcp(TcpCheck { common }))),
+            key: ProbeKey {
+                set: 1,
+                key: ProbeKey::NONE,
+            },
             up: true,
             changed,
             result: ProbeResult {
