@@ -685,6 +685,18 @@ fn run_overloaded(
     // lvsd's "down" warning; keepalived's "Removing service".
     let down = |l: &&str| l.contains(" down") || l.contains("Removing service");
     let downs = log.lines().filter(down).count();
+    // Why, by reason (lvsd's `reason=` field, up to its next field).
+    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+    for line in log.lines().filter(down) {
+        let reason = line.split("reason=").nth(1).unwrap_or(line);
+        let reason = reason.split(" failures=").next().unwrap_or(reason);
+        *reasons
+            .entry(reason.chars().take(80).collect())
+            .or_default() += 1;
+    }
+    for (reason, count) in reasons.iter().take(5) {
+        println!("overload: {name} down {count} times for: {reason}");
+    }
     kill_and_flush(guest, name);
     Overload {
         checks_per_s: accepted * 100.0 / elapsed_cs,

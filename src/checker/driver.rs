@@ -53,8 +53,12 @@ use super::probe_table::{ProbeTable, Slot};
 use super::schedule::{RetryRule, Step, Timing};
 use super::timers::{next_due, Timer, Timers, START_BATCH};
 use super::{probe, tcp, HealthEvent, ProbeResult, ProbeSpec};
-use crate::config::{Check, CloseMode};
+use crate::config::{Check, CheckCommon, CloseMode};
 use crate::script_policy::ScriptPolicy;
+
+/// How often at most the log says probes were put off (see
+/// [`Driver::postpone`]).
+const SHORTAGE_WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// How many socket events a round of the prober reads at most.
 const EVENTS_PER_ROUND: usize = 64;
@@ -116,6 +120,10 @@ pub(super) struct Driver {
     sweep_armed: bool,
     /// Verdicts not sent yet.
     outbox: Outbox,
+    /// Probes put off for want of files or memory since the last warning
+    /// (see [`Driver::postpone`]), and when that was.
+    postponed: u64,
+    postponed_warned: Option<Instant>,
     done_tx: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
 }
@@ -137,6 +145,8 @@ impl Driver {
             closing: Vec::new(),
             sweep_armed: false,
             outbox: Outbox::new(events),
+            postponed: 0,
+            postponed_warned: None,
             done_tx,
             done_rx,
         }
@@ -320,10 +330,44 @@ impl Driver {
                 };
                 self.watch(table, owner, (socket, phase, HANDSHAKE_EVENTS), limit);
             }
+            Err(e) if e.is_local_shortage() => self.postpone(owner, common, &e),
             Err(e) => {
                 let result = probe::result(false, e.to_string(), owner.started);
                 self.complete(table, owner, result);
             }
+        }
+    }
+
+    /// The machine, not the target, lacked what an attempt needs (open
+    /// files, memory): no verdict, the target's health stays as it was, and
+    /// the probe is tried again one `delay_loop` later, as keepalived
+    /// reschedules a check whose socket it cannot create. (Reported as a
+    /// failure, an overloaded guest out of open files took down 14,839
+    /// healthy real servers in a minute: `bench/daemon.sh`, overload.) The
+    /// log says so at most once a minute, with how many were put off.
+    fn postpone(&mut self, owner: Owner, common: &CheckCommon, error: &tcp::TcpProbeError) {
+        let at = Instant::now() + Timing::of(common).delay_loop;
+        self.timers.push(
+            at,
+            Timer::Probe {
+                id: owner.id,
+                gen: owner.gen,
+            },
+        );
+        self.postponed += 1;
+        let now = Instant::now();
+        if self
+            .postponed_warned
+            .is_none_or(|at| now >= at + SHORTAGE_WARN_EVERY)
+        {
+            tracing::warn!(
+                error = %error,
+                postponed = self.postponed,
+                "probes put off: this machine is short of open files or memory for their sockets \
+                 (no verdict: their real servers keep their state; raise LimitNOFILE / ulimit -Hn)"
+            );
+            self.postponed_warned = Some(now);
+            self.postponed = 0;
         }
     }
 
