@@ -60,9 +60,6 @@ use crate::script_policy::ScriptPolicy;
 /// [`Driver::postpone`]).
 const SHORTAGE_WARN_EVERY: Duration = Duration::from_secs(60);
 
-/// How many socket events a round of the prober reads at most.
-const EVENTS_PER_ROUND: usize = 64;
-
 /// The token of the waker: set_probes, Drop and tokio's results use it.
 pub(super) const WAKE: Token = Token(usize::MAX);
 
@@ -159,18 +156,7 @@ impl Driver {
         // bounded round keeps the schedule's lag small under load (a
         // thousand handshakes would take ~10 ms), and fair under overload
         // (see `Timers::pop_due`).
-        //
-        // A round that got a full batch of events starts nothing: more may
-        // be ready, and they are read first. Else, where handshakes end
-        // later than their connect() returns (another CPU's softirq, a
-        // guest's veth), each round started 64 while it read fewer, and the
-        // ready sockets piled up: at 20,000 probes a second asked of a TCG
-        // guest, thousands waited unread, each read some 5 s after its
-        // handshake, and their connect_timeout fired first: a false down
-        // for thousands of healthy servers a minute (`bench/daemon.sh`,
-        // overload). Read first, the attempts in flight stay those whose
-        // answer has not come.
-        let mut events = Events::with_capacity(EVENTS_PER_ROUND);
+        let mut events = Events::with_capacity(64);
         let shared = Arc::clone(&self.shared);
         let mut watch = ScheduleWatch::new(Instant::now());
         loop {
@@ -207,8 +193,7 @@ impl Driver {
                 self.complete(&mut table, done.owner, done.result);
             }
             let now = Instant::now();
-            let full = events.iter().count() >= EVENTS_PER_ROUND;
-            let mut starts = if full { 0 } else { START_BATCH };
+            let mut starts = START_BATCH;
             while let Some((due, timer)) = self.timers.pop_due(now, &mut starts) {
                 self.on_timer(&mut table, due, timer);
             }
