@@ -683,7 +683,7 @@ fn run_overloaded(
         println!("overload: {name} said: {}", &line[..line.len().min(300)]);
     }
     // lvsd's "down" warning; keepalived's "Removing service".
-    let down = |l: &&str| l.contains(" down") || l.contains("Removing service");
+    let down = |l: &&str| l.contains(": down ") || l.contains("Removing service");
     let downs = log.lines().filter(down).count();
     // Why, by reason (lvsd's `reason=` field, up to its next field).
     let mut reasons = std::collections::BTreeMap::<String, usize>::new();
