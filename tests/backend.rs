@@ -58,3 +58,50 @@ fn rejects_a_bad_address() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad address \"localhost:80\""));
 }
+
+/// `--gaps`: the gaps between connections to each target (the local
+/// address connected to: one wildcard listener, two loopback addresses),
+/// reported and started afresh on SIGUSR1.
+#[test]
+fn gaps_are_counted_per_target_between_reports() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lvsd-backend"))
+        .args(["--gaps", "0.0.0.0:0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = lines.next().unwrap().unwrap();
+    let port = listening.rsplit(':').next().unwrap().to_string();
+    let probe = |host: &str| drop(TcpStream::connect(format!("{host}:{port}")).unwrap());
+    let mut report = || {
+        // Let the backend accept what was sent, then ask.
+        std::thread::sleep(Duration::from_millis(200));
+        // SAFETY: a plain kill(2) on our own child.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGUSR1) };
+        lines.next().unwrap().unwrap()
+    };
+    let field = |line: &str, key: &str| -> f64 {
+        let value = line.split_whitespace().find_map(|w| w.strip_prefix(key));
+        value.and_then(|v| v.parse().ok()).expect(line)
+    };
+    probe("127.0.0.2");
+    std::thread::sleep(Duration::from_millis(300));
+    probe("127.0.0.2");
+    probe("127.0.0.3");
+    let first = report();
+    assert!(first.starts_with("gaps count=1 "), "{first}");
+    assert!(field(&first, "targets=") == 2.0, "{first}");
+    let gap = field(&first, "max_ms=");
+    assert!((300.0..3000.0).contains(&gap), "{first}");
+    assert_eq!(field(&first, "median_ms="), gap);
+    // The next gap of 127.0.0.3 spans the report: measured from its latest
+    // connection, counted in the next report only.
+    probe("127.0.0.3");
+    let second = report();
+    assert!(second.starts_with("gaps count=1 "), "{second}");
+    assert!(field(&second, "targets=") == 1.0, "{second}");
+    assert!(field(&second, "max_ms=") >= 200.0, "{second}");
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+}

@@ -34,18 +34,9 @@
 //! FIN (see `tcp.rs`) without epoll: the closing sockets are swept every
 //! `SWEEP`, each read until end of file or its budget runs out. A probe thus
 //! costs one wake-up, like the minimal loop in `benches/checker`, not two.
-//! Verdicts are sent in batches: at once when one changes a health state,
-//! else when `FLUSH` (50 ms) has passed since the oldest waiting one, or
-//! `FLUSH_SMALL` (5 ms) for a batch of a few, or when many wait, or at once
-//! when the prober has nothing to do before then. A busy prober thus
-//! wakes the daemon's thread some twenty times a second, not once per
-//! verdict, and a quiet one sends its verdicts within milliseconds. (A
-//! verdict that changes nothing only counts: the daemon acts on changes.
-//! At 5 ms for every batch, the wake-ups, each a switch to the daemon's
-//! thread and back, made lvsd's whole CPU per probe some 13% dearer at
-//! 5,000 probes a second: `bench/floor.sh`.)
+//! Verdicts are sent in batches (`outbox.rs`): a busy prober wakes the
+//! daemon's thread some twenty times a second, not once per verdict.
 
-use std::os::fd::AsRawFd;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -54,14 +45,20 @@ use socket2::Socket;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::datagram::{self, Datagram};
+use super::conns::{epoll_oneshot, Conns, Owner, Phase, HANDSHAKE_EVENTS, READ_EVENTS};
+use super::datagram;
 use super::lag::{LagHistogram, ScheduleNews, ScheduleWatch};
+use super::outbox::Outbox;
 use super::probe_table::{ProbeTable, Slot};
 use super::schedule::{RetryRule, Step, Timing};
 use super::timers::{next_due, Timer, Timers, START_BATCH};
 use super::{probe, tcp, HealthEvent, ProbeResult, ProbeSpec};
-use crate::config::{Check, CloseMode};
+use crate::config::{Check, CheckCommon, CloseMode};
 use crate::script_policy::ScriptPolicy;
+
+/// How often at most the log says probes were put off (see
+/// [`Driver::postpone`]).
+const SHORTAGE_WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// The token of the waker: set_probes, Drop and tokio's results use it.
 pub(super) const WAKE: Token = Token(usize::MAX);
@@ -100,49 +97,6 @@ pub(super) fn lock(table: &Mutex<ProbeTable>) -> MutexGuard<'_, ProbeTable> {
 /// How often closing sockets are read for the backend's FIN.
 const SWEEP: Duration = Duration::from_millis(5);
 
-/// How long a verdict that changed nothing may wait to be sent, in a
-/// batch of at least [`SMALL_BATCH`].
-const FLUSH: Duration = Duration::from_millis(50);
-/// How long it may wait in a smaller batch: a prober doing fewer than
-/// some 3,000 probes a second wakes the daemon as often as before, and its
-/// verdicts come within a few milliseconds.
-const FLUSH_SMALL: Duration = Duration::from_millis(5);
-/// See [`FLUSH_SMALL`].
-const SMALL_BATCH: usize = 16;
-/// How many verdicts may wait at most.
-const FLUSH_COUNT: usize = 1024;
-
-/// The probe an attempt belongs to.
-#[derive(Debug, Clone, Copy)]
-struct Owner {
-    id: u32,
-    gen: u32,
-    /// When the probe was due.
-    due: Instant,
-    /// When the attempt started.
-    started: Instant,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Phase {
-    /// Handshake under way, bounded by `limit` (connect_timeout).
-    Connecting { limit: Duration, close: CloseMode },
-    /// A `UDP_CHECK` or `PING_CHECK` datagram is sent; waiting for what
-    /// comes back, bounded by connect_timeout (see `datagram.rs`).
-    Datagram(Datagram),
-    /// Our FIN is sent; reading to the backend's FIN until `deadline`.
-    Closing { deadline: Instant },
-}
-
-#[derive(Debug)]
-struct Conn {
-    socket: Socket,
-    /// Changes with every phase, so an old timer is recognised.
-    serial: u32,
-    owner: Owner,
-    phase: Phase,
-}
-
 /// A result computed on tokio.
 #[derive(Debug)]
 struct Done {
@@ -154,23 +108,19 @@ struct Done {
 pub(super) struct Driver {
     poll: Poll,
     shared: Arc<Shared>,
-    events: UnboundedSender<HealthEvent>,
     runtime: Handle,
     timers: Timers,
-    conns: Vec<Option<Conn>>,
-    free_conns: Vec<u32>,
-    serial: u32,
+    conns: Conns,
     /// Connections in [`Phase::Closing`], read at each sweep.
     closing: Vec<u32>,
     /// Whether a [`Timer::Sweep`] is in the heap.
     sweep_armed: bool,
-    /// Verdicts not sent yet, and since when the oldest waits.
-    outbox: Vec<HealthEvent>,
-    outbox_since: Option<Instant>,
-    /// Whether an outbox verdict changed a health state.
-    outbox_urgent: bool,
-    /// Whether a [`Timer::Flush`] is in the heap.
-    flush_armed: bool,
+    /// Verdicts not sent yet.
+    outbox: Outbox,
+    /// Probes put off for want of files or memory since the last warning
+    /// (see [`Driver::postpone`]), and when that was.
+    postponed: u64,
+    postponed_warned: Option<Instant>,
     done_tx: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
 }
@@ -186,18 +136,14 @@ impl Driver {
         Driver {
             poll,
             shared,
-            events,
             runtime,
             timers: Timers::default(),
-            conns: Vec::new(),
-            free_conns: Vec::new(),
-            serial: 0,
+            conns: Conns::default(),
             closing: Vec::new(),
             sweep_armed: false,
-            outbox: Vec::new(),
-            outbox_since: None,
-            outbox_urgent: false,
-            flush_armed: false,
+            outbox: Outbox::new(events),
+            postponed: 0,
+            postponed_warned: None,
             done_tx,
             done_rx,
         }
@@ -226,7 +172,7 @@ impl Driver {
             }
             let mut table = lock(&shared.table);
             if table.stop {
-                self.close_all();
+                self.conns.close_all();
                 return;
             }
             // Taken, not drained: the start's 20,000 entries leave no
@@ -252,41 +198,15 @@ impl Driver {
                 self.on_timer(&mut table, due, timer);
             }
             drop(table);
-            self.flush(false);
+            self.flush();
             log_schedule(watch.tick(now, &shared.lag));
         }
     }
 
-    /// Sends the waiting verdicts if one changed a state, if the oldest has
-    /// waited [`FLUSH`], if many wait, if the prober would sleep past then
-    /// anyway (a quiet prober: sending now costs the same one wake-up, and
-    /// the verdicts come on time), or if `now`; else makes sure a
-    /// [`Timer::Flush`] will.
-    fn flush(&mut self, now: bool) {
-        let Some(since) = self.outbox_since else {
-            return;
-        };
-        let due = since
-            + if self.outbox.len() < SMALL_BATCH {
-                FLUSH_SMALL
-            } else {
-                FLUSH
-            };
-        let idle_till_due = self.timers.next().is_none_or(|next| next >= due);
-        if now
-            || idle_till_due
-            || self.outbox_urgent
-            || self.outbox.len() >= FLUSH_COUNT
-            || due <= Instant::now()
-        {
-            for event in self.outbox.drain(..) {
-                // The receiver is gone only while lvsd shuts down.
-                let _ = self.events.send(event);
-            }
-            self.outbox_since = None;
-            self.outbox_urgent = false;
-        } else if !self.flush_armed {
-            self.flush_armed = true;
+    /// Sends the waiting verdicts, or arms a [`Timer::Flush`] for when
+    /// they are due (see `outbox.rs`).
+    fn flush(&mut self) {
+        if let Some(due) = self.outbox.flush(self.timers.next()) {
             self.timers.push(due, Timer::Flush);
         }
     }
@@ -318,19 +238,19 @@ impl Driver {
                 }
             }
             Timer::Conn { idx, serial } => {
-                let Some(conn) = self.conn_if(idx, serial) else {
+                let Some(conn) = self.conns.get_if(idx, serial) else {
                     return;
                 };
                 match conn.phase {
                     Phase::Connecting { limit, .. } => {
                         let owner = conn.owner;
-                        self.free_conn(idx);
+                        self.conns.free(idx);
                         let reason = format!("no answer within {}", probe::seconds(limit));
                         self.complete(table, owner, probe::result(false, reason, owner.started));
                     }
                     Phase::Datagram(waiting) => {
                         let owner = conn.owner;
-                        self.free_conn(idx);
+                        self.conns.free(idx);
                         let Some(slot) = table.get_mut(owner.id, owner.gen) else {
                             return;
                         };
@@ -346,9 +266,8 @@ impl Driver {
                 self.sweep();
             }
             Timer::Flush => {
-                self.flush_armed = false;
-                // The batch may have grown past a small one's wait since.
-                self.flush(false);
+                self.outbox.fired();
+                self.flush();
             }
         }
     }
@@ -358,14 +277,14 @@ impl Driver {
         let now = Instant::now();
         let mut closing = std::mem::take(&mut self.closing);
         closing.retain(|&idx| {
-            let Some(Some(conn)) = self.conns.get(idx as usize) else {
+            let Some(conn) = self.conns.get(idx) else {
                 return false;
             };
             let Phase::Closing { deadline } = conn.phase else {
                 return false;
             };
             if tcp::drain(&conn.socket) || deadline <= now {
-                self.free_conn(idx);
+                self.conns.free(idx);
                 false
             } else {
                 true
@@ -396,10 +315,44 @@ impl Driver {
                 };
                 self.watch(table, owner, (socket, phase, HANDSHAKE_EVENTS), limit);
             }
+            Err(e) if e.is_local_shortage() => self.postpone(owner, common, &e),
             Err(e) => {
                 let result = probe::result(false, e.to_string(), owner.started);
                 self.complete(table, owner, result);
             }
+        }
+    }
+
+    /// The machine, not the target, lacked what an attempt needs (open
+    /// files, memory): no verdict, the target's health stays as it was, and
+    /// the probe is tried again one `delay_loop` later, as keepalived
+    /// reschedules a check whose socket it cannot create. (Reported as a
+    /// failure, an overloaded guest out of open files took down 14,839
+    /// healthy real servers in a minute: `bench/daemon.sh`, overload.) The
+    /// log says so at most once a minute, with how many were put off.
+    fn postpone(&mut self, owner: Owner, common: &CheckCommon, error: &tcp::TcpProbeError) {
+        let at = Instant::now() + Timing::of(common).delay_loop;
+        self.timers.push(
+            at,
+            Timer::Probe {
+                id: owner.id,
+                gen: owner.gen,
+            },
+        );
+        self.postponed += 1;
+        let now = Instant::now();
+        if self
+            .postponed_warned
+            .is_none_or(|at| now >= at + SHORTAGE_WARN_EVERY)
+        {
+            tracing::warn!(
+                error = %error,
+                postponed = self.postponed,
+                "probes put off: this machine is short of open files or memory for their sockets \
+                 (no verdict: their real servers keep their state; raise LimitNOFILE / ulimit -Hn)"
+            );
+            self.postponed_warned = Some(now);
+            self.postponed = 0;
         }
     }
 
@@ -433,33 +386,20 @@ impl Driver {
         (socket, phase, events): (Socket, Phase, libc::c_int),
         limit: Duration,
     ) {
-        let idx = match self.free_conns.pop() {
-            Some(idx) => idx,
-            None => {
-                self.conns.push(None);
-                (self.conns.len() - 1) as u32
+        match self.conns.open(&self.poll, socket, owner, phase, events) {
+            Ok((idx, serial)) => self
+                .timers
+                .push_deadline(Instant::now(), limit, idx, serial),
+            Err(e) => {
+                let reason = format!("cannot set up the probe socket (epoll): {e}");
+                self.complete(table, owner, probe::result(false, reason, owner.started));
             }
-        };
-        if let Err(e) = epoll_oneshot(&self.poll, &socket, idx, libc::EPOLL_CTL_ADD, events) {
-            self.free_conns.push(idx);
-            let reason = format!("cannot set up the probe socket (epoll): {e}");
-            self.complete(table, owner, probe::result(false, reason, owner.started));
-            return;
         }
-        let serial = self.next_serial();
-        self.conns[idx as usize] = Some(Conn {
-            socket,
-            serial,
-            owner,
-            phase,
-        });
-        self.timers
-            .push_deadline(Instant::now(), limit, idx, serial);
     }
 
     fn on_io(&mut self, table: &mut ProbeTable, event: &mio::event::Event) {
         let idx = event.token().0 as u32;
-        let Some(Some(conn)) = self.conns.get(idx as usize) else {
+        let Some(conn) = self.conns.get(idx) else {
             return;
         };
         match conn.phase {
@@ -479,7 +419,7 @@ impl Driver {
                         self.close(idx, close, event.is_read_closed(), limit.min(next_in));
                     }
                     Err(e) => {
-                        self.free_conn(idx);
+                        self.conns.free(idx);
                         self.complete(
                             table,
                             owner,
@@ -491,13 +431,13 @@ impl Driver {
             Phase::Datagram(waiting) => {
                 let owner = conn.owner;
                 let Some(slot) = table.get_mut(owner.id, owner.gen) else {
-                    self.free_conn(idx);
+                    self.conns.free(idx);
                     return;
                 };
                 let spec = Arc::clone(&slot.spec);
                 match datagram::on_ready(waiting, &conn.socket, &spec.check, event.is_error()) {
                     Some((ok, reason)) => {
-                        self.free_conn(idx);
+                        self.conns.free(idx);
                         self.complete(table, owner, probe::result(ok, reason, owner.started));
                     }
                     // Nothing for us yet: listen again, still bounded.
@@ -515,18 +455,15 @@ impl Driver {
     /// Starts closing connection `idx`; it waits for the backend's FIN for
     /// at most `budget`, read at each sweep.
     fn close(&mut self, idx: u32, mode: CloseMode, peer_closed: bool, budget: Duration) {
-        let serial = self.next_serial();
-        let Some(Some(conn)) = self.conns.get_mut(idx as usize) else {
+        let Some(conn) = self.conns.get(idx) else {
             return;
         };
         if tcp::begin_close(&conn.socket, mode, peer_closed) {
-            self.free_conn(idx);
+            self.conns.free(idx);
             return;
         }
-        conn.phase = Phase::Closing {
-            deadline: Instant::now() + budget,
-        };
-        conn.serial = serial;
+        let deadline = Instant::now() + budget;
+        self.conns.enter(idx, Phase::Closing { deadline });
         self.closing.push(idx);
         self.arm_sweep();
     }
@@ -575,78 +512,14 @@ impl Driver {
         slot.probes_sent += 1;
         let event = HealthEvent {
             probe: Arc::clone(&slot.spec),
+            key: slot.key,
             up: step.up,
             changed: step.changed,
             result: result.clone(),
         };
         slot.last = Some(result);
-        self.outbox_urgent |= step.changed;
-        self.outbox_since.get_or_insert_with(Instant::now);
         self.outbox.push(event);
         Some(step.next_in)
-    }
-
-    fn conn_if(&self, idx: u32, serial: u32) -> Option<&Conn> {
-        self.conns
-            .get(idx as usize)
-            .and_then(Option::as_ref)
-            .filter(|conn| conn.serial == serial)
-    }
-
-    /// Closes connection `idx` (closing the fd also takes it out of epoll).
-    fn free_conn(&mut self, idx: u32) {
-        if let Some(entry) = self.conns.get_mut(idx as usize) {
-            if entry.take().is_some() {
-                self.free_conns.push(idx);
-            }
-        }
-    }
-
-    fn next_serial(&mut self) -> u32 {
-        self.serial = self.serial.wrapping_add(1);
-        self.serial
-    }
-
-    /// At stop: read what is there (unread data would make close() reset),
-    /// then close every socket.
-    fn close_all(&mut self) {
-        for conn in self.conns.iter_mut().filter_map(Option::take) {
-            tcp::drain(&conn.socket);
-        }
-    }
-}
-
-/// What a TCP probe socket waits for: its handshake's end only: writable
-/// (connected), an error (refused…), or readable / the backend's FIN if they
-/// come with it.
-const HANDSHAKE_EVENTS: libc::c_int =
-    libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLONESHOT | libc::EPOLLET;
-
-/// What a datagram probe socket waits for: something to read, or an error
-/// (`EPOLLERR` is always reported: an ICMP error on a UDP socket).
-const READ_EVENTS: libc::c_int = libc::EPOLLIN | libc::EPOLLONESHOT;
-
-/// Registers a probe socket for `events`. `EPOLLONESHOT` disables it after
-/// one event, so a closing socket never wakes the prober; closing the fd
-/// removes it. `op` is `EPOLL_CTL_ADD`, or `EPOLL_CTL_MOD` to arm it again.
-fn epoll_oneshot(
-    poll: &Poll,
-    socket: &Socket,
-    idx: u32,
-    op: libc::c_int,
-    events: libc::c_int,
-) -> std::io::Result<()> {
-    let mut event = libc::epoll_event {
-        events: events as u32,
-        u64: u64::from(idx),
-    };
-    // SAFETY: both fds are open, and the event is a valid epoll_event. The
-    // data word is the token mio hands back in its events.
-    let rc = unsafe { libc::epoll_ctl(poll.as_raw_fd(), op, socket.as_raw_fd(), &mut event) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }
 

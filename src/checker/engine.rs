@@ -36,7 +36,7 @@ use super::lag::LagHistogram;
 use super::probe;
 use super::probe_table::ProbeTable;
 use super::schedule::HealthState;
-use super::{HealthEvent, ProbeResult, ProbeSpec};
+use super::{HealthEvent, ProbeKey, ProbeResult, ProbeSpec};
 use crate::config::Check;
 use crate::script_policy::ScriptPolicy;
 
@@ -126,13 +126,32 @@ impl Engine {
     ///
     /// A check whose settings changed on reload is a new spec: give it the
     /// health its target had (not `true` blindly), so a reload never flaps.
+    ///
+    /// The verdicts' keys are [`ProbeKey::NONE`]: see
+    /// [`Engine::set_keyed_probes`] for a caller that numbers its probes.
     pub fn set_probes(&mut self, specs: impl IntoIterator<Item = (ProbeSpec, bool)>) {
+        self.set_keyed_probes(
+            specs
+                .into_iter()
+                .map(|(spec, up)| (spec, up, ProbeKey::NONE)),
+        );
+    }
+
+    /// [`Engine::set_probes`], each probe with a key of the caller's that
+    /// its verdicts carry (see [`ProbeKey`]). Returns this call's number,
+    /// the `set` of those keys.
+    pub fn set_keyed_probes(
+        &mut self,
+        specs: impl IntoIterator<Item = (ProbeSpec, bool, u32)>,
+    ) -> u32 {
         let mut unsupported = Vec::new();
         let watched;
         let bfd;
+        let set;
         {
             let mut table = lock(&self.shared.table);
             let changes = table.set(specs, Instant::now());
+            set = changes.set;
             // The watcher and the BFD thread hear of every change to their
             // probes (none in most configs: then nothing is looked at).
             let mut added = |kind: fn(&Check) -> bool| {
@@ -166,6 +185,7 @@ impl Engine {
                 slot.last = Some(result.clone());
                 unsupported.push(HealthEvent {
                     probe: Arc::clone(&slot.spec),
+                    key: slot.key,
                     up: false,
                     changed: initially_up,
                     result,
@@ -189,6 +209,7 @@ impl Engine {
         if let Err(e) = self.shared.waker.wake() {
             tracing::error!(error = %e, "cannot wake the prober thread");
         }
+        set
     }
 
     /// Hands the `FILE_CHECK` probes to the file watcher, started on first
@@ -216,6 +237,7 @@ impl Engine {
                         slot.last = Some(result.clone());
                         let _ = self.events.send(HealthEvent {
                             probe: Arc::clone(spec),
+                            key: slot.key,
                             up: false,
                             changed: was_up,
                             result,
@@ -380,11 +402,14 @@ mod tests {
                 },
             })))
         };
-        engine.set_probes(vec![(bfd(53), false), (bfd(54), true)]);
+        let set = engine.set_keyed_probes(vec![(bfd(53), false, 5), (bfd(54), true, 6)]);
         let mut events = [rx.recv().await.unwrap(), rx.recv().await.unwrap()];
         events.sort_by_key(|e| e.changed);
         assert!(!events[0].up && !events[0].changed);
         assert!(!events[1].up && events[1].changed);
+        // Each verdict names its probe by the key it was given.
+        let keys = events.map(|e| (e.key.set, e.key.key));
+        assert_eq!(keys, [(set, 5), (set, 6)]);
         assert_eq!(engine.warned.len(), 1);
         let states = engine.states();
         assert_eq!(states.len(), 2);

@@ -345,6 +345,7 @@ pub(super) fn report_at_once(
             slot.last = Some(result.clone());
             out.push(HealthEvent {
                 probe: Arc::clone(&slot.spec),
+                key: slot.key,
                 up: step.up,
                 changed: step.changed,
                 result,

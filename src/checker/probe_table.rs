@@ -15,7 +15,7 @@ use rand::Rng;
 
 use super::probe;
 use super::schedule::{HealthState, UrlCursor};
-use super::{ProbeResult, ProbeSpec};
+use super::{ProbeKey, ProbeResult, ProbeSpec};
 use crate::config::Check;
 
 /// One probe.
@@ -23,6 +23,8 @@ use crate::config::Check;
 pub struct Slot {
     /// What it probes (shared with the by-spec map and with every event).
     pub spec: Arc<ProbeSpec>,
+    /// Its caller's key, from the latest [`ProbeTable::set`] that listed it.
+    pub key: ProbeKey,
     /// Changes when the slot is reused.
     pub gen: u32,
     /// Its health under keepalived's retry rules.
@@ -78,19 +80,25 @@ pub struct Changes {
     pub added: Vec<u32>,
     /// Probes stopped.
     pub removed: usize,
+    /// The number of this call, the `set` of every listed probe's key.
+    pub set: u32,
 }
 
 impl ProbeTable {
-    /// Makes the probes exactly `specs` (see `Engine::set_probes`), taking
-    /// them one at a time: probes listed are marked seen, new ones added,
-    /// and those not seen are removed at the end.
+    /// Makes the probes exactly `specs`, each `(spec, initially up, key)`
+    /// (see `Engine::set_keyed_probes`), taking them one at a time: probes
+    /// listed are marked seen and given their key, new ones added, and
+    /// those not seen are removed at the end.
     pub fn set(
         &mut self,
-        specs: impl IntoIterator<Item = (ProbeSpec, bool)>,
+        specs: impl IntoIterator<Item = (ProbeSpec, bool, u32)>,
         now: Instant,
     ) -> Changes {
-        let mut changes = Changes::default();
         self.epoch = self.epoch.wrapping_add(1);
+        let mut changes = Changes {
+            set: self.epoch,
+            ..Changes::default()
+        };
         let mut rng = rand::rng();
         let specs = specs.into_iter();
         if self.slots.is_empty() {
@@ -102,10 +110,15 @@ impl ProbeTable {
             self.by_spec.reserve(n);
             self.armed.reserve_exact(n);
         }
-        for (spec, initially_up) in specs {
+        for (spec, initially_up, key) in specs {
+            let key = ProbeKey {
+                set: self.epoch,
+                key,
+            };
             if let Some(&id) = self.by_spec.get(&spec) {
                 if let Some(slot) = self.slots[id as usize].as_mut() {
                     slot.seen = self.epoch;
+                    slot.key = key;
                     if !Arc::ptr_eq(&slot.spec.check, &spec.check) {
                         // The same check from a new config: hold the new
                         // config's copy, so the old config can be freed.
@@ -133,6 +146,7 @@ impl ProbeTable {
                 state: HealthState::new(initially_up),
                 urls: UrlCursor::default(),
                 spec: Arc::clone(&spec),
+                key,
                 gen: self.next_gen,
                 last: None,
                 probes_sent: 0,
@@ -241,20 +255,40 @@ mod tests {
         let now = Instant::now();
         let (a, b) = (check(1), check(2));
         let added = table.set(
-            [(ProbeSpec::shared(&a), true), (ProbeSpec::shared(&b), true)],
+            [
+                (ProbeSpec::shared(&a), true, 10),
+                (ProbeSpec::shared(&b), true, 11),
+            ],
             now,
+        );
+        let first = added.set;
+        assert_eq!(
+            table.slot_mut(1).unwrap().key,
+            ProbeKey {
+                set: first,
+                key: 11
+            }
         );
         assert_eq!((added.added.len(), added.removed), (2, 0));
         table.slot_mut(0).unwrap().probes_sent = 7;
         // A reload: an equal check for port 1 (another Arc), port 2 gone.
         let a2 = check(1);
-        let changes = table.set([(ProbeSpec::shared(&a2), false)], now);
+        let changes = table.set([(ProbeSpec::shared(&a2), false, 3)], now);
         assert_eq!((changes.added.len(), changes.removed), (0, 1));
         assert_eq!(table.len(), 1);
         let slot = table.slot_mut(0).unwrap();
         // The probe kept its state, and holds the new config's check: the
         // old one is referenced by nobody else now.
         assert_eq!(slot.probes_sent, 7);
+        // ... and the key of the latest call.
+        assert_ne!(changes.set, first);
+        assert_eq!(
+            slot.key,
+            ProbeKey {
+                set: changes.set,
+                key: 3
+            }
+        );
         assert!(Arc::ptr_eq(&slot.spec.check, &a2));
         assert_eq!(Arc::strong_count(&a), 1);
         assert!(table.by_spec.keys().all(|k| Arc::ptr_eq(&k.check, &a2)));

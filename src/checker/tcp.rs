@@ -66,6 +66,21 @@ pub enum TcpProbeError {
     Connect(io::Error),
 }
 
+impl TcpProbeError {
+    /// Whether this machine, not the target, lacked what the attempt needs:
+    /// open files (`EMFILE`, `ENFILE`) or memory (`ENOBUFS`, `ENOMEM`) for
+    /// the socket. Such an attempt says nothing of the target's health.
+    pub fn is_local_shortage(&self) -> bool {
+        let TcpProbeError::Setup { source, .. } = self else {
+            return false;
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+        )
+    }
+}
+
 /// A connected probe socket, waiting to be closed.
 #[derive(Debug)]
 pub struct Connection {
@@ -287,5 +302,26 @@ fn read_until_blocked(sock: &SockRef<'_>) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod shortage_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_setup_failure_for_want_of_files_or_memory_is_a_local_shortage() {
+        let setup = |errno| TcpProbeError::Setup {
+            what: "socket",
+            source: io::Error::from_raw_os_error(errno),
+        };
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert!(setup(errno).is_local_shortage(), "{errno}");
+        }
+        assert!(!setup(libc::EADDRNOTAVAIL).is_local_shortage());
+        let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert!(!TcpProbeError::Connect(refused).is_local_shortage());
+        let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(!TcpProbeError::Connect(emfile).is_local_shortage());
     }
 }

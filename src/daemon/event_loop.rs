@@ -325,9 +325,7 @@ impl Daemon {
         daemon.watch_sync_daemons().await;
         let (user_ms, system_ms, minflt) = cpu_so_far();
         tracing::debug!(user_ms, system_ms, minflt, "start: table written");
-        daemon
-            .engine
-            .set_probes(daemon.reconciler.probes_except(&daemon.suspended));
+        daemon.set_probes();
         tracing::debug!("start: probes started");
         super::release_free_memory();
         tracing::info!(
@@ -432,8 +430,7 @@ impl Daemon {
             }
         }
         self.suspended = now;
-        self.engine
-            .set_probes(self.reconciler.probes_except(&self.suspended));
+        self.set_probes();
     }
 
     /// Take this verdict and every one already queued, then reconcile once.
@@ -461,11 +458,16 @@ impl Daemon {
     /// weight (`misc_dynamic`, a weighted `FILE_CHECK`); whether anything changed.
     fn record(&mut self, event: &HealthEvent) -> bool {
         self.count_verdict(&event.probe, &event.result);
-        let mut changed = self.reconciler.set_health(&event.probe, event.up);
-        if let Some(weight) = event.result.weight {
-            changed |= self.reconciler.set_weight(&event.probe, weight);
-        }
-        changed
+        self.reconciler.verdict(event)
+    }
+
+    /// Gives the engine the config's probes, but those of suspended virtual
+    /// servers (`ha_suspend`), each keyed by its id (see `ProbeKey`).
+    fn set_probes(&mut self) {
+        let set = self
+            .engine
+            .set_keyed_probes(self.reconciler.probes_except(&self.suspended));
+        self.reconciler.keyed_by(set);
     }
 
     /// Plan against the cached table and apply. After a failure (the kernel

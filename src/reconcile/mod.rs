@@ -210,6 +210,9 @@ pub struct Reconciler {
     dirty: Dirty,
     /// Which probes have given a verdict yet.
     first_round: FirstRound,
+    /// The engine's `set_keyed_probes` call that keyed this config's probes
+    /// by their ids, if any yet (see [`Reconciler::keyed_by`]).
+    keyed_set: Option<u32>,
     /// What an operator asked of real servers (see [`admin`]).
     admin: admin::AdminState,
     /// How long a drain a reload starts lasts (ms); 0 = delete at once.
@@ -238,6 +241,7 @@ impl Reconciler {
             actual: Arc::default(),
             dirty: Dirty::default(),
             first_round: FirstRound::default(),
+            keyed_set: None,
             admin: admin::AdminState::default(),
             drain_timeout_ms: 0,
         };
@@ -292,6 +296,8 @@ impl Reconciler {
         let distinct: BTreeSet<&ServiceKey> = self.vs_keys.iter().flatten().collect();
         self.dirty = Dirty::new(&self.rs_probes, self.probes.len(), distinct.len() < keys);
         self.first_round = FirstRound::new(seen);
+        // New ids: the engine's keys are this config's once it is told.
+        self.keyed_set = None;
         std::mem::replace(&mut self.config, config)
     }
 

@@ -168,8 +168,7 @@ impl Daemon {
         // these, so spare it 100,000 spec comparisons.
         if changed || suspended != self.suspended {
             self.suspended = suspended;
-            self.engine
-                .set_probes(self.reconciler.probes_except(&self.suspended));
+            self.set_probes();
         }
         let changes = self.reconcile().await;
         self.save_admin();

@@ -1,0 +1,169 @@
+//! The prober's open attempts: each socket with the probe it belongs to and
+//! the phase it is in, in a slab indexed by the epoll token.
+//!
+//! A connection's index is its epoll data word, so an event finds its
+//! connection with one array load. Indices are reused; a serial, changed
+//! with every phase, tells a timer set for an earlier phase or an earlier
+//! occupant of the index (`Timer::Conn` carries both) from a current one.
+//!
+//! Sockets are registered `EPOLLONESHOT`: one event, then silent until
+//! armed again, so a closing socket never wakes the prober; closing the fd
+//! takes it out of epoll.
+
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use mio::Poll;
+use socket2::Socket;
+
+use super::datagram::Datagram;
+use super::tcp;
+use crate::config::CloseMode;
+
+/// The probe an attempt belongs to.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Owner {
+    pub id: u32,
+    pub gen: u32,
+    /// When the probe was due.
+    pub due: Instant,
+    /// When the attempt started.
+    pub started: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Phase {
+    /// Handshake under way, bounded by `limit` (connect_timeout).
+    Connecting { limit: Duration, close: CloseMode },
+    /// A `UDP_CHECK` or `PING_CHECK` datagram is sent; waiting for what
+    /// comes back, bounded by connect_timeout (see `datagram.rs`).
+    Datagram(Datagram),
+    /// Our FIN is sent; reading to the backend's FIN until `deadline`.
+    Closing { deadline: Instant },
+}
+
+/// One open attempt.
+#[derive(Debug)]
+pub(super) struct Conn {
+    pub socket: Socket,
+    /// Changes with every phase, so an old timer is recognised.
+    pub serial: u32,
+    pub owner: Owner,
+    pub phase: Phase,
+}
+
+/// What a TCP probe socket waits for: its handshake's end only: writable
+/// (connected), an error (refused…), or readable / the backend's FIN if they
+/// come with it.
+pub(super) const HANDSHAKE_EVENTS: libc::c_int =
+    libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLONESHOT | libc::EPOLLET;
+
+/// What a datagram probe socket waits for: something to read, or an error
+/// (`EPOLLERR` is always reported: an ICMP error on a UDP socket).
+pub(super) const READ_EVENTS: libc::c_int = libc::EPOLLIN | libc::EPOLLONESHOT;
+
+/// The open attempts, by index.
+#[derive(Debug, Default)]
+pub(super) struct Conns {
+    slots: Vec<Option<Conn>>,
+    /// Indices free for reuse.
+    free: Vec<u32>,
+    serial: u32,
+}
+
+impl Conns {
+    /// Registers `socket` with `poll` for `events` (one shot) and keeps it;
+    /// returns its index and serial.
+    pub(super) fn open(
+        &mut self,
+        poll: &Poll,
+        socket: Socket,
+        owner: Owner,
+        phase: Phase,
+        events: libc::c_int,
+    ) -> std::io::Result<(u32, u32)> {
+        let idx = match self.free.pop() {
+            Some(idx) => idx,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        if let Err(e) = epoll_oneshot(poll, &socket, idx, libc::EPOLL_CTL_ADD, events) {
+            self.free.push(idx);
+            return Err(e);
+        }
+        let serial = self.next_serial();
+        self.slots[idx as usize] = Some(Conn {
+            socket,
+            serial,
+            owner,
+            phase,
+        });
+        Ok((idx, serial))
+    }
+
+    pub(super) fn get(&self, idx: u32) -> Option<&Conn> {
+        self.slots.get(idx as usize).and_then(Option::as_ref)
+    }
+
+    /// Connection `idx` if it is still in the phase of `serial`.
+    pub(super) fn get_if(&self, idx: u32, serial: u32) -> Option<&Conn> {
+        self.get(idx).filter(|conn| conn.serial == serial)
+    }
+
+    /// Moves connection `idx` to `phase`, with a new serial.
+    pub(super) fn enter(&mut self, idx: u32, phase: Phase) {
+        let serial = self.next_serial();
+        if let Some(Some(conn)) = self.slots.get_mut(idx as usize) {
+            conn.phase = phase;
+            conn.serial = serial;
+        }
+    }
+
+    /// Closes connection `idx` (closing the fd also takes it out of epoll).
+    pub(super) fn free(&mut self, idx: u32) {
+        if let Some(entry) = self.slots.get_mut(idx as usize) {
+            if entry.take().is_some() {
+                self.free.push(idx);
+            }
+        }
+    }
+
+    /// At stop: read what is there (unread data would make close() reset),
+    /// then close every socket.
+    pub(super) fn close_all(&mut self) {
+        for conn in self.slots.iter_mut().filter_map(Option::take) {
+            tcp::drain(&conn.socket);
+        }
+    }
+
+    fn next_serial(&mut self) -> u32 {
+        self.serial = self.serial.wrapping_add(1);
+        self.serial
+    }
+}
+
+/// Registers a probe socket for `events`. `EPOLLONESHOT` disables it after
+/// one event, so a closing socket never wakes the prober; closing the fd
+/// removes it. `op` is `EPOLL_CTL_ADD`, or `EPOLL_CTL_MOD` to arm it again.
+pub(super) fn epoll_oneshot(
+    poll: &Poll,
+    socket: &Socket,
+    idx: u32,
+    op: libc::c_int,
+    events: libc::c_int,
+) -> std::io::Result<()> {
+    let mut event = libc::epoll_event {
+        events: events as u32,
+        u64: u64::from(idx),
+    };
+    // SAFETY: both fds are open, and the event is a valid epoll_event. The
+    // data word is the token mio hands back in its events.
+    let rc = unsafe { libc::epoll_ctl(poll.as_raw_fd(), op, socket.as_raw_fd(), &mut event) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
