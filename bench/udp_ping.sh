@@ -10,7 +10,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
 cargo test --release -q --test kernel_udp_ping_bench -- --ignored --nocapture > "$out" 2>&1 || status=$?
-grep -E "^(figure:|UDP_CHECK|PING_CHECK)" "$out" || true
+grep -E "^(figure:|UDP_CHECK|PING_CHECK|lvsd threads|keepalived threads)" "$out" || true
 if ((status != 0)); then
     cat "$out" >&2
     exit "$status"

@@ -16,6 +16,7 @@
 //! 20). Every real server must still be in the table at the end: the
 //! figures are for passing probes.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lvsd_vm::{Guest, GuestSpec};
@@ -62,7 +63,9 @@ ip netns exec bench dnsmasq --no-resolv --no-hosts --conf-file=/dev/null --user=
 ";
 
 /// Shell: prints CPU ticks (10 ms) of program `who` (pid in /run/bg) and
-/// its children, then the probes the namespace received.
+/// its children, then the probes the namespace received, then each thread
+/// of the program's main process and its ticks (commentary: where lvsd's
+/// CPU goes).
 const SAMPLE: &str = r#"p=$(cat /run/bg/$WHO.pid)
 kids=$(for s in /proc/[0-9]*/stat; do awk -v p=$p '$4 == p { print $1 }' $s 2>/dev/null; done)
 for q in $p $kids; do cut -d' ' -f14,15 /proc/$q/stat; done | awk '{ t += $1 + $2 } END { print t }'
@@ -70,9 +73,11 @@ ip netns exec bench awk '
     /^Udp:/ { if (u) print_u = $2; u = 1 }
     /^Icmp:/ { if (i) { split($0, f, " "); e = f[c] } else { i = 1; for (k = 1; k <= NF; k++) if ($k == "InEchos") c = k } }
     END { print print_u + e }' /proc/net/snmp
+for t in /proc/$p/task/*; do echo "$(cat $t/comm | tr -c 'a-zA-Z0-9\n-' _) $(cut -d' ' -f14,15 $t/stat)"; done | awk '{ print $1, $2 + $3 }'
 "#;
 
-/// Runs `program` on `conf` and returns (CPU seconds, probes) over the window.
+/// Runs `program` on `conf` and returns (CPU seconds, probes) over the
+/// window; prints the CPU of each thread in it (commentary).
 fn measure(guest: &mut Guest, who: &str, command: &str, seconds: u64) -> (f64, f64) {
     guest.run_ok("ipvsadm -C");
     guest.spawn(who, command).unwrap();
@@ -81,14 +86,31 @@ fn measure(guest: &mut Guest, who: &str, command: &str, seconds: u64) -> (f64, f
         .wait_for(&complete, Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{who}: no complete table: {e}"));
     guest.run_ok("sleep 4");
-    let sample = |guest: &mut Guest| -> (f64, f64) {
+    let sample = |guest: &mut Guest| -> (f64, f64, BTreeMap<String, f64>) {
         let out = guest.run_ok(&format!("WHO={who}\n{SAMPLE}"));
-        let v: Vec<f64> = out.split_whitespace().map(|w| w.parse().unwrap()).collect();
-        (v[0] / 100.0, v[1])
+        let mut lines = out.lines();
+        let mut number = || -> f64 { lines.next().unwrap_or("").trim().parse().unwrap() };
+        let (cpu, probes) = (number() / 100.0, number());
+        let mut threads = BTreeMap::new();
+        for line in lines {
+            if let Some((name, ticks)) = line.split_once(' ') {
+                let ticks: f64 = ticks.trim().parse().unwrap_or(0.0);
+                *threads.entry(name.to_string()).or_insert(0.0) += ticks / 100.0;
+            }
+        }
+        (cpu, probes, threads)
     };
-    let (cpu0, probes0) = sample(guest);
+    let (cpu0, probes0, threads0) = sample(guest);
     guest.run_ok(&format!("sleep {seconds}"));
-    let (cpu1, probes1) = sample(guest);
+    let (cpu1, probes1, threads1) = sample(guest);
+    let per_thread: Vec<String> = threads1
+        .iter()
+        .map(|(name, cpu)| {
+            let spent = cpu - threads0.get(name).copied().unwrap_or(0.0);
+            format!("{name} {spent:.2} s")
+        })
+        .collect();
+    println!("{who} threads: {}", per_thread.join(", "));
     let still = guest.run_ok("ipvsadm -Sn | grep -c -- '-r 10.128' || true");
     let log = guest.stop(who).unwrap();
     assert_eq!(
