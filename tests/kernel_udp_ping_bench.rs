@@ -13,8 +13,11 @@
 //! every process and thread; keepalived's parent and checker child summed)
 //! and the probes the namespace received (`/proc/net/snmp`: UDP datagrams,
 //! ICMP echo requests) are read twice, `LVSD_BENCH_SECONDS` apart (default
-//! 20). Every real server must still be in the table at the end: the
-//! figures are for passing probes.
+//! 10). Every real server must still be in the table at the end: the
+//! figures are for passing probes. That is done `LVSD_BENCH_ROUNDS` times
+//! (default 3), the programs in reverse order every other round, and each
+//! figure is the median of the rounds' ratios: the guest shares the host's
+//! two cores, and one run's figure moves by a third with the host's load.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -38,12 +41,23 @@ fn config(check: &str) -> String {
     text
 }
 
+/// `LVSD_BENCH_BASE`: another lvsd binary (a baseline build) measured in
+/// the same rounds as `lvsd (base)`, for before/after figures.
+fn base() -> Option<String> {
+    std::env::var("LVSD_BENCH_BASE")
+        .ok()
+        .filter(|b| !b.is_empty())
+}
+
 fn guest() -> Option<Guest> {
-    let spec = GuestSpec::new("kernel_udp_ping_bench")
+    let mut spec = GuestSpec::new("kernel_udp_ping_bench")
         .net_tools()
         .keepalived()
         .tool("dnsmasq")
         .binary_at(env!("CARGO_BIN_EXE_lvsd"), "/usr/local/bin/lvsd");
+    if let Some(base) = base() {
+        spec = spec.binary_at(base, "/usr/local/bin/lvsd-base");
+    }
     lvsd_vm::boot_or_skip(spec)
 }
 
@@ -122,14 +136,24 @@ fn measure(guest: &mut Guest, who: &str, command: &str, seconds: u64) -> (f64, f
     (cpu1 - cpu0, probes1 - probes0)
 }
 
+/// The median of `values` (sorted in place).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 #[test]
 #[ignore = "a benchmark: bench/udp_ping.sh runs it"]
 fn cpu_per_1000_udp_and_ping_probes_beside_keepalived() {
     let Some(mut guest) = guest() else { return };
-    let seconds: u64 = std::env::var("LVSD_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+    let env = |name: &str, default: u64| -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = env("LVSD_BENCH_SECONDS", 10);
+    let rounds = env("LVSD_BENCH_ROUNDS", 3).max(1);
     guest.run_ok(SETUP);
     let kinds = [
         (
@@ -141,43 +165,66 @@ fn cpu_per_1000_udp_and_ping_probes_beside_keepalived() {
     for (kind, check) in kinds {
         let conf = format!("/tmp/{kind}.conf");
         guest.write_file(&conf, config(&check).as_bytes()).unwrap();
-        let k = measure(
-            &mut guest,
-            "keepalived",
-            &format!("keepalived -C -n -l -f {conf}"),
-            seconds,
-        );
-        // lvsd with a ping socket (keepalived's kind), and for PING_CHECK
-        // also with a raw one (the group range allowing nobody).
-        let ranges: &[(&str, &str)] = if kind == "PING_CHECK" {
-            &[("ping socket", "0 2147483647"), ("raw socket", "1 0")]
-        } else {
-            &[("", "0 2147483647")]
-        };
-        for (socket, range) in ranges {
-            guest.run_ok(&format!("sysctl -qw net.ipv4.ping_group_range='{range}'"));
-            let l = measure(
-                &mut guest,
-                "lvsd",
-                &format!("lvsd -n -l -f {conf} --state-file /tmp/bench.json"),
-                seconds,
-            );
-            let per = |(cpu, probes): (f64, f64)| cpu / probes * 1000.0;
-            let what = if socket.is_empty() {
-                kind.to_string()
-            } else {
+        // keepalived, then lvsd with a ping socket (keepalived's kind), and
+        // for PING_CHECK also with a raw one (the group range allowing
+        // nobody); in reverse order every other round.
+        // (what, ping_group_range, lvsd binary)
+        let mut runs: Vec<(String, &str, &str)> = vec![("keepalived".into(), "", "")];
+        let mut sockets = vec![("ping socket", "0 2147483647")];
+        if kind == "PING_CHECK" {
+            sockets.push(("raw socket", "1 0"));
+        }
+        for (socket, range) in sockets {
+            let what = if kind == "PING_CHECK" {
                 format!("{kind} (lvsd: {socket})")
+            } else {
+                kind.to_string()
             };
-            println!(
-                "{what}: keepalived {:.2} s CPU for {} probes, lvsd {:.2} s for {}",
-                k.0, k.1, l.0, l.1
-            );
+            if base().is_some() {
+                runs.push((format!("{what} (lvsd base)"), range, "lvsd-base"));
+            }
+            runs.push((what, range, "lvsd"));
+        }
+        let per = |(cpu, probes): (f64, f64)| cpu / probes * 1000.0;
+        // Per round: keepalived's figure, then each lvsd run's.
+        let mut table: Vec<Vec<f64>> = Vec::new();
+        for round in 0..rounds {
+            let mut order: Vec<usize> = (0..runs.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            let mut row = vec![0.0; runs.len()];
+            for i in order {
+                let (what, range, binary) = &runs[i];
+                let (who, command) = if i == 0 {
+                    ("keepalived", format!("keepalived -C -n -l -f {conf}"))
+                } else {
+                    guest.run_ok(&format!("sysctl -qw net.ipv4.ping_group_range='{range}'"));
+                    let lvsd = format!("{binary} -n -l -f {conf} --state-file /tmp/bench.json");
+                    ("lvsd", lvsd)
+                };
+                let m = measure(&mut guest, who, &command, seconds);
+                println!(
+                    "{kind} round {round}: {}: {:.2} s CPU for {} probes",
+                    if i == 0 { "keepalived" } else { what },
+                    m.0,
+                    m.1
+                );
+                row[i] = per(m);
+            }
+            table.push(row);
+        }
+        for (i, (what, _, _)) in runs.iter().enumerate().skip(1) {
+            let mut ratios: Vec<f64> = table.iter().map(|row| row[i] / row[0]).collect();
+            let mut lvsd: Vec<f64> = table.iter().map(|row| row[i]).collect();
+            let mut keepalived: Vec<f64> = table.iter().map(|row| row[0]).collect();
             println!(
                 "figure: CPU per 1,000 {what} probes, {SERVERS} real servers, delay_loop 1, \
-                 guest (s): lvsd {:.3} | reference {:.3} | ratio {:.2}",
-                per(l),
-                per(k),
-                per(l) / per(k)
+                 guest, medians of {rounds} rounds (s): lvsd {:.3} | reference {:.3} | ratio {:.2} \
+                 (median of the rounds' ratios)",
+                median(&mut lvsd),
+                median(&mut keepalived),
+                median(&mut ratios)
             );
         }
     }

@@ -21,7 +21,8 @@
 //! One `connect_timeout` covers the send and the wait for the answer. The
 //! engine runs the attempt on its prober thread like `UDP_CHECK`'s (see
 //! `datagram.rs`): [`start`] sends, [`on_ready`] reads, [`on_timeout`]
-//! ends it; [`run`] does the same on tokio for one-off probes.
+//! ends it, and after a pass the next attempt is one [`send`] on the same
+//! socket; [`run`] does the same on tokio for one-off probes.
 //! keepalived 2.2.7 reads datagrams of 8 to 11 bytes as answers; lvsd
 //! ignores them, as keepalived does since 2.4.0.
 
@@ -141,6 +142,13 @@ pub async fn run(check: &DnsCheck) -> Verdict {
 /// error) and ask [`on_ready`], for at most `connect_timeout`, then
 /// [`on_timeout`].
 pub fn start(check: &DnsCheck) -> Result<(Socket, u16), String> {
+    let socket = open(check)?;
+    let id = send(&socket, check)?;
+    Ok((socket, id))
+}
+
+/// The probe socket: the check's source options, connected to the target.
+pub fn open(check: &DnsCheck) -> Result<Socket, String> {
     let common = &check.common;
     let target = SocketAddr::new(common.connect_ip, common.connect_port);
     let socket = tcp::prepare_socket(common, target, Type::DGRAM, Protocol::UDP)
@@ -148,10 +156,16 @@ pub fn start(check: &DnsCheck) -> Result<(Socket, u16), String> {
     socket
         .connect(&target.into())
         .map_err(|e| format!("connect: {e}"))?;
+    Ok(socket)
+}
+
+/// Sends a query with a new random id on the connected socket (an attempt
+/// begins); returns the id.
+pub fn send(socket: &Socket, check: &DnsCheck) -> Result<u16, String> {
     let id = rand::random::<u16>();
     let q = query(id, check);
     match socket.send(&q) {
-        Ok(n) if n == q.len() => Ok((socket, id)),
+        Ok(n) if n == q.len() => Ok(id),
         Ok(_) => Err("the query was not sent whole".into()),
         Err(e) => Err(format!("sending the query: {e}")),
     }

@@ -50,6 +50,7 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
+use rustc_hash::FxHashMap;
 use socket2::Socket;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedSender;
@@ -127,9 +128,13 @@ struct Owner {
 enum Phase {
     /// Handshake under way, bounded by `limit` (connect_timeout).
     Connecting { limit: Duration, close: CloseMode },
-    /// A `UDP_CHECK` or `PING_CHECK` datagram is sent; waiting for what
-    /// comes back, bounded by connect_timeout (see `datagram.rs`).
+    /// A `UDP_CHECK`, `PING_CHECK` or `DNS_CHECK` datagram is sent;
+    /// waiting for what comes back, bounded by connect_timeout (see
+    /// `datagram.rs`).
     Datagram(Datagram),
+    /// A datagram probe's socket, kept between attempts after `Datagram`
+    /// (its last attempt) passed; in `Driver::kept` under its probe.
+    Kept(Datagram),
     /// Our FIN is sent; reading to the backend's FIN until `deadline`.
     Closing { deadline: Instant },
 }
@@ -173,6 +178,8 @@ pub(super) struct Driver {
     flush_armed: bool,
     done_tx: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
+    /// The kept datagram socket of a probe (by probe id): its connection.
+    kept: FxHashMap<u32, u32>,
 }
 
 impl Driver {
@@ -200,6 +207,7 @@ impl Driver {
             flush_armed: false,
             done_tx,
             done_rx,
+            kept: FxHashMap::default(),
         }
     }
 
@@ -295,6 +303,7 @@ impl Driver {
         match timer {
             Timer::Probe { id, gen } => {
                 let Some(slot) = table.get_mut(id, gen) else {
+                    self.unkeep(id, gen);
                     return; // the probe was removed
                 };
                 let started = Instant::now();
@@ -330,15 +339,16 @@ impl Driver {
                     }
                     Phase::Datagram(waiting) => {
                         let owner = conn.owner;
-                        self.free_conn(idx);
                         let Some(slot) = table.get_mut(owner.id, owner.gen) else {
+                            self.free_conn(idx);
                             return;
                         };
                         let (ok, reason) = datagram::on_timeout(waiting, &slot.spec.check);
+                        self.end_datagram(idx, waiting, ok);
                         self.complete(table, owner, probe::result(ok, reason, owner.started));
                     }
-                    // Closing sockets have no timer of their own.
-                    Phase::Closing { .. } => {}
+                    // Closing and kept sockets have no timer of their own.
+                    Phase::Closing { .. } | Phase::Kept(_) => {}
                 }
             }
             Timer::Sweep => {
@@ -407,6 +417,9 @@ impl Driver {
     /// datagram; the verdict comes from [`Driver::on_io`] or the
     /// connect_timeout timer.
     fn start_datagram(&mut self, table: &mut ProbeTable, owner: Owner, spec: &Arc<ProbeSpec>) {
+        if self.resend_kept(owner, spec) {
+            return;
+        }
         match datagram::start(&spec.check) {
             Some(Ok((socket, waiting))) => {
                 let limit = spec.check.common().connect_timeout.duration();
@@ -495,20 +508,86 @@ impl Driver {
                     return;
                 };
                 let spec = Arc::clone(&slot.spec);
-                match datagram::on_ready(waiting, &conn.socket, &spec.check, event.is_error()) {
-                    Some((ok, reason)) => {
-                        self.free_conn(idx);
-                        self.complete(table, owner, probe::result(ok, reason, owner.started));
-                    }
-                    // Nothing for us yet: listen again, still bounded.
-                    None => {
-                        let (op, events) = (libc::EPOLL_CTL_MOD, READ_EVENTS);
-                        let _ = epoll_oneshot(&self.poll, &conn.socket, idx, op, events);
-                    }
+                // None: nothing for us yet; the socket stays registered
+                // (level-triggered), still bounded by its timer.
+                let verdict =
+                    datagram::on_ready(waiting, &conn.socket, &spec.check, event.is_error());
+                if let Some((ok, reason)) = verdict {
+                    self.end_datagram(idx, waiting, ok);
+                    self.complete(table, owner, probe::result(ok, reason, owner.started));
+                }
+            }
+            Phase::Kept(_) => {
+                if !datagram::drain(&conn.socket) {
+                    let owner = conn.owner;
+                    self.unkeep(owner.id, owner.gen);
                 }
             }
             // Not registered any more (one shot): swept instead.
             Phase::Closing { .. } => {}
+        }
+    }
+
+    /// A datagram attempt on connection `idx` ended (`ok`: it passed): its
+    /// socket is kept for the probe's next attempt or closed
+    /// (`datagram::keeps`).
+    fn end_datagram(&mut self, idx: u32, waiting: Datagram, ok: bool) {
+        let serial = self.next_serial();
+        let Some(Some(conn)) = self.conns.get_mut(idx as usize) else {
+            return;
+        };
+        if !datagram::keeps(waiting, ok) {
+            self.free_conn(idx);
+            return;
+        }
+        // A new serial: the attempt's timer, if still queued, is stale.
+        (conn.phase, conn.serial) = (Phase::Kept(waiting), serial);
+        if let Some(old) = self.kept.insert(conn.owner.id, idx) {
+            if old != idx {
+                self.free_conn(old);
+            }
+        }
+    }
+
+    /// Starts the attempt of `owner` on its probe's kept socket, if it has
+    /// one that still works: true when the datagram is sent.
+    fn resend_kept(&mut self, owner: Owner, spec: &ProbeSpec) -> bool {
+        let Some(idx) = self.kept.remove(&owner.id) else {
+            return false;
+        };
+        let serial = self.next_serial();
+        let sent = match self.conns.get_mut(idx as usize) {
+            Some(Some(conn)) if conn.owner.gen == owner.gen => match conn.phase {
+                Phase::Kept(last) => datagram::resend(last, &conn.socket, &spec.check)
+                    .ok()
+                    .map(|waiting| {
+                        (conn.phase, conn.serial, conn.owner) =
+                            (Phase::Datagram(waiting), serial, owner)
+                    })
+                    .is_some(),
+                _ => false,
+            },
+            _ => false,
+        };
+        if sent {
+            let limit = spec.check.common().connect_timeout.duration();
+            self.timers
+                .push_deadline(Instant::now(), limit, idx, serial);
+        } else {
+            // Failed to send: closed, and the attempt starts afresh.
+            self.free_conn(idx);
+        }
+        sent
+    }
+
+    /// Closes the kept socket of probe `id` (of generation `gen`), if any.
+    fn unkeep(&mut self, id: u32, gen: u32) {
+        if let Some(&idx) = self.kept.get(&id) {
+            let owned = matches!(self.conns.get(idx as usize), Some(Some(c)) if c.owner.gen == gen);
+            if owned {
+                self.kept.remove(&id);
+                self.free_conn(idx);
+            }
         }
     }
 
@@ -624,7 +703,9 @@ const HANDSHAKE_EVENTS: libc::c_int =
 
 /// What a datagram probe socket waits for: something to read, or an error
 /// (`EPOLLERR` is always reported: an ICMP error on a UDP socket).
-const READ_EVENTS: libc::c_int = libc::EPOLLIN | libc::EPOLLONESHOT;
+/// Level-triggered and for good: a kept socket is read between attempts
+/// too (see `datagram.rs`).
+const READ_EVENTS: libc::c_int = libc::EPOLLIN;
 
 /// Registers a probe socket for `events`. `EPOLLONESHOT` disables it after
 /// one event, so a closing socket never wakes the prober; closing the fd
