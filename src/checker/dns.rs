@@ -43,21 +43,49 @@ use crate::config::DnsCheck;
 /// that is judged.
 pub const MAX_ANSWER: usize = 768;
 
+/// The longest query: the header, a name of 255 bytes (the config checks
+/// that bound) with its root label, type and class.
+const MAX_QUERY: usize = 12 + 256 + 4;
+
 /// The query for `check`, with `id`.
 pub fn query(id: u16, check: &DnsCheck) -> Vec<u8> {
-    let mut q = Vec::with_capacity(12 + check.name.len() + 6);
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00]); // RD
-    q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // qd 1, an 0, ns 0, ar 0
-                                                    // The config checked the labels (1-63 bytes, 255 in all).
+    let mut buffer = [0u8; MAX_QUERY];
+    let len = query_into(id, check, &mut buffer);
+    buffer[..len].to_vec()
+}
+
+/// Writes the query for `check`, with `id`, into `buffer` (no allocation
+/// per probe); returns its length.
+fn query_into(id: u16, check: &DnsCheck, buffer: &mut [u8; MAX_QUERY]) -> usize {
+    let mut q = Writer { buffer, len: 0 };
+    q.put(&id.to_be_bytes());
+    q.put(&[0x01, 0x00]); // RD
+    q.put(&[0, 1, 0, 0, 0, 0, 0, 0]); // qd 1, an 0, ns 0, ar 0
+                                      // The config checked the labels (1-63 bytes, 255 in all).
     for label in check.name.split('.').filter(|l| !l.is_empty()) {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
+        q.put(&[label.len() as u8]);
+        q.put(label.as_bytes());
     }
-    q.push(0);
-    q.extend_from_slice(&check.query_type.code().to_be_bytes());
-    q.extend_from_slice(&1u16.to_be_bytes()); // IN
-    q
+    q.put(&[0]);
+    q.put(&check.query_type.code().to_be_bytes());
+    q.put(&1u16.to_be_bytes()); // IN
+    q.len
+}
+
+/// Appends to a fixed buffer; what would not fit is cut (a name the
+/// config let through is never that long).
+struct Writer<'a> {
+    buffer: &'a mut [u8; MAX_QUERY],
+    len: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let room = &mut self.buffer[self.len..];
+        let n = bytes.len().min(room.len());
+        room[..n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
 }
 
 /// What one received datagram says.
@@ -163,8 +191,10 @@ pub fn open(check: &DnsCheck) -> Result<Socket, String> {
 /// begins); returns the id.
 pub fn send(socket: &Socket, check: &DnsCheck) -> Result<u16, String> {
     let id = rand::random::<u16>();
-    let q = query(id, check);
-    match socket.send(&q) {
+    let mut buffer = [0u8; MAX_QUERY];
+    let len = query_into(id, check, &mut buffer);
+    let q = &buffer[..len];
+    match socket.send(q) {
         Ok(n) if n == q.len() => Ok(id),
         Ok(_) => Err("the query was not sent whole".into()),
         Err(e) => Err(format!("sending the query: {e}")),

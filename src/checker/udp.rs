@@ -151,7 +151,17 @@ pub fn on_ready(socket: &Socket, check: &UdpCheck, error: bool) -> Option<Verdic
             Ok(None) | Err(_) => return Some(judge(check, Heard::OtherError)),
         }
     }
-    let mut buffer = vec![0u8; reply_buffer_len(check)];
+    // Nearly every reply fits on the stack (`max_reply_length` is 255 by
+    // default): no allocation per probe.
+    let mut small = [0u8; 512];
+    let mut large = Vec::new();
+    let len = reply_buffer_len(check);
+    let buffer: &mut [u8] = if len <= small.len() {
+        &mut small[..len]
+    } else {
+        large.resize(len, 0);
+        &mut large
+    };
     // SAFETY: a u8 buffer viewed as MaybeUninit<u8>: every u8 is a valid
     // MaybeUninit, and recv only writes initialised bytes into it.
     let uninit =
