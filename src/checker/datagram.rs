@@ -93,18 +93,16 @@ const DRAIN_LIMIT: usize = 16;
 pub(super) fn drain(socket: &Socket) -> bool {
     let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
     for _ in 0..DRAIN_LIMIT {
-        // A pending error (sk_err) is returned, and cleared, by recv; an
-        // error queue (IP_RECVERR) is emptied by reading it.
         match socket.recv(&mut byte) {
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => continue,
+            // A datagram, or a pending error (sk_err, which recv returns
+            // and clears): dropped.
+            _ => continue,
         }
+        // The error queue (IP_RECVERR) is emptied by reading it.
         match udp::discard_error(socket) {
             Ok(()) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
-            // Not a socket with an error queue (EAGAIN is WouldBlock).
+            // Nothing queued (or no queue to read): drained.
             Err(_) => return true,
         }
     }
