@@ -5,9 +5,12 @@
 //!
 //! Each program runs alone, after the other: started, left to settle, then
 //! its CPU time (user + system, with its children: keepalived's checker is
-//! a child process) is read at the start and at the end of a window, and
-//! the queries dnsmasq logged in that window are counted. The figure is CPU
-//! milliseconds per 1,000 of those queries.
+//! a child process) is read at the start and at the end of a window
+//! (`LVSD_BENCH_SECONDS`, default 10), and the queries dnsmasq logged in
+//! that window are counted: CPU milliseconds per 1,000 of those queries.
+//! That is done `LVSD_BENCH_ROUNDS` times (default 3), in reverse order
+//! every other round; the figure is the median of the rounds' ratios.
+//! `LVSD_BENCH_BASE=PATH` adds a baseline lvsd build to every round.
 //!
 //! Needs qemu, the cached kernel and the keepalived and dnsmasq-base
 //! packages; skips without them unless `CI=true`.
@@ -17,7 +20,26 @@ use std::time::Duration;
 use lvsd_vm::GuestSpec;
 
 const SERVERS: usize = 200;
-const WINDOW_S: u64 = 20;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `LVSD_BENCH_BASE`: another lvsd binary (a baseline build).
+fn base() -> Option<String> {
+    std::env::var("LVSD_BENCH_BASE")
+        .ok()
+        .filter(|b| !b.is_empty())
+}
+
+/// The median of `values` (sorted in place).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
 
 fn config() -> String {
     let mut c = String::from(
@@ -36,7 +58,7 @@ fn config() -> String {
 
 /// Runs `command` as NAME, waits for the table and `settle`, then returns
 /// (CPU ms, queries answered) over the window.
-fn measure(guest: &mut lvsd_vm::Guest, name: &str, command: &str) -> (f64, f64) {
+fn measure(guest: &mut lvsd_vm::Guest, name: &str, command: &str, window: u64) -> (f64, f64) {
     guest.spawn(name, command).unwrap();
     guest
         .wait_for(
@@ -52,12 +74,12 @@ fn measure(guest: &mut lvsd_vm::Guest, name: &str, command: &str) -> (f64, f64) 
         ticks() {{ for q in $p $(children_of $p); do awk '{{ print $14 + $15 }}' /proc/$q/stat 2>/dev/null; done | awk '{{ s += $1 }} END {{ print s }}'; }}
         queries() {{ grep -c 'query\\[A\\] example.test' /run/dq.log; }}
         t0=$(ticks); q0=$(queries)
-        sleep {WINDOW_S}
+        sleep {window}
         t1=$(ticks); q1=$(queries)
         echo $(( (t1 - t0) * 10 )) $(( q1 - q0 ))"
     );
     let out = guest
-        .run_timeout(&script, Duration::from_secs(WINDOW_S * 4))
+        .run_timeout(&script, Duration::from_secs(window * 4 + 30))
         .unwrap();
     assert!(out.success(), "{out}");
     guest.stop(name).unwrap();
@@ -65,15 +87,18 @@ fn measure(guest: &mut lvsd_vm::Guest, name: &str, command: &str) -> (f64, f64) 
     let mut words = out.stdout.split_whitespace();
     let cpu_ms: f64 = words.next().unwrap().parse().unwrap();
     let queries: f64 = words.next().unwrap().parse().unwrap();
-    println!("{name}: {cpu_ms} ms CPU, {queries} queries in {WINDOW_S} s");
+    println!("{command}: {cpu_ms} ms CPU, {queries} queries in {window} s");
     (cpu_ms, queries)
 }
 
 #[test]
 #[ignore = "a bench: bench/dns.sh runs it"]
 fn cpu_per_1000_dns_probes() {
-    let spec = lvsd_vm::with_lvsd!(GuestSpec::new("kernel_dns_bench").net_tools().keepalived())
+    let mut spec = lvsd_vm::with_lvsd!(GuestSpec::new("kernel_dns_bench").net_tools().keepalived())
         .tool("dnsmasq");
+    if let Some(base) = base() {
+        spec = spec.binary_at(base, "/usr/local/bin/lvsd-base");
+    }
     let Some(mut guest) = lvsd_vm::boot_or_skip(spec) else {
         return;
     };
@@ -97,6 +122,14 @@ fn cpu_per_1000_dns_probes() {
         ));
     }
     guest.run_ok(&setup);
+    let clock = "/sys/devices/system/clocksource/clocksource0";
+    let clocks = guest.run_ok(&format!(
+        "cat {clock}/current_clocksource {clock}/available_clocksource"
+    ));
+    println!(
+        "guest clocksource (current, available): {}",
+        clocks.replace('\n', "; ")
+    );
     guest
         .spawn(
             "dnsmasq",
@@ -111,21 +144,48 @@ fn cpu_per_1000_dns_probes() {
     guest
         .write_file("/etc/dns-bench.conf", config().as_bytes())
         .unwrap();
-    let (ka_cpu, ka_q) = measure(
-        &mut guest,
-        "keepalived",
-        "keepalived -C -n -l -f /etc/dns-bench.conf",
+    let (window, rounds) = (
+        env("LVSD_BENCH_SECONDS", 10),
+        env("LVSD_BENCH_ROUNDS", 3).max(1),
     );
-    let (lv_cpu, lv_q) = measure(
-        &mut guest,
-        "lvsd",
-        "lvsd -n -l -f /etc/dns-bench.conf --state-file /tmp/dns-bench.json",
-    );
-    assert!(ka_q > 0.0 && lv_q > 0.0, "no queries seen");
-    let (lv, ka) = (lv_cpu / lv_q * 1000.0, ka_cpu / ka_q * 1000.0);
-    println!(
-        "figure: CPU per 1,000 DNS_CHECK probes, {SERVERS} real servers, delay_loop 1 (ms): \
-         lvsd {lv:.1} | keepalived {ka:.1} | ratio {:.2}",
-        lv / ka
-    );
+    let conf = "-n -l -f /etc/dns-bench.conf";
+    let state = "--state-file /tmp/dns-bench.json";
+    // (figure, process name, command)
+    let mut runs = vec![("", "keepalived", format!("keepalived -C {conf}"))];
+    if base().is_some() {
+        runs.push((
+            "DNS_CHECK (lvsd base)",
+            "lvsd",
+            format!("lvsd-base {conf} {state}"),
+        ));
+    }
+    runs.push(("DNS_CHECK", "lvsd", format!("lvsd {conf} {state}")));
+    let mut table: Vec<Vec<f64>> = Vec::new();
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        let mut row = vec![0.0; runs.len()];
+        for i in order {
+            let (_, name, command) = &runs[i];
+            let (cpu, queries) = measure(&mut guest, name, command, window);
+            assert!(queries > 0.0, "{command}: no queries seen");
+            row[i] = cpu / queries * 1000.0;
+        }
+        table.push(row);
+    }
+    for (i, (what, _, _)) in runs.iter().enumerate().skip(1) {
+        let mut ratios: Vec<f64> = table.iter().map(|row| row[i] / row[0]).collect();
+        let mut lvsd: Vec<f64> = table.iter().map(|row| row[i]).collect();
+        let mut keepalived: Vec<f64> = table.iter().map(|row| row[0]).collect();
+        println!(
+            "figure: CPU per 1,000 {what} probes, {SERVERS} real servers, delay_loop 1, \
+             medians of {rounds} rounds (ms): lvsd {:.1} | keepalived {:.1} | ratio {:.2} \
+             (median of the rounds' ratios)",
+            median(&mut lvsd),
+            median(&mut keepalived),
+            median(&mut ratios)
+        );
+    }
 }

@@ -13,9 +13,13 @@
 //! every process and thread; keepalived's parent and checker child summed)
 //! and the probes the namespace received (`/proc/net/snmp`: UDP datagrams,
 //! ICMP echo requests) are read twice, `LVSD_BENCH_SECONDS` apart (default
-//! 20). Every real server must still be in the table at the end: the
-//! figures are for passing probes.
+//! 10). Every real server must still be in the table at the end: the
+//! figures are for passing probes. That is done `LVSD_BENCH_ROUNDS` times
+//! (default 3), the programs in reverse order every other round, and each
+//! figure is the median of the rounds' ratios: the guest shares the host's
+//! two cores, and one run's figure moves by a third with the host's load.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lvsd_vm::{Guest, GuestSpec};
@@ -37,12 +41,23 @@ fn config(check: &str) -> String {
     text
 }
 
+/// `LVSD_BENCH_BASE`: another lvsd binary (a baseline build) measured in
+/// the same rounds as `lvsd (base)`, for before/after figures.
+fn base() -> Option<String> {
+    std::env::var("LVSD_BENCH_BASE")
+        .ok()
+        .filter(|b| !b.is_empty())
+}
+
 fn guest() -> Option<Guest> {
-    let spec = GuestSpec::new("kernel_udp_ping_bench")
+    let mut spec = GuestSpec::new("kernel_udp_ping_bench")
         .net_tools()
         .keepalived()
         .tool("dnsmasq")
         .binary_at(env!("CARGO_BIN_EXE_lvsd"), "/usr/local/bin/lvsd");
+    if let Some(base) = base() {
+        spec = spec.binary_at(base, "/usr/local/bin/lvsd-base");
+    }
     lvsd_vm::boot_or_skip(spec)
 }
 
@@ -62,7 +77,9 @@ ip netns exec bench dnsmasq --no-resolv --no-hosts --conf-file=/dev/null --user=
 ";
 
 /// Shell: prints CPU ticks (10 ms) of program `who` (pid in /run/bg) and
-/// its children, then the probes the namespace received.
+/// its children, then the probes the namespace received, then each thread
+/// of the program's main process and its ticks (commentary: where lvsd's
+/// CPU goes).
 const SAMPLE: &str = r#"p=$(cat /run/bg/$WHO.pid)
 kids=$(for s in /proc/[0-9]*/stat; do awk -v p=$p '$4 == p { print $1 }' $s 2>/dev/null; done)
 for q in $p $kids; do cut -d' ' -f14,15 /proc/$q/stat; done | awk '{ t += $1 + $2 } END { print t }'
@@ -70,9 +87,11 @@ ip netns exec bench awk '
     /^Udp:/ { if (u) print_u = $2; u = 1 }
     /^Icmp:/ { if (i) { split($0, f, " "); e = f[c] } else { i = 1; for (k = 1; k <= NF; k++) if ($k == "InEchos") c = k } }
     END { print print_u + e }' /proc/net/snmp
+for t in /proc/$p/task/*; do echo "$(cat $t/comm | tr -c 'a-zA-Z0-9\n-' _) $(cut -d' ' -f14,15 $t/stat)"; done | awk '{ print $1, $2 + $3 }'
 "#;
 
-/// Runs `program` on `conf` and returns (CPU seconds, probes) over the window.
+/// Runs `program` on `conf` and returns (CPU seconds, probes) over the
+/// window; prints the CPU of each thread in it (commentary).
 fn measure(guest: &mut Guest, who: &str, command: &str, seconds: u64) -> (f64, f64) {
     guest.run_ok("ipvsadm -C");
     guest.spawn(who, command).unwrap();
@@ -81,14 +100,31 @@ fn measure(guest: &mut Guest, who: &str, command: &str, seconds: u64) -> (f64, f
         .wait_for(&complete, Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{who}: no complete table: {e}"));
     guest.run_ok("sleep 4");
-    let sample = |guest: &mut Guest| -> (f64, f64) {
+    let sample = |guest: &mut Guest| -> (f64, f64, BTreeMap<String, f64>) {
         let out = guest.run_ok(&format!("WHO={who}\n{SAMPLE}"));
-        let v: Vec<f64> = out.split_whitespace().map(|w| w.parse().unwrap()).collect();
-        (v[0] / 100.0, v[1])
+        let mut lines = out.lines();
+        let mut number = || -> f64 { lines.next().unwrap_or("").trim().parse().unwrap() };
+        let (cpu, probes) = (number() / 100.0, number());
+        let mut threads = BTreeMap::new();
+        for line in lines {
+            if let Some((name, ticks)) = line.split_once(' ') {
+                let ticks: f64 = ticks.trim().parse().unwrap_or(0.0);
+                *threads.entry(name.to_string()).or_insert(0.0) += ticks / 100.0;
+            }
+        }
+        (cpu, probes, threads)
     };
-    let (cpu0, probes0) = sample(guest);
+    let (cpu0, probes0, threads0) = sample(guest);
     guest.run_ok(&format!("sleep {seconds}"));
-    let (cpu1, probes1) = sample(guest);
+    let (cpu1, probes1, threads1) = sample(guest);
+    let per_thread: Vec<String> = threads1
+        .iter()
+        .map(|(name, cpu)| {
+            let spent = cpu - threads0.get(name).copied().unwrap_or(0.0);
+            format!("{name} {spent:.2} s")
+        })
+        .collect();
+    println!("{who} threads: {}", per_thread.join(", "));
     let still = guest.run_ok("ipvsadm -Sn | grep -c -- '-r 10.128' || true");
     let log = guest.stop(who).unwrap();
     assert_eq!(
@@ -100,14 +136,24 @@ fn measure(guest: &mut Guest, who: &str, command: &str, seconds: u64) -> (f64, f
     (cpu1 - cpu0, probes1 - probes0)
 }
 
+/// The median of `values` (sorted in place).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 #[test]
 #[ignore = "a benchmark: bench/udp_ping.sh runs it"]
 fn cpu_per_1000_udp_and_ping_probes_beside_keepalived() {
     let Some(mut guest) = guest() else { return };
-    let seconds: u64 = std::env::var("LVSD_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+    let env = |name: &str, default: u64| -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = env("LVSD_BENCH_SECONDS", 10);
+    let rounds = env("LVSD_BENCH_ROUNDS", 3).max(1);
     guest.run_ok(SETUP);
     let kinds = [
         (
@@ -119,43 +165,66 @@ fn cpu_per_1000_udp_and_ping_probes_beside_keepalived() {
     for (kind, check) in kinds {
         let conf = format!("/tmp/{kind}.conf");
         guest.write_file(&conf, config(&check).as_bytes()).unwrap();
-        let k = measure(
-            &mut guest,
-            "keepalived",
-            &format!("keepalived -C -n -l -f {conf}"),
-            seconds,
-        );
-        // lvsd with a ping socket (keepalived's kind), and for PING_CHECK
-        // also with a raw one (the group range allowing nobody).
-        let ranges: &[(&str, &str)] = if kind == "PING_CHECK" {
-            &[("ping socket", "0 2147483647"), ("raw socket", "1 0")]
-        } else {
-            &[("", "0 2147483647")]
-        };
-        for (socket, range) in ranges {
-            guest.run_ok(&format!("sysctl -qw net.ipv4.ping_group_range='{range}'"));
-            let l = measure(
-                &mut guest,
-                "lvsd",
-                &format!("lvsd -n -l -f {conf} --state-file /tmp/bench.json"),
-                seconds,
-            );
-            let per = |(cpu, probes): (f64, f64)| cpu / probes * 1000.0;
-            let what = if socket.is_empty() {
-                kind.to_string()
-            } else {
+        // keepalived, then lvsd with a ping socket (keepalived's kind), and
+        // for PING_CHECK also with a raw one (the group range allowing
+        // nobody); in reverse order every other round.
+        // (what, ping_group_range, lvsd binary)
+        let mut runs: Vec<(String, &str, &str)> = vec![("keepalived".into(), "", "")];
+        let mut sockets = vec![("ping socket", "0 2147483647")];
+        if kind == "PING_CHECK" {
+            sockets.push(("raw socket", "1 0"));
+        }
+        for (socket, range) in sockets {
+            let what = if kind == "PING_CHECK" {
                 format!("{kind} (lvsd: {socket})")
+            } else {
+                kind.to_string()
             };
-            println!(
-                "{what}: keepalived {:.2} s CPU for {} probes, lvsd {:.2} s for {}",
-                k.0, k.1, l.0, l.1
-            );
+            if base().is_some() {
+                runs.push((format!("{what} (lvsd base)"), range, "lvsd-base"));
+            }
+            runs.push((what, range, "lvsd"));
+        }
+        let per = |(cpu, probes): (f64, f64)| cpu / probes * 1000.0;
+        // Per round: keepalived's figure, then each lvsd run's.
+        let mut table: Vec<Vec<f64>> = Vec::new();
+        for round in 0..rounds {
+            let mut order: Vec<usize> = (0..runs.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            let mut row = vec![0.0; runs.len()];
+            for i in order {
+                let (what, range, binary) = &runs[i];
+                let (who, command) = if i == 0 {
+                    ("keepalived", format!("keepalived -C -n -l -f {conf}"))
+                } else {
+                    guest.run_ok(&format!("sysctl -qw net.ipv4.ping_group_range='{range}'"));
+                    let lvsd = format!("{binary} -n -l -f {conf} --state-file /tmp/bench.json");
+                    ("lvsd", lvsd)
+                };
+                let m = measure(&mut guest, who, &command, seconds);
+                println!(
+                    "{kind} round {round}: {}: {:.2} s CPU for {} probes",
+                    if i == 0 { "keepalived" } else { what },
+                    m.0,
+                    m.1
+                );
+                row[i] = per(m);
+            }
+            table.push(row);
+        }
+        for (i, (what, _, _)) in runs.iter().enumerate().skip(1) {
+            let mut ratios: Vec<f64> = table.iter().map(|row| row[i] / row[0]).collect();
+            let mut lvsd: Vec<f64> = table.iter().map(|row| row[i]).collect();
+            let mut keepalived: Vec<f64> = table.iter().map(|row| row[0]).collect();
             println!(
                 "figure: CPU per 1,000 {what} probes, {SERVERS} real servers, delay_loop 1, \
-                 guest (s): lvsd {:.3} | reference {:.3} | ratio {:.2}",
-                per(l),
-                per(k),
-                per(l) / per(k)
+                 guest, medians of {rounds} rounds (s): lvsd {:.3} | reference {:.3} | ratio {:.2} \
+                 (median of the rounds' ratios)",
+                median(&mut lvsd),
+                median(&mut keepalived),
+                median(&mut ratios)
             );
         }
     }

@@ -6,9 +6,10 @@
 //! with every phase, tells a timer set for an earlier phase or an earlier
 //! occupant of the index (`Timer::Conn` carries both) from a current one.
 //!
-//! Sockets are registered `EPOLLONESHOT`: one event, then silent until
+//! TCP sockets are registered `EPOLLONESHOT`: one event, then silent until
 //! armed again, so a closing socket never wakes the prober; closing the fd
-//! takes it out of epoll.
+//! takes it out of epoll. Datagram sockets are level-triggered: a kept one
+//! is read between attempts too (`datagram.rs`).
 
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -35,9 +36,13 @@ pub(super) struct Owner {
 pub(super) enum Phase {
     /// Handshake under way, bounded by `limit` (connect_timeout).
     Connecting { limit: Duration, close: CloseMode },
-    /// A `UDP_CHECK` or `PING_CHECK` datagram is sent; waiting for what
-    /// comes back, bounded by connect_timeout (see `datagram.rs`).
+    /// A `UDP_CHECK`, `PING_CHECK` or `DNS_CHECK` datagram is sent;
+    /// waiting for what comes back, bounded by connect_timeout (see
+    /// `datagram.rs`).
     Datagram(Datagram),
+    /// A datagram probe's socket, kept between attempts after `Datagram`
+    /// (its last attempt) passed; in `Driver::kept` under its probe.
+    Kept(Datagram),
     /// Our FIN is sent; reading to the backend's FIN until `deadline`.
     Closing { deadline: Instant },
 }
@@ -60,7 +65,9 @@ pub(super) const HANDSHAKE_EVENTS: libc::c_int =
 
 /// What a datagram probe socket waits for: something to read, or an error
 /// (`EPOLLERR` is always reported: an ICMP error on a UDP socket).
-pub(super) const READ_EVENTS: libc::c_int = libc::EPOLLIN | libc::EPOLLONESHOT;
+/// Level-triggered and for good: a kept socket is read between attempts
+/// too (see `datagram.rs`).
+pub(super) const READ_EVENTS: libc::c_int = libc::EPOLLIN;
 
 /// The open attempts, by index.
 #[derive(Debug, Default)]
@@ -119,6 +126,16 @@ impl Conns {
             conn.phase = phase;
             conn.serial = serial;
         }
+    }
+
+    /// Moves connection `idx` to `phase` for another attempt, of `owner`
+    /// (a kept datagram socket); returns its new serial.
+    pub(super) fn enter_as(&mut self, idx: u32, phase: Phase, owner: Owner) -> u32 {
+        let serial = self.next_serial();
+        if let Some(Some(conn)) = self.slots.get_mut(idx as usize) {
+            (conn.phase, conn.serial, conn.owner) = (phase, serial, owner);
+        }
+        serial
     }
 
     /// Closes connection `idx` (closing the fd also takes it out of epoll).

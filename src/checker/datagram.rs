@@ -1,14 +1,31 @@
 //! `UDP_CHECK`, `PING_CHECK` and `DNS_CHECK` attempts on the prober thread.
 //!
 //! Like a `TCP_CHECK` attempt, a datagram attempt is one non-blocking
-//! socket in the prober's epoll (`driver.rs`), registered once for reading
-//! (`EPOLLONESHOT`; an ICMP error arrives as `EPOLLERR`), bounded by a
-//! `connect_timeout` timer: no task, no cross-thread hand-off. Measured in
-//! the guest (`bench/udp_ping.sh`), handing them to tokio instead cost 2.2×
-//! (UDP) and 1.4× (PING) keepalived's CPU per probe, from the wake-ups
-//! between the prober and tokio. The steps themselves are
-//! [`udp`](super::udp)'s and [`ping`](super::ping)'s, which also run them
-//! on tokio for one-off probes ([`probe::attempt`](super::probe::attempt)).
+//! socket in the prober's epoll (`driver.rs`), registered for reading (an
+//! ICMP error arrives as `EPOLLERR`), bounded by a `connect_timeout`
+//! timer: no task, no cross-thread hand-off. Measured in the guest
+//! (`bench/udp_ping.sh`), handing them to tokio instead cost 2.2× (UDP) and
+//! 1.4× (PING) keepalived's CPU per probe, from the wake-ups between the
+//! prober and tokio. The steps themselves are [`udp`](super::udp)'s,
+//! [`dns`](super::dns)'s and [`ping`](super::ping)'s, which also run them on
+//! tokio for one-off probes ([`probe::attempt`](super::probe::attempt)).
+//!
+//! ## A socket kept across successes
+//!
+//! After a passing attempt the socket is **kept** for the probe's next one
+//! ([`keeps`]): that attempt is one `send` ([`resend`]) and one `recv`, not
+//! `socket`, `setsockopt`, `connect`, `send`, `epoll_ctl`, `recv` and
+//! `close`. A kept socket stays in the epoll (level-triggered), so whatever
+//! comes to it between attempts (a duplicate reply, a late ICMP error) is
+//! read and dropped at once ([`drain`]) and never taken for the next
+//! attempt's answer. Any failure closes the socket and the next attempt
+//! opens a new one, as keepalived 2.3.0+ does with its ping socket: a reply
+//! that comes after its attempt timed out can never answer a later one, and
+//! a route or source address that changed is looked up afresh. Only sockets
+//! that hear their own target alone are kept: a connected UDP socket
+//! (`UDP_CHECK`, `DNS_CHECK`) and a ping socket; a raw ICMP socket sees
+//! every echo reply the host receives, so a kept one per target would read
+//! each reply once per target, and it is closed after every attempt.
 
 use std::borrow::Cow;
 
@@ -40,6 +57,56 @@ pub(super) fn start(check: &Check) -> Option<Result<(Socket, Datagram), String>>
         Check::Dns(c) => Some(dns::start(c).map(|(socket, id)| (socket, Datagram::Dns(id)))),
         _ => None,
     }
+}
+
+/// Whether an attempt's socket is kept for the probe's next attempt: after
+/// a pass (`ok`), for a socket that hears only its target (see the module
+/// docs).
+pub(super) fn keeps(datagram: Datagram, ok: bool) -> bool {
+    ok && match datagram {
+        Datagram::Udp | Datagram::Dns(_) => true,
+        Datagram::Echo(echo) => echo.kind == ping::SocketKind::Ping,
+    }
+}
+
+/// Starts the next attempt of `check` on its kept `socket`, which the
+/// last attempt (`last`) used: the datagram sent, or why not (the caller
+/// then closes the socket and starts afresh).
+pub(super) fn resend(last: Datagram, socket: &Socket, check: &Check) -> Result<Datagram, String> {
+    match (last, check) {
+        (Datagram::Udp, Check::Udp(c)) => udp::send(socket, c).map(|()| Datagram::Udp),
+        (Datagram::Echo(echo), Check::Ping(c)) => {
+            ping::send(socket, echo.kind, c).map(Datagram::Echo)
+        }
+        (Datagram::Dns(_), Check::Dns(c)) => dns::send(socket, c).map(Datagram::Dns),
+        _ => Err(mismatch().1.into_owned()),
+    }
+}
+
+/// How many datagrams or errors [`drain`] reads from an idle kept socket
+/// at most; a socket flooded past that is closed.
+const DRAIN_LIMIT: usize = 16;
+
+/// A kept socket turned readable between attempts: reads and drops what
+/// came (datagrams, queued errors). False when the socket is not worth
+/// keeping any more (flooded, or broken): close it.
+pub(super) fn drain(socket: &Socket) -> bool {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    for _ in 0..DRAIN_LIMIT {
+        match socket.recv(&mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            // A datagram, or a pending error (sk_err, which recv returns
+            // and clears): dropped.
+            _ => continue,
+        }
+        // The error queue (IP_RECVERR) is emptied by reading it.
+        match udp::discard_error(socket) {
+            Ok(()) => continue,
+            // Nothing queued (or no queue to read): drained.
+            Err(_) => return true,
+        }
+    }
+    false
 }
 
 /// The socket is readable (or, with `error`, reported an error): the

@@ -21,7 +21,8 @@
 //! One `connect_timeout` covers the send and the wait for the answer. The
 //! engine runs the attempt on its prober thread like `UDP_CHECK`'s (see
 //! `datagram.rs`): [`start`] sends, [`on_ready`] reads, [`on_timeout`]
-//! ends it; [`run`] does the same on tokio for one-off probes.
+//! ends it, and after a pass the next attempt is one [`send`] on the same
+//! socket; [`run`] does the same on tokio for one-off probes.
 //! keepalived 2.2.7 reads datagrams of 8 to 11 bytes as answers; lvsd
 //! ignores them, as keepalived does since 2.4.0.
 
@@ -42,21 +43,49 @@ use crate::config::DnsCheck;
 /// that is judged.
 pub const MAX_ANSWER: usize = 768;
 
+/// The longest query: the header, a name of 255 bytes (the config checks
+/// that bound) with its root label, type and class.
+const MAX_QUERY: usize = 12 + 256 + 4;
+
 /// The query for `check`, with `id`.
 pub fn query(id: u16, check: &DnsCheck) -> Vec<u8> {
-    let mut q = Vec::with_capacity(12 + check.name.len() + 6);
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00]); // RD
-    q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // qd 1, an 0, ns 0, ar 0
-                                                    // The config checked the labels (1-63 bytes, 255 in all).
+    let mut buffer = [0u8; MAX_QUERY];
+    let len = query_into(id, check, &mut buffer);
+    buffer[..len].to_vec()
+}
+
+/// Writes the query for `check`, with `id`, into `buffer` (no allocation
+/// per probe); returns its length.
+fn query_into(id: u16, check: &DnsCheck, buffer: &mut [u8; MAX_QUERY]) -> usize {
+    let mut q = Writer { buffer, len: 0 };
+    q.put(&id.to_be_bytes());
+    q.put(&[0x01, 0x00]); // RD
+    q.put(&[0, 1, 0, 0, 0, 0, 0, 0]); // qd 1, an 0, ns 0, ar 0
+                                      // The config checked the labels (1-63 bytes, 255 in all).
     for label in check.name.split('.').filter(|l| !l.is_empty()) {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
+        q.put(&[label.len() as u8]);
+        q.put(label.as_bytes());
     }
-    q.push(0);
-    q.extend_from_slice(&check.query_type.code().to_be_bytes());
-    q.extend_from_slice(&1u16.to_be_bytes()); // IN
-    q
+    q.put(&[0]);
+    q.put(&check.query_type.code().to_be_bytes());
+    q.put(&1u16.to_be_bytes()); // IN
+    q.len
+}
+
+/// Appends to a fixed buffer; what would not fit is cut (a name the
+/// config let through is never that long).
+struct Writer<'a> {
+    buffer: &'a mut [u8; MAX_QUERY],
+    len: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let room = &mut self.buffer[self.len..];
+        let n = bytes.len().min(room.len());
+        room[..n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
 }
 
 /// What one received datagram says.
@@ -141,6 +170,13 @@ pub async fn run(check: &DnsCheck) -> Verdict {
 /// error) and ask [`on_ready`], for at most `connect_timeout`, then
 /// [`on_timeout`].
 pub fn start(check: &DnsCheck) -> Result<(Socket, u16), String> {
+    let socket = open(check)?;
+    let id = send(&socket, check)?;
+    Ok((socket, id))
+}
+
+/// The probe socket: the check's source options, connected to the target.
+pub fn open(check: &DnsCheck) -> Result<Socket, String> {
     let common = &check.common;
     let target = SocketAddr::new(common.connect_ip, common.connect_port);
     let socket = tcp::prepare_socket(common, target, Type::DGRAM, Protocol::UDP)
@@ -148,10 +184,18 @@ pub fn start(check: &DnsCheck) -> Result<(Socket, u16), String> {
     socket
         .connect(&target.into())
         .map_err(|e| format!("connect: {e}"))?;
+    Ok(socket)
+}
+
+/// Sends a query with a new random id on the connected socket (an attempt
+/// begins); returns the id.
+pub fn send(socket: &Socket, check: &DnsCheck) -> Result<u16, String> {
     let id = rand::random::<u16>();
-    let q = query(id, check);
-    match socket.send(&q) {
-        Ok(n) if n == q.len() => Ok((socket, id)),
+    let mut buffer = [0u8; MAX_QUERY];
+    let len = query_into(id, check, &mut buffer);
+    let q = &buffer[..len];
+    match socket.send(q) {
+        Ok(n) if n == q.len() => Ok(id),
         Ok(_) => Err("the query was not sent whole".into()),
         Err(e) => Err(format!("sending the query: {e}")),
     }

@@ -41,12 +41,13 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
+use rustc_hash::FxHashMap;
 use socket2::Socket;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::conns::{epoll_oneshot, Conns, Owner, Phase, HANDSHAKE_EVENTS, READ_EVENTS};
-use super::datagram;
+use super::datagram::{self, Datagram};
 use super::lag::{LagHistogram, ScheduleNews, ScheduleWatch};
 use super::outbox::Outbox;
 use super::probe_table::{ProbeTable, Slot};
@@ -123,6 +124,8 @@ pub(super) struct Driver {
     postponed_warned: Option<Instant>,
     done_tx: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
+    /// The kept datagram socket of a probe (by probe id): its connection.
+    kept: FxHashMap<u32, u32>,
 }
 
 impl Driver {
@@ -146,6 +149,7 @@ impl Driver {
             postponed_warned: None,
             done_tx,
             done_rx,
+            kept: FxHashMap::default(),
         }
     }
 
@@ -215,6 +219,7 @@ impl Driver {
         match timer {
             Timer::Probe { id, gen } => {
                 let Some(slot) = table.get_mut(id, gen) else {
+                    self.unkeep(id, gen);
                     return; // the probe was removed
                 };
                 let started = Instant::now();
@@ -250,15 +255,16 @@ impl Driver {
                     }
                     Phase::Datagram(waiting) => {
                         let owner = conn.owner;
-                        self.conns.free(idx);
                         let Some(slot) = table.get_mut(owner.id, owner.gen) else {
+                            self.conns.free(idx);
                             return;
                         };
                         let (ok, reason) = datagram::on_timeout(waiting, &slot.spec.check);
+                        self.end_datagram(idx, waiting, ok);
                         self.complete(table, owner, probe::result(ok, reason, owner.started));
                     }
-                    // Closing sockets have no timer of their own.
-                    Phase::Closing { .. } => {}
+                    // Closing and kept sockets have no timer of their own.
+                    Phase::Closing { .. } | Phase::Kept(_) => {}
                 }
             }
             Timer::Sweep => {
@@ -360,6 +366,9 @@ impl Driver {
     /// datagram; the verdict comes from [`Driver::on_io`] or the
     /// connect_timeout timer.
     fn start_datagram(&mut self, table: &mut ProbeTable, owner: Owner, spec: &Arc<ProbeSpec>) {
+        if self.resend_kept(owner, spec) {
+            return;
+        }
         match datagram::start(&spec.check) {
             Some(Ok((socket, waiting))) => {
                 let limit = spec.check.common().connect_timeout.duration();
@@ -435,20 +444,78 @@ impl Driver {
                     return;
                 };
                 let spec = Arc::clone(&slot.spec);
-                match datagram::on_ready(waiting, &conn.socket, &spec.check, event.is_error()) {
-                    Some((ok, reason)) => {
-                        self.conns.free(idx);
-                        self.complete(table, owner, probe::result(ok, reason, owner.started));
-                    }
-                    // Nothing for us yet: listen again, still bounded.
-                    None => {
-                        let (op, events) = (libc::EPOLL_CTL_MOD, READ_EVENTS);
-                        let _ = epoll_oneshot(&self.poll, &conn.socket, idx, op, events);
-                    }
+                // None: nothing for us yet; the socket stays registered
+                // (level-triggered), still bounded by its timer.
+                let verdict =
+                    datagram::on_ready(waiting, &conn.socket, &spec.check, event.is_error());
+                if let Some((ok, reason)) = verdict {
+                    self.end_datagram(idx, waiting, ok);
+                    self.complete(table, owner, probe::result(ok, reason, owner.started));
+                }
+            }
+            Phase::Kept(_) => {
+                if !datagram::drain(&conn.socket) {
+                    let owner = conn.owner;
+                    self.unkeep(owner.id, owner.gen);
                 }
             }
             // Not registered any more (one shot): swept instead.
             Phase::Closing { .. } => {}
+        }
+    }
+
+    /// A datagram attempt on connection `idx` ended (`ok`: it passed): its
+    /// socket is kept for the probe's next attempt or closed
+    /// (`datagram::keeps`).
+    fn end_datagram(&mut self, idx: u32, waiting: Datagram, ok: bool) {
+        let Some(id) = self.conns.get(idx).map(|conn| conn.owner.id) else {
+            return;
+        };
+        if !datagram::keeps(waiting, ok) {
+            self.conns.free(idx);
+            return;
+        }
+        // A new serial: the attempt's timer, if still queued, is stale.
+        self.conns.enter(idx, Phase::Kept(waiting));
+        if let Some(old) = self.kept.insert(id, idx) {
+            if old != idx {
+                self.conns.free(old);
+            }
+        }
+    }
+
+    /// Starts the attempt of `owner` on its probe's kept socket, if it has
+    /// one that still works: true when the datagram is sent.
+    fn resend_kept(&mut self, owner: Owner, spec: &ProbeSpec) -> bool {
+        let Some(idx) = self.kept.remove(&owner.id) else {
+            return false;
+        };
+        let sent = match self.conns.get(idx) {
+            Some(conn) if conn.owner.gen == owner.gen => match conn.phase {
+                Phase::Kept(last) => datagram::resend(last, &conn.socket, &spec.check).ok(),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(waiting) = sent else {
+            // Failed to send: closed, and the attempt starts afresh.
+            self.conns.free(idx);
+            return false;
+        };
+        let serial = self.conns.enter_as(idx, Phase::Datagram(waiting), owner);
+        let limit = spec.check.common().connect_timeout.duration();
+        self.timers
+            .push_deadline(Instant::now(), limit, idx, serial);
+        true
+    }
+
+    /// Closes the kept socket of probe `id` (of generation `gen`), if any.
+    fn unkeep(&mut self, id: u32, gen: u32) {
+        if let Some(&idx) = self.kept.get(&id) {
+            if self.conns.get(idx).is_some_and(|c| c.owner.gen == gen) {
+                self.kept.remove(&id);
+                self.conns.free(idx);
+            }
         }
     }
 

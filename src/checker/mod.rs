@@ -34,7 +34,7 @@
 //! - `side_thread`: how the engine starts, commands and stops those two
 //!   threads (the file watcher's, the BFD thread).
 //! - `datagram`: `UDP_CHECK`, `PING_CHECK` and `DNS_CHECK` attempts on the
-//!   prober thread.
+//!   prober thread, each probe's socket kept across its passing attempts.
 //! - [`udp`]: `UDP_CHECK`, one datagram; ICMP unreachable fails, silence passes.
 //! - [`ping`]: `PING_CHECK`, an ICMP/ICMPv6 echo and its reply.
 //! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time.

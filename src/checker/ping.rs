@@ -35,10 +35,12 @@
 //! The engine runs an attempt on its prober thread (see `datagram.rs`);
 //! [`run`] does the same on tokio for one-off probes.
 //!
-//! A new socket is made for every attempt (as keepalived 2.2.7 does;
-//! keepalived 2.3.0+ keeps it open between successes): an attempt holds
-//! no state between probes, and a late reply to an earlier echo can never be
-//! read as the answer to this one.
+//! On the prober, a ping socket is kept between passing attempts, as
+//! keepalived 2.3.0+ keeps it (2.2.7 made a new one for every attempt):
+//! the next echo is one `sendto` ([`send`]); what comes between attempts
+//! is read and dropped, and a failure closes the socket (`datagram.rs`),
+//! so a late reply to an earlier echo can never be read as the answer to a
+//! later one. A raw socket is made for every attempt.
 //!
 //! `connect_port` means nothing to an echo, `fwmark` is not applied (as in
 //! keepalived), `bind_port` is ignored; `bindto` and `bind_if` are honoured
@@ -140,8 +142,15 @@ pub async fn run(check: &PingCheck) -> Outcome {
 /// [`on_timeout`].
 pub fn start(check: &PingCheck) -> Result<(Socket, Echo), String> {
     let common = &check.common;
-    let target = common.connect_ip;
-    let (socket, kind) = open(target, common.bindto(), common.bind_if())?;
+    let (socket, kind) = open(common.connect_ip, common.bindto(), common.bind_if())?;
+    let echo = send(&socket, kind, check)?;
+    Ok((socket, echo))
+}
+
+/// Sends an echo request with the next sequence number on `socket`, of
+/// `kind` (an attempt begins); returns what its reply must carry.
+pub fn send(socket: &Socket, kind: SocketKind, check: &PingCheck) -> Result<Echo, String> {
+    let target = check.common.connect_ip;
     let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
     // The kernel sets a ping socket's identifier; a raw socket's is ours.
     let id = match kind {
@@ -160,7 +169,7 @@ pub fn start(check: &PingCheck) -> Result<(Socket, Echo), String> {
         id: (kind == SocketKind::Raw).then_some(id),
         seq,
     };
-    Ok((socket, Echo { kind, expect }))
+    Ok(Echo { kind, expect })
 }
 
 /// Reads what the readable socket holds: the verdict once this echo's
@@ -183,7 +192,11 @@ pub fn on_ready(socket: &Socket, echo: &Echo) -> Option<Outcome> {
         match received(&buffer[..n], echo.kind, &echo.expect) {
             Verdict::NotOurs => continue,
             Verdict::Reply => {
-                let reason = format!("echo reply seq {} ({})", echo.expect.seq, echo.kind.name());
+                // Static text: a passing probe allocates nothing.
+                let reason = match echo.kind {
+                    SocketKind::Ping => "echo reply (ping socket)",
+                    SocketKind::Raw => "echo reply (raw socket)",
+                };
                 return Some((true, reason.into()));
             }
             Verdict::Bad(reason) => return Some((false, reason.into())),

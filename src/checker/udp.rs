@@ -20,9 +20,11 @@
 //!      required reply, only an ICMP unreachable can fail the check, so a
 //!      host or firewall that drops silently looks healthy.
 //!
-//! The socket is closed after every attempt: UDP has no connection to end,
-//! so there is nothing to send on close. The retry rules are `TCP_CHECK`'s
-//! (keepalived's `udp_epilog` is its `tcp_epilog`): see `schedule.rs`.
+//! UDP has no connection to end, so there is nothing to send on close. On
+//! the prober the socket is kept for the next attempt after a pass (one
+//! [`send`] then), and closed after a failure (`datagram.rs`). The retry
+//! rules are `TCP_CHECK`'s (keepalived's `udp_epilog` is its `tcp_epilog`):
+//! see `schedule.rs`.
 
 use std::borrow::Cow;
 use std::io::{self, IoSliceMut};
@@ -104,6 +106,14 @@ pub async fn run(check: &UdpCheck) -> Verdict {
 /// payload; then wait for it to turn readable (or report an error) and ask
 /// [`on_ready`], for at most `connect_timeout`, then [`on_timeout`].
 pub fn start(check: &UdpCheck) -> Result<Socket, String> {
+    let socket = open(check)?;
+    send(&socket, check)?;
+    Ok(socket)
+}
+
+/// The probe socket: `IP_RECVERR`, the check's source options, connected
+/// to the target.
+pub fn open(check: &UdpCheck) -> Result<Socket, String> {
     let common = &check.common;
     let target = SocketAddr::new(common.connect_ip, common.connect_port);
     let socket = tcp::prepare_socket(common, target, Type::DGRAM, Protocol::UDP)
@@ -116,9 +126,14 @@ pub fn start(check: &UdpCheck) -> Result<Socket, String> {
     socket
         .connect(&target.into())
         .map_err(|e| format!("connect: {e}"))?;
+    Ok(socket)
+}
+
+/// Sends the payload on the connected socket: an attempt begins.
+pub fn send(socket: &Socket, check: &UdpCheck) -> Result<(), String> {
     let payload = check.payload.as_deref().unwrap_or(DEFAULT_PAYLOAD);
     match socket.send(payload) {
-        Ok(n) if n == payload.len() => Ok(socket),
+        Ok(n) if n == payload.len() => Ok(()),
         Ok(n) => Err(format!("sent {n} of {} bytes", payload.len())),
         Err(e) => Err(format!("send: {e}")),
     }
@@ -136,7 +151,17 @@ pub fn on_ready(socket: &Socket, check: &UdpCheck, error: bool) -> Option<Verdic
             Ok(None) | Err(_) => return Some(judge(check, Heard::OtherError)),
         }
     }
-    let mut buffer = vec![0u8; reply_buffer_len(check)];
+    // Nearly every reply fits on the stack (`max_reply_length` is 255 by
+    // default): no allocation per probe.
+    let mut small = [0u8; 512];
+    let mut large = Vec::new();
+    let len = reply_buffer_len(check);
+    let buffer: &mut [u8] = if len <= small.len() {
+        &mut small[..len]
+    } else {
+        large.resize(len, 0);
+        &mut large
+    };
     // SAFETY: a u8 buffer viewed as MaybeUninit<u8>: every u8 is a valid
     // MaybeUninit, and recv only writes initialised bytes into it.
     let uninit =
@@ -203,6 +228,12 @@ fn read_error_queue(socket: &Socket) -> io::Result<Option<Heard<'static>>> {
         }));
     }
     Ok(None)
+}
+
+/// Reads and drops the first error queued on the socket
+/// (`MSG_ERRQUEUE`); `WouldBlock` when none is.
+pub fn discard_error(socket: &Socket) -> io::Result<()> {
+    read_error_queue(socket).map(drop)
 }
 
 /// ICMP "destination unreachable".
