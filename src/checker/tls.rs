@@ -100,6 +100,16 @@ impl<IO> TlsStream<IO> {
     pub fn version(&self) -> Option<rustls::ProtocolVersion> {
         self.inner.get_ref().1.protocol_version()
     }
+
+    /// The key exchange group agreed on (X25519 with nearly every server;
+    /// see [`provider`]), for tests.
+    pub fn key_exchange(&self) -> Option<rustls::NamedGroup> {
+        self.inner
+            .get_ref()
+            .1
+            .negotiated_key_exchange_group()
+            .map(|g| g.name())
+    }
 }
 
 /// Makes the TLS handshake of one URL of `check` over `io`, a connection to
@@ -391,11 +401,23 @@ pub fn certified_key(client: &ClientCertificate) -> Result<CertifiedKey, rustls:
 /// The cryptography lvsd's TLS uses: ring, which builds with Debian's
 /// toolchain alone (aws-lc-rs would bring post-quantum key exchange, and a
 /// C build of its own). Made once.
+///
+/// Key exchange X25519 first, then P-256, then P-384, as OpenSSL offers
+/// them (so keepalived too). rustls's ring provider puts P-384 first, and
+/// the first is the key share every ClientHello carries, resumed ones too
+/// (TLS 1.3 resumes with a fresh key exchange): ring's P-384 is generic
+/// code, and it was half of lvsd's CPU per `SSL_GET` probe (host profile,
+/// `bench/ssl.sh`'s shape).
 pub fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    // Deprecated only for lacking post-quantum key exchange, which
-    // keepalived's checks do not have either.
-    #[allow(deprecated)]
-    let make = || Arc::new(rustls::crypto::ring::default_provider());
+    let make = || {
+        // Deprecated only for lacking post-quantum key exchange, which
+        // keepalived's checks do not have either.
+        #[allow(deprecated)]
+        let mut provider = rustls::crypto::ring::default_provider();
+        use rustls::crypto::ring::kx_group::{SECP256R1, SECP384R1, X25519};
+        provider.kx_groups = vec![X25519, SECP256R1, SECP384R1];
+        Arc::new(provider)
+    };
     Arc::clone(PROVIDER.get_or_init(make))
 }
