@@ -3,8 +3,8 @@
 //! start or a big reload (their lines are still there at debug level), and
 //! every failure on its own line.
 
-use crate::ipvs::{IpvsError, Protocol, ServiceKey, TableOp};
-use crate::reconcile::{bracket, rs_name};
+use crate::ipvs::{IpvsError, ServiceKey, TableOp};
+use crate::reconcile::{bracket, protocol_name, rs_name};
 
 /// A kernel service as the rest of the log names virtual servers
 /// (`10.0.0.1:tcp:80`, `[2001:db8::1]:tcp:80`, `FWM 7`).
@@ -16,15 +16,6 @@ pub fn service_name(key: &ServiceKey) -> String {
             port,
         } => format!("{}:{}:{port}", bracket(*addr), protocol_name(*protocol)),
         ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-    }
-}
-
-/// `tcp`, `udp`, `sctp`: a protocol as keepalived writes it in names.
-pub fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-        Protocol::Sctp => "sctp",
     }
 }
 
@@ -118,7 +109,9 @@ pub fn log_op(op: &TableOp, result: &Result<(), IpvsError>, detail: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipvs::{DestKey, Destination, ForwardMethod, Service, ServiceFlags, Tunnel};
+    use crate::ipvs::{
+        DestKey, Destination, ForwardMethod, Protocol, Service, ServiceFlags, Tunnel,
+    };
 
     fn key() -> ServiceKey {
         ServiceKey::Addr {

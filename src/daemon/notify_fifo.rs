@@ -24,10 +24,10 @@ use std::path::PathBuf;
 
 use rustix::fs::{FileType, Mode};
 
-use super::change_log::protocol_name;
 use super::scripts::split_words;
 use crate::config::{Config, NotifyFifo, VsAddress};
 use crate::ipvs::Protocol;
+use crate::reconcile::protocol_name;
 use crate::reconcile::Transition;
 
 /// The FIFOs of one config.

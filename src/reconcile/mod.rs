@@ -56,7 +56,7 @@ mod verdicts;
 pub mod view;
 
 pub use kernel_cache::table_from_dump;
-pub use names::{bracket, describe_vs, rs_name};
+pub use names::{bracket, describe_vs, protocol_name, rs_name};
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;

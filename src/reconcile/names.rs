@@ -8,15 +8,20 @@ use crate::ipvs::Protocol;
 
 /// A virtual server as the log names it.
 pub fn describe_vs(vs: &VirtualServer) -> String {
-    let proto = match vs.protocol {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-        Protocol::Sctp => "sctp",
-    };
+    let proto = protocol_name(vs.protocol);
     match &vs.address {
         VsAddress::Addr { addr, port } => format!("{}:{proto}:{port}", bracket(*addr)),
         VsAddress::Fwmark(m) => format!("FWM {m}"),
         VsAddress::Group(g) => format!("group {g}"),
+    }
+}
+
+/// `tcp`, `udp`, `sctp`: a protocol as keepalived writes it in names.
+pub fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
     }
 }
 

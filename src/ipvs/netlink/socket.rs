@@ -5,10 +5,11 @@
 //! to the generic netlink controller) included.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
+use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 
 use super::datagram::{Frame, Messages};
 use super::message::{View, IPVS_GENL_NAME};
@@ -92,10 +93,9 @@ impl IpvsSocket {
     pub fn open_in_netns(netns: &Path) -> Result<Self, IpvsError> {
         let file = File::open(netns).map_err(io)?;
         std::thread::spawn(move || {
-            // SAFETY: setns on a valid namespace fd affects only this thread.
-            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(io(std::io::Error::last_os_error()));
-            }
+            // Only this thread moves (as `daemon::netns` moves the main one).
+            move_into_link_name_space(file.as_fd(), Some(LinkNameSpaceType::Network))
+                .map_err(|e| io(e.into()))?;
             IpvsSocket::open()
         })
         .join()
