@@ -12,6 +12,7 @@
 //! final name. A rename replaces a symlink at the final name; it never
 //! follows it.
 
+use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,13 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         .file_name()
         .ok_or_else(|| io::Error::other(format!("{} names no file", path.display())))?;
     ensure_dir(dir)?;
+    write_in(dir, name, bytes, mode)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
+}
+
+/// [`write_new`]'s work in `dir`, which exists: a fresh file under a random
+/// name, renamed over `name`.
+fn write_in(dir: &Path, name: &OsStr, bytes: &[u8], mode: u32) -> io::Result<()> {
     let dir_fd = rustix::fs::open(
         dir,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -109,6 +117,19 @@ mod tests {
         // Nothing left behind but the two files and the victim.
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 2);
+    }
+
+    #[test]
+    fn a_write_that_fails_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_dir = dir.path().join("run");
+        std::fs::write(&not_a_dir, "").unwrap();
+        let path = not_a_dir.join("lvsd.pid");
+        let err = write_new(&path, b"1", 0o644).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("cannot write {}: ", path.display())),
+            "{err}"
+        );
     }
 
     #[test]
