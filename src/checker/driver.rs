@@ -337,16 +337,15 @@ impl Driver {
     /// healthy real servers in a minute: `bench/daemon.sh`, overload.) The
     /// log says so at most once a minute, with how many were put off.
     fn postpone(&mut self, owner: Owner, common: &CheckCommon, error: &tcp::TcpProbeError) {
-        let at = Instant::now() + Timing::of(common).delay_loop;
+        let now = Instant::now();
         self.timers.push(
-            at,
+            now + Timing::of(common).delay_loop,
             Timer::Probe {
                 id: owner.id,
                 gen: owner.gen,
             },
         );
         self.postponed += 1;
-        let now = Instant::now();
         if self
             .postponed_warned
             .is_none_or(|at| now >= at + SHORTAGE_WARN_EVERY)
