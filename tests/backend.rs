@@ -2,20 +2,27 @@
 //! reset (RST, SO_LINGER 0), prints its counts on SIGUSR1, and exits when
 //! its stdin pipe closes.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Lines, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[test]
-fn counts_clean_closes_and_resets() {
+/// `lvsd-backend ARGS`, with its stdin held open and its stdout's lines
+/// (the first says where it listens).
+fn start(args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lvsd-backend"))
-        .args(["--stats", "127.0.0.1:0"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
+}
+
+#[test]
+fn counts_clean_closes_and_resets() {
+    let (mut child, mut lines) = start(&["--stats", "127.0.0.1:0"]);
     let listening = lines.next().unwrap().unwrap();
     let addr = listening
         .strip_prefix("listening ")
@@ -64,13 +71,7 @@ fn rejects_a_bad_address() {
 /// reported and started afresh on SIGUSR1.
 #[test]
 fn gaps_are_counted_per_target_between_reports() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lvsd-backend"))
-        .args(["--gaps", "0.0.0.0:0"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = start(&["--gaps", "0.0.0.0:0"]);
     let listening = lines.next().unwrap().unwrap();
     let port = listening.rsplit(':').next().unwrap().to_string();
     let probe = |host: &str| drop(TcpStream::connect(format!("{host}:{port}")).unwrap());
