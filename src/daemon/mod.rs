@@ -68,7 +68,8 @@
 //! - `change_log`: how table changes are logged (one line each, or a summary).
 //! - `drift_pace`: how often drift is checked.
 //! - `dry_run`: `--dry-run`, an in-memory table printing `ipvsadm` lines.
-//! - `fd_limit`: the open file limit a probe per real server needs.
+//! - `fd_limit`: the open file limit lvsd's probes need (two files a probe),
+//!   sized at start and on a reload.
 //! - `ha_suspend`: probes that run only while their virtual address is local.
 //! - `address_events`: local address changes as the kernel announces them.
 //! - `smtp_alert`: mail on real server and quorum changes (`smtp_alert`).

@@ -58,6 +58,7 @@ impl Daemon {
             Ok((config, policy, diagnostics)) => {
                 log_cpu_since(at_start, "reload: config read");
                 self.switch_to(config, policy).await;
+                fd_limit::raise_for(self.reconciler.probe_count());
                 log_cpu_since(at_start, "reload: applied");
                 self.count_reload(true);
                 let message = self.running_status("reloaded");
