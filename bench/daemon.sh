@@ -5,8 +5,9 @@
 # of the unchanged config against the 1 s goal (LVSD_BENCH_RELOAD, default
 # 20000). See tests/kernel_daemon_bench.rs for what is measured and how.
 # Then overload (issue 22): 20,000 real servers at delay_loop 1, more than the
-# guest checks on time: checks/s, CPU share, longest over median gap between
-# checks of a target. LVSD_BENCH_ONLY=NAME runs only the guest tests whose
+# guest checks on time, each program under the same cgroup CPU cap: checks/s
+# started and completed, CPU used, longest over median gap between checks of
+# a target, and why keepalived falls behind (tests/kernel_daemon_bench/overload.rs). LVSD_BENCH_ONLY=NAME runs only the guest tests whose
 # name holds NAME (`overload`: that row alone), and not the host part.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -10,7 +10,9 @@
 //! - reload (SIGHUP) of the unchanged config, sent once lvsd has settled,
 //!   `LVSD_BENCH_RELOADS` times (default 3): lvsd's own log timestamps from
 //!   "reloading" to "reload complete", and its netlink writes (must be 0);
-//!   the median against the 1 s goal.
+//!   the median against the 1 s goal;
+//! - overload, lvsd and keepalived under the same CPU cap (issue 22): in
+//!   `kernel_daemon_bench/overload.rs`.
 //!
 //! The real servers are addresses of 10.128.0.0/9, made local in a network
 //! namespace `bench` by one `local` route (AnyIP), where one `lvsd-backend`
@@ -30,6 +32,10 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use lvsd_vm::{Guest, GuestSpec, SharedGuest};
+
+/// Overload (issue 22): lvsd and keepalived under the same CPU cap.
+#[path = "kernel_daemon_bench/overload.rs"]
+mod overload;
 
 static GUEST: SharedGuest = SharedGuest::new();
 
@@ -584,198 +590,6 @@ fn bench_daemon_against_keepalived() {
             median(&lvsd_rss),
             "keepalived",
             median(&ka_rss),
-        );
-    }
-}
-
-// ---- Overload (issue 22) -------------------------------------------------
-
-/// The port of the overload row's backend: a gap-noting `lvsd-backend
-/// --gaps` of its own in the namespace `bench`, beside the plain one on 8080.
-const OVERLOAD_PORT: u16 = 8081;
-
-/// What one program did over the overload row's window.
-struct Overload {
-    /// Checks a second that reached the backend: handshakes completed in
-    /// the namespace `bench` (TCP PassiveOpens; only this program probes it).
-    checks_per_s: f64,
-    /// Checks a second it started (its namespace's TCP ActiveOpens): more
-    /// than `checks_per_s` when SYNs wait or are dropped.
-    started_per_s: f64,
-    /// Real servers it took down (every backend is up: all false), from
-    /// its log.
-    downs: usize,
-    /// Its CPU (every process of it, user and system) over the window's
-    /// wall time: the share of the guest's one CPU.
-    cpu_share: f64,
-    /// The backend's view of the gaps between two checks of one target
-    /// over the window, and how many targets it saw (`lvsd-backend --gaps`).
-    gaps: String,
-    median_ms: f64,
-    max_ms: f64,
-}
-
-/// Starts NAME (`command`) on a config of 20,000-odd real servers with
-/// `delay_loop 1`, more than the guest can check on time, lets it run
-/// `warm` seconds, then measures `seconds`: checks a second, CPU share and
-/// each target's longest gap between checks, as the backend saw them.
-fn run_overloaded(
-    guest: &mut Guest,
-    name: &str,
-    command: &str,
-    services: usize,
-    (warm, seconds): (u64, u64),
-) -> Overload {
-    guest.run_ok(&format!(
-        "mkdir -p /run/bg
-        [ -e /run/bg/gaps.pid ] && kill $(cat /run/bg/gaps.pid) 2>/dev/null && sleep 0.5
-        setsid /usr/sbin/ip netns exec bench lvsd-backend --gaps 0.0.0.0:{OVERLOAD_PORT} > /run/bg/gaps.log 2>&1 < /dev/null &
-        echo $! > /run/bg/gaps.pid
-        for i in $(seq 100); do grep -q listening /run/bg/gaps.log && exit 0; sleep 0.1; done
-        exit 1"
-    ));
-    let start = start_until_table(guest, name, command, services);
-    println!("overload: {name} had its table complete in {start:.2} s");
-    std::thread::sleep(Duration::from_secs(warm));
-    let out = guest
-        .run_timeout(
-            &format!(
-                ". /etc/lvsd-test/lib.sh
-                p=$(cat /run/bg/{name}.pid) ns=$(cat /run/bg/{name}.ns) g=$(cat /run/bg/gaps.pid)
-                ticks() {{ for q in $p $(children_of $p); do cut -d' ' -f14,15 /proc/$q/stat; done | awk '{{ s += $1 + $2 }} END {{ print s }}'; }}
-                kill -USR1 $g
-                a=$(tcp_counter $ns ActiveOpens) e=$(tcp_counter bench PassiveOpens) c=$(ticks) t0=$(uptime_cs)
-                sleep {seconds}
-                b=$(tcp_counter $ns ActiveOpens) f=$(tcp_counter bench PassiveOpens) d=$(ticks) t1=$(uptime_cs)
-                kill -USR1 $g
-                sleep 1
-                echo $((b - a)) $((f - e)) $((d - c)) $((t1 - t0))
-                grep ^gaps /run/bg/gaps.log | tail -n 1"
-            ),
-            Duration::from_secs(seconds + 120),
-        )
-        .expect("guest answers");
-    assert!(out.success(), "{name}: the window failed: {out}");
-    let mut lines = out.stdout.lines();
-    let counts: Vec<f64> = lines
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    let [opens, accepted, ticks, elapsed_cs] = counts[..] else {
-        panic!("{name}: no counts in {out}");
-    };
-    let gaps = lines.next().unwrap_or_default().to_string();
-    let field = |key: &str| -> f64 {
-        gaps.split_whitespace()
-            .find_map(|w| w.strip_prefix(key))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name}: no {key} in {gaps:?}"))
-    };
-    let (median_ms, max_ms) = (field("median_ms="), field("max_ms="));
-    let log = guest.log_of(name).unwrap_or_default();
-    for line in log
-        .lines()
-        .filter(|l| l.contains("start late") || l.contains("on time"))
-        .take(3)
-    {
-        println!("overload: {name} said: {}", &line[..line.len().min(300)]);
-    }
-    // lvsd's "down" warning; keepalived's "Removing service".
-    let down = |l: &&str| l.contains(": down ") || l.contains("Removing service");
-    let downs = log.lines().filter(down).count();
-    // Why, by reason (lvsd's `reason=` field, up to its next field).
-    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
-    for line in log.lines().filter(down) {
-        let reason = line.split("reason=").nth(1).unwrap_or(line);
-        let reason = reason.split(" failures=").next().unwrap_or(reason);
-        *reasons
-            .entry(reason.chars().take(80).collect())
-            .or_default() += 1;
-    }
-    for (reason, count) in reasons.iter().take(5) {
-        println!("overload: {name} down {count} times for: {reason}");
-    }
-    kill_and_flush(guest, name);
-    Overload {
-        checks_per_s: accepted * 100.0 / elapsed_cs,
-        started_per_s: opens * 100.0 / elapsed_cs,
-        downs,
-        cpu_share: ticks / elapsed_cs,
-        gaps,
-        median_ms,
-        max_ms,
-    }
-}
-
-/// Overload in the guest (issue 22): `LVSD_BENCH_OVERLOAD` real servers
-/// (default 20,000), `delay_loop 1`, each program in a fresh namespace, one
-/// after the other: checks a second (goal: lvsd ≥ 1.5x keepalived), at no
-/// more CPU, and the longest gap any target saw between two checks over
-/// the median gap (goal ≤ 3), as one backend saw both programs' checks.
-/// Warm-up `LVSD_BENCH_OVERLOAD_WARM` s (default 15), window
-/// `LVSD_BENCH_OVERLOAD_SECONDS` s (default 20). `bench/daemon.sh` runs it
-/// (alone with `LVSD_BENCH_ONLY=overload`).
-#[test]
-#[ignore = "benchmark: run by bench/daemon.sh"]
-fn bench_overload_against_keepalived() {
-    let Some(mut guest) = guest() else { return };
-    let guest = &mut *guest;
-    guest.run_ok(SETUP);
-    guest.run_ok("ipvsadm -C");
-    let timing = (
-        count_from_env("LVSD_BENCH_OVERLOAD_WARM", 15) as u64,
-        count_from_env("LVSD_BENCH_OVERLOAD_SECONDS", 20) as u64,
-    );
-    for n in sizes("LVSD_BENCH_OVERLOAD", "20000") {
-        let services = n.div_ceil(PER_VS);
-        let text = config(n, 1).replace(" 8080 {", &format!(" {OVERLOAD_PORT} {{"));
-        guest
-            .write_file("/tmp/bench.conf", text.as_bytes())
-            .unwrap();
-        let lvsd = run_overloaded(
-            guest,
-            "lvsd",
-            "lvsd -n -l -f /tmp/bench.conf --state-file /tmp/bench.json --drain-timeout 0",
-            services,
-            timing,
-        );
-        let keepalived = run_overloaded(
-            guest,
-            "keepalived",
-            "keepalived -C -n -l -f /tmp/bench.conf",
-            services,
-            timing,
-        );
-        for (name, o) in [("lvsd", &lvsd), ("keepalived", &keepalived)] {
-            println!(
-                "overload: {name} with {n} real servers at delay_loop 1: {:.0} checks/s ({:.0} started), {:.2} of the CPU, {:.0} checks per CPU-s, {} false downs; backend: {}",
-                o.checks_per_s,
-                o.started_per_s,
-                o.cpu_share,
-                o.checks_per_s / o.cpu_share.max(1e-9),
-                o.downs,
-                o.gaps
-            );
-        }
-        figure(
-            &format!("overload, {n} real servers at delay_loop 1, checks/s (goal ratio >= 1.5)"),
-            lvsd.checks_per_s,
-            "keepalived",
-            keepalived.checks_per_s,
-        );
-        figure(
-            &format!("overload, {n} real servers, share of the CPU (goal ratio <= 1)"),
-            lvsd.cpu_share,
-            "keepalived",
-            keepalived.cpu_share,
-        );
-        figure(
-            &format!("overload, {n} real servers, longest over median gap between checks of a target (goal <= 3)"),
-            lvsd.max_ms / lvsd.median_ms.max(1e-9),
-            "keepalived",
-            keepalived.max_ms / keepalived.median_ms.max(1e-9),
         );
     }
 }

@@ -25,6 +25,13 @@ tcp_counter() {
         /^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == f) c = i; h = 1 } else print $c }'
 }
 
+# tcpext_counter NS FIELD: a TcpExt: counter of /proc/net/netstat in
+# namespace NS (ListenOverflows: handshakes dropped for a full backlog).
+tcpext_counter() {
+    ip netns exec "$1" cat /proc/net/netstat | awk -v f="$2" '
+        /^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == f) c = i; h = 1 } else print $c }'
+}
+
 # Centiseconds since boot.
 uptime_cs() {
     awk '{ printf "%d\n", $1 * 100 }' /proc/uptime
