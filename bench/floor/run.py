@@ -208,6 +208,11 @@ def report(n, runs):
         print(f"figure: {n} loopback targets at {RATE}/s, whole-process CPU ms per 1,000 checks "
               f"vs the {ref} floor (median of {ROUNDS}, goal ratio <= {goal}): "
               f"lvsd {lv:.3f} | reference {rf:.3f} | ratio {lv / rf:.2f}")
+        # The floors move with the host's load from round to round; a round
+        # times each program within a minute, so its ratio is steadier.
+        ratios = [per_k(*a) / per_k(*b) for a, b in zip(runs["lvsd"], runs[ref])]
+        print(f"  vs the {ref} floor, round by round: "
+              f"{', '.join(f'{x:.2f}' for x in ratios)}; median {statistics.median(ratios):.2f}")
         lv, rf = med("lvsd", instr), med(ref, instr)
         if rf:
             print(f"figure: {n} loopback targets at {RATE}/s, whole-process instructions per check "
