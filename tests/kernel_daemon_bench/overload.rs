@@ -34,9 +34,10 @@
 //! FIN to be acknowledged even on a non-blocking socket: a connection whose
 //! last ACK the full backlog dropped never has it acknowledged, so each
 //! such close blocks the checker's one thread up to 5 s (33 of 40 samples
-//! found it in `close`). It used 0.10 of the CPU it was allowed 0.5 of,
-//! started ~150 checks a second, ~12 of them completed, and checks that
-//! waited past `connect_timeout` failed: false downs. lvsd starts at most 64
+//! found it in `close`; all 40 in a second run). It used 0.10 of the CPU it
+//! was allowed 0.5 of (0.004 in the second run), started ~150 checks a
+//! second (none), ~12 of them completed (4), and checks that waited past
+//! `connect_timeout` failed: false downs. lvsd starts at most 64
 //! probes a round, after the round's socket events, and never lingers: it
 //! is late (every probe alike) instead of flooding the backend.
 
