@@ -186,19 +186,44 @@ async fn run_in_turn<F: std::future::Future<Output = ()>>(futures: impl Iterator
     }
 }
 
-/// CPU time this process has used so far, user and system, in ms, and
-/// its minor page faults (fresh memory is what a big parse costs most).
-fn cpu_so_far() -> (u64, u64, u64) {
-    // SAFETY: rusage is plain integers, for which all zeroes is a value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid out pointer; RUSAGE_SELF cannot fail.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let ms = |t: libc::timeval| t.tv_sec as u64 * 1000 + t.tv_usec as u64 / 1000;
-    (
-        ms(usage.ru_utime),
-        ms(usage.ru_stime),
-        usage.ru_minflt as u64,
-    )
+/// CPU time this process has used so far, user and system, and its minor
+/// page faults (fresh memory is what a big parse costs most).
+#[derive(Debug, Clone, Copy)]
+struct CpuSoFar {
+    user_ms: u64,
+    system_ms: u64,
+    minflt: u64,
+}
+
+impl CpuSoFar {
+    fn now() -> CpuSoFar {
+        use nix::sys::resource::{getrusage, UsageWho};
+        use nix::sys::time::TimeValLike;
+        // RUSAGE_SELF cannot fail; zeroes if it ever did.
+        let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
+            return CpuSoFar {
+                user_ms: 0,
+                system_ms: 0,
+                minflt: 0,
+            };
+        };
+        CpuSoFar {
+            user_ms: usage.user_time().num_milliseconds() as u64,
+            system_ms: usage.system_time().num_milliseconds() as u64,
+            minflt: usage.minor_page_faults() as u64,
+        }
+    }
+
+    /// The CPU and faults since `earlier`, at debug level.
+    fn log_since(earlier: CpuSoFar, phase: &str) {
+        let now = CpuSoFar::now();
+        tracing::debug!(
+            user_ms = now.user_ms.saturating_sub(earlier.user_ms),
+            system_ms = now.system_ms.saturating_sub(earlier.system_ms),
+            minflt = now.minflt.saturating_sub(earlier.minflt),
+            "{phase}"
+        );
+    }
 }
 
 impl Daemon {
@@ -323,8 +348,13 @@ impl Daemon {
         let changes = daemon.reconcile().await;
         daemon.save_admin();
         daemon.watch_sync_daemons().await;
-        let (user_ms, system_ms, minflt) = cpu_so_far();
-        tracing::debug!(user_ms, system_ms, minflt, "start: table written");
+        let cpu = CpuSoFar::now();
+        tracing::debug!(
+            user_ms = cpu.user_ms,
+            system_ms = cpu.system_ms,
+            minflt = cpu.minflt,
+            "start: table written"
+        );
         daemon.set_probes();
         tracing::debug!("start: probes started");
         super::release_free_memory();

@@ -8,6 +8,8 @@
 //! keepalived does, and warns when even the hard limit is below one file per
 //! probe.
 
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+
 /// Files lvsd needs besides its probes: the netlink socket, the log, the
 /// pid file, scripts' pipes, the runtime's own descriptors.
 const SPARE: u64 = 64;
@@ -17,35 +19,28 @@ const SPARE: u64 = 64;
 /// with fewer probes in flight at once.
 pub fn raise_for(probes: usize) {
     let wanted = probes as u64 + SPARE;
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own and pass by pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        let e = std::io::Error::last_os_error();
-        tracing::warn!(error = %e, "cannot read the open file limit");
-        return;
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let before = limit.rlim_cur;
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: setrlimit only reads the struct we pass by pointer.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            let e = std::io::Error::last_os_error();
-            tracing::warn!(error = %e, soft = before, "cannot raise the open file limit");
-            limit.rlim_cur = before;
-        } else {
-            tracing::debug!(
-                from = before,
-                to = limit.rlim_cur,
-                "raised the open file limit"
-            );
+    let limit = getrlimit(Resource::Nofile);
+    // None is "unlimited".
+    let hard = limit.maximum.unwrap_or(u64::MAX);
+    let mut soft = limit.current.unwrap_or(u64::MAX);
+    if soft < hard {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Err(e) => {
+                tracing::warn!(error = %std::io::Error::from(e), soft, "cannot raise the open file limit")
+            }
+            Ok(()) => {
+                tracing::debug!(from = soft, to = hard, "raised the open file limit");
+                soft = hard;
+            }
         }
     }
-    if limit.rlim_cur < wanted {
+    if soft < wanted {
         tracing::warn!(
-            limit = limit.rlim_cur,
+            limit = soft,
             probes,
             "the open file limit is below one file per probe; probes beyond it fail \
              while that many are in flight (raise LimitNOFILE / ulimit -Hn)"
@@ -57,26 +52,19 @@ pub fn raise_for(probes: usize) {
 mod tests {
     use super::*;
 
-    fn soft_and_hard() -> (u64, u64) {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: a valid out pointer to a local rlimit.
-        let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-        assert_eq!(status, 0);
-        (limit.rlim_cur, limit.rlim_max)
+    fn soft_and_hard() -> (Option<u64>, Option<u64>) {
+        let limit = getrlimit(Resource::Nofile);
+        (limit.current, limit.maximum)
     }
 
     #[test]
     fn the_soft_limit_is_raised_to_the_hard_one() {
         let (_, hard) = soft_and_hard();
-        let lowered = libc::rlimit {
-            rlim_cur: 256.min(hard),
-            rlim_max: hard,
+        let lowered = Rlimit {
+            current: Some(hard.map_or(256, |h| h.min(256))),
+            maximum: hard,
         };
-        // SAFETY: as above.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+        setrlimit(Resource::Nofile, lowered).expect("lowering the soft limit");
         raise_for(20_000);
         assert_eq!(soft_and_hard(), (hard, hard));
     }

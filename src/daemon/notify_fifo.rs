@@ -23,6 +23,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use rustix::fs::{FileType, Mode};
+use rustix::process::{kill_process, Pid, Signal};
 
 use super::scripts::split_words;
 use crate::config::{Config, NotifyFifo, VsAddress};
@@ -108,10 +109,11 @@ impl NotifyFifos {
     pub fn close(&mut self) {
         for mut fifo in self.fifos.drain(..) {
             if let Some(reader) = &mut fifo.reader {
-                if let Ok(pid) = i32::try_from(reader.id()) {
-                    // SAFETY: kill(2) on our own child, which is not yet
-                    // reaped (its pid cannot have been reused).
-                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                // Our own child, not yet reaped: its pid cannot have been
+                // reused.
+                let pid = i32::try_from(reader.id()).ok().and_then(Pid::from_raw);
+                if let Some(pid) = pid {
+                    let _ = kill_process(pid, Signal::TERM);
                 }
                 let _ = reader.wait();
             }
