@@ -184,11 +184,12 @@ pub enum ConfigError {
     #[error("{}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Diagnostic>),
     /// The top-level file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {why}")]
     Io {
         /// The file.
         path: std::path::PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (said in the message, so not a `source` as well: the
+        /// binary's edge would print it twice).
+        why: std::io::Error,
     },
 }

@@ -38,9 +38,9 @@ pub struct LoadOptions {
 /// it: `Ok` with warnings and notes, or `Err` with every diagnostic when at
 /// least one is an error.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+    let bytes = std::fs::read(path).map_err(|why| ConfigError::Io {
         path: path.to_path_buf(),
-        source,
+        why,
     })?;
     load_bytes(path, bytes, opts)
 }

@@ -53,12 +53,14 @@ struct Signals {
 }
 
 impl Signals {
-    fn register() -> std::io::Result<Signals> {
+    fn register() -> Result<Signals, DaemonError> {
+        let handler =
+            |kind| signal(kind).map_err(DaemonError::io("cannot install the signal handlers"));
         Ok(Signals {
-            hup: signal(SignalKind::hangup())?,
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            usr1: signal(SignalKind::user_defined1())?,
+            hup: handler(SignalKind::hangup())?,
+            term: handler(SignalKind::terminate())?,
+            int: handler(SignalKind::interrupt())?,
+            usr1: handler(SignalKind::user_defined1())?,
         })
     }
 }
@@ -126,7 +128,7 @@ async fn load_config(opts: &DaemonOptions) -> Result<Loaded, config::ConfigError
         .await
         .map_err(|e| config::ConfigError::Io {
             path: opts.config.clone(),
-            source: std::io::Error::other(e),
+            why: std::io::Error::other(e),
         })?
 }
 
@@ -249,7 +251,7 @@ impl Daemon {
             .as_ref()
             .or(loaded.config.global.net_namespace.as_ref())
         {
-            netns::enter(name)?;
+            netns::enter(name).map_err(DaemonError::io("cannot enter the network namespace"))?;
         }
         // Before the table is opened: a second lvsd must not touch it.
         let instance_lock = match opts.dry_run {
@@ -295,7 +297,7 @@ impl Daemon {
         track_files::prime(&mut reconciler);
         tracing::debug!(probes = reconciler.probe_count(), "start: config indexed");
         let (tx, events) = unbounded_channel();
-        let engine = Engine::new(tx)?;
+        let engine = Engine::new(tx).map_err(DaemonError::io("cannot start the prober thread"))?;
         engine.set_script_policy(policy);
         let suspended = suspended_now(reconciler.config());
         for v in &suspended {
@@ -311,7 +313,8 @@ impl Daemon {
             .pid_files
             .iter()
             .map(|path| PidFile::create(path))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DaemonError::io("pid file"))?;
         let adopted = reconciler.owned().len();
         let (ctl_jobs, ctl_socket) = ctl::open_socket(&opts)?;
         let ha_wanted = ha_suspend::wanted(reconciler.config());

@@ -196,9 +196,16 @@ pub enum DaemonError {
     /// The IPVS table could not be used.
     #[error(transparent)]
     Ipvs(#[from] crate::ipvs::IpvsError),
-    /// Anything the OS refused.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    /// Something the OS refused, with what lvsd was doing.
+    #[error("{doing}: {why}")]
+    Io {
+        /// What failed, as the start of a sentence ("cannot install the
+        /// signal handlers").
+        doing: &'static str,
+        /// The OS's reason (in the message, so not a `source` too: the
+        /// binary's edge prints an error's sources after it).
+        why: std::io::Error,
+    },
     /// A setting that cannot work (an unknown `script_user`).
     #[error("{0}")]
     Setting(String),
@@ -210,12 +217,20 @@ pub enum DaemonError {
     Refused(config_guard::Refusal),
 }
 
+impl DaemonError {
+    /// `DaemonError::Io` for what failed while `doing` (for `map_err`).
+    pub fn io(doing: &'static str) -> impl FnOnce(std::io::Error) -> DaemonError {
+        move |why| DaemonError::Io { doing, why }
+    }
+}
+
 /// Run until SIGTERM/SIGINT.
 pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     one_malloc_arena();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
+        .build()
+        .map_err(DaemonError::io("cannot start the async runtime"))?;
     runtime.block_on(async {
         let daemon = Daemon::start(opts).await?;
         daemon.run().await
