@@ -228,74 +228,95 @@ impl CpuSoFar {
     }
 }
 
+/// The first phase of [`Daemon::start`]: the config read and accepted, its
+/// network namespace entered, and (unless `--dry-run`) the instance lock
+/// taken.
+fn start_config(opts: &DaemonOptions) -> Result<(Config, Option<InstanceLock>), DaemonError> {
+    tracing::debug!(config = %opts.config.display(), "start: reading the config");
+    // On this thread, while it is the only one: the network namespace
+    // the config names can still be entered by the whole process.
+    let loaded = read_config(opts).inspect_err(|e| {
+        notify_with_status(
+            Status::Stopping,
+            &format!("config refused: {}", in_one_line(e)),
+        )
+    })?;
+    if let Err(why) = config_guard::at_start(&loaded, opts) {
+        notify_with_status(Status::Stopping, &format!("config refused: {why}"));
+        return Err(DaemonError::Refused(why));
+    }
+    // -s, else the config's net_namespace.
+    if let Some(name) = opts
+        .namespace
+        .as_ref()
+        .or(loaded.config.global.net_namespace.as_ref())
+    {
+        netns::enter(name).map_err(DaemonError::io("cannot enter the network namespace"))?;
+    }
+    // Before the table is opened: a second lvsd must not touch it.
+    let instance_lock = match opts.dry_run {
+        true => None,
+        false => Some(instance_lock::take(&opts.run_dir)?),
+    };
+    let config = loaded.config;
+    if opts.dump_conf {
+        // -d, as keepalived's: the config as read, into the log.
+        match serde_json::to_string(&config) {
+            Ok(json) => tracing::info!("config: {json}"),
+            Err(e) => tracing::warn!(error = %e, "-d: cannot show the config"),
+        }
+    }
+    tracing::debug!(
+        virtual_servers = config.virtual_servers.len(),
+        "start: config read"
+    );
+    Ok((config, instance_lock))
+}
+
+/// The second phase of [`Daemon::start`]: the kernel's settings and table
+/// read, what it holds adopted, and the reconciler made ready to plan
+/// (saved admin state, tracked files).
+async fn start_table(
+    opts: &DaemonOptions,
+    table: &SharedTable,
+    config: Config,
+) -> Result<(Reconciler, SyncWatch), DaemonError> {
+    if config.global.lvs_flush {
+        tracing::info!("lvs_flush: flushing the whole IPVS table");
+        with_table(table, |t| t.flush()).await?;
+    }
+    let global = config.global.clone();
+    with_table(table, move |t| kernel_settings::apply(t, None, &global)).await;
+    let sync = SyncWatch::new(
+        config.global.lvs_sync_daemon.as_ref(),
+        opts.sync_daemon_grace,
+        std::time::Instant::now(),
+    );
+    let dump = with_table(table, |t| t.dump()).await?;
+    tracing::debug!(services = dump.len(), "start: table read");
+    track_files::initialise(&config.track_files, false);
+    let mut reconciler = Reconciler::new(config);
+    reconciler.set_drain_timeout(opts.drain_timeout);
+    reconciler.adopt(&dump);
+    drop(dump);
+    // After adoption: drains resume at weight 0 with their deadlines;
+    // a real server found at weight 0 with nothing asked of it gets its
+    // weight back.
+    reconciler.restore_admin(drain::load(&drain::admin_file(&opts.run_dir)));
+    track_files::prime(&mut reconciler);
+    tracing::debug!(probes = reconciler.probe_count(), "start: config indexed");
+    Ok((reconciler, sync))
+}
+
 impl Daemon {
-    /// Start: config, table, adoption, probes, first reconcile.
+    /// Start: config, table, adoption, probes, first reconcile, in the
+    /// phases below.
     pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
         let signals = Signals::register()?;
-        tracing::debug!(config = %opts.config.display(), "start: reading the config");
-        // On this thread, while it is the only one: the network namespace
-        // the config names can still be entered by the whole process.
-        let loaded = read_config(&opts).inspect_err(|e| {
-            notify_with_status(
-                Status::Stopping,
-                &format!("config refused: {}", in_one_line(e)),
-            )
-        })?;
-        if let Err(why) = config_guard::at_start(&loaded, &opts) {
-            notify_with_status(Status::Stopping, &format!("config refused: {why}"));
-            return Err(DaemonError::Refused(why));
-        }
-        // -s, else the config's net_namespace.
-        if let Some(name) = opts
-            .namespace
-            .as_ref()
-            .or(loaded.config.global.net_namespace.as_ref())
-        {
-            netns::enter(name).map_err(DaemonError::io("cannot enter the network namespace"))?;
-        }
-        // Before the table is opened: a second lvsd must not touch it.
-        let instance_lock = match opts.dry_run {
-            true => None,
-            false => Some(instance_lock::take(&opts.run_dir)?),
-        };
-        let config = loaded.config;
-        if opts.dump_conf {
-            // -d, as keepalived's: the config as read, into the log.
-            match serde_json::to_string(&config) {
-                Ok(json) => tracing::info!("config: {json}"),
-                Err(e) => tracing::warn!(error = %e, "-d: cannot show the config"),
-            }
-        }
-        tracing::debug!(
-            virtual_servers = config.virtual_servers.len(),
-            "start: config read"
-        );
+        let (config, instance_lock) = start_config(&opts)?;
         let policy = ScriptPolicy::from_config(&config.global).map_err(DaemonError::Setting)?;
         let table = open_table(&opts)?;
-        if config.global.lvs_flush {
-            tracing::info!("lvs_flush: flushing the whole IPVS table");
-            with_table(&table, |t| t.flush()).await?;
-        }
-        let global = config.global.clone();
-        with_table(&table, move |t| kernel_settings::apply(t, None, &global)).await;
-        let sync = SyncWatch::new(
-            config.global.lvs_sync_daemon.as_ref(),
-            opts.sync_daemon_grace,
-            std::time::Instant::now(),
-        );
-        let dump = with_table(&table, |t| t.dump()).await?;
-        tracing::debug!(services = dump.len(), "start: table read");
-        track_files::initialise(&config.track_files, false);
-        let mut reconciler = Reconciler::new(config);
-        reconciler.set_drain_timeout(opts.drain_timeout);
-        reconciler.adopt(&dump);
-        drop(dump);
-        // After adoption: drains resume at weight 0 with their deadlines;
-        // a real server found at weight 0 with nothing asked of it gets its
-        // weight back.
-        reconciler.restore_admin(drain::load(&drain::admin_file(&opts.run_dir)));
-        track_files::prime(&mut reconciler);
-        tracing::debug!(probes = reconciler.probe_count(), "start: config indexed");
+        let (reconciler, sync) = start_table(&opts, &table, config).await?;
         let (tx, events) = unbounded_channel();
         let engine = Engine::new(tx).map_err(DaemonError::io("cannot start the prober thread"))?;
         engine.set_script_policy(policy);
@@ -315,14 +336,13 @@ impl Daemon {
             .map(|path| PidFile::create(path))
             .collect::<Result<Vec<_>, _>>()
             .map_err(DaemonError::io("pid file"))?;
-        let adopted = reconciler.owned().len();
         let (ctl_jobs, ctl_socket) = ctl::open_socket(&opts)?;
         let ha_wanted = ha_suspend::wanted(reconciler.config());
         let metrics = match opts.metrics {
             Some(o) => Some(DaemonMetrics::start(o, &opts.config, reconciler.config()).await?),
             None => None,
         };
-        let mut daemon = Daemon {
+        let daemon = Daemon {
             opts,
             reconciler,
             engine,
@@ -344,13 +364,20 @@ impl Daemon {
             metrics,
             sync,
         };
-        daemon.fifos = NotifyFifos::open(daemon.reconciler.config());
+        Ok(daemon.first_round().await)
+    }
+
+    /// The last phase of [`Daemon::start`]: the table brought in line
+    /// with the initial health, then the probes started.
+    async fn first_round(mut self) -> Daemon {
+        let adopted = self.reconciler.owned().len();
+        self.fifos = NotifyFifos::open(self.reconciler.config());
         // The table first, then the probes: the initial health (up unless
         // `alpha`) already says what the table should hold, and 20,000
         // probes starting at once would only slow the 20,000 writes down.
-        let changes = daemon.reconcile().await;
-        daemon.save_admin();
-        daemon.watch_sync_daemons().await;
+        let changes = self.reconcile().await;
+        self.save_admin();
+        self.watch_sync_daemons().await;
         let cpu = CpuSoFar::now();
         tracing::debug!(
             user_ms = cpu.user_ms,
@@ -358,18 +385,18 @@ impl Daemon {
             minflt = cpu.minflt,
             "start: table written"
         );
-        daemon.set_probes();
+        self.set_probes();
         tracing::debug!("start: probes started");
         super::release_free_memory();
         tracing::info!(
             services = adopted,
             changes,
-            probes = daemon.reconciler.probe_count(),
+            probes = self.reconciler.probe_count(),
             "lvsd started"
         );
-        notify_with_status(Status::Ready, &daemon.running_status("running"));
-        daemon.tell_started();
-        Ok(daemon)
+        notify_with_status(Status::Ready, &self.running_status("running"));
+        self.tell_started();
+        self
     }
 
     /// Run until SIGTERM or SIGINT, then stop.
