@@ -69,10 +69,18 @@ pub struct CheckMemo {
 pub struct Reading {
     /// Its settings, resolved for the remembered block's target and location.
     pub common: CheckCommon,
-    /// Whether it sets `connect_ip` (else the target's address is used).
-    pub own_ip: bool,
-    /// Whether it sets `connect_port` (else the target's port is used).
-    pub own_port: bool,
+    /// Which parts of its target it names itself.
+    pub own: OwnTarget,
+}
+
+/// Which parts of its target a checker block names itself
+/// (`connect_ip`, `connect_port`); the rest is its real server's.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnTarget {
+    /// It sets `connect_ip` (else the target's address is used).
+    pub ip: bool,
+    /// It sets `connect_port` (else the target's port is used).
+    pub port: bool,
 }
 
 impl Reading {
@@ -82,10 +90,10 @@ impl Reading {
     pub fn common_for(&self, location: Location, target: (IpAddr, u16)) -> CheckCommon {
         let mut common = self.common.clone();
         common.location = location;
-        if !self.own_ip {
+        if !self.own.ip {
             common.connect_ip = target.0;
         }
-        if !self.own_port {
+        if !self.own.port {
             common.connect_port = target.1;
         }
         common
@@ -156,7 +164,7 @@ impl CheckMemo {
         node: u32,
         passed_down: &Inherited,
         common: &CheckCommon,
-        (own_ip, own_port): (bool, bool),
+        own: OwnTarget,
     ) {
         self.last = None;
         if self.given_up()
@@ -170,8 +178,7 @@ impl CheckMemo {
             node,
             Reading {
                 common: common.clone(),
-                own_ip,
-                own_port,
+                own,
             },
         ));
     }
