@@ -1,5 +1,16 @@
 //! The daemon's event loop: verdicts, drift checks and signals in, table
-//! changes and scripts out.
+//! changes and scripts out; and the daemon's life around it, start (in
+//! phases: config, table, listeners, first round) and stop.
+//!
+//! - `reload`: SIGHUP and `ctl reload`: read, check, switch or refuse.
+//! - `ctl`: control requests: admin changes, checks on demand, reload.
+//! - `ctl_show`: control reads: `status`, `show vs/rs/probes`.
+//! - `drain`: the drain poll, and `admin-state.json`.
+//! - `kernel_watch`: what the loop reads back from the kernel: drift
+//!   repair, the sync daemons.
+//! - `state_dump`: SIGUSR1's state dump (and `/status`'s).
+//! - `metrics`: what the loop counts, and its answers to the metrics
+//!   listener.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
