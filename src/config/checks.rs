@@ -6,6 +6,14 @@
 //! some types have), then made into checks in [`super::check_build`], with
 //! what the real server and virtual server passed down and keepalived's
 //! defaults for the checker's type.
+//!
+//! **Adding a keyword a `TCP_CHECK` accepts:** its meaning must depend only
+//! on its words and on what the real server passes down ([`Inherited`]),
+//! never on where it is written, on `global_defs` or on the host: a block
+//! written like the one before it reuses that one's reading
+//! (`check_memo`). `check_memo`'s test
+//! `the_memo_never_changes_what_a_config_reads` holds this for the keywords
+//! its generated configs use; add the new one there.
 
 use std::net::IpAddr;
 use std::sync::Arc;
