@@ -113,19 +113,21 @@ impl Typer<'_> {
             | GlobalKw::SmtpAlert
             | GlobalKw::SmtpAlertChecker
             | GlobalKw::NoEmailFaults
-            | GlobalKw::NoCheckerEmails => {
-                let value = tree
-                    .args(child)
-                    .iter()
-                    .map(|t| t.text.as_ref())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                self.config
-                    .global
-                    .notification
-                    .push((kw.text.to_string(), value));
-            }
+            | GlobalKw::NoCheckerEmails => self.notification_setting(tree, child),
         }
+    }
+
+    /// A mail setting kept as written (`smtp_server`, `notification_email_from`,
+    /// ...): its keyword and its words.
+    fn notification_setting(&mut self, tree: &Tree<'_>, child: u32) {
+        let value = tree
+            .args(child)
+            .iter()
+            .map(|t| t.text.as_ref())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let kw = tree.keyword(child).text.to_string();
+        self.config.global.notification.push((kw, value));
     }
 
     /// `lvs_flush_onstop [VS|RS]`: what lvsd removes at stop.
