@@ -115,6 +115,7 @@ impl CheckMemo {
 
     /// The reading of checker block `node` if it is written as the
     /// remembered one was and `passed_down` is the same.
+    #[inline]
     pub fn lookup(&self, tree: &Tree<'_>, node: u32, passed_down: &Inherited) -> Option<&Reading> {
         if self.given_up() {
             return None;
