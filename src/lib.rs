@@ -18,6 +18,10 @@
 //! - [`script_audit`]: what `-t` says about the `MISC_CHECK` commands.
 //! - [`capability`]: the capabilities lvsd uses, named when one is missing.
 
+// Kept by clippy in CI (`.ci/run`, -D warnings); see Cargo.toml's [lints]
+// for why these are here and not there.
+#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
 pub mod bfd;
 pub mod capability;
 pub mod checker;

@@ -5,6 +5,10 @@
 //! here, the rest of keepalived's in `keepalived_flags.rs`. `generate.rs`
 //! writes the man pages and shell completions from this same definition.
 
+// Kept by clippy in CI (`.ci/run`, -D warnings); see Cargo.toml's [lints]
+// for why these are here and not there.
+#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
 mod ctl_command;
 mod generate;
 mod keepalived_flags;

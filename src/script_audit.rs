@@ -130,8 +130,7 @@ mod tests {
 
     #[test]
     fn a_script_others_can_change_run_as_root_is_a_warning() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !rustix::process::geteuid().is_root() {
             eprintln!("skipped: the audit speaks of root runs, and this test runs as a user");
             return;
         }

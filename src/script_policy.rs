@@ -16,13 +16,16 @@
 //! other than root: running it would hand root to that someone. Scripts run
 //! as another user are not checked (they cannot gain more than that user has).
 //!
-//! Users and groups are looked up with `getpwnam_r`/`getgrnam_r`, which are
-//! safe to call from any thread, so a probe on a tokio task may resolve its
-//! own `user` (the plain `getpwnam` shares one static buffer between threads).
+//! Users and groups are looked up with `getpwnam_r`/`getgrnam_r` (through
+//! nix), which are safe to call from any thread, so a probe on a tokio task
+//! may resolve its own `user` (the plain `getpwnam` shares one static buffer
+//! between threads).
 
-use std::ffi::{c_char, CString};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+use nix::errno::Errno;
+use nix::unistd::{Group, User};
 
 /// A user or group that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,8 +130,7 @@ pub const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
 pub fn runs_as_root(run_as: Option<RunAs>) -> bool {
     match run_as {
         Some(ids) => ids.uid == 0,
-        // SAFETY: geteuid has no preconditions.
-        None => unsafe { libc::geteuid() == 0 },
+        None => rustix::process::geteuid().is_root(),
     }
 }
 
@@ -157,84 +159,45 @@ pub fn insecure_reason(program: &Path) -> Option<String> {
 /// The ids of `user`, with `group`'s id instead of the user's primary group
 /// when given.
 pub fn lookup_user(user: &str, group: Option<&str>) -> Result<RunAs, AccountError> {
-    let name = CString::new(user).map_err(|_| AccountError::BadName(user.into()))?;
-    let (uid, mut gid) =
-        passwd_ids(&name, user)?.ok_or_else(|| AccountError::NoUser(user.into()))?;
+    let (uid, mut gid) = passwd_ids(user)?.ok_or_else(|| AccountError::NoUser(user.into()))?;
     if let Some(group) = group {
-        let gname = CString::new(group).map_err(|_| AccountError::BadName(group.into()))?;
-        gid = group_id(&gname, group)?.ok_or_else(|| AccountError::NoGroup(group.into()))?;
+        gid = group_id(group)?.ok_or_else(|| AccountError::NoGroup(group.into()))?;
     }
     Ok(RunAs { uid, gid })
 }
 
-/// The buffer `getpwnam_r`/`getgrnam_r` may grow to before giving up (a
-/// group with thousands of members needs more than the first 4 KiB).
-const MAX_BUFFER: usize = 1 << 20;
-
-/// Calls a `get*nam_r` function with a growing buffer until it fits.
-/// `call` returns the function's error number and whether it found the name.
-fn with_buffer<T>(
-    name: &str,
-    mut call: impl FnMut(&mut [c_char]) -> (libc::c_int, Option<T>),
-) -> Result<Option<T>, AccountError> {
-    let mut buf: Vec<c_char> = vec![0; 4096];
-    loop {
-        match call(&mut buf) {
-            (0, found) => return Ok(found),
-            // getpwnam_r(3): besides 0, these too may mean "not found".
-            (libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM, _) => return Ok(None),
-            (libc::ERANGE, _) if buf.len() < MAX_BUFFER => buf.resize(buf.len() * 2, 0),
-            (errno, _) => {
-                return Err(AccountError::Lookup {
-                    name: name.into(),
-                    reason: std::io::Error::from_raw_os_error(errno).to_string(),
-                })
-            }
-        }
+/// A name that can be looked up: one without a NUL byte.
+fn c_name(name: &str) -> Result<&str, AccountError> {
+    match name.contains('\0') {
+        true => Err(AccountError::BadName(name.into())),
+        false => Ok(name),
     }
 }
 
-fn passwd_ids(name: &CString, shown: &str) -> Result<Option<(u32, u32)>, AccountError> {
-    with_buffer(shown, |buf| {
-        // SAFETY: an all-zero passwd is a valid value for getpwnam_r to fill.
-        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call, and buf.len() is the
-        // buffer's true size; the entry's strings point into buf, which we
-        // do not read.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                name.as_ptr(),
-                &mut entry,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        (
-            rc,
-            (!found.is_null()).then_some((entry.pw_uid, entry.pw_gid)),
-        )
-    })
+/// What a `get*nam_r` lookup's error means: besides "found none", these
+/// errors too may mean "not found" (getpwnam_r(3)); the rest are failures.
+fn not_found_or<T>(name: &str, e: Errno) -> Result<Option<T>, AccountError> {
+    match e {
+        Errno::ENOENT | Errno::ESRCH | Errno::EBADF | Errno::EPERM => Ok(None),
+        e => Err(AccountError::Lookup {
+            name: name.into(),
+            reason: std::io::Error::from(e).to_string(),
+        }),
+    }
 }
 
-fn group_id(name: &CString, shown: &str) -> Result<Option<u32>, AccountError> {
-    with_buffer(shown, |buf| {
-        // SAFETY: as in passwd_ids, for struct group.
-        let mut entry: libc::group = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: as in passwd_ids.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                name.as_ptr(),
-                &mut entry,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        (rc, (!found.is_null()).then_some(entry.gr_gid))
-    })
+fn passwd_ids(name: &str) -> Result<Option<(u32, u32)>, AccountError> {
+    match User::from_name(c_name(name)?) {
+        Ok(found) => Ok(found.map(|u| (u.uid.as_raw(), u.gid.as_raw()))),
+        Err(e) => not_found_or(name, e),
+    }
+}
+
+fn group_id(name: &str) -> Result<Option<u32>, AccountError> {
+    match Group::from_name(c_name(name)?) {
+        Ok(found) => Ok(found.map(|g| g.gid.as_raw())),
+        Err(e) => not_found_or(name, e),
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! | an empty file at start | exit 1, "... is empty" | `an_empty_file_at_start_is_refused` |
 //! | a missing include at start | a warning, as keepalived | `a_missing_include_at_start_is_a_warning_as_in_keepalived` |
 //! | a symlink planted at the state file | written around, never through; 0600 | `a_symlink_planted_at_the_state_file_is_never_written_through` |
+//! | `-s` naming a network namespace that does not exist, or a config file that does not exist | exit 1, one line: what failed, the name and its path, and why, once | `a_missing_namespace_or_config_says_what_failed_where_and_why_once` |
 //! | a second lvsd on the same table | exit 1, one line naming the first's pid (guest: `tests/kernel_daemon.rs`) | `a_second_lvsd_on_the_same_table_refuses_naming_the_first` |
 //! | 2,000,000 stray `}` | 1,000 diagnostics and a count, < 2 s CPU, < 200 MB | `two_million_stray_braces_cost_little_and_say_so_briefly` |
 //! | a 3 MB line of nested braces | the same bounds | `a_three_megabyte_line_of_nested_braces_costs_little` |
@@ -319,6 +320,48 @@ fn lvsd_on_the_kernel(run_dir: &Path, config: &Path) -> (Option<i32>, String) {
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `lvsd --dry-run` with `args`, its runtime directory `dir`, run to its
+/// end: its exit code and what it printed.
+fn dry_run_to_the_end(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lvsd"))
+        .args(["-l", "--dry-run"])
+        .args(args)
+        .env("RUNTIME_DIRECTORY", dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), said)
+}
+
+#[test]
+fn a_missing_namespace_or_config_says_what_failed_where_and_why_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepalived.conf");
+    std::fs::write(&config, virtual_server(80)).unwrap();
+    let config = config.to_str().unwrap();
+    let missing = dir.path().join("missing.conf");
+    let missing = missing.to_str().unwrap();
+    let cases = [
+        (
+            vec!["-s", "lvsd-test-no-such-netns", "-f", config],
+            "lvsd: cannot enter the network namespace: lvsd-test-no-such-netns \
+             (/run/netns/lvsd-test-no-such-netns): No such file or directory (os error 2)"
+                .to_owned(),
+        ),
+        (
+            vec!["-f", missing],
+            format!("lvsd: cannot read {missing}: No such file or directory (os error 2)"),
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, said) = dry_run_to_the_end(dir.path(), &args);
+        assert_eq!(code, Some(1), "{said}");
+        // The last line: what comes before are the config's warnings.
+        assert_eq!(said.lines().last(), Some(want.as_str()), "{said}");
+    }
 }
 
 #[test]

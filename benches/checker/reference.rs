@@ -95,18 +95,10 @@ pub fn run(targets: &[SocketAddr], period: Duration, warm: Duration, measure: Du
 }
 
 /// Starts one probe: its fd, or None if it failed at once.
-unsafe fn launch(epoll: i32, target: SocketAddr) -> Option<i32> {
+fn launch(epoll: i32, target: SocketAddr) -> Option<i32> {
     let SocketAddr::V4(v4) = target else {
         return None;
     };
-    let fd = libc::socket(
-        libc::AF_INET,
-        libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        0,
-    );
-    if fd < 0 {
-        return None;
-    }
     let addr = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: v4.port().to_be(),
@@ -115,19 +107,33 @@ unsafe fn launch(epoll: i32, target: SocketAddr) -> Option<i32> {
         },
         sin_zero: [0; 8],
     };
-    let rc = libc::connect(
-        fd,
-        (&addr as *const libc::sockaddr_in).cast(),
-        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-    );
-    if rc != 0 && *libc::__errno_location() != libc::EINPROGRESS {
-        libc::close(fd);
-        return None;
+    // SAFETY: socket(2), connect(2), epoll_ctl(2) and close(2) on integer
+    // descriptors this function owns (and the caller's epoll); `addr` and
+    // `ev` live across the calls that read them, given with their true
+    // sizes; errno is read on this thread right after connect.
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        );
+        if fd < 0 {
+            return None;
+        }
+        let rc = libc::connect(
+            fd,
+            (&addr as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        if rc != 0 && *libc::__errno_location() != libc::EINPROGRESS {
+            libc::close(fd);
+            return None;
+        }
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLOUT as u32,
+            u64: fd as u64,
+        };
+        libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, &mut ev);
+        Some(fd)
     }
-    let mut ev = libc::epoll_event {
-        events: libc::EPOLLOUT as u32,
-        u64: fd as u64,
-    };
-    libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, &mut ev);
-    Some(fd)
 }

@@ -4,7 +4,6 @@
 //! - [`packet`]: the Control packet, read in place and written into a
 //!   fixed buffer; the checks of RFC 5880 §6.8.6 that need no session.
 //! - [`session`]: one session's state machine and timers, as pure code.
-//! - `session_tests`: its tests, on a fake clock.
 //! - [`fuzz_input`]: arbitrary bytes as received datagrams (fuzzing).
 //! - [`socket`]: the sockets of RFC 5881: port 3784 with the received TTL,
 //!   a source port in 49152–65535, TTL 255 sent.

@@ -447,5 +447,4 @@ fn three_quarters(d: Duration) -> Duration {
 }
 
 #[cfg(test)]
-#[path = "session_tests.rs"]
 mod tests;

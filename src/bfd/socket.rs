@@ -16,6 +16,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use nix::sys::socket::{
     recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage,
 };
+use rustix::net::sockopt::{set_ip_mtu_discover, Ipv4PathMtuDiscovery};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// UDP port of single-hop BFD Control packets (RFC 5881 §4).
@@ -190,21 +191,7 @@ pub fn shared_sender(v6: bool) -> io::Result<UdpSocket> {
         // gives an unconnected socket's packets IP ID 0 instead of hashing
         // one out for each (RFC 6864 allows it for atomic datagrams);
         // that hash was ~9 % of the BFD thread's time at 1,000 sessions.
-        let on: libc::c_int = libc::IP_PMTUDISC_DO;
-        // SAFETY: setsockopt(2) on a socket we own, with a c_int option
-        // value that lives across the call and its true size.
-        let r = unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_MTU_DISCOVER,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        set_ip_mtu_discover(&s, Ipv4PathMtuDiscovery::DO)?;
     }
     let span = u32::from(SOURCE_PORTS.end() - SOURCE_PORTS.start()) + 1;
     let first = rand::random_range(0..span);
@@ -408,21 +395,9 @@ mod tests {
     #[test]
     fn the_ipv4_sender_sets_dont_fragment() {
         let s = shared_sender(false).unwrap();
-        let mut mode: libc::c_int = -1;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: getsockopt(2) into a c_int of the size given.
-        let r = unsafe {
-            libc::getsockopt(
-                s.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_MTU_DISCOVER,
-                (&mut mode as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
-        assert_eq!(r, 0);
+        let mode = rustix::net::sockopt::ip_mtu_discover(&s).unwrap();
         // DO, not the default WANT: only then does the kernel skip the IP ID.
-        assert_eq!(mode, libc::IP_PMTUDISC_DO);
+        assert_eq!(mode, Ipv4PathMtuDiscovery::DO);
     }
 
     #[test]

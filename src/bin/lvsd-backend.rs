@@ -43,6 +43,10 @@
 //!
 //! Deliberately std-only (and libc's `poll`): it also runs inside the test VM.
 
+// Kept by clippy in CI (`.ci/run`, -D warnings); see Cargo.toml's [lints]
+// for why these are here and not there.
+#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{HashMap, HashSet};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -41,6 +41,10 @@
 //! CPU, 100 threads waking five times a second each would starve the
 //! programs under test.
 
+// Kept by clippy in CI (`.ci/run`, -D warnings); see Cargo.toml's [lints]
+// for why these are here and not there.
+#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;

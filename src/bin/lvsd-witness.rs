@@ -65,6 +65,10 @@
 //! Needs root (`CAP_NET_RAW` for syns, `CAP_NET_ADMIN` for table). Linux only, std + libc, blocking:
 //! it runs inside the test VM (see tests/kernel_timing.rs).
 
+// Kept by clippy in CI (`.ci/run`, -D warnings); see Cargo.toml's [lints]
+// for why these are here and not there.
+#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::block::Tree;
+use super::block::{Tok, Tree};
 use super::typer::Typer;
 use super::{values, CheckCommon, Location, Timer};
 
@@ -224,8 +224,21 @@ fn millis(word: &str) -> Option<Duration> {
     Some(Duration::from_micros(t.as_micros() / 1000))
 }
 
+/// What a `bfd_instance`'s statements said beyond its settings: the
+/// neighbour and source (with where the source was written), its `vrrp`
+/// and `checker` flags, and whether everything required read cleanly.
+struct BfdStatements<'s> {
+    neighbor: Option<IpAddr>,
+    source: Option<(IpAddr, Tok<'s>)>,
+    vrrp: bool,
+    checker: bool,
+    ok: bool,
+}
+
 impl Typer<'_> {
-    /// Type a `bfd_instance` block at node `node`.
+    /// Type a `bfd_instance` block at node `node`: its name, its
+    /// statements, then the checks that need all of them (a neighbour, one
+    /// family, one instance per name and per neighbour).
     pub fn bfd_instance(&mut self, tree: &Tree<'_>, node: u32) {
         let kw = tree.keyword(node).clone();
         self.max_args(tree, node, 1);
@@ -233,16 +246,20 @@ impl Typer<'_> {
             return;
         };
         let name = name_tok.text.to_string();
-        let mut ok = true;
+        let mut read = BfdStatements {
+            neighbor: None,
+            source: None,
+            vrrp: false,
+            checker: false,
+            ok: true,
+        };
         if name.len() > BFD_NAME_MAX {
             self.error(
                 &name_tok,
                 format!("a bfd_instance name has at most {BFD_NAME_MAX} characters"),
             );
-            ok = false;
+            read.ok = false;
         }
-        let mut neighbor = None;
-        let mut source: Option<(IpAddr, _)> = None;
         let mut b = BfdInstance {
             name: name.clone(),
             neighbor: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -257,105 +274,119 @@ impl Typer<'_> {
             to_checker: true,
             location: self.loc(&kw),
         };
-        let (mut vrrp, mut checker) = (false, false);
         for child in tree.children(node) {
-            let ckw = tree.keyword(child).clone();
-            let Some(which) = Kw::from_name(&ckw.text) else {
-                match ckw.text.as_ref() {
-                    "multihop" | "echo" | "echo_rx_interval" | "echo_mode" => self.warning(
-                        &ckw,
-                        format!(
-                            "`{}` is not in keepalived 2.2.7 (an unknown keyword there) nor in \
-                             lvsd: ignored, the session is single-hop asynchronous BFD (RFC 5881)",
-                            ckw.text
-                        ),
-                    ),
-                    _ => self.unknown(&ckw, "in bfd_instance"),
-                }
-                continue;
-            };
-            self.no_block(tree, child);
-            let flag = matches!(which, Kw::Passive | Kw::Vrrp | Kw::Checker);
-            self.max_args(tree, child, if flag { 0 } else { 1 });
-            let ms = |this: &mut Self, min: u64, what: &str| {
-                let expected =
-                    format!("{what} in milliseconds, {min} to 4294967, up to 3 decimals");
-                this.parsed(tree, child, 0, &expected, |w| {
-                    millis(w)
-                        .filter(|d| (min * 1000..=4_294_967_000).contains(&(d.as_micros() as u64)))
-                })
-            };
-            match which {
-                Kw::Neighbor => match self.ip_arg(tree, child) {
-                    Some(ip) => neighbor = Some(ip),
-                    None => ok = false,
-                },
-                Kw::Source => match self.ip_arg(tree, child) {
-                    Some(ip) => source = Some((ip, ckw.clone())),
-                    None => ok = false,
-                },
-                Kw::MinRx => b.min_rx = ms(self, 1, "an interval").unwrap_or(b.min_rx),
-                Kw::MinTx => b.min_tx = ms(self, 1, "an interval").unwrap_or(b.min_tx),
-                Kw::IdleTx => b.idle_tx = ms(self, 1000, "an interval").unwrap_or(b.idle_tx),
-                Kw::Multiplier => {
-                    b.multiplier = self
-                        .parsed(tree, child, 0, "a multiplier (1-255)", |w| {
-                            values::uint::<u8>(w).filter(|&m| m >= 1)
-                        })
-                        .unwrap_or(b.multiplier)
-                }
-                Kw::Passive => b.passive = true,
-                Kw::Ttl => {
-                    b.ttl = self
-                        .parsed(tree, child, 0, "a TTL or hop limit (1-255)", |w| {
-                            values::uint::<u8>(w).filter(|&t| t >= 1)
-                        })
-                        .unwrap_or(b.ttl)
-                }
-                Kw::MaxHops => {
-                    if let Some(h) = self.parsed(tree, child, 0, "a hop count (-1-255)", |w| {
-                        values::int(w).filter(|h| (-1..=255).contains(h))
-                    }) {
-                        b.max_hops = u8::try_from(h).ok().filter(|&h| h != 255);
-                    }
-                }
-                Kw::Weight => {
-                    self.parsed(tree, child, 0, "a weight (-253..253)", |w| {
-                        values::int(w).filter(|w| (-253..=253).contains(w))
-                    });
-                    self.info(&ckw, "`weight` is VRRP's: the checker does not use it");
-                }
-                Kw::Vrrp => vrrp = true,
-                Kw::Checker => checker = true,
-            }
+            self.bfd_statement(tree, child, &mut b, &mut read);
         }
-        b.to_checker = checker || !vrrp;
-        let Some(neighbor) = neighbor else {
-            if ok {
+        b.to_checker = read.checker || !read.vrrp;
+        let Some(neighbor) = read.neighbor else {
+            if read.ok {
                 self.error(&kw, format!("bfd_instance `{name}` needs `neighbor_ip IP`"));
             }
             return;
         };
         b.neighbor = neighbor;
-        if let Some((ip, at)) = source {
+        if let Some((ip, at)) = read.source {
             if ip.is_ipv4() != neighbor.is_ipv4() {
                 self.error(
                     &at,
                     format!("source_ip {ip} and neighbor_ip {neighbor} are not of the same family"),
                 );
-                ok = false;
+                read.ok = false;
             }
             b.source = Some(ip);
         }
-        if !ok {
-            return;
+        if read.ok && self.bfd_is_new(&kw, &b) {
+            self.config.bfd_instances.push(b);
         }
-        if self.config.bfd_instances.iter().any(|i| i.name == name) {
+    }
+
+    /// One statement of a `bfd_instance`, into `b` or `read`.
+    fn bfd_statement<'s>(
+        &mut self,
+        tree: &Tree<'s>,
+        child: u32,
+        b: &mut BfdInstance,
+        read: &mut BfdStatements<'s>,
+    ) {
+        let ckw = tree.keyword(child).clone();
+        let Some(which) = Kw::from_name(&ckw.text) else {
+            match ckw.text.as_ref() {
+                "multihop" | "echo" | "echo_rx_interval" | "echo_mode" => self.warning(
+                    &ckw,
+                    format!(
+                        "`{}` is not in keepalived 2.2.7 (an unknown keyword there) nor in \
+                         lvsd: ignored, the session is single-hop asynchronous BFD (RFC 5881)",
+                        ckw.text
+                    ),
+                ),
+                _ => self.unknown(&ckw, "in bfd_instance"),
+            }
+            return;
+        };
+        self.no_block(tree, child);
+        let flag = matches!(which, Kw::Passive | Kw::Vrrp | Kw::Checker);
+        self.max_args(tree, child, if flag { 0 } else { 1 });
+        let ms = |this: &mut Self, min: u64, what: &str| {
+            let expected = format!("{what} in milliseconds, {min} to 4294967, up to 3 decimals");
+            this.parsed(tree, child, 0, &expected, |w| {
+                millis(w).filter(|d| (min * 1000..=4_294_967_000).contains(&(d.as_micros() as u64)))
+            })
+        };
+        match which {
+            Kw::Neighbor => match self.ip_arg(tree, child) {
+                Some(ip) => read.neighbor = Some(ip),
+                None => read.ok = false,
+            },
+            Kw::Source => match self.ip_arg(tree, child) {
+                Some(ip) => read.source = Some((ip, ckw)),
+                None => read.ok = false,
+            },
+            Kw::MinRx => b.min_rx = ms(self, 1, "an interval").unwrap_or(b.min_rx),
+            Kw::MinTx => b.min_tx = ms(self, 1, "an interval").unwrap_or(b.min_tx),
+            Kw::IdleTx => b.idle_tx = ms(self, 1000, "an interval").unwrap_or(b.idle_tx),
+            Kw::Multiplier => {
+                b.multiplier = self
+                    .parsed(tree, child, 0, "a multiplier (1-255)", |w| {
+                        values::uint::<u8>(w).filter(|&m| m >= 1)
+                    })
+                    .unwrap_or(b.multiplier)
+            }
+            Kw::Passive => b.passive = true,
+            Kw::Ttl => {
+                b.ttl = self
+                    .parsed(tree, child, 0, "a TTL or hop limit (1-255)", |w| {
+                        values::uint::<u8>(w).filter(|&t| t >= 1)
+                    })
+                    .unwrap_or(b.ttl)
+            }
+            Kw::MaxHops => {
+                if let Some(h) = self.parsed(tree, child, 0, "a hop count (-1-255)", |w| {
+                    values::int(w).filter(|h| (-1..=255).contains(h))
+                }) {
+                    b.max_hops = u8::try_from(h).ok().filter(|&h| h != 255);
+                }
+            }
+            Kw::Weight => {
+                self.parsed(tree, child, 0, "a weight (-253..253)", |w| {
+                    values::int(w).filter(|w| (-253..=253).contains(w))
+                });
+                self.info(&ckw, "`weight` is VRRP's: the checker does not use it");
+            }
+            Kw::Vrrp => read.vrrp = true,
+            Kw::Checker => read.checker = true,
+        }
+    }
+
+    /// Whether `b` is the first instance of its name and of its neighbour
+    /// (else an error at `kw`: one session a neighbour).
+    fn bfd_is_new(&mut self, kw: &Tok<'_>, b: &BfdInstance) -> bool {
+        let (name, neighbor) = (&b.name, b.neighbor);
+        if self.config.bfd_instances.iter().any(|i| i.name == *name) {
             self.error(
-                &kw,
+                kw,
                 format!("bfd_instance `{name}` is defined again: this one is ignored"),
             );
-            return;
+            return false;
         }
         if let Some(other) = self
             .config
@@ -365,15 +396,15 @@ impl Typer<'_> {
         {
             let other = other.name.clone();
             self.error(
-                &kw,
+                kw,
                 format!(
                     "bfd_instance `{name}`: bfd_instance `{other}` has neighbor {neighbor} \
                      already (one session a neighbour): this one is ignored"
                 ),
             );
-            return;
+            return false;
         }
-        self.config.bfd_instances.push(b);
+        true
     }
 
     /// A `BFD_CHECK`'s `name`: the instance defined before it, or an error

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::bfd_instance;
 use super::block::{Tok, Tree};
+use super::check_memo::OwnTarget;
 use super::checks::{Connection, Reading};
 use super::inherit::{Inherited, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_LOOP};
 use super::keywords::CheckKw;
@@ -56,7 +57,10 @@ impl Typer<'_> {
             CheckKw::Tcp => {
                 let common = site.common(&r.conn, &r.inherited);
                 if clean {
-                    let own = (r.conn.connect_ip.is_some(), r.conn.connect_port.is_some());
+                    let own = OwnTarget {
+                        ip: r.conn.connect_ip.is_some(),
+                        port: r.conn.connect_port.is_some(),
+                    };
                     self.check_memo.remember(tree, node, rs, &common, own);
                 }
                 Some(Check::Tcp(TcpCheck { common }))

@@ -46,6 +46,13 @@ use super::{CheckCommon, Location};
 /// top-level block.
 const GIVE_UP_AFTER: u32 = 16;
 
+#[cfg(test)]
+thread_local! {
+    /// Set by tests to read a config with the memo off, to compare what it
+    /// reads with the memo on (per thread: tests run side by side).
+    static OFF: Cell<bool> = const { Cell::new(false) };
+}
+
 /// The last remembered `TCP_CHECK` block of the current top-level block.
 #[derive(Default)]
 pub struct CheckMemo {
@@ -62,10 +69,18 @@ pub struct CheckMemo {
 pub struct Reading {
     /// Its settings, resolved for the remembered block's target and location.
     pub common: CheckCommon,
-    /// Whether it sets `connect_ip` (else the target's address is used).
-    pub own_ip: bool,
-    /// Whether it sets `connect_port` (else the target's port is used).
-    pub own_port: bool,
+    /// Which parts of its target it names itself.
+    pub own: OwnTarget,
+}
+
+/// Which parts of its target a checker block names itself
+/// (`connect_ip`, `connect_port`); the rest is its real server's.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnTarget {
+    /// It sets `connect_ip` (else the target's address is used).
+    pub ip: bool,
+    /// It sets `connect_port` (else the target's port is used).
+    pub port: bool,
 }
 
 impl Reading {
@@ -75,10 +90,10 @@ impl Reading {
     pub fn common_for(&self, location: Location, target: (IpAddr, u16)) -> CheckCommon {
         let mut common = self.common.clone();
         common.location = location;
-        if !self.own_ip {
+        if !self.own.ip {
             common.connect_ip = target.0;
         }
-        if !self.own_port {
+        if !self.own.port {
             common.connect_port = target.1;
         }
         common
@@ -100,8 +115,13 @@ impl CheckMemo {
 
     /// The reading of checker block `node` if it is written as the
     /// remembered one was and `passed_down` is the same.
+    #[inline]
     pub fn lookup(&self, tree: &Tree<'_>, node: u32, passed_down: &Inherited) -> Option<&Reading> {
         if self.given_up() {
+            return None;
+        }
+        #[cfg(test)]
+        if OFF.with(Cell::get) {
             return None;
         }
         let found = self.find(tree, node, passed_down);
@@ -145,7 +165,7 @@ impl CheckMemo {
         node: u32,
         passed_down: &Inherited,
         common: &CheckCommon,
-        (own_ip, own_port): (bool, bool),
+        own: OwnTarget,
     ) {
         self.last = None;
         if self.given_up()
@@ -159,8 +179,7 @@ impl CheckMemo {
             node,
             Reading {
                 common: common.clone(),
-                own_ip,
-                own_port,
+                own,
             },
         ));
     }
@@ -168,9 +187,9 @@ impl CheckMemo {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{load_bytes, Check, Config, LoadOptions, Loaded};
+    use crate::config::{load_bytes, Check, Config, ConfigError, LoadOptions, Loaded};
 
-    fn load(text: &str) -> Loaded {
+    fn read(text: &str) -> Result<Loaded, ConfigError> {
         let opts = LoadOptions {
             config_id: Some("main".into()),
         };
@@ -179,7 +198,109 @@ mod tests {
             text.as_bytes().to_vec(),
             &opts,
         )
-        .unwrap()
+    }
+
+    fn load(text: &str) -> Loaded {
+        read(text).unwrap()
+    }
+
+    /// `text` read with the memo off: every block read for itself.
+    fn read_without_memo(text: &str) -> Result<Loaded, ConfigError> {
+        super::OFF.with(|off| off.set(true));
+        let loaded = read(text);
+        super::OFF.with(|off| off.set(false));
+        loaded
+    }
+
+    /// A config of virtual servers whose real servers take their settings
+    /// and their TCP_CHECK blocks from small pools, in an order `seed`
+    /// chooses: runs of alike blocks (the memo's case) broken by blocks
+    /// and real servers written otherwise.
+    fn mixed_config(seed: u64) -> String {
+        const BLOCKS: &[&str] = &[
+            "",
+            "   connect_timeout 3",
+            "   connect_timeout 3\n   connect_port 81",
+            "   connect_ip 127.0.0.9\n   connect_port 82",
+            "   bindto 127.0.0.1\n   bind_port 4000",
+            "   retry 4\n   delay_before_retry 2",
+            "   warmup 5\n   delay_loop 9",
+            "   connect_timeout 3\n   connect_timeout 4",
+            "   fwmark 7\n   close_with_reset yes",
+            "   nonsense 1",
+        ];
+        const RS_SETTINGS: &[&str] = &[
+            "",
+            "  retry 3\n",
+            "  delay_loop 7\n",
+            "  inhibit_on_failure\n",
+            "  weight 2\n  lb_kind DR\n",
+        ];
+        let mut state = seed;
+        let mut pick = |n: usize| {
+            // A 64-bit LCG (Knuth's MMIX constants): the same configs every run.
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize % n
+        };
+        let mut text = String::new();
+        for v in 0..3 {
+            text.push_str(&format!(
+                "virtual_server 127.1.0.{} 80 {{\n lb_algo rr\n lb_kind NAT\n protocol TCP\n{}",
+                v + 1,
+                ["", " delay_loop 11\n", " alpha\n retry 2\n"][pick(3)]
+            ));
+            let mut block = pick(BLOCKS.len());
+            for r in 0..40 {
+                // Mostly the block before: runs the memo can follow.
+                if pick(4) == 0 {
+                    block = pick(BLOCKS.len());
+                }
+                let port = ["", " 8080", " 0", " 81"][pick(4)];
+                // A TCP_CHECK without its block is an error: in one config
+                // in eight, so most are read in full.
+                let check = match pick(12) {
+                    0 if seed % 8 == 7 => "  TCP_CHECK\n".to_owned(),
+                    1 => format!(
+                        "  TCP_CHECK {{\n{}\n  }}\n  TCP_CHECK {{\n  }}\n",
+                        BLOCKS[block]
+                    ),
+                    _ => format!("  TCP_CHECK {{\n{}\n  }}\n", BLOCKS[block]),
+                };
+                text.push_str(&format!(
+                    " real_server 127.2.{v}.{}{port} {{\n{}{check} }}\n",
+                    r + 1,
+                    RS_SETTINGS[pick(RS_SETTINGS.len())],
+                ));
+            }
+            text.push_str("}\n");
+        }
+        text
+    }
+
+    /// The memo's invariant: a config reads the same with it as without
+    /// it, checks, locations and diagnostics alike.
+    #[test]
+    fn the_memo_never_changes_what_a_config_reads() {
+        let mut hits = 0;
+        for seed in 0..40 {
+            let text = mixed_config(seed);
+            let (with, without) = (read(&text), read_without_memo(&text));
+            match (with, without) {
+                (Ok(with), Ok(without)) => {
+                    assert!(with.config == without.config, "seed {seed}:\n{text}");
+                    assert_eq!(with.diagnostics, without.diagnostics, "seed {seed}");
+                    hits += 1;
+                }
+                (Err(with), Err(without)) => {
+                    assert_eq!(with.to_string(), without.to_string(), "seed {seed}")
+                }
+                (with, without) => panic!("seed {seed}: {with:?}\nvs {without:?}"),
+            }
+        }
+        // Not every config may be refused: most must be compared in full.
+        assert!(hits > 30, "{hits} of 40 configs read");
     }
 
     /// The checks of every real server: (connect ip, connect port, connect

@@ -6,6 +6,14 @@
 //! some types have), then made into checks in [`super::check_build`], with
 //! what the real server and virtual server passed down and keepalived's
 //! defaults for the checker's type.
+//!
+//! **Adding a keyword a `TCP_CHECK` accepts:** its meaning must depend only
+//! on its words and on what the real server passes down ([`Inherited`]),
+//! never on where it is written, on `global_defs` or on the host: a block
+//! written like the one before it reuses that one's reading
+//! (`check_memo`). `check_memo`'s test
+//! `the_memo_never_changes_what_a_config_reads` holds this for the keywords
+//! its generated configs use; add the new one there.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -216,6 +224,8 @@ impl Typer<'_> {
         }
     }
 
+    /// A statement only some checker kinds have: one line a keyword here,
+    /// the longer ones in a method each below.
     fn specific(
         &mut self,
         tree: &Tree<'_>,
@@ -241,17 +251,7 @@ impl Typer<'_> {
                     r.extra().hosts.push(conn);
                 }
             }
-            SpecificKw::NbGetRetry => {
-                let kw = tree.keyword(node);
-                self.warning(kw, "`nb_get_retry` is deprecated: write `retry` (it is read as `retry`, as keepalived does)");
-                if let Some(v) = self.uint_arg::<u32>(tree, node, "a number of retries") {
-                    r.inherited.retry = Some(v);
-                    self.warning(
-                        tree.keyword(node),
-                        "`nb_get_retry` is deprecated: use `retry` (the value is applied)",
-                    );
-                }
-            }
+            SpecificKw::NbGetRetry => self.nb_get_retry(tree, node, r),
             SpecificKw::HttpProtocol => {
                 if let Some(p) = self.http_protocol(tree, node) {
                     r.extra().http_protocol = p;
@@ -272,66 +272,19 @@ impl Typer<'_> {
                 r.extra().misc_timeout = self.timer_arg(tree, node).map(Timer::duration)
             }
             SpecificKw::MiscDynamic => r.extra().misc_dynamic = true,
-            SpecificKw::User => {
-                if let Some(u) = self.string_arg(tree, node, "a user name") {
-                    let args = tree.args(node);
-                    let group = args.get(1).map(|t| t.text.to_string());
-                    // Like keepalived, say at load time that the account is
-                    // missing; the probe fails with the same reason.
-                    if let Err(e) = crate::script_policy::lookup_user(&u, group.as_deref()) {
-                        let at = match e {
-                            AccountError::NoGroup(_) => args.get(1),
-                            _ => args.first(),
-                        };
-                        if let Some(at) = at {
-                            self.warning(
-                                at,
-                                format!("MISC_CHECK user: {e}: the check fails until it exists"),
-                            );
-                        }
-                    }
-                    r.extra().user = Some((u, group));
-                }
-            }
+            SpecificKw::User => self.misc_check_user(tree, node, r),
             SpecificKw::Payload
             | SpecificKw::RequireReply
             | SpecificKw::MinReplyLength
             | SpecificKw::MaxReplyLength => self.udp_keyword(tree, node, kw, &mut r.extra().udp),
             SpecificKw::Weight => self.file_check_weight(tree, node, r),
-            SpecificKw::TrackFile => {
-                self.max_args(tree, node, 1);
-                if let Some(t) = self.arg(tree, node, 0, "a track_file name") {
-                    let known = self.config.track_files.iter().find(|f| f.name == t.text);
-                    let known = known.cloned();
-                    if known.is_none() {
-                        self.error(
-                            t,
-                            format!(
-                                "no track_file `{}` is defined before this FILE_CHECK \
-                                 (a `track_file {} {{ file PATH }}` block must come first)",
-                                t.text, t.text
-                            ),
-                        );
-                    }
-                    let x = r.extra();
-                    x.track_file_named = true;
-                    x.track_file = known;
-                }
-            }
+            SpecificKw::TrackFile => self.file_check_track_file(tree, node, r),
             SpecificKw::HeloName => {
                 if let Some(helo) = self.string_arg(tree, node, "a name to send in HELO") {
                     r.extra().helo_name = Some(helo);
                 }
             }
-            SpecificKw::Type => {
-                let expected = format!(
-                    "a DNS record type ({})",
-                    DnsType::names().collect::<Vec<_>>().join(" ")
-                );
-                if let Some(t) = self.parsed(tree, node, 0, &expected, DnsType::from_name) {
-                    r.extra().dns_type = Some(t);
-                }
-            }
+            SpecificKw::Type => self.dns_type(tree, node, r),
             SpecificKw::Name if kind == CheckKw::Dns => self.dns_name(tree, node, r),
             SpecificKw::Name => {
                 let instance = self.bfd_check_instance(tree, node);
@@ -350,6 +303,75 @@ impl Typer<'_> {
             SpecificKw::TlsCompliant => {
                 self.flag_arg(tree, node);
             }
+        }
+    }
+
+    /// `nb_get_retry N`: read as `retry`, as keepalived does, with a
+    /// warning that it is deprecated.
+    fn nb_get_retry(&mut self, tree: &Tree<'_>, node: u32, r: &mut Reading) {
+        self.warning(
+            tree.keyword(node),
+            "`nb_get_retry` is deprecated: write `retry` (it is read as `retry`, as keepalived does)",
+        );
+        if let Some(v) = self.uint_arg::<u32>(tree, node, "a number of retries") {
+            r.inherited.retry = Some(v);
+        }
+    }
+
+    /// MISC_CHECK's `user USER [GROUP]`. Like keepalived, say at load time
+    /// that the account is missing; the probe fails with the same reason.
+    fn misc_check_user(&mut self, tree: &Tree<'_>, node: u32, r: &mut Reading) {
+        let Some(u) = self.string_arg(tree, node, "a user name") else {
+            return;
+        };
+        let args = tree.args(node);
+        let group = args.get(1).map(|t| t.text.to_string());
+        if let Err(e) = crate::script_policy::lookup_user(&u, group.as_deref()) {
+            let at = match e {
+                AccountError::NoGroup(_) => args.get(1),
+                _ => args.first(),
+            };
+            if let Some(at) = at {
+                self.warning(
+                    at,
+                    format!("MISC_CHECK user: {e}: the check fails until it exists"),
+                );
+            }
+        }
+        r.extra().user = Some((u, group));
+    }
+
+    /// FILE_CHECK's `track_file NAME`: a `track_file` block defined before it.
+    fn file_check_track_file(&mut self, tree: &Tree<'_>, node: u32, r: &mut Reading) {
+        self.max_args(tree, node, 1);
+        let Some(t) = self.arg(tree, node, 0, "a track_file name") else {
+            return;
+        };
+        let known = self.config.track_files.iter().find(|f| f.name == t.text);
+        let known = known.cloned();
+        if known.is_none() {
+            self.error(
+                t,
+                format!(
+                    "no track_file `{}` is defined before this FILE_CHECK \
+                     (a `track_file {} {{ file PATH }}` block must come first)",
+                    t.text, t.text
+                ),
+            );
+        }
+        let x = r.extra();
+        x.track_file_named = true;
+        x.track_file = known;
+    }
+
+    /// DNS_CHECK's `type`: one of the record types it knows.
+    fn dns_type(&mut self, tree: &Tree<'_>, node: u32, r: &mut Reading) {
+        let expected = format!(
+            "a DNS record type ({})",
+            DnsType::names().collect::<Vec<_>>().join(" ")
+        );
+        if let Some(t) = self.parsed(tree, node, 0, &expected, DnsType::from_name) {
+            r.extra().dns_type = Some(t);
         }
     }
 

@@ -184,50 +184,12 @@ pub enum ConfigError {
     #[error("{}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Diagnostic>),
     /// The top-level file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {why}")]
     Io {
         /// The file.
         path: std::path::PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (said in the message, so not a `source` as well: the
+        /// binary's edge would print it twice).
+        why: std::io::Error,
     },
-}
-
-/// What a successful read produced: the model and whatever needed saying.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    /// The resolved model.
-    pub config: super::Config,
-    /// Warnings and informational notes, in file order.
-    pub diagnostics: Vec<Diagnostic>,
-    /// The `include` lines that read no file (each also has a diagnostic).
-    pub unread_includes: Vec<super::UnreadInclude>,
-    /// How many top-level statements the config holds: 0 for a file that
-    /// is empty or only comments.
-    pub statements: usize,
-}
-
-/// Options that change how a config reads.
-#[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
-    /// `-i/--config-id`: selects `@ID` conditional lines.
-    pub config_id: Option<String>,
-}
-
-/// Read and validate a config file with its includes, as keepalived reads
-/// it: `Ok` with warnings and notes, or `Err` with every diagnostic when at
-/// least one is an error.
-pub fn load(path: &std::path::Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
-    super::load::load(path, opts)
-}
-
-/// Like [`load`], but the main file's content is `bytes` (named `path` in
-/// diagnostics; its includes are read from disk relative to `path`). For
-/// tests and fuzzing.
-pub fn load_bytes(
-    path: &std::path::Path,
-    bytes: Vec<u8>,
-    opts: &LoadOptions,
-) -> Result<Loaded, ConfigError> {
-    super::load::load_bytes(path, bytes, opts)
 }

@@ -39,125 +39,133 @@ impl Typer<'_> {
     /// Type a `global_defs` block.
     pub fn global_defs(&mut self, tree: &Tree<'_>, node: u32) {
         for child in tree.children(node) {
-            let kw = tree.keyword(child).clone();
-            // Listed with the keywords lvsd does not type (they were).
-            match kw.text.as_ref() {
-                "net_namespace" => {
-                    self.net_namespace(tree, child);
-                    continue;
-                }
-                "notify_fifo"
-                | "lvs_notify_fifo"
-                | "notify_fifo_script"
-                | "lvs_notify_fifo_script" => {
-                    self.notify_fifo(tree, child);
-                    continue;
-                }
-                _ => {}
+            self.global_statement(tree, child);
+        }
+        self.fifo_needs_a_path(tree, node);
+    }
+
+    /// One statement of `global_defs`: typed, known and skipped, or unknown.
+    fn global_statement(&mut self, tree: &Tree<'_>, child: u32) {
+        let kw = tree.keyword(child).clone();
+        // Listed with the keywords lvsd does not type (they were).
+        match kw.text.as_ref() {
+            "net_namespace" => return self.net_namespace(tree, child),
+            "notify_fifo" | "lvs_notify_fifo" | "notify_fifo_script" | "lvs_notify_fifo_script" => {
+                return self.notify_fifo(tree, child)
             }
-            let Some(which) = GlobalKw::from_name(&kw.text) else {
-                if let Some((_, why)) = NOT_DONE.iter().find(|(k, _)| *k == kw.text) {
-                    self.warning(&kw, format!("`{}`: {why}", kw.text));
-                } else if !GLOBAL_OTHER_KEYWORDS.contains(&kw.text.as_ref()) {
-                    self.unknown(&kw, "in global_defs");
-                }
-                continue;
-            };
-            if which != GlobalKw::NotificationEmail {
-                self.no_block(tree, child);
+            _ => {}
+        }
+        let Some(which) = GlobalKw::from_name(&kw.text) else {
+            if let Some((_, why)) = NOT_DONE.iter().find(|(k, _)| *k == kw.text) {
+                self.warning(&kw, format!("`{}`: {why}", kw.text));
+            } else if !GLOBAL_OTHER_KEYWORDS.contains(&kw.text.as_ref()) {
+                self.unknown(&kw, "in global_defs");
             }
-            let g = &mut self.config.global;
-            match which {
-                GlobalKw::RouterId => {
-                    if let Some(id) = self.string_arg(tree, child, "a name") {
-                        self.config.global.router_id = Some(id);
-                    }
+            return;
+        };
+        if which != GlobalKw::NotificationEmail {
+            self.no_block(tree, child);
+        }
+        let g = &mut self.config.global;
+        match which {
+            GlobalKw::RouterId => {
+                if let Some(id) = self.string_arg(tree, child, "a name") {
+                    self.config.global.router_id = Some(id);
                 }
-                GlobalKw::LvsId => {
-                    self.warning(&kw, "`lvs_id` is keepalived 1.x's name for `router_id`; keepalived 2.2 ignores it, lvsd reads it as `router_id`");
-                    if let Some(id) = self.string_arg(tree, child, "a name") {
-                        self.config.global.router_id.get_or_insert(id);
-                    }
+            }
+            GlobalKw::LvsId => {
+                self.warning(&kw, "`lvs_id` is keepalived 1.x's name for `router_id`; keepalived 2.2 ignores it, lvsd reads it as `router_id`");
+                if let Some(id) = self.string_arg(tree, child, "a name") {
+                    self.config.global.router_id.get_or_insert(id);
                 }
-                GlobalKw::LvsFlush => g.lvs_flush = true,
-                GlobalKw::LvsFlushOnstop | GlobalKw::LvsFlushOnStop => {
-                    let mode = match tree.args(child).first().map(|t| t.text.as_ref()) {
-                        None => Some(FlushOnStop::All),
-                        Some("VS") => Some(FlushOnStop::VirtualServers),
-                        Some("RS") => Some(FlushOnStop::RealServers),
-                        Some(_) => {
-                            let t = tree.args(child)[0].clone();
-                            self.error(
-                                &t,
-                                format!("expected nothing, `VS` or `RS`, found `{}`", t.text),
-                            );
-                            None
-                        }
-                    };
-                    self.config.global.lvs_flush_onstop =
-                        mode.or(self.config.global.lvs_flush_onstop);
+            }
+            GlobalKw::LvsFlush => g.lvs_flush = true,
+            GlobalKw::LvsFlushOnstop | GlobalKw::LvsFlushOnStop => {
+                self.lvs_flush_onstop(tree, child)
+            }
+            GlobalKw::LvsTimeouts => self.lvs_timeouts(tree, child),
+            GlobalKw::LvsSyncDaemon => self.lvs_sync_daemon(tree, child),
+            GlobalKw::ScriptUser => {
+                if let Some(user) = self.string_arg(tree, child, "a user name") {
+                    let group = tree.args(child).get(1).map(|t| t.text.to_string());
+                    self.script_user_exists(tree, child, &user, group.as_deref());
+                    self.config.global.script_user = Some((user, group));
                 }
-                GlobalKw::LvsTimeouts => self.lvs_timeouts(tree, child),
-                GlobalKw::LvsSyncDaemon => self.lvs_sync_daemon(tree, child),
-                GlobalKw::ScriptUser => {
-                    if let Some(user) = self.string_arg(tree, child, "a user name") {
-                        let group = tree.args(child).get(1).map(|t| t.text.to_string());
-                        self.script_user_exists(tree, child, &user, group.as_deref());
-                        self.config.global.script_user = Some((user, group));
-                    }
+            }
+            GlobalKw::EnableScriptSecurity => g.enable_script_security = true,
+            GlobalKw::CheckerLogAllFailures => {
+                if let Some(v) = self.flag_arg(tree, child) {
+                    self.config.global.checker_log_all_failures = v;
                 }
-                GlobalKw::EnableScriptSecurity => g.enable_script_security = true,
-                GlobalKw::CheckerLogAllFailures => {
-                    if let Some(v) = self.flag_arg(tree, child) {
-                        self.config.global.checker_log_all_failures = v;
-                    }
-                }
-                GlobalKw::NotificationEmail => {
-                    let mut addresses: Vec<String> = tree
-                        .args(child)
-                        .iter()
-                        .map(|t| t.text.to_string())
-                        .collect();
-                    for addr in tree.children(child) {
-                        addresses.push(tree.keyword(addr).text.to_string());
-                        addresses.extend(tree.args(addr).iter().map(|t| t.text.to_string()));
-                    }
-                    for a in addresses {
-                        self.config
-                            .global
-                            .notification
-                            .push(("notification_email".into(), a));
-                    }
-                }
-                GlobalKw::SmtpConnectTimeout => {
-                    if let Some(v) = self.uint_arg::<u32>(tree, child, "a number of seconds") {
-                        self.config
-                            .global
-                            .notification
-                            .push((kw.text.to_string(), v.to_string()));
-                    }
-                }
-                GlobalKw::NotificationEmailFrom
-                | GlobalKw::SmtpServer
-                | GlobalKw::SmtpHeloName
-                | GlobalKw::SmtpAlert
-                | GlobalKw::SmtpAlertChecker
-                | GlobalKw::NoEmailFaults
-                | GlobalKw::NoCheckerEmails => {
-                    let value = tree
-                        .args(child)
-                        .iter()
-                        .map(|t| t.text.as_ref())
-                        .collect::<Vec<_>>()
-                        .join(" ");
+            }
+            GlobalKw::NotificationEmail => self.notification_email(tree, child),
+            GlobalKw::SmtpConnectTimeout => {
+                if let Some(v) = self.uint_arg::<u32>(tree, child, "a number of seconds") {
                     self.config
                         .global
                         .notification
-                        .push((kw.text.to_string(), value));
+                        .push((kw.text.to_string(), v.to_string()));
                 }
             }
+            GlobalKw::NotificationEmailFrom
+            | GlobalKw::SmtpServer
+            | GlobalKw::SmtpHeloName
+            | GlobalKw::SmtpAlert
+            | GlobalKw::SmtpAlertChecker
+            | GlobalKw::NoEmailFaults
+            | GlobalKw::NoCheckerEmails => self.notification_setting(tree, child),
         }
-        self.fifo_needs_a_path(tree, node);
+    }
+
+    /// A mail setting kept as written (`smtp_server`, `notification_email_from`,
+    /// ...): its keyword and its words.
+    fn notification_setting(&mut self, tree: &Tree<'_>, child: u32) {
+        let value = tree
+            .args(child)
+            .iter()
+            .map(|t| t.text.as_ref())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let kw = tree.keyword(child).text.to_string();
+        self.config.global.notification.push((kw, value));
+    }
+
+    /// `lvs_flush_onstop [VS|RS]`: what lvsd removes at stop.
+    fn lvs_flush_onstop(&mut self, tree: &Tree<'_>, child: u32) {
+        let mode = match tree.args(child).first().map(|t| t.text.as_ref()) {
+            None => Some(FlushOnStop::All),
+            Some("VS") => Some(FlushOnStop::VirtualServers),
+            Some("RS") => Some(FlushOnStop::RealServers),
+            Some(_) => {
+                let t = tree.args(child)[0].clone();
+                self.error(
+                    &t,
+                    format!("expected nothing, `VS` or `RS`, found `{}`", t.text),
+                );
+                None
+            }
+        };
+        self.config.global.lvs_flush_onstop = mode.or(self.config.global.lvs_flush_onstop);
+    }
+
+    /// `notification_email { ... }` (or its addresses on its own line):
+    /// each address a notification setting of its own.
+    fn notification_email(&mut self, tree: &Tree<'_>, child: u32) {
+        let mut addresses: Vec<String> = tree
+            .args(child)
+            .iter()
+            .map(|t| t.text.to_string())
+            .collect();
+        for addr in tree.children(child) {
+            addresses.push(tree.keyword(addr).text.to_string());
+            addresses.extend(tree.args(addr).iter().map(|t| t.text.to_string()));
+        }
+        for a in addresses {
+            self.config
+                .global
+                .notification
+                .push(("notification_email".into(), a));
+        }
     }
 
     /// A `[lvs_]notify_fifo_script` without its `[lvs_]notify_fifo` has no

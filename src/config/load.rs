@@ -7,22 +7,47 @@
 use std::path::Path;
 
 use super::block::{BlockParser, Event};
-use super::diagnostic::{ConfigError, Diagnostics, LoadOptions, Loaded};
+use super::diagnostic::{ConfigError, Diagnostic, Diagnostics};
 use super::expand::{LineSink, LogicalLine, Preprocessor};
 use super::lexer::Span;
 use super::source::SourceLoader;
 use super::typer::Typer;
 
-/// Read and validate `path` (see [`super::load`]).
+/// What a successful read produced: the model and whatever needed saying.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The resolved model.
+    pub config: super::Config,
+    /// Warnings and informational notes, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The `include` lines that read no file (each also has a diagnostic).
+    pub unread_includes: Vec<super::UnreadInclude>,
+    /// How many top-level statements the config holds: 0 for a file that
+    /// is empty or only comments.
+    pub statements: usize,
+}
+
+/// Options that change how a config reads.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `-i/--config-id`: selects `@ID` conditional lines.
+    pub config_id: Option<String>,
+}
+
+/// Read and validate a config file with its includes, as keepalived reads
+/// it: `Ok` with warnings and notes, or `Err` with every diagnostic when at
+/// least one is an error.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+    let bytes = std::fs::read(path).map_err(|why| ConfigError::Io {
         path: path.to_path_buf(),
-        source,
+        why,
     })?;
     load_bytes(path, bytes, opts)
 }
 
-/// Like [`load`], with the main file's content given (see [`super::load_bytes`]).
+/// Like [`load`], but the main file's content is `bytes` (named `path` in
+/// diagnostics; its includes are read from disk relative to `path`). For
+/// tests and fuzzing.
 pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
     let mut diagnostics = Diagnostics::default();
     let sources = SourceLoader::new(&mut diagnostics).load_bytes(path, bytes);

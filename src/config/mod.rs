@@ -65,7 +65,8 @@ mod url;
 pub(crate) mod values;
 mod virtual_server;
 
-pub use diagnostic::{load, load_bytes, ConfigError, Diagnostic, LoadOptions, Loaded, Severity};
+pub use diagnostic::{ConfigError, Diagnostic, Severity};
+pub use load::{load, load_bytes, LoadOptions, Loaded};
 pub use model::*;
 pub use source::UnreadInclude;
 pub use timer::seconds;

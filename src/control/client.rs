@@ -14,12 +14,12 @@ pub const MAX_ANSWER: u64 = 256 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The socket cannot be reached.
-    #[error("cannot connect to {path}: {source} (is lvsd running? --socket names another path; permission denied means you are not in the socket's group)")]
+    #[error("cannot connect to {path}: {why} (is lvsd running? --socket names another path; permission denied means you are not in the socket's group)")]
     Connect {
         /// The socket.
         path: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, so not a `source` too).
+        why: std::io::Error,
     },
     /// The exchange failed.
     #[error("control socket: {0}")]
@@ -31,9 +31,9 @@ pub enum ClientError {
 
 /// Send `request` to the daemon at `path`, wait up to `timeout` for the answer.
 pub fn call(path: &Path, request: &Request, timeout: Duration) -> Result<Response, ClientError> {
-    let mut stream = UnixStream::connect(path).map_err(|source| ClientError::Connect {
+    let mut stream = UnixStream::connect(path).map_err(|why| ClientError::Connect {
         path: path.display().to_string(),
-        source,
+        why,
     })?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;

@@ -2,42 +2,25 @@
 //! the kernel: `SO_PEERCRED` (uid, gid, pid) and `SO_PEERGROUPS` (its
 //! supplementary groups, Linux 4.13+), both as they were when it connected.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
+
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
 use super::auth::Peer;
 
 /// The peer of `socket`.
-pub fn of(socket: &impl AsRawFd) -> std::io::Result<Peer> {
-    let fd = socket.as_raw_fd();
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: u32::MAX,
-        gid: u32::MAX,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid for writes of the size given, and
-    // the kernel writes at most `len` bytes.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+pub fn of(socket: &impl AsFd) -> std::io::Result<Peer> {
+    let cred = getsockopt(socket, PeerCredentials)?;
     Ok(Peer {
-        uid: cred.uid,
-        gid: cred.gid,
-        groups: groups(fd),
-        pid: (cred.pid > 0).then_some(cred.pid),
+        uid: cred.uid(),
+        gid: cred.gid(),
+        groups: groups(socket.as_fd().as_raw_fd()),
+        pid: (cred.pid() > 0).then_some(cred.pid()),
     })
 }
 
-/// The peer's supplementary groups (none if the kernel cannot say).
+/// The peer's supplementary groups (none if the kernel cannot say). Raw
+/// `getsockopt`: neither nix nor rustix reads `SO_PEERGROUPS`.
 fn groups(fd: i32) -> Vec<u32> {
     let mut groups = vec![0 as libc::gid_t; 64];
     loop {

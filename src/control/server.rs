@@ -68,12 +68,12 @@ pub enum ControlError {
     #[error("{0}: exists and is not a socket; lvsd will not remove it")]
     NotASocket(PathBuf),
     /// The OS refused.
-    #[error("control socket {path}: {source}")]
+    #[error("control socket {path}: {why}")]
     Io {
         /// The path.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, so not a `source` too).
+        why: std::io::Error,
     },
 }
 
@@ -110,9 +110,9 @@ pub fn start(opts: &Options) -> Result<(mpsc::Receiver<Job>, Bound), ControlErro
         read: group("--ctl-group", &opts.group)?,
         admin: group("--ctl-admin-group", &opts.admin_group)?,
     };
-    let io = |source| ControlError::Io {
+    let io = |why| ControlError::Io {
         path: opts.path.clone(),
-        source,
+        why,
     };
     clear_stale(&opts.path)?;
     if let Some(dir) = opts.path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -150,9 +150,9 @@ fn clear_stale(path: &Path) -> Result<(), ControlError> {
     if std::os::unix::net::UnixStream::connect(path).is_ok() {
         return Err(ControlError::InUse(path.to_path_buf()));
     }
-    std::fs::remove_file(path).map_err(|source| ControlError::Io {
+    std::fs::remove_file(path).map_err(|why| ControlError::Io {
         path: path.to_path_buf(),
-        source,
+        why,
     })
 }
 

@@ -3,21 +3,8 @@
 //! start or a big reload (their lines are still there at debug level), and
 //! every failure on its own line.
 
-use crate::ipvs::{IpvsError, ServiceKey, TableOp};
-use crate::reconcile::{bracket, protocol_name, rs_name};
-
-/// A kernel service as the rest of the log names virtual servers
-/// (`10.0.0.1:tcp:80`, `[2001:db8::1]:tcp:80`, `FWM 7`).
-pub fn service_name(key: &ServiceKey) -> String {
-    match key {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => format!("{}:{}:{port}", bracket(*addr), protocol_name(*protocol)),
-        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-    }
-}
+use crate::ipvs::{IpvsError, TableOp};
+use crate::reconcile::{rs_name, service_name};
 
 /// Batches up to this many changes log every change at info; a larger one
 /// (a start, a big reload) logs a one-line summary at info and each change
@@ -110,7 +97,7 @@ pub fn log_op(op: &TableOp, result: &Result<(), IpvsError>, detail: bool) {
 mod tests {
     use super::*;
     use crate::ipvs::{
-        DestKey, Destination, ForwardMethod, Protocol, Service, ServiceFlags, Tunnel,
+        DestKey, Destination, ForwardMethod, Protocol, Service, ServiceFlags, ServiceKey, Tunnel,
     };
 
     fn key() -> ServiceKey {

@@ -1,5 +1,16 @@
 //! The daemon's event loop: verdicts, drift checks and signals in, table
-//! changes and scripts out.
+//! changes and scripts out; and the daemon's life around it, start (in
+//! phases: config, table, listeners, first round) and stop.
+//!
+//! - `reload`: SIGHUP and `ctl reload`: read, check, switch or refuse.
+//! - `ctl`: control requests: admin changes, checks on demand, reload.
+//! - `ctl_show`: control reads: `status`, `show vs/rs/probes`.
+//! - `drain`: the drain poll, and `admin-state.json`.
+//! - `kernel_watch`: what the loop reads back from the kernel: drift
+//!   repair, the sync daemons.
+//! - `state_dump`: SIGUSR1's state dump (and `/status`'s).
+//! - `metrics`: what the loop counts, and its answers to the metrics
+//!   listener.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -53,12 +64,14 @@ struct Signals {
 }
 
 impl Signals {
-    fn register() -> std::io::Result<Signals> {
+    fn register() -> Result<Signals, DaemonError> {
+        let handler =
+            |kind| signal(kind).map_err(DaemonError::io("cannot install the signal handlers"));
         Ok(Signals {
-            hup: signal(SignalKind::hangup())?,
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            usr1: signal(SignalKind::user_defined1())?,
+            hup: handler(SignalKind::hangup())?,
+            term: handler(SignalKind::terminate())?,
+            int: handler(SignalKind::interrupt())?,
+            usr1: handler(SignalKind::user_defined1())?,
         })
     }
 }
@@ -126,7 +139,7 @@ async fn load_config(opts: &DaemonOptions) -> Result<Loaded, config::ConfigError
         .await
         .map_err(|e| config::ConfigError::Io {
             path: opts.config.clone(),
-            source: std::io::Error::other(e),
+            why: std::io::Error::other(e),
         })?
 }
 
@@ -186,91 +199,137 @@ async fn run_in_turn<F: std::future::Future<Output = ()>>(futures: impl Iterator
     }
 }
 
-/// CPU time this process has used so far, user and system, in ms, and
-/// its minor page faults (fresh memory is what a big parse costs most).
-fn cpu_so_far() -> (u64, u64, u64) {
-    // SAFETY: rusage is plain integers, for which all zeroes is a value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid out pointer; RUSAGE_SELF cannot fail.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let ms = |t: libc::timeval| t.tv_sec as u64 * 1000 + t.tv_usec as u64 / 1000;
-    (
-        ms(usage.ru_utime),
-        ms(usage.ru_stime),
-        usage.ru_minflt as u64,
-    )
+/// CPU time this process has used so far, user and system, and its minor
+/// page faults (fresh memory is what a big parse costs most).
+#[derive(Debug, Clone, Copy)]
+struct CpuSoFar {
+    user_ms: u64,
+    system_ms: u64,
+    minflt: u64,
+}
+
+impl CpuSoFar {
+    fn now() -> CpuSoFar {
+        use nix::sys::resource::{getrusage, UsageWho};
+        use nix::sys::time::TimeValLike;
+        // RUSAGE_SELF cannot fail; zeroes if it ever did.
+        let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
+            return CpuSoFar {
+                user_ms: 0,
+                system_ms: 0,
+                minflt: 0,
+            };
+        };
+        CpuSoFar {
+            user_ms: usage.user_time().num_milliseconds() as u64,
+            system_ms: usage.system_time().num_milliseconds() as u64,
+            minflt: usage.minor_page_faults() as u64,
+        }
+    }
+
+    /// The CPU and faults since `earlier`, at debug level.
+    fn log_since(earlier: CpuSoFar, phase: &str) {
+        let now = CpuSoFar::now();
+        tracing::debug!(
+            user_ms = now.user_ms.saturating_sub(earlier.user_ms),
+            system_ms = now.system_ms.saturating_sub(earlier.system_ms),
+            minflt = now.minflt.saturating_sub(earlier.minflt),
+            "{phase}"
+        );
+    }
+}
+
+/// The first phase of [`Daemon::start`]: the config read and accepted, its
+/// network namespace entered, and (unless `--dry-run`) the instance lock
+/// taken.
+fn start_config(opts: &DaemonOptions) -> Result<(Config, Option<InstanceLock>), DaemonError> {
+    tracing::debug!(config = %opts.config.display(), "start: reading the config");
+    // On this thread, while it is the only one: the network namespace
+    // the config names can still be entered by the whole process.
+    let loaded = read_config(opts).inspect_err(|e| {
+        notify_with_status(
+            Status::Stopping,
+            &format!("config refused: {}", in_one_line(e)),
+        )
+    })?;
+    if let Err(why) = config_guard::at_start(&loaded, opts) {
+        notify_with_status(Status::Stopping, &format!("config refused: {why}"));
+        return Err(DaemonError::Refused(why));
+    }
+    // -s, else the config's net_namespace.
+    if let Some(name) = opts
+        .namespace
+        .as_ref()
+        .or(loaded.config.global.net_namespace.as_ref())
+    {
+        netns::enter(name).map_err(DaemonError::io("cannot enter the network namespace"))?;
+    }
+    // Before the table is opened: a second lvsd must not touch it.
+    let instance_lock = match opts.dry_run {
+        true => None,
+        false => Some(instance_lock::take(&opts.run_dir)?),
+    };
+    let config = loaded.config;
+    if opts.dump_conf {
+        // -d, as keepalived's: the config as read, into the log.
+        match serde_json::to_string(&config) {
+            Ok(json) => tracing::info!("config: {json}"),
+            Err(e) => tracing::warn!(error = %e, "-d: cannot show the config"),
+        }
+    }
+    tracing::debug!(
+        virtual_servers = config.virtual_servers.len(),
+        "start: config read"
+    );
+    Ok((config, instance_lock))
+}
+
+/// The second phase of [`Daemon::start`]: the kernel's settings and table
+/// read, what it holds adopted, and the reconciler made ready to plan
+/// (saved admin state, tracked files).
+async fn start_table(
+    opts: &DaemonOptions,
+    table: &SharedTable,
+    config: Config,
+) -> Result<(Reconciler, SyncWatch), DaemonError> {
+    if config.global.lvs_flush {
+        tracing::info!("lvs_flush: flushing the whole IPVS table");
+        with_table(table, |t| t.flush()).await?;
+    }
+    let global = config.global.clone();
+    with_table(table, move |t| kernel_settings::apply(t, None, &global)).await;
+    let sync = SyncWatch::new(
+        config.global.lvs_sync_daemon.as_ref(),
+        opts.sync_daemon_grace,
+        std::time::Instant::now(),
+    );
+    let dump = with_table(table, |t| t.dump()).await?;
+    tracing::debug!(services = dump.len(), "start: table read");
+    track_files::initialise(&config.track_files, false);
+    let mut reconciler = Reconciler::new(config);
+    reconciler.set_drain_timeout(opts.drain_timeout);
+    reconciler.adopt(&dump);
+    drop(dump);
+    // After adoption: drains resume at weight 0 with their deadlines;
+    // a real server found at weight 0 with nothing asked of it gets its
+    // weight back.
+    reconciler.restore_admin(drain::load(&drain::admin_file(&opts.run_dir)));
+    track_files::prime(&mut reconciler);
+    tracing::debug!(probes = reconciler.probe_count(), "start: config indexed");
+    Ok((reconciler, sync))
 }
 
 impl Daemon {
-    /// Start: config, table, adoption, probes, first reconcile.
+    /// Start: config, table, adoption, probes, first reconcile, in the
+    /// phases below.
     pub async fn start(opts: DaemonOptions) -> Result<Daemon, DaemonError> {
         let signals = Signals::register()?;
-        tracing::debug!(config = %opts.config.display(), "start: reading the config");
-        // On this thread, while it is the only one: the network namespace
-        // the config names can still be entered by the whole process.
-        let loaded = read_config(&opts).inspect_err(|e| {
-            notify_with_status(
-                Status::Stopping,
-                &format!("config refused: {}", in_one_line(e)),
-            )
-        })?;
-        if let Err(why) = config_guard::at_start(&loaded, &opts) {
-            notify_with_status(Status::Stopping, &format!("config refused: {why}"));
-            return Err(DaemonError::Refused(why));
-        }
-        // -s, else the config's net_namespace.
-        if let Some(name) = opts
-            .namespace
-            .as_ref()
-            .or(loaded.config.global.net_namespace.as_ref())
-        {
-            netns::enter(name)?;
-        }
-        // Before the table is opened: a second lvsd must not touch it.
-        let instance_lock = match opts.dry_run {
-            true => None,
-            false => Some(instance_lock::take(&opts.run_dir)?),
-        };
-        let config = loaded.config;
-        if opts.dump_conf {
-            // -d, as keepalived's: the config as read, into the log.
-            match serde_json::to_string(&config) {
-                Ok(json) => tracing::info!("config: {json}"),
-                Err(e) => tracing::warn!(error = %e, "-d: cannot show the config"),
-            }
-        }
-        tracing::debug!(
-            virtual_servers = config.virtual_servers.len(),
-            "start: config read"
-        );
+        let (config, instance_lock) = start_config(&opts)?;
         let policy = ScriptPolicy::from_config(&config.global).map_err(DaemonError::Setting)?;
         let table = open_table(&opts)?;
-        if config.global.lvs_flush {
-            tracing::info!("lvs_flush: flushing the whole IPVS table");
-            with_table(&table, |t| t.flush()).await?;
-        }
-        let global = config.global.clone();
-        with_table(&table, move |t| kernel_settings::apply(t, None, &global)).await;
-        let sync = SyncWatch::new(
-            config.global.lvs_sync_daemon.as_ref(),
-            opts.sync_daemon_grace,
-            std::time::Instant::now(),
-        );
-        let dump = with_table(&table, |t| t.dump()).await?;
-        tracing::debug!(services = dump.len(), "start: table read");
-        track_files::initialise(&config.track_files, false);
-        let mut reconciler = Reconciler::new(config);
-        reconciler.set_drain_timeout(opts.drain_timeout);
-        reconciler.adopt(&dump);
-        drop(dump);
-        // After adoption: drains resume at weight 0 with their deadlines;
-        // a real server found at weight 0 with nothing asked of it gets its
-        // weight back.
-        reconciler.restore_admin(drain::load(&drain::admin_file(&opts.run_dir)));
-        track_files::prime(&mut reconciler);
-        tracing::debug!(probes = reconciler.probe_count(), "start: config indexed");
+        let (reconciler, sync) = start_table(&opts, &table, config).await?;
         let (tx, events) = unbounded_channel();
-        let engine = Engine::new(tx)?;
+        let engine = Engine::new(tx).map_err(DaemonError::io("cannot start the prober thread"))?;
         engine.set_script_policy(policy);
         let suspended = suspended_now(reconciler.config());
         for v in &suspended {
@@ -286,15 +345,15 @@ impl Daemon {
             .pid_files
             .iter()
             .map(|path| PidFile::create(path))
-            .collect::<Result<Vec<_>, _>>()?;
-        let adopted = reconciler.owned().len();
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DaemonError::io("pid file"))?;
         let (ctl_jobs, ctl_socket) = ctl::open_socket(&opts)?;
         let ha_wanted = ha_suspend::wanted(reconciler.config());
         let metrics = match opts.metrics {
             Some(o) => Some(DaemonMetrics::start(o, &opts.config, reconciler.config()).await?),
             None => None,
         };
-        let mut daemon = Daemon {
+        let daemon = Daemon {
             opts,
             reconciler,
             engine,
@@ -316,27 +375,39 @@ impl Daemon {
             metrics,
             sync,
         };
-        daemon.fifos = NotifyFifos::open(daemon.reconciler.config());
+        Ok(daemon.first_round().await)
+    }
+
+    /// The last phase of [`Daemon::start`]: the table brought in line
+    /// with the initial health, then the probes started.
+    async fn first_round(mut self) -> Daemon {
+        let adopted = self.reconciler.owned().len();
+        self.fifos = NotifyFifos::open(self.reconciler.config());
         // The table first, then the probes: the initial health (up unless
         // `alpha`) already says what the table should hold, and 20,000
         // probes starting at once would only slow the 20,000 writes down.
-        let changes = daemon.reconcile().await;
-        daemon.save_admin();
-        daemon.watch_sync_daemons().await;
-        let (user_ms, system_ms, minflt) = cpu_so_far();
-        tracing::debug!(user_ms, system_ms, minflt, "start: table written");
-        daemon.set_probes();
+        let changes = self.reconcile().await;
+        self.save_admin();
+        self.watch_sync_daemons().await;
+        let cpu = CpuSoFar::now();
+        tracing::debug!(
+            user_ms = cpu.user_ms,
+            system_ms = cpu.system_ms,
+            minflt = cpu.minflt,
+            "start: table written"
+        );
+        self.set_probes();
         tracing::debug!("start: probes started");
         super::release_free_memory();
         tracing::info!(
             services = adopted,
             changes,
-            probes = daemon.reconciler.probe_count(),
+            probes = self.reconciler.probe_count(),
             "lvsd started"
         );
-        notify_with_status(Status::Ready, &daemon.running_status("running"));
-        daemon.tell_started();
-        Ok(daemon)
+        notify_with_status(Status::Ready, &self.running_status("running"));
+        self.tell_started();
+        self
     }
 
     /// Run until SIGTERM or SIGINT, then stop.

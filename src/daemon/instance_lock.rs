@@ -47,12 +47,12 @@ pub enum LockError {
         path: PathBuf,
     },
     /// The lock file could not be opened or locked.
-    #[error("cannot take the instance lock {path}: {source}")]
+    #[error("cannot take the instance lock {path}: {why}")]
     Io {
         /// The lock file.
         path: PathBuf,
-        /// Why.
-        source: io::Error,
+        /// Why (in the message, so not a `source` too).
+        why: io::Error,
     },
 }
 
@@ -66,9 +66,9 @@ pub fn lock_path(dir: &Path) -> io::Result<(PathBuf, u64)> {
 /// Take the lock for this network namespace's table, in `dir` (created if
 /// missing), and write this process's id into it.
 pub fn take(dir: &Path) -> Result<InstanceLock, LockError> {
-    let io_error = |path: &Path, source: io::Error| LockError::Io {
+    let io_error = |path: &Path, why: io::Error| LockError::Io {
         path: path.to_path_buf(),
-        source,
+        why,
     };
     let (path, netns) = lock_path(dir).map_err(|e| io_error(dir, e))?;
     super::run_dir::ensure_dir(dir).map_err(|e| io_error(dir, e))?;

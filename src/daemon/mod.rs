@@ -23,38 +23,6 @@
 //! 4. **Stop** (SIGTERM/SIGINT): probes stop; lvsd's services are removed as
 //!    `lvs_flush_onstop` says, or left in place with `--keep-table`.
 //!
-//! The files:
-//!
-//! | file | what |
-//! |---|---|
-//! | `event_loop.rs` | [`Daemon`]: start, the loop, stop |
-//! | `event_loop/reload.rs` | SIGHUP and `ctl reload`: read, check, switch or refuse |
-//! | `event_loop/ctl.rs` | control requests: admin changes, checks on demand, reload |
-//! | `event_loop/ctl_show.rs` | control reads: `status`, `show vs/rs/probes` |
-//! | `event_loop/drain.rs` | the drain poll, and `admin-state.json` |
-//! | `event_loop/kernel_watch.rs` | what the loop reads back from the kernel: drift repair, the sync daemons |
-//! | `event_loop/state_dump.rs` | SIGUSR1's state dump (and `/status`'s) |
-//! | `event_loop/metrics.rs` | what the loop counts, and its answers to the metrics listener |
-//! | `config_guard.rs` | configs that parse but are refused (unread includes, no service) |
-//! | `change_log.rs` | how table changes are logged |
-//! | `drift_pace.rs` | how often drift is checked |
-//! | `dry_run.rs` | `--dry-run`'s printing table |
-//! | `fd_limit.rs` | the open file limit |
-//! | `ha_suspend.rs` | probes only while the virtual address is local |
-//! | `address_events.rs` | the kernel's address announcements, for `ha_suspend` |
-//! | `smtp_alert.rs` | a mail for each real server and quorum change, as keepalived sends it |
-//! | `ip_vs_module.rs` | `modprobe ip_vs` when the kernel has not loaded it |
-//! | `instance_lock.rs` | one lvsd per IPVS table (network namespace) |
-//! | `kernel_settings.rs` | `lvs_timeouts` |
-//! | `sync_daemon.rs` | `lvs_sync_daemon`: the sync daemons the VRRP side runs, watched |
-//! | `netns.rs` | `net_namespace`, `-s`: run in a named network namespace |
-//! | `notify_fifo.rs` | `notify_fifo`/`lvs_notify_fifo`: state changes as keepalived's lines |
-//! | `notify.rs` | systemd's notify protocol (`READY=1`, `STATUS=`) |
-//! | `pidfile.rs` | `-p` |
-//! | `run_dir.rs` | `/run/lvsd`, and writing there without following links |
-//! | `scripts.rs` | `notify_*`/`quorum_*` scripts |
-//! | `state.rs` | the SIGUSR1 state dump |
-//!
 //! Every table change is one netlink request; the daemon counts them
 //! (`writes_total`, logged with each "applied N changes" and in the SIGUSR1
 //! dump), which is how the tests prove that a restart or an unchanged reload
@@ -64,7 +32,9 @@
 //!
 //! Its files:
 //!
-//! - `event_loop`: the loop itself, and start, reload and stop.
+//! - `event_loop`: [`Daemon`]: start, the loop, stop; its own files
+//!   (reload, control requests, drains, kernel watch, state dump, metrics)
+//!   are mapped at its top.
 //! - `change_log`: how table changes are logged (one line each, or a summary).
 //! - `drift_pace`: how often drift is checked.
 //! - `dry_run`: `--dry-run`, an in-memory table printing `ipvsadm` lines.
@@ -197,9 +167,16 @@ pub enum DaemonError {
     /// The IPVS table could not be used.
     #[error(transparent)]
     Ipvs(#[from] crate::ipvs::IpvsError),
-    /// Anything the OS refused.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    /// Something the OS refused, with what lvsd was doing.
+    #[error("{doing}: {why}")]
+    Io {
+        /// What failed, as the start of a sentence ("cannot install the
+        /// signal handlers").
+        doing: &'static str,
+        /// The OS's reason (in the message, so not a `source` too: the
+        /// binary's edge prints an error's sources after it).
+        why: std::io::Error,
+    },
     /// A setting that cannot work (an unknown `script_user`).
     #[error("{0}")]
     Setting(String),
@@ -211,12 +188,20 @@ pub enum DaemonError {
     Refused(config_guard::Refusal),
 }
 
+impl DaemonError {
+    /// `DaemonError::Io` for what failed while `doing` (for `map_err`).
+    pub fn io(doing: &'static str) -> impl FnOnce(std::io::Error) -> DaemonError {
+        move |why| DaemonError::Io { doing, why }
+    }
+}
+
 /// Run until SIGTERM/SIGINT.
 pub fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     one_malloc_arena();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
+        .build()
+        .map_err(DaemonError::io("cannot start the async runtime"))?;
     runtime.block_on(async {
         let daemon = Daemon::start(opts).await?;
         daemon.run().await

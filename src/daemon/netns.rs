@@ -18,12 +18,7 @@ pub fn enter(name: &str) -> io::Result<()> {
     } else {
         Path::new("/run/netns").join(name)
     };
-    let fail = |e: io::Error| {
-        io::Error::new(
-            e.kind(),
-            format!("network namespace {name} ({}): {e}", path.display()),
-        )
-    };
+    let fail = |e: io::Error| io::Error::new(e.kind(), format!("{name} ({}): {e}", path.display()));
     // setns(2) moves one thread: the others would stay behind.
     let threads = std::fs::read_dir("/proc/self/task").map_or(1, |d| d.count());
     if threads > 1 {

@@ -23,6 +23,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use rustix::fs::{FileType, Mode};
+use rustix::process::{kill_process, Pid, Signal};
 
 use super::scripts::split_words;
 use crate::config::{Config, NotifyFifo, VsAddress};
@@ -108,10 +109,11 @@ impl NotifyFifos {
     pub fn close(&mut self) {
         for mut fifo in self.fifos.drain(..) {
             if let Some(reader) = &mut fifo.reader {
-                if let Ok(pid) = i32::try_from(reader.id()) {
-                    // SAFETY: kill(2) on our own child, which is not yet
-                    // reaped (its pid cannot have been reused).
-                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                // Our own child, not yet reaped: its pid cannot have been
+                // reused.
+                let pid = i32::try_from(reader.id()).ok().and_then(Pid::from_raw);
+                if let Some(pid) = pid {
+                    let _ = kill_process(pid, Signal::TERM);
                 }
                 let _ = reader.wait();
             }
@@ -175,7 +177,7 @@ fn open_one(wanted: &NotifyFifo) -> io::Result<OpenFifo> {
 
 /// `[10.10.0.1]:tcp:80`, as keepalived names a service in its FIFO lines
 /// and its `smtp_alert` mails.
-pub(super) fn vs_name(address: &VsAddress, protocol: Protocol) -> String {
+pub(super) fn fifo_vs_name(address: &VsAddress, protocol: Protocol) -> String {
     let proto = protocol_name(protocol);
     match address {
         VsAddress::Addr { addr, port } => format!("[{addr}]:{proto}:{port}"),
@@ -192,14 +194,14 @@ fn line(config: &Config, t: Transition) -> Option<String> {
             let vs = config.virtual_servers.get(vs)?;
             Some(format!(
                 "VS {} {}",
-                vs_name(&vs.address, vs.protocol),
+                fifo_vs_name(&vs.address, vs.protocol),
                 state(up)
             ))
         }
         Transition::RealServer { vs, rs, up } => {
             let v = config.virtual_servers.get(vs)?;
             let r = v.real_servers.get(rs)?;
-            let rs_name = vs_name(
+            let rs_name = fifo_vs_name(
                 &VsAddress::Addr {
                     addr: r.addr,
                     port: r.port,
@@ -208,7 +210,7 @@ fn line(config: &Config, t: Transition) -> Option<String> {
             );
             Some(format!(
                 "RS {rs_name} {} {}",
-                vs_name(&v.address, v.protocol),
+                fifo_vs_name(&v.address, v.protocol),
                 state(up)
             ))
         }

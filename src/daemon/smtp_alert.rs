@@ -49,7 +49,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use super::notify_fifo::vs_name;
+use super::notify_fifo::fifo_vs_name;
 use crate::config::{Check, Config, VsAddress};
 use crate::reconcile::Transition;
 
@@ -143,7 +143,7 @@ pub fn alerts(config: &Config, settings: &MailSettings, transitions: &[Transitio
                 if !r.smtp_alert.or(settings.default).unwrap_or(true) {
                     return None;
                 }
-                let rs_name = vs_name(
+                let rs_name = fifo_vs_name(
                     &VsAddress::Addr {
                         addr: r.addr,
                         port: r.port,
@@ -153,7 +153,7 @@ pub fn alerts(config: &Config, settings: &MailSettings, transitions: &[Transitio
                 Some(Alert {
                     subject: format!(
                         "Realserver {rs_name} of virtual server {} - {}",
-                        vs_name(&v.address, v.protocol),
+                        fifo_vs_name(&v.address, v.protocol),
                         state(up)
                     ),
                     body: check_body(r.checks.first().map(|c| &**c), up),
@@ -178,7 +178,7 @@ pub fn alerts(config: &Config, settings: &MailSettings, transitions: &[Transitio
                 Some(Alert {
                     subject: format!(
                         "Virtualserver {} - {}",
-                        vs_name(&v.address, v.protocol),
+                        fifo_vs_name(&v.address, v.protocol),
                         state(up)
                     ),
                     body: format!(

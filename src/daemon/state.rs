@@ -10,16 +10,7 @@ use crate::checker::engine::ProbeState;
 use crate::config::Config;
 use crate::ipvs::ServiceEntry;
 
-/// One real server's health as the dump shows it.
-#[derive(Debug, Serialize)]
-pub struct RealServerState {
-    /// The virtual server, as the log names it.
-    pub virtual_server: String,
-    /// The real server.
-    pub real_server: String,
-    /// Healthy (every check up).
-    pub up: bool,
-}
+pub use crate::reconcile::RealServerState;
 
 /// Everything SIGUSR1 reports.
 #[derive(Debug, Serialize)]

@@ -451,5 +451,4 @@ pub fn list(table: &[ServiceEntry], info: &Info) -> String {
 }
 
 #[cfg(test)]
-#[path = "format_tests.rs"]
 mod tests;

@@ -11,7 +11,6 @@
 //! - [`restore`]: `ipvsadm -Sn` / `-R` lines parsed into table changes.
 //! - [`command`]: `lvsd ipvs list|save|restore`.
 //! - [`suite`]: the behaviour suite's case format, run against both tables.
-//! - `format_tests`, `restore_tests`: their unit tests.
 
 pub mod command;
 pub mod format;

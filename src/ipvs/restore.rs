@@ -425,5 +425,4 @@ pub fn parse_numbered(text: &str) -> Result<Vec<(usize, RestoreLine)>, RestoreEr
 }
 
 #[cfg(test)]
-#[path = "restore_tests.rs"]
 mod tests;

@@ -47,13 +47,8 @@ impl Process {
         // The fields after the command name, which may hold spaces.
         let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
         let number = |i: usize| fields.get(i)?.parse::<f64>().ok();
-        // SAFETY: sysconf only reads a system setting.
-        let (tick, page) = unsafe {
-            (
-                libc::sysconf(libc::_SC_CLK_TCK) as f64,
-                libc::sysconf(libc::_SC_PAGESIZE) as f64,
-            )
-        };
+        let tick = rustix::param::clock_ticks_per_second() as f64;
+        let page = rustix::param::page_size() as f64;
         // utime, stime, starttime and rss are fields 14, 15, 22 and 24 of
         // proc(5), counted from 1 with the pid and the name.
         Some(Process {
@@ -138,8 +133,7 @@ mod tests {
     fn a_command_name_with_spaces_and_parentheses_is_skipped() {
         let stat = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 1000 1000000 300 18446744073709551615";
         let p = Process::from_stat(stat, 1000.0, 5, 1024).unwrap();
-        // SAFETY: sysconf only reads a system setting.
-        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let tick = rustix::param::clock_ticks_per_second() as f64;
         assert_eq!(p.cpu_seconds, 300.0 / tick);
         assert_eq!(p.start_time, 1000.0 + 1000.0 / tick);
     }

@@ -107,17 +107,7 @@ pub fn orphan_key(ident: &VsIdent, rs: &DestKey) -> Option<ServiceKey> {
 
 /// A removed virtual server as the log names it.
 pub fn orphan_name(ident: &VsIdent) -> String {
-    match &ident.0 {
-        VsAddress::Addr { addr, port } => {
-            format!(
-                "{}:{}:{port} (removed)",
-                super::bracket(*addr),
-                format!("{:?}", ident.1).to_lowercase()
-            )
-        }
-        VsAddress::Fwmark(m) => format!("FWM {m} (removed)"),
-        VsAddress::Group(g) => format!("group {g} (removed)"),
-    }
+    format!("{} (removed)", super::vs_name(&ident.0, ident.1))
 }
 
 /// What a reload found for a real server it removed.

@@ -56,7 +56,7 @@ mod verdicts;
 pub mod view;
 
 pub use kernel_cache::table_from_dump;
-pub use names::{bracket, describe_vs, protocol_name, rs_name};
+pub use names::{describe_vs, protocol_name, rs_name, service_name, vs_name};
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -73,6 +73,17 @@ use dynamic_weight::DynamicWeights;
 use first_round::FirstRound;
 use probe_index::ProbeIndex;
 use rs_probes::RsProbes;
+
+/// One real server's health as the state dump shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RealServerState {
+    /// The virtual server, as the log names it.
+    pub virtual_server: String,
+    /// The real server.
+    pub real_server: String,
+    /// Healthy (every check up).
+    pub up: bool,
+}
 
 /// A virtual server's identity across reloads.
 pub type VsIdent = (VsAddress, Protocol);
@@ -383,15 +394,15 @@ impl Reconciler {
     }
 
     /// Health of every real server, for the state dump.
-    pub fn real_server_states(&self) -> Vec<(String, String, bool)> {
+    pub fn real_server_states(&self) -> Vec<RealServerState> {
         let mut out = Vec::new();
         for (v, vs) in self.config.virtual_servers.iter().enumerate() {
             for (r, rs) in vs.real_servers.iter().enumerate() {
-                out.push((
-                    describe_vs(vs),
-                    rs_name(rs.addr, rs.port),
-                    self.rs_healthy(v, r),
-                ));
+                out.push(RealServerState {
+                    virtual_server: describe_vs(vs),
+                    real_server: rs_name(rs.addr, rs.port),
+                    up: self.rs_healthy(v, r),
+                });
             }
         }
         out

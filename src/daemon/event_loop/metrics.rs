@@ -46,7 +46,9 @@ impl DaemonMetrics {
                 options.listen
             ))
         })?;
-        let bound = listener.local_addr()?;
+        let bound = listener.local_addr().map_err(DaemonError::io(
+            "--metrics-listen: cannot read the bound address",
+        ))?;
         let (tx, requests) = mpsc::channel(QUEUED_REQUESTS);
         let started = server::Started::default();
         tokio::spawn(server::serve(listener, tx, started.clone()));

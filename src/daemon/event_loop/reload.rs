@@ -27,17 +27,6 @@ struct Refused {
     diagnostics: Vec<String>,
 }
 
-/// CPU (ms) and minor faults since `at_start`, at debug level.
-fn log_cpu_since(at_start: (u64, u64, u64), phase: &str) {
-    let now = cpu_so_far();
-    tracing::debug!(
-        user_ms = now.0 - at_start.0,
-        system_ms = now.1 - at_start.1,
-        minflt = now.2 - at_start.2,
-        "{phase}"
-    );
-}
-
 impl Daemon {
     /// `STATUS=` for systemd: what runs now.
     pub(super) fn running_status(&self, what: &str) -> String {
@@ -53,13 +42,13 @@ impl Daemon {
     pub(super) async fn reload(&mut self) -> crate::control::view::Reload {
         notify(Status::Reloading);
         tracing::info!(config = %self.opts.config.display(), "reloading");
-        let at_start = cpu_so_far();
+        let at_start = CpuSoFar::now();
         let outcome = match self.read_for_reload().await {
             Ok((config, policy, diagnostics)) => {
-                log_cpu_since(at_start, "reload: config read");
+                CpuSoFar::log_since(at_start, "reload: config read");
                 self.switch_to(config, policy).await;
                 fd_limit::raise_for(self.reconciler.probe_count());
-                log_cpu_since(at_start, "reload: applied");
+                CpuSoFar::log_since(at_start, "reload: applied");
                 self.count_reload(true);
                 let message = self.running_status("reloaded");
                 notify_with_status(Status::Ready, &message);

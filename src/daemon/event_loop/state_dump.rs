@@ -3,7 +3,7 @@
 //! and last verdict, the schedule, the kernel's table and sync daemons.
 
 use super::{with_table, Daemon};
-use crate::daemon::state::{self, ProbeDump, RealServerState, StateDump};
+use crate::daemon::state::{self, ProbeDump, StateDump};
 
 impl Daemon {
     /// SIGUSR1: the full state as JSON to the state file, a summary to the log.
@@ -45,16 +45,7 @@ impl Daemon {
                 state,
             })
             .collect();
-        let real_servers: Vec<RealServerState> = self
-            .reconciler
-            .real_server_states()
-            .into_iter()
-            .map(|(virtual_server, real_server, up)| RealServerState {
-                virtual_server,
-                real_server,
-                up,
-            })
-            .collect();
+        let real_servers = self.reconciler.real_server_states();
         StateDump {
             version: env!("CARGO_PKG_VERSION"),
             writes_total: self.writes_total,

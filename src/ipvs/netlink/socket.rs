@@ -5,7 +5,7 @@
 //! to the generic netlink controller) included.
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
@@ -21,7 +21,7 @@ use crate::ipvs::IpvsError;
 const RECV_CHUNK: usize = 256 * 1024;
 /// Socket buffer sizes asked for (`SO_RCVBUFFORCE` / `SO_SNDBUFFORCE` as
 /// root, capped by `rmem_max`/`wmem_max` otherwise).
-const SOCKET_BUFFER: libc::c_int = 8 * 1024 * 1024;
+const SOCKET_BUFFER: usize = 8 * 1024 * 1024;
 
 /// `NLM_F_REQUEST`, `NLM_F_ACK`, `NLM_F_DUMP` (`linux/netlink.h`).
 const NLM_F_REQUEST: u16 = libc::NLM_F_REQUEST as u16;
@@ -45,16 +45,16 @@ fn io(e: std::io::Error) -> IpvsError {
     }
 }
 
-fn set_int_opt(fd: i32, opt: libc::c_int, value: libc::c_int) -> bool {
-    // SAFETY: setsockopt reads exactly size_of::<c_int>() bytes from `value`.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            opt,
-            &value as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        ) == 0
+/// Ask for [`SOCKET_BUFFER`] each way: past `rmem_max`/`wmem_max` where
+/// allowed (root), else as far as they let. Best effort: a smaller buffer
+/// only makes the pipelined windows shorter.
+fn size_buffers(socket: &Socket) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if setsockopt(socket, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
+        let _ = setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER);
+    }
+    if setsockopt(socket, sockopt::SndBufForce, &SOCKET_BUFFER).is_err() {
+        let _ = setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER);
     }
 }
 
@@ -67,13 +67,7 @@ impl IpvsSocket {
         socket.connect(&SocketAddr::new(0, 0)).map_err(io)?;
         // Acks then carry only the request's header, not the whole request.
         let _ = socket.set_cap_ack(true);
-        let fd = socket.as_raw_fd();
-        if !set_int_opt(fd, libc::SO_RCVBUFFORCE, SOCKET_BUFFER) {
-            set_int_opt(fd, libc::SO_RCVBUF, SOCKET_BUFFER);
-        }
-        if !set_int_opt(fd, libc::SO_SNDBUFFORCE, SOCKET_BUFFER) {
-            set_int_opt(fd, libc::SO_SNDBUF, SOCKET_BUFFER);
-        }
+        size_buffers(&socket);
         let rcvbuf = socket.get_rx_buf_sz().unwrap_or(212_992);
         let mut s = IpvsSocket {
             socket,
