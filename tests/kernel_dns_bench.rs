@@ -19,27 +19,9 @@ use std::time::Duration;
 
 use lvsd_vm::GuestSpec;
 
+mod bench_rounds;
+
 const SERVERS: usize = 200;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-/// `LVSD_BENCH_BASE`: another lvsd binary (a baseline build).
-fn base() -> Option<String> {
-    std::env::var("LVSD_BENCH_BASE")
-        .ok()
-        .filter(|b| !b.is_empty())
-}
-
-/// The median of `values` (sorted in place).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
 
 fn config() -> String {
     let mut c = String::from(
@@ -96,7 +78,7 @@ fn measure(guest: &mut lvsd_vm::Guest, name: &str, command: &str, window: u64) -
 fn cpu_per_1000_dns_probes() {
     let mut spec = lvsd_vm::with_lvsd!(GuestSpec::new("kernel_dns_bench").net_tools().keepalived())
         .tool("dnsmasq");
-    if let Some(base) = base() {
+    if let Some(base) = bench_rounds::base() {
         spec = spec.binary_at(base, "/usr/local/bin/lvsd-base");
     }
     let Some(mut guest) = lvsd_vm::boot_or_skip(spec) else {
@@ -144,15 +126,12 @@ fn cpu_per_1000_dns_probes() {
     guest
         .write_file("/etc/dns-bench.conf", config().as_bytes())
         .unwrap();
-    let (window, rounds) = (
-        env("LVSD_BENCH_SECONDS", 10),
-        env("LVSD_BENCH_ROUNDS", 3).max(1),
-    );
+    let window = bench_rounds::seconds();
     let conf = "-n -l -f /etc/dns-bench.conf";
     let state = "--state-file /tmp/dns-bench.json";
     // (figure, process name, command)
     let mut runs = vec![("", "keepalived", format!("keepalived -C {conf}"))];
-    if base().is_some() {
+    if bench_rounds::base().is_some() {
         runs.push((
             "DNS_CHECK (lvsd base)",
             "lvsd",
@@ -160,32 +139,14 @@ fn cpu_per_1000_dns_probes() {
         ));
     }
     runs.push(("DNS_CHECK", "lvsd", format!("lvsd {conf} {state}")));
-    let mut table: Vec<Vec<f64>> = Vec::new();
-    for round in 0..rounds {
-        let mut order: Vec<usize> = (0..runs.len()).collect();
-        if round % 2 == 1 {
-            order.reverse();
-        }
-        let mut row = vec![0.0; runs.len()];
-        for i in order {
-            let (_, name, command) = &runs[i];
-            let (cpu, queries) = measure(&mut guest, name, command, window);
-            assert!(queries > 0.0, "{command}: no queries seen");
-            row[i] = cpu / queries * 1000.0;
-        }
-        table.push(row);
-    }
-    for (i, (what, _, _)) in runs.iter().enumerate().skip(1) {
-        let mut ratios: Vec<f64> = table.iter().map(|row| row[i] / row[0]).collect();
-        let mut lvsd: Vec<f64> = table.iter().map(|row| row[i]).collect();
-        let mut keepalived: Vec<f64> = table.iter().map(|row| row[0]).collect();
-        println!(
-            "figure: CPU per 1,000 {what} probes, {SERVERS} real servers, delay_loop 1, \
-             medians of {rounds} rounds (ms): lvsd {:.1} | keepalived {:.1} | ratio {:.2} \
-             (median of the rounds' ratios)",
-            median(&mut lvsd),
-            median(&mut keepalived),
-            median(&mut ratios)
-        );
+    let figures = bench_rounds::alternate(runs.len(), bench_rounds::rounds(), |i| {
+        let (_, name, command) = &runs[i];
+        let (cpu, queries) = measure(&mut guest, name, command, window);
+        assert!(queries > 0.0, "{command}: no queries seen");
+        cpu / queries * 1000.0
+    });
+    for ((what, _, _), figure) in runs.iter().skip(1).zip(&figures) {
+        let setting = format!("{SERVERS} real servers, delay_loop 1");
+        bench_rounds::print(what, &setting, "ms", figure);
     }
 }

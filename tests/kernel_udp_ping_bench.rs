@@ -24,6 +24,8 @@ use std::time::Duration;
 
 use lvsd_vm::{Guest, GuestSpec};
 
+mod bench_rounds;
+
 const SERVERS: usize = 200;
 
 const DNS_QUERY: &str = "4c56 0100 0001 0000 0000 0000 046c 7673 6404 7465 7374 0000 0100 01";
@@ -41,21 +43,13 @@ fn config(check: &str) -> String {
     text
 }
 
-/// `LVSD_BENCH_BASE`: another lvsd binary (a baseline build) measured in
-/// the same rounds as `lvsd (base)`, for before/after figures.
-fn base() -> Option<String> {
-    std::env::var("LVSD_BENCH_BASE")
-        .ok()
-        .filter(|b| !b.is_empty())
-}
-
 fn guest() -> Option<Guest> {
     let mut spec = GuestSpec::new("kernel_udp_ping_bench")
         .net_tools()
         .keepalived()
         .tool("dnsmasq")
         .binary_at(env!("CARGO_BIN_EXE_lvsd"), "/usr/local/bin/lvsd");
-    if let Some(base) = base() {
+    if let Some(base) = bench_rounds::base() {
         spec = spec.binary_at(base, "/usr/local/bin/lvsd-base");
     }
     lvsd_vm::boot_or_skip(spec)
@@ -136,24 +130,11 @@ fn measure(guest: &mut Guest, who: &str, command: &str, seconds: u64) -> (f64, f
     (cpu1 - cpu0, probes1 - probes0)
 }
 
-/// The median of `values` (sorted in place).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 #[test]
 #[ignore = "a benchmark: bench/udp_ping.sh runs it"]
 fn cpu_per_1000_udp_and_ping_probes_beside_keepalived() {
     let Some(mut guest) = guest() else { return };
-    let env = |name: &str, default: u64| -> u64 {
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
-    let seconds = env("LVSD_BENCH_SECONDS", 10);
-    let rounds = env("LVSD_BENCH_ROUNDS", 3).max(1);
+    let seconds = bench_rounds::seconds();
     guest.run_ok(SETUP);
     let kinds = [
         (
@@ -180,52 +161,27 @@ fn cpu_per_1000_udp_and_ping_probes_beside_keepalived() {
             } else {
                 kind.to_string()
             };
-            if base().is_some() {
+            if bench_rounds::base().is_some() {
                 runs.push((format!("{what} (lvsd base)"), range, "lvsd-base"));
             }
             runs.push((what, range, "lvsd"));
         }
-        let per = |(cpu, probes): (f64, f64)| cpu / probes * 1000.0;
-        // Per round: keepalived's figure, then each lvsd run's.
-        let mut table: Vec<Vec<f64>> = Vec::new();
-        for round in 0..rounds {
-            let mut order: Vec<usize> = (0..runs.len()).collect();
-            if round % 2 == 1 {
-                order.reverse();
-            }
-            let mut row = vec![0.0; runs.len()];
-            for i in order {
-                let (what, range, binary) = &runs[i];
-                let (who, command) = if i == 0 {
-                    ("keepalived", format!("keepalived -C -n -l -f {conf}"))
-                } else {
-                    guest.run_ok(&format!("sysctl -qw net.ipv4.ping_group_range='{range}'"));
-                    let lvsd = format!("{binary} -n -l -f {conf} --state-file /tmp/bench.json");
-                    ("lvsd", lvsd)
-                };
-                let m = measure(&mut guest, who, &command, seconds);
-                println!(
-                    "{kind} round {round}: {}: {:.2} s CPU for {} probes",
-                    if i == 0 { "keepalived" } else { what },
-                    m.0,
-                    m.1
-                );
-                row[i] = per(m);
-            }
-            table.push(row);
-        }
-        for (i, (what, _, _)) in runs.iter().enumerate().skip(1) {
-            let mut ratios: Vec<f64> = table.iter().map(|row| row[i] / row[0]).collect();
-            let mut lvsd: Vec<f64> = table.iter().map(|row| row[i]).collect();
-            let mut keepalived: Vec<f64> = table.iter().map(|row| row[0]).collect();
-            println!(
-                "figure: CPU per 1,000 {what} probes, {SERVERS} real servers, delay_loop 1, \
-                 guest, medians of {rounds} rounds (s): lvsd {:.3} | reference {:.3} | ratio {:.2} \
-                 (median of the rounds' ratios)",
-                median(&mut lvsd),
-                median(&mut keepalived),
-                median(&mut ratios)
-            );
+        let figures = bench_rounds::alternate(runs.len(), bench_rounds::rounds(), |i| {
+            let (what, range, binary) = &runs[i];
+            let (who, command) = if i == 0 {
+                ("keepalived", format!("keepalived -C -n -l -f {conf}"))
+            } else {
+                guest.run_ok(&format!("sysctl -qw net.ipv4.ping_group_range='{range}'"));
+                let lvsd = format!("{binary} -n -l -f {conf} --state-file /tmp/bench.json");
+                ("lvsd", lvsd)
+            };
+            let (cpu, probes) = measure(&mut guest, who, &command, seconds);
+            println!("{kind}: {what}: {cpu:.2} s CPU for {probes} probes");
+            cpu / probes * 1000.0
+        });
+        for ((what, _, _), figure) in runs.iter().skip(1).zip(&figures) {
+            let setting = format!("{SERVERS} real servers, delay_loop 1, guest");
+            bench_rounds::print(what, &setting, "s", figure);
         }
     }
 }

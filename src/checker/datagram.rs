@@ -26,6 +26,12 @@
 //! (`UDP_CHECK`, `DNS_CHECK`) and a ping socket; a raw ICMP socket sees
 //! every echo reply the host receives, so a kept one per target would read
 //! each reply once per target, and it is closed after every attempt.
+//!
+//! On a kept ping socket the reply is read right after the echo is sent
+//! ([`answered_in_send`]): the kernel answers an echo itself, often within
+//! the send, and then the attempt ends in the same round, with no timer
+//! and no second wake-up of the prober. When it is not there yet, the
+//! attempt waits in the epoll as any other.
 
 use std::borrow::Cow;
 
@@ -67,6 +73,17 @@ pub(super) fn keeps(datagram: Datagram, ok: bool) -> bool {
         Datagram::Udp | Datagram::Dns(_) => true,
         Datagram::Echo(echo) => echo.kind == ping::SocketKind::Ping,
     }
+}
+
+/// Whether the answer to the datagram just sent may be waiting already when
+/// the send returns, so that reading at once saves the prober a wake-up: an
+/// echo. The kernel answers one itself, and on a local path (loopback, a
+/// veth) it does so within the send, in the same softirq; on the host every
+/// echo to a loopback address was answered so. A UDP or DNS answer comes
+/// from a process that must be woken first: reading at once would mostly
+/// cost a `recv` for nothing.
+pub(super) fn answered_in_send(datagram: Datagram) -> bool {
+    matches!(datagram, Datagram::Echo(_))
 }
 
 /// Starts the next attempt of `check` on its kept `socket`, which the

@@ -207,12 +207,10 @@ impl Driver {
         }
     }
 
-    /// Sends the waiting verdicts, or arms a [`Timer::Flush`] for when
-    /// they are due (see `outbox.rs`).
+    /// Sends the waiting verdicts if they are due before the next timer
+    /// (see `outbox.rs`).
     fn flush(&mut self) {
-        if let Some(due) = self.outbox.flush(self.timers.next()) {
-            self.timers.push(due, Timer::Flush);
-        }
+        self.outbox.flush(self.timers.next());
     }
 
     fn on_timer(&mut self, table: &mut ProbeTable, due: Instant, timer: Timer) {
@@ -270,10 +268,6 @@ impl Driver {
             Timer::Sweep => {
                 self.sweep_armed = false;
                 self.sweep();
-            }
-            Timer::Flush => {
-                self.outbox.fired();
-                self.flush();
             }
         }
     }
@@ -365,7 +359,7 @@ impl Driver {
     /// datagram; the verdict comes from [`Driver::on_io`] or the
     /// connect_timeout timer.
     fn start_datagram(&mut self, table: &mut ProbeTable, owner: Owner, spec: &Arc<ProbeSpec>) {
-        if self.resend_kept(owner, spec) {
+        if self.resend_kept(table, owner, spec) {
             return;
         }
         match datagram::start(&spec.check) {
@@ -484,8 +478,10 @@ impl Driver {
     }
 
     /// Starts the attempt of `owner` on its probe's kept socket, if it has
-    /// one that still works: true when the datagram is sent.
-    fn resend_kept(&mut self, owner: Owner, spec: &ProbeSpec) -> bool {
+    /// one that still works: true when the datagram is sent. An answer that
+    /// may already be there (`datagram::answered_in_send`) is read at once:
+    /// then the attempt ends without waking the prober again.
+    fn resend_kept(&mut self, table: &mut ProbeTable, owner: Owner, spec: &ProbeSpec) -> bool {
         let Some(idx) = self.kept.remove(&owner.id) else {
             return false;
         };
@@ -502,6 +498,17 @@ impl Driver {
             return false;
         };
         let serial = self.conns.enter_as(idx, Phase::Datagram(waiting), owner);
+        if datagram::answered_in_send(waiting) {
+            let verdict = self
+                .conns
+                .get(idx)
+                .and_then(|conn| datagram::on_ready(waiting, &conn.socket, &spec.check, false));
+            if let Some((ok, reason)) = verdict {
+                self.end_datagram(idx, waiting, ok);
+                self.complete(table, owner, probe::result(ok, reason, owner.started));
+                return true;
+            }
+        }
         let limit = spec.check.common().connect_timeout.duration();
         self.timers
             .push_deadline(Instant::now(), limit, idx, serial);

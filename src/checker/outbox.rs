@@ -3,19 +3,25 @@
 //! once per verdict.
 //!
 //! A batch goes at once when one of its verdicts changes a health state,
-//! else when [`FLUSH`] (50 ms) has passed since the oldest waiting one, or
-//! [`FLUSH_SMALL`] (5 ms) for a batch of a few, or when many wait, or at
-//! once when the prober has nothing to do before then (sending now costs
-//! the same one wake-up, and the verdicts come on time). A busy prober
-//! thus wakes the daemon rarely, and a quiet one sends its verdicts within
-//! milliseconds. (A verdict that changes nothing only counts: the daemon
-//! acts on changes. At 5 ms for every batch, the wake-ups, each a switch
-//! to the daemon's thread and back, made lvsd's whole CPU per probe some
-//! 13% dearer at 5,000 probes a second: `bench/floor.sh`.)
+//! or when many wait. Else it waits [`FLUSH_SMALL`] (5 ms) from its oldest
+//! verdict, and [`FLUSH`] (50 ms) from the last batch sent: a quiet
+//! prober's verdicts come within milliseconds, a busy one wakes the daemon
+//! at most twenty times a second. It goes sooner when the prober has
+//! nothing to do before then (sending now costs the same one wake-up, and
+//! the verdicts come on time). A verdict that changes nothing only counts
+//! (the daemon acts on changes), so it may wait. Each wake-up of the daemon
+//! is a switch to its thread and back: at 5 ms for every batch, they made
+//! lvsd's whole CPU per probe some 13% dearer at 5,000 probes a second
+//! (`bench/floor.sh`); at 5 ms for a batch of fewer than 16 (the rule
+//! before), a prober doing 200 datagram probes a second woke the daemon
+//! for nearly every verdict, a sixth of lvsd's CPU per probe in the guest
+//! (`bench/udp_ping.sh`).
 //!
-//! The outbox only decides; the prober owns the timers, so
-//! [`Outbox::flush`] answers when it wants to be asked again, and the
-//! prober arms a `Timer::Flush` for then.
+//! The outbox needs no timer of its own: the prober asks [`Outbox::flush`]
+//! at the end of every round, with its next timer. While that timer comes
+//! before the batch is due, the prober wakes for it and asks again; once
+//! it does not, the batch goes. So a batch never waits past its due time,
+//! and sending it never costs the prober a wake-up.
 
 use std::time::{Duration, Instant};
 
@@ -23,15 +29,11 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::HealthEvent;
 
-/// How long a verdict that changed nothing may wait to be sent, in a
-/// batch of at least [`SMALL_BATCH`].
+/// How long after the last batch the next one waits, unless it must go.
 const FLUSH: Duration = Duration::from_millis(50);
-/// How long it may wait in a smaller batch: a prober doing fewer than
-/// some 3,000 probes a second wakes the daemon as often as before, and its
-/// verdicts come within a few milliseconds.
+/// How long a verdict that changed nothing waits at least, unless the
+/// prober has nothing else to do.
 const FLUSH_SMALL: Duration = Duration::from_millis(5);
-/// See [`FLUSH_SMALL`].
-const SMALL_BATCH: usize = 16;
 /// How many verdicts may wait at most.
 const FLUSH_COUNT: usize = 1024;
 
@@ -45,8 +47,8 @@ pub(super) struct Outbox {
     since: Option<Instant>,
     /// Whether a waiting verdict changed a health state.
     urgent: bool,
-    /// Whether the prober has a `Timer::Flush` armed for us.
-    armed: bool,
+    /// When the last batch was sent.
+    sent: Option<Instant>,
 }
 
 impl Outbox {
@@ -56,7 +58,7 @@ impl Outbox {
             waiting: Vec::new(),
             since: None,
             urgent: false,
-            armed: false,
+            sent: None,
         }
     }
 
@@ -67,20 +69,16 @@ impl Outbox {
         self.waiting.push(event);
     }
 
-    /// Sends the waiting verdicts if one changed a state, if the oldest has
-    /// waited long enough, if many wait, or if the prober's next timer
-    /// (`next_timer`) is no sooner than they would be due anyway. Else
-    /// returns when to be asked again, once: the prober arms a
-    /// `Timer::Flush` for that instant and calls [`Outbox::fired`] when it
-    /// comes up.
-    pub(super) fn flush(&mut self, next_timer: Option<Instant>) -> Option<Instant> {
-        let since = self.since?;
-        let due = since
-            + if self.waiting.len() < SMALL_BATCH {
-                FLUSH_SMALL
-            } else {
-                FLUSH
-            };
+    /// Sends the waiting verdicts if one changed a state, if they are due
+    /// ([`FLUSH_SMALL`] after the oldest, [`FLUSH`] after the last batch),
+    /// if many wait, or if the prober's next timer (`next_timer`) is no
+    /// sooner than they would be due anyway (the prober calls this at the
+    /// end of every round: see the module docs).
+    pub(super) fn flush(&mut self, next_timer: Option<Instant>) {
+        let Some(since) = self.since else {
+            return;
+        };
+        let due = (since + FLUSH_SMALL).max(self.sent.map_or(since, |sent| sent + FLUSH));
         let idle_till_due = next_timer.is_none_or(|next| next >= due);
         if idle_till_due
             || self.urgent
@@ -93,19 +91,8 @@ impl Outbox {
             }
             self.since = None;
             self.urgent = false;
-            None
-        } else if !self.armed {
-            self.armed = true;
-            Some(due)
-        } else {
-            None
+            self.sent = Some(Instant::now());
         }
-    }
-
-    /// The armed `Timer::Flush` came up (the prober then calls
-    /// [`Outbox::flush`]: the batch may have grown past a small one's wait).
-    pub(super) fn fired(&mut self) {
-        self.armed = false;
     }
 }
 
@@ -137,20 +124,42 @@ mod tests {
     }
 
     /// A verdict that changes nothing waits while the prober has work
-    /// before its batch is due, and asks for one flush timer, once.
+    /// before its batch is due, and goes once it has none.
     #[test]
     fn a_plain_verdict_waits_while_the_prober_is_busy() {
         let (tx, mut rx) = unbounded_channel();
         let mut outbox = Outbox::new(tx);
         outbox.push(event(false));
+        outbox.push(event(false));
         let soon = Some(Instant::now() + Duration::from_millis(1));
-        let due = outbox.flush(soon).expect("a flush timer is asked for");
-        assert!(due > Instant::now());
-        assert_eq!(outbox.flush(soon), None, "one timer, not one per round");
+        outbox.flush(soon);
         assert!(rx.try_recv().is_err(), "nothing sent yet");
-        outbox.fired();
-        // Nothing else to do before it is due: sent now.
-        assert_eq!(outbox.flush(None), None);
+        // The prober's next timer comes after the batch is due: sent now.
+        outbox.flush(Some(Instant::now() + FLUSH_SMALL * 2));
+        assert_eq!(std::iter::from_fn(|| rx.try_recv().ok()).count(), 2);
+    }
+
+    /// A first batch goes [`FLUSH_SMALL`] after its oldest verdict, the
+    /// next one no sooner than [`FLUSH`] after the first, however busy the
+    /// prober is: a busy prober wakes the daemon twenty times a second.
+    #[test]
+    fn batches_go_when_due_and_no_oftener_than_the_flush_interval() {
+        let (tx, mut rx) = unbounded_channel();
+        let mut outbox = Outbox::new(tx);
+        let busy = || Some(Instant::now() + Duration::from_millis(1));
+        outbox.push(event(false));
+        std::thread::sleep(FLUSH_SMALL);
+        outbox.flush(busy());
+        assert!(rx.try_recv().is_ok(), "a quiet start's verdict goes soon");
+        let first = Instant::now();
+        outbox.push(event(false));
+        std::thread::sleep(FLUSH_SMALL * 2);
+        outbox.flush(busy());
+        if first.elapsed() < FLUSH {
+            assert!(rx.try_recv().is_err(), "waits for the flush interval");
+        }
+        std::thread::sleep(FLUSH.saturating_sub(first.elapsed()));
+        outbox.flush(busy());
         assert!(rx.try_recv().is_ok());
     }
 
@@ -163,9 +172,7 @@ mod tests {
         let soon = Some(Instant::now() + Duration::from_millis(1));
         outbox.push(event(false));
         outbox.push(event(true));
-        assert_eq!(outbox.flush(soon), None);
+        outbox.flush(soon);
         assert_eq!(std::iter::from_fn(|| rx.try_recv().ok()).count(), 2);
-        // Then nothing waits: nothing to arm.
-        assert_eq!(outbox.flush(soon), None);
     }
 }

@@ -1,0 +1,103 @@
+//! What the guest benches that set lvsd beside keepalived in one boot
+//! share (`kernel_udp_ping_bench`, `kernel_dns_bench`): their settings from
+//! the environment, rounds in alternating order, and the figures as the
+//! medians of those rounds.
+//!
+//! The guest shares the host's two cores, and one run's CPU figure moves by
+//! a third with the host's load. So each program runs once a round, the
+//! order reversed every other round (what runs first in one round runs
+//! last in the next), and the figure is the median of the rounds' ratios,
+//! lvsd's figure over the reference's measured in the same round.
+//!
+//! ```ignore
+//! let figures = bench_rounds::alternate(runs.len(), rounds(), |i| measure(i));
+//! bench_rounds::print("UDP_CHECK", "s", &figures[0]);
+//! ```
+#![allow(dead_code)]
+
+/// A number from the environment, else `default`.
+pub fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `LVSD_BENCH_SECONDS`: how long each window of a run lasts (default 10).
+pub fn seconds() -> u64 {
+    env("LVSD_BENCH_SECONDS", 10)
+}
+
+/// `LVSD_BENCH_ROUNDS`: how many rounds (default 3, at least 1).
+pub fn rounds() -> u64 {
+    env("LVSD_BENCH_ROUNDS", 3).max(1)
+}
+
+/// `LVSD_BENCH_BASE`: another lvsd binary (a baseline build), measured in
+/// the same rounds for before/after figures.
+pub fn base() -> Option<String> {
+    std::env::var("LVSD_BENCH_BASE")
+        .ok()
+        .filter(|b| !b.is_empty())
+}
+
+/// The median of `values` (sorted in place).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// One lvsd run's figures over the rounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Figure {
+    /// The median of lvsd's figures.
+    pub lvsd: f64,
+    /// The median of the reference's.
+    pub reference: f64,
+    /// The median of the rounds' ratios (lvsd / reference of one round).
+    pub ratio: f64,
+    /// How many rounds.
+    pub rounds: usize,
+}
+
+/// Runs `rounds` rounds of `runs` runs, in order in even rounds and in
+/// reverse order in odd ones; `measure(i)` runs run `i` and returns its
+/// figure (lower is better: CPU per 1,000 probes). Run 0 is the reference
+/// (keepalived). Returns the figures of runs 1.. against it.
+pub fn alternate(runs: usize, rounds: u64, mut measure: impl FnMut(usize) -> f64) -> Vec<Figure> {
+    let mut table: Vec<Vec<f64>> = Vec::new();
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..runs).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        let mut row = vec![0.0; runs];
+        for i in order {
+            row[i] = measure(i);
+        }
+        table.push(row);
+    }
+    (1..runs)
+        .map(|i| {
+            let column = |f: &dyn Fn(&[f64]) -> f64| -> Vec<f64> {
+                table.iter().map(|row| f(row)).collect()
+            };
+            Figure {
+                lvsd: median(&mut column(&|row| row[i])),
+                reference: median(&mut column(&|row| row[0])),
+                ratio: median(&mut column(&|row| row[i] / row[0])),
+                rounds: table.len(),
+            }
+        })
+        .collect()
+}
+
+/// Prints the `figure:` line of `what` (the bench scripts keep those
+/// lines), its values in `unit` per 1,000 probes.
+pub fn print(what: &str, setting: &str, unit: &str, figure: &Figure) {
+    println!(
+        "figure: CPU per 1,000 {what} probes, {setting}, medians of {} rounds ({unit}): \
+         lvsd {:.3} | keepalived {:.3} | ratio {:.2} (median of the rounds' ratios)",
+        figure.rounds, figure.lvsd, figure.reference, figure.ratio
+    );
+}
