@@ -7,7 +7,8 @@
 //! (`driver.rs`, one epoll for every probe), which is woken when the socket
 //! becomes writable: the handshake finished, or failed (the error is read
 //! with [`handshake_outcome`], `SO_ERROR`). The prober bounds the whole thing
-//! with `connect_timeout`. `HTTP_GET` uses the same socket through tokio
+//! with `connect_timeout`. `HTTP_GET` starts its socket the same way
+//! ([`start`]); `SSL_GET` and `SMTP_CHECK` use it through tokio
 //! ([`connect`]).
 //!
 //! ## Closing without a reset
