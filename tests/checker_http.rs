@@ -711,3 +711,27 @@ fn engine_closes_without_resets_passing_or_failing() {
     let sent = NetPair::tcp_counter(&pair.client, "OutRsts") - sent_before;
     assert_eq!(sent, 0, "the client namespace sent RSTs");
 }
+
+/// An answer far longer than what wakes the prober at once (the socket's
+/// read low-water mark, `http::READ_LOW_WATER`) is read as it comes, to
+/// the server's end, and judged whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_answer_is_read_to_its_end() {
+    let mut answer = b"HTTP/1.0 200 OK\r\n\r\n".to_vec();
+    let body: Vec<u8> = (0..1_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    answer.extend_from_slice(&body);
+    let digest = format!("{:x}", md5::compute(&body));
+    let r = Responder::start(None, "127.0.0.1", Script::Answer(answer.leak()));
+    let mut check = http_check(
+        "127.0.0.1",
+        r.port,
+        vec![Url {
+            digest: Some(digest),
+            ..url("/")
+        }],
+    );
+    check.common.connect_timeout = Duration::from_secs(5).into();
+    let res = probe_url(&check, 0).await;
+    assert!(res.ok, "{res:?}");
+    assert_eq!(wait_ended(&r, 1), (1, 0), "closed with a FIN");
+}

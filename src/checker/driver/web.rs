@@ -15,16 +15,13 @@
 //! one socket at a time).
 
 use std::sync::Arc;
-use std::time::Duration;
-
-use socket2::SockRef;
 
 use super::Driver;
 use crate::checker::conns::{Owner, Phase, WEB_EVENTS};
 use crate::checker::http::{self, Exchange, Outcome, Step, DRAIN_BUDGET};
 use crate::checker::probe;
 use crate::checker::probe_table::ProbeTable;
-use crate::checker::{tcp, ProbeSpec};
+use crate::checker::ProbeSpec;
 use crate::config::{Check, CloseMode, HttpCheck};
 
 /// How many answer bytes one read takes at most.
@@ -87,7 +84,7 @@ impl Driver {
             return;
         };
         let common = &check.common;
-        let socket = match tcp::start(common) {
+        let socket = match http::start(check) {
             Ok(socket) => socket,
             Err(e) if e.is_local_shortage() => return self.postpone(owner, common, &e),
             Err(e) => {
@@ -96,10 +93,6 @@ impl Driver {
                 return;
             }
         };
-        if common.close == CloseMode::Reset {
-            // If this fails the close is merely graceful; nothing to report.
-            let _ = SockRef::from(&socket).set_linger(Some(Duration::ZERO));
-        }
         let limit = common.connect_timeout.duration();
         let attempt = (socket, Phase::Web, WEB_EVENTS);
         if let Some(idx) = self.watch(table, owner, attempt, limit) {
