@@ -38,6 +38,9 @@ pub const HEAD_LIMIT: usize = 4095;
 /// The most of an answer kept for a `regex` (the rest is read and dropped).
 pub const SUBJECT_LIMIT: usize = 1 << 20;
 
+/// The most room an answer keeps for the next one (see [`Answer::restart`]).
+const KEEP_ROOM: usize = 64 * 1024;
+
 /// Why an answer fails its url.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -132,6 +135,10 @@ impl Answer {
     /// exchange slot of the prober reuses its answer, attempt after attempt).
     pub fn restart(&mut self, url: &Url) {
         self.kept.clear();
+        if self.kept.capacity() > KEEP_ROOM {
+            // A long answer kept for a regex: its room is not held on to.
+            self.kept = Vec::with_capacity(1024);
+        }
         self.body_start = None;
         self.received = 0;
         self.body_len = 0;
@@ -139,6 +146,12 @@ impl Answer {
         self.status = 0;
         self.md5 = url.digest.as_ref().map(|_| md5::Context::new());
         self.keep_body = url.regex.is_some();
+    }
+
+    /// How much room the answer holds for its bytes (tests).
+    #[cfg(test)]
+    pub(super) fn kept_room(&self) -> usize {
+        self.kept.capacity()
     }
 
     /// Takes the next bytes of the answer.
