@@ -712,9 +712,9 @@ fn engine_closes_without_resets_passing_or_failing() {
     assert_eq!(sent, 0, "the client namespace sent RSTs");
 }
 
-/// An answer far longer than what wakes the prober at once (the socket's
-/// read low-water mark, `http::READ_LOW_WATER`) is read as it comes, to
-/// the server's end, and judged whole.
+/// An answer far longer than one read (and than the socket's receive
+/// buffer) is read as it comes, each event to the last byte there, to the
+/// server's end, and judged whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_answer_is_read_to_its_end() {
     let mut answer = b"HTTP/1.0 200 OK\r\n\r\n".to_vec();

@@ -62,24 +62,13 @@ pub fn url_of(check: &HttpCheck, url: usize) -> Option<&Url> {
     check.urls.get(url).or_else(|| check.urls.first())
 }
 
-/// How many answer bytes must be waiting before the socket is reported
-/// readable (`SO_RCVLOWAT`), unless the server's end came with them. A
-/// health page's answer and the server's FIN then wake the prober once,
-/// not once for each segment (the headers, the body, the FIN: up to three
-/// wake-ups), while a long answer is still read as it comes, this much at
-/// a time (the kernel makes the receive buffer twice this at least).
-pub const READ_LOW_WATER: libc::c_int = 64 * 1024;
-
 /// Opens an attempt's socket and starts its handshake (`tcp::start`: the
-/// check's source options), reported readable only with
-/// [`READ_LOW_WATER`] bytes or the server's end, and made to reset on
-/// close with `close_with_reset`.
+/// check's source options), made to reset on close with
+/// `close_with_reset`.
 pub fn start(check: &HttpCheck) -> Result<Socket, tcp::TcpProbeError> {
     let socket = tcp::start(&check.common)?;
-    // Either failing leaves a socket that works, woken more often or
-    // closed with a FIN: nothing to report.
-    let _ = tcp::set_int_option(&socket, libc::SOL_SOCKET, libc::SO_RCVLOWAT, READ_LOW_WATER);
     if check.common.close == CloseMode::Reset {
+        // If this fails the close is merely graceful; nothing to report.
         let _ = SockRef::from(&socket).set_linger(Some(Duration::ZERO));
     }
     Ok(socket)

@@ -243,8 +243,8 @@ fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
 }
 
 /// Sets an integer socket option that socket2, nix and rustix do not offer
-/// (`IP_BIND_ADDRESS_NO_PORT`, `SO_RCVLOWAT`).
-pub(super) fn set_int_option(
+/// (`IP_BIND_ADDRESS_NO_PORT`).
+fn set_int_option(
     socket: &Socket,
     level: libc::c_int,
     name: libc::c_int,

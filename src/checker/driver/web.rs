@@ -5,11 +5,12 @@
 //! writing ([`WEB_EVENTS`]): the handshake's end, room to send and the
 //! answer's bytes each wake the prober once, and no `epoll_ctl` is needed
 //! between them. A passing probe typically costs two wake-ups (the
-//! handshake's end, then the answer with the server's FIN: the socket's
-//! read low-water mark, `http::READ_LOW_WATER`, keeps the answer's first
-//! segments from waking it before), on this thread alone: handing the
-//! attempt to tokio cost some five and a half, across two threads (guest
-//! profile, `bench/http.sh`).
+//! handshake's end, then the answer with the server's FIN), on this thread
+//! alone: handing the attempt to tokio cost some five and a half, across
+//! two threads (guest profile, `bench/http.sh`). A read low-water mark
+//! (`SO_RCVLOWAT`), to be woken once for the answer and the FIN, was tried
+//! and measured no different (0.905 vs 0.902 of keepalived's CPU, guest,
+//! same rounds): not kept.
 //!
 //! The attempt's machine and its buffers live in [`Exchanges`], by
 //! connection index, and are reused by the next attempt on that index; the
