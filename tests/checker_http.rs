@@ -604,3 +604,134 @@ async fn engine_probes_one_url_at_a_time_then_only_the_failed_one() {
         "{seen:#?}"
     );
 }
+
+/// Through the engine, as lvsd runs it (on its prober thread): passing and
+/// failing answers, a server that keeps the connection open and one that
+/// trickles past connect_timeout; every verdict is the expected one, and
+/// no connection ends with an RST on either side.
+#[test]
+fn engine_closes_without_resets_passing_or_failing() {
+    if !can_use_netns() {
+        return;
+    }
+    let pair = NetPair::new("httpeng");
+    let scripts = [
+        (Script::Answer(OK_ANSWER), true),
+        (Script::Answer(b"HTTP/1.0 500 Oops\r\n\r\nfailing"), false),
+        (Script::Answer(b"HTTP/1.0 200 OK\n\nbare"), false),
+        (Script::KeepOpen(OK_ANSWER), false),
+        (
+            Script::Trickle(
+                b"HTTP/1.0 200 OK\r\n\r\n",
+                b"slow",
+                Duration::from_millis(150),
+            ),
+            false,
+        ),
+    ];
+    let responders: Vec<(Responder, bool)> = scripts
+        .into_iter()
+        .map(|(s, ok)| (Responder::start(Some(&pair.backend), BACKEND, s), ok))
+        .collect();
+    let resets_before = NetPair::tcp_counter(&pair.backend, "EstabResets");
+    let sent_before = NetPair::tcp_counter(&pair.client, "OutRsts");
+    let cases: Vec<(u16, bool)> = responders.iter().map(|(r, ok)| (r.port, *ok)).collect();
+    let verdicts = pair.client_run(move || async move {
+        let specs: Vec<_> = cases
+            .iter()
+            .map(|&(port, _)| {
+                let mut check = http_check(BACKEND, port, vec![url("/")]);
+                check.common.connect_timeout = Duration::from_millis(300).into();
+                check.common.delay_loop = Duration::from_millis(100).into();
+                check.common.delay_before_retry = Duration::from_millis(100).into();
+                let spec = lvsd::checker::ProbeSpec::new(&Check::Http(Box::new(check)));
+                (spec, true)
+            })
+            .collect();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut engine = lvsd::checker::Engine::new(tx).expect("engine");
+        engine.set_probes(specs);
+        // Per case: (passed, failed, a failure's reason).
+        let mut seen = vec![(0u32, 0u32, String::new()); cases.len()];
+        while seen.iter().any(|(p, f, _)| p + f < 8) {
+            let e = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("a verdict")
+                .expect("the engine runs");
+            let Check::Http(h) = &*e.probe.check else {
+                panic!("not an HTTP_GET")
+            };
+            let i = cases
+                .iter()
+                .position(|&(port, _)| port == h.common.connect_port)
+                .expect("a case's port");
+            if e.result.ok {
+                seen[i].0 += 1;
+            } else {
+                seen[i].1 += 1;
+                seen[i].2 = e.result.reason.into_owned();
+            }
+        }
+        engine.set_probes(Vec::new());
+        // The closes under way (a trickle's drain) end before the engine.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(engine);
+        seen
+    });
+    for ((port, ok), (passed, failed, why)) in responders
+        .iter()
+        .map(|(r, ok)| (r.port, *ok))
+        .zip(&verdicts)
+    {
+        if ok {
+            assert_eq!(*failed, 0, "port {port}: {why}");
+        } else {
+            assert_eq!(*passed, 0, "port {port}");
+        }
+    }
+    assert!(
+        verdicts[1].2.contains("status code error: 500"),
+        "{verdicts:?}"
+    );
+    assert!(verdicts[2].2.contains("no data received"), "{verdicts:?}");
+    assert!(
+        verdicts[3].2.contains("no complete answer within 300 ms"),
+        "{verdicts:?}"
+    );
+    assert!(
+        verdicts[4].2.contains("no complete answer within 300 ms"),
+        "{verdicts:?}"
+    );
+    for (i, (r, _)) in responders.iter().enumerate() {
+        let accepted = r.requests.lock().unwrap().len() as u64;
+        assert_eq!(wait_ended(r, accepted), (accepted, 0), "responder {i}");
+    }
+    let resets = NetPair::tcp_counter(&pair.backend, "EstabResets") - resets_before;
+    assert_eq!(resets, 0, "the backend namespace's EstabResets rose");
+    let sent = NetPair::tcp_counter(&pair.client, "OutRsts") - sent_before;
+    assert_eq!(sent, 0, "the client namespace sent RSTs");
+}
+
+/// An answer far longer than one read (and than the socket's receive
+/// buffer) is read as it comes, each event to the last byte there, to the
+/// server's end, and judged whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_answer_is_read_to_its_end() {
+    let mut answer = b"HTTP/1.0 200 OK\r\n\r\n".to_vec();
+    let body: Vec<u8> = (0..1_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    answer.extend_from_slice(&body);
+    let digest = format!("{:x}", md5::compute(&body));
+    let r = Responder::start(None, "127.0.0.1", Script::Answer(answer.leak()));
+    let mut check = http_check(
+        "127.0.0.1",
+        r.port,
+        vec![Url {
+            digest: Some(digest),
+            ..url("/")
+        }],
+    );
+    check.common.connect_timeout = Duration::from_secs(5).into();
+    let res = probe_url(&check, 0).await;
+    assert!(res.ok, "{res:?}");
+    assert_eq!(wait_ended(&r, 1), (1, 0), "closed with a FIN");
+}

@@ -290,15 +290,27 @@ fn http_get_behaviour_table_against_keepalived() {
 /// 1, each program alone for `LVSD_BENCH_SECONDS` (default 20) after a 5 s
 /// settling. Probes are counted by the backend namespace's TCP
 /// `PassiveOpens`; CPU is every process of the program (keepalived's
-/// parent and checker child), user + system.
+/// parent and checker child), user + system. `LVSD_BENCH_ROUNDS` rounds
+/// (default 3), the programs in reverse order every other round; each
+/// figure is the median of the rounds' ratios (the guest shares the host's
+/// cores: one run's figure moves by a third with the host's load).
+/// `LVSD_BENCH_BASE=PATH` measures another lvsd binary (a baseline build)
+/// in the same rounds, as `lvsd (base)`.
 #[test]
 #[ignore]
 fn bench_http_get_cpu_against_keepalived() {
     let servers = 200;
-    let seconds: u64 = std::env::var("LVSD_BENCH_SECONDS")
+    let env = |name: &str, default: u64| -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = env("LVSD_BENCH_SECONDS", 20);
+    let rounds = env("LVSD_BENCH_ROUNDS", 3).max(1);
+    let base = std::env::var("LVSD_BENCH_BASE")
         .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+        .filter(|b| !b.is_empty());
     let mut conf = String::from(
         "virtual_server 10.203.0.1 80 {\n delay_loop 1\n lb_algo rr\n lb_kind NAT\n protocol TCP\n",
     );
@@ -308,13 +320,35 @@ fn bench_http_get_cpu_against_keepalived() {
         ));
     }
     conf.push_str("}\n");
-    let spec = lvsd_vm::with_lvsd!(GuestSpec::new("kernel_http_bench").net_tools().keepalived())
-        .bytes(
-            "/etc/lvsd-http/setup.sh",
-            include_str!("data/http/setup.sh"),
-            0o644,
-        )
-        .bytes("/etc/lvsd-http/bench.conf", conf, 0o644);
+    let mut spec =
+        lvsd_vm::with_lvsd!(GuestSpec::new("kernel_http_bench").net_tools().keepalived())
+            .bytes(
+                "/etc/lvsd-http/setup.sh",
+                include_str!("data/http/setup.sh"),
+                0o644,
+            )
+            .bytes("/etc/lvsd-http/bench.conf", conf, 0o644);
+    // (what, command, line that says it started)
+    let mut programs = vec![
+        (
+            "keepalived",
+            "keepalived -C -n -l -f /etc/lvsd-http/bench.conf",
+            "Activating healthchecker",
+        ),
+        (
+            "lvsd",
+            "lvsd -n -l -f /etc/lvsd-http/bench.conf --state-file /dev/null",
+            "lvsd started",
+        ),
+    ];
+    if let Some(base) = &base {
+        spec = spec.binary_at(base, "/usr/local/bin/lvsd-base");
+        programs.push((
+            "lvsd (base)",
+            "lvsd-base -n -l -f /etc/lvsd-http/bench.conf --state-file /dev/null",
+            "lvsd started",
+        ));
+    }
     let mut guest = lvsd_vm::require_guest!(spec);
     // The row servers are not needed: one busybox on every address.
     guest.run_ok("bash /etc/lvsd-http/setup.sh 0");
@@ -331,56 +365,77 @@ fn bench_http_get_cpu_against_keepalived() {
         )
         .unwrap();
     assert!(setup.success(), "{setup}");
-    let mut figures = Vec::new();
-    for (who, command, started) in [
-        (
-            "keepalived",
-            "keepalived -C -n -l -f /etc/lvsd-http/bench.conf",
-            "Activating healthchecker",
-        ),
-        (
-            "lvsd",
-            "lvsd -n -l -f /etc/lvsd-http/bench.conf --state-file /dev/null",
-            "lvsd started",
-        ),
-    ] {
-        guest.run_ok("ipvsadm -C");
-        guest.spawn(who, command).unwrap();
-        guest
-            .wait_for(
-                &format!("grep -q '{started}' /run/bg/{who}.log"),
-                Duration::from_secs(30),
-            )
-            .unwrap();
-        // CPU ticks (10 ms) of every process of the program, and the
-        // backend's accepted connections, before and after the window.
-        let sample = format!(
-            "t=0; for p in $(pidof {who}); do set -- $(cut -d' ' -f14,15 /proc/$p/stat); t=$((t + $1 + $2)); done
-            echo $t $(ip netns exec web cat /proc/net/snmp | awk '/^Tcp:/ {{ n++ }} n == 2 && /^Tcp:/ {{ print $7; exit }}')"
-        );
-        let out = guest
-            .run_timeout(
-                &format!("sleep 5; {sample}; sleep {seconds}; {sample}"),
-                Duration::from_secs(seconds + 60),
-            )
-            .unwrap();
-        guest.stop(who).unwrap();
-        let nums: Vec<f64> = out
-            .stdout
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        assert_eq!(nums.len(), 4, "{out}");
-        let (cpu, probes) = ((nums[2] - nums[0]) / 100.0, nums[3] - nums[1]);
-        eprintln!(
-            "{who}: {probes} probes in {seconds} s ({:.0}/s), CPU {cpu:.2} s",
-            probes / seconds as f64
-        );
-        figures.push(cpu / (probes / 1000.0));
+    // Per round, each program's CPU per 1,000 probes, in `programs` order.
+    let mut table: Vec<Vec<f64>> = Vec::new();
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..programs.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        let mut row = vec![0.0; programs.len()];
+        for i in order {
+            let (what, command, started) = programs[i];
+            row[i] = http_bench_run(&mut guest, what, command, started, seconds);
+        }
+        table.push(row);
     }
-    let (k, l) = (figures[0], figures[1]);
-    println!(
-        "figure: CPU per 1,000 HTTP_GET probes, 200 real servers, delay_loop 1, guest (s; goal 0.8): lvsd {l:.3} | reference {k:.3} | ratio {:.3}",
-        l / k
+    let median = |mut v: Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (i, (what, _, _)) in programs.iter().enumerate().skip(1) {
+        let ratio = median(table.iter().map(|row| row[i] / row[0]).collect());
+        println!(
+            "figure: CPU per 1,000 HTTP_GET probes, 200 real servers, delay_loop 1, guest, \
+             medians of {rounds} rounds (s; goal 0.8): {what} {:.3} | reference {:.3} | ratio {ratio:.3} \
+             (median of the rounds' ratios)",
+            median(table.iter().map(|row| row[i]).collect()),
+            median(table.iter().map(|row| row[0]).collect()),
+        );
+    }
+}
+
+/// One program's run of the bench: its CPU seconds per 1,000 probes over
+/// `seconds`, from an empty table.
+fn http_bench_run(
+    guest: &mut Guest,
+    what: &str,
+    command: &str,
+    started: &str,
+    seconds: u64,
+) -> f64 {
+    let who = command.split(' ').next().unwrap_or(what);
+    guest.run_ok("ipvsadm -C");
+    guest.spawn(who, command).unwrap();
+    guest
+        .wait_for(
+            &format!("grep -q '{started}' /run/bg/{who}.log"),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+    // CPU ticks (10 ms) of every process of the program, and the
+    // backend's accepted connections, before and after the window.
+    let sample = format!(
+        "t=0; for p in $(pidof {who}); do set -- $(cut -d' ' -f14,15 /proc/$p/stat); t=$((t + $1 + $2)); done
+        echo $t $(ip netns exec web cat /proc/net/snmp | awk '/^Tcp:/ {{ n++ }} n == 2 && /^Tcp:/ {{ print $7; exit }}')"
     );
+    let out = guest
+        .run_timeout(
+            &format!("sleep 5; {sample}; sleep {seconds}; {sample}"),
+            Duration::from_secs(seconds + 60),
+        )
+        .unwrap();
+    guest.stop(who).unwrap();
+    let nums: Vec<f64> = out
+        .stdout
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(nums.len(), 4, "{out}");
+    let (cpu, probes) = ((nums[2] - nums[0]) / 100.0, nums[3] - nums[1]);
+    eprintln!(
+        "{what}: {probes} probes in {seconds} s ({:.0}/s), CPU {cpu:.2} s",
+        probes / seconds as f64
+    );
+    cpu / (probes / 1000.0)
 }

@@ -43,6 +43,9 @@ pub(super) enum Phase {
     /// A datagram probe's socket, kept between attempts after `Datagram`
     /// (its last attempt) passed; in `Driver::kept` under its probe.
     Kept(Datagram),
+    /// An `HTTP_GET` attempt: handshake, request, answer (its machine is
+    /// in `driver/web.rs`'s `Exchanges`), bounded by connect_timeout.
+    Web,
     /// Our FIN is sent; reading to the backend's FIN until `deadline`.
     Closing { deadline: Instant },
 }
@@ -62,6 +65,13 @@ pub(super) struct Conn {
 /// come with it.
 pub(super) const HANDSHAKE_EVENTS: libc::c_int =
     libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLONESHOT | libc::EPOLLET;
+
+/// What an `HTTP_GET` probe socket waits for: the handshake's end, room to
+/// send, the answer and the server's end, each reported once as it comes
+/// (edge-triggered): registered once for the whole exchange, never armed
+/// again.
+pub(super) const WEB_EVENTS: libc::c_int =
+    libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
 
 /// What a datagram probe socket waits for: something to read, or an error
 /// (`EPOLLERR` is always reported: an ICMP error on a UDP socket).

@@ -6,7 +6,7 @@
 //!   │ epoll_wait(until the earliest timer)                          │
 //!   │ new probes (from set_probes)   ─▶ timers                      │
 //!   │ socket events: handshake done  ─▶ verdict ─▶ close (FIN, wait)│
-//!   │ results from tokio (HTTP, MISC) ─▶ verdict                    │
+//!   │ results from tokio (SSL, MISC)  ─▶ verdict                    │
 //!   │ timers due: probe              ─▶ start an attempt            │
 //!   │             connect_timeout    ─▶ verdict "no answer"         │
 //!   │             close sweep        ─▶ drain to EOF ─▶ close()     │
@@ -18,9 +18,10 @@
 //! else runs for it: no task, no future, no per-probe timer object. That is
 //! what keeps a probe as cheap as a minimal epoll loop (`benches/checker`)
 //! and a sleeping probe a few hundred bytes. `UDP_CHECK` and `PING_CHECK`
-//! attempts are sockets here too, registered for reading (`datagram.rs`).
-//! Other kinds are handed to the tokio runtime, and their results come back
-//! through a channel.
+//! attempts are sockets here too, registered for reading (`datagram.rs`),
+//! and so are `HTTP_GET`'s: connect, request, answer to the server's end
+//! (`driver/web.rs`, the machine of `http.rs`). Other kinds are handed to
+//! the tokio runtime, and their results come back through a channel.
 //!
 //! Timers are a binary heap of `(instant, what)` and a queue per
 //! `connect_timeout` (`timers.rs`). Entries are never removed: an entry
@@ -56,6 +57,8 @@ use super::timers::{next_due, Timer, Timers, START_BATCH};
 use super::{probe, tcp, HealthEvent, ProbeResult, ProbeSpec};
 use crate::config::{Check, CheckCommon, CloseMode};
 use crate::script_policy::ScriptPolicy;
+
+mod web;
 
 /// How often at most the log says probes were put off (see
 /// [`Driver::postpone`]).
@@ -126,6 +129,8 @@ pub(super) struct Driver {
     done_rx: mpsc::Receiver<Done>,
     /// The kept datagram socket of a probe (by probe id): its connection.
     kept: FxHashMap<u32, u32>,
+    /// The `HTTP_GET` exchanges under way (`driver/web.rs`).
+    exchanges: web::Exchanges,
 }
 
 impl Driver {
@@ -150,6 +155,7 @@ impl Driver {
             done_tx,
             done_rx,
             kept: FxHashMap::default(),
+            exchanges: web::Exchanges::default(),
         }
     }
 
@@ -234,6 +240,7 @@ impl Driver {
                 let url = slot.urls.url();
                 match &*spec.check {
                     Check::Tcp(_) => self.start_tcp(table, owner, &spec),
+                    Check::Http(check) if !check.tls => self.start_http(table, owner, check, url),
                     Check::Udp(_) | Check::Ping(_) | Check::Dns(_) => {
                         self.start_datagram(table, owner, &spec)
                     }
@@ -260,6 +267,10 @@ impl Driver {
                         let (ok, reason) = datagram::on_timeout(waiting, &slot.spec.check);
                         self.end_datagram(idx, waiting, ok);
                         self.complete(table, owner, probe::result(ok, reason, owner.started));
+                    }
+                    Phase::Web => {
+                        let owner = conn.owner;
+                        self.on_web_timeout(table, idx, owner);
                     }
                     // Closing and kept sockets have no timer of their own.
                     Phase::Closing { .. } | Phase::Kept(_) => {}
@@ -380,21 +391,25 @@ impl Driver {
     /// `limit` (connect_timeout) after now: after the connect (or the
     /// datagram) went out, as keepalived arms its timer, so that the time
     /// the socket's setup took on a busy machine is not taken from the
-    /// backend's `connect_timeout`.
+    /// backend's `connect_timeout`. Returns the connection's index, or
+    /// `None` when the socket could not be registered (the attempt failed).
     fn watch(
         &mut self,
         table: &mut ProbeTable,
         owner: Owner,
         (socket, phase, events): (Socket, Phase, libc::c_int),
         limit: Duration,
-    ) {
+    ) -> Option<u32> {
         match self.conns.open(&self.poll, socket, owner, phase, events) {
-            Ok((idx, serial)) => self
-                .timers
-                .push_deadline(Instant::now(), limit, idx, serial),
+            Ok((idx, serial)) => {
+                self.timers
+                    .push_deadline(Instant::now(), limit, idx, serial);
+                Some(idx)
+            }
             Err(e) => {
                 let reason = format!("cannot set up the probe socket (epoll): {e}");
                 self.complete(table, owner, probe::result(false, reason, owner.started));
+                None
             }
         }
     }
@@ -445,6 +460,10 @@ impl Driver {
                     self.end_datagram(idx, waiting, ok);
                     self.complete(table, owner, probe::result(ok, reason, owner.started));
                 }
+            }
+            Phase::Web => {
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                self.on_web_io(table, idx, readable);
             }
             Phase::Kept(_) => {
                 if !datagram::drain(&conn.socket) {

@@ -38,6 +38,9 @@ pub const HEAD_LIMIT: usize = 4095;
 /// The most of an answer kept for a `regex` (the rest is read and dropped).
 pub const SUBJECT_LIMIT: usize = 1 << 20;
 
+/// The most room an answer keeps for the next one (see [`Answer::restart`]).
+const KEEP_ROOM: usize = 64 * 1024;
+
 /// Why an answer fails its url.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -101,19 +104,54 @@ pub struct Answer {
     keep_body: bool,
 }
 
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("received", &self.received)
+            .field("body_start", &self.body_start)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Answer {
     /// Ready for the answer to `url`.
     pub fn new(url: &Url) -> Answer {
-        Answer {
+        let mut answer = Answer {
             kept: Vec::with_capacity(1024),
             body_start: None,
             received: 0,
             body_len: 0,
             content_length: None,
             status: 0,
-            md5: url.digest.as_ref().map(|_| md5::Context::new()),
-            keep_body: url.regex.is_some(),
+            md5: None,
+            keep_body: false,
+        };
+        answer.restart(url);
+        answer
+    }
+
+    /// Ready for the answer to `url` again, keeping the buffer's room (an
+    /// exchange slot of the prober reuses its answer, attempt after attempt).
+    pub fn restart(&mut self, url: &Url) {
+        self.kept.clear();
+        if self.kept.capacity() > KEEP_ROOM {
+            // A long answer kept for a regex: its room is not held on to.
+            self.kept = Vec::with_capacity(1024);
         }
+        self.body_start = None;
+        self.received = 0;
+        self.body_len = 0;
+        self.content_length = None;
+        self.status = 0;
+        self.md5 = url.digest.as_ref().map(|_| md5::Context::new());
+        self.keep_body = url.regex.is_some();
+    }
+
+    /// How much room the answer holds for its bytes (tests).
+    #[cfg(test)]
+    pub(super) fn kept_room(&self) -> usize {
+        self.kept.capacity()
     }
 
     /// Takes the next bytes of the answer.
@@ -166,8 +204,9 @@ impl Answer {
             find(text, b"Content-Length:").and_then(|at| content_length(&text[at + 15..]));
     }
 
-    /// The verdict once the server has closed the connection.
-    pub fn verdict(self, url: &Url) -> Result<(), Failure> {
+    /// The verdict once the server has closed the connection (the digest
+    /// is taken: call [`Answer::restart`] before feeding it again).
+    pub fn verdict(&mut self, url: &Url) -> Result<(), Failure> {
         if self.body_start.is_none() {
             return Err(Failure::NoHeader {
                 received: self.received,
@@ -181,7 +220,7 @@ impl Answer {
         if !accepted {
             return Err(Failure::Status(self.status));
         }
-        if let (Some(want), Some(md5)) = (&url.digest, self.md5) {
+        if let (Some(want), Some(md5)) = (&url.digest, self.md5.take()) {
             let mut got = String::with_capacity(32);
             for byte in md5.finalize().0 {
                 let _ = write!(got, "{byte:02x}");

@@ -274,3 +274,27 @@ fn reasons_name_keepalived_s_words() {
         .reason()
         .starts_with("Regex match failed"));
 }
+
+#[test]
+fn a_restarted_answer_judges_the_next_alone_and_gives_back_a_long_ones_room() {
+    // As the prober reuses an exchange slot's answer, attempt after attempt.
+    let long = with_regex("needle", false, 0, None);
+    let mut a = Answer::new(&long);
+    let mut answer = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+    answer.resize(300_000, b'x');
+    answer.extend_from_slice(b"needle");
+    a.feed(&answer);
+    assert_eq!(a.verdict(&long), Ok(()));
+    let u = with_digest(HELLO_MD5);
+    a.restart(&u);
+    assert!(a.kept_room() <= 64 * 1024, "{}", a.kept_room());
+    a.feed(b"HTTP/1.1 200 OK\r\n\r\nhello");
+    assert_eq!(a.verdict(&u), Ok(()));
+    a.restart(&u);
+    a.feed(b"HTTP/1.1 200 OK\r\n\r\nhellx");
+    assert!(matches!(a.verdict(&u), Err(Failure::Digest(_))));
+    // Nothing of an earlier answer is left: no header end yet.
+    a.restart(&url());
+    a.feed(b"HTTP/1.1 200 OK\r\n");
+    assert_eq!(a.verdict(&url()), Err(Failure::NoHeader { received: 17 }));
+}

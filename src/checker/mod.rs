@@ -7,7 +7,8 @@
 //! maps each probe's verdict back to every real server that listed it.
 //!
 //! - [`engine`]: the [`Engine`]: the probe set, diffs on reload, states.
-//! - [`driver`]: the prober thread: timers and sockets in one epoll loop.
+//! - [`driver`]: the prober thread: timers and sockets in one epoll loop
+//!   (`driver/web.rs`: its `HTTP_GET` attempts).
 //! - `conns`: the prober's open attempts: sockets, owners, phases.
 //! - `timers`: the prober's timers: sorted queues per interval for
 //!   probes and attempt deadlines, a heap for the rest.
@@ -16,7 +17,8 @@
 //!   (`schedule/urls.rs`: `HTTP_GET`'s per-url rules).
 //! - [`tcp`]: `TCP_CHECK`, with a close that never leaves an RST behind.
 //! - [`http`]: `HTTP_GET` and `SSL_GET`: the request, one url per
-//!   connection, the close.
+//!   connection, the exchange as a state machine over a non-blocking
+//!   socket (the prober's and one-off probes'), the close.
 //! - [`http_answer`]: an HTTP answer judged as keepalived judges it.
 //! - `http_answer_tests`: its unit tests.
 //! - [`tls`]: `SSL_GET`'s TLS: any certificate, SNI, client certificate,
@@ -37,7 +39,8 @@
 //!   prober thread, each probe's socket kept across its passing attempts.
 //! - [`udp`]: `UDP_CHECK`, one datagram; ICMP unreachable fails, silence passes.
 //! - [`ping`]: `PING_CHECK`, an ICMP/ICMPv6 echo and its reply.
-//! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time.
+//! - [`probe`]: one attempt of the kinds that run on tokio, bounded in time
+//!   (and one-off attempts of every kind).
 //! - [`fuzz_input`]: arbitrary bytes as a UDP or PING reply (fuzzing).
 //! - [`lag`]: how late probes start, for the benchmark and metrics.
 //! - `outbox`: the prober's verdicts, sent to the daemon in batches.

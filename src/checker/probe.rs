@@ -3,10 +3,12 @@
 //! `TCP_CHECK` attempts run on the engine's prober thread itself (see
 //! `driver.rs` and `tcp.rs`): they are the bulk of all probes and need
 //! nothing but a socket and epoll; so do `UDP_CHECK`, `PING_CHECK` and
-//! `DNS_CHECK` (`datagram.rs`). The prober hands the other kinds
-//! (`HTTP_GET`, `SSL_GET`, `MISC_CHECK`, `SMTP_CHECK`) to tokio, which runs [`attempt`]
-//! and sends the [`ProbeResult`] back. [`attempt`] runs every kind but
-//! `TCP_CHECK`, for one-off probes and tests. Kinds lvsd cannot probe yet
+//! `DNS_CHECK` (`datagram.rs`) and `HTTP_GET` (`driver/web.rs`, the
+//! machine of `http.rs`). The prober hands the other kinds (`SSL_GET`,
+//! `MISC_CHECK`, `SMTP_CHECK`) to tokio, which runs [`attempt`] and sends
+//! the [`ProbeResult`] back. [`attempt`] runs every kind but `TCP_CHECK`,
+//! for one-off probes and tests (an `HTTP_GET` through the same machine as
+//! the prober's, driven by tokio: [`http::run`]). Kinds lvsd cannot probe yet
 //! are recognised by [`is_supported`]: the config refuses them, and the
 //! engine reports any that reach it down without probing.
 

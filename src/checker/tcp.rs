@@ -7,7 +7,8 @@
 //! (`driver.rs`, one epoll for every probe), which is woken when the socket
 //! becomes writable: the handshake finished, or failed (the error is read
 //! with [`handshake_outcome`], `SO_ERROR`). The prober bounds the whole thing
-//! with `connect_timeout`. `HTTP_GET` uses the same socket through tokio
+//! with `connect_timeout`. `HTTP_GET` starts its socket the same way
+//! ([`start`]); `SSL_GET` and `SMTP_CHECK` use it through tokio
 //! ([`connect`]).
 //!
 //! ## Closing without a reset
@@ -238,14 +239,24 @@ pub(super) fn prepare_socket(
 }
 
 fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
-    let one: libc::c_int = 1;
+    set_int_option(socket, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1)
+}
+
+/// Sets an integer socket option that socket2, nix and rustix do not offer
+/// (`IP_BIND_ADDRESS_NO_PORT`).
+fn set_int_option(
+    socket: &Socket,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: a valid fd, a pointer to a c_int and its exact length.
     let rc = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&one as *const libc::c_int).cast(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
