@@ -20,7 +20,8 @@
 //! core on 300), so the CPU comparison with it runs at
 //! `LVSD_BENCH_BFDD_SESSIONS` (default 200), and the 1,000 sessions run
 //! against a second lvsd, mirrored; then, in the same namespaces, the
-//! floor (`bfd_support::floor`): a C program sending and receiving the
+//! floor (`bfd_support::floor`, for `LVSD_BENCH_FLOOR_SECONDS`, default
+//! `LVSD_BENCH_SECONDS`, 0: none): a C program sending and receiving the
 //! same packets, the kernel's share of the cost.
 //!
 //! `tcp_probe_lag_beside_bfd`: `LVSD_BENCH_TCP` TCP_CHECKs (default
@@ -382,10 +383,15 @@ fn bfd_sessions_cost_and_detection() {
         big.whole / 5.0
     );
     // The floor, in the same namespaces, timed alike: the same packets
-    // from a C program that does nothing else.
+    // from a C program that does nothing else (for LVSD_BENCH_FLOOR_SECONDS,
+    // default as long as lvsd; 0: not at all, as in a 10-minute run).
+    let floor_seconds = env_or("LVSD_BENCH_FLOOR_SECONDS", seconds);
+    if floor_seconds == 0 {
+        return;
+    }
     let bin_dir = tempfile::tempdir().unwrap();
     let bin = floor::build(bin_dir.path());
-    let window = Duration::from_secs_f64(seconds as f64 / rounds as f64);
+    let window = Duration::from_secs_f64(floor_seconds as f64 / rounds as f64);
     let shared = floor::run(&bin, &pair, Mode::Shared, rounds, window);
     let connected = floor::run(&bin, &pair, Mode::Connected, rounds, window);
     println!(

@@ -479,10 +479,18 @@ fn a_taken_port_takes_the_real_server_down_with_why_until_it_is_free() {
     let conf = dir.path().join("keepalived.conf");
     std::fs::write(&conf, config(50, CLIENT, BACKEND)).unwrap();
     let lvsd = Lvsd::start(&net.client, &conf);
-    lvsd.until("cannot listen on UDP port 3784", Duration::from_secs(10));
-    lvsd.until(
-        &format!("-d -t 10.0.0.1:80 -r {BACKEND}:80"),
-        Duration::from_secs(5),
+    // The log's why (stderr) and the removal (stdout) come through two
+    // pipes: either may be read first.
+    let removal = format!("-d -t 10.0.0.1:80 -r {BACKEND}:80");
+    let (mut why, mut removed) = (false, false);
+    lvsd.0.out.next_where(
+        "the log's why and the removal",
+        Duration::from_secs(10),
+        |l| {
+            why |= l.contains("cannot listen on UDP port 3784");
+            removed |= l.contains(&removal);
+            why && removed
+        },
     );
     release.send(()).unwrap();
     holder.join().unwrap();

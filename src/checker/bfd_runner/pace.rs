@@ -5,9 +5,9 @@
 //! rates (it reads the first of a peer's batch before the rest arrive):
 //! at 1,000 sessions, ~2,000 wake-ups a second for the receiving side
 //! alone. Polled, it reads whatever arrived every 2 ms (500 wake-ups a
-//! second at most, most of them shared with sending). The cost: a packet
-//! is seen up to 2 ms after it arrived, which may postpone a detection by
-//! as much (never advance it).
+//! second at most, most of them shared with sending). A packet is then
+//! read up to 2 ms after it arrived, but counted from when the kernel took
+//! it in (`socket::arrival`): the detection time does not move.
 //!
 //! ```text
 //!   events ── ≥ POLL_ABOVE datagrams in RATE_WINDOW ──▶ polled
@@ -39,6 +39,8 @@ pub(super) struct Pace {
     since: Instant,
     /// When a polled socket is read next.
     next: Instant,
+    /// When the latest read began.
+    began: Instant,
 }
 
 impl Pace {
@@ -49,7 +51,14 @@ impl Pace {
             count: 0,
             since: now,
             next: now,
+            began: now,
         }
+    }
+
+    /// A read begins at `now`; when the one before it began (no datagram
+    /// read now arrived earlier: that read emptied the socket).
+    pub(super) fn begin(&mut self, now: Instant) -> Instant {
+        std::mem::replace(&mut self.began, now)
     }
 
     /// Whether the socket is polled (not watched by epoll).

@@ -78,8 +78,10 @@ impl Runner {
     }
 
     /// Reads every datagram waiting on a receiving socket, up to
-    /// `socket::BATCH` a system call.
+    /// `socket::BATCH` a system call; each is taken as received when the
+    /// kernel says it arrived (a polled socket is read up to 2 ms later).
     pub(super) fn read(&mut self, v6: bool, batch: &mut socket::Batch) {
+        let since = self.pace[usize::from(v6)].begin(Instant::now());
         let mut total = 0;
         loop {
             let rx = match (v6, &self.rx4, &self.rx6) {
@@ -93,14 +95,15 @@ impl Runner {
                     return;
                 }
             };
-            let now = Instant::now();
+            let clocks = socket::Clocks::read(since);
             total += n;
             for i in 0..n {
                 let (bytes, d) = batch.get(i);
-                self.datagram(bytes, d.from, d.ttl, now);
+                let at = socket::arrival(d.stamp, clocks);
+                self.datagram(bytes, d.from, d.ttl, at, clocks.now);
             }
             if n < socket::BATCH {
-                if let Some(polled) = self.pace[usize::from(v6)].read(total, now) {
+                if let Some(polled) = self.pace[usize::from(v6)].read(total, clocks.now) {
                     self.watch(v6, !polled);
                 }
                 return;
@@ -108,8 +111,16 @@ impl Runner {
         }
     }
 
-    /// One received datagram: dropped and counted, or given to its session.
-    pub(super) fn datagram(&mut self, bytes: &[u8], from: IpAddr, ttl: Option<u8>, now: Instant) {
+    /// One received datagram, arrived `at`: dropped and counted, or given
+    /// to its session.
+    pub(super) fn datagram(
+        &mut self,
+        bytes: &[u8],
+        from: IpAddr,
+        ttl: Option<u8>,
+        at: Instant,
+        now: Instant,
+    ) {
         let p = match Control::parse(bytes) {
             Ok(p) => p,
             Err(why) => {
@@ -141,7 +152,7 @@ impl Runner {
         }
         entry.received += 1;
         tracing::trace!(bfd = %entry.instance.name, state = %p.state, poll = p.poll, fin = p.fin, tx = p.desired_min_tx, rx = p.required_min_rx, "BFD: received");
-        if let Received::Accepted(Some(change)) = entry.session.receive(&p, now) {
+        if let Received::Accepted(Some(change)) = entry.session.receive(&p, at) {
             tracing::debug!(bfd = %entry.instance.name, from = %change.from, to = %change.to, diag = ?change.diag, "BFD state");
         }
         self.service(slot, now);
