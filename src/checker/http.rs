@@ -102,8 +102,12 @@ pub enum Outcome {
     NotConnected(io::Error),
     /// The request could not be sent, or a read failed: why.
     Broken(Cow<'static, str>),
-    /// `connect_timeout` ran out; `connected`: after the handshake.
-    Late { connected: bool },
+    /// `connect_timeout` ran out.
+    Late {
+        /// Whether it ran out after the handshake (while sending or
+        /// reading) rather than during it.
+        connected: bool,
+    },
 }
 
 impl Outcome {
