@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use lvsd_vm::{Guest, GuestSpec};
 
+mod bench_rounds;
+
 /// One row: what it shows, its checker block's body, and whether its real
 /// server stays in the table under keepalived and under lvsd.
 struct Row {
@@ -300,17 +302,7 @@ fn http_get_behaviour_table_against_keepalived() {
 #[ignore]
 fn bench_http_get_cpu_against_keepalived() {
     let servers = 200;
-    let env = |name: &str, default: u64| -> u64 {
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
-    let seconds = env("LVSD_BENCH_SECONDS", 20);
-    let rounds = env("LVSD_BENCH_ROUNDS", 3).max(1);
-    let base = std::env::var("LVSD_BENCH_BASE")
-        .ok()
-        .filter(|b| !b.is_empty());
+    let seconds = bench_rounds::env("LVSD_BENCH_SECONDS", 20);
     let mut conf = String::from(
         "virtual_server 10.203.0.1 80 {\n delay_loop 1\n lb_algo rr\n lb_kind NAT\n protocol TCP\n",
     );
@@ -341,8 +333,8 @@ fn bench_http_get_cpu_against_keepalived() {
             "lvsd started",
         ),
     ];
-    if let Some(base) = &base {
-        spec = spec.binary_at(base, "/usr/local/bin/lvsd-base");
+    if let Some(base) = bench_rounds::base() {
+        spec = spec.binary_at(&base, "/usr/local/bin/lvsd-base");
         programs.push((
             "lvsd (base)",
             "lvsd-base -n -l -f /etc/lvsd-http/bench.conf --state-file /dev/null",
@@ -365,33 +357,13 @@ fn bench_http_get_cpu_against_keepalived() {
         )
         .unwrap();
     assert!(setup.success(), "{setup}");
-    // Per round, each program's CPU per 1,000 probes, in `programs` order.
-    let mut table: Vec<Vec<f64>> = Vec::new();
-    for round in 0..rounds {
-        let mut order: Vec<usize> = (0..programs.len()).collect();
-        if round % 2 == 1 {
-            order.reverse();
-        }
-        let mut row = vec![0.0; programs.len()];
-        for i in order {
-            let (what, command, started) = programs[i];
-            row[i] = http_bench_run(&mut guest, what, command, started, seconds);
-        }
-        table.push(row);
-    }
-    let median = |mut v: Vec<f64>| -> f64 {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    for (i, (what, _, _)) in programs.iter().enumerate().skip(1) {
-        let ratio = median(table.iter().map(|row| row[i] / row[0]).collect());
-        println!(
-            "figure: CPU per 1,000 HTTP_GET probes, 200 real servers, delay_loop 1, guest, \
-             medians of {rounds} rounds (s; goal 0.8): {what} {:.3} | reference {:.3} | ratio {ratio:.3} \
-             (median of the rounds' ratios)",
-            median(table.iter().map(|row| row[i]).collect()),
-            median(table.iter().map(|row| row[0]).collect()),
-        );
+    let figures = bench_rounds::alternate(programs.len(), bench_rounds::rounds(), |i| {
+        let (what, command, started) = programs[i];
+        http_bench_run(&mut guest, what, command, started, seconds)
+    });
+    for ((what, _, _), figure) in programs.iter().skip(1).zip(&figures) {
+        let setting = format!("{servers} real servers, delay_loop 1, guest (goal 0.8)");
+        bench_rounds::print(&format!("HTTP_GET ({what})"), &setting, "s", figure);
     }
 }
 

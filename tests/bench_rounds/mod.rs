@@ -1,7 +1,7 @@
 //! What the guest benches that set lvsd beside keepalived in one boot
-//! share (`kernel_udp_ping_bench`, `kernel_dns_bench`): their settings from
-//! the environment, rounds in alternating order, and the figures as the
-//! medians of those rounds.
+//! share (`kernel_udp_ping_bench`, `kernel_dns_bench`, `kernel_http`'s
+//! bench): their settings from the environment, rounds in alternating
+//! order, and the figures as the medians of those rounds.
 //!
 //! The guest shares the host's two cores, and one run's CPU figure moves by
 //! a third with the host's load. So each program runs once a round, the
