@@ -129,8 +129,9 @@ impl Timers {
     }
 
     /// The earliest timer due at `now` or before (a probe: at most
-    /// [`EARLY_START`] after `now`), taken out; a probe only while `starts` (what is left of this round's [`START_BATCH`]) is not
-    /// spent, and it counts one off.
+    /// [`EARLY_START`] after `now`), taken out; a probe only while `starts`
+    /// (what is left of this round's [`START_BATCH`]) is not spent, and it
+    /// counts one off.
     ///
     /// Bounding the starts of a round is what keeps an overloaded prober
     /// fair and efficient: it alternates between at most a batch of
