@@ -213,7 +213,10 @@ impl Clocks {
 /// moved by the wall clock's distance to `now`. A stamp that cannot be
 /// (none, in the future, before the previous read began: the wall clock
 /// was stepped) gives `now`, the latest it can have arrived, so that a
-/// detection time is never counted from too early.
+/// detection time is never counted from too early. (The kernel switches
+/// stamping on for the host a moment after the first socket asks, and
+/// stamps what came in before then when it is read: those first datagrams
+/// count from their read, as they did before stamps were asked for.)
 pub fn arrival(stamp: Option<Duration>, clocks: Clocks) -> Instant {
     stamp
         .and_then(|s| clocks.wall.checked_sub(s))
@@ -461,11 +464,20 @@ mod tests {
         let rx: UdpSocket = rx.into();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         tx.set_ttl(200).unwrap();
+        let mut batch = Batch::default();
+        // The kernel turns receive time stamps on for the whole host a
+        // moment after the first socket asks (a deferred switch), and
+        // stamps a datagram that came in before that when it is read
+        // (which `arrival` takes as it would no stamp). Unless another
+        // socket on the host has them on already, a first datagram shows
+        // that; the test's is the second.
+        tx.send_to(&[0; 24], rx.local_addr().unwrap()).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(receive_batch(&rx, &mut batch).unwrap(), 1);
         let before = Instant::now();
         tx.send_to(&[1; 24], rx.local_addr().unwrap()).unwrap();
         // Read 30 ms late, as a busy or polled thread would.
         std::thread::sleep(Duration::from_millis(30));
-        let mut batch = Batch::default();
         assert_eq!(receive_batch(&rx, &mut batch).unwrap(), 1);
         let (bytes, d) = batch.get(0);
         assert_eq!((bytes.len(), d.ttl), (24, Some(200)));
