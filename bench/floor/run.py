@@ -19,7 +19,9 @@ task-clock,instructions -p PID` (every thread, user and kernel; the
 instruction count only where the machine has a PMU, which VMs often lack), checks
 counted by the namespace's TCP ActiveOpens over the same window.
 FLOOR_ROUNDS rounds (default 3), in rotating order; the figure is the
-median of the rounds of each program.
+median of the rounds of each program. LVSD_BENCH_BASE=PATH adds a baseline
+lvsd binary to every round (program "base"), for before/after figures in one
+run.
 
 Overload (FLOOR_OVERLOAD_CPU, default 0.1 of one core; 0 skips it): lvsd
 with 20,000 targets at delay_loop 1 (20,000 checks/s asked) in a cpu
@@ -46,6 +48,7 @@ SECONDS = float(os.environ.get("FLOOR_SECONDS", "10"))
 ROUNDS = int(os.environ.get("FLOOR_ROUNDS", "3"))
 SIZES = [int(s) for s in os.environ.get("FLOOR_SIZES", "5000 20000").split()]
 ONLY = os.environ.get("FLOOR_ONLY", "").split()
+BASE = os.environ.get("LVSD_BENCH_BASE")
 PROBER_CPU, OTHER_CPU = "0", "1"
 # What the latest measure() saw in the program's log.
 LAST = {"downs": 0}
@@ -165,6 +168,11 @@ def run_size(n, lvsd, prober, listener, tmp):
         programs = {
             "lvsd": ([lvsd, "--dry-run", "--state-file", "/dev/null", "-f", conf],
                      delay_loop + 3),
+        }
+        if BASE:
+            programs["base"] = ([BASE, "--dry-run", "--state-file", "/dev/null", "-f", conf],
+                                delay_loop + 3)
+        programs |= {
             "graceful": ([prober, "graceful", str(n), str(ports), str(RATE)], 3),
             "plain": ([prober, "plain", str(n), str(ports), str(RATE)], 3),
         }
@@ -198,26 +206,34 @@ def report(n, runs):
     def instr(checks, _, i):
         return (i or 0) / max(checks, 1)
 
-    if "lvsd" not in runs:
-        return
     for ref in ("graceful", "plain"):
         if ref not in runs:
             continue
         goal = 1.1 if ref == "graceful" else 1.3
-        lv, rf = med("lvsd", per_k), med(ref, per_k)
-        print(f"figure: {n} loopback targets at {RATE}/s, whole-process CPU ms per 1,000 checks "
-              f"vs the {ref} floor (median of {ROUNDS}, goal ratio <= {goal}): "
-              f"lvsd {lv:.3f} | reference {rf:.3f} | ratio {lv / rf:.2f}")
-        # The floors move with the host's load from round to round; a round
-        # times each program within a minute, so its ratio is steadier.
-        ratios = [per_k(*a) / per_k(*b) for a, b in zip(runs["lvsd"], runs[ref])]
-        print(f"  vs the {ref} floor, round by round: "
+        for prog in ("lvsd", "base"):
+            if prog not in runs:
+                continue
+            lv, rf = med(prog, per_k), med(ref, per_k)
+            name = "lvsd" if prog == "lvsd" else "lvsd (baseline build)"
+            print(f"figure: {n} loopback targets at {RATE}/s, whole-process CPU ms per 1,000 "
+                  f"checks vs the {ref} floor (median of {ROUNDS}, goal ratio <= {goal}): "
+                  f"{name} {lv:.3f} | reference {rf:.3f} | ratio {lv / rf:.2f}")
+            # The floors move with the host's load from round to round; a
+            # round times each program within a minute, so its ratio is
+            # steadier.
+            ratios = [per_k(*a) / per_k(*b) for a, b in zip(runs[prog], runs[ref])]
+            print(f"  {prog} vs the {ref} floor, round by round: "
+                  f"{', '.join(f'{x:.2f}' for x in ratios)}; "
+                  f"median {statistics.median(ratios):.2f}")
+            lv, rf = med(prog, instr), med(ref, instr)
+            if rf:
+                print(f"figure: {n} loopback targets at {RATE}/s, whole-process instructions "
+                      f"per check vs the {ref} floor (median of {ROUNDS}): "
+                      f"{name} {lv:,.0f} | reference {rf:,.0f} | ratio {lv / rf:.2f}")
+    if "lvsd" in runs and "base" in runs:
+        ratios = [per_k(*a) / per_k(*b) for a, b in zip(runs["lvsd"], runs["base"])]
+        print(f"  lvsd vs the baseline build, round by round: "
               f"{', '.join(f'{x:.2f}' for x in ratios)}; median {statistics.median(ratios):.2f}")
-        lv, rf = med("lvsd", instr), med(ref, instr)
-        if rf:
-            print(f"figure: {n} loopback targets at {RATE}/s, whole-process instructions per check "
-                  f"vs the {ref} floor (median of {ROUNDS}): "
-                  f"lvsd {lv:,.0f} | reference {rf:,.0f} | ratio {lv / rf:.2f}")
 
 
 def cpu_cgroup(share):

@@ -29,9 +29,8 @@
 use std::borrow::Cow;
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::SocketAddr;
 
-use socket2::{Protocol, Socket, Type};
+use socket2::Socket;
 use tokio::io::Interest;
 use tokio::time::timeout;
 
@@ -177,10 +176,7 @@ pub fn start(check: &DnsCheck) -> Result<(Socket, u16), String> {
 
 /// The probe socket: the check's source options, connected to the target.
 pub fn open(check: &DnsCheck) -> Result<Socket, String> {
-    let common = &check.common;
-    let target = SocketAddr::new(common.connect_ip, common.connect_port);
-    let socket = tcp::prepare_socket(common, target, Type::DGRAM, Protocol::UDP)
-        .map_err(|e| e.to_string())?;
+    let (socket, target) = tcp::prepare_udp(&check.common).map_err(|e| e.to_string())?;
     socket
         .connect(&target.into())
         .map_err(|e| format!("connect: {e}"))?;

@@ -51,11 +51,11 @@ use super::conns::{epoll_oneshot, Conns, Owner, Phase, HANDSHAKE_EVENTS, READ_EV
 use super::datagram::{self, Datagram};
 use super::lag::{LagHistogram, ScheduleNews, ScheduleWatch};
 use super::outbox::Outbox;
-use super::probe_table::{ProbeTable, Slot};
-use super::schedule::{RetryRule, Step, Timing};
+use super::probe_table::{Plan, ProbeTable, Runs, Slot};
+use super::schedule::Step;
 use super::timers::{next_due, Timer, Timers, START_BATCH};
 use super::{probe, tcp, HealthEvent, ProbeResult, ProbeSpec};
-use crate::config::{Check, CheckCommon, CloseMode};
+use crate::config::{Check, CloseMode};
 use crate::script_policy::ScriptPolicy;
 
 mod web;
@@ -229,21 +229,22 @@ impl Driver {
                 let started = Instant::now();
                 let lag = started.saturating_duration_since(due);
                 self.shared.lag.record(lag);
-                slot.lag_micros = lag.as_micros().min(u32::MAX.into()) as u32;
+                slot.plan.lag_micros = lag.as_micros().min(u32::MAX.into()) as u32;
+                let plan = slot.plan;
                 let owner = Owner {
                     id,
                     gen,
                     due,
                     started,
                 };
+                if plan.runs == Runs::Tcp {
+                    return self.start_tcp(table, owner, &plan);
+                }
                 let spec = Arc::clone(&slot.spec);
                 let url = slot.urls.url();
-                match &*spec.check {
-                    Check::Tcp(_) => self.start_tcp(table, owner, &spec),
-                    Check::Http(check) if !check.tls => self.start_http(table, owner, check, url),
-                    Check::Udp(_) | Check::Ping(_) | Check::Dns(_) => {
-                        self.start_datagram(table, owner, &spec)
-                    }
+                match (&*spec.check, plan.runs) {
+                    (Check::Http(check), Runs::Web) => self.start_http(table, owner, check, url),
+                    (_, Runs::Datagram) => self.start_datagram(table, owner, &spec),
                     _ => self.dispatch(owner, spec, url),
                 }
             }
@@ -315,18 +316,26 @@ impl Driver {
 
     /// Opens the socket and starts the handshake; the verdict comes from
     /// [`Driver::on_io`] or the connect_timeout timer.
-    fn start_tcp(&mut self, table: &mut ProbeTable, owner: Owner, spec: &ProbeSpec) {
-        let common = spec.check.common();
-        match tcp::start(common) {
+    /// Reads only the probe's `plan`, unless its check sets binding options.
+    fn start_tcp(&mut self, table: &mut ProbeTable, owner: Owner, plan: &Plan) {
+        let started = if plan.bound {
+            let Some(slot) = table.get_mut(owner.id, owner.gen) else {
+                return;
+            };
+            tcp::start(plan.target(), slot.spec.check.common().binding.as_deref())
+        } else {
+            tcp::start(plan.target(), None)
+        };
+        match started {
             Ok(socket) => {
-                let limit = common.connect_timeout.duration();
+                let limit = plan.connect_timeout.duration();
                 let phase = Phase::Connecting {
                     limit,
-                    close: common.close,
+                    close: plan.close,
                 };
                 self.watch(table, owner, (socket, phase, HANDSHAKE_EVENTS), limit);
             }
-            Err(e) if e.is_local_shortage() => self.postpone(owner, common, &e),
+            Err(e) if e.is_local_shortage() => self.postpone(owner, plan.delay_loop.duration(), &e),
             Err(e) => {
                 let result = probe::result(false, e.to_string(), owner.started);
                 self.complete(table, owner, result);
@@ -341,10 +350,10 @@ impl Driver {
     /// failure, an overloaded guest out of open files took down 14,839
     /// healthy real servers in a minute: `bench/daemon.sh`, overload.) The
     /// log says so at most once a minute, with how many were put off.
-    fn postpone(&mut self, owner: Owner, common: &CheckCommon, error: &tcp::TcpProbeError) {
+    fn postpone(&mut self, owner: Owner, delay_loop: Duration, error: &tcp::TcpProbeError) {
         let now = Instant::now();
         self.timers.push(
-            now + Timing::of(common).delay_loop,
+            now + delay_loop,
             Timer::Probe {
                 id: owner.id,
                 gen: owner.gen,
@@ -584,16 +593,23 @@ impl Driver {
         result: ProbeResult,
     ) -> Option<Duration> {
         let slot = table.get_mut(owner.id, owner.gen)?;
-        let timing = Timing::of(slot.spec.check.common());
-        let step = match &*slot.spec.check {
-            Check::Http(h) => {
-                let (urls, fast) = (h.urls.len(), h.fast_recovery);
+        let plan = &slot.plan;
+        let timing = plan.timing();
+        // Only an HTTP_GET or SSL_GET counts by url: the check itself is
+        // read only then.
+        let http = match plan.runs {
+            Runs::Web | Runs::Tokio => match &*slot.spec.check {
+                Check::Http(h) => Some((h.urls.len(), h.fast_recovery)),
+                _ => None,
+            },
+            Runs::Tcp | Runs::Datagram => None,
+        };
+        let step = match http {
+            Some((urls, fast)) => {
                 slot.state
                     .record_url(&mut slot.urls, result.ok, &timing, urls, fast)
             }
-            check => slot
-                .state
-                .record_with(result.ok, &timing, RetryRule::of(check)),
+            None => slot.state.record_with(result.ok, &timing, slot.plan.rule),
         };
         let due = next_due(owner.due, result.latency, step.next_in, Instant::now());
         self.timers
@@ -609,7 +625,7 @@ impl Driver {
             changed: step.changed,
             result: result.clone(),
         };
-        slot.last = Some(result);
+        table.set_result(owner.id, result);
         self.outbox.push(event);
         Some(step.next_in)
     }

@@ -182,14 +182,15 @@ impl Engine {
                     weight: None,
                 };
                 slot.state = HealthState::new(false);
-                slot.last = Some(result.clone());
-                unsupported.push(HealthEvent {
+                let event = HealthEvent {
                     probe: Arc::clone(&slot.spec),
                     key: slot.key,
                     up: false,
                     changed: initially_up,
-                    result,
-                });
+                    result: result.clone(),
+                };
+                table.set_result(id, result);
+                unsupported.push(event);
             }
         }
         if let Some(watched) = watched {
@@ -234,10 +235,11 @@ impl Engine {
                         };
                         let was_up = slot.state.up();
                         slot.state = HealthState::new(false);
-                        slot.last = Some(result.clone());
+                        let key = slot.key;
+                        table.set_result(*id, result.clone());
                         let _ = self.events.send(HealthEvent {
                             probe: Arc::clone(spec),
-                            key: slot.key,
+                            key,
                             up: false,
                             changed: was_up,
                             result,
@@ -295,13 +297,13 @@ impl Engine {
         let table = lock(&self.shared.table);
         table
             .iter()
-            .map(|slot| ProbeState {
+            .map(|(slot, last)| ProbeState {
                 spec: (*slot.spec).clone(),
                 up: slot.state.up(),
-                last: slot.last.clone(),
+                last: last.cloned(),
                 consecutive_failures: slot.state.consecutive_failures(),
                 probes_sent: slot.probes_sent,
-                lag_us: slot.lag_micros,
+                lag_us: slot.plan.lag_micros,
                 supported: slot.supported,
             })
             .collect()
@@ -320,7 +322,7 @@ impl Engine {
     pub fn probes_sent(&self) -> u64 {
         lock(&self.shared.table)
             .iter()
-            .map(|slot| slot.probes_sent)
+            .map(|(slot, _)| slot.probes_sent)
             .sum()
     }
 

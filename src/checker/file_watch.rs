@@ -342,14 +342,14 @@ pub(super) fn report_at_once(
                 log_change(slot, &step, &result);
             }
             slot.probes_sent += 1;
-            slot.last = Some(result.clone());
             out.push(HealthEvent {
                 probe: Arc::clone(&slot.spec),
                 key: slot.key,
                 up: step.up,
                 changed: step.changed,
-                result,
+                result: result.clone(),
             });
+            table.set_result(*id, result);
         }
     }
     for event in out {

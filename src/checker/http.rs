@@ -66,7 +66,8 @@ pub fn url_of(check: &HttpCheck, url: usize) -> Option<&Url> {
 /// check's source options), made to reset on close with
 /// `close_with_reset`.
 pub fn start(check: &HttpCheck) -> Result<Socket, tcp::TcpProbeError> {
-    let socket = tcp::start(&check.common)?;
+    let target = SocketAddr::new(check.common.connect_ip, check.common.connect_port);
+    let socket = tcp::start(target, check.common.binding.as_deref())?;
     if check.common.close == CloseMode::Reset {
         // If this fails the close is merely graceful; nothing to report.
         let _ = SockRef::from(&socket).set_linger(Some(Duration::ZERO));

@@ -1,42 +1,141 @@
 //! The probes the engine runs, shared by the engine (which changes the set
 //! and reads states) and the prober thread (which runs them).
 //!
-//! Each probe lives in a [`Slot`], found by its index; a slot's `gen`
-//! changes whenever the slot is reused, so a timer or an attempt that
-//! belonged to a probe since removed is recognised and ignored. A sleeping
-//! probe costs its slot (about 150 bytes), a map entry and its spec, nothing
-//! more: no task, no timer object, no lock of its own.
+//! Each probe lives in a [`Slot`], found by its index: two cache lines,
+//! the first its [`Plan`] (what starting an attempt reads), the second what
+//! counting a verdict reads; its latest result, read only by the state
+//! dump, is kept apart. A plan's `gen` changes whenever the slot is reused,
+//! so a timer or an attempt that belonged to a probe since removed is
+//! recognised and ignored. A sleeping probe costs its slot and result
+//! (about 190 bytes), a map entry and its spec, nothing more: no task, no
+//! timer object, no lock of its own.
 
 use rustc_hash::FxHashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 
 use super::probe;
-use super::schedule::{HealthState, UrlCursor};
+use super::schedule::{HealthState, RetryRule, Timing, UrlCursor};
 use super::{ProbeKey, ProbeResult, ProbeSpec};
-use crate::config::Check;
+use crate::config::{Check, CloseMode, Timer};
 
-/// One probe.
+/// What starting a probe's attempt reads (and what counting its verdict
+/// reads of its check), copied from its check when the slot is filled: the
+/// first cache line of its [`Slot`].
+///
+/// A `TCP_CHECK` without binding options starts from this line alone, and
+/// its verdict reads this line and the next. Read from the slot, its spec
+/// and its check, a start cost three dependent cache misses, some 78 % of
+/// the prober loop's share of the CPU at 5,000 probes a second (perf,
+/// `bench/floor.sh`).
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+pub struct Plan {
+    /// `connect_timeout`.
+    pub connect_timeout: Timer,
+    /// `delay_loop`.
+    pub delay_loop: Timer,
+    /// `delay_before_retry`.
+    pub delay_before_retry: Timer,
+    /// `retry`.
+    pub retry: u32,
+    /// Changes when the slot is reused.
+    pub gen: u32,
+    /// How late its latest attempt started, in µs (saturating).
+    pub lag_micros: u32,
+    /// The target's port.
+    pub port: u16,
+    /// Where its attempts run.
+    pub runs: Runs,
+    /// How a connection it opened is closed.
+    pub close: CloseMode,
+    /// How its failures count.
+    pub rule: RetryRule,
+    /// Whether the check sets `bindto`, `bind_port`, `bind_if` or
+    /// `fwmark` (read from the check, out of line).
+    pub bound: bool,
+    /// The target's address.
+    pub ip: IpAddr,
+}
+
+const _: () = assert!(std::mem::size_of::<Plan>() == 64);
+const _: () = assert!(std::mem::size_of::<Option<Slot>>() == 128);
+
+/// Where a probe's attempts run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    /// `TCP_CHECK`: a handshake on the prober thread.
+    Tcp,
+    /// `HTTP_GET`: an exchange on the prober thread (`driver/web.rs`).
+    Web,
+    /// `UDP_CHECK`, `PING_CHECK`, `DNS_CHECK`: a datagram on the prober
+    /// thread (`datagram.rs`).
+    Datagram,
+    /// Other kinds: on tokio, their results sent back to the prober.
+    Tokio,
+}
+
+impl Plan {
+    /// The plan of `check`, in slot generation `gen`.
+    fn of(check: &Check, gen: u32) -> Plan {
+        let common = check.common();
+        let runs = match check {
+            Check::Tcp(_) => Runs::Tcp,
+            Check::Http(http) if !http.tls => Runs::Web,
+            Check::Udp(_) | Check::Ping(_) | Check::Dns(_) => Runs::Datagram,
+            _ => Runs::Tokio,
+        };
+        Plan {
+            connect_timeout: common.connect_timeout,
+            delay_loop: common.delay_loop,
+            delay_before_retry: common.delay_before_retry,
+            retry: common.retry,
+            gen,
+            lag_micros: 0,
+            port: common.connect_port,
+            runs,
+            close: common.close,
+            rule: RetryRule::of(check),
+            bound: common.binding.is_some(),
+            ip: common.connect_ip,
+        }
+    }
+
+    /// Where its attempts connect or send to.
+    pub fn target(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+
+    /// Its timing, as the retry rules take it.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            delay_loop: self.delay_loop.duration(),
+            delay_before_retry: self.delay_before_retry.duration(),
+            retry: self.retry,
+        }
+    }
+}
+
+/// One probe: its plan, then what counting a verdict reads, in two cache
+/// lines side by side (the processor fetches such a pair together).
 #[derive(Debug)]
+#[repr(C, align(128))]
 pub struct Slot {
+    /// What starting an attempt reads.
+    pub plan: Plan,
     /// What it probes (shared with the by-spec map and with every event).
     pub spec: Arc<ProbeSpec>,
     /// Its caller's key, from the latest [`ProbeTable::set`] that listed it.
     pub key: ProbeKey,
-    /// Changes when the slot is reused.
-    pub gen: u32,
     /// Its health under keepalived's retry rules.
     pub state: HealthState,
     /// `HTTP_GET`: which url is probed next (see `schedule/urls.rs`).
     pub urls: UrlCursor,
-    /// The latest result, if it has run.
-    pub last: Option<ProbeResult>,
     /// Results counted so far.
     pub probes_sent: u64,
-    /// How late its latest attempt started, in µs (saturating).
-    pub lag_micros: u32,
     /// False for kinds lvsd does not probe (always up, never scheduled).
     pub supported: bool,
     /// The latest [`ProbeTable::set`] that listed it.
@@ -58,6 +157,9 @@ pub struct Armed {
 #[derive(Debug, Default)]
 pub struct ProbeTable {
     slots: Vec<Option<Slot>>,
+    /// Each slot's latest result, if it has run (apart: only the state dump
+    /// reads it).
+    results: Vec<Option<ProbeResult>>,
     free: Vec<u32>,
     by_spec: FxHashMap<Arc<ProbeSpec>, u32>,
     next_gen: u32,
@@ -107,6 +209,7 @@ impl ProbeTable {
             let (low, high) = specs.size_hint();
             let n = high.unwrap_or(low);
             self.slots.reserve_exact(n);
+            self.results.reserve_exact(n);
             self.by_spec.reserve(n);
             self.armed.reserve_exact(n);
         }
@@ -143,24 +246,24 @@ impl ProbeTable {
             };
             self.next_gen = self.next_gen.wrapping_add(1);
             let slot = Slot {
+                plan: Plan::of(&spec.check, self.next_gen),
                 state: HealthState::new(initially_up),
                 urls: UrlCursor::default(),
                 spec: Arc::clone(&spec),
                 key,
-                gen: self.next_gen,
-                last: None,
                 probes_sent: 0,
-                lag_micros: 0,
                 supported,
                 seen: self.epoch,
             };
             let id = match self.free.pop() {
                 Some(id) => {
                     self.slots[id as usize] = Some(slot);
+                    self.results[id as usize] = None;
                     id
                 }
                 None => {
                     self.slots.push(Some(slot));
+                    self.results.push(None);
                     (self.slots.len() - 1) as u32
                 }
             };
@@ -200,7 +303,14 @@ impl ProbeTable {
         self.slots
             .get_mut(id as usize)
             .and_then(Option::as_mut)
-            .filter(|slot| slot.gen == gen)
+            .filter(|slot| slot.plan.gen == gen)
+    }
+
+    /// Keeps `result` as the latest of the probe in slot `id`.
+    pub fn set_result(&mut self, id: u32, result: ProbeResult) {
+        if let Some(last) = self.results.get_mut(id as usize) {
+            *last = Some(result);
+        }
     }
 
     /// The probe in slot `id`, whatever its generation.
@@ -217,14 +327,17 @@ impl ProbeTable {
             .filter_map(|(id, slot)| {
                 let slot = slot.as_ref()?;
                 (slot.supported && kind(&slot.spec.check))
-                    .then(|| (id as u32, slot.gen, Arc::clone(&slot.spec)))
+                    .then(|| (id as u32, slot.plan.gen, Arc::clone(&slot.spec)))
             })
             .collect()
     }
 
-    /// Every probe.
-    pub fn iter(&self) -> impl Iterator<Item = &Slot> {
-        self.slots.iter().flatten()
+    /// Every probe, with its latest result.
+    pub fn iter(&self) -> impl Iterator<Item = (&Slot, Option<&ProbeResult>)> {
+        self.slots
+            .iter()
+            .zip(&self.results)
+            .filter_map(|(slot, last)| Some((slot.as_ref()?, last.as_ref())))
     }
 
     /// How many probes.

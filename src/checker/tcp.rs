@@ -48,7 +48,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use crate::config::{CheckCommon, CloseMode};
+use crate::config::{Binding, CheckCommon, CloseMode};
 
 /// Why a TCP probe failed: its `Display` is the reason logged and reported.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +93,8 @@ pub struct Connection {
 /// No timeout here: the caller wraps this in `connect_timeout` (dropping the
 /// future closes the half-open socket, which sends nothing).
 pub async fn connect(common: &CheckCommon) -> Result<Connection, TcpProbeError> {
-    let socket = start(common)?;
+    let target = SocketAddr::new(common.connect_ip, common.connect_port);
+    let socket = start(target, common.binding.as_deref())?;
     let stream = TcpStream::from_std(std::net::TcpStream::from(socket)).map_err(|source| {
         TcpProbeError::Setup {
             what: "register with the runtime",
@@ -104,13 +105,12 @@ pub async fn connect(common: &CheckCommon) -> Result<Connection, TcpProbeError> 
     Ok(Connection { stream })
 }
 
-/// Creates the non-blocking socket with the check's source options and
-/// starts the handshake: the socket is returned while the handshake runs
-/// (`EINPROGRESS`); wait for it to turn writable, then ask
-/// [`handshake_outcome`].
-pub fn start(common: &CheckCommon) -> Result<Socket, TcpProbeError> {
-    let target = SocketAddr::new(common.connect_ip, common.connect_port);
-    let socket = prepare_socket(common, target, Type::STREAM, Protocol::TCP)?;
+/// Creates the non-blocking socket with the check's source options
+/// (`binding`) and starts the handshake to `target`: the socket is returned
+/// while the handshake runs (`EINPROGRESS`); wait for it to turn writable,
+/// then ask [`handshake_outcome`].
+pub fn start(target: SocketAddr, binding: Option<&Binding>) -> Result<Socket, TcpProbeError> {
+    let socket = prepare_socket(binding, target, Type::STREAM, Protocol::TCP)?;
     match socket.connect(&target.into()) {
         Ok(()) => Ok(socket),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
@@ -195,9 +195,9 @@ pub async fn close_stream(mut stream: TcpStream, mode: CloseMode, budget: Durati
 }
 
 /// Creates a non-blocking socket of type `ty` (a TCP stream, or the UDP
-/// socket of `DNS_CHECK`) with the check's source options.
+/// socket of `DNS_CHECK`) with the check's source options (`binding`).
 pub(super) fn prepare_socket(
-    common: &CheckCommon,
+    binding: Option<&Binding>,
     target: SocketAddr,
     ty: Type,
     protocol: Protocol,
@@ -206,16 +206,19 @@ pub(super) fn prepare_socket(
     let domain = Domain::for_address(target);
     let socket =
         Socket::new(domain, ty.nonblocking().cloexec(), Some(protocol)).map_err(setup("socket"))?;
-    if let Some(mark) = common.fwmark() {
+    let Some(binding) = binding else {
+        return Ok(socket);
+    };
+    if let Some(mark) = binding.fwmark {
         socket.set_mark(mark).map_err(setup("fwmark (SO_MARK)"))?;
     }
-    if let Some(device) = common.bind_if() {
+    if let Some(device) = &binding.bind_if {
         socket
             .bind_device(Some(device.as_bytes()))
             .map_err(setup("bind_if (SO_BINDTODEVICE)"))?;
     }
-    if common.bindto().is_some() || common.bind_port().is_some() {
-        let port = common.bind_port().unwrap_or(0);
+    if binding.bindto.is_some() || binding.bind_port.is_some() {
+        let port = binding.bind_port.unwrap_or(0);
         if port == 0 && ty == Type::STREAM {
             // Choose the source port at connect() time, from the full 4-tuple
             // space, instead of reserving one port per probe at bind() time.
@@ -230,12 +233,21 @@ pub(super) fn prepare_socket(
             SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         };
-        let source = SocketAddr::new(common.bindto().unwrap_or(unspecified), port);
+        let source = SocketAddr::new(binding.bindto.unwrap_or(unspecified), port);
         socket
             .bind(&source.into())
             .map_err(setup("bindto/bind_port"))?;
     }
     Ok(socket)
+}
+
+/// A non-blocking UDP socket for a check's target (`UDP_CHECK`,
+/// `DNS_CHECK`), with its source options; not connected yet.
+pub(super) fn prepare_udp(common: &CheckCommon) -> Result<(Socket, SocketAddr), TcpProbeError> {
+    let target = SocketAddr::new(common.connect_ip, common.connect_port);
+    let binding = common.binding.as_deref();
+    let socket = prepare_socket(binding, target, Type::DGRAM, Protocol::UDP)?;
+    Ok((socket, target))
 }
 
 fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {

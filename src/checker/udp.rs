@@ -34,7 +34,7 @@ use std::os::fd::AsRawFd;
 use nix::sys::socket::{
     recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
 };
-use socket2::{Protocol, Socket, Type};
+use socket2::Socket;
 use tokio::io::Interest;
 use tokio::time::timeout;
 
@@ -114,10 +114,7 @@ pub fn start(check: &UdpCheck) -> Result<Socket, String> {
 /// The probe socket: `IP_RECVERR`, the check's source options, connected
 /// to the target.
 pub fn open(check: &UdpCheck) -> Result<Socket, String> {
-    let common = &check.common;
-    let target = SocketAddr::new(common.connect_ip, common.connect_port);
-    let socket = tcp::prepare_socket(common, target, Type::DGRAM, Protocol::UDP)
-        .map_err(|e| e.to_string())?;
+    let (socket, target) = tcp::prepare_udp(&check.common).map_err(|e| e.to_string())?;
     let recverr = match target {
         SocketAddr::V4(_) => setsockopt(&socket, sockopt::Ipv4RecvErr, &true),
         SocketAddr::V6(_) => setsockopt(&socket, sockopt::Ipv6RecvErr, &true),

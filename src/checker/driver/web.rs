@@ -89,7 +89,9 @@ impl Driver {
         let common = &check.common;
         let socket = match http::start(check) {
             Ok(socket) => socket,
-            Err(e) if e.is_local_shortage() => return self.postpone(owner, common, &e),
+            Err(e) if e.is_local_shortage() => {
+                return self.postpone(owner, common.delay_loop.duration(), &e)
+            }
             Err(e) => {
                 let result = probe::result(false, e.to_string(), owner.started);
                 self.complete(table, owner, result);
