@@ -350,7 +350,7 @@ fn ping_the_kernel_s_echo_through_a_raw_and_a_ping_socket() {
     let refused = net.client_run(|| async {
         ping::open_as(BACKEND.parse().unwrap(), None, None, &[SocketKind::Ping]).map(|_| ())
     });
-    let reason = refused.unwrap_err();
+    let reason = refused.unwrap_err().to_string();
     assert!(
         reason.contains("net.ipv4.ping_group_range") && reason.contains("CAP_NET_RAW"),
         "{reason}"

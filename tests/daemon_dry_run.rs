@@ -59,3 +59,42 @@ fn misc_dynamic_exit_statuses_set_the_real_servers_weight() {
     let removed = lvsd.out.next_starting("-d ", "");
     assert!(removed.contains("-r 127.0.0.1:8080"), "{removed}");
 }
+
+/// A probe whose socket cannot be opened for want of files is put off, not
+/// failed: 40 `UDP_CHECK`s that pass (their targets stay silent) each keep
+/// a socket, more than the 32 files lvsd may open, yet no real server goes
+/// down and the log says probes were put off. Reported as failures, an
+/// overloaded guest out of files once took down thousands of healthy real
+/// servers (`Driver::postpone`).
+#[test]
+fn datagram_probes_short_of_files_are_put_off_not_failed() {
+    use std::os::unix::fs::PermissionsExt;
+    let targets: Vec<std::net::UdpSocket> = (0..40)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = String::from(
+        "virtual_server 10.0.0.1 53 {\n    delay_loop 0.2\n    lb_algo rr\n    lb_kind NAT\n    protocol UDP\n",
+    );
+    for target in &targets {
+        let port = target.local_addr().unwrap().port();
+        config += &format!(
+            "    real_server 127.0.0.1 {port} {{\n        UDP_CHECK {{\n            connect_timeout 0.1\n            warmup 0\n        }}\n    }}\n"
+        );
+    }
+    config += "}\n";
+    let path = dir.path().join("keepalived.conf");
+    std::fs::write(&path, config).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let lvsd = dry_run(&path).open_files(32).log_merged("warn").start();
+    let lines = lvsd.out.within(std::time::Duration::from_secs(4));
+    let added = lines.iter().filter(|l| l.starts_with("-a -u")).count();
+    assert_eq!(added, targets.len(), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("probes put off")),
+        "{lines:#?}"
+    );
+    let downs: Vec<&String> = lines.iter().filter(|l| l.starts_with("-d ")).collect();
+    assert!(downs.is_empty(), "real servers went down: {downs:#?}");
+}

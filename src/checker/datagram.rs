@@ -37,6 +37,7 @@ use std::borrow::Cow;
 
 use socket2::Socket;
 
+use super::tcp::NotStarted;
 use super::{dns, ping, udp};
 use crate::config::Check;
 
@@ -55,8 +56,9 @@ pub(super) enum Datagram {
 pub(super) type Verdict = (bool, Cow<'static, str>);
 
 /// Starts an attempt of `check` if it is a datagram kind: its socket (the
-/// datagram sent) or why it could not start (a failure).
-pub(super) fn start(check: &Check) -> Option<Result<(Socket, Datagram), String>> {
+/// datagram sent) or why it could not start (a failure, or a local
+/// shortage of files or memory: see [`NotStarted::is_local_shortage`]).
+pub(super) fn start(check: &Check) -> Option<Result<(Socket, Datagram), NotStarted>> {
     match check {
         Check::Udp(c) => Some(udp::start(c).map(|socket| (socket, Datagram::Udp))),
         Check::Ping(c) => Some(ping::start(c).map(|(socket, echo)| (socket, Datagram::Echo(echo)))),

@@ -35,7 +35,7 @@ use tokio::io::Interest;
 use tokio::time::timeout;
 
 use super::probe::seconds;
-use super::tcp;
+use super::tcp::{self, NotStarted};
 use crate::config::DnsCheck;
 
 /// The most of an answer read (keepalived's buffer); the header is all
@@ -140,7 +140,7 @@ pub type Verdict = (bool, Cow<'static, str>);
 pub async fn run(check: &DnsCheck) -> Verdict {
     let (socket, id) = match start(check) {
         Ok(started) => started,
-        Err(reason) => return (false, reason.into()),
+        Err(e) => return (false, e.to_string().into()),
     };
     let socket = match super::probe::watch(socket, Interest::READABLE | Interest::ERROR) {
         Ok(socket) => socket,
@@ -168,15 +168,15 @@ pub async fn run(check: &DnsCheck) -> Verdict {
 /// and the query's id. Then wait for it to turn readable (or report an
 /// error) and ask [`on_ready`], for at most `connect_timeout`, then
 /// [`on_timeout`].
-pub fn start(check: &DnsCheck) -> Result<(Socket, u16), String> {
+pub fn start(check: &DnsCheck) -> Result<(Socket, u16), NotStarted> {
     let socket = open(check)?;
     let id = send(&socket, check)?;
     Ok((socket, id))
 }
 
 /// The probe socket: the check's source options, connected to the target.
-pub fn open(check: &DnsCheck) -> Result<Socket, String> {
-    let (socket, target) = tcp::prepare_udp(&check.common).map_err(|e| e.to_string())?;
+pub fn open(check: &DnsCheck) -> Result<Socket, NotStarted> {
+    let (socket, target) = tcp::prepare_udp(&check.common)?;
     socket
         .connect(&target.into())
         .map_err(|e| format!("connect: {e}"))?;

@@ -350,7 +350,10 @@ impl Driver {
     /// failure, an overloaded guest out of open files took down 14,839
     /// healthy real servers in a minute: `bench/daemon.sh`, overload.) The
     /// log says so at most once a minute, with how many were put off.
-    fn postpone(&mut self, owner: Owner, delay_loop: Duration, error: &tcp::TcpProbeError) {
+    /// `TCP_CHECK`, `HTTP_GET` and the datagram kinds alike (their socket
+    /// errors: [`tcp::TcpProbeError::is_local_shortage`],
+    /// [`tcp::NotStarted::is_local_shortage`]).
+    fn postpone(&mut self, owner: Owner, delay_loop: Duration, error: &dyn std::fmt::Display) {
         let now = Instant::now();
         self.timers.push(
             now + delay_loop,
@@ -388,8 +391,12 @@ impl Driver {
                 let attempt = (socket, Phase::Datagram(waiting), READ_EVENTS);
                 self.watch(table, owner, attempt, limit);
             }
-            Some(Err(reason)) => {
-                self.complete(table, owner, probe::result(false, reason, owner.started));
+            Some(Err(e)) if e.is_local_shortage() => {
+                self.postpone(owner, spec.check.common().delay_loop.duration(), &e)
+            }
+            Some(Err(e)) => {
+                let result = probe::result(false, e.to_string(), owner.started);
+                self.complete(table, owner, result);
             }
             // Not a datagram kind after all: tokio runs it (no urls).
             None => self.dispatch(owner, Arc::clone(spec), 0),

@@ -58,6 +58,7 @@ use tokio::io::Interest;
 use tokio::time::timeout;
 
 use super::probe::seconds;
+use super::tcp::NotStarted;
 use crate::config::PingCheck;
 
 /// The ICMP header.
@@ -113,7 +114,7 @@ pub struct Echo {
 pub async fn run(check: &PingCheck) -> Outcome {
     let (socket, echo) = match start(check) {
         Ok(started) => started,
-        Err(reason) => return (false, reason.into()),
+        Err(e) => return (false, e.to_string().into()),
     };
     let socket = match super::probe::watch(socket, Interest::READABLE) {
         Ok(socket) => socket,
@@ -140,7 +141,7 @@ pub async fn run(check: &PingCheck) -> Outcome {
 /// Opens the socket and sends the echo request; then wait for it to turn
 /// readable and ask [`on_ready`], for at most `connect_timeout`, then
 /// [`on_timeout`].
-pub fn start(check: &PingCheck) -> Result<(Socket, Echo), String> {
+pub fn start(check: &PingCheck) -> Result<(Socket, Echo), NotStarted> {
     let common = &check.common;
     let (socket, kind) = open(common.connect_ip, common.bindto(), common.bind_if())?;
     let echo = send(&socket, kind, check)?;
@@ -318,7 +319,7 @@ pub fn open(
     target: IpAddr,
     bindto: Option<IpAddr>,
     bind_if: Option<&str>,
-) -> Result<(Socket, SocketKind), String> {
+) -> Result<(Socket, SocketKind), NotStarted> {
     open_as(
         target,
         bindto,
@@ -333,7 +334,7 @@ pub fn open_as(
     bindto: Option<IpAddr>,
     bind_if: Option<&str>,
     kinds: &[SocketKind],
-) -> Result<(Socket, SocketKind), String> {
+) -> Result<(Socket, SocketKind), NotStarted> {
     let (domain, protocol) = match target {
         IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4),
         IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6),
@@ -350,10 +351,12 @@ pub fn open_as(
                 denied = true;
                 continue;
             }
-            Err(e) => return Err(format!("cannot open an ICMP socket ({}): {e}", kind.name())),
+            Err(e) => {
+                let reason = format!("cannot open an ICMP socket ({}): {e}", kind.name());
+                return Err(NotStarted::new(reason, &e));
+            }
         };
-        let setup =
-            |what: &str, e: io::Error| format!("cannot set up the probe socket ({what}): {e}");
+        let setup = |what: &str, e: io::Error| NotStarted::setup(what, &e);
         if kind == SocketKind::Raw {
             pass_echo_replies_only(&socket, target.is_ipv6())
                 .map_err(|e| setup("ICMP filter", e))?;
@@ -371,9 +374,9 @@ pub fn open_as(
         return Ok((socket, kind));
     }
     if denied {
-        Err(no_permission())
+        Err(no_permission().into())
     } else {
-        Err("no ICMP socket kind to try".into())
+        Err(String::from("no ICMP socket kind to try").into())
     }
 }
 

@@ -72,13 +72,72 @@ impl TcpProbeError {
     /// open files (`EMFILE`, `ENFILE`) or memory (`ENOBUFS`, `ENOMEM`) for
     /// the socket. Such an attempt says nothing of the target's health.
     pub fn is_local_shortage(&self) -> bool {
-        let TcpProbeError::Setup { source, .. } = self else {
-            return false;
-        };
-        matches!(
-            source.raw_os_error(),
-            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-        )
+        matches!(self, TcpProbeError::Setup { source, .. } if is_shortage(source))
+    }
+}
+
+/// Whether `error` says this machine lacks open files or memory.
+fn is_shortage(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Why a datagram probe's attempt (`UDP_CHECK`, `DNS_CHECK`,
+/// `PING_CHECK`) did not start: its `Display` is the reason reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotStarted {
+    reason: String,
+    shortage: bool,
+}
+
+impl NotStarted {
+    /// Failed with `error`, said as `reason`: a local shortage if `error`
+    /// says so.
+    pub fn new(reason: String, error: &io::Error) -> NotStarted {
+        NotStarted {
+            reason,
+            shortage: is_shortage(error),
+        }
+    }
+
+    /// Setting up its socket failed at `what` with `error`.
+    pub fn setup(what: &str, error: &io::Error) -> NotStarted {
+        let reason = format!("cannot set up the probe socket ({what}): {error}");
+        NotStarted::new(reason, error)
+    }
+
+    /// Whether this machine, not the target, lacked open files or memory
+    /// for the socket (see [`TcpProbeError::is_local_shortage`]): the
+    /// prober then puts the probe off, without a verdict.
+    pub fn is_local_shortage(&self) -> bool {
+        self.shortage
+    }
+}
+
+impl From<String> for NotStarted {
+    /// A failure that is the target's or the config's (connect, send…).
+    fn from(reason: String) -> NotStarted {
+        NotStarted {
+            reason,
+            shortage: false,
+        }
+    }
+}
+
+impl From<TcpProbeError> for NotStarted {
+    fn from(error: TcpProbeError) -> NotStarted {
+        NotStarted {
+            shortage: error.is_local_shortage(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for NotStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
     }
 }
 

@@ -39,7 +39,7 @@ use tokio::io::Interest;
 use tokio::time::timeout;
 
 use super::probe::seconds;
-use super::tcp;
+use super::tcp::{self, NotStarted};
 use crate::config::{ReplyPattern, UdpCheck};
 
 /// What lvsd sends without `payload`: the 32 bytes keepalived sends.
@@ -77,7 +77,7 @@ pub type Verdict = (bool, Cow<'static, str>);
 pub async fn run(check: &UdpCheck) -> Verdict {
     let socket = match start(check) {
         Ok(socket) => socket,
-        Err(reason) => return (false, reason.into()),
+        Err(e) => return (false, e.to_string().into()),
     };
     let socket = match super::probe::watch(socket, Interest::READABLE | Interest::ERROR) {
         Ok(socket) => socket,
@@ -105,7 +105,7 @@ pub async fn run(check: &UdpCheck) -> Verdict {
 /// Opens the socket (with `IP_RECVERR`), connects it and sends the
 /// payload; then wait for it to turn readable (or report an error) and ask
 /// [`on_ready`], for at most `connect_timeout`, then [`on_timeout`].
-pub fn start(check: &UdpCheck) -> Result<Socket, String> {
+pub fn start(check: &UdpCheck) -> Result<Socket, NotStarted> {
     let socket = open(check)?;
     send(&socket, check)?;
     Ok(socket)
@@ -113,8 +113,8 @@ pub fn start(check: &UdpCheck) -> Result<Socket, String> {
 
 /// The probe socket: `IP_RECVERR`, the check's source options, connected
 /// to the target.
-pub fn open(check: &UdpCheck) -> Result<Socket, String> {
-    let (socket, target) = tcp::prepare_udp(&check.common).map_err(|e| e.to_string())?;
+pub fn open(check: &UdpCheck) -> Result<Socket, NotStarted> {
+    let (socket, target) = tcp::prepare_udp(&check.common)?;
     let recverr = match target {
         SocketAddr::V4(_) => setsockopt(&socket, sockopt::Ipv4RecvErr, &true),
         SocketAddr::V6(_) => setsockopt(&socket, sockopt::Ipv6RecvErr, &true),

@@ -110,6 +110,34 @@ impl DryRun {
         self
     }
 
+    /// lvsd may open at most `files` files (its soft and hard limit). A
+    /// test run as root starts it as `nobody`, who cannot raise them (root
+    /// could: lvsd raises its hard limit to what its probes need when it
+    /// may), so the config must be readable by all.
+    pub fn open_files(mut self, files: u64) -> DryRun {
+        use nix::sys::resource::{setrlimit, Resource};
+        use nix::unistd::{geteuid, setgid, setgroups, setuid, Gid, Uid};
+        use std::os::unix::process::CommandExt;
+        const NOBODY: u32 = 65534;
+        let limit = move || {
+            setrlimit(Resource::RLIMIT_NOFILE, files, files)?;
+            if geteuid().is_root() {
+                setgroups(&[])?;
+                setgid(Gid::from_raw(NOBODY))?;
+                setuid(Uid::from_raw(NOBODY))?;
+            }
+            Ok::<(), nix::Error>(())
+        };
+        // SAFETY: the closure runs in the forked child before exec; it
+        // only makes system calls that are async-signal-safe (setrlimit,
+        // setgroups, setgid, setuid) and allocates nothing.
+        unsafe {
+            self.command
+                .pre_exec(move || limit().map_err(std::io::Error::from))
+        };
+        self
+    }
+
     /// The state dump (SIGUSR1) written to `path`.
     pub fn state_file(mut self, path: &Path) -> DryRun {
         self.state_file = path.to_owned();
