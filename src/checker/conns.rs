@@ -6,18 +6,18 @@
 //! with every phase, tells a timer set for an earlier phase or an earlier
 //! occupant of the index (`Timer::Conn` carries both) from a current one.
 //!
-//! TCP sockets are registered `EPOLLONESHOT`: one event, then silent until
+//! Sockets are registered in the prober's own epoll (`epoll.rs`). TCP
+//! sockets are registered `EPOLLONESHOT`: one event, then silent until
 //! armed again, so a closing socket never wakes the prober; closing the fd
 //! takes it out of epoll. Datagram sockets are level-triggered: a kept one
 //! is read between attempts too (`datagram.rs`).
 
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use mio::Poll;
 use socket2::Socket;
 
 use super::datagram::Datagram;
+use super::epoll::{Epoll, EventFlags};
 use super::tcp;
 use crate::config::CloseMode;
 
@@ -63,21 +63,26 @@ pub(super) struct Conn {
 /// What a TCP probe socket waits for: its handshake's end only: writable
 /// (connected), an error (refused…), or readable / the backend's FIN if they
 /// come with it.
-pub(super) const HANDSHAKE_EVENTS: libc::c_int =
-    libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLONESHOT | libc::EPOLLET;
+pub(super) const HANDSHAKE_EVENTS: EventFlags = EventFlags::IN
+    .union(EventFlags::OUT)
+    .union(EventFlags::RDHUP)
+    .union(EventFlags::ONESHOT)
+    .union(EventFlags::ET);
 
 /// What an `HTTP_GET` probe socket waits for: the handshake's end, room to
 /// send, the answer and the server's end, each reported once as it comes
 /// (edge-triggered): registered once for the whole exchange, never armed
 /// again.
-pub(super) const WEB_EVENTS: libc::c_int =
-    libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
+pub(super) const WEB_EVENTS: EventFlags = EventFlags::IN
+    .union(EventFlags::OUT)
+    .union(EventFlags::RDHUP)
+    .union(EventFlags::ET);
 
 /// What a datagram probe socket waits for: something to read, or an error
 /// (`EPOLLERR` is always reported: an ICMP error on a UDP socket).
 /// Level-triggered and for good: a kept socket is read between attempts
 /// too (see `datagram.rs`).
-pub(super) const READ_EVENTS: libc::c_int = libc::EPOLLIN;
+pub(super) const READ_EVENTS: EventFlags = EventFlags::IN;
 
 /// The open attempts, by index.
 #[derive(Debug, Default)]
@@ -89,15 +94,15 @@ pub(super) struct Conns {
 }
 
 impl Conns {
-    /// Registers `socket` with `poll` for `events` (one shot) and keeps it;
-    /// returns its index and serial.
+    /// Registers `socket` with `epoll` for `events`, its index as the data
+    /// word, and keeps it; returns its index and serial.
     pub(super) fn open(
         &mut self,
-        poll: &Poll,
+        epoll: &Epoll,
         socket: Socket,
         owner: Owner,
         phase: Phase,
-        events: libc::c_int,
+        events: EventFlags,
     ) -> std::io::Result<(u32, u32)> {
         let idx = match self.free.pop() {
             Some(idx) => idx,
@@ -106,7 +111,7 @@ impl Conns {
                 (self.slots.len() - 1) as u32
             }
         };
-        if let Err(e) = epoll_oneshot(poll, &socket, idx, libc::EPOLL_CTL_ADD, events) {
+        if let Err(e) = epoll.add(&socket, u64::from(idx), events) {
             self.free.push(idx);
             return Err(e);
         }
@@ -168,29 +173,5 @@ impl Conns {
     fn next_serial(&mut self) -> u32 {
         self.serial = self.serial.wrapping_add(1);
         self.serial
-    }
-}
-
-/// Registers a probe socket for `events`. `EPOLLONESHOT` disables it after
-/// one event, so a closing socket never wakes the prober; closing the fd
-/// removes it. `op` is `EPOLL_CTL_ADD`, or `EPOLL_CTL_MOD` to arm it again.
-pub(super) fn epoll_oneshot(
-    poll: &Poll,
-    socket: &Socket,
-    idx: u32,
-    op: libc::c_int,
-    events: libc::c_int,
-) -> std::io::Result<()> {
-    let mut event = libc::epoll_event {
-        events: events as u32,
-        u64: u64::from(idx),
-    };
-    // SAFETY: both fds are open, and the event is a valid epoll_event. The
-    // data word is the token mio hands back in its events.
-    let rc = unsafe { libc::epoll_ctl(poll.as_raw_fd(), op, socket.as_raw_fd(), &mut event) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }

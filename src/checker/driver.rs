@@ -41,14 +41,14 @@
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use mio::{Events, Poll, Token};
 use rustc_hash::FxHashMap;
 use socket2::Socket;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::conns::{epoll_oneshot, Conns, Owner, Phase, HANDSHAKE_EVENTS, READ_EVENTS};
+use super::conns::{Conns, Owner, Phase, HANDSHAKE_EVENTS, READ_EVENTS};
 use super::datagram::{self, Datagram};
+use super::epoll::{Epoll, EventFlags, Ready, Waker, WAKE};
 use super::lag::{LagHistogram, ScheduleNews, ScheduleWatch};
 use super::outbox::Outbox;
 use super::probe_table::{Plan, ProbeTable, Runs, Slot};
@@ -64,16 +64,13 @@ mod web;
 /// [`Driver::postpone`]).
 const SHORTAGE_WARN_EVERY: Duration = Duration::from_secs(60);
 
-/// The token of the waker: set_probes, Drop and tokio's results use it.
-pub(super) const WAKE: Token = Token(usize::MAX);
-
 /// What the engine and the prober thread share.
 #[derive(Debug)]
 pub(super) struct Shared {
     /// The probes; the prober holds the lock while it works on a batch.
     pub table: Mutex<ProbeTable>,
     /// Wakes the prober from epoll_wait.
-    pub waker: mio::Waker,
+    pub waker: Waker,
     /// How late probes start.
     pub lag: LagHistogram,
     /// Who runs `MISC_CHECK` commands (`script_user`,
@@ -110,7 +107,7 @@ struct Done {
 
 /// The prober thread's state.
 pub(super) struct Driver {
-    poll: Poll,
+    epoll: Epoll,
     shared: Arc<Shared>,
     runtime: Handle,
     timers: Timers,
@@ -135,14 +132,14 @@ pub(super) struct Driver {
 
 impl Driver {
     pub(super) fn new(
-        poll: Poll,
+        epoll: Epoll,
         shared: Arc<Shared>,
         events: UnboundedSender<HealthEvent>,
         runtime: Handle,
     ) -> Driver {
         let (done_tx, done_rx) = mpsc::channel();
         Driver {
-            poll,
+            epoll,
             shared,
             runtime,
             timers: Timers::default(),
@@ -166,14 +163,14 @@ impl Driver {
         // bounded round keeps the schedule's lag small under load (a
         // thousand handshakes would take ~10 ms), and fair under overload
         // (see `Timers::pop_due`).
-        let mut events = Events::with_capacity(64);
+        let mut events = Vec::with_capacity(64);
         let shared = Arc::clone(&self.shared);
         let mut watch = ScheduleWatch::new(Instant::now());
         loop {
             let wake = self.timers.next();
             shared.lag.expect_wake(wake);
             let timeout = wake.map(|due| due.saturating_duration_since(Instant::now()));
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            if let Err(e) = self.epoll.wait(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     tracing::error!(error = %e, "prober: epoll_wait failed");
                     std::thread::sleep(Duration::from_millis(10));
@@ -194,8 +191,8 @@ impl Driver {
                 };
                 self.timers.push(armed.due, timer);
             }
-            for event in events.iter() {
-                if event.token() != WAKE {
+            for event in events.iter().map(Ready::of) {
+                if event.token != WAKE {
                     self.on_io(&mut table, event);
                 }
             }
@@ -413,10 +410,10 @@ impl Driver {
         &mut self,
         table: &mut ProbeTable,
         owner: Owner,
-        (socket, phase, events): (Socket, Phase, libc::c_int),
+        (socket, phase, events): (Socket, Phase, EventFlags),
         limit: Duration,
     ) -> Option<u32> {
-        match self.conns.open(&self.poll, socket, owner, phase, events) {
+        match self.conns.open(&self.epoll, socket, owner, phase, events) {
             Ok((idx, serial)) => {
                 self.timers
                     .push_deadline(Instant::now(), limit, idx, serial);
@@ -430,8 +427,8 @@ impl Driver {
         }
     }
 
-    fn on_io(&mut self, table: &mut ProbeTable, event: &mio::event::Event) {
-        let idx = event.token().0 as u32;
+    fn on_io(&mut self, table: &mut ProbeTable, event: Ready) {
+        let idx = event.token as u32;
         let Some(conn) = self.conns.get(idx) else {
             return;
         };
@@ -440,8 +437,8 @@ impl Driver {
                 if !(event.is_writable() || event.is_error() || event.is_write_closed()) {
                     // Not the handshake's end (cannot happen before it):
                     // listen again; connect_timeout still bounds it.
-                    let (op, events) = (libc::EPOLL_CTL_MOD, HANDSHAKE_EVENTS);
-                    let _ = epoll_oneshot(&self.poll, &conn.socket, idx, op, events);
+                    let token = u64::from(idx);
+                    let _ = self.epoll.modify(&conn.socket, token, HANDSHAKE_EVENTS);
                     return;
                 }
                 let owner = conn.owner;

@@ -30,7 +30,8 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::bfd_runner::BfdRunner;
-use super::driver::{lock, Driver, Shared, WAKE};
+use super::driver::{lock, Driver, Shared};
+use super::epoll::{Epoll, Waker};
 use super::file_watch::FileWatcher;
 use super::lag::LagHistogram;
 use super::probe;
@@ -94,15 +95,15 @@ impl Engine {
         runtime: Handle,
         events: UnboundedSender<HealthEvent>,
     ) -> std::io::Result<Engine> {
-        let poll = mio::Poll::new()?;
-        let waker = mio::Waker::new(poll.registry(), WAKE)?;
+        let epoll = Epoll::new()?;
+        let waker = Waker::new(&epoll)?;
         let shared = Arc::new(Shared {
             table: Mutex::new(ProbeTable::default()),
             waker,
             lag: LagHistogram::default(),
             script_policy: Mutex::new(ScriptPolicy::default()),
         });
-        let driver = Driver::new(poll, Arc::clone(&shared), events.clone(), runtime);
+        let driver = Driver::new(epoll, Arc::clone(&shared), events.clone(), runtime);
         let prober = std::thread::Builder::new()
             .name("lvsd-prober".into())
             .spawn(move || driver.run())?;

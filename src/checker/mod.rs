@@ -10,6 +10,8 @@
 //! - [`driver`]: the prober thread: timers and sockets in one epoll loop
 //!   (`driver/web.rs`: its `HTTP_GET` attempts).
 //! - `conns`: the prober's open attempts: sockets, owners, phases.
+//! - `epoll`: the prober's epoll, owned whole (one-shot and
+//!   level-triggered registrations), and its waker.
 //! - `timers`: the prober's timers: sorted queues per interval for
 //!   probes and attempt deadlines, a heap for the rest.
 //! - [`probe_table`]: the probes, as the engine and the prober share them.
@@ -58,6 +60,7 @@ mod datagram;
 pub mod dns;
 pub mod driver;
 pub mod engine;
+mod epoll;
 pub mod file_check;
 pub mod file_watch;
 pub mod fuzz_input;
