@@ -4,7 +4,7 @@
 //! A connection's index is its epoll data word, so an event finds its
 //! connection with one array load. Indices are reused; a serial, changed
 //! with every phase, tells a timer set for an earlier phase or an earlier
-//! occupant of the index (`Timer::Conn` carries both) from a current one.
+//! occupant of the index (`Alarm::Conn` carries both) from a current one.
 //!
 //! Sockets are registered in the prober's own epoll (`epoll.rs`). TCP
 //! sockets are registered `EPOLLONESHOT`: one event, then silent until

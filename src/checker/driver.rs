@@ -53,7 +53,7 @@ use super::lag::{LagHistogram, ScheduleNews, ScheduleWatch};
 use super::outbox::Outbox;
 use super::probe_table::{Plan, ProbeTable, Runs, Slot};
 use super::schedule::Step;
-use super::timers::{next_due, Timer, Timers, START_BATCH};
+use super::timers::{next_due, Alarm, Timers, START_BATCH};
 use super::{probe, tcp, HealthEvent, ProbeResult, ProbeSpec};
 use crate::config::{Check, CloseMode};
 use crate::script_policy::ScriptPolicy;
@@ -114,7 +114,7 @@ pub(super) struct Driver {
     conns: Conns,
     /// Connections in [`Phase::Closing`], read at each sweep.
     closing: Vec<u32>,
-    /// Whether a [`Timer::Sweep`] is in the heap.
+    /// Whether a [`Alarm::Sweep`] is in the heap.
     sweep_armed: bool,
     /// Verdicts not sent yet.
     outbox: Outbox,
@@ -185,7 +185,7 @@ impl Driver {
             // Taken, not drained: the start's 20,000 entries leave no
             // capacity behind.
             for armed in std::mem::take(&mut table.armed) {
-                let timer = Timer::Probe {
+                let timer = Alarm::Probe {
                     id: armed.id,
                     gen: armed.gen,
                 };
@@ -216,9 +216,9 @@ impl Driver {
         self.outbox.flush(self.timers.next());
     }
 
-    fn on_timer(&mut self, table: &mut ProbeTable, due: Instant, timer: Timer) {
+    fn on_timer(&mut self, table: &mut ProbeTable, due: Instant, timer: Alarm) {
         match timer {
-            Timer::Probe { id, gen } => {
+            Alarm::Probe { id, gen } => {
                 let Some(slot) = table.get_mut(id, gen) else {
                     self.unkeep(id, gen);
                     return; // the probe was removed
@@ -245,7 +245,7 @@ impl Driver {
                     _ => self.dispatch(owner, spec, url),
                 }
             }
-            Timer::Conn { idx, serial } => {
+            Alarm::Conn { idx, serial } => {
                 let Some(conn) = self.conns.get_if(idx, serial) else {
                     return;
                 };
@@ -274,7 +274,7 @@ impl Driver {
                     Phase::Closing { .. } | Phase::Kept(_) => {}
                 }
             }
-            Timer::Sweep => {
+            Alarm::Sweep => {
                 self.sweep_armed = false;
                 self.sweep();
             }
@@ -307,7 +307,7 @@ impl Driver {
         if !self.sweep_armed && !self.closing.is_empty() {
             self.sweep_armed = true;
             let at = Instant::now() + SWEEP;
-            self.timers.push(at, Timer::Sweep);
+            self.timers.push(at, Alarm::Sweep);
         }
     }
 
@@ -354,7 +354,7 @@ impl Driver {
         let now = Instant::now();
         self.timers.push(
             now + delay_loop,
-            Timer::Probe {
+            Alarm::Probe {
                 id: owner.id,
                 gen: owner.gen,
             },

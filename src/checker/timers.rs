@@ -26,9 +26,10 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// What a timer is for.
+/// What one of the prober's alarms is for (named apart from
+/// [`crate::config::Timer`], a timer setting of the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Timer {
+pub(super) enum Alarm {
     /// Probe `id` (generation `gen`) is due.
     Probe { id: u32, gen: u32 },
     /// Connection `idx` (serial `serial`) ran out of time.
@@ -52,7 +53,7 @@ const MAX_SCAN: usize = 64;
 /// Every timer of the prober.
 #[derive(Debug, Default)]
 pub(super) struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, Timer)>>,
+    heap: BinaryHeap<Reverse<(Instant, Alarm)>>,
     /// Sorted FIFOs, by interval and kind.
     queues: Vec<Queue>,
 }
@@ -63,30 +64,30 @@ struct Queue {
     interval: Duration,
     /// Probes (else attempt deadlines).
     probes: bool,
-    entries: VecDeque<(Instant, Timer)>,
+    entries: VecDeque<(Instant, Alarm)>,
 }
 
 impl Timers {
     /// `timer` fires at `at` (in the heap).
-    pub(super) fn push(&mut self, at: Instant, timer: Timer) {
+    pub(super) fn push(&mut self, at: Instant, timer: Alarm) {
         self.heap.push(Reverse((at, timer)));
     }
 
     /// Connection `idx` (serial `serial`) runs out of time `limit` after
     /// `now`.
     pub(super) fn push_deadline(&mut self, now: Instant, limit: Duration, idx: u32, serial: u32) {
-        self.push_sorted(limit, false, now + limit, Timer::Conn { idx, serial });
+        self.push_sorted(limit, false, now + limit, Alarm::Conn { idx, serial });
     }
 
     /// Probe `id` (generation `gen`) is due at `at`, `interval` after its
     /// verdict (see [`next_due`]).
     pub(super) fn push_probe(&mut self, at: Instant, interval: Duration, id: u32, gen: u32) {
-        self.push_sorted(interval, true, at, Timer::Probe { id, gen });
+        self.push_sorted(interval, true, at, Alarm::Probe { id, gen });
     }
 
     /// Puts `timer` in the queue of `interval` and kind, in order, if it
     /// goes near the back; else in the heap.
-    fn push_sorted(&mut self, interval: Duration, probes: bool, at: Instant, timer: Timer) {
+    fn push_sorted(&mut self, interval: Duration, probes: bool, at: Instant, timer: Alarm) {
         let found = self
             .queues
             .iter()
@@ -140,7 +141,7 @@ impl Timers {
     /// for want of being read, and the probes wait their turn here, in due
     /// order: every probe's interval stretches by the same lag (see
     /// [`next_due`]), none starves.
-    pub(super) fn pop_due(&mut self, now: Instant, starts: &mut usize) -> Option<(Instant, Timer)> {
+    pub(super) fn pop_due(&mut self, now: Instant, starts: &mut usize) -> Option<(Instant, Alarm)> {
         let mut earliest = self.heap.peek().map(|Reverse(entry)| (*entry, None));
         for (i, queue) in self.queues.iter().enumerate() {
             if let Some(&(at, timer)) = queue.entries.front() {
@@ -150,7 +151,7 @@ impl Timers {
             }
         }
         let ((at, timer), from) = earliest?;
-        if let Timer::Probe { .. } = timer {
+        if let Alarm::Probe { .. } = timer {
             if *starts == 0 || at > now + EARLY_START {
                 return None;
             }
@@ -227,18 +228,18 @@ mod tests {
         timers.push_probe(t0 + EARLY_START - ms(1), ms(1000), 2, 1);
         timers.push_probe(t0 + EARLY_START + ms(1), ms(1000), 3, 1);
         let mut starts = START_BATCH;
-        let popped: Vec<Timer> = std::iter::from_fn(|| timers.pop_due(t0, &mut starts))
+        let popped: Vec<Alarm> = std::iter::from_fn(|| timers.pop_due(t0, &mut starts))
             .map(|(_, timer)| timer)
             .collect();
         assert_eq!(
             popped,
             [
-                Timer::Probe { id: 1, gen: 1 },
-                Timer::Probe { id: 2, gen: 1 }
+                Alarm::Probe { id: 1, gen: 1 },
+                Alarm::Probe { id: 2, gen: 1 }
             ]
         );
         let mut timers = Timers::default();
-        timers.push(t0 + ms(1), Timer::Sweep);
+        timers.push(t0 + ms(1), Alarm::Sweep);
         timers.push_deadline(t0, ms(2), 7, 1);
         assert_eq!(timers.pop_due(t0, &mut starts), None);
     }
@@ -248,11 +249,11 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut timers = Timers::default();
-        timers.push(t0 + ms(30), Timer::Probe { id: 1, gen: 1 });
+        timers.push(t0 + ms(30), Alarm::Probe { id: 1, gen: 1 });
         timers.push_deadline(t0, ms(20), 7, 1);
         timers.push_deadline(t0 + ms(5), ms(20), 8, 2);
         timers.push_deadline(t0, ms(40), 9, 3);
-        timers.push(t0 + ms(10), Timer::Sweep);
+        timers.push(t0 + ms(10), Alarm::Sweep);
         // Probes of one interval, one out of order: sorted in its queue.
         timers.push_probe(t0 + ms(35), ms(1000), 3, 1);
         timers.push_probe(t0 + ms(33), ms(1000), 4, 1);
@@ -265,17 +266,17 @@ mod tests {
         let mut batch = START_BATCH;
         let starts = &mut batch;
         assert_eq!(timers.pop_due(t0 + ms(9), starts), None);
-        let order: Vec<(Instant, Timer)> =
+        let order: Vec<(Instant, Alarm)> =
             std::iter::from_fn(|| timers.pop_due(t0 + ms(200), starts)).collect();
         let expected = [
-            (ms(10), Timer::Sweep),
-            (ms(20), Timer::Conn { idx: 7, serial: 1 }),
-            (ms(25), Timer::Conn { idx: 8, serial: 2 }),
-            (ms(30), Timer::Probe { id: 1, gen: 1 }),
-            (ms(33), Timer::Probe { id: 4, gen: 1 }),
-            (ms(35), Timer::Probe { id: 3, gen: 1 }),
-            (ms(36), Timer::Probe { id: 5, gen: 1 }),
-            (ms(40), Timer::Conn { idx: 9, serial: 3 }),
+            (ms(10), Alarm::Sweep),
+            (ms(20), Alarm::Conn { idx: 7, serial: 1 }),
+            (ms(25), Alarm::Conn { idx: 8, serial: 2 }),
+            (ms(30), Alarm::Probe { id: 1, gen: 1 }),
+            (ms(33), Alarm::Probe { id: 4, gen: 1 }),
+            (ms(35), Alarm::Probe { id: 3, gen: 1 }),
+            (ms(36), Alarm::Probe { id: 5, gen: 1 }),
+            (ms(40), Alarm::Conn { idx: 9, serial: 3 }),
         ];
         for (i, (at, timer)) in expected.iter().enumerate() {
             assert_eq!(order[i], (t0 + *at, *timer));
@@ -289,31 +290,31 @@ mod tests {
             timers.push_probe(t0 + ms(500 + u64::from(id)), ms(1000), id, 2);
         }
         timers.push_probe(t0 + ms(499), ms(1000), 99, 2);
-        let firsts: Vec<Timer> = std::iter::from_fn(|| timers.pop_due(t0 + ms(600), &mut 2))
+        let firsts: Vec<Alarm> = std::iter::from_fn(|| timers.pop_due(t0 + ms(600), &mut 2))
             .map(|(_, timer)| timer)
             .take(2)
             .collect();
         assert_eq!(
             firsts,
             [
-                Timer::Probe { id: 99, gen: 2 },
-                Timer::Probe { id: 0, gen: 2 }
+                Alarm::Probe { id: 99, gen: 2 },
+                Alarm::Probe { id: 0, gen: 2 }
             ]
         );
         timers = Timers::default();
         // A spent batch holds probes back, and only them.
-        timers.push(t0 + ms(1), Timer::Probe { id: 2, gen: 1 });
-        timers.push(t0 + ms(2), Timer::Sweep);
+        timers.push(t0 + ms(1), Alarm::Probe { id: 2, gen: 1 });
+        timers.push(t0 + ms(2), Alarm::Sweep);
         assert_eq!(timers.pop_due(t0 + ms(5), &mut 0), None);
         assert_eq!(timers.next(), Some(t0 + ms(1)));
         let mut one = 1;
         assert_eq!(
             timers.pop_due(t0 + ms(5), &mut one),
-            Some((t0 + ms(1), Timer::Probe { id: 2, gen: 1 }))
+            Some((t0 + ms(1), Alarm::Probe { id: 2, gen: 1 }))
         );
         assert_eq!(
             timers.pop_due(t0 + ms(5), &mut one),
-            Some((t0 + ms(2), Timer::Sweep))
+            Some((t0 + ms(2), Alarm::Sweep))
         );
     }
 
@@ -331,7 +332,7 @@ mod tests {
         let (start_cost, verdict_cost, rtt, timeout) = (us(600), us(400), us(100), interval * 2);
         let mut timers = Timers::default();
         for id in 0..probes {
-            timers.push(t0 + interval * id / probes, Timer::Probe { id, gen: 1 });
+            timers.push(t0 + interval * id / probes, Alarm::Probe { id, gen: 1 });
         }
         // Attempts by idx (= probe id): (due, serial) while in flight.
         let mut attempts: Vec<Option<(Instant, u32)>> = vec![None; probes as usize];
@@ -365,7 +366,7 @@ mod tests {
             while let Some((due, timer)) = timers.pop_due(now, &mut batch) {
                 busy = true;
                 match timer {
-                    Timer::Probe { id, .. } => {
+                    Alarm::Probe { id, .. } => {
                         starts[id as usize].push(now);
                         now += start_cost;
                         serial += 1;
@@ -373,7 +374,7 @@ mod tests {
                         timers.push_deadline(now, timeout, id, serial);
                         ready.push_back((now + rtt, id, serial));
                     }
-                    Timer::Conn { idx, serial: s } => {
+                    Alarm::Conn { idx, serial: s } => {
                         if let Some((due, live)) = attempts[idx as usize] {
                             if live == s {
                                 // Its verdict waited unread past the timeout.
@@ -384,7 +385,7 @@ mod tests {
                             }
                         }
                     }
-                    Timer::Sweep => {}
+                    Alarm::Sweep => {}
                 }
             }
             most_in_flight = most_in_flight.max(attempts.iter().flatten().count());
