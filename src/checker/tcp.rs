@@ -41,7 +41,6 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -309,33 +308,10 @@ pub(super) fn prepare_udp(common: &CheckCommon) -> Result<(Socket, SocketAddr), 
     Ok((socket, target))
 }
 
+/// `IP_BIND_ADDRESS_NO_PORT`: the source port is picked at `connect()`.
 fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
-    set_int_option(socket, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1)
-}
-
-/// Sets an integer socket option that socket2, nix and rustix do not offer
-/// (`IP_BIND_ADDRESS_NO_PORT`).
-fn set_int_option(
-    socket: &Socket,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: a valid fd, a pointer to a c_int and its exact length.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    use nix::sys::socket::{setsockopt, sockopt::IpBindAddressNoPort};
+    Ok(setsockopt(socket, IpBindAddressNoPort, &true)?)
 }
 
 /// Waits until the handshake is over: the socket turns writable (connected)
