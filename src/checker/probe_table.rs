@@ -207,79 +207,101 @@ impl ProbeTable {
             // The first set (the start) sizes the table once, exactly:
             // no doubling, no slack of up to half the table.
             let (low, high) = specs.size_hint();
-            let n = high.unwrap_or(low);
-            self.slots.reserve_exact(n);
-            self.results.reserve_exact(n);
-            self.by_spec.reserve(n);
-            self.armed.reserve_exact(n);
+            self.reserve_exact(high.unwrap_or(low));
         }
         for (spec, initially_up, key) in specs {
             let key = ProbeKey {
                 set: self.epoch,
                 key,
             };
-            if let Some(&id) = self.by_spec.get(&spec) {
-                if let Some(slot) = self.slots[id as usize].as_mut() {
-                    slot.seen = self.epoch;
-                    slot.key = key;
-                    if !Arc::ptr_eq(&slot.spec.check, &spec.check) {
-                        // The same check from a new config: hold the new
-                        // config's copy, so the old config can be freed.
-                        let spec = Arc::new(spec);
-                        self.by_spec.remove(&spec);
-                        self.by_spec.insert(Arc::clone(&spec), id);
-                        slot.spec = spec;
-                    }
-                }
-                continue;
-            }
-            let spec = Arc::new(spec);
-            let supported = probe::is_supported(&spec.check);
-            #[cfg(test)]
-            let supported = supported && self.pretend_unprobed != Some(spec.check.keyword());
-            let common = spec.check.common();
-            let warmup = common.warmup.duration();
-            let first_delay = if warmup.is_zero() {
-                Duration::ZERO
-            } else {
-                rng.random_range(Duration::ZERO..=warmup)
-            };
-            self.next_gen = self.next_gen.wrapping_add(1);
-            let slot = Slot {
-                plan: Plan::of(&spec.check, self.next_gen),
-                state: HealthState::new(initially_up),
-                urls: UrlCursor::default(),
-                spec: Arc::clone(&spec),
-                key,
-                probes_sent: 0,
-                supported,
-                seen: self.epoch,
-            };
-            let id = match self.free.pop() {
-                Some(id) => {
-                    self.slots[id as usize] = Some(slot);
-                    self.results[id as usize] = None;
-                    id
-                }
+            match self.by_spec.get(&spec) {
+                Some(&id) => self.keep(id, spec, key),
                 None => {
-                    self.slots.push(Some(slot));
-                    self.results.push(None);
-                    (self.slots.len() - 1) as u32
+                    let first_delay = random_warmup(&spec.check, &mut rng);
+                    changes
+                        .added
+                        .push(self.add(spec, initially_up, key, now + first_delay));
                 }
-            };
-            // FILE_CHECK and BFD_CHECK have no schedule: the file watcher
-            // and the BFD thread report them.
-            let timed = supported && !matches!(*spec.check, Check::File(_) | Check::Bfd(_));
-            self.by_spec.insert(spec, id);
-            if timed {
-                self.armed.push(Armed {
-                    id,
-                    gen: self.next_gen,
-                    due: now + first_delay,
-                });
             }
-            changes.added.push(id);
         }
+        changes.removed = self.remove_unseen();
+        changes
+    }
+
+    /// Room for exactly `n` probes.
+    fn reserve_exact(&mut self, n: usize) {
+        self.slots.reserve_exact(n);
+        self.results.reserve_exact(n);
+        self.by_spec.reserve(n);
+        self.armed.reserve_exact(n);
+    }
+
+    /// Probe `id`, listed again: seen, under its new `key`, holding the
+    /// new config's copy of its check (`spec`, equal to its own).
+    fn keep(&mut self, id: u32, spec: ProbeSpec, key: ProbeKey) {
+        let Some(slot) = self.slots[id as usize].as_mut() else {
+            return;
+        };
+        slot.seen = self.epoch;
+        slot.key = key;
+        if !Arc::ptr_eq(&slot.spec.check, &spec.check) {
+            // The same check from a new config: hold the new config's
+            // copy, so the old config can be freed.
+            let spec = Arc::new(spec);
+            self.by_spec.remove(&spec);
+            self.by_spec.insert(Arc::clone(&spec), id);
+            slot.spec = spec;
+        }
+    }
+
+    /// A new probe of `spec`, in a free slot or a new one, armed to start
+    /// at `first` if it runs on a schedule; returns its slot.
+    fn add(&mut self, spec: ProbeSpec, initially_up: bool, key: ProbeKey, first: Instant) -> u32 {
+        let spec = Arc::new(spec);
+        let supported = probe::is_supported(&spec.check);
+        #[cfg(test)]
+        let supported = supported && self.pretend_unprobed != Some(spec.check.keyword());
+        self.next_gen = self.next_gen.wrapping_add(1);
+        let slot = Slot {
+            plan: Plan::of(&spec.check, self.next_gen),
+            state: HealthState::new(initially_up),
+            urls: UrlCursor::default(),
+            spec: Arc::clone(&spec),
+            key,
+            probes_sent: 0,
+            supported,
+            seen: self.epoch,
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = Some(slot);
+                self.results[id as usize] = None;
+                id
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.results.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        // FILE_CHECK and BFD_CHECK have no schedule: the file watcher and
+        // the BFD thread report them.
+        let timed = supported && !matches!(*spec.check, Check::File(_) | Check::Bfd(_));
+        self.by_spec.insert(spec, id);
+        if timed {
+            self.armed.push(Armed {
+                id,
+                gen: self.next_gen,
+                due: first,
+            });
+        }
+        id
+    }
+
+    /// Removes the probes the latest [`ProbeTable::set`] did not list;
+    /// returns how many.
+    fn remove_unseen(&mut self) -> usize {
+        let mut removed = 0;
         for (id, entry) in self.slots.iter_mut().enumerate() {
             let Some(slot) = entry else { continue };
             if slot.seen == self.epoch {
@@ -293,9 +315,9 @@ impl ProbeTable {
             self.by_spec.remove(&slot.spec);
             *entry = None;
             self.free.push(id as u32);
-            changes.removed += 1;
+            removed += 1;
         }
-        changes
+        removed
     }
 
     /// The probe in slot `id` if it is still generation `gen`.
@@ -348,6 +370,17 @@ impl ProbeTable {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.by_spec.is_empty()
+    }
+}
+
+/// When a new probe of `check` first starts, after now: at random within
+/// its `warmup` (at once without one).
+fn random_warmup(check: &Check, rng: &mut impl Rng) -> Duration {
+    let warmup = check.common().warmup.duration();
+    if warmup.is_zero() {
+        Duration::ZERO
+    } else {
+        rng.random_range(Duration::ZERO..=warmup)
     }
 }
 
