@@ -63,7 +63,7 @@ impl Reconciler {
                 admin::effect(admin.and_then(|entries| entries.get(&desired::dest_key(rs))));
             let up = up && effect != Effect::Out;
             if up && effect == Effect::Quiesced {
-                dests.push(desired::keyed(desired::destination(rs, 0)));
+                dests.push(desired::dest_entry(desired::destination(rs, 0)));
             } else if up {
                 let weight = if let Effect::AsChecked(Some(weight)) = effect {
                     weight
@@ -71,9 +71,9 @@ impl Reconciler {
                     self.weights.of(|| self.rs_probes.of(v, r), rs.weight)
                 };
                 live_weight += i64::from(weight);
-                live.push(desired::keyed(desired::destination(rs, weight)));
+                live.push(desired::dest_entry(desired::destination(rs, weight)));
             } else if rs.inhibit_on_failure {
-                dests.push(desired::keyed(desired::destination(rs, 0)));
+                dests.push(desired::dest_entry(desired::destination(rs, 0)));
             }
         }
         // A virtual server starts without quorum, as in keepalived: its
@@ -132,7 +132,7 @@ impl Reconciler {
                 diff::diff(&desired, &self.actual, &scope)
             }
         };
-        // Only services the cache lacks can be taken whole by `applied`.
+        // Only services the cache lacks can be taken whole by `record_outcome`.
         desired.retain(|key, _| !self.actual.contains_key(key));
         Plan {
             changes: Changes {
@@ -214,7 +214,7 @@ fn drained_removed(
 ) {
     for a in admin.into_iter().flat_map(BTreeMap::values) {
         if let Some(dest) = a.drain.filter(|d| !d.done).and_then(|d| d.removed) {
-            dests.push(desired::keyed(dest));
+            dests.push(desired::dest_entry(dest));
         }
     }
 }
@@ -230,11 +230,11 @@ fn with_sorry_server(
 ) -> BTreeMap<DestKey, Destination> {
     match (&vs.sorry_server, quorum_up) {
         (Some(sorry), false) => {
-            dests.push(desired::keyed(desired::sorry_destination(sorry, 1)))
+            dests.push(desired::dest_entry(desired::sorry_destination(sorry, 1)))
         }
         (sorry, _) => {
             if let Some(sorry) = sorry.as_ref().filter(|s| s.inhibit) {
-                dests.push(desired::keyed(desired::sorry_destination(sorry, 0)));
+                dests.push(desired::dest_entry(desired::sorry_destination(sorry, 0)));
             }
             dests.append(&mut live);
         }
