@@ -363,7 +363,7 @@ impl Reconciler {
                 continue;
             }
             for (r, rs) in vs.real_servers.iter().enumerate() {
-                if let (true, Some(script)) = (self.rs_healthy(v, r), &rs.notify_down) {
+                if let Some(script) = rs.notify_down.as_ref().filter(|_| self.rs_healthy(v, r)) {
                     out.push(ScriptRun {
                         script: Script::clone(script),
                         event: "notify_down",
@@ -372,7 +372,7 @@ impl Reconciler {
                 }
             }
             let had_quorum = self.quorum.get(&vs_ident(vs)).copied().unwrap_or(true);
-            if let (true, Some(script)) = (had_quorum, &vs.quorum_down) {
+            if let Some(script) = vs.quorum_down.as_ref().filter(|_| had_quorum) {
                 out.push(ScriptRun {
                     script: script.clone(),
                     event: "quorum_down",

@@ -126,11 +126,14 @@ impl NetlinkTable {
                         }
                     };
                     let offset = seq.wrapping_sub(first) as usize;
-                    if let (true, Frame::Ack(r)) = (offset < count, frame) {
-                        results[base + offset] = r.map_err(errno_error);
-                        if seq == last {
-                            break 'window;
+                    match frame {
+                        Frame::Ack(r) if offset < count => {
+                            results[base + offset] = r.map_err(errno_error);
+                            if seq == last {
+                                break 'window;
+                            }
                         }
+                        _ => {}
                     }
                 }
             }
