@@ -177,33 +177,7 @@ impl<'d> SourceLoader<'d> {
         // No text holds a NUL byte: this is not a config, and thousands of
         // diagnostics about its "words" would only hide that.
         if let Some(at) = memchr_nul(&bytes) {
-            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-            let line_start = bytes[..at]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |p| p + 1);
-            let col = String::from_utf8_lossy(&bytes[line_start..at])
-                .chars()
-                .count() as u32
-                + 1;
-            self.sources.files.push(SourceFile {
-                name: FileName::intern(&path),
-                path: path.clone(),
-                text: String::new(),
-                includes: Vec::new(),
-                line_starts: std::cell::OnceCell::new(),
-            });
-            // No source line: it would be binary too.
-            self.diagnostics.push(Diagnostic {
-                severity: Severity::Error,
-                location: self.sources.location(id, line, col),
-                message: format!(
-                    "`{}` looks like a binary file (a NUL byte here), not a config: \
-                     nothing of it is read",
-                    path.display()
-                ),
-                source_line: None,
-            });
+            self.add_binary_file(id, path, &bytes, at);
             return id;
         }
         let (text, bad_bytes) = decode(bytes);
@@ -224,6 +198,46 @@ impl<'d> SourceLoader<'d> {
             );
         }
         self.stack.push(canonical(&path));
+        let includes = self.resolve_includes(id, &path);
+        self.stack.pop();
+        self.sources.files[id as usize].includes = includes;
+        id
+    }
+
+    /// Register file `id` at `path`, whose `bytes` hold a NUL byte at `at`:
+    /// empty, with one error there (no source line: it would be binary too).
+    fn add_binary_file(&mut self, id: u32, path: PathBuf, bytes: &[u8], at: usize) {
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let col = String::from_utf8_lossy(&bytes[line_start..at])
+            .chars()
+            .count() as u32
+            + 1;
+        self.sources.files.push(SourceFile {
+            name: FileName::intern(&path),
+            path: path.clone(),
+            text: String::new(),
+            includes: Vec::new(),
+            line_starts: std::cell::OnceCell::new(),
+        });
+        self.diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            location: self.sources.location(id, line, col),
+            message: format!(
+                "`{}` looks like a binary file (a NUL byte here), not a config: \
+                 nothing of it is read",
+                path.display()
+            ),
+            source_line: None,
+        });
+    }
+
+    /// Read the includes of file `id` (at `path`, on the include stack): per
+    /// `include` line, its line and the files it brought in.
+    fn resolve_includes(&mut self, id: u32, path: &Path) -> Vec<(u32, Vec<u32>)> {
         let mut includes = Vec::new();
         let text = &self.sources.files[id as usize].text;
         // One fast substring search spares a line walk of files without includes.
@@ -249,12 +263,10 @@ impl<'d> SourceLoader<'d> {
                 );
                 continue;
             }
-            let ids = self.include(id, &path, line, col, &pattern);
+            let ids = self.include(id, path, line, col, &pattern);
             includes.push((line, ids));
         }
-        self.stack.pop();
-        self.sources.files[id as usize].includes = includes;
-        id
+        includes
     }
 
     /// Resolve one include pattern relative to the including file's directory.

@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::block::Tree;
+use super::block::{Tok, Tree};
 use super::keywords::TrackFileKw;
 use super::typer::Typer;
 use super::{values, InitFile, TrackFile};
@@ -48,59 +48,8 @@ impl Typer<'_> {
             };
             self.no_block(tree, child);
             match which {
-                TrackFileKw::File => {
-                    self.max_args(tree, child, 1);
-                    let Some(p) = self.string_arg(tree, child, "a file path") else {
-                        continue;
-                    };
-                    if path.is_some() {
-                        self.warning(
-                            &ckw,
-                            format!(
-                                "track_file `{name}` has its file already: this one is ignored"
-                            ),
-                        );
-                        continue;
-                    }
-                    if let Some(dir) = missing_directory(Path::new(&p)) {
-                        let at = &tree.args(child)[0];
-                        self.error(
-                            at,
-                            format!(
-                                "the directory `{}` does not exist: inotify cannot watch for `{p}`",
-                                dir.display()
-                            ),
-                        );
-                    }
-                    path = Some(PathBuf::from(p));
-                }
-                TrackFileKw::Weight => {
-                    self.max_args(tree, child, 2);
-                    let Some(w) = self.parsed(tree, child, 0, "a weight (-254..254)", |w| {
-                        values::int(w).filter(|w| TRACK_FILE_WEIGHT.contains(w))
-                    }) else {
-                        continue;
-                    };
-                    let reverse = match tree.args(child).get(1) {
-                        None => false,
-                        Some(t) => {
-                            match self.value(t, "`reverse`", |w| (w == "reverse").then_some(())) {
-                                Some(()) => true,
-                                None => continue,
-                            }
-                        }
-                    };
-                    if weight.is_some() {
-                        self.warning(
-                            &ckw,
-                            format!(
-                                "track_file `{name}` has its weight already: this one is ignored"
-                            ),
-                        );
-                        continue;
-                    }
-                    weight = Some((w as i32, reverse));
-                }
+                TrackFileKw::File => self.track_file_path(tree, child, &name, &mut path),
+                TrackFileKw::Weight => self.track_file_weight(tree, child, &name, &mut weight),
                 TrackFileKw::InitFile => {
                     init = self.init_file(tree, child);
                     init_at = Some(ckw);
@@ -111,23 +60,7 @@ impl Typer<'_> {
             self.error(&kw, format!("track_file `{name}` needs `file PATH`"));
             return;
         };
-        if let (
-            Some(InitFile {
-                overwrite: true, ..
-            }),
-            Some(at),
-        ) = (init, &init_at)
-        {
-            if path.exists() && !path.is_file() {
-                self.error(
-                    at,
-                    format!(
-                        "cannot initialise `{}`: it is not a regular file",
-                        path.display()
-                    ),
-                );
-            }
-        }
+        self.init_target_is_a_file(init.as_ref(), init_at.as_ref(), &path);
         if self.config.track_files.iter().any(|t| t.name == name) {
             self.warning(
                 &kw,
@@ -145,6 +78,98 @@ impl Typer<'_> {
             init,
             location,
         });
+    }
+
+    /// `file PATH` of track_file `name`: the first one counts; its
+    /// directory must exist for inotify to watch it.
+    fn track_file_path(
+        &mut self,
+        tree: &Tree<'_>,
+        child: u32,
+        name: &str,
+        path: &mut Option<PathBuf>,
+    ) {
+        let ckw = tree.keyword(child);
+        self.max_args(tree, child, 1);
+        let Some(p) = self.string_arg(tree, child, "a file path") else {
+            return;
+        };
+        if path.is_some() {
+            self.warning(
+                ckw,
+                format!("track_file `{name}` has its file already: this one is ignored"),
+            );
+            return;
+        }
+        if let Some(dir) = missing_directory(Path::new(&p)) {
+            let at = &tree.args(child)[0];
+            self.error(
+                at,
+                format!(
+                    "the directory `{}` does not exist: inotify cannot watch for `{p}`",
+                    dir.display()
+                ),
+            );
+        }
+        *path = Some(PathBuf::from(p));
+    }
+
+    /// `weight W [reverse]` of track_file `name`: the first one counts.
+    fn track_file_weight(
+        &mut self,
+        tree: &Tree<'_>,
+        child: u32,
+        name: &str,
+        weight: &mut Option<(i32, bool)>,
+    ) {
+        self.max_args(tree, child, 2);
+        let Some(w) = self.parsed(tree, child, 0, "a weight (-254..254)", |w| {
+            values::int(w).filter(|w| TRACK_FILE_WEIGHT.contains(w))
+        }) else {
+            return;
+        };
+        let reverse = match tree.args(child).get(1) {
+            None => false,
+            Some(t) => match self.value(t, "`reverse`", |w| (w == "reverse").then_some(())) {
+                Some(()) => true,
+                None => return,
+            },
+        };
+        if weight.is_some() {
+            self.warning(
+                tree.keyword(child),
+                format!("track_file `{name}` has its weight already: this one is ignored"),
+            );
+            return;
+        }
+        *weight = Some((w as i32, reverse));
+    }
+
+    /// An `init_file ... overwrite` (at `at`) must be able to write `path`:
+    /// something there that is not a regular file is an error.
+    fn init_target_is_a_file(
+        &mut self,
+        init: Option<&InitFile>,
+        at: Option<&Tok<'_>>,
+        path: &Path,
+    ) {
+        if let (
+            Some(InitFile {
+                overwrite: true, ..
+            }),
+            Some(at),
+        ) = (init, at)
+        {
+            if path.exists() && !path.is_file() {
+                self.error(
+                    at,
+                    format!(
+                        "cannot initialise `{}`: it is not a regular file",
+                        path.display()
+                    ),
+                );
+            }
+        }
     }
 
     /// `init_file [VALUE] [overwrite]`, in any order.

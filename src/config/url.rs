@@ -68,68 +68,19 @@ impl Typer<'_> {
                             .then(|| w.to_ascii_lowercase())
                     })
                 }
-                UrlKw::StatusCode => {
-                    if self
-                        .arg(tree, child, 0, "status codes or ranges (200, 200-299)")
-                        .is_some()
-                    {
-                        for t in tree.args(child) {
-                            if let Some(r) = self.value(
-                                t,
-                                "a status code or range within 100-599 (200, 200-299)",
-                                values::status_range,
-                            ) {
-                                u.status_codes.push(r);
-                            }
-                        }
-                    }
-                }
+                UrlKw::StatusCode => self.status_codes(tree, child, &mut u.status_codes),
                 UrlKw::Virtualhost => u.virtualhost = self.string_arg(tree, child, "a host name"),
-                UrlKw::Regex => {
-                    self.max_args(tree, child, 1);
-                    if let Some(t) = self.arg(tree, child, 0, "a regular expression") {
-                        // A quoted word was decoded by the lexer already.
-                        let pattern = match &t.text {
-                            std::borrow::Cow::Borrowed(raw) => decode_escapes(raw),
-                            std::borrow::Cow::Owned(unquoted) => unquoted.clone(),
-                        };
-                        rx.pattern = Some((pattern, child));
-                    }
-                }
-                UrlKw::RegexNoMatch => rx.no_match = true,
-                UrlKw::RegexOptions => {
-                    for t in tree.args(child) {
-                        match RegexOption::from_name(&t.text) {
-                            Ok(Some(o)) => rx.options.push(o),
-                            Ok(None) => self
-                                .warning(t, format!("unknown regex option `{}`: ignored", t.text)),
-                            Err(why) => self.error(t, format!("`{}` is {why}", t.text)),
-                        }
-                    }
-                }
                 // SSL_GET's (keepalived 2.2.8+): lvsd always ends with
                 // close_notify (see checker/tls.rs), so it changes nothing.
                 UrlKw::TlsCompliant => {
                     self.flag_arg(tree, child);
                 }
-                UrlKw::RegexStack => {
-                    let start = self.parsed(tree, child, 0, "a start size", values::uint::<usize>);
-                    let max = self.parsed(tree, child, 1, "a maximum size", values::uint::<usize>);
-                    if let (Some(start), Some(max)) = (start, max) {
-                        if start > max {
-                            let t = &tree.args(child)[0];
-                            self.error(t, "the start of `regex_stack` exceeds its maximum");
-                        } else {
-                            rx.stack_max = Some(max);
-                        }
-                    }
-                }
-                UrlKw::RegexMinOffset => {
-                    rx.min_offset = self.uint_arg::<usize>(tree, child, "an offset")
-                }
-                UrlKw::RegexMaxOffset => {
-                    rx.max_offset = self.uint_arg::<usize>(tree, child, "an offset")
-                }
+                UrlKw::Regex
+                | UrlKw::RegexNoMatch
+                | UrlKw::RegexOptions
+                | UrlKw::RegexStack
+                | UrlKw::RegexMinOffset
+                | UrlKw::RegexMaxOffset => self.regex_setting(tree, child, kw, &mut rx),
             }
         }
         if !has_path {
@@ -141,6 +92,79 @@ impl Typer<'_> {
         }
         u.regex = self.url_regex(tree, rx);
         Some(u)
+    }
+
+    /// `status_code N|N-M ...`: each token adds to `codes`; a bad one is an
+    /// error at its column.
+    fn status_codes(&mut self, tree: &Tree<'_>, child: u32, codes: &mut Vec<(u16, u16)>) {
+        if self
+            .arg(tree, child, 0, "status codes or ranges (200, 200-299)")
+            .is_some()
+        {
+            for t in tree.args(child) {
+                if let Some(r) = self.value(
+                    t,
+                    "a status code or range within 100-599 (200, 200-299)",
+                    values::status_range,
+                ) {
+                    codes.push(r);
+                }
+            }
+        }
+    }
+
+    /// One of the `regex*` keywords of a url, read into `rx`; `url_regex`
+    /// compiles them once the block is read.
+    fn regex_setting(&mut self, tree: &Tree<'_>, child: u32, kw: UrlKw, rx: &mut RegexReading) {
+        match kw {
+            UrlKw::Regex => {
+                self.max_args(tree, child, 1);
+                if let Some(t) = self.arg(tree, child, 0, "a regular expression") {
+                    // A quoted word was decoded by the lexer already.
+                    let pattern = match &t.text {
+                        std::borrow::Cow::Borrowed(raw) => decode_escapes(raw),
+                        std::borrow::Cow::Owned(unquoted) => unquoted.clone(),
+                    };
+                    rx.pattern = Some((pattern, child));
+                }
+            }
+            UrlKw::RegexNoMatch => rx.no_match = true,
+            UrlKw::RegexOptions => {
+                for t in tree.args(child) {
+                    match RegexOption::from_name(&t.text) {
+                        Ok(Some(o)) => rx.options.push(o),
+                        Ok(None) => {
+                            self.warning(t, format!("unknown regex option `{}`: ignored", t.text))
+                        }
+                        Err(why) => self.error(t, format!("`{}` is {why}", t.text)),
+                    }
+                }
+            }
+            UrlKw::RegexStack => {
+                let start = self.parsed(tree, child, 0, "a start size", values::uint::<usize>);
+                let max = self.parsed(tree, child, 1, "a maximum size", values::uint::<usize>);
+                if let (Some(start), Some(max)) = (start, max) {
+                    if start > max {
+                        let t = &tree.args(child)[0];
+                        self.error(t, "the start of `regex_stack` exceeds its maximum");
+                    } else {
+                        rx.stack_max = Some(max);
+                    }
+                }
+            }
+            UrlKw::RegexMinOffset => {
+                rx.min_offset = self.uint_arg::<usize>(tree, child, "an offset")
+            }
+            UrlKw::RegexMaxOffset => {
+                rx.max_offset = self.uint_arg::<usize>(tree, child, "an offset")
+            }
+            // The url's own keywords, read by `url`.
+            UrlKw::Path
+            | UrlKw::Digest
+            | UrlKw::StatusCode
+            | UrlKw::Virtualhost
+            | UrlKw::TlsCompliant => {}
+        }
     }
 
     /// Compiles a url's regex with its settings, or says why not.

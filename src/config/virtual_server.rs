@@ -151,30 +151,13 @@ impl Typer<'_> {
             }
             VsKw::PersistenceTimeout => self.persistence_timeout(tree, child, vs),
             VsKw::PersistenceGranularity => {
-                vs.persistence_granularity = self.parsed(
-                    tree,
-                    child,
-                    0,
-                    "a netmask (255.255.255.0) or prefix length",
-                    |w| match values::ip(w) {
-                        Some(std::net::IpAddr::V4(m)) => Some(u32::from(m)),
-                        Some(_) => None,
-                        None => values::uint::<u32>(w).filter(|&b| (1..=128).contains(&b)),
-                    },
-                );
+                vs.persistence_granularity = self.persistence_granularity(tree, child)
             }
             VsKw::PersistenceEngine => {
                 vs.persistence_engine = self.string_arg(tree, child, "an engine name (sip)")
             }
             VsKw::Protocol => {
-                if let Some(p) = self.parsed(tree, child, 0, "TCP, UDP or SCTP", |w| {
-                    match w.to_ascii_uppercase().as_str() {
-                        "TCP" => Some(Protocol::Tcp),
-                        "UDP" => Some(Protocol::Udp),
-                        "SCTP" => Some(Protocol::Sctp),
-                        _ => None,
-                    }
-                }) {
+                if let Some(p) = self.vs_protocol(tree, child) {
                     vs.protocol = p;
                     said.protocol = at;
                 }
@@ -183,15 +166,7 @@ impl Typer<'_> {
             VsKw::Omega => vs.omega = true,
             VsKw::Quorum => {
                 said.quorum = at;
-                vs.quorum = self.uint_arg(tree, child, "a weight").unwrap_or(vs.quorum);
-                if vs.quorum == 0 {
-                    let at = &tree.args(child)[0];
-                    self.warning(
-                        at,
-                        "`quorum` must be at least 1: 1 is used, as keepalived does",
-                    );
-                    vs.quorum = 1;
-                }
+                vs.quorum = self.quorum(tree, child, vs.quorum);
             }
             VsKw::Hysteresis => {
                 said.hysteresis = at;
@@ -207,13 +182,7 @@ impl Typer<'_> {
             }
             VsKw::SorryServerInhibit => said.sorry_inhibit = true,
             VsKw::SorryServerLvsMethod => said.sorry_method = self.forward_method(tree, child),
-            VsKw::IpFamily => {
-                vs.ip_family = self.parsed(tree, child, 0, "inet or inet6", |w| match w {
-                    "inet" => Some(Family::Inet),
-                    "inet6" => Some(Family::Inet6),
-                    _ => None,
-                })
-            }
+            VsKw::IpFamily => vs.ip_family = self.ip_family(tree, child),
             VsKw::Ops => vs.flags |= ServiceFlags::ONEPACKET,
             VsKw::ShPort | VsKw::MhPort | VsKw::Flag2 => vs.flags |= ServiceFlags::SCHED2,
             VsKw::ShFallback | VsKw::MhFallback | VsKw::Flag1 => vs.flags |= ServiceFlags::SCHED1,
@@ -227,6 +196,58 @@ impl Typer<'_> {
                 self.parsed(tree, child, 0, "a weight", values::int);
             }
         }
+    }
+
+    /// `persistence_granularity MASK|PREFIX`: a dotted IPv4 netmask, or a
+    /// prefix length 1..128.
+    fn persistence_granularity(&mut self, tree: &Tree<'_>, child: u32) -> Option<u32> {
+        self.parsed(
+            tree,
+            child,
+            0,
+            "a netmask (255.255.255.0) or prefix length",
+            |w| match values::ip(w) {
+                Some(std::net::IpAddr::V4(m)) => Some(u32::from(m)),
+                Some(_) => None,
+                None => values::uint::<u32>(w).filter(|&b| (1..=128).contains(&b)),
+            },
+        )
+    }
+
+    /// `protocol TCP|UDP|SCTP`, in any case.
+    fn vs_protocol(&mut self, tree: &Tree<'_>, child: u32) -> Option<Protocol> {
+        self.parsed(tree, child, 0, "TCP, UDP or SCTP", |w| {
+            match w.to_ascii_uppercase().as_str() {
+                "TCP" => Some(Protocol::Tcp),
+                "UDP" => Some(Protocol::Udp),
+                "SCTP" => Some(Protocol::Sctp),
+                _ => None,
+            }
+        })
+    }
+
+    /// `quorum W`: the new quorum (`old` if the word is bad); 0 becomes 1
+    /// with a warning, as in keepalived.
+    fn quorum(&mut self, tree: &Tree<'_>, child: u32, old: u32) -> u32 {
+        let quorum = self.uint_arg(tree, child, "a weight").unwrap_or(old);
+        if quorum == 0 {
+            let at = &tree.args(child)[0];
+            self.warning(
+                at,
+                "`quorum` must be at least 1: 1 is used, as keepalived does",
+            );
+            return 1;
+        }
+        quorum
+    }
+
+    /// `ip_family inet|inet6`.
+    fn ip_family(&mut self, tree: &Tree<'_>, child: u32) -> Option<Family> {
+        self.parsed(tree, child, 0, "inet or inet6", |w| match w {
+            "inet" => Some(Family::Inet),
+            "inet6" => Some(Family::Inet6),
+            _ => None,
+        })
     }
 
     /// `lb_algo`/`lvs_sched NAME`: whether it set the scheduler (a name

@@ -603,7 +603,7 @@ impl Daemon {
         for (op, result) in ops.iter().zip(&results) {
             log_op(op, result, detail);
         }
-        self.reconciler.applied(changes, &results).len()
+        self.reconciler.record_outcome(changes, &results).len()
     }
 
     /// Stop probing; remove lvsd's services unless told to keep them.

@@ -255,14 +255,6 @@ fn protocol_option(p: Protocol) -> &'static str {
     }
 }
 
-fn protocol_name(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Tcp => "TCP",
-        Protocol::Udp => "UDP",
-        Protocol::Sctp => "SCTP",
-    }
-}
-
 fn fwd_switch(f: ForwardMethod) -> &'static str {
     match f {
         ForwardMethod::Masq => "-m",
@@ -407,7 +399,7 @@ pub fn list(table: &[ServiceEntry], info: &Info) -> String {
                 addr,
                 port,
             } => {
-                let mut n = format!("{:<4} {}", protocol_name(protocol), addr_port(&addr, port));
+                let mut n = format!("{:<4} {}", protocol.name(), addr_port(&addr, port));
                 if addr.is_ipv4() {
                     n.truncate(33);
                 }

@@ -26,6 +26,18 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// `TCP`, `UDP`, `SCTP`: the name ipvsadm lists, `ServiceKey`'s
+    /// `Display` and the metrics labels use (the one place that spells
+    /// them so; the log's lower-case form, keepalived's, is
+    /// `reconcile::names::protocol_name`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Sctp => "SCTP",
+        }
+    }
+
     /// The IP protocol number the kernel uses.
     pub fn number(self) -> u16 {
         match self {
@@ -116,11 +128,7 @@ impl fmt::Display for ServiceKey {
                 addr,
                 port,
             } => {
-                let p = match protocol {
-                    Protocol::Tcp => "TCP",
-                    Protocol::Udp => "UDP",
-                    Protocol::Sctp => "SCTP",
-                };
+                let p = protocol.name();
                 match addr {
                     IpAddr::V4(a) => write!(f, "{p} {a}:{port}"),
                     IpAddr::V6(a) => write!(f, "{p} [{a}]:{port}"),

@@ -139,6 +139,16 @@ impl Default for Options {
     }
 }
 
+/// The protocol of a service option (`-t`, `-u`, `--sctp-service` and their
+/// long forms).
+fn service_protocol(opt: &str) -> Protocol {
+    match opt {
+        "-t" | "--tcp-service" => Protocol::Tcp,
+        "-u" | "--udp-service" => Protocol::Udp,
+        _ => Protocol::Sctp,
+    }
+}
+
 impl Options {
     /// Read every option of a line's words (`--opt=value` or `--opt value`).
     fn read(words: &[&str]) -> Result<Options, String> {
@@ -169,13 +179,8 @@ impl Options {
                 "-d" | "--delete-server" => o.command(Cmd::DelDest)?,
                 "-C" | "--clear" => o.command(Cmd::Flush)?,
                 "-t" | "--tcp-service" | "-u" | "--udp-service" | "--sctp-service" => {
-                    let p = match opt {
-                        "-t" | "--tcp-service" => Protocol::Tcp,
-                        "-u" | "--udp-service" => Protocol::Udp,
-                        _ => Protocol::Sctp,
-                    };
                     let (a, port) = parse_addr_port(value(opt)?)?;
-                    o.svc = Some((p, a, port));
+                    o.svc = Some((service_protocol(opt), a, port));
                 }
                 "-f" | "--fwmark-service" => o.fwmark = Some(number(value(opt)?, "fwmark")?),
                 "-6" | "--ipv6" => o.v6 = true,
@@ -183,16 +188,12 @@ impl Options {
                 "-p" | "--persistent" => {
                     // The timeout is optional: the next word is it unless
                     // it is an option.
-                    o.timeout = 360;
                     let next =
                         inline.or_else(|| words.get(i).copied().filter(|w| !w.starts_with('-')));
-                    if let Some(v) = next {
-                        o.timeout = number(v, "persistent timeout")?;
-                        if inline.is_none() {
-                            i += 1;
-                        }
+                    o.persistent(next)?;
+                    if next.is_some() && inline.is_none() {
+                        i += 1;
                     }
-                    o.flags |= ServiceFlags::PERSISTENT;
                 }
                 "-M" | "--netmask" => o.netmask = Some(value(opt)?.to_string()),
                 "--pe" => o.pe = Some(value(opt)?.to_string()),
@@ -205,31 +206,49 @@ impl Options {
                 "-w" | "--weight" => o.weight = number(value(opt)?, "weight")?,
                 "-x" | "--u-threshold" => o.u_threshold = number(value(opt)?, "u-threshold")?,
                 "-y" | "--l-threshold" => o.l_threshold = number(value(opt)?, "l-threshold")?,
-                "--tun-type" => {
-                    o.tunnel.kind = Some(match value(opt)? {
-                        "ipip" => TunnelType::Ipip,
-                        "gue" => TunnelType::Gue,
-                        "gre" => TunnelType::Gre,
-                        other => return Err(format!("illegal tunnel type `{other}'")),
-                    });
-                    o.tunnel.given = true;
-                }
+                "--tun-type" => o.tunnel_type(value(opt)?)?,
                 "--tun-port" => {
                     o.tunnel.port = number(value(opt)?, "tunnel port")?;
                     o.tunnel.given = true;
                 }
-                "--tun-nocsum" | "--tun-csum" | "--tun-remcsum" => {
-                    o.tunnel.flags = match opt {
-                        "--tun-nocsum" => 0,
-                        "--tun-csum" => o.tunnel.flags | 1,
-                        _ => o.tunnel.flags | 2,
-                    };
-                    o.tunnel.given = true;
-                }
+                "--tun-nocsum" | "--tun-csum" | "--tun-remcsum" => o.tunnel_checksum(opt),
                 other => return Err(format!("invalid option `{other}'")),
             }
         }
         Ok(o)
+    }
+
+    /// `-p [TIMEOUT]`: persistence, for `timeout` seconds (360 without it).
+    fn persistent(&mut self, timeout: Option<&str>) -> Result<(), String> {
+        self.timeout = match timeout {
+            Some(v) => number(v, "persistent timeout")?,
+            None => 360,
+        };
+        self.flags |= ServiceFlags::PERSISTENT;
+        Ok(())
+    }
+
+    /// `--tun-type ipip|gue|gre`.
+    fn tunnel_type(&mut self, kind: &str) -> Result<(), String> {
+        self.tunnel.kind = Some(match kind {
+            "ipip" => TunnelType::Ipip,
+            "gue" => TunnelType::Gue,
+            "gre" => TunnelType::Gre,
+            other => return Err(format!("illegal tunnel type `{other}'")),
+        });
+        self.tunnel.given = true;
+        Ok(())
+    }
+
+    /// `--tun-nocsum` clears the checksum flags; `--tun-csum` and
+    /// `--tun-remcsum` add theirs.
+    fn tunnel_checksum(&mut self, opt: &str) {
+        self.tunnel.flags = match opt {
+            "--tun-nocsum" => 0,
+            "--tun-csum" => self.tunnel.flags | 1,
+            _ => self.tunnel.flags | 2,
+        };
+        self.tunnel.given = true;
     }
 
     /// Note the line's command; a line has one.

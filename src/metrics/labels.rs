@@ -22,7 +22,7 @@ use prometheus_client::encoding::{
     EncodeLabelSet, EncodeLabelValue, LabelSetEncoder, LabelValueEncoder,
 };
 
-use crate::ipvs::{Protocol, ServiceKey};
+use crate::ipvs::ServiceKey;
 
 /// A value written with `Display` (no allocation).
 struct Shown<T>(T);
@@ -80,11 +80,7 @@ impl std::fmt::Display for Mark {
 /// `proto` for a service.
 fn proto(key: &ServiceKey) -> &'static str {
     match key {
-        ServiceKey::Addr { protocol, .. } => match protocol {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-            Protocol::Sctp => "SCTP",
-        },
+        ServiceKey::Addr { protocol, .. } => protocol.name(),
         ServiceKey::Fwmark { .. } => "FWM",
     }
 }
@@ -150,7 +146,7 @@ impl EncodeLabelSet for ServiceLabels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipvs::Family;
+    use crate::ipvs::{Family, Protocol};
     use prometheus_client::encoding::text::encode_registry;
     use prometheus_client::registry::Registry;
 

@@ -30,7 +30,7 @@ pub fn repacked(table: Table) -> Table {
 }
 
 /// A destination with its key, as a map entry.
-pub fn keyed(d: Destination) -> (DestKey, Destination) {
+pub fn dest_entry(d: Destination) -> (DestKey, Destination) {
     (d.key, d)
 }
 
@@ -199,7 +199,7 @@ mod tests {
         for d in &list {
             one_by_one.insert(d.key, *d);
         }
-        let at_once = dest_map(list.into_iter().map(keyed).collect());
+        let at_once = dest_map(list.into_iter().map(dest_entry).collect());
         assert_eq!(at_once, one_by_one);
         assert_eq!(at_once[&dest(2, 0).key].weight, 7);
     }

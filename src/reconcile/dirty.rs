@@ -10,10 +10,10 @@
 //! Everything is marked when the picture may have moved as a whole: a new
 //! config, a fresh dump of the kernel's table (start, and the re-read after
 //! a change the kernel refused). A drift check marks only the virtual
-//! servers whose services it found changed (see [`super::drift`]). A config in which two virtual servers name the
-//! same IPVS service (a group and an address, say) always plans whole: the
-//! later one overwrites the earlier one's destinations, and only a whole
-//! plan sees both.
+//! servers whose services it found changed (see [`super::drift`]). A
+//! config in which two virtual servers name the same IPVS service (a group
+//! and an address, say) always plans whole: the later one overwrites the
+//! earlier one's destinations, and only a whole plan sees both.
 
 use super::rs_probes::RsProbes;
 

@@ -248,19 +248,7 @@ impl Reconciler {
                 let Some(drain) = a.drain.filter(|d| !d.done) else {
                     continue;
                 };
-                let mut found: Option<(DestCounts, bool)> = None;
-                for key in &self.vs_keys[v] {
-                    let Some(entry) = in_dump.get(key) else {
-                        continue;
-                    };
-                    if let Some(d) = entry.dests.iter().find(|d| d.dest.key == *rs) {
-                        let (sum, persistent) = found.get_or_insert((DestCounts::default(), false));
-                        sum.active = sum.active.saturating_add(d.counts.active);
-                        sum.inactive = sum.inactive.saturating_add(d.counts.inactive);
-                        sum.persistent = sum.persistent.saturating_add(d.counts.persistent);
-                        *persistent |= entry.service.timeout > 0;
-                    }
-                }
+                let found = self.counts_in_dump(v, rs, &in_dump);
                 if let Some(end) = drain_end(found, now_ms, drain.deadline_ms) {
                     ended.push(Ended {
                         vs: describe_vs(vs),
@@ -272,8 +260,55 @@ impl Reconciler {
                 }
             }
         }
-        // Real servers of removed virtual servers, in the service the
-        // virtual server's address names.
+        self.finish_orphan_drains(&in_dump, now_ms, &mut ended);
+        for (v, rs) in dirty {
+            self.update_admin(v, rs, |a| {
+                if let Some(d) = &mut a.drain {
+                    if d.removed.is_some() {
+                        a.drain = None;
+                    } else {
+                        d.done = true;
+                    }
+                }
+            });
+        }
+        ended
+    }
+
+    /// Real server `rs` of virtual server `v` in the dump: its connection
+    /// counts summed over the virtual server's services, and whether any of
+    /// them is persistent; `None` if no service holds it.
+    fn counts_in_dump(
+        &self,
+        v: usize,
+        rs: &DestKey,
+        in_dump: &HashMap<ServiceKey, &ServiceEntry>,
+    ) -> Option<(DestCounts, bool)> {
+        let mut found: Option<(DestCounts, bool)> = None;
+        for key in &self.vs_keys[v] {
+            let Some(entry) = in_dump.get(key) else {
+                continue;
+            };
+            if let Some(d) = entry.dests.iter().find(|d| d.dest.key == *rs) {
+                let (sum, persistent) = found.get_or_insert((DestCounts::default(), false));
+                sum.active = sum.active.saturating_add(d.counts.active);
+                sum.inactive = sum.inactive.saturating_add(d.counts.inactive);
+                sum.persistent = sum.persistent.saturating_add(d.counts.persistent);
+                *persistent |= entry.service.timeout > 0;
+            }
+        }
+        found
+    }
+
+    /// The part of [`Reconciler::finish_drains`] for real servers of
+    /// removed virtual servers, found in the service the virtual server's
+    /// address names: the ended ones onto `ended`, and forgotten.
+    fn finish_orphan_drains(
+        &mut self,
+        in_dump: &HashMap<ServiceKey, &ServiceEntry>,
+        now_ms: u64,
+        ended: &mut Vec<Ended>,
+    ) {
         let configured: HashSet<VsIdent> =
             self.config.virtual_servers.iter().map(vs_ident).collect();
         let mut orphans_ended = Vec::new();
@@ -306,18 +341,6 @@ impl Reconciler {
         for (ident, rs) in orphans_ended {
             self.admin.update(&ident, rs, |a| a.drain = None);
         }
-        for (v, rs) in dirty {
-            self.update_admin(v, rs, |a| {
-                if let Some(d) = &mut a.drain {
-                    if d.removed.is_some() {
-                        a.drain = None;
-                    } else {
-                        d.done = true;
-                    }
-                }
-            });
-        }
-        ended
     }
 
     /// Into `desired`: the services of removed virtual servers whose real

@@ -54,7 +54,7 @@ impl Drift {
 
 /// A dumped service as the cache would hold it: the kernel-internal
 /// `HASHED` flag dropped, destinations by key.
-pub fn cached(entry: &ServiceEntry) -> CachedService {
+pub fn cached_form(entry: &ServiceEntry) -> CachedService {
     let mut service = entry.service.clone();
     service.flags.0 &= !ServiceFlags::HASHED;
     let dests = entry.dests.iter().map(|d| (d.dest.key, d.dest)).collect();
@@ -67,7 +67,7 @@ fn same(cache: &CachedService, entry: &ServiceEntry) -> bool {
     let settings_same = if service.flags.0 & ServiceFlags::HASHED == 0 {
         *service == cache.0
     } else {
-        cached(entry).0 == cache.0
+        cached_form(entry).0 == cache.0
     };
     settings_same
         && entry.dests.len() == cache.1.len()
@@ -86,7 +86,7 @@ pub fn find(table: &mut dyn IpvsTable, expected: &Expected) -> Result<Drift, Ipv
         present.insert(key);
         match expected.table.get(&key) {
             Some(cache) if same(cache, entry) => {}
-            _ => drift.changed.push((key, Some(cached(entry)))),
+            _ => drift.changed.push((key, Some(cached_form(entry)))),
         }
     })?;
     if present.len() < expected.table.len() {

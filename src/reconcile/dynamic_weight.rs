@@ -35,20 +35,17 @@ impl DynamicWeights {
         self.by_probe.insert(id, ask) != Some(ask)
     }
 
-    /// Whether no probe has asked anything (the usual case).
-    pub fn is_empty(&self) -> bool {
-        self.by_probe.is_empty()
-    }
-
-    /// The weight of a real server whose probes are `ids` and whose
-    /// configured weight is `configured` (see the module docs).
-    pub fn of(&self, ids: impl Iterator<Item = usize>, configured: i32) -> i32 {
+    /// The weight of a real server whose probes are `ids()` and whose
+    /// configured weight is `configured` (see the module docs). In the usual
+    /// case, no probe asking anything, `ids` is not even called: the real
+    /// server's probes are not looked up.
+    pub fn of<I: Iterator<Item = usize>>(&self, ids: impl FnOnce() -> I, configured: i32) -> i32 {
         if self.by_probe.is_empty() {
             return configured;
         }
         let mut base = None;
         let mut added: i64 = 0;
-        for ask in ids.filter_map(|id| self.by_probe.get(&id)) {
+        for ask in ids().filter_map(|id| self.by_probe.get(&id)) {
             match *ask {
                 WeightAsk::Set(w) => {
                     base.get_or_insert(i64::from(w));
@@ -84,17 +81,17 @@ mod tests {
     #[test]
     fn a_set_weight_changes_once_and_is_found_through_any_of_its_probes() {
         let mut w = DynamicWeights::default();
-        assert_eq!(w.of([0, 1].into_iter(), 4), 4);
+        assert_eq!(w.of(|| [0, 1].into_iter(), 4), 4);
         assert!(w.set(1, Set(7)));
         assert!(!w.set(1, Set(7)), "the same weight again changes nothing");
-        assert_eq!(w.of([0, 1].into_iter(), 4), 7);
-        assert_eq!(w.of([0, 2].into_iter(), 4), 4);
+        assert_eq!(w.of(|| [0, 1].into_iter(), 4), 7);
+        assert_eq!(w.of(|| [0, 2].into_iter(), 4), 4);
         assert!(w.set(1, Set(0)));
-        assert_eq!(w.of([1].into_iter(), 4), 0);
+        assert_eq!(w.of(|| [1].into_iter(), 4), 0);
         // Old probe 1 is new probe 3; new probe 0 was not there before.
         let carried = w.carried(4, |id| (id == 3).then_some(1));
-        assert_eq!(carried.of([3].into_iter(), 4), 0);
-        assert_eq!(carried.of([0, 1, 2].into_iter(), 4), 4);
+        assert_eq!(carried.of(|| [3].into_iter(), 4), 0);
+        assert_eq!(carried.of(|| [0, 1, 2].into_iter(), 4), 4);
     }
 
     #[test]
@@ -102,22 +99,26 @@ mod tests {
         let mut w = DynamicWeights::default();
         w.set(0, Add(15));
         w.set(1, Add(-4));
-        assert_eq!(w.of([0].into_iter(), 10), 25);
-        assert_eq!(w.of([0, 1].into_iter(), 10), 21, "every addition counts");
-        assert_eq!(w.of([1].into_iter(), 3), 0, "below 0: weight 0");
+        assert_eq!(w.of(|| [0].into_iter(), 10), 25);
+        assert_eq!(w.of(|| [0, 1].into_iter(), 10), 21, "every addition counts");
+        assert_eq!(w.of(|| [1].into_iter(), 3), 0, "below 0: weight 0");
         w.set(2, Set(100));
         assert_eq!(
-            w.of([0, 1, 2].into_iter(), 10),
+            w.of(|| [0, 1, 2].into_iter(), 10),
             111,
             "a set weight is the base"
         );
         w.set(3, Add(i32::MAX));
-        assert_eq!(w.of([3, 0].into_iter(), 10), i32::MAX, "clamped at the top");
+        assert_eq!(
+            w.of(|| [3, 0].into_iter(), 10),
+            i32::MAX,
+            "clamped at the top"
+        );
         assert!(w.set(0, Add(0)));
-        assert_eq!(w.of([0].into_iter(), 10), 10, "value 0 adds nothing");
+        assert_eq!(w.of(|| [0].into_iter(), 10), 10, "value 0 adds nothing");
         // A reload keeps the additions of the probes that stay.
         let carried = w.carried(2, |id| Some(id + 1));
-        assert_eq!(carried.of([0].into_iter(), 10), 6);
-        assert_eq!(carried.of([1].into_iter(), 10), 100);
+        assert_eq!(carried.of(|| [0].into_iter(), 10), 6);
+        assert_eq!(carried.of(|| [1].into_iter(), 10), 100);
     }
 }

@@ -7,11 +7,11 @@
 //! - at start, from a dump ([`Reconciler::adopt`]), which also takes real
 //!   servers already in the kernel as up;
 //! - after each batch of changes, by the ones the kernel accepted
-//!   ([`Reconciler::applied`]);
+//!   ([`Reconciler::record_outcome`]);
 //! - after a change the kernel refused, from a fresh dump
 //!   ([`Reconciler::refresh`]);
 //! - after a drift check, by the services found changed
-//!   ([`Reconciler::absorb`]; the check itself is [`super::drift`]).
+//!   ([`Reconciler::absorb_drift`]; the check itself is [`super::drift`]).
 //!
 //! Each of them marks what the next plan must look at again
 //! ([`super::dirty`]).
@@ -32,7 +32,7 @@ const REPACK_AFTER: usize = 1000;
 pub fn table_from_dump(dump: &[ServiceEntry], scope: &BTreeSet<ServiceKey>) -> Table {
     dump.iter()
         .filter(|e| scope.contains(&e.service.key))
-        .map(|e| (e.service.key, drift::cached(e)))
+        .map(|e| (e.service.key, drift::cached_form(e)))
         .collect()
 }
 
@@ -90,7 +90,7 @@ impl Reconciler {
     /// each service that differs, and the next plan looks at the virtual
     /// servers that ask for it (at everything, for a service no virtual
     /// server asks for any more). Nothing found, nothing to plan.
-    pub fn absorb(&mut self, drift: drift::Drift) {
+    pub fn absorb_drift(&mut self, drift: drift::Drift) {
         if drift.is_empty() {
             return;
         }
@@ -116,7 +116,7 @@ impl Reconciler {
     /// Record the outcome of sending `changes` (`results`, one a change);
     /// the cached table follows every success. Returns the failures (the
     /// caller should refresh from a dump).
-    pub fn applied(
+    pub fn record_outcome(
         &mut self,
         changes: Changes,
         results: &[Result<(), IpvsError>],

@@ -138,7 +138,7 @@ pub enum Transition {
 /// What to do to bring the kernel in line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Table changes, in order, for [`Reconciler::applied`] once sent.
+    /// Table changes, in order, for [`Reconciler::record_outcome`] once sent.
     pub changes: Changes,
     /// Scripts to run for the state changes this plan saw.
     pub scripts: Vec<ScriptRun>,
@@ -155,11 +155,11 @@ impl Plan {
 
 /// Table changes to send to the kernel, and what recording them needs: the
 /// desired entries of the services they add (the cache lacks them), which
-/// [`Reconciler::applied`] moves into the cache instead of building them
+/// [`Reconciler::record_outcome`] moves into the cache instead of building them
 /// again (see [`diff::insert_new_service`]).
 ///
 /// Made by [`Reconciler::plan`] (or [`Reconciler::stop_changes`]) and
-/// consumed by [`Reconciler::applied`], so each recording uses the entries
+/// consumed by [`Reconciler::record_outcome`], so each recording uses the entries
 /// of its own plan: nothing is handed over in a field between the two.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
@@ -363,7 +363,7 @@ impl Reconciler {
                 continue;
             }
             for (r, rs) in vs.real_servers.iter().enumerate() {
-                if let (true, Some(script)) = (self.rs_healthy(v, r), &rs.notify_down) {
+                if let Some(script) = rs.notify_down.as_ref().filter(|_| self.rs_healthy(v, r)) {
                     out.push(ScriptRun {
                         script: Script::clone(script),
                         event: "notify_down",
@@ -372,7 +372,7 @@ impl Reconciler {
                 }
             }
             let had_quorum = self.quorum.get(&vs_ident(vs)).copied().unwrap_or(true);
-            if let (true, Some(script)) = (had_quorum, &vs.quorum_down) {
+            if let Some(script) = vs.quorum_down.as_ref().filter(|_| had_quorum) {
                 out.push(ScriptRun {
                     script: script.clone(),
                     event: "quorum_down",

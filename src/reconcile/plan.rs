@@ -12,9 +12,9 @@
 //! their checks failed, weight overrides.
 //! The changes are the [`diff`] of that against the last known kernel table.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::admin::{self, Effect};
+use super::admin::{self, Effect, RsAdmin};
 use super::dirty::Scope;
 use super::quorum::{self, QuorumChange};
 use super::{
@@ -22,6 +22,7 @@ use super::{
     Transition,
 };
 use crate::config::{Script, VirtualServer};
+use crate::ipvs::{DestKey, Destination};
 
 impl Reconciler {
     /// The services virtual server `v` asks for now, into `table`; records
@@ -51,14 +52,7 @@ impl Reconciler {
         } else {
             self.admin.of_vs(&ident)
         };
-        if let Some(entries) = admin {
-            // Real servers a reload removed, kept at weight 0 while they drain.
-            for a in entries.values() {
-                if let Some(dest) = a.drain.filter(|d| !d.done).and_then(|d| d.removed) {
-                    dests.push(desired::keyed(dest));
-                }
-            }
-        }
+        drained_removed(admin, &mut dests);
         for (r, rs) in vs.real_servers.iter().enumerate() {
             let up = self.rs_probes.of(v, r).all(|id| self.health[id]);
             let before = self.rs_up[v][r].replace(up);
@@ -69,20 +63,17 @@ impl Reconciler {
                 admin::effect(admin.and_then(|entries| entries.get(&desired::dest_key(rs))));
             let up = up && effect != Effect::Out;
             if up && effect == Effect::Quiesced {
-                dests.push(desired::keyed(desired::destination(rs, 0)));
+                dests.push(desired::dest_entry(desired::destination(rs, 0)));
             } else if up {
-                // The usual case (no dynamic check) looks nothing up.
                 let weight = if let Effect::AsChecked(Some(weight)) = effect {
                     weight
-                } else if self.weights.is_empty() {
-                    rs.weight
                 } else {
-                    self.weights.of(self.rs_probes.of(v, r), rs.weight)
+                    self.weights.of(|| self.rs_probes.of(v, r), rs.weight)
                 };
                 live_weight += i64::from(weight);
-                live.push(desired::keyed(desired::destination(rs, weight)));
+                live.push(desired::dest_entry(desired::destination(rs, weight)));
             } else if rs.inhibit_on_failure {
-                dests.push(desired::keyed(desired::destination(rs, 0)));
+                dests.push(desired::dest_entry(desired::destination(rs, 0)));
             }
         }
         // A virtual server starts without quorum, as in keepalived: its
@@ -94,20 +85,20 @@ impl Reconciler {
         if change != QuorumChange::Same {
             quorum_changed(vs, v, change, live_weight, first, scripts, transitions);
         }
-        match (&vs.sorry_server, *quorum_up) {
-            (Some(sorry), false) => {
-                dests.push(desired::keyed(desired::sorry_destination(sorry, 1)))
-            }
-            (sorry, _) => {
-                if let Some(sorry) = sorry.as_ref().filter(|s| s.inhibit) {
-                    dests.push(desired::keyed(desired::sorry_destination(sorry, 0)));
-                }
-                dests.append(&mut live);
-            }
-        }
-        let dests = desired::dest_map(dests);
-        // One service per virtual server unless it is a group: the last
-        // key takes the destinations, the others get copies.
+        let dests = with_sorry_server(vs, *quorum_up, dests, live);
+        self.insert_services(v, vs, dests, table);
+    }
+
+    /// Virtual server `v`'s services, with destinations `dests`, into
+    /// `table`: one service unless it is a group, where the last key takes
+    /// the destinations and the others get copies.
+    fn insert_services(
+        &self,
+        v: usize,
+        vs: &VirtualServer,
+        dests: BTreeMap<DestKey, Destination>,
+        table: &mut Table,
+    ) {
         if let Some((last, others)) = self.vs_keys[v].split_last() {
             for key in others {
                 table.insert(*key, (desired::service(vs, *key), dests.clone()));
@@ -141,7 +132,7 @@ impl Reconciler {
                 diff::diff(&desired, &self.actual, &scope)
             }
         };
-        // Only services the cache lacks can be taken whole by `applied`.
+        // Only services the cache lacks can be taken whole by `record_outcome`.
         desired.retain(|key, _| !self.actual.contains_key(key));
         Plan {
             changes: Changes {
@@ -213,4 +204,40 @@ fn quorum_changed(
             subject: describe_vs(vs),
         });
     }
+}
+
+/// Real servers a reload removed, kept at weight 0 while they drain (from
+/// what an operator asked of the virtual server's real servers), onto `dests`.
+fn drained_removed(
+    admin: Option<&BTreeMap<DestKey, RsAdmin>>,
+    dests: &mut Vec<(DestKey, Destination)>,
+) {
+    for a in admin.into_iter().flat_map(BTreeMap::values) {
+        if let Some(dest) = a.drain.filter(|d| !d.done).and_then(|d| d.removed) {
+            dests.push(desired::dest_entry(dest));
+        }
+    }
+}
+
+/// A virtual server's destinations: without quorum the sorry server alone
+/// (after `dests`, the ones kept at weight 0); with quorum the `live` ones,
+/// after an inhibited sorry server at weight 0.
+fn with_sorry_server(
+    vs: &VirtualServer,
+    quorum_up: bool,
+    mut dests: Vec<(DestKey, Destination)>,
+    mut live: Vec<(DestKey, Destination)>,
+) -> BTreeMap<DestKey, Destination> {
+    match (&vs.sorry_server, quorum_up) {
+        (Some(sorry), false) => {
+            dests.push(desired::dest_entry(desired::sorry_destination(sorry, 1)))
+        }
+        (sorry, _) => {
+            if let Some(sorry) = sorry.as_ref().filter(|s| s.inhibit) {
+                dests.push(desired::dest_entry(desired::sorry_destination(sorry, 0)));
+            }
+            dests.append(&mut live);
+        }
+    }
+    desired::dest_map(dests)
 }

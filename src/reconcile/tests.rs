@@ -90,7 +90,7 @@ pub(super) fn round(r: &mut Reconciler, table: &mut MemoryTable) -> Plan {
     let plan = r.plan();
     let results = table.apply(plan.ops());
     assert!(
-        r.applied(plan.changes.clone(), &results).is_empty(),
+        r.record_outcome(plan.changes.clone(), &results).is_empty(),
         "{results:?}"
     );
     plan
@@ -148,7 +148,7 @@ fn a_refused_addition_in_the_middle_of_a_new_service_is_tried_again() {
         });
     }
     let refused_op = plan.ops()[refused].clone();
-    let failures = r.applied(plan.changes, &results);
+    let failures = r.record_outcome(plan.changes, &results);
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].0, refused_op);
     // The cache holds what the kernel holds, so the next plan is exactly
@@ -464,7 +464,7 @@ fn drift_is_repaired_and_foreign_services_are_left_alone() {
     t.apply_one(&TableOp::AddService(foreign)).unwrap();
     let found = drift::find(&mut t, &r.drift_basis()).unwrap();
     assert_eq!(found.changed.len(), 1, "one service drifted: {found:?}");
-    r.absorb(found);
+    r.absorb_drift(found);
     let plan = round(&mut r, &mut t);
     assert_eq!(plan.ops().len(), 2);
     assert_eq!(weights(&mut t).len(), 6);
@@ -644,7 +644,7 @@ fn drift_found_service_by_service_is_repaired_like_a_whole_refresh() {
             assert_eq!(a.is_ok(), b.is_ok());
             edits += usize::from(a.is_ok());
         }
-        inc.absorb(drift::find(&mut t_inc, &inc.drift_basis()).unwrap());
+        inc.absorb_drift(drift::find(&mut t_inc, &inc.drift_basis()).unwrap());
         whole.refresh(&t_whole.dump().unwrap());
         let (a, b) = (round(&mut inc, &mut t_inc), round(&mut whole, &mut t_whole));
         assert_eq!(a, b, "step {step}: {hand:?}");

@@ -36,7 +36,7 @@ impl Daemon {
                 "drift: the IPVS table was changed outside lvsd; putting it back"
             );
         }
-        self.reconciler.absorb(drift);
+        self.reconciler.absorb_drift(drift);
         let plan = self.reconciler.plan();
         self.run_scripts(&plan);
         let before = self.writes_total;

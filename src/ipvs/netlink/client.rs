@@ -126,11 +126,14 @@ impl NetlinkTable {
                         }
                     };
                     let offset = seq.wrapping_sub(first) as usize;
-                    if let (true, Frame::Ack(r)) = (offset < count, frame) {
-                        results[base + offset] = r.map_err(errno_error);
-                        if seq == last {
-                            break 'window;
+                    match frame {
+                        Frame::Ack(r) if offset < count => {
+                            results[base + offset] = r.map_err(errno_error);
+                            if seq == last {
+                                break 'window;
+                            }
                         }
+                        _ => {}
                     }
                 }
             }
@@ -266,7 +269,7 @@ impl NetlinkTable {
 
     /// Set protocol timeouts; zero fields stay as they are.
     pub fn set_timeouts(&mut self, t: &Timeouts) -> Result<(), IpvsError> {
-        self.one(Request::SetTimeouts(t))
+        self.send_acked(Request::SetTimeouts(t))
     }
 
     /// Running sync daemons.
@@ -276,21 +279,21 @@ impl NetlinkTable {
 
     /// Start a sync daemon.
     pub fn start_daemon(&mut self, d: &SyncDaemon) -> Result<(), IpvsError> {
-        self.one(Request::StartDaemon(d))
+        self.send_acked(Request::StartDaemon(d))
     }
 
     /// Stop the sync daemon in this role.
     pub fn stop_daemon(&mut self, state: SyncState) -> Result<(), IpvsError> {
-        self.one(Request::StopDaemon(state))
+        self.send_acked(Request::StopDaemon(state))
     }
 
     /// Zero every counter.
     pub fn zero(&mut self) -> Result<(), IpvsError> {
-        self.one(Request::Zero)
+        self.send_acked(Request::Zero)
     }
 
     /// Send one change and wait for its ack.
-    fn one(&mut self, request: Request<'_>) -> Result<(), IpvsError> {
+    fn send_acked(&mut self, request: Request<'_>) -> Result<(), IpvsError> {
         self.transact([request])
             .pop()
             .unwrap_or_else(|| Err(IpvsError::Protocol("no result".into())))
@@ -340,7 +343,7 @@ impl IpvsTable for NetlinkTable {
     }
 
     fn apply_one(&mut self, op: &TableOp) -> Result<(), IpvsError> {
-        self.one(Request::Op(op)).map_err(|e| e.for_op(op))
+        self.send_acked(Request::Op(op)).map_err(|e| e.for_op(op))
     }
 
     fn apply(&mut self, ops: &[TableOp]) -> Vec<Result<(), IpvsError>> {
@@ -353,6 +356,6 @@ impl IpvsTable for NetlinkTable {
     }
 
     fn flush(&mut self) -> Result<(), IpvsError> {
-        self.one(Request::Flush)
+        self.send_acked(Request::Flush)
     }
 }
