@@ -62,7 +62,7 @@ fn ident(config: &Config, vs: usize, rs: usize) -> Option<RsIdent> {
     let v = config.virtual_servers.get(vs)?;
     let r = v.real_servers.get(rs)?;
     Some(RsIdent {
-        vs: (v.address.clone(), v.protocol),
+        vs: crate::reconcile::vs_ident(v),
         addr: r.addr,
         port: r.port,
     })

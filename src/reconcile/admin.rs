@@ -182,9 +182,9 @@ impl AdminState {
     pub fn persisted(&self) -> Persisted {
         let mut entries: Vec<PersistedEntry> = self
             .iter()
-            .map(|((vs, protocol), rs, admin)| PersistedEntry {
-                vs: vs.clone(),
-                protocol: *protocol,
+            .map(|(vs, rs, admin)| PersistedEntry {
+                vs: vs.address.clone(),
+                protocol: vs.protocol,
                 rs: *rs,
                 admin: *admin,
             })
@@ -209,7 +209,10 @@ impl AdminState {
             if !e.admin.is_empty() {
                 state
                     .by_vs
-                    .entry((e.vs, e.protocol))
+                    .entry(VsIdent {
+                        address: e.vs,
+                        protocol: e.protocol,
+                    })
                     .or_default()
                     .insert(e.rs, e.admin);
             }
@@ -239,13 +242,13 @@ mod tests {
     use super::*;
 
     fn vs() -> VsIdent {
-        (
-            VsAddress::Addr {
+        VsIdent {
+            address: VsAddress::Addr {
                 addr: "10.0.0.1".parse().unwrap(),
                 port: 80,
             },
-            Protocol::Tcp,
-        )
+            protocol: Protocol::Tcp,
+        }
     }
 
     fn rs(n: u8) -> DestKey {

@@ -91,9 +91,9 @@ pub struct Ended {
 /// The kernel service of a removed virtual server (not a group) that holds
 /// real server `rs`: its address's, or its fwmark's in `rs`'s family.
 pub fn orphan_key(ident: &VsIdent, rs: &DestKey) -> Option<ServiceKey> {
-    match &ident.0 {
+    match &ident.address {
         VsAddress::Addr { addr, port } => Some(ServiceKey::Addr {
-            protocol: ident.1,
+            protocol: ident.protocol,
             addr: *addr,
             port: *port,
         }),
@@ -107,7 +107,10 @@ pub fn orphan_key(ident: &VsIdent, rs: &DestKey) -> Option<ServiceKey> {
 
 /// A removed virtual server as the log names it.
 pub fn orphan_name(ident: &VsIdent) -> String {
-    format!("{} (removed)", super::vs_name(&ident.0, ident.1))
+    format!(
+        "{} (removed)",
+        super::vs_name(&ident.address, ident.protocol)
+    )
 }
 
 /// What a reload found for a real server it removed.

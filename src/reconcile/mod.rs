@@ -85,8 +85,15 @@ pub struct RealServerState {
     pub up: bool,
 }
 
-/// A virtual server's identity across reloads.
-pub type VsIdent = (VsAddress, Protocol);
+/// A virtual server's identity across reloads: what the kernel keys its
+/// service by, so two blocks with the same address and protocol are one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct VsIdent {
+    /// Its address (or fwmark, or group).
+    pub address: VsAddress,
+    /// Its protocol.
+    pub protocol: Protocol,
+}
 
 /// A real server's identity across reloads: its virtual server, address and port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -232,7 +239,10 @@ pub struct Reconciler {
 
 /// A virtual server's identity (see [`VsIdent`]).
 pub fn vs_ident(vs: &VirtualServer) -> VsIdent {
-    (vs.address.clone(), vs.protocol)
+    VsIdent {
+        address: vs.address.clone(),
+        protocol: vs.protocol,
+    }
 }
 
 impl Reconciler {
