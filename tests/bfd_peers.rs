@@ -270,7 +270,34 @@ fn a_session_with_frr_bfdd_comes_up_survives_timer_changes_and_goes_down_as_the_
     let mut bfdd = bfdd;
     let killed = Instant::now();
     let _ = bfdd.child.kill();
-    let down = lvsd.until(&removed, Duration::from_secs(2)) - killed;
+    // The Down says why: how long the peer was silent, and what the
+    // detection time was made of (the log and the removal come through two
+    // pipes, in either order).
+    const WHY: &str = "detection time expired: the peer's last packet arrived";
+    let mut why = None;
+    let (at, _) = lvsd
+        .0
+        .out
+        .next_where("the removal", Duration::from_secs(2), |l| {
+            if l.contains(WHY) {
+                why = Some(l.to_string());
+            }
+            l.contains(&removed)
+        });
+    let down = at - killed;
+    let why = why.unwrap_or_else(|| {
+        let (_, line) = lvsd
+            .0
+            .out
+            .next_where("why", Duration::from_secs(2), |l| l.contains(WHY));
+        line
+    });
+    assert!(
+        why.contains(
+            "its Detect Mult 3 × max(its Desired Min TX 50.0 ms, our Required Min RX 50.0 ms)"
+        ),
+        "{why}"
+    );
     eprintln!("lvsd: peer killed → real server removed in {down:?} (limit 200 ms)");
     assert!(
         down <= Duration::from_millis(200),

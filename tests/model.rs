@@ -161,10 +161,17 @@ fn dr_real_server_without_port_takes_the_virtual_port() {
 #[test]
 fn global_defs_checker_items() {
     let c = read(
-        "global_defs {\n router_id lb1\n lvs_flush\n lvs_flush_onstop VS\n lvs_timeouts tcp 900 tcpfin 120 udp 300\n lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 8848 ttl 2 group 224.0.0.81\n script_user nobody nogroup\n enable_script_security\n checker_log_all_failures on\n notification_email {\n  a@example.org\n  b@example.org\n }\n smtp_server 127.0.0.1\n vrrp_strict\n}\n",
+        "global_defs {\n router_id lb1\n bfd_priority -5\n bfd_rt_priority 20\n lvs_flush\n lvs_flush_onstop VS\n lvs_timeouts tcp 900 tcpfin 120 udp 300\n lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 8848 ttl 2 group 224.0.0.81\n script_user nobody nogroup\n enable_script_security\n checker_log_all_failures on\n notification_email {\n  a@example.org\n  b@example.org\n }\n smtp_server 127.0.0.1\n vrrp_strict\n}\n",
     );
     let g = &c.global;
     assert_eq!(g.router_id.as_deref(), Some("lb1"));
+    assert_eq!(
+        g.bfd_scheduling,
+        lvsd::config::BfdScheduling {
+            nice: Some(-5),
+            rt_priority: Some(20)
+        }
+    );
     assert!(g.lvs_flush && g.enable_script_security && g.checker_log_all_failures);
     assert_eq!(
         g.lvs_flush_onstop,

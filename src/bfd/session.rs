@@ -162,6 +162,25 @@ impl Session {
         self.remote_disc
     }
 
+    /// When the last packet was accepted (its arrival).
+    pub fn last_rx(&self) -> Instant {
+        self.last_rx
+    }
+
+    /// The peer's timing as last heard: its Detect Mult and Desired Min TX
+    /// (what the detection time is made of; a Down names them).
+    pub fn remote_timing(&self) -> (u8, Duration) {
+        (
+            self.remote_detect_mult,
+            Duration::from_micros(u64::from(self.remote_desired_tx)),
+        )
+    }
+
+    /// When the next periodic packet is due (`None`: none scheduled).
+    pub fn next_tx(&self) -> Option<Instant> {
+        self.next_tx
+    }
+
     /// Whether a Poll Sequence is outstanding.
     pub fn polling(&self) -> bool {
         self.polling

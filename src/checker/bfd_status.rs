@@ -53,4 +53,6 @@ pub struct Drops {
     pub wrong_ttl: u64,
     /// Your Discriminator (or, when 0, the source address) names no session.
     pub unknown_session: u64,
+    /// Our own packets the kernel refused to send (a full send buffer...).
+    pub send_refused: u64,
 }

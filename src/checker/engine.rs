@@ -73,6 +73,8 @@ pub struct Engine {
     files: Option<FileWatcher>,
     /// The thread that runs `BFD_CHECK`s' sessions, from the first one on.
     bfd: Option<BfdRunner>,
+    /// How the BFD thread is scheduled (`global_defs`).
+    bfd_scheduling: crate::config::BfdScheduling,
     warned: HashSet<&'static str>,
 }
 
@@ -113,6 +115,7 @@ impl Engine {
             prober: Some(prober),
             files: None,
             bfd: None,
+            bfd_scheduling: crate::config::BfdScheduling::default(),
             warned: HashSet::new(),
         })
     }
@@ -277,7 +280,7 @@ impl Engine {
             }
         }
         if let Some(bfd) = &self.bfd {
-            bfd.set(probes);
+            bfd.set(probes, self.bfd_scheduling);
         }
     }
 
@@ -291,6 +294,12 @@ impl Engine {
             .script_policy
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
+    }
+
+    /// Sets how the BFD thread is scheduled (`bfd_priority`,
+    /// `bfd_rt_priority`): applied with the next probes set.
+    pub fn set_bfd_scheduling(&mut self, scheduling: crate::config::BfdScheduling) {
+        self.bfd_scheduling = scheduling;
     }
 
     /// Every probe's state, in no particular order.

@@ -107,6 +107,24 @@ impl Typer<'_> {
                         .push((kw.text.to_string(), v.to_string()));
                 }
             }
+            GlobalKw::BfdPriority => {
+                let nice = self.parsed(tree, child, 0, "a nice value, -20 to 19", |w| {
+                    values::int(w)
+                        .filter(|n| (-20..=19).contains(n))
+                        .and_then(|n| i8::try_from(n).ok())
+                });
+                if nice.is_some() {
+                    self.config.global.bfd_scheduling.nice = nice;
+                }
+            }
+            GlobalKw::BfdRtPriority => {
+                let rt = self.parsed(tree, child, 0, "a real-time priority, 1 to 99", |w| {
+                    values::uint::<u8>(w).filter(|p| (1..=99).contains(p))
+                });
+                if rt.is_some() {
+                    self.config.global.bfd_scheduling.rt_priority = rt;
+                }
+            }
             GlobalKw::NotificationEmailFrom
             | GlobalKw::SmtpServer
             | GlobalKw::SmtpHeloName

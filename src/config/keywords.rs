@@ -81,6 +81,8 @@ keyword_table! {
         "smtp_alert_checker" => SmtpAlertChecker,
         "no_email_faults" => NoEmailFaults,
         "no_checker_emails" => NoCheckerEmails,
+        "bfd_priority" => BfdPriority,
+        "bfd_rt_priority" => BfdRtPriority,
     }
 }
 
@@ -89,10 +91,8 @@ keyword_table! {
 pub const GLOBAL_OTHER_KEYWORDS: &[&str] = &[
     "bfd_cpu_affinity",
     "bfd_no_swap",
-    "bfd_priority",
     "bfd_process_name",
     "bfd_rlimit_rttime",
-    "bfd_rt_priority",
     "checker_cpu_affinity",
     "checker_no_swap",
     "checker_priority",

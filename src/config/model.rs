@@ -141,6 +141,19 @@ pub struct GlobalDefs {
     pub notify_fifo: Option<NotifyFifo>,
     /// `lvs_notify_fifo` (and `lvs_notify_fifo_script`): the checker's events.
     pub lvs_notify_fifo: Option<NotifyFifo>,
+    /// `bfd_priority` and `bfd_rt_priority`: how the BFD thread is scheduled.
+    pub bfd_scheduling: BfdScheduling,
+}
+
+/// How the thread running BFD sessions is scheduled (keepalived applies
+/// the same keywords to its BFD process).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BfdScheduling {
+    /// `bfd_priority`: its nice value, -20 (first) to 19 (last).
+    pub nice: Option<i8>,
+    /// `bfd_rt_priority`: real-time scheduling (`SCHED_RR`) at this
+    /// priority, 1 to 99.
+    pub rt_priority: Option<u8>,
 }
 
 /// A FIFO keepalived writes one line per state change to, and the script

@@ -329,8 +329,10 @@ impl Daemon {
         let table = open_table(&opts)?;
         let (reconciler, sync) = start_table(&opts, &table, config).await?;
         let (tx, events) = unbounded_channel();
-        let engine = Engine::new(tx).map_err(DaemonError::io("cannot start the prober thread"))?;
+        let mut engine =
+            Engine::new(tx).map_err(DaemonError::io("cannot start the prober thread"))?;
         engine.set_script_policy(policy);
+        engine.set_bfd_scheduling(reconciler.config().global.bfd_scheduling);
         let suspended = suspended_now(reconciler.config());
         for v in &suspended {
             if let Some(vs) = reconciler.config().virtual_servers.get(*v) {

@@ -1,5 +1,6 @@
-//! The floor of a BFD implementation on this machine: the same packets as
-//! `n` sessions at 50 ms, sent and received by a minimal C program
+//! The floor of a BFD implementation on this machine: as many packets as
+//! lvsd's `n` sessions sent (their mean gap is ~44 ms of 50: RFC 5880's
+//! jitter draws 75–100 %), sent and received by a minimal C program
 //! (`bench/floor/bfd_floor.c`: a timerfd every 2 ms, `recvmmsg` of
 //! whatever came, `sendmmsg` of the packets due, no state machine), one in
 //! each namespace of a [`Pair`], each measured from `/proc` as lvsd is.
@@ -47,21 +48,30 @@ pub struct Floor {
     pub b: f64,
 }
 
-/// Runs the floor in both namespaces of `pair` at 50 ms a session; the
+/// Runs the floor in both namespaces of `pair`, a packet every
+/// `interval_ms` a session; the
 /// median of `rounds` windows of `window`, after a second's warm-up.
-pub fn run(bin: &Path, pair: &Pair, mode: Mode, rounds: u64, window: Duration) -> Floor {
+pub fn run(
+    bin: &Path,
+    pair: &Pair,
+    mode: Mode,
+    interval_ms: f64,
+    rounds: u64,
+    window: Duration,
+) -> Floor {
     let mode = match mode {
         Mode::Shared => "shared",
         Mode::Connected => "connected",
     };
     let length = (window.as_secs_f64() * rounds as f64 + 30.0).to_string();
     let n = pair.n.to_string();
+    let interval = format!("{interval_ms:.3}");
     let start = |ns: &str, ours: &str, peer: &str| {
         Killed(
             Command::new("ip")
                 .args(["netns", "exec", ns])
                 .arg(bin)
-                .args([mode, &n, "50", &length, ours, peer])
+                .args([mode, &n, &interval, &length, ours, peer])
                 .stdout(Stdio::null())
                 .spawn()
                 .expect("bfd_floor"),

@@ -2,13 +2,16 @@
 //! of their own, and each probe's verdict: up exactly while its session
 //! is Up.
 //!
-//! This file: the thread, its sessions (made, kept, stopped as the probes
-//! change), their timers and verdicts.
+//! This file: the thread, its sessions' timers and verdicts.
 //!
+//! - `lifecycle`: sessions made, kept, stopped and restarted as the
+//!   probes change.
 //! - `wire`: the sockets: datagrams read, checked and handed to their
 //!   session; packets queued and sent a batch at a time.
 //! - `pace`: whether a receiving socket wakes the thread at each datagram
 //!   or is read every 2 ms (many datagrams).
+//! - `sched`: the thread's own scheduling (`bfd_priority`,
+//!   `bfd_rt_priority`).
 //!
 //! ```text
 //!   Engine::set_probes ──(BFD_CHECK probes)──▶ BFD thread
@@ -56,12 +59,14 @@ use super::file_watch::{report_at_once, Watched};
 use super::side_thread::SideThread;
 use super::{HealthEvent, ProbeResult};
 use crate::bfd::packet::State;
-use crate::bfd::session::{Session, Timing};
+use crate::bfd::session::Session;
 use crate::bfd::socket;
-use crate::config::{BfdInstance, Check};
+use crate::config::{BfdInstance, BfdScheduling};
 use rustc_hash::FxHashMap;
 
+mod lifecycle;
 mod pace;
+mod sched;
 mod wire;
 
 const RX4: Token = Token(0);
@@ -82,8 +87,9 @@ const RETRY: Duration = Duration::from_secs(5);
 
 /// What the engine tells the BFD thread.
 enum Command {
-    /// The `BFD_CHECK` probes now in the table.
-    Probes(Vec<Watched>),
+    /// The `BFD_CHECK` probes now in the table, and how the thread is
+    /// to be scheduled.
+    Probes(Vec<Watched>, BfdScheduling),
     /// Send the sessions' states back (the state dump).
     Status(mpsc::Sender<BfdStatus>),
 }
@@ -132,6 +138,7 @@ impl BfdRunner {
                 timer_at: None,
                 due: Vec::new(),
                 drops: Drops::default(),
+                sched: sched::Sched::at_start(),
             }
             .run()
         })?;
@@ -148,9 +155,10 @@ impl BfdRunner {
         rx.recv_timeout(Duration::from_secs(1)).ok()
     }
 
-    /// The `BFD_CHECK` probes are now `probes` (every one, not a change).
-    pub(super) fn set(&self, probes: Vec<Watched>) {
-        self.0.send(Command::Probes(probes));
+    /// The `BFD_CHECK` probes are now `probes` (every one, not a change),
+    /// and the thread is scheduled as `scheduling` says.
+    pub(super) fn set(&self, probes: Vec<Watched>, scheduling: BfdScheduling) {
+        self.0.send(Command::Probes(probes, scheduling));
     }
 }
 
@@ -203,26 +211,18 @@ struct Runner {
     /// The sessions a wake-up serves (kept to allocate once).
     due: Vec<usize>,
     drops: Drops,
+    /// The thread's scheduling (`bfd_priority`, `bfd_rt_priority`).
+    sched: sched::Sched,
 }
 
-fn timing(i: &BfdInstance) -> Timing {
-    Timing {
-        min_tx: i.min_tx,
-        idle_tx: i.idle_tx,
-        min_rx: i.min_rx,
-        detect_mult: i.multiplier,
-        passive: i.passive,
-    }
+/// Milliseconds, for the log.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
-/// Whether `a` and `b` are one session whose Up rate alone differs (a
-/// change the session takes with a Poll, without starting again).
-fn same_but_min_tx(a: &BfdInstance, b: &BfdInstance) -> bool {
-    BfdInstance {
-        min_tx: b.min_tx,
-        ..a.clone()
-    } == *b
-}
+/// A wake-up, read or send this much later than due is logged (a warning:
+/// at 50 ms intervals and 3 × 50 ms detection, this eats into the margin).
+const LATE: Duration = Duration::from_millis(20);
 
 impl Runner {
     fn run(&mut self) {
@@ -237,9 +237,22 @@ impl Runner {
                 }
                 continue;
             }
+            if let Some(late) = self
+                .timer_at
+                .and_then(|at| Instant::now().checked_duration_since(at))
+                .filter(|late| *late > LATE)
+            {
+                tracing::warn!(
+                    late_ms = ms(late),
+                    "BFD thread woke late (kept off the CPU?): its timers and reads are late"
+                );
+            }
             loop {
                 match self.commands.try_recv() {
-                    Ok(Command::Probes(probes)) => self.set(probes),
+                    Ok(Command::Probes(probes, scheduling)) => {
+                        self.sched.apply(scheduling);
+                        self.set(probes);
+                    }
                     Ok(Command::Status(reply)) => {
                         let _ = reply.send(self.status());
                     }
@@ -367,127 +380,6 @@ impl Runner {
         self.sessions.get_mut(slot).and_then(Option::as_mut)
     }
 
-    /// Makes the sessions exactly those `probes` name.
-    fn set(&mut self, probes: Vec<Watched>) {
-        let now = Instant::now();
-        let mut wanted: Vec<(BfdInstance, Vec<Watched>)> = Vec::new();
-        for probe in probes {
-            let Check::Bfd(check) = &*probe.2.check else {
-                continue;
-            };
-            match wanted.iter_mut().find(|(i, _)| *i == check.instance) {
-                Some((_, list)) => list.push(probe),
-                None => wanted.push((check.instance.clone(), vec![probe])),
-            }
-        }
-        // Sessions that stay (or change only their Up rate) keep running.
-        for slot in 0..self.sessions.len() {
-            let Some(entry) = self.sessions[slot].as_mut() else {
-                continue;
-            };
-            // A session that could not run is started again (it may now).
-            let runs = entry.tx.is_ok();
-            let found = wanted
-                .iter()
-                .position(|(i, _)| runs && *i == entry.instance)
-                .or_else(|| {
-                    wanted
-                        .iter()
-                        .position(|(i, _)| runs && same_but_min_tx(&entry.instance, i))
-                });
-            match found {
-                Some(at) => {
-                    let (instance, probes) = wanted.swap_remove(at);
-                    if instance.min_tx != entry.instance.min_tx {
-                        tracing::info!(bfd = %instance.name, min_tx = ?instance.min_tx, "BFD session: new min_tx, announced with a Poll");
-                        entry.session.set_min_tx(instance.min_tx);
-                    }
-                    entry.instance = instance;
-                    let new: Vec<Watched> = probes
-                        .iter()
-                        .filter(|p| !entry.probes.iter().any(|q| q.0 == p.0 && q.1 == p.1))
-                        .cloned()
-                        .collect();
-                    entry.probes = probes;
-                    if entry.reported.is_some() {
-                        // New probes of a running session hear its state now.
-                        self.report(slot, &new);
-                    }
-                    self.service(slot, now);
-                }
-                None => self.remove(slot, now),
-            }
-        }
-        for (instance, probes) in wanted {
-            self.add(instance, probes, now);
-        }
-    }
-
-    /// Starts a session for `instance`.
-    fn add(&mut self, instance: BfdInstance, probes: Vec<Watched>, now: Instant) {
-        let v6 = instance.neighbor.is_ipv6();
-        let tx = self.listen(v6).and_then(|()| self.sender(v6));
-        let mut disc = 0;
-        while disc == 0 || self.by_disc.contains_key(&disc) {
-            disc = rand::random::<u32>();
-        }
-        let slot = self.free.pop().unwrap_or_else(|| {
-            self.sessions.push(None);
-            self.sessions.len() - 1
-        });
-        let grace = instance.idle_tx.max(Duration::from_secs(1)) * u32::from(instance.multiplier);
-        let gen = rand::random::<u32>();
-        tracing::info!(bfd = %instance.name, neighbor = %instance.neighbor, disc, "BFD session started");
-        self.by_disc.insert(disc, slot);
-        self.by_neighbor.insert(instance.neighbor, slot);
-        let failed = tx.is_err();
-        self.sessions[slot] = Some(Entry {
-            session: Session::new(timing(&instance), disc, now),
-            instance,
-            tx,
-            probes,
-            gen,
-            reported: None,
-            grace_until: now + grace,
-            armed: None,
-            sent: 0,
-            received: 0,
-        });
-        if failed {
-            // No session can run: its probes are down at once, with why;
-            // it tries again every RETRY.
-            let probes = self.sessions[slot]
-                .as_ref()
-                .map(|e| e.probes.clone())
-                .unwrap_or_default();
-            self.report(slot, &probes);
-            if let Some(e) = self.entry(slot) {
-                e.reported = Some(false);
-                e.armed = Some(now + RETRY);
-                self.heap.push(Reverse((now + RETRY, slot, gen)));
-            }
-            return;
-        }
-        self.service(slot, now);
-    }
-
-    /// Stops a session no probe names any more: one AdminDown packet tells
-    /// the peer (RFC 5880 §6.8.16), then it is gone.
-    fn remove(&mut self, slot: usize, now: Instant) {
-        let Some(mut entry) = self.sessions[slot].take() else {
-            return;
-        };
-        entry.session.admin_down(now);
-        if let (Ok(()), Some(p)) = (&entry.tx, entry.session.transmit(now, || 1.0)) {
-            self.queue(&entry.instance, &p);
-            self.flush();
-        }
-        tracing::info!(bfd = %entry.instance.name, neighbor = %entry.instance.neighbor, "BFD session stopped");
-        self.by_disc.remove(&entry.session.local_disc());
-        self.by_neighbor.remove(&entry.instance.neighbor);
-        self.free.push(slot);
-    }
-
     /// Runs a session's timers: detection, transmission, its verdict, and
     /// its next deadline on the heap.
     fn service(&mut self, slot: usize, now: Instant) {
@@ -500,8 +392,36 @@ impl Runner {
         let Some(mut entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        if let Some(change) = entry.session.on_timer(now) {
-            tracing::debug!(bfd = %entry.instance.name, from = %change.from, to = %change.to, "BFD: detection time expired");
+        // What the detection time was made of (on_timer forgets the peer).
+        let (heard, detection, (mult, remote_tx)) = (
+            entry.session.last_rx(),
+            entry.session.detection_time().unwrap_or_default(),
+            entry.session.remote_timing(),
+        );
+        let expired = entry.session.on_timer(now).map(|_| {
+            let silent = now.saturating_duration_since(heard);
+            format!(
+                "detection time expired: the peer's last packet arrived {:.1} ms ago \
+                 (detection time {:.1} ms: its Detect Mult {mult} × max(its Desired Min TX \
+                 {:.1} ms, our Required Min RX {:.1} ms)), noticed {:.2} ms after it expired; \
+                 {} packets received",
+                ms(silent),
+                ms(detection),
+                ms(remote_tx),
+                ms(entry.instance.min_rx),
+                ms(silent.saturating_sub(detection)),
+                entry.received,
+            )
+        });
+        if let Some(late) = entry
+            .session
+            .next_tx()
+            .and_then(|due| now.checked_duration_since(due))
+            .filter(|late| *late > LATE)
+        {
+            // Debug: when the thread itself woke late (a warning), every
+            // session due meanwhile is late with it.
+            tracing::debug!(bfd = %entry.instance.name, neighbor = %entry.instance.neighbor, late_ms = ms(late), "BFD packet sent late");
         }
         while let Some(p) = entry
             .session
@@ -544,46 +464,16 @@ impl Runner {
         }
         if verdict_due {
             let probes = std::mem::take(&mut entry.probes);
-            self.report(slot, &probes);
+            self.report(slot, &probes, expired.as_deref());
             if let Some(entry) = self.entry(slot) {
                 entry.probes = probes;
             }
         }
     }
 
-    /// Tries again to open the sockets of a session that could not run
-    /// (the port was taken...); on failure, again in `RETRY`.
-    fn reopen(&mut self, slot: usize, now: Instant) -> bool {
-        let Some(entry) = self.entry(slot) else {
-            return false;
-        };
-        let v6 = entry.instance.neighbor.is_ipv6();
-        let opened = self.listen(v6).and_then(|()| self.sender(v6));
-        let Some(entry) = self.entry(slot) else {
-            return false;
-        };
-        match opened {
-            Ok(tx) => {
-                tracing::info!(bfd = %entry.instance.name, "BFD session can run now");
-                entry.tx = Ok(tx);
-                let disc = entry.session.local_disc();
-                entry.session = Session::new(timing(&entry.instance), disc, now);
-                true
-            }
-            Err(why) => {
-                entry.tx = Err(why);
-                let (at, gen) = (now + RETRY, entry.gen);
-                if entry.armed != Some(at) {
-                    entry.armed = Some(at);
-                    self.heap.push(Reverse((at, slot, gen)));
-                }
-                false
-            }
-        }
-    }
-
-    /// Gives `probes` their session's verdict.
-    fn report(&mut self, slot: usize, probes: &[Watched]) {
+    /// Gives `probes` their session's verdict, with why it went down when
+    /// the caller knows more than the session's state says (`cause`).
+    fn report(&mut self, slot: usize, probes: &[Watched], cause: Option<&str>) {
         let Some(entry) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
@@ -598,9 +488,14 @@ impl Runner {
                 let s = &entry.session;
                 let up = s.state() == State::Up;
                 entry.reported = Some(up);
-                ProbeResult {
-                    ok: up,
-                    reason: format!(
+                let reason = match cause {
+                    Some(cause) => format!(
+                        "BFD session {} to {} is {}: {cause}",
+                        entry.instance.name,
+                        entry.instance.neighbor,
+                        s.state()
+                    ),
+                    None => format!(
                         "BFD session {} to {} is {} (diag {:?}, peer {}, detection {:?})",
                         entry.instance.name,
                         entry.instance.neighbor,
@@ -608,8 +503,11 @@ impl Runner {
                         s.diag(),
                         s.remote_state(),
                         s.detection_time().unwrap_or_default()
-                    )
-                    .into(),
+                    ),
+                };
+                ProbeResult {
+                    ok: up,
+                    reason: reason.into(),
                     latency: Duration::ZERO,
                     weight: None,
                 }

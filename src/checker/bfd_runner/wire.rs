@@ -97,10 +97,20 @@ impl Runner {
             };
             let clocks = socket::Clocks::read(since);
             total += n;
+            let mut oldest = clocks.now;
             for i in 0..n {
                 let (bytes, d) = batch.get(i);
                 let at = socket::arrival(d.stamp, clocks);
+                oldest = oldest.min(at);
                 self.datagram(bytes, d.from, d.ttl, at, clocks.now);
+            }
+            let waited = clocks.now.saturating_duration_since(oldest);
+            if waited > super::LATE {
+                tracing::warn!(
+                    waited_ms = super::ms(waited),
+                    datagrams = n,
+                    "BFD datagrams read late: the oldest waited waited_ms in the socket"
+                );
             }
             if n < socket::BATCH {
                 if let Some(polled) = self.pace[usize::from(v6)].read(total, clocks.now) {
@@ -153,7 +163,7 @@ impl Runner {
         entry.received += 1;
         tracing::trace!(bfd = %entry.instance.name, state = %p.state, poll = p.poll, fin = p.fin, tx = p.desired_min_tx, rx = p.required_min_rx, "BFD: received");
         if let Received::Accepted(Some(change)) = entry.session.receive(&p, at) {
-            tracing::debug!(bfd = %entry.instance.name, from = %change.from, to = %change.to, diag = ?change.diag, "BFD state");
+            tracing::debug!(bfd = %entry.instance.name, from = %change.from, to = %change.to, diag = ?change.diag, peer_diag = ?p.diag, "BFD state");
         }
         self.service(slot, now);
     }
@@ -187,20 +197,37 @@ impl Runner {
             IpAddr::V4(_) => (&mut self.out4, &self.tx4),
             IpAddr::V6(_) => (&mut self.out6, &self.tx6),
         };
+        let mut refused = 0;
         if out.is_full() {
             if let Some(tx) = tx {
-                out.flush(tx);
+                refused = out.flush(tx);
             }
         }
         out.push(&bytes, to, from, ttl);
+        self.refused(refused);
     }
 
     /// Sends every queued packet.
     pub(super) fn flush(&mut self) {
+        let mut refused = 0;
         for (out, tx) in [(&mut self.out4, &self.tx4), (&mut self.out6, &self.tx6)] {
             if let (false, Some(tx)) = (out.is_empty(), tx) {
-                out.flush(tx);
+                refused += out.flush(tx);
             }
+        }
+        self.refused(refused);
+    }
+
+    /// Counts (and tells of) packets the kernel would not send: each one
+    /// lost is a gap its peer sees.
+    fn refused(&mut self, refused: usize) {
+        if refused > 0 {
+            self.drops.send_refused += refused as u64;
+            tracing::warn!(
+                refused,
+                since_start = self.drops.send_refused,
+                "BFD packets the kernel refused to send (lost)"
+            );
         }
     }
 }

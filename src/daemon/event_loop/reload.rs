@@ -128,6 +128,7 @@ impl Daemon {
     async fn switch_to(&mut self, config: Config, policy: ScriptPolicy) {
         self.policy = policy;
         self.engine.set_script_policy(policy);
+        self.engine.set_bfd_scheduling(config.global.bfd_scheduling);
         let old = self.reconciler.config().global.clone();
         let new = config.global.clone();
         with_table(&self.table, move |t| {
