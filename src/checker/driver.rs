@@ -240,7 +240,7 @@ impl Driver {
                 let url = slot.urls.url();
                 match &*spec.check {
                     Check::Tcp(_) => self.start_tcp(table, owner, &spec),
-                    Check::Http(check) if !check.tls => self.start_http(table, owner, check, url),
+                    Check::Http(check) => self.start_http(table, owner, check, url),
                     Check::Udp(_) | Check::Ping(_) | Check::Dns(_) => {
                         self.start_datagram(table, owner, &spec)
                     }
