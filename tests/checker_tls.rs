@@ -39,20 +39,16 @@ async fn any_certificate_and_both_versions_pass() {
         // The version really is the one the server allows (a first
         // handshake with this target: a full one).
         let Check::Http(http) = &check else { panic!() };
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
-            .await
-            .unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        let tls = lvsd::checker::tls::handshake(http, &http.urls[0], tcp, deadline)
-            .await
-            .unwrap();
-        assert_eq!(format!("{:?}", tls.version().unwrap()), version);
+        let first = lvsd::checker::http::attempt(http, 0).await;
+        assert!(first.passed, "{cert} {extra:?}: {}", first.reason);
+        let tls = first.tls.expect("the handshake finished");
+        assert_eq!(format!("{:?}", tls.version.unwrap()), version);
         // X25519, as OpenSSL's clients (keepalived) offer first: ring's
         // P-384, rustls's first choice, costs many times more CPU.
-        assert!(!tls.resumed());
-        assert_eq!(tls.key_exchange(), Some(rustls::NamedGroup::X25519));
-        // s_server serves one connection at a time: this one ends first.
-        lvsd::checker::tls::close(tls, Duration::from_secs(1)).await;
+        assert!(!tls.resumed);
+        assert_eq!(tls.key_exchange, Some(rustls::NamedGroup::X25519));
+        // s_server serves one connection at a time: let this one's close run.
+        tokio::time::sleep(Duration::from_millis(50)).await;
         let (ok, reason) = probe_ok(&check).await;
         assert!(ok, "{cert} {extra:?}: {reason}");
         // A status the server does not give fails, after the handshake.
@@ -432,4 +428,67 @@ fn no_resets_over_many_probes_passing_and_failing() {
         (0, 0, 0),
         "(backend EstabResets, backend OutRsts, client OutRsts)"
     );
+}
+
+/// The engine's prober thread runs `SSL_GET` itself (`driver/web.rs`, the
+/// same exchange as above): a pass, a status it does not give, a refused
+/// client certificate and a stalled handshake are judged as one-off probes
+/// judge them, and its sessions are resumed too.
+#[tokio::test]
+async fn the_prober_thread_judges_and_resumes_ssl_get() {
+    use checker_support::{engine_probe_n, engine_probe_once};
+    if !have_openssl() {
+        return;
+    }
+    // No warmup: the first probe at once.
+    let ssl_get = |certs: &Certs, port: u16, body: &str| {
+        let mut check = ssl_get(certs, "", "127.0.0.1", port, body);
+        if let Check::Http(h) = &mut check {
+            h.common.warmup = Duration::ZERO.into();
+        }
+        check
+    };
+    let certs = Certs::new();
+    let server = SServer::start(&certs, "self.pem", "self.key", &[]);
+    let port = server.port;
+    let r = engine_probe_once(ssl_get(&certs, port, &url(None))).await;
+    assert!(r.ok, "{}", r.reason);
+    let r = engine_probe_once(ssl_get(&certs, port, &url(Some(404)))).await;
+    assert!(
+        !r.ok && r.reason.contains("status code error: 200"),
+        "{}",
+        r.reason
+    );
+    let strict = SServer::start(
+        &certs,
+        "self.pem",
+        "self.key",
+        &["-Verify", "1", "-CAfile", "ca.pem", "-tls1_2"],
+    );
+    let r = engine_probe_once(ssl_get(&certs, strict.port, &url(None))).await;
+    assert!(
+        !r.ok && r.reason.contains("TLS handshake failed"),
+        "{}",
+        r.reason
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stalled = listener.local_addr().unwrap().port();
+    let body = format!("      connect_timeout 1\n{}", url(None));
+    let r = engine_probe_once(ssl_get(&certs, stalled, &body)).await;
+    assert!(
+        !r.ok && r.reason.contains("TLS handshake not finished within 1 s"),
+        "{}",
+        r.reason
+    );
+    drop(listener);
+    // Resumed: one more full handshake at most for five more probes.
+    let (finished, resumed) = server.handshake_counts(None);
+    let body = format!("      delay_loop 1\n{}", url(None));
+    let check = ssl_get(&certs, port, &body);
+    engine_probe_n(vec![lvsd::checker::ProbeSpec::new(&check)], 5).await;
+    let (finished2, resumed2) = server.handshake_counts(None);
+    // The status page's own connection is one full handshake more.
+    let full = (finished2 - finished) - (resumed2 - resumed) - 1;
+    assert!(finished2 - finished >= 6, "{finished} -> {finished2}");
+    assert!(full <= 1, "{full} full handshakes in 5 probes");
 }

@@ -602,11 +602,11 @@ impl Driver {
         // Only an HTTP_GET or SSL_GET counts by url: the check itself is
         // read only then.
         let http = match plan.runs {
-            Runs::Web | Runs::Tokio => match &*slot.spec.check {
+            Runs::Web => match &*slot.spec.check {
                 Check::Http(h) => Some((h.urls.len(), h.fast_recovery)),
                 _ => None,
             },
-            Runs::Tcp | Runs::Datagram => None,
+            Runs::Tcp | Runs::Datagram | Runs::Tokio => None,
         };
         let step = match http {
             Some((urls, fast)) => {

@@ -13,8 +13,13 @@
 //! The machine does no waiting of its own: [`Exchange::advance`] makes what
 //! progress the socket allows and says what it waits for next. The engine's
 //! prober thread drives it from its epoll (`driver/web.rs`), with no task
-//! and no hand-off to another thread, as it drives `TCP_CHECK`; [`run`]
+//! and no hand-off to another thread, as it drives `TCP_CHECK`; [`attempt`]
 //! drives the same machine on tokio for one-off probes (`lvsd-ctl`, tests).
+//!
+//! `SSL_GET` is the same machine with a TLS layer between it and the
+//! socket: a rustls [`ClientConnection`] made by `tls.rs` (its handshake
+//! rides on the first writes and reads; the request is queued in it before
+//! the handshake ends), so both kinds have one driver and one close.
 //!
 //! The whole exchange (connect, request, answer) is bounded by
 //! `connect_timeout`. keepalived bounds each read instead, so a server that
@@ -28,20 +33,21 @@
 //! server never sees an RST. With `close_with_reset` the socket is reset
 //! instead, as `TCP_CHECK` does.
 //!
-//! `SSL_GET` still runs on tokio ([`run`]): the TLS stream of `tls.rs`
-//! carries the same request and [`Answer`] ([`exchange`]).
+//! For `SSL_GET` close_notify goes out first ([`Exchange::finish`]), then
+//! the FIN as above, whatever the verdict.
 //!
 //! The request's User-Agent is keepalived's, `KeepAliveClient`, so that a
 //! backend's log filters written for keepalived's checks keep working.
 
 use std::borrow::Cow;
-use std::io::{self, Read as _};
+use std::io::{self, Read as _, Write as _};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use rustls::ClientConnection;
 use socket2::{SockRef, Socket};
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::io::Interest;
 use tokio::time::{timeout_at, Instant};
 
 use super::http_answer::{Answer, Failure};
@@ -109,6 +115,8 @@ pub enum Outcome {
         /// reading) rather than during it.
         connected: bool,
     },
+    /// `connect_timeout` ran out during the TLS handshake (`SSL_GET`).
+    HandshakeLate,
 }
 
 impl Outcome {
@@ -132,58 +140,107 @@ impl Outcome {
             Outcome::Late { connected: true } => {
                 format!("{path}: no complete answer within {}", seconds(limit))
             }
+            Outcome::HandshakeLate => {
+                format!(
+                    "{path}: TLS handshake not finished within {}",
+                    seconds(limit)
+                )
+            }
         };
         (false, why.into())
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
+pub(super) enum Stage {
     /// The handshake is under way; nothing sent yet.
     Connecting,
+    /// Connected; the TLS handshake is under way (`SSL_GET`).
+    Handshaking,
     /// Part of the request is sent.
     Sending,
     /// The request is sent; reading the answer to its end.
     Receiving,
 }
 
-/// One `HTTP_GET` attempt as a state machine over a non-blocking socket
-/// whose connect was started (`tcp::start`). Made once and restarted for
-/// each attempt ([`Exchange::restart`]): its request and answer buffers are
-/// reused.
+/// One `HTTP_GET` or `SSL_GET` attempt as a state machine over a
+/// non-blocking socket whose connect was started (`tcp::start`). Made once
+/// and restarted for each attempt ([`Exchange::restart`]): its request and
+/// answer buffers are reused.
 #[derive(Debug)]
 pub struct Exchange {
     stage: Stage,
     request: Vec<u8>,
     sent: usize,
     answer: Answer,
+    /// `SSL_GET`'s TLS layer: the request goes through it, the answer
+    /// comes out of it.
+    tls: Option<Box<ClientConnection>>,
 }
 
 impl Exchange {
-    /// An exchange for `url` of `check`.
-    pub fn new(check: &HttpCheck, url: &Url) -> Exchange {
+    /// An exchange for `url` of `check`; fails when an `SSL_GET`'s TLS
+    /// connection cannot be set up.
+    pub fn new(check: &HttpCheck, url: &Url) -> Result<Exchange, tls::TlsError> {
         let mut exchange = Exchange {
             stage: Stage::Connecting,
             request: Vec::new(),
             sent: 0,
             answer: Answer::new(url),
+            tls: None,
         };
-        exchange.restart(check, url);
-        exchange
+        exchange.restart(check, url)?;
+        Ok(exchange)
     }
 
     /// Ready for a new attempt, for `url` of `check`.
-    pub fn restart(&mut self, check: &HttpCheck, url: &Url) {
+    pub fn restart(&mut self, check: &HttpCheck, url: &Url) -> Result<(), tls::TlsError> {
         self.stage = Stage::Connecting;
         self.request.clear();
         write_request(check, url, &mut self.request);
         self.sent = 0;
         self.answer.restart(url);
+        self.tls = None;
+        if check.tls {
+            let mut conn = tls::connection(check, url)?;
+            // Queued until the handshake is over; a Vec cannot fail.
+            let _ = conn.writer().write_all(&self.request);
+            self.tls = Some(Box::new(conn));
+        }
+        Ok(())
     }
 
-    /// Whether the TCP handshake is over (what a timeout is reported as).
-    pub fn connected(&self) -> bool {
-        self.stage != Stage::Connecting
+    /// How running out of `connect_timeout` now is reported.
+    pub fn late(&self) -> Outcome {
+        match self.stage {
+            Stage::Handshaking => Outcome::HandshakeLate,
+            stage => Outcome::Late {
+                connected: stage != Stage::Connecting,
+            },
+        }
+    }
+
+    /// What the TLS handshake agreed on, once it is over (`SSL_GET`).
+    pub fn tls_summary(&self) -> Option<tls::Summary> {
+        self.tls.as_deref().and_then(tls::summary)
+    }
+
+    /// Ends the attempt on `socket` after `outcome`: for `SSL_GET`,
+    /// close_notify is sent (as far as the socket takes it at once).
+    /// Returns whether the socket may now be closed at once (a FIN, nothing
+    /// left unread); else it is to be closed politely (our FIN, then a read
+    /// to the server's end).
+    pub fn finish(&mut self, socket: &Socket, outcome: &Outcome) -> bool {
+        let Some(conn) = self.tls.as_deref_mut() else {
+            return outcome.at_eof();
+        };
+        conn.send_close_notify();
+        while conn.wants_write() {
+            if conn.write_tls(&mut tls::NoSignal(socket)).is_err() {
+                break;
+            }
+        }
+        false
     }
 
     /// Makes what progress `socket` allows without blocking: sends the
@@ -192,6 +249,10 @@ impl Exchange {
     /// end. `readable`: the socket was reported readable with this call
     /// (else, once the request is sent, nothing is read before it is).
     pub fn advance(&mut self, socket: &Socket, buf: &mut [u8], url: &Url, readable: bool) -> Step {
+        if let Some(conn) = self.tls.as_deref_mut() {
+            let (stage, answer) = (&mut self.stage, &mut self.answer);
+            return tls::advance(stage, conn, answer, socket, buf, url, readable);
+        }
         while self.stage != Stage::Receiving {
             // While the handshake runs, send fails with EAGAIN, and with the
             // handshake's error (SO_ERROR) if it failed.
@@ -232,24 +293,73 @@ impl Exchange {
     }
 }
 
+/// How a one-off probe ([`attempt`]) went.
+#[derive(Debug)]
+pub struct Attempt {
+    /// Whether the url passed.
+    pub passed: bool,
+    /// What passed, or why not.
+    pub reason: Cow<'static, str>,
+    /// What the TLS handshake agreed on, if one finished (`SSL_GET`).
+    pub tls: Option<tls::Summary>,
+}
+
 /// Probes url number `url` of the check once, on tokio, driving the same
-/// [`Exchange`] as the prober (one-off probes; `SSL_GET` through `tls.rs`):
-/// `Ok` with what passed, or why not. A check without urls passes
-/// (keepalived drops such a checker, which leaves its real server up).
-pub async fn run(check: &HttpCheck, url: usize) -> Result<Cow<'static, str>, Cow<'static, str>> {
-    let Some(u) = url_of(check, url) else {
-        return Ok("no url to check".into());
+/// [`Exchange`] as the prober (one-off probes, `HTTP_GET` and `SSL_GET`).
+/// A check without urls passes (keepalived drops such a checker, which
+/// leaves its real server up).
+pub async fn attempt(check: &HttpCheck, url: usize) -> Attempt {
+    let fail = |reason: String| Attempt {
+        passed: false,
+        reason: reason.into(),
+        tls: None,
     };
-    if check.tls {
-        return run_tls(check, u).await;
-    }
+    let Some(u) = url_of(check, url) else {
+        return Attempt {
+            passed: true,
+            reason: "no url to check".into(),
+            tls: None,
+        };
+    };
+    let mut exchange = match Exchange::new(check, u) {
+        Ok(exchange) => exchange,
+        Err(e) => return fail(format!("{}: {e}", u.path)),
+    };
+    let socket = match start(check) {
+        Ok(socket) => socket,
+        Err(e) => return fail(e.to_string()),
+    };
     let limit = check.common.connect_timeout.duration();
-    let deadline = Instant::now() + limit;
-    let socket = start(check).map_err(|e| e.to_string())?;
     let close = check.common.close;
-    let fd = probe::watch(socket, Interest::READABLE | Interest::WRITABLE)
-        .map_err(|e| format!("cannot set up the probe socket (register with the runtime): {e}"))?;
-    let mut exchange = Exchange::new(check, u);
+    let outcome = drive(socket, &mut exchange, u, limit, close, DRAIN_BUDGET).await;
+    let (passed, reason) = outcome.verdict(u, limit);
+    Attempt {
+        passed,
+        reason,
+        tls: exchange.tls_summary(),
+    }
+}
+
+/// Drives `exchange` over `socket` on tokio until it ends or `limit` runs
+/// out, then ends the connection as the prober does: at once when nothing
+/// is left unread, else politely (`close`, within `budget`), without
+/// making the outcome wait.
+pub(super) async fn drive(
+    socket: Socket,
+    exchange: &mut Exchange,
+    u: &Url,
+    limit: Duration,
+    close: CloseMode,
+    budget: Duration,
+) -> Outcome {
+    let deadline = Instant::now() + limit;
+    let fd = match probe::watch(socket, Interest::READABLE | Interest::WRITABLE) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let why = format!("cannot set up the probe socket (register with the runtime): {e}");
+            return Outcome::Broken(why.into());
+        }
+    };
     let mut buf = [0u8; 4096];
     let mut want = Want::Write;
     let outcome = loop {
@@ -260,10 +370,7 @@ pub async fn run(check: &HttpCheck, url: usize) -> Result<Cow<'static, str>, Cow
         let mut guard = match timeout_at(deadline, fd.ready(interest)).await {
             Ok(Ok(guard)) => guard,
             Ok(Err(e)) => break Outcome::Broken(format!("Read error: {e}").into()),
-            Err(_) => {
-                let connected = exchange.connected();
-                break Outcome::Late { connected };
-            }
+            Err(_) => break exchange.late(),
         };
         let readable = guard.ready().is_readable();
         match exchange.advance(guard.get_inner(), &mut buf, u, readable) {
@@ -277,13 +384,10 @@ pub async fn run(check: &HttpCheck, url: usize) -> Result<Cow<'static, str>, Cow
             }
         }
     };
-    if !outcome.at_eof() && close == CloseMode::Graceful {
-        tokio::spawn(close_politely(fd, DRAIN_BUDGET));
+    if !exchange.finish(fd.get_ref(), &outcome) && close == CloseMode::Graceful {
+        tokio::spawn(close_politely(fd, budget));
     }
-    match outcome.verdict(u, limit) {
-        (true, what) => Ok(what),
-        (false, why) => Err(why),
-    }
+    outcome
 }
 
 /// Sends our FIN, then reads and drops what the server still sends until
@@ -302,65 +406,6 @@ async fn close_politely(fd: AsyncFd<Socket>, budget: Duration) {
         }
         guard.clear_ready();
     }
-}
-
-/// `SSL_GET`: the handshake shares the connect's deadline; whatever the
-/// verdict, close_notify, our FIN and a read to the server's end follow,
-/// without making the verdict wait.
-async fn run_tls(check: &HttpCheck, u: &Url) -> Result<Cow<'static, str>, Cow<'static, str>> {
-    let limit = check.common.connect_timeout.duration();
-    let deadline = Instant::now() + limit;
-    let connection = match timeout_at(deadline, tcp::connect(&check.common)).await {
-        Ok(Ok(connection)) => connection,
-        Ok(Err(e)) => return Err(e.to_string().into()),
-        Err(_) => return Err(format!("no answer within {}", seconds(limit)).into()),
-    };
-    let stream = connection.into_stream();
-    if check.common.close == CloseMode::Reset {
-        // If this fails the close is merely graceful; nothing to report.
-        let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-    }
-    let mut stream = match tls::handshake(check, u, stream, deadline).await {
-        Ok(stream) => stream,
-        Err(e) => return Err(format!("{}: {e}", u.path).into()),
-    };
-    let mut request = Vec::new();
-    write_request(check, u, &mut request);
-    let outcome = timeout_at(deadline, exchange(&mut stream, &request, u)).await;
-    tokio::spawn(tls::close(stream, limit));
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(_) => Outcome::Late { connected: true },
-    };
-    match outcome.verdict(u, limit) {
-        (true, what) => Ok(what),
-        (false, why) => Err(why),
-    }
-}
-
-/// Sends `request` and reads the answer until the server closes, over a
-/// TLS stream (`SSL_GET`, on tokio): the same request and [`Answer`] as
-/// the [`Exchange`] over plain TCP.
-pub async fn exchange<S>(stream: &mut S, request: &[u8], url: &Url) -> Outcome
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    if let Err(e) = stream.write_all(request).await {
-        return Outcome::Broken(format!("Cannot send get request: {e}").into());
-    }
-    let mut answer = Answer::new(url);
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => answer.feed(&buf[..n]),
-            // A TLS server that closes without close_notify: keepalived
-            // judges what came, and so does lvsd.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Outcome::Broken(format!("Read error: {e}").into()),
-        }
-    }
-    Outcome::Answered(answer.verdict(url))
 }
 
 /// The request keepalived sends for `url`, byte for byte:
@@ -386,7 +431,6 @@ pub fn request(check: &HttpCheck, url: &Url) -> String {
 
 /// Appends [`request`]'s bytes to `out` (an exchange's reused buffer).
 pub fn write_request(check: &HttpCheck, url: &Url, out: &mut Vec<u8>) {
-    use std::io::Write as _;
     let (version, connection) = match check.protocol {
         HttpProtocol::Http10 => ('0', ""),
         HttpProtocol::Http10Close => ('0', "Connection: close\r\n"),

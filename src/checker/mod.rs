@@ -8,7 +8,7 @@
 //!
 //! - [`engine`]: the [`Engine`]: the probe set, diffs on reload, states.
 //! - [`driver`]: the prober thread: timers and sockets in one epoll loop
-//!   (`driver/web.rs`: its `HTTP_GET` attempts).
+//!   (`driver/web.rs`: its `HTTP_GET` and `SSL_GET` attempts).
 //! - `conns`: the prober's open attempts: sockets, owners, phases.
 //! - `epoll`: the prober's epoll, owned whole (one-shot and
 //!   level-triggered registrations), and its waker.
@@ -23,8 +23,9 @@
 //!   socket (the prober's and one-off probes'), the close.
 //! - [`http_answer`]: an HTTP answer judged as keepalived judges it.
 //! - `http_answer_tests`: its unit tests.
-//! - [`tls`]: `SSL_GET`'s TLS: any certificate, SNI, client certificate,
-//!   sessions resumed per target, close_notify then FIN.
+//! - [`tls`]: `SSL_GET`'s TLS layer (a sync rustls connection the exchange
+//!   drives): any certificate, SNI, client certificate, sessions resumed
+//!   per target, close_notify then FIN.
 //! - [`tls_verify`]: what `SSL_GET` checks of a server's certificate: only
 //!   that the server holds its key.
 //! - [`misc`]: `MISC_CHECK`, a command's exit status.

@@ -4,11 +4,12 @@
 //! `driver.rs` and `tcp.rs`): they are the bulk of all probes and need
 //! nothing but a socket and epoll; so do `UDP_CHECK`, `PING_CHECK` and
 //! `DNS_CHECK` (`datagram.rs`) and `HTTP_GET` (`driver/web.rs`, the
-//! machine of `http.rs`). The prober hands the other kinds (`SSL_GET`,
-//! `MISC_CHECK`, `SMTP_CHECK`) to tokio, which runs [`attempt`] and sends
-//! the [`ProbeResult`] back. [`attempt`] runs every kind but `TCP_CHECK`,
-//! for one-off probes and tests (an `HTTP_GET` through the same machine as
-//! the prober's, driven by tokio: [`http::run`]). Kinds lvsd cannot probe yet
+//! machine of `http.rs`, with its TLS layer for `SSL_GET`). The prober
+//! hands the other kinds (`MISC_CHECK`, `SMTP_CHECK`) to tokio, which runs
+//! [`attempt`] and sends the [`ProbeResult`] back. [`attempt`] runs every
+//! kind but `TCP_CHECK`, for one-off probes and tests (an `HTTP_GET` or
+//! `SSL_GET` through the same machine as the prober's, driven by tokio:
+//! [`http::attempt`]). Kinds lvsd cannot probe yet
 //! are recognised by [`is_supported`]: the config refuses them, and the
 //! engine reports any that reach it down without probing.
 
@@ -61,10 +62,10 @@ pub async fn attempt_with(check: &Check, policy: &ScriptPolicy) -> ProbeResult {
 pub async fn attempt_url(check: &Check, url: usize, policy: &ScriptPolicy) -> ProbeResult {
     let started = Instant::now();
     match check {
-        Check::Http(http_check) => match http::run(http_check, url).await {
-            Ok(what) => result(true, what, started),
-            Err(why) => result(false, why, started),
-        },
+        Check::Http(http_check) => {
+            let attempt = http::attempt(http_check, url).await;
+            result(attempt.passed, attempt.reason, started)
+        }
         Check::Misc(misc_check) => {
             let (ok, reason, weight) = misc::run(misc_check, policy).await;
             ProbeResult {

@@ -69,7 +69,8 @@ const _: () = assert!(std::mem::size_of::<Option<Slot>>() == 128);
 pub enum Runs {
     /// `TCP_CHECK`: a handshake on the prober thread.
     Tcp,
-    /// `HTTP_GET`: an exchange on the prober thread (`driver/web.rs`).
+    /// `HTTP_GET` and `SSL_GET`: an exchange on the prober thread
+    /// (`driver/web.rs`).
     Web,
     /// `UDP_CHECK`, `PING_CHECK`, `DNS_CHECK`: a datagram on the prober
     /// thread (`datagram.rs`).
@@ -84,7 +85,7 @@ impl Plan {
         let common = check.common();
         let runs = match check {
             Check::Tcp(_) => Runs::Tcp,
-            Check::Http(http) if !http.tls => Runs::Web,
+            Check::Http(_) => Runs::Web,
             Check::Udp(_) | Check::Ping(_) | Check::Dns(_) => Runs::Datagram,
             _ => Runs::Tokio,
         };

@@ -8,7 +8,7 @@
 //! becomes writable: the handshake finished, or failed (the error is read
 //! with [`handshake_outcome`], `SO_ERROR`). The prober bounds the whole thing
 //! with `connect_timeout`. `HTTP_GET` starts its socket the same way
-//! ([`start`]); `SSL_GET` and `SMTP_CHECK` use it through tokio
+//! ([`start`]), and so does `SSL_GET`; `SMTP_CHECK` uses it through tokio
 //! ([`connect`]).
 //!
 //! ## Closing without a reset

@@ -1,7 +1,13 @@
 //! `SSL_GET`'s transport: TLS (rustls, with ring) over the probe's TCP
-//! connection. The HTTP exchange on top is `http.rs`'s, the same as
-//! `HTTP_GET`'s: this file turns a connected stream into a [`TlsStream`]
-//! and back into a polite close.
+//! connection, as a sync [`ClientConnection`] that `http.rs`'s
+//! [`Exchange`](super::http::Exchange) drives over the non-blocking socket
+//! (`read_tls`, `process_new_packets`, `reader`, `writer`, `write_tls`):
+//! one state machine for `HTTP_GET` and `SSL_GET`, on the prober thread
+//! (`driver/web.rs`) and for one-off probes on tokio (`http::attempt`).
+//! This file makes the connection ([`connection`]), moves its records
+//! between it and the socket (`advance`, the exchange's step for
+//! `SSL_GET`), and keeps what attempts share: the client configurations
+//! and their sessions.
 //!
 //! ## As keepalived does
 //!
@@ -30,39 +36,39 @@
 //!   otherwise take turns throwing each other's sessions away. Without SNI
 //!   the session is filed under the target's IP address (a name rustls
 //!   never sends).
-//! - **close_notify, then a FIN.** [`TlsStream::poll_shutdown`] (what
-//!   `AsyncWriteExt::shutdown` calls) sends close_notify and then shuts the
-//!   TCP connection down for writing, whatever the verdict was; reading to
-//!   the end afterwards ([`close`]) lets the socket be closed without an
-//!   RST. keepalived 2.2.7 closes without close_notify.
+//! - **close_notify, then a FIN**, whatever the verdict: the exchange
+//!   queues close_notify when it ends (`Exchange::finish`), then the socket
+//!   is shut down for writing and read to the server's end before it is
+//!   closed, so that the close sends no RST. keepalived 2.2.7 closes
+//!   without close_notify.
 //! - A server that closes the TCP connection without close_notify (many
 //!   do) ends the answer like a close_notify would: the answer is judged as
 //!   received, as keepalived does, instead of failing the check.
-//! - The handshake shares `connect_timeout` with the TCP connect: one
-//!   deadline for both (keepalived too re-arms its handshake with what is
-//!   left of the connect's time).
+//! - The handshake shares `connect_timeout` with the TCP connect and the
+//!   answer: one deadline for the whole exchange (keepalived re-arms its
+//!   handshake with what is left of the connect's time).
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read as _};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use rustls::client::{ClientSessionMemoryCache, Resumption};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
-use rustls::{ClientConfig, HandshakeKind, InconsistentKeys};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio_rustls::TlsConnector;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, InconsistentKeys};
 
-use super::probe::seconds;
+use super::http::{self, Exchange, Outcome, Stage, Step, Want};
+use super::http_answer::Answer;
+use socket2::Socket;
+
 use super::tls_verify::{subject_public_key_info, AnyCertificate};
-use crate::config::{ClientCertificate, HttpCheck, Url};
+use crate::config::{CheckCommon, ClientCertificate, HttpCheck, HttpProtocol, Url};
 
-/// Why a TLS handshake failed: its `Display` is the reason reported.
+/// Why a TLS connection could not be set up: its `Display` is the reason
+/// reported.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// The server name SNI would carry is not a DNS name.
@@ -72,58 +78,12 @@ pub enum TlsError {
     /// rustls refuses; the config has checked it, so not expected).
     #[error("TLS client setup: {0}")]
     Setup(rustls::Error),
-    /// The handshake failed: the server refused, sent garbage, closed…
-    #[error("TLS handshake failed: {0}")]
-    Handshake(io::Error),
-    /// The handshake did not finish before the deadline.
-    #[error("TLS handshake not finished within {}", seconds(*.0))]
-    Timeout(Duration),
 }
 
-/// A TLS connection of a probe, over `IO` (a `TcpStream` in lvsd, an
-/// in-memory pipe in tests and the fuzzer).
-///
-/// Reads end at close_notify, or at the TCP end of the stream if the server
-/// closes without one. Shutting it down sends close_notify, then the TCP FIN.
-#[derive(Debug)]
-pub struct TlsStream<IO> {
-    inner: tokio_rustls::client::TlsStream<IO>,
-}
-
-impl<IO> TlsStream<IO> {
-    /// Whether this connection resumed an earlier session (no full handshake).
-    pub fn resumed(&self) -> bool {
-        self.inner.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed)
-    }
-
-    /// The TLS version agreed on, for logs and tests.
-    pub fn version(&self) -> Option<rustls::ProtocolVersion> {
-        self.inner.get_ref().1.protocol_version()
-    }
-
-    /// The key exchange group agreed on (X25519 with nearly every server;
-    /// see [`provider`]), for tests.
-    pub fn key_exchange(&self) -> Option<rustls::NamedGroup> {
-        self.inner
-            .get_ref()
-            .1
-            .negotiated_key_exchange_group()
-            .map(|g| g.name())
-    }
-}
-
-/// Makes the TLS handshake of one URL of `check` over `io`, a connection to
-/// the check's target, finishing by `deadline` (the TCP connect's own, so
-/// that both share `connect_timeout`).
-pub async fn handshake<IO>(
-    check: &HttpCheck,
-    url: &Url,
-    io: IO,
-    deadline: tokio::time::Instant,
-) -> Result<TlsStream<IO>, TlsError>
-where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
+/// A new TLS connection for one attempt of `url` of `check` (its
+/// handshake not begun): the target's client configuration and sessions,
+/// the server name by keepalived's rules.
+pub fn connection(check: &HttpCheck, url: &Url) -> Result<ClientConnection, TlsError> {
     let target = SocketAddr::new(check.common.connect_ip, check.common.connect_port);
     let name = match check.tls_options.sni(url) {
         Some(sni) => ServerName::try_from(sni.to_owned())
@@ -132,136 +92,187 @@ where
         None => ServerName::IpAddress(target.ip().into()),
     };
     let client = check.tls_options.client.as_ref();
-    let limit = check.common.connect_timeout.duration();
-    connect(target, name, client, io, deadline, limit).await
+    let config = stores().config(target, client).map_err(TlsError::Setup)?;
+    ClientConnection::new(config, name).map_err(TlsError::Setup)
 }
 
-/// The handshake with `target` under `name`, presenting `client`.
-async fn connect<IO>(
-    target: SocketAddr,
-    name: ServerName<'static>,
-    client: Option<&Arc<ClientCertificate>>,
-    io: IO,
-    deadline: tokio::time::Instant,
-    limit: Duration,
-) -> Result<TlsStream<IO>, TlsError>
-where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
-    let config = stores().config(target, client).map_err(TlsError::Setup)?;
-    let connect = TlsConnector::from(config).connect(name, io).into_fallible();
-    match tokio::time::timeout_at(deadline, connect).await {
-        Ok(Ok(inner)) => Ok(TlsStream { inner }),
-        Ok(Err((e, mut io))) => {
-            // A refused handshake closes politely too: our FIN, then the
-            // server's alert and FIN read, so the close sends no RST.
-            let polite = async {
-                let _ = io.shutdown().await;
-                let mut sink = [0u8; 2048];
-                while let Ok(n) = io.read(&mut sink).await {
-                    if n == 0 {
-                        break;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout_at(deadline, polite).await;
-            Err(TlsError::Handshake(e))
-        }
-        Err(_) => Err(TlsError::Timeout(limit)),
+/// What a finished handshake agreed on, for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// The TLS version.
+    pub version: Option<rustls::ProtocolVersion>,
+    /// Whether an earlier session was resumed (no full handshake).
+    pub resumed: bool,
+    /// The key exchange group (X25519 with nearly every server; see
+    /// [`provider`]).
+    pub key_exchange: Option<rustls::NamedGroup>,
+}
+
+/// What `conn`'s handshake agreed on; `None` while it is not finished.
+pub fn summary(conn: &ClientConnection) -> Option<Summary> {
+    if conn.is_handshaking() {
+        return None;
     }
+    Some(Summary {
+        version: conn.protocol_version(),
+        resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
+        key_exchange: conn.negotiated_key_exchange_group().map(|g| g.name()),
+    })
 }
 
 /// One exchange (handshake, request, answer, close) with a "server" that
-/// sends `server_bytes` whatever lvsd says, over an in-memory pipe: what
-/// the fuzz target (`fuzz/fuzz_targets/tls_client.rs`) and its corpus
-/// replay run. Whatever the bytes, this must end (within a second) and
-/// never panic. Returns whether the handshake succeeded.
+/// sends `server_bytes` whatever lvsd says, over a socket pair, through the
+/// same [`Exchange`] and tokio driver as a one-off `SSL_GET`: what the fuzz
+/// target (`fuzz/fuzz_targets/tls_client.rs`) and its corpus replay run.
+/// Whatever the bytes, this must end (within a second) and never panic.
+/// Returns whether the handshake succeeded.
 #[doc(hidden)]
 pub async fn exchange_with_bytes(server_bytes: &[u8]) -> bool {
-    let (client_io, mut server_io) = tokio::io::duplex(1 << 16);
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok((client, server)) = std::os::unix::net::UnixStream::pair() else {
+        return false;
+    };
+    let client = socket2::Socket::from(std::os::fd::OwnedFd::from(client));
+    let server = server
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UnixStream::from_std(server));
+    let (Ok(()), Ok(mut server)) = (client.set_nonblocking(true), server) else {
+        return false;
+    };
     let server = async move {
-        let _ = server_io.write_all(server_bytes).await;
-        let _ = server_io.shutdown().await;
+        let _ = server.write_all(server_bytes).await;
+        let _ = server.shutdown().await;
         // Take whatever the client sends, so it never waits on a full pipe.
         let mut sink = [0u8; 4096];
-        while let Ok(n) = server_io.read(&mut sink).await {
+        while let Ok(n) = server.read(&mut sink).await {
             if n == 0 {
                 break;
             }
         }
     };
+    let check = HttpCheck {
+        common: CheckCommon::new([192, 0, 2, 1].into(), 443),
+        tls: true,
+        urls: vec![Url::new("/")],
+        virtualhost: None,
+        protocol: HttpProtocol::Http10,
+        fast_recovery: false,
+        tls_options: Default::default(),
+    };
     let client = async {
-        let target = SocketAddr::from(([192, 0, 2, 1], 443));
-        let name = ServerName::IpAddress(target.ip().into());
-        let limit = Duration::from_secs(1);
-        let deadline = tokio::time::Instant::now() + limit;
-        let Ok(mut tls) = connect(target, name, None, client_io, deadline, limit).await else {
+        let url = &check.urls[0];
+        let Ok(mut exchange) = Exchange::new(&check, url) else {
             return false;
         };
-        let talk = async {
-            tls.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
-            let mut answer = Vec::new();
-            tls.read_to_end(&mut answer).await
-        };
-        let _ = tokio::time::timeout_at(deadline, talk).await;
-        close(tls, Duration::from_millis(100)).await;
-        true
+        let limit = Duration::from_secs(1);
+        let budget = Duration::from_millis(100);
+        http::drive(
+            client,
+            &mut exchange,
+            url,
+            limit,
+            check.common.close,
+            budget,
+        )
+        .await;
+        exchange.tls_summary().is_some()
     };
     tokio::join!(server, client).1
 }
 
-/// Ends a probe's TLS connection politely: close_notify, the TCP FIN, then
-/// whatever the server still sends is read and dropped until its end of
-/// stream (within `budget`), so that closing the socket sends no RST.
-pub async fn close<IO>(mut stream: TlsStream<IO>, budget: Duration)
-where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
-    let polite = async {
-        // Errors here mean the connection is gone already: nothing to do.
-        let _ = stream.shutdown().await;
-        let (mut io, _) = stream.inner.into_inner();
-        let mut sink = [0u8; 2048];
-        while let Ok(n) = io.read(&mut sink).await {
-            if n == 0 {
-                break;
+/// [`Exchange::advance`] for `SSL_GET`: rustls's records to and from the
+/// socket, the answer out of the TLS layer and into the judge.
+pub(super) fn advance(
+    stage: &mut Stage,
+    conn: &mut ClientConnection,
+    answer: &mut Answer,
+    socket: &Socket,
+    buf: &mut [u8],
+    url: &Url,
+    mut readable: bool,
+) -> Step {
+    loop {
+        while conn.wants_write() {
+            // While the TCP handshake runs this fails with EAGAIN, or with
+            // its error if it failed.
+            match conn.write_tls(&mut NoSignal(socket)) {
+                Ok(_) if *stage == Stage::Connecting => *stage = Stage::Handshaking,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait(Want::Write),
+                Err(e) if *stage == Stage::Connecting => {
+                    return Step::Done(Outcome::NotConnected(e))
+                }
+                Err(e) => {
+                    let why = format!("Cannot send get request: {e}");
+                    return Step::Done(Outcome::Broken(why.into()));
+                }
             }
         }
-    };
-    let _ = tokio::time::timeout(budget, polite).await;
-}
-
-impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match Pin::new(&mut self.inner).poll_read(cx, buf) {
-            // The server closed TCP without close_notify: the end of the
-            // answer all the same (keepalived judges what it got too).
-            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Poll::Ready(Ok(())),
-            other => other,
+        if !readable {
+            return Step::Wait(Want::Read);
+        }
+        let eof = match conn.read_tls(&mut &*socket) {
+            Ok(n) => n == 0,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Drained: what rustls has to send goes out, then wait.
+                readable = false;
+                continue;
+            }
+            Err(e) => return Step::Done(broken(*stage, e)),
+        };
+        if let Err(e) = conn.process_new_packets() {
+            return Step::Done(broken(*stage, e));
+        }
+        if conn.is_handshaking() {
+            if eof {
+                let why = "the server closed the connection";
+                return Step::Done(broken(*stage, why));
+            }
+            continue;
+        }
+        *stage = Stage::Receiving;
+        loop {
+            match conn.reader().read(buf) {
+                Ok(0) => return Step::Done(Outcome::Answered(answer.verdict(url))),
+                Ok(n) => answer.feed(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // A TLS server that closes without close_notify: keepalived
+                // judges what came, and so does lvsd.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Step::Done(Outcome::Answered(answer.verdict(url)))
+                }
+                Err(e) => return Step::Done(broken(*stage, e)),
+            }
+        }
+        if eof {
+            return Step::Done(Outcome::Answered(answer.verdict(url)));
         }
     }
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+/// A TLS read that failed, in `stage`: the handshake's failure, or a read
+/// error.
+fn broken(stage: Stage, e: impl std::fmt::Display) -> Outcome {
+    let why = match stage {
+        Stage::Receiving => format!("Read error: {e}"),
+        _ => format!("TLS handshake failed: {e}"),
+    };
+    Outcome::Broken(why.into())
+}
+
+/// Writes to a socket without raising SIGPIPE (`MSG_NOSIGNAL`), for
+/// rustls's `write_tls`.
+pub(super) struct NoSignal<'a>(pub(super) &'a Socket);
+
+impl io::Write for NoSignal<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.send_with_flags(bytes, libc::MSG_NOSIGNAL)
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    /// close_notify, then the TCP FIN (`shutdown(SHUT_WR)`).
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

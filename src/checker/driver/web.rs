@@ -1,5 +1,6 @@
-//! `HTTP_GET` attempts on the prober thread: the [`Exchange`] of
-//! `http.rs` driven from the prober's epoll, as `TCP_CHECK`'s handshake is.
+//! `HTTP_GET` and `SSL_GET` attempts on the prober thread: the [`Exchange`]
+//! of `http.rs` (with its TLS layer for `SSL_GET`) driven from the
+//! prober's epoll, as `TCP_CHECK`'s handshake is.
 //!
 //! An attempt's socket is registered once, edge-triggered, for reading and
 //! writing ([`WEB_EVENTS`]): the handshake's end, room to send and the
@@ -24,6 +25,7 @@ use crate::checker::conns::{Owner, Phase, WEB_EVENTS};
 use crate::checker::http::{self, Exchange, Outcome, Step, DRAIN_BUDGET};
 use crate::checker::probe;
 use crate::checker::probe_table::ProbeTable;
+use crate::checker::tls::TlsError;
 use crate::checker::ProbeSpec;
 use crate::config::{Check, CloseMode, HttpCheck};
 
@@ -50,8 +52,15 @@ impl Default for Exchanges {
 }
 
 impl Exchanges {
-    /// Readies connection `idx`'s exchange for url number `url` of `check`.
-    fn start(&mut self, idx: u32, check: &HttpCheck, url: usize, u: &crate::config::Url) {
+    /// Readies connection `idx`'s exchange for url number `url` of `check`
+    /// (fails when an `SSL_GET`'s TLS connection cannot be set up).
+    fn start(
+        &mut self,
+        idx: u32,
+        check: &HttpCheck,
+        url: usize,
+        u: &crate::config::Url,
+    ) -> Result<(), TlsError> {
         let idx = idx as usize;
         if self.slots.len() <= idx {
             self.slots.resize_with(idx + 1, || None);
@@ -59,9 +68,12 @@ impl Exchanges {
         match &mut self.slots[idx] {
             Some((number, exchange)) => {
                 *number = url;
-                exchange.restart(check, u);
+                exchange.restart(check, u)
             }
-            empty => *empty = Some((url, Exchange::new(check, u))),
+            empty => {
+                *empty = Some((url, Exchange::new(check, u)?));
+                Ok(())
+            }
         }
     }
 
@@ -101,7 +113,11 @@ impl Driver {
         let limit = common.connect_timeout.duration();
         let attempt = (socket, Phase::Web, WEB_EVENTS);
         if let Some(idx) = self.watch(table, owner, attempt, limit) {
-            self.exchanges.start(idx, check, url, u);
+            if let Err(e) = self.exchanges.start(idx, check, url, u) {
+                self.conns.free(idx);
+                let reason = format!("{}: {e}", u.path);
+                self.complete(table, owner, probe::result(false, reason, owner.started));
+            }
         }
     }
 
@@ -138,8 +154,11 @@ impl Driver {
         let Check::Http(check) = &*spec.check else {
             return;
         };
-        let connected = self.exchanges.get(idx).is_some_and(|(_, e)| e.connected());
-        self.end_web(table, idx, owner, check, url, &Outcome::Late { connected });
+        let outcome = match self.exchanges.get(idx) {
+            Some((_, exchange)) => exchange.late(),
+            None => Outcome::Late { connected: false },
+        };
+        self.end_web(table, idx, owner, check, url, &outcome);
     }
 
     /// The probe (an `HTTP_GET`) and url number of connection `idx`'s
@@ -164,10 +183,10 @@ impl Driver {
         }
     }
 
-    /// Ends connection `idx`'s exchange with `outcome`: its socket closed
-    /// at once if the answer was read to the server's end, else politely
-    /// (our FIN, then the closing sweep reads to the server's); then the
-    /// verdict.
+    /// Ends connection `idx`'s exchange with `outcome`: close_notify for
+    /// `SSL_GET`, then its socket closed at once if the answer was read to
+    /// the server's end, else politely (our FIN, then the closing sweep
+    /// reads to the server's); then the verdict.
     fn end_web(
         &mut self,
         table: &mut ProbeTable,
@@ -182,7 +201,11 @@ impl Driver {
             Some(u) => outcome.verdict(u, limit),
             None => (true, "no url to check".into()),
         };
-        if outcome.at_eof() {
+        let at_once = match (self.exchanges.get(idx), self.conns.get(idx)) {
+            (Some((_, exchange)), Some(conn)) => exchange.finish(&conn.socket, outcome),
+            _ => outcome.at_eof(),
+        };
+        if at_once {
             self.conns.free(idx);
         } else {
             self.close(idx, check.common.close, false, DRAIN_BUDGET);
