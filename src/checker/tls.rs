@@ -1,6 +1,6 @@
 //! `SSL_GET`'s transport: TLS (rustls, with ring) over the probe's TCP
 //! connection, as a sync [`ClientConnection`] that `http.rs`'s
-//! [`Exchange`](super::http::Exchange) drives over the non-blocking socket
+//! [`Exchange`] drives over the non-blocking socket
 //! (`read_tls`, `process_new_packets`, `reader`, `writer`, `write_tls`):
 //! one state machine for `HTTP_GET` and `SSL_GET`, on the prober thread
 //! (`driver/web.rs`) and for one-off probes on tokio (`http::attempt`).
