@@ -102,6 +102,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ("regex option lvsd cannot set", o(check("HTTP_GET", "  url {\n   path /\n   regex ok\n   regex_options caseless firstline\n  }")), Error(10, 27, "firstline")),
         ("regex option unknown", o(check("HTTP_GET", "  url {\n   path /\n   regex ok\n   regex_options bogus\n  }")), Warning(10, 18, "unknown regex option")),
         ("regex settings without regex", o(check("HTTP_GET", "  url {\n   path /\n   regex_no_match\n  }")), Warning(9, 4, "without `regex`")),
+        ("tls_compliant is no regex setting", o(check("SSL_GET", "  url {\n   path /\n   tls_compliant\n  }")), Clean),
         ("regex min past max", o(check("HTTP_GET", "  url {\n   path /\n   regex ok\n   regex_min_offset 10\n   regex_max_offset 5\n  }")), Warning(9, 4, "past `regex_max_offset`")),
         ("http_protocol 2", o(check("HTTP_GET", "  http_protocol 2.0\n  url {\n   path /\n  }")), Error(7, 17, "1.0, 1.0C or 1.1")),
         ("nb_get_retry deprecated", o(check("HTTP_GET", "  nb_get_retry 2\n  url {\n   path /\n  }")), Warning(7, 3, "deprecated")),

@@ -51,7 +51,11 @@ impl Typer<'_> {
             self.no_block(tree, child);
             if !matches!(
                 kw,
-                UrlKw::Path | UrlKw::Digest | UrlKw::StatusCode | UrlKw::Virtualhost
+                UrlKw::Path
+                    | UrlKw::Digest
+                    | UrlKw::StatusCode
+                    | UrlKw::Virtualhost
+                    | UrlKw::TlsCompliant
             ) {
                 rx.first_setting.get_or_insert(child);
             }
