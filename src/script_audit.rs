@@ -57,7 +57,7 @@ pub fn audit(config: &Config) -> Vec<Diagnostic> {
         }
         let own = misc.user.as_deref();
         // An unknown own user was said at its line already.
-        let Ok(run_as) = policy.run_as(own.map(|(u, g)| (u.as_str(), g.as_deref()))) else {
+        let Ok(run_as) = policy.run_as(own) else {
             continue;
         };
         if !runs_as_root(run_as) {

@@ -16,16 +16,23 @@
 //! other than root: running it would hand root to that someone. Scripts run
 //! as another user are not checked (they cannot gain more than that user has).
 //!
+//! [`check_config`] says, after the parse, what this host makes of the
+//! scripts a config would run (the parser itself never looks at the host):
+//! a `script_user` or a MISC_CHECK's `user` that does not exist, and the
+//! security warnings `keepalived -t` gives.
+//!
 //! Users and groups are looked up with `getpwnam_r`/`getgrnam_r` (through
 //! nix), which are safe to call from any thread, so a probe on a tokio task
 //! may resolve its own `user` (the plain `getpwnam` shares one static buffer
 //! between threads).
 
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::unistd::{Group, User};
+
+use crate::config::{Account, Check, Config, Diagnostic, Location, Severity};
 
 /// A user or group that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,8 +92,9 @@ impl ScriptPolicy {
         lookup: impl Fn(&str, Option<&str>) -> Result<RunAs, AccountError>,
     ) -> Result<Self, String> {
         let user = match &global.script_user {
-            Some((user, group)) => {
-                Some(lookup(user, group.as_deref()).map_err(|e| format!("script_user: {e}"))?)
+            Some(account) => {
+                let (user, group) = account.names();
+                Some(lookup(user, group).map_err(|e| format!("script_user: {e}"))?)
             }
             // Only a missing user means "none": a lookup that fails (NSS
             // unreachable) must not silently leave scripts to run as root.
@@ -105,9 +113,9 @@ impl ScriptPolicy {
     /// Who runs a script whose own setting is `own` (a `MISC_CHECK`'s
     /// `user USER [GROUP]`): that user if given, else `script_user`, else
     /// None (this process's own user).
-    pub fn run_as(&self, own: Option<(&str, Option<&str>)>) -> Result<Option<RunAs>, AccountError> {
+    pub fn run_as(&self, own: Option<&Account>) -> Result<Option<RunAs>, AccountError> {
         match own {
-            Some((user, group)) => lookup_user(user, group).map(Some),
+            Some(account) => lookup_account(account).map(Some),
             None => Ok(self.user),
         }
     }
@@ -166,6 +174,146 @@ pub fn lookup_user(user: &str, group: Option<&str>) -> Result<RunAs, AccountErro
     Ok(RunAs { uid, gid })
 }
 
+/// [`lookup_user`] of an account written in the config.
+fn lookup_account(account: &Account) -> Result<RunAs, AccountError> {
+    let (user, group) = account.names();
+    lookup_user(user, group)
+}
+
+/// Where an account's error is said: at the group when it is the group
+/// that is missing, else at the user.
+fn account_error_at(account: &Account, e: &AccountError) -> Location {
+    match (e, account.group_at) {
+        (AccountError::NoGroup(_), Some(at)) => at,
+        _ => account.user_at,
+    }
+}
+
+/// What this host makes of the scripts `config` would run, said after the
+/// parse: an unknown `script_user` (an error: no script could run), an
+/// unknown MISC_CHECK `user`, a MISC_CHECK keepalived would drop for want
+/// of its script user, and `keepalived -t`'s security warnings.
+///
+/// `quote` gives a location's source line: said at a word, a diagnostic
+/// shows its line with a caret; the security warnings, which are about
+/// every script, do not.
+pub fn check_config(
+    config: &Config,
+    quote: &dyn Fn(Location) -> Option<String>,
+) -> Vec<Diagnostic> {
+    let mut said = Vec::new();
+    let mut at_word = |severity, location, message| {
+        said.push(Diagnostic {
+            severity,
+            location,
+            message,
+            source_line: quote(location),
+        })
+    };
+    // A `script_user` must exist: lvsd could run no script (it refuses the
+    // config, as its daemon would), where keepalived runs on without every
+    // MISC_CHECK that has no `user` of its own.
+    let script_user = config.global.script_user.as_ref();
+    let missing = script_user.and_then(|a| lookup_account(a).err().map(|e| (a, e)));
+    if let Some((account, e)) = &missing {
+        at_word(Severity::Error, account_error_at(account, e), format!("script_user: {e}: no script could run (keepalived would drop every MISC_CHECK without its own `user`, leaving its real server unchecked)"));
+    }
+    // notify and quorum scripts, and the MISC_CHECKs without a user of their own.
+    let mut scripts: Vec<(&str, Location)> = Vec::new();
+    for vs in &config.virtual_servers {
+        for s in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
+            scripts.push((&s.command, s.location));
+        }
+        for rs in &vs.real_servers {
+            for s in [&rs.notify_up, &rs.notify_down].into_iter().flatten() {
+                scripts.push((&s.command, s.location));
+            }
+            for check in rs.checks.iter() {
+                let Check::Misc(m) = &**check else {
+                    continue;
+                };
+                match (&m.user, &missing) {
+                    (Some(own), _) => {
+                        if let Err(e) = lookup_account(own) {
+                            at_word(
+                                Severity::Warning,
+                                account_error_at(own, &e),
+                                format!("MISC_CHECK user: {e}: the check fails until it exists"),
+                            );
+                        }
+                    }
+                    (None, Some((_, why))) => at_word(
+                        Severity::Warning,
+                        m.common.location,
+                        format!(
+                            "this MISC_CHECK would run as script_user ({why}): keepalived drops it"
+                        ),
+                    ),
+                    (None, None) => {}
+                }
+                if m.user.is_none() {
+                    scripts.push((&m.path, m.common.location));
+                }
+            }
+        }
+    }
+    scripts.sort_by_key(|(_, l)| (l.line, l.col));
+    if let Some(warning) = security_warning(config, &scripts) {
+        said.push(warning);
+    }
+    said
+}
+
+/// What `keepalived -t` says about scripts, said at the first of `scripts`:
+/// without `enable_script_security`, that scripts run without it
+/// (keepalived's "SECURITY VIOLATION", given once any script exists); with
+/// it but without `script_user`, that the default script user
+/// `keepalived_script` does not exist, so scripts run as lvsd's own user.
+fn security_warning(config: &Config, scripts: &[(&str, Location)]) -> Option<Diagnostic> {
+    let global = &config.global;
+    let (location, message) = if !global.enable_script_security {
+        let programs: Vec<(PathBuf, Location)> = scripts
+            .iter()
+            .filter_map(|(command, at)| program(command).map(|p| (p, *at)))
+            .collect();
+        let (first, at) = programs.first()?;
+        let insecure = programs
+            .iter()
+            .find_map(|(p, _)| insecure_reason(p))
+            .map(|why| format!("; {why}"))
+            .unwrap_or_default();
+        (*at, format!("`{}` and any other script run without `enable_script_security` in global_defs (keepalived reports a SECURITY VIOLATION){insecure}", first.display()))
+    } else if global.script_user.is_none() {
+        let (_, at) = scripts.first()?;
+        let Err(AccountError::NoUser(_)) = lookup_user(DEFAULT_SCRIPT_USER, None) else {
+            return None;
+        };
+        (*at, format!("no `script_user` and no user {DEFAULT_SCRIPT_USER}: scripts run as lvsd's own user (keepalived says it cannot set its default script user)"))
+    } else {
+        return None;
+    };
+    Some(Diagnostic {
+        severity: Severity::Warning,
+        location,
+        message,
+        source_line: None,
+    })
+}
+
+/// The program a script line runs, if it exists (found in `PATH` when
+/// the name has no `/`, as a shell would).
+fn program(command: &str) -> Option<PathBuf> {
+    let words = crate::daemon::scripts::split_words(command);
+    let name = Path::new(words.first()?);
+    if name.components().count() > 1 {
+        return name.is_file().then(|| name.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
 /// A name that can be looked up: one without a NUL byte.
 fn c_name(name: &str) -> Result<&str, AccountError> {
     match name.contains('\0') {
@@ -206,6 +354,15 @@ mod tests {
 
     const NOBODY: u32 = 65534;
 
+    fn account(user: &str, group: Option<&str>) -> Account {
+        Account {
+            user: user.into(),
+            group: group.map(Into::into),
+            user_at: Location::default(),
+            group_at: None,
+        }
+    }
+
     #[test]
     fn users_and_groups_resolve() {
         let root = lookup_user("root", None).unwrap();
@@ -240,13 +397,16 @@ mod tests {
             user: Some(RunAs { uid: 0, gid: 0 }),
             secure: false,
         };
-        let own = global.run_as(Some(("nobody", None))).unwrap().unwrap();
+        let own = global
+            .run_as(Some(&account("nobody", None)))
+            .unwrap()
+            .unwrap();
         assert_eq!(own.uid, NOBODY);
         assert_eq!(global.run_as(None).unwrap(), Some(RunAs { uid: 0, gid: 0 }));
         assert_eq!(ScriptPolicy::default().run_as(None).unwrap(), None);
         assert_eq!(
             global
-                .run_as(Some(("x-lvsd-none", None)))
+                .run_as(Some(&account("x-lvsd-none", None)))
                 .unwrap_err()
                 .to_string(),
             r#"no user "x-lvsd-none""#
@@ -256,7 +416,7 @@ mod tests {
     #[test]
     fn script_user_comes_from_global_defs() {
         let mut global = crate::config::GlobalDefs {
-            script_user: Some(("nobody".into(), Some("root".into()))),
+            script_user: Some(account("nobody", Some("root"))),
             enable_script_security: true,
             ..Default::default()
         };
@@ -269,7 +429,7 @@ mod tests {
             })
         );
         assert!(policy.secure);
-        global.script_user = Some(("x-lvsd-none".into(), None));
+        global.script_user = Some(account("x-lvsd-none", None));
         assert_eq!(
             ScriptPolicy::from_config(&global).unwrap_err(),
             r#"script_user: no user "x-lvsd-none""#
@@ -309,7 +469,7 @@ mod tests {
         );
         // script_user set: the default is not looked at.
         let named = crate::config::GlobalDefs {
-            script_user: Some(("nobody".into(), None)),
+            script_user: Some(account("nobody", None)),
             ..Default::default()
         };
         let nobody = RunAs {
@@ -329,6 +489,37 @@ mod tests {
         // And on this machine, whichever way its accounts are.
         let here = lookup_user(DEFAULT_SCRIPT_USER, None).ok();
         assert_eq!(ScriptPolicy::from_config(&global).unwrap().user, here);
+    }
+
+    #[test]
+    fn a_missing_script_user_is_said_wherever_global_defs_is_written() {
+        // keepalived asks about scripts once the whole config is read, so a
+        // MISC_CHECK above global_defs is dropped too.
+        let text = "virtual_server 192.0.2.1 80 {\n protocol TCP\n real_server 198.51.100.1 80 {\n  MISC_CHECK {\n   misc_path /bin/true\n  }\n }\n}\nglobal_defs {\n script_user root no-such-group-lvsd\n}\n";
+        let path = Path::new("above.conf");
+        let opts = crate::config::LoadOptions::default();
+        let Err(crate::config::ConfigError::Invalid(said)) =
+            crate::config::load_bytes(path, text.into(), &opts)
+        else {
+            panic!("a missing script_user must refuse the config");
+        };
+        let at = |d: &Diagnostic| (d.severity, d.location.line, d.location.col);
+        let dropped = said
+            .iter()
+            .find(|d| {
+                d.message
+                    .starts_with("this MISC_CHECK would run as script_user")
+            })
+            .expect("the MISC_CHECK above global_defs is warned about");
+        assert_eq!(at(dropped), (Severity::Warning, 4, 3));
+        assert_eq!(dropped.source_line.as_deref(), Some("  MISC_CHECK {"));
+        let refused = said.iter().find(|d| d.severity == Severity::Error).unwrap();
+        // At the group, the name that is missing, with its line quoted.
+        assert_eq!(at(refused), (Severity::Error, 10, 19), "{refused}");
+        assert_eq!(
+            refused.source_line.as_deref(),
+            Some(" script_user root no-such-group-lvsd")
+        );
     }
 
     #[test]

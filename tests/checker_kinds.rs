@@ -98,7 +98,14 @@ fn misc_as(path: &str, timeout_ms: Option<u64>, dynamic: bool, user: Option<&str
         path: path.into(),
         timeout: timeout_ms.map(Duration::from_millis),
         dynamic,
-        user: user.map(|u| Box::new((u.to_string(), None))),
+        user: user.map(|u| {
+            Box::new(lvsd::config::Account {
+                user: u.into(),
+                group: None,
+                user_at: Default::default(),
+                group_at: None,
+            })
+        }),
     }))
 }
 

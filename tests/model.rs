@@ -192,8 +192,8 @@ fn global_defs_checker_items() {
         ("eth1", "VI_1", 7, Some(1400), Some(8848), Some(2))
     );
     assert_eq!(
-        g.script_user,
-        Some(("nobody".into(), Some("nogroup".into())))
+        g.script_user.as_ref().map(|a| a.names()),
+        Some(("nobody", Some("nogroup")))
     );
     assert_eq!(
         g.notification

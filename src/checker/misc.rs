@@ -31,8 +31,7 @@ use crate::script_policy::{AccountError, RunAs, ScriptPolicy};
 
 /// Who runs the check's command under `policy`: its own `user` first.
 pub fn run_as(check: &MiscCheck, policy: &ScriptPolicy) -> Result<Option<RunAs>, AccountError> {
-    let own = check.user.as_deref();
-    policy.run_as(own.map(|(user, group)| (user.as_str(), group.as_deref())))
+    policy.run_as(check.user.as_deref())
 }
 
 /// Runs the check's command once under `policy`: (up?, reason, the weight

@@ -137,14 +137,6 @@ impl Typer<'_> {
             self.error(kw, "MISC_CHECK needs `misc_path COMMAND`");
             return None;
         };
-        self.scripts_seen = true;
-        if let (None, Some(why)) = (&x.user, &self.script_user_missing) {
-            let why = why.clone();
-            self.warning(
-                kw,
-                format!("this MISC_CHECK would run as script_user ({why}): keepalived drops it"),
-            );
-        }
         Some(Check::Misc(Box::new(MiscCheck {
             common: site.common(&r.conn, &r.inherited),
             path,

@@ -25,8 +25,9 @@ use super::inherit::Inherited;
 use super::keywords::{accepts, CheckKw, CommonKw, InheritKw, SpecificKw};
 use super::typer::Typer;
 use super::udp_keywords::UdpReading;
-use super::{values, BfdInstance, Check, CloseMode, DnsType, HttpProtocol, Timer, TrackFile, Url};
-use crate::script_policy::AccountError;
+use super::{
+    values, Account, BfdInstance, Check, CloseMode, DnsType, HttpProtocol, Timer, TrackFile, Url,
+};
 
 /// The connection settings of one checker (or one SMTP `host`).
 #[derive(Debug, Clone, Default)]
@@ -77,7 +78,7 @@ pub(super) struct Extra {
     pub(super) misc_path: Option<String>,
     pub(super) misc_timeout: Option<Duration>,
     pub(super) misc_dynamic: bool,
-    pub(super) user: Option<(String, Option<String>)>,
+    pub(super) user: Option<Account>,
     /// FILE_CHECK's `track_file`, resolved; `track_file_named` is set even
     /// when the name is unknown (said at the name).
     pub(super) track_file: Option<TrackFile>,
@@ -318,27 +319,14 @@ impl Typer<'_> {
         }
     }
 
-    /// MISC_CHECK's `user USER [GROUP]`. Like keepalived, say at load time
-    /// that the account is missing; the probe fails with the same reason.
+    /// MISC_CHECK's `user USER [GROUP]`. Like keepalived, lvsd says at
+    /// load time when the account is missing (see
+    /// [`crate::script_policy::check_config`]); the probe fails with the
+    /// same reason.
     fn misc_check_user(&mut self, tree: &Tree<'_>, node: u32, r: &mut Reading) {
-        let Some(u) = self.string_arg(tree, node, "a user name") else {
-            return;
-        };
-        let args = tree.args(node);
-        let group = args.get(1).map(|t| t.text.to_string());
-        if let Err(e) = crate::script_policy::lookup_user(&u, group.as_deref()) {
-            let at = match e {
-                AccountError::NoGroup(_) => args.get(1),
-                _ => args.first(),
-            };
-            if let Some(at) = at {
-                self.warning(
-                    at,
-                    format!("MISC_CHECK user: {e}: the check fails until it exists"),
-                );
-            }
+        if let Some(account) = self.account(tree, node) {
+            r.extra().user = Some(account);
         }
-        r.extra().user = Some((u, group));
     }
 
     /// FILE_CHECK's `track_file NAME`: a `track_file` block defined before it.

@@ -1,19 +1,16 @@
 //! Checks that need the whole config, run once it is read: group
-//! references and ports, and who runs scripts.
-
-use std::path::{Path, PathBuf};
+//! references and ports. (What the host says of the config's scripts is
+//! asked after these, by [`crate::script_policy::check_config`].)
 
 use super::diagnostic::{Diagnostic, Severity};
 use super::typer::Typer;
-use super::{Check, GroupEntry, Location, VsAddress};
+use super::{GroupEntry, VsAddress};
 use crate::ipvs::ForwardMethod;
-use crate::script_policy::{insecure_reason, lookup_user, AccountError, DEFAULT_SCRIPT_USER};
 
 /// Every check, its diagnostics added to the typer's.
 pub fn run(typer: &mut Typer<'_>) {
     check_group_references(typer);
     check_group_ports(typer);
-    check_scripts(typer);
 }
 
 /// `virtual_server group NAME` must name a `virtual_server_group`.
@@ -86,80 +83,4 @@ fn check_group_ports(typer: &mut Typer<'_>) {
     for d in found {
         typer.diagnostics.push(d);
     }
-}
-
-/// What `keepalived -t` says about scripts, said at the first script
-/// concerned: without `enable_script_security`, that scripts run without
-/// it (keepalived's "SECURITY VIOLATION", given once any script exists);
-/// with it but without `script_user`, that the default script user
-/// `keepalived_script` does not exist, so scripts run as lvsd's own user.
-fn check_scripts(typer: &mut Typer<'_>) {
-    if !typer.scripts_seen {
-        return;
-    }
-    let config = &typer.config;
-    // notify and quorum scripts, and the MISC_CHECKs without a user of their own.
-    let mut scripts: Vec<(&str, Location)> = Vec::new();
-    for vs in &config.virtual_servers {
-        for s in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
-            scripts.push((&s.command, s.location));
-        }
-        for rs in &vs.real_servers {
-            for s in [&rs.notify_up, &rs.notify_down].into_iter().flatten() {
-                scripts.push((&s.command, s.location));
-            }
-            for check in rs.checks.iter() {
-                if let Check::Misc(m) = &**check {
-                    if m.user.is_none() {
-                        scripts.push((&m.path, m.common.location));
-                    }
-                }
-            }
-        }
-    }
-    scripts.sort_by_key(|(_, l)| (l.line, l.col));
-    let global = &config.global;
-    let mut found = Vec::new();
-    if !global.enable_script_security {
-        let programs: Vec<(PathBuf, Location)> = scripts
-            .iter()
-            .filter_map(|(command, at)| program(command).map(|p| (p, *at)))
-            .collect();
-        if let Some((first, at)) = programs.first() {
-            let insecure = programs
-                .iter()
-                .find_map(|(p, _)| insecure_reason(p))
-                .map(|why| format!("; {why}"))
-                .unwrap_or_default();
-            found.push((*at, format!("`{}` and any other script run without `enable_script_security` in global_defs (keepalived reports a SECURITY VIOLATION){insecure}", first.display())));
-        }
-    } else if global.script_user.is_none() {
-        if let (Some((_, at)), Err(AccountError::NoUser(_))) =
-            (scripts.first(), lookup_user(DEFAULT_SCRIPT_USER, None))
-        {
-            found.push((*at, format!("no `script_user` and no user {DEFAULT_SCRIPT_USER}: scripts run as lvsd's own user (keepalived says it cannot set its default script user)")));
-        }
-    }
-    for (location, message) in found {
-        typer.diagnostics.push(Diagnostic {
-            severity: Severity::Warning,
-            location,
-            message,
-            source_line: None,
-        });
-    }
-}
-
-/// The program a script line runs, if it exists (found in `PATH` when
-/// the name has no `/`, as a shell would).
-fn program(command: &str) -> Option<PathBuf> {
-    let words = crate::daemon::scripts::split_words(command);
-    let name = Path::new(words.first()?);
-    if name.components().count() > 1 {
-        return name.is_file().then(|| name.to_path_buf());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
 }

@@ -17,25 +17,6 @@ const NOT_DONE: &[(&str, &str)] = &[(
 )];
 
 impl Typer<'_> {
-    /// A `script_user` must exist: lvsd could run no script (it refuses
-    /// the config, as its daemon would), where keepalived runs on without
-    /// every MISC_CHECK that has no `user` of its own.
-    fn script_user_exists(&mut self, tree: &Tree<'_>, node: u32, user: &str, group: Option<&str>) {
-        use crate::script_policy::{lookup_user, AccountError};
-        let Err(e) = lookup_user(user, group) else {
-            return;
-        };
-        let args = tree.args(node);
-        let at = match e {
-            AccountError::NoGroup(_) => args.get(1),
-            _ => args.first(),
-        };
-        if let Some(at) = at {
-            self.error(at, format!("script_user: {e}: no script could run (keepalived would drop every MISC_CHECK without its own `user`, leaving its real server unchecked)"));
-        }
-        self.script_user_missing = Some(e.to_string());
-    }
-
     /// Type a `global_defs` block.
     pub fn global_defs(&mut self, tree: &Tree<'_>, node: u32) {
         for child in tree.children(node) {
@@ -86,10 +67,8 @@ impl Typer<'_> {
             GlobalKw::LvsTimeouts => self.lvs_timeouts(tree, child),
             GlobalKw::LvsSyncDaemon => self.lvs_sync_daemon(tree, child),
             GlobalKw::ScriptUser => {
-                if let Some(user) = self.string_arg(tree, child, "a user name") {
-                    let group = tree.args(child).get(1).map(|t| t.text.to_string());
-                    self.script_user_exists(tree, child, &user, group.as_deref());
-                    self.config.global.script_user = Some((user, group));
+                if let Some(account) = self.account(tree, child) {
+                    self.config.global.script_user = Some(account);
                 }
             }
             GlobalKw::EnableScriptSecurity => g.enable_script_security = true,

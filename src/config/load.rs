@@ -94,6 +94,11 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Loa
         parser.finish(&mut sink);
     }
     super::cross_checks::run(&mut typer);
+    // What the host says of the scripts, on the config as read.
+    let quote = |at| sources.line_at(at);
+    for d in crate::script_policy::check_config(&typer.config, &quote) {
+        typer.diagnostics.push(d);
+    }
     super::ssl::give_client_certificate(&mut typer.config);
     let config = std::mem::take(&mut typer.config);
     drop(typer);

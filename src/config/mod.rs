@@ -27,7 +27,11 @@
 //! - `check_memo`: the last TCP_CHECK's reading, reused when written the same way.
 //! - `inherit`: settings that flow virtual server → real server → checker.
 //! - `cross_checks`: what needs the whole config (group references and
-//!   ports, who runs scripts), once it is read.
+//!   ports), once it is read.
+//!
+//! The parser never looks at the host: once the config is read, `load`
+//! asks [`crate::script_policy::check_config`] whether the users and
+//! scripts it names exist on this host, and adds what it says.
 //! - [`keywords`]: every keyword lvsd knows, block by block, as data.
 //! - `values`: small nom grammars for values (numbers, timers, addresses, ranges).
 //! - `timer`: a `<TIMER>` setting in eight bytes.

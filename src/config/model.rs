@@ -128,7 +128,7 @@ pub struct GlobalDefs {
     /// `lvs_sync_daemon`.
     pub lvs_sync_daemon: Option<SyncDaemon>,
     /// `script_user USER [GROUP]`.
-    pub script_user: Option<(String, Option<String>)>,
+    pub script_user: Option<Account>,
     /// `enable_script_security`.
     pub enable_script_security: bool,
     /// `checker_log_all_failures`.
@@ -790,8 +790,60 @@ pub struct MiscCheck {
     /// `misc_dynamic`: the exit code sets the weight.
     pub dynamic: bool,
     /// `user USER [GROUP]` (boxed: rare, and it would otherwise make every
-    /// [`Check`] of a config 40 bytes bigger).
-    pub user: Option<Box<(String, Option<String>)>>,
+    /// [`Check`] of a config bigger).
+    pub user: Option<Box<Account>>,
+}
+
+/// `USER [GROUP]`: whom a script runs as (`script_user`, a MISC_CHECK's
+/// `user`), with where each name was written. The names are only read
+/// here; whether they exist on this host is asked after the parse, by
+/// [`crate::script_policy::check_config`].
+///
+/// Compares, hashes and serialises as its names alone (`["USER", "GROUP"]`),
+/// so a check equals the same check written elsewhere (see [`CheckCommon`]).
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The user's name.
+    pub user: String,
+    /// The group's name, else the user's primary group.
+    pub group: Option<String>,
+    /// Where the user's name is written.
+    pub user_at: Location,
+    /// Where the group's name is written.
+    pub group_at: Option<Location>,
+}
+
+impl Account {
+    /// The names, without where they were written.
+    pub fn names(&self) -> (&str, Option<&str>) {
+        let Account {
+            user,
+            group,
+            user_at: _,
+            group_at: _,
+        } = self;
+        (user, group.as_deref())
+    }
+}
+
+impl PartialEq for Account {
+    fn eq(&self, other: &Self) -> bool {
+        self.names() == other.names()
+    }
+}
+
+impl Eq for Account {}
+
+impl std::hash::Hash for Account {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.names().hash(state)
+    }
+}
+
+impl Serialize for Account {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.names().serialize(serializer)
+    }
 }
 
 /// `FILE_CHECK { track_file NAME; weight W [reverse|noreverse] }`, with

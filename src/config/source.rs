@@ -95,6 +95,13 @@ impl Sources {
         }
     }
 
+    /// The source line `at` points into, for a caret (its first part if
+    /// it is huge).
+    pub fn line_at(&self, at: Location) -> Option<String> {
+        let file = self.files.iter().find(|f| f.name == at.file)?;
+        file.line_prefix(at.line, SHOWN_LINE).map(str::to_owned)
+    }
+
     /// A diagnostic at `(file, line, col)`, with the source line for a caret.
     pub fn diagnostic(
         &self,
@@ -108,7 +115,7 @@ impl Sources {
         let source_line = self
             .files
             .get(file as usize)
-            .and_then(|f| f.line_prefix(line, 200))
+            .and_then(|f| f.line_prefix(line, SHOWN_LINE))
             .map(str::to_owned);
         Diagnostic {
             severity,
@@ -118,6 +125,9 @@ impl Sources {
         }
     }
 }
+
+/// How much of a source line a diagnostic shows.
+const SHOWN_LINE: usize = 200;
 
 /// Include nesting deeper than this is refused (keepalived runs out of file
 /// descriptors long before).

@@ -14,7 +14,7 @@ use super::check_memo::CheckMemo;
 use super::diagnostic::{Diagnostics, Severity};
 use super::keywords::{TopKw, SKIPPED_BLOCKS};
 use super::source::Sources;
-use super::{values, Check, Config, Location, Timer};
+use super::{values, Account, Check, Config, Location, Timer};
 
 /// State of the typing pass.
 pub struct Typer<'a> {
@@ -29,10 +29,6 @@ pub struct Typer<'a> {
     pub check_scratch: Vec<Arc<Check>>,
     /// The last `TCP_CHECK` block's reading, for the next one written alike.
     pub check_memo: CheckMemo,
-    /// Why `script_user` cannot be used, if it cannot.
-    pub script_user_missing: Option<String>,
-    /// Whether any script (notify, quorum, MISC_CHECK) was read.
-    pub scripts_seen: bool,
     /// The `virtualhost` of the virtual server being typed (an `SSL_GET`'s
     /// last choice of server name, which skips the real server's).
     pub vs_virtualhost: Option<String>,
@@ -47,8 +43,6 @@ impl<'a> Typer<'a> {
             config: Config::default(),
             check_scratch: Vec::new(),
             check_memo: CheckMemo::default(),
-            script_user_missing: None,
-            scripts_seen: false,
             vs_virtualhost: None,
         }
     }
@@ -299,6 +293,21 @@ impl<'a> Typer<'a> {
     pub fn string_arg(&mut self, tree: &Tree<'_>, node: u32, expected: &str) -> Option<String> {
         self.arg(tree, node, 0, expected)
             .map(|t| t.text.to_string())
+    }
+
+    /// `USER [GROUP]` (`script_user`, a MISC_CHECK's `user`), with where
+    /// each name is written. Whether they exist is asked after the parse
+    /// ([`crate::script_policy::check_config`]), not here.
+    pub fn account(&mut self, tree: &Tree<'_>, node: u32) -> Option<Account> {
+        let user = self.arg(tree, node, 0, "a user name")?;
+        let (user, user_at) = (user.text.to_string(), self.loc(user));
+        let group = tree.args(node).get(1);
+        Some(Account {
+            user,
+            group: group.map(|t| t.text.to_string()),
+            user_at,
+            group_at: group.map(|t| self.loc(t)),
+        })
     }
 
     /// An optional `<BOOL>` argument (absent = true).

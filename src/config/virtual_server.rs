@@ -535,7 +535,6 @@ impl Typer<'_> {
     /// `notify_up`/`quorum_up`-style script: command [user [group]].
     pub fn script(&mut self, tree: &Tree<'_>, node: u32) -> Option<Script> {
         let tok = self.arg(tree, node, 0, "a command")?;
-        self.scripts_seen = true;
         Some(Script {
             command: tok.text.to_string(),
             location: self.loc(tok),
