@@ -1,7 +1,7 @@
 //! The IPVS behaviour suite against the in-memory table. The same cases run
 //! against the real kernel in `tests/kernel_ipvs.rs`.
 
-use lvsd::ipvs::suite::{parse_cases, run_case};
+use lvsd::ipvs::suite::{parse_cases, run_case, Outcome};
 use lvsd::ipvs::MemoryTable;
 
 const CASES: &str = include_str!("data/ipvs_behaviour.txt");
@@ -13,7 +13,10 @@ fn memory_table_passes_the_behaviour_suite() {
     let mut failures = Vec::new();
     for case in &cases {
         let mut table = MemoryTable::new();
-        let (results, saved) = run_case(&mut table, case);
+        let Outcome {
+            results,
+            table: saved,
+        } = run_case(&mut table, case);
         if results != case.results || saved != case.table {
             failures.push(format!(
                 "case `{}`:\n-- results\n{results}-- expected\n{}-- table\n{saved}-- expected\n{}",

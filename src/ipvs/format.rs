@@ -82,48 +82,63 @@ fn cmp_addr(a: &IpAddr, b: &IpAddr) -> i32 {
     r
 }
 
-/// The fields libipvs compares services by: fwmark, af, protocol, address, port.
-fn service_fields(k: &ServiceKey) -> (u32, i32, i32, IpAddr, i32) {
-    match k {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => (
-            0,
-            k.family().number() as i32,
-            protocol.number() as i32,
-            *addr,
-            *port as i32,
-        ),
-        ServiceKey::Fwmark { family, mark } => {
-            let zero = match family {
-                super::Family::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                super::Family::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            };
-            (*mark, family.number() as i32, 0, zero, 0)
+/// The fields libipvs compares services by, in its order.
+struct SortFields {
+    fwmark: u32,
+    family: i32,
+    protocol: i32,
+    addr: IpAddr,
+    port: i32,
+}
+
+impl SortFields {
+    fn of(k: &ServiceKey) -> Self {
+        match k {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => SortFields {
+                fwmark: 0,
+                family: k.family().number() as i32,
+                protocol: protocol.number() as i32,
+                addr: *addr,
+                port: *port as i32,
+            },
+            ServiceKey::Fwmark { family, mark } => SortFields {
+                fwmark: *mark,
+                family: family.number() as i32,
+                protocol: 0,
+                addr: match family {
+                    super::Family::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    super::Family::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                },
+                port: 0,
+            },
         }
     }
 }
 
 fn cmp_services(a: &ServiceEntry, b: &ServiceEntry) -> i32 {
-    let (fa, afa, pa, aa, pta) = service_fields(&a.service.key);
-    let (fb, afb, pb, ab, ptb) = service_fields(&b.service.key);
-    let r = c_sub(fa, fb);
+    let (a, b) = (
+        SortFields::of(&a.service.key),
+        SortFields::of(&b.service.key),
+    );
+    let r = c_sub(a.fwmark, b.fwmark);
     if r != 0 {
         return r;
     }
-    if afa != afb {
-        return afa - afb;
+    if a.family != b.family {
+        return a.family - b.family;
     }
-    if pa != pb {
-        return pa - pb;
+    if a.protocol != b.protocol {
+        return a.protocol - b.protocol;
     }
-    let r = cmp_addr(&aa, &ab);
+    let r = cmp_addr(&a.addr, &b.addr);
     if r != 0 {
         return r;
     }
-    pta - ptb
+    a.port - b.port
 }
 
 fn cmp_dests(a: &DestEntry, b: &DestEntry) -> i32 {

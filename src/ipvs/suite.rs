@@ -59,12 +59,24 @@ pub fn parse_cases(text: &str) -> Vec<Case> {
     cases
 }
 
-/// Run a case on an empty `table`: the result lines and the final table.
-pub fn run_case(table: &mut dyn IpvsTable, case: &Case) -> (String, String) {
+/// What running a case gave, to compare with the [`Case`]'s fields of the
+/// same names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The result lines, one an operation.
+    pub results: String,
+    /// The final table, in `ipvsadm -Sn` form.
+    pub table: String,
+}
+
+/// Run a case on an empty `table`.
+pub fn run_case(table: &mut dyn IpvsTable, case: &Case) -> Outcome {
     let mut report = Vec::new();
     let _ = restore_into(table, &mut case.ops.as_bytes(), Some(&mut report));
-    let saved = table.dump().map(|d| format::save(&d)).unwrap_or_default();
-    (String::from_utf8_lossy(&report).into_owned(), saved)
+    Outcome {
+        results: String::from_utf8_lossy(&report).into_owned(),
+        table: table.dump().map(|d| format::save(&d)).unwrap_or_default(),
+    }
 }
 
 /// A restore file for a table of `services` services, mixing every kind

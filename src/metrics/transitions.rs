@@ -14,7 +14,16 @@ use crate::reconcile::{RsIdent, Transition};
 /// Up and down counts by real server.
 #[derive(Debug, Default)]
 pub struct Transitions {
-    counts: HashMap<RsIdent, [u64; 2]>,
+    counts: HashMap<RsIdent, Flips>,
+}
+
+/// How many times one real server went up, and down.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Flips {
+    /// Times it went up.
+    pub to_up: u64,
+    /// Times it went down.
+    pub to_down: u64,
 }
 
 impl Transitions {
@@ -27,16 +36,19 @@ impl Transitions {
             let Some(ident) = ident(config, vs, rs) else {
                 continue;
             };
-            self.counts.entry(ident).or_default()[usize::from(!up)] += 1;
+            let flips = self.counts.entry(ident).or_default();
+            match up {
+                true => flips.to_up += 1,
+                false => flips.to_down += 1,
+            }
         }
     }
 
-    /// (to up, to down) of real server `rs` of virtual server `vs`.
-    pub fn of(&self, config: &Config, vs: usize, rs: usize) -> (u64, u64) {
-        match ident(config, vs, rs).and_then(|i| self.counts.get(&i)) {
-            Some([up, down]) => (*up, *down),
-            None => (0, 0),
-        }
+    /// The counts of real server `rs` of virtual server `vs`.
+    pub fn of(&self, config: &Config, vs: usize, rs: usize) -> Flips {
+        ident(config, vs, rs)
+            .and_then(|i| self.counts.get(&i).copied())
+            .unwrap_or_default()
     }
 
     /// After a reload: forget the real servers `config` no longer has.

@@ -35,9 +35,36 @@ pub struct Dirty {
     /// Marked virtual servers, as flags and in order of marking.
     flags: Vec<bool>,
     list: Vec<u32>,
-    /// The virtual servers of probe `id` are `users[starts[id]..starts[id + 1]]`.
+    /// For each probe, the virtual servers it serves.
+    users: ProbeUsers,
+}
+
+/// Mark virtual server `v` in `flags`, and list it the first time.
+fn mark(flags: &mut [bool], list: &mut Vec<u32>, v: usize) {
+    if let Some(flag) = flags.get_mut(v) {
+        if !*flag {
+            *flag = true;
+            list.push(v as u32);
+        }
+    }
+}
+
+/// For each probe, the virtual servers it serves: those of probe `id` are
+/// `users[starts[id]..starts[id + 1]]`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ProbeUsers {
     users: Vec<u32>,
     starts: Vec<u32>,
+}
+
+impl ProbeUsers {
+    /// The virtual servers probe `id` serves (none for an unknown id).
+    fn of(&self, id: usize) -> &[u32] {
+        let (Some(&from), Some(&to)) = (self.starts.get(id), self.starts.get(id + 1)) else {
+            return &[];
+        };
+        &self.users[from as usize..to as usize]
+    }
 }
 
 impl Dirty {
@@ -45,7 +72,7 @@ impl Dirty {
     /// `always_all` when two virtual servers share a service.
     pub fn new(rs_probes: &RsProbes, probe_count: usize, always_all: bool) -> Self {
         let vs_count = rs_probes.vs_count();
-        let (users, starts) = if rs_probes.all().eq(0..probe_count) {
+        let users = if rs_probes.all().eq(0..probe_count) {
             one_each(rs_probes, probe_count)
         } else {
             by_counting(rs_probes, probe_count)
@@ -56,7 +83,6 @@ impl Dirty {
             flags: vec![false; vs_count],
             list: Vec::new(),
             users,
-            starts,
         }
     }
 
@@ -65,22 +91,17 @@ impl Dirty {
         if self.all {
             return;
         }
-        let (Some(&from), Some(&to)) = (self.starts.get(id), self.starts.get(id + 1)) else {
-            return;
-        };
-        for i in from as usize..to as usize {
-            self.vs(self.users[i] as usize);
+        let Dirty {
+            flags, list, users, ..
+        } = self;
+        for &v in users.of(id) {
+            mark(flags, list, v as usize);
         }
     }
 
     /// Virtual server `v` needs planning (a service of it drifted).
     pub fn vs(&mut self, v: usize) {
-        if let Some(flag) = self.flags.get_mut(v) {
-            if !*flag {
-                *flag = true;
-                self.list.push(v as u32);
-            }
-        }
+        mark(&mut self.flags, &mut self.list, v);
     }
 
     /// Mark everything.
@@ -103,23 +124,23 @@ impl Dirty {
     }
 }
 
-/// `(users, starts)` when every probe serves exactly one real server and
+/// The probes' users when every probe serves exactly one real server and
 /// ids follow the config (a start with no check shared): probe `id`'s
 /// virtual server is the one its real server is in, and each probe has
 /// one user. One walk, where counting takes two.
-fn one_each(rs_probes: &RsProbes, probe_count: usize) -> (Vec<u32>, Vec<u32>) {
+fn one_each(rs_probes: &RsProbes, probe_count: usize) -> ProbeUsers {
     let mut users = Vec::with_capacity(probe_count);
     for v in 0..rs_probes.vs_count() {
         users.extend(rs_probes.of_vs(v).map(|_| v as u32));
     }
     let starts = (0..=users.len() as u32).collect();
-    (users, starts)
+    ProbeUsers { users, starts }
 }
 
-/// `(users, starts)` in general: a counting sort of (probe, virtual
+/// The probes' users in general: a counting sort of (probe, virtual
 /// server) pairs by probe; a probe serving several real servers of one
 /// virtual server counts once.
-fn by_counting(rs_probes: &RsProbes, probe_count: usize) -> (Vec<u32>, Vec<u32>) {
+fn by_counting(rs_probes: &RsProbes, probe_count: usize) -> ProbeUsers {
     let vs_count = rs_probes.vs_count();
     let mut counts = vec![0u32; probe_count + 1];
     let mut last = vec![u32::MAX; probe_count];
@@ -147,7 +168,7 @@ fn by_counting(rs_probes: &RsProbes, probe_count: usize) -> (Vec<u32>, Vec<u32>)
             }
         }
     }
-    (users, starts)
+    ProbeUsers { users, starts }
 }
 
 #[cfg(test)]

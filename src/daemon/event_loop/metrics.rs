@@ -11,6 +11,7 @@ use crate::checker::ProbeResult;
 use crate::metrics::gauges::Gauges;
 use crate::metrics::labels::{DestLabels, ServiceLabels};
 use crate::metrics::snapshot::{DestRow, Format, ServiceRow};
+use crate::metrics::transitions::Flips;
 use crate::metrics::{
     server, CheckKind, Counters, HealthJudge, MetricsOptions, Request, Snapshot, Transitions,
 };
@@ -211,9 +212,9 @@ impl Daemon {
         let config = self.reconciler.config();
         let mut dests = Vec::new();
         if m.options.per_real_server {
-            let mut last: Option<(usize, usize, (u64, u64))> = None;
+            let mut last: Option<(usize, usize, Flips)> = None;
             self.reconciler.each_dest(|d| {
-                let (to_up, to_down) = match last {
+                let flips = match last {
                     Some((v, r, counts)) if v == d.vs && r == d.rs => counts,
                     _ => {
                         let counts = m.transitions.of(config, d.vs, d.rs);
@@ -230,8 +231,8 @@ impl Daemon {
                     up: d.up,
                     weight: i64::from(d.weight.unwrap_or(0)),
                     configured_weight: i64::from(d.configured_weight),
-                    to_up,
-                    to_down,
+                    to_up: flips.to_up,
+                    to_down: flips.to_down,
                 });
             });
         }
