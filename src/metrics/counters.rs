@@ -203,7 +203,15 @@ impl Counters {
             scripts: Family::default(),
             drains: Family::default(),
         };
-        let r = &mut registry;
+        c.register(&mut registry);
+        c.last_reload_successful.set(1);
+        Counters { registry, ..c }
+    }
+
+    /// Name and describe every counter in `r` (the handles share their
+    /// values with the copies `r` keeps).
+    fn register(&self, r: &mut Registry) {
+        let c = self;
         r.register(
             "build",
             "lvsd's version",
@@ -270,8 +278,6 @@ impl Counters {
             "Drains of real servers that ended, by how (completed, timed_out, gone)",
             c.drains.clone(),
         );
-        c.last_reload_successful.set(1);
-        Counters { registry, ..c }
     }
 
     /// A drain ended.

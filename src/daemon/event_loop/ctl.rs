@@ -38,27 +38,7 @@ impl Daemon {
                     ShowWhat::Probes => Response::ok(self.probe_views()),
                 },
             },
-            Request::Drain { rs, vs, timeout } => {
-                let timeout = match timeout {
-                    Some(s) => Duration::from_secs(s),
-                    None if self.opts.drain_timeout.is_zero() => CTL_DRAIN_DEFAULT,
-                    None => self.opts.drain_timeout,
-                };
-                let now = now_ms();
-                let drain = Drain {
-                    started_ms: now,
-                    deadline_ms: now
-                        .saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
-                    done: false,
-                    removed: None,
-                };
-                self.change(&rs, vs.as_deref(), move |a| {
-                    if a.drain.is_none() {
-                        a.drain = Some(drain);
-                    }
-                })
-                .await
-            }
+            Request::Drain { rs, vs, timeout } => self.ctl_drain(&rs, vs.as_deref(), timeout).await,
             Request::Disable { rs, vs } => {
                 self.change(&rs, vs.as_deref(), |a| a.disabled = true).await
             }
@@ -90,23 +70,49 @@ impl Daemon {
                     return;
                 }
             },
-            Request::Reload {} => {
-                let outcome = self.reload().await;
-                let error = (!outcome.ok).then(|| {
-                    format!(
-                        "reload refused, the previous config runs: {}",
-                        outcome.message
-                    )
-                });
-                Response {
-                    ok: outcome.ok,
-                    kind: error.as_ref().map(|_| ErrorKind::Failed),
-                    error,
-                    ..Response::ok(outcome)
-                }
-            }
+            Request::Reload {} => self.ctl_reload().await,
         };
         let _ = job.reply.send(response);
+    }
+
+    /// `drain RS [--vs VS] [--timeout S]`: start draining the real servers
+    /// named (one already draining keeps its deadline).
+    async fn ctl_drain(&mut self, rs: &str, vs: Option<&str>, timeout: Option<u64>) -> Response {
+        let timeout = match timeout {
+            Some(s) => Duration::from_secs(s),
+            None if self.opts.drain_timeout.is_zero() => CTL_DRAIN_DEFAULT,
+            None => self.opts.drain_timeout,
+        };
+        let now = now_ms();
+        let drain = Drain {
+            started_ms: now,
+            deadline_ms: now.saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
+            done: false,
+            removed: None,
+        };
+        self.change(rs, vs, move |a| {
+            if a.drain.is_none() {
+                a.drain = Some(drain);
+            }
+        })
+        .await
+    }
+
+    /// `reload`: the reload's outcome, an error answer if it was refused.
+    async fn ctl_reload(&mut self) -> Response {
+        let outcome = self.reload().await;
+        let error = (!outcome.ok).then(|| {
+            format!(
+                "reload refused, the previous config runs: {}",
+                outcome.message
+            )
+        });
+        Response {
+            ok: outcome.ok,
+            kind: error.as_ref().map(|_| ErrorKind::Failed),
+            error,
+            ..Response::ok(outcome)
+        }
     }
 
     /// `--vs` as a selector, if given.

@@ -9,9 +9,13 @@ use super::{with_table, Daemon};
 use crate::checker::probe;
 use crate::control::selector::VsSelector;
 use crate::control::view;
-use crate::ipvs::{DestCounts, DestKey, ServiceKey};
+use crate::ipvs::{DestEntry, DestKey, ServiceKey};
 use crate::reconcile::admin::{now_ms, RsAdmin};
 use crate::reconcile::{describe_vs, drain, rs_name, vs_ident};
+
+/// The kernel's destinations, by service and destination: `show rs` reads
+/// each one's weight and connection counts.
+type InKernel<'d> = HashMap<(ServiceKey, DestKey), &'d DestEntry>;
 
 /// The IPVS sysctls that decide how a drain behaves (see docs/control.md).
 const SYSCTLS: [&str; 3] = [
@@ -107,14 +111,29 @@ impl Daemon {
         let dump = with_table(&self.table, |t| t.dump())
             .await
             .unwrap_or_default();
-        let mut kernel: HashMap<(ServiceKey, DestKey), (i32, DestCounts)> = HashMap::new();
+        let mut kernel = InKernel::new();
         for s in &dump {
             for d in &s.dests {
-                kernel.insert((s.service.key, d.dest.key), (d.dest.weight, d.counts));
+                kernel.insert((s.service.key, d.dest.key), d);
             }
         }
-        let r = &self.reconciler;
         let now = now_ms();
+        let mut out = self.configured_rs_views(filter, &kernel, now);
+        if filter.is_none() {
+            self.orphan_rs_views(&kernel, now, &mut out);
+        }
+        out
+    }
+
+    /// `show rs`'s rows for the configured virtual servers `filter` names:
+    /// their real servers, then those a reload removed that still drain.
+    fn configured_rs_views(
+        &self,
+        filter: Option<&VsSelector>,
+        kernel: &InKernel<'_>,
+        now: u64,
+    ) -> Vec<view::RealServer> {
+        let r = &self.reconciler;
         let mut out = Vec::new();
         for (v, vs) in r.config().virtual_servers.iter().enumerate() {
             if filter.is_some_and(|f| !f.matches(vs)) {
@@ -132,10 +151,10 @@ impl Daemon {
                     admin: a.map_or("ready", RsAdmin::word).to_string(),
                     config_weight: weight,
                     weight_override: a.and_then(|a| a.weight),
-                    kernel_weight: found.map(|f| f.0),
-                    active: found.map_or(0, |f| f.1.active),
-                    inactive: found.map_or(0, |f| f.1.inactive),
-                    persistent: found.map_or(0, |f| f.1.persistent),
+                    kernel_weight: found.map(|f| f.dest.weight),
+                    active: found.map_or(0, |f| f.counts.active),
+                    inactive: found.map_or(0, |f| f.counts.inactive),
+                    persistent: found.map_or(0, |f| f.counts.persistent),
                     drain_left_s: a
                         .and_then(|a| a.drain)
                         .filter(|d| !d.done)
@@ -156,33 +175,36 @@ impl Daemon {
                 }
             }
         }
-        // Real servers of virtual servers a reload removed, still draining.
-        if filter.is_none() {
-            let configured: std::collections::HashSet<_> =
-                r.config().virtual_servers.iter().map(vs_ident).collect();
-            for (ident, key, a) in r.admin().iter() {
-                if configured.contains(ident) || a.drain.is_none_or(|d| d.done) {
-                    continue;
-                }
-                let found = drain::orphan_key(ident, key).and_then(|k| kernel.get(&(k, *key)));
-                out.push(view::RealServer {
-                    vs: drain::orphan_name(ident),
-                    rs: rs_name(key.addr, key.port),
-                    up: None,
-                    admin: a.word().to_string(),
-                    config_weight: None,
-                    weight_override: a.weight,
-                    kernel_weight: found.map(|f| f.0),
-                    active: found.map_or(0, |f| f.1.active),
-                    inactive: found.map_or(0, |f| f.1.inactive),
-                    persistent: found.map_or(0, |f| f.1.persistent),
-                    drain_left_s: a
-                        .drain
-                        .map(|d| d.deadline_ms.saturating_sub(now).div_ceil(1000)),
-                });
-            }
-        }
         out
+    }
+
+    /// `show rs`'s rows for the real servers of virtual servers a reload
+    /// removed, still draining, added to `out`.
+    fn orphan_rs_views(&self, kernel: &InKernel<'_>, now: u64, out: &mut Vec<view::RealServer>) {
+        let r = &self.reconciler;
+        let configured: std::collections::HashSet<_> =
+            r.config().virtual_servers.iter().map(vs_ident).collect();
+        for (ident, key, a) in r.admin().iter() {
+            if configured.contains(ident) || a.drain.is_none_or(|d| d.done) {
+                continue;
+            }
+            let found = drain::orphan_key(ident, key).and_then(|k| kernel.get(&(k, *key)));
+            out.push(view::RealServer {
+                vs: drain::orphan_name(ident),
+                rs: rs_name(key.addr, key.port),
+                up: None,
+                admin: a.word().to_string(),
+                config_weight: None,
+                weight_override: a.weight,
+                kernel_weight: found.map(|f| f.dest.weight),
+                active: found.map_or(0, |f| f.counts.active),
+                inactive: found.map_or(0, |f| f.counts.inactive),
+                persistent: found.map_or(0, |f| f.counts.persistent),
+                drain_left_s: a
+                    .drain
+                    .map(|d| d.deadline_ms.saturating_sub(now).div_ceil(1000)),
+            });
+        }
     }
 
     /// `show probes`.
