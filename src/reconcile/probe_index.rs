@@ -4,18 +4,16 @@
 //! A probe is identified by its check (location aside, see
 //! [`ProbeSpec::new`]). The config already holds every check, so the index
 //! stores only where each probe's first check sits (`[vs][rs][check]`) and
-//! the probe ids chained by hash (`Chains`): some 36 bytes a probe
-//! instead of a ~280-byte spec plus a hash map entry. A lookup hashes the
-//! check, then compares it with the config's check of each probe in its
-//! chain (about one).
+//! the probe ids in a `hashbrown::HashTable` keyed by their check's hash,
+//! the check itself read from the config when needed: some 36 bytes a
+//! probe instead of a ~280-byte spec plus a hash map entry. A lookup hashes
+//! the check, then compares it with the config's check of each probe whose
+//! hash matches (about one).
 //!
 //! The index is built in one pass over the config: each check is hashed,
-//! compared with the probes already in its chain, and given the id of the
-//! equal one, or a new id at the head of the chain. The chains are sized
-//! once, for as many probes as there are checks, so nothing grows or is
-//! sorted on the way: some 230 instructions a check, 90 of them hashing
-//! it, where a hash map grown insert by insert, then a sort of the
-//! hashes, cost some 650.
+//! compared with the probes already under that hash, and given the id of
+//! the equal one, or a new id. The table is sized once, for as many probes
+//! as there are checks, so nothing is hashed again on the way.
 //!
 //! A verdict names its probe by the spec the engine was given, and that
 //! spec shares the config's `Arc<Check>` of the probe's first check. So a
@@ -32,6 +30,7 @@ use std::sync::Arc;
 
 use crate::checker::ProbeSpec;
 use crate::config::{Check, Config};
+use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 /// Where a check is in a config: virtual server, real server, check.
@@ -43,7 +42,7 @@ pub struct ProbeIndex {
     /// Position of each probe's first check, by id.
     at: Vec<Position>,
     /// Probe ids by the hash of their check.
-    by_hash: Chains,
+    by_hash: HashTable<u32>,
     /// Probe ids by the address of their first check (see the module docs).
     by_ptr: FxHashMap<usize, u32>,
 }
@@ -69,53 +68,6 @@ fn check_at(config: &Config, (v, r, c): Position) -> &Arc<Check> {
     &config.virtual_servers[v].real_servers[r].checks[c]
 }
 
-/// The end of a chain.
-const END: u32 = u32::MAX;
-
-/// A hash table of numbers `0, 1, 2...` (added in that order) chained by
-/// the low bits of their hashes: a power of two of chains, at least as many
-/// as numbers, so that a chain holds about one.
-#[derive(Debug, Default)]
-struct Chains {
-    /// The latest number added to each chain.
-    heads: Vec<u32>,
-    /// The number added to the same chain before each number.
-    next: Vec<u32>,
-}
-
-impl Chains {
-    /// Empty chains for up to about `n` numbers.
-    fn for_up_to(n: usize) -> Self {
-        Chains {
-            heads: vec![END; n.next_power_of_two()],
-            next: Vec::with_capacity(n),
-        }
-    }
-
-    /// The chain of `hash`, if there are chains at all.
-    fn chain(&self, hash: u64) -> Option<usize> {
-        let mask = self.heads.len().checked_sub(1)?;
-        Some(hash as usize & mask)
-    }
-
-    /// The numbers whose hash falls in the chain of `hash` (some may have
-    /// another hash), latest first.
-    fn candidates(&self, hash: u64) -> impl Iterator<Item = usize> + '_ {
-        let link = |i: u32| (i != END).then_some(i as usize);
-        let head = self.chain(hash).and_then(|c| link(self.heads[c]));
-        std::iter::successors(head, move |i| link(self.next[*i]))
-    }
-
-    /// Add the next number, with `hash`. Ignored without chains (none was
-    /// made for [`Chains::default`]).
-    fn push(&mut self, hash: u64) {
-        if let Some(c) = self.chain(hash) {
-            self.next.push(self.heads[c]);
-            self.heads[c] = (self.next.len() - 1) as u32;
-        }
-    }
-}
-
 impl ProbeIndex {
     /// The distinct probes of `config`, and the probe id of each of its
     /// checks, in config order. Ids are given in order of first appearance.
@@ -130,31 +82,32 @@ impl ProbeIndex {
         let mut at = Vec::with_capacity(count);
         // Each probe's check, by id, for the comparisons.
         let mut first: Vec<&Check> = Vec::with_capacity(count);
-        let mut by_hash = Chains::for_up_to(count);
+        // Sized once for every check, so nothing is hashed again as it fills.
+        let mut by_hash = HashTable::with_capacity(count);
         for (v, vs) in config.virtual_servers.iter().enumerate() {
             for (r, rs) in vs.real_servers.iter().enumerate() {
                 for (c, check) in rs.checks.iter().enumerate() {
                     let hash = check_hash(check);
-                    let same = by_hash.candidates(hash).find(|id| *first[*id] == **check);
-                    let id = same.unwrap_or_else(|| {
-                        at.push((v, r, c));
-                        first.push(check);
-                        by_hash.push(hash);
-                        at.len() - 1
-                    });
-                    ids.push(id as u32);
+                    let id = match by_hash.find(hash, |id: &u32| *first[*id as usize] == **check) {
+                        Some(&id) => id,
+                        None => {
+                            let id = at.len() as u32;
+                            by_hash.insert_unique(hash, id, |id: &u32| {
+                                check_hash(first[*id as usize])
+                            });
+                            at.push((v, r, c));
+                            first.push(check);
+                            id
+                        }
+                    };
+                    ids.push(id);
                 }
             }
         }
         at.shrink_to_fit();
         // Far fewer probes than checks (a check shared by many real
-        // servers): chains for the probes alone.
-        if at.len().next_power_of_two() < by_hash.heads.len() {
-            by_hash = Chains::for_up_to(at.len());
-            for check in &first {
-                by_hash.push(check_hash(check));
-            }
-        }
+        // servers): room for the probes alone.
+        by_hash.shrink_to_fit(|id: &u32| check_hash(first[*id as usize]));
         let mut by_ptr = FxHashMap::with_capacity_and_hasher(first.len(), FxBuildHasher);
         for (id, position) in at.iter().enumerate() {
             by_ptr.insert(check_ptr(check_at(config, *position)), id as u32);
@@ -207,8 +160,10 @@ impl ProbeIndex {
             return None;
         }
         self.by_hash
-            .candidates(check_hash(check))
-            .find(|id| **check_at(config, self.at[*id]) == *check)
+            .find(check_hash(check), |id| {
+                **check_at(config, self.at[*id as usize]) == *check
+            })
+            .map(|&id| id as usize)
     }
 }
 
@@ -254,29 +209,5 @@ mod tests {
         let absent = loaded(&text.replace("127.0.0.3", "127.0.0.4"));
         let (absent_index, _) = ProbeIndex::build(&absent);
         assert_eq!(index.find(&config, &absent_index.spec(&absent, 1)), None);
-    }
-
-    #[test]
-    fn chains_hold_every_number_once_latest_first() {
-        // Colliding and repeated hashes, and more numbers than chains.
-        let hashes = [7, 3, 7, 0, 15, 7, 1];
-        let mut chains = Chains::for_up_to(4);
-        for hash in hashes {
-            chains.push(hash);
-        }
-        let mut seen = Vec::new();
-        for (i, hash) in hashes.iter().enumerate() {
-            let candidates: Vec<usize> = chains.candidates(*hash).collect();
-            assert!(candidates.contains(&i));
-            assert!(candidates.windows(2).all(|w| w[0] > w[1]));
-            seen.extend(candidates);
-        }
-        seen.sort_unstable();
-        seen.dedup();
-        assert_eq!(seen, (0..hashes.len()).collect::<Vec<_>>());
-        assert_eq!(Chains::for_up_to(0).candidates(5).count(), 0);
-        let mut none = Chains::default();
-        none.push(5);
-        assert_eq!(none.candidates(5).count(), 0);
     }
 }
