@@ -35,7 +35,13 @@ pub enum TokKind {
 /// Whitespace as C's `isspace` has it (keepalived is C): space, \t, \n,
 /// \v, \f, \r.
 fn is_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+    c.is_ascii() && matches!(class_of(c as u8), class::SPACE | class::NEWLINE)
+}
+
+/// A character of a bare word: not whitespace, a brace, a quote or `$`
+/// (every non-ASCII character is one).
+fn in_bare_word(c: char) -> bool {
+    !c.is_ascii() || matches!(class_of(c as u8), class::WORD | class::MARK)
 }
 
 /// A quoted part, without its quotes; an unterminated quote runs to the end.
@@ -83,7 +89,7 @@ fn dollar_brace(input: &str) -> IResult<&str, &str> {
 
 /// Unquoted characters: not whitespace, brace or quote.
 fn bare(input: &str) -> IResult<&str, &str> {
-    take_while1(|c: char| !is_space(c) && !matches!(c, '{' | '}' | '"' | '\'' | '$'))(input)
+    take_while1(in_bare_word)(input)
 }
 
 /// A word: quoted and unquoted parts with no whitespace between.
@@ -118,38 +124,33 @@ pub fn lex_line<'t>(line: &'t str, mut emit: impl FnMut(TokKind, Cow<'t, str>, u
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if is_space(char::from(b)) {
-            i += 1;
-            continue;
-        }
-        match b {
-            b'{' => {
-                emit(TokKind::Open, Cow::Borrowed("{"), i);
+        match class_of(b) {
+            class::SPACE | class::NEWLINE => {
                 i += 1;
                 continue;
             }
-            b'}' => {
-                emit(TokKind::Close, Cow::Borrowed("}"), i);
+            class::BRACE => {
+                let (kind, text) = match b {
+                    b'{' => (TokKind::Open, "{"),
+                    _ => (TokKind::Close, "}"),
+                };
+                emit(kind, Cow::Borrowed(text), i);
                 i += 1;
                 continue;
             }
             _ => {}
         }
+        // Marks are word bytes here (the preprocessor has seen them); a
+        // quote, `$` or a non-ASCII byte needs the full grammar.
         let start = i;
-        while i < bytes.len()
-            && !matches!(
-                bytes[i],
-                b' ' | b'\t' | b'{' | b'}' | b'"' | b'\'' | b'$' | 0x80
-                    ..=0xff | b'\n' | b'\r' | 0x0b | 0x0c
-            )
-        {
+        while i < bytes.len() && matches!(class_of(bytes[i]), class::WORD | class::MARK) {
             i += 1;
         }
         let plain_end = i > start
             && (i == bytes.len()
                 || matches!(
-                    bytes[i],
-                    b' ' | b'\t' | b'{' | b'}' | b'\n' | b'\r' | 0x0b | 0x0c
+                    class_of(bytes[i]),
+                    class::SPACE | class::NEWLINE | class::BRACE
                 ));
         if plain_end {
             emit(TokKind::Word, Cow::Borrowed(&line[start..i]), start);
@@ -177,7 +178,9 @@ pub fn lex_line<'t>(line: &'t str, mut emit: impl FnMut(TokKind, Cow<'t, str>, u
     }
 }
 
-/// How [`scan_plain_line`] sees a byte.
+/// What a byte is to the lexer: [`CLASS`] is the one table every path
+/// asks (through [`class_of`]), the plain-line scanner, [`lex_line`]'s byte
+/// scan and the nom grammar's characters alike.
 mod class {
     /// Part of a word.
     pub const WORD: u8 = 0;
@@ -187,18 +190,21 @@ mod class {
     pub const NEWLINE: u8 = 2;
     /// `{` or `}`: a token of its own.
     pub const BRACE: u8 = 3;
-    /// A byte the preprocessor or the full lexer must see: comment marks
-    /// `#` `!`, quotes, `$` (parameters), `@` (conditionals), `~` (sequences),
-    /// `\` (multi-line definitions) and every non-ASCII byte.
-    pub const SPECIAL: u8 = 4;
+    /// A mark of the preprocessor: comments `#` `!`, `@` (conditionals),
+    /// `~` (sequences), `\` (multi-line definitions). Once the
+    /// preprocessor has read a line, part of a word.
+    pub const MARK: u8 = 4;
+    /// A byte only the full grammar reads: quotes, `$` (parameters, also
+    /// the preprocessor's) and every non-ASCII byte.
+    pub const GRAMMAR: u8 = 5;
 }
 
-/// The class of every byte, for [`scan_plain_line`].
+/// The class of every byte (see [`class`]).
 static CLASS: [u8; 256] = {
     let mut table = [class::WORD; 256];
     let mut b = 0x80;
     while b < 256 {
-        table[b] = class::SPECIAL;
+        table[b] = class::GRAMMAR;
         b += 1;
     }
     table[b' ' as usize] = class::SPACE;
@@ -209,14 +215,26 @@ static CLASS: [u8; 256] = {
     table[b'\n' as usize] = class::NEWLINE;
     table[b'{' as usize] = class::BRACE;
     table[b'}' as usize] = class::BRACE;
-    let special = *b"#!\"'$@~\\";
+    let marks = *b"#!@~\\";
     let mut k = 0;
-    while k < special.len() {
-        table[special[k] as usize] = class::SPECIAL;
+    while k < marks.len() {
+        table[marks[k] as usize] = class::MARK;
+        k += 1;
+    }
+    let grammar = *b"\"'$";
+    let mut k = 0;
+    while k < grammar.len() {
+        table[grammar[k] as usize] = class::GRAMMAR;
         k += 1;
     }
     table
 };
+
+/// What `b` is to the lexer (one of [`class`]).
+#[inline(always)]
+fn class_of(b: u8) -> u8 {
+    CLASS[usize::from(b)]
+}
 
 /// A token of a plain line: what it is and its byte range within the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,9 +250,9 @@ pub struct Span {
 /// The fast path for the lines that make up nearly all of a large config.
 ///
 /// Scans the physical line that starts at `bytes[start]` in one pass. If it
-/// holds only words, braces and whitespace (no byte of class `SPECIAL`), the
-/// preprocessor has nothing to do with it and this scan is its whole
-/// lexing: returns where the line ends (the index of its `\n`, or
+/// holds only words, braces and whitespace (no byte of class `MARK` or
+/// `GRAMMAR`), the preprocessor has nothing to do with it and this scan is
+/// its whole lexing: returns where the line ends (the index of its `\n`, or
 /// `bytes.len()`), with `spans` holding its tokens, offsets relative to
 /// `start`. Otherwise returns `None` (and `spans` holds junk): the line
 /// takes the general path.
@@ -254,7 +272,7 @@ pub fn scan_plain_line(bytes: &[u8], start: usize, spans: &mut Vec<Span>) -> Opt
         };
         let token_start = i;
         i += 1;
-        let kind = match CLASS[usize::from(b)] {
+        let kind = match class_of(b) {
             class::WORD => {
                 i = word_end(bytes, i);
                 TokKind::Word
@@ -299,7 +317,7 @@ fn skip_indentation(bytes: &[u8], mut i: usize) -> usize {
 /// bytes a round while four are left, which spares most of the loop's own
 /// bookkeeping (words are mostly several bytes long).
 fn word_end(bytes: &[u8], mut i: usize) -> usize {
-    let is_word = |b: u8| CLASS[usize::from(b)] == class::WORD;
+    let is_word = |b: u8| class_of(b) == class::WORD;
     while let Some(&[a, b, c, d]) = i.checked_add(4).and_then(|end| bytes.get(i..end)) {
         if !is_word(a) {
             return i;
@@ -403,6 +421,52 @@ mod tests {
         let mut v = Vec::new();
         lex_line(line, |k, t, o| v.push((k, t.into_owned(), o)));
         v
+    }
+
+    /// `line` read by the nom grammar alone, token after token.
+    fn by_grammar(line: &str) -> Vec<(TokKind, String, usize)> {
+        let mut v = Vec::new();
+        let mut rest = line;
+        while let Ok((after, (kind, text))) = token(rest) {
+            let at = line.len() - after.len() - text.len();
+            let text = match kind == TokKind::Word && text.contains(['"', '\'']) {
+                true => unquote(text),
+                false => text.to_string(),
+            };
+            v.push((kind, text, at));
+            if after.len() == rest.len() {
+                break;
+            }
+            rest = after;
+        }
+        v
+    }
+
+    #[test]
+    fn the_byte_scan_reads_every_character_as_the_grammar_does() {
+        // Every ASCII byte and some non-ASCII characters, inside, before and
+        // after words, next to braces and quotes.
+        let chars = (0u8..0x80)
+            .map(char::from)
+            .chain(['é', '\u{85}', '\u{a0}', '→']);
+        for c in chars {
+            for line in [
+                format!("a{c}b {c} c{c}"),
+                format!("{{{c}}} x{c}{{y}}{c}"),
+                format!("\"q{c}\"{c}w '{c}' ${{V{c}}}"),
+            ] {
+                assert_eq!(lex(&line), by_grammar(&line), "{line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn spaces_are_c_isspace() {
+        for b in 0u8..0x80 {
+            let c_isspace = b.is_ascii_whitespace() || b == 0x0b;
+            assert_eq!(is_space(char::from(b)), c_isspace, "{b:#04x}");
+        }
+        assert!(!is_space('\u{85}') && !is_space('\u{a0}'));
     }
 
     #[test]
