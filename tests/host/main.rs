@@ -36,7 +36,7 @@
 //! - `module_maps`: every `mod.rs` maps its files
 //!
 //! Shared with other test binaries (folders under `tests/`):
-//! - `checker_support`: check specs (and namespaces, unused here)
+//! - `checker_support`: `can_run` (skip, or fail under `CI=true`)
 //! - `dry_run_support`: starting `lvsd --dry-run` and reading its output
 //! - `metrics_support`: lvsd with metrics, and HTTP requests to them
 
