@@ -4,7 +4,7 @@
 //! `ipvsadm -Sn` in the same guest (one boot for the whole file, see
 //! `tests/vm`), and the counts of `lvsd --dump-config` equal the services
 //! and real servers keepalived created. The same holds for the configs of
-//! `tests/parity.rs` whose class changes what runs ([`PARITY`]).
+//! `tests/host/parity.rs` whose class changes what runs ([`PARITY`]).
 //!
 //! ## The moment compared: the start table
 //!
@@ -51,7 +51,7 @@ const SAMPLES_DIR: &str = "/usr/share/doc/keepalived/samples";
 const GUEST_DIR: &str = "/etc/lvsd-samples";
 
 /// The samples with virtual servers (the non-zero rows of COUNTS in
-/// tests/samples.rs).
+/// tests/host/samples.rs).
 const SAMPLES: &[&str] = &[
     "keepalived.conf.HTTP_GET.port",
     "keepalived.conf.IPv6",
@@ -71,7 +71,7 @@ const SAMPLES: &[&str] = &[
     "keepalived.conf.vrrp.lvs_syncd",
 ];
 
-/// The configs of `tests/parity.rs` whose class changes what runs (how
+/// The configs of `tests/host/parity.rs` whose class changes what runs (how
 /// keepalived reads them: `alpha VALUE`, `~SEQ` with parameters, multi-line
 /// definitions, `lb_kind dr`, a misspelled checker, unknown schedulers,
 /// ports beyond DR, real servers of another family): the same start table
@@ -192,7 +192,7 @@ fn canonical(table: &str) -> Vec<String> {
 }
 
 /// The message of lvsd's rule for checker kinds it does not probe yet
-/// (tests/unprobed_kinds.rs).
+/// (tests/host/unprobed_kinds.rs).
 const UNPROBED: &str = "lvsd does not probe ";
 
 /// Whether lvsd refuses sample `name` because it holds a checker kind lvsd

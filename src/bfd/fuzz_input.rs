@@ -1,6 +1,6 @@
 //! Arbitrary bytes as a run of received datagrams: the one entry the fuzz
 //! target (`fuzz/fuzz_targets/bfd_packet.rs`) and the replay of its
-//! checked-in corpus (`tests/fuzz_corpus.rs`) share.
+//! checked-in corpus (`tests/host/fuzz_corpus.rs`) share.
 //!
 //! Layout: chunks of one length byte, one time step byte (milliseconds)
 //! and that many datagram bytes; bit 0 of the first byte makes the session

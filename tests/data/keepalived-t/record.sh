@@ -1,6 +1,6 @@
 #!/bin/sh
 # Record what `keepalived -t` says about each sample config shipped with the
-# keepalived package, as the expected data of tests/samples.rs.
+# keepalived package, as the expected data of tests/host/samples.rs.
 #
 # Each NAME.txt holds `rc=N` then keepalived's output, with the sample's
 # temporary path replaced by FILE. Run from anywhere; needs keepalived.

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Record what `keepalived -t` says about each NAME.conf here, as the
-# expected data of tests/parity.rs: NAME.txt holds `rc=N` then keepalived's
+# expected data of tests/host/parity.rs: NAME.txt holds `rc=N` then keepalived's
 # output (sorted, repeats removed: keepalived parses once per process and
 # may print a message more than once), the config's path replaced by FILE.
 # Run from anywhere; needs keepalived (the version is written to VERSION).

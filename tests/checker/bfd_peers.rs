@@ -18,8 +18,8 @@
 //! Needs root, iproute2, frr and keepalived: skipped (said) otherwise, a
 //! failure under CI.
 
-mod checker_support;
-mod dry_run_support;
+use crate::checker_support;
+use crate::dry_run_support;
 
 use dry_run_support::dry_run_in;
 use std::os::unix::fs::PermissionsExt;

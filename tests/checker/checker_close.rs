@@ -1,9 +1,10 @@
 //! The probe's close, seen from the backend: a graceful close never resets,
 //! banner or not; `close_with_reset` always does.
 //!
-//! Needs root and `ip netns` (iproute2): run with `cargo test --test checker_close`.
+//! Needs root and `ip netns` (iproute2): run with
+//! `cargo test --release --test checker checker_close::`.
 
-mod checker_support;
+use crate::checker_support;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

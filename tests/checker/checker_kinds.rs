@@ -1,7 +1,7 @@
 //! HTTP_GET and MISC_CHECK probes on loopback (no root needed, except to run
 //! a MISC_CHECK as another user).
 
-mod checker_support;
+use crate::checker_support;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -25,9 +25,9 @@
 //! | reading `--dump-config` or the state dump | keepalived's words: `DR`, `TCP`, `TCP_CHECK`, seconds, netmasks as addresses, flags by name | `the_dumps_speak_the_operators_words` |
 //!
 //! keepalived's command line (`-C`, Debian's unit line, `-s`,
-//! `net_namespace`) is in `tests/keepalived_cli.rs`.
+//! `net_namespace`) is in `tests/host/keepalived_cli.rs`.
 
-mod dry_run_support;
+use crate::dry_run_support;
 
 use dry_run_support::{dry_run, PATIENCE};
 use std::os::unix::net::UnixDatagram;

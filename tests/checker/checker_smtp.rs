@@ -9,7 +9,7 @@
 //! `/usr/sbin/smtpd`; the reset count needs `ip netns`. Without them those
 //! tests print `skipped: …` (fail under `CI=true`).
 
-mod checker_support;
+use crate::checker_support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

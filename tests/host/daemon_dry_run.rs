@@ -3,7 +3,7 @@
 //! the table, end to end. No IPVS, no root, no network: the checks here are
 //! `MISC_CHECK` commands.
 
-mod dry_run_support;
+use crate::dry_run_support;
 
 use dry_run_support::dry_run;
 

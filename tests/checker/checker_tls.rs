@@ -5,8 +5,8 @@
 //! within `connect_timeout`), sessions resumed, and closes without resets.
 //! The config side too: the `SSL` block's files and SNI's order of names.
 
-mod checker_support;
-mod tls_support;
+use crate::checker_support;
+use crate::tls_support;
 
 use std::time::{Duration, Instant};
 

@@ -90,7 +90,7 @@ fn write_temp(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
 
 /// What lvsd makes of a sample: its model and diagnostics, with `refused`
 /// set while the sample holds a checker kind lvsd does not probe yet. Those
-/// samples are refused by lvsd's rule (tests/unprobed_kinds.rs): this
+/// samples are refused by lvsd's rule (tests/host/unprobed_kinds.rs): this
 /// panics if anything else is an error.
 struct Read {
     /// The model; `None` when refused.

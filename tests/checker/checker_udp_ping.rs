@@ -12,7 +12,7 @@
 //! address whose replies are dropped; and a responder that answers with
 //! the wrong sequence number.
 
-mod checker_support;
+use crate::checker_support;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};

@@ -1,8 +1,9 @@
-//! Every `mod.rs` (and `lib.rs`) opens with a map of its files: one
+//! Every `mod.rs` (and `lib.rs`, and the `main.rs` of a test binary in a
+//! folder of `tests/`) opens with a map of its files: one
 //! `//! - ` line per module it declares, naming it as `` `name` `` or
 //! `` [`name`] ``. This fails when a module is added without a line in the
 //! map, or a map line names a module (or file) that is gone, as
-//! `tests/grammar.rs` does for keywords.
+//! `tests/host/grammar.rs` does for keywords.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -59,11 +60,19 @@ fn map_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_mod_rs_maps_exactly_its_modules() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    map_files(&src, &mut files);
-    files.sort();
+    map_files(&root.join("src"), &mut files);
     assert!(files.len() >= 7, "found only {files:?}");
+    // The test binaries made of modules: `tests/host/main.rs` and the like.
+    let binaries: Vec<_> = std::fs::read_dir(root.join("tests"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join("main.rs"))
+        .filter(|main| main.is_file())
+        .collect();
+    assert!(binaries.len() >= 2, "found only {binaries:?}");
+    files.extend(binaries);
+    files.sort();
     let mut wrong = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
@@ -74,7 +83,7 @@ fn every_mod_rs_maps_exactly_its_modules() {
         if !missing.is_empty() || !stale.is_empty() {
             wrong.push(format!(
                 "{}: not in the map: {missing:?}; in the map but not declared: {stale:?}",
-                file.strip_prefix(&src).unwrap().display()
+                file.strip_prefix(root).unwrap().display()
             ));
         }
     }

@@ -10,7 +10,7 @@
 //! - a port that closes while the socket is kept fails the next attempt
 //!   at once (ICMP port unreachable), as with a new socket.
 
-mod checker_support;
+use crate::checker_support;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc;

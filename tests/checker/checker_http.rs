@@ -4,7 +4,7 @@
 //! close, seen from the backend: zero RSTs over passing and failing probes
 //! (that part needs root and `ip netns`).
 
-mod checker_support;
+use crate::checker_support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

@@ -4,9 +4,8 @@
 //! its own temporary directory), and the series follow a backend that goes
 //! away and comes back, and a reload that removes it.
 
-mod checker_support;
-mod dry_run_support;
-mod metrics_support;
+use crate::checker_support;
+use crate::metrics_support;
 
 use std::io::Write;
 use std::net::TcpListener;

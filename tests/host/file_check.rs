@@ -10,7 +10,7 @@
 //!   `init_file`;
 //! - between changes lvsd does nothing: no CPU time, no thread woken.
 
-mod dry_run_support;
+use crate::dry_run_support;
 
 use dry_run_support::dry_run;
 use std::path::Path;

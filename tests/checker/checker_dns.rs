@@ -6,7 +6,7 @@
 //! dnsmasq runs unprivileged on a free loopback port; without it the
 //! dnsmasq test prints `skipped: …` (fails under `CI=true`).
 
-mod checker_support;
+use crate::checker_support;
 
 use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};

@@ -4,7 +4,7 @@
 //! Needs root and `ip netns` (iproute2); the blackhole is a `blackhole` route
 //! in the backend namespace (no iptables/nft needed).
 
-mod checker_support;
+use crate::checker_support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -4,7 +4,7 @@
 use lvsd::ipvs::suite::{parse_cases, run_case, Outcome};
 use lvsd::ipvs::MemoryTable;
 
-const CASES: &str = include_str!("data/ipvs_behaviour.txt");
+const CASES: &str = include_str!("../data/ipvs_behaviour.txt");
 
 #[test]
 fn memory_table_passes_the_behaviour_suite() {

@@ -5,8 +5,8 @@
 //! user outside the admin group. No IPVS, no network: the checks are
 //! `MISC_CHECK /bin/true` and the real servers loopback addresses.
 
-mod checker_support;
-mod dry_run_support;
+use crate::checker_support;
+use crate::dry_run_support;
 
 use dry_run_support::{dry_run, Lvsd};
 use std::io::{BufRead, BufReader, Read, Write};
