@@ -367,6 +367,17 @@ fn bench_http_get_cpu_against_keepalived() {
     }
 }
 
+/// Shell: prints the CPU ticks (10 ms) of every process of program `$WHO`
+/// (all its threads), then the backend's accepted connections (`PassiveOpens`
+/// of the namespace `web`), then one line per thread, `PID/NAME TICKS`
+/// (commentary: where each program's CPU goes; keepalived's parent and
+/// checker child are two processes).
+const HTTP_SAMPLE: &str = r#"pids=$(pidof $WHO)
+for p in $pids; do cut -d' ' -f14,15 /proc/$p/stat; done | awk '{ t += $1 + $2 } END { print t }'
+ip netns exec web awk '/^Tcp:/ { n++ } n == 2 && /^Tcp:/ { print $7; exit }' /proc/net/snmp
+for p in $pids; do for t in /proc/$p/task/*; do echo "$p/$(tr -c 'a-zA-Z0-9\n-' _ < $t/comm) $(cut -d' ' -f14,15 $t/stat)"; done; done | awk '{ print $1, $2 + $3 }'
+"#;
+
 /// One program's run of the bench: its CPU seconds per 1,000 probes over
 /// `seconds`, from an empty table.
 fn http_bench_run(
@@ -385,29 +396,48 @@ fn http_bench_run(
             Duration::from_secs(30),
         )
         .unwrap();
-    // CPU ticks (10 ms) of every process of the program, and the
-    // backend's accepted connections, before and after the window.
-    let sample = format!(
-        "t=0; for p in $(pidof {who}); do set -- $(cut -d' ' -f14,15 /proc/$p/stat); t=$((t + $1 + $2)); done
-        echo $t $(ip netns exec web cat /proc/net/snmp | awk '/^Tcp:/ {{ n++ }} n == 2 && /^Tcp:/ {{ print $7; exit }}')"
-    );
-    let out = guest
-        .run_timeout(
-            &format!("sleep 5; {sample}; sleep {seconds}; {sample}"),
-            Duration::from_secs(seconds + 60),
-        )
-        .unwrap();
+    let sample = |guest: &mut Guest| -> (f64, f64, BTreeMap<String, f64>) {
+        let out = guest.run_ok(&format!("WHO={who}\n{HTTP_SAMPLE}"));
+        let mut lines = out.lines();
+        let mut number = || -> f64 {
+            lines
+                .next()
+                .unwrap_or("")
+                .trim()
+                .parse()
+                .unwrap_or(f64::NAN)
+        };
+        let (ticks, probes) = (number(), number());
+        let mut threads = BTreeMap::new();
+        for line in lines {
+            if let Some((name, ticks)) = line.rsplit_once(' ') {
+                let ticks: f64 = ticks.trim().parse().unwrap_or(0.0);
+                *threads.entry(name.to_string()).or_insert(0.0) += ticks / 100.0;
+            }
+        }
+        (ticks / 100.0, probes, threads)
+    };
+    guest.run_ok("sleep 5");
+    let (cpu0, probes0, threads0) = sample(guest);
+    guest.run_ok(&format!("sleep {seconds}"));
+    let (cpu1, probes1, threads1) = sample(guest);
     guest.stop(who).unwrap();
-    let nums: Vec<f64> = out
-        .stdout
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
+    let (cpu, probes) = (cpu1 - cpu0, probes1 - probes0);
+    assert!(
+        cpu.is_finite() && probes > 0.0,
+        "{what}: CPU {cpu}, probes {probes}"
+    );
+    let per_thread: Vec<String> = threads1
+        .iter()
+        .map(|(name, cpu)| {
+            let spent = cpu - threads0.get(name).copied().unwrap_or(0.0);
+            format!("{name} {spent:.2} s")
+        })
         .collect();
-    assert_eq!(nums.len(), 4, "{out}");
-    let (cpu, probes) = ((nums[2] - nums[0]) / 100.0, nums[3] - nums[1]);
-    eprintln!(
-        "{what}: {probes} probes in {seconds} s ({:.0}/s), CPU {cpu:.2} s",
-        probes / seconds as f64
+    println!(
+        "{what}: {probes} probes in {seconds} s ({:.0}/s), CPU {cpu:.2} s; threads: {}",
+        probes / seconds as f64,
+        per_thread.join(", ")
     );
     cpu / (probes / 1000.0)
 }
