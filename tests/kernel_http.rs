@@ -369,13 +369,13 @@ fn bench_http_get_cpu_against_keepalived() {
 
 /// Shell: prints the CPU ticks (10 ms) of every process of program `$WHO`
 /// (all its threads), then the backend's accepted connections (`PassiveOpens`
-/// of the namespace `web`), then one line per thread, `PID/NAME TICKS`
+/// of the namespace `web`), then one line per thread, `PID/NAME USER SYSTEM` (ticks)
 /// (commentary: where each program's CPU goes; keepalived's parent and
 /// checker child are two processes).
 const HTTP_SAMPLE: &str = r#"pids=$(pidof $WHO)
 for p in $pids; do cut -d' ' -f14,15 /proc/$p/stat; done | awk '{ t += $1 + $2 } END { print t }'
 ip netns exec web awk '/^Tcp:/ { n++ } n == 2 && /^Tcp:/ { print $7; exit }' /proc/net/snmp
-for p in $pids; do for t in /proc/$p/task/*; do echo "$p/$(tr -c 'a-zA-Z0-9\n-' _ < $t/comm) $(cut -d' ' -f14,15 $t/stat)"; done; done | awk '{ print $1, $2 + $3 }'
+for p in $pids; do for t in /proc/$p/task/*; do echo "$p/$(tr -c 'a-zA-Z0-9\n-' _ < $t/comm) $(cut -d' ' -f14,15 $t/stat)"; done; done
 "#;
 
 /// One program's run of the bench: its CPU seconds per 1,000 probes over
@@ -396,7 +396,8 @@ fn http_bench_run(
             Duration::from_secs(30),
         )
         .unwrap();
-    let sample = |guest: &mut Guest| -> (f64, f64, BTreeMap<String, f64>) {
+    // Per thread: (user, system) seconds.
+    let sample = |guest: &mut Guest| -> (f64, f64, BTreeMap<String, (f64, f64)>) {
         let out = guest.run_ok(&format!("WHO={who}\n{HTTP_SAMPLE}"));
         let mut lines = out.lines();
         let mut number = || -> f64 {
@@ -410,9 +411,10 @@ fn http_bench_run(
         let (ticks, probes) = (number(), number());
         let mut threads = BTreeMap::new();
         for line in lines {
-            if let Some((name, ticks)) = line.rsplit_once(' ') {
-                let ticks: f64 = ticks.trim().parse().unwrap_or(0.0);
-                *threads.entry(name.to_string()).or_insert(0.0) += ticks / 100.0;
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let [name, user, system] = words[..] {
+                let ticks = |w: &str| w.parse::<f64>().unwrap_or(0.0) / 100.0;
+                threads.insert(name.to_string(), (ticks(user), ticks(system)));
             }
         }
         (ticks / 100.0, probes, threads)
@@ -429,9 +431,13 @@ fn http_bench_run(
     );
     let per_thread: Vec<String> = threads1
         .iter()
-        .map(|(name, cpu)| {
-            let spent = cpu - threads0.get(name).copied().unwrap_or(0.0);
-            format!("{name} {spent:.2} s")
+        .map(|(name, (user, system))| {
+            let (user0, system0) = threads0.get(name).copied().unwrap_or_default();
+            let (user, system) = (user - user0, system - system0);
+            format!(
+                "{name} {:.2} s (user {user:.2}, sys {system:.2})",
+                user + system
+            )
         })
         .collect();
     println!(
