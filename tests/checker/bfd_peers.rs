@@ -527,3 +527,97 @@ fn a_taken_port_takes_the_real_server_down_with_why_until_it_is_free() {
         Duration::from_secs(10),
     );
 }
+
+/// A field of a log line (`late_ms=85.3`), as a number.
+fn field(line: &str, name: &str) -> f64 {
+    let key = format!("{name}=");
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&key))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in: {line}"))
+}
+
+/// The BFD thread's id in the process `pid` (its name is `lvsd-bfd`).
+fn bfd_thread(pid: u32) -> rustix::process::Pid {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        if std::fs::read_to_string(task.join("comm")).is_ok_and(|c| c.trim() == "lvsd-bfd") {
+            let tid: i32 = task.file_name().unwrap().to_str().unwrap().parse().unwrap();
+            return rustix::process::Pid::from_raw(tid).unwrap();
+        }
+    }
+    let names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .collect();
+    panic!("no lvsd-bfd thread in {pid}: {names:?}");
+}
+
+/// The next "woke late" warning: (late_ms, run_delay_ms).
+fn next_late_wake(lvsd: &Lvsd) -> (f64, f64) {
+    let (_, line) = lvsd
+        .0
+        .out
+        .next_where("a late wake-up", Duration::from_secs(3), |l| {
+            l.contains("BFD thread woke late")
+        });
+    eprintln!("{line}");
+    (field(&line, "late_ms"), field(&line, "run_delay_ms"))
+}
+
+/// The BFD thread wakes late twice, and each warning says which kind of
+/// late it was from the scheduler's `run_delay`: kept off its CPU by a
+/// SCHED_FIFO spinner (runnable, not running: most of the lateness), then
+/// stopped (SIGSTOP: not runnable, next to none). Sessions at 100 ms
+/// (detection 300 ms) outlast a 150 ms stall without a flap.
+#[test]
+fn a_late_wake_up_says_whether_the_bfd_thread_waited_for_a_cpu() {
+    if !can_run_bfdd() {
+        return;
+    }
+    let net = NetPair::new("bfdlate");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bfdd = Bfdd::start(&net.backend, dir.path(), 100, (CLIENT, BACKEND));
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(100, CLIENT, BACKEND)).unwrap();
+    let lvsd = Lvsd::start(&net.client, &conf);
+    bfdd.peers_with("Status: up");
+    const STALL: Duration = Duration::from_millis(150);
+
+    // 1. Busy: the BFD thread may run on CPU 0 only, where a SCHED_FIFO
+    // thread spins for the stall.
+    let mut cpu0 = rustix::thread::CpuSet::new();
+    cpu0.set(0);
+    rustix::thread::sched_setaffinity(Some(bfd_thread(lvsd.0.pid())), &cpu0).unwrap();
+    lvsd.0.out.within(Duration::from_millis(300));
+    std::thread::spawn(move || {
+        rustix::thread::sched_setaffinity(None, &cpu0).unwrap();
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: pid 0 is this thread; `param` is initialised and only read.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+        assert_eq!(rc, 0, "SCHED_FIFO: {}", std::io::Error::last_os_error());
+        let start = Instant::now();
+        while start.elapsed() < STALL {
+            std::hint::spin_loop();
+        }
+    })
+    .join()
+    .unwrap();
+    let (late, run_delay) = next_late_wake(&lvsd);
+    assert!(
+        run_delay >= late / 2.0,
+        "kept off its CPU for {late} ms, yet queued only {run_delay} ms"
+    );
+
+    // 2. Stopped: late as much, but never runnable meanwhile.
+    lvsd.0.out.within(Duration::from_millis(300));
+    lvsd.0.signal(libc::SIGSTOP);
+    std::thread::sleep(STALL);
+    lvsd.0.signal(libc::SIGCONT);
+    let (late, run_delay) = next_late_wake(&lvsd);
+    assert!(
+        run_delay < late / 2.0,
+        "stopped for {late} ms, yet queued {run_delay} ms"
+    );
+}

@@ -11,7 +11,8 @@
 //! - `pace`: whether a receiving socket wakes the thread at each datagram
 //!   or is read every 2 ms (many datagrams).
 //! - `sched`: the thread's own scheduling (`bfd_priority`,
-//!   `bfd_rt_priority`).
+//!   `bfd_rt_priority`), and the scheduler's view of a late wake-up
+//!   (`run_delay`: kept waiting for a CPU, or not runnable).
 //!
 //! ```text
 //!   Engine::set_probes ──(BFD_CHECK probes)──▶ BFD thread
@@ -224,10 +225,25 @@ fn ms(d: Duration) -> f64 {
 /// at 50 ms intervals and 3 × 50 ms detection, this eats into the margin).
 const LATE: Duration = Duration::from_millis(20);
 
+/// The thread woke `late` after its alarm: a warning, with how long of
+/// that it waited for a CPU (`queued`, from schedstat).
+fn warn_late(late: Duration, queued: Option<sched::Queued>) {
+    tracing::warn!(
+        late_ms = ms(late),
+        run_delay_ms = queued.map(|q| ms(q.run_delay)),
+        over_ms = queued.map(|q| ms(q.over)),
+        "BFD thread woke late: its timers and reads are late (run_delay_ms: how long of the \
+         last over_ms it was runnable but not running; as much as late_ms or more: the CPU \
+         was busy with others, bfd_rt_priority helps; near 0: it was not runnable: stopped, \
+         blocked in the kernel, or the machine paused)"
+    );
+}
+
 impl Runner {
     fn run(&mut self) {
         let mut events = Events::with_capacity(16);
         let mut batch = socket::Batch::default();
+        let mut run_delay = sched::RunDelay::of_this_thread(Instant::now());
         loop {
             self.set_timer();
             if let Err(e) = self.poll.poll(&mut events, None) {
@@ -237,15 +253,14 @@ impl Runner {
                 }
                 continue;
             }
-            if let Some(late) = self
+            let now = Instant::now();
+            match self
                 .timer_at
-                .and_then(|at| Instant::now().checked_duration_since(at))
+                .and_then(|at| now.checked_duration_since(at))
                 .filter(|late| *late > LATE)
             {
-                tracing::warn!(
-                    late_ms = ms(late),
-                    "BFD thread woke late (kept off the CPU?): its timers and reads are late"
-                );
+                Some(late) => warn_late(late, run_delay.late(now)),
+                None => run_delay.on_time(now),
             }
             loop {
                 match self.commands.try_recv() {
