@@ -15,7 +15,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
 cargo test --release -q --test bfd_bench -- --ignored --nocapture --test-threads=1 > "$out" 2>&1 || status=$?
-grep -E "^(figure:|floor,|false downs|stop →)|sessions (up in|vs)|TCP checks beside" "$out" || true
+grep -E "^(figure:|floor,|false downs|stop →|late wake-ups|lvsd's BFD thread)|sessions (up in|vs)|TCP checks beside" "$out" || true
 if ((status != 0)); then
     cat "$out" >&2
     exit "$status"

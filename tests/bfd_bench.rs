@@ -25,8 +25,15 @@
 //! same packets, the kernel's share of the cost.
 //!
 //! `tcp_probe_lag_beside_bfd`: `LVSD_BENCH_TCP` TCP_CHECKs (default
-//! 10,000, every 5 s) beside the sessions, then alone: their schedule lag
-//! p50/p99 from lvsd's metrics, side by side.
+//! 10,000, every 5 s) beside the sessions, then alone (for
+//! `LVSD_BENCH_ALONE_SECONDS`, default `LVSD_BENCH_SECONDS`): their
+//! schedule lag p50/p99 from lvsd's metrics, side by side.
+//!
+//! `LVSD_BENCH_RT_PRIORITY=N` gives both lvsds `bfd_rt_priority N`
+//! (their BFD threads in SCHED_RR). `LVSD_BENCH_LOG=LEVEL` shows both
+//! lvsds' logs (the measured one's lines prefixed `lvsd: `) and counts the
+//! measured BFD thread's late wake-ups over the windows, with how much of
+//! their lateness was waiting for a CPU (`run_delay`).
 //!
 //! Figures: `figure: WHAT (UNIT): lvsd X | reference Y | ratio Z`.
 
@@ -41,6 +48,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use bfd_support::floor::{self, Mode};
+use bfd_support::late::LateWakes;
 use bfd_support::pair::{enter, Pair};
 use bfd_support::usage::{cpu, medians, percentile, ran, thread_stat, wakeups};
 use bfd_support::{capture, lag};
@@ -60,6 +68,31 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The `global_defs` both lvsds get: `bfd_rt_priority` from
+/// `LVSD_BENCH_RT_PRIORITY`, if set.
+fn global_defs() -> String {
+    match std::env::var("LVSD_BENCH_RT_PRIORITY") {
+        Ok(p) => format!("global_defs {{\n bfd_rt_priority {p}\n}}\n"),
+        Err(_) => String::new(),
+    }
+}
+
+/// The BFD thread's scheduling, from its `stat`: (rt_priority, policy).
+fn sched_of(stat: &str) -> String {
+    let text = std::fs::read_to_string(stat).unwrap_or_default();
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 40 and 41 of stat(5); `rest` starts at field 3.
+    let (prio, policy) = (f.get(37).copied(), f.get(38).copied());
+    let policy = match policy {
+        Some("0") => "SCHED_OTHER",
+        Some("2") => "SCHED_RR",
+        Some(p) => p,
+        None => "?",
+    };
+    format!("{policy} (rt_priority {})", prio.unwrap_or("?"))
 }
 
 /// The peer of the measured lvsd.
@@ -130,7 +163,7 @@ fn start_peer(pair: &Pair, kind: Peer, dir: &Path) -> Killed {
         }
         Peer::Lvsd => {
             let path = dir.join("peer.conf");
-            std::fs::write(&path, pair.peer_lvsd_conf()).unwrap();
+            std::fs::write(&path, global_defs() + &pair.peer_lvsd_conf()).unwrap();
             let peer = dry_run_bin_in(&lvsd_bin(), &pair.b.0, &path).quiet();
             // LVSD_BENCH_LOG shows the peer's log too (its sessions'
             // neighbours are 10.201.x.x, lvsd's 10.200.x.x).
@@ -205,7 +238,7 @@ fn run(pair: &Pair, seconds: u64, peer_kind: Peer, tcp: usize) -> Run {
         std::fs::set_permissions(dir.path(), open).unwrap();
     }
     let peer_proc = start_peer(pair, peer_kind, dir.path());
-    let mut conf = pair.lvsd_conf();
+    let mut conf = global_defs() + &pair.lvsd_conf();
     if tcp > 0 {
         conf += &tcp_checks(&pair.c.0, tcp);
     }
@@ -216,7 +249,9 @@ fn run(pair: &Pair, seconds: u64, peer_kind: Peer, tcp: usize) -> Run {
         start = start.args(["--metrics-listen", lag::METRICS]);
     }
     if let Ok(level) = std::env::var("LVSD_BENCH_LOG") {
-        start = start.log_shown(&level);
+        // Apart from the table changes: 1,000 Down warnings in the same
+        // pipe would delay the removals the detection error is taken from.
+        start = start.log(&level);
     }
     let lvsd = start.start();
 
@@ -239,6 +274,19 @@ fn run(pair: &Pair, seconds: u64, peer_kind: Peer, tcp: usize) -> Run {
     let lvsd_stat = format!("/proc/{pid}/stat");
     let peer_stat = format!("/proc/{peer_pid}/stat");
     let bfd_status = bfd_thread.replace("/stat", "/status");
+    let bfd_schedstat = bfd_thread.replace("/stat", "/schedstat");
+    let run_delay = || {
+        std::fs::read_to_string(&bfd_schedstat)
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1e6
+    };
+    if n > 0 {
+        println!("lvsd's BFD thread: {}", sched_of(&bfd_thread));
+    }
+    let mut late_wakes = LateWakes::default();
+    let run_delay_before = run_delay();
     // The PMU is not reachable here (no instruction counts), so the BFD
     // thread's wake-ups are counted too: its voluntary context switches,
     // one a sleep in epoll_wait.
@@ -262,6 +310,11 @@ fn run(pair: &Pair, seconds: u64, peer_kind: Peer, tcp: usize) -> Run {
         },
         |end| {
             while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+                // lvsd's log (LVSD_BENCH_LOG), shown as it comes.
+                while let Some((_, line)) = lvsd.log.recv(Duration::ZERO) {
+                    late_wakes.note(&line);
+                    eprintln!("lvsd: {line}");
+                }
                 if let Some((_, line)) = lvsd.out.recv(left.min(Duration::from_millis(200))) {
                     if line.starts_with("-d ") && line.contains(" -t 10.0.0.1:80 ") {
                         eprintln!(
@@ -275,6 +328,15 @@ fn run(pair: &Pair, seconds: u64, peer_kind: Peer, tcp: usize) -> Run {
         },
     );
     let elapsed = measuring.elapsed().as_secs_f64();
+    if n > 0 {
+        println!(
+            "lvsd's BFD thread waited for a CPU (schedstat run_delay) {:.2} ms a second over the windows",
+            (run_delay() - run_delay_before) / elapsed
+        );
+        if std::env::var("LVSD_BENCH_LOG").is_ok() {
+            println!("{}", late_wakes.summary(elapsed));
+        }
+    }
     let mut sent_per_s = 0.0;
     for ((side, ns), before) in [("lvsd", &pair.c.0), ("peer", &pair.b.0)]
         .into_iter()
@@ -487,7 +549,8 @@ fn tcp_probe_lag_beside_bfd() {
     let tcp = env_or("LVSD_BENCH_TCP", 10_000) as usize;
     let beside = run(&new_pair(n), seconds, Peer::Lvsd, tcp);
     let beside = beside.lag.expect("a lag reading");
-    let alone = run(&new_pair(0), seconds, Peer::Lvsd, tcp);
+    let alone_seconds = env_or("LVSD_BENCH_ALONE_SECONDS", seconds);
+    let alone = run(&new_pair(0), alone_seconds, Peer::Lvsd, tcp);
     let alone = alone.lag.expect("a lag reading");
     println!(
         "figure: {tcp} TCP checks' schedule lag p99 (ms, bucket edge; p50 {} beside, {} alone) beside {n} BFD sessions vs alone: lvsd {} | reference {} | ratio {:.2}",

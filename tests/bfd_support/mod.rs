@@ -6,6 +6,7 @@
 //! - [`capture`]: the arrival of each peer's last packet, as the kernel
 //!   stamped it (what a detection time is counted from).
 //! - [`lag`]: the TCP checks' schedule lag, from lvsd's metrics.
+//! - [`late`]: the BFD thread's late wake-ups, from lvsd's warnings.
 //! - [`floor`]: the same packets sent and received by a minimal C program
 //!   (`bench/floor/bfd_floor.c`): the kernel's share, which no BFD can shed.
 
@@ -14,5 +15,6 @@
 pub mod capture;
 pub mod floor;
 pub mod lag;
+pub mod late;
 pub mod pair;
 pub mod usage;
