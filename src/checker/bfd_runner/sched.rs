@@ -195,7 +195,7 @@ mod tests {
 
     /// This thread's own schedstat is read, and a late wake-up measures
     /// from the last reading (that the run_delay grows while the thread
-    /// waits for a CPU, and not while it is stopped: `tests/bfd_peers.rs`).
+    /// waits for a CPU, and not while it is stopped: `tests/checker/bfd_peers.rs`).
     #[test]
     fn a_late_wake_up_reads_the_threads_run_delay() {
         let start = Instant::now();
