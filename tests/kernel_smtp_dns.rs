@@ -9,7 +9,7 @@
 //! Backends: dnsmasq (Debian's dnsmasq-base) for DNS; for SMTP a scripted
 //! server (busybox `nc` running a busybox shell script per connection), since an
 //! MTA needs more of a system than the guest has: the tests on the host
-//! (`tests/checker/checker_smtp.rs`) hold the dialog with OpenSMTPD. Probes are
+//! (`tests/checker/smtp.rs`) hold the dialog with OpenSMTPD. Probes are
 //! counted where the backend receives them (`lvsd-witness syns` / `udp`),
 //! the table's changes seen by `lvsd-witness ipvs` (every 5 ms).
 //!

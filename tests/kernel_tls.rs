@@ -9,7 +9,7 @@
 //! | 10.1.0.3:443 | requires a client certificate signed by our CA | up | down |
 //! | 10.1.0.4:444 | accepts and never answers the ClientHello | down | down |
 //!
-//! One boot; the host tests (`tests/checker/checker_tls.rs`) carry the details
+//! One boot; the host tests (`tests/checker/tls.rs`) carry the details
 //! (TLS versions, SNI, sessions, resets). The bench (`bench/ssl.sh`,
 //! ignored here) boots a guest of its own: CPU per probe and full
 //! handshakes per 100 probes, keepalived beside lvsd. Needs qemu, the

@@ -1,6 +1,6 @@
 //! Arbitrary bytes as what comes back to a `UDP_CHECK` or a `PING_CHECK`:
 //! the one entry the fuzz target (`fuzz/fuzz_targets/udp_ping_reply.rs`)
-//! and the replay of its checked-in corpus (`tests/checker/checker_udp_ping.rs`)
+//! and the replay of its checked-in corpus (`tests/checker/udp_ping.rs`)
 //! share. The judgements must never panic, whatever the bytes.
 //!
 //! Layout: byte 0 picks the kind (bit 0: PING) and options (bit 1: IPv6,

@@ -37,7 +37,7 @@
 //! still in TIME_WAIT from the previous probe (lvsd closes first). Linux lets
 //! a `connect()` from an explicitly bound port take over such a TIME_WAIT when
 //! TCP timestamps are on (the default); `SO_REUSEADDR` lets the `bind()` pass.
-//! `tests/checker/checker_verdicts.rs` probes three times in a row from one port.
+//! `tests/checker/verdicts.rs` probes three times in a row from one port.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};

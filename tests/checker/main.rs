@@ -13,15 +13,15 @@
 //! `checker_engine` are binaries of their own, so nothing heavy runs
 //! beside them.
 //!
-//! - `checker_close`: a graceful close never resets a backend
-//! - `checker_dns`: DNS_CHECK against dnsmasq, on loopback
-//! - `checker_http`: HTTP_GET against busybox httpd and scripted servers
-//! - `checker_kept_sockets`: a datagram probe's socket kept across attempts
-//! - `checker_kinds`: HTTP_GET and MISC_CHECK on loopback
-//! - `checker_smtp`: SMTP_CHECK against OpenSMTPD
-//! - `checker_tls`: SSL_GET against `openssl s_server`
-//! - `checker_udp_ping`: UDP_CHECK and PING_CHECK
-//! - `checker_verdicts`: TCP_CHECK verdicts and the source options
+//! - `close`: a graceful close never resets a backend
+//! - `dns`: DNS_CHECK against dnsmasq, on loopback
+//! - `http`: HTTP_GET against busybox httpd and scripted servers
+//! - `kept_sockets`: a datagram probe's socket kept across attempts
+//! - `kinds`: HTTP_GET and MISC_CHECK on loopback
+//! - `smtp`: SMTP_CHECK against OpenSMTPD
+//! - `tls`: SSL_GET against `openssl s_server`
+//! - `udp_ping`: UDP_CHECK and PING_CHECK
+//! - `verdicts`: TCP_CHECK verdicts and the source options
 //! - `bfd_peers`: BFD_CHECK against FRR's bfdd
 //!
 //! Shared with other test binaries (folders under `tests/`):
@@ -37,12 +37,12 @@ mod dry_run_support;
 mod tls_support;
 
 mod bfd_peers;
-mod checker_close;
-mod checker_dns;
-mod checker_http;
-mod checker_kept_sockets;
-mod checker_kinds;
-mod checker_smtp;
-mod checker_tls;
-mod checker_udp_ping;
-mod checker_verdicts;
+mod close;
+mod dns;
+mod http;
+mod kept_sockets;
+mod kinds;
+mod smtp;
+mod tls;
+mod udp_ping;
+mod verdicts;

@@ -2,7 +2,7 @@
 //! banner or not; `close_with_reset` always does.
 //!
 //! Needs root and `ip netns` (iproute2): run with
-//! `cargo test --release --test checker checker_close::`.
+//! `cargo test --release --test checker close::`.
 
 use crate::checker_support;
 
