@@ -181,6 +181,35 @@ fn config(min_tx: u32, client: &str, backend: &str) -> String {
     )
 }
 
+/// lvsd in `net`'s client namespace with one session to bfdd in its
+/// backend namespace, both at `ms` intervals, their files in one temporary
+/// directory. The fields drop in the order written: lvsd, then bfdd, then
+/// the directory; the namespaces, the caller's, after the rig.
+struct WithBfdd {
+    lvsd: Lvsd,
+    bfdd: Bfdd,
+    conf: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl WithBfdd {
+    fn start(net: &NetPair, ms: u32, (client, backend): (&'static str, &'static str)) -> WithBfdd {
+        let dir = tempfile::tempdir().unwrap();
+        // bfdd runs as `frr` and makes its vty socket here.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let bfdd = Bfdd::start(&net.backend, dir.path(), ms, (client, backend));
+        let conf = dir.path().join("keepalived.conf");
+        std::fs::write(&conf, config(ms, client, backend)).unwrap();
+        let lvsd = Lvsd::start(&net.client, &conf);
+        WithBfdd {
+            lvsd,
+            bfdd,
+            conf,
+            _dir: dir,
+        }
+    }
+}
+
 fn can_run_bfdd() -> bool {
     can_use_netns()
         && can_run(
@@ -195,12 +224,10 @@ fn a_session_with_frr_bfdd_comes_up_survives_timer_changes_and_goes_down_as_the_
         return;
     }
     let net = NetPair::new("bfd");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let bfdd = Bfdd::start(&net.backend, dir.path(), 50, (CLIENT, BACKEND));
-    let conf = dir.path().join("keepalived.conf");
-    std::fs::write(&conf, config(50, CLIENT, BACKEND)).unwrap();
-    let lvsd = Lvsd::start(&net.client, &conf);
+    let mut rig = WithBfdd::start(&net, 50, (CLIENT, BACKEND));
+    let WithBfdd {
+        lvsd, bfdd, conf, ..
+    } = &mut rig;
     let added = format!("-a -t 10.0.0.1:80 -r {BACKEND}:80");
     let removed = format!("-d -t 10.0.0.1:80 -r {BACKEND}:80");
 
@@ -229,7 +256,7 @@ fn a_session_with_frr_bfdd_comes_up_survives_timer_changes_and_goes_down_as_the_
     .join()
     .unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let bfd = lvsd.bfd_state(&conf);
+    let bfd = lvsd.bfd_state(conf);
     assert_eq!(bfd["sessions"][0]["state"], "Up", "{bfd:#}");
     assert_eq!(bfd["drops"]["malformed"][0], 1, "short: {bfd:#}");
     assert_eq!(bfd["drops"]["wrong_ttl"], 1, "{bfd:#}");
@@ -239,7 +266,7 @@ fn a_session_with_frr_bfdd_comes_up_survives_timer_changes_and_goes_down_as_the_
     // 2. The peer's timers change (its Poll), then lvsd's (a reload): no flap.
     bfdd.peer(&["transmit-interval 100", "receive-interval 100"]);
     lvsd.never(&removed, Duration::from_secs(2));
-    std::fs::write(&conf, config(80, CLIENT, BACKEND)).unwrap();
+    std::fs::write(&*conf, config(80, CLIENT, BACKEND)).unwrap();
     lvsd.reload();
     lvsd.never(&removed, Duration::from_secs(2));
     // bfdd sees lvsd's new rate, and the session stayed up.
@@ -267,7 +294,6 @@ fn a_session_with_frr_bfdd_comes_up_survives_timer_changes_and_goes_down_as_the_
 
     // 4. The peer dies: Down within the detection time (3 × 50 ms) plus
     // one receive interval (50 ms).
-    let mut bfdd = bfdd;
     let killed = Instant::now();
     let _ = bfdd.child.kill();
     // The Down says why: how long the peer was silent, and what the
@@ -311,12 +337,8 @@ fn an_ipv6_session_with_frr_bfdd_comes_up_and_goes_down_when_the_peer_dies() {
         return;
     }
     let net = NetPair::new("bfd6");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let mut bfdd = Bfdd::start(&net.backend, dir.path(), 50, (CLIENT6, BACKEND6));
-    let conf = dir.path().join("keepalived.conf");
-    std::fs::write(&conf, config(50, CLIENT6, BACKEND6)).unwrap();
-    let lvsd = Lvsd::start(&net.client, &conf);
+    let mut rig = WithBfdd::start(&net, 50, (CLIENT6, BACKEND6));
+    let WithBfdd { lvsd, bfdd, .. } = &mut rig;
     lvsd.until(
         &format!("-a -t [2001:db8:ff::1]:80 -r [{BACKEND6}]:80"),
         Duration::from_secs(10),
@@ -491,8 +513,6 @@ fn a_taken_port_takes_the_real_server_down_with_why_until_it_is_free() {
         return;
     }
     let net = NetPair::new("bfdport");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let (release, released) = mpsc::channel::<()>();
     let (bound, is_bound) = mpsc::channel();
     let holder = NetPair::spawn_in(&net.client, move || {
@@ -502,10 +522,8 @@ fn a_taken_port_takes_the_real_server_down_with_why_until_it_is_free() {
         drop(s);
     });
     is_bound.recv().unwrap();
-    let _bfdd = Bfdd::start(&net.backend, dir.path(), 50, (CLIENT, BACKEND));
-    let conf = dir.path().join("keepalived.conf");
-    std::fs::write(&conf, config(50, CLIENT, BACKEND)).unwrap();
-    let lvsd = Lvsd::start(&net.client, &conf);
+    let rig = WithBfdd::start(&net, 50, (CLIENT, BACKEND));
+    let lvsd = &rig.lvsd;
     // The log's why (stderr) and the removal (stdout) come through two
     // pipes: either may be read first.
     let removal = format!("-d -t 10.0.0.1:80 -r {BACKEND}:80");
@@ -576,12 +594,8 @@ fn a_late_wake_up_says_whether_the_bfd_thread_waited_for_a_cpu() {
         return;
     }
     let net = NetPair::new("bfdlate");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let bfdd = Bfdd::start(&net.backend, dir.path(), 100, (CLIENT, BACKEND));
-    let conf = dir.path().join("keepalived.conf");
-    std::fs::write(&conf, config(100, CLIENT, BACKEND)).unwrap();
-    let lvsd = Lvsd::start(&net.client, &conf);
+    let rig = WithBfdd::start(&net, 100, (CLIENT, BACKEND));
+    let WithBfdd { lvsd, bfdd, .. } = &rig;
     bfdd.peers_with("Status: up");
     const STALL: Duration = Duration::from_millis(150);
 
@@ -604,7 +618,7 @@ fn a_late_wake_up_says_whether_the_bfd_thread_waited_for_a_cpu() {
     })
     .join()
     .unwrap();
-    let (late, run_delay) = next_late_wake(&lvsd);
+    let (late, run_delay) = next_late_wake(lvsd);
     assert!(
         run_delay >= late / 2.0,
         "kept off its CPU for {late} ms, yet queued only {run_delay} ms"
@@ -615,7 +629,7 @@ fn a_late_wake_up_says_whether_the_bfd_thread_waited_for_a_cpu() {
     lvsd.0.signal(libc::SIGSTOP);
     std::thread::sleep(STALL);
     lvsd.0.signal(libc::SIGCONT);
-    let (late, run_delay) = next_late_wake(&lvsd);
+    let (late, run_delay) = next_late_wake(lvsd);
     assert!(
         run_delay < late / 2.0,
         "stopped for {late} ms, yet queued {run_delay} ms"
