@@ -431,21 +431,31 @@ pub fn request(check: &HttpCheck, url: &Url) -> String {
 
 /// Appends [`request`]'s bytes to `out` (an exchange's reused buffer).
 pub fn write_request(check: &HttpCheck, url: &Url, out: &mut Vec<u8>) {
-    let (version, connection) = match check.protocol {
-        HttpProtocol::Http10 => ('0', ""),
-        HttpProtocol::Http10Close => ('0', "Connection: close\r\n"),
-        HttpProtocol::Http11 => ('1', "Connection: close\r\n"),
+    let (version, connection): (&[u8], &[u8]) = match check.protocol {
+        HttpProtocol::Http10 => (b"0", b""),
+        HttpProtocol::Http10Close => (b"0", b"Connection: close\r\n"),
+        HttpProtocol::Http11 => (b"1", b"Connection: close\r\n"),
     };
-    // Writing to a Vec cannot fail.
-    let _ = write!(
-        out,
-        "GET {} HTTP/1.{version}\r\nUser-Agent: {USER_AGENT}\r\n{connection}Host: ",
-        url.path
-    );
+    // Pieces, not `write!`: this runs for every probe.
+    let pieces: [&[u8]; 9] = [
+        b"GET ",
+        url.path.as_bytes(),
+        b" HTTP/1.",
+        version,
+        b"\r\nUser-Agent: ",
+        USER_AGENT.as_bytes(),
+        b"\r\n",
+        connection,
+        b"Host: ",
+    ];
+    for piece in pieces {
+        out.extend_from_slice(piece);
+    }
     match url.virtualhost.as_ref().or(check.virtualhost.as_ref()) {
         Some(vhost) => out.extend_from_slice(vhost.as_bytes()),
         None => {
             let c = &check.common;
+            // Writing to a Vec cannot fail.
             let _ = write!(out, "{}", SocketAddr::new(c.connect_ip, c.connect_port));
         }
     }

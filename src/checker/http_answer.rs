@@ -28,7 +28,6 @@
 //! span at most about 4 KB and its offsets depend on how reads fall).
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use crate::config::Url;
 
@@ -199,7 +198,7 @@ impl Answer {
         let head = &self.kept[..end];
         self.status = status_code(head);
         // keepalived's strstr stops at a NUL byte.
-        let text = head.split(|&b| b == 0).next().unwrap_or_default();
+        let text = &head[..memchr::memchr(0, head).unwrap_or(head.len())];
         self.content_length =
             find(text, b"Content-Length:").and_then(|at| content_length(&text[at + 15..]));
     }
@@ -221,12 +220,9 @@ impl Answer {
             return Err(Failure::Status(self.status));
         }
         if let (Some(want), Some(md5)) = (&url.digest, self.md5.take()) {
-            let mut got = String::with_capacity(32);
-            for byte in md5.finalize().0 {
-                let _ = write!(got, "{byte:02x}");
-            }
-            if !got.eq_ignore_ascii_case(want) {
-                return Err(Failure::Digest(got));
+            let got = hex(md5.finalize().0);
+            if !got.eq_ignore_ascii_case(want.as_bytes()) {
+                return Err(Failure::Digest(String::from_utf8_lossy(&got).into_owned()));
             }
         }
         if let Some(rx) = &url.regex {
@@ -311,9 +307,18 @@ fn content_length(after: &[u8]) -> Option<u64> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
+    memchr::memmem::find(haystack, needle)
+}
+
+/// A digest as keepalived writes it: 32 lowercase hex digits.
+fn hex(digest: [u8; 16]) -> [u8; 32] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0; 32];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    }
+    out
 }
 
 /// One fuzz input (the `http_answer` fuzz target and the corpus replay

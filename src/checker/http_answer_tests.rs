@@ -133,6 +133,12 @@ fn digest_is_the_md5_of_the_body_capped_by_content_length() {
     // Any case in the config (typing lowers it; the judge compares either).
     let upper = with_digest(&HELLO_MD5.to_ascii_uppercase());
     assert_eq!(judge(&upper, b"HTTP/1.0 200 OK\r\n\r\nhello"), Ok(()));
+    // A mismatch names the digest of what came, as keepalived writes one.
+    let other = with_digest("0123456789abcdef0123456789abcdef");
+    assert_eq!(
+        judge(&other, b"HTTP/1.0 200 OK\r\n\r\nhello"),
+        Err(Failure::Digest(HELLO_MD5.to_string()))
+    );
     // Content-Length caps what is hashed.
     assert_eq!(
         judge(
