@@ -13,7 +13,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
 cargo test --release -q --test kernel_http bench_http_get_cpu_against_keepalived -- --ignored --nocapture > "$out" 2>&1 || status=$?
-grep -E "^(figure:|keepalived:|lvsd)" "$out" || true
+grep -E "^(figure:|keepalived:|lvsd|floor)" "$out" || true
 if ((status != 0)); then
     cat "$out" >&2
     exit "$status"

@@ -53,12 +53,13 @@ fn measure(guest: &mut lvsd_vm::Guest, name: &str, command: &str, window: u64) -
     let script = format!(
         "p=$(cat /run/bg/{name}.pid)
         children_of() {{ for c in /proc/[0-9]*/stat; do awk -v p=$1 '$4 == p {{ print $1 }}' $c 2>/dev/null; done; }}
-        ticks() {{ for q in $p $(children_of $p); do awk '{{ print $14 + $15 }}' /proc/$q/stat 2>/dev/null; done | awk '{{ s += $1 }} END {{ print s }}'; }}
+        run_ns() {{ PIDS=\"$p $(children_of $p)\"; {run_ns}; }}
         queries() {{ grep -c 'query\\[A\\] example.test' /run/dq.log; }}
-        t0=$(ticks); q0=$(queries)
+        t0=$(run_ns); q0=$(queries)
         sleep {window}
-        t1=$(ticks); q1=$(queries)
-        echo $(( (t1 - t0) * 10 )) $(( q1 - q0 ))"
+        t1=$(run_ns); q1=$(queries)
+        echo $(( (t1 - t0) / 1000000 )) $(( q1 - q0 ))",
+        run_ns = bench_rounds::GUEST_RUN_NS
     );
     let out = guest
         .run_timeout(&script, Duration::from_secs(window * 4 + 30))

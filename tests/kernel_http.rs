@@ -341,6 +341,16 @@ fn bench_http_get_cpu_against_keepalived() {
             "lvsd started",
         ));
     }
+    // The floor: a C program that makes the same requests and does nothing
+    // else (bench/floor/http_prober.c), 200 a second: delay_loop 1 over 200
+    // real servers, the rate the checkers aim at.
+    let floor_dir = tempfile::tempdir().unwrap();
+    spec = spec.binary_at(
+        build_http_floor(floor_dir.path()),
+        "/usr/local/bin/http_prober",
+    );
+    let floor = programs.len();
+    programs.push(("floor (C)", "http_prober 200 200", "http_prober started"));
     let mut guest = lvsd_vm::require_guest!(spec);
     // The row servers are not needed: one busybox on every address.
     guest.run_ok("bash /etc/lvsd-http/setup.sh 0");
@@ -357,25 +367,68 @@ fn bench_http_get_cpu_against_keepalived() {
         )
         .unwrap();
     assert!(setup.success(), "{setup}");
+    // Every run's figure, by program, in round order.
+    let mut runs: Vec<Vec<f64>> = vec![Vec::new(); programs.len()];
     let figures = bench_rounds::alternate(programs.len(), bench_rounds::rounds(), |i| {
         let (what, command, started) = programs[i];
-        http_bench_run(&mut guest, what, command, started, seconds)
+        let figure = http_bench_run(&mut guest, what, command, started, seconds);
+        runs[i].push(figure);
+        figure
     });
-    for ((what, _, _), figure) in programs.iter().skip(1).zip(&figures) {
-        let setting = format!("{servers} real servers, delay_loop 1, guest (goal 0.8)");
+    let setting = format!("{servers} real servers, delay_loop 1, guest (goal 0.8)");
+    for ((what, _, _), figure) in programs[1..floor].iter().zip(&figures) {
         bench_rounds::print(&format!("HTTP_GET ({what})"), &setting, "s", figure);
     }
+    let below = &figures[floor - 1];
+    println!(
+        "figure: CPU per 1,000 HTTP_GET probes, {setting}, the floor against keepalived, \
+         medians of {} rounds (s): floor {:.3} | keepalived {:.3} | ratio {:.2} (median of the rounds' ratios)",
+        below.rounds, below.lvsd, below.reference, below.ratio
+    );
+    // lvsd against the floor, round by round.
+    let mut ratios: Vec<f64> = runs[1]
+        .iter()
+        .zip(&runs[floor])
+        .map(|(l, f)| l / f)
+        .collect();
+    let mut lvsd = runs[1].clone();
+    let mut reference = runs[floor].clone();
+    println!(
+        "figure: CPU per 1,000 HTTP_GET probes, {servers} real servers, guest, lvsd against the floor \
+         (a C program making the same requests and nothing else, bench/floor/http_prober.c), \
+         medians of {} rounds (s): lvsd {:.3} | floor {:.3} | ratio {:.2} (median of the rounds' ratios)",
+        ratios.len(),
+        bench_rounds::median(&mut lvsd),
+        bench_rounds::median(&mut reference),
+        bench_rounds::median(&mut ratios),
+    );
 }
 
-/// Shell: prints the CPU ticks (10 ms) of every process of program `$WHO`
-/// (all its threads), then the backend's accepted connections (`PassiveOpens`
-/// of the namespace `web`), then one line per thread, `PID/NAME USER SYSTEM` (ticks)
-/// (commentary: where each program's CPU goes; keepalived's parent and
-/// checker child are two processes).
+/// Builds `bench/floor/http_prober.c` into `dir`, linked statically (it
+/// runs in the guest).
+fn build_http_floor(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/floor/http_prober.c");
+    let bin = dir.join("http_prober");
+    let status = std::process::Command::new("cc")
+        .args(["-O2", "-Wall", "-static", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .expect("cc");
+    assert!(status.success(), "cc {}", src.display());
+    bin
+}
+
+/// Shell, after `bench_rounds::GUEST_RUN_NS` (the CPU time of every thread
+/// of program `$WHO`): prints the backend's accepted
+/// connections (`PassiveOpens` of the namespace `web`), then one line per
+/// thread, `PID/NAME USER SYSTEM RUN`: the `stat` file's user and system
+/// ticks (1/100 s; samples, see `GUEST_RUN_NS`) and the scheduler's run time
+/// in nanoseconds (commentary: where each program's CPU goes; keepalived's
+/// parent and checker child are two processes).
 const HTTP_SAMPLE: &str = r#"pids=$(pidof $WHO)
-for p in $pids; do cut -d' ' -f14,15 /proc/$p/stat; done | awk '{ t += $1 + $2 } END { print t }'
 ip netns exec web awk '/^Tcp:/ { n++ } n == 2 && /^Tcp:/ { print $7; exit }' /proc/net/snmp
-for p in $pids; do for t in /proc/$p/task/*; do echo "$p/$(tr -c 'a-zA-Z0-9\n-' _ < $t/comm) $(cut -d' ' -f14,15 $t/stat)"; done; done
+for p in $pids; do for t in /proc/$p/task/*; do echo "$p/$(tr -c 'a-zA-Z0-9\n-' _ < $t/comm) $(cut -d' ' -f14,15 $t/stat) $(cut -d' ' -f1 $t/schedstat)"; done; done
 "#;
 
 /// One program's run of the bench: its CPU seconds per 1,000 probes over
@@ -396,9 +449,12 @@ fn http_bench_run(
             Duration::from_secs(30),
         )
         .unwrap();
-    // Per thread: (user, system) seconds.
-    let sample = |guest: &mut Guest| -> (f64, f64, BTreeMap<String, (f64, f64)>) {
-        let out = guest.run_ok(&format!("WHO={who}\n{HTTP_SAMPLE}"));
+    // Per thread: (user, system, run) seconds.
+    let sample = |guest: &mut Guest| -> (f64, f64, BTreeMap<String, [f64; 3]>) {
+        let out = guest.run_ok(&format!(
+            "WHO={who}\nPIDS=$(pidof $WHO)\n{}\n{HTTP_SAMPLE}",
+            bench_rounds::GUEST_RUN_NS
+        ));
         let mut lines = out.lines();
         let mut number = || -> f64 {
             lines
@@ -408,16 +464,23 @@ fn http_bench_run(
                 .parse()
                 .unwrap_or(f64::NAN)
         };
-        let (ticks, probes) = (number(), number());
+        let (run_ns, probes) = (number(), number());
         let mut threads = BTreeMap::new();
         for line in lines {
             let words: Vec<&str> = line.split_whitespace().collect();
-            if let [name, user, system] = words[..] {
-                let ticks = |w: &str| w.parse::<f64>().unwrap_or(0.0) / 100.0;
-                threads.insert(name.to_string(), (ticks(user), ticks(system)));
+            if let [name, user, system, run] = words[..] {
+                let number = |w: &str| w.parse::<f64>().unwrap_or(0.0);
+                threads.insert(
+                    name.to_string(),
+                    [
+                        number(user) / 100.0,
+                        number(system) / 100.0,
+                        number(run) / 1e9,
+                    ],
+                );
             }
         }
-        (ticks / 100.0, probes, threads)
+        (run_ns / 1e9, probes, threads)
     };
     guest.run_ok("sleep 5");
     let (cpu0, probes0, threads0) = sample(guest);
@@ -431,12 +494,13 @@ fn http_bench_run(
     );
     let per_thread: Vec<String> = threads1
         .iter()
-        .map(|(name, (user, system))| {
-            let (user0, system0) = threads0.get(name).copied().unwrap_or_default();
-            let (user, system) = (user - user0, system - system0);
+        .map(|(name, [user, system, run])| {
+            let [user0, system0, run0] = threads0.get(name).copied().unwrap_or_default();
             format!(
-                "{name} {:.2} s (user {user:.2}, sys {system:.2})",
-                user + system
+                "{name} {:.2} s (ticks: user {:.2}, sys {:.2})",
+                run - run0,
+                user - user0,
+                system - system0
             )
         })
         .collect();

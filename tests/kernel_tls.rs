@@ -16,6 +16,7 @@
 //! cached kernel, keepalived and openssl (`bash .ci/setup`); skips without
 //! them unless `CI=true`.
 
+mod bench_rounds;
 mod tls_support;
 
 use std::time::Duration;
@@ -289,10 +290,8 @@ fn bench_ssl_get_cpu_and_handshakes_against_keepalived() {
                 Duration::from_secs(30),
             )
             .unwrap();
-        // CPU ticks (10 ms) of every process of the program.
-        let cpu = format!(
-            "t=0; for p in $(pidof {who}); do set -- $(cut -d' ' -f14,15 /proc/$p/stat); t=$((t + $1 + $2)); done; echo $t"
-        );
+        // CPU time (ns) of every thread of the program.
+        let cpu = format!("PIDS=$(pidof {who}); {}", bench_rounds::GUEST_RUN_NS);
         let out = guest
             .run_timeout(
                 &format!(
@@ -308,7 +307,7 @@ fn bench_ssl_get_cpu_and_handshakes_against_keepalived() {
             .filter_map(|w| w.parse().ok())
             .collect();
         assert_eq!(nums.len(), 7, "{out}");
-        let cpu = (nums[3] - nums[0]) / 100.0;
+        let cpu = (nums[3] - nums[0]) / 1e9;
         let (finished, full) = (nums[4] - nums[1], nums[5] - nums[2]);
         assert!(finished > 0.0, "{who} made no probe: {out}\n{log}");
         eprintln!(

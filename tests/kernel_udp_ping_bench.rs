@@ -70,18 +70,20 @@ ip netns exec bench dnsmasq --no-resolv --no-hosts --conf-file=/dev/null --user=
     --pid-file=/run/dnsmasq.pid --port=53 --address=/lvsd.test/192.0.2.7
 ";
 
-/// Shell: prints CPU ticks (10 ms) of program `who` (pid in /run/bg) and
-/// its children, then the probes the namespace received, then each thread
-/// of the program's main process and its ticks (commentary: where lvsd's
+/// Shell, after `bench_rounds::GUEST_RUN_NS` for `$PIDS` (program `who`,
+/// pid in /run/bg, and its children: their CPU time in nanoseconds): prints
+/// the probes the namespace received, then each thread of the program's
+/// main process and its run time in nanoseconds (commentary: where lvsd's
 /// CPU goes).
-const SAMPLE: &str = r#"p=$(cat /run/bg/$WHO.pid)
-kids=$(for s in /proc/[0-9]*/stat; do awk -v p=$p '$4 == p { print $1 }' $s 2>/dev/null; done)
-for q in $p $kids; do cut -d' ' -f14,15 /proc/$q/stat; done | awk '{ t += $1 + $2 } END { print t }'
+const PIDS: &str = r#"p=$(cat /run/bg/$WHO.pid)
+PIDS="$p $(for s in /proc/[0-9]*/stat; do awk -v p=$p '$4 == p { print $1 }' $s 2>/dev/null; done)"
+"#;
+const SAMPLE: &str = r#"
 ip netns exec bench awk '
     /^Udp:/ { if (u) print_u = $2; u = 1 }
     /^Icmp:/ { if (i) { split($0, f, " "); e = f[c] } else { i = 1; for (k = 1; k <= NF; k++) if ($k == "InEchos") c = k } }
     END { print print_u + e }' /proc/net/snmp
-for t in /proc/$p/task/*; do echo "$(cat $t/comm | tr -c 'a-zA-Z0-9\n-' _) $(cut -d' ' -f14,15 $t/stat)"; done | awk '{ print $1, $2 + $3 }'
+for t in /proc/$p/task/*; do echo "$(cat $t/comm | tr -c 'a-zA-Z0-9\n-' _) $(cut -d' ' -f1 $t/schedstat)"; done
 "#;
 
 /// Runs `program` on `conf` and returns (CPU seconds, probes) over the
@@ -95,15 +97,18 @@ fn measure(guest: &mut Guest, who: &str, command: &str, seconds: u64) -> (f64, f
         .unwrap_or_else(|e| panic!("{who}: no complete table: {e}"));
     guest.run_ok("sleep 4");
     let sample = |guest: &mut Guest| -> (f64, f64, BTreeMap<String, f64>) {
-        let out = guest.run_ok(&format!("WHO={who}\n{SAMPLE}"));
-        let mut lines = out.lines();
+        let out = guest.run_ok(&format!(
+            "WHO={who}\n{PIDS}{}\n{SAMPLE}",
+            bench_rounds::GUEST_RUN_NS
+        ));
+        let mut lines = out.lines().filter(|l| !l.trim().is_empty());
         let mut number = || -> f64 { lines.next().unwrap_or("").trim().parse().unwrap() };
-        let (cpu, probes) = (number() / 100.0, number());
+        let (cpu, probes) = (number() / 1e9, number());
         let mut threads = BTreeMap::new();
         for line in lines {
-            if let Some((name, ticks)) = line.split_once(' ') {
-                let ticks: f64 = ticks.trim().parse().unwrap_or(0.0);
-                *threads.entry(name.to_string()).or_insert(0.0) += ticks / 100.0;
+            if let Some((name, run)) = line.split_once(' ') {
+                let run: f64 = run.trim().parse().unwrap_or(0.0);
+                *threads.entry(name.to_string()).or_insert(0.0) += run / 1e9;
             }
         }
         (cpu, probes, threads)

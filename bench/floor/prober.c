@@ -17,24 +17,16 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop;
-static void on_term(int sig) { (void)sig; stop = 1; }
+#include "rate_loop.h"
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 enum { IDLE, CONNECTING, CLOSING };
 
@@ -48,8 +40,7 @@ int main(int argc, char **argv) {
     uint64_t rate = strtoull(argv[4], 0, 10);
     if (!n || !ports || !rate) return 2;
     uint64_t step = 1000000000ull / rate;
-    signal(SIGTERM, on_term);
-    signal(SIGINT, on_term);
+    stop_on_signals();
     int ep = epoll_create1(EPOLL_CLOEXEC);
     static unsigned char state[1 << 20];
     struct epoll_event events[1024];
