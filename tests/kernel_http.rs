@@ -367,40 +367,31 @@ fn bench_http_get_cpu_against_keepalived() {
         )
         .unwrap();
     assert!(setup.success(), "{setup}");
-    // Every run's figure, by program, in round order.
-    let mut runs: Vec<Vec<f64>> = vec![Vec::new(); programs.len()];
-    let figures = bench_rounds::alternate(programs.len(), bench_rounds::rounds(), |i| {
+    let table = bench_rounds::measure_rounds(programs.len(), bench_rounds::rounds(), |i| {
         let (what, command, started) = programs[i];
-        let figure = http_bench_run(&mut guest, what, command, started, seconds);
-        runs[i].push(figure);
-        figure
+        http_bench_run(&mut guest, what, command, started, seconds)
     });
     let setting = format!("{servers} real servers, delay_loop 1, guest (goal 0.8)");
-    for ((what, _, _), figure) in programs[1..floor].iter().zip(&figures) {
-        bench_rounds::print(&format!("HTTP_GET ({what})"), &setting, "s", figure);
+    for (i, (what, _, _)) in programs.iter().enumerate().take(floor).skip(1) {
+        let figure = bench_rounds::figure(&table, i, 0);
+        bench_rounds::print(&format!("HTTP_GET ({what})"), &setting, "s", &figure);
     }
-    let below = &figures[floor - 1];
-    println!(
-        "figure: CPU per 1,000 HTTP_GET probes, {setting}, the floor against keepalived, \
-         medians of {} rounds (s): floor {:.3} | keepalived {:.3} | ratio {:.2} (median of the rounds' ratios)",
-        below.rounds, below.lvsd, below.reference, below.ratio
+    bench_rounds::print_named(
+        "HTTP_GET",
+        &format!("{setting}, the floor against keepalived"),
+        "s",
+        &bench_rounds::figure(&table, floor, 0),
+        ["floor", "keepalived"],
     );
-    // lvsd against the floor, round by round.
-    let mut ratios: Vec<f64> = runs[1]
-        .iter()
-        .zip(&runs[floor])
-        .map(|(l, f)| l / f)
-        .collect();
-    let mut lvsd = runs[1].clone();
-    let mut reference = runs[floor].clone();
-    println!(
-        "figure: CPU per 1,000 HTTP_GET probes, {servers} real servers, guest, lvsd against the floor \
-         (a C program making the same requests and nothing else, bench/floor/http_prober.c), \
-         medians of {} rounds (s): lvsd {:.3} | floor {:.3} | ratio {:.2} (median of the rounds' ratios)",
-        ratios.len(),
-        bench_rounds::median(&mut lvsd),
-        bench_rounds::median(&mut reference),
-        bench_rounds::median(&mut ratios),
+    bench_rounds::print_named(
+        "HTTP_GET",
+        &format!(
+            "{servers} real servers, guest, lvsd against the floor (a C program making the \
+             same requests and nothing else, bench/floor/http_prober.c)"
+        ),
+        "s",
+        &bench_rounds::figure(&table, 1, floor),
+        ["lvsd", "floor"],
     );
 }
 

@@ -78,8 +78,7 @@ ip netns exec bench dnsmasq --no-resolv --no-hosts --conf-file=/dev/null --user=
 const PIDS: &str = r#"p=$(cat /run/bg/$WHO.pid)
 PIDS="$p $(for s in /proc/[0-9]*/stat; do awk -v p=$p '$4 == p { print $1 }' $s 2>/dev/null; done)"
 "#;
-const SAMPLE: &str = r#"
-ip netns exec bench awk '
+const SAMPLE: &str = r#"ip netns exec bench awk '
     /^Udp:/ { if (u) print_u = $2; u = 1 }
     /^Icmp:/ { if (i) { split($0, f, " "); e = f[c] } else { i = 1; for (k = 1; k <= NF; k++) if ($k == "InEchos") c = k } }
     END { print print_u + e }' /proc/net/snmp
@@ -101,7 +100,7 @@ fn measure(guest: &mut Guest, who: &str, command: &str, seconds: u64) -> (f64, f
             "WHO={who}\n{PIDS}{}\n{SAMPLE}",
             bench_rounds::GUEST_RUN_NS
         ));
-        let mut lines = out.lines().filter(|l| !l.trim().is_empty());
+        let mut lines = out.lines();
         let mut number = || -> f64 { lines.next().unwrap_or("").trim().parse().unwrap() };
         let (cpu, probes) = (number() / 1e9, number());
         let mut threads = BTreeMap::new();

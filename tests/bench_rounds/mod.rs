@@ -72,9 +72,13 @@ pub struct Figure {
 
 /// Runs `rounds` rounds of `runs` runs, in order in even rounds and in
 /// reverse order in odd ones; `measure(i)` runs run `i` and returns its
-/// figure (lower is better: CPU per 1,000 probes). Run 0 is the reference
-/// (keepalived). Returns the figures of runs 1.. against it.
-pub fn alternate(runs: usize, rounds: u64, mut measure: impl FnMut(usize) -> f64) -> Vec<Figure> {
+/// figure (lower is better: CPU per 1,000 probes). Returns the table, a row
+/// a round, a column a run.
+pub fn measure_rounds(
+    runs: usize,
+    rounds: u64,
+    mut measure: impl FnMut(usize) -> f64,
+) -> Vec<Vec<f64>> {
     let mut table: Vec<Vec<f64>> = Vec::new();
     for round in 0..rounds {
         let mut order: Vec<usize> = (0..runs).collect();
@@ -87,27 +91,41 @@ pub fn alternate(runs: usize, rounds: u64, mut measure: impl FnMut(usize) -> f64
         }
         table.push(row);
     }
-    (1..runs)
-        .map(|i| {
-            let column = |f: &dyn Fn(&[f64]) -> f64| -> Vec<f64> {
-                table.iter().map(|row| f(row)).collect()
-            };
-            Figure {
-                lvsd: median(&mut column(&|row| row[i])),
-                reference: median(&mut column(&|row| row[0])),
-                ratio: median(&mut column(&|row| row[i] / row[0])),
-                rounds: table.len(),
-            }
-        })
-        .collect()
+    table
+}
+
+/// Run `i` of `table` against run `reference`: the medians of each, and of
+/// the rounds' ratios.
+pub fn figure(table: &[Vec<f64>], i: usize, reference: usize) -> Figure {
+    let column =
+        |f: &dyn Fn(&[f64]) -> f64| -> Vec<f64> { table.iter().map(|row| f(row)).collect() };
+    Figure {
+        lvsd: median(&mut column(&|row| row[i])),
+        reference: median(&mut column(&|row| row[reference])),
+        ratio: median(&mut column(&|row| row[i] / row[reference])),
+        rounds: table.len(),
+    }
+}
+
+/// [`measure_rounds`] where run 0 is the reference (keepalived): the
+/// figures of runs 1.. against it.
+pub fn alternate(runs: usize, rounds: u64, measure: impl FnMut(usize) -> f64) -> Vec<Figure> {
+    let table = measure_rounds(runs, rounds, measure);
+    (1..runs).map(|i| figure(&table, i, 0)).collect()
 }
 
 /// Prints the `figure:` line of `what` (the bench scripts keep those
 /// lines), its values in `unit` per 1,000 probes.
 pub fn print(what: &str, setting: &str, unit: &str, figure: &Figure) {
+    print_named(what, setting, unit, figure, ["lvsd", "keepalived"]);
+}
+
+/// [`print`], with the two sides named `names` (measured, reference).
+pub fn print_named(what: &str, setting: &str, unit: &str, figure: &Figure, names: [&str; 2]) {
+    let [measured, reference] = names;
     println!(
         "figure: CPU per 1,000 {what} probes, {setting}, medians of {} rounds ({unit}): \
-         lvsd {:.3} | keepalived {:.3} | ratio {:.2} (median of the rounds' ratios)",
+         {measured} {:.3} | {reference} {:.3} | ratio {:.2} (median of the rounds' ratios)",
         figure.rounds, figure.lvsd, figure.reference, figure.ratio
     );
 }
